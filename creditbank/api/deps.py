@@ -1,0 +1,141 @@
+"""Who is calling, and the unit of work each write runs in."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, Header, Request
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlmodel import Session
+
+from creditbank.completions.models import IdempotencyRecord
+from creditbank.config import Settings
+from creditbank.db import Database
+from creditbank.errors import CreditbankError
+from creditbank.institutions import service as institutions
+from creditbank.institutions.models import ApiKey, Institution
+from creditbank.kit import clock
+from creditbank.kit.canonical import digest_hex
+from creditbank.kit.tokens import same
+from creditbank.learners import service as learners
+from creditbank.learners.models import Learner
+
+_bearer = HTTPBearer(auto_error=False, description="operator token (cbo_…), institution API key (cbk_…) or learner session (cbs_…)")
+
+
+@dataclass(frozen=True)
+class Principal:
+    role: str  # "operator" | "institution" | "learner"
+    institution: Institution | None = None
+    api_key: ApiKey | None = None
+    learner: Learner | None = None
+
+    @property
+    def key(self) -> str:
+        """Namespace for Idempotency-Key: one caller's keys never collide with another's."""
+        if self.role == "institution":
+            return f"inst:{self.institution.id}"
+        if self.role == "learner":
+            return f"learner:{self.learner.id}"
+        return "operator"
+
+
+def get_db(request: Request) -> Database:
+    return request.app.state.db
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+DbDep = Annotated[Database, Depends(get_db)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+def _principal(request: Request,
+               credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Principal | None:
+    if credentials is None:
+        return None
+    token = credentials.credentials.strip()
+    db: Database = request.app.state.db
+    settings: Settings = request.app.state.settings
+    with db.reader() as session:
+        if token.startswith("cbk_"):
+            found = institutions.find_by_api_key(session, token)
+            if found is not None:
+                return Principal("institution", institution=found[0], api_key=found[1])
+        elif token.startswith("cbs_"):
+            learner = learners.by_session_token(session, token)
+            if learner is not None:
+                return Principal("learner", learner=learner)
+        elif settings.admin_token is not None:
+            if same(token, settings.admin_token.get_secret_value()):
+                return Principal("operator")
+        elif institutions.is_operator_token(session, token):
+            return Principal("operator")
+    raise CreditbankError("unauthorized")
+
+
+def _require(*roles: str) -> Callable[..., Principal]:
+    def dependency(principal: Annotated[Principal | None, Depends(_principal)]) -> Principal:
+        if principal is None:
+            raise CreditbankError("unauthorized")
+        if principal.role not in roles:
+            raise CreditbankError("forbidden")
+        return principal
+
+    return dependency
+
+
+Operator = Annotated[Principal, Depends(_require("operator"))]
+InstitutionCaller = Annotated[Principal, Depends(_require("institution"))]
+InstitutionOrOperator = Annotated[Principal, Depends(_require("institution", "operator"))]
+LearnerCaller = Annotated[Principal, Depends(_require("learner"))]
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200,
+                                              description="Retry-safe POSTs: the same key and body answer the same")]
+
+
+def body_digest(request: Request, body: Any) -> str:
+    """What 'the same request' means for Idempotency-Key: method, path and body."""
+    if hasattr(body, "model_dump"):
+        body = body.model_dump(mode="json")
+    return digest_hex({"method": request.method, "path": request.url.path, "body": body})
+
+
+def write(db: Database, principal: Principal | None, use_case: Callable[[Session], tuple[int, Any]], *,
+          idempotency_key: str | None = None, request_hash: str | None = None) -> JSONResponse:
+    """Run one use case in one transaction and answer with (status, body).
+
+    With an Idempotency-Key the answer is stored in the same transaction, so a retry after a
+    lost response gets the very same answer; the same key with another body is a 409.
+    A unique-constraint race (two requests creating the same thing at once) is retried: the
+    retry sees the winner's committed row and answers as a replay (formance's algorithm).
+    """
+    scope = principal.key if principal else "anonymous"
+    for attempt in range(3):
+        try:
+            with db.unit_of_work() as session:
+                if idempotency_key:
+                    record = session.get(IdempotencyRecord, (scope, idempotency_key))
+                    if record is not None:
+                        if record.request_hash != request_hash:
+                            raise CreditbankError("idempotency_key_reused")
+                        return JSONResponse(json.loads(record.response_body), status_code=record.status_code,
+                                            headers={"Idempotent-Replayed": "true"})
+                status, body = use_case(session)
+                if idempotency_key:
+                    session.add(IdempotencyRecord(principal=scope, key=idempotency_key, request_hash=request_hash or "",
+                                                  status_code=status, response_body=json.dumps(body, ensure_ascii=False),
+                                                  created_at=clock.now()))
+                    session.flush()
+            return JSONResponse(body, status_code=status)
+        except (IntegrityError, OperationalError) as exc:
+            # OperationalError: PostgreSQL serialization/deadlock or SQLite busy; both are retryable.
+            if attempt == 2:
+                raise exc
+    raise AssertionError("unreachable")

@@ -1,0 +1,51 @@
+"""Receiving an import file without holding it in memory, and refusing it early when too big."""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+from typing import BinaryIO
+
+from fastapi import Request
+
+from creditbank.errors import CreditbankError
+
+
+async def spool_body(request: Request, limit_bytes: int) -> tuple[BinaryIO, str, str | None]:
+    """(file positioned at 0, sha256 of the bytes, filename) of a raw or multipart upload.
+
+    Raw bodies (text/csv, the XLSX media type, application/octet-stream) are streamed to a
+    spooled temporary file chunk by chunk and cut off at the limit. Multipart uploads are spooled
+    by Starlette itself; the Content-Length check below stops oversized ones before parsing.
+    """
+    too_big = CreditbankError("upload_too_large", {"limit_mb": limit_bytes // (1024 * 1024)})
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit_bytes + 64 * 1024:
+        raise too_big
+    content_type = request.headers.get("content-type", "")
+    digest = hashlib.sha256()
+    if content_type.startswith("multipart/form-data"):
+        form = await request.form(max_files=1)
+        upload = form.get("file")
+        if upload is None or isinstance(upload, str):
+            raise CreditbankError("unsupported_file")
+        file = upload.file
+        file.seek(0, 2)
+        if file.tell() > limit_bytes:
+            raise too_big
+        file.seek(0)
+        while chunk := file.read(1 << 20):
+            digest.update(chunk)
+        file.seek(0)
+        return file, digest.hexdigest(), upload.filename
+    spooled = tempfile.SpooledTemporaryFile(max_size=1 << 20)
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit_bytes:
+            spooled.close()
+            raise too_big
+        digest.update(chunk)
+        spooled.write(chunk)
+    spooled.seek(0)
+    return spooled, digest.hexdigest(), None

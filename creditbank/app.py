@@ -1,0 +1,38 @@
+"""create_app(): the HTTP face of the bank."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from creditbank import __version__
+from creditbank.api import institution, learner, operator, problems
+from creditbank.config import Settings, get_settings
+from creditbank.db import Database
+
+DESCRIPTION = """学分银行 creditbank — certification, accumulation and conversion of learning outcomes.
+
+Authenticate with `Authorization: Bearer <token>`: the operator token (`cbo_…`), an institution
+API key (`cbk_…`) or a learner session (`cbs_…`). Errors are RFC 9457 `application/problem+json`
+with a stable `code`; messages follow `Accept-Language` (zh-CN by default, `en`).
+Every POST honours an `Idempotency-Key` header."""
+
+
+def create_app(settings: Settings | None = None, db: Database | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    app = FastAPI(title="creditbank 学分银行", version=__version__, description=DESCRIPTION)
+    app.state.settings = settings
+    app.state.db = db or Database(settings.database_url)
+    problems.install(app)
+
+    @app.get("/healthz", tags=["public 公开"], summary="Liveness and database check")
+    def healthz() -> dict:
+        from sqlalchemy import text
+
+        with app.state.db.reader() as session:
+            session.execute(text("SELECT 1"))
+        return {"status": "ok", "version": __version__}
+
+    app.include_router(operator.router)
+    app.include_router(institution.router)
+    app.include_router(learner.router)
+    return app

@@ -1,0 +1,75 @@
+"""The catalogue of learning outcomes, versioned (SPEC §3.3)."""
+
+from __future__ import annotations
+
+import math
+
+from pydantic import BaseModel, Field, model_validator
+from sqlalchemy import func
+from sqlmodel import Session, select
+
+from creditbank.catalogue.models import Category, Outcome
+from creditbank.errors import CreditbankError
+from creditbank.kit import clock
+
+
+class OutcomeSpec(BaseModel):
+    """What an institution says about one outcome (PUT /catalogue/{code})."""
+
+    title_zh: str = Field(min_length=1, max_length=200)
+    title_en: str | None = Field(default=None, max_length=200)
+    category: Category
+    level: int = Field(ge=1, le=10)
+    credits: float | None = Field(default=None, ge=0, le=1000, multiple_of=0.01)
+    hours: float | None = Field(default=None, ge=0, le=100000)
+    validity_years: int | None = Field(default=None, ge=1, le=100)
+    min_score: float | None = Field(default=None, ge=0, le=1000)
+
+    @model_validator(mode="after")
+    def _credits_or_hours(self) -> OutcomeSpec:
+        if self.credits is None and self.hours is None:
+            raise CreditbankError("credits_or_hours_required")
+        return self
+
+
+def credits_units_for(spec: OutcomeSpec, hours_per_credit: float) -> tuple[int, bool]:
+    """Credits in hundredths; derived from hours (rounded down to 0.5) when not given."""
+    if spec.credits is not None:
+        return round(spec.credits * 100), False
+    halves = math.floor(spec.hours / hours_per_credit * 2 + 1e-9)
+    return halves * 50, True
+
+
+def upsert(session: Session, *, institution_id: int, code: str, spec: OutcomeSpec,
+           hours_per_credit: float) -> tuple[Outcome, bool]:
+    """Add a version when anything changed; an identical PUT returns the current version."""
+    current = current_version(session, institution_id=institution_id, code=code)
+    units, derived = credits_units_for(spec, hours_per_credit)
+    fields = dict(title_zh=spec.title_zh, title_en=spec.title_en, category=spec.category.value, level=spec.level,
+                  credits_units=units, hours=spec.hours, credits_from_hours=derived,
+                  validity_years=spec.validity_years, min_score=spec.min_score)
+    if current is not None and all(getattr(current, k) == v for k, v in fields.items()):
+        return current, False
+    outcome = Outcome(institution_id=institution_id, code=code, version=(current.version + 1) if current else 1,
+                      created_at=clock.now(), **fields)
+    session.add(outcome)
+    session.flush()
+    return outcome, True
+
+
+def current_version(session: Session, *, institution_id: int, code: str) -> Outcome | None:
+    return session.exec(
+        select(Outcome).where(Outcome.institution_id == institution_id, Outcome.code == code)
+        .order_by(Outcome.version.desc()).limit(1)
+    ).first()
+
+
+def current_catalogue(session: Session, *, institution_id: int) -> dict[str, Outcome]:
+    """The latest version of every outcome of an institution, by code."""
+    latest = (select(Outcome.code, func.max(Outcome.version).label("v"))
+              .where(Outcome.institution_id == institution_id).group_by(Outcome.code).subquery())
+    rows = session.exec(
+        select(Outcome).join(latest, (Outcome.code == latest.c.code) & (Outcome.version == latest.c.v))
+        .where(Outcome.institution_id == institution_id).order_by(Outcome.code)
+    )
+    return {o.code: o for o in rows}

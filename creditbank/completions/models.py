@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import StrEnum
+
+from sqlalchemy import Index, UniqueConstraint, text
+from sqlmodel import Field, SQLModel
+
+
+class CompletionState(StrEnum):
+    active = "active"
+    revoked = "revoked"
+
+
+class Completion(SQLModel, table=True):
+    __table_args__ = (
+        UniqueConstraint("institution_id", "external_id"),
+        # A learner earns an outcome once; a revoked record does not block a corrected re-post.
+        Index(
+            "uq_completion_active_outcome", "institution_id", "learner_id", "outcome_code", unique=True,
+            sqlite_where=text("state = 'active'"), postgresql_where=text("state = 'active'"),
+        ),
+    )
+    id: str = Field(primary_key=True, max_length=40)
+    institution_id: int = Field(foreign_key="institution.id")
+    external_id: str = Field(max_length=100)
+    learner_id: int = Field(foreign_key="learner.id", index=True)
+    outcome_id: int = Field(foreign_key="outcome.id")
+    outcome_code: str = Field(max_length=64)
+    completed_on: date
+    score: float | None = None
+    hours: float | None = None
+    credits_units: int
+    content_hash: str = Field(max_length=64)
+    """Digest of what the institution said (see ``completions.rules.content``): replay vs conflict."""
+    api_key_id: str | None = Field(default=None, max_length=40)
+    """Which key posted it (None when the operator did)."""
+    transaction_id: str = Field(max_length=40)
+    state: str = Field(default=CompletionState.active, max_length=16)
+    created_at: datetime
+    revoked_at: datetime | None = None
+    revoke_reason: str | None = Field(default=None, max_length=500)
+    revoke_transaction_id: str | None = Field(default=None, max_length=40)
+
+
+class IdempotencyRecord(SQLModel, table=True):
+    """What a POST with an ``Idempotency-Key`` answered, to answer the same again."""
+
+    __tablename__ = "idempotency_record"
+    principal: str = Field(primary_key=True, max_length=64)
+    key: str = Field(primary_key=True, max_length=200)
+    request_hash: str = Field(max_length=64)
+    status_code: int
+    response_body: str
+    created_at: datetime

@@ -1,0 +1,337 @@
+"""Posting and revoking completions: validation plus the ledger, in the caller's one transaction.
+
+``Poster`` is used the same way for one JSON completion and for a 100 000-row file: rows
+arrive in chunks; each chunk costs a handful of IN-queries (learners, existing external ids,
+earlier completions of the same outcome) and one executemany per table, which is what keeps
+the import path close to raw insert speed (bench/ingest.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import date
+from itertools import islice
+from typing import Any
+
+from sqlalchemy import select
+from sqlmodel import Session
+
+from creditbank.catalogue.models import Outcome
+from creditbank.catalogue.service import current_catalogue
+from creditbank.completions import rules
+from creditbank.completions.models import Completion, CompletionState
+from creditbank.db import bulk_insert
+from creditbank.errors import CreditbankError, row_error
+from creditbank.institutions.models import Institution, InstitutionState
+from creditbank.kit import clock
+from creditbank.kit.tokens import hmac_hex, new_id
+from creditbank.learners import service as learners
+from creditbank.learners.models import Learner
+from creditbank.ledger.models import LedgerAccount, Lot, LotState, Posting, TxKind
+from creditbank.ledger.writer import LedgerWriter, Leg
+
+CHUNK = 2000
+
+
+@dataclass(frozen=True)
+class Posted:
+    id: str
+    external_id: str
+    account_no: str
+    outcome_code: str
+    outcome_version: int | None
+    credits_units: int
+    transaction_id: str
+    completed_on: date
+    state: str
+    replayed: bool
+
+
+@dataclass
+class BatchReport:
+    mode: str
+    total_rows: int = 0
+    accepted: int = 0
+    replayed: int = 0
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    committed: bool = False
+
+    @property
+    def rejected(self) -> int:
+        return len(self.errors)
+
+
+@dataclass(frozen=True)
+class _LearnerRef:
+    learner_id: int
+    account_no: str
+    account_id: int
+
+
+class Poster:
+    """Posts completions for one institution within one unit of work (holds the ledger lock)."""
+
+    def __init__(self, session: Session, *, institution: Institution, api_key_id: str | None,
+                 secret: bytes, write: bool = True) -> None:
+        if institution.state != InstitutionState.accredited:
+            raise CreditbankError("institution_not_accredited", {"code": institution.code})
+        self.session = session
+        self.institution = institution
+        self.api_key_id = api_key_id
+        self.secret = secret
+        self.today = clock.today()
+        self.write = write
+        """False once an all-or-nothing import has failed: keep checking rows, stop writing."""
+        self.writer = LedgerWriter(session)
+        self.catalogue = current_catalogue(session, institution_id=institution.id)
+        self.issuance = session.execute(
+            select(LedgerAccount.id, LedgerAccount.code).where(LedgerAccount.institution_id == institution.id)
+        ).one()
+        self._seen_external: dict[str, tuple[int, str]] = {}
+        self._seen_pairs: set[tuple[int, str]] = set()
+        self._completions: list[dict] = []
+        self._taught: set[int] = set()
+        self._hashes: dict[str, str] = {}
+
+    def post(self, rows: list[tuple[int, dict[str, Any]]]) -> list[Posted | rules.Problem]:
+        """Check and (if writing) post one chunk; one result per row, in order."""
+        cleaned: list[rules.CleanRow | rules.Problem] = [rules.clean(line, values, today=self.today) for line, values in rows]
+        good = [c for c in cleaned if isinstance(c, rules.CleanRow)]
+        refs = self._learners(good)
+        existing = self._existing([c.external_id for c in good])
+        self._load_pairs({r.learner_id for r in refs.values()})
+        results: list[Posted | rules.Problem] = []
+        for row in cleaned:
+            results.append(row if isinstance(row, rules.Problem) else self._one(row, refs, existing))
+        return results
+
+    def _one(self, row: rules.CleanRow, refs: dict[str, _LearnerRef], existing: dict[str, Posted]) -> Posted | rules.Problem:
+        ref = refs.get(row.account_no or self._hmac(row.national_id))
+        if ref is None:
+            return rules.Problem("learner_not_found", "account_no" if row.account_no else "national_id",
+                                 {"ref": row.account_no or "national_id"})
+        outcome = self.catalogue.get(row.outcome_code)
+        if outcome is None:
+            return rules.Problem("outcome_not_found", "outcome_code", {"code": row.outcome_code})
+        digest = rules.content_hash(external_id=row.external_id, account_no=ref.account_no,
+                                    outcome_code=row.outcome_code, completed_on=row.completed_on,
+                                    score=row.score, hours=row.hours)
+        # Idempotency first: a replay of an accepted completion is not a duplicate of itself.
+        earlier = existing.get(row.external_id)
+        if earlier is not None:
+            if earlier.replayed and self._hash_of(earlier) == digest:
+                return earlier
+            return rules.Problem("external_id_conflict", "external_id", {"external_id": row.external_id})
+        seen = self._seen_external.get(row.external_id)
+        if seen is not None:
+            if seen[1] == digest:
+                return rules.Problem("duplicate_in_file", "external_id",
+                                     {"external_id": row.external_id, "first_line": seen[0]})
+            return rules.Problem("external_id_conflict", "external_id", {"external_id": row.external_id})
+        problem = rules.check_score(row.score, outcome.min_score)
+        if problem is not None:
+            return problem
+        if (ref.learner_id, outcome.code) in self._seen_pairs:
+            return rules.Problem("duplicate_completion", "outcome_code", {"code": outcome.code})
+        self._seen_external[row.external_id] = (row.line, digest)
+        self._seen_pairs.add((ref.learner_id, outcome.code))
+        return self._record(row, ref, outcome, digest)
+
+    def _record(self, row: rules.CleanRow, ref: _LearnerRef, outcome: Outcome, digest: str) -> Posted:
+        completion_id = new_id("cmp")
+        tx_id = ""
+        if self.write:
+            lot_id = new_id("lot")
+            units = outcome.credits_units
+            tx_id = self.writer.append(
+                kind=TxKind.deposit, event_on=row.completed_on, completion_id=completion_id, completion_hash=digest,
+                legs=[
+                    Leg(self.issuance.id, self.issuance.code, -units),
+                    Leg(ref.account_id, f"learner:{ref.account_no}", units, lot_id,
+                        balance_key=(ref.learner_id, outcome.category, outcome.level)),
+                ],
+            )
+            self.writer.add_lot({
+                "id": lot_id, "learner_id": ref.learner_id, "completion_id": completion_id, "transaction_id": tx_id,
+                "institution_id": self.institution.id, "outcome_id": outcome.id, "category": outcome.category,
+                "level": outcome.level, "earned_on": row.completed_on,
+                "expires_on": _add_years(row.completed_on, outcome.validity_years), "amount_units": units,
+                "consumed_units": 0, "locked_units": 0, "state": LotState.active,
+            })
+            self._completions.append({
+                "id": completion_id, "institution_id": self.institution.id, "external_id": row.external_id,
+                "learner_id": ref.learner_id, "outcome_id": outcome.id, "outcome_code": outcome.code,
+                "completed_on": row.completed_on, "score": row.score, "hours": row.hours, "credits_units": units,
+                "content_hash": digest, "api_key_id": self.api_key_id, "transaction_id": tx_id,
+                "state": CompletionState.active, "created_at": clock.now(), "revoked_at": None,
+                "revoke_reason": None, "revoke_transaction_id": None,
+            })
+            self._taught.add(ref.learner_id)
+        return Posted(id=completion_id, external_id=row.external_id, account_no=ref.account_no,
+                      outcome_code=outcome.code, outcome_version=outcome.version, credits_units=outcome.credits_units,
+                      transaction_id=tx_id, completed_on=row.completed_on, state=CompletionState.active, replayed=False)
+
+    def flush(self) -> None:
+        if not self.write:
+            return
+        self.writer.flush()
+        bulk_insert(self.session, Completion.__table__, self._completions)
+        self._completions = []
+        if self._taught:
+            learners.link(self.session, institution_id=self.institution.id, learner_ids=sorted(self._taught))
+            self._taught = set()
+
+    # -- lookups, one query per chunk each --------------------------------------------------
+    def _hmac(self, national_id: str | None) -> str:
+        return hmac_hex(self.secret, national_id or "")
+
+    def _learners(self, rows: list[rules.CleanRow]) -> dict[str, _LearnerRef]:
+        """Map account_no and ID-HMAC to the learner and their credit account."""
+        numbers = sorted({r.account_no for r in rows if r.account_no})
+        hmacs = sorted({self._hmac(r.national_id) for r in rows if r.national_id})
+        found: dict[str, _LearnerRef] = {}
+        base = select(Learner.id, Learner.account_no, Learner.id_hmac, LedgerAccount.id).join(
+            LedgerAccount, LedgerAccount.learner_id == Learner.id)
+        for column, values in ((Learner.account_no, numbers), (Learner.id_hmac, hmacs)):
+            for i in range(0, len(values), 500):
+                for learner_id, account_no, digest, account_id in self.session.execute(
+                        base.where(column.in_(values[i:i + 500]))):
+                    ref = _LearnerRef(learner_id, account_no, account_id)
+                    found[account_no] = found[digest] = ref
+        return found
+
+    def _existing(self, external_ids: list[str]) -> dict[str, Posted]:
+        found: dict[str, Posted] = {}
+        unique = sorted(set(external_ids))
+        for i in range(0, len(unique), 500):
+            rows = self.session.execute(
+                select(Completion, Learner.account_no).join(Learner, Learner.id == Completion.learner_id)
+                .where(Completion.institution_id == self.institution.id,
+                       Completion.external_id.in_(unique[i:i + 500]))
+            )
+            for completion, account_no in rows:
+                found[completion.external_id] = as_posted(completion, account_no, replayed=True)
+                self._hashes[completion.id] = completion.content_hash
+        return found
+
+    def _hash_of(self, posted: Posted) -> str:
+        return self._hashes[posted.id]
+
+    def _load_pairs(self, learner_ids: set[int]) -> None:
+        ids = sorted(learner_ids)
+        for i in range(0, len(ids), 500):
+            rows = self.session.execute(
+                select(Completion.learner_id, Completion.outcome_code).where(
+                    Completion.institution_id == self.institution.id, Completion.state == CompletionState.active,
+                    Completion.learner_id.in_(ids[i:i + 500]))
+            )
+            self._seen_pairs.update((learner_id, code) for learner_id, code in rows)
+
+
+def as_posted(completion: Completion, account_no: str, *, replayed: bool) -> Posted:
+    return Posted(id=completion.id, external_id=completion.external_id, account_no=account_no,
+                  outcome_code=completion.outcome_code, outcome_version=None, credits_units=completion.credits_units,
+                  transaction_id=completion.transaction_id, completed_on=completion.completed_on,
+                  state=completion.state, replayed=replayed)
+
+
+def _add_years(day: date, years: int | None) -> date | None:
+    if years is None:
+        return None
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:  # 29 February
+        return day.replace(year=day.year + years, day=28)
+
+
+# -- use cases ---------------------------------------------------------------------------------
+
+def post_one(session: Session, *, institution: Institution, api_key_id: str | None, secret: bytes,
+             values: dict[str, Any]) -> Posted:
+    """POST /completions: the posted (or replayed) completion, or a CreditbankError."""
+    poster = Poster(session, institution=institution, api_key_id=api_key_id, secret=secret)
+    result = poster.post([(1, values)])[0]
+    if isinstance(result, rules.Problem):
+        raise CreditbankError(result.code, result.params)
+    poster.flush()
+    return result
+
+
+def import_rows(session: Session, *, institution: Institution, api_key_id: str | None, secret: bytes,
+                rows: Iterable[tuple[int, dict[str, Any]] | tuple[int, str, dict[str, Any]]],
+                mode: str = "all_or_nothing", progress: Any = None) -> BatchReport:
+    """A whole import in the caller's transaction. ``rows`` yields (line, values) or (line, code, params)
+    for rows the file reader already refused. In all-or-nothing mode any refusal raises
+    ``batch_rejected`` (the caller rolls back) with the full row-by-row report."""
+    report = BatchReport(mode=mode)
+    poster = Poster(session, institution=institution, api_key_id=api_key_id, secret=secret)
+    iterator: Iterator = iter(rows)
+    while chunk := list(islice(iterator, CHUNK)):
+        good = [r for r in chunk if len(r) == 2]
+        for line, code, params in (r for r in chunk if len(r) == 3):
+            report.errors.append(row_error(line, code, **params))
+        report.total_rows += len(chunk)
+        if mode == "all_or_nothing" and report.errors:
+            poster.write = False
+        for (line, _), result in zip(good, poster.post(good), strict=True):
+            if isinstance(result, rules.Problem):
+                report.errors.append(row_error(line, result.code, result.field, **result.params))
+                if mode == "all_or_nothing":
+                    poster.write = False
+            elif result.replayed:
+                report.replayed += 1
+            else:
+                report.accepted += 1
+        poster.flush()
+        if progress is not None:
+            progress(len(chunk))
+    report.errors.sort(key=lambda e: e["line"])
+    if mode == "all_or_nothing" and report.errors:
+        raise CreditbankError("batch_rejected", {"rejected": report.rejected}, errors=report.errors)
+    report.committed = True
+    return report
+
+
+def get(session: Session, completion_id: str) -> tuple[Completion, str]:
+    row = session.execute(
+        select(Completion, Learner.account_no).join(Learner, Learner.id == Completion.learner_id)
+        .where(Completion.id == completion_id)
+    ).first()
+    if row is None:
+        raise CreditbankError("completion_not_found", {"id": completion_id})
+    return row[0], row[1]
+
+
+def revoke(session: Session, *, completion_id: str, institution_id: int | None, reason: str | None) -> Posted:
+    """Reverse a completion's lot. ``institution_id`` None = the operator. Repeating is a no-op."""
+    writer = LedgerWriter(session)  # lock first: the lot must not change under us
+    completion, account_no = get(session, completion_id)
+    if institution_id is not None and completion.institution_id != institution_id:
+        # Another institution's record: answer as if it did not exist (no probing of ids).
+        raise CreditbankError("completion_not_found", {"id": completion_id})
+    if completion.state == CompletionState.revoked:
+        return as_posted(completion, account_no, replayed=True)
+    lot = session.execute(select(Lot).where(Lot.completion_id == completion.id)).scalar_one()
+    if lot.consumed_units or lot.locked_units:
+        raise CreditbankError("lot_consumed")
+    original = session.execute(
+        select(Posting, LedgerAccount.code).join(LedgerAccount, LedgerAccount.id == Posting.account_id)
+        .where(Posting.transaction_id == completion.transaction_id).order_by(Posting.id)
+    ).all()
+    legs = [Leg(p.account_id, code, -p.amount_units, p.lot_id,
+                balance_key=(lot.learner_id, lot.category, lot.level) if p.lot_id else None)
+            for p, code in original]
+    tx_id = writer.append(kind=TxKind.reversal, event_on=clock.today(), legs=legs, reverses_id=completion.transaction_id,
+                          completion_id=completion.id, completion_hash=completion.content_hash)
+    writer.flush()
+    lot.state = LotState.reversed
+    completion.state = CompletionState.revoked
+    completion.revoked_at = clock.now()
+    completion.revoke_reason = reason
+    completion.revoke_transaction_id = tx_id
+    session.add(lot)
+    session.add(completion)
+    session.flush()
+    return as_posted(completion, account_no, replayed=False)
+

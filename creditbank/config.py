@@ -1,0 +1,51 @@
+"""Deployment settings, read from the environment (prefix ``CREDITBANK_``)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CREDITBANK_", env_file=None, extra="ignore")
+
+    database_url: str = "sqlite:///./creditbank.db"
+    base_url: str = "http://127.0.0.1:8000"
+    keys_dir: Path = Path("./keys")
+    key_passphrase: SecretStr | None = None
+    secret: SecretStr | None = None
+    """HMAC key for national ID numbers. When unset, one is created in ``keys_dir/secret.key``."""
+    hours_per_credit: float = 16.0
+    """Learning hours that make one credit (SPEC §2: 16 by default)."""
+    admin_token: SecretStr | None = None
+    """When set, this is the operator token; otherwise the first run generates one."""
+    max_upload_bytes: int = 20 * 1024 * 1024
+    max_batch_rows: int = 100_000
+    session_days: int = 30
+
+    def id_secret(self) -> bytes:
+        """The deployment secret for ID-number HMACs, created once on first use."""
+        if self.secret is not None:
+            return self.secret.get_secret_value().encode()
+        path = self.keys_dir / "secret.key"
+        if not path.exists():
+            self.keys_dir.mkdir(parents=True, exist_ok=True)
+            # O_EXCL: two processes starting at once must not each write a different secret.
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:
+                pass
+            else:
+                with os.fdopen(fd, "w") as f:
+                    f.write(secrets.token_hex(32))
+        return path.read_text().strip().encode()
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,133 @@
+"""Engine, sessions and the unit of work.
+
+One unit of work per request or CLI command: services only ``flush``; the caller commits once.
+Writers that touch the ledger must be serialised — on SQLite by ``BEGIN IMMEDIATE`` (taken when
+the session starts, so two writers never both read a stale head and then collide), on
+PostgreSQL by ``SELECT … FOR UPDATE`` on the ledger head row (see ``ledger.service``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, date, datetime
+from functools import lru_cache
+from pathlib import Path
+
+from sqlalchemy import Engine, MetaData, Table, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlmodel import Session, SQLModel
+
+# Stable constraint names so alembic migrations can alter them on SQLite (batch mode) and PG alike.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+SQLModel.metadata.naming_convention = NAMING_CONVENTION
+metadata: MetaData = SQLModel.metadata
+
+
+def is_sqlite(engine_or_url: Engine | str) -> bool:
+    url = engine_or_url.url if isinstance(engine_or_url, Engine) else make_url(engine_or_url)
+    return url.get_backend_name() == "sqlite"
+
+
+def make_engine(url: str) -> Engine:
+    if is_sqlite(url):
+        database = make_url(url).database
+        if database and database != ":memory:":
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        _sqlite_transactions(engine)
+        return engine
+    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+
+
+def _sqlite_transactions(engine: Engine) -> None:
+    """Take transaction control from pysqlite so that writers can say BEGIN IMMEDIATE.
+
+    pysqlite's own implicit BEGIN is deferred: two writers both read, then one fails with
+    'database is locked' on upgrade. SQLAlchemy's documented recipe hands BEGIN to us.
+    """
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record):  # noqa: ANN001 - DBAPI types
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn):  # noqa: ANN001
+        immediate = conn.get_execution_options().get("writer", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+class Database:
+    """The engine plus the two kinds of unit of work: read-only and writing."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = make_engine(url)
+        self.sqlite = is_sqlite(self.engine)
+        self._writer = self.engine.execution_options(writer=True)
+
+    def reader(self) -> Session:
+        return Session(self.engine, expire_on_commit=False)
+
+    def writer(self) -> Session:
+        return Session(self._writer, expire_on_commit=False)
+
+    @contextmanager
+    def unit_of_work(self) -> Iterator[Session]:
+        """Commit once on success, roll back on any error."""
+        with self.writer() as session:
+            try:
+                yield session
+                session.commit()
+            except BaseException:
+                session.rollback()
+                raise
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+@lru_cache
+def get_database(url: str) -> Database:
+    return Database(url)
+
+
+def _sqlite_value(value: object) -> object:
+    # The same text SQLAlchemy's SQLite types write, so ORM reads of bulk rows round-trip.
+    if isinstance(value, datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(UTC)
+        return value.strftime("%Y-%m-%d %H:%M:%S.%f")
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+def bulk_insert(session: Session, table: Table, rows: list[dict]) -> None:
+    """Insert many rows in one statement execution (the ingest hot path).
+
+    SQLite: the driver's executemany on plain tuples, ~2.5× faster than Core parameter
+    processing. PostgreSQL: Core's insertmanyvalues, which batches rows into multi-row VALUES.
+    All rows must have the same keys.
+    """
+    if not rows:
+        return
+    connection = session.connection()
+    if connection.dialect.name == "sqlite":
+        columns = list(rows[0])
+        sql = f'INSERT INTO {table.name} ({", ".join(columns)}) VALUES ({", ".join("?" * len(columns))})'
+        connection.exec_driver_sql(sql, [tuple(_sqlite_value(r[c]) for c in columns) for r in rows])
+    else:
+        connection.execute(table.insert(), rows)

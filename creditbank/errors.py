@@ -1,0 +1,113 @@
+"""One error type for the whole bank, rendered as RFC 9457 problem+json.
+
+Every error carries a stable machine ``code`` and a message in Chinese and English; the
+HTTP layer picks the language from ``Accept-Language`` (zh-CN by default). Domain code raises
+``CreditbankError`` and never ``HTTPException``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+# code -> (HTTP status, 中文, English). Messages may use {placeholders} filled from ``params``.
+CODES: dict[str, tuple[int, str, str]] = {
+    "validation_error": (422, "请求内容格式不正确", "The request body is not valid"),
+    "not_found": (404, "找不到该资源", "Resource not found"),
+    "unauthorized": (401, "需要登录或有效的令牌", "A valid token is required"),
+    "forbidden": (403, "无权执行此操作", "You are not allowed to do this"),
+    "rate_limited": (429, "尝试次数过多，请稍后再试", "Too many attempts; try again later"),
+    "internal_error": (500, "服务器内部错误", "Internal server error"),
+    # institutions
+    "institution_exists": (409, "机构代码 {code} 已存在", "Institution code {code} already exists"),
+    "institution_not_found": (404, "找不到机构 {code}", "Institution {code} not found"),
+    "institution_not_accredited": (403, "机构 {code} 未获认证或已暂停，不能登记学习成果",
+                                   "Institution {code} is not accredited (or is suspended) and cannot post"),
+    "invalid_state_change": (409, "机构状态不能从 {from_state} 改为 {to_state}",
+                             "Cannot change institution state from {from_state} to {to_state}"),
+    "api_key_not_found": (404, "找不到该 API 密钥", "API key not found"),
+    # learners
+    "invalid_national_id": (422, "身份证号无效：{reason}", "Invalid national ID number: {reason}"),
+    "learner_not_found": (404, "找不到学习账户 {ref}", "Learning account {ref} not found"),
+    "invalid_activation_code": (401, "激活码无效或已过期", "Activation code is invalid or expired"),
+    "already_activated": (409, "该学习账户已激活，请直接登录", "This account is already activated; please sign in"),
+    "invalid_credentials": (401, "账号或密码错误", "Wrong account number or password"),
+    "weak_password": (422, "密码至少需要 8 位", "The password needs at least 8 characters"),
+    # catalogue
+    "outcome_not_found": (404, "找不到学习成果 {code}", "Learning outcome {code} not found"),
+    "credits_or_hours_required": (422, "请填写学分或学时", "Give credits or learning hours"),
+    # completions and ledger
+    "completed_on_in_future": (422, "完成日期 {date} 晚于今天", "Completion date {date} is in the future"),
+    "score_below_minimum": (422, "成绩 {score} 低于最低要求 {minimum}", "Score {score} is below the minimum {minimum}"),
+    "score_required": (422, "该学习成果要求填写成绩（最低 {minimum}）", "This outcome needs a score (minimum {minimum})"),
+    "duplicate_completion": (409, "该学习者已登记过学习成果 {code}", "The learner already has outcome {code}"),
+    "external_id_conflict": (409, "外部编号 {external_id} 已用于内容不同的记录",
+                             "external_id {external_id} was already used with different content"),
+    "idempotency_key_reused": (409, "Idempotency-Key 已用于不同的请求", "Idempotency-Key was already used for a different request"),
+    "completion_not_found": (404, "找不到学习成果记录 {id}", "Completion {id} not found"),
+    "already_revoked": (409, "该记录已撤销", "This completion is already revoked"),
+    "lot_consumed": (409, "该学分已用于学分转换，不能直接撤销", "The credits were already used in a conversion and cannot simply be revoked"),
+    "learner_ref_required": (422, "请填写 account_no 或 national_id 之一", "Give exactly one of account_no or national_id"),
+    # batch import
+    "upload_too_large": (413, "文件超过 {limit_mb} MB 上限", "The file is larger than the {limit_mb} MB limit"),
+    "too_many_rows": (413, "文件超过 {limit} 行上限", "The file has more than {limit} rows"),
+    "unsupported_file": (415, "只支持 CSV（UTF-8 或 GB18030）、XLSX 或 JSON", "Only CSV (UTF-8 or GB18030), XLSX or JSON are accepted"),
+    "wrong_encoding": (422, "无法识别文件编码，请另存为 UTF-8 或 GB18030 的 CSV", "Unknown text encoding; save the CSV as UTF-8 or GB18030"),
+    "missing_columns": (422, "缺少列：{columns}", "Missing columns: {columns}"),
+    "unknown_columns": (422, "无法识别的列：{columns}", "Unknown columns: {columns}"),
+    "empty_file": (422, "文件中没有数据行", "The file has no data rows"),
+    "malformed_row": (422, "第 {line} 行格式错误：{reason}", "Row {line} is malformed: {reason}"),
+    "empty_row": (422, "空行", "Empty row"),
+    "merged_cells": (422, "表格含有合并单元格 {ranges}，请取消合并后再上传", "The sheet has merged cells {ranges}; unmerge them and upload again"),
+    "duplicate_in_file": (409, "外部编号 {external_id} 在文件中重复（第 {first_line} 行）",
+                          "external_id {external_id} repeats line {first_line} of this file"),
+    "batch_rejected": (422, "有 {rejected} 行不合格，整批未导入", "{rejected} rows were rejected; nothing was imported"),
+    "invalid_value": (422, "{field} 的值无效：{reason}", "Invalid value for {field}: {reason}"),
+}
+
+
+@dataclass
+class CreditbankError(Exception):
+    """A refusal the caller can act on. ``code`` must be a key of ``CODES``."""
+
+    code: str
+    params: dict[str, Any] = field(default_factory=dict)
+    errors: list[dict[str, Any]] | None = None
+    status: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.code not in CODES:
+            raise KeyError(f"unregistered error code {self.code!r}")
+        super().__init__(self.code)
+
+    @property
+    def http_status(self) -> int:
+        return self.status or CODES[self.code][0]
+
+    def message(self, lang: str = "zh") -> str:
+        return render(self.code, self.params, lang)
+
+    def __str__(self) -> str:  # shown in CLI output and logs
+        return f"{self.code}: {self.message('zh')} / {self.message('en')}"
+
+
+def render(code: str, params: dict[str, Any], lang: str = "zh") -> str:
+    _, zh, en = CODES[code]
+    template = en if lang == "en" else zh
+    try:
+        return template.format(**params)
+    except (KeyError, IndexError):
+        return template
+
+
+def row_error(line: int, code: str, field_name: str | None = None, **params: Any) -> dict[str, Any]:
+    """One entry of a batch report; both languages so a file can be fixed by anyone."""
+    entry: dict[str, Any] = {
+        "line": line,
+        "code": code,
+        "message_zh": render(code, params, "zh"),
+        "message_en": render(code, params, "en"),
+    }
+    if field_name:
+        entry["field"] = field_name
+    return entry

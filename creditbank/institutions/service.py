@@ -1,0 +1,103 @@
+"""Institutions, their API keys, and the operator token."""
+
+from __future__ import annotations
+
+from sqlmodel import Session, select
+
+from creditbank.errors import CreditbankError
+from creditbank.institutions.models import ApiKey, Institution, InstitutionState, OperatorToken
+from creditbank.kit import clock
+from creditbank.kit.tokens import new_id, new_secret, sha256_hex
+from creditbank.ledger.models import AccountKind, LedgerAccount
+
+# Which state changes the operator may make (SPEC §3.1).
+_TRANSITIONS = {
+    InstitutionState.accredited: {InstitutionState.pending, InstitutionState.suspended},
+    InstitutionState.suspended: {InstitutionState.accredited},
+}
+
+
+def create(session: Session, *, code: str, name_zh: str, name_en: str | None = None,
+           kind: str | None = None, district: str | None = None) -> tuple[Institution, bool]:
+    """Create an institution (pending) and its issuance account. Same code, same fields → replay."""
+    code = code.strip().upper()
+    existing = session.exec(select(Institution).where(Institution.code == code)).first()
+    if existing is not None:
+        if (existing.name_zh, existing.name_en, existing.kind, existing.district) == (name_zh, name_en, kind, district):
+            return existing, False
+        raise CreditbankError("institution_exists", {"code": code})
+    institution = Institution(code=code, name_zh=name_zh, name_en=name_en, kind=kind, district=district,
+                              state=InstitutionState.pending, created_at=clock.now())
+    session.add(institution)
+    session.flush()
+    session.add(LedgerAccount(code=f"issuance:{code}", kind=AccountKind.issuance, institution_id=institution.id))
+    session.flush()
+    return institution, True
+
+
+def get(session: Session, code: str) -> Institution:
+    institution = session.exec(select(Institution).where(Institution.code == code.strip().upper())).first()
+    if institution is None:
+        raise CreditbankError("institution_not_found", {"code": code})
+    return institution
+
+
+def set_state(session: Session, *, code: str, state: InstitutionState) -> Institution:
+    institution = get(session, code)
+    if institution.state == state:
+        return institution  # repeating a state change is a no-op, not an error
+    if institution.state not in _TRANSITIONS.get(state, set()):
+        raise CreditbankError("invalid_state_change", {"from_state": institution.state, "to_state": state.value})
+    institution.state = state
+    session.add(institution)
+    session.flush()
+    return institution
+
+
+def issue_api_key(session: Session, *, code: str, label: str | None = None) -> tuple[ApiKey, str]:
+    """A new key; the clear key is returned once and only its hash is stored."""
+    institution = get(session, code)
+    secret = new_secret("cbk")
+    key = ApiKey(id=new_id("key"), institution_id=institution.id, key_hash=sha256_hex(secret),
+                 label=label, created_at=clock.now())
+    session.add(key)
+    session.flush()
+    return key, secret
+
+
+def list_api_keys(session: Session, *, code: str) -> list[ApiKey]:
+    institution = get(session, code)
+    return list(session.exec(select(ApiKey).where(ApiKey.institution_id == institution.id).order_by(ApiKey.created_at)))
+
+
+def revoke_api_key(session: Session, *, code: str, key_id: str) -> ApiKey:
+    institution = get(session, code)
+    key = session.get(ApiKey, key_id)
+    if key is None or key.institution_id != institution.id:
+        raise CreditbankError("api_key_not_found")
+    if key.revoked_at is None:
+        key.revoked_at = clock.now()
+        session.add(key)
+        session.flush()
+    return key
+
+
+def find_by_api_key(session: Session, secret: str) -> tuple[Institution, ApiKey] | None:
+    key = session.exec(select(ApiKey).where(ApiKey.key_hash == sha256_hex(secret))).first()
+    if key is None or key.revoked_at is not None:
+        return None
+    return session.get(Institution, key.institution_id), key
+
+
+def ensure_operator_token(session: Session) -> str | None:
+    """Create the operator token on first run; returns it (to print once) or None if one exists."""
+    if session.exec(select(OperatorToken)).first() is not None:
+        return None
+    token = new_secret("cbo")
+    session.add(OperatorToken(token_hash=sha256_hex(token), created_at=clock.now()))
+    session.flush()
+    return token
+
+
+def is_operator_token(session: Session, token: str) -> bool:
+    return session.exec(select(OperatorToken).where(OperatorToken.token_hash == sha256_hex(token))).first() is not None

@@ -1,0 +1,26 @@
+"""Time in one place. Timestamps are aware UTC (SQLModel stores them as such on both databases);
+hashed timestamps are ISO text with 'Z'."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
+
+_CHINA = ZoneInfo("Asia/Shanghai")
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def today() -> date:
+    # Learners and institutions are in China: a completion dated "today" in Beijing must not be
+    # refused as "in the future" because UTC is still on yesterday.
+    return datetime.now(_CHINA).date()
+
+
+def iso(ts: datetime) -> str:
+    """Millisecond ISO-8601 with 'Z' — the exact text that goes into hashes."""
+    if ts.tzinfo is not None:
+        ts = ts.astimezone(UTC).replace(tzinfo=None)
+    return ts.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts.microsecond // 1000:03d}Z"

@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlmodel import Field, SQLModel
+
+
+class Learner(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    account_no: str = Field(unique=True, max_length=13)
+    id_hmac: str = Field(unique=True, max_length=64)
+    """HMAC-SHA256 of the normalised 身份证号 with the deployment secret: matches re-enrolments."""
+    id_masked: str = Field(max_length=18)
+    name: str = Field(max_length=100)
+    birth_date: date
+    gender: str = Field(max_length=8)
+    phone: str | None = Field(default=None, max_length=20)
+    district: str | None = Field(default=None, max_length=100)
+    enrolled_by_id: int | None = Field(default=None, foreign_key="institution.id")
+    created_at: datetime
+    activation_hash: str | None = Field(default=None, max_length=64)
+    activation_expires_at: datetime | None = None
+    password_hash: str | None = Field(default=None, max_length=200)
+    activated_at: datetime | None = None
+
+
+class InstitutionLearner(SQLModel, table=True):
+    """An institution may read a learner's balance once it enrolled or taught them."""
+
+    __tablename__ = "institution_learner"
+    institution_id: int = Field(foreign_key="institution.id", primary_key=True)
+    learner_id: int = Field(foreign_key="learner.id", primary_key=True, index=True)
+
+
+class LearnerSession(SQLModel, table=True):
+    __tablename__ = "learner_session"
+    token_hash: str = Field(primary_key=True, max_length=64)
+    learner_id: int = Field(foreign_key="learner.id", index=True)
+    created_at: datetime
+    expires_at: datetime

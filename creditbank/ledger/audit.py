@@ -1,0 +1,124 @@
+"""``creditbank audit``: recompute everything the ledger caches and check the hash chain.
+
+Finds an edited posting (its transaction's hash no longer matches), a deleted or reordered
+transaction (a gap in ``seq`` or a broken ``prev_hash`` link), an edited completion (its content
+digest changed), and any materialised balance that disagrees with the postings.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from sqlalchemy import func, select
+from sqlmodel import Session
+
+from creditbank.completions import rules
+from creditbank.completions.models import Completion
+from creditbank.learners.models import Learner
+from creditbank.ledger import chain
+from creditbank.ledger.models import LearnerBalance, LedgerAccount, LedgerHead, LedgerTransaction, Lot, Posting
+
+
+@dataclass
+class AuditReport:
+    transactions: int = 0
+    postings: int = 0
+    accounts: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def audit(session: Session, *, max_problems: int = 50) -> AuditReport:
+    report = AuditReport()
+
+    def problem(text: str) -> bool:
+        report.problems.append(text)
+        return len(report.problems) >= max_problems
+
+    codes = dict(session.execute(select(LedgerAccount.id, LedgerAccount.code)).all())
+    postings_by_tx: dict[str, list[tuple[int, int, int, str | None, int]]] = defaultdict(list)
+    for pid, tx_id, account_id, units, lot_id, after in session.execute(
+            select(Posting.id, Posting.transaction_id, Posting.account_id, Posting.amount_units, Posting.lot_id,
+                   Posting.balance_after_units).order_by(Posting.id)).yield_per(10_000):
+        postings_by_tx[tx_id].append((pid, account_id, units, lot_id, after))
+        report.postings += 1
+
+    completions = {c.id: (c, account_no) for c, account_no in session.execute(
+        select(Completion, Learner.account_no).join(Learner, Learner.id == Completion.learner_id))}
+
+    expected_seq, prev = 1, chain.GENESIS
+    running: dict[int, int] = defaultdict(int)
+    counts: dict[int, int] = defaultdict(int)
+    lot_keys = {lot_id: (learner_id, category, level) for lot_id, learner_id, category, level in
+                session.execute(select(Lot.id, Lot.learner_id, Lot.category, Lot.level))}
+    learner_totals: dict[tuple[int, str, int], int] = defaultdict(int)
+    for tx in session.execute(select(LedgerTransaction).order_by(LedgerTransaction.seq)).scalars().yield_per(10_000):
+        report.transactions += 1
+        where = f"transaction seq={tx.seq} id={tx.id}"
+        if tx.seq != expected_seq:
+            if problem(f"{where}: expected seq {expected_seq} — a transaction is missing or reordered"):
+                return report
+            expected_seq = tx.seq
+        if tx.prev_hash != prev and problem(f"{where}: prev_hash does not link to seq {tx.seq - 1}"):
+            return report
+        legs = postings_by_tx.pop(tx.id, [])
+        body = chain.payload(seq=tx.seq, tx_id=tx.id, prev_hash=tx.prev_hash, kind=tx.kind, event_on=tx.event_on,
+                             recorded_at=tx.recorded_at, reverses_id=tx.reverses_id, completion_id=tx.completion_id,
+                             completion_hash=tx.completion_hash,
+                             postings=[(codes.get(a, f"?{a}"), u, lot) for _, a, u, lot, _ in legs])
+        if chain.tx_hash(body) != tx.hash and problem(f"{where}: hash mismatch — the transaction or a posting was edited"):
+            return report
+        if (len(legs) < 2 or sum(u for _, _, u, _, _ in legs) != 0) and problem(f"{where}: postings do not balance"):
+            return report
+        if tx.completion_id is not None:
+            found = completions.get(tx.completion_id)
+            if found is None:
+                if problem(f"{where}: completion {tx.completion_id} is missing"):
+                    return report
+            elif _completion_digest(*found) != tx.completion_hash and problem(
+                    f"{where}: completion {tx.completion_id} was edited after it was posted"):
+                return report
+        for pid, account_id, units, lot_id, after in legs:
+            running[account_id] += units
+            counts[account_id] += 1
+            if running[account_id] != after and problem(
+                    f"posting id={pid}: balance_after {after} ≠ running balance {running[account_id]}"):
+                return report
+            if lot_id is not None and lot_id in lot_keys:
+                learner_totals[lot_keys[lot_id]] += units
+        prev = tx.hash
+        expected_seq += 1
+    for tx_id in postings_by_tx:
+        if problem(f"postings of transaction {tx_id} have no transaction row"):
+            return report
+
+    head = session.get(LedgerHead, 1)
+    if head is None or (head.seq, head.hash) != (expected_seq - 1, prev):
+        problem("ledger head does not match the last transaction — the newest transactions were deleted")
+    for account in session.execute(select(LedgerAccount).order_by(LedgerAccount.id)).scalars():
+        report.accounts += 1
+        if account.balance_units != running[account.id] and problem(
+                f"account {account.code}: balance {account.balance_units} ≠ sum of postings {running[account.id]}"):
+            return report
+        if account.version != counts[account.id] and problem(
+                f"account {account.code}: version {account.version} ≠ {counts[account.id]} postings"):
+            return report
+    stored = {(r.learner_id, r.category, r.level): r.units for r in session.execute(select(LearnerBalance)).scalars()}
+    for key in sorted(set(stored) | set(learner_totals)):
+        if stored.get(key, 0) != learner_totals.get(key, 0) and problem(
+                f"learner_balance {key}: {stored.get(key, 0)} ≠ sum of lot postings {learner_totals.get(key, 0)}"):
+            return report
+    total = session.execute(select(func.coalesce(func.sum(Posting.amount_units), 0))).scalar_one()
+    if total != 0:
+        problem(f"all postings sum to {total}, not 0")
+    return report
+
+
+def _completion_digest(completion: Completion, account_no: str) -> str:
+    return rules.content_hash(external_id=completion.external_id, account_no=account_no,
+                              outcome_code=completion.outcome_code, completed_on=completion.completed_on,
+                              score=completion.score, hours=completion.hours)

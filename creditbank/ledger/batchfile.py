@@ -1,0 +1,391 @@
+"""Reading an uploaded batch file (CSV or XLSX) as a stream of numbered rows.
+
+Institutions export learning completions from their LMS and upload them here. This module only
+deals with the *file*: which format it is, which text encoding, which columns, which rows are
+blank or broken. It never interprets a value (dates, IDs, scores are checked by the importer).
+
+Everything is streamed: the upload may be tens of MB and memory must not grow with it. CSV goes
+through ``io.TextIOWrapper`` + ``csv.reader``; XLSX through openpyxl's read-only mode. Line numbers
+are the ones the uploader sees in an editor or in Excel (the header is line 1), because that is
+what they will look for when fixing a rejected row.
+"""
+
+from __future__ import annotations
+
+import codecs
+import contextlib
+import csv
+import io
+import itertools
+import posixpath
+import re
+import zipfile
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, BinaryIO
+from xml.etree import ElementTree as ET
+
+from openpyxl import load_workbook
+from openpyxl.utils.exceptions import InvalidFileException
+
+from creditbank.errors import CreditbankError
+
+COLUMNS = ("external_id", "account_no", "national_id", "outcome_code", "completed_on", "score", "hours")
+REQUIRED = ("external_id", "outcome_code", "completed_on")  # plus at least one of account_no / national_id
+LEARNER_REFS = ("account_no", "national_id")
+
+# Header names Chinese institutions actually use in their exports.
+ALIASES = {
+    "外部编号": "external_id",
+    "学习账号": "account_no",
+    "账户号": "account_no",
+    "身份证号": "national_id",
+    "成果代码": "outcome_code",
+    "课程代码": "outcome_code",
+    "完成日期": "completed_on",
+    "成绩": "score",
+    "学时": "hours",
+}
+
+_XLSX_MAGIC = b"PK\x03\x04"
+# Files people upload by mistake. Old .xls (OLE2) is the common one: refuse it clearly instead of
+# reporting a baffling "unknown encoding".
+_BINARY_MAGIC = (
+    b"\xd0\xcf\x11\xe0",  # OLE2: .xls, .doc
+    b"%PDF-",
+    b"\x89PNG",
+    b"\xff\xd8\xff",  # JPEG
+    b"GIF8",
+    b"\x1f\x8b",  # gzip
+    b"Rar!",
+    b"7z\xbc\xaf",
+)
+_SNIFF_BYTES = 4096
+_CHUNK = 256 * 1024  # encoding check reads this much at a time; keeps the peak small and flat
+_MAX_MERGED_SHOWN = 5
+
+# What openpyxl / zipfile raise on a damaged or non-xlsx zip. They are wide types, so they are only
+# ever caught around library calls, never around our own code.
+_XLSX_ERRORS = (
+    zipfile.BadZipFile,
+    zipfile.LargeZipFile,
+    InvalidFileException,
+    ET.ParseError,
+    zlib.error,
+    KeyError,
+    ValueError,
+    TypeError,
+    EOFError,
+    OSError,
+)
+
+
+@dataclass(frozen=True)
+class Row:
+    line: int  # 1-based line as shown in an editor / Excel (header is line 1, first data row is 2)
+    values: dict[str, str | None]  # every key of COLUMNS; stripped strings, "" -> None
+
+
+@dataclass(frozen=True)
+class RowProblem:
+    line: int
+    code: str  # "empty_row" or "malformed_row" (keys of errors.CODES)
+    params: dict[str, Any]
+
+
+# A record is one row as the format reader sees it: (line, cells) with cells already stripped.
+Record = tuple[int, list[str | None]]
+
+
+def read_rows(
+    file: BinaryIO, *, filename: str | None = None, max_rows: int = 100_000
+) -> Iterator[Row | RowProblem]:
+    """Stream the data rows of an uploaded CSV or XLSX file.
+
+    File-level problems (format, encoding, columns, merged cells, empty file) raise
+    ``CreditbankError`` right away, before anything is yielded. Row-level problems are yielded as
+    ``RowProblem`` so a partial import can report them. Going over ``max_rows`` raises
+    ``too_many_rows`` mid-stream; the caller is expected to roll back.
+
+    ``filename`` is accepted for callers' convenience only: the format is decided by content,
+    since LMS exports are routinely misnamed (.csv files that are really .xlsx, and vice versa).
+    """
+    del filename
+    rows = _read(file, max_rows)
+    # Run the generator up to the first data row now, so that a bad header or an empty file fails
+    # at the call and not at some later iteration the caller did not wrap.
+    first = next(rows, None)
+    if first is None:
+        raise CreditbankError("empty_file")
+    return itertools.chain([first], rows)
+
+
+def _read(file: BinaryIO, max_rows: int) -> Iterator[Row | RowProblem]:
+    file.seek(0)  # an UploadFile may still sit at the end of what was written into it
+    head = file.read(_SNIFF_BYTES)
+    file.seek(0)
+    if head.startswith(_XLSX_MAGIC):
+        yield from _rows(_xlsx_records(file), fixed_width=False, max_rows=max_rows)
+        return
+    # UTF-16 is text, just in an encoding we do not take: say so rather than "not a CSV".
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        raise CreditbankError("wrong_encoding")
+    if head.startswith(_BINARY_MAGIC) or b"\x00" in head:
+        raise CreditbankError("unsupported_file")
+    encoding = _detect_encoding(file, head)
+    yield from _rows(_csv_records(file, encoding), fixed_width=True, max_rows=max_rows)
+
+
+# --- shared row logic -------------------------------------------------------------------------
+
+
+def _rows(records: Iterator[Record], *, fixed_width: bool, max_rows: int) -> Iterator[Row | RowProblem]:
+    """Header detection, blank rows, the row limit and the Row objects — same for both formats."""
+    for header_line, header_cells in records:
+        if not _is_blank(header_cells):
+            break
+    else:
+        raise CreditbankError("empty_file")
+    names = _parse_header(header_cells, header_line)
+
+    count = 0
+    # Blank rows are only a problem if data follows them; Excel exports often end with many
+    # formatted-but-empty rows. So hold them back (as runs of lines, constant memory in practice)
+    # until the next non-blank row shows up, and drop them at the end of the file.
+    blank_runs: list[list[int]] = []
+    for line, cells in records:
+        if _is_blank(cells):
+            if blank_runs and blank_runs[-1][1] == line - 1:
+                blank_runs[-1][1] = line
+            else:
+                blank_runs.append([line, line])
+            continue
+        for first, last in blank_runs:
+            for blank_line in range(first, last + 1):
+                count = _counted(count, max_rows)
+                yield RowProblem(blank_line, "empty_row", {"line": blank_line})
+        blank_runs.clear()
+        count = _counted(count, max_rows)
+        yield _make_row(line, cells, names, fixed_width)
+
+
+def _counted(count: int, max_rows: int) -> int:
+    count += 1
+    if count > max_rows:
+        raise CreditbankError("too_many_rows", {"limit": max_rows})
+    return count
+
+
+def _is_blank(cells: list[str | None]) -> bool:
+    return all(cell is None for cell in cells)
+
+
+def _normalise(name: str) -> str:
+    key = re.sub(r"[\s\-]+", "_", name.replace("\ufeff", "").strip().lower())
+    return ALIASES.get(key, key)
+
+
+def _parse_header(cells: list[str | None], line: int) -> list[str | None]:
+    """Column name per position; ``None`` for trailing unnamed columns (padding from exports)."""
+    width = len(cells)
+    while width and cells[width - 1] is None:
+        width -= 1
+    names: list[str | None] = [None] * len(cells)
+    unknown: list[str] = []
+    for index, cell in enumerate(cells[:width]):
+        if cell is None:
+            raise CreditbankError(
+                "malformed_row",
+                {"line": line, "reason": f"第 {index + 1} 列没有列名 / column {index + 1} has no name"},
+            )
+        name = _normalise(cell)
+        if name in names:
+            reason = f"列名重复：{cell}（{name}） / duplicate column {cell} ({name})"
+            raise CreditbankError("malformed_row", {"line": line, "reason": reason})
+        names[index] = name
+        if name not in COLUMNS:
+            unknown.append(cell.replace("\ufeff", "").strip())
+    if unknown:
+        raise CreditbankError("unknown_columns", {"columns": ", ".join(unknown)})
+    missing = [column for column in REQUIRED if column not in names]
+    if not any(ref in names for ref in LEARNER_REFS):
+        missing.append(" | ".join(LEARNER_REFS))
+    if missing:
+        raise CreditbankError("missing_columns", {"columns": ", ".join(missing)})
+    return names
+
+
+def _make_row(line: int, cells: list[str | None], names: list[str | None], fixed_width: bool) -> Row | RowProblem:
+    if fixed_width and len(cells) != len(names):
+        reason = f"应有 {len(names)} 列，实际 {len(cells)} 列 / expected {len(names)} fields, got {len(cells)}"
+        return RowProblem(line, "malformed_row", {"line": line, "reason": reason})
+    values: dict[str, str | None] = dict.fromkeys(COLUMNS)
+    for index, cell in enumerate(cells):
+        name = names[index] if index < len(names) else None
+        if name is not None:
+            values[name] = cell
+        elif cell is not None:
+            # A value under no header: dropping it silently could lose what the uploader meant.
+            reason = f"第 {index + 1} 列有值但没有列名 / column {index + 1} has a value but no header"
+            return RowProblem(line, "malformed_row", {"line": line, "reason": reason})
+    return Row(line, values)
+
+
+# --- CSV ----------------------------------------------------------------------------------------
+
+
+def _detect_encoding(file: BinaryIO, head: bytes) -> str:
+    """UTF-8 (BOM or not) if the whole file decodes as such, else GB18030; else refuse."""
+    candidates = ("utf-8-sig",) if head.startswith(codecs.BOM_UTF8) else ("utf-8", "gb18030")
+    for encoding in candidates:
+        if _decodes_as(file, encoding):
+            return encoding
+    raise CreditbankError("wrong_encoding")
+
+
+def _decodes_as(file: BinaryIO, encoding: str) -> bool:
+    # Incremental, so a multi-byte character split across two chunks is not a false alarm.
+    decoder = codecs.getincrementaldecoder(encoding)("strict")
+    file.seek(0)
+    try:
+        while chunk := file.read(_CHUNK):
+            decoder.decode(chunk)
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return False
+    finally:
+        file.seek(0)
+    return True
+
+
+def _csv_records(file: BinaryIO, encoding: str) -> Iterator[Record]:
+    text = io.TextIOWrapper(file, encoding=encoding, newline="")  # newline="" as csv requires
+    try:
+        reader = csv.reader(text, strict=False)
+        while True:
+            # line_num counts physical lines consumed so far; a record spanning lines (quoted
+            # newline) starts right after the previous record ended.
+            start = reader.line_num + 1
+            try:
+                fields = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:  # e.g. an unclosed quote swallowing the rest of the file
+                reason = f"无法解析（引号未闭合？）/ cannot parse (unclosed quote?): {exc}"
+                raise CreditbankError("malformed_row", {"line": start, "reason": reason}) from exc
+            yield start, [field.strip() or None for field in fields]
+    finally:
+        # Hand the caller's file back open: a discarded TextIOWrapper would close it.
+        with contextlib.suppress(ValueError):
+            text.detach()
+
+
+# --- XLSX ---------------------------------------------------------------------------------------
+
+
+def _xlsx_records(file: BinaryIO) -> Iterator[Record]:
+    try:
+        with zipfile.ZipFile(file) as archive:
+            sheet_path = _first_worksheet_path(archive)
+            merged = _merged_ranges(archive, sheet_path) if sheet_path else []
+    except _XLSX_ERRORS as exc:
+        raise CreditbankError("unsupported_file") from exc
+    if sheet_path is None:
+        raise CreditbankError("empty_file")
+    if merged:
+        raise CreditbankError("merged_cells", {"ranges": ", ".join(merged)})
+
+    file.seek(0)
+    try:
+        workbook = load_workbook(file, read_only=True, data_only=True)
+    except _XLSX_ERRORS as exc:
+        raise CreditbankError("unsupported_file") from exc
+    try:
+        sheet = workbook.worksheets[0]
+        # Some exporters write a wrong <dimension>; trusting it would silently cut rows off.
+        sheet.reset_dimensions()
+        # min_row=1: openpyxl then fills missing rows, so the position is the Excel row number.
+        rows = sheet.iter_rows(min_row=1, values_only=True)
+        for line in itertools.count(1):
+            try:
+                values = next(rows)
+            except StopIteration:
+                return
+            except _XLSX_ERRORS as exc:  # damaged sheet XML found mid-way
+                raise CreditbankError("unsupported_file") from exc
+            yield line, [_cell_text(value) for value in values]
+    finally:
+        workbook.close()
+
+
+def _cell_text(value: Any) -> str | None:
+    """Cell value as the text the uploader sees, so both formats reach the importer alike."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):  # before date: datetime is a date subclass
+        return value.date().isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, bool):  # before int: bool is an int subclass
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        # 15 significant digits is what Excel displays: 0.1 + 0.2 shows as 0.3, not 0.30000000000000004.
+        return str(int(value)) if value.is_integer() else f"{value:.15g}"
+    return str(value).strip() or None
+
+
+def _local(tag: str) -> str:
+    return tag.rpartition("}")[2]
+
+
+def _first_worksheet_path(archive: zipfile.ZipFile) -> str | None:
+    """Zip member of the first worksheet in workbook order (what openpyxl's worksheets[0] is)."""
+    workbook_path = "xl/workbook.xml"
+    with contextlib.suppress(KeyError):  # the package rels are optional in practice
+        for rel in ET.fromstring(archive.read("_rels/.rels")):
+            if rel.get("Type", "").endswith("/officeDocument"):
+                workbook_path = rel.get("Target", workbook_path).lstrip("/")
+    folder, name = posixpath.split(workbook_path)
+    targets = {}
+    for rel in ET.fromstring(archive.read(posixpath.join(folder, "_rels", name + ".rels"))):
+        if rel.get("Type", "").endswith("/worksheet"):  # not chartsheets, like openpyxl
+            targets[rel.get("Id")] = rel.get("Target", "")
+    for element in ET.fromstring(archive.read(workbook_path)).iter():
+        if _local(element.tag) != "sheet":
+            continue
+        rel_id = next((v for k, v in element.attrib.items() if _local(k) == "id"), None)
+        target = targets.get(rel_id)
+        if target:
+            return target.lstrip("/") if target.startswith("/") else posixpath.normpath(posixpath.join(folder, target))
+    return None
+
+
+class _MergeCellFinder:
+    """Parser target that only looks at start tags: no tree is built, so memory stays flat."""
+
+    def __init__(self) -> None:
+        self.ranges: list[str] = []
+        self.total = 0
+
+    def start(self, tag: str, attrib: dict[str, str]) -> None:
+        if _local(tag) == "mergeCell":  # namespace-agnostic: transitional and strict OOXML
+            self.total += 1
+            if len(self.ranges) < _MAX_MERGED_SHOWN:
+                self.ranges.append(attrib.get("ref", "?"))
+
+    def close(self) -> list[str]:
+        return self.ranges + (["…"] if self.total > len(self.ranges) else [])
+
+
+def _merged_ranges(archive: zipfile.ZipFile, sheet_path: str) -> list[str]:
+    # openpyxl's read-only sheets do not expose merged cells, so look in the sheet XML ourselves.
+    # A merged range keeps its value in the top-left cell only; the other rows would arrive blank.
+    parser = ET.XMLParser(target=_MergeCellFinder())
+    with archive.open(sheet_path) as source:
+        while chunk := source.read(_CHUNK):
+            parser.feed(chunk)
+    return parser.close()

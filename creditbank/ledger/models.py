@@ -1,0 +1,123 @@
+"""The double-entry ledger: accounts, transactions, postings, lots and materialised balances.
+
+Rows here are append-only except the materialised figures (``balance_units``, ``version``,
+``consumed_units``/``locked_units`` of a lot, ``learner_balance``) which are caches of the
+postings, kept in the same database transaction and recomputed by ``creditbank audit``.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from enum import StrEnum
+
+import sqlalchemy as sa
+from sqlalchemy import BigInteger, CheckConstraint, Column, ForeignKey, Index, String
+from sqlmodel import Field, SQLModel
+
+
+class AccountKind(StrEnum):
+    issuance = "issuance"
+    """An institution's source of credits: goes negative by what it has issued."""
+    learner = "learner"
+    """A learner's credit account."""
+
+
+class LedgerAccount(SQLModel, table=True):
+    __tablename__ = "ledger_account"
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(unique=True, max_length=64)
+    """Human-readable and stable: ``issuance:YCCEC``, ``learner:CB1234567890X``."""
+    kind: str = Field(max_length=16)
+    institution_id: int | None = Field(default=None, foreign_key="institution.id")
+    learner_id: int | None = Field(default=None, foreign_key="learner.id", unique=True)
+    balance_units: int = 0
+    version: int = 0
+    """Number of postings applied; lets a reader detect a concurrent change."""
+
+
+class LedgerHead(SQLModel, table=True):
+    """The tip of the hash chain. Its single row is the lock every ledger writer takes first."""
+
+    __tablename__ = "ledger_head"
+    id: int = Field(default=1, primary_key=True)
+    seq: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
+    hash: str = Field(default="0" * 64, max_length=64)
+
+
+class TxKind(StrEnum):
+    deposit = "deposit"
+    reversal = "reversal"
+
+
+class LedgerTransaction(SQLModel, table=True):
+    __tablename__ = "ledger_transaction"
+    id: str = Field(primary_key=True, max_length=40)
+    seq: int = Field(sa_column=Column(BigInteger, unique=True, nullable=False))
+    """Position in the hash chain and, later, the leaf index of the transparency log."""
+    kind: str = Field(max_length=16)
+    reverses_id: str | None = Field(
+        default=None, sa_column=Column(String(40), ForeignKey("ledger_transaction.id"), unique=True, nullable=True)
+    )
+    """A transaction is reversed at most once: the unique constraint enforces it."""
+    completion_id: str | None = Field(default=None, max_length=40, index=True)
+    completion_hash: str | None = Field(default=None, max_length=64)
+    """Digest of the completion's content, so an edited completion row breaks the chain."""
+    event_on: date
+    """When it happened in the world (completion date); ``recorded_at`` is when we wrote it."""
+    recorded_at: str = Field(max_length=24)
+    """ISO-8601 UTC text, stored as hashed so no database time zone can alter it."""
+    prev_hash: str = Field(max_length=64)
+    hash: str = Field(max_length=64)
+
+
+class Posting(SQLModel, table=True):
+    __table_args__ = (Index("ix_posting_account_tx", "account_id", "transaction_id"),)
+    # BigInteger: a province-scale ledger passes 2^31 postings (docs/scale.md).
+    id: int | None = Field(default=None, sa_column=Column(BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True))
+    transaction_id: str = Field(foreign_key="ledger_transaction.id", index=True, max_length=40)
+    account_id: int = Field(foreign_key="ledger_account.id")
+    amount_units: int
+    """Signed hundredths of a credit: positive raises the account's balance."""
+    lot_id: str | None = Field(default=None, max_length=40, index=True)
+    balance_after_units: int
+    """The account's balance right after this posting, so a statement line needs no running sum."""
+
+
+class LotState(StrEnum):
+    active = "active"
+    reversed = "reversed"
+
+
+class Lot(SQLModel, table=True):
+    """The credits one completion created; conversions consume them, never twice."""
+
+    __table_args__ = (
+        CheckConstraint("consumed_units >= 0 AND locked_units >= 0", name="non_negative"),
+        CheckConstraint("consumed_units + locked_units <= amount_units", name="not_overdrawn"),
+        Index("ix_lot_learner_state", "learner_id", "state"),
+    )
+    id: str = Field(primary_key=True, max_length=40)
+    learner_id: int = Field(foreign_key="learner.id")
+    completion_id: str | None = Field(default=None, max_length=40, unique=True)
+    transaction_id: str = Field(foreign_key="ledger_transaction.id", max_length=40)
+    institution_id: int = Field(foreign_key="institution.id")
+    outcome_id: int = Field(foreign_key="outcome.id")
+    category: str = Field(max_length=32)
+    level: int
+    earned_on: date
+    expires_on: date | None = None
+    """Last day the credits count for conversion (outcome's validity); None = never."""
+    amount_units: int
+    consumed_units: int = 0
+    locked_units: int = 0
+    state: str = Field(default=LotState.active, max_length=16)
+
+
+class LearnerBalance(SQLModel, table=True):
+    """Materialised balance per learner × category × level, for O(1) balance reads."""
+
+    __tablename__ = "learner_balance"
+    learner_id: int = Field(foreign_key="learner.id", primary_key=True)
+    category: str = Field(primary_key=True, max_length=32)
+    level: int = Field(primary_key=True)
+    units: int = 0

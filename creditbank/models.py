@@ -1,0 +1,13 @@
+"""Every table, imported in one place for alembic and the tests."""
+
+from creditbank.catalogue.models import Outcome
+from creditbank.completions.models import Completion, IdempotencyRecord
+from creditbank.institutions.models import ApiKey, Institution, OperatorToken
+from creditbank.learners.models import InstitutionLearner, Learner, LearnerSession
+from creditbank.ledger.models import LearnerBalance, LedgerAccount, LedgerHead, LedgerTransaction, Lot, Posting
+
+__all__ = [
+    "ApiKey", "Completion", "IdempotencyRecord", "Institution", "InstitutionLearner", "Learner",
+    "LearnerBalance", "LearnerSession", "LedgerAccount", "LedgerHead", "LedgerTransaction", "Lot",
+    "OperatorToken", "Outcome", "Posting",
+]

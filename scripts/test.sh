@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# The README's second command: install system packages and test extras, then run every test
+# (SQLite and a throwaway PostgreSQL cluster). CI runs exactly this (.ci/run).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup-system.sh
+python3 -m pip install --quiet --disable-pip-version-check -e '.[test]'
+set +e
+python3 -m pytest "$@"
+status=$?
+set -e
+if [ "$status" -eq 5 ]; then
+  echo "pytest collected no tests — that is a failure here, not a pass" >&2
+  exit 1
+fi
+exit "$status"

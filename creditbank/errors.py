@@ -100,13 +100,13 @@ def render(code: str, params: dict[str, Any], lang: str = "zh") -> str:
         return template
 
 
-def row_error(line: int, code: str, field_name: str | None = None, **params: Any) -> dict[str, Any]:
+def row_error(line: int, code: str, field_name: str | None = None, params: dict[str, Any] | None = None) -> dict[str, Any]:
     """One entry of a batch report; both languages so a file can be fixed by anyone."""
     entry: dict[str, Any] = {
         "line": line,
         "code": code,
-        "message_zh": render(code, params, "zh"),
-        "message_en": render(code, params, "en"),
+        "message_zh": render(code, params or {}, "zh"),
+        "message_en": render(code, params or {}, "en"),
     }
     if field_name:
         entry["field"] = field_name

@@ -270,13 +270,13 @@ def import_rows(session: Session, *, institution: Institution, api_key_id: str |
     while chunk := list(islice(iterator, CHUNK)):
         good = [r for r in chunk if len(r) == 2]
         for line, code, params in (r for r in chunk if len(r) == 3):
-            report.errors.append(row_error(line, code, **params))
+            report.errors.append(row_error(line, code, params=params))
         report.total_rows += len(chunk)
         if mode == "all_or_nothing" and report.errors:
             poster.write = False
         for (line, _), result in zip(good, poster.post(good), strict=True):
             if isinstance(result, rules.Problem):
-                report.errors.append(row_error(line, result.code, result.field, **result.params))
+                report.errors.append(row_error(line, result.code, result.field, result.params))
                 if mode == "all_or_nothing":
                     poster.write = False
             elif result.replayed:

@@ -1,0 +1,92 @@
+"""The command line as an operator uses it: import a file, survive a kill, audit."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from sqlalchemy import func, select
+from typer.testing import CliRunner
+
+from creditbank.catalogue.service import OutcomeSpec, upsert
+from creditbank.cli import app
+from creditbank.completions.models import Completion
+from creditbank.db import Database
+from creditbank.institutions import service as institutions
+from creditbank.institutions.models import InstitutionState
+from creditbank.learners import service as learners
+from creditbank.ledger.audit import audit
+from tests.conftest import national_id
+
+
+def _world(url: str, people: int, outcomes: int) -> list[str]:
+    db = Database(url)
+    with db.unit_of_work() as session:
+        inst, _ = institutions.create(session, code="HCZCEC", name_zh="皇城镇社区教育中心")
+        institutions.set_state(session, code="HCZCEC", state=InstitutionState.accredited)
+        for i in range(outcomes):
+            upsert(session, institution_id=inst.id, code=f"HC-{i}", hours_per_credit=16,
+                   spec=OutcomeSpec(title_zh=f"春季蔬菜田间管理培训 {i}", category="community", level=1, credits=0.5))
+        accounts = [learners.enroll(session, secret=b"s", name="赵大山", national_id=national_id()).learner.account_no
+                    for _ in range(people)]
+    db.dispose()
+    return accounts
+
+
+def _csv(path: Path, accounts: list[str], outcomes: int) -> int:
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("external_id,account_no,outcome_code,completed_on\n")
+        n = 0
+        for a in accounts:
+            for i in range(outcomes):
+                n += 1
+                f.write(f"HC-{n},{a},HC-{i},2026-04-0{1 + i % 9}\n")
+    return n
+
+
+def _completions(url: str) -> int:
+    db = Database(url)
+    with db.reader() as session:
+        count = session.execute(select(func.count()).select_from(Completion)).scalar_one()
+        ok = audit(session).ok
+    db.dispose()
+    assert ok
+    return count
+
+
+def test_import_command_reports_and_audit_passes(sqlite_url, tmp_path, monkeypatch):
+    monkeypatch.setenv("CREDITBANK_DATABASE_URL", sqlite_url)
+    monkeypatch.setenv("CREDITBANK_KEYS_DIR", str(tmp_path / "keys"))
+    monkeypatch.setenv("CREDITBANK_SECRET", "s")
+    accounts = _world(sqlite_url, people=5, outcomes=4)
+    rows = _csv(tmp_path / "export.csv", accounts, 4)
+    from creditbank.config import get_settings
+    get_settings.cache_clear()
+    result = CliRunner().invoke(app, ["import", str(tmp_path / "export.csv"), "--institution", "HCZCEC"])
+    get_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    assert f"accepted {rows}" in result.output
+    assert _completions(sqlite_url) == rows
+    audited = CliRunner().invoke(app, ["audit"])
+    assert audited.exit_code == 0 and "audit passed" in audited.output
+
+
+def test_killed_import_leaves_all_or_nothing(sqlite_url, tmp_path):
+    accounts = _world(sqlite_url, people=4000, outcomes=10)
+    rows = _csv(tmp_path / "big.csv", accounts, 10)
+    env = os.environ | {"CREDITBANK_DATABASE_URL": sqlite_url, "CREDITBANK_KEYS_DIR": str(tmp_path / "keys"),
+                        "CREDITBANK_SECRET": "s"}
+    process = subprocess.Popen([sys.executable, "-m", "creditbank.cli", "import", str(tmp_path / "big.csv"),
+                                "--institution", "HCZCEC"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    time.sleep(2.0)  # mid-import: 40 000 rows take several seconds on this machine
+    still_running = process.poll() is None
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    count = _completions(sqlite_url)
+    assert count in (0, rows)
+    if still_running:
+        assert count == 0

@@ -29,7 +29,7 @@ from creditbank.db import Database
 from creditbank.institutions import service as institutions
 from creditbank.institutions.models import Institution, InstitutionState
 from creditbank.kit import clock, idcard
-from creditbank.learners import service as learners
+from creditbank.learners import service as learner_service
 
 # -- what the demo contains ----------------------------------------------------------------------
 
@@ -203,6 +203,10 @@ GIVEN_NAMES = {
                           "若曦", "欣妍", "子涵", "语桐"),
 }
 
+MOBILE_PREFIXES = tuple(f"13{d}" for d in range(10)) * 2 + (
+    "150", "151", "152", "153", "155", "156", "157", "158", "159", "177", "180", "181", "186", "187", "189")
+"""Real mainland mobile number blocks (13x most often, as on the older learners' phones)."""
+
 AGE_BANDS = (("s", 0.45, 60, 86), ("a", 0.45, 18, 59), ("y", 0.10, 8, 17))
 """(band, share, youngest, oldest): SPEC §3.9's bands; many learners in community education are 60+."""
 
@@ -276,7 +280,7 @@ def plan_learners(rng: random.Random, count: int, today: date) -> list[PlannedLe
         name = rng.choice(SURNAMES) + rng.choice(GIVEN_NAMES[(generation, gender)])
         phone = None
         if age >= 14:
-            phone = f"1{rng.choice('3333578')}{rng.randrange(10)}{rng.randrange(10**8):08d}"
+            phone = f"{rng.choice(MOBILE_PREFIXES)}{rng.randrange(10**8):08d}"
         enroler = area.enrolers[0][0]
         if band == "a":
             enroler = rng.choices([c for c, _ in area.enrolers], weights=[w for _, w in area.enrolers])[0]
@@ -341,13 +345,15 @@ def load(db: Database, settings: Settings, *, learners: int = 300, seed: int = 2
     secret = settings.id_secret()
 
     keys: dict[str, str] = {}
+    key_ids: dict[str, str] = {}
     with db.unit_of_work() as session:
         by_code: dict[str, Institution] = {}
         for spec in INSTITUTIONS:
             institution, _ = institutions.create(session, code=spec.code, name_zh=spec.name_zh, name_en=spec.name_en,
                                                  kind=spec.kind, district=spec.district)
             institutions.set_state(session, code=spec.code, state=InstitutionState.accredited)
-            _, keys[spec.code] = institutions.issue_api_key(session, code=spec.code, label="demo 演示")
+            key, keys[spec.code] = institutions.issue_api_key(session, code=spec.code, label="demo 演示")
+            key_ids[spec.code] = key.id
             by_code[spec.code] = institution
         credit_units: dict[str, int] = {}
         for item in OUTCOMES:
@@ -362,7 +368,9 @@ def load(db: Database, settings: Settings, *, learners: int = 300, seed: int = 2
         accounts: list[str] = []
         codes: list[str | None] = []
         for person in people:
-            enrolment = learners_service_enroll(session, secret, person, by_code[person.enroler].id)
+            enrolment = learner_service.enroll(
+                session, secret=secret, name=person.name, national_id=person.national_id, phone=person.phone,
+                district=person.district, institution_id=by_code[person.enroler].id)
             accounts.append(enrolment.learner.account_no)
             codes.append(enrolment.activation_code)
 
@@ -381,35 +389,30 @@ def load(db: Database, settings: Settings, *, learners: int = 300, seed: int = 2
                     "outcome_code": item.outcome.code, "completed_on": item.completed_on,
                     "score": item.score, "hours": item.outcome.hours,
                 }))
-            completions.import_rows(session, institution=by_code[spec.code], api_key_id=None, secret=secret,
-                                    rows=rows, mode="all_or_nothing")
+            # As the institution's own system would: one all-or-nothing batch under its demo key.
+            completions.import_rows(session, institution=by_code[spec.code], api_key_id=key_ids[spec.code],
+                                    secret=secret, rows=rows, mode="all_or_nothing")
     elapsed = time.perf_counter() - started
     total_units = sum(credit_units[c.outcome.code] for c in planned)
     return _summary(people, planned, accounts, codes, keys, total_units, elapsed, seed)
-
-
-def learners_service_enroll(session, secret: bytes, person: PlannedLearner, institution_id: int):  # noqa: ANN001, ANN201
-    """Enrol one planned person the way a clerk at their institution would."""
-    return learners.enroll(session, secret=secret, name=person.name, national_id=person.national_id,
-                           phone=person.phone, district=person.district, institution_id=institution_id)
 
 
 def _summary(people: list[PlannedLearner], planned: list[PlannedCompletion], accounts: list[str],
              codes: list[str | None], keys: dict[str, str], total_units: int, elapsed: float, seed: int) -> str:
     seniors = sum(p.band == "s" for p in people)
     lines = [
-        f"演示数据已加载 Demo data loaded (seed {seed}, {elapsed:.1f} s)",
+        f"演示数据已加载 Demo data loaded · seed {seed} · {elapsed:.1f} s",
         f"  机构 institutions {len(INSTITUTIONS)} · 学习成果 outcomes {len(OUTCOMES)} · "
-        f"学习者 learners {len(people)} (60+ {seniors}) · 学习成果记录 completions {len(planned)} · "
-        f"学分 credits {total_units / 100:g}",
-        "  机构 API 密钥 Institution API keys (shown once 仅显示一次; header Authorization: Bearer <key>):",
+        f"学习者 learners {len(people)} (60+: {seniors})",
+        f"  学习成果记录 completions {len(planned)} · 学分 credits {total_units / 100:g}",
+        "  机构 API 密钥 API keys (shown once 仅显示一次; Authorization: Bearer …):",
     ]
     for spec in INSTITUTIONS:
         lines.append(f"    {spec.code:<7} {keys[spec.code]}  {spec.name_zh}")
-    lines.append("  演示学习者 Demo learners — POST /api/v1/auth/activate with account_no, activation_code, password:")
+    lines.append("  演示学习者 Demo learners (POST /api/v1/auth/activate):")
     for person in _showcase(people):
-        lines.append(f"    {accounts[person.index]}  激活码 activation code {codes[person.index]}  "
-                     f"{person.name}，{person.age} 岁 years，{person.district}")
+        lines.append(f"    {accounts[person.index]}  激活码 code {codes[person.index]}  "
+                     f"{person.name} {person.age}岁 {person.district}")
     return "\n".join(lines)
 
 

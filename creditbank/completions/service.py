@@ -99,6 +99,7 @@ class Poster:
         cleaned: list[rules.CleanRow | rules.Problem] = [rules.clean(line, values, today=self.today) for line, values in rows]
         good = [c for c in cleaned if isinstance(c, rules.CleanRow)]
         refs = self._learners(good)
+        self.writer.prefetch({self.issuance.id} | {ref.account_id for ref in refs.values()})
         existing = self._existing([c.external_id for c in good])
         self._load_pairs({r.learner_id for r in refs.values()})
         results: list[Posted | rules.Problem] = []

@@ -39,9 +39,10 @@ class Leg:
 class LedgerWriter:
     def __init__(self, session: Session) -> None:
         self.session = session
-        head = session.execute(select(LedgerHead).where(LedgerHead.id == 1).with_for_update()).scalar_one()
-        self.seq = head.seq
-        self.prev_hash = head.hash
+        # Columns, not the ORM object: an identity-mapped LedgerHead from an earlier writer in the
+        # same session would be returned stale instead of the row we just locked.
+        self.seq, self.prev_hash = session.execute(
+            select(LedgerHead.seq, LedgerHead.hash).where(LedgerHead.id == 1).with_for_update()).one()
         self.recorded_at = clock.iso(clock.now())
         self._balances: dict[int, int] = {}
         self._versions: dict[int, int] = defaultdict(int)

@@ -44,7 +44,9 @@ def problem(request: Request, code: str, params: dict[str, Any] | None = None, *
 def install(app: FastAPI) -> None:
     @app.exception_handler(CreditbankError)
     async def _domain(request: Request, exc: CreditbankError) -> JSONResponse:
-        return problem(request, exc.code, exc.params, status=exc.http_status, errors=exc.errors)
+        # RFC 6750: a 401 names the scheme the client should use.
+        headers = {"WWW-Authenticate": "Bearer"} if exc.http_status == 401 else None
+        return problem(request, exc.code, exc.params, status=exc.http_status, errors=exc.errors, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def _shape(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -53,8 +53,12 @@ def audit(session: Session, *, max_problems: int = 50) -> AuditReport:
     expected_seq, prev = 1, chain.GENESIS
     running: dict[int, int] = defaultdict(int)
     counts: dict[int, int] = defaultdict(int)
-    lot_keys = {lot_id: (learner_id, category, level) for lot_id, learner_id, category, level in
-                session.execute(select(Lot.id, Lot.learner_id, Lot.category, Lot.level))}
+    lots = {lot.id: lot for lot in session.execute(select(Lot)).scalars()}
+    lot_keys = {lot.id: (lot.learner_id, lot.category, lot.level) for lot in lots.values()}
+    lot_net: dict[str, int] = defaultdict(int)
+    lot_first: dict[str, int] = {}
+    tx_reverses: dict[str, str] = {}
+    tx_ids: set[str] = set()
     learner_totals: dict[tuple[int, str, int], int] = defaultdict(int)
     for tx in session.execute(select(LedgerTransaction).order_by(LedgerTransaction.seq)).scalars().yield_per(10_000):
         report.transactions += 1
@@ -88,8 +92,13 @@ def audit(session: Session, *, max_problems: int = 50) -> AuditReport:
             if running[account_id] != after and problem(
                     f"posting id={pid}: balance_after {after} ≠ running balance {running[account_id]}"):
                 return report
-            if lot_id is not None and lot_id in lot_keys:
+            if lot_id is not None and lot_id in lot_keys and units != 0 and codes.get(account_id, "").startswith("learner:"):
                 learner_totals[lot_keys[lot_id]] += units
+                lot_net[lot_id] += units
+                lot_first.setdefault(lot_id, units)
+        tx_ids.add(tx.id)
+        if tx.reverses_id:
+            tx_reverses[tx.reverses_id] = tx.id
         prev = tx.hash
         expected_seq += 1
     for tx_id in postings_by_tx:
@@ -112,6 +121,28 @@ def audit(session: Session, *, max_problems: int = 50) -> AuditReport:
         if stored.get(key, 0) != learner_totals.get(key, 0) and problem(
                 f"learner_balance {key}: {stored.get(key, 0)} ≠ sum of lot postings {learner_totals.get(key, 0)}"):
             return report
+    # Lots: what conversions will spend must be exactly what the postings put there.
+    for lot in lots.values():
+        expected = 0 if lot.state == "reversed" else lot.amount_units - lot.consumed_units
+        if lot_first.get(lot.id) != lot.amount_units and problem(
+                f"lot {lot.id}: amount {lot.amount_units} ≠ its deposit posting {lot_first.get(lot.id)}"):
+            return report
+        if lot_net[lot.id] != expected and problem(
+                f"lot {lot.id}: state {lot.state} with {lot.consumed_units} consumed expects {expected} on the ledger, "
+                f"postings hold {lot_net[lot.id]}"):
+            return report
+    # Completions: each points at its deposit, and 'revoked' exactly when that deposit was reversed.
+    for completion, _ in completions.values():
+        if completion.transaction_id not in tx_ids:
+            if problem(f"completion {completion.id}: its transaction {completion.transaction_id} is missing"):
+                return report
+            continue
+        reversal = tx_reverses.get(completion.transaction_id)
+        if (completion.state == "revoked") != (reversal is not None) or (
+                reversal is not None and completion.revoke_transaction_id != reversal):
+            if problem(f"completion {completion.id}: state {completion.state} disagrees with the ledger "
+                       f"(reversal {reversal})"):
+                return report
     total = session.execute(select(func.coalesce(func.sum(Posting.amount_units), 0))).scalar_one()
     if total != 0:
         problem(f"all postings sum to {total}, not 0")

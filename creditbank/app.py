@@ -5,9 +5,13 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from creditbank import __version__
-from creditbank.api import institution, learner, operator, problems
+from creditbank.api import certificates, conversion, institution, learner, operator, problems
+from creditbank.certificates.printing import Printer
+from creditbank.certificates.service import Issuer
 from creditbank.config import Settings, get_settings
 from creditbank.db import Database
+from creditbank.pages import Pages
+from creditbank.verification.online import OnlineVerifier
 
 DESCRIPTION = """学分银行 creditbank — certification, accumulation and conversion of learning outcomes.
 
@@ -22,6 +26,10 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app = FastAPI(title="creditbank 学分银行", version=__version__, description=DESCRIPTION)
     app.state.settings = settings
     app.state.db = db or Database(settings.database_url)
+    app.state.issuer = Issuer(settings)
+    app.state.verifier = OnlineVerifier(app.state.db, app.state.issuer)
+    app.state.pages = Pages()
+    app.state.pdf = Printer(settings.base_url).pdf
     problems.install(app)
 
     @app.get("/healthz", tags=["public 公开"], summary="Liveness and database check")
@@ -35,4 +43,6 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.include_router(operator.router)
     app.include_router(institution.router)
     app.include_router(learner.router)
+    app.include_router(certificates.router)
+    app.include_router(conversion.router)
     return app

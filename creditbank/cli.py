@@ -123,5 +123,96 @@ def audit() -> None:
     sys.exit(1)
 
 
+@app.command("expire-conversions")
+def expire_conversions() -> None:
+    """Release the credits locked by conversion requests nobody decided within 30 days (run daily)."""
+    from creditbank.conversion.service import expire_pending
+
+    settings = get_settings()
+    with Database(settings.database_url).unit_of_work() as session:
+        count = expire_pending(session)
+    console.print(f"{count} 个过期申请已释放 / expired requests released")
+
+
+keys_app = typer.Typer(help="Issuer signing keys 签发密钥", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+
+def _issuer():  # noqa: ANN202
+    from creditbank.certificates.service import Issuer
+
+    return Issuer(get_settings())
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """Every issuer key with its status (active, retired, compromised)."""
+    from creditbank.certificates.keys import describe
+
+    issuer = _issuer()
+    issuer.keys.ensure_active()
+    console.print(f"issuer {issuer.did}")
+    for row in describe(issuer.keys.all()):
+        console.print("  " + "  ".join(f"{k}={v}" for k, v in row.items() if v is not None))
+
+
+@keys_app.command("rotate")
+def keys_rotate() -> None:
+    """Start signing with a new key; the old one is retired but stays published."""
+    key = _issuer().keys.rotate()
+    console.print(f"active key is now {key.kid}")
+
+
+@keys_app.command("compromised")
+def keys_compromised(kid: str, since: Annotated[str, typer.Option(help="ISO time of the compromise")]) -> None:
+    """Mark a key compromised: what it signed from SINCE on no longer verifies."""
+    from datetime import datetime
+
+    at = datetime.fromisoformat(since.replace("Z", "+00:00"))
+    _issuer().keys.mark_compromised(kid, at)
+    console.print(f"{kid} marked compromised since {at.isoformat()}")
+
+
+@app.command()
+def verify(target: Annotated[str, typer.Argument(help="A PDF, PNG/JPEG photo of the QR, credential JSON, QR URL or payload")],
+           offline: Annotated[bool, typer.Option(help="Use only a key file, no database")] = False,
+           keys: Annotated[Path | None, typer.Option(help="did.json, jwks.json or /api/v1/keys output (with --offline)")] = None) -> None:
+    """Verify a certificate. Exit 0 valid, 1 invalid, 2 unusable input."""
+    from creditbank.verification import inputs, offline as offline_verifier
+
+    path = Path(target)
+    try:
+        data = path.read_bytes() if path.is_file() else target.encode()
+        submitted = inputs.from_bytes(data, path.name if path.is_file() else None)
+    except CreditbankError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    if offline:
+        if keys is None:
+            console.print("--offline needs --keys FILE (the bank's /.well-known/did.json or /api/v1/keys)")
+            raise typer.Exit(2)
+        result = offline_verifier.verify(submitted, keys.read_bytes())
+    else:
+        from creditbank.verification.online import OnlineVerifier
+
+        settings = get_settings()
+        issuer = _issuer()
+        result = OnlineVerifier(Database(settings.database_url), issuer).verify_input(submitted)
+    _print_verdict(result)
+    raise typer.Exit(0 if result["valid"] else 1)
+
+
+def _print_verdict(result: dict) -> None:
+    labels = {"valid": "[green]有效 VALID[/green]", "revoked": "[yellow]已撤销 REVOKED[/yellow]",
+              "invalid": "[red]无效 INVALID[/red]"}
+    console.print(labels[result["verdict"]])
+    for name, check in result["checks"].items():
+        mark = {True: "✓", False: "✗", None: "—"}[check["ok"]]
+        console.print(f"  {mark} {name}: {check['detail']}")
+    certificate = result.get("certificate") or {}
+    if certificate:
+        console.print(f"  {certificate.get('id')} · {certificate.get('learner_name')} · {certificate.get('total_credits')} 学分")
+
+
 if __name__ == "__main__":
     app()

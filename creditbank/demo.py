@@ -23,7 +23,12 @@ from sqlmodel import select
 
 from creditbank.catalogue import service as catalogue
 from creditbank.catalogue.models import Category
+from creditbank.certificates import service as certificates
+from creditbank.certificates.models import CertificateKind
+from creditbank.certificates.service import Issuer
 from creditbank.completions import service as completions
+from creditbank.conversion import service as conversion
+from creditbank.completions.models import Completion
 from creditbank.config import Settings
 from creditbank.db import Database
 from creditbank.institutions import service as institutions
@@ -392,9 +397,58 @@ def load(db: Database, settings: Settings, *, learners: int = 300, seed: int = 2
             # As the institution's own system would: one all-or-nothing batch under its demo key.
             completions.import_rows(session, institution=by_code[spec.code], api_key_id=key_ids[spec.code],
                                     secret=secret, rows=rows, mode="all_or_nothing")
+        _conversion_rules(session, by_code["CQOUYC"], today)
+        issued = _certificates(session, Issuer(settings), [accounts[p.index] for p in _showcase(people)],
+                               accounts[-1])
     elapsed = time.perf_counter() - started
     total_units = sum(credit_units[c.outcome.code] for c in planned)
-    return _summary(people, planned, accounts, codes, keys, total_units, elapsed, seed)
+    summary = _summary(people, planned, accounts, codes, keys, total_units, elapsed, seed)
+    base = settings.base_url.rstrip("/")
+    lines = ["  演示证书 Demo certificates (open on a phone, or POST /api/v1/verify):"]
+    lines += [f"    {label:<22} {base}/v/{certificate_id}" for label, certificate_id in issued]
+    return summary + "\n" + "\n".join(lines)
+
+
+def _conversion_rules(session, open_university: Institution, today: date) -> None:  # noqa: ANN001
+    """SPEC §6: one qualification and two approved rules at the open university."""
+    conversion.put_qualification(session, institution=open_university, code="OU-PRESCHOOL-DIPLOMA", spec=conversion.QualificationSpec(
+        name_zh="学前教育专业（专科）", name_en="Preschool education (associate degree)", total_credits=60,
+        max_transfer_ratio=0.5, per_year_cap=42, per_institution_cap=20,
+        requirements=[{"category": "academic", "min_credits": 30}, {"outcome": "CQOUYC:OU-PRESCHOOL-EDU"}]))
+    start = today.replace(month=1, day=1)
+    rules = [
+        conversion.RuleSpec(code="NANNY-TO-PRESCHOOL", name_zh="育婴师证书转学前教育学学分",
+                            name_en="Infant-care certificate to preschool education credits",
+                            target_outcome_code="OU-PRESCHOOL-EDU", credits=3,
+                            source={"all_of": ["CQOUYC:OU-NANNY-CERT"]}, effective_from=start,
+                            qualification_code="OU-PRESCHOOL-DIPLOMA"),
+        conversion.RuleSpec(code="AGRI-TO-MODERN", name_zh="社区农业培训学分转现代农业技术基础",
+                            name_en="Community farming credits to modern agricultural technology",
+                            target_outcome_code="OU-MODERN-AGRI", credits=2,
+                            source={"credits": {"category": "community", "min_level": 2, "amount": 3, "within_years": 5}},
+                            effective_from=start),
+    ]
+    for spec in rules:
+        rule, _ = conversion.propose_rule(session, institution=open_university, spec=spec)
+        conversion.approve_rule(session, rule_id=rule.id)
+
+
+def _certificates(session, issuer: Issuer, showcase: list[str], other: str) -> list[tuple[str, str]]:  # noqa: ANN001
+    """An achievement and a transcript for each showcase learner, and one revoked certificate."""
+    issued = []
+    for account_no in [*showcase, other]:
+        learner = learner_service.by_account_no(session, account_no)
+        first = session.execute(select(Completion.id).where(Completion.learner_id == learner.id)
+                                .order_by(Completion.completed_on, Completion.id)).scalars().first()
+        achievement = certificates.issue(session, issuer, learner=learner, kind=CertificateKind.achievement,
+                                         completion_id=first, issued_by="demo")
+        if account_no == other:
+            certificates.revoke(session, certificate_id=achievement.id, reason="演示：机构登记错误 / demo: posted in error")
+            issued.append(("已撤销 revoked", achievement.id))
+            continue
+        transcript = certificates.issue(session, issuer, learner=learner, kind=CertificateKind.transcript, issued_by="demo")
+        issued += [(f"证书 achievement {account_no}", achievement.id), (f"成绩单 transcript {account_no}", transcript.id)]
+    return issued
 
 
 def _summary(people: list[PlannedLearner], planned: list[PlannedCompletion], accounts: list[str],

@@ -1,13 +1,15 @@
 """Every table, imported in one place for alembic and the tests."""
 
 from creditbank.catalogue.models import Outcome
+from creditbank.certificates.models import Certificate, CertificateSource, StatusList
 from creditbank.completions.models import Completion, IdempotencyRecord
+from creditbank.conversion.models import Conversion, ConversionLot, ConversionRule, Qualification
 from creditbank.institutions.models import ApiKey, Institution, OperatorToken
 from creditbank.learners.models import InstitutionLearner, Learner, LearnerSession
 from creditbank.ledger.models import LearnerBalance, LedgerAccount, LedgerHead, LedgerTransaction, Lot, Posting
 
 __all__ = [
-    "ApiKey", "Completion", "IdempotencyRecord", "Institution", "InstitutionLearner", "Learner",
+    "ApiKey", "Certificate", "CertificateSource", "Completion", "Conversion", "ConversionLot", "ConversionRule", "IdempotencyRecord", "Institution", "InstitutionLearner", "Learner",
     "LearnerBalance", "LearnerSession", "LedgerAccount", "LedgerHead", "LedgerTransaction", "Lot",
-    "OperatorToken", "Outcome", "Posting",
+    "OperatorToken", "Outcome", "Posting", "Qualification", "StatusList",
 ]

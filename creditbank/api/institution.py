@@ -197,9 +197,12 @@ def get_completion(completion_id: str, db: DbDep, principal: InstitutionOrOperat
              summary="Revoke a mistaken completion (reverses its credits) · 撤销记录")
 def revoke_completion(completion_id: str, body: RevokeIn, request: Request, db: DbDep,
                       principal: InstitutionOrOperator, idempotency_key: IdempotencyKey = None) -> Response:
+    if body.force and principal.role != "operator":
+        raise CreditbankError("forbidden")
+
     def use_case(session):
         posted = completions.revoke(session, completion_id=completion_id, institution_id=_institution_id(principal),
-                                    reason=body.reason)
+                                    reason=body.reason, force=body.force)
         return 200, completion_out(posted)
 
     return write(db, principal, use_case, idempotency_key=idempotency_key, request_hash=body_digest(request, body))

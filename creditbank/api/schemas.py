@@ -119,6 +119,8 @@ class BatchReportOut(BaseModel):
 
 class RevokeIn(BaseModel):
     reason: str = Field(min_length=1, max_length=500, examples=["成绩登记错误"])
+    force: bool = Field(default=False, description="Operator only: also undo the conversions that used these credits "
+                                                   "and revoke the certificates resting on them")
 
 
 class BalanceOut(BaseModel):

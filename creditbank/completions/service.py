@@ -19,8 +19,10 @@ from sqlmodel import Session
 
 from creditbank.catalogue.models import Outcome
 from creditbank.catalogue.service import current_catalogue
+from creditbank.certificates.service import revoke_for_completion
 from creditbank.completions import rules
 from creditbank.completions.models import Completion, CompletionState
+from creditbank.conversion.service import reverse_for_lot
 from creditbank.db import bulk_insert
 from creditbank.errors import CreditbankError, row_error
 from creditbank.institutions.models import Institution, InstitutionState
@@ -29,7 +31,7 @@ from creditbank.kit.tokens import hmac_hex, new_id
 from creditbank.learners import service as learners
 from creditbank.learners.models import Learner
 from creditbank.ledger.models import LedgerAccount, Lot, LotState, Posting, TxKind
-from creditbank.ledger.writer import LedgerWriter, Leg
+from creditbank.ledger.writer import LedgerWriter, Leg, lock
 
 CHUNK = 2000
 
@@ -304,9 +306,13 @@ def get(session: Session, completion_id: str) -> tuple[Completion, str]:
     return row[0], row[1]
 
 
-def revoke(session: Session, *, completion_id: str, institution_id: int | None, reason: str | None) -> Posted:
-    """Reverse a completion's lot. ``institution_id`` None = the operator. Repeating is a no-op."""
-    writer = LedgerWriter(session)  # lock first: the lot must not change under us
+def revoke(session: Session, *, completion_id: str, institution_id: int | None, reason: str | None,
+           force: bool = False) -> Posted:
+    """Reverse a completion's lot. ``institution_id`` None = the operator. Repeating is a no-op.
+
+    A lot already used by a conversion is refused with ``lot_consumed`` — unless the operator
+    forces the cascade, which first undoes those conversions (and what was built on them)."""
+    lock(session)  # first: the lot must not change under us
     completion, account_no = get(session, completion_id)
     if institution_id is not None and completion.institution_id != institution_id:
         # Another institution's record: answer as if it did not exist (no probing of ids).
@@ -315,7 +321,11 @@ def revoke(session: Session, *, completion_id: str, institution_id: int | None, 
         return as_posted(completion, account_no, replayed=True)
     lot = session.execute(select(Lot).where(Lot.completion_id == completion.id)).scalar_one()
     if lot.consumed_units or lot.locked_units:
-        raise CreditbankError("lot_consumed")
+        if not force:
+            raise CreditbankError("lot_consumed")
+        reverse_for_lot(session, lot_id=lot.id, reason=f"来源记录已撤销 / source completion revoked: {reason or '—'}")
+        session.refresh(lot)
+    writer = LedgerWriter(session)  # after the cascade's own transactions: it reads the current chain tip
     original = session.execute(
         select(Posting, LedgerAccount.code).join(LedgerAccount, LedgerAccount.id == Posting.account_id)
         .where(Posting.transaction_id == completion.transaction_id).order_by(Posting.id)
@@ -334,5 +344,8 @@ def revoke(session: Session, *, completion_id: str, institution_id: int | None, 
     session.add(lot)
     session.add(completion)
     session.flush()
+    # A certificate resting on reversed credits must stop verifying, in the same transaction.
+    revoke_for_completion(session, completion_id=completion.id,
+                          reason=f"所依据的学习成果记录已撤销：{reason or '未说明'} / the completion it rests on was revoked")
     return as_posted(completion, account_no, replayed=False)
 

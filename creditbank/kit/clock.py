@@ -24,3 +24,10 @@ def iso(ts: datetime) -> str:
     if ts.tzinfo is not None:
         ts = ts.astimezone(UTC).replace(tzinfo=None)
     return ts.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts.microsecond // 1000:03d}Z"
+
+
+def iso_seconds(ts: datetime) -> str:
+    """XML Schema dateTime to the second ('2026-03-01T08:00:00Z'), the form VC validFrom/created use."""
+    if ts.tzinfo is not None:
+        ts = ts.astimezone(UTC).replace(tzinfo=None)
+    return ts.strftime("%Y-%m-%dT%H:%M:%SZ")

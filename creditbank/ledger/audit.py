@@ -15,6 +15,7 @@ from sqlmodel import Session
 
 from creditbank.completions import rules
 from creditbank.completions.models import Completion
+from creditbank.conversion.models import Conversion, ConversionLot
 from creditbank.learners.models import Learner
 from creditbank.ledger import chain
 from creditbank.ledger.models import LearnerBalance, LedgerAccount, LedgerHead, LedgerTransaction, Lot, Posting
@@ -130,6 +131,18 @@ def audit(session: Session, *, max_problems: int = 50) -> AuditReport:
         if lot_net[lot.id] != expected and problem(
                 f"lot {lot.id}: state {lot.state} with {lot.consumed_units} consumed expects {expected} on the ledger, "
                 f"postings hold {lot_net[lot.id]}"):
+            return report
+    # Conversions: what a lot says is locked or consumed is exactly what requests hold.
+    held: dict[tuple[str, str], int] = defaultdict(int)
+    for lot_id, state, units in session.execute(
+            select(ConversionLot.lot_id, Conversion.state, ConversionLot.units)
+            .join(Conversion, Conversion.id == ConversionLot.conversion_id)):
+        held[(lot_id, state)] += units
+    for lot in lots.values():
+        locked, consumed = held[(lot.id, "pending")], held[(lot.id, "approved")]
+        if (lot.locked_units, lot.consumed_units) != (locked, consumed) and problem(
+                f"lot {lot.id}: locked {lot.locked_units} / consumed {lot.consumed_units}, but requests hold "
+                f"{locked} pending / {consumed} approved"):
             return report
     # Completions: each points at its deposit, and 'revoked' exactly when that deposit was reversed.
     for completion, _ in completions.values():

@@ -47,6 +47,8 @@ class LedgerHead(SQLModel, table=True):
 class TxKind(StrEnum):
     deposit = "deposit"
     reversal = "reversal"
+    conversion = "conversion"
+    """Consumes source lots (back to their issuers) and deposits the target credits."""
 
 
 class LedgerTransaction(SQLModel, table=True):
@@ -99,6 +101,8 @@ class Lot(SQLModel, table=True):
     id: str = Field(primary_key=True, max_length=40)
     learner_id: int = Field(foreign_key="learner.id")
     completion_id: str | None = Field(default=None, max_length=40, unique=True)
+    conversion_id: str | None = Field(default=None, max_length=40, unique=True)
+    """Set on the lot a conversion deposited: its provenance leads back to the source lots."""
     transaction_id: str = Field(foreign_key="ledger_transaction.id", max_length=40)
     institution_id: int = Field(foreign_key="institution.id")
     outcome_id: int = Field(foreign_key="outcome.id")

@@ -36,13 +36,24 @@ class Leg:
     balance_key: tuple[int, str, int] | None = None
 
 
+def lock(session: Session) -> tuple[int, str]:
+    """Take the ledger lock (the head row, FOR UPDATE) and return the chain tip (seq, hash).
+
+    Every use case that changes lots or postings takes it first, so they run one at a time
+    against a ledger nobody else is changing. Columns, not the ORM object: an identity-mapped
+    LedgerHead from an earlier writer in the same session would be returned stale.
+    """
+    return tuple(session.execute(
+        select(LedgerHead.seq, LedgerHead.hash).where(LedgerHead.id == 1).with_for_update()).one())
+
+
 class LedgerWriter:
+    """Buffers transactions against the chain tip read when it is created: create it after any
+    other writer in the same unit of work has flushed."""
+
     def __init__(self, session: Session) -> None:
         self.session = session
-        # Columns, not the ORM object: an identity-mapped LedgerHead from an earlier writer in the
-        # same session would be returned stale instead of the row we just locked.
-        self.seq, self.prev_hash = session.execute(
-            select(LedgerHead.seq, LedgerHead.hash).where(LedgerHead.id == 1).with_for_update()).one()
+        self.seq, self.prev_hash = lock(session)
         self.recorded_at = clock.iso(clock.now())
         self._balances: dict[int, int] = {}
         self._versions: dict[int, int] = defaultdict(int)

@@ -1,0 +1,242 @@
+"""Certificates, keys, status lists and verification (SPEC §3.7)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Literal
+
+from fastapi import APIRouter, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse, JSONResponse
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+from sqlmodel import Session
+
+from creditbank.api.deps import (DbDep, IdempotencyKey, InstitutionOrOperator, LearnerCaller, Operator, Principal,
+                                 body_digest, write)
+from creditbank.api.ratelimit import RateLimiter
+from creditbank.api.uploads import spool_body
+from creditbank.certificates import service as certificates
+from creditbank.certificates.keys import describe, did_document, jwks
+from creditbank.certificates.models import Certificate, CertificateKind, CertificateSource
+from creditbank.completions.models import Completion
+from creditbank.errors import CreditbankError
+from creditbank.learners import service as learners
+from creditbank.institutions import service as institutions
+from creditbank.institutions.models import InstitutionState
+from creditbank.verification import inputs
+from creditbank.verification.online import OnlineVerifier
+
+router = APIRouter(tags=["certificates 证书"])
+verify_limit = RateLimiter(limit=120, window_seconds=60)
+
+
+class IssueIn(BaseModel):
+    kind: Literal["achievement", "transcript"]
+    completion_id: str | None = Field(default=None, description="Required for an achievement certificate")
+
+
+class IssueForIn(IssueIn):
+    account_no: str
+
+
+class BatchIssueIn(BaseModel):
+    items: list[IssueForIn] = Field(min_length=1, max_length=1000)
+
+
+class CertificateOut(BaseModel):
+    id: str
+    kind: str
+    pdf_url: str
+    verify_url: str
+    credential: dict[str, Any]
+    revoked: bool = False
+    revoke_reason: str | None = None
+
+
+class RevokeCertificateIn(BaseModel):
+    reason: str = Field(min_length=1, max_length=500)
+
+
+def _issuer(request: Request) -> certificates.Issuer:
+    return request.app.state.issuer
+
+
+def certificate_out(request: Request, certificate: Certificate) -> dict:
+    issuer = _issuer(request)
+    return CertificateOut(
+        id=certificate.id, kind=certificate.kind, pdf_url=f"{issuer.base_url}/api/v1/certificates/{certificate.id}.pdf",
+        verify_url=inputs.qr_url(issuer.base_url, certificate), credential=json.loads(certificate.credential_json),
+        revoked=certificate.revoked_at is not None, revoke_reason=certificate.revoke_reason,
+    ).model_dump(mode="json")
+
+
+@router.post("/api/v1/me/certificates", status_code=201, response_model=CertificateOut,
+             summary="Issue myself a certificate or transcript · 申请证书")
+def issue_mine(body: IssueIn, request: Request, db: DbDep, principal: LearnerCaller,
+               idempotency_key: IdempotencyKey = None) -> Response:
+    def use_case(session: Session):
+        certificate = certificates.issue(session, _issuer(request), learner=principal.learner,
+                                         kind=CertificateKind(body.kind), completion_id=body.completion_id,
+                                         issued_by=principal.key)
+        return 201, certificate_out(request, certificate)
+
+    return write(db, principal, use_case, idempotency_key=idempotency_key, request_hash=body_digest(request, body))
+
+
+@router.post("/api/v1/certificates/batch", status_code=201, response_model=list[CertificateOut],
+             summary="Issue certificates for many learners (institution: its own completions/learners) · 批量发证")
+def issue_batch(body: BatchIssueIn, request: Request, db: DbDep, principal: InstitutionOrOperator,
+                idempotency_key: IdempotencyKey = None) -> Response:
+    def use_case(session: Session):
+        issued = []
+        for item in body.items:
+            learner = learners.by_account_no(session, item.account_no)
+            _may_issue(session, principal, learner.id, item)
+            issued.append(certificates.issue(session, _issuer(request), learner=learner, kind=CertificateKind(item.kind),
+                                             completion_id=item.completion_id, issued_by=principal.key))
+        return 201, [certificate_out(request, c) for c in issued]
+
+    return write(db, principal, use_case, idempotency_key=idempotency_key, request_hash=body_digest(request, body))
+
+
+def _may_issue(session: Session, principal: Principal, learner_id: int, item: IssueForIn) -> None:
+    """The operator may certify anything; an accredited institution only what it posted itself.
+
+    A transcript lists every institution's records, so only the learner or the operator may have
+    one made — an institution that taught the learner must not read the others' records that way."""
+    if principal.role == "operator":
+        return
+    institution = institutions.get(session, principal.institution.code)
+    if institution.state != InstitutionState.accredited:
+        raise CreditbankError("institution_not_accredited", {"code": institution.code})
+    if item.kind != "achievement":
+        raise CreditbankError("forbidden")
+    completion = session.get(Completion, item.completion_id or "")
+    if completion is None or completion.institution_id != institution.id or completion.learner_id != learner_id:
+        raise CreditbankError("completion_not_found", {"id": item.completion_id})
+
+
+@router.get("/api/v1/certificates/{certificate_id}.pdf", summary="The certificate as a PDF (credential attached) · 下载 PDF",
+            response_class=Response, responses={200: {"content": {"application/pdf": {}}}})
+async def certificate_pdf(certificate_id: str, request: Request, db: DbDep) -> Response:
+    def render() -> bytes:
+        with db.reader() as session:
+            certificate = certificates.get(session, certificate_id)
+        return request.app.state.pdf(certificate)
+
+    pdf = await run_in_threadpool(render)
+    return Response(pdf, media_type="application/pdf",
+                    headers={"Content-Disposition": f'inline; filename="{certificate_id}.pdf"'})
+
+
+@router.get("/api/v1/certificates/{certificate_id}", response_model=CertificateOut,
+            summary="A certificate and its signed credential (anyone holding the id) · 查看证书")
+def get_certificate(certificate_id: str, request: Request, db: DbDep) -> dict:
+    with db.reader() as session:
+        return certificate_out(request, certificates.get(session, certificate_id))
+
+
+@router.post("/api/v1/certificates/{certificate_id}/revoke", response_model=CertificateOut,
+             summary="Revoke a certificate (flips its status-list bit) · 撤销证书")
+def revoke_certificate(certificate_id: str, body: RevokeCertificateIn, request: Request, db: DbDep,
+                       principal: InstitutionOrOperator, idempotency_key: IdempotencyKey = None) -> Response:
+    def use_case(session: Session):
+        if principal.role == "institution":
+            own = session.execute(
+                select(CertificateSource.completion_id).join(Completion, Completion.id == CertificateSource.completion_id)
+                .where(CertificateSource.certificate_id == certificate_id,
+                       Completion.institution_id == principal.institution.id)).first()
+            if own is None:
+                raise CreditbankError("certificate_not_found", {"id": certificate_id})
+        certificate = certificates.revoke(session, certificate_id=certificate_id, reason=body.reason)
+        return 200, certificate_out(request, certificate)
+
+    return write(db, principal, use_case, idempotency_key=idempotency_key, request_hash=body_digest(request, body))
+
+
+@router.get("/api/v1/status-lists/{list_id}", summary="Signed Bitstring Status List credential · 撤销状态列表")
+def status_list(list_id: int, request: Request, db: DbDep) -> JSONResponse:
+    with db.reader() as session:
+        credential = certificates.status_list_credential(session, _issuer(request), list_id)
+    return JSONResponse(credential, media_type="application/vc+ld+json", headers={"Cache-Control": "max-age=60"})
+
+
+@router.get("/.well-known/did.json", summary="The issuer's DID document (did:web) · 签发方公钥")
+def did_json(request: Request) -> JSONResponse:
+    issuer = _issuer(request)
+    return JSONResponse(did_document(issuer.did, issuer.keys.all()), media_type="application/did+json")
+
+
+@router.get("/.well-known/jwks.json", summary="The issuer's public keys as JWKS")
+def jwks_json(request: Request) -> dict:
+    return jwks(_issuer(request).keys.all())
+
+
+@router.get("/api/v1/keys", summary="Issuer keys with their status (active, retired, compromised) · 密钥状态")
+def key_status(request: Request) -> list[dict]:
+    return describe(_issuer(request).keys.all())
+
+
+@router.post("/api/v1/keys/rotate", summary="Rotate the issuer key: new certificates use a new key · 轮换密钥")
+def rotate_key(request: Request, principal: Operator) -> dict:
+    key = _issuer(request).keys.rotate()
+    return {"kid": key.kid, "status": key.status}
+
+
+@router.get("/api/v1/verify/{certificate_id}", summary="Verify a certificate by id · 在线验证")
+def verify_by_id(certificate_id: str, request: Request) -> dict:
+    _limit(request)
+    return request.app.state.verifier.by_id(certificate_id).as_dict()
+
+
+_VERIFY_DOC = """Verify what a verifier holds · 验证证书. Send one of:
+- JSON `{"credential": {...}}` (the signed credential) or `{"payload": "CB1…"}` / `{"url": "https://…/v/crt_…#CB1…"}`
+  (the QR content);
+- the PDF (its attached credential and its QR are both checked and must agree), or a PNG/JPEG photo of the
+  QR code — raw body or multipart field `file`.
+
+Each check is reported separately; a check that cannot apply is `ok: null`, never `true`."""
+
+
+@router.post("/api/v1/verify", summary="Verify a credential, PDF, QR photo or QR payload · 上传验证", description=_VERIFY_DOC,
+             openapi_extra={"requestBody": {"content": {
+                 "application/json": {"schema": {"type": "object", "properties": {
+                     "credential": {"type": "object"}, "payload": {"type": "string"}, "url": {"type": "string"}}}},
+                 "application/pdf": {"schema": {"type": "string", "format": "binary"}},
+                 "image/png": {"schema": {"type": "string", "format": "binary"}},
+                 "multipart/form-data": {"schema": {"type": "object", "properties": {"file": {"type": "string", "format": "binary"}}}},
+             }}})
+async def verify_upload(request: Request) -> dict:
+    _limit(request)
+    data = await _read_submission(request)
+    verdict = await run_in_threadpool(request.app.state.verifier.verify_input, data)
+    return verdict
+
+
+async def _read_submission(request: Request) -> inputs.Submitted:
+    file, _, filename = await spool_body(request, request.app.state.settings.max_upload_bytes)
+    data = file.read()
+    if request.headers.get("content-type", "").startswith("application/json"):
+        body = inputs.json_object(data)
+        if body is None:
+            raise CreditbankError("unusable_input", {"reason": "JSON 格式错误 / malformed JSON"})
+        return inputs.from_json(body)
+    return inputs.from_bytes(data, filename)
+
+
+def _limit(request: Request) -> None:
+    client = request.client.host if request.client else "?"
+    if not verify_limit.allow(client):
+        raise CreditbankError("rate_limited")
+
+
+@router.get("/v/{certificate_id}", response_class=HTMLResponse, include_in_schema=True,
+            summary="The verification page a phone opens from the QR code · 扫码验证页面")
+def verify_page(certificate_id: str, request: Request) -> HTMLResponse:
+    verifier: OnlineVerifier = request.app.state.verifier
+    html = request.app.state.pages.verification(certificate_id, verifier.page_context(certificate_id))
+    return HTMLResponse(html, headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})
+
+
+

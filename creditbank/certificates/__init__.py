@@ -1,0 +1,1 @@
+"""Certificates: issuer keys, credential documents, issuing and revoking."""

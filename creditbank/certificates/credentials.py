@@ -1,0 +1,151 @@
+"""Building the credential documents (pure: no database, no keys).
+
+An achievement is an Open Badges 3.0 ``OpenBadgeCredential`` (W3C VC 2.0); a transcript is a
+CLR 2.0 ``ClrCredential`` that embeds one signed achievement credential per line. The same
+``Printed`` facts feed the PDF, the QR payload and the verification page, so what a person
+reads is exactly what is signed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+VC_V2 = "https://www.w3.org/ns/credentials/v2"
+OB_V3 = "https://purl.imsglobal.org/spec/ob/v3p0/context-3.0.3.json"
+CLR_V2 = "https://purl.imsglobal.org/spec/clr/v2p0/context-2.0.1.json"
+
+CATEGORY_NAMES = {
+    "academic": ("学历教育", "Academic education"),
+    "vocational_training": ("职业培训", "Vocational training"),
+    "vocational_certificate": ("职业技能等级证书", "Vocational skill certificate"),
+    "community": ("社区教育", "Community education"),
+    "senior": ("老年教育", "Senior education"),
+    "culture_leisure": ("文化休闲", "Culture and leisure"),
+}
+
+KIND_TITLES = {
+    "achievement": ("学习成果证书", "Certificate of Learning Achievement"),
+    "transcript": ("学分成绩单", "Credit Transcript"),
+    "conversion": ("学分转换证明", "Credit Conversion Certificate"),
+    "qualification": ("资历证书", "Qualification Certificate"),
+}
+
+
+@dataclass(frozen=True)
+class Line:
+    """One printed line: an outcome the learner achieved."""
+
+    outcome_ref: str  # INSTITUTION:CODE:vVERSION
+    title_zh: str
+    title_en: str | None
+    category: str
+    level: int
+    credits: str  # display text, e.g. "1.5"
+    completed_on: str  # YYYY-MM-DD
+    institution_code: str
+    institution_name: str
+
+
+@dataclass(frozen=True)
+class Printed:
+    """Everything a certificate shows a person."""
+
+    certificate_id: str
+    kind: str
+    issued_on: str
+    issuer_did: str
+    issuer_name_zh: str
+    issuer_name_en: str
+    learner_name: str
+    id_masked: str
+    account_no: str
+    total_credits: str
+    lines: tuple[Line, ...]
+
+
+def credits_number(text: str) -> float | int:
+    value = float(text)
+    return int(value) if value.is_integer() else value
+
+
+def _total(p: Printed) -> str:
+    return f"共 {p.total_credits} 学分 · {p.total_credits} credits in total · {len(p.lines)} 项 items"
+
+
+def _issuer(p: Printed) -> dict:
+    return {"id": p.issuer_did, "type": ["Profile"], "name": p.issuer_name_zh,
+            "description": p.issuer_name_en}
+
+
+def _identifiers(p: Printed) -> list[dict]:
+    # Plain (unhashed) identity objects: the certificate prints them anyway, and a verifier must
+    # be able to compare the printed name and masked ID with what was signed.
+    return [
+        {"type": "IdentityObject", "identityType": "name", "hashed": False, "identityHash": p.learner_name},
+        {"type": "IdentityObject", "identityType": "nationalIdentityNumber", "hashed": False,
+         "identityHash": p.id_masked},
+        {"type": "IdentityObject", "identityType": "accountId", "hashed": False, "identityHash": p.account_no},
+    ]
+
+
+def _achievement(line: Line, base_url: str) -> dict:
+    zh, en = CATEGORY_NAMES.get(line.category, (line.category, line.category))
+    name = line.title_zh if not line.title_en else f"{line.title_zh} ({line.title_en})"
+    return {
+        "id": f"{base_url}/api/v1/outcomes/{line.outcome_ref}",
+        "type": ["Achievement"],
+        "achievementType": "Course",
+        "name": name,
+        "description": f"{zh} · {en} · 等级 level {line.level} · {line.institution_name}",
+        "criteria": {"narrative": f"完成{line.institution_name}的学习成果「{line.title_zh}」并通过考核。"},
+        "creditsAvailable": credits_number(line.credits),
+        "fieldOfStudy": zh,
+        "humanCode": line.outcome_ref,
+    }
+
+
+def achievement_credential(p: Printed, *, base_url: str, status: dict | None, valid_from: str) -> dict:
+    line = p.lines[0]
+    credential = {
+        "@context": [VC_V2, OB_V3],
+        "id": f"{base_url}/api/v1/certificates/{p.certificate_id}",
+        "type": ["VerifiableCredential", "OpenBadgeCredential"],
+        "name": f"{KIND_TITLES[p.kind][0]} · {line.title_zh}",
+        "description": _total(p),
+        "issuer": _issuer(p),
+        "validFrom": valid_from,
+        "credentialSubject": {
+            "id": f"urn:creditbank:account:{p.account_no}",
+            "type": ["AchievementSubject"],
+            "identifier": _identifiers(p),
+            "achievement": _achievement(line, base_url),
+            "creditsEarned": credits_number(line.credits),
+            "activityEndDate": f"{line.completed_on}T00:00:00Z",
+        },
+    }
+    if status is not None:
+        credential["credentialStatus"] = status
+    return credential
+
+
+def transcript_credential(p: Printed, *, base_url: str, status: dict | None, valid_from: str,
+                          embedded: list[dict]) -> dict:
+    """CLR 2.0: ``embedded`` are the signed achievement credentials, one per line."""
+    credential = {
+        "@context": [VC_V2, CLR_V2, OB_V3],
+        "id": f"{base_url}/api/v1/certificates/{p.certificate_id}",
+        "type": ["VerifiableCredential", "ClrCredential"],
+        "name": f"{KIND_TITLES['transcript'][0]} · {p.learner_name}",
+        "description": _total(p),
+        "issuer": _issuer(p),
+        "validFrom": valid_from,
+        "credentialSubject": {
+            "id": f"urn:creditbank:account:{p.account_no}",
+            "type": ["ClrSubject"],
+            "identifier": _identifiers(p),
+            "verifiableCredential": embedded,
+        },
+    }
+    if status is not None:
+        credential["credentialStatus"] = status
+    return credential

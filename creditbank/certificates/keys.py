@@ -1,0 +1,410 @@
+"""The issuer's Ed25519 keys, their published forms (did:web document, JWKS) and their status.
+
+On disk, in ``keys_dir`` (shared by every uvicorn worker):
+
+* ``issuer-<kid>.pem`` — the private key, PKCS#8 PEM, mode 0600, created with ``O_EXCL`` so two
+  workers can never write the same file; encrypted (``BestAvailableEncryption``) when a
+  passphrase is configured (``CREDITBANK_KEY_PASSPHRASE``).
+* ``issuer-keys.json`` — public metadata, a JSON list of ``{kid, public_key_multibase,
+  created_at, status, retired_at, compromised_at}``; ``status`` is ``active`` (exactly one: it
+  signs new certificates), ``retired`` (rotated out; still published, its signatures stay valid)
+  or ``compromised`` (signatures made at or after ``compromised_at`` are invalid). Rewritten
+  atomically (temp file + ``os.replace``) under an exclusive ``flock`` on ``.issuer-keys.lock``.
+
+kid: ``key-YYYYMMDD-<6 hex>`` (UTC creation date). Times are aware UTC datetimes in memory and
+``clock.iso`` text on disk.
+
+Where key status is published: the DID document lists every key under ``verificationMethod``
+(old certificates name them) but only non-compromised keys under ``assertionMethod``; the JWKS
+has no status field at all. The full status with times is :func:`key_status` / :func:`describe`
+(served by the API) — verifiers must apply :func:`valid_at` with it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import re
+import secrets
+import tempfile
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from creditbank.kit import clock
+
+METADATA = "issuer-keys.json"
+LOCK = ".issuer-keys.lock"
+STATUSES = ("active", "retired", "compromised")
+DID_CONTEXT = ["https://www.w3.org/ns/did/v1", "https://w3id.org/security/multikey/v1"]
+
+_KID = re.compile(r"key-[0-9]{8}-[0-9a-f]{6}")
+
+
+class KeyStoreError(RuntimeError):
+    """A key-store problem an operator must fix; the message is in Chinese and English."""
+
+
+@dataclass(frozen=True)
+class IssuerKey:
+    kid: str
+    public_key: Ed25519PublicKey
+    created_at: datetime
+    status: str  # active | retired | compromised
+    retired_at: datetime | None = None
+    compromised_at: datetime | None = None
+
+
+def _multikey():  # noqa: ANN202 - imported lazily: kit.multikey is a sibling module
+    from creditbank.kit import multikey
+
+    return multikey
+
+
+def _utc(ts: datetime) -> datetime:
+    if ts.tzinfo is None:  # the project stores aware UTC; a naive value can only mean UTC
+        return ts.replace(tzinfo=UTC)
+    return ts.astimezone(UTC)
+
+
+def _now() -> datetime:
+    """Now, to the millisecond: what a time survives on disk as (``clock.iso``)."""
+    return _ms(clock.now())
+
+
+def _ms(ts: datetime) -> datetime:
+    ts = _utc(ts)
+    return ts.replace(microsecond=ts.microsecond // 1000 * 1000)
+
+
+def _iso(ts: datetime | None) -> str | None:
+    return None if ts is None else clock.iso(ts)
+
+
+def _parse_time(value: Any, field: str, kid: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return _utc(datetime.fromisoformat(str(value).replace("Z", "+00:00")))
+    except ValueError:
+        raise KeyStoreError(f"密钥 {kid} 的 {field} 时间格式错误 / key {kid}: bad {field} {value!r}") from None
+
+
+def _row(key: IssuerKey) -> dict[str, Any]:
+    return {
+        "kid": key.kid,
+        "public_key_multibase": _multikey().public_key_multibase(key.public_key),
+        "created_at": _iso(key.created_at),
+        "status": key.status,
+        "retired_at": _iso(key.retired_at),
+        "compromised_at": _iso(key.compromised_at),
+    }
+
+
+def keys_from_metadata(rows: Any) -> list[IssuerKey]:
+    """Parse ``issuer-keys.json`` — or the same rows as :func:`describe` / ``GET /api/v1/keys``
+    return them, e.g. a file given to ``creditbank verify --offline --keys FILE``."""
+    if not isinstance(rows, list):
+        raise KeyStoreError("密钥元数据应为列表 / key metadata must be a JSON list")
+    keys: list[IssuerKey] = []
+    for row in rows:
+        if not isinstance(row, dict) or not isinstance(row.get("kid"), str):
+            raise KeyStoreError("密钥元数据缺少 kid / key metadata row without a kid")
+        kid = row["kid"]
+        status = row.get("status")
+        if status not in STATUSES:
+            raise KeyStoreError(f"密钥 {kid} 状态未知 / key {kid}: unknown status {status!r}")
+        try:
+            public_key = _multikey().public_key_from_multibase(row.get("public_key_multibase"))
+        except ValueError as exc:
+            raise KeyStoreError(f"密钥 {kid} 公钥格式错误 / key {kid}: bad public key ({exc})") from None
+        created_at = _parse_time(row.get("created_at"), "created_at", kid)
+        if created_at is None:
+            raise KeyStoreError(f"密钥 {kid} 缺少创建时间 / key {kid}: created_at missing")
+        compromised_at = _parse_time(row.get("compromised_at"), "compromised_at", kid)
+        if status == "compromised" and compromised_at is None:
+            raise KeyStoreError(f"密钥 {kid} 缺少泄露时间 / key {kid}: compromised_at missing")
+        keys.append(IssuerKey(kid=kid, public_key=public_key, created_at=created_at, status=status,
+                              retired_at=_parse_time(row.get("retired_at"), "retired_at", kid),
+                              compromised_at=compromised_at))
+    if len({k.kid for k in keys}) != len(keys):
+        raise KeyStoreError("密钥元数据中 kid 重复 / duplicate kid in key metadata")
+    return keys
+
+
+def new_kid(now: datetime | None = None) -> str:
+    return f"key-{_utc(now or clock.now()):%Y%m%d}-{secrets.token_hex(3)}"
+
+
+class KeyStore:
+    """The issuer's keys in ``keys_dir``. Safe to share between processes (file lock) and threads."""
+
+    def __init__(self, keys_dir: Path | str, passphrase: str | bytes | None = None) -> None:
+        self.keys_dir = Path(keys_dir)
+        if hasattr(passphrase, "get_secret_value"):  # a pydantic SecretStr straight from Settings
+            passphrase = passphrase.get_secret_value()  # type: ignore[union-attr]
+        self._passphrase = (passphrase.encode() if isinstance(passphrase, str) else passphrase) or None
+        self._private: dict[str, Ed25519PrivateKey] = {}
+        self._cache: tuple[tuple[int, int, int], list[IssuerKey]] | None = None
+
+    # ----------------------------------------------------------------- files
+    @property
+    def metadata_path(self) -> Path:
+        return self.keys_dir / METADATA
+
+    def pem_path(self, kid: str) -> Path:
+        if not _KID.fullmatch(kid):
+            raise KeyStoreError(f"kid 格式错误 / malformed kid {kid!r}")
+        return self.keys_dir / f"issuer-{kid}.pem"
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        self.keys_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(self.keys_dir / LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # releases the lock
+
+    def _read(self) -> list[IssuerKey]:
+        try:
+            st = os.stat(self.metadata_path)
+        except FileNotFoundError:
+            return []
+        signature = (st.st_ino, st.st_mtime_ns, st.st_size)
+        if self._cache is not None and self._cache[0] == signature:
+            return self._cache[1]
+        try:
+            rows = json.loads(self.metadata_path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return []
+        except json.JSONDecodeError as exc:
+            raise KeyStoreError(f"{self.metadata_path} 不是有效的 JSON / is not valid JSON: {exc}") from None
+        keys = keys_from_metadata(rows)
+        self._cache = (signature, keys)
+        return keys
+
+    def _write(self, keys: list[IssuerKey]) -> None:
+        """Atomic replace; call with the lock held."""
+        data = json.dumps([_row(k) for k in keys], ensure_ascii=False, indent=2) + "\n"
+        fd, tmp = tempfile.mkstemp(dir=self.keys_dir, prefix=".issuer-keys.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.chmod(tmp, 0o644)  # public data
+            os.replace(tmp, self.metadata_path)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+        with contextlib.suppress(OSError):  # make the rename durable
+            dir_fd = os.open(self.keys_dir, os.O_RDONLY)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
+        self._cache = None
+
+    def _create(self, now: datetime) -> IssuerKey:
+        """A new key pair: the PEM is written (O_EXCL, 0600) before the metadata names it."""
+        private = Ed25519PrivateKey.generate()
+        encryption: serialization.KeySerializationEncryption = (
+            serialization.BestAvailableEncryption(self._passphrase) if self._passphrase
+            else serialization.NoEncryption())
+        pem = private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption)
+        for _ in range(16):
+            kid = new_kid(now)
+            try:
+                fd = os.open(self.pem_path(kid), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:
+                continue
+            with os.fdopen(fd, "wb") as f:
+                f.write(pem)
+                f.flush()
+                os.fsync(f.fileno())
+            self._private[kid] = private
+            return IssuerKey(kid=kid, public_key=private.public_key(), created_at=now, status="active")
+        raise KeyStoreError("无法生成唯一的 kid / could not allocate a unique kid")  # pragma: no cover
+
+    # ----------------------------------------------------------------- API
+    def all(self) -> list[IssuerKey]:
+        """Every key ever created, oldest first."""
+        return list(self._read())
+
+    def get(self, kid: str) -> IssuerKey | None:
+        return next((k for k in self._read() if k.kid == kid), None)
+
+    def active(self) -> IssuerKey:
+        actives = [k for k in self._read() if k.status == "active"]
+        if not actives:
+            raise KeyStoreError(f"{self.keys_dir} 中没有可用的签名密钥 / no active issuer key in {self.keys_dir}")
+        return max(actives, key=lambda k: k.created_at)
+
+    def ensure_active(self) -> IssuerKey:
+        """The active key; the first call on an empty folder creates one (once, across workers)."""
+        if any(k.status == "active" for k in self._read()):
+            return self.active()
+        with self._locked():
+            self._cache = None
+            keys = self._read()
+            if any(k.status == "active" for k in keys):
+                return self.active()
+            key = self._create(_now())
+            self._write([*keys, key])
+            return key
+
+    def rotate(self) -> IssuerKey:
+        """A new active key; the previous active key becomes retired and stays published."""
+        with self._locked():
+            self._cache = None
+            now = _now()
+            keys = [replace(k, status="retired", retired_at=now) if k.status == "active" else k
+                    for k in self._read()]
+            key = self._create(now)
+            self._write([*keys, key])
+            return key
+
+    def mark_compromised(self, kid: str, at: datetime) -> IssuerKey:
+        """Signatures by ``kid`` made at or after ``at`` become invalid (an earlier ``at`` given
+        before is kept: a later report never revalidates anything). If ``kid`` was the active key,
+        a fresh key becomes active at once. Returns the updated key."""
+        at = _ms(at)
+        with self._locked():
+            self._cache = None
+            keys = self._read()
+            target = next((k for k in keys if k.kid == kid), None)
+            if target is None:
+                raise KeyStoreError(f"没有密钥 {kid} / no key {kid}")
+            now = _now()
+            since = min(at, target.compromised_at) if target.compromised_at else at
+            updated = replace(target, status="compromised", compromised_at=since,
+                              retired_at=target.retired_at or (now if target.status == "active" else None))
+            keys = [updated if k.kid == kid else k for k in keys]
+            if target.status == "active":
+                keys.append(self._create(now))
+            self._write(keys)
+            self._private.pop(kid, None)
+            return updated
+
+    def private_key(self, kid: str) -> Ed25519PrivateKey:
+        """The private key (cached after the first load). Refused for compromised keys."""
+        key = self.get(kid)
+        if key is None:
+            raise KeyStoreError(f"没有密钥 {kid} / no key {kid}")
+        if key.status == "compromised":
+            raise KeyStoreError(f"密钥 {kid} 已泄露，不能再用于签名 / key {kid} is compromised and must not sign")
+        cached = self._private.get(kid)
+        if cached is not None:
+            return cached
+        path = self.pem_path(kid)
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise KeyStoreError(f"缺少私钥文件 {path} / private key file {path} is missing") from None
+        private = self._load_pem(data, path)
+        if private.public_key() != key.public_key:
+            raise KeyStoreError(f"私钥文件 {path} 与公布的公钥不符 / {path} does not match the published key {kid}")
+        self._private[kid] = private
+        return private
+
+    def _load_pem(self, data: bytes, path: Path) -> Ed25519PrivateKey:
+        try:
+            private = serialization.load_pem_private_key(data, password=self._passphrase)
+        except TypeError as exc:
+            if "not encrypted" in str(exc):  # created before a passphrase was configured: still usable
+                private = serialization.load_pem_private_key(data, password=None)
+            else:
+                raise KeyStoreError(
+                    f"私钥 {path} 已加密，但未设置 CREDITBANK_KEY_PASSPHRASE / "
+                    f"private key {path} is encrypted but no passphrase is set (CREDITBANK_KEY_PASSPHRASE)") from None
+        except ValueError:
+            raise KeyStoreError(f"无法解密私钥 {path}：口令错误或文件损坏 / cannot load {path}: wrong passphrase "
+                                "or damaged file") from None
+        if not isinstance(private, Ed25519PrivateKey):
+            raise KeyStoreError(f"{path} 不是 Ed25519 私钥 / {path} is not an Ed25519 private key")
+        return private
+
+
+# --------------------------------------------------------------------------------------- validity
+
+def valid_at(key: IssuerKey, signed_at: datetime) -> tuple[bool, str | None]:
+    """Does ``key`` vouch for a signature made at ``signed_at``?
+
+    A compromised key invalidates what it signed at or after ``compromised_at``; earlier
+    signatures stay valid, as do everything retired and active keys signed. (``signed_at`` is the
+    time the document states; a thief can backdate it — the transparency log is the defence.)
+    """
+    if key.status == "compromised" and key.compromised_at is not None and _utc(signed_at) >= key.compromised_at:
+        when = clock.iso_seconds(key.compromised_at)
+        return False, (f"签名密钥 {key.kid} 已于 {when} 泄露，此后的签名无效 / "
+                       f"key {key.kid} compromised at {when}; signatures since then are invalid")
+    return True, None
+
+
+# --------------------------------------------------------------------------------------- did:web, JWKS
+
+def did_for(base_url: str) -> str:
+    """did:web for the bank's public address: host (``:`` of a port as ``%3A``), then the path
+    segments joined with ``:``. ``https://bank.example.org/cb`` → ``did:web:bank.example.org:cb``."""
+    parts = urlsplit(base_url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"base_url must be an http(s) URL; got {base_url!r}")
+    if parts.username or parts.password or parts.query or parts.fragment:
+        raise ValueError("base_url must not carry credentials, a query or a fragment")
+    host = parts.hostname.lower()
+    if ":" in host:
+        raise ValueError("did:web needs a host name or IPv4 address, not IPv6")
+    port = parts.port  # raises ValueError for a bad port
+    did = "did:web:" + quote(host if port is None else f"{host}:{port}", safe="")
+    segments = [s for s in parts.path.split("/") if s]
+    return ":".join([did, *(quote(s, safe="") for s in segments)])
+
+
+def did_json_path(base_url: str) -> str:
+    """Where did:web resolution fetches the document: ``/.well-known/did.json`` for a bare host,
+    ``<path>/did.json`` when the base URL has a path."""
+    path = urlsplit(base_url.strip()).path.rstrip("/")
+    return f"{path}/did.json" if path else "/.well-known/did.json"
+
+
+def did_document(did: str, keys: Sequence[IssuerKey]) -> dict[str, Any]:
+    """Every key as a ``Multikey`` verification method (old certificates name retired and
+    compromised keys too); ``assertionMethod`` lists only the keys that are not compromised."""
+    multikey = _multikey()
+    methods = [multikey.multikey_document(k.public_key, id=f"{did}#{k.kid}", controller=did) for k in keys]
+    return {
+        "@context": list(DID_CONTEXT),
+        "id": did,
+        "verificationMethod": methods,
+        "assertionMethod": [f"{did}#{k.kid}" for k in keys if k.status != "compromised"],
+    }
+
+
+def jwks(keys: Sequence[IssuerKey]) -> dict[str, Any]:
+    """``{"keys": [OKP/Ed25519 JWK with kid, …]}`` for every key. JWKS has no status field:
+    compromised keys are listed like the others; their status is in :func:`key_status`."""
+    multikey = _multikey()
+    return {"keys": [multikey.jwk(k.public_key, k.kid) for k in keys]}
+
+
+def key_status(keys: Sequence[IssuerKey]) -> list[dict[str, Any]]:
+    """creditbank's key-status data: ``[{kid, status, created_at, retired_at, compromised_at}]``."""
+    return [{"kid": k.kid, "status": k.status, "created_at": _iso(k.created_at), "retired_at": _iso(k.retired_at),
+             "compromised_at": _iso(k.compromised_at)} for k in keys]
+
+
+def describe(keys: Sequence[IssuerKey]) -> list[dict[str, Any]]:
+    """Rows for ``creditbank keys list`` and ``GET /api/v1/keys``: the ``issuer-keys.json`` rows
+    (public key included), so a saved copy works as an offline key file (:func:`keys_from_metadata`)."""
+    return [_row(k) for k in keys]

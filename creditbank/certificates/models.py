@@ -1,0 +1,58 @@
+"""Issued certificates and the status lists that can revoke them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import Column, LargeBinary, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+class CertificateKind(StrEnum):
+    achievement = "achievement"      # one completion
+    transcript = "transcript"        # all credits at a point in time
+    conversion = "conversion"
+    qualification = "qualification"
+
+
+class Certificate(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("status_list_id", "status_index"),)
+    id: str = Field(primary_key=True, max_length=40)
+    kind: str = Field(max_length=16)
+    learner_id: int = Field(foreign_key="learner.id", index=True)
+    credential_json: str = Field(sa_column=Column(Text, nullable=False))
+    """The signed credential exactly as issued (JSON text)."""
+    credential_hash: str = Field(max_length=64)
+    """SHA-256 of the RFC 8785 bytes of the signed credential: the 'integrity' check's reference."""
+    printed_json: str = Field(sa_column=Column(Text, nullable=False))
+    """What the PDF and the verification page show (``credentials.Printed`` as JSON)."""
+    qr_payload: str = Field(sa_column=Column(Text, nullable=False))
+    kid: str = Field(max_length=64)
+    status_list_id: int = Field(foreign_key="status_list.id")
+    status_index: int
+    ledger_seq: int
+    """Ledger position when issued: the certificate states the ledger as of this transaction."""
+    issued_by: str = Field(max_length=64)
+    issued_at: datetime
+    revoked_at: datetime | None = None
+    revoke_reason: str | None = Field(default=None, max_length=500)
+
+
+class CertificateSource(SQLModel, table=True):
+    """Which completions a certificate rests on: revoking one revokes the certificate."""
+
+    __tablename__ = "certificate_source"
+    certificate_id: str = Field(foreign_key="certificate.id", primary_key=True, max_length=40)
+    completion_id: str = Field(foreign_key="completion.id", primary_key=True, max_length=40, index=True)
+
+
+class StatusList(SQLModel, table=True):
+    __tablename__ = "status_list"
+    id: int | None = Field(default=None, primary_key=True)
+    purpose: str = Field(default="revocation", max_length=16)
+    bits: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    """The raw bitstring (131 072 bits = 16 KiB); index i is bit i from the left."""
+    next_index: int = 0
+    version: int = 0
+    updated_at: datetime

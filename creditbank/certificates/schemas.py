@@ -1,0 +1,24 @@
+"""Every credential is checked against its JSON Schema (``schemas/``) before it is stored."""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+
+from jsonschema import Draft202012Validator, FormatChecker
+
+SCHEMAS = Path(__file__).resolve().parent.parent.parent / "schemas"
+FILES = {"achievement": "achievement-credential.schema.json", "transcript": "transcript-credential.schema.json"}
+
+
+@cache
+def validator(kind: str) -> Draft202012Validator:
+    schema = json.loads((SCHEMAS / FILES[kind]).read_text())
+    Draft202012Validator.check_schema(schema)
+    return Draft202012Validator(schema, format_checker=FormatChecker())
+
+
+def problems(kind: str, credential: dict) -> list[str]:
+    return [f"{'/'.join(map(str, e.absolute_path)) or '(root)'}: {e.message}"
+            for e in validator(kind).iter_errors(credential)]

@@ -1,0 +1,258 @@
+"""Issuing and revoking certificates (one unit of work each)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from functools import cached_property
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from sqlalchemy import select
+from sqlmodel import Session
+
+from creditbank.catalogue.models import Outcome
+from creditbank.certificates import credentials, schemas
+from creditbank.certificates.credentials import Line, Printed
+from creditbank.certificates.keys import KeyStore, did_for
+from creditbank.certificates.models import Certificate, CertificateKind, CertificateSource, StatusList
+from creditbank.completions.models import Completion, CompletionState
+from creditbank.config import Settings
+from creditbank.errors import CreditbankError
+from creditbank.institutions.models import Institution
+from creditbank.kit import clock, qrpayload, statuslist
+from creditbank.kit.canonical import digest_hex
+from creditbank.kit.dataintegrity import sign_proof_set
+from creditbank.kit.tokens import new_id
+from creditbank.learners.models import Learner
+from creditbank.conversion.models import ConversionLot
+from creditbank.ledger.models import LedgerHead, Lot, LotState
+
+BANK_NAME_ZH = "学分银行"
+BANK_NAME_EN = "creditbank learning-credit bank"
+
+
+class Issuer:
+    """The bank as a signer: its DID, its keys, its public address."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.base_url = settings.base_url.rstrip("/")
+        passphrase = settings.key_passphrase.get_secret_value() if settings.key_passphrase else None
+        self.keys = KeyStore(settings.keys_dir, passphrase)
+        self.did = did_for(self.base_url)
+
+    def verification_method(self, kid: str) -> str:
+        return f"{self.did}#{kid}"
+
+    def sign(self, credential: dict) -> tuple[dict, str]:
+        key = self.keys.ensure_active()
+        signed = sign_proof_set(credential, self.keys.private_key(key.kid),
+                                verification_method=self.verification_method(key.kid),
+                                created=clock.iso_seconds(clock.now()))
+        return signed, key.kid
+
+    def resolve(self, verification_method: str) -> Ed25519PublicKey | None:
+        """Keys come only from our own store, never from the document being verified."""
+        did, _, kid = verification_method.partition("#")
+        if did != self.did:
+            return None
+        key = self.keys.get(kid)
+        return key.public_key if key else None
+
+    def status_list_url(self, list_id: int) -> str:
+        return f"{self.base_url}/api/v1/status-lists/{list_id}"
+
+    @cached_property
+    def name(self) -> tuple[str, str]:
+        return BANK_NAME_ZH, BANK_NAME_EN
+
+
+def _lines(session: Session, completion_ids: list[str] | None, learner_id: int) -> list[tuple[set[str], Line, int]]:
+    """(completions the line rests on, printed line, credits in units) for an achievement
+    (``completion_ids`` given: the credits as earned) or a transcript (``None``: every live lot with
+    what is left of it, converted credits with their provenance, so the lines add up to the balance)."""
+    if completion_ids is not None:
+        query = (select(Completion, Outcome, Institution)
+                 .join(Outcome, Outcome.id == Completion.outcome_id)
+                 .join(Institution, Institution.id == Completion.institution_id)
+                 .where(Completion.learner_id == learner_id, Completion.state == CompletionState.active,
+                        Completion.id.in_(completion_ids)))
+        return [({c.id}, _line(o, i, c.credits_units, c.completed_on.isoformat()), c.credits_units)
+                for c, o, i in session.execute(query)]
+    rows = []
+    query = (select(Lot, Outcome, Institution).join(Outcome, Outcome.id == Lot.outcome_id)
+             .join(Institution, Institution.id == Lot.institution_id)
+             .where(Lot.learner_id == learner_id, Lot.state == LotState.active).order_by(Lot.earned_on, Lot.id))
+    for lot, outcome, institution in session.execute(query):
+        left = lot.amount_units - lot.consumed_units
+        line = _line(outcome, institution, left, lot.earned_on.isoformat())
+        if lot.conversion_id is not None:
+            sources, titles = _provenance(session, lot.conversion_id)
+            line = dataclasses.replace(line, title_zh=f"{line.title_zh}（学分转换，来源：{'、'.join(titles)}）",
+                                       title_en=f"{line.title_en or line.title_zh} (converted)")
+        else:
+            sources = {lot.completion_id}
+            if lot.consumed_units:
+                used = _credits_text(lot.consumed_units)
+                line = dataclasses.replace(line, title_zh=f"{line.title_zh}（{used} 学分已转换）",
+                                           title_en=f"{line.title_en or line.title_zh} ({used} converted)")
+        rows.append((sources, line, left))
+    return rows
+
+
+def _line(outcome: Outcome, institution: Institution, units: int, on: str) -> Line:
+    return Line(outcome_ref=f"{institution.code}:{outcome.code}:v{outcome.version}", title_zh=outcome.title_zh,
+                title_en=outcome.title_en, category=outcome.category, level=outcome.level, credits=_credits_text(units),
+                completed_on=on, institution_code=institution.code, institution_name=institution.name_zh)
+
+
+def _provenance(session: Session, conversion_id: str) -> tuple[set[str], list[str]]:
+    """The completions (transitively, through earlier conversions) and titles a converted lot came from."""
+    completions: set[str] = set()
+    titles: list[str] = []
+    rows = session.execute(select(Lot, Outcome).join(ConversionLot, ConversionLot.lot_id == Lot.id)
+                           .join(Outcome, Outcome.id == Lot.outcome_id)
+                           .where(ConversionLot.conversion_id == conversion_id).order_by(Lot.earned_on, Lot.id))
+    for lot, outcome in rows:
+        titles.append(outcome.title_zh)
+        if lot.conversion_id is not None:
+            completions |= _provenance(session, lot.conversion_id)[0]
+        else:
+            completions.add(lot.completion_id)
+    return completions, titles
+
+
+def _credits_text(units: int) -> str:
+    return f"{units / 100:g}"
+
+
+def _allocate_status(session: Session) -> tuple[int, int]:
+    """Next free index in the current status list; a new list when it is full."""
+    row = session.execute(
+        select(StatusList.id, StatusList.next_index).order_by(StatusList.id.desc()).limit(1).with_for_update()
+    ).first()
+    if row is None or row[1] >= statuslist.SIZE:
+        status_list = StatusList(bits=bytes(statuslist.new_bitstring()), next_index=0, updated_at=clock.now())
+        session.add(status_list)
+        session.flush()
+        list_id, index = status_list.id, 0
+    else:
+        list_id, index = row
+    session.execute(StatusList.__table__.update().where(StatusList.__table__.c.id == list_id)
+                    .values(next_index=index + 1))
+    return list_id, index
+
+
+def issue(session: Session, issuer: Issuer, *, learner: Learner, kind: CertificateKind,
+          completion_id: str | None = None, issued_by: str) -> Certificate:
+    if kind == CertificateKind.achievement:
+        if not completion_id:
+            raise CreditbankError("invalid_value", {"field": "completion_id", "reason": "必填 / required"})
+        rows = _lines(session, [completion_id], learner.id)
+        if not rows:
+            raise CreditbankError("completion_not_found", {"id": completion_id})
+    elif kind == CertificateKind.transcript:
+        rows = _lines(session, None, learner.id)
+        if not rows:
+            raise CreditbankError("nothing_to_certify")
+    else:
+        raise CreditbankError("invalid_value", {"field": "kind", "reason": "achievement | transcript"})
+
+    certificate_id = new_id("crt")
+    list_id, index = _allocate_status(session)
+    status = statuslist.status_entry(issuer.status_list_url(list_id), index)
+    total = sum(units for _, _, units in rows)
+    name_zh, name_en = issuer.name
+    printed = Printed(
+        certificate_id=certificate_id, kind=kind.value, issued_on=clock.today().isoformat(), issuer_did=issuer.did,
+        issuer_name_zh=name_zh, issuer_name_en=name_en, learner_name=learner.name, id_masked=learner.id_masked,
+        account_no=learner.account_no, total_credits=_credits_text(total), lines=tuple(line for _, line, _ in rows))
+    valid_from = clock.iso_seconds(clock.now())
+    if kind == CertificateKind.achievement:
+        unsigned = credentials.achievement_credential(printed, base_url=issuer.base_url, status=status,
+                                                      valid_from=valid_from)
+    else:
+        embedded = []
+        for _, line, _ in rows:
+            single = dataclasses.replace(printed, kind="achievement", lines=(line,),
+                                         total_credits=line.credits, certificate_id=f"{certificate_id}-{len(embedded) + 1}")
+            inner = credentials.achievement_credential(single, base_url=issuer.base_url, status=None,
+                                                       valid_from=valid_from)
+            embedded.append(issuer.sign(inner)[0])
+        unsigned = credentials.transcript_credential(printed, base_url=issuer.base_url, status=status,
+                                                     valid_from=valid_from, embedded=embedded)
+    signed, kid = issuer.sign(unsigned)
+    wrong = schemas.problems(kind.value, signed)
+    if wrong:  # our own builder broke the published shape: a bug, never the caller's fault
+        raise RuntimeError(f"credential does not match schemas/{schemas.FILES[kind.value]}: {wrong[:3]}")
+    payload = qrpayload.encode(qr_claims(printed), kid=kid, private_key=issuer.keys.private_key(kid))
+    head_seq = session.execute(select(LedgerHead.seq).where(LedgerHead.id == 1)).scalar_one()
+    certificate = Certificate(
+        id=certificate_id, kind=kind.value, learner_id=learner.id, credential_json=json.dumps(signed, ensure_ascii=False),
+        credential_hash=digest_hex(signed), printed_json=json.dumps(dataclasses.asdict(printed), ensure_ascii=False),
+        qr_payload=payload, kid=kid, status_list_id=list_id, status_index=index, ledger_seq=head_seq,
+        issued_by=issued_by, issued_at=clock.now())
+    session.add(certificate)
+    session.flush()
+    for completion_id in sorted(set().union(*(sources for sources, _, _ in rows))):
+        session.add(CertificateSource(certificate_id=certificate_id, completion_id=completion_id))
+    session.flush()
+    return certificate
+
+
+def qr_claims(p: Printed) -> dict:
+    return qrpayload.claims_from(p)
+
+
+def printed_of(certificate: Certificate) -> Printed:
+    data = json.loads(certificate.printed_json)
+    data["lines"] = tuple(Line(**line) for line in data["lines"])
+    return Printed(**data)
+
+
+def get(session: Session, certificate_id: str) -> Certificate:
+    certificate = session.get(Certificate, certificate_id)
+    if certificate is None:
+        raise CreditbankError("certificate_not_found", {"id": certificate_id})
+    return certificate
+
+
+def revoke(session: Session, *, certificate_id: str, reason: str) -> Certificate:
+    """Flip the certificate's bit in its status list. Repeating is a no-op."""
+    certificate = get(session, certificate_id)
+    if certificate.revoked_at is not None:
+        return certificate
+    status_list = session.execute(
+        select(StatusList).where(StatusList.id == certificate.status_list_id).with_for_update()
+        .execution_options(populate_existing=True)).scalar_one()
+    bits = bytearray(status_list.bits)
+    statuslist.set_bit(bits, certificate.status_index, True)
+    status_list.bits = bytes(bits)
+    status_list.version += 1
+    status_list.updated_at = clock.now()
+    certificate.revoked_at = clock.now()
+    certificate.revoke_reason = reason
+    session.add(status_list)
+    session.add(certificate)
+    session.flush()
+    return certificate
+
+
+def revoke_for_completion(session: Session, *, completion_id: str, reason: str) -> list[str]:
+    """Revoke every live certificate that rests on a completion (its credits were reversed)."""
+    ids = session.execute(
+        select(Certificate.id).join(CertificateSource, CertificateSource.certificate_id == Certificate.id)
+        .where(CertificateSource.completion_id == completion_id, Certificate.revoked_at.is_(None))
+    ).scalars().all()
+    for certificate_id in ids:
+        revoke(session, certificate_id=certificate_id, reason=reason)
+    return list(ids)
+
+
+def status_list_credential(session: Session, issuer: Issuer, list_id: int) -> dict:
+    status_list = session.get(StatusList, list_id)
+    if status_list is None:
+        raise CreditbankError("not_found")
+    credential = statuslist.status_list_credential(
+        list_url=issuer.status_list_url(list_id), issuer=issuer.did, encoded=statuslist.encode(bytearray(status_list.bits)),
+        valid_from=clock.iso_seconds(status_list.updated_at), purpose=status_list.purpose)
+    return issuer.sign(credential)[0]

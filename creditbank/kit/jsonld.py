@@ -1,0 +1,387 @@
+"""JSON-LD for Data Integrity: an offline document loader and strict RDFC-1.0 canonicalisation.
+
+* Contexts come only from :mod:`creditbank.contexts` (files shipped in the package). The loader
+  never touches the network: any other URL raises :class:`ContextNotBundledError`.
+* :func:`canonize` turns a JSON-LD document into canonical N-Quads (RDF Dataset
+  Canonicalization, RDFC-1.0 — the algorithm formerly known as URDNA2015) and REFUSES documents
+  whose meaning would not be fully captured by the RDF that gets signed:
+
+  - a property the active context does not define (JSON-LD expansion silently drops it);
+  - a ``type`` value the context does not define, or an ``id`` / ``@id``-typed value that is a
+    relative IRI (RDF conversion silently drops those statements).
+
+  Both raise :class:`UndefinedTermError` naming the path, e.g. ``credentialSubject.foo``.
+  This is what jsonld.js calls "safe mode"; PyLD has no safe mode, so expansion runs through a
+  small :class:`pyld.jsonld.JsonLdProcessor` subclass that watches every key and every IRI.
+* Processed contexts are cached per loader (PyLD's resolved-context cache, kept private to the
+  loader so a test loader's extra contexts never leak into the production one), so repeated
+  canonicalisation does not re-process the (large) VC / Open Badges contexts.
+
+PyLD's URDNA2015 serialises N-Quads with the older escaping rules (only ``\\t \\n \\r " \\``);
+RDFC-1.0 (and jsonld.js / rdf-canonize) also escape ``\\b``, ``\\f`` and the other control
+characters. To match byte for byte we run PyLD's canonicaliser from a private copy of its
+``pyld.canon`` module whose ``serialize_nquad`` follows RDFC-1.0; the global ``pyld`` modules are
+left untouched. Documents whose canonical form would depend on the Unicode sort order used
+(code points, as RDFC-1.0 says, versus UTF-16 code units, as jsonld.js and Java sort) are
+refused with :class:`UnicodeOrderError`.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+import re
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+from cachetools import LRUCache
+from pyld import jsonld as _pyld
+from pyld.context_resolver import ContextResolver
+
+from creditbank import contexts
+from creditbank.contexts import ContextNotBundledError
+
+__all__ = [
+    "ContextNotBundledError",
+    "DocumentLoader",
+    "JsonLdProcessingError",
+    "UndefinedTermError",
+    "UnicodeOrderError",
+    "canonize",
+    "default_loader",
+    "to_dataset",
+]
+
+_XSD_STRING = "http://www.w3.org/2001/XMLSchema#string"
+_RDF_LANGSTRING = "http://www.w3.org/1999/02/22-rdf-syntax-ns#langString"
+
+
+class UndefinedTermError(ValueError):
+    """The document says something its JSON-LD contexts cannot express, so RDF would drop it.
+
+    ``term_path`` is a dotted path into the document (``credentialSubject.foo``); for type
+    values the offending value follows in brackets (``credentialSubject.type[Foo]``).
+    ``problems`` lists every offending path found, first one first.
+    """
+
+    def __init__(
+        self, term_path: str, *, detail: str = "undefined term", problems: tuple[str, ...] = ()
+    ) -> None:
+        self.term_path = term_path
+        self.detail = detail
+        self.problems = problems or (f"{detail}: {term_path}",)
+        super().__init__(f"{detail}: {term_path}")
+
+
+class JsonLdProcessingError(ValueError):
+    """Any other JSON-LD failure (invalid syntax, redefining a protected term, …)."""
+
+
+class UnicodeOrderError(JsonLdProcessingError):
+    """RDFC-1.0 sorts N-Quads in code-point order; jsonld.js (rdf-canonize) and Java sort by
+    UTF-16 code units. The two differ only when a character above U+FFFF (emoji, CJK Extension
+    B…) meets one in U+E000–U+FFFF (e.g. fullwidth punctuation) at the same position of two
+    otherwise equal lines. Such a document would verify with some implementations and not
+    others, so it is refused."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "canonical N-Quads differ between code-point order (RDFC-1.0) and UTF-16 order "
+            "(jsonld.js, Java): refusing a document whose signature would not verify everywhere"
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# document loader
+
+
+class DocumentLoader:
+    """Serves the bundled contexts (plus ``extra`` documents, for tests) and nothing else."""
+
+    def __init__(self, extra: Mapping[str, Any] | None = None) -> None:
+        self._extra = {url: copy.deepcopy(doc) for url, doc in (extra or {}).items()}
+        # PyLD's resolved/processed-context cache, private to this loader. PyLD's caches are
+        # not thread-safe, so JSON-LD processing with one loader is serialised by ``lock``.
+        self.cache: LRUCache = LRUCache(maxsize=100)
+        self.lock = threading.Lock()
+
+    @property
+    def urls(self) -> frozenset[str]:
+        return frozenset(contexts.INDEX) | frozenset(self._extra)
+
+    def load(self, url: str) -> Any:
+        if url in self._extra:
+            return copy.deepcopy(self._extra[url])
+        return contexts.load(url)  # raises ContextNotBundledError for anything else
+
+    def __call__(self, url: str, options: Any = None) -> dict[str, Any]:
+        return {
+            "contentType": "application/ld+json",
+            "contextUrl": None,
+            "documentUrl": url,
+            "document": self.load(url),
+            # 'static' lets PyLD keep the processed context in this loader's cache
+            "tag": "static",
+        }
+
+    def options(self) -> dict[str, Any]:
+        return {
+            "documentLoader": self,
+            "contextResolver": ContextResolver(self.cache, self),
+            "base": None,  # relative IRIs stay relative (and are refused), as jsonld.js base: null
+            "processingMode": "json-ld-1.1",
+            "produceGeneralizedRdf": False,
+            "rdfDirection": "i18n-datatype",  # as jsonld.js / Digital Bazaar's cryptosuites
+        }
+
+
+_DEFAULT = DocumentLoader()
+
+
+def default_loader() -> DocumentLoader:
+    return _DEFAULT
+
+
+# ---------------------------------------------------------------------------------------------
+# strict expansion
+
+
+def _is_absolute(iri: Any) -> bool:
+    return isinstance(iri, str) and bool(_pyld._is_absolute_iri(iri))
+
+
+class _StrictProcessor(_pyld.JsonLdProcessor):
+    """Expansion that records every key, type and IRI that RDF conversion would lose."""
+
+    def __init__(self) -> None:
+        super().__init__(on_property_dropped=self._on_dropped)
+        self._stack: list[str | None] = []
+        self._flagged: list[int] = []
+        self.problems: list[tuple[str, str]] = []  # (detail, path)
+
+    def _path(self, *extra: str | None) -> str:
+        parts = [p for p in (*self._stack, *extra) if p is not None]
+        return ".".join(parts) if parts else "(document)"
+
+    def _note(self, detail: str, path: str) -> None:
+        if (detail, path) not in self.problems:
+            self.problems.append((detail, path))
+
+    def _on_dropped(self, expanded_property: str | None) -> None:
+        # backstop: keys are normally caught, by name, in _expand_object below
+        if not (self._flagged and self._flagged[-1]):
+            self._note("undefined term", self._path(str(expanded_property)))
+
+    def _expand(
+        self,
+        active_ctx,
+        active_property,
+        element,
+        options,
+        inside_list=False,
+        inside_index=False,
+        type_scoped_ctx=None,
+    ):
+        is_object = isinstance(element, dict)
+        if is_object:
+            self._stack.append(active_property)
+        try:
+            rval = super()._expand(
+                active_ctx,
+                active_property,
+                element,
+                options,
+                inside_list=inside_list,
+                inside_index=inside_index,
+                type_scoped_ctx=type_scoped_ctx,
+            )
+            if isinstance(rval, dict):
+                if is_object:
+                    self._check_iris(rval, self._path(), id_key=".id")
+                else:
+                    self._check_iris(rval, self._path(active_property), id_key="")
+        finally:
+            if is_object:
+                self._stack.pop()
+        return rval
+
+    def _check_iris(self, expanded: dict[str, Any], path: str, *, id_key: str) -> None:
+        node_id = expanded.get("@id")
+        if isinstance(node_id, str) and not _is_absolute(node_id):
+            where = f"{path}{id_key}" if path != "(document)" else id_key.lstrip(".") or path
+            self._note("relative IRI (RDF would drop it)", f"{where}={node_id!r}")
+        types = expanded.get("@type")
+        for t in types if isinstance(types, list) else [types] if types is not None else []:
+            if isinstance(t, str) and t != "@json" and not _is_absolute(t):
+                self._note("undefined term", f"{path}.type[{t}]")
+
+    def _expand_object(
+        self,
+        active_ctx,
+        active_property,
+        expanded_active_property,
+        element,
+        expanded_parent,
+        options,
+        *args,
+        **kwargs,
+    ):
+        flagged = 0
+        for key in element:
+            if key == "@context":
+                continue
+            expanded = self._expand_iri(active_ctx, key, vocab=True)
+            ok = isinstance(expanded, str) and (
+                _pyld._is_keyword(expanded)
+                or (_is_absolute(expanded) and not expanded.startswith("_:"))
+            )
+            if not ok:
+                flagged += 1
+                self._note("undefined term", self._path(key))
+        self._flagged.append(flagged)
+        try:
+            return super()._expand_object(
+                active_ctx,
+                active_property,
+                expanded_active_property,
+                element,
+                expanded_parent,
+                options,
+                *args,
+                **kwargs,
+            )
+        finally:
+            self._flagged.pop()
+
+
+# ---------------------------------------------------------------------------------------------
+# RDFC-1.0 N-Quads serialisation (private copy of pyld.canon, see module docstring)
+
+_ECHAR = {0x08: "\\b", 0x09: "\\t", 0x0A: "\\n", 0x0C: "\\f", 0x0D: "\\r", 0x22: '\\"', 0x5C: "\\\\"}
+_LITERAL_ESCAPES = {
+    c: _ECHAR.get(c, f"\\u{c:04X}") for c in [*range(0x20), 0x22, 0x5C, 0x7F]
+}
+_IRI_ESCAPES = {c: f"\\u{c:04X}" for c in [*range(0x21), *map(ord, '<>"{}|^`\\')]}
+
+
+def _iri(value: str) -> str:
+    return "<" + value.translate(_IRI_ESCAPES) + ">"
+
+
+def _serialize_nquad_rdfc10(triple: dict[str, Any], graph_name: str | None = None) -> str:
+    s, p, o = triple["subject"], triple["predicate"], triple["object"]
+    g = triple.get("name", {"value": graph_name})["value"]
+    parts = [
+        _iri(s["value"]) if s["type"] == "IRI" else s["value"],
+        _iri(p["value"]) if p["type"] == "IRI" else p["value"],
+    ]
+    if o["type"] == "IRI":
+        parts.append(_iri(o["value"]))
+    elif o["type"] == "blank node":
+        parts.append(o["value"])
+    else:
+        literal = '"' + o["value"].translate(_LITERAL_ESCAPES) + '"'
+        if o["datatype"] == _RDF_LANGSTRING:
+            if o.get("language"):
+                literal += "@" + o["language"]
+        elif o["datatype"] != _XSD_STRING:
+            literal += "^^" + _iri(o["datatype"])
+        parts.append(literal)
+    if g is not None:
+        parts.append(g if g.startswith("_:") else _iri(g))
+    return " ".join(parts) + " .\n"
+
+
+def _rdfc10_class() -> type:
+    spec = importlib.util.find_spec("pyld.canon")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)  # not registered in sys.modules
+    spec.loader.exec_module(module)
+    module.serialize_nquad = _serialize_nquad_rdfc10
+    return module.URDNA2015
+
+
+_ASTRAL = re.compile("[\U00010000-\U0010FFFF]")
+
+
+def _utf16_order(lines: list[str]) -> list[str]:
+    return sorted(lines, key=lambda line: line.encode("utf-16-be"))
+
+
+class _Rdfc10(_rdfc10_class()):  # type: ignore[misc]
+    """RDFC-1.0 that notices when code-point order and UTF-16 order would disagree."""
+
+    order_diverges = False
+
+    def _check_order(self, lines: list[str]) -> None:
+        if not self.order_diverges and any(_ASTRAL.search(line) for line in lines):
+            self.order_diverges = _utf16_order(lines) != lines
+
+    def hash_nquads(self, nquads):  # called with the sorted quads of Hash First Degree Quads
+        self._check_order(nquads)
+        return super().hash_nquads(nquads)
+
+    def canonical_nquads(self, dataset: dict) -> str:
+        result = self.main(dataset, {"format": "application/n-quads"})
+        self._check_order(result.splitlines(keepends=True))
+        if self.order_diverges:
+            raise UnicodeOrderError()
+        return result
+
+
+# ---------------------------------------------------------------------------------------------
+# public API
+
+
+def _bundling_error(exc: BaseException) -> ContextNotBundledError | None:
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ContextNotBundledError):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def _jsonld_message(exc: BaseException) -> str:
+    messages = []
+    seen: BaseException | None = exc
+    while seen is not None:
+        msg = seen.args[0] if seen.args else type(seen).__name__
+        code = getattr(seen, "code", None)
+        messages.append(f"{msg} ({code})" if code else str(msg))
+        seen = seen.__cause__
+    return "; ".join(messages)
+
+
+def to_dataset(document: Mapping[str, Any], *, loader: DocumentLoader | None = None) -> dict:
+    """The RDF dataset of ``document`` (PyLD's dict form), refusing undefined terms."""
+    loader = loader or _DEFAULT
+    if not isinstance(document, Mapping):
+        raise JsonLdProcessingError("a JSON-LD document must be a JSON object")
+    processor = _StrictProcessor()
+    try:
+        with loader.lock:
+            dataset = processor.to_rdf(dict(document), loader.options())
+    except _pyld.JsonLdError as exc:
+        missing = _bundling_error(exc)
+        if missing is not None:
+            raise ContextNotBundledError(missing.url) from None
+        raise JsonLdProcessingError(_jsonld_message(exc)) from exc
+    if processor.problems:
+        detail, path = processor.problems[0]
+        raise UndefinedTermError(
+            path, detail=detail, problems=tuple(f"{d}: {p}" for d, p in processor.problems)
+        )
+    return dataset
+
+
+def canonize(document: Mapping[str, Any], *, loader: DocumentLoader | None = None) -> str:
+    """Canonical N-Quads (RDFC-1.0) of a JSON-LD document.
+
+    Raises :class:`UndefinedTermError` if any part of the document would be silently dropped,
+    :class:`ContextNotBundledError` for a context URL creditbank does not ship, and
+    :class:`JsonLdProcessingError` for any other JSON-LD error.
+    """
+    dataset = to_dataset(document, loader=loader)
+    return _Rdfc10().canonical_nquads(dataset)

@@ -1,0 +1,1 @@
+"""Verifying certificates: the pure verifier and how its inputs are read."""

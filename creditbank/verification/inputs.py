@@ -1,0 +1,89 @@
+"""Turning what a verifier holds — JSON, a PDF, a photo of the QR, a URL — into things to check."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from creditbank.errors import CreditbankError
+
+
+@dataclass(frozen=True)
+class Submitted:
+    credential: dict | None = None
+    payload: str | None = None
+    certificate_id: str | None = None
+    source: str = "json"  # json | pdf | image | payload
+    pdf_without_attachment: bool = False
+
+
+def qr_url(base_url: str, certificate) -> str:  # noqa: ANN001 - a Certificate row
+    return f"{base_url}/v/{certificate.id}#{certificate.qr_payload}"
+
+
+def split_qr_text(text: str) -> tuple[str | None, str | None]:
+    """(certificate id, payload) from a scanned QR text: a ``…/v/<id>#<payload>`` URL or a bare payload."""
+    text = text.strip()
+    if "://" in text:
+        parts = urlsplit(text)
+        segments = [s for s in parts.path.split("/") if s]
+        certificate_id = segments[-1] if len(segments) >= 2 and segments[-2] == "v" else None
+        return certificate_id, parts.fragment or None
+    return None, text or None
+
+
+def from_bytes(data: bytes, filename: str | None = None) -> Submitted:
+    """Sniff a file: PDF, PNG/JPEG (a QR photo), JSON credential, or a payload/URL as text."""
+    from creditbank.kit import qrcodes
+
+    head = data[:8]
+    if head.startswith(b"%PDF"):
+        from creditbank.certificates.pdf import extract_attachment
+
+        attachment = extract_attachment(data)
+        texts = qrcodes.decode_qr_pdf(data)
+        certificate_id, payload = split_qr_text(texts[0]) if texts else (None, None)
+        credential = json_object(attachment) if attachment else None
+        if credential is None and payload is None:
+            raise CreditbankError("unusable_input", {"reason": "PDF 中既没有附带的证书数据也没有二维码 / the PDF has neither an attached credential nor a QR code"})
+        return Submitted(credential=credential, payload=payload, certificate_id=certificate_id, source="pdf",
+                         pdf_without_attachment=attachment is None)
+    if head.startswith(b"\x89PNG") or head.startswith(b"\xff\xd8"):
+        texts = qrcodes.decode_qr_image(data)
+        if not texts:
+            raise CreditbankError("unusable_input", {"reason": "图片中没有找到二维码 / no QR code found in the image"})
+        certificate_id, payload = split_qr_text(texts[0])
+        return Submitted(payload=payload, certificate_id=certificate_id, source="image")
+    text = data.decode("utf-8", errors="replace").strip()
+    if text.startswith("{"):
+        credential = json_object(data)
+        if credential is None:
+            raise CreditbankError("unusable_input", {"reason": "JSON 格式错误 / malformed JSON"})
+        return from_json(credential)
+    certificate_id, payload = split_qr_text(text)
+    if not payload or not payload.startswith("CB1."):
+        raise CreditbankError("unusable_input", {"reason": "无法识别的内容 / not a credential, PDF, image or QR payload"})
+    return Submitted(payload=payload, certificate_id=certificate_id, source="payload")
+
+
+def from_json(body: dict) -> Submitted:
+    if "credential" in body and isinstance(body["credential"], dict):
+        return Submitted(credential=body["credential"], source="json")
+    for key in ("url", "payload"):
+        if isinstance(body.get(key), str):
+            certificate_id, payload = split_qr_text(body[key])
+            if payload:
+                return Submitted(payload=payload, certificate_id=certificate_id, source="payload")
+    if "proof" in body or "credentialSubject" in body:
+        return Submitted(credential=body, source="json")
+    raise CreditbankError("unusable_input", {"reason": "需要 credential、payload 或 url / give credential, payload or url"})
+
+
+def json_object(data: bytes) -> dict | None:
+    try:
+        value = json.loads(data)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return value if isinstance(value, dict) else None
+

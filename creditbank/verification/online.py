@@ -1,0 +1,154 @@
+"""The bank's own verifier: the pure checks, fed from the database and the key store."""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+from collections import OrderedDict
+from typing import Any
+
+from sqlmodel import Session
+
+from creditbank.certificates import service as certificates
+from creditbank.certificates.keys import IssuerKey
+from creditbank.certificates.models import Certificate, StatusList
+from creditbank.db import Database
+from creditbank.errors import CreditbankError
+from creditbank.kit import statuslist
+from creditbank.kit.canonical import digest_hex
+from creditbank.kit.dataintegrity import verify_proof_set
+from creditbank.kit.multikey import public_key_bytes
+from creditbank.verification import inputs
+from creditbank.verification.verify import (Check, StatusAnswer, Verdict, claims_agree, credential_facts,
+                                            verify_credential,
+                                            verify_payload)
+
+
+class _ProofCache:
+    """A credential's proofs verify or not forever: cache by content digest (bounded LRU)."""
+
+    def __init__(self, size: int = 10_000) -> None:
+        self._items: OrderedDict[str, list] = OrderedDict()
+        self._lock = threading.Lock()
+        self.size = size
+
+    def check(self, credential: dict, resolve) -> list:  # noqa: ANN001
+        digest = digest_hex(credential)
+        with self._lock:
+            if digest in self._items:
+                self._items.move_to_end(digest)
+                return self._items[digest]
+        results = verify_proof_set(credential, resolve)
+        with self._lock:
+            self._items[digest] = results
+            if len(self._items) > self.size:
+                self._items.popitem(last=False)
+        return results
+
+
+class OnlineVerifier:
+    def __init__(self, db: Database, issuer: certificates.Issuer) -> None:
+        self.db = db
+        self.issuer = issuer
+        self._proofs = _ProofCache()
+
+    def key(self, ref: str) -> IssuerKey | None:
+        """A verification method (``did:web:…#kid``) or a bare kid → our published key."""
+        if "#" in ref:
+            did, _, kid = ref.partition("#")
+            if did != self.issuer.did:
+                return None
+        else:
+            kid = ref
+        return self.issuer.keys.get(kid)
+
+    def _status(self, session: Session, certificate: Certificate) -> StatusAnswer:
+        bits = session.get(StatusList, certificate.status_list_id).bits
+        revoked = statuslist.get_bit(bytearray(bits), certificate.status_index)
+        return StatusAnswer(revoked=revoked, reason=certificate.revoke_reason if revoked else None)
+
+    @staticmethod
+    def summary(certificate: Certificate) -> dict[str, Any]:
+        printed = certificates.printed_of(certificate)
+        return {"id": certificate.id, "kind": certificate.kind, "learner_name": printed.learner_name,
+                "id_masked": printed.id_masked, "account_no": printed.account_no,
+                "issued_at": certificate.issued_at.isoformat(), "issued_on": printed.issued_on,
+                "issuer": printed.issuer_name_zh, "issuer_did": printed.issuer_did,
+                "total_credits": printed.total_credits,
+                "lines": [{"title_zh": line.title_zh, "title_en": line.title_en, "credits": line.credits,
+                           "completed_on": line.completed_on, "institution": line.institution_name}
+                          for line in printed.lines],
+                "revoked_at": certificate.revoked_at.isoformat() if certificate.revoked_at else None,
+                "revoke_reason": certificate.revoke_reason}
+
+    def _credential_verdict(self, session: Session, credential: dict, certificate: Certificate | None) -> Verdict:
+        return verify_credential(
+            credential, keys=self.key, check_proofs=self._proofs.check,
+            status=(lambda _entry: self._status(session, certificate)) if certificate else None,
+            recorded_hash=certificate.credential_hash if certificate else None,
+            summary=self.summary(certificate) if certificate else None)
+
+    def by_id(self, certificate_id: str) -> Verdict:
+        with self.db.reader() as session:
+            certificate = session.get(Certificate, certificate_id)
+            if certificate is None:
+                raise CreditbankError("certificate_not_found", {"id": certificate_id})
+            return self._credential_verdict(session, json.loads(certificate.credential_json), certificate)
+
+    def verify_input(self, submitted: inputs.Submitted) -> dict[str, Any]:
+        with self.db.reader() as session:
+            verdicts = []
+            if submitted.credential is not None:
+                certificate = session.get(Certificate, credential_facts(submitted.credential)["certificate_id"])
+                verdicts.append(self._credential_verdict(session, submitted.credential, certificate))
+            if submitted.payload is not None:
+                certificate = self._certificate_for_payload(session, submitted)
+                recorded = certificates.qr_claims(certificates.printed_of(certificate)) if certificate else None
+                verdicts.append(verify_payload(
+                    submitted.payload, keys=self.key, recorded_claims=recorded,
+                    status=(lambda _id: self._status(session, certificate)) if certificate else None,
+                    summary=self.summary(certificate) if certificate else None))
+        verdict = combine(verdicts, submitted)
+        return verdict.as_dict() | {"source": submitted.source}
+
+    def _certificate_for_payload(self, session: Session, submitted: inputs.Submitted) -> Certificate | None:
+        from creditbank.kit import qrpayload
+
+        try:
+            _, claims, _, _ = qrpayload.decode(submitted.payload or "")
+        except qrpayload.PayloadError:
+            return None
+        certificate_id = qrpayload.certificate_id(claims) or submitted.certificate_id
+        return session.get(Certificate, certificate_id or "")
+
+    def page_context(self, certificate_id: str) -> dict[str, Any]:
+        try:
+            verdict = self.by_id(certificate_id)
+        except CreditbankError:
+            return {"found": False, "certificate_id": certificate_id}
+        keys = [{"kid": k.kid, "public_key": base64.b64encode(public_key_bytes(k.public_key)).decode(), "status": k.status,
+                 "compromised_at": k.compromised_at.isoformat() if k.compromised_at else None}
+                for k in self.issuer.keys.all()]
+        with self.db.reader() as session:
+            payload = session.get(Certificate, certificate_id).qr_payload
+        return {"found": True, "certificate_id": certificate_id, "verdict": verdict.as_dict(), "keys": keys,
+                "qr_payload": payload}
+
+
+def combine(verdicts: list[Verdict], submitted: inputs.Submitted) -> Verdict:
+    """A PDF carries two copies of the claims (attachment and QR): both must pass and agree."""
+    if len(verdicts) == 1:
+        single = verdicts[0]
+        if submitted.pdf_without_attachment:
+            single.notes.append("PDF 未附带证书数据，仅核验了二维码 / no attached credential; only the QR was checked")
+        return single
+    credential_verdict, payload_verdict = verdicts
+    checks: dict[str, Check] = {}
+    for name, first in credential_verdict.checks.items():
+        second = payload_verdict.checks[name]
+        checks[name] = first if first.ok is False else second if second.ok is False else first
+    if not claims_agree(submitted.credential or {}, payload_verdict.claims):
+        checks["integrity"] = Check(False, "PDF 附带的证书数据与二维码内容不一致", "the PDF's attached credential and its QR code disagree")
+    return Verdict(checks=checks, certificate=credential_verdict.certificate or payload_verdict.certificate,
+                   claims=payload_verdict.claims)

@@ -1,0 +1,223 @@
+"""The verifier (pure: no database, no web).
+
+Every check is reported on its own — ``signature``, ``issuer_key``, ``integrity``, ``status``,
+``log_inclusion`` — as ``ok: True | False | None`` with a reason in Chinese and English. ``None``
+means the check could not apply (e.g. no network for the status list, no transparency log yet)
+and is never counted as a pass for that check; ``valid`` needs signature and issuer_key to pass
+and no check to fail.
+
+Keys come from the caller's ``KeyLookup`` (the issuer's published documents or a local key
+file), never from the document being verified.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from creditbank.certificates.keys import IssuerKey, valid_at
+from creditbank.kit import qrpayload
+from creditbank.kit.canonical import digest_hex
+from creditbank.kit.dataintegrity import JCS, RDFC, UndefinedTermError, verify_proof_set
+
+CHECKS = ("signature", "issuer_key", "integrity", "status", "log_inclusion")
+
+
+@dataclass(frozen=True)
+class Check:
+    ok: bool | None
+    zh: str
+    en: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"ok": self.ok, "detail": f"{self.zh} / {self.en}", "detail_zh": self.zh, "detail_en": self.en}
+
+
+@dataclass(frozen=True)
+class StatusAnswer:
+    revoked: bool
+    reason: str | None = None
+
+
+@dataclass
+class Verdict:
+    checks: dict[str, Check]
+    certificate: dict[str, Any] | None = None
+    claims: dict[str, Any] | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def valid(self) -> bool:
+        if self.checks["signature"].ok is not True or self.checks["issuer_key"].ok is not True:
+            return False
+        return all(check.ok is not False for check in self.checks.values())
+
+    @property
+    def verdict(self) -> str:
+        """有效 valid / 已撤销 revoked / 无效 invalid — what the verification page shows."""
+        if self.valid:
+            return "valid"
+        revoked = self.checks["status"].ok is False
+        others_ok = all(c.ok is not False for name, c in self.checks.items() if name != "status")
+        return "revoked" if revoked and others_ok else "invalid"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"valid": self.valid, "verdict": self.verdict,
+                "checks": {name: self.checks[name].as_dict() for name in CHECKS},
+                "certificate": self.certificate}
+
+
+KeyLookup = Callable[[str], IssuerKey | None]  # verification method or kid → our published key
+StatusLookup = Callable[[dict[str, Any]], StatusAnswer | None]  # credentialStatus entry → answer (None: unknown)
+
+NOT_LOGGED = Check(None, "透明日志尚未启用", "transparency log not yet available")
+
+
+def _key_check(key: IssuerKey | None, signed_at: datetime | None) -> Check:
+    if key is None:
+        return Check(False, "签名密钥不是本行公布的密钥", "the signing key is not one the bank published")
+    if signed_at is None:
+        return Check(False, "缺少签名时间", "signature time missing")
+    ok, reason = valid_at(key, signed_at)
+    if not ok:
+        return Check(False, reason or "签名密钥已泄露", reason or "key compromised")
+    if key.status == "retired":
+        return Check(True, f"密钥 {key.kid} 已轮换停用，但签发时有效", f"key {key.kid} is retired but was valid when it signed")
+    return Check(True, f"密钥 {key.kid} 有效", f"key {key.kid} is valid")
+
+
+def _parse_time(text: Any) -> datetime | None:
+    if not isinstance(text, str):
+        return None
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def _status_check(answer: StatusAnswer | None) -> Check:
+    if answer is None:
+        return Check(None, "无法查询撤销状态（离线）", "revocation status not checked (offline)")
+    if answer.revoked:
+        reason = answer.reason or "未说明 / not given"
+        return Check(False, f"证书已撤销：{reason}", f"revoked: {reason}")
+    return Check(True, "未撤销", "not revoked")
+
+
+def verify_credential(credential: dict[str, Any], *, keys: KeyLookup, status: StatusLookup | None = None,
+                      recorded_hash: str | None = None, summary: dict[str, Any] | None = None,
+                      check_proofs: Callable[..., list] = verify_proof_set) -> Verdict:
+    """A full credential (from the API, a JSON upload or a PDF attachment)."""
+    proofs = credential.get("proof")
+    proof_list = proofs if isinstance(proofs, list) else [proofs] if isinstance(proofs, dict) else []
+    checks: dict[str, Check] = {}
+
+    def resolve(method: str):  # noqa: ANN202
+        key = keys(method)
+        return key.public_key if key else None
+
+    try:
+        results = check_proofs(credential, resolve) if proof_list else []
+    except UndefinedTermError as exc:
+        results = []
+        checks["signature"] = Check(False, f"含有未定义的字段 {exc}", f"undefined term {exc}")
+    if "signature" not in checks:
+        suites = {r.cryptosuite for r in results if r.ok}
+        failed = [r for r in results if not r.ok]
+        if not proof_list:
+            checks["signature"] = Check(False, "没有签名", "no proof")
+        elif failed:
+            reasons = "; ".join(f"{r.cryptosuite}: {r.reason}" for r in failed)
+            checks["signature"] = Check(False, f"签名不符，内容可能被篡改（{reasons}）", f"signature does not match ({reasons})")
+        elif not {RDFC, JCS} <= suites:
+            checks["signature"] = Check(False, "缺少 eddsa-rdfc-2022 或 eddsa-jcs-2022 签名",
+                                        "an eddsa-rdfc-2022 or eddsa-jcs-2022 proof is missing")
+        else:
+            checks["signature"] = Check(True, "两个签名（RDFC 与 JCS）均正确", "both proofs (RDFC and JCS) verify")
+    key_checks = [_key_check(keys(str(p.get("verificationMethod", ""))), _parse_time(p.get("created")))
+                  for p in proof_list if isinstance(p, dict)]
+    bad_key = next((c for c in key_checks if c.ok is not True), None)
+    checks["issuer_key"] = bad_key or (key_checks[0] if key_checks else
+                                       Check(False, "没有签名密钥", "no signing key named"))
+    if recorded_hash is None:
+        checks["integrity"] = Check(None, "没有可比对的存档副本（离线）", "no recorded copy to compare (offline)")
+    elif digest_hex(credential) == recorded_hash:
+        checks["integrity"] = Check(True, "与本行存档完全一致", "identical to the bank's record")
+    else:
+        checks["integrity"] = Check(False, "与本行存档不一致", "differs from the bank's record")
+    entry = credential.get("credentialStatus")
+    checks["status"] = _status_check(status(entry) if status and isinstance(entry, dict) else None)
+    checks["log_inclusion"] = NOT_LOGGED
+    return Verdict(checks=checks, certificate=summary)
+
+
+def verify_payload(payload: str, *, keys: KeyLookup, status: Callable[[str], StatusAnswer | None] | None = None,
+                   recorded_claims: dict[str, Any] | None = None, summary: dict[str, Any] | None = None) -> Verdict:
+    """The QR payload alone: every printed claim, checked with the issuer's public key."""
+    checks: dict[str, Check] = {}
+    try:
+        kid, claims, _, _ = qrpayload.decode(payload)
+    except qrpayload.PayloadError as exc:
+        bad = Check(False, f"二维码内容无法识别：{exc}", f"unreadable QR payload: {exc}")
+        return Verdict(checks={"signature": bad, "issuer_key": bad, "integrity": Check(None, "—", "—"),
+                               "status": Check(None, "—", "—"), "log_inclusion": NOT_LOGGED}, certificate=summary)
+    key = keys(kid)
+    ok, _, reason = qrpayload.verify(payload, lambda k: key.public_key if key and k == key.kid else None)
+    checks["signature"] = (Check(True, "二维码签名正确", "QR signature verifies") if ok else
+                           Check(False, f"二维码签名不符，内容可能被篡改（{reason}）", f"QR signature does not match ({reason})"))
+    checks["issuer_key"] = _key_check(key, qrpayload.signed_at(claims))
+    if recorded_claims is None:
+        checks["integrity"] = Check(None, "没有可比对的存档副本（离线）", "no recorded copy to compare (offline)")
+    elif claims_match(recorded_claims, claims):
+        checks["integrity"] = Check(True, "二维码内容与存档一致", "QR claims match the record")
+    else:
+        checks["integrity"] = Check(False, "二维码内容与存档不一致", "QR claims differ from the record")
+    certificate_id = qrpayload.certificate_id(claims)
+    checks["status"] = _status_check(status(certificate_id) if status and certificate_id else None)
+    checks["log_inclusion"] = NOT_LOGGED
+    return Verdict(checks=checks, certificate=summary, claims=claims)
+
+
+def claims_match(recorded: dict[str, Any], decoded: dict[str, Any]) -> bool:
+    """Do the QR's signed claims say what the bank recorded? (A long transcript's QR covers its
+    first lines plus a digest of all of them.)"""
+    shown = {k: v for k, v in decoded.items() if k not in ("signed_at", "lines", "lines_total", "lines_sha256")}
+    expected = {k: v for k, v in recorded.items() if k != "lines"}
+    if shown != expected:
+        return False
+    all_lines = recorded.get("lines", [])
+    lines = decoded.get("lines", [])
+    if lines != all_lines[:len(lines)]:
+        return False
+    if decoded.get("lines_sha256"):  # the QR covers only the first lines
+        return decoded.get("lines_total") == len(all_lines) and decoded["lines_sha256"] == qrpayload.lines_digest(all_lines)
+    return len(lines) == len(all_lines)
+
+
+def credential_facts(credential: dict[str, Any]) -> dict[str, Any]:
+    """What a credential says that a QR also prints: id, learner, masked ID, account, total credits."""
+    subject = credential.get("credentialSubject") or {}
+    identities = {i.get("identityType"): i.get("identityHash") for i in subject.get("identifier", []) if isinstance(i, dict)}
+    if "verifiableCredential" in subject:
+        total = sum(float((c.get("credentialSubject") or {}).get("creditsEarned", 0))
+                    for c in subject["verifiableCredential"] if isinstance(c, dict))
+    else:
+        total = float(subject.get("creditsEarned", 0))
+    return {"certificate_id": str(credential.get("id", "")).rsplit("/", 1)[-1],
+            "learner_name": identities.get("name"), "id_masked": identities.get("nationalIdentityNumber"),
+            "account_no": identities.get("accountId"), "total_credits": round(total, 2)}
+
+
+def claims_agree(credential: dict[str, Any], claims: dict[str, Any] | None) -> bool:
+    if claims is None:
+        return False
+    facts = credential_facts(credential)
+    try:
+        total = round(float(claims.get("total_credits", "nan")), 2)
+    except ValueError:
+        return False
+    return (facts["certificate_id"] == claims.get("certificate_id") and facts["learner_name"] == claims.get("learner_name")
+            and facts["id_masked"] == claims.get("id_masked") and facts["account_no"] == claims.get("account_no")
+            and facts["total_credits"] == total)

@@ -31,3 +31,13 @@ def iso_seconds(ts: datetime) -> str:
     if ts.tzinfo is not None:
         ts = ts.astimezone(UTC).replace(tzinfo=None)
     return ts.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_iso(text: object) -> datetime | None:
+    """An ISO-8601 timestamp ('…Z' allowed) from untrusted input, or None when it is not one."""
+    if not isinstance(text, str):
+        return None
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None

@@ -51,6 +51,8 @@ import rfc8785
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from creditbank.kit import clock
+
 PREFIX = "CB1"
 DOMAIN = b"creditbank/qr/v1\x00"
 """Prepended to the signed text: the same Ed25519 key also signs credentials and log checkpoints."""
@@ -199,13 +201,7 @@ def claims_from(printed: Any) -> dict[str, Any]:
 
 def signed_at(claims: Mapping[str, Any] | None) -> datetime | None:
     """When the payload was signed (aware UTC), for the key-compromise check; None if absent."""
-    value = (claims or {}).get("signed_at")
-    if not isinstance(value, str):
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
+    return clock.parse_iso((claims or {}).get("signed_at"))
 
 
 def certificate_id(claims: Mapping[str, Any] | None) -> str | None:

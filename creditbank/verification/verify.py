@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from creditbank.certificates.keys import IssuerKey, valid_at
-from creditbank.kit import qrpayload
+from creditbank.kit import clock, qrpayload
 from creditbank.kit.canonical import digest_hex
 from creditbank.kit.dataintegrity import JCS, RDFC, UndefinedTermError, verify_proof_set
 
@@ -88,15 +88,6 @@ def _key_check(key: IssuerKey | None, signed_at: datetime | None) -> Check:
     return Check(True, f"密钥 {key.kid} 有效", f"key {key.kid} is valid")
 
 
-def _parse_time(text: Any) -> datetime | None:
-    if not isinstance(text, str):
-        return None
-    try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-
-
 def _status_check(answer: StatusAnswer | None) -> Check:
     if answer is None:
         return Check(None, "无法查询撤销状态（离线）", "revocation status not checked (offline)")
@@ -136,7 +127,7 @@ def verify_credential(credential: dict[str, Any], *, keys: KeyLookup, status: St
                                         "an eddsa-rdfc-2022 or eddsa-jcs-2022 proof is missing")
         else:
             checks["signature"] = Check(True, "两个签名（RDFC 与 JCS）均正确", "both proofs (RDFC and JCS) verify")
-    key_checks = [_key_check(keys(str(p.get("verificationMethod", ""))), _parse_time(p.get("created")))
+    key_checks = [_key_check(keys(str(p.get("verificationMethod", ""))), clock.parse_iso(p.get("created")))
                   for p in proof_list if isinstance(p, dict)]
     bad_key = next((c for c in key_checks if c.ok is not True), None)
     checks["issuer_key"] = bad_key or (key_checks[0] if key_checks else

@@ -67,6 +67,7 @@ CODES: dict[str, tuple[int, str, str]] = {
     "conversion_not_found": (404, "找不到转换申请 {id}", "Conversion request {id} not found"),
     "conversion_already_decided": (409, "该转换申请已处理（{state}）", "This conversion request was already decided ({state})"),
     "conversion_expired": (409, "该转换申请已过期，锁定的学分已释放", "This conversion request expired; its credits were released"),
+    "qualification_not_met": (422, "尚未满足资历 {code} 的要求", "The requirements of qualification {code} are not met yet"),
     "lots_changed": (409, "学分在处理期间发生变化，请重新申请", "The credits changed meanwhile; please apply again"),
     # batch import
     "upload_too_large": (413, "文件超过 {limit_mb} MB 上限", "The file is larger than the {limit_mb} MB limit"),

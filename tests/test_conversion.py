@@ -259,3 +259,44 @@ def test_audit_catches_a_lot_freed_behind_the_ledgers_back(client, world, db):
     with db.reader() as session:
         report = audit(session)
     assert not report.ok and any("consumed" in p for p in report.problems)
+
+
+class TestConversionAndQualificationCertificates:
+    def test_conversion_certificate_names_its_sources(self, client, world):
+        approved(client, world["ou"])
+        post(client, world, "HC-AGRI-0", completed_on="2026-01-05")
+        post(client, world, "HC-AGRI-1", completed_on="2026-02-05")
+        cid = client.post("/api/v1/me/conversions", json={"rule_code": "AGRI-3"}, headers=world["me"]).json()["id"]
+        pending = client.post("/api/v1/me/certificates", json={"kind": "conversion", "conversion_id": cid},
+                              headers=world["me"])
+        assert pending.status_code == 404 and pending.json()["code"] == "conversion_not_found"
+        client.post(f"/api/v1/conversions/{cid}/decide", json={"decision": "approve"}, headers=world["ou"])
+        cert = client.post("/api/v1/me/certificates", json={"kind": "conversion", "conversion_id": cid},
+                           headers=world["me"])
+        assert cert.status_code == 201, cert.text
+        credential = cert.json()["credential"]
+        assert credential["credentialSubject"]["achievement"]["name"].startswith("现代农业技术基础")
+        assert credential["credentialSubject"]["creditsEarned"] == 2
+        assert [e["name"] for e in credential["evidence"]] == ["来源 Source: 春季蔬菜田间管理培训", "来源 Source: 大棚套种技术"]
+        verdict = client.get(f"/api/v1/verify/{cert.json()['id']}").json()
+        assert verdict["valid"] is True and verdict["certificate"]["total_credits"] == "2"
+
+    def test_qualification_certificate_only_when_requirements_are_met(self, client, world):
+        client.put("/api/v1/qualifications/OU-AGRI-CERT", headers=world["ou"], json={
+            "name_zh": "现代农业入门证书", "name_en": "Modern agriculture starter", "total_credits": 2,
+            "max_transfer_ratio": 1, "requirements": [{"outcome": "CQOUYC:OU-AGRI"}]})
+        approved(client, world["ou"], qualification_code="OU-AGRI-CERT")
+        post(client, world, "HC-AGRI-0")
+        refused = client.post("/api/v1/me/certificates", json={"kind": "qualification", "qualification_code": "OU-AGRI-CERT"},
+                              headers=world["me"])
+        assert refused.status_code == 422 and refused.json()["code"] == "qualification_not_met"
+        assert refused.json()["errors"][0]["message_zh"] == "还差学习成果「现代农业技术基础」"
+        post(client, world, "HC-AGRI-1")
+        cid = client.post("/api/v1/me/conversions", json={"rule_code": "AGRI-3"}, headers=world["me"]).json()["id"]
+        client.post(f"/api/v1/conversions/{cid}/decide", json={"decision": "approve"}, headers=world["ou"])
+        cert = client.post("/api/v1/me/certificates", json={"kind": "qualification", "qualification_code": "OU-AGRI-CERT"},
+                           headers=world["me"])
+        assert cert.status_code == 201, cert.text
+        achievement = cert.json()["credential"]["credentialSubject"]["achievement"]
+        assert achievement["achievementType"] == "Diploma" and achievement["humanCode"] == "OU-AGRI-CERT"
+        assert client.get(f"/api/v1/verify/{cert.json()['id']}").json()["valid"] is True

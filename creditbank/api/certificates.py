@@ -32,8 +32,10 @@ verify_limit = RateLimiter(limit=120, window_seconds=60)
 
 
 class IssueIn(BaseModel):
-    kind: Literal["achievement", "transcript"]
-    completion_id: str | None = Field(default=None, description="Required for an achievement certificate")
+    kind: Literal["achievement", "transcript", "conversion", "qualification"]
+    completion_id: str | None = Field(default=None, description="For an achievement certificate")
+    conversion_id: str | None = Field(default=None, description="For a conversion certificate (an approved conversion)")
+    qualification_code: str | None = Field(default=None, description="For a qualification certificate (requirements met)")
 
 
 class IssueForIn(IssueIn):
@@ -78,6 +80,7 @@ def issue_mine(body: IssueIn, request: Request, db: DbDep, principal: LearnerCal
     def use_case(session: Session):
         certificate = certificates.issue(session, _issuer(request), learner=principal.learner,
                                          kind=CertificateKind(body.kind), completion_id=body.completion_id,
+                                         conversion_id=body.conversion_id, qualification_code=body.qualification_code,
                                          issued_by=principal.key)
         return 201, certificate_out(request, certificate)
 
@@ -94,7 +97,8 @@ def issue_batch(body: BatchIssueIn, request: Request, db: DbDep, principal: Inst
             learner = learners.by_account_no(session, item.account_no)
             _may_issue(session, principal, learner.id, item)
             issued.append(certificates.issue(session, _issuer(request), learner=learner, kind=CertificateKind(item.kind),
-                                             completion_id=item.completion_id, issued_by=principal.key))
+                                             completion_id=item.completion_id, conversion_id=item.conversion_id,
+                                             qualification_code=item.qualification_code, issued_by=principal.key))
         return 201, [certificate_out(request, c) for c in issued]
 
     return write(db, principal, use_case, idempotency_key=idempotency_key, request_hash=body_digest(request, body))

@@ -149,3 +149,55 @@ def transcript_credential(p: Printed, *, base_url: str, status: dict | None, val
     if status is not None:
         credential["credentialStatus"] = status
     return credential
+
+
+def summary_credential(p: Printed, *, base_url: str, status: dict | None, valid_from: str, achievement: dict,
+                       evidence: list[dict]) -> dict:
+    """A conversion or qualification certificate: one achievement, the lines as its evidence."""
+    return {
+        "@context": [VC_V2, OB_V3],
+        "id": f"{base_url}/api/v1/certificates/{p.certificate_id}",
+        "type": ["VerifiableCredential", "OpenBadgeCredential"],
+        "name": f"{KIND_TITLES[p.kind][0]} · {achievement['name']}",
+        "description": _total(p),
+        "issuer": _issuer(p),
+        "validFrom": valid_from,
+        "credentialSubject": {
+            "id": f"urn:creditbank:account:{p.account_no}",
+            "type": ["AchievementSubject"],
+            "identifier": _identifiers(p),
+            "achievement": achievement,
+            "creditsEarned": credits_number(p.total_credits),
+        },
+        "evidence": evidence,
+        **({"credentialStatus": status} if status is not None else {}),
+    }
+
+
+def conversion_parts(p: Printed, base_url: str) -> tuple[dict, list[dict]]:
+    """Line 0 is the granted target; the other lines are the credits it was converted from."""
+    target, sources = p.lines[0], p.lines[1:]
+    achievement = _achievement(target, base_url)
+    evidence = [{"type": ["Evidence"], "name": f"来源 Source: {line.title_zh}",
+                 "description": f"{line.credits} 学分 credits · {line.institution_name} · {line.completed_on}"}
+                for line in sources]
+    return achievement, evidence
+
+
+def qualification_parts(p: Printed, base_url: str, *, code: str, name_zh: str, name_en: str | None,
+                        total_required: str) -> tuple[dict, list[dict]]:
+    name = name_zh if not name_en else f"{name_zh} ({name_en})"
+    achievement = {
+        "id": f"{base_url}/api/v1/qualifications/{code}",
+        "type": ["Achievement"],
+        "achievementType": "Diploma",
+        "name": name,
+        "description": f"{name_zh}：要求 {total_required} 学分 / requires {total_required} credits",
+        "criteria": {"narrative": f"满足资历「{name_zh}」的全部学分要求。"},
+        "creditsAvailable": credits_number(total_required),
+        "humanCode": code,
+    }
+    evidence = [{"type": ["Evidence"], "name": line.title_zh,
+                 "description": f"{line.credits} 学分 credits · {line.institution_name} · {line.completed_on}"}
+                for line in p.lines]
+    return achievement, evidence

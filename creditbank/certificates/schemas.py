@@ -9,7 +9,9 @@ from pathlib import Path
 from jsonschema import Draft202012Validator, FormatChecker
 
 SCHEMAS = Path(__file__).resolve().parent.parent.parent / "schemas"
-FILES = {"achievement": "achievement-credential.schema.json", "transcript": "transcript-credential.schema.json"}
+FILES = {"achievement": "achievement-credential.schema.json", "transcript": "transcript-credential.schema.json",
+         # Conversion and qualification certificates are Open Badges too: one achievement each.
+         "conversion": "achievement-credential.schema.json", "qualification": "achievement-credential.schema.json"}
 
 
 @cache

@@ -24,7 +24,8 @@ from creditbank.kit.canonical import digest_hex
 from creditbank.kit.dataintegrity import sign_proof_set
 from creditbank.kit.tokens import new_id
 from creditbank.learners.models import Learner
-from creditbank.conversion.models import ConversionLot
+from creditbank.conversion import progress
+from creditbank.conversion.models import Conversion, ConversionLot, ConversionState, Qualification
 from creditbank.ledger.models import LedgerHead, Lot, LotState
 
 BANK_NAME_ZH = "学分银行"
@@ -66,7 +67,8 @@ class Issuer:
         return BANK_NAME_ZH, BANK_NAME_EN
 
 
-def _lines(session: Session, completion_ids: list[str] | None, learner_id: int) -> list[tuple[set[str], Line, int]]:
+def _lines(session: Session, completion_ids: list[str] | None, learner_id: int, *,
+           only_lots: set[str] | None = None) -> list[tuple[set[str], Line, int]]:
     """(completions the line rests on, printed line, credits in units) for an achievement
     (``completion_ids`` given: the credits as earned) or a transcript (``None``: every live lot with
     what is left of it, converted credits with their provenance, so the lines add up to the balance)."""
@@ -83,6 +85,8 @@ def _lines(session: Session, completion_ids: list[str] | None, learner_id: int) 
              .join(Institution, Institution.id == Lot.institution_id)
              .where(Lot.learner_id == learner_id, Lot.state == LotState.active).order_by(Lot.earned_on, Lot.id))
     for lot, outcome, institution in session.execute(query):
+        if only_lots is not None and lot.id not in only_lots:
+            continue
         left = lot.amount_units - lot.consumed_units
         line = _line(outcome, institution, left, lot.earned_on.isoformat())
         if lot.conversion_id is not None:
@@ -142,9 +146,47 @@ def _allocate_status(session: Session) -> tuple[int, int]:
     return list_id, index
 
 
+def _conversion_lines(session: Session, conversion_id: str | None, learner_id: int) -> list[tuple[set[str], Line, int]]:
+    conversion = session.get(Conversion, conversion_id or "")
+    if conversion is None or conversion.learner_id != learner_id or conversion.state != ConversionState.approved:
+        raise CreditbankError("conversion_not_found", {"id": conversion_id})
+    sources, _ = _provenance(session, conversion.id)
+    target = session.execute(select(Lot, Outcome, Institution).join(Outcome, Outcome.id == Lot.outcome_id)
+                             .join(Institution, Institution.id == Lot.institution_id)
+                             .where(Lot.id == conversion.target_lot_id)).one()
+    rows = [(sources, _line(target[1], target[2], conversion.grant_units, target[0].earned_on.isoformat()),
+             conversion.grant_units)]
+    for held, lot, outcome, institution in session.execute(
+            select(ConversionLot, Lot, Outcome, Institution).join(Lot, Lot.id == ConversionLot.lot_id)
+            .join(Outcome, Outcome.id == Lot.outcome_id).join(Institution, Institution.id == Lot.institution_id)
+            .where(ConversionLot.conversion_id == conversion.id).order_by(Lot.earned_on, Lot.id)):
+        rows.append((set(), _line(outcome, institution, held.units, lot.earned_on.isoformat()), 0))
+    return rows
+
+
+def _qualification_lines(session: Session, code: str | None,
+                         learner: Learner) -> tuple[Qualification, list[tuple[set[str], Line, int]]]:
+    report = progress.progress(session, learner, code or "")
+    if not report["met"]:
+        missing = [r["missing"] for r in report["requirements"] if not r["met"]]
+        if report["total"]["missing"]:
+            missing.append({"zh": f"总学分还差 {report['total']['missing']:g}",
+                            "en": f"{report['total']['missing']:g} more credits in total"})
+        raise CreditbankError("qualification_not_met", {"code": code},
+                              errors=[{"code": "missing", "message_zh": m["zh"], "message_en": m["en"]} for m in missing])
+    qualification, lot_ids = progress.counted_lots(session, learner, code or "")
+    return qualification, _lines(session, None, learner.id, only_lots=set(lot_ids))
+
+
 def issue(session: Session, issuer: Issuer, *, learner: Learner, kind: CertificateKind,
-          completion_id: str | None = None, issued_by: str) -> Certificate:
-    if kind == CertificateKind.achievement:
+          completion_id: str | None = None, conversion_id: str | None = None,
+          qualification_code: str | None = None, issued_by: str) -> Certificate:
+    qualification = None
+    if kind == CertificateKind.conversion:
+        rows = _conversion_lines(session, conversion_id, learner.id)
+    elif kind == CertificateKind.qualification:
+        qualification, rows = _qualification_lines(session, qualification_code, learner)
+    elif kind == CertificateKind.achievement:
         if not completion_id:
             raise CreditbankError("invalid_value", {"field": "completion_id", "reason": "必填 / required"})
         rows = _lines(session, [completion_id], learner.id)
@@ -155,7 +197,7 @@ def issue(session: Session, issuer: Issuer, *, learner: Learner, kind: Certifica
         if not rows:
             raise CreditbankError("nothing_to_certify")
     else:
-        raise CreditbankError("invalid_value", {"field": "kind", "reason": "achievement | transcript"})
+        raise CreditbankError("invalid_value", {"field": "kind", "reason": "achievement | transcript | conversion | qualification"})
 
     certificate_id = new_id("crt")
     list_id, index = _allocate_status(session)
@@ -170,6 +212,15 @@ def issue(session: Session, issuer: Issuer, *, learner: Learner, kind: Certifica
     if kind == CertificateKind.achievement:
         unsigned = credentials.achievement_credential(printed, base_url=issuer.base_url, status=status,
                                                       valid_from=valid_from)
+    elif kind in (CertificateKind.conversion, CertificateKind.qualification):
+        if kind == CertificateKind.conversion:
+            achievement, evidence = credentials.conversion_parts(printed, issuer.base_url)
+        else:
+            achievement, evidence = credentials.qualification_parts(
+                printed, issuer.base_url, code=qualification.code, name_zh=qualification.name_zh,
+                name_en=qualification.name_en, total_required=_credits_text(qualification.total_units))
+        unsigned = credentials.summary_credential(printed, base_url=issuer.base_url, status=status, valid_from=valid_from,
+                                                  achievement=achievement, evidence=evidence)
     else:
         embedded = []
         for _, line, _ in rows:

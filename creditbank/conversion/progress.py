@@ -57,6 +57,14 @@ class _Counted:
     units: int
     category: str
     ref: str
+    lot_id: str | None = None
+
+
+def counted_lots(session: Session, learner: Learner, code: str) -> tuple[Qualification, list[str]]:
+    """The lots a qualification certificate rests on (only once ``progress`` says it is met)."""
+    q = service.get_qualification(session, code)
+    counted, _ = _counted(session, learner, q)
+    return q, [c.lot_id for c in counted if c.units > 0]
 
 
 def _counted(session: Session, learner: Learner, q: Qualification) -> tuple[list[_Counted], int]:
@@ -72,7 +80,8 @@ def _counted(session: Session, learner: Learner, q: Qualification) -> tuple[list
     for lot, outcome, institution in rows:
         native = lot.institution_id == q.owner_institution_id and lot.conversion_id is None
         if native or lot.id in converted:
-            counted.append(_Counted(lot.amount_units - lot.consumed_units, lot.category, f"{institution.code}:{outcome.code}"))
+            counted.append(_Counted(lot.amount_units - lot.consumed_units, lot.category, f"{institution.code}:{outcome.code}",
+                                    lot.id))
             if not native:
                 transferred += lot.amount_units - lot.consumed_units
     return counted, transferred

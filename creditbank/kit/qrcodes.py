@@ -7,8 +7,9 @@ module printed at least 0.5 mm wide (≈ 3 px at 150 dpi, what phone cameras and
 The mask is fixed. Choosing it per code (segno's default) scores all eight masks and takes
 ~40 ms for a 600-byte URL, a quarter of a whole certificate render; with one mask it is ~9 ms.
 The payload after ``#`` is a signature in base64url, i.e. noise, so every mask gives a
-pattern as decodable as the best one; the certificate test decodes the printed code at
-150 dpi to keep that claim honest.
+pattern as decodable as the best one (checked: 40 random 600-character URLs, each rendered
+into a certificate, all decode from the PDF at 100, 120 and 150 dpi); the certificate test
+decodes the printed code at 150 dpi to keep that claim honest.
 
 The PDF uses ``qr_png`` (one pixel per module, scaled up without smoothing), not the SVG:
 WeasyPrint parses SVG paths in Python, ~150 ms for a version-19 code — as long as the rest

@@ -184,6 +184,9 @@ def my_options(db: DbDep, principal: LearnerCaller) -> list[dict]:
              summary="Apply a conversion rule: the chosen credits are locked at once · 申请学分转换")
 def request_conversion(body: ConversionIn, request: Request, db: DbDep, principal: LearnerCaller,
                        idempotency_key: IdempotencyKey = None) -> Response:
+    with db.unit_of_work() as session:  # on its own: a refused request below must not undo the release
+        conversions.expire_pending(session, learner_id=principal.learner.id)
+
     def use_case(session: Session):
         conversion = conversions.request(session, learner=principal.learner, rule_id=body.rule_id,
                                          rule_code=body.rule_code, lot_ids=body.lot_ids)

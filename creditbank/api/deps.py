@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -10,6 +11,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Header, Request
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session
 
@@ -107,6 +109,17 @@ def body_digest(request: Request, body: Any) -> str:
     return digest_hex({"method": request.method, "path": request.url.path, "body": body})
 
 
+def _serialise_key(session: Session, scope: str, key: str) -> None:
+    """Retries with one Idempotency-Key run one after another, so the second sees the first's answer.
+
+    SQLite writers are serialised already (BEGIN IMMEDIATE). On PostgreSQL a transaction-scoped
+    advisory lock on the key makes a concurrent retry wait for the first to commit, then replay it.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        lock_id = int.from_bytes(hashlib.sha256(f"{scope}\x00{key}".encode()).digest()[:8], "big", signed=True)
+        session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": lock_id})
+
+
 def write(db: Database, principal: Principal | None, use_case: Callable[[Session], tuple[int, Any]], *,
           idempotency_key: str | None = None, request_hash: str | None = None) -> JSONResponse:
     """Run one use case in one transaction and answer with (status, body).
@@ -121,6 +134,7 @@ def write(db: Database, principal: Principal | None, use_case: Callable[[Session
         try:
             with db.unit_of_work() as session:
                 if idempotency_key:
+                    _serialise_key(session, scope, idempotency_key)
                     record = session.get(IdempotencyRecord, (scope, idempotency_key))
                     if record is not None:
                         if record.request_hash != request_hash:

@@ -538,6 +538,8 @@ def reverse_for_lot(session: Session, *, lot_id: str, reason: str) -> list[str]:
                                   Conversion.state.in_((ConversionState.pending, ConversionState.approved)))
                            .order_by(Conversion.id)).scalars().all()
     for conversion in uses:
+        if conversion.state not in (ConversionState.pending, ConversionState.approved):
+            continue  # already undone through another path of this cascade
         if conversion.state == ConversionState.pending:
             _release(session, conversion, ConversionState.rejected, by="cascade", reason=reason)
             done.append(conversion.id)

@@ -8,6 +8,8 @@ import threading
 from collections import OrderedDict
 from typing import Any
 
+from cachetools import LRUCache
+from sqlalchemy import func, select
 from sqlmodel import Session
 
 from creditbank.certificates import service as certificates
@@ -52,6 +54,9 @@ class OnlineVerifier:
         self.db = db
         self.issuer = issuer
         self._proofs = _ProofCache()
+        # certificate id → (credential hash, credential, summary): what never changes once issued.
+        self._immutable: LRUCache[str, tuple[str, dict, dict]] = LRUCache(maxsize=20_000)
+        self._lock = threading.Lock()
 
     def key(self, ref: str) -> IssuerKey | None:
         """A verification method (``did:web:…#kid``) or a bare kid → our published key."""
@@ -90,11 +95,30 @@ class OnlineVerifier:
             summary=self.summary(certificate) if certificate else None)
 
     def by_id(self, certificate_id: str) -> Verdict:
+        """The hot path behind ``GET /verify/{id}`` and the phone page: one small query for what can
+        change (the status bit and the revocation), everything immutable from a per-process cache."""
         with self.db.reader() as session:
-            certificate = session.get(Certificate, certificate_id)
-            if certificate is None:
+            row = session.execute(
+                select(Certificate.credential_hash, Certificate.revoked_at, Certificate.revoke_reason,
+                       func.substr(StatusList.bits, Certificate.status_index // 8 + 1, 1), Certificate.status_index)
+                .join(StatusList, StatusList.id == Certificate.status_list_id)
+                .where(Certificate.id == certificate_id)).first()
+            if row is None:
                 raise CreditbankError("certificate_not_found", {"id": certificate_id})
-            return self._credential_verdict(session, json.loads(certificate.credential_json), certificate)
+            recorded_hash, revoked_at, reason, byte, index = row
+            with self._lock:  # cachetools' LRU is not thread-safe; the page route runs in the thread pool
+                cached = self._immutable.get(certificate_id)
+            if cached is None or cached[0] != recorded_hash:
+                certificate = session.get(Certificate, certificate_id)
+                cached = (recorded_hash, json.loads(certificate.credential_json), self.summary(certificate))
+                with self._lock:
+                    self._immutable[certificate_id] = cached
+        _, credential, summary = cached
+        revoked = bool(byte[0] >> (7 - index % 8) & 1)  # Bitstring Status List: bit 0 is the left-most
+        summary = summary | {"revoked_at": revoked_at.isoformat() if revoked_at else None, "revoke_reason": reason}
+        return verify_credential(
+            credential, keys=self.key, check_proofs=self._proofs.check, recorded_hash=recorded_hash, summary=summary,
+            status=lambda _entry: StatusAnswer(revoked=revoked, reason=reason if revoked else None))
 
     def verify_input(self, submitted: inputs.Submitted) -> dict[str, Any]:
         with self.db.reader() as session:

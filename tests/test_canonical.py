@@ -14,7 +14,7 @@ values = st.recursive(scalars, lambda children: st.lists(children, max_size=4)
                       | st.dictionaries(st.text(max_size=6), children, max_size=4), max_leaves=20)
 
 
-@settings(max_examples=500)
+@settings(max_examples=1500)
 @given(values)
 def test_same_bytes_as_the_reference(value):
     try:
@@ -31,3 +31,8 @@ def test_same_bytes_as_the_reference(value):
 def test_control_characters_and_unicode_match():
     value = {"b": "\u0001\b\f\n\r\t\"\\/ 张桂兰 😀 \u2028 \u007f", "a": [1, None, True, 9007199254740991]}
     assert canonical_bytes(value) == rfc8785.dumps(value)
+
+
+def test_credit_numbers_match():
+    for value in (0.5, 1.5, 2.25, 0.01, 12.75, 99.99, 0.0001, 123456.789):
+        assert canonical_bytes({"credits": value}) == rfc8785.dumps({"credits": value})

@@ -1,9 +1,10 @@
 """RFC 8785 (JCS) canonical JSON — the only bytes creditbank ever hashes or signs.
 
 The ``rfc8785`` package is the reference; it is pure Python (~34 µs for a ledger payload). For
-the plain shapes the ledger hashes — dicts with ASCII keys, strings, safe integers, booleans,
-null, lists — ``json.dumps`` with sorted keys and no whitespace yields the very same bytes in
-~8 µs (a property test holds the two together). Anything else goes to ``rfc8785``.
+the plain shapes the bank hashes — dicts with ASCII keys, strings, safe integers, plain
+fractional numbers, booleans, null, lists — ``json.dumps`` with sorted keys and no whitespace
+yields the very same bytes in ~8 µs (``tests/test_canonical.py`` holds the two together).
+Anything else goes to ``rfc8785``.
 """
 
 from __future__ import annotations
@@ -22,6 +23,10 @@ def _plain(value: Any) -> bool:
         return True
     if isinstance(value, int):
         return -_SAFE_INT <= value <= _SAFE_INT
+    if isinstance(value, float):
+        # Shortest round-trip digits in fixed notation in both Python and ECMAScript here; an
+        # integral float prints "2.0" in Python but "2" in JCS, so those go to the reference.
+        return not value.is_integer() and 1e-4 <= abs(value) < 1e16
     if isinstance(value, list):
         return all(_plain(v) for v in value)
     if isinstance(value, dict):

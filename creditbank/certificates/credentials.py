@@ -104,74 +104,52 @@ def _achievement(line: Line, base_url: str) -> dict:
     }
 
 
-def achievement_credential(p: Printed, *, base_url: str, status: dict | None, valid_from: str) -> dict:
-    line = p.lines[0]
+def _credential(p: Printed, *, base_url: str, status: dict | None, valid_from: str, contexts: list[str],
+                kind_type: str, name: str, subject: dict, **extra: object) -> dict:
+    """The envelope every certificate shares: issuer, dates, the learner's identity, the status entry."""
     credential = {
-        "@context": [VC_V2, OB_V3],
+        "@context": [VC_V2, *contexts],
         "id": f"{base_url}/api/v1/certificates/{p.certificate_id}",
-        "type": ["VerifiableCredential", "OpenBadgeCredential"],
-        "name": f"{KIND_TITLES[p.kind][0]} · {line.title_zh}",
+        "type": ["VerifiableCredential", kind_type],
+        "name": name,
         "description": _total(p),
         "issuer": _issuer(p),
         "validFrom": valid_from,
-        "credentialSubject": {
-            "id": f"urn:creditbank:account:{p.account_no}",
-            "type": ["AchievementSubject"],
-            "identifier": _identifiers(p),
-            "achievement": _achievement(line, base_url),
-            "creditsEarned": credits_number(line.credits),
-            "activityEndDate": f"{line.completed_on}T00:00:00Z",
-        },
+        "credentialSubject": {"id": f"urn:creditbank:account:{p.account_no}", **subject},
+        **extra,
     }
     if status is not None:
         credential["credentialStatus"] = status
     return credential
+
+
+def achievement_credential(p: Printed, *, base_url: str, status: dict | None, valid_from: str) -> dict:
+    line = p.lines[0]
+    return _credential(p, base_url=base_url, status=status, valid_from=valid_from, contexts=[OB_V3],
+                       kind_type="OpenBadgeCredential", name=f"{KIND_TITLES[p.kind][0]} · {line.title_zh}",
+                       subject={"type": ["AchievementSubject"], "identifier": _identifiers(p),
+                                "achievement": _achievement(line, base_url),
+                                "creditsEarned": credits_number(line.credits),
+                                "activityEndDate": f"{line.completed_on}T00:00:00Z"})
 
 
 def transcript_credential(p: Printed, *, base_url: str, status: dict | None, valid_from: str,
                           embedded: list[dict]) -> dict:
     """CLR 2.0: ``embedded`` are the signed achievement credentials, one per line."""
-    credential = {
-        "@context": [VC_V2, CLR_V2, OB_V3],
-        "id": f"{base_url}/api/v1/certificates/{p.certificate_id}",
-        "type": ["VerifiableCredential", "ClrCredential"],
-        "name": f"{KIND_TITLES['transcript'][0]} · {p.learner_name}",
-        "description": _total(p),
-        "issuer": _issuer(p),
-        "validFrom": valid_from,
-        "credentialSubject": {
-            "id": f"urn:creditbank:account:{p.account_no}",
-            "type": ["ClrSubject"],
-            "identifier": _identifiers(p),
-            "verifiableCredential": embedded,
-        },
-    }
-    if status is not None:
-        credential["credentialStatus"] = status
-    return credential
+    return _credential(p, base_url=base_url, status=status, valid_from=valid_from, contexts=[CLR_V2, OB_V3],
+                       kind_type="ClrCredential", name=f"{KIND_TITLES['transcript'][0]} · {p.learner_name}",
+                       subject={"type": ["ClrSubject"], "identifier": _identifiers(p),
+                                "verifiableCredential": embedded})
 
 
 def summary_credential(p: Printed, *, base_url: str, status: dict | None, valid_from: str, achievement: dict,
                        evidence: list[dict]) -> dict:
     """A conversion or qualification certificate: one achievement, the lines as its evidence."""
-    return {
-        "@context": [VC_V2, OB_V3],
-        "id": f"{base_url}/api/v1/certificates/{p.certificate_id}",
-        "type": ["VerifiableCredential", "OpenBadgeCredential"],
-        "name": f"{KIND_TITLES[p.kind][0]} · {achievement['name']}",
-        "description": _total(p),
-        "issuer": _issuer(p),
-        "validFrom": valid_from,
-        "credentialSubject": {
-            "id": f"urn:creditbank:account:{p.account_no}",
-            "type": ["AchievementSubject"],
-            "identifier": _identifiers(p),
-            "achievement": achievement,
-            "creditsEarned": credits_number(p.total_credits),
-        },
-        "evidence": evidence,
-        **({"credentialStatus": status} if status is not None else {}),
-    }
+    return _credential(p, base_url=base_url, status=status, valid_from=valid_from, contexts=[OB_V3],
+                       kind_type="OpenBadgeCredential", name=f"{KIND_TITLES[p.kind][0]} · {achievement['name']}",
+                       subject={"type": ["AchievementSubject"], "identifier": _identifiers(p),
+                                "achievement": achievement, "creditsEarned": credits_number(p.total_credits)},
+                       evidence=evidence)
 
 
 def conversion_parts(p: Printed, base_url: str) -> tuple[dict, list[dict]]:

@@ -1,0 +1,236 @@
+"""Certificate PDF benchmark: the product path vs bare WeasyPrint, then 1 process vs 2.
+
+    python bench/pdf.py [--n 1000] [--samples 30] [--workers 2]
+
+1. Per certificate, in the same run and interleaved (so machine noise hits both alike):
+   * product — ``Renderer.render(view, credential_json=…)``: Jinja template, QR code
+     (segno, fixed mask, PNG), WeasyPrint, the embedded credential and /AF finisher;
+   * bare — ``weasyprint.HTML(string=html).write_pdf(font_config=shared)`` of exactly the
+     HTML the renderer produced for that certificate (``Renderer.html``, not timed), with
+     the renderer's own FontConfiguration — the floor for this page design.
+   For an achievement (1 page) and a 25-line transcript (3 pages). Target: product/bare
+   ≤ 1.15 on the median.
+2. A batch of N achievement certificates (all different: ids, names, 600-character QR
+   URLs), rendered by a pool of 1 worker process, then by a pool of ``--workers``
+   processes, each worker with its own Renderer created and warmed up before the clock
+   starts ("spawn" start method: no fork of an initialised Pango). Target: speed-up ≥ 1.7
+   with 2 workers on a 2-core machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import multiprocessing
+import os
+import random
+import statistics
+import string
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from creditbank.certificates.pdf import CertificateLine, CertificateView, Renderer  # noqa: E402
+
+RATIO_TARGET = 1.15
+SPEEDUP_TARGET = 1.7
+SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈"
+GIVEN = "秀英桂兰玉兰凤英建华建国志强丽华淑珍德明国庆春梅文静红梅海燕永福金凤振华秀珍玉梅瑞芳"
+COURSES = [
+    ("居民用电安全", "Household electrical safety"),
+    ("智能手机应用入门", "Getting started with smartphones"),
+    ("太极拳（二十四式）", "Tai chi, 24 forms"),
+    ("中医养生与保健基础知识", None),
+    ("书法：楷书临摹", "Calligraphy: regular script"),
+    ("老年营养与膳食搭配", "Nutrition for older adults"),
+    ("防范电信网络诈骗", "Avoiding phone and online fraud"),
+    ("合唱基础与视唱练耳", "Choral singing basics"),
+]
+INSTITUTIONS = ["重庆市永川区社区教育学院", "永川区老年大学", "重庆开放大学永川分校"]
+TITLES = {"achievement": ("学习成果证书", "Certificate of Learning Achievement"), "transcript": ("学分成绩单", "Transcript")}
+CONTEXTS = ["https://www.w3.org/ns/credentials/v2", "https://purl.imsglobal.org/spec/ob/v3p0/context-3.0.3.json"]
+B64URL = string.ascii_letters + string.digits + "-_"
+
+
+def make_view(i: int, *, kind: str = "achievement", lines: int = 1) -> CertificateView:
+    rng = random.Random(i)
+    certificate_id = f"crt_{rng.getrandbits(64):016x}"
+    url = f"http://127.0.0.1:8000/v/{certificate_id}#CB1." + "".join(rng.choice(B64URL) for _ in range(550))
+    name = rng.choice(SURNAMES) + "".join(rng.sample(GIVEN, rng.choice((1, 2))))
+    chosen = [COURSES[(i + k) % len(COURSES)] for k in range(lines)]
+    certificate_lines = tuple(
+        CertificateLine(title_zh=zh, title_en=en, credits=f"{rng.choice((0.5, 1, 1.5, 2)):g}",
+                        date=f"2025-{k % 12 + 1:02d}-{rng.randint(1, 28):02d}",
+                        institution=rng.choice(INSTITUTIONS))
+        for k, (zh, en) in enumerate(chosen))
+    total = sum(float(line.credits) for line in certificate_lines)
+    return CertificateView(
+        certificate_id=certificate_id, kind=kind, title_zh=TITLES[kind][0], title_en=TITLES[kind][1],
+        learner_name=name, id_masked=f"5001{rng.randint(10, 99)}********{rng.randint(100, 999)}X",
+        account_no=f"CB{rng.randint(10**9, 10**10 - 1)}", issuer_name_zh="学分银行",
+        issuer_name_en="creditbank learning-credit bank", issuer_did="did:web:127.0.0.1%3A8000",
+        issued_on="2026-03-01", total_credits=f"{total:g}", lines=certificate_lines, verify_url=url)
+
+
+def credential_for(view: CertificateView) -> bytes:
+    """A stand-in of realistic size (~3 kB) for the signed credential."""
+    rng = random.Random(view.certificate_id)
+    credential = {
+        "@context": CONTEXTS,
+        "id": f"http://127.0.0.1:8000/credentials/{view.certificate_id}",
+        "type": ["VerifiableCredential", "OpenBadgeCredential"],
+        "issuer": {"id": view.issuer_did, "name": view.issuer_name_zh},
+        "credentialSubject": {"name": view.learner_name, "identifier": view.id_masked,
+                              "results": [line.__dict__ for line in view.lines]},
+        "proof": [{"type": "DataIntegrityProof", "cryptosuite": suite,
+                   "proofValue": "z" + "".join(rng.choices(string.ascii_letters + string.digits, k=86))}
+                  for suite in ("eddsa-rdfc-2022", "eddsa-jcs-2022")],
+    }
+    return json.dumps(credential, ensure_ascii=False, indent=2).encode()
+
+
+# --- 1. product vs bare ----------------------------------------------------------------
+
+def compare(renderer: Renderer, *, kind: str, lines: int, samples: int) -> dict:
+    import weasyprint
+
+    product, bare, sizes = [], [], []
+    for i in range(-2, samples):  # two warm-up rounds, not recorded
+        view = make_view(10_000 + i, kind=kind, lines=lines)
+        credential = credential_for(view)
+        html = renderer.html(view)
+        first_product = i % 2 == 0  # alternate the order
+        for which in ("product", "bare") if first_product else ("bare", "product"):
+            gc.collect()  # a collection inside one timing but not the other is noise
+            start = time.perf_counter()
+            if which == "product":
+                pdf = renderer.render(view, credential_json=credential)
+            else:
+                weasyprint.HTML(string=html).write_pdf(font_config=renderer.font_config)
+            elapsed = time.perf_counter() - start
+            if i >= 0:
+                (product if which == "product" else bare).append(elapsed)
+                if which == "product":
+                    sizes.append(len(pdf))
+    return {"kind": f"{kind} ({lines} line{'s' if lines > 1 else ''})", "product": product, "bare": bare,
+            "ratio": statistics.median(p / b for p, b in zip(product, bare)), "size": statistics.median(sizes)}
+
+
+# --- 2. batch in 1 vs k processes -------------------------------------------------------
+
+_worker_renderer: Renderer | None = None
+
+
+def _init_worker() -> None:
+    global _worker_renderer
+    _worker_renderer = Renderer()
+    for i in range(3):  # warm up fonts, template, WeasyPrint caches
+        view = make_view(-1 - i)
+        _worker_renderer.render(view, credential_json=credential_for(view))
+
+
+def _ready(delay: float) -> int:
+    time.sleep(delay)  # holds this worker so the next one gets the next call
+    return os.getpid()
+
+
+def _render_chunk(indexes: list[int]) -> tuple[int, int, float]:
+    assert _worker_renderer is not None
+    cpu = time.process_time()
+    total = 0
+    for i in indexes:
+        view = make_view(i)
+        total += len(_worker_renderer.render(view, credential_json=credential_for(view)))
+    return len(indexes), total, time.process_time() - cpu
+
+
+def _machine_busy_seconds() -> float:
+    """CPU-seconds spent by every process on the machine so far (Linux /proc/stat)."""
+    try:
+        with open("/proc/stat") as stat:
+            fields = [int(x) for x in stat.readline().split()[1:]]
+    except OSError:
+        return float("nan")
+    busy = sum(fields) - fields[3] - fields[4]  # minus idle and iowait
+    return busy / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Batch:
+    seconds: float
+    pdf_bytes: int
+    our_cpu: float
+    """CPU-seconds the workers spent rendering."""
+    machine_cpu: float
+    """CPU-seconds the whole machine was busy meanwhile: the rest is other people's load."""
+
+
+def batch(n: int, workers: int, chunk: int = 5) -> Batch:
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_init_worker) as pool:
+        pids: set[int] = set()
+        for _ in range(120):  # a worker takes calls only once its initializer (the warm-up) is done
+            pids |= set(pool.map(_ready, [0.5] * workers))
+            if len(pids) == workers:
+                break
+        assert len(pids) == workers, "every worker must be started and warm before timing"
+        chunks = [list(range(start, min(start + chunk, n))) for start in range(0, n, chunk)]
+        busy, start = _machine_busy_seconds(), time.perf_counter()
+        done = list(pool.map(_render_chunk, chunks))
+        elapsed, busy = time.perf_counter() - start, _machine_busy_seconds() - busy
+    assert sum(count for count, _, _ in done) == n
+    return Batch(elapsed, sum(size for _, size, _ in done), sum(cpu for _, _, cpu in done), busy)
+
+
+# --- report ------------------------------------------------------------------------------
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--n", type=int, default=1000, help="certificates in the batch (default 1000)")
+    parser.add_argument("--samples", type=int, default=30, help="certificates per kind for product vs bare")
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+
+    print(f"CPUs: {os.cpu_count()}  load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    start = time.perf_counter()
+    renderer = Renderer()
+    print(f"Renderer() (font check + GB 2312 pre-subset of 3 faces): {1000 * (time.perf_counter() - start):.0f} ms\n")
+
+    print(f"1. Per certificate, {args.samples} certificates per kind, product and bare interleaved (ms)")
+    print(f"{'document':<22}{'product':>9}{'bare':>9}{'min prod':>10}{'min bare':>10}{'ratio':>8}{'PDF size':>11}"
+          "  target")
+    for kind, lines in (("achievement", 1), ("transcript", 25)):
+        result = compare(renderer, kind=kind, lines=lines, samples=args.samples)
+        product, bare, ratio = result["product"], result["bare"], result["ratio"]
+        print(f"{result['kind']:<22}{1000 * statistics.median(product):>9.1f}{1000 * statistics.median(bare):>9.1f}"
+              f"{1000 * min(product):>10.1f}{1000 * min(bare):>10.1f}{ratio:>7.2f}x{result['size'] / 1024:>8.1f} kB"
+              f"  {'ok' if ratio <= RATIO_TARGET else 'MISSED'} (≤ {RATIO_TARGET}x)")
+    print("   product/bare/min: medians and minima of the render times; ratio: median of the per-certificate ratios")
+    del renderer
+
+    print(f"\n2. Batch of {args.n} achievement certificates (each worker warm before the clock starts)")
+    print(f"{'processes':<11}{'seconds':>9}{'cert/s':>8}{'ms/cert':>9}{'avg size':>11}{'our CPU s':>11}"
+          f"{'others CPU s':>14}")
+    results = {}
+    for workers in (1, args.workers):
+        result = results[workers] = batch(args.n, workers)
+        others = max(0.0, result.machine_cpu - result.our_cpu)
+        print(f"{workers:<11}{result.seconds:>9.1f}{args.n / result.seconds:>8.1f}{1000 * result.seconds / args.n:>9.1f}"
+              f"{result.pdf_bytes / args.n / 1024:>8.1f} kB{result.our_cpu:>11.1f}{others:>14.1f}")
+    speedup = results[1].seconds / results[args.workers].seconds
+    cpu_ratio = results[args.workers].our_cpu / results[1].our_cpu
+    print(f"speed-up {args.workers} vs 1: {speedup:.2f}x  {'ok' if speedup >= SPEEDUP_TARGET else 'MISSED'} "
+          f"(≥ {SPEEDUP_TARGET}x); CPU per certificate {args.workers} vs 1: {cpu_ratio:.2f}x")
+    print("   others CPU s: CPU-seconds the rest of the machine used during the batch (/proc/stat); "
+          f"{os.cpu_count()} CPUs give {os.cpu_count()} CPU-seconds per second")
+    print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+
+if __name__ == "__main__":
+    main()

@@ -39,8 +39,13 @@ def _prepare(settings: Settings) -> Database:
 def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1,
           demo: Annotated[bool, typer.Option(help="Load the demo data first if the database is empty")] = False) -> None:
     """Run the HTTP service (creates the SQLite database, keys and an operator token on first run)."""
+    import os
+
     import uvicorn
 
+    # Without a configured public address, links and QR codes point at where we actually listen.
+    os.environ.setdefault("CREDITBANK_BASE_URL", f"http://{host}:{port}")
+    get_settings.cache_clear()
     settings = get_settings()
     db = _prepare(settings)
     if demo:

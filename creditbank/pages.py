@@ -8,7 +8,9 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+from creditbank.kit.resources import shared_dir
+
+TEMPLATES = shared_dir("templates", "verify.html.j2")
 
 
 class Pages:

@@ -24,15 +24,11 @@ import base64
 import ctypes
 import ctypes.util
 import glob
-import importlib.resources
 import io
 import logging
 import os
 import shutil
-import site
 import subprocess
-import sys
-import sysconfig
 import tempfile
 import threading
 import weakref
@@ -45,6 +41,7 @@ import jinja2
 from markupsafe import Markup
 
 from creditbank.kit.qrcodes import qr_png
+from creditbank.kit.resources import shared_dir
 
 log = logging.getLogger(__name__)
 
@@ -437,22 +434,8 @@ def _build_font_faces(folder: Path) -> str:
 
 
 def default_templates_dir() -> Path:
-    """Where ``certificate.html.j2`` lives: beside the package in a checkout or editable
-    install (``creditbank/../templates``); in an installed wheel, ``<prefix>/share/creditbank/
-    templates`` (pyproject ``[tool.setuptools.data-files]``) or package data
-    ``creditbank/templates``."""
-    candidates = [Path(__file__).resolve().parents[2] / "templates"]
-    for prefix in dict.fromkeys((sys.prefix, sysconfig.get_path("data"), site.USER_BASE or "")):
-        if prefix:
-            candidates.append(Path(prefix) / "share" / "creditbank" / "templates")
-    try:
-        candidates.append(Path(str(importlib.resources.files("creditbank") / "templates")))
-    except (ModuleNotFoundError, TypeError):
-        pass
-    for candidate in candidates:
-        if (candidate / TEMPLATE).is_file():
-            return candidate
-    raise FileNotFoundError(f"{TEMPLATE} not found in: {', '.join(map(str, candidates))}")
+    """Where ``certificate.html.j2`` lives (see ``kit.resources``)."""
+    return shared_dir("templates", TEMPLATE)
 
 
 def verify_address(verify_url: str) -> str:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 from functools import cache
-from pathlib import Path
 
 from jsonschema import Draft202012Validator, FormatChecker
 
-SCHEMAS = Path(__file__).resolve().parent.parent.parent / "schemas"
+from creditbank.kit.resources import shared_dir
+
+SCHEMAS = shared_dir("schemas", "achievement-credential.schema.json")
 FILES = {"achievement": "achievement-credential.schema.json", "transcript": "transcript-credential.schema.json",
          # Conversion and qualification certificates are Open Badges too: one achievement each.
          "conversion": "achievement-credential.schema.json", "qualification": "achievement-credential.schema.json"}

@@ -243,3 +243,21 @@ class TestBatch:
         rows = [{"external_id": "J1", "account_no": person["account_no"], "outcome_code": "YC-ELEC", "completed_on": "2026-01-01"}]
         r = client.post("/api/v1/completions/batch", json={"mode": "partial", "rows": rows}, headers=inst)
         assert r.status_code == 200 and r.json()["accepted"] == 1
+
+
+class TestHostileBatchBodies:
+    """Found by schemathesis: odd JSON must be a 4xx, never a 500."""
+
+    def test_rows_that_are_not_objects(self, client):
+        inst, _ = _world(client)
+        r = client.post("/api/v1/completions/batch", content=b"[null, null]",
+                        headers=inst | {"Content-Type": "application/json"})
+        assert r.status_code == 422 and r.json()["code"] == "validation_error"
+
+    def test_huge_numbers_with_an_idempotency_key(self, client):
+        inst, person = _world(client)
+        rows = [{"external_id": "H1", "account_no": person["account_no"], "outcome_code": "YC-ELEC",
+                 "completed_on": "2026-01-01", "hours": 11069846641593822}]
+        r = client.post("/api/v1/completions/batch", json={"mode": "partial", "rows": rows},
+                        headers=inst | {"Idempotency-Key": "big"})
+        assert r.status_code == 200 and r.json()["errors"][0]["code"] == "invalid_value"

@@ -22,7 +22,6 @@ from creditbank.errors import CreditbankError
 from creditbank.institutions import service as institutions
 from creditbank.institutions.models import ApiKey, Institution
 from creditbank.kit import clock
-from creditbank.kit.canonical import digest_hex
 from creditbank.kit.tokens import same
 from creditbank.learners import service as learners
 from creditbank.learners.models import Learner
@@ -103,10 +102,15 @@ IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_lengt
 
 
 def body_digest(request: Request, body: Any) -> str:
-    """What 'the same request' means for Idempotency-Key: method, path and body."""
+    """What 'the same request' means for Idempotency-Key: method, path and body.
+
+    Plain sorted JSON, not RFC 8785: a request may carry numbers JCS refuses (beyond 2^53), and
+    this digest is only ever compared with itself."""
     if hasattr(body, "model_dump"):
         body = body.model_dump(mode="json")
-    return digest_hex({"method": request.method, "path": request.url.path, "body": body})
+    text = json.dumps({"method": request.method, "path": request.url.path, "body": body}, sort_keys=True,
+                      separators=(",", ":"), ensure_ascii=False, default=str)
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def _serialise_key(session: Session, scope: str, key: str) -> None:

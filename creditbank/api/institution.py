@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
+from pydantic import ValidationError
 from sqlmodel import Session, select
 
 from creditbank.api.deps import (DbDep, IdempotencyKey, InstitutionCaller, InstitutionOrOperator, Principal,
@@ -145,7 +146,12 @@ async def post_batch(request: Request, db: DbDep, settings: SettingsDep, princip
                      idempotency_key: IdempotencyKey = None) -> Response:
     secret = settings.id_secret()
     if request.headers.get("content-type", "").startswith("application/json"):
-        body = BatchJsonIn.model_validate_json(await _limited_json(request, settings.max_upload_bytes))
+        try:
+            body = BatchJsonIn.model_validate_json(await _limited_json(request, settings.max_upload_bytes))
+        except ValidationError as exc:  # parsed by hand (the body may also be CSV/XLSX), so map it here
+            raise CreditbankError("validation_error", errors=[
+                {"field": ".".join(map(str, e["loc"])), "code": e["type"], "message_en": e["msg"]} for e in exc.errors()
+            ]) from None
         chosen_mode = mode or body.mode
         request_hash = body_digest(request, {"mode": chosen_mode, "rows": body.rows})
         rows = [(i + 1, {c: r.get(c) for c in COLUMNS}) for i, r in enumerate(body.rows)]

@@ -261,3 +261,10 @@ class TestHostileBatchBodies:
         r = client.post("/api/v1/completions/batch", json={"mode": "partial", "rows": rows},
                         headers=inst | {"Idempotency-Key": "big"})
         assert r.status_code == 200 and r.json()["errors"][0]["code"] == "invalid_value"
+
+
+def test_ids_beyond_64_bits_are_a_422_not_a_driver_overflow(client):
+    """Found by schemathesis: integer path ids the database cannot hold."""
+    huge = "104766909388948750336"
+    assert client.get(f"/api/v1/status-lists/{huge}").status_code == 422
+    assert client.post(f"/api/v1/conversion-rules/{huge}/approve", headers=OPERATOR).status_code == 422

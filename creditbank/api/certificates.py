@@ -15,6 +15,7 @@ from sqlmodel import Session
 from creditbank.api.deps import (DbDep, IdempotencyKey, InstitutionOrOperator, LearnerCaller, Operator, Principal,
                                  body_digest, write)
 from creditbank.api.ratelimit import RateLimiter
+from creditbank.api.schemas import DbId
 from creditbank.api.uploads import spool_body
 from creditbank.certificates import service as certificates
 from creditbank.certificates.keys import describe, did_document, jwks
@@ -160,7 +161,7 @@ def revoke_certificate(certificate_id: str, body: RevokeCertificateIn, request: 
 
 
 @router.get("/api/v1/status-lists/{list_id}", summary="Signed Bitstring Status List credential · 撤销状态列表")
-def status_list(list_id: int, request: Request, db: DbDep) -> JSONResponse:
+def status_list(list_id: DbId, request: Request, db: DbDep) -> JSONResponse:
     with db.reader() as session:
         credential = certificates.status_list_credential(session, _issuer(request), list_id)
     return JSONResponse(credential, media_type="application/vc+ld+json", headers={"Cache-Control": "max-age=60"})

@@ -13,7 +13,7 @@ from sqlmodel import Session
 
 from creditbank.api.deps import (DbDep, IdempotencyKey, InstitutionCaller, InstitutionOrOperator, LearnerCaller, Operator,
                                  body_digest, write)
-from creditbank.api.schemas import credits
+from creditbank.api.schemas import DbId, credits
 from creditbank.conversion import progress as progress_service
 from creditbank.conversion import rules as engine
 from creditbank.conversion import service as conversions
@@ -54,7 +54,7 @@ class DecideIn(BaseModel):
 
 
 class ConversionIn(BaseModel):
-    rule_id: int | None = None
+    rule_id: int | None = Field(default=None, ge=1, le=2**63 - 1)
     rule_code: str | None = Field(default=None, description="CODE, or OWNER:CODE when codes repeat across institutions")
     lot_ids: list[str] | None = Field(default=None, max_length=500)
 
@@ -147,13 +147,13 @@ def list_rules(db: DbDep, state: Literal["proposed", "approved", "retired"] = "a
 
 
 @router.post("/conversion-rules/{rule_id}/approve", response_model=RuleOut, summary="Approve a rule · 批准转换规则")
-def approve_rule(rule_id: int, db: DbDep, principal: Operator) -> Response:
+def approve_rule(rule_id: DbId, db: DbDep, principal: Operator) -> Response:
     return write(db, principal, lambda session: (200, rule_out(session, conversions.approve_rule(session, rule_id=rule_id))))
 
 
 @router.post("/conversion-rules/{rule_id}/retire", response_model=RuleOut,
              summary="Retire a rule (operator or its owner) · 停用转换规则")
-def retire_rule(rule_id: int, db: DbDep, principal: InstitutionOrOperator) -> Response:
+def retire_rule(rule_id: DbId, db: DbDep, principal: InstitutionOrOperator) -> Response:
     institution_id = principal.institution.id if principal.institution else None
     return write(db, principal, lambda session: (200, rule_out(session, conversions.retire_rule(
         session, rule_id=rule_id, institution_id=institution_id))))

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Literal
+from typing import Annotated, Literal
 
+from fastapi import Path
 from pydantic import BaseModel, Field
+
+# A database id in a path: larger numbers cannot exist and must be a 422, not a driver overflow.
+DbId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 
 def credits(units: int) -> float:

@@ -26,7 +26,6 @@ class Settings(BaseSettings):
     """When set, this is the operator token; otherwise the first run generates one."""
     max_upload_bytes: int = 20 * 1024 * 1024
     max_batch_rows: int = 100_000
-    session_days: int = 30
 
     def id_secret(self) -> bytes:
         """The deployment secret for ID-number HMACs, created once on first use."""

@@ -72,6 +72,8 @@ class TestRules:
         back = rule(client, world["yc"], code="BACK", target_outcome_code="YC-NANNY", credits=2,
                     source={"all_of": ["CQOUYC:OU-PRESCHOOL"]})
         assert back.status_code == 422 and back.json()["code"] == "rule_cycle"
+        # The refusal names the loop so the clerk can see which rule closes it.
+        assert "YCCEC:YC-NANNY" in back.json()["title"] and "CQOUYC:OU-PRESCHOOL" in back.json()["title"]
 
     def test_unknown_source_outcome_and_missing_credits(self, client, world):
         r = rule(client, world["ou"], source={"all_of": ["YCCEC:NOPE"]})

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from functools import cached_property
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import select
@@ -61,10 +60,6 @@ class Issuer:
 
     def status_list_url(self, list_id: int) -> str:
         return f"{self.base_url}/api/v1/status-lists/{list_id}"
-
-    @cached_property
-    def name(self) -> tuple[str, str]:
-        return BANK_NAME_ZH, BANK_NAME_EN
 
 
 def _lines(session: Session, completion_ids: list[str] | None, learner_id: int, *,
@@ -203,10 +198,9 @@ def issue(session: Session, issuer: Issuer, *, learner: Learner, kind: Certifica
     list_id, index = _allocate_status(session)
     status = statuslist.status_entry(issuer.status_list_url(list_id), index)
     total = sum(units for _, _, units in rows)
-    name_zh, name_en = issuer.name
     printed = Printed(
         certificate_id=certificate_id, kind=kind.value, issued_on=clock.today().isoformat(), issuer_did=issuer.did,
-        issuer_name_zh=name_zh, issuer_name_en=name_en, learner_name=learner.name, id_masked=learner.id_masked,
+        issuer_name_zh=BANK_NAME_ZH, issuer_name_en=BANK_NAME_EN, learner_name=learner.name, id_masked=learner.id_masked,
         account_no=learner.account_no, total_credits=_credits_text(total), lines=tuple(line for _, line, _ in rows))
     valid_from = clock.iso_seconds(clock.now())
     if kind == CertificateKind.achievement:

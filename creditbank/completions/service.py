@@ -42,7 +42,6 @@ class Posted:
     external_id: str
     account_no: str
     outcome_code: str
-    outcome_version: int | None
     credits_units: int
     transaction_id: str
     completed_on: date
@@ -174,7 +173,7 @@ class Poster:
             })
             self._taught.add(ref.learner_id)
         return Posted(id=completion_id, external_id=row.external_id, account_no=ref.account_no,
-                      outcome_code=outcome.code, outcome_version=outcome.version, credits_units=outcome.credits_units,
+                      outcome_code=outcome.code, credits_units=outcome.credits_units,
                       transaction_id=tx_id, completed_on=row.completed_on, state=CompletionState.active, replayed=False)
 
     def flush(self) -> None:
@@ -245,7 +244,7 @@ class Poster:
 
 def as_posted(completion: Completion, account_no: str, *, replayed: bool) -> Posted:
     return Posted(id=completion.id, external_id=completion.external_id, account_no=account_no,
-                  outcome_code=completion.outcome_code, outcome_version=None, credits_units=completion.credits_units,
+                  outcome_code=completion.outcome_code, credits_units=completion.credits_units,
                   transaction_id=completion.transaction_id, completed_on=completion.completed_on,
                   state=completion.state, replayed=replayed)
 

@@ -238,8 +238,9 @@ def _refuse_cycles(session: Session, new_edges: list[tuple[str, str]], *, exclud
             continue  # the rule being re-versioned is replaced, not kept beside the new one
         edges += [(s, f"{target_inst}:{target_code}") for s in _source_refs(json.loads(source_json))]
     for edge in new_edges:
-        if edge[0] == edge[1] or engine.would_cycle(edges, edge):
-            raise CreditbankError("rule_cycle", {"cycle": f"{edge[1]} → … → {edge[0]} → {edge[1]}"})
+        cycle = [edge[0], edge[1]] if edge[0] == edge[1] else engine.find_cycle(edges, edge)
+        if cycle:
+            raise CreditbankError("rule_cycle", {"cycle": " → ".join(cycle)})
         edges.append(edge)
 
 

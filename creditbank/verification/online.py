@@ -68,10 +68,23 @@ class OnlineVerifier:
             kid = ref
         return self.issuer.keys.get(kid)
 
+    @staticmethod
+    def _live(session: Session, certificate_id: str) -> tuple[str, Any, str | None, bool] | None:
+        """What can change after issue — (credential hash, revoked_at, reason, status bit) — in one
+        small query that reads a single byte of the status list, not its 16 KiB."""
+        row = session.execute(
+            select(Certificate.credential_hash, Certificate.revoked_at, Certificate.revoke_reason,
+                   func.substr(StatusList.bits, Certificate.status_index // 8 + 1, 1), Certificate.status_index)
+            .join(StatusList, StatusList.id == Certificate.status_list_id)
+            .where(Certificate.id == certificate_id)).first()
+        if row is None:
+            return None
+        recorded_hash, revoked_at, reason, byte, index = row
+        return recorded_hash, revoked_at, reason, statuslist.get_bit(byte, index % 8)
+
     def _status(self, session: Session, certificate: Certificate) -> StatusAnswer:
-        bits = session.get(StatusList, certificate.status_list_id).bits
-        revoked = statuslist.get_bit(bytearray(bits), certificate.status_index)
-        return StatusAnswer(revoked=revoked, reason=certificate.revoke_reason if revoked else None)
+        _, _, reason, revoked = self._live(session, certificate.id)
+        return StatusAnswer(revoked=revoked, reason=reason if revoked else None)
 
     @staticmethod
     def summary(certificate: Certificate) -> dict[str, Any]:
@@ -98,14 +111,10 @@ class OnlineVerifier:
         """The hot path behind ``GET /verify/{id}`` and the phone page: one small query for what can
         change (the status bit and the revocation), everything immutable from a per-process cache."""
         with self.db.reader() as session:
-            row = session.execute(
-                select(Certificate.credential_hash, Certificate.revoked_at, Certificate.revoke_reason,
-                       func.substr(StatusList.bits, Certificate.status_index // 8 + 1, 1), Certificate.status_index)
-                .join(StatusList, StatusList.id == Certificate.status_list_id)
-                .where(Certificate.id == certificate_id)).first()
-            if row is None:
+            live = self._live(session, certificate_id)
+            if live is None:
                 raise CreditbankError("certificate_not_found", {"id": certificate_id})
-            recorded_hash, revoked_at, reason, byte, index = row
+            recorded_hash, revoked_at, reason, revoked = live
             with self._lock:  # cachetools' LRU is not thread-safe; the page route runs in the thread pool
                 cached = self._immutable.get(certificate_id)
             if cached is None or cached[0] != recorded_hash:
@@ -114,7 +123,6 @@ class OnlineVerifier:
                 with self._lock:
                     self._immutable[certificate_id] = cached
         _, credential, summary = cached
-        revoked = bool(byte[0] >> (7 - index % 8) & 1)  # Bitstring Status List: bit 0 is the left-most
         summary = summary | {"revoked_at": revoked_at.isoformat() if revoked_at else None, "revoke_reason": reason}
         return verify_credential(
             credential, keys=self.key, check_proofs=self._proofs.check, recorded_hash=recorded_hash, summary=summary,

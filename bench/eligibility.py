@@ -43,7 +43,14 @@ from creditbank.conversion.rules import (  # noqa: E402
 )
 
 TODAY = date(2026, 6, 1)
-CATEGORIES = ["academic", "vocational_training", "vocational_certificate", "community", "senior", "culture_leisure"]
+CATEGORIES = [
+    "academic",
+    "vocational_training",
+    "vocational_certificate",
+    "community",
+    "senior",
+    "culture_leisure",
+]
 INSTITUTIONS = [f"I{i:02d}" for i in range(40)]
 UNIVERSE = [f"{inst}:C{j:03d}" for inst in INSTITUTIONS for j in range(50)]  # 2 000 outcomes
 LOTS = [10, 100, 1_000, 10_000]
@@ -56,11 +63,20 @@ def make_lots(rng: random.Random, n: int) -> list[LotView]:
         ref = rng.choice(UNIVERSE)
         earned = TODAY - timedelta(days=rng.randrange(1, 3650))
         expires = None if rng.random() < 0.7 else earned + timedelta(days=rng.randrange(365, 3650))
-        lots.append(LotView(
-            id=f"L{i:06d}", outcome_ref=ref, title_zh=f"课程{ref}", title_en=None if i % 3 else f"Course {ref}",
-            institution_code=ref.split(":")[0], category=rng.choice(CATEGORIES), level=rng.randint(1, 6),
-            earned_on=earned, expires_on=expires, available_units=rng.choice([0, 50, 100, 100, 150, 200, 300]),
-        ))
+        lots.append(
+            LotView(
+                id=f"L{i:06d}",
+                outcome_ref=ref,
+                title_zh=f"课程{ref}",
+                title_en=None if i % 3 else f"Course {ref}",
+                institution_code=ref.split(":")[0],
+                category=rng.choice(CATEGORIES),
+                level=rng.randint(1, 6),
+                earned_on=earned,
+                expires_on=expires,
+                available_units=rng.choice([0, 50, 100, 100, 150, 200, 300]),
+            )
+        )
     return lots
 
 
@@ -77,23 +93,47 @@ def make_rules(rng: random.Random, n: int, held: list[str]) -> list[RuleView]:
             refs = tuple({ref() for _ in range(rng.randint(2, 6))})
             source = AnyNOf(rng.randint(1, len(refs)), refs)
         else:
-            source = CreditsOf(rng.choice(CATEGORIES), rng.randint(1, 5), rng.choice([100, 300, 500, 1000, 3000]),
-                               rng.choice([None, 2, 5, 10]))
+            source = CreditsOf(
+                rng.choice(CATEGORIES),
+                rng.randint(1, 5),
+                rng.choice([100, 300, 500, 1000, 3000]),
+                rng.choice([None, 2, 5, 10]),
+            )
         caps = transferred = None
         if rng.random() < 0.5:
-            caps = Caps(total_units=rng.choice([3000, 12000]), max_transfer_ratio=rng.choice([None, 0.5]),
-                        per_year_cap_units=rng.choice([None, 4200]), per_institution_cap_units=rng.choice([None, 1500]))
-            transferred = Transferred(total_units=rng.randrange(0, 3000), this_year_units=rng.randrange(0, 4200),
-                                      by_institution={inst: rng.randrange(0, 1500) for inst in rng.sample(INSTITUTIONS, 5)})
+            caps = Caps(
+                total_units=rng.choice([3000, 12000]),
+                max_transfer_ratio=rng.choice([None, 0.5]),
+                per_year_cap_units=rng.choice([None, 4200]),
+                per_institution_cap_units=rng.choice([None, 1500]),
+            )
+            transferred = Transferred(
+                total_units=rng.randrange(0, 3000),
+                this_year_units=rng.randrange(0, 4200),
+                by_institution={inst: rng.randrange(0, 1500) for inst in rng.sample(INSTITUTIONS, 5)},
+            )
         ratio = 0.5 if rng.random() < 0.3 else None
         refs = getattr(source, "outcomes", ())
-        rules.append(RuleView(
-            id=i, code=f"R{i}", version=1, name_zh=f"规则{i}", name_en=f"Rule {i}", source=source,
-            target_ref=f"TGT:T{i}", target_title_zh=f"目标{i}", credits_units=None if ratio else rng.choice([100, 200, 400]),
-            ratio=ratio, effective_from=date(2020, 1, 1), effective_until=None if rng.random() < 0.9 else date(2025, 1, 1),
-            state="approved" if rng.random() < 0.9 else "proposed",
-            titles={r: (f"课程{r}", None) for r in refs}, caps=caps, transferred=transferred,
-        ))
+        rules.append(
+            RuleView(
+                id=i,
+                code=f"R{i}",
+                version=1,
+                name_zh=f"规则{i}",
+                name_en=f"Rule {i}",
+                source=source,
+                target_ref=f"TGT:T{i}",
+                target_title_zh=f"目标{i}",
+                credits_units=None if ratio else rng.choice([100, 200, 400]),
+                ratio=ratio,
+                effective_from=date(2020, 1, 1),
+                effective_until=None if rng.random() < 0.9 else date(2025, 1, 1),
+                state="approved" if rng.random() < 0.9 else "proposed",
+                titles={r: (f"课程{r}", None) for r in refs},
+                caps=caps,
+                transferred=transferred,
+            )
+        )
     return rules
 
 
@@ -127,15 +167,21 @@ def timed(fn, min_seconds: float = 0.25, min_reps: int = 3) -> tuple[float, int,
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--budget", type=float, default=100.0, help="seconds for the whole grid (default 100)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--budget", type=float, default=100.0, help="seconds for the whole grid (default 100)"
+    )
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
 
     started = time.perf_counter()
     print(f"evaluate_all, one learner; best of ≥3 calls (≥0.25 s) per cell; Python {sys.version.split()[0]}")
-    header = (f"{'lots':>6} {'rules':>6} {'ms/call':>9} {'index ms':>9} {'eligible':>8} "
-              f"{'lot×rule pairs':>15} {'µs/pair':>8} {'µs/rule':>8}")
+    header = (
+        f"{'lots':>6} {'rules':>6} {'ms/call':>9} {'index ms':>9} {'eligible':>8} "
+        f"{'lot×rule pairs':>15} {'µs/pair':>8} {'µs/rule':>8}"
+    )
     print(header)
     print("-" * len(header))
     per_pair: dict[tuple[int, int], float] = {}
@@ -151,8 +197,10 @@ def main() -> None:
             # the next cell costs at most ~10× the previous one (10× rules or 10× lots)
             if spent + 10 * last_cost > args.budget and last_cost:
                 skipped.append((n_lots, n_rules))
-                print(f"{n_lots:>6} {n_rules:>6}   skipped: estimated {10 * last_cost:.0f} s would overrun the "
-                      f"{args.budget:.0f} s budget ({spent:.0f} s spent)")
+                print(
+                    f"{n_lots:>6} {n_rules:>6}   skipped: estimated {10 * last_cost:.0f} s would overrun the "
+                    f"{args.budget:.0f} s budget ({spent:.0f} s spent)"
+                )
                 continue
             cell_start = time.perf_counter()
             rules = make_rules(random.Random(args.seed * 7919 + n_lots * 31 + n_rules), n_rules, held)
@@ -162,8 +210,10 @@ def main() -> None:
             call_s, _, _ = timed(lambda: evaluate_all(rules, lots, today=TODAY))
             last_cost = time.perf_counter() - cell_start
             per_pair[(n_lots, n_rules)] = call_s * 1e6 / max(pairs, 1)
-            print(f"{n_lots:>6} {n_rules:>6} {call_s * 1e3:>9.3f} {index_s * 1e3:>9.3f} {eligible:>8} "
-                  f"{pairs:>15,} {call_s * 1e6 / max(pairs, 1):>8.3f} {call_s * 1e6 / n_rules:>8.2f}")
+            print(
+                f"{n_lots:>6} {n_rules:>6} {call_s * 1e3:>9.3f} {index_s * 1e3:>9.3f} {eligible:>8} "
+                f"{pairs:>15,} {call_s * 1e6 / max(pairs, 1):>8.3f} {call_s * 1e6 / n_rules:>8.2f}"
+            )
     print()
     if (10, 10) in per_pair and (LOTS[-1], RULES[-1]) in per_pair:
         growth = per_pair[(LOTS[-1], RULES[-1])] / per_pair[(10, 10)]

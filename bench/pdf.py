@@ -41,7 +41,9 @@ from creditbank.certificates.pdf import CertificateLine, CertificateView, Render
 
 RATIO_TARGET = 1.15
 SPEEDUP_TARGET = 1.7
-SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈"
+SURNAMES = (
+    "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈"
+)
 GIVEN = "秀英桂兰玉兰凤英建华建国志强丽华淑珍德明国庆春梅文静红梅海燕永福金凤振华秀珍玉梅瑞芳"
 COURSES = [
     ("居民用电安全", "Household electrical safety"),
@@ -54,8 +56,14 @@ COURSES = [
     ("合唱基础与视唱练耳", "Choral singing basics"),
 ]
 INSTITUTIONS = ["重庆市永川区社区教育学院", "永川区老年大学", "重庆开放大学永川分校"]
-TITLES = {"achievement": ("学习成果证书", "Certificate of Learning Achievement"), "transcript": ("学分成绩单", "Transcript")}
-CONTEXTS = ["https://www.w3.org/ns/credentials/v2", "https://purl.imsglobal.org/spec/ob/v3p0/context-3.0.3.json"]
+TITLES = {
+    "achievement": ("学习成果证书", "Certificate of Learning Achievement"),
+    "transcript": ("学分成绩单", "Transcript"),
+}
+CONTEXTS = [
+    "https://www.w3.org/ns/credentials/v2",
+    "https://purl.imsglobal.org/spec/ob/v3p0/context-3.0.3.json",
+]
 B64URL = string.ascii_letters + string.digits + "-_"
 
 
@@ -66,17 +74,32 @@ def make_view(i: int, *, kind: str = "achievement", lines: int = 1) -> Certifica
     name = rng.choice(SURNAMES) + "".join(rng.sample(GIVEN, rng.choice((1, 2))))
     chosen = [COURSES[(i + k) % len(COURSES)] for k in range(lines)]
     certificate_lines = tuple(
-        CertificateLine(title_zh=zh, title_en=en, credits=f"{rng.choice((0.5, 1, 1.5, 2)):g}",
-                        date=f"2025-{k % 12 + 1:02d}-{rng.randint(1, 28):02d}",
-                        institution=rng.choice(INSTITUTIONS))
-        for k, (zh, en) in enumerate(chosen))
+        CertificateLine(
+            title_zh=zh,
+            title_en=en,
+            credits=f"{rng.choice((0.5, 1, 1.5, 2)):g}",
+            date=f"2025-{k % 12 + 1:02d}-{rng.randint(1, 28):02d}",
+            institution=rng.choice(INSTITUTIONS),
+        )
+        for k, (zh, en) in enumerate(chosen)
+    )
     total = sum(float(line.credits) for line in certificate_lines)
     return CertificateView(
-        certificate_id=certificate_id, kind=kind, title_zh=TITLES[kind][0], title_en=TITLES[kind][1],
-        learner_name=name, id_masked=f"5001{rng.randint(10, 99)}********{rng.randint(100, 999)}X",
-        account_no=f"CB{rng.randint(10**9, 10**10 - 1)}", issuer_name_zh="学分银行",
-        issuer_name_en="creditbank learning-credit bank", issuer_did="did:web:127.0.0.1%3A8000",
-        issued_on="2026-03-01", total_credits=f"{total:g}", lines=certificate_lines, verify_url=url)
+        certificate_id=certificate_id,
+        kind=kind,
+        title_zh=TITLES[kind][0],
+        title_en=TITLES[kind][1],
+        learner_name=name,
+        id_masked=f"5001{rng.randint(10, 99)}********{rng.randint(100, 999)}X",
+        account_no=f"CB{rng.randint(10**9, 10**10 - 1)}",
+        issuer_name_zh="学分银行",
+        issuer_name_en="creditbank learning-credit bank",
+        issuer_did="did:web:127.0.0.1%3A8000",
+        issued_on="2026-03-01",
+        total_credits=f"{total:g}",
+        lines=certificate_lines,
+        verify_url=url,
+    )
 
 
 def credential_for(view: CertificateView) -> bytes:
@@ -87,16 +110,25 @@ def credential_for(view: CertificateView) -> bytes:
         "id": f"http://127.0.0.1:8000/credentials/{view.certificate_id}",
         "type": ["VerifiableCredential", "OpenBadgeCredential"],
         "issuer": {"id": view.issuer_did, "name": view.issuer_name_zh},
-        "credentialSubject": {"name": view.learner_name, "identifier": view.id_masked,
-                              "results": [line.__dict__ for line in view.lines]},
-        "proof": [{"type": "DataIntegrityProof", "cryptosuite": suite,
-                   "proofValue": "z" + "".join(rng.choices(string.ascii_letters + string.digits, k=86))}
-                  for suite in ("eddsa-rdfc-2022", "eddsa-jcs-2022")],
+        "credentialSubject": {
+            "name": view.learner_name,
+            "identifier": view.id_masked,
+            "results": [line.__dict__ for line in view.lines],
+        },
+        "proof": [
+            {
+                "type": "DataIntegrityProof",
+                "cryptosuite": suite,
+                "proofValue": "z" + "".join(rng.choices(string.ascii_letters + string.digits, k=86)),
+            }
+            for suite in ("eddsa-rdfc-2022", "eddsa-jcs-2022")
+        ],
     }
     return json.dumps(credential, ensure_ascii=False, indent=2).encode()
 
 
 # --- 1. product vs bare ----------------------------------------------------------------
+
 
 def compare(renderer: Renderer, *, kind: str, lines: int, samples: int) -> dict:
     import weasyprint
@@ -119,8 +151,13 @@ def compare(renderer: Renderer, *, kind: str, lines: int, samples: int) -> dict:
                 (product if which == "product" else bare).append(elapsed)
                 if which == "product":
                     sizes.append(len(pdf))
-    return {"kind": f"{kind} ({lines} line{'s' if lines > 1 else ''})", "product": product, "bare": bare,
-            "ratio": statistics.median(p / b for p, b in zip(product, bare)), "size": statistics.median(sizes)}
+    return {
+        "kind": f"{kind} ({lines} line{'s' if lines > 1 else ''})",
+        "product": product,
+        "bare": bare,
+        "ratio": statistics.median(p / b for p, b in zip(product, bare)),
+        "size": statistics.median(sizes),
+    }
 
 
 # --- 2. batch in 1 vs k processes -------------------------------------------------------
@@ -191,8 +228,11 @@ def batch(n: int, workers: int, chunk: int = 5) -> Batch:
 
 # --- report ------------------------------------------------------------------------------
 
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--n", type=int, default=1000, help="certificates in the batch (default 1000)")
     parser.add_argument("--samples", type=int, default=30, help="certificates per kind for product vs bare")
     parser.add_argument("--workers", type=int, default=2)
@@ -201,36 +241,53 @@ def main() -> None:
     print(f"CPUs: {os.cpu_count()}  load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     start = time.perf_counter()
     renderer = Renderer()
-    print(f"Renderer() (font check + GB 2312 pre-subset of 3 faces): {1000 * (time.perf_counter() - start):.0f} ms\n")
+    print(
+        f"Renderer() (font check + GB 2312 pre-subset of 3 faces): {1000 * (time.perf_counter() - start):.0f} ms\n"
+    )
 
     print(f"1. Per certificate, {args.samples} certificates per kind, product and bare interleaved (ms)")
-    print(f"{'document':<22}{'product':>9}{'bare':>9}{'min prod':>10}{'min bare':>10}{'ratio':>8}{'PDF size':>11}"
-          "  target")
+    print(
+        f"{'document':<22}{'product':>9}{'bare':>9}{'min prod':>10}{'min bare':>10}{'ratio':>8}{'PDF size':>11}"
+        "  target"
+    )
     for kind, lines in (("achievement", 1), ("transcript", 25)):
         result = compare(renderer, kind=kind, lines=lines, samples=args.samples)
         product, bare, ratio = result["product"], result["bare"], result["ratio"]
-        print(f"{result['kind']:<22}{1000 * statistics.median(product):>9.1f}{1000 * statistics.median(bare):>9.1f}"
-              f"{1000 * min(product):>10.1f}{1000 * min(bare):>10.1f}{ratio:>7.2f}x{result['size'] / 1024:>8.1f} kB"
-              f"  {'ok' if ratio <= RATIO_TARGET else 'MISSED'} (≤ {RATIO_TARGET}x)")
-    print("   product/bare/min: medians and minima of the render times; ratio: median of the per-certificate ratios")
+        print(
+            f"{result['kind']:<22}{1000 * statistics.median(product):>9.1f}{1000 * statistics.median(bare):>9.1f}"
+            f"{1000 * min(product):>10.1f}{1000 * min(bare):>10.1f}{ratio:>7.2f}x{result['size'] / 1024:>8.1f} kB"
+            f"  {'ok' if ratio <= RATIO_TARGET else 'MISSED'} (≤ {RATIO_TARGET}x)"
+        )
+    print(
+        "   product/bare/min: medians and minima of the render times; ratio: median of the per-certificate ratios"
+    )
     del renderer
 
     print(f"\n2. Batch of {args.n} achievement certificates (each worker warm before the clock starts)")
-    print(f"{'processes':<11}{'seconds':>9}{'cert/s':>8}{'ms/cert':>9}{'avg size':>11}{'our CPU s':>11}"
-          f"{'others CPU s':>14}")
+    print(
+        f"{'processes':<11}{'seconds':>9}{'cert/s':>8}{'ms/cert':>9}{'avg size':>11}{'our CPU s':>11}"
+        f"{'others CPU s':>14}"
+    )
     results = {}
     for workers in (1, args.workers):
         result = results[workers] = batch(args.n, workers)
         others = max(0.0, result.machine_cpu - result.our_cpu)
-        print(f"{workers:<11}{result.seconds:>9.1f}{args.n / result.seconds:>8.1f}{1000 * result.seconds / args.n:>9.1f}"
-              f"{result.pdf_bytes / args.n / 1024:>8.1f} kB{result.our_cpu:>11.1f}{others:>14.1f}")
+        print(
+            f"{workers:<11}{result.seconds:>9.1f}{args.n / result.seconds:>8.1f}{1000 * result.seconds / args.n:>9.1f}"
+            f"{result.pdf_bytes / args.n / 1024:>8.1f} kB{result.our_cpu:>11.1f}{others:>14.1f}"
+        )
     speedup = results[1].seconds / results[args.workers].seconds
     cpu_ratio = results[args.workers].our_cpu / results[1].our_cpu
-    print(f"speed-up {args.workers} vs 1: {speedup:.2f}x  {'ok' if speedup >= SPEEDUP_TARGET else 'MISSED'} "
-          f"(≥ {SPEEDUP_TARGET}x); CPU per certificate {args.workers} vs 1: {cpu_ratio:.2f}x")
-    print("   others CPU s: CPU-seconds the rest of the machine used during the batch (/proc/stat); "
-          f"{os.cpu_count()} CPUs give {os.cpu_count()} CPU-seconds per second")
+    print(
+        f"speed-up {args.workers} vs 1: {speedup:.2f}x  {'ok' if speedup >= SPEEDUP_TARGET else 'MISSED'} "
+        f"(≥ {SPEEDUP_TARGET}x); CPU per certificate {args.workers} vs 1: {cpu_ratio:.2f}x"
+    )
+    print(
+        "   others CPU s: CPU-seconds the rest of the machine used during the batch (/proc/stat); "
+        f"{os.cpu_count()} CPUs give {os.cpu_count()} CPU-seconds per second"
+    )
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+
 
 if __name__ == "__main__":
     main()

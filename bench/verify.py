@@ -82,8 +82,14 @@ BASE_URL = "https://creditbank.example"  # only names the issuer (did:web); noth
 BENCH_VERIFY_LIMIT = 10**12
 N_OUTCOMES = 10
 N_ACHIEVEMENTS = 4
-CATEGORIES = ("academic", "vocational_training", "vocational_certificate", "community", "senior",
-              "culture_leisure")
+CATEGORIES = (
+    "academic",
+    "vocational_training",
+    "vocational_certificate",
+    "community",
+    "senior",
+    "culture_leisure",
+)
 BARE_BODY = {"status": "ok", "valid": True}
 
 
@@ -99,11 +105,21 @@ class BenchFailure(RuntimeError):
 # server child process: --serve app|bare|bare-sync
 # --------------------------------------------------------------------------------------------
 
-def uvicorn_config(app, port: int):  # noqa: ANN001, ANN201 - one config for every server
+
+def uvicorn_config(app, port: int):
     import uvicorn
 
-    return uvicorn.Config(app, host="127.0.0.1", port=port, workers=1, loop="uvloop", http="httptools",
-                          lifespan="on", access_log=False, log_level="warning")
+    return uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=port,
+        workers=1,
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",
+        access_log=False,
+        log_level="warning",
+    )
 
 
 def serve(kind: str, port: int, db_url: str | None, keys_dir: str | None) -> None:
@@ -117,8 +133,9 @@ def serve(kind: str, port: int, db_url: str | None, keys_dir: str | None) -> Non
         from creditbank.db import Database
 
         api_certificates.verify_limit.limit = BENCH_VERIFY_LIMIT  # benchmark only: the limiter still runs
-        settings = Settings(database_url=db_url, keys_dir=Path(keys_dir), admin_token=ADMIN, secret=SECRET,
-                            base_url=BASE_URL)
+        settings = Settings(
+            database_url=db_url, keys_dir=Path(keys_dir), admin_token=ADMIN, secret=SECRET, base_url=BASE_URL
+        )
         app = create_app(settings, Database(db_url))
     elif kind == "bare":
         app = FastAPI()
@@ -140,6 +157,7 @@ def serve(kind: str, port: int, db_url: str | None, keys_dir: str | None) -> Non
 # setup: database, keys and certificates through the API (not timed)
 # --------------------------------------------------------------------------------------------
 
+
 def setup(workdir: Path) -> dict:
     from fastapi.testclient import TestClient
 
@@ -154,41 +172,90 @@ def setup(workdir: Path) -> dict:
     url = f"sqlite:///{db_path}"
     keys_dir = workdir / "keys"
     upgrade(url)
-    settings = Settings(database_url=url, keys_dir=keys_dir, admin_token=ADMIN, secret=SECRET, base_url=BASE_URL)
+    settings = Settings(
+        database_url=url, keys_dir=keys_dir, admin_token=ADMIN, secret=SECRET, base_url=BASE_URL
+    )
     db = Database(url)
 
-    def ok(response, *codes: int) -> dict:  # noqa: ANN001
+    def ok(response, *codes: int) -> dict:
         if response.status_code not in (codes or (200, 201)):
-            raise BenchFailure(f"setup: {response.request.method} {response.request.url.path} → "
-                               f"{response.status_code} {response.text[:300]}")
+            raise BenchFailure(
+                f"setup: {response.request.method} {response.request.url.path} → "
+                f"{response.status_code} {response.text[:300]}"
+            )
         return response.json()
 
     try:
         with TestClient(create_app(settings, db)) as client:
             code = "BENCH"
-            ok(client.post("/api/v1/institutions", json={"code": code, "name_zh": "基准测试社区学院"}, headers=OPERATOR))
+            ok(
+                client.post(
+                    "/api/v1/institutions",
+                    json={"code": code, "name_zh": "基准测试社区学院"},
+                    headers=OPERATOR,
+                )
+            )
             ok(client.post(f"/api/v1/institutions/{code}/accredit", headers=OPERATOR))
             key = ok(client.post(f"/api/v1/institutions/{code}/api-keys", json={}, headers=OPERATOR))["key"]
             inst = {"Authorization": f"Bearer {key}"}
             outcomes = []
             for i in range(N_OUTCOMES):
-                body = {"title_zh": f"社区课程{i + 1}：居民用电安全与应急", "title_en": f"Community course {i + 1}",
-                        "category": CATEGORIES[i % len(CATEGORIES)], "level": 1 + i % 5, "credits": 0.5 * (1 + i % 4)}
+                body = {
+                    "title_zh": f"社区课程{i + 1}：居民用电安全与应急",
+                    "title_en": f"Community course {i + 1}",
+                    "category": CATEGORIES[i % len(CATEGORIES)],
+                    "level": 1 + i % 5,
+                    "credits": 0.5 * (1 + i % 4),
+                }
                 ok(client.put(f"/api/v1/catalogue/BN-{i:02d}", json=body, headers=inst))
                 outcomes.append(f"BN-{i:02d}")
-            person = ok(client.post("/api/v1/learners", headers=inst, json={
-                "name": "张桂兰", "national_id": idcard.make("500118", date(1958, 5, 17), 7)}))
-            completions = [ok(client.post("/api/v1/completions", headers=inst, json={
-                "external_id": f"bench-{i}", "account_no": person["account_no"], "outcome_code": outcome,
-                "completed_on": f"2026-03-{i + 1:02d}"}))["id"] for i, outcome in enumerate(outcomes)]
-            token = ok(client.post("/api/v1/auth/activate", json={
-                "account_no": person["account_no"], "activation_code": person["activation_code"],
-                "password": "竹林深处2026"}))["access_token"]
+            person = ok(
+                client.post(
+                    "/api/v1/learners",
+                    headers=inst,
+                    json={"name": "张桂兰", "national_id": idcard.make("500118", date(1958, 5, 17), 7)},
+                )
+            )
+            completions = [
+                ok(
+                    client.post(
+                        "/api/v1/completions",
+                        headers=inst,
+                        json={
+                            "external_id": f"bench-{i}",
+                            "account_no": person["account_no"],
+                            "outcome_code": outcome,
+                            "completed_on": f"2026-03-{i + 1:02d}",
+                        },
+                    )
+                )["id"]
+                for i, outcome in enumerate(outcomes)
+            ]
+            token = ok(
+                client.post(
+                    "/api/v1/auth/activate",
+                    json={
+                        "account_no": person["account_no"],
+                        "activation_code": person["activation_code"],
+                        "password": "竹林深处2026",
+                    },
+                )
+            )["access_token"]
             me = {"Authorization": f"Bearer {token}"}
-            certs = [ok(client.post("/api/v1/me/certificates", headers=me,
-                                    json={"kind": "achievement", "completion_id": completion_id}), 201)
-                     for completion_id in completions[:N_ACHIEVEMENTS]]
-            transcript = ok(client.post("/api/v1/me/certificates", headers=me, json={"kind": "transcript"}), 201)
+            certs = [
+                ok(
+                    client.post(
+                        "/api/v1/me/certificates",
+                        headers=me,
+                        json={"kind": "achievement", "completion_id": completion_id},
+                    ),
+                    201,
+                )
+                for completion_id in completions[:N_ACHIEVEMENTS]
+            ]
+            transcript = ok(
+                client.post("/api/v1/me/certificates", headers=me, json={"kind": "transcript"}), 201
+            )
             key_file = client.get("/api/v1/keys").content
             for cert in [*certs, transcript]:  # the verdicts the load will ask for must be valid
                 verdict = ok(client.get(f"/api/v1/verify/{cert['id']}"))
@@ -203,13 +270,21 @@ def setup(workdir: Path) -> dict:
             connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
     finally:
         db.dispose()
-    return {"url": url, "keys_dir": str(keys_dir), "kid": kid, "private_key": store.private_key(kid),
-            "achievements": certs, "transcript": transcript, "key_file": key_file}
+    return {
+        "url": url,
+        "keys_dir": str(keys_dir),
+        "kid": kid,
+        "private_key": store.private_key(kid),
+        "achievements": certs,
+        "transcript": transcript,
+        "key_file": key_file,
+    }
 
 
 # --------------------------------------------------------------------------------------------
 # part 1: HTTP
 # --------------------------------------------------------------------------------------------
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -246,7 +321,9 @@ class Server:
                 pass
             time.sleep(0.1)
         self.stop()
-        raise BenchFailure(f"server {self.kind} did not come up:\n{self.log_path.read_text(errors='replace')[-3000:]}")
+        raise BenchFailure(
+            f"server {self.kind} did not come up:\n{self.log_path.read_text(errors='replace')[-3000:]}"
+        )
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -279,15 +356,35 @@ end
 def load_wrk(base: str, paths: list[str], seconds: float, connections: int, workdir: Path) -> dict:
     script = workdir / "rotate.lua"
     script.write_text(LUA % {"paths": ", ".join(json.dumps(p) for p in paths)})
-    out = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--timeout", "10s",
-                          "-s", str(script), base], capture_output=True, text=True, timeout=seconds + 60)
+    out = subprocess.run(
+        [
+            "wrk",
+            "-t1",
+            f"-c{connections}",
+            f"-d{max(1, round(seconds))}s",
+            "--timeout",
+            "10s",
+            "-s",
+            str(script),
+            base,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=seconds + 60,
+    )
     match = re.search(r"^WRKJSON (.*)$", out.stdout, re.M)
     if out.returncode != 0 or not match:
         raise BenchFailure(f"wrk failed ({out.returncode}):\n{out.stdout}\n{out.stderr}")
     r = json.loads(match.group(1))
     errors = r["connect"] + r["read"] + r["write"] + r["timeout"]
-    return {"rps": r["requests"] / (r["duration_us"] / 1e6), "requests": r["requests"], "bad": r["status"],
-            "errors": errors, "p50_ms": r["p50_us"] / 1000, "p99_ms": r["p99_us"] / 1000}
+    return {
+        "rps": r["requests"] / (r["duration_us"] / 1e6),
+        "requests": r["requests"],
+        "bad": r["status"],
+        "errors": errors,
+        "p50_ms": r["p50_us"] / 1000,
+        "p99_ms": r["p99_us"] / 1000,
+    }
 
 
 def load_asyncio(base: str, paths: list[str], seconds: float, connections: int, workdir: Path) -> dict:
@@ -312,14 +409,20 @@ def load_asyncio(base: str, paths: list[str], seconds: float, connections: int, 
                     t0 = time.perf_counter()
                     writer.write(requests[i % len(requests)])
                     head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
-                    length = next((int(v) for k, _, v in (line.partition(b":") for line in head.split(b"\r\n")[1:])
-                                   if k.strip().lower() == b"content-length"), None)
+                    length = next(
+                        (
+                            int(v)
+                            for k, _, v in (line.partition(b":") for line in head.split(b"\r\n")[1:])
+                            if k.strip().lower() == b"content-length"
+                        ),
+                        None,
+                    )
                     if length is None:
                         raise BenchFailure(f"response without Content-Length: {head[:200]!r}")
                     await asyncio.wait_for(reader.readexactly(length), 10)
                     counts["ok" if head[9:10] in (b"2", b"3") else "bad"] += 1
                     latencies.append(time.perf_counter() - t0)
-                except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, asyncio.TimeoutError):
+                except (TimeoutError, OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
                     counts["errors"] += 1
                     if writer is not None:
                         writer.close()
@@ -345,8 +448,14 @@ def _load_result(counts: collections.Counter, latencies: list[float], elapsed: f
     def pick(q: float) -> float:
         return latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000 if latencies else 0.0
 
-    return {"rps": total / elapsed, "requests": total, "bad": counts["bad"], "errors": counts["errors"],
-            "p50_ms": pick(0.50), "p99_ms": pick(0.99)}
+    return {
+        "rps": total / elapsed,
+        "requests": total,
+        "bad": counts["bad"],
+        "errors": counts["errors"],
+        "p50_ms": pick(0.50),
+        "p99_ms": pick(0.99),
+    }
 
 
 def load_httpx(base: str, paths: list[str], seconds: float, connections: int, workdir: Path) -> dict:
@@ -406,8 +515,10 @@ def http_part(args: argparse.Namespace, world: dict, workdir: Path) -> tuple[lis
                 load(server.base, paths, args.warmup, args.connections, workdir)
             result = load(server.base, paths, args.duration, args.connections, workdir)
             result |= {"label": label, "kind": kind}
-            log(f"      {result['rps']:,.0f} req/s, p50 {result['p50_ms']:.1f} ms, p99 {result['p99_ms']:.1f} ms, "
-                f"non-2xx {result['bad']}, socket errors {result['errors']}")
+            log(
+                f"      {result['rps']:,.0f} req/s, p50 {result['p50_ms']:.1f} ms, p99 {result['p99_ms']:.1f} ms, "
+                f"non-2xx {result['bad']}, socket errors {result['errors']}"
+            )
             rows.append(result)
         if args.profile:
             profile = profile_server(server, achievements, args, workdir, load)
@@ -417,7 +528,7 @@ def http_part(args: argparse.Namespace, world: dict, workdir: Path) -> tuple[lis
     return rows, profile
 
 
-def profile_server(server: Server, paths: list[str], args: argparse.Namespace, workdir: Path, load) -> dict:  # noqa: ANN001
+def profile_server(server: Server, paths: list[str], args: argparse.Namespace, workdir: Path, load) -> dict:
     """One more verify load with py-spy sampling the server (not counted in the table)."""
     py_spy = shutil.which("py-spy")
     if py_spy is None:
@@ -425,9 +536,26 @@ def profile_server(server: Server, paths: list[str], args: argparse.Namespace, w
         return {}
     out = workdir / "server.pyspy.txt"
     seconds = max(4, round(args.duration))
-    spy = subprocess.Popen([py_spy, "record", "--pid", str(server.process.pid), "--duration", str(seconds + 1),
-                            "--rate", "250", "--gil", "--format", "raw", "--output", str(out), "--nonblocking"],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    spy = subprocess.Popen(
+        [
+            py_spy,
+            "record",
+            "--pid",
+            str(server.process.pid),
+            "--duration",
+            str(seconds + 1),
+            "--rate",
+            "250",
+            "--gil",
+            "--format",
+            "raw",
+            "--output",
+            str(out),
+            "--nonblocking",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     time.sleep(0.5)
     log(f"profile: py-spy on the verify server for {seconds}s (not counted)")
     result = load(server.base, paths, seconds, args.connections, workdir)
@@ -473,7 +601,7 @@ def summarise_pyspy(raw: str, top: int = 25) -> str:
 def _short(path: str) -> str:
     for marker in ("site-packages/", "/creditbank/", "lib/python3"):
         if marker in path:
-            return path[path.index(marker) + (0 if marker == "/creditbank/" else len(marker)):].lstrip("/")
+            return path[path.index(marker) + (0 if marker == "/creditbank/" else len(marker)) :].lstrip("/")
     return path
 
 
@@ -484,37 +612,49 @@ def by_id_part(args: argparse.Namespace, world: dict) -> tuple[list[dict], str]:
     from creditbank.config import Settings
     from creditbank.db import Database
 
-    settings = Settings(database_url=world["url"], keys_dir=Path(world["keys_dir"]), admin_token=ADMIN, secret=SECRET,
-                        base_url=BASE_URL)
+    settings = Settings(
+        database_url=world["url"],
+        keys_dir=Path(world["keys_dir"]),
+        admin_token=ADMIN,
+        secret=SECRET,
+        base_url=BASE_URL,
+    )
     db = Database(world["url"])
     try:
         verifier = create_app(settings, db).state.verifier
-        groups = {"achievements": [c["id"] for c in world["achievements"]], "transcript": [world["transcript"]["id"]]}
+        groups = {
+            "achievements": [c["id"] for c in world["achievements"]],
+            "transcript": [world["transcript"]["id"]],
+        }
         for ids in groups.values():
             for cid in ids:
                 if verifier.by_id(cid).as_dict()["valid"] is not True:
                     raise BenchFailure(f"by_id: {cid} is not valid")
         log(f"in-process: OnlineVerifier.by_id(id).as_dict(), {args.credential_seconds:g}s")
-        result = interleaved({name: (lambda cid: verifier.by_id(cid).as_dict(), ids) for name, ids in groups.items()},
-                             args.credential_seconds)
+        result = interleaved(
+            {name: (lambda cid: verifier.by_id(cid).as_dict(), ids) for name, ids in groups.items()},
+            args.credential_seconds,
+        )
         log("            " + ", ".join(f"{k} {v['rate']:,.0f}/s" for k, v in result.items()))
         profile_text = ""
         if args.profile:
             profile_text += by_id_steps(verifier, groups)
             for name, ids in groups.items():
-                profile_text += (f"\n--- cProfile: OnlineVerifier.by_id(id).as_dict(), {name} ---\n"
-                                 + cprofile_top(lambda cid: verifier.by_id(cid).as_dict(), ids))
+                profile_text += (
+                    f"\n--- cProfile: OnlineVerifier.by_id(id).as_dict(), {name} ---\n"
+                    + cprofile_top(lambda cid: verifier.by_id(cid).as_dict(), ids)
+                )
     finally:
         db.dispose()
     return [{"label": name} | value for name, value in result.items()], profile_text
 
 
-def by_id_steps(verifier, groups: dict[str, list[str]]) -> str:  # noqa: ANN001
+def by_id_steps(verifier, groups: dict[str, list[str]]) -> str:
     """The pieces of ``OnlineVerifier.by_id`` timed one by one (no profiler overhead)."""
     from creditbank.certificates.models import Certificate, StatusList
     from creditbank.kit.canonical import digest_hex
 
-    def per_call(fn, seconds: float = 0.4) -> float:  # noqa: ANN001 - µs per call, best of 3 runs
+    def per_call(fn, seconds: float = 0.4) -> float:
         best = float("inf")
         for _ in range(3):
             n, t0 = 0, time.perf_counter()
@@ -543,9 +683,15 @@ def by_id_steps(verifier, groups: dict[str, list[str]]) -> str:  # noqa: ANN001
             "whole by_id(id).as_dict()": lambda: verifier.by_id(cid).as_dict(),
             "read session: get Certificate + get StatusList": database,
             "json.loads(credential_json)": lambda: json.loads(certificate.credential_json),
-            "digest_hex(credential) (RFC 8785 + SHA-256; by_id does it twice)": lambda: digest_hex(credential),
-            "summary(certificate) (printed_of: json.loads + dataclasses)": lambda: verifier.summary(certificate),
-            f"key lookups x{len(methods)} (KeyStore.get: os.stat + scan)": lambda: [verifier.key(m) for m in methods],
+            "digest_hex(credential) (RFC 8785 + SHA-256; by_id does it twice)": lambda: digest_hex(
+                credential
+            ),
+            "summary(certificate) (printed_of: json.loads + dataclasses)": lambda: verifier.summary(
+                certificate
+            ),
+            f"key lookups x{len(methods)} (KeyStore.get: os.stat + scan)": lambda: [
+                verifier.key(m) for m in methods
+            ],
             "verdict.as_dict()": verdict.as_dict,
         }
         out.append(f"{name} ({cid}, credential {len(certificate.credential_json.encode()):,} bytes):")
@@ -557,6 +703,7 @@ def by_id_steps(verifier, groups: dict[str, list[str]]) -> str:  # noqa: ANN001
 # --------------------------------------------------------------------------------------------
 # timing helpers for the in-process parts
 # --------------------------------------------------------------------------------------------
+
 
 def interleaved(contenders: dict[str, tuple], seconds: float, min_rounds: int = 5) -> dict[str, dict]:
     """contenders: name → (function of one item, items). Each round runs every contender over its
@@ -580,11 +727,13 @@ def interleaved(contenders: dict[str, tuple], seconds: float, min_rounds: int = 
             for item in work:
                 fn(item)
             rates[name].append(len(work) / (time.perf_counter() - t0))
-    return {name: {"rate": statistics.median(r), "rounds": len(r), "spread": (min(r), max(r))}
-            for name, r in rates.items()}
+    return {
+        name: {"rate": statistics.median(r), "rounds": len(r), "spread": (min(r), max(r))}
+        for name, r in rates.items()
+    }
 
 
-def cprofile_top(fn, items: list, seconds: float = 2.0, top: int = 20) -> str:  # noqa: ANN001
+def cprofile_top(fn, items: list, seconds: float = 2.0, top: int = 20) -> str:
     """cProfile over ``items`` again and again for about ``seconds``; top entries by own time."""
     profiler = cProfile.Profile()
     deadline = time.perf_counter() + seconds
@@ -605,6 +754,7 @@ def cprofile_top(fn, items: list, seconds: float = 2.0, top: int = 20) -> str:  
 # part 2: offline QR payloads
 # --------------------------------------------------------------------------------------------
 
+
 def make_payloads(world: dict, n: int) -> dict[str, list[str]]:
     """The issued payloads plus re-signed variants (other ids and learner names), by shape."""
     from creditbank.kit import qrpayload
@@ -612,8 +762,10 @@ def make_payloads(world: dict, n: int) -> dict[str, list[str]]:
     def payload_of(cert: dict) -> str:
         return cert["verify_url"].split("#", 1)[1]
 
-    shapes = {"achievement (1 line)": [payload_of(c) for c in world["achievements"]],
-              "transcript (10 lines)": [payload_of(world["transcript"])]}
+    shapes = {
+        "achievement (1 line)": [payload_of(c) for c in world["achievements"]],
+        "transcript (10 lines)": [payload_of(world["transcript"])],
+    }
     names = ("张桂兰", "李建国", "王秀英", "陈志强", "刘淑芬", "赵德明", "黄丽娟", "周国华")
     for payloads in shapes.values():
         templates = [qrpayload.decode(p)[1] for p in payloads]
@@ -635,7 +787,7 @@ def offline_part(args: argparse.Namespace, world: dict) -> tuple[list[dict], str
     did, keys = load_keys(world["key_file"])  # the published key file, as `creditbank verify --keys` reads it
     public = {kid: key.public_key for kid, key in keys.items()}
 
-    def lookup(ref: str):  # noqa: ANN202 - as verification.offline.verify resolves a reference
+    def lookup(ref: str):
         method_did, _, kid = ref.rpartition("#")
         if method_did and did and method_did != did:
             return None
@@ -647,7 +799,7 @@ def offline_part(args: argparse.Namespace, world: dict) -> tuple[list[dict], str
     for shape, payloads in make_payloads(world, args.payloads).items():
         bare_items = []
         for payload in payloads:
-            ok, claims, reason = qrpayload.verify(payload, resolve)
+            ok, _claims, reason = qrpayload.verify(payload, resolve)
             if not ok:
                 raise BenchFailure(f"offline: payload does not verify: {reason}")
             verdict = verify_payload(payload, keys=lookup)
@@ -657,19 +809,24 @@ def offline_part(args: argparse.Namespace, world: dict) -> tuple[list[dict], str
             public[kid].verify(signature, qrpayload.DOMAIN + signed)
             bare_items.append((public[kid], signature, qrpayload.DOMAIN + signed))
         log(f"offline: {shape}: {len(payloads)} payloads, {args.offline_seconds:g}s of interleaved rounds")
-        result = interleaved({
-            "bare": (lambda item: item[0].verify(item[1], item[2]), bare_items),
-            "qrpayload.verify": (lambda p: qrpayload.verify(p, resolve), payloads),
-            "verify_payload": (lambda p: verify_payload(p, keys=lookup), payloads),
-        }, args.offline_seconds)
+        result = interleaved(
+            {
+                "bare": (lambda item: item[0].verify(item[1], item[2]), bare_items),
+                "qrpayload.verify": (lambda p: qrpayload.verify(p, resolve), payloads),
+                "verify_payload": (lambda p: verify_payload(p, keys=lookup), payloads),
+            },
+            args.offline_seconds,
+        )
         size = statistics.mean(len(p) for p in payloads)
-        rows.append({"shape": shape, "n": len(payloads), "chars": size} | {k: v for k, v in result.items()})
+        rows.append({"shape": shape, "n": len(payloads), "chars": size} | dict(result.items()))
         log("         " + ", ".join(f"{k} {v['rate']:,.0f}/s" for k, v in result.items()))
         if args.profile:
-            profile_text += (f"\n--- cProfile: qrpayload.verify, {shape} ---\n"
-                             + cprofile_top(lambda p: qrpayload.verify(p, resolve), payloads))
-            profile_text += (f"\n--- cProfile: verify_payload, {shape} ---\n"
-                             + cprofile_top(lambda p: verify_payload(p, keys=lookup), payloads))
+            profile_text += f"\n--- cProfile: qrpayload.verify, {shape} ---\n" + cprofile_top(
+                lambda p: qrpayload.verify(p, resolve), payloads
+            )
+            profile_text += f"\n--- cProfile: verify_payload, {shape} ---\n" + cprofile_top(
+                lambda p: verify_payload(p, keys=lookup), payloads
+            )
     return rows, profile_text
 
 
@@ -677,39 +834,55 @@ def offline_part(args: argparse.Namespace, world: dict) -> tuple[list[dict], str
 # part 3: full credentials
 # --------------------------------------------------------------------------------------------
 
+
 def credential_part(args: argparse.Namespace, world: dict) -> tuple[list[dict], str]:
     from creditbank.kit.dataintegrity import verify_proof, verify_proof_set
     from creditbank.verification.offline import load_keys
 
     did, keys = load_keys(world["key_file"])
 
-    def resolve(method: str):  # noqa: ANN202 - keys from the published file, never the document
+    def resolve(method: str):
         method_did, _, kid = method.partition("#")
         key = keys.get(kid) if method_did == did or did is None else None
         return key.public_key if key else None
 
     rows = []
     profile_text = ""
-    documents = {"achievement credential": world["achievements"][0]["credential"],
-                 "transcript, 10 lines": world["transcript"]["credential"]}
+    documents = {
+        "achievement credential": world["achievements"][0]["credential"],
+        "transcript, 10 lines": world["transcript"]["credential"],
+    }
     for label, credential in documents.items():
         checks = verify_proof_set(credential, resolve)
         if len(checks) != 2 or not all(c.ok for c in checks):
             raise BenchFailure(f"credential: {label} does not verify: {checks}")
         proofs = {p["cryptosuite"]: p for p in credential["proof"]}
         key = resolve(credential["proof"][0]["verificationMethod"])
-        log(f"credential: {label} ({len(json.dumps(credential, ensure_ascii=False).encode()):,} bytes of JSON), "
-            f"{args.credential_seconds:g}s")
-        contenders = {"both proofs (verify_proof_set)": (lambda d: verify_proof_set(d, resolve), [credential])}
+        log(
+            f"credential: {label} ({len(json.dumps(credential, ensure_ascii=False).encode()):,} bytes of JSON), "
+            f"{args.credential_seconds:g}s"
+        )
+        contenders = {
+            "both proofs (verify_proof_set)": (lambda d: verify_proof_set(d, resolve), [credential])
+        }
         for suite, proof in sorted(proofs.items()):
             contenders[f"{suite} only (verify_proof)"] = (
-                lambda d, proof=proof: verify_proof(d, proof, key), [credential])
+                lambda d, proof=proof: verify_proof(d, proof, key),
+                [credential],
+            )
         result = interleaved(contenders, args.credential_seconds, min_rounds=3)
-        rows.append({"label": label, "bytes": len(json.dumps(credential, ensure_ascii=False).encode()), "result": result})
+        rows.append(
+            {
+                "label": label,
+                "bytes": len(json.dumps(credential, ensure_ascii=False).encode()),
+                "result": result,
+            }
+        )
         log("           " + ", ".join(f"{k} {v['rate']:,.1f}/s" for k, v in result.items()))
         if args.profile:
-            profile_text += (f"\n--- cProfile: verify_proof_set, {label} ---\n"
-                             + cprofile_top(lambda d: verify_proof_set(d, resolve), [credential], seconds=4.0))
+            profile_text += f"\n--- cProfile: verify_proof_set, {label} ---\n" + cprofile_top(
+                lambda d: verify_proof_set(d, resolve), [credential], seconds=4.0
+            )
     return rows, profile_text
 
 
@@ -717,12 +890,20 @@ def credential_part(args: argparse.Namespace, world: dict) -> tuple[list[dict], 
 # report
 # --------------------------------------------------------------------------------------------
 
+
 def verdict_text(ratio: float, goal: float) -> str:
     return f"{'met' if ratio >= goal else 'NOT met'} (goal ≥ {goal:.0%})"
 
 
-def print_report(args: argparse.Namespace, http_rows: list[dict], by_id_rows: list[dict], offline_rows: list[dict],
-                 credential_rows: list[dict], wall: float, loads: tuple[float, float]) -> list[str]:
+def print_report(
+    args: argparse.Namespace,
+    http_rows: list[dict],
+    by_id_rows: list[dict],
+    offline_rows: list[dict],
+    credential_rows: list[dict],
+    wall: float,
+    loads: tuple[float, float],
+) -> list[str]:
     import cryptography
     import fastapi
     import uvicorn
@@ -730,14 +911,18 @@ def print_report(args: argparse.Namespace, http_rows: list[dict], by_id_rows: li
     failures = []
     print(f"# creditbank verification benchmark — {datetime.now():%Y-%m-%d %H:%M}")
     print()
-    print(f"host: {platform.system()} {platform.machine()}, {os.cpu_count()} CPUs, "
-          f"{platform.python_implementation()} {platform.python_version()}, FastAPI {fastapi.__version__}, "
-          f"uvicorn {uvicorn.__version__} (uvloop, httptools, 1 worker), cryptography {cryptography.__version__}; "
-          f"load average {loads[0]:.2f} at start, {loads[1]:.2f} at end; total wall time {wall:.0f}s")
+    print(
+        f"host: {platform.system()} {platform.machine()}, {os.cpu_count()} CPUs, "
+        f"{platform.python_implementation()} {platform.python_version()}, FastAPI {fastapi.__version__}, "
+        f"uvicorn {uvicorn.__version__} (uvloop, httptools, 1 worker), cryptography {cryptography.__version__}; "
+        f"load average {loads[0]:.2f} at start, {loads[1]:.2f} at end; total wall time {wall:.0f}s"
+    )
     if http_rows:
-        client = {"wrk": f"wrk -t1 -c{args.connections}",
-                  "asyncio": f"raw asyncio HTTP/1.1 client, {args.connections} keep-alive connections",
-                  "httpx": f"httpx.AsyncClient, {args.connections} keep-alive connections"}[args.client]
+        client = {
+            "wrk": f"wrk -t1 -c{args.connections}",
+            "asyncio": f"raw asyncio HTTP/1.1 client, {args.connections} keep-alive connections",
+            "httpx": f"httpx.AsyncClient, {args.connections} keep-alive connections",
+        }[args.client]
         print()
         print(f"## 1. HTTP — {client}, {args.duration:g}s per row after {args.warmup:g}s warm-up, 127.0.0.1")
         print()
@@ -745,84 +930,123 @@ def print_report(args: argparse.Namespace, http_rows: list[dict], by_id_rows: li
         print("|---|---:|---:|---:|---:|---:|---:|")
         bare = http_rows[0]["rps"]
         for row in http_rows:
-            print(f"| {row['label']} | {row['rps']:,.0f} | {row['p50_ms']:.1f} | {row['p99_ms']:.1f} | {row['bad']} "
-                  f"| {row['errors']} | {row['rps'] / bare:.0%} |")
+            print(
+                f"| {row['label']} | {row['rps']:,.0f} | {row['p50_ms']:.1f} | {row['p99_ms']:.1f} | {row['bad']} "
+                f"| {row['errors']} | {row['rps'] / bare:.0%} |"
+            )
             if row["bad"] or row["errors"]:
-                failures.append(f"{row['label']}: {row['bad']} non-2xx responses, {row['errors']} socket errors")
+                failures.append(
+                    f"{row['label']}: {row['bad']} non-2xx responses, {row['errors']} socket errors"
+                )
         ratio = http_rows[2]["rps"] / bare
         print()
         if args.client == "httpx":
-            print("**Warning: httpx is the bottleneck here (it cannot load even the bare endpoint), so every ratio "
-                  "is compressed towards 100 % — do not read the goal verdict below; use wrk or --client asyncio.**")
+            print(
+                "**Warning: httpx is the bottleneck here (it cannot load even the bare endpoint), so every ratio "
+                "is compressed towards 100 % — do not read the goal verdict below; use wrk or --client asyncio.**"
+            )
             print()
-        print(f"verify (achievements) ÷ bare async = **{ratio:.1%}** — {verdict_text(ratio, HTTP_GOAL)}; "
-              f"transcript ÷ bare async = {http_rows[3]['rps'] / bare:.1%}; "
-              f"verify (achievements) ÷ bare sync = {http_rows[2]['rps'] / http_rows[1]['rps']:.1%}.")
-        print(f"The verify server ran with `creditbank.api.certificates.verify_limit.limit = {BENCH_VERIFY_LIMIT:.0e}` "
-              "(set in the server process; the limiter still runs on every request, it just never refuses). "
-              "Its proof cache (`OnlineVerifier._proofs`) is warm after the warm-up, as in production.")
+        print(
+            f"verify (achievements) ÷ bare async = **{ratio:.1%}** — {verdict_text(ratio, HTTP_GOAL)}; "
+            f"transcript ÷ bare async = {http_rows[3]['rps'] / bare:.1%}; "
+            f"verify (achievements) ÷ bare sync = {http_rows[2]['rps'] / http_rows[1]['rps']:.1%}."
+        )
+        print(
+            f"The verify server ran with `creditbank.api.certificates.verify_limit.limit = {BENCH_VERIFY_LIMIT:.0e}` "
+            "(set in the server process; the limiter still runs on every request, it just never refuses). "
+            "Its proof cache (`OnlineVerifier._proofs`) is warm after the warm-up, as in production."
+        )
     if by_id_rows:
         print()
-        print("In-process, one thread, no HTTP — what the verify route runs per request "
-              f"(`OnlineVerifier.by_id(id).as_dict()`, same database, proof cache warm; median over "
-              f"{args.credential_seconds:g}s):")
+        print(
+            "In-process, one thread, no HTTP — what the verify route runs per request "
+            f"(`OnlineVerifier.by_id(id).as_dict()`, same database, proof cache warm; median over "
+            f"{args.credential_seconds:g}s):"
+        )
         print()
-        print("| certificates | calls/s | ms per call |" + (" HTTP ms per request (1/rate) | of which over bare async |"
-                                                         if http_rows else ""))
+        print(
+            "| certificates | calls/s | ms per call |"
+            + (" HTTP ms per request (1/rate) | of which over bare async |" if http_rows else "")
+        )
         print("|---|---:|---:|" + ("---:|---:|" if http_rows else ""))
         for row, http in zip(by_id_rows, http_rows[2:] if http_rows else [None, None], strict=True):
             extra = ""
             if http:
-                extra = (f" {1000 / http['rps']:.2f} | {1000 / http['rps'] - 1000 / http_rows[0]['rps']:.2f} |")
+                extra = f" {1000 / http['rps']:.2f} | {1000 / http['rps'] - 1000 / http_rows[0]['rps']:.2f} |"
             print(f"| {row['label']} | {row['rate']:,.0f} | {1000 / row['rate']:.2f} |{extra}")
     if offline_rows:
         print()
-        print(f"## 2. Offline QR payloads — median of interleaved rounds over {args.offline_seconds:g}s per shape")
+        print(
+            f"## 2. Offline QR payloads — median of interleaved rounds over {args.offline_seconds:g}s per shape"
+        )
         print()
-        print("| payloads | N | chars | bare Ed25519 verify/s | qrpayload.verify/s | ratio | verify_payload/s | ratio |")
+        print(
+            "| payloads | N | chars | bare Ed25519 verify/s | qrpayload.verify/s | ratio | verify_payload/s | ratio |"
+        )
         print("|---|---:|---:|---:|---:|---:|---:|---:|")
         for row in offline_rows:
             bare = row["bare"]["rate"]
             q, v = row["qrpayload.verify"]["rate"], row["verify_payload"]["rate"]
-            print(f"| {row['shape']} | {row['n']} | {row['chars']:.0f} | {bare:,.0f} | {q:,.0f} | {q / bare:.0%} "
-                  f"| {v:,.0f} | {v / bare:.0%} |")
+            print(
+                f"| {row['shape']} | {row['n']} | {row['chars']:.0f} | {bare:,.0f} | {q:,.0f} | {q / bare:.0%} "
+                f"| {v:,.0f} | {v / bare:.0%} |"
+            )
         print()
         for row in offline_rows:
             bare = row["bare"]["rate"]
             for name in ("qrpayload.verify", "verify_payload"):
                 ratio = row[name]["rate"] / bare
-                print(f"- {row['shape']}, {name}: **{ratio:.1%}** of bare — {verdict_text(ratio, QR_GOAL)}; "
-                      f"SPEC bar {verdict_text(ratio, QR_SPEC_GOAL)}")
+                print(
+                    f"- {row['shape']}, {name}: **{ratio:.1%}** of bare — {verdict_text(ratio, QR_GOAL)}; "
+                    f"SPEC bar {verdict_text(ratio, QR_SPEC_GOAL)}"
+                )
     if credential_rows:
         print()
-        print(f"## 3. Full credential — `verify_proof_set` (eddsa-rdfc-2022 + eddsa-jcs-2022), "
-              f"median of interleaved rounds over {args.credential_seconds:g}s (no target)")
+        print(
+            f"## 3. Full credential — `verify_proof_set` (eddsa-rdfc-2022 + eddsa-jcs-2022), "
+            f"median of interleaved rounds over {args.credential_seconds:g}s (no target)"
+        )
         print()
-        print("| credential | JSON bytes | both proofs /s | ms each | eddsa-rdfc-2022 only /s | eddsa-jcs-2022 only /s |")
+        print(
+            "| credential | JSON bytes | both proofs /s | ms each | eddsa-rdfc-2022 only /s | eddsa-jcs-2022 only /s |"
+        )
         print("|---|---:|---:|---:|---:|---:|")
         for row in credential_rows:
             r = row["result"]
             both = r["both proofs (verify_proof_set)"]["rate"]
-            print(f"| {row['label']} | {row['bytes']:,} | {both:,.1f} | {1000 / both:.2f} "
-                  f"| {r['eddsa-rdfc-2022 only (verify_proof)']['rate']:,.1f} "
-                  f"| {r['eddsa-jcs-2022 only (verify_proof)']['rate']:,.1f} |")
+            print(
+                f"| {row['label']} | {row['bytes']:,} | {both:,.1f} | {1000 / both:.2f} "
+                f"| {r['eddsa-rdfc-2022 only (verify_proof)']['rate']:,.1f} "
+                f"| {r['eddsa-jcs-2022 only (verify_proof)']['rate']:,.1f} |"
+            )
     return failures
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--duration", type=float, default=10.0, help="seconds per HTTP measurement (default 10)")
-    parser.add_argument("--warmup", type=float, default=2.0, help="unmeasured seconds before each (default 2)")
+    parser.add_argument(
+        "--duration", type=float, default=10.0, help="seconds per HTTP measurement (default 10)"
+    )
+    parser.add_argument(
+        "--warmup", type=float, default=2.0, help="unmeasured seconds before each (default 2)"
+    )
     parser.add_argument("--connections", type=int, default=32, help="keep-alive connections (default 32)")
-    parser.add_argument("--client", choices=("auto", "wrk", "asyncio", "httpx"), default="auto",
-                        help="load generator (auto: wrk if installed, else a raw asyncio keep-alive client; "
-                             "httpx is client-bound, for comparison only)")
+    parser.add_argument(
+        "--client",
+        choices=("auto", "wrk", "asyncio", "httpx"),
+        default="auto",
+        help="load generator (auto: wrk if installed, else a raw asyncio keep-alive client; "
+        "httpx is client-bound, for comparison only)",
+    )
     parser.add_argument("--payloads", type=int, default=128, help="QR payloads per shape (default 128)")
     parser.add_argument("--offline-seconds", type=float, default=4.0, help="per payload shape (default 4)")
     parser.add_argument("--credential-seconds", type=float, default=3.0, help="per credential (default 3)")
     parser.add_argument("--skip-http", action="store_true", help="only the in-process parts 2 and 3")
-    parser.add_argument("--profile", action="store_true",
-                        help="after measuring: py-spy on the verify server, cProfile of parts 2 and 3 (stderr)")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="after measuring: py-spy on the verify server, cProfile of parts 2 and 3 (stderr)",
+    )
     parser.add_argument("--serve", choices=("app", "bare", "bare-sync"), help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--db", help=argparse.SUPPRESS)
@@ -841,8 +1065,10 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="creditbank-bench-verify-"))
     profiles: list[str] = []
     try:
-        log(f"setup: migrations, institution, {N_OUTCOMES} outcomes, learner, {N_OUTCOMES} completions, "
-            f"{N_ACHIEVEMENTS} achievement certificates and a transcript through the API (in {workdir})")
+        log(
+            f"setup: migrations, institution, {N_OUTCOMES} outcomes, learner, {N_OUTCOMES} completions, "
+            f"{N_ACHIEVEMENTS} achievement certificates and a transcript through the API (in {workdir})"
+        )
         t0 = time.perf_counter()
         world = setup(workdir)
         log(f"setup: {time.perf_counter() - t0:.1f}s")
@@ -851,16 +1077,25 @@ def main() -> None:
             log(f"http: load generator {args.client}")
             http_rows, server_profile = http_part(args, world, workdir)
             if server_profile:
-                profiles.append(f"--- py-spy: verify server under load ({server_profile['rps_under_profiler']:,.0f} "
-                                f"req/s while sampled) ---\n" + summarise_pyspy(server_profile["stacks"]))
+                profiles.append(
+                    f"--- py-spy: verify server under load ({server_profile['rps_under_profiler']:,.0f} "
+                    f"req/s while sampled) ---\n" + summarise_pyspy(server_profile["stacks"])
+                )
         by_id_rows, text = by_id_part(args, world)
         profiles.append(text)
         offline_rows, text = offline_part(args, world)
         profiles.append(text)
         credential_rows, text = credential_part(args, world)
         profiles.append(text)
-        failures = print_report(args, http_rows, by_id_rows, offline_rows, credential_rows, time.perf_counter() - started,
-                                (load_start, os.getloadavg()[0]))
+        failures = print_report(
+            args,
+            http_rows,
+            by_id_rows,
+            offline_rows,
+            credential_rows,
+            time.perf_counter() - started,
+            (load_start, os.getloadavg()[0]),
+        )
     except BenchFailure as exc:
         log(f"FAILED: {exc}")
         sys.exit(2)

@@ -31,13 +31,19 @@ def _prepare(settings: Settings) -> Database:
         with db.unit_of_work() as session:
             token = institutions.ensure_operator_token(session)
         if token:
-            console.print(f"[bold]Operator token 管理员令牌[/bold] (shown once, only its hash is kept): {token}")
+            console.print(
+                f"[bold]Operator token 管理员令牌[/bold] (shown once, only its hash is kept): {token}"
+            )
     return db
 
 
 @app.command()
-def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1,
-          demo: Annotated[bool, typer.Option(help="Load the demo data first if the database is empty")] = False) -> None:
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    workers: int = 1,
+    demo: Annotated[bool, typer.Option(help="Load the demo data first if the database is empty")] = False,
+) -> None:
     """Run the HTTP service (creates the SQLite database, keys and an operator token on first run)."""
     import os
 
@@ -54,7 +60,9 @@ def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1,
         if demo_data.is_empty(db):
             console.print(demo_data.load(db, settings))
     db.dispose()
-    console.print(f"creditbank on http://{host}:{port}  ·  API docs: http://{host}:{port}/docs  ·  {settings.database_url}")
+    console.print(
+        f"creditbank on http://{host}:{port}  ·  API docs: http://{host}:{port}/docs  ·  {settings.database_url}"
+    )
     uvicorn.run("creditbank.app:create_app", factory=True, host=host, port=port, workers=workers)
 
 
@@ -72,8 +80,11 @@ def demo() -> None:
 
 
 @app.command("import")
-def import_file(file: Path, institution: Annotated[str, typer.Option("--institution", help="Institution code")],
-                mode: str = "all_or_nothing") -> None:
+def import_file(
+    file: Path,
+    institution: Annotated[str, typer.Option("--institution", help="Institution code")],
+    mode: str = "all_or_nothing",
+) -> None:
     """Import a CSV/XLSX of completions for an institution, with a progress bar."""
     from creditbank.completions import service as completions
     from creditbank.institutions import service as institutions
@@ -88,18 +99,32 @@ def import_file(file: Path, institution: Annotated[str, typer.Option("--institut
     if size > settings.max_upload_bytes:
         console.print(CreditbankError("upload_too_large", {"limit_mb": settings.max_upload_bytes >> 20}))
         raise typer.Exit(1)
-    with open(file, "rb") as handle, Progress(TextColumn("{task.description}"), BarColumn(),
-                                              TextColumn("{task.completed} rows"), TimeElapsedColumn(),
-                                              console=console) as progress:
+    with (
+        open(file, "rb") as handle,
+        Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.completed} rows"),
+            TimeElapsedColumn(),
+            console=console,
+        ) as progress,
+    ):
         task = progress.add_task(file.name, total=None)
         try:
             with db.unit_of_work() as session:
-                rows = ((r.line, r.values) if isinstance(r, Row) else (r.line, r.code, r.params)
-                        for r in read_rows(handle, filename=file.name, max_rows=settings.max_batch_rows))
+                rows = (
+                    (r.line, r.values) if isinstance(r, Row) else (r.line, r.code, r.params)
+                    for r in read_rows(handle, filename=file.name, max_rows=settings.max_batch_rows)
+                )
                 report = completions.import_rows(
-                    session, institution=institutions.get(session, institution), api_key_id=None,
-                    secret=settings.id_secret(), rows=rows, mode=mode,
-                    progress=lambda n: progress.advance(task, n))
+                    session,
+                    institution=institutions.get(session, institution),
+                    api_key_id=None,
+                    secret=settings.id_secret(),
+                    rows=rows,
+                    mode=mode,
+                    progress=lambda n: progress.advance(task, n),
+                )
         except CreditbankError as exc:
             console.print(f"[red]{exc}[/red]")
             for error in (exc.errors or [])[:50]:
@@ -119,7 +144,9 @@ def audit() -> None:
     db = Database(settings.database_url)
     with db.reader() as session:
         report = run_audit(session)
-    console.print(f"{report.transactions} transactions, {report.postings} postings, {report.accounts} accounts")
+    console.print(
+        f"{report.transactions} transactions, {report.postings} postings, {report.accounts} accounts"
+    )
     if report.ok:
         console.print("[green]audit passed 审计通过[/green]")
         return
@@ -143,7 +170,7 @@ keys_app = typer.Typer(help="Issuer signing keys 签发密钥", no_args_is_help=
 app.add_typer(keys_app, name="keys")
 
 
-def _issuer():  # noqa: ANN202
+def _issuer():
     from creditbank.certificates.service import Issuer
 
     return Issuer(get_settings())
@@ -169,7 +196,9 @@ def keys_rotate() -> None:
 
 
 @keys_app.command("compromised")
-def keys_compromised(kid: str, since: Annotated[str, typer.Option(help="ISO time of the compromise")]) -> None:
+def keys_compromised(
+    kid: str, since: Annotated[str, typer.Option(help="ISO time of the compromise")]
+) -> None:
     """Mark a key compromised: what it signed from SINCE on no longer verifies."""
     from datetime import datetime
 
@@ -179,11 +208,18 @@ def keys_compromised(kid: str, since: Annotated[str, typer.Option(help="ISO time
 
 
 @app.command()
-def verify(target: Annotated[str, typer.Argument(help="A PDF, PNG/JPEG photo of the QR, credential JSON, QR URL or payload")],
-           offline: Annotated[bool, typer.Option(help="Use only a key file, no database")] = False,
-           keys: Annotated[Path | None, typer.Option(help="did.json, jwks.json or /api/v1/keys output (with --offline)")] = None) -> None:
+def verify(
+    target: Annotated[
+        str, typer.Argument(help="A PDF, PNG/JPEG photo of the QR, credential JSON, QR URL or payload")
+    ],
+    offline: Annotated[bool, typer.Option(help="Use only a key file, no database")] = False,
+    keys: Annotated[
+        Path | None, typer.Option(help="did.json, jwks.json or /api/v1/keys output (with --offline)")
+    ] = None,
+) -> None:
     """Verify a certificate. Exit 0 valid, 1 invalid, 2 unusable input."""
-    from creditbank.verification import inputs, offline as offline_verifier
+    from creditbank.verification import inputs
+    from creditbank.verification import offline as offline_verifier
 
     path = Path(target)
     try:
@@ -208,15 +244,20 @@ def verify(target: Annotated[str, typer.Argument(help="A PDF, PNG/JPEG photo of 
 
 
 def _print_verdict(result: dict) -> None:
-    labels = {"valid": "[green]有效 VALID[/green]", "revoked": "[yellow]已撤销 REVOKED[/yellow]",
-              "invalid": "[red]无效 INVALID[/red]"}
+    labels = {
+        "valid": "[green]有效 VALID[/green]",
+        "revoked": "[yellow]已撤销 REVOKED[/yellow]",
+        "invalid": "[red]无效 INVALID[/red]",
+    }
     console.print(labels[result["verdict"]])
     for name, check in result["checks"].items():
         mark = {True: "✓", False: "✗", None: "—"}[check["ok"]]
         console.print(f"  {mark} {name}: {check['detail']}")
     certificate = result.get("certificate") or {}
     if certificate:
-        console.print(f"  {certificate.get('id')} · {certificate.get('learner_name')} · {certificate.get('total_credits')} 学分")
+        console.print(
+            f"  {certificate.get('id')} · {certificate.get('learner_name')} · {certificate.get('total_credits')} 学分"
+        )
 
 
 if __name__ == "__main__":

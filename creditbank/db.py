@@ -54,7 +54,7 @@ def _sqlite_transactions(engine: Engine) -> None:
     """
 
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection, _record):  # noqa: ANN001 - DBAPI types
+    def _on_connect(dbapi_connection, _record):
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
@@ -64,7 +64,7 @@ def _sqlite_transactions(engine: Engine) -> None:
         cursor.close()
 
     @event.listens_for(engine, "begin")
-    def _on_begin(conn):  # noqa: ANN001
+    def _on_begin(conn):
         immediate = conn.get_execution_options().get("writer", False)
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
@@ -127,7 +127,7 @@ def bulk_insert(session: Session, table: Table, rows: list[dict]) -> None:
     connection = session.connection()
     if connection.dialect.name == "sqlite":
         columns = list(rows[0])
-        sql = f'INSERT INTO {table.name} ({", ".join(columns)}) VALUES ({", ".join("?" * len(columns))})'
+        sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
         connection.exec_driver_sql(sql, [tuple(_sqlite_value(r[c]) for c in columns) for r in rows])
     else:
         connection.execute(table.insert(), rows)

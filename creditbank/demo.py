@@ -27,9 +27,9 @@ from creditbank.certificates import service as certificates
 from creditbank.certificates.models import CertificateKind
 from creditbank.certificates.service import Issuer
 from creditbank.completions import service as completions
-from creditbank.conversion import service as conversion
 from creditbank.completions.models import Completion
 from creditbank.config import Settings
+from creditbank.conversion import service as conversion
 from creditbank.db import Database
 from creditbank.institutions import service as institutions
 from creditbank.institutions.models import Institution, InstitutionState
@@ -85,131 +85,613 @@ class Area:
 
 
 INSTITUTIONS: tuple[DemoInstitution, ...] = (
-    DemoInstitution("YCCEC", "永川区社区教育学院", "Yongchuan District Community Education College",
-                    "community_college", "重庆市永川区", "YC"),
-    DemoInstitution("CQOUYC", "重庆开放大学永川分校", "Chongqing Open University, Yongchuan Branch",
-                    "open_university", "重庆市永川区", "OUYC"),
-    DemoInstitution("HCZCEC", "皇城镇社区教育中心", "Huangcheng Town Community Education Centre",
-                    "community_school", "山东省淄博市临淄区皇城镇", "HC"),
-    DemoInstitution("JDZCS", "景德镇陶瓷文化社区学校", "Jingdezhen Ceramic Culture Community School",
-                    "community_school", "江西省景德镇市", "JDZCS"),
-    DemoInstitution("JDZVC", "景德镇陶瓷职业技术学院", "Jingdezhen Ceramic Vocational and Technical College",
-                    "vocational_college", "江西省景德镇市", "JDZVC"),
-    DemoInstitution("XDCEC", "新都社区教育学院", "Xindu Community Education College",
-                    "community_college", "四川省成都市新都区", "XD"),
+    DemoInstitution(
+        "YCCEC",
+        "永川区社区教育学院",
+        "Yongchuan District Community Education College",
+        "community_college",
+        "重庆市永川区",
+        "YC",
+    ),
+    DemoInstitution(
+        "CQOUYC",
+        "重庆开放大学永川分校",
+        "Chongqing Open University, Yongchuan Branch",
+        "open_university",
+        "重庆市永川区",
+        "OUYC",
+    ),
+    DemoInstitution(
+        "HCZCEC",
+        "皇城镇社区教育中心",
+        "Huangcheng Town Community Education Centre",
+        "community_school",
+        "山东省淄博市临淄区皇城镇",
+        "HC",
+    ),
+    DemoInstitution(
+        "JDZCS",
+        "景德镇陶瓷文化社区学校",
+        "Jingdezhen Ceramic Culture Community School",
+        "community_school",
+        "江西省景德镇市",
+        "JDZCS",
+    ),
+    DemoInstitution(
+        "JDZVC",
+        "景德镇陶瓷职业技术学院",
+        "Jingdezhen Ceramic Vocational and Technical College",
+        "vocational_college",
+        "江西省景德镇市",
+        "JDZVC",
+    ),
+    DemoInstitution(
+        "XDCEC",
+        "新都社区教育学院",
+        "Xindu Community Education College",
+        "community_college",
+        "四川省成都市新都区",
+        "XD",
+    ),
 )
 
 _C = Category
 OUTCOMES: tuple[DemoOutcome, ...] = (
     # 永川区社区教育学院: 职育课程进社区, 智慧助老, 茶竹文化特色项目
-    DemoOutcome("YCCEC", "YC-ELEC-SAFETY", "居民用电安全", "Electrical safety at home",
-                _C.vocational_training, 2, hours=16, ages="as"),
-    DemoOutcome("YCCEC", "YC-WECHAT", "玩转微信享受智慧生活", "Smart living with WeChat",
-                _C.senior, 1, hours=12, ages="s", weight=1.6),
-    DemoOutcome("YCCEC", "YC-DIGITAL-LIFE", "中老年数字智慧生活课堂", "Digital living for middle-aged and older residents",
-                _C.senior, 1, hours=24, ages="as"),
-    DemoOutcome("YCCEC", "YC-BAMBOO-ART", "楠竹工艺画", "Moso bamboo craft painting",
-                _C.culture_leisure, 2, credits=1.5),
-    DemoOutcome("YCCEC", "YC-PAPER-CUT", "剪纸艺术", "Chinese paper cutting",
-                _C.culture_leisure, 1, hours=16),
-    DemoOutcome("YCCEC", "YC-FAMILY-READ", "亲子悦读", "Parent-child reading",
-                _C.community, 1, credits=0.5, ages="ya"),
+    DemoOutcome(
+        "YCCEC",
+        "YC-ELEC-SAFETY",
+        "居民用电安全",
+        "Electrical safety at home",
+        _C.vocational_training,
+        2,
+        hours=16,
+        ages="as",
+    ),
+    DemoOutcome(
+        "YCCEC",
+        "YC-WECHAT",
+        "玩转微信享受智慧生活",
+        "Smart living with WeChat",
+        _C.senior,
+        1,
+        hours=12,
+        ages="s",
+        weight=1.6,
+    ),
+    DemoOutcome(
+        "YCCEC",
+        "YC-DIGITAL-LIFE",
+        "中老年数字智慧生活课堂",
+        "Digital living for middle-aged and older residents",
+        _C.senior,
+        1,
+        hours=24,
+        ages="as",
+    ),
+    DemoOutcome(
+        "YCCEC",
+        "YC-BAMBOO-ART",
+        "楠竹工艺画",
+        "Moso bamboo craft painting",
+        _C.culture_leisure,
+        2,
+        credits=1.5,
+    ),
+    DemoOutcome(
+        "YCCEC", "YC-PAPER-CUT", "剪纸艺术", "Chinese paper cutting", _C.culture_leisure, 1, hours=16
+    ),
+    DemoOutcome(
+        "YCCEC", "YC-FAMILY-READ", "亲子悦读", "Parent-child reading", _C.community, 1, credits=0.5, ages="ya"
+    ),
     # 重庆开放大学永川分校: 学历教育 and 家政育婴师 certificates; two conversion targets
-    DemoOutcome("CQOUYC", "OU-NANNY-CERT", "家政育婴师培训（职业技能等级证书）",
-                "Infant-care worker training (vocational skill certificate)",
-                _C.vocational_certificate, 4, credits=4, validity_years=5, min_score=60, ages="a"),
-    DemoOutcome("CQOUYC", "OU-IT-BASICS", "计算机应用基础", "Computer applications basics",
-                _C.academic, 5, credits=3, validity_years=5, min_score=60, ages="a", weight=0.6),
-    DemoOutcome("CQOUYC", "OU-PRESCHOOL-EDU", "学前教育学", "Preschool education",
-                _C.academic, 6, credits=3, min_score=60, ages="a", completed_in_demo=False),
-    DemoOutcome("CQOUYC", "OU-MODERN-AGRI", "现代农业技术基础", "Foundations of modern agricultural technology",
-                _C.academic, 5, credits=2, min_score=60, ages="a", completed_in_demo=False),
+    DemoOutcome(
+        "CQOUYC",
+        "OU-NANNY-CERT",
+        "家政育婴师培训（职业技能等级证书）",
+        "Infant-care worker training (vocational skill certificate)",
+        _C.vocational_certificate,
+        4,
+        credits=4,
+        validity_years=5,
+        min_score=60,
+        ages="a",
+    ),
+    DemoOutcome(
+        "CQOUYC",
+        "OU-IT-BASICS",
+        "计算机应用基础",
+        "Computer applications basics",
+        _C.academic,
+        5,
+        credits=3,
+        validity_years=5,
+        min_score=60,
+        ages="a",
+        weight=0.6,
+    ),
+    DemoOutcome(
+        "CQOUYC",
+        "OU-PRESCHOOL-EDU",
+        "学前教育学",
+        "Preschool education",
+        _C.academic,
+        6,
+        credits=3,
+        min_score=60,
+        ages="a",
+        completed_in_demo=False,
+    ),
+    DemoOutcome(
+        "CQOUYC",
+        "OU-MODERN-AGRI",
+        "现代农业技术基础",
+        "Foundations of modern agricultural technology",
+        _C.academic,
+        5,
+        credits=2,
+        min_score=60,
+        ages="a",
+        completed_in_demo=False,
+    ),
     # 皇城镇社区教育中心 and its 田间学校, month by month as in the town's plan
-    DemoOutcome("HCZCEC", "HC-VEG-SPRING", "春季蔬菜田间管理培训", "Spring vegetable field management",
-                _C.community, 2, hours=24, validity_years=5, ages="as", months=(2, 3), weight=1.5),
-    DemoOutcome("HCZCEC", "HC-GREENHOUSE", "大棚套种蔬菜生长期管理培训", "Greenhouse intercropping: growing-season care",
-                _C.community, 2, hours=16, validity_years=5, ages="as", months=(4,), weight=1.2),
-    DemoOutcome("HCZCEC", "HC-TOMATO-AUTUMN", "秋季西红柿田间管理线上案例培训", "Autumn tomato field management, online cases",
-                _C.community, 2, hours=16, validity_years=5, ages="as", months=(9,)),
-    DemoOutcome("HCZCEC", "HC-SMART-ELDER", "智慧助老我能行", "Smart help for older people: I can do it",
-                _C.senior, 1, hours=8, ages="ys", months=(3,)),
-    DemoOutcome("HCZCEC", "HC-FAMILY-EDU", "家庭教育培训", "Family education training",
-                _C.community, 1, credits=1, ages="as", months=(5, 11)),
-    DemoOutcome("HCZCEC", "HC-SUMMER-KIDS", "暑期儿童公益课堂", "Summer classes for children",
-                _C.community, 1, hours=16, ages="y", months=(7, 8)),
+    DemoOutcome(
+        "HCZCEC",
+        "HC-VEG-SPRING",
+        "春季蔬菜田间管理培训",
+        "Spring vegetable field management",
+        _C.community,
+        2,
+        hours=24,
+        validity_years=5,
+        ages="as",
+        months=(2, 3),
+        weight=1.5,
+    ),
+    DemoOutcome(
+        "HCZCEC",
+        "HC-GREENHOUSE",
+        "大棚套种蔬菜生长期管理培训",
+        "Greenhouse intercropping: growing-season care",
+        _C.community,
+        2,
+        hours=16,
+        validity_years=5,
+        ages="as",
+        months=(4,),
+        weight=1.2,
+    ),
+    DemoOutcome(
+        "HCZCEC",
+        "HC-TOMATO-AUTUMN",
+        "秋季西红柿田间管理线上案例培训",
+        "Autumn tomato field management, online cases",
+        _C.community,
+        2,
+        hours=16,
+        validity_years=5,
+        ages="as",
+        months=(9,),
+    ),
+    DemoOutcome(
+        "HCZCEC",
+        "HC-SMART-ELDER",
+        "智慧助老我能行",
+        "Smart help for older people: I can do it",
+        _C.senior,
+        1,
+        hours=8,
+        ages="ys",
+        months=(3,),
+    ),
+    DemoOutcome(
+        "HCZCEC",
+        "HC-FAMILY-EDU",
+        "家庭教育培训",
+        "Family education training",
+        _C.community,
+        1,
+        credits=1,
+        ages="as",
+        months=(5, 11),
+    ),
+    DemoOutcome(
+        "HCZCEC",
+        "HC-SUMMER-KIDS",
+        "暑期儿童公益课堂",
+        "Summer classes for children",
+        _C.community,
+        1,
+        hours=16,
+        ages="y",
+        months=(7, 8),
+    ),
     # 景德镇: 千年瓷都 ceramics at a community school and a vocational college
-    DemoOutcome("JDZCS", "JDZ-PAINTING", "陶瓷彩绘入门", "Introduction to ceramic painting",
-                _C.culture_leisure, 2, hours=32, weight=1.4),
-    DemoOutcome("JDZCS", "JDZ-BLUE-WHITE", "青花瓷绘技法", "Blue-and-white porcelain painting",
-                _C.culture_leisure, 3, credits=2, ages="as"),
-    DemoOutcome("JDZCS", "JDZ-HERITAGE", "千年瓷都历史文化", "The millennium porcelain capital: history and culture",
-                _C.community, 1, hours=8),
-    DemoOutcome("JDZCS", "JDZ-KIDS-CLAY", "少儿陶艺体验", "Pottery for children",
-                _C.culture_leisure, 1, hours=12, ages="y"),
-    DemoOutcome("JDZVC", "JDZVC-THROWING", "拉坯成型", "Wheel throwing and forming",
-                _C.vocational_training, 4, credits=3, validity_years=5, min_score=60, ages="a"),
-    DemoOutcome("JDZVC", "JDZVC-GLAZE", "陶瓷釉料配制", "Ceramic glaze preparation",
-                _C.vocational_training, 4, credits=2, validity_years=5, min_score=60, ages="a"),
-    DemoOutcome("JDZVC", "JDZVC-FIRING", "陶瓷烧成工艺", "Kiln firing technology",
-                _C.vocational_training, 5, hours=48, min_score=70, ages="a", weight=0.7),
-    DemoOutcome("JDZVC", "JDZVC-DECORATOR", "陶瓷装饰工（职业技能等级证书）", "Ceramic decorator (vocational skill certificate)",
-                _C.vocational_certificate, 4, credits=4, validity_years=5, min_score=60, ages="a", weight=0.8),
+    DemoOutcome(
+        "JDZCS",
+        "JDZ-PAINTING",
+        "陶瓷彩绘入门",
+        "Introduction to ceramic painting",
+        _C.culture_leisure,
+        2,
+        hours=32,
+        weight=1.4,
+    ),
+    DemoOutcome(
+        "JDZCS",
+        "JDZ-BLUE-WHITE",
+        "青花瓷绘技法",
+        "Blue-and-white porcelain painting",
+        _C.culture_leisure,
+        3,
+        credits=2,
+        ages="as",
+    ),
+    DemoOutcome(
+        "JDZCS",
+        "JDZ-HERITAGE",
+        "千年瓷都历史文化",
+        "The millennium porcelain capital: history and culture",
+        _C.community,
+        1,
+        hours=8,
+    ),
+    DemoOutcome(
+        "JDZCS",
+        "JDZ-KIDS-CLAY",
+        "少儿陶艺体验",
+        "Pottery for children",
+        _C.culture_leisure,
+        1,
+        hours=12,
+        ages="y",
+    ),
+    DemoOutcome(
+        "JDZVC",
+        "JDZVC-THROWING",
+        "拉坯成型",
+        "Wheel throwing and forming",
+        _C.vocational_training,
+        4,
+        credits=3,
+        validity_years=5,
+        min_score=60,
+        ages="a",
+    ),
+    DemoOutcome(
+        "JDZVC",
+        "JDZVC-GLAZE",
+        "陶瓷釉料配制",
+        "Ceramic glaze preparation",
+        _C.vocational_training,
+        4,
+        credits=2,
+        validity_years=5,
+        min_score=60,
+        ages="a",
+    ),
+    DemoOutcome(
+        "JDZVC",
+        "JDZVC-FIRING",
+        "陶瓷烧成工艺",
+        "Kiln firing technology",
+        _C.vocational_training,
+        5,
+        hours=48,
+        min_score=70,
+        ages="a",
+        weight=0.7,
+    ),
+    DemoOutcome(
+        "JDZVC",
+        "JDZVC-DECORATOR",
+        "陶瓷装饰工（职业技能等级证书）",
+        "Ceramic decorator (vocational skill certificate)",
+        _C.vocational_certificate,
+        4,
+        credits=4,
+        validity_years=5,
+        min_score=60,
+        ages="a",
+        weight=0.8,
+    ),
     # 新都社区教育学院: 市民自主学习团队, 香城社区讲坛, 社区雏鹰
-    DemoOutcome("XDCEC", "XD-LEARNING-TEAM", "市民自主学习团队", "Self-organised citizens' learning team",
-                _C.community, 2, hours=40, ages="as", weight=1.4),
-    DemoOutcome("XDCEC", "XD-FORUM", "香城社区讲坛", "Xiangcheng community lectures",
-                _C.community, 1, hours=8, weight=1.3),
-    DemoOutcome("XDCEC", "XD-CHOIR", "市民歌唱培训", "Citizens' choir singing",
-                _C.culture_leisure, 1, hours=16, ages="as"),
-    DemoOutcome("XDCEC", "XD-EAGLET", "社区雏鹰成长营", "Community young-eagles camp",
-                _C.community, 1, hours=16, ages="y", months=(7, 8)),
-    DemoOutcome("XDCEC", "XD-READING", "院落学习室读书会", "Courtyard study-room reading circle",
-                _C.culture_leisure, 1, credits=0.5),
-    DemoOutcome("XDCEC", "XD-SENIOR-HEALTH", "老年养生保健", "Health care in later life",
-                _C.senior, 1, hours=16, ages="s"),
+    DemoOutcome(
+        "XDCEC",
+        "XD-LEARNING-TEAM",
+        "市民自主学习团队",
+        "Self-organised citizens' learning team",
+        _C.community,
+        2,
+        hours=40,
+        ages="as",
+        weight=1.4,
+    ),
+    DemoOutcome(
+        "XDCEC",
+        "XD-FORUM",
+        "香城社区讲坛",
+        "Xiangcheng community lectures",
+        _C.community,
+        1,
+        hours=8,
+        weight=1.3,
+    ),
+    DemoOutcome(
+        "XDCEC",
+        "XD-CHOIR",
+        "市民歌唱培训",
+        "Citizens' choir singing",
+        _C.culture_leisure,
+        1,
+        hours=16,
+        ages="as",
+    ),
+    DemoOutcome(
+        "XDCEC",
+        "XD-EAGLET",
+        "社区雏鹰成长营",
+        "Community young-eagles camp",
+        _C.community,
+        1,
+        hours=16,
+        ages="y",
+        months=(7, 8),
+    ),
+    DemoOutcome(
+        "XDCEC",
+        "XD-READING",
+        "院落学习室读书会",
+        "Courtyard study-room reading circle",
+        _C.culture_leisure,
+        1,
+        credits=0.5,
+    ),
+    DemoOutcome(
+        "XDCEC",
+        "XD-SENIOR-HEALTH",
+        "老年养生保健",
+        "Health care in later life",
+        _C.senior,
+        1,
+        hours=16,
+        ages="s",
+    ),
 )
 
 CONVERSION_TARGETS = ("OU-PRESCHOOL-EDU", "OU-MODERN-AGRI")
 """Catalogued at CQOUYC but completed by nobody: SPEC §6's two conversion rules lead here."""
 
 AREAS: tuple[Area, ...] = (
-    Area("永川", 0.35, tuple(("500118", f"永川区{p}") for p in (
-        "中山路街道", "胜利路街道", "南大街街道", "茶山竹海街道", "卫星湖街道", "大安街道",
-        "红炉镇", "朱沱镇", "板桥镇", "来苏镇")),
-        (("YCCEC", 0.75), ("CQOUYC", 0.25))),
+    Area(
+        "永川",
+        0.35,
+        tuple(
+            ("500118", f"永川区{p}")
+            for p in (
+                "中山路街道",
+                "胜利路街道",
+                "南大街街道",
+                "茶山竹海街道",
+                "卫星湖街道",
+                "大安街道",
+                "红炉镇",
+                "朱沱镇",
+                "板桥镇",
+                "来苏镇",
+            )
+        ),
+        (("YCCEC", 0.75), ("CQOUYC", 0.25)),
+    ),
     Area("皇城", 0.20, (("370305", "临淄区皇城镇"),), (("HCZCEC", 1.0),)),
-    Area("景德镇", 0.25, (
-        ("360203", "珠山区石狮埠街道"), ("360203", "珠山区新村街道"), ("360203", "珠山区里村街道"),
-        ("360203", "珠山区周路口街道"), ("360202", "昌江区西郊街道"), ("360202", "昌江区新枫街道"),
-        ("360202", "昌江区丽阳镇")),
-        (("JDZCS", 0.65), ("JDZVC", 0.35))),
-    Area("新都", 0.20, tuple(("510114", f"新都区{p}") for p in (
-        "新都街道", "大丰街道", "三河街道", "斑竹园街道", "新繁街道", "石板滩街道", "军屯镇", "清流镇")),
-        (("XDCEC", 1.0),)),
+    Area(
+        "景德镇",
+        0.25,
+        (
+            ("360203", "珠山区石狮埠街道"),
+            ("360203", "珠山区新村街道"),
+            ("360203", "珠山区里村街道"),
+            ("360203", "珠山区周路口街道"),
+            ("360202", "昌江区西郊街道"),
+            ("360202", "昌江区新枫街道"),
+            ("360202", "昌江区丽阳镇"),
+        ),
+        (("JDZCS", 0.65), ("JDZVC", 0.35)),
+    ),
+    Area(
+        "新都",
+        0.20,
+        tuple(
+            ("510114", f"新都区{p}")
+            for p in (
+                "新都街道",
+                "大丰街道",
+                "三河街道",
+                "斑竹园街道",
+                "新繁街道",
+                "石板滩街道",
+                "军屯镇",
+                "清流镇",
+            )
+        ),
+        (("XDCEC", 1.0),),
+    ),
 )
 
-_AREA_OF = {"YCCEC": "永川", "CQOUYC": "永川", "HCZCEC": "皇城", "JDZCS": "景德镇", "JDZVC": "景德镇", "XDCEC": "新都"}
+_AREA_OF = {
+    "YCCEC": "永川",
+    "CQOUYC": "永川",
+    "HCZCEC": "皇城",
+    "JDZCS": "景德镇",
+    "JDZVC": "景德镇",
+    "XDCEC": "新都",
+}
 
-SURNAMES = ("王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈"
-            "姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤")
+SURNAMES = (
+    "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈"
+    "姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤"
+)
 # Given names by the generation they are typical of: born before 1966, 1966–1999, 2000 on.
 GIVEN_NAMES = {
-    ("old", "male"): ("建国", "国华", "志强", "德明", "福生", "长顺", "明德", "学文", "永福", "家福", "树林", "保国",
-                      "振华", "德胜", "玉山", "文斌", "洪亮", "金贵", "世荣", "国庆", "正清", "春生", "庆云", "友才"),
-    ("old", "female"): ("秀英", "桂兰", "淑珍", "玉兰", "秀兰", "凤英", "桂英", "淑华", "秀珍", "玉珍", "翠花", "素芳",
-                        "兰英", "淑英", "桂芳", "玉梅", "春梅", "秀芳", "金凤", "玉华", "月娥", "素珍", "凤兰", "德芬"),
-    ("mid", "male"): ("伟", "强", "磊", "军", "勇", "涛", "斌", "杰", "鹏", "海波", "建华", "志刚", "俊", "刚", "明",
-                      "超", "健", "波", "宏伟", "晓东", "立新", "永刚", "红军", "国栋"),
-    ("mid", "female"): ("丽", "静", "敏", "燕", "艳", "娟", "霞", "芳", "丽娟", "晓燕", "红梅", "春燕", "丽萍", "小红",
-                        "婷", "雪梅", "晓霞", "海燕", "玲", "慧", "琴", "丹", "利华", "红霞"),
-    ("young", "male"): ("子轩", "浩然", "宇航", "俊杰", "梓睿", "博文", "一鸣", "子豪", "浩宇", "思远", "天佑", "明轩",
-                        "睿泽", "梓豪", "宇轩", "家乐"),
-    ("young", "female"): ("欣怡", "梓涵", "诗涵", "雨桐", "可馨", "语嫣", "思彤", "梓萱", "雨萱", "一诺", "紫涵", "佳怡",
-                          "若曦", "欣妍", "子涵", "语桐"),
+    ("old", "male"): (
+        "建国",
+        "国华",
+        "志强",
+        "德明",
+        "福生",
+        "长顺",
+        "明德",
+        "学文",
+        "永福",
+        "家福",
+        "树林",
+        "保国",
+        "振华",
+        "德胜",
+        "玉山",
+        "文斌",
+        "洪亮",
+        "金贵",
+        "世荣",
+        "国庆",
+        "正清",
+        "春生",
+        "庆云",
+        "友才",
+    ),
+    ("old", "female"): (
+        "秀英",
+        "桂兰",
+        "淑珍",
+        "玉兰",
+        "秀兰",
+        "凤英",
+        "桂英",
+        "淑华",
+        "秀珍",
+        "玉珍",
+        "翠花",
+        "素芳",
+        "兰英",
+        "淑英",
+        "桂芳",
+        "玉梅",
+        "春梅",
+        "秀芳",
+        "金凤",
+        "玉华",
+        "月娥",
+        "素珍",
+        "凤兰",
+        "德芬",
+    ),
+    ("mid", "male"): (
+        "伟",
+        "强",
+        "磊",
+        "军",
+        "勇",
+        "涛",
+        "斌",
+        "杰",
+        "鹏",
+        "海波",
+        "建华",
+        "志刚",
+        "俊",
+        "刚",
+        "明",
+        "超",
+        "健",
+        "波",
+        "宏伟",
+        "晓东",
+        "立新",
+        "永刚",
+        "红军",
+        "国栋",
+    ),
+    ("mid", "female"): (
+        "丽",
+        "静",
+        "敏",
+        "燕",
+        "艳",
+        "娟",
+        "霞",
+        "芳",
+        "丽娟",
+        "晓燕",
+        "红梅",
+        "春燕",
+        "丽萍",
+        "小红",
+        "婷",
+        "雪梅",
+        "晓霞",
+        "海燕",
+        "玲",
+        "慧",
+        "琴",
+        "丹",
+        "利华",
+        "红霞",
+    ),
+    ("young", "male"): (
+        "子轩",
+        "浩然",
+        "宇航",
+        "俊杰",
+        "梓睿",
+        "博文",
+        "一鸣",
+        "子豪",
+        "浩宇",
+        "思远",
+        "天佑",
+        "明轩",
+        "睿泽",
+        "梓豪",
+        "宇轩",
+        "家乐",
+    ),
+    ("young", "female"): (
+        "欣怡",
+        "梓涵",
+        "诗涵",
+        "雨桐",
+        "可馨",
+        "语嫣",
+        "思彤",
+        "梓萱",
+        "雨萱",
+        "一诺",
+        "紫涵",
+        "佳怡",
+        "若曦",
+        "欣妍",
+        "子涵",
+        "语桐",
+    ),
 }
 
 MOBILE_PREFIXES = tuple(f"13{d}" for d in range(10)) * 2 + (
-    "150", "151", "152", "153", "155", "156", "157", "158", "159", "177", "180", "181", "186", "187", "189")
+    "150",
+    "151",
+    "152",
+    "153",
+    "155",
+    "156",
+    "157",
+    "158",
+    "159",
+    "177",
+    "180",
+    "181",
+    "186",
+    "187",
+    "189",
+)
 """Real mainland mobile number blocks (13x most often, as on the older learners' phones)."""
 
 AGE_BANDS = (("s", 0.45, 60, 86), ("a", 0.45, 18, 59), ("y", 0.10, 8, 17))
@@ -293,7 +775,9 @@ def plan_learners(rng: random.Random, count: int, today: date) -> list[PlannedLe
     return people
 
 
-def plan_completions(rng: random.Random, people: list[PlannedLearner], today: date) -> list[PlannedCompletion]:
+def plan_completions(
+    rng: random.Random, people: list[PlannedLearner], today: date
+) -> list[PlannedCompletion]:
     start = today - timedelta(days=365 * YEARS_OF_HISTORY)
     days = [start + timedelta(days=i) for i in range((today - start).days + 1)]
     days_in: dict[tuple[int, ...], list[date]] = {}
@@ -316,7 +800,9 @@ def plan_completions(rng: random.Random, people: list[PlannedLearner], today: da
             if outcome.min_score is not None:
                 floor = math.ceil(outcome.min_score)
                 score = float(max(rng.randint(floor, 100), rng.randint(floor, 100)))
-            planned.append(PlannedCompletion(person.index, outcome, rng.choice(days_in[outcome.months]), score))
+            planned.append(
+                PlannedCompletion(person.index, outcome, rng.choice(days_in[outcome.months]), score)
+            )
     return planned
 
 
@@ -354,8 +840,14 @@ def load(db: Database, settings: Settings, *, learners: int = 300, seed: int = 2
     with db.unit_of_work() as session:
         by_code: dict[str, Institution] = {}
         for spec in INSTITUTIONS:
-            institution, _ = institutions.create(session, code=spec.code, name_zh=spec.name_zh, name_en=spec.name_en,
-                                                 kind=spec.kind, district=spec.district)
+            institution, _ = institutions.create(
+                session,
+                code=spec.code,
+                name_zh=spec.name_zh,
+                name_en=spec.name_en,
+                kind=spec.kind,
+                district=spec.district,
+            )
             institutions.set_state(session, code=spec.code, state=InstitutionState.accredited)
             key, keys[spec.code] = institutions.issue_api_key(session, code=spec.code, label="demo 演示")
             key_ids[spec.code] = key.id
@@ -363,19 +855,35 @@ def load(db: Database, settings: Settings, *, learners: int = 300, seed: int = 2
         credit_units: dict[str, int] = {}
         for item in OUTCOMES:
             outcome, _ = catalogue.upsert(
-                session, institution_id=by_code[item.institution].id, code=item.code,
-                spec=catalogue.OutcomeSpec(title_zh=item.title_zh, title_en=item.title_en, category=item.category,
-                                           level=item.level, credits=item.credits, hours=item.hours,
-                                           validity_years=item.validity_years, min_score=item.min_score),
-                hours_per_credit=settings.hours_per_credit)
+                session,
+                institution_id=by_code[item.institution].id,
+                code=item.code,
+                spec=catalogue.OutcomeSpec(
+                    title_zh=item.title_zh,
+                    title_en=item.title_en,
+                    category=item.category,
+                    level=item.level,
+                    credits=item.credits,
+                    hours=item.hours,
+                    validity_years=item.validity_years,
+                    min_score=item.min_score,
+                ),
+                hours_per_credit=settings.hours_per_credit,
+            )
             credit_units[item.code] = outcome.credits_units
 
         accounts: list[str] = []
         codes: list[str | None] = []
         for person in people:
             enrolment = learner_service.enroll(
-                session, secret=secret, name=person.name, national_id=person.national_id, phone=person.phone,
-                district=person.district, institution_id=by_code[person.enroler].id)
+                session,
+                secret=secret,
+                name=person.name,
+                national_id=person.national_id,
+                phone=person.phone,
+                district=person.district,
+                institution_id=by_code[person.enroler].id,
+            )
             accounts.append(enrolment.learner.account_no)
             codes.append(enrolment.activation_code)
 
@@ -388,18 +896,33 @@ def load(db: Database, settings: Settings, *, learners: int = 300, seed: int = 2
             rows = []
             for line, item in enumerate(items, start=1):
                 numbers[item.completed_on.year] += 1
-                rows.append((line, {
-                    "external_id": f"{spec.id_prefix}-{item.completed_on.year}-{numbers[item.completed_on.year]:06d}",
-                    "account_no": accounts[item.learner], "national_id": None,
-                    "outcome_code": item.outcome.code, "completed_on": item.completed_on,
-                    "score": item.score, "hours": item.outcome.hours,
-                }))
+                rows.append(
+                    (
+                        line,
+                        {
+                            "external_id": f"{spec.id_prefix}-{item.completed_on.year}-{numbers[item.completed_on.year]:06d}",
+                            "account_no": accounts[item.learner],
+                            "national_id": None,
+                            "outcome_code": item.outcome.code,
+                            "completed_on": item.completed_on,
+                            "score": item.score,
+                            "hours": item.outcome.hours,
+                        },
+                    )
+                )
             # As the institution's own system would: one all-or-nothing batch under its demo key.
-            completions.import_rows(session, institution=by_code[spec.code], api_key_id=key_ids[spec.code],
-                                    secret=secret, rows=rows, mode="all_or_nothing")
+            completions.import_rows(
+                session,
+                institution=by_code[spec.code],
+                api_key_id=key_ids[spec.code],
+                secret=secret,
+                rows=rows,
+                mode="all_or_nothing",
+            )
         _conversion_rules(session, by_code["CQOUYC"], today)
-        issued = _certificates(session, Issuer(settings), [accounts[p.index] for p in _showcase(people)],
-                               accounts[-1])
+        issued = _certificates(
+            session, Issuer(settings), [accounts[p.index] for p in _showcase(people)], accounts[-1]
+        )
     elapsed = time.perf_counter() - started
     total_units = sum(credit_units[c.outcome.code] for c in planned)
     summary = _summary(people, planned, accounts, codes, keys, total_units, elapsed, seed)
@@ -409,50 +932,100 @@ def load(db: Database, settings: Settings, *, learners: int = 300, seed: int = 2
     return summary + "\n" + "\n".join(lines)
 
 
-def _conversion_rules(session, open_university: Institution, today: date) -> None:  # noqa: ANN001
+def _conversion_rules(session, open_university: Institution, today: date) -> None:
     """SPEC §6: one qualification and two approved rules at the open university."""
-    conversion.put_qualification(session, institution=open_university, code="OU-PRESCHOOL-DIPLOMA", spec=conversion.QualificationSpec(
-        name_zh="学前教育专业（专科）", name_en="Preschool education (associate degree)", total_credits=60,
-        max_transfer_ratio=0.5, per_year_cap=42, per_institution_cap=20,
-        requirements=[{"category": "academic", "min_credits": 30}, {"outcome": "CQOUYC:OU-PRESCHOOL-EDU"}]))
+    conversion.put_qualification(
+        session,
+        institution=open_university,
+        code="OU-PRESCHOOL-DIPLOMA",
+        spec=conversion.QualificationSpec(
+            name_zh="学前教育专业（专科）",
+            name_en="Preschool education (associate degree)",
+            total_credits=60,
+            max_transfer_ratio=0.5,
+            per_year_cap=42,
+            per_institution_cap=20,
+            requirements=[
+                {"category": "academic", "min_credits": 30},
+                {"outcome": "CQOUYC:OU-PRESCHOOL-EDU"},
+            ],
+        ),
+    )
     start = today.replace(month=1, day=1)
     rules = [
-        conversion.RuleSpec(code="NANNY-TO-PRESCHOOL", name_zh="育婴师证书转学前教育学学分",
-                            name_en="Infant-care certificate to preschool education credits",
-                            target_outcome_code="OU-PRESCHOOL-EDU", credits=3,
-                            source={"all_of": ["CQOUYC:OU-NANNY-CERT"]}, effective_from=start,
-                            qualification_code="OU-PRESCHOOL-DIPLOMA"),
-        conversion.RuleSpec(code="AGRI-TO-MODERN", name_zh="社区农业培训学分转现代农业技术基础",
-                            name_en="Community farming credits to modern agricultural technology",
-                            target_outcome_code="OU-MODERN-AGRI", credits=2,
-                            source={"credits": {"category": "community", "min_level": 2, "amount": 3, "within_years": 5}},
-                            effective_from=start),
+        conversion.RuleSpec(
+            code="NANNY-TO-PRESCHOOL",
+            name_zh="育婴师证书转学前教育学学分",
+            name_en="Infant-care certificate to preschool education credits",
+            target_outcome_code="OU-PRESCHOOL-EDU",
+            credits=3,
+            source={"all_of": ["CQOUYC:OU-NANNY-CERT"]},
+            effective_from=start,
+            qualification_code="OU-PRESCHOOL-DIPLOMA",
+        ),
+        conversion.RuleSpec(
+            code="AGRI-TO-MODERN",
+            name_zh="社区农业培训学分转现代农业技术基础",
+            name_en="Community farming credits to modern agricultural technology",
+            target_outcome_code="OU-MODERN-AGRI",
+            credits=2,
+            source={"credits": {"category": "community", "min_level": 2, "amount": 3, "within_years": 5}},
+            effective_from=start,
+        ),
     ]
     for spec in rules:
         rule, _ = conversion.propose_rule(session, institution=open_university, spec=spec)
         conversion.approve_rule(session, rule_id=rule.id)
 
 
-def _certificates(session, issuer: Issuer, showcase: list[str], other: str) -> list[tuple[str, str]]:  # noqa: ANN001
+def _certificates(session, issuer: Issuer, showcase: list[str], other: str) -> list[tuple[str, str]]:
     """An achievement and a transcript for each showcase learner, and one revoked certificate."""
     issued = []
     for account_no in [*showcase, other]:
         learner = learner_service.by_account_no(session, account_no)
-        first = session.execute(select(Completion.id).where(Completion.learner_id == learner.id)
-                                .order_by(Completion.completed_on, Completion.id)).scalars().first()
-        achievement = certificates.issue(session, issuer, learner=learner, kind=CertificateKind.achievement,
-                                         completion_id=first, issued_by="demo")
+        first = (
+            session.execute(
+                select(Completion.id)
+                .where(Completion.learner_id == learner.id)
+                .order_by(Completion.completed_on, Completion.id)
+            )
+            .scalars()
+            .first()
+        )
+        achievement = certificates.issue(
+            session,
+            issuer,
+            learner=learner,
+            kind=CertificateKind.achievement,
+            completion_id=first,
+            issued_by="demo",
+        )
         if account_no == other:
-            certificates.revoke(session, certificate_id=achievement.id, reason="演示：机构登记错误 / demo: posted in error")
+            certificates.revoke(
+                session, certificate_id=achievement.id, reason="演示：机构登记错误 / demo: posted in error"
+            )
             issued.append(("已撤销 revoked", achievement.id))
             continue
-        transcript = certificates.issue(session, issuer, learner=learner, kind=CertificateKind.transcript, issued_by="demo")
-        issued += [(f"证书 achievement {account_no}", achievement.id), (f"成绩单 transcript {account_no}", transcript.id)]
+        transcript = certificates.issue(
+            session, issuer, learner=learner, kind=CertificateKind.transcript, issued_by="demo"
+        )
+        issued += [
+            (f"证书 achievement {account_no}", achievement.id),
+            (f"成绩单 transcript {account_no}", transcript.id),
+        ]
     return issued
 
 
-def _summary(people: list[PlannedLearner], planned: list[PlannedCompletion], accounts: list[str],
-             codes: list[str | None], keys: dict[str, str], total_units: int, elapsed: float, seed: int) -> str:
+def _summary(
+    people: list[PlannedLearner],
+    planned: list[PlannedCompletion],
+    accounts: list[str],
+    codes: list[str | None],
+    keys: dict[str, str],
+    total_units: int,
+    elapsed: float,
+    seed: int,
+) -> str:
     seniors = sum(p.band == "s" for p in people)
     lines = [
         f"演示数据已加载 Demo data loaded · seed {seed} · {elapsed:.1f} s",
@@ -465,8 +1038,10 @@ def _summary(people: list[PlannedLearner], planned: list[PlannedCompletion], acc
         lines.append(f"    {spec.code:<7} {keys[spec.code]}  {spec.name_zh}")
     lines.append("  演示学习者 Demo learners (POST /api/v1/auth/activate):")
     for person in _showcase(people):
-        lines.append(f"    {accounts[person.index]}  激活码 code {codes[person.index]}  "
-                     f"{person.name} {person.age}岁 {person.district}")
+        lines.append(
+            f"    {accounts[person.index]}  激活码 code {codes[person.index]}  "
+            f"{person.name} {person.age}岁 {person.district}"
+        )
     return "\n".join(lines)
 
 

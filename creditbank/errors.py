@@ -21,16 +21,26 @@ CODES: dict[str, tuple[int, str, str]] = {
     # institutions
     "institution_exists": (409, "机构代码 {code} 已存在", "Institution code {code} already exists"),
     "institution_not_found": (404, "找不到机构 {code}", "Institution {code} not found"),
-    "institution_not_accredited": (403, "机构 {code} 未获认证或已暂停，不能登记学习成果",
-                                   "Institution {code} is not accredited (or is suspended) and cannot post"),
-    "invalid_state_change": (409, "机构状态不能从 {from_state} 改为 {to_state}",
-                             "Cannot change institution state from {from_state} to {to_state}"),
+    "institution_not_accredited": (
+        403,
+        "机构 {code} 未获认证或已暂停，不能登记学习成果",
+        "Institution {code} is not accredited (or is suspended) and cannot post",
+    ),
+    "invalid_state_change": (
+        409,
+        "机构状态不能从 {from_state} 改为 {to_state}",
+        "Cannot change institution state from {from_state} to {to_state}",
+    ),
     "api_key_not_found": (404, "找不到该 API 密钥", "API key not found"),
     # learners
     "invalid_national_id": (422, "身份证号无效：{reason}", "Invalid national ID number: {reason}"),
     "learner_not_found": (404, "找不到学习账户 {ref}", "Learning account {ref} not found"),
     "invalid_activation_code": (401, "激活码无效或已过期", "Activation code is invalid or expired"),
-    "already_activated": (409, "该学习账户已激活，请直接登录", "This account is already activated; please sign in"),
+    "already_activated": (
+        409,
+        "该学习账户已激活，请直接登录",
+        "This account is already activated; please sign in",
+    ),
     "invalid_credentials": (401, "账号或密码错误", "Wrong account number or password"),
     "weak_password": (422, "密码至少需要 8 位", "The password needs at least 8 characters"),
     # catalogue
@@ -38,51 +48,149 @@ CODES: dict[str, tuple[int, str, str]] = {
     "credits_or_hours_required": (422, "请填写学分或学时", "Give credits or learning hours"),
     # completions and ledger
     "completed_on_in_future": (422, "完成日期 {date} 晚于今天", "Completion date {date} is in the future"),
-    "score_below_minimum": (422, "成绩 {score} 低于最低要求 {minimum}", "Score {score} is below the minimum {minimum}"),
-    "score_required": (422, "该学习成果要求填写成绩（最低 {minimum}）", "This outcome needs a score (minimum {minimum})"),
-    "duplicate_completion": (409, "该学习者已登记过学习成果 {code}", "The learner already has outcome {code}"),
-    "external_id_conflict": (409, "外部编号 {external_id} 已用于内容不同的记录",
-                             "external_id {external_id} was already used with different content"),
-    "idempotency_key_reused": (409, "Idempotency-Key 已用于不同的请求", "Idempotency-Key was already used for a different request"),
+    "score_below_minimum": (
+        422,
+        "成绩 {score} 低于最低要求 {minimum}",
+        "Score {score} is below the minimum {minimum}",
+    ),
+    "score_required": (
+        422,
+        "该学习成果要求填写成绩（最低 {minimum}）",
+        "This outcome needs a score (minimum {minimum})",
+    ),
+    "duplicate_completion": (
+        409,
+        "该学习者已登记过学习成果 {code}",
+        "The learner already has outcome {code}",
+    ),
+    "external_id_conflict": (
+        409,
+        "外部编号 {external_id} 已用于内容不同的记录",
+        "external_id {external_id} was already used with different content",
+    ),
+    "idempotency_key_reused": (
+        409,
+        "Idempotency-Key 已用于不同的请求",
+        "Idempotency-Key was already used for a different request",
+    ),
     "completion_not_found": (404, "找不到学习成果记录 {id}", "Completion {id} not found"),
     "already_revoked": (409, "该记录已撤销", "This completion is already revoked"),
-    "lot_consumed": (409, "该学分已用于学分转换，不能直接撤销", "The credits were already used in a conversion and cannot simply be revoked"),
-    "learner_ref_required": (422, "请填写 account_no 或 national_id 之一", "Give exactly one of account_no or national_id"),
+    "lot_consumed": (
+        409,
+        "该学分已用于学分转换，不能直接撤销",
+        "The credits were already used in a conversion and cannot simply be revoked",
+    ),
+    "learner_ref_required": (
+        422,
+        "请填写 account_no 或 national_id 之一",
+        "Give exactly one of account_no or national_id",
+    ),
     # certificates and verification
     "certificate_not_found": (404, "找不到证书 {id}", "Certificate {id} not found"),
-    "nothing_to_certify": (422, "还没有可以写入成绩单的学习成果", "There are no completions to put on a transcript yet"),
+    "nothing_to_certify": (
+        422,
+        "还没有可以写入成绩单的学习成果",
+        "There are no completions to put on a transcript yet",
+    ),
     "unusable_input": (422, "无法识别：{reason}", "Cannot read this input: {reason}"),
     # conversion and qualifications
-    "invalid_outcome_ref": (422, "学习成果引用 {ref} 格式应为 机构代码:成果代码", "Outcome reference {ref} must look like INSTITUTION:CODE"),
-    "rule_target_not_owned": (403, "只能为本机构的学习成果制定转换规则（{ref}）", "A rule can only target your own institution's outcome ({ref})"),
-    "rule_cycle": (422, "该规则会形成循环转换（{cycle}）", "This rule would create a conversion cycle ({cycle})"),
+    "invalid_outcome_ref": (
+        422,
+        "学习成果引用 {ref} 格式应为 机构代码:成果代码",
+        "Outcome reference {ref} must look like INSTITUTION:CODE",
+    ),
+    "rule_target_not_owned": (
+        403,
+        "只能为本机构的学习成果制定转换规则（{ref}）",
+        "A rule can only target your own institution's outcome ({ref})",
+    ),
+    "rule_cycle": (
+        422,
+        "该规则会形成循环转换（{cycle}）",
+        "This rule would create a conversion cycle ({cycle})",
+    ),
     "rule_not_found": (404, "找不到转换规则 {ref}", "Conversion rule {ref} not found"),
-    "rule_not_available": (409, "转换规则 {code} 当前不可用：{reason}", "Conversion rule {code} is not available: {reason}"),
-    "rule_state_conflict": (409, "规则当前状态为 {state}，不能执行此操作", "The rule is {state}; this action is not possible"),
-    "credits_or_ratio_required": (422, "请填写 credits 或 ratio 之一", "Give exactly one of credits or ratio"),
+    "rule_not_available": (
+        409,
+        "转换规则 {code} 当前不可用：{reason}",
+        "Conversion rule {code} is not available: {reason}",
+    ),
+    "rule_state_conflict": (
+        409,
+        "规则当前状态为 {state}，不能执行此操作",
+        "The rule is {state}; this action is not possible",
+    ),
+    "credits_or_ratio_required": (
+        422,
+        "请填写 credits 或 ratio 之一",
+        "Give exactly one of credits or ratio",
+    ),
     "qualification_not_found": (404, "找不到资历 {code}", "Qualification {code} not found"),
-    "qualification_owned_by_other": (403, "资历 {code} 属于其他机构", "Qualification {code} belongs to another institution"),
+    "qualification_owned_by_other": (
+        403,
+        "资历 {code} 属于其他机构",
+        "Qualification {code} belongs to another institution",
+    ),
     "not_eligible": (422, "还不满足转换条件", "The conversion conditions are not met yet"),
     "lot_not_yours": (403, "学分批次 {lot_id} 不属于你的账户", "Lot {lot_id} is not in your account"),
     "conversion_not_found": (404, "找不到转换申请 {id}", "Conversion request {id} not found"),
-    "conversion_already_decided": (409, "该转换申请已处理（{state}）", "This conversion request was already decided ({state})"),
-    "conversion_expired": (409, "该转换申请已过期，锁定的学分已释放", "This conversion request expired; its credits were released"),
-    "qualification_not_met": (422, "尚未满足资历 {code} 的要求", "The requirements of qualification {code} are not met yet"),
-    "lots_changed": (409, "学分在处理期间发生变化，请重新申请", "The credits changed meanwhile; please apply again"),
+    "conversion_already_decided": (
+        409,
+        "该转换申请已处理（{state}）",
+        "This conversion request was already decided ({state})",
+    ),
+    "conversion_expired": (
+        409,
+        "该转换申请已过期，锁定的学分已释放",
+        "This conversion request expired; its credits were released",
+    ),
+    "qualification_not_met": (
+        422,
+        "尚未满足资历 {code} 的要求",
+        "The requirements of qualification {code} are not met yet",
+    ),
+    "lots_changed": (
+        409,
+        "学分在处理期间发生变化，请重新申请",
+        "The credits changed meanwhile; please apply again",
+    ),
     # batch import
-    "upload_too_large": (413, "文件超过 {limit_mb} MB 上限", "The file is larger than the {limit_mb} MB limit"),
+    "upload_too_large": (
+        413,
+        "文件超过 {limit_mb} MB 上限",
+        "The file is larger than the {limit_mb} MB limit",
+    ),
     "too_many_rows": (413, "文件超过 {limit} 行上限", "The file has more than {limit} rows"),
-    "unsupported_file": (415, "只支持 CSV（UTF-8 或 GB18030）、XLSX 或 JSON", "Only CSV (UTF-8 or GB18030), XLSX or JSON are accepted"),
-    "wrong_encoding": (422, "无法识别文件编码，请另存为 UTF-8 或 GB18030 的 CSV", "Unknown text encoding; save the CSV as UTF-8 or GB18030"),
+    "unsupported_file": (
+        415,
+        "只支持 CSV（UTF-8 或 GB18030）、XLSX 或 JSON",
+        "Only CSV (UTF-8 or GB18030), XLSX or JSON are accepted",
+    ),
+    "wrong_encoding": (
+        422,
+        "无法识别文件编码，请另存为 UTF-8 或 GB18030 的 CSV",
+        "Unknown text encoding; save the CSV as UTF-8 or GB18030",
+    ),
     "missing_columns": (422, "缺少列：{columns}", "Missing columns: {columns}"),
     "unknown_columns": (422, "无法识别的列：{columns}", "Unknown columns: {columns}"),
     "empty_file": (422, "文件中没有数据行", "The file has no data rows"),
     "malformed_row": (422, "第 {line} 行格式错误：{reason}", "Row {line} is malformed: {reason}"),
     "empty_row": (422, "空行", "Empty row"),
-    "merged_cells": (422, "表格含有合并单元格 {ranges}，请取消合并后再上传", "The sheet has merged cells {ranges}; unmerge them and upload again"),
-    "duplicate_in_file": (409, "外部编号 {external_id} 在文件中重复（第 {first_line} 行）",
-                          "external_id {external_id} repeats line {first_line} of this file"),
-    "batch_rejected": (422, "有 {rejected} 行不合格，整批未导入", "{rejected} rows were rejected; nothing was imported"),
+    "merged_cells": (
+        422,
+        "表格含有合并单元格 {ranges}，请取消合并后再上传",
+        "The sheet has merged cells {ranges}; unmerge them and upload again",
+    ),
+    "duplicate_in_file": (
+        409,
+        "外部编号 {external_id} 在文件中重复（第 {first_line} 行）",
+        "external_id {external_id} repeats line {first_line} of this file",
+    ),
+    "batch_rejected": (
+        422,
+        "有 {rejected} 行不合格，整批未导入",
+        "{rejected} rows were rejected; nothing was imported",
+    ),
     "invalid_value": (422, "{field} 的值无效：{reason}", "Invalid value for {field}: {reason}"),
 }
 
@@ -121,7 +229,9 @@ def render(code: str, params: dict[str, Any], lang: str = "zh") -> str:
         return template
 
 
-def row_error(line: int, code: str, field_name: str | None = None, params: dict[str, Any] | None = None) -> dict[str, Any]:
+def row_error(
+    line: int, code: str, field_name: str | None = None, params: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """One entry of a batch report; both languages so a file can be fixed by anyone."""
     entry: dict[str, Any] = {
         "line": line,

@@ -6,10 +6,36 @@ from creditbank.completions.models import Completion, IdempotencyRecord
 from creditbank.conversion.models import Conversion, ConversionLot, ConversionRule, Qualification
 from creditbank.institutions.models import ApiKey, Institution, OperatorToken
 from creditbank.learners.models import InstitutionLearner, Learner, LearnerSession
-from creditbank.ledger.models import LearnerBalance, LedgerAccount, LedgerHead, LedgerTransaction, Lot, Posting
+from creditbank.ledger.models import (
+    LearnerBalance,
+    LedgerAccount,
+    LedgerHead,
+    LedgerTransaction,
+    Lot,
+    Posting,
+)
 
 __all__ = [
-    "ApiKey", "Certificate", "CertificateSource", "Completion", "Conversion", "ConversionLot", "ConversionRule", "IdempotencyRecord", "Institution", "InstitutionLearner", "Learner",
-    "LearnerBalance", "LearnerSession", "LedgerAccount", "LedgerHead", "LedgerTransaction", "Lot",
-    "OperatorToken", "Outcome", "Posting", "Qualification", "StatusList",
+    "ApiKey",
+    "Certificate",
+    "CertificateSource",
+    "Completion",
+    "Conversion",
+    "ConversionLot",
+    "ConversionRule",
+    "IdempotencyRecord",
+    "Institution",
+    "InstitutionLearner",
+    "Learner",
+    "LearnerBalance",
+    "LearnerSession",
+    "LedgerAccount",
+    "LedgerHead",
+    "LedgerTransaction",
+    "Lot",
+    "OperatorToken",
+    "Outcome",
+    "Posting",
+    "Qualification",
+    "StatusList",
 ]

@@ -19,7 +19,11 @@ class Pages:
 
     @cached_property
     def env(self) -> Environment:
-        return Environment(loader=FileSystemLoader(self.templates_dir), autoescape=select_autoescape(["html", "j2"]))
+        return Environment(
+            loader=FileSystemLoader(self.templates_dir), autoescape=select_autoescape(["html", "j2"])
+        )
 
     def verification(self, certificate_id: str, context: dict[str, Any]) -> str:
-        return self.env.get_template("verify.html.j2").render(**({"certificate_id": certificate_id} | context))
+        return self.env.get_template("verify.html.j2").render(
+            **({"certificate_id": certificate_id} | context)
+        )

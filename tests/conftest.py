@@ -40,8 +40,10 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def pg_cluster() -> Iterator[pgcluster.Cluster | None]:
     if pgcluster.find_bindir() is None:
-        message = ("PostgreSQL server binaries not found (initdb/pg_ctl): the PostgreSQL half of the suite is "
-                   "SKIPPED. Run scripts/setup-system.sh to install them.")
+        message = (
+            "PostgreSQL server binaries not found (initdb/pg_ctl): the PostgreSQL half of the suite is "
+            "SKIPPED. Run scripts/setup-system.sh to install them."
+        )
         if os.environ.get("CI"):
             pytest.fail(message + " CI must run it.")
         warnings.warn(message, stacklevel=1)
@@ -106,8 +108,9 @@ def national_id(born: date = date(1958, 5, 17), region: str = "500118") -> str:
     return idcard.make(region, born, next(_ids) % 1000)
 
 
-def institution(client: TestClient, code: str = "YCCEC", name_zh: str = "永川区社区教育学院",
-                accredit: bool = True) -> dict[str, str]:
+def institution(
+    client: TestClient, code: str = "YCCEC", name_zh: str = "永川区社区教育学院", accredit: bool = True
+) -> dict[str, str]:
     """Create (and accredit) an institution; returns headers carrying a fresh API key."""
     response = client.post("/api/v1/institutions", json={"code": code, "name_zh": name_zh}, headers=OPERATOR)
     assert response.status_code in (200, 201), response.text
@@ -118,8 +121,13 @@ def institution(client: TestClient, code: str = "YCCEC", name_zh: str = "永川�
 
 
 def outcome(client: TestClient, headers: dict[str, str], code: str = "YC-ELEC", **fields: object) -> dict:
-    body = {"title_zh": "居民用电安全", "title_en": "Household electrical safety", "category": "community",
-            "level": 2, "credits": 1.5} | fields
+    body = {
+        "title_zh": "居民用电安全",
+        "title_en": "Household electrical safety",
+        "category": "community",
+        "level": 2,
+        "credits": 1.5,
+    } | fields
     response = client.put(f"/api/v1/catalogue/{code}", json=body, headers=headers)
     assert response.status_code in (200, 201), response.text
     return response.json()
@@ -132,7 +140,12 @@ def learner(client: TestClient, headers: dict[str, str], name: str = "张桂兰"
     return response.json() | {"national_id": body["national_id"]}
 
 
-def completion_body(account_no: str, outcome_code: str = "YC-ELEC", external_id: str | None = None,
-                    **fields: object) -> dict:
-    return {"external_id": external_id or f"ext-{next(_ids)}", "account_no": account_no,
-            "outcome_code": outcome_code, "completed_on": "2026-03-01"} | fields
+def completion_body(
+    account_no: str, outcome_code: str = "YC-ELEC", external_id: str | None = None, **fields: object
+) -> dict:
+    return {
+        "external_id": external_id or f"ext-{next(_ids)}",
+        "account_no": account_no,
+        "outcome_code": outcome_code,
+        "completed_on": "2026-03-01",
+    } | fields

@@ -27,6 +27,7 @@ is still running when the interpreter exits.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import re
 import shutil
@@ -143,7 +144,7 @@ def _chown_pg(path: Path) -> None:
 # --------------------------------------------------------------------------- #
 # cluster
 # --------------------------------------------------------------------------- #
-_live: set["Cluster"] = set()
+_live: set[Cluster] = set()
 _live_lock = threading.Lock()
 
 
@@ -196,16 +197,24 @@ class Cluster:
             _live.discard(self)
         if not already and (self.datadir / "postmaster.pid").exists():
             res = _run(
-                [str(self._bindir / "pg_ctl"), "-D", str(self.datadir), "-m", "fast", "-w",
-                 "-t", "60", "stop"],
+                [
+                    str(self._bindir / "pg_ctl"),
+                    "-D",
+                    str(self.datadir),
+                    "-m",
+                    "fast",
+                    "-w",
+                    "-t",
+                    "60",
+                    "stop",
+                ],
                 cwd=self.datadir.parent,
                 timeout=90,
             )
             if res.returncode != 0 and (self.datadir / "postmaster.pid").exists():
                 # last resort: immediate shutdown, so we never leak a postmaster
                 _run(
-                    [str(self._bindir / "pg_ctl"), "-D", str(self.datadir), "-m", "immediate",
-                     "-w", "stop"],
+                    [str(self._bindir / "pg_ctl"), "-D", str(self.datadir), "-m", "immediate", "-w", "stop"],
                     cwd=self.datadir.parent,
                     timeout=60,
                 )
@@ -217,10 +226,8 @@ def _cleanup_at_exit() -> None:
     with _live_lock:
         clusters = list(_live)
     for c in clusters:
-        try:
+        with contextlib.suppress(Exception):
             c.stop(remove=c._remove_at_exit)
-        except Exception:  # noqa: BLE001 - best effort at interpreter exit
-            pass
 
 
 atexit.register(_cleanup_at_exit)
@@ -301,8 +308,19 @@ def start_cluster(base: Path | None = None, *, timeout: float = 60.0) -> Cluster
     t0 = time.monotonic()
     try:
         res = _run(
-            [str(bindir / "initdb"), "-D", str(datadir), "-A", "trust", "-U", SUPERUSER,
-             "-E", "UTF8", "--locale=C", "--no-sync"],
+            [
+                str(bindir / "initdb"),
+                "-D",
+                str(datadir),
+                "-A",
+                "trust",
+                "-U",
+                SUPERUSER,
+                "-E",
+                "UTF8",
+                "--locale=C",
+                "--no-sync",
+            ],
             cwd=tmp,
             timeout=timeout * 2,
         )
@@ -311,8 +329,7 @@ def start_cluster(base: Path | None = None, *, timeout: float = 60.0) -> Cluster
     if res.returncode != 0:
         hint = ""
         if root and "Permission denied" in (res.stderr + res.stdout):
-            hint = (f"\n(hint: every parent directory of {tmp} must be traversable by "
-                    f"the {OS_USER!r} user)")
+            hint = f"\n(hint: every parent directory of {tmp} must be traversable by the {OS_USER!r} user)"
         raise fail(f"initdb failed (exit {res.returncode}){hint}", res.stdout + res.stderr)
 
     last_detail = ""
@@ -325,8 +342,19 @@ def start_cluster(base: Path | None = None, *, timeout: float = 60.0) -> Cluster
         deadline = time.monotonic() + timeout
         try:
             res = _run(
-                [str(bindir / "pg_ctl"), "-D", str(datadir), "-o", opts, "-w",
-                 "-t", str(int(timeout)), "-l", str(datadir / "log"), "start"],
+                [
+                    str(bindir / "pg_ctl"),
+                    "-D",
+                    str(datadir),
+                    "-o",
+                    opts,
+                    "-w",
+                    "-t",
+                    str(int(timeout)),
+                    "-l",
+                    str(datadir / "log"),
+                    "start",
+                ],
                 cwd=tmp,
                 timeout=timeout + 30,
             )
@@ -334,8 +362,9 @@ def start_cluster(base: Path | None = None, *, timeout: float = 60.0) -> Cluster
             res = None
             last_detail = str(exc)
         if res is not None and res.returncode == 0:
-            cluster = Cluster(HOST, port, SUPERUSER, datadir, _bindir=bindir,
-                              _tmpdir=tmp, _remove_at_exit=base is None)
+            cluster = Cluster(
+                HOST, port, SUPERUSER, datadir, _bindir=bindir, _tmpdir=tmp, _remove_at_exit=base is None
+            )
             with _live_lock:
                 _live.add(cluster)
             err = _wait_accepting(HOST, port, SUPERUSER, deadline)
@@ -348,8 +377,11 @@ def start_cluster(base: Path | None = None, *, timeout: float = 60.0) -> Cluster
             last_detail = res.stdout + res.stderr
         # make sure nothing is left half-running before retrying
         if (datadir / "postmaster.pid").exists():
-            _run([str(bindir / "pg_ctl"), "-D", str(datadir), "-m", "immediate", "-w", "stop"],
-                 cwd=tmp, timeout=60)
+            _run(
+                [str(bindir / "pg_ctl"), "-D", str(datadir), "-m", "immediate", "-w", "stop"],
+                cwd=tmp,
+                timeout=60,
+            )
         if "Address already in use" not in _tail(datadir / "log", 20):
             break
     raise fail("pg_ctl start failed", last_detail)

@@ -30,9 +30,9 @@ class Ledger:
     """What the API built: completions c1..c5 (c2 revoked), transactions by seq 1..6."""
 
     completions: list[dict]
-    tx: dict[int, LedgerTransaction]          # seq -> transaction
-    postings: dict[int, list[Posting]]        # seq -> its postings, in id order
-    codes: dict[int, str]                     # ledger account id -> code
+    tx: dict[int, LedgerTransaction]  # seq -> transaction
+    postings: dict[int, list[Posting]]  # seq -> its postings, in id order
+    codes: dict[int, str]  # ledger account id -> code
 
 
 @pytest.fixture
@@ -60,12 +60,18 @@ def ledger(client, db: Database) -> Ledger:
     posts = [(ann, "AU-ELEC", None), (ann, "AU-WELD", 88), (bob, "AU-ELEC", None), (bob, "AU-WELD", 75.5)]
     completions = []
     for person, code, score in posts:
-        r = client.post("/api/v1/completions", json=completion_body(person["account_no"], code, score=score), headers=inst)
+        r = client.post(
+            "/api/v1/completions", json=completion_body(person["account_no"], code, score=score), headers=inst
+        )
         assert r.status_code == 201, r.text
         completions.append(r.json())
-    r = client.post(f"/api/v1/completions/{completions[1]['id']}/revoke", json={"reason": "登记错误"}, headers=inst)
+    r = client.post(
+        f"/api/v1/completions/{completions[1]['id']}/revoke", json={"reason": "登记错误"}, headers=inst
+    )
     assert r.status_code == 200, r.text
-    r = client.post("/api/v1/completions", json=completion_body(ann["account_no"], "AU-WELD", score=91), headers=inst)
+    r = client.post(
+        "/api/v1/completions", json=completion_body(ann["account_no"], "AU-WELD", score=91), headers=inst
+    )
     assert r.status_code == 201, r.text
     completions.append(r.json())
     with db.reader() as session:
@@ -82,7 +88,11 @@ def ledger(client, db: Database) -> Ledger:
 
 
 def learner_leg(ledger: Ledger, seq: int) -> Posting:
-    return next(p for p in ledger.postings[seq] if p.lot_id is not None and ledger.codes[p.account_id].startswith("learner:"))
+    return next(
+        p
+        for p in ledger.postings[seq]
+        if p.lot_id is not None and ledger.codes[p.account_id].startswith("learner:")
+    )
 
 
 def issuance_leg(ledger: Ledger, seq: int) -> Posting:
@@ -90,6 +100,7 @@ def issuance_leg(ledger: Ledger, seq: int) -> Posting:
 
 
 # -- the honest ledger ---------------------------------------------------------------------------
+
 
 def test_audit_passes_on_a_ledger_built_through_the_api(ledger, db, db_url, cli_env):
     code, output = run_audit(db_url)
@@ -104,6 +115,7 @@ def test_audit_passes_on_a_ledger_built_through_the_api(ledger, db, db_url, cli_
 
 # -- tampering -----------------------------------------------------------------------------------
 
+
 def edit_posting_amount(conn: Connection, ledger: Ledger) -> None:
     leg = learner_leg(ledger, 3)
     conn.execute(text("UPDATE posting SET amount_units = amount_units + 100 WHERE id = :id"), {"id": leg.id})
@@ -114,22 +126,43 @@ def edit_posting_amount_and_every_cache(conn: Connection, ledger: Ledger) -> Non
     delta = 100
     with_lot = learner_leg(ledger, 3)
     for leg, change in ((with_lot, delta), (issuance_leg(ledger, 3), -delta)):
-        conn.execute(text("UPDATE posting SET amount_units = amount_units + :d WHERE id = :id"), {"d": change, "id": leg.id})
-        conn.execute(text("UPDATE posting SET balance_after_units = balance_after_units + :d "
-                          "WHERE account_id = :a AND id >= :id"), {"d": change, "a": leg.account_id, "id": leg.id})
-        conn.execute(text("UPDATE ledger_account SET balance_units = balance_units + :d WHERE id = :a"),
-                     {"d": change, "a": leg.account_id})
-    lot = conn.execute(text("SELECT learner_id, category, level FROM lot WHERE id = :id"), {"id": with_lot.lot_id}).one()
-    conn.execute(text("UPDATE learner_balance SET units = units + :d "
-                      "WHERE learner_id = :l AND category = :c AND level = :v"),
-                 {"d": delta, "l": lot.learner_id, "c": lot.category, "v": lot.level})
-    conn.execute(text("UPDATE lot SET amount_units = amount_units + :d WHERE id = :id"), {"d": delta, "id": with_lot.lot_id})
+        conn.execute(
+            text("UPDATE posting SET amount_units = amount_units + :d WHERE id = :id"),
+            {"d": change, "id": leg.id},
+        )
+        conn.execute(
+            text(
+                "UPDATE posting SET balance_after_units = balance_after_units + :d "
+                "WHERE account_id = :a AND id >= :id"
+            ),
+            {"d": change, "a": leg.account_id, "id": leg.id},
+        )
+        conn.execute(
+            text("UPDATE ledger_account SET balance_units = balance_units + :d WHERE id = :a"),
+            {"d": change, "a": leg.account_id},
+        )
+    lot = conn.execute(
+        text("SELECT learner_id, category, level FROM lot WHERE id = :id"), {"id": with_lot.lot_id}
+    ).one()
+    conn.execute(
+        text(
+            "UPDATE learner_balance SET units = units + :d "
+            "WHERE learner_id = :l AND category = :c AND level = :v"
+        ),
+        {"d": delta, "l": lot.learner_id, "c": lot.category, "v": lot.level},
+    )
+    conn.execute(
+        text("UPDATE lot SET amount_units = amount_units + :d WHERE id = :id"),
+        {"d": delta, "id": with_lot.lot_id},
+    )
 
 
 def delete_middle_transaction(conn: Connection, ledger: Ledger) -> None:
     tx_id = ledger.tx[3].id
     conn.execute(text("DELETE FROM posting WHERE transaction_id = :t"), {"t": tx_id})
-    conn.execute(text("DELETE FROM lot WHERE transaction_id = :t"), {"t": tx_id})  # lot.transaction_id is a foreign key
+    conn.execute(
+        text("DELETE FROM lot WHERE transaction_id = :t"), {"t": tx_id}
+    )  # lot.transaction_id is a foreign key
     conn.execute(text("DELETE FROM ledger_transaction WHERE id = :t"), {"t": tx_id})
 
 
@@ -148,26 +181,38 @@ def swap_seq(conn: Connection, ledger: Ledger) -> None:
 
 
 def edit_learner_balance(conn: Connection, ledger: Ledger) -> None:
-    lot = conn.execute(text("SELECT learner_id, category, level FROM lot WHERE id = :id"),
-                       {"id": learner_leg(ledger, 1).lot_id}).one()
-    changed = conn.execute(text("UPDATE learner_balance SET units = units + 50 "
-                                "WHERE learner_id = :l AND category = :c AND level = :v"),
-                           {"l": lot.learner_id, "c": lot.category, "v": lot.level})
+    lot = conn.execute(
+        text("SELECT learner_id, category, level FROM lot WHERE id = :id"),
+        {"id": learner_leg(ledger, 1).lot_id},
+    ).one()
+    changed = conn.execute(
+        text(
+            "UPDATE learner_balance SET units = units + 50 "
+            "WHERE learner_id = :l AND category = :c AND level = :v"
+        ),
+        {"l": lot.learner_id, "c": lot.category, "v": lot.level},
+    )
     assert changed.rowcount == 1
 
 
 def edit_account_balance(conn: Connection, ledger: Ledger) -> None:
     account = learner_leg(ledger, 1).account_id
-    conn.execute(text("UPDATE ledger_account SET balance_units = balance_units + 1000 WHERE id = :a"), {"a": account})
+    conn.execute(
+        text("UPDATE ledger_account SET balance_units = balance_units + 1000 WHERE id = :a"), {"a": account}
+    )
 
 
 def edit_completion_score(conn: Connection, ledger: Ledger) -> None:
-    changed = conn.execute(text("UPDATE completion SET score = 98 WHERE id = :id"), {"id": ledger.completions[3]["id"]})
+    changed = conn.execute(
+        text("UPDATE completion SET score = 98 WHERE id = :id"), {"id": ledger.completions[3]["id"]}
+    )
     assert changed.rowcount == 1
 
 
 def edit_completion_date(conn: Connection, ledger: Ledger) -> None:
-    statement = text("UPDATE completion SET completed_on = :d WHERE id = :id").bindparams(bindparam("d", type_=Date))
+    statement = text("UPDATE completion SET completed_on = :d WHERE id = :id").bindparams(
+        bindparam("d", type_=Date)
+    )
     changed = conn.execute(statement, {"d": date(2025, 12, 24), "id": ledger.completions[0]["id"]})
     assert changed.rowcount == 1
 
@@ -176,18 +221,34 @@ def problems_for(ledger: Ledger, name: str) -> list[str]:
     """Fragments that must appear in the output, proving which detector fired."""
     tx = ledger.tx
     return {
-        "posting_amount": [f"seq={tx[3].seq} id={tx[3].id}: hash mismatch", "postings do not balance",
-                           "balance_after", "sum of postings"],
+        "posting_amount": [
+            f"seq={tx[3].seq} id={tx[3].id}: hash mismatch",
+            "postings do not balance",
+            "balance_after",
+            "sum of postings",
+        ],
         "posting_amount_and_every_cache": [f"seq=3 id={tx[3].id}: hash mismatch"],
-        "delete_middle_transaction": [f"seq=4 id={tx[4].id}: expected seq 3 — a transaction is missing or reordered",
-                                      f"seq=4 id={tx[4].id}: prev_hash does not link to seq 3"],
+        "delete_middle_transaction": [
+            f"seq=4 id={tx[4].id}: expected seq 3 — a transaction is missing or reordered",
+            f"seq=4 id={tx[4].id}: prev_hash does not link to seq 3",
+        ],
         "delete_last_transaction": ["ledger head does not match the last transaction", "sum of postings"],
-        "swap_seq": [f"seq=3 id={tx[4].id}: prev_hash does not link", f"seq=3 id={tx[4].id}: hash mismatch",
-                     f"seq=4 id={tx[3].id}: prev_hash does not link"],
+        "swap_seq": [
+            f"seq=3 id={tx[4].id}: prev_hash does not link",
+            f"seq=3 id={tx[4].id}: hash mismatch",
+            f"seq=4 id={tx[3].id}: prev_hash does not link",
+        ],
         "learner_balance": ["learner_balance", "≠ sum of lot postings"],
-        "account_balance": [f"account {ledger.codes[learner_leg(ledger, 1).account_id]}: balance", "≠ sum of postings"],
-        "completion_score": [f"seq=4 id={tx[4].id}: completion {ledger.completions[3]['id']} was edited after it was posted"],
-        "completion_date": [f"seq=1 id={tx[1].id}: completion {ledger.completions[0]['id']} was edited after it was posted"],
+        "account_balance": [
+            f"account {ledger.codes[learner_leg(ledger, 1).account_id]}: balance",
+            "≠ sum of postings",
+        ],
+        "completion_score": [
+            f"seq=4 id={tx[4].id}: completion {ledger.completions[3]['id']} was edited after it was posted"
+        ],
+        "completion_date": [
+            f"seq=1 id={tx[1].id}: completion {ledger.completions[0]['id']} was edited after it was posted"
+        ],
     }[name]
 
 
@@ -203,8 +264,13 @@ TAMPERING: dict[str, Callable[[Connection, Ledger], None]] = {
     "completion_date": edit_completion_date,
 }
 # Tamperings that exactly one detector must catch (nothing else is out of line).
-ONLY_ONE_PROBLEM = {"posting_amount_and_every_cache", "learner_balance", "account_balance", "completion_score",
-                    "completion_date"}
+ONLY_ONE_PROBLEM = {
+    "posting_amount_and_every_cache",
+    "learner_balance",
+    "account_balance",
+    "completion_score",
+    "completion_date",
+}
 
 
 @pytest.mark.parametrize("name", list(TAMPERING))
@@ -226,30 +292,47 @@ def test_audit_names_the_tampering(name, ledger, db, db_url, cli_env):
 
 # -- tamperings the audit does not see (bugs: see the reasons) -----------------------------------
 
+
 def inflate_lot(conn: Connection, ledger: Ledger) -> None:
-    conn.execute(text("UPDATE lot SET amount_units = amount_units + 5000 WHERE id = :id"),
-                 {"id": learner_leg(ledger, 1).lot_id})
+    conn.execute(
+        text("UPDATE lot SET amount_units = amount_units + 5000 WHERE id = :id"),
+        {"id": learner_leg(ledger, 1).lot_id},
+    )
 
 
 def revive_reversed_lot(conn: Connection, ledger: Ledger) -> None:
-    changed = conn.execute(text("UPDATE lot SET state = 'active' WHERE id = :id AND state = 'reversed'"),
-                           {"id": learner_leg(ledger, 2).lot_id})
+    changed = conn.execute(
+        text("UPDATE lot SET state = 'active' WHERE id = :id AND state = 'reversed'"),
+        {"id": learner_leg(ledger, 2).lot_id},
+    )
     assert changed.rowcount == 1
 
 
 def truncate_and_cover_up(conn: Connection, ledger: Ledger) -> None:
     """Delete the newest transaction and rewind every cache and the head to before it."""
     last, tx_id = ledger.postings[6], ledger.tx[6].id
-    lot = conn.execute(text("SELECT learner_id, category, level, amount_units FROM lot WHERE transaction_id = :t"),
-                       {"t": tx_id}).one()
+    lot = conn.execute(
+        text("SELECT learner_id, category, level, amount_units FROM lot WHERE transaction_id = :t"),
+        {"t": tx_id},
+    ).one()
     conn.execute(text("DELETE FROM posting WHERE transaction_id = :t"), {"t": tx_id})
     conn.execute(text("DELETE FROM lot WHERE transaction_id = :t"), {"t": tx_id})
     conn.execute(text("DELETE FROM ledger_transaction WHERE id = :t"), {"t": tx_id})
     for leg in last:
-        conn.execute(text("UPDATE ledger_account SET balance_units = balance_units - :u, version = version - 1 "
-                          "WHERE id = :a"), {"u": leg.amount_units, "a": leg.account_id})
-    conn.execute(text("UPDATE learner_balance SET units = units - :u WHERE learner_id = :l AND category = :c "
-                      "AND level = :v"), {"u": lot.amount_units, "l": lot.learner_id, "c": lot.category, "v": lot.level})
+        conn.execute(
+            text(
+                "UPDATE ledger_account SET balance_units = balance_units - :u, version = version - 1 "
+                "WHERE id = :a"
+            ),
+            {"u": leg.amount_units, "a": leg.account_id},
+        )
+    conn.execute(
+        text(
+            "UPDATE learner_balance SET units = units - :u WHERE learner_id = :l AND category = :c "
+            "AND level = :v"
+        ),
+        {"u": lot.amount_units, "l": lot.learner_id, "c": lot.category, "v": lot.level},
+    )
     conn.execute(text("UPDATE ledger_head SET seq = 5, hash = :h WHERE id = 1"), {"h": ledger.tx[5].hash})
 
 

@@ -29,10 +29,19 @@ def _world(url: str, people: int, outcomes: int) -> list[str]:
         inst, _ = institutions.create(session, code="HCZCEC", name_zh="皇城镇社区教育中心")
         institutions.set_state(session, code="HCZCEC", state=InstitutionState.accredited)
         for i in range(outcomes):
-            upsert(session, institution_id=inst.id, code=f"HC-{i}", hours_per_credit=16,
-                   spec=OutcomeSpec(title_zh=f"春季蔬菜田间管理培训 {i}", category="community", level=1, credits=0.5))
-        accounts = [learners.enroll(session, secret=b"s", name="赵大山", national_id=national_id()).learner.account_no
-                    for _ in range(people)]
+            upsert(
+                session,
+                institution_id=inst.id,
+                code=f"HC-{i}",
+                hours_per_credit=16,
+                spec=OutcomeSpec(
+                    title_zh=f"春季蔬菜田间管理培训 {i}", category="community", level=1, credits=0.5
+                ),
+            )
+        accounts = [
+            learners.enroll(session, secret=b"s", name="赵大山", national_id=national_id()).learner.account_no
+            for _ in range(people)
+        ]
     db.dispose()
     return accounts
 
@@ -65,6 +74,7 @@ def test_import_command_reports_and_audit_passes(sqlite_url, tmp_path, monkeypat
     accounts = _world(sqlite_url, people=5, outcomes=4)
     rows = _csv(tmp_path / "export.csv", accounts, 4)
     from creditbank.config import get_settings
+
     get_settings.cache_clear()
     result = CliRunner().invoke(app, ["import", str(tmp_path / "export.csv"), "--institution", "HCZCEC"])
     get_settings.cache_clear()
@@ -78,10 +88,25 @@ def test_import_command_reports_and_audit_passes(sqlite_url, tmp_path, monkeypat
 def test_killed_import_leaves_all_or_nothing(sqlite_url, tmp_path):
     accounts = _world(sqlite_url, people=4000, outcomes=10)
     rows = _csv(tmp_path / "big.csv", accounts, 10)
-    env = os.environ | {"CREDITBANK_DATABASE_URL": sqlite_url, "CREDITBANK_KEYS_DIR": str(tmp_path / "keys"),
-                        "CREDITBANK_SECRET": "s"}
-    process = subprocess.Popen([sys.executable, "-m", "creditbank.cli", "import", str(tmp_path / "big.csv"),
-                                "--institution", "HCZCEC"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    env = os.environ | {
+        "CREDITBANK_DATABASE_URL": sqlite_url,
+        "CREDITBANK_KEYS_DIR": str(tmp_path / "keys"),
+        "CREDITBANK_SECRET": "s",
+    }
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "creditbank.cli",
+            "import",
+            str(tmp_path / "big.csv"),
+            "--institution",
+            "HCZCEC",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     time.sleep(2.0)  # mid-import: 40 000 rows take several seconds on this machine
     still_running = process.poll() is None
     process.send_signal(signal.SIGKILL)

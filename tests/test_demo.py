@@ -33,9 +33,21 @@ SPEC_INSTITUTIONS = {
     "HCZCEC": "皇城镇社区教育中心",
     "XDCEC": "新都社区教育学院",
 }
-SEED_COURSES = ("居民用电安全", "玩转微信享受智慧生活", "楠竹工艺画", "家政育婴师培训", "春季蔬菜田间管理培训",
-                "智慧助老我能行", "家庭教育培训", "陶瓷彩绘", "拉坯成型", "市民自主学习团队", "香城社区讲坛",
-                "学前教育", "现代农业技术基础")
+SEED_COURSES = (
+    "居民用电安全",
+    "玩转微信享受智慧生活",
+    "楠竹工艺画",
+    "家政育婴师培训",
+    "春季蔬菜田间管理培训",
+    "智慧助老我能行",
+    "家庭教育培训",
+    "陶瓷彩绘",
+    "拉坯成型",
+    "市民自主学习团队",
+    "香城社区讲坛",
+    "学前教育",
+    "现代农业技术基础",
+)
 
 
 @dataclass
@@ -101,7 +113,9 @@ class TestInstitutions:
         with pytest.raises(ValueError):
             demo.load(loaded.db, loaded.settings)
         with loaded.db.reader() as session:
-            assert session.execute(select(func.count()).select_from(Institution)).scalar_one() == len(demo.INSTITUTIONS)
+            assert session.execute(select(func.count()).select_from(Institution)).scalar_one() == len(
+                demo.INSTITUTIONS
+            )
 
 
 class TestCatalogue:
@@ -120,8 +134,14 @@ class TestCatalogue:
         assert all(o.credits_units > 0 and 1 <= o.level <= 10 and o.title_en for o in outcomes)
         assert any(o.credits_from_hours for o in outcomes) and any(not o.credits_from_hours for o in outcomes)
         assert any(o.validity_years for o in outcomes) and any(o.min_score for o in outcomes)
-        assert {o.category for o in outcomes} == {"academic", "vocational_training", "vocational_certificate",
-                                                  "community", "senior", "culture_leisure"}
+        assert {o.category for o in outcomes} == {
+            "academic",
+            "vocational_training",
+            "vocational_certificate",
+            "community",
+            "senior",
+            "culture_leisure",
+        }
 
 
 class TestLearners:
@@ -156,7 +176,11 @@ class TestLearners:
 
     def test_the_enrolling_institution_can_see_its_learners(self, loaded: Loaded) -> None:
         with loaded.db.reader() as session:
-            links = set(session.execute(select(InstitutionLearner.institution_id, InstitutionLearner.learner_id)).all())
+            links = set(
+                session.execute(
+                    select(InstitutionLearner.institution_id, InstitutionLearner.learner_id)
+                ).all()
+            )
             enrolled = session.execute(select(Learner.enrolled_by_id, Learner.id)).all()
         assert all(pair in links for pair in enrolled)
 
@@ -166,7 +190,8 @@ class TestCompletions:
         today = clock.today()
         with loaded.db.reader() as session:
             rows = session.execute(
-                select(Completion, Outcome.min_score).join(Outcome, Outcome.id == Completion.outcome_id)).all()
+                select(Completion, Outcome.min_score).join(Outcome, Outcome.id == Completion.outcome_id)
+            ).all()
         per_learner = Counter(c.learner_id for c, _ in rows)
         assert len(per_learner) == 300
         assert 3.0 <= len(rows) / len(per_learner) <= 5.0
@@ -181,13 +206,19 @@ class TestCompletions:
         assert all(c.api_key_id for c, _ in rows)
 
     def test_some_learners_studied_outside_their_district(self, loaded: Loaded) -> None:
-        home = {"500118": {"YCCEC", "CQOUYC"}, "370305": {"HCZCEC"}, "360202": {"JDZCS", "JDZVC"},
-                "360203": {"JDZCS", "JDZVC"}, "510114": {"XDCEC"}}
+        home = {
+            "500118": {"YCCEC", "CQOUYC"},
+            "370305": {"HCZCEC"},
+            "360202": {"JDZCS", "JDZVC"},
+            "360203": {"JDZCS", "JDZVC"},
+            "510114": {"XDCEC"},
+        }
         with loaded.db.reader() as session:
             rows = session.execute(
                 select(Learner.id, Learner.id_masked, Institution.code)
                 .join(Completion, Completion.learner_id == Learner.id)
-                .join(Institution, Institution.id == Completion.institution_id)).all()
+                .join(Institution, Institution.id == Completion.institution_id)
+            ).all()
         away = {learner_id for learner_id, masked, code in rows if code not in home[masked[:6]]}
         assert 0 < len(away) < 60
 
@@ -225,8 +256,9 @@ class TestDeterminism:
             assert len(found) == 2
             with trial.db.unit_of_work() as session:
                 for account_no, code in found:
-                    learner, token = learner_service.activate(session, account_no=account_no, activation_code=code,
-                                                              password="demo-password-1")
+                    learner, token = learner_service.activate(
+                        session, account_no=account_no, activation_code=code, password="demo-password-1"
+                    )
                     assert token and learner.account_no == account_no
         finally:
             trial.db.dispose()
@@ -237,9 +269,17 @@ def _content(db: Database) -> tuple[list[str], list[tuple], list[tuple]]:
     with db.reader() as session:
         names = list(session.execute(select(Learner.name).order_by(Learner.id)).scalars())
         courses = sorted(session.execute(select(Outcome.code, Outcome.title_zh, Outcome.credits_units)).all())
-        records = sorted(session.execute(
-            select(Learner.name, Completion.external_id, Completion.outcome_code, Completion.completed_on,
-                   Completion.score).join(Learner, Learner.id == Completion.learner_id)).all())
+        records = sorted(
+            session.execute(
+                select(
+                    Learner.name,
+                    Completion.external_id,
+                    Completion.outcome_code,
+                    Completion.completed_on,
+                    Completion.score,
+                ).join(Learner, Learner.id == Completion.learner_id)
+            ).all()
+        )
     return names, courses, records
 
 

@@ -12,8 +12,16 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlmodel import Session
 
-from creditbank.api.deps import (DbDep, IdempotencyKey, InstitutionOrOperator, LearnerCaller, Operator, Principal,
-                                 body_digest, write)
+from creditbank.api.deps import (
+    DbDep,
+    IdempotencyKey,
+    InstitutionOrOperator,
+    LearnerCaller,
+    Operator,
+    Principal,
+    body_digest,
+    write,
+)
 from creditbank.api.ratelimit import RateLimiter
 from creditbank.api.schemas import DbId
 from creditbank.api.uploads import spool_body
@@ -22,9 +30,9 @@ from creditbank.certificates.keys import describe, did_document, jwks
 from creditbank.certificates.models import Certificate, CertificateKind, CertificateSource
 from creditbank.completions.models import Completion
 from creditbank.errors import CreditbankError
-from creditbank.learners import service as learners
 from creditbank.institutions import service as institutions
 from creditbank.institutions.models import InstitutionState
+from creditbank.learners import service as learners
 from creditbank.verification import inputs
 from creditbank.verification.online import OnlineVerifier
 
@@ -35,8 +43,12 @@ verify_limit = RateLimiter(limit=120, window_seconds=60)
 class IssueIn(BaseModel):
     kind: Literal["achievement", "transcript", "conversion", "qualification"]
     completion_id: str | None = Field(default=None, description="For an achievement certificate")
-    conversion_id: str | None = Field(default=None, description="For a conversion certificate (an approved conversion)")
-    qualification_code: str | None = Field(default=None, description="For a qualification certificate (requirements met)")
+    conversion_id: str | None = Field(
+        default=None, description="For a conversion certificate (an approved conversion)"
+    )
+    qualification_code: str | None = Field(
+        default=None, description="For a qualification certificate (requirements met)"
+    )
 
 
 class IssueForIn(IssueIn):
@@ -68,41 +80,82 @@ def _issuer(request: Request) -> certificates.Issuer:
 def certificate_out(request: Request, certificate: Certificate) -> dict:
     issuer = _issuer(request)
     return CertificateOut(
-        id=certificate.id, kind=certificate.kind, pdf_url=f"{issuer.base_url}/api/v1/certificates/{certificate.id}.pdf",
-        verify_url=inputs.qr_url(issuer.base_url, certificate), credential=json.loads(certificate.credential_json),
-        revoked=certificate.revoked_at is not None, revoke_reason=certificate.revoke_reason,
+        id=certificate.id,
+        kind=certificate.kind,
+        pdf_url=f"{issuer.base_url}/api/v1/certificates/{certificate.id}.pdf",
+        verify_url=inputs.qr_url(issuer.base_url, certificate),
+        credential=json.loads(certificate.credential_json),
+        revoked=certificate.revoked_at is not None,
+        revoke_reason=certificate.revoke_reason,
     ).model_dump(mode="json")
 
 
-@router.post("/api/v1/me/certificates", status_code=201, response_model=CertificateOut,
-             summary="Issue myself a certificate or transcript · 申请证书")
-def issue_mine(body: IssueIn, request: Request, db: DbDep, principal: LearnerCaller,
-               idempotency_key: IdempotencyKey = None) -> Response:
+@router.post(
+    "/api/v1/me/certificates",
+    status_code=201,
+    response_model=CertificateOut,
+    summary="Issue myself a certificate or transcript · 申请证书",
+)
+def issue_mine(
+    body: IssueIn,
+    request: Request,
+    db: DbDep,
+    principal: LearnerCaller,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
     def use_case(session: Session):
-        certificate = certificates.issue(session, _issuer(request), learner=principal.learner,
-                                         kind=CertificateKind(body.kind), completion_id=body.completion_id,
-                                         conversion_id=body.conversion_id, qualification_code=body.qualification_code,
-                                         issued_by=principal.key)
+        certificate = certificates.issue(
+            session,
+            _issuer(request),
+            learner=principal.learner,
+            kind=CertificateKind(body.kind),
+            completion_id=body.completion_id,
+            conversion_id=body.conversion_id,
+            qualification_code=body.qualification_code,
+            issued_by=principal.key,
+        )
         return 201, certificate_out(request, certificate)
 
-    return write(db, principal, use_case, idempotency_key=idempotency_key, request_hash=body_digest(request, body))
+    return write(
+        db, principal, use_case, idempotency_key=idempotency_key, request_hash=body_digest(request, body)
+    )
 
 
-@router.post("/api/v1/certificates/batch", status_code=201, response_model=list[CertificateOut],
-             summary="Issue certificates for many learners (institution: its own completions/learners) · 批量发证")
-def issue_batch(body: BatchIssueIn, request: Request, db: DbDep, principal: InstitutionOrOperator,
-                idempotency_key: IdempotencyKey = None) -> Response:
+@router.post(
+    "/api/v1/certificates/batch",
+    status_code=201,
+    response_model=list[CertificateOut],
+    summary="Issue certificates for many learners (institution: its own completions/learners) · 批量发证",
+)
+def issue_batch(
+    body: BatchIssueIn,
+    request: Request,
+    db: DbDep,
+    principal: InstitutionOrOperator,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
     def use_case(session: Session):
         issued = []
         for item in body.items:
             learner = learners.by_account_no(session, item.account_no)
             _may_issue(session, principal, learner.id, item)
-            issued.append(certificates.issue(session, _issuer(request), learner=learner, kind=CertificateKind(item.kind),
-                                             completion_id=item.completion_id, conversion_id=item.conversion_id,
-                                             qualification_code=item.qualification_code, issued_by=principal.key))
+            issued.append(
+                certificates.issue(
+                    session,
+                    _issuer(request),
+                    learner=learner,
+                    kind=CertificateKind(item.kind),
+                    completion_id=item.completion_id,
+                    conversion_id=item.conversion_id,
+                    qualification_code=item.qualification_code,
+                    issued_by=principal.key,
+                )
+            )
         return 201, [certificate_out(request, c) for c in issued]
 
-    return write(db, principal, use_case, idempotency_key=idempotency_key, request_hash=body_digest(request, body))
+    return write(
+        db, principal, use_case, idempotency_key=idempotency_key, request_hash=body_digest(request, body)
+    )
 
 
 def _may_issue(session: Session, principal: Principal, learner_id: int, item: IssueForIn) -> None:
@@ -118,12 +171,20 @@ def _may_issue(session: Session, principal: Principal, learner_id: int, item: Is
     if item.kind != "achievement":
         raise CreditbankError("forbidden")
     completion = session.get(Completion, item.completion_id or "")
-    if completion is None or completion.institution_id != institution.id or completion.learner_id != learner_id:
+    if (
+        completion is None
+        or completion.institution_id != institution.id
+        or completion.learner_id != learner_id
+    ):
         raise CreditbankError("completion_not_found", {"id": item.completion_id})
 
 
-@router.get("/api/v1/certificates/{certificate_id}.pdf", summary="The certificate as a PDF (credential attached) · 下载 PDF",
-            response_class=Response, responses={200: {"content": {"application/pdf": {}}}})
+@router.get(
+    "/api/v1/certificates/{certificate_id}.pdf",
+    summary="The certificate as a PDF (credential attached) · 下载 PDF",
+    response_class=Response,
+    responses={200: {"content": {"application/pdf": {}}}},
+)
 async def certificate_pdf(certificate_id: str, request: Request, db: DbDep) -> Response:
     def render() -> bytes:
         with db.reader() as session:
@@ -131,40 +192,65 @@ async def certificate_pdf(certificate_id: str, request: Request, db: DbDep) -> R
         return request.app.state.pdf(certificate)
 
     pdf = await run_in_threadpool(render)
-    return Response(pdf, media_type="application/pdf",
-                    headers={"Content-Disposition": f'inline; filename="{certificate_id}.pdf"'})
+    return Response(
+        pdf,
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'inline; filename="{certificate_id}.pdf"'},
+    )
 
 
-@router.get("/api/v1/certificates/{certificate_id}", response_model=CertificateOut,
-            summary="A certificate and its signed credential (anyone holding the id) · 查看证书")
+@router.get(
+    "/api/v1/certificates/{certificate_id}",
+    response_model=CertificateOut,
+    summary="A certificate and its signed credential (anyone holding the id) · 查看证书",
+)
 def get_certificate(certificate_id: str, request: Request, db: DbDep) -> dict:
     with db.reader() as session:
         return certificate_out(request, certificates.get(session, certificate_id))
 
 
-@router.post("/api/v1/certificates/{certificate_id}/revoke", response_model=CertificateOut,
-             summary="Revoke a certificate (flips its status-list bit) · 撤销证书")
-def revoke_certificate(certificate_id: str, body: RevokeCertificateIn, request: Request, db: DbDep,
-                       principal: InstitutionOrOperator, idempotency_key: IdempotencyKey = None) -> Response:
+@router.post(
+    "/api/v1/certificates/{certificate_id}/revoke",
+    response_model=CertificateOut,
+    summary="Revoke a certificate (flips its status-list bit) · 撤销证书",
+)
+def revoke_certificate(
+    certificate_id: str,
+    body: RevokeCertificateIn,
+    request: Request,
+    db: DbDep,
+    principal: InstitutionOrOperator,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
     def use_case(session: Session):
         if principal.role == "institution":
             own = session.execute(
-                select(CertificateSource.completion_id).join(Completion, Completion.id == CertificateSource.completion_id)
-                .where(CertificateSource.certificate_id == certificate_id,
-                       Completion.institution_id == principal.institution.id)).first()
+                select(CertificateSource.completion_id)
+                .join(Completion, Completion.id == CertificateSource.completion_id)
+                .where(
+                    CertificateSource.certificate_id == certificate_id,
+                    Completion.institution_id == principal.institution.id,
+                )
+            ).first()
             if own is None:
                 raise CreditbankError("certificate_not_found", {"id": certificate_id})
         certificate = certificates.revoke(session, certificate_id=certificate_id, reason=body.reason)
         return 200, certificate_out(request, certificate)
 
-    return write(db, principal, use_case, idempotency_key=idempotency_key, request_hash=body_digest(request, body))
+    return write(
+        db, principal, use_case, idempotency_key=idempotency_key, request_hash=body_digest(request, body)
+    )
 
 
-@router.get("/api/v1/status-lists/{list_id}", summary="Signed Bitstring Status List credential · 撤销状态列表")
+@router.get(
+    "/api/v1/status-lists/{list_id}", summary="Signed Bitstring Status List credential · 撤销状态列表"
+)
 def status_list(list_id: DbId, request: Request, db: DbDep) -> JSONResponse:
     with db.reader() as session:
         credential = certificates.status_list_credential(session, _issuer(request), list_id)
-    return JSONResponse(credential, media_type="application/vc+ld+json", headers={"Cache-Control": "max-age=60"})
+    return JSONResponse(
+        credential, media_type="application/vc+ld+json", headers={"Cache-Control": "max-age=60"}
+    )
 
 
 @router.get("/.well-known/did.json", summary="The issuer's DID document (did:web) · 签发方公钥")
@@ -183,7 +269,9 @@ def key_status(request: Request) -> list[dict]:
     return describe(_issuer(request).keys.all())
 
 
-@router.post("/api/v1/keys/rotate", summary="Rotate the issuer key: new certificates use a new key · 轮换密钥")
+@router.post(
+    "/api/v1/keys/rotate", summary="Rotate the issuer key: new certificates use a new key · 轮换密钥"
+)
 def rotate_key(request: Request, principal: Operator) -> dict:
     key = _issuer(request).keys.rotate()
     return {"kid": key.kid, "status": key.status}
@@ -205,14 +293,35 @@ _VERIFY_DOC = """Verify what a verifier holds · 验证证书. Send one of:
 Each check is reported separately; a check that cannot apply is `ok: null`, never `true`."""
 
 
-@router.post("/api/v1/verify", summary="Verify a credential, PDF, QR photo or QR payload · 上传验证", description=_VERIFY_DOC,
-             openapi_extra={"requestBody": {"content": {
-                 "application/json": {"schema": {"type": "object", "properties": {
-                     "credential": {"type": "object"}, "payload": {"type": "string"}, "url": {"type": "string"}}}},
-                 "application/pdf": {"schema": {"type": "string", "format": "binary"}},
-                 "image/png": {"schema": {"type": "string", "format": "binary"}},
-                 "multipart/form-data": {"schema": {"type": "object", "properties": {"file": {"type": "string", "format": "binary"}}}},
-             }}})
+@router.post(
+    "/api/v1/verify",
+    summary="Verify a credential, PDF, QR photo or QR payload · 上传验证",
+    description=_VERIFY_DOC,
+    openapi_extra={
+        "requestBody": {
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {
+                            "credential": {"type": "object"},
+                            "payload": {"type": "string"},
+                            "url": {"type": "string"},
+                        },
+                    }
+                },
+                "application/pdf": {"schema": {"type": "string", "format": "binary"}},
+                "image/png": {"schema": {"type": "string", "format": "binary"}},
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {"file": {"type": "string", "format": "binary"}},
+                    }
+                },
+            }
+        }
+    },
+)
 async def verify_upload(request: Request) -> dict:
     _limit(request)
     data = await _read_submission(request)
@@ -237,12 +346,13 @@ def _limit(request: Request) -> None:
         raise CreditbankError("rate_limited")
 
 
-@router.get("/v/{certificate_id}", response_class=HTMLResponse, include_in_schema=True,
-            summary="The verification page a phone opens from the QR code · 扫码验证页面")
+@router.get(
+    "/v/{certificate_id}",
+    response_class=HTMLResponse,
+    include_in_schema=True,
+    summary="The verification page a phone opens from the QR code · 扫码验证页面",
+)
 def verify_page(certificate_id: str, request: Request) -> HTMLResponse:
     verifier: OnlineVerifier = request.app.state.verifier
     html = request.app.state.pages.verification(certificate_id, verifier.page_context(certificate_id))
     return HTMLResponse(html, headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})
-
-
-

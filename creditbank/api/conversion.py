@@ -11,16 +11,24 @@ from pydantic import BaseModel, Field, model_validator
 from sqlalchemy import select
 from sqlmodel import Session
 
-from creditbank.api.deps import (DbDep, IdempotencyKey, InstitutionCaller, InstitutionOrOperator, LearnerCaller, Operator,
-                                 body_digest, write)
+from creditbank.api.deps import (
+    DbDep,
+    IdempotencyKey,
+    InstitutionCaller,
+    InstitutionOrOperator,
+    LearnerCaller,
+    Operator,
+    body_digest,
+    write,
+)
 from creditbank.api.schemas import DbId, credits
+from creditbank.catalogue.models import Outcome
 from creditbank.conversion import progress as progress_service
 from creditbank.conversion import rules as engine
 from creditbank.conversion import service as conversions
 from creditbank.conversion.models import Conversion, ConversionRule, Qualification
 from creditbank.conversion.service import QualificationSpec, RuleSpec
 from creditbank.institutions.models import Institution
-from creditbank.catalogue.models import Outcome
 
 router = APIRouter(prefix="/api/v1", tags=["conversion 学分转换"])
 
@@ -55,7 +63,9 @@ class DecideIn(BaseModel):
 
 class ConversionIn(BaseModel):
     rule_id: int | None = Field(default=None, ge=1, le=2**63 - 1)
-    rule_code: str | None = Field(default=None, description="CODE, or OWNER:CODE when codes repeat across institutions")
+    rule_code: str | None = Field(
+        default=None, description="CODE, or OWNER:CODE when codes repeat across institutions"
+    )
     lot_ids: list[str] | None = Field(default=None, max_length=500)
 
     @model_validator(mode="after")
@@ -94,75 +104,154 @@ def rule_out(session: Session, rule: ConversionRule) -> dict:
     source = json.loads(rule.source_json)
     if "credits" in source:
         c = source["credits"]
-        source = {"credits": {"category": c["category"], "min_level": c["min_level"], "amount": credits(c["amount_units"]),
-                              "within_years": c["within_years"]}}
+        source = {
+            "credits": {
+                "category": c["category"],
+                "min_level": c["min_level"],
+                "amount": credits(c["amount_units"]),
+                "within_years": c["within_years"],
+            }
+        }
     q = session.get(Qualification, rule.qualification_id) if rule.qualification_id else None
-    return RuleOut(id=rule.id, code=rule.code, version=rule.version, state=rule.state,
-                   owner=session.get(Institution, rule.owner_institution_id).code, name_zh=rule.name_zh, name_en=rule.name_en,
-                   target_outcome=_ref(session, rule.target_outcome_id),
-                   credits=credits(rule.credits_units) if rule.credits_units is not None else None, ratio=rule.ratio,
-                   source=source, effective_from=rule.effective_from, effective_until=rule.effective_until,
-                   qualification_code=q.code if q else None).model_dump(mode="json")
+    return RuleOut(
+        id=rule.id,
+        code=rule.code,
+        version=rule.version,
+        state=rule.state,
+        owner=session.get(Institution, rule.owner_institution_id).code,
+        name_zh=rule.name_zh,
+        name_en=rule.name_en,
+        target_outcome=_ref(session, rule.target_outcome_id),
+        credits=credits(rule.credits_units) if rule.credits_units is not None else None,
+        ratio=rule.ratio,
+        source=source,
+        effective_from=rule.effective_from,
+        effective_until=rule.effective_until,
+        qualification_code=q.code if q else None,
+    ).model_dump(mode="json")
 
 
 def conversion_out(session: Session, conversion: Conversion) -> dict:
     rule = session.get(ConversionRule, conversion.rule_id)
     return ConversionOut(
-        id=conversion.id, state=conversion.state, rule={"id": rule.id, "code": rule.code, "version": rule.version},
-        grant=credits(conversion.grant_units), bound_by_cap=conversion.bound_by_cap,
-        locked=[LockedOut(lot_id=h.lot_id, credits=credits(h.units)) for h in conversions.held_lots(session, conversion.id)],
-        requested_at=conversion.requested_at.isoformat(), expires_at=conversion.expires_at.isoformat(),
-        decided_at=conversion.decided_at.isoformat() if conversion.decided_at else None, reason=conversion.reason,
-        transaction_id=conversion.transaction_id, target_lot_id=conversion.target_lot_id).model_dump(mode="json")
+        id=conversion.id,
+        state=conversion.state,
+        rule={"id": rule.id, "code": rule.code, "version": rule.version},
+        grant=credits(conversion.grant_units),
+        bound_by_cap=conversion.bound_by_cap,
+        locked=[
+            LockedOut(lot_id=h.lot_id, credits=credits(h.units))
+            for h in conversions.held_lots(session, conversion.id)
+        ],
+        requested_at=conversion.requested_at.isoformat(),
+        expires_at=conversion.expires_at.isoformat(),
+        decided_at=conversion.decided_at.isoformat() if conversion.decided_at else None,
+        reason=conversion.reason,
+        transaction_id=conversion.transaction_id,
+        target_lot_id=conversion.target_lot_id,
+    ).model_dump(mode="json")
 
 
 def option_out(option: engine.Option) -> dict:
     rule = option.rule
-    return {"rule": {"id": rule.id, "code": rule.code, "version": rule.version, "name_zh": rule.name_zh,
-                     "name_en": rule.name_en, "target_outcome": rule.target_ref, "target_title_zh": rule.target_title_zh},
-            "eligible": option.eligible, "grant": credits(option.grant_units),
-            "would_use": [{"lot_id": u.lot_id, "credits": credits(u.units)} for u in option.would_use],
-            "missing": [{"zh": m.zh, "en": m.en} for m in option.missing],
-            "notes": [{"zh": m.zh, "en": m.en} for m in option.notes], "bound_by_cap": option.bound_by_cap}
+    return {
+        "rule": {
+            "id": rule.id,
+            "code": rule.code,
+            "version": rule.version,
+            "name_zh": rule.name_zh,
+            "name_en": rule.name_en,
+            "target_outcome": rule.target_ref,
+            "target_title_zh": rule.target_title_zh,
+        },
+        "eligible": option.eligible,
+        "grant": credits(option.grant_units),
+        "would_use": [{"lot_id": u.lot_id, "credits": credits(u.units)} for u in option.would_use],
+        "missing": [{"zh": m.zh, "en": m.en} for m in option.missing],
+        "notes": [{"zh": m.zh, "en": m.en} for m in option.notes],
+        "bound_by_cap": option.bound_by_cap,
+    }
 
 
-@router.post("/conversion-rules", status_code=201, response_model=RuleOut,
-             summary="Propose a conversion rule for one of your outcomes · 提出转换规则")
-def propose_rule(body: RuleSpec, request: Request, db: DbDep, principal: InstitutionCaller,
-                 idempotency_key: IdempotencyKey = None) -> Response:
+@router.post(
+    "/conversion-rules",
+    status_code=201,
+    response_model=RuleOut,
+    summary="Propose a conversion rule for one of your outcomes · 提出转换规则",
+)
+def propose_rule(
+    body: RuleSpec,
+    request: Request,
+    db: DbDep,
+    principal: InstitutionCaller,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
     def use_case(session: Session):
         rule, created = conversions.propose_rule(session, institution=principal.institution, spec=body)
         return (201 if created else 200), rule_out(session, rule)
 
-    return write(db, principal, use_case, idempotency_key=idempotency_key, request_hash=body_digest(request, body))
+    return write(
+        db, principal, use_case, idempotency_key=idempotency_key, request_hash=body_digest(request, body)
+    )
 
 
-@router.get("/conversion-rules", response_model=list[RuleOut],
-            summary="Conversion rules anyone can read (approved by default) · 转换规则公示")
+@router.get(
+    "/conversion-rules",
+    response_model=list[RuleOut],
+    summary="Conversion rules anyone can read (approved by default) · 转换规则公示",
+)
 def list_rules(db: DbDep, state: Literal["proposed", "approved", "retired"] = "approved") -> list[dict]:
     with db.reader() as session:
-        rules = session.execute(select(ConversionRule).where(ConversionRule.state == state)
-                                .order_by(ConversionRule.id)).scalars().all()
+        rules = (
+            session.execute(
+                select(ConversionRule).where(ConversionRule.state == state).order_by(ConversionRule.id)
+            )
+            .scalars()
+            .all()
+        )
         return [rule_out(session, r) for r in rules]
 
 
-@router.post("/conversion-rules/{rule_id}/approve", response_model=RuleOut, summary="Approve a rule · 批准转换规则")
+@router.post(
+    "/conversion-rules/{rule_id}/approve", response_model=RuleOut, summary="Approve a rule · 批准转换规则"
+)
 def approve_rule(rule_id: DbId, db: DbDep, principal: Operator) -> Response:
-    return write(db, principal, lambda session: (200, rule_out(session, conversions.approve_rule(session, rule_id=rule_id))))
+    return write(
+        db,
+        principal,
+        lambda session: (200, rule_out(session, conversions.approve_rule(session, rule_id=rule_id))),
+    )
 
 
-@router.post("/conversion-rules/{rule_id}/retire", response_model=RuleOut,
-             summary="Retire a rule (operator or its owner) · 停用转换规则")
+@router.post(
+    "/conversion-rules/{rule_id}/retire",
+    response_model=RuleOut,
+    summary="Retire a rule (operator or its owner) · 停用转换规则",
+)
 def retire_rule(rule_id: DbId, db: DbDep, principal: InstitutionOrOperator) -> Response:
     institution_id = principal.institution.id if principal.institution else None
-    return write(db, principal, lambda session: (200, rule_out(session, conversions.retire_rule(
-        session, rule_id=rule_id, institution_id=institution_id))))
+    return write(
+        db,
+        principal,
+        lambda session: (
+            200,
+            rule_out(
+                session, conversions.retire_rule(session, rule_id=rule_id, institution_id=institution_id)
+            ),
+        ),
+    )
 
 
-@router.put("/qualifications/{code}", response_model=None, summary="Publish or edit a qualification · 发布资历")
-def put_qualification(code: str, body: QualificationSpec, db: DbDep, principal: InstitutionCaller) -> Response:
+@router.put(
+    "/qualifications/{code}", response_model=None, summary="Publish or edit a qualification · 发布资历"
+)
+def put_qualification(
+    code: str, body: QualificationSpec, db: DbDep, principal: InstitutionCaller
+) -> Response:
     def use_case(session: Session):
-        q, created = conversions.put_qualification(session, institution=principal.institution, code=code, spec=body)
+        q, created = conversions.put_qualification(
+            session, institution=principal.institution, code=code, spec=body
+        )
         return (201 if created else 200), progress_service.qualification_out(session, q)
 
     return write(db, principal, use_case)
@@ -174,68 +263,124 @@ def get_qualification(code: str, db: DbDep) -> dict:
         return progress_service.qualification_out(session, conversions.get_qualification(session, code))
 
 
-@router.get("/me/conversion-options", summary="What my credits can be converted into, and what is missing · 可转换项目")
+@router.get(
+    "/me/conversion-options",
+    summary="What my credits can be converted into, and what is missing · 可转换项目",
+)
 def my_options(db: DbDep, principal: LearnerCaller) -> list[dict]:
     with db.reader() as session:
         return [option_out(o) for o in conversions.options(session, principal.learner)]
 
 
-@router.post("/me/conversions", status_code=201, response_model=ConversionOut,
-             summary="Apply a conversion rule: the chosen credits are locked at once · 申请学分转换")
-def request_conversion(body: ConversionIn, request: Request, db: DbDep, principal: LearnerCaller,
-                       idempotency_key: IdempotencyKey = None) -> Response:
+@router.post(
+    "/me/conversions",
+    status_code=201,
+    response_model=ConversionOut,
+    summary="Apply a conversion rule: the chosen credits are locked at once · 申请学分转换",
+)
+def request_conversion(
+    body: ConversionIn,
+    request: Request,
+    db: DbDep,
+    principal: LearnerCaller,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
     with db.unit_of_work() as session:  # on its own: a refused request below must not undo the release
         conversions.expire_pending(session, learner_id=principal.learner.id)
 
     def use_case(session: Session):
-        conversion = conversions.request(session, learner=principal.learner, rule_id=body.rule_id,
-                                         rule_code=body.rule_code, lot_ids=body.lot_ids)
+        conversion = conversions.request(
+            session,
+            learner=principal.learner,
+            rule_id=body.rule_id,
+            rule_code=body.rule_code,
+            lot_ids=body.lot_ids,
+        )
         return 201, conversion_out(session, conversion)
 
-    return write(db, principal, use_case, idempotency_key=idempotency_key, request_hash=body_digest(request, body))
+    return write(
+        db, principal, use_case, idempotency_key=idempotency_key, request_hash=body_digest(request, body)
+    )
 
 
-@router.get("/me/conversions", response_model=list[ConversionOut], summary="My conversion requests · 我的转换申请")
+@router.get(
+    "/me/conversions", response_model=list[ConversionOut], summary="My conversion requests · 我的转换申请"
+)
 def my_conversions(db: DbDep, principal: LearnerCaller) -> list[dict]:
     with db.reader() as session:
-        rows = session.execute(select(Conversion).where(Conversion.learner_id == principal.learner.id)
-                               .order_by(Conversion.requested_at.desc())).scalars().all()
+        rows = (
+            session.execute(
+                select(Conversion)
+                .where(Conversion.learner_id == principal.learner.id)
+                .order_by(Conversion.requested_at.desc())
+            )
+            .scalars()
+            .all()
+        )
         return [conversion_out(session, c) for c in rows]
 
 
-@router.get("/conversions", response_model=list[ConversionOut],
-            summary="Conversion requests targeting my outcomes (pending by default) · 待处理的转换申请")
-def institution_conversions(db: DbDep, principal: InstitutionCaller,
-                            state: Literal["pending", "approved", "rejected", "expired", "reversed"] = "pending",
-                            limit: int = Query(default=100, ge=1, le=1000)) -> list[dict]:
+@router.get(
+    "/conversions",
+    response_model=list[ConversionOut],
+    summary="Conversion requests targeting my outcomes (pending by default) · 待处理的转换申请",
+)
+def institution_conversions(
+    db: DbDep,
+    principal: InstitutionCaller,
+    state: Literal["pending", "approved", "rejected", "expired", "reversed"] = "pending",
+    limit: int = Query(default=100, ge=1, le=1000),
+) -> list[dict]:
     with db.reader() as session:
-        rows = session.execute(
-            select(Conversion).join(ConversionRule, ConversionRule.id == Conversion.rule_id)
-            .where(ConversionRule.owner_institution_id == principal.institution.id, Conversion.state == state)
-            .order_by(Conversion.requested_at).limit(limit)).scalars().all()
+        rows = (
+            session.execute(
+                select(Conversion)
+                .join(ConversionRule, ConversionRule.id == Conversion.rule_id)
+                .where(
+                    ConversionRule.owner_institution_id == principal.institution.id, Conversion.state == state
+                )
+                .order_by(Conversion.requested_at)
+                .limit(limit)
+            )
+            .scalars()
+            .all()
+        )
         return [conversion_out(session, c) for c in rows]
 
 
-@router.post("/conversions/{conversion_id}/decide", response_model=ConversionOut,
-             summary="Approve or reject a request (the target institution) · 审核转换申请")
-def decide(conversion_id: str, body: DecideIn, request: Request, db: DbDep, principal: InstitutionOrOperator,
-           idempotency_key: IdempotencyKey = None) -> Response:
+@router.post(
+    "/conversions/{conversion_id}/decide",
+    response_model=ConversionOut,
+    summary="Approve or reject a request (the target institution) · 审核转换申请",
+)
+def decide(
+    conversion_id: str,
+    body: DecideIn,
+    request: Request,
+    db: DbDep,
+    principal: InstitutionOrOperator,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
     with db.unit_of_work() as session:  # committed on its own: a refusal below must not undo the release
         conversions.expire_pending(session, conversion_id=conversion_id)
 
     def use_case(session: Session):
-        conversion = conversions.decide(session, conversion_id=conversion_id,
-                                        institution_id=principal.institution.id if principal.institution else None,
-                                        decision=body.decision, reason=body.reason, decided_by=principal.key)
+        conversion = conversions.decide(
+            session,
+            conversion_id=conversion_id,
+            institution_id=principal.institution.id if principal.institution else None,
+            decision=body.decision,
+            reason=body.reason,
+            decided_by=principal.key,
+        )
         return 200, conversion_out(session, conversion)
 
-    return write(db, principal, use_case, idempotency_key=idempotency_key, request_hash=body_digest(request, body))
+    return write(
+        db, principal, use_case, idempotency_key=idempotency_key, request_hash=body_digest(request, body)
+    )
 
 
 @router.get("/me/progress/{qualification_code}", summary="How far I am from a qualification · 资历进度")
 def my_progress(qualification_code: str, db: DbDep, principal: LearnerCaller) -> dict:
     with db.reader() as session:
         return progress_service.progress(session, principal.learner, qualification_code)
-
-
-

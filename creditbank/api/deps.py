@@ -26,7 +26,10 @@ from creditbank.kit.tokens import same
 from creditbank.learners import service as learners
 from creditbank.learners.models import Learner
 
-_bearer = HTTPBearer(auto_error=False, description="operator token (cbo_…), institution API key (cbk_…) or learner session (cbs_…)")
+_bearer = HTTPBearer(
+    auto_error=False,
+    description="operator token (cbo_…), institution API key (cbk_…) or learner session (cbs_…)",
+)
 
 
 @dataclass(frozen=True)
@@ -58,8 +61,9 @@ DbDep = Annotated[Database, Depends(get_db)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
-def _principal(request: Request,
-               credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Principal | None:
+def _principal(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> Principal | None:
     if credentials is None:
         return None
     token = credentials.credentials.strip()
@@ -97,8 +101,14 @@ Operator = Annotated[Principal, Depends(_require("operator"))]
 InstitutionCaller = Annotated[Principal, Depends(_require("institution"))]
 InstitutionOrOperator = Annotated[Principal, Depends(_require("institution", "operator"))]
 LearnerCaller = Annotated[Principal, Depends(_require("learner"))]
-IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200,
-                                              description="Retry-safe POSTs: the same key and body answer the same")]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        max_length=200,
+        description="Retry-safe POSTs: the same key and body answer the same",
+    ),
+]
 
 
 def body_digest(request: Request, body: Any) -> str:
@@ -108,8 +118,13 @@ def body_digest(request: Request, body: Any) -> str:
     this digest is only ever compared with itself."""
     if hasattr(body, "model_dump"):
         body = body.model_dump(mode="json")
-    text = json.dumps({"method": request.method, "path": request.url.path, "body": body}, sort_keys=True,
-                      separators=(",", ":"), ensure_ascii=False, default=str)
+    text = json.dumps(
+        {"method": request.method, "path": request.url.path, "body": body},
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+        default=str,
+    )
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
@@ -120,12 +135,20 @@ def _serialise_key(session: Session, scope: str, key: str) -> None:
     advisory lock on the key makes a concurrent retry wait for the first to commit, then replay it.
     """
     if session.get_bind().dialect.name == "postgresql":
-        lock_id = int.from_bytes(hashlib.sha256(f"{scope}\x00{key}".encode()).digest()[:8], "big", signed=True)
+        lock_id = int.from_bytes(
+            hashlib.sha256(f"{scope}\x00{key}".encode()).digest()[:8], "big", signed=True
+        )
         session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": lock_id})
 
 
-def write(db: Database, principal: Principal | None, use_case: Callable[[Session], tuple[int, Any]], *,
-          idempotency_key: str | None = None, request_hash: str | None = None) -> JSONResponse:
+def write(
+    db: Database,
+    principal: Principal | None,
+    use_case: Callable[[Session], tuple[int, Any]],
+    *,
+    idempotency_key: str | None = None,
+    request_hash: str | None = None,
+) -> JSONResponse:
     """Run one use case in one transaction and answer with (status, body).
 
     With an Idempotency-Key the answer is stored in the same transaction, so a retry after a
@@ -143,13 +166,23 @@ def write(db: Database, principal: Principal | None, use_case: Callable[[Session
                     if record is not None:
                         if record.request_hash != request_hash:
                             raise CreditbankError("idempotency_key_reused")
-                        return JSONResponse(json.loads(record.response_body), status_code=record.status_code,
-                                            headers={"Idempotent-Replayed": "true"})
+                        return JSONResponse(
+                            json.loads(record.response_body),
+                            status_code=record.status_code,
+                            headers={"Idempotent-Replayed": "true"},
+                        )
                 status, body = use_case(session)
                 if idempotency_key:
-                    session.add(IdempotencyRecord(principal=scope, key=idempotency_key, request_hash=request_hash or "",
-                                                  status_code=status, response_body=json.dumps(body, ensure_ascii=False),
-                                                  created_at=clock.now()))
+                    session.add(
+                        IdempotencyRecord(
+                            principal=scope,
+                            key=idempotency_key,
+                            request_hash=request_hash or "",
+                            status_code=status,
+                            response_body=json.dumps(body, ensure_ascii=False),
+                            created_at=clock.now(),
+                        )
+                    )
                     session.flush()
             return JSONResponse(body, status_code=status)
         except (IntegrityError, OperationalError) as exc:

@@ -9,10 +9,28 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import ValidationError
 from sqlmodel import Session, select
 
-from creditbank.api.deps import (DbDep, IdempotencyKey, InstitutionCaller, InstitutionOrOperator, Principal,
-                                 SettingsDep, body_digest, write)
-from creditbank.api.schemas import (BalanceOut, BatchJsonIn, BatchReportOut, CompletionIn, CompletionOut,
-                                    EnrolmentIn, EnrolmentOut, OutcomeOut, RevokeIn, credits)
+from creditbank.api.deps import (
+    DbDep,
+    IdempotencyKey,
+    InstitutionCaller,
+    InstitutionOrOperator,
+    Principal,
+    SettingsDep,
+    body_digest,
+    write,
+)
+from creditbank.api.schemas import (
+    BalanceOut,
+    BatchJsonIn,
+    BatchReportOut,
+    CompletionIn,
+    CompletionOut,
+    EnrolmentIn,
+    EnrolmentOut,
+    OutcomeOut,
+    RevokeIn,
+    credits,
+)
 from creditbank.api.uploads import spool_body
 from creditbank.catalogue import service as catalogue
 from creditbank.catalogue.models import Outcome
@@ -29,35 +47,65 @@ router = APIRouter(prefix="/api/v1", tags=["institution 机构"])
 
 
 def outcome_out(o: Outcome) -> dict:
-    return OutcomeOut(code=o.code, version=o.version, title_zh=o.title_zh, title_en=o.title_en, category=o.category,
-                      level=o.level, credits=credits(o.credits_units), hours=o.hours,
-                      credits_from_hours=o.credits_from_hours, validity_years=o.validity_years,
-                      min_score=o.min_score).model_dump(mode="json")
+    return OutcomeOut(
+        code=o.code,
+        version=o.version,
+        title_zh=o.title_zh,
+        title_en=o.title_en,
+        category=o.category,
+        level=o.level,
+        credits=credits(o.credits_units),
+        hours=o.hours,
+        credits_from_hours=o.credits_from_hours,
+        validity_years=o.validity_years,
+        min_score=o.min_score,
+    ).model_dump(mode="json")
 
 
 def completion_out(p: completions.Posted) -> dict:
-    return CompletionOut(id=p.id, external_id=p.external_id, account_no=p.account_no, outcome_code=p.outcome_code,
-                         credits=credits(p.credits_units), transaction_id=p.transaction_id,
-                         completed_on=p.completed_on, state=p.state).model_dump(mode="json")
+    return CompletionOut(
+        id=p.id,
+        external_id=p.external_id,
+        account_no=p.account_no,
+        outcome_code=p.outcome_code,
+        credits=credits(p.credits_units),
+        transaction_id=p.transaction_id,
+        completed_on=p.completed_on,
+        state=p.state,
+    ).model_dump(mode="json")
 
 
 def balance_out(b: queries.Balance) -> dict:
-    return BalanceOut(account_no=b.account_no, total=credits(b.total_units),
-                      by_category={k: credits(v) for k, v in sorted(b.by_category.items())},
-                      by_level={str(k): credits(v) for k, v in sorted(b.by_level.items())},
-                      convertible=credits(b.convertible_units)).model_dump(mode="json")
+    return BalanceOut(
+        account_no=b.account_no,
+        total=credits(b.total_units),
+        by_category={k: credits(v) for k, v in sorted(b.by_category.items())},
+        by_level={str(k): credits(v) for k, v in sorted(b.by_level.items())},
+        convertible=credits(b.convertible_units),
+    ).model_dump(mode="json")
 
 
-@router.put("/catalogue/{outcome_code}", response_model=OutcomeOut,
-            summary="Publish or edit a learning outcome (a change adds a version) · 发布学习成果")
-def put_outcome(outcome_code: str, body: OutcomeSpec,
-                db: DbDep, settings: SettingsDep, principal: InstitutionCaller) -> Response:
+@router.put(
+    "/catalogue/{outcome_code}",
+    response_model=OutcomeOut,
+    summary="Publish or edit a learning outcome (a change adds a version) · 发布学习成果",
+)
+def put_outcome(
+    outcome_code: str, body: OutcomeSpec, db: DbDep, settings: SettingsDep, principal: InstitutionCaller
+) -> Response:
     if not _valid_code(outcome_code):
-        raise CreditbankError("invalid_value", {"field": "outcome_code", "reason": "字母、数字、._- / letters, digits, ._-"})
+        raise CreditbankError(
+            "invalid_value", {"field": "outcome_code", "reason": "字母、数字、._- / letters, digits, ._-"}
+        )
 
     def use_case(session):
-        outcome, created = catalogue.upsert(session, institution_id=principal.institution.id, code=outcome_code,
-                                            spec=body, hours_per_credit=settings.hours_per_credit)
+        outcome, created = catalogue.upsert(
+            session,
+            institution_id=principal.institution.id,
+            code=outcome_code,
+            spec=body,
+            hours_per_credit=settings.hours_per_credit,
+        )
         return (201 if created else 200), outcome_out(outcome)
 
     return write(db, principal, use_case)
@@ -68,8 +116,11 @@ def _valid_code(code: str) -> bool:
 
 
 @router.get("/catalogue", response_model=list[OutcomeOut], summary="The current catalogue · 学习成果目录")
-def get_catalogue(db: DbDep, principal: InstitutionOrOperator,
-                  institution: Annotated[str | None, Query(description="Operator: whose catalogue")] = None) -> list[dict]:
+def get_catalogue(
+    db: DbDep,
+    principal: InstitutionOrOperator,
+    institution: Annotated[str | None, Query(description="Operator: whose catalogue")] = None,
+) -> list[dict]:
     with db.reader() as session:
         if principal.role == "institution":
             owner = principal.institution
@@ -77,46 +128,81 @@ def get_catalogue(db: DbDep, principal: InstitutionOrOperator,
             raise CreditbankError("invalid_value", {"field": "institution", "reason": "必填 / required"})
         else:
             owner = institutions.get(session, institution)
-        return [outcome_out(o) for o in catalogue.current_catalogue(session, institution_id=owner.id).values()]
+        return [
+            outcome_out(o) for o in catalogue.current_catalogue(session, institution_id=owner.id).values()
+        ]
 
 
-@router.post("/learners", response_model=EnrolmentOut, status_code=201,
-             summary="Enrol a learner (same ID number → same account) · 学习者开户")
-def enroll(body: EnrolmentIn, request: Request, db: DbDep, settings: SettingsDep, principal: InstitutionOrOperator,
-           idempotency_key: IdempotencyKey = None) -> Response:
+@router.post(
+    "/learners",
+    response_model=EnrolmentOut,
+    status_code=201,
+    summary="Enrol a learner (same ID number → same account) · 学习者开户",
+)
+def enroll(
+    body: EnrolmentIn,
+    request: Request,
+    db: DbDep,
+    settings: SettingsDep,
+    principal: InstitutionOrOperator,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
     secret = settings.id_secret()
 
     def use_case(session):
-        enrolment = learners.enroll(session, secret=secret, institution_id=_institution_id(principal),
-                                    **body.model_dump())
-        out = EnrolmentOut(account_no=enrolment.learner.account_no, activation_code=enrolment.activation_code,
-                           created=enrolment.created)
+        enrolment = learners.enroll(
+            session, secret=secret, institution_id=_institution_id(principal), **body.model_dump()
+        )
+        out = EnrolmentOut(
+            account_no=enrolment.learner.account_no,
+            activation_code=enrolment.activation_code,
+            created=enrolment.created,
+        )
         return (201 if enrolment.created else 200), out.model_dump(mode="json")
 
-    return write(db, principal, use_case, idempotency_key=idempotency_key, request_hash=body_digest(request, body))
+    return write(
+        db, principal, use_case, idempotency_key=idempotency_key, request_hash=body_digest(request, body)
+    )
 
 
 def _institution_id(principal: Principal) -> int | None:
     return principal.institution.id if principal.institution else None
 
 
-@router.post("/completions", response_model=CompletionOut, status_code=201,
-             summary="Post one completion (replay of the same external_id returns the original) · 登记学习成果",
-             responses={200: {"description": "Replay: the completion already posted with this external_id"}})
-def post_completion(body: CompletionIn, request: Request, db: DbDep, settings: SettingsDep,
-                    principal: InstitutionCaller, idempotency_key: IdempotencyKey = None) -> Response:
+@router.post(
+    "/completions",
+    response_model=CompletionOut,
+    status_code=201,
+    summary="Post one completion (replay of the same external_id returns the original) · 登记学习成果",
+    responses={200: {"description": "Replay: the completion already posted with this external_id"}},
+)
+def post_completion(
+    body: CompletionIn,
+    request: Request,
+    db: DbDep,
+    settings: SettingsDep,
+    principal: InstitutionCaller,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
     secret = settings.id_secret()
 
     def use_case(session):
         institution = _fresh_institution(session, principal)
-        posted = completions.post_one(session, institution=institution, api_key_id=principal.api_key.id,
-                                      secret=secret, values=body.model_dump())
+        posted = completions.post_one(
+            session,
+            institution=institution,
+            api_key_id=principal.api_key.id,
+            secret=secret,
+            values=body.model_dump(),
+        )
         return (200 if posted.replayed else 201), completion_out(posted)
 
-    return write(db, principal, use_case, idempotency_key=idempotency_key, request_hash=body_digest(request, body))
+    return write(
+        db, principal, use_case, idempotency_key=idempotency_key, request_hash=body_digest(request, body)
+    )
 
 
-def _fresh_institution(session: Session, principal: Principal):  # noqa: ANN202
+def _fresh_institution(session: Session, principal: Principal):
     # Re-read inside the writing transaction: a suspension that just committed must take effect.
     return institutions.get(session, principal.institution.code)
 
@@ -133,29 +219,55 @@ and nothing is written. `mode=partial`: good rows are written, bad rows are list
 Limits: 20 MB, 100 000 rows → 413."""
 
 
-@router.post("/completions/batch", response_model=BatchReportOut, summary="Batch import · 批量导入",
-             description=_BATCH_DOC,
-             openapi_extra={"requestBody": {"content": {
-                 "text/csv": {"schema": {"type": "string"}},
-                 "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {"schema": {"type": "string", "format": "binary"}},
-                 "multipart/form-data": {"schema": {"type": "object", "properties": {"file": {"type": "string", "format": "binary"}}}},
-                 "application/json": {"schema": BatchJsonIn.model_json_schema(ref_template="#/components/schemas/{model}")},
-             }}})
-async def post_batch(request: Request, db: DbDep, settings: SettingsDep, principal: InstitutionCaller,
-                     mode: Literal["all_or_nothing", "partial"] | None = None,
-                     idempotency_key: IdempotencyKey = None) -> Response:
+@router.post(
+    "/completions/batch",
+    response_model=BatchReportOut,
+    summary="Batch import · 批量导入",
+    description=_BATCH_DOC,
+    openapi_extra={
+        "requestBody": {
+            "content": {
+                "text/csv": {"schema": {"type": "string"}},
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {
+                    "schema": {"type": "string", "format": "binary"}
+                },
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {"file": {"type": "string", "format": "binary"}},
+                    }
+                },
+                "application/json": {
+                    "schema": BatchJsonIn.model_json_schema(ref_template="#/components/schemas/{model}")
+                },
+            }
+        }
+    },
+)
+async def post_batch(
+    request: Request,
+    db: DbDep,
+    settings: SettingsDep,
+    principal: InstitutionCaller,
+    mode: Literal["all_or_nothing", "partial"] | None = None,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
     secret = settings.id_secret()
     if request.headers.get("content-type", "").startswith("application/json"):
         try:
             body = BatchJsonIn.model_validate_json(await _limited_json(request, settings.max_upload_bytes))
         except ValidationError as exc:  # parsed by hand (the body may also be CSV/XLSX), so map it here
-            raise CreditbankError("validation_error", errors=[
-                {"field": ".".join(map(str, e["loc"])), "code": e["type"], "message_en": e["msg"]} for e in exc.errors()
-            ]) from None
+            raise CreditbankError(
+                "validation_error",
+                errors=[
+                    {"field": ".".join(map(str, e["loc"])), "code": e["type"], "message_en": e["msg"]}
+                    for e in exc.errors()
+                ],
+            ) from None
         chosen_mode = mode or body.mode
         request_hash = body_digest(request, {"mode": chosen_mode, "rows": body.rows})
         rows = [(i + 1, {c: r.get(c) for c in COLUMNS}) for i, r in enumerate(body.rows)]
-        for line, values in rows:
+        for line, _values in rows:
             unknown = set(body.rows[line - 1]) - set(COLUMNS)
             if unknown:
                 raise CreditbankError("unknown_columns", {"columns": ", ".join(sorted(unknown))})
@@ -166,18 +278,31 @@ async def post_batch(request: Request, db: DbDep, settings: SettingsDep, princip
         request_hash = body_digest(request, {"mode": chosen_mode, "sha256": file_hash})
         source = lambda: (  # noqa: E731
             (r.line, r.values) if isinstance(r, Row) else (r.line, r.code, r.params)
-            for r in read_rows(file, filename=filename, max_rows=settings.max_batch_rows))
+            for r in read_rows(file, filename=filename, max_rows=settings.max_batch_rows)
+        )
 
     def use_case(session):
-        report = completions.import_rows(session, institution=_fresh_institution(session, principal),
-                                         api_key_id=principal.api_key.id, secret=secret, rows=source(),
-                                         mode=chosen_mode)
-        return 200, BatchReportOut(mode=report.mode, total_rows=report.total_rows, accepted=report.accepted,
-                                   replayed=report.replayed, rejected=report.rejected, committed=report.committed,
-                                   errors=report.errors).model_dump(mode="json")
+        report = completions.import_rows(
+            session,
+            institution=_fresh_institution(session, principal),
+            api_key_id=principal.api_key.id,
+            secret=secret,
+            rows=source(),
+            mode=chosen_mode,
+        )
+        return 200, BatchReportOut(
+            mode=report.mode,
+            total_rows=report.total_rows,
+            accepted=report.accepted,
+            replayed=report.replayed,
+            rejected=report.rejected,
+            committed=report.committed,
+            errors=report.errors,
+        ).model_dump(mode="json")
 
-    return await run_in_threadpool(write, db, principal, use_case, idempotency_key=idempotency_key,
-                                   request_hash=request_hash)
+    return await run_in_threadpool(
+        write, db, principal, use_case, idempotency_key=idempotency_key, request_hash=request_hash
+    )
 
 
 async def _limited_json(request: Request, limit: int) -> bytes:
@@ -199,23 +324,42 @@ def get_completion(completion_id: str, db: DbDep, principal: InstitutionOrOperat
         return completion_out(completions.as_posted(completion, account_no, replayed=True))
 
 
-@router.post("/completions/{completion_id}/revoke", response_model=CompletionOut,
-             summary="Revoke a mistaken completion (reverses its credits) · 撤销记录")
-def revoke_completion(completion_id: str, body: RevokeIn, request: Request, db: DbDep,
-                      principal: InstitutionOrOperator, idempotency_key: IdempotencyKey = None) -> Response:
+@router.post(
+    "/completions/{completion_id}/revoke",
+    response_model=CompletionOut,
+    summary="Revoke a mistaken completion (reverses its credits) · 撤销记录",
+)
+def revoke_completion(
+    completion_id: str,
+    body: RevokeIn,
+    request: Request,
+    db: DbDep,
+    principal: InstitutionOrOperator,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
     if body.force and principal.role != "operator":
         raise CreditbankError("forbidden")
 
     def use_case(session):
-        posted = completions.revoke(session, completion_id=completion_id, institution_id=_institution_id(principal),
-                                    reason=body.reason, force=body.force)
+        posted = completions.revoke(
+            session,
+            completion_id=completion_id,
+            institution_id=_institution_id(principal),
+            reason=body.reason,
+            force=body.force,
+        )
         return 200, completion_out(posted)
 
-    return write(db, principal, use_case, idempotency_key=idempotency_key, request_hash=body_digest(request, body))
+    return write(
+        db, principal, use_case, idempotency_key=idempotency_key, request_hash=body_digest(request, body)
+    )
 
 
-@router.get("/learners/{account_no}/balance", response_model=BalanceOut,
-            summary="A learner's balance (learners this institution enrolled or taught) · 学分余额")
+@router.get(
+    "/learners/{account_no}/balance",
+    response_model=BalanceOut,
+    summary="A learner's balance (learners this institution enrolled or taught) · 学分余额",
+)
 def learner_balance(account_no: str, db: DbDep, principal: InstitutionOrOperator) -> dict:
     with db.reader() as session:
         try:
@@ -223,9 +367,12 @@ def learner_balance(account_no: str, db: DbDep, principal: InstitutionOrOperator
         except CreditbankError:
             learner = None
         if learner is not None and principal.role == "institution":
-            linked = session.exec(select(InstitutionLearner).where(
-                InstitutionLearner.institution_id == principal.institution.id,
-                InstitutionLearner.learner_id == learner.id)).first()
+            linked = session.exec(
+                select(InstitutionLearner).where(
+                    InstitutionLearner.institution_id == principal.institution.id,
+                    InstitutionLearner.learner_id == learner.id,
+                )
+            ).first()
             if linked is None:
                 learner = None  # not theirs: indistinguishable from "no such account"
         if learner is None:

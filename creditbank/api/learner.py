@@ -9,7 +9,16 @@ from fastapi import APIRouter, Query, Request, Response
 from creditbank.api.deps import DbDep, LearnerCaller, write
 from creditbank.api.institution import balance_out
 from creditbank.api.ratelimit import RateLimiter
-from creditbank.api.schemas import ActivateIn, BalanceOut, LedgerLineOut, LedgerPageOut, MeOut, SignInIn, TokenOut, credits
+from creditbank.api.schemas import (
+    ActivateIn,
+    BalanceOut,
+    LedgerLineOut,
+    LedgerPageOut,
+    MeOut,
+    SignInIn,
+    TokenOut,
+    credits,
+)
 from creditbank.errors import CreditbankError
 from creditbank.learners import service as learners
 from creditbank.ledger import queries
@@ -24,19 +33,26 @@ def _limit(request: Request, account_no: str) -> None:
         raise CreditbankError("rate_limited")
 
 
-@router.post("/auth/activate", response_model=TokenOut, summary="Activate an account with the code, set a password · 激活账户")
+@router.post(
+    "/auth/activate",
+    response_model=TokenOut,
+    summary="Activate an account with the code, set a password · 激活账户",
+)
 def activate(body: ActivateIn, request: Request, db: DbDep) -> Response:
     _limit(request, body.account_no)
 
     def use_case(session):
-        learner, token = learners.activate(session, account_no=body.account_no, activation_code=body.activation_code,
-                                           password=body.password)
+        learner, token = learners.activate(
+            session, account_no=body.account_no, activation_code=body.activation_code, password=body.password
+        )
         return 200, TokenOut(access_token=token, account_no=learner.account_no).model_dump()
 
     return write(db, None, use_case)
 
 
-@router.post("/auth/token", response_model=TokenOut, summary="Sign in with account number and password · 登录")
+@router.post(
+    "/auth/token", response_model=TokenOut, summary="Sign in with account number and password · 登录"
+)
 def sign_in(body: SignInIn, request: Request, db: DbDep) -> Response:
     _limit(request, body.account_no)
 
@@ -59,18 +75,36 @@ def my_balance(db: DbDep, principal: LearnerCaller) -> dict:
         return balance_out(queries.balance(session, principal.learner))
 
 
-@router.get("/me/ledger", response_model=LedgerPageOut, summary="Every credit's origin, oldest first · 学分明细")
-def my_ledger(db: DbDep, principal: LearnerCaller,
-              after: Annotated[int | None, Query(ge=0, description="seq of the last line already seen")] = None,
-              limit: Annotated[int, Query(ge=1, le=500)] = 100) -> dict:
+@router.get(
+    "/me/ledger", response_model=LedgerPageOut, summary="Every credit's origin, oldest first · 学分明细"
+)
+def my_ledger(
+    db: DbDep,
+    principal: LearnerCaller,
+    after: Annotated[int | None, Query(ge=0, description="seq of the last line already seen")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> dict:
     with db.reader() as session:
         lines = queries.statement(session, principal.learner, after=after, limit=limit)
-    items = [LedgerLineOut(seq=line.seq, transaction_id=line.transaction_id, kind=line.kind, event_on=line.event_on,
-                           recorded_at=line.recorded_at, amount=credits(line.amount_units),
-                           balance_after=credits(line.balance_after_units), lot_id=line.lot_id,
-                           completion_id=line.completion_id, institution_code=line.institution_code,
-                           outcome_code=line.outcome_code, outcome_title_zh=line.outcome_title_zh,
-                           outcome_title_en=line.outcome_title_en, category=line.category, level=line.level)
-             for line in lines]
+    items = [
+        LedgerLineOut(
+            seq=line.seq,
+            transaction_id=line.transaction_id,
+            kind=line.kind,
+            event_on=line.event_on,
+            recorded_at=line.recorded_at,
+            amount=credits(line.amount_units),
+            balance_after=credits(line.balance_after_units),
+            lot_id=line.lot_id,
+            completion_id=line.completion_id,
+            institution_code=line.institution_code,
+            outcome_code=line.outcome_code,
+            outcome_title_zh=line.outcome_title_zh,
+            outcome_title_en=line.outcome_title_en,
+            category=line.category,
+            level=line.level,
+        )
+        for line in lines
+    ]
     next_after = items[-1].seq if len(items) == limit else None
     return LedgerPageOut(items=items, next_after=next_after).model_dump(mode="json")

@@ -6,7 +6,6 @@ from fastapi import APIRouter, Request, Response
 
 from creditbank.api.deps import DbDep, IdempotencyKey, Operator, body_digest, write
 from creditbank.api.schemas import ApiKeyIn, ApiKeyOut, InstitutionIn, InstitutionOut
-
 from creditbank.institutions import service as institutions
 from creditbank.institutions.models import ApiKey, Institution, InstitutionState
 
@@ -18,18 +17,31 @@ def institution_out(i: Institution) -> dict:
 
 
 def key_out(k: ApiKey, secret: str | None = None) -> dict:
-    return ApiKeyOut(id=k.id, label=k.label, created_at=k.created_at, revoked_at=k.revoked_at, key=secret).model_dump(mode="json")
+    return ApiKeyOut(
+        id=k.id, label=k.label, created_at=k.created_at, revoked_at=k.revoked_at, key=secret
+    ).model_dump(mode="json")
 
 
-@router.post("/institutions", status_code=201, response_model=InstitutionOut,
-             summary="Create an institution (pending) · 新建机构")
-def create_institution(body: InstitutionIn, request: Request, db: DbDep, principal: Operator,
-                       idempotency_key: IdempotencyKey = None) -> Response:
+@router.post(
+    "/institutions",
+    status_code=201,
+    response_model=InstitutionOut,
+    summary="Create an institution (pending) · 新建机构",
+)
+def create_institution(
+    body: InstitutionIn,
+    request: Request,
+    db: DbDep,
+    principal: Operator,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
     def use_case(session):
         institution, created = institutions.create(session, **body.model_dump())
         return (201 if created else 200), institution_out(institution)
 
-    return write(db, principal, use_case, idempotency_key=idempotency_key, request_hash=body_digest(request, body))
+    return write(
+        db, principal, use_case, idempotency_key=idempotency_key, request_hash=body_digest(request, body)
+    )
 
 
 @router.get("/institutions", response_model=list[InstitutionOut], summary="List institutions · 机构列表")
@@ -40,46 +52,75 @@ def list_institutions(db: DbDep, principal: Operator) -> list[dict]:
         return [institution_out(i) for i in session.exec(select(Institution).order_by(Institution.code))]
 
 
-def _state_route(state: InstitutionState):  # noqa: ANN202
-    def change(code: str, request: Request, db: DbDep, principal: Operator,
-               idempotency_key: IdempotencyKey = None) -> Response:
+def _state_route(state: InstitutionState):
+    def change(
+        code: str, request: Request, db: DbDep, principal: Operator, idempotency_key: IdempotencyKey = None
+    ) -> Response:
         def use_case(session):
             return 200, institution_out(institutions.set_state(session, code=code, state=state))
 
-        return write(db, principal, use_case, idempotency_key=idempotency_key, request_hash=body_digest(request, None))
+        return write(
+            db, principal, use_case, idempotency_key=idempotency_key, request_hash=body_digest(request, None)
+        )
 
     return change
 
 
-router.add_api_route("/institutions/{code}/accredit", _state_route(InstitutionState.accredited), methods=["POST"],
-                     response_model=InstitutionOut, summary="Accredit (or re-accredit) an institution · 认证机构")
-router.add_api_route("/institutions/{code}/suspend", _state_route(InstitutionState.suspended), methods=["POST"],
-                     response_model=InstitutionOut,
-                     summary="Suspend an institution: no new postings, existing credits stay · 暂停机构")
+router.add_api_route(
+    "/institutions/{code}/accredit",
+    _state_route(InstitutionState.accredited),
+    methods=["POST"],
+    response_model=InstitutionOut,
+    summary="Accredit (or re-accredit) an institution · 认证机构",
+)
+router.add_api_route(
+    "/institutions/{code}/suspend",
+    _state_route(InstitutionState.suspended),
+    methods=["POST"],
+    response_model=InstitutionOut,
+    summary="Suspend an institution: no new postings, existing credits stay · 暂停机构",
+)
 
 
-@router.post("/institutions/{code}/api-keys", status_code=201, response_model=ApiKeyOut,
-             summary="Issue an API key (shown once) · 发放 API 密钥")
-def create_api_key(code: str, request: Request, db: DbDep, principal: Operator, body: ApiKeyIn | None = None,
-                   idempotency_key: IdempotencyKey = None) -> Response:
+@router.post(
+    "/institutions/{code}/api-keys",
+    status_code=201,
+    response_model=ApiKeyOut,
+    summary="Issue an API key (shown once) · 发放 API 密钥",
+)
+def create_api_key(
+    code: str,
+    request: Request,
+    db: DbDep,
+    principal: Operator,
+    body: ApiKeyIn | None = None,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
     body = body or ApiKeyIn()
 
     def use_case(session):
         key, secret = institutions.issue_api_key(session, code=code, label=body.label)
         return 201, key_out(key, secret)
 
-    return write(db, principal, use_case, idempotency_key=idempotency_key, request_hash=body_digest(request, body))
+    return write(
+        db, principal, use_case, idempotency_key=idempotency_key, request_hash=body_digest(request, body)
+    )
 
 
-@router.get("/institutions/{code}/api-keys", response_model=list[ApiKeyOut], summary="List API keys (no secrets)")
+@router.get(
+    "/institutions/{code}/api-keys", response_model=list[ApiKeyOut], summary="List API keys (no secrets)"
+)
 def list_api_keys(code: str, db: DbDep, principal: Operator) -> list[dict]:
     with db.reader() as session:
         return [key_out(k) for k in institutions.list_api_keys(session, code=code)]
 
 
-@router.delete("/institutions/{code}/api-keys/{key_id}", response_model=ApiKeyOut, summary="Revoke an API key · 吊销密钥")
+@router.delete(
+    "/institutions/{code}/api-keys/{key_id}", response_model=ApiKeyOut, summary="Revoke an API key · 吊销密钥"
+)
 def revoke_api_key(code: str, key_id: str, db: DbDep, principal: Operator) -> Response:
-    return write(db, principal, lambda session: (200, key_out(institutions.revoke_api_key(session, code=code, key_id=key_id))))
-
-
-
+    return write(
+        db,
+        principal,
+        lambda session: (200, key_out(institutions.revoke_api_key(session, code=code, key_id=key_id))),
+    )

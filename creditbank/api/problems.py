@@ -14,8 +14,15 @@ from creditbank.errors import CODES, CreditbankError, render
 
 log = logging.getLogger("creditbank")
 
-_HTTP_CODES = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "not_found", 413: "upload_too_large",
-               415: "unsupported_file", 429: "rate_limited"}
+_HTTP_CODES = {
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "not_found",
+    413: "upload_too_large",
+    415: "unsupported_file",
+    429: "rate_limited",
+}
 
 
 def language(request: Request) -> str:
@@ -25,8 +32,15 @@ def language(request: Request) -> str:
     return "en" if first.startswith("en") else "zh"
 
 
-def problem(request: Request, code: str, params: dict[str, Any] | None = None, *, status: int | None = None,
-            errors: list[dict[str, Any]] | None = None, headers: dict[str, str] | None = None) -> JSONResponse:
+def problem(
+    request: Request,
+    code: str,
+    params: dict[str, Any] | None = None,
+    *,
+    status: int | None = None,
+    errors: list[dict[str, Any]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
     lang = language(request)
     status = status or CODES[code][0]
     body: dict[str, Any] = {
@@ -46,12 +60,20 @@ def install(app: FastAPI) -> None:
     async def _domain(request: Request, exc: CreditbankError) -> JSONResponse:
         # RFC 6750: a 401 names the scheme the client should use.
         headers = {"WWW-Authenticate": "Bearer"} if exc.http_status == 401 else None
-        return problem(request, exc.code, exc.params, status=exc.http_status, errors=exc.errors, headers=headers)
+        return problem(
+            request, exc.code, exc.params, status=exc.http_status, errors=exc.errors, headers=headers
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _shape(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [{"field": ".".join(str(p) for p in e.get("loc", ()) if p != "body"), "code": e.get("type"),
-                   "message_en": e.get("msg")} for e in exc.errors()]
+        errors = [
+            {
+                "field": ".".join(str(p) for p in e.get("loc", ()) if p != "body"),
+                "code": e.get("type"),
+                "message_en": e.get("msg"),
+            }
+            for e in exc.errors()
+        ]
         return problem(request, "validation_error", errors=errors)
 
     @app.exception_handler(StarletteHTTPException)

@@ -63,8 +63,12 @@ class OutcomeOut(BaseModel):
 
 class EnrolmentIn(BaseModel):
     name: str = Field(min_length=1, max_length=100, examples=["张桂兰"])
-    national_id: str = Field(min_length=15, max_length=25, examples=["500118195603124427"],
-                             description="身份证号: validated, HMAC'd and masked; never stored in clear")
+    national_id: str = Field(
+        min_length=15,
+        max_length=25,
+        examples=["500118195603124427"],
+        description="身份证号: validated, HMAC'd and masked; never stored in clear",
+    )
     phone: str | None = Field(default=None, pattern=r"^\+?[0-9 -]{5,20}$")
     district: str | None = Field(default=None, max_length=100, examples=["永川区中山路街道"])
     gender: Literal["male", "female"] | None = None
@@ -73,12 +77,16 @@ class EnrolmentIn(BaseModel):
 
 class EnrolmentOut(BaseModel):
     account_no: str
-    activation_code: str | None = Field(description="Hand to the learner once; null when the account is already active")
+    activation_code: str | None = Field(
+        description="Hand to the learner once; null when the account is already active"
+    )
     created: bool
 
 
 class CompletionIn(BaseModel):
-    external_id: str = Field(min_length=1, max_length=100, description="Your system's id: (institution, external_id) is unique")
+    external_id: str = Field(
+        min_length=1, max_length=100, description="Your system's id: (institution, external_id) is unique"
+    )
     account_no: str | None = Field(default=None, examples=["CB0123456789X"])
     national_id: str | None = None
     outcome_code: str = Field(min_length=1, max_length=64)
@@ -123,8 +131,11 @@ class BatchReportOut(BaseModel):
 
 class RevokeIn(BaseModel):
     reason: str = Field(min_length=1, max_length=500, examples=["成绩登记错误"])
-    force: bool = Field(default=False, description="Operator only: also undo the conversions that used these credits "
-                                                   "and revoke the certificates resting on them")
+    force: bool = Field(
+        default=False,
+        description="Operator only: also undo the conversions that used these credits "
+        "and revoke the certificates resting on them",
+    )
 
 
 class BalanceOut(BaseModel):

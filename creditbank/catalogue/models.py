@@ -8,12 +8,12 @@ from sqlmodel import Field, SQLModel
 
 
 class Category(StrEnum):
-    academic = "academic"                              # 学历教育
-    vocational_training = "vocational_training"        # 职业培训
+    academic = "academic"  # 学历教育
+    vocational_training = "vocational_training"  # 职业培训
     vocational_certificate = "vocational_certificate"  # 职业技能等级证书
-    community = "community"                            # 社区教育
-    senior = "senior"                                  # 老年教育
-    culture_leisure = "culture_leisure"                # 文化休闲
+    community = "community"  # 社区教育
+    senior = "senior"  # 老年教育
+    culture_leisure = "culture_leisure"  # 文化休闲
 
 
 CATEGORY_ZH = {

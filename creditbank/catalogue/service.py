@@ -40,18 +40,32 @@ def credits_units_for(spec: OutcomeSpec, hours_per_credit: float) -> tuple[int, 
     return halves * 50, True
 
 
-def upsert(session: Session, *, institution_id: int, code: str, spec: OutcomeSpec,
-           hours_per_credit: float) -> tuple[Outcome, bool]:
+def upsert(
+    session: Session, *, institution_id: int, code: str, spec: OutcomeSpec, hours_per_credit: float
+) -> tuple[Outcome, bool]:
     """Add a version when anything changed; an identical PUT returns the current version."""
     current = current_version(session, institution_id=institution_id, code=code)
     units, derived = credits_units_for(spec, hours_per_credit)
-    fields = dict(title_zh=spec.title_zh, title_en=spec.title_en, category=spec.category.value, level=spec.level,
-                  credits_units=units, hours=spec.hours, credits_from_hours=derived,
-                  validity_years=spec.validity_years, min_score=spec.min_score)
+    fields = dict(
+        title_zh=spec.title_zh,
+        title_en=spec.title_en,
+        category=spec.category.value,
+        level=spec.level,
+        credits_units=units,
+        hours=spec.hours,
+        credits_from_hours=derived,
+        validity_years=spec.validity_years,
+        min_score=spec.min_score,
+    )
     if current is not None and all(getattr(current, k) == v for k, v in fields.items()):
         return current, False
-    outcome = Outcome(institution_id=institution_id, code=code, version=(current.version + 1) if current else 1,
-                      created_at=clock.now(), **fields)
+    outcome = Outcome(
+        institution_id=institution_id,
+        code=code,
+        version=(current.version + 1) if current else 1,
+        created_at=clock.now(),
+        **fields,
+    )
     session.add(outcome)
     session.flush()
     return outcome, True
@@ -59,17 +73,25 @@ def upsert(session: Session, *, institution_id: int, code: str, spec: OutcomeSpe
 
 def current_version(session: Session, *, institution_id: int, code: str) -> Outcome | None:
     return session.exec(
-        select(Outcome).where(Outcome.institution_id == institution_id, Outcome.code == code)
-        .order_by(Outcome.version.desc()).limit(1)
+        select(Outcome)
+        .where(Outcome.institution_id == institution_id, Outcome.code == code)
+        .order_by(Outcome.version.desc())
+        .limit(1)
     ).first()
 
 
 def current_catalogue(session: Session, *, institution_id: int) -> dict[str, Outcome]:
     """The latest version of every outcome of an institution, by code."""
-    latest = (select(Outcome.code, func.max(Outcome.version).label("v"))
-              .where(Outcome.institution_id == institution_id).group_by(Outcome.code).subquery())
+    latest = (
+        select(Outcome.code, func.max(Outcome.version).label("v"))
+        .where(Outcome.institution_id == institution_id)
+        .group_by(Outcome.code)
+        .subquery()
+    )
     rows = session.exec(
-        select(Outcome).join(latest, (Outcome.code == latest.c.code) & (Outcome.version == latest.c.v))
-        .where(Outcome.institution_id == institution_id).order_by(Outcome.code)
+        select(Outcome)
+        .join(latest, (Outcome.code == latest.c.code) & (Outcome.version == latest.c.v))
+        .where(Outcome.institution_id == institution_id)
+        .order_by(Outcome.code)
     )
     return {o.code: o for o in rows}

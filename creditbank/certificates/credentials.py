@@ -73,8 +73,12 @@ def _total(p: Printed) -> str:
 
 
 def _issuer(p: Printed) -> dict:
-    return {"id": p.issuer_did, "type": ["Profile"], "name": p.issuer_name_zh,
-            "description": p.issuer_name_en}
+    return {
+        "id": p.issuer_did,
+        "type": ["Profile"],
+        "name": p.issuer_name_zh,
+        "description": p.issuer_name_en,
+    }
 
 
 def _identifiers(p: Printed) -> list[dict]:
@@ -82,9 +86,18 @@ def _identifiers(p: Printed) -> list[dict]:
     # be able to compare the printed name and masked ID with what was signed.
     return [
         {"type": "IdentityObject", "identityType": "name", "hashed": False, "identityHash": p.learner_name},
-        {"type": "IdentityObject", "identityType": "nationalIdentityNumber", "hashed": False,
-         "identityHash": p.id_masked},
-        {"type": "IdentityObject", "identityType": "accountId", "hashed": False, "identityHash": p.account_no},
+        {
+            "type": "IdentityObject",
+            "identityType": "nationalIdentityNumber",
+            "hashed": False,
+            "identityHash": p.id_masked,
+        },
+        {
+            "type": "IdentityObject",
+            "identityType": "accountId",
+            "hashed": False,
+            "identityHash": p.account_no,
+        },
     ]
 
 
@@ -104,8 +117,18 @@ def _achievement(line: Line, base_url: str) -> dict:
     }
 
 
-def _credential(p: Printed, *, base_url: str, status: dict | None, valid_from: str, contexts: list[str],
-                kind_type: str, name: str, subject: dict, **extra: object) -> dict:
+def _credential(
+    p: Printed,
+    *,
+    base_url: str,
+    status: dict | None,
+    valid_from: str,
+    contexts: list[str],
+    kind_type: str,
+    name: str,
+    subject: dict,
+    **extra: object,
+) -> dict:
     """The envelope every certificate shares: issuer, dates, the learner's identity, the status entry."""
     credential = {
         "@context": [VC_V2, *contexts],
@@ -125,45 +148,86 @@ def _credential(p: Printed, *, base_url: str, status: dict | None, valid_from: s
 
 def achievement_credential(p: Printed, *, base_url: str, status: dict | None, valid_from: str) -> dict:
     line = p.lines[0]
-    return _credential(p, base_url=base_url, status=status, valid_from=valid_from, contexts=[OB_V3],
-                       kind_type="OpenBadgeCredential", name=f"{KIND_TITLES[p.kind][0]} · {line.title_zh}",
-                       subject={"type": ["AchievementSubject"], "identifier": _identifiers(p),
-                                "achievement": _achievement(line, base_url),
-                                "creditsEarned": credits_number(line.credits),
-                                "activityEndDate": f"{line.completed_on}T00:00:00Z"})
+    return _credential(
+        p,
+        base_url=base_url,
+        status=status,
+        valid_from=valid_from,
+        contexts=[OB_V3],
+        kind_type="OpenBadgeCredential",
+        name=f"{KIND_TITLES[p.kind][0]} · {line.title_zh}",
+        subject={
+            "type": ["AchievementSubject"],
+            "identifier": _identifiers(p),
+            "achievement": _achievement(line, base_url),
+            "creditsEarned": credits_number(line.credits),
+            "activityEndDate": f"{line.completed_on}T00:00:00Z",
+        },
+    )
 
 
-def transcript_credential(p: Printed, *, base_url: str, status: dict | None, valid_from: str,
-                          embedded: list[dict]) -> dict:
+def transcript_credential(
+    p: Printed, *, base_url: str, status: dict | None, valid_from: str, embedded: list[dict]
+) -> dict:
     """CLR 2.0: ``embedded`` are the signed achievement credentials, one per line."""
-    return _credential(p, base_url=base_url, status=status, valid_from=valid_from, contexts=[CLR_V2, OB_V3],
-                       kind_type="ClrCredential", name=f"{KIND_TITLES['transcript'][0]} · {p.learner_name}",
-                       subject={"type": ["ClrSubject"], "identifier": _identifiers(p),
-                                "verifiableCredential": embedded})
+    return _credential(
+        p,
+        base_url=base_url,
+        status=status,
+        valid_from=valid_from,
+        contexts=[CLR_V2, OB_V3],
+        kind_type="ClrCredential",
+        name=f"{KIND_TITLES['transcript'][0]} · {p.learner_name}",
+        subject={"type": ["ClrSubject"], "identifier": _identifiers(p), "verifiableCredential": embedded},
+    )
 
 
-def summary_credential(p: Printed, *, base_url: str, status: dict | None, valid_from: str, achievement: dict,
-                       evidence: list[dict]) -> dict:
+def summary_credential(
+    p: Printed,
+    *,
+    base_url: str,
+    status: dict | None,
+    valid_from: str,
+    achievement: dict,
+    evidence: list[dict],
+) -> dict:
     """A conversion or qualification certificate: one achievement, the lines as its evidence."""
-    return _credential(p, base_url=base_url, status=status, valid_from=valid_from, contexts=[OB_V3],
-                       kind_type="OpenBadgeCredential", name=f"{KIND_TITLES[p.kind][0]} · {achievement['name']}",
-                       subject={"type": ["AchievementSubject"], "identifier": _identifiers(p),
-                                "achievement": achievement, "creditsEarned": credits_number(p.total_credits)},
-                       evidence=evidence)
+    return _credential(
+        p,
+        base_url=base_url,
+        status=status,
+        valid_from=valid_from,
+        contexts=[OB_V3],
+        kind_type="OpenBadgeCredential",
+        name=f"{KIND_TITLES[p.kind][0]} · {achievement['name']}",
+        subject={
+            "type": ["AchievementSubject"],
+            "identifier": _identifiers(p),
+            "achievement": achievement,
+            "creditsEarned": credits_number(p.total_credits),
+        },
+        evidence=evidence,
+    )
 
 
 def conversion_parts(p: Printed, base_url: str) -> tuple[dict, list[dict]]:
     """Line 0 is the granted target; the other lines are the credits it was converted from."""
     target, sources = p.lines[0], p.lines[1:]
     achievement = _achievement(target, base_url)
-    evidence = [{"type": ["Evidence"], "name": f"来源 Source: {line.title_zh}",
-                 "description": f"{line.credits} 学分 credits · {line.institution_name} · {line.completed_on}"}
-                for line in sources]
+    evidence = [
+        {
+            "type": ["Evidence"],
+            "name": f"来源 Source: {line.title_zh}",
+            "description": f"{line.credits} 学分 credits · {line.institution_name} · {line.completed_on}",
+        }
+        for line in sources
+    ]
     return achievement, evidence
 
 
-def qualification_parts(p: Printed, base_url: str, *, code: str, name_zh: str, name_en: str | None,
-                        total_required: str) -> tuple[dict, list[dict]]:
+def qualification_parts(
+    p: Printed, base_url: str, *, code: str, name_zh: str, name_en: str | None, total_required: str
+) -> tuple[dict, list[dict]]:
     name = name_zh if not name_en else f"{name_zh} ({name_en})"
     achievement = {
         "id": f"{base_url}/api/v1/qualifications/{code}",
@@ -175,7 +239,12 @@ def qualification_parts(p: Printed, base_url: str, *, code: str, name_zh: str, n
         "creditsAvailable": credits_number(total_required),
         "humanCode": code,
     }
-    evidence = [{"type": ["Evidence"], "name": line.title_zh,
-                 "description": f"{line.credits} 学分 credits · {line.institution_name} · {line.completed_on}"}
-                for line in p.lines]
+    evidence = [
+        {
+            "type": ["Evidence"],
+            "name": line.title_zh,
+            "description": f"{line.credits} 学分 credits · {line.institution_name} · {line.completed_on}",
+        }
+        for line in p.lines
+    ]
     return achievement, evidence

@@ -63,7 +63,7 @@ class IssuerKey:
     compromised_at: datetime | None = None
 
 
-def _multikey():  # noqa: ANN202 - imported lazily: kit.multikey is a sibling module
+def _multikey():
     from creditbank.kit import multikey
 
     return multikey
@@ -95,7 +95,9 @@ def _parse_time(value: Any, field: str, kid: str) -> datetime | None:
     try:
         return _utc(datetime.fromisoformat(str(value).replace("Z", "+00:00")))
     except ValueError:
-        raise KeyStoreError(f"密钥 {kid} 的 {field} 时间格式错误 / key {kid}: bad {field} {value!r}") from None
+        raise KeyStoreError(
+            f"密钥 {kid} 的 {field} 时间格式错误 / key {kid}: bad {field} {value!r}"
+        ) from None
 
 
 def _row(key: IssuerKey) -> dict[str, Any]:
@@ -132,9 +134,16 @@ def keys_from_metadata(rows: Any) -> list[IssuerKey]:
         compromised_at = _parse_time(row.get("compromised_at"), "compromised_at", kid)
         if status == "compromised" and compromised_at is None:
             raise KeyStoreError(f"密钥 {kid} 缺少泄露时间 / key {kid}: compromised_at missing")
-        keys.append(IssuerKey(kid=kid, public_key=public_key, created_at=created_at, status=status,
-                              retired_at=_parse_time(row.get("retired_at"), "retired_at", kid),
-                              compromised_at=compromised_at))
+        keys.append(
+            IssuerKey(
+                kid=kid,
+                public_key=public_key,
+                created_at=created_at,
+                status=status,
+                retired_at=_parse_time(row.get("retired_at"), "retired_at", kid),
+                compromised_at=compromised_at,
+            )
+        )
     if len({k.kid for k in keys}) != len(keys):
         raise KeyStoreError("密钥元数据中 kid 重复 / duplicate kid in key metadata")
     return keys
@@ -220,8 +229,10 @@ class KeyStore:
         """A new key pair: the PEM is written (O_EXCL, 0600) before the metadata names it."""
         private = Ed25519PrivateKey.generate()
         encryption: serialization.KeySerializationEncryption = (
-            serialization.BestAvailableEncryption(self._passphrase) if self._passphrase
-            else serialization.NoEncryption())
+            serialization.BestAvailableEncryption(self._passphrase)
+            if self._passphrase
+            else serialization.NoEncryption()
+        )
         pem = private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption)
         for _ in range(16):
             kid = new_kid(now)
@@ -248,7 +259,9 @@ class KeyStore:
     def active(self) -> IssuerKey:
         actives = [k for k in self._read() if k.status == "active"]
         if not actives:
-            raise KeyStoreError(f"{self.keys_dir} 中没有可用的签名密钥 / no active issuer key in {self.keys_dir}")
+            raise KeyStoreError(
+                f"{self.keys_dir} 中没有可用的签名密钥 / no active issuer key in {self.keys_dir}"
+            )
         return max(actives, key=lambda k: k.created_at)
 
     def ensure_active(self) -> IssuerKey:
@@ -269,8 +282,10 @@ class KeyStore:
         with self._locked():
             self._cache = None
             now = _now()
-            keys = [replace(k, status="retired", retired_at=now) if k.status == "active" else k
-                    for k in self._read()]
+            keys = [
+                replace(k, status="retired", retired_at=now) if k.status == "active" else k
+                for k in self._read()
+            ]
             key = self._create(now)
             self._write([*keys, key])
             return key
@@ -288,8 +303,12 @@ class KeyStore:
                 raise KeyStoreError(f"没有密钥 {kid} / no key {kid}")
             now = _now()
             since = min(at, target.compromised_at) if target.compromised_at else at
-            updated = replace(target, status="compromised", compromised_at=since,
-                              retired_at=target.retired_at or (now if target.status == "active" else None))
+            updated = replace(
+                target,
+                status="compromised",
+                compromised_at=since,
+                retired_at=target.retired_at or (now if target.status == "active" else None),
+            )
             keys = [updated if k.kid == kid else k for k in keys]
             if target.status == "active":
                 keys.append(self._create(now))
@@ -303,7 +322,9 @@ class KeyStore:
         if key is None:
             raise KeyStoreError(f"没有密钥 {kid} / no key {kid}")
         if key.status == "compromised":
-            raise KeyStoreError(f"密钥 {kid} 已泄露，不能再用于签名 / key {kid} is compromised and must not sign")
+            raise KeyStoreError(
+                f"密钥 {kid} 已泄露，不能再用于签名 / key {kid} is compromised and must not sign"
+            )
         cached = self._private.get(kid)
         if cached is not None:
             return cached
@@ -314,7 +335,9 @@ class KeyStore:
             raise KeyStoreError(f"缺少私钥文件 {path} / private key file {path} is missing") from None
         private = self._load_pem(data, path)
         if private.public_key() != key.public_key:
-            raise KeyStoreError(f"私钥文件 {path} 与公布的公钥不符 / {path} does not match the published key {kid}")
+            raise KeyStoreError(
+                f"私钥文件 {path} 与公布的公钥不符 / {path} does not match the published key {kid}"
+            )
         self._private[kid] = private
         return private
 
@@ -327,16 +350,20 @@ class KeyStore:
             else:
                 raise KeyStoreError(
                     f"私钥 {path} 已加密，但未设置 CREDITBANK_KEY_PASSPHRASE / "
-                    f"private key {path} is encrypted but no passphrase is set (CREDITBANK_KEY_PASSPHRASE)") from None
+                    f"private key {path} is encrypted but no passphrase is set (CREDITBANK_KEY_PASSPHRASE)"
+                ) from None
         except ValueError:
-            raise KeyStoreError(f"无法解密私钥 {path}：口令错误或文件损坏 / cannot load {path}: wrong passphrase "
-                                "or damaged file") from None
+            raise KeyStoreError(
+                f"无法解密私钥 {path}：口令错误或文件损坏 / cannot load {path}: wrong passphrase "
+                "or damaged file"
+            ) from None
         if not isinstance(private, Ed25519PrivateKey):
             raise KeyStoreError(f"{path} 不是 Ed25519 私钥 / {path} is not an Ed25519 private key")
         return private
 
 
 # --------------------------------------------------------------------------------------- validity
+
 
 def valid_at(key: IssuerKey, signed_at: datetime) -> tuple[bool, str | None]:
     """Does ``key`` vouch for a signature made at ``signed_at``?
@@ -345,14 +372,21 @@ def valid_at(key: IssuerKey, signed_at: datetime) -> tuple[bool, str | None]:
     signatures stay valid, as do everything retired and active keys signed. (``signed_at`` is the
     time the document states; a thief can backdate it — the transparency log is the defence.)
     """
-    if key.status == "compromised" and key.compromised_at is not None and _utc(signed_at) >= key.compromised_at:
+    if (
+        key.status == "compromised"
+        and key.compromised_at is not None
+        and _utc(signed_at) >= key.compromised_at
+    ):
         when = clock.iso_seconds(key.compromised_at)
-        return False, (f"签名密钥 {key.kid} 已于 {when} 泄露，此后的签名无效 / "
-                       f"key {key.kid} compromised at {when}; signatures since then are invalid")
+        return False, (
+            f"签名密钥 {key.kid} 已于 {when} 泄露，此后的签名无效 / "
+            f"key {key.kid} compromised at {when}; signatures since then are invalid"
+        )
     return True, None
 
 
 # --------------------------------------------------------------------------------------- did:web, JWKS
+
 
 def did_for(base_url: str) -> str:
     """did:web for the bank's public address: host (``:`` of a port as ``%3A``), then the path
@@ -400,8 +434,16 @@ def jwks(keys: Sequence[IssuerKey]) -> dict[str, Any]:
 
 def key_status(keys: Sequence[IssuerKey]) -> list[dict[str, Any]]:
     """creditbank's key-status data: ``[{kid, status, created_at, retired_at, compromised_at}]``."""
-    return [{"kid": k.kid, "status": k.status, "created_at": _iso(k.created_at), "retired_at": _iso(k.retired_at),
-             "compromised_at": _iso(k.compromised_at)} for k in keys]
+    return [
+        {
+            "kid": k.kid,
+            "status": k.status,
+            "created_at": _iso(k.created_at),
+            "retired_at": _iso(k.retired_at),
+            "compromised_at": _iso(k.compromised_at),
+        }
+        for k in keys
+    ]
 
 
 def describe(keys: Sequence[IssuerKey]) -> list[dict[str, Any]]:

@@ -10,8 +10,8 @@ from sqlmodel import Field, SQLModel
 
 
 class CertificateKind(StrEnum):
-    achievement = "achievement"      # one completion
-    transcript = "transcript"        # all credits at a point in time
+    achievement = "achievement"  # one completion
+    transcript = "transcript"  # all credits at a point in time
     conversion = "conversion"
     qualification = "qualification"
 

@@ -25,6 +25,7 @@ import ctypes
 import ctypes.util
 import glob
 import io
+import itertools
 import logging
 import os
 import shutil
@@ -98,16 +99,20 @@ KINDS = {
     "achievement": _Kind(
         "兹证明下列学习成果已经认证，学分已存入学习者的学分银行账户。",
         "This certifies that the learning outcome below has been recognised and its credits deposited "
-        "in the learner's credit bank account."),
+        "in the learner's credit bank account.",
+    ),
     "transcript": _Kind(
         "截至发证日期，学习者账户中经认证的学习成果和学分如下。",
-        "The recognised learning outcomes and credits in the learner's account as of the date of issue."),
+        "The recognised learning outcomes and credits in the learner's account as of the date of issue.",
+    ),
     "conversion": _Kind(
         "下列学习成果已按经批准的转换规则转换为学分。",
-        "The learning outcomes below have been converted into credits under an approved conversion rule."),
+        "The learning outcomes below have been converted into credits under an approved conversion rule.",
+    ),
     "qualification": _Kind(
         "学习者已达到下列资格的全部学分要求。",
-        "The learner has met the credit requirements of the qualification below."),
+        "The learner has met the credit requirements of the qualification below.",
+    ),
 }
 
 
@@ -121,7 +126,8 @@ class FontMissing(RuntimeError):
             f"找不到中文字体，无法生成证书 PDF。请安装 {FONT_PACKAGE}（运行 scripts/setup-system.sh，"
             f"或 apt-get install {FONT_PACKAGE}）。已查找：{where}\n"
             f"No CJK font found, so certificate PDFs cannot be rendered. Install {FONT_PACKAGE} "
-            f"(run scripts/setup-system.sh, or apt-get install {FONT_PACKAGE}). Searched: {where}")
+            f"(run scripts/setup-system.sh, or apt-get install {FONT_PACKAGE}). Searched: {where}"
+        )
 
 
 def check_fonts() -> str:
@@ -137,8 +143,12 @@ def check_fonts() -> str:
     if found is None:
         raise FontMissing(searched)
     if not subsetter_available():
-        log.warning("%s 未安装：每页中文 PDF 需数秒而非约 0.2 秒 / %s is not installed: each CJK PDF page "
-                    "takes seconds instead of ~0.2 s (run scripts/setup-system.sh)", SUBSET_PACKAGE, SUBSET_PACKAGE)
+        log.warning(
+            "%s 未安装：每页中文 PDF 需数秒而非约 0.2 秒 / %s is not installed: each CJK PDF page "
+            "takes seconds instead of ~0.2 s (run scripts/setup-system.sh)",
+            SUBSET_PACKAGE,
+            SUBSET_PACKAGE,
+        )
     return found
 
 
@@ -182,7 +192,8 @@ def _globbed_font(searched: list[str]) -> str | None:
         pattern = os.path.join(os.path.expanduser(root), "**", "*CJK*.tt[cf]")
         searched.append(pattern)
         hits = sorted(glob.glob(pattern, recursive=True)) + sorted(
-            glob.glob(pattern.replace(".tt[cf]", ".otf"), recursive=True))
+            glob.glob(pattern.replace(".tt[cf]", ".otf"), recursive=True)
+        )
         if hits:
             return hits[0]
     return None
@@ -197,6 +208,7 @@ def _globbed_font(searched: list[str]) -> str | None:
 # Latin and punctuation with compact ids, and hand it to WeasyPrint by @font-face. Any
 # character outside it (a rare name character) falls back to the full system font.
 
+
 @dataclass(frozen=True)
 class _Face:
     css_family: str
@@ -210,8 +222,15 @@ _FACES = (
     _Face("Noto Sans CJK SC GB", 700, "Noto Sans CJK SC:weight=bold", "Noto Sans CJK SC"),
     _Face("Noto Serif CJK SC GB", 700, "Noto Serif CJK SC:weight=bold", "Noto Serif CJK SC"),
 )
-_NON_HAN_RANGES = ((0x20, 0x7E), (0xA0, 0x24F), (0x2000, 0x206F), (0x2100, 0x218F), (0x2460, 0x24FF),
-                   (0x3000, 0x303F), (0xFF00, 0xFFEF))
+_NON_HAN_RANGES = (
+    (0x20, 0x7E),
+    (0xA0, 0x24F),
+    (0x2000, 0x206F),
+    (0x2100, 0x218F),
+    (0x2460, 0x24FF),
+    (0x3000, 0x303F),
+    (0xFF00, 0xFFEF),
+)
 _LAYOUT_FEATURES = (b"kern", b"liga", b"ccmp", b"mark", b"mkmk", b"calt", b"clig", b"rlig")
 _DROP_TABLES = (b"vhea", b"vmtx", b"VORG")  # vertical writing: never used here
 _HB_SETS_DROP_TABLE_TAG = 3
@@ -308,40 +327,41 @@ def _identity_charset(otf: bytes) -> bytes | None:
     """
     data = bytearray(otf)
     num_tables = int.from_bytes(data[4:6], "big")
-    records = {bytes(data[12 + 16 * i:16 + 16 * i]): 12 + 16 * i for i in range(num_tables)}
+    records = {bytes(data[12 + 16 * i : 16 + 16 * i]): 12 + 16 * i for i in range(num_tables)}
     if b"CFF " not in records:
         return None
     record = records[b"CFF "]
-    cff = int.from_bytes(data[record + 8:record + 12], "big")
-    cff_length = int.from_bytes(data[record + 12:record + 16], "big")
+    cff = int.from_bytes(data[record + 8 : record + 12], "big")
+    cff_length = int.from_bytes(data[record + 12 : record + 16], "big")
 
     def index_end(at: int) -> tuple[int, list[bytes]]:
-        count = int.from_bytes(data[at:at + 2], "big")
+        count = int.from_bytes(data[at : at + 2], "big")
         if count == 0:
             return at + 2, []
         size = data[at + 2]
-        offsets = [int.from_bytes(data[at + 3 + i * size:at + 3 + (i + 1) * size], "big")
-                   for i in range(count + 1)]
+        offsets = [
+            int.from_bytes(data[at + 3 + i * size : at + 3 + (i + 1) * size], "big") for i in range(count + 1)
+        ]
         base = at + 2 + (count + 1) * size
-        return base + offsets[-1], [bytes(data[base + a:base + b]) for a, b in zip(offsets, offsets[1:])]
+        return base + offsets[-1], [bytes(data[base + a : base + b]) for a, b in itertools.pairwise(offsets)]
 
     names_end, _ = index_end(cff + data[cff + 2])
     _, top_dicts = index_end(names_end)
     operators = _dict_operators(top_dicts[0]) if top_dicts else {}
     if (12, 30) not in operators or 15 not in operators or 17 not in operators:
         return None  # not CID-keyed
-    glyphs = int.from_bytes(data[cff + operators[17][0]:cff + operators[17][0] + 2], "big")
+    glyphs = int.from_bytes(data[cff + operators[17][0] : cff + operators[17][0] + 2], "big")
     start = cff + operators[15][0]
     old_format, at, covered = data[start], start + 1, 1
     cids: list[int] = []
     while covered < glyphs:
-        first = int.from_bytes(data[at:at + 2], "big")
+        first = int.from_bytes(data[at : at + 2], "big")
         if old_format == 0:
             cids.append(first)
             at, covered = at + 2, covered + 1
             continue
         width = 1 if old_format == 1 else 2
-        left = int.from_bytes(data[at + 2:at + 2 + width], "big")
+        left = int.from_bytes(data[at + 2 : at + 2 + width], "big")
         cids.extend(range(first, first + left + 1))
         at, covered = at + 2 + width, covered + left + 1
     if cids == list(range(1, glyphs)):
@@ -351,17 +371,17 @@ def _identity_charset(otf: bytes) -> bytes | None:
         return None
     data[start:at] = new + bytes(at - start - len(new))
     # Table checksum, then the whole-font adjustment in 'head'.
-    data[record + 4:record + 8] = _checksum(data[cff:cff + cff_length]).to_bytes(4, "big")
+    data[record + 4 : record + 8] = _checksum(data[cff : cff + cff_length]).to_bytes(4, "big")
     if b"head" in records:
-        head = int.from_bytes(data[records[b"head"] + 8:records[b"head"] + 12], "big")
-        data[head + 8:head + 12] = bytes(4)
-        data[head + 8:head + 12] = ((0xB1B0AFBA - _checksum(data)) & 0xFFFFFFFF).to_bytes(4, "big")
+        head = int.from_bytes(data[records[b"head"] + 8 : records[b"head"] + 12], "big")
+        data[head + 8 : head + 12] = bytes(4)
+        data[head + 8 : head + 12] = ((0xB1B0AFBA - _checksum(data)) & 0xFFFFFFFF).to_bytes(4, "big")
     return bytes(data)
 
 
 def _checksum(block: bytes | bytearray) -> int:
     padded = bytes(block) + bytes(-len(block) % 4)
-    return sum(int.from_bytes(padded[i:i + 4], "big") for i in range(0, len(padded), 4)) & 0xFFFFFFFF
+    return sum(int.from_bytes(padded[i : i + 4], "big") for i in range(0, len(padded), 4)) & 0xFFFFFFFF
 
 
 def _dict_operators(top: bytes) -> dict[int | tuple[int, int], list[int]]:
@@ -376,10 +396,10 @@ def _dict_operators(top: bytes) -> dict[int | tuple[int, int], list[int]]:
             operators[key], operands = operands, []
             i += 2 if b0 == 12 else 1
         elif b0 == 28:
-            operands.append(int.from_bytes(top[i + 1:i + 3], "big", signed=True))
+            operands.append(int.from_bytes(top[i + 1 : i + 3], "big", signed=True))
             i += 3
         elif b0 == 29:
-            operands.append(int.from_bytes(top[i + 1:i + 5], "big", signed=True))
+            operands.append(int.from_bytes(top[i + 1 : i + 5], "big", signed=True))
             i += 5
         elif b0 == 30:  # real number: nibbles up to an 0xf nibble
             i += 1
@@ -404,7 +424,7 @@ def _match_face(face: _Face) -> tuple[str, int] | None:
     if not shutil.which("fc-match"):
         return None
     answer = _run("fc-match", "-f", "%{family}\t%{file}\t%{index}", face.pattern)
-    families, path, index = (answer.split("\t") + ["", ""])[:3]
+    families, path, index = ([*answer.split("\t"), "", ""])[:3]
     if face.family not in families.split(",") or not os.path.exists(path) or not index.isdigit():
         return None
     return path, int(index)
@@ -428,8 +448,10 @@ def _build_font_faces(folder: Path) -> str:
             continue
         target = folder / f"face{number}.otf"
         target.write_bytes(data)
-        rules.append(f'@font-face {{ font-family: "{face.css_family}"; font-weight: {face.weight}; '
-                     f'font-style: normal; src: url("{target.as_uri()}"); }}')
+        rules.append(
+            f'@font-face {{ font-family: "{face.css_family}"; font-weight: {face.weight}; '
+            f'font-style: normal; src: url("{target.as_uri()}"); }}'
+        )
     return "\n".join(rules)
 
 
@@ -458,8 +480,13 @@ class Renderer:
         self.font_file = check_fonts()
         self.templates_dir = Path(templates_dir) if templates_dir is not None else default_templates_dir()
         self._environment = jinja2.Environment(
-            loader=jinja2.FileSystemLoader(self.templates_dir), autoescape=True, undefined=jinja2.StrictUndefined,
-            trim_blocks=False, lstrip_blocks=False, auto_reload=False)
+            loader=jinja2.FileSystemLoader(self.templates_dir),
+            autoescape=True,
+            undefined=jinja2.StrictUndefined,
+            trim_blocks=False,
+            lstrip_blocks=False,
+            auto_reload=False,
+        )
         self._template = self._environment.get_template(TEMPLATE)
         self._weasyprint = weasyprint
         self._font_config = FontConfiguration()
@@ -480,21 +507,28 @@ class Renderer:
             raise ValueError(f"unknown certificate kind {view.kind!r}; expected one of {', '.join(KINDS)}")
         qr = qr_png(view.verify_url)
         return self._template.render(
-            view=view, kind=kind, font_faces=self._font_faces, qr_side_mm=f"{qr.side_mm:g}",
+            view=view,
+            kind=kind,
+            font_faces=self._font_faces,
+            qr_side_mm=f"{qr.side_mm:g}",
             qr_src="data:image/png;base64," + base64.b64encode(qr.png).decode("ascii"),
-            verify_address=verify_address(view.verify_url))
+            verify_address=verify_address(view.verify_url),
+        )
 
     def render(self, view: CertificateView, *, credential_json: bytes) -> bytes:
         """An A4 PDF of ``view`` with ``credential_json`` embedded, byte for byte, as credential.json."""
         html = self.html(view)
         attachment = self._weasyprint.Attachment(
-            file_obj=io.BytesIO(credential_json), name=ATTACHMENT_NAME, relationship="Data",
+            file_obj=io.BytesIO(credential_json),
+            name=ATTACHMENT_NAME,
+            relationship="Data",
             description="已签名的电子凭证（W3C 可验证凭证）/ Signed credential (W3C Verifiable Credential)",
         )
         with self._lock:
             document = self._weasyprint.HTML(string=html, base_url=self._base_url)
-            return document.write_pdf(font_config=self._font_config, attachments=[attachment],
-                                      finisher=_associate_attachments)
+            return document.write_pdf(
+                font_config=self._font_config, attachments=[attachment], finisher=_associate_attachments
+            )
 
 
 def _associate_attachments(document: Any, pdf: Any) -> None:

@@ -18,7 +18,7 @@ class Printer:
         self._lock = threading.Lock()
 
     @property
-    def renderer(self):  # noqa: ANN201
+    def renderer(self):
         with self._lock:
             if self._renderer is None:
                 from creditbank.certificates.pdf import Renderer, check_fonts
@@ -27,23 +27,46 @@ class Printer:
                 self._renderer = Renderer()
             return self._renderer
 
-    def view(self, certificate: Certificate):  # noqa: ANN201
+    def view(self, certificate: Certificate):
         from creditbank.certificates.pdf import CertificateLine, CertificateView
 
         printed = service.printed_of(certificate)
         title_zh, title_en = KIND_TITLES[printed.kind]
         note_zh = note_en = ""
         if certificate.revoked_at is not None:
-            note_zh, note_en = f"本证书已撤销：{certificate.revoke_reason}", f"This certificate was revoked: {certificate.revoke_reason}"
+            note_zh, note_en = (
+                f"本证书已撤销：{certificate.revoke_reason}",
+                f"This certificate was revoked: {certificate.revoke_reason}",
+            )
         return CertificateView(
-            certificate_id=certificate.id, kind=printed.kind, title_zh=title_zh, title_en=title_en,
-            learner_name=printed.learner_name, id_masked=printed.id_masked, account_no=printed.account_no,
-            issuer_name_zh=printed.issuer_name_zh, issuer_name_en=printed.issuer_name_en, issuer_did=printed.issuer_did,
-            issued_on=printed.issued_on, total_credits=printed.total_credits,
-            lines=tuple(CertificateLine(title_zh=line.title_zh, title_en=line.title_en, credits=line.credits,
-                                        date=line.completed_on, institution=line.institution_name)
-                        for line in printed.lines),
-            verify_url=qr_url(self.base_url, certificate), note_zh=note_zh, note_en=note_en)
+            certificate_id=certificate.id,
+            kind=printed.kind,
+            title_zh=title_zh,
+            title_en=title_en,
+            learner_name=printed.learner_name,
+            id_masked=printed.id_masked,
+            account_no=printed.account_no,
+            issuer_name_zh=printed.issuer_name_zh,
+            issuer_name_en=printed.issuer_name_en,
+            issuer_did=printed.issuer_did,
+            issued_on=printed.issued_on,
+            total_credits=printed.total_credits,
+            lines=tuple(
+                CertificateLine(
+                    title_zh=line.title_zh,
+                    title_en=line.title_en,
+                    credits=line.credits,
+                    date=line.completed_on,
+                    institution=line.institution_name,
+                )
+                for line in printed.lines
+            ),
+            verify_url=qr_url(self.base_url, certificate),
+            note_zh=note_zh,
+            note_en=note_en,
+        )
 
     def pdf(self, certificate: Certificate) -> bytes:
-        return self.renderer.render(self.view(certificate), credential_json=certificate.credential_json.encode())
+        return self.renderer.render(
+            self.view(certificate), credential_json=certificate.credential_json.encode()
+        )

@@ -10,9 +10,13 @@ from jsonschema import Draft202012Validator, FormatChecker
 from creditbank.kit.resources import shared_dir
 
 SCHEMAS = shared_dir("schemas", "achievement-credential.schema.json")
-FILES = {"achievement": "achievement-credential.schema.json", "transcript": "transcript-credential.schema.json",
-         # Conversion and qualification certificates are Open Badges too: one achievement each.
-         "conversion": "achievement-credential.schema.json", "qualification": "achievement-credential.schema.json"}
+FILES = {
+    "achievement": "achievement-credential.schema.json",
+    "transcript": "transcript-credential.schema.json",
+    # Conversion and qualification certificates are Open Badges too: one achievement each.
+    "conversion": "achievement-credential.schema.json",
+    "qualification": "achievement-credential.schema.json",
+}
 
 
 @cache
@@ -23,5 +27,7 @@ def validator(kind: str) -> Draft202012Validator:
 
 
 def problems(kind: str, credential: dict) -> list[str]:
-    return [f"{'/'.join(map(str, e.absolute_path)) or '(root)'}: {e.message}"
-            for e in validator(kind).iter_errors(credential)]
+    return [
+        f"{'/'.join(map(str, e.absolute_path)) or '(root)'}: {e.message}"
+        for e in validator(kind).iter_errors(credential)
+    ]

@@ -16,6 +16,8 @@ from creditbank.certificates.keys import KeyStore, did_for
 from creditbank.certificates.models import Certificate, CertificateKind, CertificateSource, StatusList
 from creditbank.completions.models import Completion, CompletionState
 from creditbank.config import Settings
+from creditbank.conversion import progress
+from creditbank.conversion.models import Conversion, ConversionLot, ConversionState, Qualification
 from creditbank.errors import CreditbankError
 from creditbank.institutions.models import Institution
 from creditbank.kit import clock, qrpayload, statuslist
@@ -23,8 +25,6 @@ from creditbank.kit.canonical import digest_hex
 from creditbank.kit.dataintegrity import sign_proof_set
 from creditbank.kit.tokens import new_id
 from creditbank.learners.models import Learner
-from creditbank.conversion import progress
-from creditbank.conversion.models import Conversion, ConversionLot, ConversionState, Qualification
 from creditbank.ledger.models import LedgerHead, Lot, LotState
 
 BANK_NAME_ZH = "学分银行"
@@ -45,9 +45,12 @@ class Issuer:
 
     def sign(self, credential: dict) -> tuple[dict, str]:
         key = self.keys.ensure_active()
-        signed = sign_proof_set(credential, self.keys.private_key(key.kid),
-                                verification_method=self.verification_method(key.kid),
-                                created=clock.iso_seconds(clock.now()))
+        signed = sign_proof_set(
+            credential,
+            self.keys.private_key(key.kid),
+            verification_method=self.verification_method(key.kid),
+            created=clock.iso_seconds(clock.now()),
+        )
         return signed, key.kid
 
     def resolve(self, verification_method: str) -> Ed25519PublicKey | None:
@@ -62,23 +65,35 @@ class Issuer:
         return f"{self.base_url}/api/v1/status-lists/{list_id}"
 
 
-def _lines(session: Session, completion_ids: list[str] | None, learner_id: int, *,
-           only_lots: set[str] | None = None) -> list[tuple[set[str], Line, int]]:
+def _lines(
+    session: Session, completion_ids: list[str] | None, learner_id: int, *, only_lots: set[str] | None = None
+) -> list[tuple[set[str], Line, int]]:
     """(completions the line rests on, printed line, credits in units) for an achievement
     (``completion_ids`` given: the credits as earned) or a transcript (``None``: every live lot with
     what is left of it, converted credits with their provenance, so the lines add up to the balance)."""
     if completion_ids is not None:
-        query = (select(Completion, Outcome, Institution)
-                 .join(Outcome, Outcome.id == Completion.outcome_id)
-                 .join(Institution, Institution.id == Completion.institution_id)
-                 .where(Completion.learner_id == learner_id, Completion.state == CompletionState.active,
-                        Completion.id.in_(completion_ids)))
-        return [({c.id}, _line(o, i, c.credits_units, c.completed_on.isoformat()), c.credits_units)
-                for c, o, i in session.execute(query)]
+        query = (
+            select(Completion, Outcome, Institution)
+            .join(Outcome, Outcome.id == Completion.outcome_id)
+            .join(Institution, Institution.id == Completion.institution_id)
+            .where(
+                Completion.learner_id == learner_id,
+                Completion.state == CompletionState.active,
+                Completion.id.in_(completion_ids),
+            )
+        )
+        return [
+            ({c.id}, _line(o, i, c.credits_units, c.completed_on.isoformat()), c.credits_units)
+            for c, o, i in session.execute(query)
+        ]
     rows = []
-    query = (select(Lot, Outcome, Institution).join(Outcome, Outcome.id == Lot.outcome_id)
-             .join(Institution, Institution.id == Lot.institution_id)
-             .where(Lot.learner_id == learner_id, Lot.state == LotState.active).order_by(Lot.earned_on, Lot.id))
+    query = (
+        select(Lot, Outcome, Institution)
+        .join(Outcome, Outcome.id == Lot.outcome_id)
+        .join(Institution, Institution.id == Lot.institution_id)
+        .where(Lot.learner_id == learner_id, Lot.state == LotState.active)
+        .order_by(Lot.earned_on, Lot.id)
+    )
     for lot, outcome, institution in session.execute(query):
         if only_lots is not None and lot.id not in only_lots:
             continue
@@ -86,31 +101,49 @@ def _lines(session: Session, completion_ids: list[str] | None, learner_id: int, 
         line = _line(outcome, institution, left, lot.earned_on.isoformat())
         if lot.conversion_id is not None:
             sources, titles = _provenance(session, lot.conversion_id)
-            line = dataclasses.replace(line, title_zh=f"{line.title_zh}（学分转换，来源：{'、'.join(titles)}）",
-                                       title_en=f"{line.title_en or line.title_zh} (converted)")
+            line = dataclasses.replace(
+                line,
+                title_zh=f"{line.title_zh}（学分转换，来源：{'、'.join(titles)}）",
+                title_en=f"{line.title_en or line.title_zh} (converted)",
+            )
         else:
             sources = {lot.completion_id}
             if lot.consumed_units:
                 used = _credits_text(lot.consumed_units)
-                line = dataclasses.replace(line, title_zh=f"{line.title_zh}（{used} 学分已转换）",
-                                           title_en=f"{line.title_en or line.title_zh} ({used} converted)")
+                line = dataclasses.replace(
+                    line,
+                    title_zh=f"{line.title_zh}（{used} 学分已转换）",
+                    title_en=f"{line.title_en or line.title_zh} ({used} converted)",
+                )
         rows.append((sources, line, left))
     return rows
 
 
 def _line(outcome: Outcome, institution: Institution, units: int, on: str) -> Line:
-    return Line(outcome_ref=f"{institution.code}:{outcome.code}:v{outcome.version}", title_zh=outcome.title_zh,
-                title_en=outcome.title_en, category=outcome.category, level=outcome.level, credits=_credits_text(units),
-                completed_on=on, institution_code=institution.code, institution_name=institution.name_zh)
+    return Line(
+        outcome_ref=f"{institution.code}:{outcome.code}:v{outcome.version}",
+        title_zh=outcome.title_zh,
+        title_en=outcome.title_en,
+        category=outcome.category,
+        level=outcome.level,
+        credits=_credits_text(units),
+        completed_on=on,
+        institution_code=institution.code,
+        institution_name=institution.name_zh,
+    )
 
 
 def _provenance(session: Session, conversion_id: str) -> tuple[set[str], list[str]]:
     """The completions (transitively, through earlier conversions) and titles a converted lot came from."""
     completions: set[str] = set()
     titles: list[str] = []
-    rows = session.execute(select(Lot, Outcome).join(ConversionLot, ConversionLot.lot_id == Lot.id)
-                           .join(Outcome, Outcome.id == Lot.outcome_id)
-                           .where(ConversionLot.conversion_id == conversion_id).order_by(Lot.earned_on, Lot.id))
+    rows = session.execute(
+        select(Lot, Outcome)
+        .join(ConversionLot, ConversionLot.lot_id == Lot.id)
+        .join(Outcome, Outcome.id == Lot.outcome_id)
+        .where(ConversionLot.conversion_id == conversion_id)
+        .order_by(Lot.earned_on, Lot.id)
+    )
     for lot, outcome in rows:
         titles.append(outcome.title_zh)
         if lot.conversion_id is not None:
@@ -136,46 +169,81 @@ def _allocate_status(session: Session) -> tuple[int, int]:
         list_id, index = status_list.id, 0
     else:
         list_id, index = row
-    session.execute(StatusList.__table__.update().where(StatusList.__table__.c.id == list_id)
-                    .values(next_index=index + 1))
+    session.execute(
+        StatusList.__table__.update().where(StatusList.__table__.c.id == list_id).values(next_index=index + 1)
+    )
     return list_id, index
 
 
-def _conversion_lines(session: Session, conversion_id: str | None, learner_id: int) -> list[tuple[set[str], Line, int]]:
+def _conversion_lines(
+    session: Session, conversion_id: str | None, learner_id: int
+) -> list[tuple[set[str], Line, int]]:
     conversion = session.get(Conversion, conversion_id or "")
-    if conversion is None or conversion.learner_id != learner_id or conversion.state != ConversionState.approved:
+    if (
+        conversion is None
+        or conversion.learner_id != learner_id
+        or conversion.state != ConversionState.approved
+    ):
         raise CreditbankError("conversion_not_found", {"id": conversion_id})
     sources, _ = _provenance(session, conversion.id)
-    target = session.execute(select(Lot, Outcome, Institution).join(Outcome, Outcome.id == Lot.outcome_id)
-                             .join(Institution, Institution.id == Lot.institution_id)
-                             .where(Lot.id == conversion.target_lot_id)).one()
-    rows = [(sources, _line(target[1], target[2], conversion.grant_units, target[0].earned_on.isoformat()),
-             conversion.grant_units)]
+    target = session.execute(
+        select(Lot, Outcome, Institution)
+        .join(Outcome, Outcome.id == Lot.outcome_id)
+        .join(Institution, Institution.id == Lot.institution_id)
+        .where(Lot.id == conversion.target_lot_id)
+    ).one()
+    rows = [
+        (
+            sources,
+            _line(target[1], target[2], conversion.grant_units, target[0].earned_on.isoformat()),
+            conversion.grant_units,
+        )
+    ]
     for held, lot, outcome, institution in session.execute(
-            select(ConversionLot, Lot, Outcome, Institution).join(Lot, Lot.id == ConversionLot.lot_id)
-            .join(Outcome, Outcome.id == Lot.outcome_id).join(Institution, Institution.id == Lot.institution_id)
-            .where(ConversionLot.conversion_id == conversion.id).order_by(Lot.earned_on, Lot.id)):
+        select(ConversionLot, Lot, Outcome, Institution)
+        .join(Lot, Lot.id == ConversionLot.lot_id)
+        .join(Outcome, Outcome.id == Lot.outcome_id)
+        .join(Institution, Institution.id == Lot.institution_id)
+        .where(ConversionLot.conversion_id == conversion.id)
+        .order_by(Lot.earned_on, Lot.id)
+    ):
         rows.append((set(), _line(outcome, institution, held.units, lot.earned_on.isoformat()), 0))
     return rows
 
 
-def _qualification_lines(session: Session, code: str | None,
-                         learner: Learner) -> tuple[Qualification, list[tuple[set[str], Line, int]]]:
+def _qualification_lines(
+    session: Session, code: str | None, learner: Learner
+) -> tuple[Qualification, list[tuple[set[str], Line, int]]]:
     report = progress.progress(session, learner, code or "")
     if not report["met"]:
         missing = [r["missing"] for r in report["requirements"] if not r["met"]]
         if report["total"]["missing"]:
-            missing.append({"zh": f"总学分还差 {report['total']['missing']:g}",
-                            "en": f"{report['total']['missing']:g} more credits in total"})
-        raise CreditbankError("qualification_not_met", {"code": code},
-                              errors=[{"code": "missing", "message_zh": m["zh"], "message_en": m["en"]} for m in missing])
+            missing.append(
+                {
+                    "zh": f"总学分还差 {report['total']['missing']:g}",
+                    "en": f"{report['total']['missing']:g} more credits in total",
+                }
+            )
+        raise CreditbankError(
+            "qualification_not_met",
+            {"code": code},
+            errors=[{"code": "missing", "message_zh": m["zh"], "message_en": m["en"]} for m in missing],
+        )
     qualification, lot_ids = progress.counted_lots(session, learner, code or "")
     return qualification, _lines(session, None, learner.id, only_lots=set(lot_ids))
 
 
-def issue(session: Session, issuer: Issuer, *, learner: Learner, kind: CertificateKind,
-          completion_id: str | None = None, conversion_id: str | None = None,
-          qualification_code: str | None = None, issued_by: str) -> Certificate:
+def issue(
+    session: Session,
+    issuer: Issuer,
+    *,
+    learner: Learner,
+    kind: CertificateKind,
+    completion_id: str | None = None,
+    conversion_id: str | None = None,
+    qualification_code: str | None = None,
+    issued_by: str,
+) -> Certificate:
     qualification = None
     if kind == CertificateKind.conversion:
         rows = _conversion_lines(session, conversion_id, learner.id)
@@ -192,39 +260,70 @@ def issue(session: Session, issuer: Issuer, *, learner: Learner, kind: Certifica
         if not rows:
             raise CreditbankError("nothing_to_certify")
     else:
-        raise CreditbankError("invalid_value", {"field": "kind", "reason": "achievement | transcript | conversion | qualification"})
+        raise CreditbankError(
+            "invalid_value",
+            {"field": "kind", "reason": "achievement | transcript | conversion | qualification"},
+        )
 
     certificate_id = new_id("crt")
     list_id, index = _allocate_status(session)
     status = statuslist.status_entry(issuer.status_list_url(list_id), index)
     total = sum(units for _, _, units in rows)
     printed = Printed(
-        certificate_id=certificate_id, kind=kind.value, issued_on=clock.today().isoformat(), issuer_did=issuer.did,
-        issuer_name_zh=BANK_NAME_ZH, issuer_name_en=BANK_NAME_EN, learner_name=learner.name, id_masked=learner.id_masked,
-        account_no=learner.account_no, total_credits=_credits_text(total), lines=tuple(line for _, line, _ in rows))
+        certificate_id=certificate_id,
+        kind=kind.value,
+        issued_on=clock.today().isoformat(),
+        issuer_did=issuer.did,
+        issuer_name_zh=BANK_NAME_ZH,
+        issuer_name_en=BANK_NAME_EN,
+        learner_name=learner.name,
+        id_masked=learner.id_masked,
+        account_no=learner.account_no,
+        total_credits=_credits_text(total),
+        lines=tuple(line for _, line, _ in rows),
+    )
     valid_from = clock.iso_seconds(clock.now())
     if kind == CertificateKind.achievement:
-        unsigned = credentials.achievement_credential(printed, base_url=issuer.base_url, status=status,
-                                                      valid_from=valid_from)
+        unsigned = credentials.achievement_credential(
+            printed, base_url=issuer.base_url, status=status, valid_from=valid_from
+        )
     elif kind in (CertificateKind.conversion, CertificateKind.qualification):
         if kind == CertificateKind.conversion:
             achievement, evidence = credentials.conversion_parts(printed, issuer.base_url)
         else:
             achievement, evidence = credentials.qualification_parts(
-                printed, issuer.base_url, code=qualification.code, name_zh=qualification.name_zh,
-                name_en=qualification.name_en, total_required=_credits_text(qualification.total_units))
-        unsigned = credentials.summary_credential(printed, base_url=issuer.base_url, status=status, valid_from=valid_from,
-                                                  achievement=achievement, evidence=evidence)
+                printed,
+                issuer.base_url,
+                code=qualification.code,
+                name_zh=qualification.name_zh,
+                name_en=qualification.name_en,
+                total_required=_credits_text(qualification.total_units),
+            )
+        unsigned = credentials.summary_credential(
+            printed,
+            base_url=issuer.base_url,
+            status=status,
+            valid_from=valid_from,
+            achievement=achievement,
+            evidence=evidence,
+        )
     else:
         embedded = []
         for _, line, _ in rows:
-            single = dataclasses.replace(printed, kind="achievement", lines=(line,),
-                                         total_credits=line.credits, certificate_id=f"{certificate_id}-{len(embedded) + 1}")
-            inner = credentials.achievement_credential(single, base_url=issuer.base_url, status=None,
-                                                       valid_from=valid_from)
+            single = dataclasses.replace(
+                printed,
+                kind="achievement",
+                lines=(line,),
+                total_credits=line.credits,
+                certificate_id=f"{certificate_id}-{len(embedded) + 1}",
+            )
+            inner = credentials.achievement_credential(
+                single, base_url=issuer.base_url, status=None, valid_from=valid_from
+            )
             embedded.append(issuer.sign(inner)[0])
-        unsigned = credentials.transcript_credential(printed, base_url=issuer.base_url, status=status,
-                                                     valid_from=valid_from, embedded=embedded)
+        unsigned = credentials.transcript_credential(
+            printed, base_url=issuer.base_url, status=status, valid_from=valid_from, embedded=embedded
+        )
     signed, kid = issuer.sign(unsigned)
     wrong = schemas.problems(kind.value, signed)
     if wrong:  # our own builder broke the published shape: a bug, never the caller's fault
@@ -232,10 +331,20 @@ def issue(session: Session, issuer: Issuer, *, learner: Learner, kind: Certifica
     payload = qrpayload.encode(qr_claims(printed), kid=kid, private_key=issuer.keys.private_key(kid))
     head_seq = session.execute(select(LedgerHead.seq).where(LedgerHead.id == 1)).scalar_one()
     certificate = Certificate(
-        id=certificate_id, kind=kind.value, learner_id=learner.id, credential_json=json.dumps(signed, ensure_ascii=False),
-        credential_hash=digest_hex(signed), printed_json=json.dumps(dataclasses.asdict(printed), ensure_ascii=False),
-        qr_payload=payload, kid=kid, status_list_id=list_id, status_index=index, ledger_seq=head_seq,
-        issued_by=issued_by, issued_at=clock.now())
+        id=certificate_id,
+        kind=kind.value,
+        learner_id=learner.id,
+        credential_json=json.dumps(signed, ensure_ascii=False),
+        credential_hash=digest_hex(signed),
+        printed_json=json.dumps(dataclasses.asdict(printed), ensure_ascii=False),
+        qr_payload=payload,
+        kid=kid,
+        status_list_id=list_id,
+        status_index=index,
+        ledger_seq=head_seq,
+        issued_by=issued_by,
+        issued_at=clock.now(),
+    )
     session.add(certificate)
     session.flush()
     for completion_id in sorted(set().union(*(sources for sources, _, _ in rows))):
@@ -267,8 +376,11 @@ def revoke(session: Session, *, certificate_id: str, reason: str) -> Certificate
     if certificate.revoked_at is not None:
         return certificate
     status_list = session.execute(
-        select(StatusList).where(StatusList.id == certificate.status_list_id).with_for_update()
-        .execution_options(populate_existing=True)).scalar_one()
+        select(StatusList)
+        .where(StatusList.id == certificate.status_list_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).scalar_one()
     bits = bytearray(status_list.bits)
     statuslist.set_bit(bits, certificate.status_index, True)
     status_list.bits = bytes(bits)
@@ -284,10 +396,15 @@ def revoke(session: Session, *, certificate_id: str, reason: str) -> Certificate
 
 def revoke_for_completion(session: Session, *, completion_id: str, reason: str) -> list[str]:
     """Revoke every live certificate that rests on a completion (its credits were reversed)."""
-    ids = session.execute(
-        select(Certificate.id).join(CertificateSource, CertificateSource.certificate_id == Certificate.id)
-        .where(CertificateSource.completion_id == completion_id, Certificate.revoked_at.is_(None))
-    ).scalars().all()
+    ids = (
+        session.execute(
+            select(Certificate.id)
+            .join(CertificateSource, CertificateSource.certificate_id == Certificate.id)
+            .where(CertificateSource.completion_id == completion_id, Certificate.revoked_at.is_(None))
+        )
+        .scalars()
+        .all()
+    )
     for certificate_id in ids:
         revoke(session, certificate_id=certificate_id, reason=reason)
     return list(ids)
@@ -298,6 +415,10 @@ def status_list_credential(session: Session, issuer: Issuer, list_id: int) -> di
     if status_list is None:
         raise CreditbankError("not_found")
     credential = statuslist.status_list_credential(
-        list_url=issuer.status_list_url(list_id), issuer=issuer.did, encoded=statuslist.encode(bytearray(status_list.bits)),
-        valid_from=clock.iso_seconds(status_list.updated_at), purpose=status_list.purpose)
+        list_url=issuer.status_list_url(list_id),
+        issuer=issuer.did,
+        encoded=statuslist.encode(bytearray(status_list.bits)),
+        valid_from=clock.iso_seconds(status_list.updated_at),
+        purpose=status_list.purpose,
+    )
     return issuer.sign(credential)[0]

@@ -17,8 +17,13 @@ class Completion(SQLModel, table=True):
         UniqueConstraint("institution_id", "external_id"),
         # A learner earns an outcome once; a revoked record does not block a corrected re-post.
         Index(
-            "uq_completion_active_outcome", "institution_id", "learner_id", "outcome_code", unique=True,
-            sqlite_where=text("state = 'active'"), postgresql_where=text("state = 'active'"),
+            "uq_completion_active_outcome",
+            "institution_id",
+            "learner_id",
+            "outcome_code",
+            unique=True,
+            sqlite_where=text("state = 'active'"),
+            postgresql_where=text("state = 'active'"),
         ),
     )
     id: str = Field(primary_key=True, max_length=40)

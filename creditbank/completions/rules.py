@@ -42,7 +42,11 @@ def clean(line: int, values: dict[str, Any], *, today: date) -> CleanRow | Probl
     if not external_id:
         return Problem("invalid_value", "external_id", {"field": "external_id", "reason": "必填 / required"})
     if len(external_id) > 100:
-        return Problem("invalid_value", "external_id", {"field": "external_id", "reason": "最长 100 字符 / at most 100 characters"})
+        return Problem(
+            "invalid_value",
+            "external_id",
+            {"field": "external_id", "reason": "最长 100 字符 / at most 100 characters"},
+        )
     account_no = _text(values.get("account_no"))
     national_id = _text(values.get("national_id"))
     if bool(account_no) == bool(national_id):
@@ -58,7 +62,9 @@ def clean(line: int, values: dict[str, Any], *, today: date) -> CleanRow | Probl
             return Problem("invalid_national_id", "national_id", {"reason": exc.zh})
     outcome_code = _text(values.get("outcome_code"))
     if not outcome_code:
-        return Problem("invalid_value", "outcome_code", {"field": "outcome_code", "reason": "必填 / required"})
+        return Problem(
+            "invalid_value", "outcome_code", {"field": "outcome_code", "reason": "必填 / required"}
+        )
     completed_raw = values.get("completed_on")
     if isinstance(completed_raw, date):
         completed_on = completed_raw
@@ -66,8 +72,11 @@ def clean(line: int, values: dict[str, Any], *, today: date) -> CleanRow | Probl
         try:
             completed_on = date.fromisoformat(_text(completed_raw) or "")
         except ValueError:
-            return Problem("invalid_value", "completed_on",
-                           {"field": "completed_on", "reason": "应为 YYYY-MM-DD / expected YYYY-MM-DD"})
+            return Problem(
+                "invalid_value",
+                "completed_on",
+                {"field": "completed_on", "reason": "应为 YYYY-MM-DD / expected YYYY-MM-DD"},
+            )
     if completed_on > today:
         return Problem("completed_on_in_future", "completed_on", {"date": completed_on.isoformat()})
     numbers: dict[str, float | None] = {}
@@ -81,10 +90,22 @@ def clean(line: int, values: dict[str, Any], *, today: date) -> CleanRow | Probl
         except (TypeError, ValueError):
             number = math.nan
         if not math.isfinite(number) or number < 0 or number > 100000:
-            return Problem("invalid_value", name, {"field": name, "reason": "应为非负数 / expected a non-negative number"})
+            return Problem(
+                "invalid_value",
+                name,
+                {"field": name, "reason": "应为非负数 / expected a non-negative number"},
+            )
         numbers[name] = number
-    return CleanRow(line=line, external_id=external_id, account_no=account_no, national_id=national_id,
-                    outcome_code=outcome_code, completed_on=completed_on, score=numbers["score"], hours=numbers["hours"])
+    return CleanRow(
+        line=line,
+        external_id=external_id,
+        account_no=account_no,
+        national_id=national_id,
+        outcome_code=outcome_code,
+        completed_on=completed_on,
+        score=numbers["score"],
+        hours=numbers["hours"],
+    )
 
 
 def check_score(score: float | None, min_score: float | None) -> Problem | None:
@@ -97,13 +118,26 @@ def check_score(score: float | None, min_score: float | None) -> Problem | None:
     return None
 
 
-def content_hash(*, external_id: str, account_no: str, outcome_code: str, completed_on: date,
-                 score: float | None, hours: float | None) -> str:
+def content_hash(
+    *,
+    external_id: str,
+    account_no: str,
+    outcome_code: str,
+    completed_on: date,
+    score: float | None,
+    hours: float | None,
+) -> str:
     """What makes two posts 'the same completion' — the learner by account, however named."""
-    return digest_hex({
-        "external_id": external_id, "account_no": account_no, "outcome_code": outcome_code,
-        "completed_on": completed_on.isoformat(), "score": _canon(score), "hours": _canon(hours),
-    })
+    return digest_hex(
+        {
+            "external_id": external_id,
+            "account_no": account_no,
+            "outcome_code": outcome_code,
+            "completed_on": completed_on.isoformat(),
+            "score": _canon(score),
+            "hours": _canon(hours),
+        }
+    )
 
 
 def _canon(value: float | None) -> str | None:

@@ -73,8 +73,15 @@ class _LearnerRef:
 class Poster:
     """Posts completions for one institution within one unit of work (holds the ledger lock)."""
 
-    def __init__(self, session: Session, *, institution: Institution, api_key_id: str | None,
-                 secret: bytes, write: bool = True) -> None:
+    def __init__(
+        self,
+        session: Session,
+        *,
+        institution: Institution,
+        api_key_id: str | None,
+        secret: bytes,
+        write: bool = True,
+    ) -> None:
         if institution.state != InstitutionState.accredited:
             raise CreditbankError("institution_not_accredited", {"code": institution.code})
         self.session = session
@@ -99,7 +106,9 @@ class Poster:
 
     def post(self, rows: list[tuple[int, dict[str, Any]]]) -> list[Posted | rules.Problem]:
         """Check and (if writing) post one chunk; one result per row, in order."""
-        cleaned: list[rules.CleanRow | rules.Problem] = [rules.clean(line, values, today=self.today) for line, values in rows]
+        cleaned: list[rules.CleanRow | rules.Problem] = [
+            rules.clean(line, values, today=self.today) for line, values in rows
+        ]
         good = [c for c in cleaned if isinstance(c, rules.CleanRow)]
         refs = self._learners(good)
         self.writer.prefetch({self.issuance.id} | {ref.account_id for ref in refs.values()})
@@ -110,17 +119,27 @@ class Poster:
             results.append(row if isinstance(row, rules.Problem) else self._one(row, refs, existing))
         return results
 
-    def _one(self, row: rules.CleanRow, refs: dict[str, _LearnerRef], existing: dict[str, Posted]) -> Posted | rules.Problem:
+    def _one(
+        self, row: rules.CleanRow, refs: dict[str, _LearnerRef], existing: dict[str, Posted]
+    ) -> Posted | rules.Problem:
         ref = refs.get(row.account_no or self._hmac(row.national_id))
         if ref is None:
-            return rules.Problem("learner_not_found", "account_no" if row.account_no else "national_id",
-                                 {"ref": row.account_no or "national_id"})
+            return rules.Problem(
+                "learner_not_found",
+                "account_no" if row.account_no else "national_id",
+                {"ref": row.account_no or "national_id"},
+            )
         outcome = self.catalogue.get(row.outcome_code)
         if outcome is None:
             return rules.Problem("outcome_not_found", "outcome_code", {"code": row.outcome_code})
-        digest = rules.content_hash(external_id=row.external_id, account_no=ref.account_no,
-                                    outcome_code=row.outcome_code, completed_on=row.completed_on,
-                                    score=row.score, hours=row.hours)
+        digest = rules.content_hash(
+            external_id=row.external_id,
+            account_no=ref.account_no,
+            outcome_code=row.outcome_code,
+            completed_on=row.completed_on,
+            score=row.score,
+            hours=row.hours,
+        )
         # Idempotency first: a replay of an accepted completion is not a duplicate of itself.
         earlier = existing.get(row.external_id)
         if earlier is not None:
@@ -130,8 +149,11 @@ class Poster:
         seen = self._seen_external.get(row.external_id)
         if seen is not None:
             if seen[1] == digest:
-                return rules.Problem("duplicate_in_file", "external_id",
-                                     {"external_id": row.external_id, "first_line": seen[0]})
+                return rules.Problem(
+                    "duplicate_in_file",
+                    "external_id",
+                    {"external_id": row.external_id, "first_line": seen[0]},
+                )
             return rules.Problem("external_id_conflict", "external_id", {"external_id": row.external_id})
         problem = rules.check_score(row.score, outcome.min_score)
         if problem is not None:
@@ -149,32 +171,73 @@ class Poster:
             lot_id = new_id("lot")
             units = outcome.credits_units
             tx_id = self.writer.append(
-                kind=TxKind.deposit, event_on=row.completed_on, completion_id=completion_id, completion_hash=digest,
+                kind=TxKind.deposit,
+                event_on=row.completed_on,
+                completion_id=completion_id,
+                completion_hash=digest,
                 legs=[
                     Leg(self.issuance.id, self.issuance.code, -units),
-                    Leg(ref.account_id, f"learner:{ref.account_no}", units, lot_id,
-                        balance_key=(ref.learner_id, outcome.category, outcome.level)),
+                    Leg(
+                        ref.account_id,
+                        f"learner:{ref.account_no}",
+                        units,
+                        lot_id,
+                        balance_key=(ref.learner_id, outcome.category, outcome.level),
+                    ),
                 ],
             )
-            self.writer.add_lot({
-                "id": lot_id, "learner_id": ref.learner_id, "completion_id": completion_id, "transaction_id": tx_id,
-                "institution_id": self.institution.id, "outcome_id": outcome.id, "category": outcome.category,
-                "level": outcome.level, "earned_on": row.completed_on,
-                "expires_on": _add_years(row.completed_on, outcome.validity_years), "amount_units": units,
-                "consumed_units": 0, "locked_units": 0, "state": LotState.active,
-            })
-            self._completions.append({
-                "id": completion_id, "institution_id": self.institution.id, "external_id": row.external_id,
-                "learner_id": ref.learner_id, "outcome_id": outcome.id, "outcome_code": outcome.code,
-                "completed_on": row.completed_on, "score": row.score, "hours": row.hours, "credits_units": units,
-                "content_hash": digest, "api_key_id": self.api_key_id, "transaction_id": tx_id,
-                "state": CompletionState.active, "created_at": clock.now(), "revoked_at": None,
-                "revoke_reason": None, "revoke_transaction_id": None,
-            })
+            self.writer.add_lot(
+                {
+                    "id": lot_id,
+                    "learner_id": ref.learner_id,
+                    "completion_id": completion_id,
+                    "transaction_id": tx_id,
+                    "institution_id": self.institution.id,
+                    "outcome_id": outcome.id,
+                    "category": outcome.category,
+                    "level": outcome.level,
+                    "earned_on": row.completed_on,
+                    "expires_on": _add_years(row.completed_on, outcome.validity_years),
+                    "amount_units": units,
+                    "consumed_units": 0,
+                    "locked_units": 0,
+                    "state": LotState.active,
+                }
+            )
+            self._completions.append(
+                {
+                    "id": completion_id,
+                    "institution_id": self.institution.id,
+                    "external_id": row.external_id,
+                    "learner_id": ref.learner_id,
+                    "outcome_id": outcome.id,
+                    "outcome_code": outcome.code,
+                    "completed_on": row.completed_on,
+                    "score": row.score,
+                    "hours": row.hours,
+                    "credits_units": units,
+                    "content_hash": digest,
+                    "api_key_id": self.api_key_id,
+                    "transaction_id": tx_id,
+                    "state": CompletionState.active,
+                    "created_at": clock.now(),
+                    "revoked_at": None,
+                    "revoke_reason": None,
+                    "revoke_transaction_id": None,
+                }
+            )
             self._taught.add(ref.learner_id)
-        return Posted(id=completion_id, external_id=row.external_id, account_no=ref.account_no,
-                      outcome_code=outcome.code, credits_units=outcome.credits_units,
-                      transaction_id=tx_id, completed_on=row.completed_on, state=CompletionState.active, replayed=False)
+        return Posted(
+            id=completion_id,
+            external_id=row.external_id,
+            account_no=ref.account_no,
+            outcome_code=outcome.code,
+            credits_units=outcome.credits_units,
+            transaction_id=tx_id,
+            completed_on=row.completed_on,
+            state=CompletionState.active,
+            replayed=False,
+        )
 
     def flush(self) -> None:
         if not self.write:
@@ -203,11 +266,13 @@ class Poster:
         hmacs = sorted({self._hmac(r.national_id) for r in rows if r.national_id})
         found: dict[str, _LearnerRef] = {}
         base = select(Learner.id, Learner.account_no, Learner.id_hmac, LedgerAccount.id).join(
-            LedgerAccount, LedgerAccount.learner_id == Learner.id)
+            LedgerAccount, LedgerAccount.learner_id == Learner.id
+        )
         for column, values in ((Learner.account_no, numbers), (Learner.id_hmac, hmacs)):
             for i in range(0, len(values), 500):
                 for learner_id, account_no, digest, account_id in self.session.execute(
-                        base.where(column.in_(values[i:i + 500]))):
+                    base.where(column.in_(values[i : i + 500]))
+                ):
                     ref = _LearnerRef(learner_id, account_no, account_id)
                     found[account_no] = found[digest] = ref
         return found
@@ -217,9 +282,12 @@ class Poster:
         unique = sorted(set(external_ids))
         for i in range(0, len(unique), 500):
             rows = self.session.execute(
-                select(Completion, Learner.account_no).join(Learner, Learner.id == Completion.learner_id)
-                .where(Completion.institution_id == self.institution.id,
-                       Completion.external_id.in_(unique[i:i + 500]))
+                select(Completion, Learner.account_no)
+                .join(Learner, Learner.id == Completion.learner_id)
+                .where(
+                    Completion.institution_id == self.institution.id,
+                    Completion.external_id.in_(unique[i : i + 500]),
+                )
             )
             for completion, account_no in rows:
                 found[completion.external_id] = as_posted(completion, account_no, replayed=True)
@@ -236,17 +304,26 @@ class Poster:
         for i in range(0, len(ids), 500):
             rows = self.session.execute(
                 select(Completion.learner_id, Completion.outcome_code).where(
-                    Completion.institution_id == self.institution.id, Completion.state == CompletionState.active,
-                    Completion.learner_id.in_(ids[i:i + 500]))
+                    Completion.institution_id == self.institution.id,
+                    Completion.state == CompletionState.active,
+                    Completion.learner_id.in_(ids[i : i + 500]),
+                )
             )
             self._seen_pairs.update((learner_id, code) for learner_id, code in rows)
 
 
 def as_posted(completion: Completion, account_no: str, *, replayed: bool) -> Posted:
-    return Posted(id=completion.id, external_id=completion.external_id, account_no=account_no,
-                  outcome_code=completion.outcome_code, credits_units=completion.credits_units,
-                  transaction_id=completion.transaction_id, completed_on=completion.completed_on,
-                  state=completion.state, replayed=replayed)
+    return Posted(
+        id=completion.id,
+        external_id=completion.external_id,
+        account_no=account_no,
+        outcome_code=completion.outcome_code,
+        credits_units=completion.credits_units,
+        transaction_id=completion.transaction_id,
+        completed_on=completion.completed_on,
+        state=completion.state,
+        replayed=replayed,
+    )
 
 
 def _add_years(day: date, years: int | None) -> date | None:
@@ -260,8 +337,15 @@ def _add_years(day: date, years: int | None) -> date | None:
 
 # -- use cases ---------------------------------------------------------------------------------
 
-def post_one(session: Session, *, institution: Institution, api_key_id: str | None, secret: bytes,
-             values: dict[str, Any]) -> Posted:
+
+def post_one(
+    session: Session,
+    *,
+    institution: Institution,
+    api_key_id: str | None,
+    secret: bytes,
+    values: dict[str, Any],
+) -> Posted:
     """POST /completions: the posted (or replayed) completion, or a CreditbankError."""
     poster = Poster(session, institution=institution, api_key_id=api_key_id, secret=secret)
     result = poster.post([(1, values)])[0]
@@ -271,9 +355,16 @@ def post_one(session: Session, *, institution: Institution, api_key_id: str | No
     return result
 
 
-def import_rows(session: Session, *, institution: Institution, api_key_id: str | None, secret: bytes,
-                rows: Iterable[tuple[int, dict[str, Any]] | tuple[int, str, dict[str, Any]]],
-                mode: str = "all_or_nothing", progress: Any = None) -> BatchReport:
+def import_rows(
+    session: Session,
+    *,
+    institution: Institution,
+    api_key_id: str | None,
+    secret: bytes,
+    rows: Iterable[tuple[int, dict[str, Any]] | tuple[int, str, dict[str, Any]]],
+    mode: str = "all_or_nothing",
+    progress: Any = None,
+) -> BatchReport:
     """A whole import in the caller's transaction. ``rows`` yields (line, values) or (line, code, params)
     for rows the file reader already refused. In all-or-nothing mode any refusal raises
     ``batch_rejected`` (the caller rolls back) with the full row-by-row report."""
@@ -308,7 +399,8 @@ def import_rows(session: Session, *, institution: Institution, api_key_id: str |
 
 def get(session: Session, completion_id: str) -> tuple[Completion, str]:
     row = session.execute(
-        select(Completion, Learner.account_no).join(Learner, Learner.id == Completion.learner_id)
+        select(Completion, Learner.account_no)
+        .join(Learner, Learner.id == Completion.learner_id)
         .where(Completion.id == completion_id)
     ).first()
     if row is None:
@@ -316,8 +408,14 @@ def get(session: Session, completion_id: str) -> tuple[Completion, str]:
     return row[0], row[1]
 
 
-def revoke(session: Session, *, completion_id: str, institution_id: int | None, reason: str | None,
-           force: bool = False) -> Posted:
+def revoke(
+    session: Session,
+    *,
+    completion_id: str,
+    institution_id: int | None,
+    reason: str | None,
+    force: bool = False,
+) -> Posted:
     """Reverse a completion's lot. ``institution_id`` None = the operator. Repeating is a no-op.
 
     A lot already used by a conversion is refused with ``lot_consumed`` — unless the operator
@@ -333,18 +431,35 @@ def revoke(session: Session, *, completion_id: str, institution_id: int | None, 
     if lot.consumed_units or lot.locked_units:
         if not force:
             raise CreditbankError("lot_consumed")
-        reverse_for_lot(session, lot_id=lot.id, reason=f"来源记录已撤销 / source completion revoked: {reason or '—'}")
+        reverse_for_lot(
+            session, lot_id=lot.id, reason=f"来源记录已撤销 / source completion revoked: {reason or '—'}"
+        )
         session.refresh(lot)
     writer = LedgerWriter(session)  # after the cascade's own transactions: it reads the current chain tip
     original = session.execute(
-        select(Posting, LedgerAccount.code).join(LedgerAccount, LedgerAccount.id == Posting.account_id)
-        .where(Posting.transaction_id == completion.transaction_id).order_by(Posting.id)
+        select(Posting, LedgerAccount.code)
+        .join(LedgerAccount, LedgerAccount.id == Posting.account_id)
+        .where(Posting.transaction_id == completion.transaction_id)
+        .order_by(Posting.id)
     ).all()
-    legs = [Leg(p.account_id, code, -p.amount_units, p.lot_id,
-                balance_key=(lot.learner_id, lot.category, lot.level) if p.lot_id else None)
-            for p, code in original]
-    tx_id = writer.append(kind=TxKind.reversal, event_on=clock.today(), legs=legs, reverses_id=completion.transaction_id,
-                          completion_id=completion.id, completion_hash=completion.content_hash)
+    legs = [
+        Leg(
+            p.account_id,
+            code,
+            -p.amount_units,
+            p.lot_id,
+            balance_key=(lot.learner_id, lot.category, lot.level) if p.lot_id else None,
+        )
+        for p, code in original
+    ]
+    tx_id = writer.append(
+        kind=TxKind.reversal,
+        event_on=clock.today(),
+        legs=legs,
+        reverses_id=completion.transaction_id,
+        completion_id=completion.id,
+        completion_hash=completion.content_hash,
+    )
     writer.flush()
     lot.state = LotState.reversed
     completion.state = CompletionState.revoked
@@ -355,7 +470,9 @@ def revoke(session: Session, *, completion_id: str, institution_id: int | None, 
     session.add(completion)
     session.flush()
     # A certificate resting on reversed credits must stop verifying, in the same transaction.
-    revoke_for_completion(session, completion_id=completion.id,
-                          reason=f"所依据的学习成果记录已撤销：{reason or '未说明'} / the completion it rests on was revoked")
+    revoke_for_completion(
+        session,
+        completion_id=completion.id,
+        reason=f"所依据的学习成果记录已撤销：{reason or '未说明'} / the completion it rests on was revoked",
+    )
     return as_posted(completion, account_no, replayed=False)
-

@@ -20,9 +20,14 @@ from creditbank.learners.models import Learner
 from creditbank.ledger.models import Lot, LotState
 
 WARN_DAYS = 90
-CATEGORY_EN = {"academic": "academic", "vocational_training": "vocational training",
-               "vocational_certificate": "vocational certificate", "community": "community", "senior": "senior",
-               "culture_leisure": "culture and leisure"}
+CATEGORY_EN = {
+    "academic": "academic",
+    "vocational_training": "vocational training",
+    "vocational_certificate": "vocational certificate",
+    "community": "community",
+    "senior": "senior",
+    "culture_leisure": "culture and leisure",
+}
 
 
 def _credits(units: int) -> float:
@@ -38,18 +43,31 @@ def qualification_out(session: Session, q: Qualification) -> dict[str, Any]:
     for r in json.loads(q.requirements_json):
         if "outcome" in r:
             _, outcome = service.resolve_ref(session, r["outcome"])
-            requirements.append({"outcome": r["outcome"], "title_zh": outcome.title_zh, "title_en": outcome.title_en})
+            requirements.append(
+                {"outcome": r["outcome"], "title_zh": outcome.title_zh, "title_en": outcome.title_en}
+            )
         else:
             requirements.append({"category": r["category"], "min_credits": _credits(r["min_units"])})
-    rules = session.execute(select(ConversionRule.id, ConversionRule.code, ConversionRule.version).where(
-        ConversionRule.qualification_id == q.id, ConversionRule.state == RuleState.approved)).all()
-    return {"code": q.code, "version": q.version, "owner": session.get(Institution, q.owner_institution_id).code,
-            "name_zh": q.name_zh, "name_en": q.name_en, "total_credits": _credits(q.total_units),
-            "max_transfer_ratio": q.max_transfer_ratio,
-            "per_year_cap": _credits(q.per_year_cap_units) if q.per_year_cap_units is not None else None,
-            "per_institution_cap": _credits(q.per_institution_cap_units) if q.per_institution_cap_units is not None else None,
-            "requirements": requirements,
-            "conversion_rules": [{"id": i, "code": c, "version": v} for i, c, v in rules]}
+    rules = session.execute(
+        select(ConversionRule.id, ConversionRule.code, ConversionRule.version).where(
+            ConversionRule.qualification_id == q.id, ConversionRule.state == RuleState.approved
+        )
+    ).all()
+    return {
+        "code": q.code,
+        "version": q.version,
+        "owner": session.get(Institution, q.owner_institution_id).code,
+        "name_zh": q.name_zh,
+        "name_en": q.name_en,
+        "total_credits": _credits(q.total_units),
+        "max_transfer_ratio": q.max_transfer_ratio,
+        "per_year_cap": _credits(q.per_year_cap_units) if q.per_year_cap_units is not None else None,
+        "per_institution_cap": _credits(q.per_institution_cap_units)
+        if q.per_institution_cap_units is not None
+        else None,
+        "requirements": requirements,
+        "conversion_rules": [{"id": i, "code": c, "version": v} for i, c, v in rules],
+    }
 
 
 @dataclasses.dataclass
@@ -69,42 +87,81 @@ def counted_lots(session: Session, learner: Learner, code: str) -> tuple[Qualifi
 
 def _counted(session: Session, learner: Learner, q: Qualification) -> tuple[list[_Counted], int]:
     """Lots that count: earned at the qualification's institution, or converted into it."""
-    converted = set(session.execute(select(Conversion.target_lot_id).where(
-        Conversion.learner_id == learner.id, Conversion.qualification_id == q.id,
-        Conversion.target_lot_id.is_not(None))).scalars())
+    converted = set(
+        session.execute(
+            select(Conversion.target_lot_id).where(
+                Conversion.learner_id == learner.id,
+                Conversion.qualification_id == q.id,
+                Conversion.target_lot_id.is_not(None),
+            )
+        ).scalars()
+    )
     rows = session.execute(
-        select(Lot, Outcome, Institution).join(Outcome, Outcome.id == Lot.outcome_id)
+        select(Lot, Outcome, Institution)
+        .join(Outcome, Outcome.id == Lot.outcome_id)
         .join(Institution, Institution.id == Lot.institution_id)
-        .where(Lot.learner_id == learner.id, Lot.state == LotState.active))
+        .where(Lot.learner_id == learner.id, Lot.state == LotState.active)
+    )
     counted, transferred = [], 0
     for lot, outcome, institution in rows:
         native = lot.institution_id == q.owner_institution_id and lot.conversion_id is None
         if native or lot.id in converted:
-            counted.append(_Counted(lot.amount_units - lot.consumed_units, lot.category, f"{institution.code}:{outcome.code}",
-                                    lot.id))
+            counted.append(
+                _Counted(
+                    lot.amount_units - lot.consumed_units,
+                    lot.category,
+                    f"{institution.code}:{outcome.code}",
+                    lot.id,
+                )
+            )
             if not native:
                 transferred += lot.amount_units - lot.consumed_units
     return counted, transferred
 
 
-def _evaluate(requirements: list[dict], counted: list[_Counted], q: Qualification,
-              titles: dict[str, tuple[str, str | None]]) -> tuple[list[dict], int]:
+def _evaluate(
+    requirements: list[dict],
+    counted: list[_Counted],
+    q: Qualification,
+    titles: dict[str, tuple[str, str | None]],
+) -> tuple[list[dict], int]:
     total = sum(c.units for c in counted)
     out = []
     for r in requirements:
         if "outcome" in r:
             met = any(c.ref == r["outcome"] for c in counted)
             zh, en = titles.get(r["outcome"], (r["outcome"], None))
-            out.append({"outcome": r["outcome"], "title_zh": zh, "met": met,
-                        "missing": None if met else {"zh": f"还差学习成果「{zh}」", "en": f"still need “{en or zh}”"}})
+            out.append(
+                {
+                    "outcome": r["outcome"],
+                    "title_zh": zh,
+                    "met": met,
+                    "missing": None
+                    if met
+                    else {"zh": f"还差学习成果「{zh}」", "en": f"still need “{en or zh}”"},
+                }
+            )
         else:
             have = sum(c.units for c in counted if c.category == r["category"])
             need = r["min_units"] - have
-            zh_name, en_name = CATEGORY_ZH.get(r["category"], r["category"]), CATEGORY_EN.get(r["category"], r["category"])
-            out.append({"category": r["category"], "min_credits": _credits(r["min_units"]), "counted": _credits(have),
-                        "met": need <= 0,
-                        "missing": None if need <= 0 else {"zh": f"还差 {_text(need)} 个{zh_name}学分",
-                                                           "en": f"still need {_text(need)} {en_name} credits"}})
+            zh_name, en_name = (
+                CATEGORY_ZH.get(r["category"], r["category"]),
+                CATEGORY_EN.get(r["category"], r["category"]),
+            )
+            out.append(
+                {
+                    "category": r["category"],
+                    "min_credits": _credits(r["min_units"]),
+                    "counted": _credits(have),
+                    "met": need <= 0,
+                    "missing": None
+                    if need <= 0
+                    else {
+                        "zh": f"还差 {_text(need)} 个{zh_name}学分",
+                        "en": f"still need {_text(need)} {en_name} credits",
+                    },
+                }
+            )
     return out, total
 
 
@@ -122,51 +179,90 @@ def progress(session: Session, learner: Learner, code: str) -> dict[str, Any]:
 
     # What-if: apply every eligible rule of this qualification in turn, on a copy of the lots.
     lots = service.lot_views(session, learner.id)
-    rules = session.execute(select(ConversionRule).where(ConversionRule.qualification_id == q.id,
-                                                         ConversionRule.state == RuleState.approved)
-                            .order_by(ConversionRule.id)).scalars().all()
+    rules = (
+        session.execute(
+            select(ConversionRule)
+            .where(ConversionRule.qualification_id == q.id, ConversionRule.state == RuleState.approved)
+            .order_by(ConversionRule.id)
+        )
+        .scalars()
+        .all()
+    )
     hypothetical = list(counted)
     applied = []
     extra_transfer = 0
     for rule in rules:
         view = service.rule_view(session, rule, learner_id=learner.id, today=today)
         if view.transferred is not None:
-            view = dataclasses.replace(view, transferred=dataclasses.replace(
-                view.transferred, total_units=view.transferred.total_units + extra_transfer,
-                this_year_units=view.transferred.this_year_units + extra_transfer))
+            view = dataclasses.replace(
+                view,
+                transferred=dataclasses.replace(
+                    view.transferred,
+                    total_units=view.transferred.total_units + extra_transfer,
+                    this_year_units=view.transferred.this_year_units + extra_transfer,
+                ),
+            )
         option = engine.evaluate(view, lots, today=today)
         if not option.eligible:
             continue
         used = {u.lot_id: u.units for u in option.would_use}
-        lots = [dataclasses.replace(lot, available_units=lot.available_units - used.get(lot.id, 0)) for lot in lots]
+        lots = [
+            dataclasses.replace(lot, available_units=lot.available_units - used.get(lot.id, 0))
+            for lot in lots
+        ]
         target = session.get(Outcome, rule.target_outcome_id)
         hypothetical.append(_Counted(option.grant_units, target.category, view.target_ref))
         extra_transfer += option.grant_units
-        applied.append({"rule": {"id": rule.id, "code": rule.code, "version": rule.version},
-                        "grant": _credits(option.grant_units), "bound_by_cap": option.bound_by_cap})
+        applied.append(
+            {
+                "rule": {"id": rule.id, "code": rule.code, "version": rule.version},
+                "grant": _credits(option.grant_units),
+                "bound_by_cap": option.bound_by_cap,
+            }
+        )
     after_reqs, total_after = _evaluate(requirements, hypothetical, q, titles)
 
     warnings = []
     horizon = today + timedelta(days=WARN_DAYS)
     for lot in service.lot_views(session, learner.id):
         if lot.expires_on is not None and today <= lot.expires_on <= horizon and lot.available_units > 0:
-            warnings.append({"lot_id": lot.id, "title_zh": lot.title_zh, "credits": _credits(lot.available_units),
-                             "expires_on": lot.expires_on.isoformat(),
-                             "zh": f"「{lot.title_zh}」的 {_text(lot.available_units)} 学分将于 {lot.expires_on} 过期，过期后不能再用于转换",
-                             "en": f"{_text(lot.available_units)} credits of “{lot.title_en or lot.title_zh}” expire on "
-                                   f"{lot.expires_on} and can no longer be converted after that"})
+            warnings.append(
+                {
+                    "lot_id": lot.id,
+                    "title_zh": lot.title_zh,
+                    "credits": _credits(lot.available_units),
+                    "expires_on": lot.expires_on.isoformat(),
+                    "zh": f"「{lot.title_zh}」的 {_text(lot.available_units)} 学分将于 {lot.expires_on} 过期，过期后不能再用于转换",
+                    "en": f"{_text(lot.available_units)} credits of “{lot.title_en or lot.title_zh}” expire on "
+                    f"{lot.expires_on} and can no longer be converted after that",
+                }
+            )
     total_missing = max(0, q.total_units - total)
     return {
         "qualification": qualification_out(session, q),
         "met": total_missing == 0 and all(r["met"] for r in now_reqs),
-        "total": {"required": _credits(q.total_units), "counted": _credits(total), "transferred": _credits(transferred),
-                  "missing": _credits(total_missing)},
+        "total": {
+            "required": _credits(q.total_units),
+            "counted": _credits(total),
+            "transferred": _credits(transferred),
+            "missing": _credits(total_missing),
+        },
         "requirements": now_reqs,
-        "what_if": {"conversions": applied, "total_after": _credits(total_after),
-                    "met_after": total_after >= q.total_units and all(r["met"] for r in after_reqs),
-                    "still_missing": [r["missing"] for r in after_reqs if not r["met"]] + (
-                        [{"zh": f"总学分还差 {_text(q.total_units - total_after)}",
-                          "en": f"{_text(q.total_units - total_after)} more credits in total"}]
-                        if total_after < q.total_units else [])},
+        "what_if": {
+            "conversions": applied,
+            "total_after": _credits(total_after),
+            "met_after": total_after >= q.total_units and all(r["met"] for r in after_reqs),
+            "still_missing": [r["missing"] for r in after_reqs if not r["met"]]
+            + (
+                [
+                    {
+                        "zh": f"总学分还差 {_text(q.total_units - total_after)}",
+                        "en": f"{_text(q.total_units - total_after)} more credits in total",
+                    }
+                ]
+                if total_after < q.total_units
+                else []
+            ),
+        },
         "warnings": warnings,
     }

@@ -41,10 +41,31 @@ from fractions import Fraction
 from functools import lru_cache
 
 __all__ = [
-    "CAP_INSTITUTION", "CAP_TOTAL", "CAP_YEAR", "CATEGORY_EN", "CATEGORY_ZH", "AllOf", "AnyNOf",
-    "Caps", "CreditsOf", "LotView", "Message", "Option", "RuleView", "Source", "Transferred", "Use",
-    "evaluate", "evaluate_all", "find_cycle", "format_units", "rule_edges", "select", "source_refs",
-    "would_cycle", "years_before",
+    "CAP_INSTITUTION",
+    "CAP_TOTAL",
+    "CAP_YEAR",
+    "CATEGORY_EN",
+    "CATEGORY_ZH",
+    "AllOf",
+    "AnyNOf",
+    "Caps",
+    "CreditsOf",
+    "LotView",
+    "Message",
+    "Option",
+    "RuleView",
+    "Source",
+    "Transferred",
+    "Use",
+    "evaluate",
+    "evaluate_all",
+    "find_cycle",
+    "format_units",
+    "rule_edges",
+    "select",
+    "source_refs",
+    "would_cycle",
+    "years_before",
 ]
 
 # Own copy (catalogue.models imports sqlmodel; this module must not). Keys are the category strings.
@@ -286,7 +307,7 @@ def _age(lot: LotView) -> tuple[date, str]:
 class _Band:
     """Lots of one category with level >= m, oldest first, with earned dates and prefix sums."""
 
-    __slots__ = ("lots", "earned", "prefix")
+    __slots__ = ("earned", "lots", "prefix")
 
     def __init__(self, lots: list[LotView]) -> None:
         self.lots = lots
@@ -300,7 +321,7 @@ class _Band:
 
 
 class _Index:
-    __slots__ = ("usable_by_ref", "expired_by_ref", "usable_by_cat", "expired_by_cat", "_bands")
+    __slots__ = ("_bands", "expired_by_cat", "expired_by_ref", "usable_by_cat", "usable_by_ref")
 
     def __init__(self, lots: Iterable[LotView], today: date) -> None:
         self.usable_by_ref: dict[str, list[LotView]] = {}
@@ -399,8 +420,10 @@ def _match_any_n_of(rule: RuleView, source: AnyNOf, index: _Index) -> _Match:
         return [(lot, lot.available_units) for lot in chosen], [], notes
     short = source.n - len(oldest)
     titles = [_ref_titles(rule, ref) for ref in unheld]
-    message = Message(f"还差 {short} 项：从{_zh_list(t[0] for t in titles)}中任选",
-                      f"still need {short} more of: {', '.join(t[1] for t in titles)}")
+    message = Message(
+        f"还差 {short} 项：从{_zh_list(t[0] for t in titles)}中任选",
+        f"still need {short} more of: {', '.join(t[1] for t in titles)}",
+    )
     return [], [message], notes
 
 
@@ -416,7 +439,9 @@ def _match_credits_of(source: CreditsOf, index: _Index, today: date) -> _Match:
     old_units = usable.prefix[start] + expired.prefix[expired_start]
     if old_units:
         old_count = start + expired_start
-        old_lots = sorted(usable.lots[:start] + expired.lots[:expired_start], key=_age) if old_count <= 3 else []
+        old_lots = (
+            sorted(usable.lots[:start] + expired.lots[:expired_start], key=_age) if old_count <= 3 else []
+        )
         notes.append(_too_old_note(old_lots, old_units, source.within_years or 0))
     if expired_start < len(expired.lots):
         notes.append(_expired_note(expired.lots[expired_start:]))
@@ -434,7 +459,7 @@ def _match_credits_of(source: CreditsOf, index: _Index, today: date) -> _Match:
         return [], [message], notes
     target = base + source.amount_units
     end = bisect_left(usable.prefix, target)  # smallest k with prefix[k] >= target; lots[start:k] are used
-    uses = [(lot, lot.available_units) for lot in usable.lots[start:end - 1]]
+    uses = [(lot, lot.available_units) for lot in usable.lots[start : end - 1]]
     last = usable.lots[end - 1]
     uses.append((last, target - usable.prefix[end - 1]))
     return uses, [], notes
@@ -490,34 +515,47 @@ def _cap_message(cap: str, caps: Caps, remaining: int, institution: str | None, 
     if cap == CAP_TOTAL:
         pct = _percent(caps.max_transfer_ratio or 0.0)
         if reached:
-            return Message(f"已达转换上限：本资历最多可转入 {pct}%（已无剩余额度）",
-                           f"cap reached: at most {pct}% of this qualification may be transferred (no credits left)")
-        return Message(f"受转换上限限制：本资历最多可转入 {pct}%（还可转入 {format_units(remaining)} 学分）",
-                       f"limited by the cap: at most {pct}% of this qualification may be transferred "
-                       f"({_credits_en(remaining)} left)")
+            return Message(
+                f"已达转换上限：本资历最多可转入 {pct}%（已无剩余额度）",
+                f"cap reached: at most {pct}% of this qualification may be transferred (no credits left)",
+            )
+        return Message(
+            f"受转换上限限制：本资历最多可转入 {pct}%（还可转入 {format_units(remaining)} 学分）",
+            f"limited by the cap: at most {pct}% of this qualification may be transferred "
+            f"({_credits_en(remaining)} left)",
+        )
     if cap == CAP_YEAR:
         cap_units = caps.per_year_cap_units or 0
         if reached:
-            return Message(f"已达年度转换上限：每年最多可转入 {format_units(cap_units)} 学分（今年已无剩余额度）",
-                           f"yearly cap reached: at most {_credits_en(cap_units)} may be transferred a year "
-                           "(no credits left this year)")
-        return Message(f"受年度上限限制：每年最多可转入 {format_units(cap_units)} 学分"
-                       f"（今年还可转入 {format_units(remaining)} 学分）",
-                       f"limited by the yearly cap: at most {_credits_en(cap_units)} may be transferred a year "
-                       f"({_credits_en(remaining)} left this year)")
+            return Message(
+                f"已达年度转换上限：每年最多可转入 {format_units(cap_units)} 学分（今年已无剩余额度）",
+                f"yearly cap reached: at most {_credits_en(cap_units)} may be transferred a year "
+                "(no credits left this year)",
+            )
+        return Message(
+            f"受年度上限限制：每年最多可转入 {format_units(cap_units)} 学分"
+            f"（今年还可转入 {format_units(remaining)} 学分）",
+            f"limited by the yearly cap: at most {_credits_en(cap_units)} may be transferred a year "
+            f"({_credits_en(remaining)} left this year)",
+        )
     cap_units = caps.per_institution_cap_units or 0
     if reached:
-        return Message(f"已达来源机构上限：来自 {institution} 的学分最多可转入 {format_units(cap_units)} 学分（已无剩余额度）",
-                       f"per-institution cap reached: at most {_credits_en(cap_units)} from {institution} "
-                       "may be transferred (no credits left)")
-    return Message(f"受来源机构上限限制：来自 {institution} 的学分最多可转入 {format_units(cap_units)} 学分"
-                   f"（还可转入 {format_units(remaining)} 学分）",
-                   f"limited by the per-institution cap: at most {_credits_en(cap_units)} from {institution} "
-                   f"may be transferred ({_credits_en(remaining)} left)")
+        return Message(
+            f"已达来源机构上限：来自 {institution} 的学分最多可转入 {format_units(cap_units)} 学分（已无剩余额度）",
+            f"per-institution cap reached: at most {_credits_en(cap_units)} from {institution} "
+            "may be transferred (no credits left)",
+        )
+    return Message(
+        f"受来源机构上限限制：来自 {institution} 的学分最多可转入 {format_units(cap_units)} 学分"
+        f"（还可转入 {format_units(remaining)} 学分）",
+        f"limited by the per-institution cap: at most {_credits_en(cap_units)} from {institution} "
+        f"may be transferred ({_credits_en(remaining)} left)",
+    )
 
 
-def _apply_caps(rule: RuleView, lots: Sequence[LotView], units: Sequence[int], grant: int
-                ) -> tuple[int, str | None, Message | None]:
+def _apply_caps(
+    rule: RuleView, lots: Sequence[LotView], units: Sequence[int], grant: int
+) -> tuple[int, str | None, Message | None]:
     """(allowed grant, binding cap, its message) — the largest grant within every cap."""
     caps, done = rule.caps, rule.transferred
     if caps is None or done is None:
@@ -588,8 +626,12 @@ def _evaluate(rule: RuleView, index: _Index, today: date, refused: Sequence[Mess
         else:
             base = (_fraction(rule.ratio) * used).__floor__()  # type: ignore[arg-type]
         if base <= 0:
-            missing.append(Message(f"按比例折算后可转入的学分为 0（已用 {format_units(used)} 学分）",
-                                   f"the ratio gives 0 credits for the {_credits_en(used)} used"))
+            missing.append(
+                Message(
+                    f"按比例折算后可转入的学分为 0（已用 {format_units(used)} 学分）",
+                    f"the ratio gives 0 credits for the {_credits_en(used)} used",
+                )
+            )
         else:
             grant, bound, cap_message = _apply_caps(rule, lots, units, base)
             if cap_message is not None:
@@ -619,30 +661,41 @@ def _refusal(rule: RuleView, lot: LotView, today: date) -> Message | None:
     source = rule.source
     if isinstance(source, (AllOf, AnyNOf)):
         if lot.outcome_ref not in source.outcomes:
-            return Message(f"「{zh}」不是本规则要求的学习成果", f"“{en}” is not one of the outcomes this rule asks for")
+            return Message(
+                f"「{zh}」不是本规则要求的学习成果", f"“{en}” is not one of the outcomes this rule asks for"
+            )
     elif isinstance(source, CreditsOf):
         if lot.category != source.category:
             category_en = CATEGORY_EN.get(source.category, source.category)
             article = "an" if category_en[:1] in "aeiou" else "a"
-            return Message(f"「{zh}」不是{CATEGORY_ZH.get(source.category, source.category)}学分，不能计入",
-                           f"“{en}” is not {article} {category_en} credit and cannot count")
+            return Message(
+                f"「{zh}」不是{CATEGORY_ZH.get(source.category, source.category)}学分，不能计入",
+                f"“{en}” is not {article} {category_en} credit and cannot count",
+            )
         if lot.level < source.min_level:
-            return Message(f"「{zh}」的等级为 {lot.level}，低于要求的 {source.min_level}",
-                           f"“{en}” is level {lot.level}, below the required level {source.min_level}")
+            return Message(
+                f"「{zh}」的等级为 {lot.level}，低于要求的 {source.min_level}",
+                f"“{en}” is level {lot.level}, below the required level {source.min_level}",
+            )
         if source.within_years is not None and lot.earned_on < years_before(today, source.within_years):
             years = source.within_years
-            return Message(f"「{zh}」是 {years} 年前获得的，不能计入",
-                           f"“{en}” was earned more than {years} year{'s' if years != 1 else ''} ago and cannot count")
+            return Message(
+                f"「{zh}」是 {years} 年前获得的，不能计入",
+                f"“{en}” was earned more than {years} year{'s' if years != 1 else ''} ago and cannot count",
+            )
     if lot.available_units <= 0:
         return Message(f"「{zh}」的学分已用完或已锁定", f"“{en}” has no credits left (used or locked)")
     if lot.expires_on is not None and lot.expires_on < today:
         day = lot.expires_on.isoformat()
-        return Message(f"「{zh}」的学分已于 {day} 过期，不能计入", f"“{en}” expired on {day} and cannot count")
+        return Message(
+            f"「{zh}」的学分已于 {day} 过期，不能计入", f"“{en}” expired on {day} and cannot count"
+        )
     return None
 
 
-def select(rule: RuleView, lots: Sequence[LotView], *, today: date,
-           lot_ids: Collection[str] | None = None) -> Option:
+def select(
+    rule: RuleView, lots: Sequence[LotView], *, today: date, lot_ids: Collection[str] | None = None
+) -> Option:
     """As :func:`evaluate`, but when the learner names lots only those may be used.
 
     A named lot that cannot count (unknown, other category/outcome, level too low, too old,
@@ -669,10 +722,22 @@ def select(rule: RuleView, lots: Sequence[LotView], *, today: date,
         used = {use.lot_id for use in option.would_use}
         spare = [lot for lot in fit if lot.id not in used]
         if spare:
-            extra = [Message(f"「{_lot_titles(lot)[0]}」无需使用（条件已满足）",
-                             f"“{_lot_titles(lot)[1]}” is not needed (the condition is already met)") for lot in spare]
-            option = Option(option.rule, option.eligible, option.would_use, option.missing,
-                            option.notes + tuple(extra), option.grant_units, option.bound_by_cap)
+            extra = [
+                Message(
+                    f"「{_lot_titles(lot)[0]}」无需使用（条件已满足）",
+                    f"“{_lot_titles(lot)[1]}” is not needed (the condition is already met)",
+                )
+                for lot in spare
+            ]
+            option = Option(
+                option.rule,
+                option.eligible,
+                option.would_use,
+                option.missing,
+                option.notes + tuple(extra),
+                option.grant_units,
+                option.bound_by_cap,
+            )
     return option
 
 
@@ -722,4 +787,3 @@ def find_cycle(edges: Iterable[tuple[str, str]], new_edge: tuple[str, str]) -> l
 def would_cycle(edges: Iterable[tuple[str, str]], new_edge: tuple[str, str]) -> bool:
     """True if adding ``new_edge`` (source ref -> target ref) to ``edges`` creates a cycle."""
     return find_cycle(edges, new_edge) is not None
-

@@ -18,8 +18,14 @@ from sqlmodel import Session
 from creditbank.catalogue.models import Outcome
 from creditbank.catalogue.service import current_version
 from creditbank.conversion import rules as engine
-from creditbank.conversion.models import (Conversion, ConversionLot, ConversionRule, ConversionState, Qualification,
-                                          RuleState)
+from creditbank.conversion.models import (
+    Conversion,
+    ConversionLot,
+    ConversionRule,
+    ConversionState,
+    Qualification,
+    RuleState,
+)
 from creditbank.errors import CreditbankError
 from creditbank.institutions.models import Institution, InstitutionState
 from creditbank.kit import clock
@@ -33,6 +39,7 @@ PENDING_DAYS = 30
 
 
 # -- request bodies (validated here so the CLI and demo use the same rules as the API) ---------
+
 
 class CreditsSource(BaseModel):
     category: str
@@ -109,6 +116,7 @@ def _units(credits: float | None) -> int | None:
 
 # -- outcome references ----------------------------------------------------------------------
 
+
 def resolve_ref(session: Session, ref: str, *, default_institution: str | None = None) -> tuple[str, Outcome]:
     """``INST:CODE`` (or a bare ``CODE`` of ``default_institution``) → (canonical ref, current outcome)."""
     institution_code, sep, code = ref.strip().partition(":")
@@ -116,7 +124,9 @@ def resolve_ref(session: Session, ref: str, *, default_institution: str | None =
         institution_code, code = default_institution or "", institution_code
     if not institution_code or not code or ":" in code:
         raise CreditbankError("invalid_outcome_ref", {"ref": ref})
-    institution = session.execute(select(Institution).where(Institution.code == institution_code.upper())).scalar_one_or_none()
+    institution = session.execute(
+        select(Institution).where(Institution.code == institution_code.upper())
+    ).scalar_one_or_none()
     outcome = current_version(session, institution_id=institution.id, code=code) if institution else None
     if outcome is None:
         raise CreditbankError("outcome_not_found", {"code": ref})
@@ -133,8 +143,10 @@ def _source_refs(source: dict) -> list[str]:
 
 # -- qualifications --------------------------------------------------------------------------
 
-def put_qualification(session: Session, *, institution: Institution, code: str,
-                      spec: QualificationSpec) -> tuple[Qualification, bool]:
+
+def put_qualification(
+    session: Session, *, institution: Institution, code: str, spec: QualificationSpec
+) -> tuple[Qualification, bool]:
     _accredited(institution)
     current = latest_qualification(session, code)
     if current is not None and current.owner_institution_id != institution.id:
@@ -145,23 +157,39 @@ def put_qualification(session: Session, *, institution: Institution, code: str,
             ref, _ = resolve_ref(session, requirement.outcome, default_institution=institution.code)
             requirements.append({"outcome": ref})
         else:
-            requirements.append({"category": requirement.category, "min_units": _units(requirement.min_credits)})
-    fields = dict(name_zh=spec.name_zh, name_en=spec.name_en, total_units=_units(spec.total_credits),
-                  max_transfer_ratio=spec.max_transfer_ratio, per_year_cap_units=_units(spec.per_year_cap),
-                  per_institution_cap_units=_units(spec.per_institution_cap),
-                  requirements_json=json.dumps(requirements, ensure_ascii=False, sort_keys=True))
+            requirements.append(
+                {"category": requirement.category, "min_units": _units(requirement.min_credits)}
+            )
+    fields = dict(
+        name_zh=spec.name_zh,
+        name_en=spec.name_en,
+        total_units=_units(spec.total_credits),
+        max_transfer_ratio=spec.max_transfer_ratio,
+        per_year_cap_units=_units(spec.per_year_cap),
+        per_institution_cap_units=_units(spec.per_institution_cap),
+        requirements_json=json.dumps(requirements, ensure_ascii=False, sort_keys=True),
+    )
     if current is not None and all(getattr(current, k) == v for k, v in fields.items()):
         return current, False
-    qualification = Qualification(code=code, version=(current.version + 1) if current else 1,
-                                  owner_institution_id=institution.id, created_at=clock.now(), **fields)
+    qualification = Qualification(
+        code=code,
+        version=(current.version + 1) if current else 1,
+        owner_institution_id=institution.id,
+        created_at=clock.now(),
+        **fields,
+    )
     session.add(qualification)
     session.flush()
     return qualification, True
 
 
 def latest_qualification(session: Session, code: str) -> Qualification | None:
-    return session.execute(select(Qualification).where(Qualification.code == code)
-                           .order_by(Qualification.version.desc()).limit(1)).scalar_one_or_none()
+    return session.execute(
+        select(Qualification)
+        .where(Qualification.code == code)
+        .order_by(Qualification.version.desc())
+        .limit(1)
+    ).scalar_one_or_none()
 
 
 def get_qualification(session: Session, code: str) -> Qualification:
@@ -173,13 +201,16 @@ def get_qualification(session: Session, code: str) -> Qualification:
 
 # -- rules -----------------------------------------------------------------------------------
 
+
 def _accredited(institution: Institution) -> None:
     # Suspension blocks new postings (SPEC §3.1); granting credits through rules is posting too.
     if institution.state != InstitutionState.accredited:
         raise CreditbankError("institution_not_accredited", {"code": institution.code})
 
 
-def propose_rule(session: Session, *, institution: Institution, spec: RuleSpec) -> tuple[ConversionRule, bool]:
+def propose_rule(
+    session: Session, *, institution: Institution, spec: RuleSpec
+) -> tuple[ConversionRule, bool]:
     """A new rule (or a new version of one), proposed by the institution that owns the target."""
     _accredited(institution)
     target_ref, target = _target(session, institution, spec.target_outcome_code)
@@ -187,31 +218,58 @@ def propose_rule(session: Session, *, institution: Institution, spec: RuleSpec) 
     if spec.source.all_of is not None:
         source = {"all_of": [resolve_ref(session, r)[0] for r in spec.source.all_of]}
     elif spec.source.any_n_of is not None:
-        source = {"any_n_of": {"n": spec.source.any_n_of.n,
-                               "outcomes": [resolve_ref(session, r)[0] for r in spec.source.any_n_of.outcomes]}}
+        source = {
+            "any_n_of": {
+                "n": spec.source.any_n_of.n,
+                "outcomes": [resolve_ref(session, r)[0] for r in spec.source.any_n_of.outcomes],
+            }
+        }
     else:
         c = spec.source.credits
-        source = {"credits": {"category": c.category, "min_level": c.min_level, "amount_units": _units(c.amount),
-                              "within_years": c.within_years}}
+        source = {
+            "credits": {
+                "category": c.category,
+                "min_level": c.min_level,
+                "amount_units": _units(c.amount),
+                "within_years": c.within_years,
+            }
+        }
     qualification_id = None
     if spec.qualification_code:
         qualification = get_qualification(session, spec.qualification_code)
         if qualification.owner_institution_id != institution.id:
             raise CreditbankError("qualification_owned_by_other", {"code": spec.qualification_code})
         qualification_id = qualification.id
-    _refuse_cycles(session, [(s, target_ref) for s in _source_refs(source)], exclude_code=(institution.id, spec.code))
-    current = session.execute(select(ConversionRule).where(
-        ConversionRule.owner_institution_id == institution.id, ConversionRule.code == spec.code)
-        .order_by(ConversionRule.version.desc()).limit(1)).scalar_one_or_none()
-    fields = dict(name_zh=spec.name_zh, name_en=spec.name_en, target_outcome_id=target.id,
-                  credits_units=_units(spec.credits), ratio=spec.ratio,
-                  source_json=json.dumps(source, ensure_ascii=False, sort_keys=True),
-                  effective_from=spec.effective_from, effective_until=spec.effective_until,
-                  qualification_id=qualification_id)
+    _refuse_cycles(
+        session, [(s, target_ref) for s in _source_refs(source)], exclude_code=(institution.id, spec.code)
+    )
+    current = session.execute(
+        select(ConversionRule)
+        .where(ConversionRule.owner_institution_id == institution.id, ConversionRule.code == spec.code)
+        .order_by(ConversionRule.version.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+    fields = dict(
+        name_zh=spec.name_zh,
+        name_en=spec.name_en,
+        target_outcome_id=target.id,
+        credits_units=_units(spec.credits),
+        ratio=spec.ratio,
+        source_json=json.dumps(source, ensure_ascii=False, sort_keys=True),
+        effective_from=spec.effective_from,
+        effective_until=spec.effective_until,
+        qualification_id=qualification_id,
+    )
     if current is not None and all(getattr(current, k) == v for k, v in fields.items()):
         return current, False
-    rule = ConversionRule(code=spec.code, version=(current.version + 1) if current else 1,
-                          owner_institution_id=institution.id, state=RuleState.proposed, created_at=clock.now(), **fields)
+    rule = ConversionRule(
+        code=spec.code,
+        version=(current.version + 1) if current else 1,
+        owner_institution_id=institution.id,
+        state=RuleState.proposed,
+        created_at=clock.now(),
+        **fields,
+    )
     session.add(rule)
     session.flush()
     return rule, True
@@ -225,14 +283,22 @@ def _target(session: Session, institution: Institution, code: str) -> tuple[str,
     return ref, outcome
 
 
-def _refuse_cycles(session: Session, new_edges: list[tuple[str, str]], *, exclude_code: tuple[int, str]) -> None:
+def _refuse_cycles(
+    session: Session, new_edges: list[tuple[str, str]], *, exclude_code: tuple[int, str]
+) -> None:
     edges: list[tuple[str, str]] = []
     rows = session.execute(
-        select(ConversionRule.source_json, ConversionRule.owner_institution_id, ConversionRule.code,
-               Institution.code, Outcome.code)
+        select(
+            ConversionRule.source_json,
+            ConversionRule.owner_institution_id,
+            ConversionRule.code,
+            Institution.code,
+            Outcome.code,
+        )
         .join(Outcome, Outcome.id == ConversionRule.target_outcome_id)
         .join(Institution, Institution.id == Outcome.institution_id)
-        .where(ConversionRule.state != RuleState.retired))
+        .where(ConversionRule.state != RuleState.retired)
+    )
     for source_json, owner_id, code, target_inst, target_code in rows:
         if (owner_id, code) == exclude_code:
             continue  # the rule being re-versioned is replaced, not kept beside the new one
@@ -258,9 +324,15 @@ def approve_rule(session: Session, *, rule_id: int) -> ConversionRule:
     if rule.state != RuleState.proposed:
         raise CreditbankError("rule_state_conflict", {"state": rule.state})
     # Approving a new version retires the older approved versions of the same rule.
-    session.execute(update(ConversionRule).where(
-        ConversionRule.owner_institution_id == rule.owner_institution_id, ConversionRule.code == rule.code,
-        ConversionRule.state == RuleState.approved).values(state=RuleState.retired, retired_at=clock.now()))
+    session.execute(
+        update(ConversionRule)
+        .where(
+            ConversionRule.owner_institution_id == rule.owner_institution_id,
+            ConversionRule.code == rule.code,
+            ConversionRule.state == RuleState.approved,
+        )
+        .values(state=RuleState.retired, retired_at=clock.now())
+    )
     rule.state, rule.approved_at = RuleState.approved, clock.now()
     session.add(rule)
     session.flush()
@@ -280,17 +352,32 @@ def retire_rule(session: Session, *, rule_id: int, institution_id: int | None) -
 
 # -- feeding the engine ----------------------------------------------------------------------
 
+
 def lot_views(session: Session, learner_id: int, *, lock: bool = False) -> list[engine.LotView]:
-    query = (select(Lot, Outcome, Institution)
-             .join(Outcome, Outcome.id == Lot.outcome_id).join(Institution, Institution.id == Lot.institution_id)
-             .where(Lot.learner_id == learner_id, Lot.state == LotState.active).order_by(Lot.id))
+    query = (
+        select(Lot, Outcome, Institution)
+        .join(Outcome, Outcome.id == Lot.outcome_id)
+        .join(Institution, Institution.id == Lot.institution_id)
+        .where(Lot.learner_id == learner_id, Lot.state == LotState.active)
+        .order_by(Lot.id)
+    )
     if lock:
         query = query.with_for_update(of=Lot)
-    return [engine.LotView(id=lot.id, outcome_ref=f"{institution.code}:{outcome.code}", title_zh=outcome.title_zh,
-                           title_en=outcome.title_en, institution_code=institution.code, category=lot.category,
-                           level=lot.level, earned_on=lot.earned_on, expires_on=lot.expires_on,
-                           available_units=lot.amount_units - lot.consumed_units - lot.locked_units)
-            for lot, outcome, institution in session.execute(query.execution_options(populate_existing=True))]
+    return [
+        engine.LotView(
+            id=lot.id,
+            outcome_ref=f"{institution.code}:{outcome.code}",
+            title_zh=outcome.title_zh,
+            title_en=outcome.title_en,
+            institution_code=institution.code,
+            category=lot.category,
+            level=lot.level,
+            earned_on=lot.earned_on,
+            expires_on=lot.expires_on,
+            available_units=lot.amount_units - lot.consumed_units - lot.locked_units,
+        )
+        for lot, outcome, institution in session.execute(query.execution_options(populate_existing=True))
+    ]
 
 
 def _titles(session: Session, refs: list[str]) -> dict[str, tuple[str, str | None]]:
@@ -306,22 +393,30 @@ def _titles(session: Session, refs: list[str]) -> dict[str, tuple[str, str | Non
 
 def _transferred(session: Session, learner_id: int, qualification_id: int, today: date) -> engine.Transferred:
     live = (ConversionState.pending, ConversionState.approved)
-    base = select(Conversion).where(Conversion.learner_id == learner_id, Conversion.qualification_id == qualification_id,
-                                    Conversion.state.in_(live))
+    base = select(Conversion).where(
+        Conversion.learner_id == learner_id,
+        Conversion.qualification_id == qualification_id,
+        Conversion.state.in_(live),
+    )
     conversions = session.execute(base).scalars().all()
     by_institution: dict[str, int] = {}
     if conversions:
         for code, units in session.execute(
-                select(ConversionLot.institution_code, func.sum(ConversionLot.granted_units))
-                .where(ConversionLot.conversion_id.in_([c.id for c in conversions]))
-                .group_by(ConversionLot.institution_code)):
+            select(ConversionLot.institution_code, func.sum(ConversionLot.granted_units))
+            .where(ConversionLot.conversion_id.in_([c.id for c in conversions]))
+            .group_by(ConversionLot.institution_code)
+        ):
             by_institution[code] = int(units)
-    return engine.Transferred(total_units=sum(c.grant_units for c in conversions),
-                              this_year_units=sum(c.grant_units for c in conversions if c.requested_at.year == today.year),
-                              by_institution=by_institution)
+    return engine.Transferred(
+        total_units=sum(c.grant_units for c in conversions),
+        this_year_units=sum(c.grant_units for c in conversions if c.requested_at.year == today.year),
+        by_institution=by_institution,
+    )
 
 
-def rule_view(session: Session, rule: ConversionRule, *, learner_id: int | None, today: date) -> engine.RuleView:
+def rule_view(
+    session: Session, rule: ConversionRule, *, learner_id: int | None, today: date
+) -> engine.RuleView:
     source = json.loads(rule.source_json)
     if "all_of" in source:
         parsed: engine.Source = engine.AllOf(tuple(source["all_of"]))
@@ -335,28 +430,52 @@ def rule_view(session: Session, rule: ConversionRule, *, learner_id: int | None,
     caps = transferred = None
     if rule.qualification_id is not None:
         q = session.get(Qualification, rule.qualification_id)
-        caps = engine.Caps(total_units=q.total_units, max_transfer_ratio=q.max_transfer_ratio,
-                           per_year_cap_units=q.per_year_cap_units, per_institution_cap_units=q.per_institution_cap_units)
+        caps = engine.Caps(
+            total_units=q.total_units,
+            max_transfer_ratio=q.max_transfer_ratio,
+            per_year_cap_units=q.per_year_cap_units,
+            per_institution_cap_units=q.per_institution_cap_units,
+        )
         if learner_id is not None:
             transferred = _transferred(session, learner_id, q.id, today)
     return engine.RuleView(
-        id=rule.id, code=rule.code, version=rule.version, name_zh=rule.name_zh, name_en=rule.name_en or rule.name_zh,
-        source=parsed, target_ref=f"{owner.code}:{target.code}", target_title_zh=target.title_zh,
-        credits_units=rule.credits_units, ratio=rule.ratio, effective_from=rule.effective_from,
-        effective_until=rule.effective_until, state=rule.state, titles=_titles(session, _source_refs(source)),
-        caps=caps, transferred=transferred)
+        id=rule.id,
+        code=rule.code,
+        version=rule.version,
+        name_zh=rule.name_zh,
+        name_en=rule.name_en or rule.name_zh,
+        source=parsed,
+        target_ref=f"{owner.code}:{target.code}",
+        target_title_zh=target.title_zh,
+        credits_units=rule.credits_units,
+        ratio=rule.ratio,
+        effective_from=rule.effective_from,
+        effective_until=rule.effective_until,
+        state=rule.state,
+        titles=_titles(session, _source_refs(source)),
+        caps=caps,
+        transferred=transferred,
+    )
 
 
 def options(session: Session, learner: Learner) -> list[engine.Option]:
     """Every approved rule, evaluated for this learner (GET /me/conversion-options)."""
     today = clock.today()
-    rules = session.execute(select(ConversionRule).where(ConversionRule.state == RuleState.approved)
-                            .order_by(ConversionRule.id)).scalars().all()
+    rules = (
+        session.execute(
+            select(ConversionRule)
+            .where(ConversionRule.state == RuleState.approved)
+            .order_by(ConversionRule.id)
+        )
+        .scalars()
+        .all()
+    )
     views = [rule_view(session, r, learner_id=learner.id, today=today) for r in rules]
     return engine.evaluate_all(views, lot_views(session, learner.id), today=today)
 
 
 # -- requests and decisions ------------------------------------------------------------------
+
 
 def find_rule(session: Session, *, rule_id: int | None, rule_code: str | None) -> ConversionRule:
     if rule_id is not None:
@@ -365,7 +484,8 @@ def find_rule(session: Session, *, rule_id: int | None, rule_code: str | None) -
     query = select(ConversionRule).where(ConversionRule.state == RuleState.approved)
     if sep:
         query = query.join(Institution, Institution.id == ConversionRule.owner_institution_id).where(
-            Institution.code == institution_code.upper(), ConversionRule.code == code)
+            Institution.code == institution_code.upper(), ConversionRule.code == code
+        )
     else:
         query = query.where(ConversionRule.code == rule_code)
     rules = session.execute(query).scalars().all()
@@ -374,41 +494,76 @@ def find_rule(session: Session, *, rule_id: int | None, rule_code: str | None) -
     return rules[0]
 
 
-def request(session: Session, *, learner: Learner, rule_id: int | None = None, rule_code: str | None = None,
-            lot_ids: list[str] | None = None) -> Conversion:
+def request(
+    session: Session,
+    *,
+    learner: Learner,
+    rule_id: int | None = None,
+    rule_code: str | None = None,
+    lot_ids: list[str] | None = None,
+) -> Conversion:
     """Apply a rule: the chosen lots are locked at once; the target institution decides later."""
     lock(session)  # requests and decisions on lots run one at a time
     today = clock.today()
     expire_pending(session, learner_id=learner.id)
     rule = find_rule(session, rule_id=rule_id, rule_code=rule_code)
     if lot_ids:
-        others = session.execute(select(Lot.id).where(Lot.id.in_(lot_ids), Lot.learner_id != learner.id)).scalars().first()
+        others = (
+            session.execute(select(Lot.id).where(Lot.id.in_(lot_ids), Lot.learner_id != learner.id))
+            .scalars()
+            .first()
+        )
         missing = set(lot_ids) - set(session.execute(select(Lot.id).where(Lot.id.in_(lot_ids))).scalars())
         if others or missing:
             raise CreditbankError("lot_not_yours", {"lot_id": others or sorted(missing)[0]})
     view = rule_view(session, rule, learner_id=learner.id, today=today)
     option = engine.select(view, lot_views(session, learner.id, lock=True), today=today, lot_ids=lot_ids)
-    if rule.state != RuleState.approved or not (rule.effective_from <= today and
-                                                (rule.effective_until is None or today <= rule.effective_until)):
+    if rule.state != RuleState.approved or not (
+        rule.effective_from <= today and (rule.effective_until is None or today <= rule.effective_until)
+    ):
         reason = option.missing[0].zh if option.missing else rule.state
         raise CreditbankError("rule_not_available", {"code": rule.code, "reason": reason})
     if not option.eligible:
-        raise CreditbankError("not_eligible", errors=[{"code": "missing", "message_zh": m.zh, "message_en": m.en}
-                                                      for m in option.missing])
+        raise CreditbankError(
+            "not_eligible",
+            errors=[{"code": "missing", "message_zh": m.zh, "message_en": m.en} for m in option.missing],
+        )
     # Nothing is posted on request: a lock is not a balance change (TigerBeetle's pending transfer).
     now = clock.now()
-    conversion = Conversion(id=new_id("cnv"), learner_id=learner.id, rule_id=rule.id, qualification_id=rule.qualification_id,
-                            state=ConversionState.pending, grant_units=option.grant_units, bound_by_cap=option.bound_by_cap,
-                            requested_at=now, expires_at=now + timedelta(days=PENDING_DAYS))
+    conversion = Conversion(
+        id=new_id("cnv"),
+        learner_id=learner.id,
+        rule_id=rule.id,
+        qualification_id=rule.qualification_id,
+        state=ConversionState.pending,
+        grant_units=option.grant_units,
+        bound_by_cap=option.bound_by_cap,
+        requested_at=now,
+        expires_at=now + timedelta(days=PENDING_DAYS),
+    )
     session.add(conversion)
     session.flush()
-    institutions = dict(session.execute(select(Lot.id, Institution.code).join(Institution, Institution.id == Lot.institution_id)
-                                        .where(Lot.id.in_([u.lot_id for u in option.would_use]))).all())
+    institutions = dict(
+        session.execute(
+            select(Lot.id, Institution.code)
+            .join(Institution, Institution.id == Lot.institution_id)
+            .where(Lot.id.in_([u.lot_id for u in option.would_use]))
+        ).all()
+    )
     for use in sorted(option.would_use, key=lambda u: u.lot_id):
         # The CHECK constraint (consumed + locked ≤ amount) is the last line against double use.
-        session.execute(update(Lot).where(Lot.id == use.lot_id).values(locked_units=Lot.locked_units + use.units))
-        session.add(ConversionLot(conversion_id=conversion.id, lot_id=use.lot_id, units=use.units,
-                                  granted_units=use.granted_units, institution_code=institutions[use.lot_id]))
+        session.execute(
+            update(Lot).where(Lot.id == use.lot_id).values(locked_units=Lot.locked_units + use.units)
+        )
+        session.add(
+            ConversionLot(
+                conversion_id=conversion.id,
+                lot_id=use.lot_id,
+                units=use.units,
+                granted_units=use.granted_units,
+                institution_code=institutions[use.lot_id],
+            )
+        )
     session.flush()
     return conversion
 
@@ -421,34 +576,60 @@ def get(session: Session, conversion_id: str) -> Conversion:
 
 
 def held_lots(session: Session, conversion_id: str) -> list[ConversionLot]:
-    return list(session.execute(select(ConversionLot).where(ConversionLot.conversion_id == conversion_id)
-                                .order_by(ConversionLot.lot_id)).scalars())
+    return list(
+        session.execute(
+            select(ConversionLot)
+            .where(ConversionLot.conversion_id == conversion_id)
+            .order_by(ConversionLot.lot_id)
+        ).scalars()
+    )
 
 
-def _release(session: Session, conversion: Conversion, state: ConversionState, *, by: str | None, reason: str | None) -> None:
+def _release(
+    session: Session, conversion: Conversion, state: ConversionState, *, by: str | None, reason: str | None
+) -> None:
     for held in held_lots(session, conversion.id):
-        session.execute(update(Lot).where(Lot.id == held.lot_id).values(locked_units=Lot.locked_units - held.units))
+        session.execute(
+            update(Lot).where(Lot.id == held.lot_id).values(locked_units=Lot.locked_units - held.units)
+        )
     conversion.state, conversion.decided_at = state, clock.now()
     conversion.decided_by, conversion.reason = by, reason
     session.add(conversion)
     session.flush()
 
 
-def expire_pending(session: Session, *, learner_id: int | None = None, conversion_id: str | None = None) -> int:
+def expire_pending(
+    session: Session, *, learner_id: int | None = None, conversion_id: str | None = None
+) -> int:
     """Release the locks of requests nobody decided in time (also run by ``creditbank expire-conversions``)."""
-    query = select(Conversion).where(Conversion.state == ConversionState.pending, Conversion.expires_at < clock.now())
+    query = select(Conversion).where(
+        Conversion.state == ConversionState.pending, Conversion.expires_at < clock.now()
+    )
     if learner_id is not None:
         query = query.where(Conversion.learner_id == learner_id)
     if conversion_id is not None:
         query = query.where(Conversion.id == conversion_id)
     expired = session.execute(query.order_by(Conversion.id)).scalars().all()
     for conversion in expired:
-        _release(session, conversion, ConversionState.expired, by="system", reason="超过 30 天未处理 / not decided within 30 days")
+        _release(
+            session,
+            conversion,
+            ConversionState.expired,
+            by="system",
+            reason="超过 30 天未处理 / not decided within 30 days",
+        )
     return len(expired)
 
 
-def decide(session: Session, *, conversion_id: str, institution_id: int | None, decision: Literal["approve", "reject"],
-           reason: str | None, decided_by: str) -> Conversion:
+def decide(
+    session: Session,
+    *,
+    conversion_id: str,
+    institution_id: int | None,
+    decision: Literal["approve", "reject"],
+    reason: str | None,
+    decided_by: str,
+) -> Conversion:
     writer = LedgerWriter(session)
     conversion = get(session, conversion_id)
     rule = session.get(ConversionRule, conversion.rule_id)
@@ -456,7 +637,8 @@ def decide(session: Session, *, conversion_id: str, institution_id: int | None, 
         raise CreditbankError("conversion_not_found", {"id": conversion_id})
     # Expiry must outlive this unit of work's rollback: callers run expire_pending first, in its own.
     if conversion.state == ConversionState.expired or (
-            conversion.state == ConversionState.pending and conversion.expires_at < clock.now()):
+        conversion.state == ConversionState.pending and conversion.expires_at < clock.now()
+    ):
         raise CreditbankError("conversion_expired")
     if conversion.state != ConversionState.pending:
         raise CreditbankError("conversion_already_decided", {"state": conversion.state})
@@ -468,20 +650,44 @@ def decide(session: Session, *, conversion_id: str, institution_id: int | None, 
     return conversion
 
 
-def _approve(session: Session, writer: LedgerWriter, conversion: Conversion, rule: ConversionRule, *,
-             decided_by: str, reason: str | None) -> None:
+def _approve(
+    session: Session,
+    writer: LedgerWriter,
+    conversion: Conversion,
+    rule: ConversionRule,
+    *,
+    decided_by: str,
+    reason: str | None,
+) -> None:
     held = held_lots(session, conversion.id)
-    lots = {lot.id: lot for lot in session.execute(
-        select(Lot).where(Lot.id.in_([h.lot_id for h in held])).order_by(Lot.id).with_for_update()
-        .execution_options(populate_existing=True)).scalars()}
-    learner_account = session.execute(select(LedgerAccount).where(LedgerAccount.learner_id == conversion.learner_id)).scalar_one()
+    lots = {
+        lot.id: lot
+        for lot in session.execute(
+            select(Lot)
+            .where(Lot.id.in_([h.lot_id for h in held]))
+            .order_by(Lot.id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        ).scalars()
+    }
+    learner_account = session.execute(
+        select(LedgerAccount).where(LedgerAccount.learner_id == conversion.learner_id)
+    ).scalar_one()
     target = session.get(Outcome, rule.target_outcome_id)
     owner = session.get(Institution, rule.owner_institution_id)
-    issuance = dict(session.execute(select(LedgerAccount.institution_id, LedgerAccount.id).where(
-        LedgerAccount.institution_id.in_({lot.institution_id for lot in lots.values()} | {owner.id}),
-        LedgerAccount.kind == "issuance")).all())
-    issuance_codes = dict(session.execute(select(LedgerAccount.id, LedgerAccount.code).where(
-        LedgerAccount.id.in_(issuance.values()))).all())
+    issuance = dict(
+        session.execute(
+            select(LedgerAccount.institution_id, LedgerAccount.id).where(
+                LedgerAccount.institution_id.in_({lot.institution_id for lot in lots.values()} | {owner.id}),
+                LedgerAccount.kind == "issuance",
+            )
+        ).all()
+    )
+    issuance_codes = dict(
+        session.execute(
+            select(LedgerAccount.id, LedgerAccount.code).where(LedgerAccount.id.in_(issuance.values()))
+        ).all()
+    )
     legs: list[Leg] = []
     for h in held:
         lot = lots[h.lot_id]
@@ -493,23 +699,51 @@ def _approve(session: Session, writer: LedgerWriter, conversion: Conversion, rul
         legs.append(Leg(issuance[lot.institution_id], issuance_codes[issuance[lot.institution_id]], h.units))
     target_lot = new_id("lot")
     legs.append(Leg(issuance[owner.id], issuance_codes[issuance[owner.id]], -conversion.grant_units))
-    legs.append(Leg(learner_account.id, learner_account.code, conversion.grant_units, target_lot,
-                    balance_key=(conversion.learner_id, target.category, target.level)))
+    legs.append(
+        Leg(
+            learner_account.id,
+            learner_account.code,
+            conversion.grant_units,
+            target_lot,
+            balance_key=(conversion.learner_id, target.category, target.level),
+        )
+    )
     facts = conversion_facts(conversion, rule, held)
     today = clock.today()
-    tx_id = writer.append(kind=TxKind.conversion, event_on=today, legs=legs, completion_hash=digest_hex(facts))
-    writer.add_lot({
-        "id": target_lot, "learner_id": conversion.learner_id, "completion_id": None, "conversion_id": conversion.id,
-        "transaction_id": tx_id, "institution_id": owner.id, "outcome_id": target.id, "category": target.category,
-        "level": target.level, "earned_on": today,
-        "expires_on": None if target.validity_years is None else _add_years(today, target.validity_years),
-        "amount_units": conversion.grant_units, "consumed_units": 0, "locked_units": 0, "state": LotState.active,
-    })
+    tx_id = writer.append(
+        kind=TxKind.conversion, event_on=today, legs=legs, completion_hash=digest_hex(facts)
+    )
+    writer.add_lot(
+        {
+            "id": target_lot,
+            "learner_id": conversion.learner_id,
+            "completion_id": None,
+            "conversion_id": conversion.id,
+            "transaction_id": tx_id,
+            "institution_id": owner.id,
+            "outcome_id": target.id,
+            "category": target.category,
+            "level": target.level,
+            "earned_on": today,
+            "expires_on": None if target.validity_years is None else _add_years(today, target.validity_years),
+            "amount_units": conversion.grant_units,
+            "consumed_units": 0,
+            "locked_units": 0,
+            "state": LotState.active,
+        }
+    )
     writer.flush()
     for h in held:
-        session.execute(update(Lot).where(Lot.id == h.lot_id).values(
-            locked_units=Lot.locked_units - h.units, consumed_units=Lot.consumed_units + h.units))
-    conversion.state, conversion.decided_at, conversion.decided_by = ConversionState.approved, clock.now(), decided_by
+        session.execute(
+            update(Lot)
+            .where(Lot.id == h.lot_id)
+            .values(locked_units=Lot.locked_units - h.units, consumed_units=Lot.consumed_units + h.units)
+        )
+    conversion.state, conversion.decided_at, conversion.decided_by = (
+        ConversionState.approved,
+        clock.now(),
+        decided_by,
+    )
     conversion.reason, conversion.transaction_id, conversion.target_lot_id = reason, tx_id, target_lot
     session.add(conversion)
     session.flush()
@@ -517,8 +751,13 @@ def _approve(session: Session, writer: LedgerWriter, conversion: Conversion, rul
 
 def conversion_facts(conversion: Conversion, rule: ConversionRule, held: list[ConversionLot]) -> dict:
     """What a conversion transaction's hash covers besides its postings (audit recomputes it)."""
-    return {"conversion": conversion.id, "rule": rule.id, "rule_version": rule.version, "grant_units": conversion.grant_units,
-            "lots": [[h.lot_id, h.units, h.granted_units] for h in held]}
+    return {
+        "conversion": conversion.id,
+        "rule": rule.id,
+        "rule_version": rule.version,
+        "grant_units": conversion.grant_units,
+        "lots": [[h.lot_id, h.units, h.granted_units] for h in held],
+    }
 
 
 def _add_years(day: date, years: int) -> date:
@@ -530,14 +769,24 @@ def _add_years(day: date, years: int) -> date:
 
 # -- the revocation cascade ------------------------------------------------------------------
 
+
 def reverse_for_lot(session: Session, *, lot_id: str, reason: str) -> list[str]:
     """Undo every conversion that used a lot (pending ones are released, approved ones reversed,
     recursively when their own target lot was used further). Returns the reversed conversion ids."""
     done: list[str] = []
-    uses = session.execute(select(Conversion).join(ConversionLot, ConversionLot.conversion_id == Conversion.id)
-                           .where(ConversionLot.lot_id == lot_id,
-                                  Conversion.state.in_((ConversionState.pending, ConversionState.approved)))
-                           .order_by(Conversion.id)).scalars().all()
+    uses = (
+        session.execute(
+            select(Conversion)
+            .join(ConversionLot, ConversionLot.conversion_id == Conversion.id)
+            .where(
+                ConversionLot.lot_id == lot_id,
+                Conversion.state.in_((ConversionState.pending, ConversionState.approved)),
+            )
+            .order_by(Conversion.id)
+        )
+        .scalars()
+        .all()
+    )
     for conversion in uses:
         if conversion.state not in (ConversionState.pending, ConversionState.approved):
             continue  # already undone through another path of this cascade
@@ -554,20 +803,46 @@ def reverse_for_lot(session: Session, *, lot_id: str, reason: str) -> list[str]:
 def _reverse(session: Session, conversion: Conversion, reason: str) -> None:
     writer = LedgerWriter(session)
     original = session.execute(
-        select(Posting, LedgerAccount.code).join(LedgerAccount, LedgerAccount.id == Posting.account_id)
-        .where(Posting.transaction_id == conversion.transaction_id).order_by(Posting.id)).all()
-    lots = {lot.id: lot for lot in session.execute(select(Lot).where(
-        Lot.id.in_([p.lot_id for p, _ in original if p.lot_id]))).scalars()}
-    legs = [Leg(p.account_id, code, -p.amount_units, p.lot_id,
-                balance_key=(lots[p.lot_id].learner_id, lots[p.lot_id].category, lots[p.lot_id].level) if p.lot_id else None)
-            for p, code in original]
-    tx_id = writer.append(kind=TxKind.reversal, event_on=clock.today(), legs=legs, reverses_id=conversion.transaction_id,
-                          completion_hash=session.get(LedgerTransaction, conversion.transaction_id).completion_hash)
+        select(Posting, LedgerAccount.code)
+        .join(LedgerAccount, LedgerAccount.id == Posting.account_id)
+        .where(Posting.transaction_id == conversion.transaction_id)
+        .order_by(Posting.id)
+    ).all()
+    lots = {
+        lot.id: lot
+        for lot in session.execute(
+            select(Lot).where(Lot.id.in_([p.lot_id for p, _ in original if p.lot_id]))
+        ).scalars()
+    }
+    legs = [
+        Leg(
+            p.account_id,
+            code,
+            -p.amount_units,
+            p.lot_id,
+            balance_key=(lots[p.lot_id].learner_id, lots[p.lot_id].category, lots[p.lot_id].level)
+            if p.lot_id
+            else None,
+        )
+        for p, code in original
+    ]
+    tx_id = writer.append(
+        kind=TxKind.reversal,
+        event_on=clock.today(),
+        legs=legs,
+        reverses_id=conversion.transaction_id,
+        completion_hash=session.get(LedgerTransaction, conversion.transaction_id).completion_hash,
+    )
     writer.flush()
     for held in held_lots(session, conversion.id):
-        session.execute(update(Lot).where(Lot.id == held.lot_id).values(consumed_units=Lot.consumed_units - held.units))
+        session.execute(
+            update(Lot).where(Lot.id == held.lot_id).values(consumed_units=Lot.consumed_units - held.units)
+        )
     session.execute(update(Lot).where(Lot.id == conversion.target_lot_id).values(state=LotState.reversed))
-    conversion.state, conversion.reversal_transaction_id, conversion.reason = ConversionState.reversed, tx_id, reason
+    conversion.state, conversion.reversal_transaction_id, conversion.reason = (
+        ConversionState.reversed,
+        tx_id,
+        reason,
+    )
     session.add(conversion)
     session.flush()
-

@@ -17,20 +17,41 @@ _TRANSITIONS = {
 }
 
 
-def create(session: Session, *, code: str, name_zh: str, name_en: str | None = None,
-           kind: str | None = None, district: str | None = None) -> tuple[Institution, bool]:
+def create(
+    session: Session,
+    *,
+    code: str,
+    name_zh: str,
+    name_en: str | None = None,
+    kind: str | None = None,
+    district: str | None = None,
+) -> tuple[Institution, bool]:
     """Create an institution (pending) and its issuance account. Same code, same fields → replay."""
     code = code.strip().upper()
     existing = session.exec(select(Institution).where(Institution.code == code)).first()
     if existing is not None:
-        if (existing.name_zh, existing.name_en, existing.kind, existing.district) == (name_zh, name_en, kind, district):
+        if (existing.name_zh, existing.name_en, existing.kind, existing.district) == (
+            name_zh,
+            name_en,
+            kind,
+            district,
+        ):
             return existing, False
         raise CreditbankError("institution_exists", {"code": code})
-    institution = Institution(code=code, name_zh=name_zh, name_en=name_en, kind=kind, district=district,
-                              state=InstitutionState.pending, created_at=clock.now())
+    institution = Institution(
+        code=code,
+        name_zh=name_zh,
+        name_en=name_en,
+        kind=kind,
+        district=district,
+        state=InstitutionState.pending,
+        created_at=clock.now(),
+    )
     session.add(institution)
     session.flush()
-    session.add(LedgerAccount(code=f"issuance:{code}", kind=AccountKind.issuance, institution_id=institution.id))
+    session.add(
+        LedgerAccount(code=f"issuance:{code}", kind=AccountKind.issuance, institution_id=institution.id)
+    )
     session.flush()
     return institution, True
 
@@ -47,7 +68,9 @@ def set_state(session: Session, *, code: str, state: InstitutionState) -> Instit
     if institution.state == state:
         return institution  # repeating a state change is a no-op, not an error
     if institution.state not in _TRANSITIONS.get(state, set()):
-        raise CreditbankError("invalid_state_change", {"from_state": institution.state, "to_state": state.value})
+        raise CreditbankError(
+            "invalid_state_change", {"from_state": institution.state, "to_state": state.value}
+        )
     institution.state = state
     session.add(institution)
     session.flush()
@@ -58,8 +81,13 @@ def issue_api_key(session: Session, *, code: str, label: str | None = None) -> t
     """A new key; the clear key is returned once and only its hash is stored."""
     institution = get(session, code)
     secret = new_secret("cbk")
-    key = ApiKey(id=new_id("key"), institution_id=institution.id, key_hash=sha256_hex(secret),
-                 label=label, created_at=clock.now())
+    key = ApiKey(
+        id=new_id("key"),
+        institution_id=institution.id,
+        key_hash=sha256_hex(secret),
+        label=label,
+        created_at=clock.now(),
+    )
     session.add(key)
     session.flush()
     return key, secret
@@ -67,7 +95,11 @@ def issue_api_key(session: Session, *, code: str, label: str | None = None) -> t
 
 def list_api_keys(session: Session, *, code: str) -> list[ApiKey]:
     institution = get(session, code)
-    return list(session.exec(select(ApiKey).where(ApiKey.institution_id == institution.id).order_by(ApiKey.created_at)))
+    return list(
+        session.exec(
+            select(ApiKey).where(ApiKey.institution_id == institution.id).order_by(ApiKey.created_at)
+        )
+    )
 
 
 def revoke_api_key(session: Session, *, code: str, key_id: str) -> ApiKey:
@@ -100,4 +132,7 @@ def ensure_operator_token(session: Session) -> str | None:
 
 
 def is_operator_token(session: Session, token: str) -> bool:
-    return session.exec(select(OperatorToken).where(OperatorToken.token_hash == sha256_hex(token))).first() is not None
+    return (
+        session.exec(select(OperatorToken).where(OperatorToken.token_hash == sha256_hex(token))).first()
+        is not None
+    )

@@ -38,7 +38,9 @@ def _plain(value: Any) -> bool:
 def canonical_bytes(value: Any) -> bytes:
     if _plain(value):
         try:
-            return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+            return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode(
+                "utf-8"
+            )
         except UnicodeEncodeError:  # a lone surrogate: let the reference implementation refuse it
             pass
     return rfc8785.dumps(value)

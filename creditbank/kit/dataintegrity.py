@@ -57,9 +57,7 @@ CRYPTOSUITES = (RDFC, JCS)
 PROOF_TYPE = "DataIntegrityProof"
 
 # XML Schema dateTimeStamp (a dateTime with a time zone), as Data Integrity requires for created
-_DATETIME = re.compile(
-    r"^-?\d{4,}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2})$"
-)
+_DATETIME = re.compile(r"^-?\d{4,}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2})$")
 
 
 class ProofError(ValueError):
@@ -100,9 +98,7 @@ def _as_list(value: Any) -> list[Any]:
     return list(value) if isinstance(value, list) else [value]
 
 
-def _rdfc_hash(
-    unsecured: dict[str, Any], options: dict[str, Any], loader: DocumentLoader | None
-) -> bytes:
+def _rdfc_hash(unsecured: dict[str, Any], options: dict[str, Any], loader: DocumentLoader | None) -> bytes:
     if "@context" not in unsecured:
         raise ProofError(f"{RDFC} needs a JSON-LD document with an @context")
     config = {**options, "@context": unsecured["@context"]}
@@ -110,7 +106,8 @@ def _rdfc_hash(
         canonical_config = jsonld.canonize(config, loader=loader)
     except UndefinedTermError as exc:
         raise UndefinedTermError(
-            f"proof.{exc.term_path}", detail=exc.detail,
+            f"proof.{exc.term_path}",
+            detail=exc.detail,
             problems=tuple(p.replace(": ", ": proof.", 1) for p in exc.problems),
         ) from None
     canonical_document = jsonld.canonize(unsecured, loader=loader)
@@ -121,9 +118,7 @@ def _rdfc_hash(
 
 
 def _jcs_hash(unsecured: dict[str, Any], config: dict[str, Any]) -> bytes:
-    return hashlib.sha256(rfc8785.dumps(config)).digest() + hashlib.sha256(
-        rfc8785.dumps(unsecured)
-    ).digest()
+    return hashlib.sha256(rfc8785.dumps(config)).digest() + hashlib.sha256(rfc8785.dumps(unsecured)).digest()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -322,8 +317,6 @@ def verify_proof_set(
             checks.append(ProofCheck(suite, vm, False, "unknown verification method"))
             continue
         checks.append(
-            verify_proof(
-                document, proof, key, proof_purpose=proof_purpose, document_loader=document_loader
-            )
+            verify_proof(document, proof, key, proof_purpose=proof_purpose, document_loader=document_loader)
         )
     return checks

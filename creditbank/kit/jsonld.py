@@ -233,8 +233,7 @@ class _StrictProcessor(_pyld.JsonLdProcessor):
                 continue
             expanded = self._expand_iri(active_ctx, key, vocab=True)
             ok = isinstance(expanded, str) and (
-                _pyld._is_keyword(expanded)
-                or (_is_absolute(expanded) and not expanded.startswith("_:"))
+                _pyld._is_keyword(expanded) or (_is_absolute(expanded) and not expanded.startswith("_:"))
             )
             if not ok:
                 flagged += 1
@@ -259,9 +258,7 @@ class _StrictProcessor(_pyld.JsonLdProcessor):
 # RDFC-1.0 N-Quads serialisation (private copy of pyld.canon, see module docstring)
 
 _ECHAR = {0x08: "\\b", 0x09: "\\t", 0x0A: "\\n", 0x0C: "\\f", 0x0D: "\\r", 0x22: '\\"', 0x5C: "\\\\"}
-_LITERAL_ESCAPES = {
-    c: _ECHAR.get(c, f"\\u{c:04X}") for c in [*range(0x20), 0x22, 0x5C, 0x7F]
-}
+_LITERAL_ESCAPES = {c: _ECHAR.get(c, f"\\u{c:04X}") for c in [*range(0x20), 0x22, 0x5C, 0x7F]}
 _IRI_ESCAPES = {c: f"\\u{c:04X}" for c in [*range(0x21), *map(ord, '<>"{}|^`\\')]}
 
 
@@ -302,7 +299,7 @@ def _rdfc10_class() -> type:
     return module.URDNA2015
 
 
-_ASTRAL = re.compile("[\U00010000-\U0010FFFF]")
+_ASTRAL = re.compile("[\U00010000-\U0010ffff]")
 
 
 def _utf16_order(lines: list[str]) -> list[str]:

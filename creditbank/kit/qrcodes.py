@@ -50,8 +50,20 @@ def qr_svg(data: str) -> str:
     """Inline ``<svg>`` (no XML declaration) sized in millimetres, black on white."""
     qr = make(data)
     out = io.BytesIO()
-    qr.save(out, kind="svg", scale=module_mm(qr), unit="mm", border=QUIET_ZONE_MODULES, xmldecl=False,
-            svgns=True, nl=False, light="#fff", dark="#000", svgclass="qr", lineclass=None)
+    qr.save(
+        out,
+        kind="svg",
+        scale=module_mm(qr),
+        unit="mm",
+        border=QUIET_ZONE_MODULES,
+        xmldecl=False,
+        svgns=True,
+        nl=False,
+        light="#fff",
+        dark="#000",
+        svgclass="qr",
+        lineclass=None,
+    )
     return out.getvalue().decode("ascii")
 
 
@@ -69,7 +81,9 @@ def qr_png(data: str) -> PrintQR:
     out = io.BytesIO()
     qr.save(out, kind="png", scale=1, border=QUIET_ZONE_MODULES, dark="#000", light="#fff")
     side_modules = qr.symbol_size(scale=1, border=QUIET_ZONE_MODULES)[0]
-    return PrintQR(png=out.getvalue(), side_mm=round(side_modules * module_mm(qr), 2), version=int(qr.version))
+    return PrintQR(
+        png=out.getvalue(), side_mm=round(side_modules * module_mm(qr), 2), version=int(qr.version)
+    )
 
 
 def _read(image: object) -> list[str]:
@@ -106,4 +120,3 @@ def decode_qr_pdf(pdf_bytes: bytes, dpi: int = 150) -> list[str]:
     finally:
         document.close()
     return found
-

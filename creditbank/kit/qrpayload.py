@@ -80,8 +80,15 @@ _HEX64 = re.compile(r"[0-9a-f]{64}")
 
 # readable name → short key; value checker
 _SCALARS: dict[str, str] = {
-    "certificate_id": "i", "kind": "k", "issued_on": "d", "issuer_name": "n", "issuer_did": "u",
-    "learner_name": "p", "id_masked": "m", "account_no": "a", "total_credits": "c",
+    "certificate_id": "i",
+    "kind": "k",
+    "issued_on": "d",
+    "issuer_name": "n",
+    "issuer_did": "u",
+    "learner_name": "p",
+    "id_masked": "m",
+    "account_no": "a",
+    "total_credits": "c",
 }
 _OPTIONAL = {"account_no"}
 _LINE_FIELDS = ("title_zh", "credits", "completed_on", "institution_code")
@@ -93,6 +100,7 @@ class PayloadError(ValueError):
 
 
 # --------------------------------------------------------------------------------------- helpers
+
 
 def _b64e(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
@@ -137,9 +145,7 @@ def _text(value: Any, name: str) -> str:
 def _line_list(line: Any, where: int) -> list[str]:
     """A line as the signed 4-string list, from either a list (compact) or a dict (readable).
     On the verify path (lists from JSON): plain checks first, error text only on failure."""
-    if type(line) is list and len(line) == 4:
-        title, credits, day, code = line
-    elif isinstance(line, tuple) and len(line) == 4:
+    if (type(line) is list and len(line) == 4) or (isinstance(line, tuple) and len(line) == 4):
         title, credits, day, code = line
     elif isinstance(line, Mapping):
         if len(line) != len(_LINE_FIELDS) or any(f not in line for f in _LINE_FIELDS):
@@ -147,8 +153,16 @@ def _line_list(line: Any, where: int) -> list[str]:
         title, credits, day, code = (line[f] for f in _LINE_FIELDS)
     else:
         raise PayloadError(f"lines[{where}]: must be [title_zh, credits, completed_on, institution_code]")
-    if not (type(title) is str and type(credits) is str and type(day) is str and type(code) is str
-            and title and credits and code and _DATE.fullmatch(day)):
+    if not (
+        type(title) is str
+        and type(credits) is str
+        and type(day) is str
+        and type(code) is str
+        and title
+        and credits
+        and code
+        and _DATE.fullmatch(day)
+    ):
         for value, field in zip((title, credits, day, code), _LINE_FIELDS, strict=True):
             _text(value, f"lines[{where}].{field}")
         raise PayloadError(f"lines[{where}].completed_on: must be YYYY-MM-DD")
@@ -180,6 +194,7 @@ def _iso(seconds: int) -> str:
 
 
 # --------------------------------------------------------------------------------------- claims
+
 
 def claims_from(printed: Any) -> dict[str, Any]:
     """The QR claims of a ``certificates.credentials.Printed`` (read by attribute: kit stays pure)."""
@@ -282,6 +297,7 @@ def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 # --------------------------------------------------------------------------------------- encode/decode
 
+
 def _assemble(kid: str, body: bytes) -> str:
     return f"{PREFIX}.{kid}.{_b64e(body)}"
 
@@ -290,8 +306,14 @@ def _length(kid: str, body: bytes) -> int:
     return len(PREFIX) + 1 + len(kid) + 1 + (len(body) * 4 + 2) // 3 + 1 + SIG_CHARS
 
 
-def encode(claims: Mapping[str, Any], *, kid: str, private_key: Ed25519PrivateKey,
-           max_chars: int = DEFAULT_MAX_CHARS, now: datetime | None = None) -> str:
+def encode(
+    claims: Mapping[str, Any],
+    *,
+    kid: str,
+    private_key: Ed25519PrivateKey,
+    max_chars: int = DEFAULT_MAX_CHARS,
+    now: datetime | None = None,
+) -> str:
     """Sign ``claims`` (readable names, see the module docstring) into a ``CB1.…`` payload.
 
     ``signed_at`` defaults to ``now`` (or the current time). When all lines do not fit in
@@ -367,9 +389,12 @@ def decode(payload: str) -> tuple[str, dict[str, Any], bytes, bytes]:
     return kid, _claims_of(body), signed, signature
 
 
-def verify(payload: str, resolve: Callable[[str], Ed25519PublicKey | None], *,
-           check_key: Callable[[str, datetime], tuple[bool, str | None]] | None = None,
-           ) -> tuple[bool, dict[str, Any] | None, str | None]:
+def verify(
+    payload: str,
+    resolve: Callable[[str], Ed25519PublicKey | None],
+    *,
+    check_key: Callable[[str, datetime], tuple[bool, str | None]] | None = None,
+) -> tuple[bool, dict[str, Any] | None, str | None]:
     """(ok, claims, reason). The signature is checked before the body is inflated.
 
     ``resolve(kid)`` gives the issuer's public key (None: unknown). ``check_key(kid, signed_at)``,
@@ -386,7 +411,11 @@ def verify(payload: str, resolve: Callable[[str], Ed25519PublicKey | None], *,
     try:
         key.verify(signature, DOMAIN + signed)
     except InvalidSignature:
-        return False, None, "签名不符：内容被改动或非本行签发 / signature invalid: altered, or not issued by this bank"
+        return (
+            False,
+            None,
+            "签名不符：内容被改动或非本行签发 / signature invalid: altered, or not issued by this bank",
+        )
     try:
         claims = _claims_of(body)
     except PayloadError as exc:  # signed but unreadable: only a buggy issuer produces this
@@ -399,6 +428,7 @@ def verify(payload: str, resolve: Callable[[str], Ed25519PublicKey | None], *,
 
 
 # --------------------------------------------------------------------------------------- URL and QR
+
 
 def qr_url(base_url: str, certificate_id: str, payload: str) -> str:
     """``<base_url>/v/<certificate_id>#<payload>`` — what the QR code holds."""
@@ -414,9 +444,12 @@ def parse_url(url: str) -> tuple[str, str, str]:
     return f"{parts.scheme}://{parts.netloc}{head}", unquote(cid), parts.fragment
 
 
-def verify_url(url: str, resolve: Callable[[str], Ed25519PublicKey | None], *,
-               check_key: Callable[[str, datetime], tuple[bool, str | None]] | None = None,
-               ) -> tuple[bool, dict[str, Any] | None, str | None]:
+def verify_url(
+    url: str,
+    resolve: Callable[[str], Ed25519PublicKey | None],
+    *,
+    check_key: Callable[[str, datetime], tuple[bool, str | None]] | None = None,
+) -> tuple[bool, dict[str, Any] | None, str | None]:
     """:func:`verify` on a scanned URL, plus the check that the path names the signed certificate."""
     try:
         _, cid, payload = parse_url(url)
@@ -424,7 +457,11 @@ def verify_url(url: str, resolve: Callable[[str], Ed25519PublicKey | None], *,
         return False, None, f"二维码网址格式错误 / malformed QR URL: {exc}"
     ok, claims, reason = verify(payload, resolve, check_key=check_key)
     if ok and claims is not None and claims["certificate_id"] != cid:
-        return False, None, "网址中的证书编号与签名内容不符 / certificate id in the URL differs from the signed one"
+        return (
+            False,
+            None,
+            "网址中的证书编号与签名内容不符 / certificate id in the URL differs from the signed one",
+        )
     return ok, claims, reason
 
 

@@ -102,8 +102,9 @@ def _purpose(purpose: str) -> str:
     return purpose
 
 
-def status_list_credential(*, list_url: str, issuer: str, encoded: str, valid_from: str,
-                           purpose: str = "revocation") -> dict:
+def status_list_credential(
+    *, list_url: str, issuer: str, encoded: str, valid_from: str, purpose: str = "revocation"
+) -> dict:
     """The unsigned ``BitstringStatusListCredential`` (VC 2.0) published at ``list_url``."""
     return {
         "@context": [VC_V2],

@@ -45,8 +45,12 @@ def new_account_no() -> str:
 
 def is_account_no(value: str) -> bool:
     value = value.strip().upper()
-    return (len(value) == 13 and value.startswith("CB") and value[2:12].isdigit()
-            and mod11_2(value[2:12]) == value[12])
+    return (
+        len(value) == 13
+        and value.startswith("CB")
+        and value[2:12].isdigit()
+        and mod11_2(value[2:12]) == value[12]
+    )
 
 
 def new_activation_code() -> str:

@@ -37,9 +37,18 @@ def id_hmac(secret: bytes, number: str) -> str:
     return hmac_hex(secret, idcard.normalize(number))
 
 
-def enroll(session: Session, *, secret: bytes, name: str, national_id: str, phone: str | None = None,
-           district: str | None = None, gender: str | None = None, birth_date: date | None = None,
-           institution_id: int | None = None) -> Enrolment:
+def enroll(
+    session: Session,
+    *,
+    secret: bytes,
+    name: str,
+    national_id: str,
+    phone: str | None = None,
+    district: str | None = None,
+    gender: str | None = None,
+    birth_date: date | None = None,
+    institution_id: int | None = None,
+) -> Enrolment:
     """Enrol a person, or find them: the same 身份证号 always maps to the same account."""
     nid = parse_national_id(national_id)
     digest = id_hmac(secret, nid.number)
@@ -47,13 +56,24 @@ def enroll(session: Session, *, secret: bytes, name: str, national_id: str, phon
     created = learner is None
     if learner is None:
         learner = Learner(
-            account_no=_free_account_no(session), id_hmac=digest, id_masked=nid.masked, name=name.strip(),
-            birth_date=birth_date or nid.birth_date, gender=gender or nid.gender, phone=phone,
-            district=district, enrolled_by_id=institution_id, created_at=clock.now(),
+            account_no=_free_account_no(session),
+            id_hmac=digest,
+            id_masked=nid.masked,
+            name=name.strip(),
+            birth_date=birth_date or nid.birth_date,
+            gender=gender or nid.gender,
+            phone=phone,
+            district=district,
+            enrolled_by_id=institution_id,
+            created_at=clock.now(),
         )
         session.add(learner)
         session.flush()
-        session.add(LedgerAccount(code=f"learner:{learner.account_no}", kind=AccountKind.learner, learner_id=learner.id))
+        session.add(
+            LedgerAccount(
+                code=f"learner:{learner.account_no}", kind=AccountKind.learner, learner_id=learner.id
+            )
+        )
     code = None
     if learner.activated_at is None:
         # A fresh code each time a clerk enrols them: the last paper slip handed over is the valid one.
@@ -76,10 +96,14 @@ def _free_account_no(session: Session) -> str:
 
 def link(session: Session, *, institution_id: int, learner_ids: list[int]) -> None:
     """Remember that an institution enrolled or taught these learners (read access to balances)."""
-    known = set(session.exec(
-        select(InstitutionLearner.learner_id).where(
-            InstitutionLearner.institution_id == institution_id, InstitutionLearner.learner_id.in_(learner_ids))
-    ))
+    known = set(
+        session.exec(
+            select(InstitutionLearner.learner_id).where(
+                InstitutionLearner.institution_id == institution_id,
+                InstitutionLearner.learner_id.in_(learner_ids),
+            )
+        )
+    )
     for learner_id in sorted(set(learner_ids) - known):
         session.add(InstitutionLearner(institution_id=institution_id, learner_id=learner_id))
     session.flush()
@@ -92,15 +116,21 @@ def by_account_no(session: Session, account_no: str) -> Learner:
     return learner
 
 
-def activate(session: Session, *, account_no: str, activation_code: str, password: str) -> tuple[Learner, str]:
+def activate(
+    session: Session, *, account_no: str, activation_code: str, password: str
+) -> tuple[Learner, str]:
     learner = session.exec(select(Learner).where(Learner.account_no == account_no.strip().upper())).first()
     if learner is None:
         raise CreditbankError("invalid_activation_code")
     if learner.activated_at is not None:
         raise CreditbankError("already_activated")
     expected = sha256_hex(f"{learner.account_no}:{activation_code.strip()}")
-    if (learner.activation_hash is None or learner.activation_hash != expected
-            or learner.activation_expires_at is None or learner.activation_expires_at < clock.now()):
+    if (
+        learner.activation_hash is None
+        or learner.activation_hash != expected
+        or learner.activation_expires_at is None
+        or learner.activation_expires_at < clock.now()
+    ):
         raise CreditbankError("invalid_activation_code")
     _check_password(password)
     learner.password_hash = _hasher.hash(password)
@@ -127,8 +157,14 @@ def sign_in(session: Session, *, account_no: str, password: str) -> tuple[Learne
 def open_session(session: Session, learner: Learner, days: int = 30) -> str:
     token = new_secret("cbs")
     now = clock.now()
-    session.add(LearnerSession(token_hash=sha256_hex(token), learner_id=learner.id, created_at=now,
-                               expires_at=now + timedelta(days=days)))
+    session.add(
+        LearnerSession(
+            token_hash=sha256_hex(token),
+            learner_id=learner.id,
+            created_at=now,
+            expires_at=now + timedelta(days=days),
+        )
+    )
     session.flush()
     return token
 
@@ -149,4 +185,3 @@ def mask_phone(phone: str | None) -> str | None:
     if not phone or len(phone) < 7:
         return phone
     return phone[:3] + "*" * (len(phone) - 7) + phone[-4:]
-

@@ -18,7 +18,14 @@ from creditbank.completions.models import Completion
 from creditbank.conversion.models import Conversion, ConversionLot
 from creditbank.learners.models import Learner
 from creditbank.ledger import chain
-from creditbank.ledger.models import LearnerBalance, LedgerAccount, LedgerHead, LedgerTransaction, Lot, Posting
+from creditbank.ledger.models import (
+    LearnerBalance,
+    LedgerAccount,
+    LedgerHead,
+    LedgerTransaction,
+    Lot,
+    Posting,
+)
 
 
 @dataclass
@@ -43,13 +50,24 @@ def audit(session: Session, *, max_problems: int = 50) -> AuditReport:
     codes = dict(session.execute(select(LedgerAccount.id, LedgerAccount.code)).all())
     postings_by_tx: dict[str, list[tuple[int, int, int, str | None, int]]] = defaultdict(list)
     for pid, tx_id, account_id, units, lot_id, after in session.execute(
-            select(Posting.id, Posting.transaction_id, Posting.account_id, Posting.amount_units, Posting.lot_id,
-                   Posting.balance_after_units).order_by(Posting.id)).yield_per(10_000):
+        select(
+            Posting.id,
+            Posting.transaction_id,
+            Posting.account_id,
+            Posting.amount_units,
+            Posting.lot_id,
+            Posting.balance_after_units,
+        ).order_by(Posting.id)
+    ).yield_per(10_000):
         postings_by_tx[tx_id].append((pid, account_id, units, lot_id, after))
         report.postings += 1
 
-    completions = {c.id: (c, account_no) for c, account_no in session.execute(
-        select(Completion, Learner.account_no).join(Learner, Learner.id == Completion.learner_id))}
+    completions = {
+        c.id: (c, account_no)
+        for c, account_no in session.execute(
+            select(Completion, Learner.account_no).join(Learner, Learner.id == Completion.learner_id)
+        )
+    }
 
     expected_seq, prev = 1, chain.GENESIS
     running: dict[int, int] = defaultdict(int)
@@ -61,7 +79,9 @@ def audit(session: Session, *, max_problems: int = 50) -> AuditReport:
     tx_reverses: dict[str, str] = {}
     tx_ids: set[str] = set()
     learner_totals: dict[tuple[int, str, int], int] = defaultdict(int)
-    for tx in session.execute(select(LedgerTransaction).order_by(LedgerTransaction.seq)).scalars().yield_per(10_000):
+    for tx in (
+        session.execute(select(LedgerTransaction).order_by(LedgerTransaction.seq)).scalars().yield_per(10_000)
+    ):
         report.transactions += 1
         where = f"transaction seq={tx.seq} id={tx.id}"
         if tx.seq != expected_seq:
@@ -71,13 +91,25 @@ def audit(session: Session, *, max_problems: int = 50) -> AuditReport:
         if tx.prev_hash != prev and problem(f"{where}: prev_hash does not link to seq {tx.seq - 1}"):
             return report
         legs = postings_by_tx.pop(tx.id, [])
-        body = chain.payload(seq=tx.seq, tx_id=tx.id, prev_hash=tx.prev_hash, kind=tx.kind, event_on=tx.event_on,
-                             recorded_at=tx.recorded_at, reverses_id=tx.reverses_id, completion_id=tx.completion_id,
-                             completion_hash=tx.completion_hash,
-                             postings=[(codes.get(a, f"?{a}"), u, lot) for _, a, u, lot, _ in legs])
-        if chain.tx_hash(body) != tx.hash and problem(f"{where}: hash mismatch — the transaction or a posting was edited"):
+        body = chain.payload(
+            seq=tx.seq,
+            tx_id=tx.id,
+            prev_hash=tx.prev_hash,
+            kind=tx.kind,
+            event_on=tx.event_on,
+            recorded_at=tx.recorded_at,
+            reverses_id=tx.reverses_id,
+            completion_id=tx.completion_id,
+            completion_hash=tx.completion_hash,
+            postings=[(codes.get(a, f"?{a}"), u, lot) for _, a, u, lot, _ in legs],
+        )
+        if chain.tx_hash(body) != tx.hash and problem(
+            f"{where}: hash mismatch — the transaction or a posting was edited"
+        ):
             return report
-        if (len(legs) < 2 or sum(u for _, _, u, _, _ in legs) != 0) and problem(f"{where}: postings do not balance"):
+        if (len(legs) < 2 or sum(u for _, _, u, _, _ in legs) != 0) and problem(
+            f"{where}: postings do not balance"
+        ):
             return report
         if tx.completion_id is not None:
             found = completions.get(tx.completion_id)
@@ -85,15 +117,22 @@ def audit(session: Session, *, max_problems: int = 50) -> AuditReport:
                 if problem(f"{where}: completion {tx.completion_id} is missing"):
                     return report
             elif _completion_digest(*found) != tx.completion_hash and problem(
-                    f"{where}: completion {tx.completion_id} was edited after it was posted"):
+                f"{where}: completion {tx.completion_id} was edited after it was posted"
+            ):
                 return report
         for pid, account_id, units, lot_id, after in legs:
             running[account_id] += units
             counts[account_id] += 1
             if running[account_id] != after and problem(
-                    f"posting id={pid}: balance_after {after} ≠ running balance {running[account_id]}"):
+                f"posting id={pid}: balance_after {after} ≠ running balance {running[account_id]}"
+            ):
                 return report
-            if lot_id is not None and lot_id in lot_keys and units != 0 and codes.get(account_id, "").startswith("learner:"):
+            if (
+                lot_id is not None
+                and lot_id in lot_keys
+                and units != 0
+                and codes.get(account_id, "").startswith("learner:")
+            ):
                 learner_totals[lot_keys[lot_id]] += units
                 lot_net[lot_id] += units
                 lot_first.setdefault(lot_id, units)
@@ -112,37 +151,48 @@ def audit(session: Session, *, max_problems: int = 50) -> AuditReport:
     for account in session.execute(select(LedgerAccount).order_by(LedgerAccount.id)).scalars():
         report.accounts += 1
         if account.balance_units != running[account.id] and problem(
-                f"account {account.code}: balance {account.balance_units} ≠ sum of postings {running[account.id]}"):
+            f"account {account.code}: balance {account.balance_units} ≠ sum of postings {running[account.id]}"
+        ):
             return report
         if account.version != counts[account.id] and problem(
-                f"account {account.code}: version {account.version} ≠ {counts[account.id]} postings"):
+            f"account {account.code}: version {account.version} ≠ {counts[account.id]} postings"
+        ):
             return report
-    stored = {(r.learner_id, r.category, r.level): r.units for r in session.execute(select(LearnerBalance)).scalars()}
+    stored = {
+        (r.learner_id, r.category, r.level): r.units
+        for r in session.execute(select(LearnerBalance)).scalars()
+    }
     for key in sorted(set(stored) | set(learner_totals)):
         if stored.get(key, 0) != learner_totals.get(key, 0) and problem(
-                f"learner_balance {key}: {stored.get(key, 0)} ≠ sum of lot postings {learner_totals.get(key, 0)}"):
+            f"learner_balance {key}: {stored.get(key, 0)} ≠ sum of lot postings {learner_totals.get(key, 0)}"
+        ):
             return report
     # Lots: what conversions will spend must be exactly what the postings put there.
     for lot in lots.values():
         expected = 0 if lot.state == "reversed" else lot.amount_units - lot.consumed_units
         if lot_first.get(lot.id) != lot.amount_units and problem(
-                f"lot {lot.id}: amount {lot.amount_units} ≠ its deposit posting {lot_first.get(lot.id)}"):
+            f"lot {lot.id}: amount {lot.amount_units} ≠ its deposit posting {lot_first.get(lot.id)}"
+        ):
             return report
         if lot_net[lot.id] != expected and problem(
-                f"lot {lot.id}: state {lot.state} with {lot.consumed_units} consumed expects {expected} on the ledger, "
-                f"postings hold {lot_net[lot.id]}"):
+            f"lot {lot.id}: state {lot.state} with {lot.consumed_units} consumed expects {expected} on the ledger, "
+            f"postings hold {lot_net[lot.id]}"
+        ):
             return report
     # Conversions: what a lot says is locked or consumed is exactly what requests hold.
     held: dict[tuple[str, str], int] = defaultdict(int)
     for lot_id, state, units in session.execute(
-            select(ConversionLot.lot_id, Conversion.state, ConversionLot.units)
-            .join(Conversion, Conversion.id == ConversionLot.conversion_id)):
+        select(ConversionLot.lot_id, Conversion.state, ConversionLot.units).join(
+            Conversion, Conversion.id == ConversionLot.conversion_id
+        )
+    ):
         held[(lot_id, state)] += units
     for lot in lots.values():
         locked, consumed = held[(lot.id, "pending")], held[(lot.id, "approved")]
         if (lot.locked_units, lot.consumed_units) != (locked, consumed) and problem(
-                f"lot {lot.id}: locked {lot.locked_units} / consumed {lot.consumed_units}, but requests hold "
-                f"{locked} pending / {consumed} approved"):
+            f"lot {lot.id}: locked {lot.locked_units} / consumed {lot.consumed_units}, but requests hold "
+            f"{locked} pending / {consumed} approved"
+        ):
             return report
     # Completions: each points at its deposit, and 'revoked' exactly when that deposit was reversed.
     for completion, _ in completions.values():
@@ -151,11 +201,14 @@ def audit(session: Session, *, max_problems: int = 50) -> AuditReport:
                 return report
             continue
         reversal = tx_reverses.get(completion.transaction_id)
-        if (completion.state == "revoked") != (reversal is not None) or (
-                reversal is not None and completion.revoke_transaction_id != reversal):
-            if problem(f"completion {completion.id}: state {completion.state} disagrees with the ledger "
-                       f"(reversal {reversal})"):
-                return report
+        if (
+            (completion.state == "revoked") != (reversal is not None)
+            or (reversal is not None and completion.revoke_transaction_id != reversal)
+        ) and problem(
+            f"completion {completion.id}: state {completion.state} disagrees with the ledger "
+            f"(reversal {reversal})"
+        ):
+            return report
     total = session.execute(select(func.coalesce(func.sum(Posting.amount_units), 0))).scalar_one()
     if total != 0:
         problem(f"all postings sum to {total}, not 0")
@@ -163,6 +216,11 @@ def audit(session: Session, *, max_problems: int = 50) -> AuditReport:
 
 
 def _completion_digest(completion: Completion, account_no: str) -> str:
-    return rules.content_hash(external_id=completion.external_id, account_no=account_no,
-                              outcome_code=completion.outcome_code, completed_on=completion.completed_on,
-                              score=completion.score, hours=completion.hours)
+    return rules.content_hash(
+        external_id=completion.external_id,
+        account_no=account_no,
+        outcome_code=completion.outcome_code,
+        completed_on=completion.completed_on,
+        score=completion.score,
+        hours=completion.hours,
+    )

@@ -143,7 +143,7 @@ def _read(file: BinaryIO, max_rows: int) -> Iterator[Row | RowProblem]:
 
 def _rows(records: Iterator[Record], *, fixed_width: bool, max_rows: int) -> Iterator[Row | RowProblem]:
     """Header detection, blank rows, the row limit and the Row objects — same for both formats."""
-    for header_line, header_cells in records:
+    for header_line, header_cells in records:  # noqa: B007 — used after the loop
         if not _is_blank(header_cells):
             break
     else:
@@ -217,9 +217,13 @@ def _parse_header(cells: list[str | None], line: int) -> list[str | None]:
     return names
 
 
-def _make_row(line: int, cells: list[str | None], names: list[str | None], fixed_width: bool) -> Row | RowProblem:
+def _make_row(
+    line: int, cells: list[str | None], names: list[str | None], fixed_width: bool
+) -> Row | RowProblem:
     if fixed_width and len(cells) != len(names):
-        reason = f"应有 {len(names)} 列，实际 {len(cells)} 列 / expected {len(names)} fields, got {len(cells)}"
+        reason = (
+            f"应有 {len(names)} 列，实际 {len(cells)} 列 / expected {len(names)} fields, got {len(cells)}"
+        )
         return RowProblem(line, "malformed_row", {"line": line, "reason": reason})
     values: dict[str, str | None] = dict.fromkeys(COLUMNS)
     for index, cell in enumerate(cells):
@@ -360,7 +364,11 @@ def _first_worksheet_path(archive: zipfile.ZipFile) -> str | None:
         rel_id = next((v for k, v in element.attrib.items() if _local(k) == "id"), None)
         target = targets.get(rel_id)
         if target:
-            return target.lstrip("/") if target.startswith("/") else posixpath.normpath(posixpath.join(folder, target))
+            return (
+                target.lstrip("/")
+                if target.startswith("/")
+                else posixpath.normpath(posixpath.join(folder, target))
+            )
     return None
 
 

@@ -58,7 +58,8 @@ class LedgerTransaction(SQLModel, table=True):
     """Position in the hash chain and, later, the leaf index of the transparency log."""
     kind: str = Field(max_length=16)
     reverses_id: str | None = Field(
-        default=None, sa_column=Column(String(40), ForeignKey("ledger_transaction.id"), unique=True, nullable=True)
+        default=None,
+        sa_column=Column(String(40), ForeignKey("ledger_transaction.id"), unique=True, nullable=True),
     )
     """A transaction is reversed at most once: the unique constraint enforces it."""
     completion_id: str | None = Field(default=None, max_length=40, index=True)
@@ -75,7 +76,9 @@ class LedgerTransaction(SQLModel, table=True):
 class Posting(SQLModel, table=True):
     __table_args__ = (Index("ix_posting_account_tx", "account_id", "transaction_id"),)
     # BigInteger: a province-scale ledger passes 2^31 postings (docs/scale.md).
-    id: int | None = Field(default=None, sa_column=Column(BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True))
+    id: int | None = Field(
+        default=None, sa_column=Column(BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True)
+    )
     transaction_id: str = Field(foreign_key="ledger_transaction.id", index=True, max_length=40)
     account_id: int = Field(foreign_key="ledger_account.id")
     amount_units: int

@@ -26,20 +26,26 @@ class Balance:
 
 def balance(session: Session, learner: Learner) -> Balance:
     """From the materialised figures: cost independent of how long the ledger is."""
-    total = session.execute(select(LedgerAccount.balance_units).where(LedgerAccount.learner_id == learner.id)).scalar_one()
+    total = session.execute(
+        select(LedgerAccount.balance_units).where(LedgerAccount.learner_id == learner.id)
+    ).scalar_one()
     by_category: dict[str, int] = {}
     by_level: dict[int, int] = {}
     for category, level, units in session.execute(
-            select(LearnerBalance.category, LearnerBalance.level, LearnerBalance.units)
-            .where(LearnerBalance.learner_id == learner.id)):
+        select(LearnerBalance.category, LearnerBalance.level, LearnerBalance.units).where(
+            LearnerBalance.learner_id == learner.id
+        )
+    ):
         if units:
             by_category[category] = by_category.get(category, 0) + units
             by_level[level] = by_level.get(level, 0) + units
     today = clock.today()
     convertible = session.execute(
         select(func.coalesce(func.sum(Lot.amount_units - Lot.consumed_units - Lot.locked_units), 0)).where(
-            Lot.learner_id == learner.id, Lot.state == LotState.active,
-            (Lot.expires_on.is_(None)) | (Lot.expires_on >= today))
+            Lot.learner_id == learner.id,
+            Lot.state == LotState.active,
+            (Lot.expires_on.is_(None)) | (Lot.expires_on >= today),
+        )
     ).scalar_one()
     return Balance(learner.account_no, total, by_category, by_level, int(convertible))
 
@@ -66,10 +72,23 @@ class StatementLine:
 def statement(session: Session, learner: Learner, *, after: int | None, limit: int) -> list[StatementLine]:
     """Every movement on the learner's account, oldest first, paged by ``seq`` (keyset, not offset)."""
     query = (
-        select(LedgerTransaction.seq, LedgerTransaction.id, LedgerTransaction.kind, LedgerTransaction.event_on,
-               LedgerTransaction.recorded_at, Posting.amount_units, Posting.balance_after_units, Posting.lot_id,
-               LedgerTransaction.completion_id, Institution.code, Outcome.code, Outcome.title_zh, Outcome.title_en,
-               Lot.category, Lot.level)
+        select(
+            LedgerTransaction.seq,
+            LedgerTransaction.id,
+            LedgerTransaction.kind,
+            LedgerTransaction.event_on,
+            LedgerTransaction.recorded_at,
+            Posting.amount_units,
+            Posting.balance_after_units,
+            Posting.lot_id,
+            LedgerTransaction.completion_id,
+            Institution.code,
+            Outcome.code,
+            Outcome.title_zh,
+            Outcome.title_en,
+            Lot.category,
+            Lot.level,
+        )
         .join(Posting, Posting.transaction_id == LedgerTransaction.id)
         .join(LedgerAccount, LedgerAccount.id == Posting.account_id)
         .outerjoin(Lot, Lot.id == Posting.lot_id)

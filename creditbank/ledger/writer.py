@@ -21,7 +21,14 @@ from creditbank.db import bulk_insert
 from creditbank.kit import clock
 from creditbank.kit.tokens import new_id
 from creditbank.ledger import chain
-from creditbank.ledger.models import LearnerBalance, LedgerAccount, LedgerHead, LedgerTransaction, Lot, Posting
+from creditbank.ledger.models import (
+    LearnerBalance,
+    LedgerAccount,
+    LedgerHead,
+    LedgerTransaction,
+    Lot,
+    Posting,
+)
 
 
 @dataclass(frozen=True)
@@ -43,8 +50,11 @@ def lock(session: Session) -> tuple[int, str]:
     against a ledger nobody else is changing. Columns, not the ORM object: an identity-mapped
     LedgerHead from an earlier writer in the same session would be returned stale.
     """
-    return tuple(session.execute(
-        select(LedgerHead.seq, LedgerHead.hash).where(LedgerHead.id == 1).with_for_update()).one())
+    return tuple(
+        session.execute(
+            select(LedgerHead.seq, LedgerHead.hash).where(LedgerHead.id == 1).with_for_update()
+        ).one()
+    )
 
 
 class LedgerWriter:
@@ -67,11 +77,11 @@ class LedgerWriter:
         """Load current balances of accounts about to be posted to (one query per chunk)."""
         missing = [a for a in account_ids if a not in self._balances]
         for chunk_start in range(0, len(missing), 500):
-            chunk = missing[chunk_start:chunk_start + 500]
+            chunk = missing[chunk_start : chunk_start + 500]
             rows = self.session.execute(
                 select(LedgerAccount.id, LedgerAccount.balance_units).where(LedgerAccount.id.in_(chunk))
             )
-            self._balances.update({account_id: units for account_id, units in rows})
+            self._balances.update({account_id: units for account_id, units in rows})  # noqa: C416 — a Result is no mapping
 
     def append(
         self,
@@ -91,26 +101,47 @@ class LedgerWriter:
         self.seq += 1
         tx_id = new_id("txn")
         body = chain.payload(
-            seq=self.seq, tx_id=tx_id, prev_hash=self.prev_hash, kind=kind, event_on=event_on,
-            recorded_at=self.recorded_at, reverses_id=reverses_id, completion_id=completion_id,
-            completion_hash=completion_hash, postings=[(leg.account_code, leg.units, leg.lot_id) for leg in legs],
+            seq=self.seq,
+            tx_id=tx_id,
+            prev_hash=self.prev_hash,
+            kind=kind,
+            event_on=event_on,
+            recorded_at=self.recorded_at,
+            reverses_id=reverses_id,
+            completion_id=completion_id,
+            completion_hash=completion_hash,
+            postings=[(leg.account_code, leg.units, leg.lot_id) for leg in legs],
         )
         digest = chain.tx_hash(body)
-        self._tx.append({
-            "id": tx_id, "seq": self.seq, "kind": kind, "reverses_id": reverses_id,
-            "completion_id": completion_id, "completion_hash": completion_hash, "event_on": event_on,
-            "recorded_at": self.recorded_at, "prev_hash": self.prev_hash, "hash": digest,
-        })
+        self._tx.append(
+            {
+                "id": tx_id,
+                "seq": self.seq,
+                "kind": kind,
+                "reverses_id": reverses_id,
+                "completion_id": completion_id,
+                "completion_hash": completion_hash,
+                "event_on": event_on,
+                "recorded_at": self.recorded_at,
+                "prev_hash": self.prev_hash,
+                "hash": digest,
+            }
+        )
         self.prev_hash = digest
         for leg in legs:
             balance = self._balances[leg.account_id] + leg.units
             self._balances[leg.account_id] = balance
             self._deltas[leg.account_id] += leg.units
             self._versions[leg.account_id] += 1
-            self._postings.append({
-                "transaction_id": tx_id, "account_id": leg.account_id, "amount_units": leg.units,
-                "lot_id": leg.lot_id, "balance_after_units": balance,
-            })
+            self._postings.append(
+                {
+                    "transaction_id": tx_id,
+                    "account_id": leg.account_id,
+                    "amount_units": leg.units,
+                    "lot_id": leg.lot_id,
+                    "balance_after_units": balance,
+                }
+            )
             if leg.balance_key is not None:
                 self._learner_deltas[leg.balance_key] += leg.units
         return tx_id
@@ -130,12 +161,17 @@ class LedgerWriter:
         session.connection().execute(
             update(account)
             .where(account.c.id == bindparam("aid"))
-            .values(balance_units=account.c.balance_units + bindparam("delta"), version=account.c.version + bindparam("n")),
+            .values(
+                balance_units=account.c.balance_units + bindparam("delta"),
+                version=account.c.version + bindparam("n"),
+            ),
             [{"aid": a, "delta": d, "n": self._versions[a]} for a, d in sorted(self._deltas.items())],
         )
         self._upsert_learner_balances()
         session.connection().execute(
-            update(LedgerHead.__table__).where(LedgerHead.__table__.c.id == 1).values(seq=self.seq, hash=self.prev_hash)
+            update(LedgerHead.__table__)
+            .where(LedgerHead.__table__.c.id == 1)
+            .values(seq=self.seq, hash=self.prev_hash)
         )
         self._tx, self._postings, self._lots = [], [], []
         self._deltas.clear()
@@ -153,7 +189,8 @@ class LedgerWriter:
             index_elements=[table.c.learner_id, table.c.category, table.c.level],
             set_={"units": table.c.units + stmt.excluded.units},
         )
-        rows = [{"learner_id": k[0], "category": k[1], "level": k[2], "units": v}
-                for k, v in sorted(self._learner_deltas.items())]
+        rows = [
+            {"learner_id": k[0], "category": k[1], "level": k[2], "units": v}
+            for k, v in sorted(self._learner_deltas.items())
+        ]
         self.session.connection().execute(stmt, rows)
-

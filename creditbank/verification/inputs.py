@@ -18,7 +18,7 @@ class Submitted:
     pdf_without_attachment: bool = False
 
 
-def qr_url(base_url: str, certificate) -> str:  # noqa: ANN001 - a Certificate row
+def qr_url(base_url: str, certificate) -> str:
     return f"{base_url}/v/{certificate.id}#{certificate.qr_payload}"
 
 
@@ -46,13 +46,25 @@ def from_bytes(data: bytes, filename: str | None = None) -> Submitted:
         certificate_id, payload = split_qr_text(texts[0]) if texts else (None, None)
         credential = json_object(attachment) if attachment else None
         if credential is None and payload is None:
-            raise CreditbankError("unusable_input", {"reason": "PDF 中既没有附带的证书数据也没有二维码 / the PDF has neither an attached credential nor a QR code"})
-        return Submitted(credential=credential, payload=payload, certificate_id=certificate_id, source="pdf",
-                         pdf_without_attachment=attachment is None)
-    if head.startswith(b"\x89PNG") or head.startswith(b"\xff\xd8"):
+            raise CreditbankError(
+                "unusable_input",
+                {
+                    "reason": "PDF 中既没有附带的证书数据也没有二维码 / the PDF has neither an attached credential nor a QR code"
+                },
+            )
+        return Submitted(
+            credential=credential,
+            payload=payload,
+            certificate_id=certificate_id,
+            source="pdf",
+            pdf_without_attachment=attachment is None,
+        )
+    if head.startswith((b"\x89PNG", b"\xff\xd8")):
         texts = qrcodes.decode_qr_image(data)
         if not texts:
-            raise CreditbankError("unusable_input", {"reason": "图片中没有找到二维码 / no QR code found in the image"})
+            raise CreditbankError(
+                "unusable_input", {"reason": "图片中没有找到二维码 / no QR code found in the image"}
+            )
         certificate_id, payload = split_qr_text(texts[0])
         return Submitted(payload=payload, certificate_id=certificate_id, source="image")
     text = data.decode("utf-8", errors="replace").strip()
@@ -63,7 +75,9 @@ def from_bytes(data: bytes, filename: str | None = None) -> Submitted:
         return from_json(credential)
     certificate_id, payload = split_qr_text(text)
     if not payload or not payload.startswith("CB1."):
-        raise CreditbankError("unusable_input", {"reason": "无法识别的内容 / not a credential, PDF, image or QR payload"})
+        raise CreditbankError(
+            "unusable_input", {"reason": "无法识别的内容 / not a credential, PDF, image or QR payload"}
+        )
     return Submitted(payload=payload, certificate_id=certificate_id, source="payload")
 
 
@@ -77,7 +91,9 @@ def from_json(body: dict) -> Submitted:
                 return Submitted(payload=payload, certificate_id=certificate_id, source="payload")
     if "proof" in body or "credentialSubject" in body:
         return Submitted(credential=body, source="json")
-    raise CreditbankError("unusable_input", {"reason": "需要 credential、payload 或 url / give credential, payload or url"})
+    raise CreditbankError(
+        "unusable_input", {"reason": "需要 credential、payload 或 url / give credential, payload or url"}
+    )
 
 
 def json_object(data: bytes) -> dict | None:
@@ -86,4 +102,3 @@ def json_object(data: bytes) -> dict | None:
     except (ValueError, UnicodeDecodeError):
         return None
     return value if isinstance(value, dict) else None
-

@@ -37,20 +37,36 @@ def load_keys(data: bytes) -> tuple[str | None, dict[str, IssuerKey]]:
             for method in document["verificationMethod"]:
                 kid = method["id"].partition("#")[2]
                 compromised = method["id"] not in trusted
-                keys[kid] = IssuerKey(kid=kid, public_key=public_key_from_multibase(method["publicKeyMultibase"]),
-                                      created_at=_EPOCH, status="compromised" if compromised else "active",
-                                      retired_at=None, compromised_at=_EPOCH if compromised else None)
+                keys[kid] = IssuerKey(
+                    kid=kid,
+                    public_key=public_key_from_multibase(method["publicKeyMultibase"]),
+                    created_at=_EPOCH,
+                    status="compromised" if compromised else "active",
+                    retired_at=None,
+                    compromised_at=_EPOCH if compromised else None,
+                )
             return did, keys
         if isinstance(document, dict) and isinstance(document.get("keys"), list):
             keys = {}
             for jwk in document["keys"]:
                 raw = base64.urlsafe_b64decode(jwk["x"] + "=" * (-len(jwk["x"]) % 4))
-                keys[jwk["kid"]] = IssuerKey(kid=jwk["kid"], public_key=Ed25519PublicKey.from_public_bytes(raw),
-                                             created_at=_EPOCH, status="active", retired_at=None, compromised_at=None)
+                keys[jwk["kid"]] = IssuerKey(
+                    kid=jwk["kid"],
+                    public_key=Ed25519PublicKey.from_public_bytes(raw),
+                    created_at=_EPOCH,
+                    status="active",
+                    retired_at=None,
+                    compromised_at=None,
+                )
             return None, keys
     except (ValueError, KeyError, TypeError, KeyStoreError) as exc:
-        raise CreditbankError("unusable_input", {"reason": f"密钥文件无法读取 / unreadable key file ({exc})"}) from None
-    raise CreditbankError("unusable_input", {"reason": "不是 did.json、jwks.json 或密钥列表 / not a did.json, jwks.json or key list"})
+        raise CreditbankError(
+            "unusable_input", {"reason": f"密钥文件无法读取 / unreadable key file ({exc})"}
+        ) from None
+    raise CreditbankError(
+        "unusable_input",
+        {"reason": "不是 did.json、jwks.json 或密钥列表 / not a did.json, jwks.json or key list"},
+    )
 
 
 def verify(submitted: inputs.Submitted, key_file: bytes) -> dict[str, Any]:
@@ -69,16 +85,37 @@ def verify(submitted: inputs.Submitted, key_file: bytes) -> dict[str, Any]:
         verdicts.append(verify_payload(submitted.payload, keys=lookup))
     if len(verdicts) == 2:
         credential_verdict, payload_verdict = verdicts
-        checks = {name: (c if c.ok is False else payload_verdict.checks[name] if payload_verdict.checks[name].ok is False else c)
-                  for name, c in credential_verdict.checks.items()}
+        checks = {
+            name: (
+                c
+                if c.ok is False
+                else payload_verdict.checks[name]
+                if payload_verdict.checks[name].ok is False
+                else c
+            )
+            for name, c in credential_verdict.checks.items()
+        }
         if claims_agree(submitted.credential, payload_verdict.claims):
-            checks["integrity"] = Check(True, "PDF 附带的证书数据与二维码内容一致", "the PDF's attached credential and its QR agree")
+            checks["integrity"] = Check(
+                True, "PDF 附带的证书数据与二维码内容一致", "the PDF's attached credential and its QR agree"
+            )
         else:
-            checks["integrity"] = Check(False, "PDF 附带的证书数据与二维码内容不一致", "the PDF's attached credential and its QR disagree")
+            checks["integrity"] = Check(
+                False,
+                "PDF 附带的证书数据与二维码内容不一致",
+                "the PDF's attached credential and its QR disagree",
+            )
         verdict = Verdict(checks=checks, claims=payload_verdict.claims)
     else:
         verdict = verdicts[0]
     claims = verdict.claims or {}
-    summary = {"id": claims.get("certificate_id"), "learner_name": claims.get("learner_name"),
-               "total_credits": claims.get("total_credits")} if claims else None
+    summary = (
+        {
+            "id": claims.get("certificate_id"),
+            "learner_name": claims.get("learner_name"),
+            "total_credits": claims.get("total_credits"),
+        }
+        if claims
+        else None
+    )
     return verdict.as_dict() | {"certificate": summary, "source": submitted.source}

@@ -22,9 +22,15 @@ from creditbank.kit.canonical import digest_hex
 from creditbank.kit.dataintegrity import verify_proof_set
 from creditbank.kit.multikey import public_key_bytes
 from creditbank.verification import inputs
-from creditbank.verification.verify import (Check, StatusAnswer, Verdict, claims_agree, credential_facts,
-                                            verify_credential,
-                                            verify_payload)
+from creditbank.verification.verify import (
+    Check,
+    StatusAnswer,
+    Verdict,
+    claims_agree,
+    credential_facts,
+    verify_credential,
+    verify_payload,
+)
 
 
 class _ProofCache:
@@ -35,7 +41,7 @@ class _ProofCache:
         self._lock = threading.Lock()
         self.size = size
 
-    def check(self, credential: dict, resolve) -> list:  # noqa: ANN001
+    def check(self, credential: dict, resolve) -> list:
         digest = digest_hex(credential)
         with self._lock:
             if digest in self._items:
@@ -73,10 +79,16 @@ class OnlineVerifier:
         """What can change after issue — (credential hash, revoked_at, reason, status bit) — in one
         small query that reads a single byte of the status list, not its 16 KiB."""
         row = session.execute(
-            select(Certificate.credential_hash, Certificate.revoked_at, Certificate.revoke_reason,
-                   func.substr(StatusList.bits, Certificate.status_index // 8 + 1, 1), Certificate.status_index)
+            select(
+                Certificate.credential_hash,
+                Certificate.revoked_at,
+                Certificate.revoke_reason,
+                func.substr(StatusList.bits, Certificate.status_index // 8 + 1, 1),
+                Certificate.status_index,
+            )
             .join(StatusList, StatusList.id == Certificate.status_list_id)
-            .where(Certificate.id == certificate_id)).first()
+            .where(Certificate.id == certificate_id)
+        ).first()
         if row is None:
             return None
         recorded_hash, revoked_at, reason, byte, index = row
@@ -89,23 +101,42 @@ class OnlineVerifier:
     @staticmethod
     def summary(certificate: Certificate) -> dict[str, Any]:
         printed = certificates.printed_of(certificate)
-        return {"id": certificate.id, "kind": certificate.kind, "learner_name": printed.learner_name,
-                "id_masked": printed.id_masked, "account_no": printed.account_no,
-                "issued_at": certificate.issued_at.isoformat(), "issued_on": printed.issued_on,
-                "issuer": printed.issuer_name_zh, "issuer_did": printed.issuer_did,
-                "total_credits": printed.total_credits,
-                "lines": [{"title_zh": line.title_zh, "title_en": line.title_en, "credits": line.credits,
-                           "completed_on": line.completed_on, "institution": line.institution_name}
-                          for line in printed.lines],
-                "revoked_at": certificate.revoked_at.isoformat() if certificate.revoked_at else None,
-                "revoke_reason": certificate.revoke_reason}
+        return {
+            "id": certificate.id,
+            "kind": certificate.kind,
+            "learner_name": printed.learner_name,
+            "id_masked": printed.id_masked,
+            "account_no": printed.account_no,
+            "issued_at": certificate.issued_at.isoformat(),
+            "issued_on": printed.issued_on,
+            "issuer": printed.issuer_name_zh,
+            "issuer_did": printed.issuer_did,
+            "total_credits": printed.total_credits,
+            "lines": [
+                {
+                    "title_zh": line.title_zh,
+                    "title_en": line.title_en,
+                    "credits": line.credits,
+                    "completed_on": line.completed_on,
+                    "institution": line.institution_name,
+                }
+                for line in printed.lines
+            ],
+            "revoked_at": certificate.revoked_at.isoformat() if certificate.revoked_at else None,
+            "revoke_reason": certificate.revoke_reason,
+        }
 
-    def _credential_verdict(self, session: Session, credential: dict, certificate: Certificate | None) -> Verdict:
+    def _credential_verdict(
+        self, session: Session, credential: dict, certificate: Certificate | None
+    ) -> Verdict:
         return verify_credential(
-            credential, keys=self.key, check_proofs=self._proofs.check,
+            credential,
+            keys=self.key,
+            check_proofs=self._proofs.check,
             status=(lambda _entry: self._status(session, certificate)) if certificate else None,
             recorded_hash=certificate.credential_hash if certificate else None,
-            summary=self.summary(certificate) if certificate else None)
+            summary=self.summary(certificate) if certificate else None,
+        )
 
     def by_id(self, certificate_id: str) -> Verdict:
         """The hot path behind ``GET /verify/{id}`` and the phone page: one small query for what can
@@ -123,24 +154,41 @@ class OnlineVerifier:
                 with self._lock:
                     self._immutable[certificate_id] = cached
         _, credential, summary = cached
-        summary = summary | {"revoked_at": revoked_at.isoformat() if revoked_at else None, "revoke_reason": reason}
+        summary = summary | {
+            "revoked_at": revoked_at.isoformat() if revoked_at else None,
+            "revoke_reason": reason,
+        }
         return verify_credential(
-            credential, keys=self.key, check_proofs=self._proofs.check, recorded_hash=recorded_hash, summary=summary,
-            status=lambda _entry: StatusAnswer(revoked=revoked, reason=reason if revoked else None))
+            credential,
+            keys=self.key,
+            check_proofs=self._proofs.check,
+            recorded_hash=recorded_hash,
+            summary=summary,
+            status=lambda _entry: StatusAnswer(revoked=revoked, reason=reason if revoked else None),
+        )
 
     def verify_input(self, submitted: inputs.Submitted) -> dict[str, Any]:
         with self.db.reader() as session:
             verdicts = []
             if submitted.credential is not None:
-                certificate = session.get(Certificate, credential_facts(submitted.credential)["certificate_id"])
+                certificate = session.get(
+                    Certificate, credential_facts(submitted.credential)["certificate_id"]
+                )
                 verdicts.append(self._credential_verdict(session, submitted.credential, certificate))
             if submitted.payload is not None:
                 certificate = self._certificate_for_payload(session, submitted)
-                recorded = certificates.qr_claims(certificates.printed_of(certificate)) if certificate else None
-                verdicts.append(verify_payload(
-                    submitted.payload, keys=self.key, recorded_claims=recorded,
-                    status=(lambda _id: self._status(session, certificate)) if certificate else None,
-                    summary=self.summary(certificate) if certificate else None))
+                recorded = (
+                    certificates.qr_claims(certificates.printed_of(certificate)) if certificate else None
+                )
+                verdicts.append(
+                    verify_payload(
+                        submitted.payload,
+                        keys=self.key,
+                        recorded_claims=recorded,
+                        status=(lambda _id: self._status(session, certificate)) if certificate else None,
+                        summary=self.summary(certificate) if certificate else None,
+                    )
+                )
         verdict = combine(verdicts, submitted)
         return verdict.as_dict() | {"source": submitted.source}
 
@@ -159,13 +207,24 @@ class OnlineVerifier:
             verdict = self.by_id(certificate_id)
         except CreditbankError:
             return {"found": False, "certificate_id": certificate_id}
-        keys = [{"kid": k.kid, "public_key": base64.b64encode(public_key_bytes(k.public_key)).decode(), "status": k.status,
-                 "compromised_at": k.compromised_at.isoformat() if k.compromised_at else None}
-                for k in self.issuer.keys.all()]
+        keys = [
+            {
+                "kid": k.kid,
+                "public_key": base64.b64encode(public_key_bytes(k.public_key)).decode(),
+                "status": k.status,
+                "compromised_at": k.compromised_at.isoformat() if k.compromised_at else None,
+            }
+            for k in self.issuer.keys.all()
+        ]
         with self.db.reader() as session:
             payload = session.get(Certificate, certificate_id).qr_payload
-        return {"found": True, "certificate_id": certificate_id, "verdict": verdict.as_dict(), "keys": keys,
-                "qr_payload": payload}
+        return {
+            "found": True,
+            "certificate_id": certificate_id,
+            "verdict": verdict.as_dict(),
+            "keys": keys,
+            "qr_payload": payload,
+        }
 
 
 def combine(verdicts: list[Verdict], submitted: inputs.Submitted) -> Verdict:
@@ -173,7 +232,9 @@ def combine(verdicts: list[Verdict], submitted: inputs.Submitted) -> Verdict:
     if len(verdicts) == 1:
         single = verdicts[0]
         if submitted.pdf_without_attachment:
-            single.notes.append("PDF 未附带证书数据，仅核验了二维码 / no attached credential; only the QR was checked")
+            single.notes.append(
+                "PDF 未附带证书数据，仅核验了二维码 / no attached credential; only the QR was checked"
+            )
         return single
     credential_verdict, payload_verdict = verdicts
     checks: dict[str, Check] = {}
@@ -181,6 +242,13 @@ def combine(verdicts: list[Verdict], submitted: inputs.Submitted) -> Verdict:
         second = payload_verdict.checks[name]
         checks[name] = first if first.ok is False else second if second.ok is False else first
     if not claims_agree(submitted.credential or {}, payload_verdict.claims):
-        checks["integrity"] = Check(False, "PDF 附带的证书数据与二维码内容不一致", "the PDF's attached credential and its QR code disagree")
-    return Verdict(checks=checks, certificate=credential_verdict.certificate or payload_verdict.certificate,
-                   claims=payload_verdict.claims)
+        checks["integrity"] = Check(
+            False,
+            "PDF 附带的证书数据与二维码内容不一致",
+            "the PDF's attached credential and its QR code disagree",
+        )
+    return Verdict(
+        checks=checks,
+        certificate=credential_verdict.certificate or payload_verdict.certificate,
+        claims=payload_verdict.claims,
+    )

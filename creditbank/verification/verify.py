@@ -64,13 +64,18 @@ class Verdict:
         return "revoked" if revoked and others_ok else "invalid"
 
     def as_dict(self) -> dict[str, Any]:
-        return {"valid": self.valid, "verdict": self.verdict,
-                "checks": {name: self.checks[name].as_dict() for name in CHECKS},
-                "certificate": self.certificate}
+        return {
+            "valid": self.valid,
+            "verdict": self.verdict,
+            "checks": {name: self.checks[name].as_dict() for name in CHECKS},
+            "certificate": self.certificate,
+        }
 
 
 KeyLookup = Callable[[str], IssuerKey | None]  # verification method or kid → our published key
-StatusLookup = Callable[[dict[str, Any]], StatusAnswer | None]  # credentialStatus entry → answer (None: unknown)
+StatusLookup = Callable[
+    [dict[str, Any]], StatusAnswer | None
+]  # credentialStatus entry → answer (None: unknown)
 
 NOT_LOGGED = Check(None, "透明日志尚未启用", "transparency log not yet available")
 
@@ -84,7 +89,11 @@ def _key_check(key: IssuerKey | None, signed_at: datetime | None) -> Check:
     if not ok:
         return Check(False, reason or "签名密钥已泄露", reason or "key compromised")
     if key.status == "retired":
-        return Check(True, f"密钥 {key.kid} 已轮换停用，但签发时有效", f"key {key.kid} is retired but was valid when it signed")
+        return Check(
+            True,
+            f"密钥 {key.kid} 已轮换停用，但签发时有效",
+            f"key {key.kid} is retired but was valid when it signed",
+        )
     return Check(True, f"密钥 {key.kid} 有效", f"key {key.kid} is valid")
 
 
@@ -97,15 +106,21 @@ def _status_check(answer: StatusAnswer | None) -> Check:
     return Check(True, "未撤销", "not revoked")
 
 
-def verify_credential(credential: dict[str, Any], *, keys: KeyLookup, status: StatusLookup | None = None,
-                      recorded_hash: str | None = None, summary: dict[str, Any] | None = None,
-                      check_proofs: Callable[..., list] = verify_proof_set) -> Verdict:
+def verify_credential(
+    credential: dict[str, Any],
+    *,
+    keys: KeyLookup,
+    status: StatusLookup | None = None,
+    recorded_hash: str | None = None,
+    summary: dict[str, Any] | None = None,
+    check_proofs: Callable[..., list] = verify_proof_set,
+) -> Verdict:
     """A full credential (from the API, a JSON upload or a PDF attachment)."""
     proofs = credential.get("proof")
     proof_list = proofs if isinstance(proofs, list) else [proofs] if isinstance(proofs, dict) else []
     checks: dict[str, Check] = {}
 
-    def resolve(method: str):  # noqa: ANN202
+    def resolve(method: str):
         key = keys(method)
         return key.public_key if key else None
 
@@ -121,19 +136,32 @@ def verify_credential(credential: dict[str, Any], *, keys: KeyLookup, status: St
             checks["signature"] = Check(False, "没有签名", "no proof")
         elif failed:
             reasons = "; ".join(f"{r.cryptosuite}: {r.reason}" for r in failed)
-            checks["signature"] = Check(False, f"签名不符，内容可能被篡改（{reasons}）", f"signature does not match ({reasons})")
+            checks["signature"] = Check(
+                False, f"签名不符，内容可能被篡改（{reasons}）", f"signature does not match ({reasons})"
+            )
         elif not {RDFC, JCS} <= suites:
-            checks["signature"] = Check(False, "缺少 eddsa-rdfc-2022 或 eddsa-jcs-2022 签名",
-                                        "an eddsa-rdfc-2022 or eddsa-jcs-2022 proof is missing")
+            checks["signature"] = Check(
+                False,
+                "缺少 eddsa-rdfc-2022 或 eddsa-jcs-2022 签名",
+                "an eddsa-rdfc-2022 or eddsa-jcs-2022 proof is missing",
+            )
         else:
-            checks["signature"] = Check(True, "两个签名（RDFC 与 JCS）均正确", "both proofs (RDFC and JCS) verify")
-    key_checks = [_key_check(keys(str(p.get("verificationMethod", ""))), clock.parse_iso(p.get("created")))
-                  for p in proof_list if isinstance(p, dict)]
+            checks["signature"] = Check(
+                True, "两个签名（RDFC 与 JCS）均正确", "both proofs (RDFC and JCS) verify"
+            )
+    key_checks = [
+        _key_check(keys(str(p.get("verificationMethod", ""))), clock.parse_iso(p.get("created")))
+        for p in proof_list
+        if isinstance(p, dict)
+    ]
     bad_key = next((c for c in key_checks if c.ok is not True), None)
-    checks["issuer_key"] = bad_key or (key_checks[0] if key_checks else
-                                       Check(False, "没有签名密钥", "no signing key named"))
+    checks["issuer_key"] = bad_key or (
+        key_checks[0] if key_checks else Check(False, "没有签名密钥", "no signing key named")
+    )
     if recorded_hash is None:
-        checks["integrity"] = Check(None, "没有可比对的存档副本（离线）", "no recorded copy to compare (offline)")
+        checks["integrity"] = Check(
+            None, "没有可比对的存档副本（离线）", "no recorded copy to compare (offline)"
+        )
     elif digest_hex(credential) == recorded_hash:
         checks["integrity"] = Check(True, "与本行存档完全一致", "identical to the bank's record")
     else:
@@ -144,23 +172,44 @@ def verify_credential(credential: dict[str, Any], *, keys: KeyLookup, status: St
     return Verdict(checks=checks, certificate=summary)
 
 
-def verify_payload(payload: str, *, keys: KeyLookup, status: Callable[[str], StatusAnswer | None] | None = None,
-                   recorded_claims: dict[str, Any] | None = None, summary: dict[str, Any] | None = None) -> Verdict:
+def verify_payload(
+    payload: str,
+    *,
+    keys: KeyLookup,
+    status: Callable[[str], StatusAnswer | None] | None = None,
+    recorded_claims: dict[str, Any] | None = None,
+    summary: dict[str, Any] | None = None,
+) -> Verdict:
     """The QR payload alone: every printed claim, checked with the issuer's public key."""
     checks: dict[str, Check] = {}
     try:
         kid, claims, _, _ = qrpayload.decode(payload)
     except qrpayload.PayloadError as exc:
         bad = Check(False, f"二维码内容无法识别：{exc}", f"unreadable QR payload: {exc}")
-        return Verdict(checks={"signature": bad, "issuer_key": bad, "integrity": Check(None, "—", "—"),
-                               "status": Check(None, "—", "—"), "log_inclusion": NOT_LOGGED}, certificate=summary)
+        return Verdict(
+            checks={
+                "signature": bad,
+                "issuer_key": bad,
+                "integrity": Check(None, "—", "—"),
+                "status": Check(None, "—", "—"),
+                "log_inclusion": NOT_LOGGED,
+            },
+            certificate=summary,
+        )
     key = keys(kid)
     ok, _, reason = qrpayload.verify(payload, lambda k: key.public_key if key and k == key.kid else None)
-    checks["signature"] = (Check(True, "二维码签名正确", "QR signature verifies") if ok else
-                           Check(False, f"二维码签名不符，内容可能被篡改（{reason}）", f"QR signature does not match ({reason})"))
+    checks["signature"] = (
+        Check(True, "二维码签名正确", "QR signature verifies")
+        if ok
+        else Check(
+            False, f"二维码签名不符，内容可能被篡改（{reason}）", f"QR signature does not match ({reason})"
+        )
+    )
     checks["issuer_key"] = _key_check(key, qrpayload.signed_at(claims))
     if recorded_claims is None:
-        checks["integrity"] = Check(None, "没有可比对的存档副本（离线）", "no recorded copy to compare (offline)")
+        checks["integrity"] = Check(
+            None, "没有可比对的存档副本（离线）", "no recorded copy to compare (offline)"
+        )
     elif claims_match(recorded_claims, claims):
         checks["integrity"] = Check(True, "二维码内容与存档一致", "QR claims match the record")
     else:
@@ -174,31 +223,46 @@ def verify_payload(payload: str, *, keys: KeyLookup, status: Callable[[str], Sta
 def claims_match(recorded: dict[str, Any], decoded: dict[str, Any]) -> bool:
     """Do the QR's signed claims say what the bank recorded? (A long transcript's QR covers its
     first lines plus a digest of all of them.)"""
-    shown = {k: v for k, v in decoded.items() if k not in ("signed_at", "lines", "lines_total", "lines_sha256")}
+    shown = {
+        k: v for k, v in decoded.items() if k not in ("signed_at", "lines", "lines_total", "lines_sha256")
+    }
     expected = {k: v for k, v in recorded.items() if k != "lines"}
     if shown != expected:
         return False
     all_lines = recorded.get("lines", [])
     lines = decoded.get("lines", [])
-    if lines != all_lines[:len(lines)]:
+    if lines != all_lines[: len(lines)]:
         return False
     if decoded.get("lines_sha256"):  # the QR covers only the first lines
-        return decoded.get("lines_total") == len(all_lines) and decoded["lines_sha256"] == qrpayload.lines_digest(all_lines)
+        return decoded.get("lines_total") == len(all_lines) and decoded[
+            "lines_sha256"
+        ] == qrpayload.lines_digest(all_lines)
     return len(lines) == len(all_lines)
 
 
 def credential_facts(credential: dict[str, Any]) -> dict[str, Any]:
     """What a credential says that a QR also prints: id, learner, masked ID, account, total credits."""
     subject = credential.get("credentialSubject") or {}
-    identities = {i.get("identityType"): i.get("identityHash") for i in subject.get("identifier", []) if isinstance(i, dict)}
+    identities = {
+        i.get("identityType"): i.get("identityHash")
+        for i in subject.get("identifier", [])
+        if isinstance(i, dict)
+    }
     if "verifiableCredential" in subject:
-        total = sum(float((c.get("credentialSubject") or {}).get("creditsEarned", 0))
-                    for c in subject["verifiableCredential"] if isinstance(c, dict))
+        total = sum(
+            float((c.get("credentialSubject") or {}).get("creditsEarned", 0))
+            for c in subject["verifiableCredential"]
+            if isinstance(c, dict)
+        )
     else:
         total = float(subject.get("creditsEarned", 0))
-    return {"certificate_id": str(credential.get("id", "")).rsplit("/", 1)[-1],
-            "learner_name": identities.get("name"), "id_masked": identities.get("nationalIdentityNumber"),
-            "account_no": identities.get("accountId"), "total_credits": round(total, 2)}
+    return {
+        "certificate_id": str(credential.get("id", "")).rsplit("/", 1)[-1],
+        "learner_name": identities.get("name"),
+        "id_masked": identities.get("nationalIdentityNumber"),
+        "account_no": identities.get("accountId"),
+        "total_credits": round(total, 2),
+    }
 
 
 def claims_agree(credential: dict[str, Any], claims: dict[str, Any] | None) -> bool:
@@ -209,6 +273,10 @@ def claims_agree(credential: dict[str, Any], claims: dict[str, Any] | None) -> b
         total = round(float(claims.get("total_credits", "nan")), 2)
     except ValueError:
         return False
-    return (facts["certificate_id"] == claims.get("certificate_id") and facts["learner_name"] == claims.get("learner_name")
-            and facts["id_masked"] == claims.get("id_masked") and facts["account_no"] == claims.get("account_no")
-            and facts["total_credits"] == total)
+    return (
+        facts["certificate_id"] == claims.get("certificate_id")
+        and facts["learner_name"] == claims.get("learner_name")
+        and facts["id_masked"] == claims.get("id_masked")
+        and facts["account_no"] == claims.get("account_no")
+        and facts["total_credits"] == total
+    )

@@ -12,7 +12,7 @@ from creditbank.ledger.audit import audit
 from tests.conftest import completion_body, institution, learner, national_id, outcome
 
 
-def _race(n: int, call):  # noqa: ANN001
+def _race(n: int, call):
     with ThreadPoolExecutor(max_workers=n) as pool:
         return list(pool.map(lambda _: call(), range(n)))
 
@@ -30,7 +30,10 @@ class TestConcurrentPosts:
         with db.reader() as session:
             assert session.execute(select(func.count()).select_from(Completion)).scalar_one() == 1
             assert audit(session).ok
-        assert client.get(f"/api/v1/learners/{person['account_no']}/balance", headers=inst).json()["total"] == 1.5
+        assert (
+            client.get(f"/api/v1/learners/{person['account_no']}/balance", headers=inst).json()["total"]
+            == 1.5
+        )
 
     def test_twenty_posts_with_one_idempotency_key(self, client, db):
         inst = institution(client)
@@ -48,18 +51,27 @@ class TestConcurrentPosts:
         for code in codes:
             outcome(client, inst, code, credits=0.5)
         person = learner(client, inst)
-        bodies = iter([completion_body(person["account_no"], code, external_id=f"D-{code}") for code in codes])
+        bodies = iter(
+            [completion_body(person["account_no"], code, external_id=f"D-{code}") for code in codes]
+        )
         responses = _race(10, lambda: client.post("/api/v1/completions", json=next(bodies), headers=inst))
         assert [r.status_code for r in responses] == [201] * 10
-        assert client.get(f"/api/v1/learners/{person['account_no']}/balance", headers=inst).json()["total"] == 5.0
+        assert (
+            client.get(f"/api/v1/learners/{person['account_no']}/balance", headers=inst).json()["total"]
+            == 5.0
+        )
         with db.reader() as session:
             assert audit(session).ok
 
     def test_same_person_enrolled_concurrently_gets_one_account(self, client, db):
         inst = institution(client)
         number = national_id()
-        responses = _race(10, lambda: client.post("/api/v1/learners", json={"name": "李明", "national_id": number},
-                                                  headers=inst))
+        responses = _race(
+            10,
+            lambda: client.post(
+                "/api/v1/learners", json={"name": "李明", "national_id": number}, headers=inst
+            ),
+        )
         assert all(r.status_code in (200, 201) for r in responses), [r.text for r in responses]
         assert len({r.json()["account_no"] for r in responses}) == 1
         assert sum(r.json()["created"] for r in responses) == 1

@@ -19,33 +19,80 @@ TODAY = date.today()
 def world(client):
     hc = institution(client, "HCZCEC", "皇城镇社区教育中心")
     for i, title in enumerate(["春季蔬菜田间管理培训", "大棚套种技术", "秋季西红柿种植"]):
-        outcome(client, hc, f"HC-AGRI-{i}", title_zh=title, category="community", level=2, credits=1.5, validity_years=5)
+        outcome(
+            client,
+            hc,
+            f"HC-AGRI-{i}",
+            title_zh=title,
+            category="community",
+            level=2,
+            credits=1.5,
+            validity_years=5,
+        )
     yc = institution(client, "YCCEC", "永川区社区教育学院")
-    outcome(client, yc, "YC-NANNY", title_zh="家政育婴师培训", title_en="Domestic nanny training",
-            category="vocational_certificate", level=4, credits=2)
+    outcome(
+        client,
+        yc,
+        "YC-NANNY",
+        title_zh="家政育婴师培训",
+        title_en="Domestic nanny training",
+        category="vocational_certificate",
+        level=4,
+        credits=2,
+    )
     ou = institution(client, "CQOUYC", "重庆开放大学永川分校")
-    outcome(client, ou, "OU-AGRI", title_zh="现代农业技术基础", title_en="Modern agricultural technology",
-            category="academic", level=5, credits=2)
-    outcome(client, ou, "OU-PRESCHOOL", title_zh="学前教育学", title_en="Preschool education", category="academic",
-            level=5, credits=3)
+    outcome(
+        client,
+        ou,
+        "OU-AGRI",
+        title_zh="现代农业技术基础",
+        title_en="Modern agricultural technology",
+        category="academic",
+        level=5,
+        credits=2,
+    )
+    outcome(
+        client,
+        ou,
+        "OU-PRESCHOOL",
+        title_zh="学前教育学",
+        title_en="Preschool education",
+        category="academic",
+        level=5,
+        credits=3,
+    )
     person = learner(client, hc, name="赵大山")
-    token = client.post("/api/v1/auth/activate", json={"account_no": person["account_no"],
-                        "activation_code": person["activation_code"], "password": "12345678"}).json()["access_token"]
+    token = client.post(
+        "/api/v1/auth/activate",
+        json={
+            "account_no": person["account_no"],
+            "activation_code": person["activation_code"],
+            "password": "12345678",
+        },
+    ).json()["access_token"]
     return {"hc": hc, "yc": yc, "ou": ou, "person": person, "me": {"Authorization": f"Bearer {token}"}}
 
 
 def post(client, world, code, who="hc", **fields):
-    r = client.post("/api/v1/completions", json=completion_body(world["person"]["account_no"], code, **fields),
-                    headers=world[who])
+    r = client.post(
+        "/api/v1/completions",
+        json=completion_body(world["person"]["account_no"], code, **fields),
+        headers=world[who],
+    )
     assert r.status_code == 201, r.text
     return r.json()
 
 
 def rule(client, headers, **fields):
-    body = {"code": "AGRI-3", "name_zh": "社区农业学分转现代农业技术基础", "name_en": "Community farming to modern agriculture",
-            "target_outcome_code": "OU-AGRI", "credits": 2,
-            "source": {"credits": {"category": "community", "min_level": 2, "amount": 3, "within_years": 5}},
-            "effective_from": (TODAY - timedelta(days=30)).isoformat()} | fields
+    body = {
+        "code": "AGRI-3",
+        "name_zh": "社区农业学分转现代农业技术基础",
+        "name_en": "Community farming to modern agriculture",
+        "target_outcome_code": "OU-AGRI",
+        "credits": 2,
+        "source": {"credits": {"category": "community", "min_level": 2, "amount": 3, "within_years": 5}},
+        "effective_from": (TODAY - timedelta(days=30)).isoformat(),
+    } | fields
     return client.post("/api/v1/conversion-rules", json=body, headers=headers)
 
 
@@ -67,10 +114,22 @@ class TestRules:
         assert r.status_code == 403 and r.json()["code"] == "rule_target_not_owned"
 
     def test_cycle_is_refused(self, client, world):
-        approved(client, world["ou"], code="NANNY", target_outcome_code="OU-PRESCHOOL", credits=3,
-                 source={"all_of": ["YCCEC:YC-NANNY"]})
-        back = rule(client, world["yc"], code="BACK", target_outcome_code="YC-NANNY", credits=2,
-                    source={"all_of": ["CQOUYC:OU-PRESCHOOL"]})
+        approved(
+            client,
+            world["ou"],
+            code="NANNY",
+            target_outcome_code="OU-PRESCHOOL",
+            credits=3,
+            source={"all_of": ["YCCEC:YC-NANNY"]},
+        )
+        back = rule(
+            client,
+            world["yc"],
+            code="BACK",
+            target_outcome_code="YC-NANNY",
+            credits=2,
+            source={"all_of": ["CQOUYC:OU-PRESCHOOL"]},
+        )
         assert back.status_code == 422 and back.json()["code"] == "rule_cycle"
         # The refusal names the loop so the clerk can see which rule closes it.
         assert "YCCEC:YC-NANNY" in back.json()["title"] and "CQOUYC:OU-PRESCHOOL" in back.json()["title"]
@@ -86,7 +145,9 @@ class TestRules:
         assert client.get("/api/v1/conversion-rules").json() == []
         approved(client, world["ou"], code="AGRI-2")
         listed = client.get("/api/v1/conversion-rules").json()
-        assert [(r["code"], r["state"], r["source"]["credits"]["amount"]) for r in listed] == [("AGRI-2", "approved", 3.0)]
+        assert [(r["code"], r["state"], r["source"]["credits"]["amount"]) for r in listed] == [
+            ("AGRI-2", "approved", 3.0)
+        ]
 
     def test_a_new_version_replaces_the_old_on_approval(self, client, world):
         first = approved(client, world["ou"])
@@ -101,8 +162,12 @@ class TestEligibility:
         post(client, world, "HC-AGRI-0")
         [option] = client.get("/api/v1/me/conversion-options", headers=world["me"]).json()
         assert option["eligible"] is False
-        assert option["missing"] == [{"zh": "还差 1.5 个社区教育学分（等级 ≥ 2）",
-                                      "en": "still need 1.5 community credits (level ≥ 2)"}]
+        assert option["missing"] == [
+            {
+                "zh": "还差 1.5 个社区教育学分（等级 ≥ 2）",
+                "en": "still need 1.5 community credits (level ≥ 2)",
+            }
+        ]
 
     def test_not_yet_effective_rule_cannot_be_applied(self, client, world):
         approved(client, world["ou"], effective_from=(TODAY + timedelta(days=10)).isoformat())
@@ -119,11 +184,14 @@ class TestEligibility:
     def test_lots_of_another_learner_are_refused(self, client, world):
         approved(client, world["ou"])
         other = learner(client, world["hc"], name="钱小花")
-        theirs = client.post("/api/v1/completions", json=completion_body(other["account_no"], "HC-AGRI-0"),
-                             headers=world["hc"]).json()
+        theirs = client.post(
+            "/api/v1/completions", json=completion_body(other["account_no"], "HC-AGRI-0"), headers=world["hc"]
+        ).json()
         with client.app.state.db.reader() as session:
             lot_id = session.execute(select(Lot.id).where(Lot.completion_id == theirs["id"])).scalar_one()
-        r = client.post("/api/v1/me/conversions", json={"rule_code": "AGRI-3", "lot_ids": [lot_id]}, headers=world["me"])
+        r = client.post(
+            "/api/v1/me/conversions", json={"rule_code": "AGRI-3", "lot_ids": [lot_id]}, headers=world["me"]
+        )
         assert r.status_code == 403 and r.json()["code"] == "lot_not_yours"
 
 
@@ -141,7 +209,9 @@ class TestRequestAndDecide:
         assert balance(client, world)["convertible"] == 1.5  # 4.5 held, 3 locked
         pending = client.get("/api/v1/conversions", headers=world["ou"]).json()
         assert [p["id"] for p in pending] == [r.json()["id"]]
-        d = client.post(f"/api/v1/conversions/{r.json()['id']}/decide", json={"decision": "approve"}, headers=world["ou"])
+        d = client.post(
+            f"/api/v1/conversions/{r.json()['id']}/decide", json={"decision": "approve"}, headers=world["ou"]
+        )
         assert d.status_code == 200 and d.json()["state"] == "approved" and d.json()["transaction_id"]
         b = balance(client, world)
         assert b["total"] == 3.5 and b["by_category"] == {"academic": 2.0, "community": 1.5}
@@ -150,29 +220,48 @@ class TestRequestAndDecide:
 
     def test_reject_releases_the_lock(self, client, world):
         self._ready(client, world)
-        cid = client.post("/api/v1/me/conversions", json={"rule_code": "AGRI-3"}, headers=world["me"]).json()["id"]
-        r = client.post(f"/api/v1/conversions/{cid}/decide", json={"decision": "reject", "reason": "材料不全"},
-                        headers=world["ou"])
+        cid = client.post("/api/v1/me/conversions", json={"rule_code": "AGRI-3"}, headers=world["me"]).json()[
+            "id"
+        ]
+        r = client.post(
+            f"/api/v1/conversions/{cid}/decide",
+            json={"decision": "reject", "reason": "材料不全"},
+            headers=world["ou"],
+        )
         assert r.status_code == 200 and r.json()["state"] == "rejected" and r.json()["reason"] == "材料不全"
         assert balance(client, world)["convertible"] == 4.5
 
     def test_deciding_twice_or_someone_elses_is_refused(self, client, world):
         self._ready(client, world)
-        cid = client.post("/api/v1/me/conversions", json={"rule_code": "AGRI-3"}, headers=world["me"]).json()["id"]
-        other = client.post(f"/api/v1/conversions/{cid}/decide", json={"decision": "approve"}, headers=world["yc"])
+        cid = client.post("/api/v1/me/conversions", json={"rule_code": "AGRI-3"}, headers=world["me"]).json()[
+            "id"
+        ]
+        other = client.post(
+            f"/api/v1/conversions/{cid}/decide", json={"decision": "approve"}, headers=world["yc"]
+        )
         assert other.status_code == 404 and other.json()["code"] == "conversion_not_found"
         client.post(f"/api/v1/conversions/{cid}/decide", json={"decision": "approve"}, headers=world["ou"])
-        again = client.post(f"/api/v1/conversions/{cid}/decide", json={"decision": "reject", "reason": "x"},
-                            headers=world["ou"])
+        again = client.post(
+            f"/api/v1/conversions/{cid}/decide",
+            json={"decision": "reject", "reason": "x"},
+            headers=world["ou"],
+        )
         assert again.status_code == 409 and again.json()["code"] == "conversion_already_decided"
 
     def test_expired_request_releases_its_lots(self, client, world, db):
         self._ready(client, world)
-        cid = client.post("/api/v1/me/conversions", json={"rule_code": "AGRI-3"}, headers=world["me"]).json()["id"]
+        cid = client.post("/api/v1/me/conversions", json={"rule_code": "AGRI-3"}, headers=world["me"]).json()[
+            "id"
+        ]
         with db.engine.begin() as connection:
-            connection.execute(update(Conversion).where(Conversion.id == cid)
-                               .values(expires_at=datetime.now(UTC) - timedelta(days=1)))
-        r = client.post(f"/api/v1/conversions/{cid}/decide", json={"decision": "approve"}, headers=world["ou"])
+            connection.execute(
+                update(Conversion)
+                .where(Conversion.id == cid)
+                .values(expires_at=datetime.now(UTC) - timedelta(days=1))
+            )
+        r = client.post(
+            f"/api/v1/conversions/{cid}/decide", json={"decision": "approve"}, headers=world["ou"]
+        )
         assert r.status_code == 409 and r.json()["code"] == "conversion_expired"
         assert balance(client, world)["convertible"] == 4.5
 
@@ -180,15 +269,25 @@ class TestRequestAndDecide:
         approved(client, world["ou"])
         first = post(client, world, "HC-AGRI-0")
         post(client, world, "HC-AGRI-1")
-        cid = client.post("/api/v1/me/conversions", json={"rule_code": "AGRI-3"}, headers=world["me"]).json()["id"]
+        cid = client.post("/api/v1/me/conversions", json={"rule_code": "AGRI-3"}, headers=world["me"]).json()[
+            "id"
+        ]
         client.post(f"/api/v1/conversions/{cid}/decide", json={"decision": "approve"}, headers=world["ou"])
-        refused = client.post(f"/api/v1/completions/{first['id']}/revoke", json={"reason": "登记错误"}, headers=world["hc"])
+        refused = client.post(
+            f"/api/v1/completions/{first['id']}/revoke", json={"reason": "登记错误"}, headers=world["hc"]
+        )
         assert refused.status_code == 409 and refused.json()["code"] == "lot_consumed"
-        not_allowed = client.post(f"/api/v1/completions/{first['id']}/revoke", json={"reason": "x", "force": True},
-                                  headers=world["hc"])
+        not_allowed = client.post(
+            f"/api/v1/completions/{first['id']}/revoke",
+            json={"reason": "x", "force": True},
+            headers=world["hc"],
+        )
         assert not_allowed.status_code == 403
-        forced = client.post(f"/api/v1/completions/{first['id']}/revoke", json={"reason": "登记错误", "force": True},
-                             headers=OPERATOR)
+        forced = client.post(
+            f"/api/v1/completions/{first['id']}/revoke",
+            json={"reason": "登记错误", "force": True},
+            headers=OPERATOR,
+        )
         assert forced.status_code == 200 and forced.json()["state"] == "revoked"
         mine = client.get("/api/v1/me/conversions", headers=world["me"]).json()
         assert mine[0]["state"] == "reversed"
@@ -200,20 +299,38 @@ class TestRequestAndDecide:
 
 class TestCapsAndProgress:
     def test_transfer_cap_binds_and_is_named(self, client, world):
-        client.put("/api/v1/qualifications/OU-AGRI-DIP", headers=world["ou"], json={
-            "name_zh": "现代农业专科", "total_credits": 3, "max_transfer_ratio": 0.5,
-            "requirements": [{"category": "academic", "min_credits": 2}]})
+        client.put(
+            "/api/v1/qualifications/OU-AGRI-DIP",
+            headers=world["ou"],
+            json={
+                "name_zh": "现代农业专科",
+                "total_credits": 3,
+                "max_transfer_ratio": 0.5,
+                "requirements": [{"category": "academic", "min_credits": 2}],
+            },
+        )
         approved(client, world["ou"], qualification_code="OU-AGRI-DIP")
         post(client, world, "HC-AGRI-0")
         post(client, world, "HC-AGRI-1")
         [option] = client.get("/api/v1/me/conversion-options", headers=world["me"]).json()
-        assert option["eligible"] is True and option["grant"] == 1.5 and option["bound_by_cap"] == "max_transfer_ratio"
+        assert (
+            option["eligible"] is True
+            and option["grant"] == 1.5
+            and option["bound_by_cap"] == "max_transfer_ratio"
+        )
 
     def test_progress_shows_requirements_what_if_and_warnings(self, client, world):
-        q = client.put("/api/v1/qualifications/OU-AGRI-DIP", headers=world["ou"], json={
-            "name_zh": "现代农业专科", "name_en": "Modern agriculture diploma", "total_credits": 10,
-            "max_transfer_ratio": 0.5, "requirements": [{"category": "academic", "min_credits": 6},
-                                                        {"outcome": "CQOUYC:OU-AGRI"}]})
+        q = client.put(
+            "/api/v1/qualifications/OU-AGRI-DIP",
+            headers=world["ou"],
+            json={
+                "name_zh": "现代农业专科",
+                "name_en": "Modern agriculture diploma",
+                "total_credits": 10,
+                "max_transfer_ratio": 0.5,
+                "requirements": [{"category": "academic", "min_credits": 6}, {"outcome": "CQOUYC:OU-AGRI"}],
+            },
+        )
         assert q.status_code == 201
         approved(client, world["ou"], qualification_code="OU-AGRI-DIP")
         post(client, world, "HC-AGRI-0")
@@ -221,7 +338,10 @@ class TestCapsAndProgress:
         progress = client.get("/api/v1/me/progress/OU-AGRI-DIP", headers=world["me"]).json()
         assert progress["met"] is False and progress["total"]["counted"] == 0
         reqs = {(r.get("category") or r.get("outcome")): r for r in progress["requirements"]}
-        assert reqs["academic"]["missing"] == {"zh": "还差 6 个学历教育学分", "en": "still need 6 academic credits"}
+        assert reqs["academic"]["missing"] == {
+            "zh": "还差 6 个学历教育学分",
+            "en": "still need 6 academic credits",
+        }
         assert reqs["CQOUYC:OU-AGRI"]["missing"]["zh"] == "还差学习成果「现代农业技术基础」"
         assert progress["what_if"]["total_after"] == 2.0
         assert [c["rule"]["code"] for c in progress["what_if"]["conversions"]] == ["AGRI-3"]
@@ -235,15 +355,25 @@ class TestTranscriptProvenance:
         first = post(client, world, "HC-AGRI-0", completed_on="2026-01-05")
         post(client, world, "HC-AGRI-1", completed_on="2026-02-05")
         post(client, world, "HC-AGRI-2", completed_on="2026-03-05")
-        cid = client.post("/api/v1/me/conversions", json={"rule_code": "AGRI-3"}, headers=world["me"]).json()["id"]
+        cid = client.post("/api/v1/me/conversions", json={"rule_code": "AGRI-3"}, headers=world["me"]).json()[
+            "id"
+        ]
         client.post(f"/api/v1/conversions/{cid}/decide", json={"decision": "approve"}, headers=world["ou"])
-        transcript = client.post("/api/v1/me/certificates", json={"kind": "transcript"}, headers=world["me"]).json()
+        transcript = client.post(
+            "/api/v1/me/certificates", json={"kind": "transcript"}, headers=world["me"]
+        ).json()
         lines = client.get(f"/api/v1/verify/{transcript['id']}").json()["certificate"]
         assert float(lines["total_credits"]) == balance(client, world)["total"] == 3.5
         converted = [line for line in lines["lines"] if "学分转换" in line["title_zh"]]
-        assert [c["title_zh"] for c in converted] == ["现代农业技术基础（学分转换，来源：春季蔬菜田间管理培训、大棚套种技术）"]
+        assert [c["title_zh"] for c in converted] == [
+            "现代农业技术基础（学分转换，来源：春季蔬菜田间管理培训、大棚套种技术）"
+        ]
         # The transcript rests on the source completions: forcing their revocation revokes it.
-        client.post(f"/api/v1/completions/{first['id']}/revoke", json={"reason": "登记错误", "force": True}, headers=OPERATOR)
+        client.post(
+            f"/api/v1/completions/{first['id']}/revoke",
+            json={"reason": "登记错误", "force": True},
+            headers=OPERATOR,
+        )
         assert client.get(f"/api/v1/verify/{transcript['id']}").json()["verdict"] == "revoked"
 
 
@@ -252,7 +382,9 @@ def test_audit_catches_a_lot_freed_behind_the_ledgers_back(client, world, db):
     approved(client, world["ou"])
     post(client, world, "HC-AGRI-0")
     post(client, world, "HC-AGRI-1")
-    cid = client.post("/api/v1/me/conversions", json={"rule_code": "AGRI-3"}, headers=world["me"]).json()["id"]
+    cid = client.post("/api/v1/me/conversions", json={"rule_code": "AGRI-3"}, headers=world["me"]).json()[
+        "id"
+    ]
     client.post(f"/api/v1/conversions/{cid}/decide", json={"decision": "approve"}, headers=world["ou"])
     with db.reader() as session:
         assert audit(session).ok
@@ -268,36 +400,59 @@ class TestConversionAndQualificationCertificates:
         approved(client, world["ou"])
         post(client, world, "HC-AGRI-0", completed_on="2026-01-05")
         post(client, world, "HC-AGRI-1", completed_on="2026-02-05")
-        cid = client.post("/api/v1/me/conversions", json={"rule_code": "AGRI-3"}, headers=world["me"]).json()["id"]
-        pending = client.post("/api/v1/me/certificates", json={"kind": "conversion", "conversion_id": cid},
-                              headers=world["me"])
+        cid = client.post("/api/v1/me/conversions", json={"rule_code": "AGRI-3"}, headers=world["me"]).json()[
+            "id"
+        ]
+        pending = client.post(
+            "/api/v1/me/certificates", json={"kind": "conversion", "conversion_id": cid}, headers=world["me"]
+        )
         assert pending.status_code == 404 and pending.json()["code"] == "conversion_not_found"
         client.post(f"/api/v1/conversions/{cid}/decide", json={"decision": "approve"}, headers=world["ou"])
-        cert = client.post("/api/v1/me/certificates", json={"kind": "conversion", "conversion_id": cid},
-                           headers=world["me"])
+        cert = client.post(
+            "/api/v1/me/certificates", json={"kind": "conversion", "conversion_id": cid}, headers=world["me"]
+        )
         assert cert.status_code == 201, cert.text
         credential = cert.json()["credential"]
         assert credential["credentialSubject"]["achievement"]["name"].startswith("现代农业技术基础")
         assert credential["credentialSubject"]["creditsEarned"] == 2
-        assert [e["name"] for e in credential["evidence"]] == ["来源 Source: 春季蔬菜田间管理培训", "来源 Source: 大棚套种技术"]
+        assert [e["name"] for e in credential["evidence"]] == [
+            "来源 Source: 春季蔬菜田间管理培训",
+            "来源 Source: 大棚套种技术",
+        ]
         verdict = client.get(f"/api/v1/verify/{cert.json()['id']}").json()
         assert verdict["valid"] is True and verdict["certificate"]["total_credits"] == "2"
 
     def test_qualification_certificate_only_when_requirements_are_met(self, client, world):
-        client.put("/api/v1/qualifications/OU-AGRI-CERT", headers=world["ou"], json={
-            "name_zh": "现代农业入门证书", "name_en": "Modern agriculture starter", "total_credits": 2,
-            "max_transfer_ratio": 1, "requirements": [{"outcome": "CQOUYC:OU-AGRI"}]})
+        client.put(
+            "/api/v1/qualifications/OU-AGRI-CERT",
+            headers=world["ou"],
+            json={
+                "name_zh": "现代农业入门证书",
+                "name_en": "Modern agriculture starter",
+                "total_credits": 2,
+                "max_transfer_ratio": 1,
+                "requirements": [{"outcome": "CQOUYC:OU-AGRI"}],
+            },
+        )
         approved(client, world["ou"], qualification_code="OU-AGRI-CERT")
         post(client, world, "HC-AGRI-0")
-        refused = client.post("/api/v1/me/certificates", json={"kind": "qualification", "qualification_code": "OU-AGRI-CERT"},
-                              headers=world["me"])
+        refused = client.post(
+            "/api/v1/me/certificates",
+            json={"kind": "qualification", "qualification_code": "OU-AGRI-CERT"},
+            headers=world["me"],
+        )
         assert refused.status_code == 422 and refused.json()["code"] == "qualification_not_met"
         assert refused.json()["errors"][0]["message_zh"] == "还差学习成果「现代农业技术基础」"
         post(client, world, "HC-AGRI-1")
-        cid = client.post("/api/v1/me/conversions", json={"rule_code": "AGRI-3"}, headers=world["me"]).json()["id"]
+        cid = client.post("/api/v1/me/conversions", json={"rule_code": "AGRI-3"}, headers=world["me"]).json()[
+            "id"
+        ]
         client.post(f"/api/v1/conversions/{cid}/decide", json={"decision": "approve"}, headers=world["ou"])
-        cert = client.post("/api/v1/me/certificates", json={"kind": "qualification", "qualification_code": "OU-AGRI-CERT"},
-                           headers=world["me"])
+        cert = client.post(
+            "/api/v1/me/certificates",
+            json={"kind": "qualification", "qualification_code": "OU-AGRI-CERT"},
+            headers=world["me"],
+        )
         assert cert.status_code == 201, cert.text
         achievement = cert.json()["credential"]["credentialSubject"]["achievement"]
         assert achievement["achievementType"] == "Diploma" and achievement["humanCode"] == "OU-AGRI-CERT"

@@ -38,21 +38,26 @@ def _cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(service, "_hasher", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
 
 
-def _race(workers: int, calls: list):  # noqa: ANN001
+def _race(workers: int, calls: list):
     """Run every call at once (as far as ``workers`` threads allow); answers in call order."""
     with ThreadPoolExecutor(max_workers=workers) as pool:
         return list(pool.map(lambda call: call(), calls))
 
 
-def _token(client, person: dict) -> dict[str, str]:  # noqa: ANN001
-    r = client.post("/api/v1/auth/activate", json={"account_no": person["account_no"],
-                                                    "activation_code": person["activation_code"],
-                                                    "password": "长城长城12345"})
+def _token(client, person: dict) -> dict[str, str]:
+    r = client.post(
+        "/api/v1/auth/activate",
+        json={
+            "account_no": person["account_no"],
+            "activation_code": person["activation_code"],
+            "password": "长城长城12345",
+        },
+    )
     assert r.status_code == 200, r.text
     return {"Authorization": f"Bearer {r.json()['access_token']}"}
 
 
-def _world(client, *, lots: list[float], amount: float, grant: float = 2.0) -> dict:  # noqa: ANN001
+def _world(client, *, lots: list[float], amount: float, grant: float = 2.0) -> dict:
     """A community centre (A) that issued one learner ``lots`` (community, level 2, one outcome each),
     an open university (B) with a rule "≥ amount community credits at level ≥ 2 → grant of B:TARGET"."""
     n = next(_codes)
@@ -60,32 +65,58 @@ def _world(client, *, lots: list[float], amount: float, grant: float = 2.0) -> d
     a = institution(client, a_code, f"社区学院{n}")
     b = institution(client, b_code, f"开放大学{n}")
     for i, credits in enumerate(lots):
-        outcome(client, a, f"COM-{i}", title_zh=f"社区课程{i}", category="community", level=2, credits=credits)
+        outcome(
+            client, a, f"COM-{i}", title_zh=f"社区课程{i}", category="community", level=2, credits=credits
+        )
     outcome(client, b, "TARGET", title_zh="现代农业技术基础", category="academic", level=5, credits=grant)
-    r = client.post("/api/v1/conversion-rules", headers=b, json={
-        "code": "QTY", "name_zh": "社区学分转换", "target_outcome_code": "TARGET", "credits": grant,
-        "source": {"credits": {"category": "community", "min_level": 2, "amount": amount, "within_years": 5}},
-        "effective_from": "2020-01-01"})
+    r = client.post(
+        "/api/v1/conversion-rules",
+        headers=b,
+        json={
+            "code": "QTY",
+            "name_zh": "社区学分转换",
+            "target_outcome_code": "TARGET",
+            "credits": grant,
+            "source": {
+                "credits": {"category": "community", "min_level": 2, "amount": amount, "within_years": 5}
+            },
+            "effective_from": "2020-01-01",
+        },
+    )
     assert r.status_code == 201, r.text
     rule_id = r.json()["id"]
     assert client.post(f"/api/v1/conversion-rules/{rule_id}/approve", headers=OPERATOR).status_code == 200
     person = learner(client, a, name="赵大山")
     completions = []
     for i in range(len(lots)):
-        r = client.post("/api/v1/completions", headers=a,
-                        json=completion_body(person["account_no"], f"COM-{i}", completed_on=clock.today().isoformat()))
+        r = client.post(
+            "/api/v1/completions",
+            headers=a,
+            json=completion_body(person["account_no"], f"COM-{i}", completed_on=clock.today().isoformat()),
+        )
         assert r.status_code == 201, r.text
         completions.append(r.json()["id"])
-    return {"a": a, "b": b, "rule_id": rule_id, "person": person, "me": _token(client, person),
-            "completions": completions, "amount_units": round(amount * 100), "grant_units": round(grant * 100)}
+    return {
+        "a": a,
+        "b": b,
+        "rule_id": rule_id,
+        "person": person,
+        "me": _token(client, person),
+        "completions": completions,
+        "amount_units": round(amount * 100),
+        "grant_units": round(grant * 100),
+    }
 
 
-def _check_lots(db) -> dict[str, Lot]:  # noqa: ANN001
+def _check_lots(db) -> dict[str, Lot]:
     """The lot invariants, straight from the database; returns the lots by id."""
     with db.reader() as session:
         lots = {lot.id: lot for lot in session.execute(select(Lot)).scalars()}
-        held = session.execute(select(ConversionLot.lot_id, ConversionLot.units, Conversion.state)
-                               .join(Conversion, Conversion.id == ConversionLot.conversion_id)).all()
+        held = session.execute(
+            select(ConversionLot.lot_id, ConversionLot.units, Conversion.state).join(
+                Conversion, Conversion.id == ConversionLot.conversion_id
+            )
+        ).all()
         report = audit(session)
     pending: dict[str, int] = defaultdict(int)
     approved: dict[str, int] = defaultdict(int)
@@ -97,7 +128,7 @@ def _check_lots(db) -> dict[str, Lot]:  # noqa: ANN001
         elif state == "approved":
             approved[lot_id] += units
     for lot in lots.values():
-        assert 0 <= lot.consumed_units and 0 <= lot.locked_units, lot
+        assert lot.consumed_units >= 0 and lot.locked_units >= 0, lot
         assert lot.consumed_units + lot.locked_units <= lot.amount_units, lot
         assert lot.locked_units == pending[lot.id], (lot, pending[lot.id])
         assert lot.consumed_units == approved[lot.id], (lot, approved[lot.id])
@@ -107,17 +138,18 @@ def _check_lots(db) -> dict[str, Lot]:  # noqa: ANN001
     return lots
 
 
-def _assert_problem(response, status: int, code: str) -> None:  # noqa: ANN001
+def _assert_problem(response, status: int, code: str) -> None:
     assert response.status_code == status, (response.status_code, response.text)
     assert response.headers["content-type"].startswith(PROBLEM), response.headers
     body = response.json()
     assert body["code"] == code and body["status"] == status, body
 
 
-def _conversion_transactions(db) -> int:  # noqa: ANN001
+def _conversion_transactions(db) -> int:
     with db.reader() as session:
-        return session.execute(select(func.count()).select_from(LedgerTransaction)
-                               .where(LedgerTransaction.kind == "conversion")).scalar_one()
+        return session.execute(
+            select(func.count()).select_from(LedgerTransaction).where(LedgerTransaction.kind == "conversion")
+        ).scalar_one()
 
 
 class TestHundredRequestsForTheSameLots:
@@ -132,13 +164,18 @@ class TestHundredRequestsForTheSameLots:
         answers = _race(25, [lambda: client.post("/api/v1/me/conversions", json=body, headers=w["me"])] * 100)
 
         statuses = Counter(r.status_code for r in answers)
-        assert statuses == {201: k, 422: 100 - k}, (statuses, [r.text for r in answers if r.status_code >= 500][:3])
+        assert statuses == {201: k, 422: 100 - k}, (
+            statuses,
+            [r.text for r in answers if r.status_code >= 500][:3],
+        )
         for r in answers:
             if r.status_code != 201:
                 _assert_problem(r, 422, "not_eligible")
         created = [r.json() for r in answers if r.status_code == 201]
         assert all(c["state"] == "pending" for c in created)
-        assert all(sum(round(x["credits"] * 100) for x in c["locked"]) == w["amount_units"] for c in created), created
+        assert all(
+            sum(round(x["credits"] * 100) for x in c["locked"]) == w["amount_units"] for c in created
+        ), created
         assert len({c["id"] for c in created}) == k
 
         lots = _check_lots(db)
@@ -153,15 +190,24 @@ class TestHundredRequestsForTheSameLots:
         # The target institution approves every pending request at once.
         pending = client.get("/api/v1/conversions", headers=w["b"]).json()
         assert sorted(c["id"] for c in pending) == sorted(c["id"] for c in created)
-        decisions = _race(k, [lambda cid=c["id"]: client.post(f"/api/v1/conversions/{cid}/decide",
-                                                               json={"decision": "approve"}, headers=w["b"])
-                              for c in created])
+        decisions = _race(
+            k,
+            [
+                lambda cid=c["id"]: client.post(
+                    f"/api/v1/conversions/{cid}/decide", json={"decision": "approve"}, headers=w["b"]
+                )
+                for c in created
+            ],
+        )
         assert [r.status_code for r in decisions] == [200] * k, [r.text for r in decisions]
         assert all(r.json()["state"] == "approved" and r.json()["transaction_id"] for r in decisions)
         assert len({r.json()["target_lot_id"] for r in decisions}) == k
 
         lots = _check_lots(db)
-        assert sum(lot.consumed_units for lot in lots.values() if lot.conversion_id is None) == k * w["amount_units"]
+        assert (
+            sum(lot.consumed_units for lot in lots.values() if lot.conversion_id is None)
+            == k * w["amount_units"]
+        )
         assert sum(lot.locked_units for lot in lots.values()) == 0
         targets = [lot for lot in lots.values() if lot.conversion_id is not None]
         assert sorted(lot.conversion_id for lot in targets) == sorted(c["id"] for c in created)
@@ -174,8 +220,9 @@ class TestHundredRequestsForTheSameLots:
         assert round(balance["by_category"]["academic"] * 100) == k * w["grant_units"]
 
         # Approving again is refused, and nothing moves.
-        again = client.post(f"/api/v1/conversions/{created[0]['id']}/decide", json={"decision": "approve"},
-                            headers=w["b"])
+        again = client.post(
+            f"/api/v1/conversions/{created[0]['id']}/decide", json={"decision": "approve"}, headers=w["b"]
+        )
         _assert_problem(again, 409, "conversion_already_decided")
         assert _conversion_transactions(db) == k
 
@@ -183,11 +230,16 @@ class TestHundredRequestsForTheSameLots:
         """With lot_ids the engine may only use the named lots: two lots of 1 credit hold one 1.5."""
         w = _world(client, lots=[1.0] * 4, amount=1.5)
         with db.reader() as session:
-            named = sorted(session.execute(select(Lot.id).where(Lot.completion_id.in_(w["completions"][:2]))).scalars())
+            named = sorted(
+                session.execute(select(Lot.id).where(Lot.completion_id.in_(w["completions"][:2]))).scalars()
+            )
         body = {"rule_id": w["rule_id"], "lot_ids": named}
         answers = _race(20, [lambda: client.post("/api/v1/me/conversions", json=body, headers=w["me"])] * 40)
         statuses = Counter(r.status_code for r in answers)
-        assert statuses == {201: 1, 422: 39}, (statuses, [r.text for r in answers if r.status_code >= 500][:3])
+        assert statuses == {201: 1, 422: 39}, (
+            statuses,
+            [r.text for r in answers if r.status_code >= 500][:3],
+        )
         for r in answers:
             if r.status_code != 201:
                 _assert_problem(r, 422, "not_eligible")
@@ -211,10 +263,18 @@ class TestTwentyDecisionsOnOneRequest:
         cid = r.json()["id"]
         other = "reject" if first == "approve" else "approve"
         bodies = [{"decision": first if i % 2 == 0 else other, "reason": "不符合要求"} for i in range(20)]
-        answers = _race(20, [lambda b=b: client.post(f"/api/v1/conversions/{cid}/decide", json=b, headers=w["b"])
-                             for b in bodies])
+        answers = _race(
+            20,
+            [
+                lambda b=b: client.post(f"/api/v1/conversions/{cid}/decide", json=b, headers=w["b"])
+                for b in bodies
+            ],
+        )
         statuses = Counter(r.status_code for r in answers)
-        assert statuses == {200: 1, 409: 19}, (statuses, [r.text for r in answers if r.status_code >= 500][:3])
+        assert statuses == {200: 1, 409: 19}, (
+            statuses,
+            [r.text for r in answers if r.status_code >= 500][:3],
+        )
         for r in answers:
             if r.status_code != 200:
                 _assert_problem(r, 409, "conversion_already_decided")
@@ -243,7 +303,8 @@ class TestEverythingAtOnce:
         forced operator revocations (cascading) all at once: only 2xx or the expected 4xx codes, and
         the lot and ledger invariants hold afterwards."""
         w = _world(client, lots=[1.0] * 8, amount=1.5)
-        def request():  # noqa: ANN202
+
+        def request():
             return client.post("/api/v1/me/conversions", json={"rule_id": w["rule_id"]}, headers=w["me"])
 
         first = [request(), request()]
@@ -252,14 +313,25 @@ class TestEverythingAtOnce:
         calls = [request] * 30
         for i, cid in enumerate(pending):
             body = {"decision": "approve"} if i == 0 else {"decision": "reject", "reason": "材料不全"}
-            calls.append(lambda cid=cid, body=body: client.post(f"/api/v1/conversions/{cid}/decide", json=body,
-                                                                 headers=w["b"]))
+            calls.append(
+                lambda cid=cid, body=body: client.post(
+                    f"/api/v1/conversions/{cid}/decide", json=body, headers=w["b"]
+                )
+            )
         for cid in w["completions"][:4]:
-            calls.append(lambda cid=cid: client.post(f"/api/v1/completions/{cid}/revoke",
-                                                     json={"reason": "登记错误"}, headers=w["a"]))
+            calls.append(
+                lambda cid=cid: client.post(
+                    f"/api/v1/completions/{cid}/revoke", json={"reason": "登记错误"}, headers=w["a"]
+                )
+            )
         for cid in w["completions"][:2]:
-            calls.append(lambda cid=cid: client.post(f"/api/v1/completions/{cid}/revoke",
-                                                     json={"reason": "登记错误", "force": True}, headers=OPERATOR))
+            calls.append(
+                lambda cid=cid: client.post(
+                    f"/api/v1/completions/{cid}/revoke",
+                    json={"reason": "登记错误", "force": True},
+                    headers=OPERATOR,
+                )
+            )
         answers = _race(20, calls)
         allowed = {"not_eligible", "lot_consumed", "conversion_already_decided"}
         for r in answers:
@@ -269,18 +341,30 @@ class TestEverythingAtOnce:
                 assert r.headers["content-type"].startswith(PROBLEM)
                 assert r.json()["code"] in allowed, r.text
         # The forced revocations always succeed; their completions are revoked and their lots reversed.
-        assert all(r.status_code == 200 and r.json()["state"] == "revoked" for r in answers[-2:]), \
-            [r.text for r in answers[-2:]]
+        assert all(r.status_code == 200 and r.json()["state"] == "revoked" for r in answers[-2:]), [
+            r.text for r in answers[-2:]
+        ]
         lots = _check_lots(db)
         with db.reader() as session:
-            revoked_lots = session.execute(
-                select(Lot).where(Lot.completion_id.in_(w["completions"][:2]))).scalars().all()
-            assert all(lot.state == "reversed" and lot.consumed_units == 0 and lot.locked_units == 0
-                       for lot in revoked_lots)
+            revoked_lots = (
+                session.execute(select(Lot).where(Lot.completion_id.in_(w["completions"][:2])))
+                .scalars()
+                .all()
+            )
+            assert all(
+                lot.state == "reversed" and lot.consumed_units == 0 and lot.locked_units == 0
+                for lot in revoked_lots
+            )
             # An approved conversion resting on a reversed lot would mean credits out of nothing.
-            live = session.execute(
-                select(ConversionLot.lot_id).join(Conversion, Conversion.id == ConversionLot.conversion_id)
-                .where(Conversion.state.in_(("pending", "approved")))).scalars().all()
+            live = (
+                session.execute(
+                    select(ConversionLot.lot_id)
+                    .join(Conversion, Conversion.id == ConversionLot.conversion_id)
+                    .where(Conversion.state.in_(("pending", "approved")))
+                )
+                .scalars()
+                .all()
+            )
             assert not set(live) & {lot.id for lot in revoked_lots}
         for lot in lots.values():
             if lot.conversion_id is not None:
@@ -292,10 +376,12 @@ class TestEverythingAtOnce:
             pass
         _assert_problem(r, 422, "not_eligible")
         lots = _check_lots(db)
-        free = sum(lot.amount_units - lot.consumed_units - lot.locked_units for lot in lots.values()
-                   if lot.state == "active" and lot.conversion_id is None)
+        free = sum(
+            lot.amount_units - lot.consumed_units - lot.locked_units
+            for lot in lots.values()
+            if lot.state == "active" and lot.conversion_id is None
+        )
         assert free < w["amount_units"]
-
 
 
 class TestOneIdempotencyKey:
@@ -310,8 +396,9 @@ class TestOneIdempotencyKey:
         with db.reader() as session:
             assert session.execute(select(func.count()).select_from(Conversion)).scalar_one() == 1
         _check_lots(db)
-        assert [r.status_code for r in answers] == [201] * 20, [(r.status_code, r.text) for r in answers
-                                                               if r.status_code != 201][:3]
+        assert [r.status_code for r in answers] == [201] * 20, [
+            (r.status_code, r.text) for r in answers if r.status_code != 201
+        ][:3]
         assert len({r.json()["id"] for r in answers}) == 1
 
     def test_twenty_decisions_with_one_idempotency_key_all_get_the_approval(self, client, db):
@@ -320,10 +407,18 @@ class TestOneIdempotencyKey:
         assert r.status_code == 201, r.text
         cid = r.json()["id"]
         headers = w["b"] | {"Idempotency-Key": "approve-once"}
-        answers = _race(20, [lambda: client.post(f"/api/v1/conversions/{cid}/decide", json={"decision": "approve"},
-                                                 headers=headers)] * 20)
+        answers = _race(
+            20,
+            [
+                lambda: client.post(
+                    f"/api/v1/conversions/{cid}/decide", json={"decision": "approve"}, headers=headers
+                )
+            ]
+            * 20,
+        )
         assert _conversion_transactions(db) == 1
         _check_lots(db)
-        assert [r.status_code for r in answers] == [200] * 20, [(r.status_code, r.text) for r in answers
-                                                               if r.status_code != 200][:3]
+        assert [r.status_code for r in answers] == [200] * 20, [
+            (r.status_code, r.text) for r in answers if r.status_code != 200
+        ][:3]
         assert len({r.json()["transaction_id"] for r in answers}) == 1

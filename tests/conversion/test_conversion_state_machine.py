@@ -38,8 +38,14 @@ import hypothesis
 import pytest
 from hypothesis import HealthCheck
 from hypothesis import strategies as st
-from hypothesis.stateful import (RuleBasedStateMachine, initialize, invariant, precondition, rule,
-                                 run_state_machine_as_test)
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
 from sqlalchemy import func, select, update
 
 from creditbank.conversion import service as conversions
@@ -55,8 +61,13 @@ PROBLEM = "application/problem+json"
 
 # institution index -> outcome code -> (category, level, credits)
 CATALOGUES = [
-    {"C1": ("community", 2, 1.0), "C2": ("community", 3, 1.5), "C3": ("community", 2, 0.5),
-     "C0": ("community", 1, 1.0), "X": ("academic", 5, 2.0)},
+    {
+        "C1": ("community", 2, 1.0),
+        "C2": ("community", 3, 1.5),
+        "C3": ("community", 2, 0.5),
+        "C0": ("community", 1, 1.0),
+        "X": ("academic", 5, 2.0),
+    },
     {"CB": ("community", 2, 0.5), "T": ("academic", 5, 2.0), "ADV": ("academic", 6, 3.0)},
 ]
 QTY_AMOUNT, QTY_GRANT, QTY_YEARS = 150, 200, 5
@@ -98,20 +109,26 @@ def _units(credits: float) -> int:
     return round(credits * 100)
 
 
-def _problem(r, status: int, code: str) -> None:  # noqa: ANN001
+def _problem(r, status: int, code: str) -> None:
     assert r.status_code == status, (status, code, r.status_code, r.text)
     assert r.headers["content-type"].startswith(PROBLEM), r.headers
     assert r.json()["code"] == code, r.text
 
 
-def _activate(client, person: dict) -> dict[str, str]:  # noqa: ANN001
-    r = client.post("/api/v1/auth/activate", json={"account_no": person["account_no"],
-                                                    "activation_code": person["activation_code"], "password": PASSWORD})
+def _activate(client, person: dict) -> dict[str, str]:
+    r = client.post(
+        "/api/v1/auth/activate",
+        json={
+            "account_no": person["account_no"],
+            "activation_code": person["activation_code"],
+            "password": PASSWORD,
+        },
+    )
     assert r.status_code == 200, r.text
     return {"Authorization": f"Bearer {r.json()['access_token']}"}
 
 
-def _rule(client, headers: dict, body: dict) -> int:  # noqa: ANN001
+def _rule(client, headers: dict, body: dict) -> int:
     r = client.post("/api/v1/conversion-rules", headers=headers, json=body | {"effective_from": "2020-01-01"})
     assert r.status_code == 201, r.text
     rule_id = r.json()["id"]
@@ -120,6 +137,7 @@ def _rule(client, headers: dict, body: dict) -> int:  # noqa: ANN001
 
 
 # -- the model ------------------------------------------------------------------------------------
+
 
 @dataclass
 class MLot:
@@ -173,12 +191,18 @@ class World:
     completions: dict[str, MCompletion] = field(default_factory=dict)
 
 
-def test_conversion_state_machine(client, db, db_url, sequential_ids):  # noqa: C901 - the machine is the test
+def test_conversion_state_machine(client, db, db_url, sequential_ids):
     backend = "sqlite" if db_url.startswith("sqlite") else "postgresql"
     examples, steps = (10, 18) if backend == "sqlite" else (4, 18)
     today = clock.today()
     cutoff = years_before(today, QTY_YEARS)
-    days = [today, today - timedelta(days=30), today - timedelta(days=400), cutoff, cutoff - timedelta(days=1)]
+    days = [
+        today,
+        today - timedelta(days=30),
+        today - timedelta(days=400),
+        cutoff,
+        cutoff - timedelta(days=1),
+    ]
 
     class ConversionMachine(RuleBasedStateMachine):
         counter = itertools.count(1)
@@ -191,31 +215,76 @@ def test_conversion_state_machine(client, db, db_url, sequential_ids):  # noqa: 
             for i, code in enumerate(codes):
                 headers.append(institution(client, code, f"转换状态机机构{n}{'AB'[i]}"))
                 for outcome_code, (category, level, credits) in CATALOGUES[i].items():
-                    outcome(client, headers[i], outcome_code, title_zh=f"成果{outcome_code}", category=category,
-                            level=level, credits=credits)
+                    outcome(
+                        client,
+                        headers[i],
+                        outcome_code,
+                        title_zh=f"成果{outcome_code}",
+                        category=category,
+                        level=level,
+                        credits=credits,
+                    )
             a, b = codes
-            r = client.put(f"/api/v1/qualifications/CSMQ{n}", headers=headers[1], json={
-                "name_zh": "现代农业专科", "total_credits": 10, "max_transfer_ratio": 0.5,
-                "requirements": [{"category": "academic", "min_credits": 6}]})
+            r = client.put(
+                f"/api/v1/qualifications/CSMQ{n}",
+                headers=headers[1],
+                json={
+                    "name_zh": "现代农业专科",
+                    "total_credits": 10,
+                    "max_transfer_ratio": 0.5,
+                    "requirements": [{"category": "academic", "min_credits": 6}],
+                },
+            )
             assert r.status_code == 201, r.text
             rule_ids = {
-                "QTY": _rule(client, headers[1], {
-                    "code": "QTY", "name_zh": "社区学分转现代农业技术基础", "target_outcome_code": "T",
-                    "credits": QTY_GRANT / 100, "qualification_code": f"CSMQ{n}",
-                    "source": {"credits": {"category": "community", "min_level": 2, "amount": QTY_AMOUNT / 100,
-                                           "within_years": QTY_YEARS}}}),
-                "ALL": _rule(client, headers[1], {
-                    "code": "ALL", "name_zh": "进阶", "target_outcome_code": "ADV", "credits": ALL_GRANT / 100,
-                    "qualification_code": f"CSMQ{n}", "source": {"all_of": [f"{a}:X", f"{b}:T"]}}),
+                "QTY": _rule(
+                    client,
+                    headers[1],
+                    {
+                        "code": "QTY",
+                        "name_zh": "社区学分转现代农业技术基础",
+                        "target_outcome_code": "T",
+                        "credits": QTY_GRANT / 100,
+                        "qualification_code": f"CSMQ{n}",
+                        "source": {
+                            "credits": {
+                                "category": "community",
+                                "min_level": 2,
+                                "amount": QTY_AMOUNT / 100,
+                                "within_years": QTY_YEARS,
+                            }
+                        },
+                    },
+                ),
+                "ALL": _rule(
+                    client,
+                    headers[1],
+                    {
+                        "code": "ALL",
+                        "name_zh": "进阶",
+                        "target_outcome_code": "ADV",
+                        "credits": ALL_GRANT / 100,
+                        "qualification_code": f"CSMQ{n}",
+                        "source": {"all_of": [f"{a}:X", f"{b}:T"]},
+                    },
+                ),
             }
             # Own ID numbers (a birthday per example): conftest's national_id() repeats after 1000 draws.
             born = date(1950, 1, 1) + timedelta(days=n)
-            people = [learner(client, headers[0], name=f"学员{n}-{k}", national_id=idcard.make("500118", born, 100 + k))
-                      for k in range(N_LEARNERS)]
+            people = [
+                learner(
+                    client, headers[0], name=f"学员{n}-{k}", national_id=idcard.make("500118", born, 100 + k)
+                )
+                for k in range(N_LEARNERS)
+            ]
             assert all(p["created"] for p in people), people
-            self.w = World(codes=codes, headers=headers, rule_ids=rule_ids,
-                           accounts=[p["account_no"] for p in people],
-                           tokens=[_activate(client, p) for p in people])
+            self.w = World(
+                codes=codes,
+                headers=headers,
+                rule_ids=rule_ids,
+                accounts=[p["account_no"] for p in people],
+                tokens=[_activate(client, p) for p in people],
+            )
 
         # -- the model's predictions --------------------------------------------------------------
         def refused(self, rule_name: str, lot: MLot) -> bool:
@@ -230,11 +299,15 @@ def test_conversion_state_machine(client, db, db_url, sequential_ids):  # noqa: 
             return [f"{self.w.codes[0]}:X", f"{self.w.codes[1]}:T"]
 
         def transferred(self, person: int) -> int:
-            return sum(c.grant for c in self.w.conversions.values()
-                       if c.learner == person and c.state in ("pending", "approved"))
+            return sum(
+                c.grant
+                for c in self.w.conversions.values()
+                if c.learner == person and c.state in ("pending", "approved")
+            )
 
-        def predict(self, person: int, rule_name: str, lot_ids: list[str] | None = None
-                    ) -> tuple[list[tuple[str, int]], int, int] | None:
+        def predict(
+            self, person: int, rule_name: str, lot_ids: list[str] | None = None
+        ) -> tuple[list[tuple[str, int]], int, int] | None:
             """(lots locked with units, grant, base grant) — or None for 422 not_eligible."""
             if lot_ids is not None:
                 named = [self.w.lots[i] for i in lot_ids]
@@ -242,8 +315,11 @@ def test_conversion_state_machine(client, db, db_url, sequential_ids):  # noqa: 
                     return None
                 pool = named
             else:
-                pool = [lot for lot in self.w.lots.values() if lot.learner == person
-                        and not self.refused(rule_name, lot)]
+                pool = [
+                    lot
+                    for lot in self.w.lots.values()
+                    if lot.learner == person and not self.refused(rule_name, lot)
+                ]
             pool = sorted(pool, key=lambda lot: (lot.earned_on, lot.id))
             uses: list[tuple[str, int]] = []
             if rule_name == "QTY":
@@ -277,10 +353,18 @@ def test_conversion_state_machine(client, db, db_url, sequential_ids):  # noqa: 
 
         def reverse_for_lot(self, lot_id: str, depth: int = 0) -> None:
             """The forced revocation cascade, as SPEC §3.4 describes it."""
-            uses = sorted((c for c in self.w.conversions.values() if c.state in ("pending", "approved")
-                           and lot_id in {i for i, _ in c.held}), key=lambda c: c.id)
+            uses = sorted(
+                (
+                    c
+                    for c in self.w.conversions.values()
+                    if c.state in ("pending", "approved") and lot_id in {i for i, _ in c.held}
+                ),
+                key=lambda c: c.id,
+            )
             for conversion in uses:
-                hypothesis.event(f"cascade: {conversion.state} {conversion.rule}{' (recursive)' if depth else ''}")
+                hypothesis.event(
+                    f"cascade: {conversion.state} {conversion.rule}{' (recursive)' if depth else ''}"
+                )
                 if conversion.state == "pending":
                     self.release(conversion, "rejected")
                     continue
@@ -310,28 +394,40 @@ def test_conversion_state_machine(client, db, db_url, sequential_ids):  # noqa: 
             self.post(inst, person, code, data.draw(st.sampled_from(days), label="completed_on"))
 
         def post(self, inst: int, person: int, code: str, day: date) -> None:
-            held = any(c.inst == inst and c.learner == person and c.outcome_code == code and c.state == "active"
-                       for c in self.w.completions.values())
-            r = client.post("/api/v1/completions", headers=self.w.headers[inst],
-                            json=completion_body(self.w.accounts[person], code, completed_on=day.isoformat()))
+            held = any(
+                c.inst == inst and c.learner == person and c.outcome_code == code and c.state == "active"
+                for c in self.w.completions.values()
+            )
+            r = client.post(
+                "/api/v1/completions",
+                headers=self.w.headers[inst],
+                json=completion_body(self.w.accounts[person], code, completed_on=day.isoformat()),
+            )
             if held:
                 _problem(r, 409, "duplicate_completion")
                 return
             assert r.status_code == 201, r.text
             completion_id = r.json()["id"]
             with db.reader() as session:
-                lot_id = session.execute(select(Lot.id).where(Lot.completion_id == completion_id)).scalar_one()
+                lot_id = session.execute(
+                    select(Lot.id).where(Lot.completion_id == completion_id)
+                ).scalar_one()
             category, level, credits = CATALOGUES[inst][code]
-            self.w.lots[lot_id] = MLot(lot_id, person, f"{self.w.codes[inst]}:{code}", category, level, day,
-                                       _units(credits))
+            self.w.lots[lot_id] = MLot(
+                lot_id, person, f"{self.w.codes[inst]}:{code}", category, level, day, _units(credits)
+            )
             self.w.completions[completion_id] = MCompletion(completion_id, inst, person, code, lot_id)
 
-        def send_request(self, person: int, rule_name: str, lot_ids: list[str] | None = None):  # noqa: ANN202
+        def send_request(self, person: int, rule_name: str, lot_ids: list[str] | None = None):
             expected = self.predict(person, rule_name, lot_ids)
-            body = {"rule_id": self.w.rule_ids[rule_name]} | ({"lot_ids": lot_ids} if lot_ids is not None else {})
+            body = {"rule_id": self.w.rule_ids[rule_name]} | (
+                {"lot_ids": lot_ids} if lot_ids is not None else {}
+            )
             r = client.post("/api/v1/me/conversions", json=body, headers=self.w.tokens[person])
-            hypothesis.event(f"request {rule_name}{' naming lots' if lot_ids else ''}: "
-                             f"{'eligible' if expected else 'not eligible'}")
+            hypothesis.event(
+                f"request {rule_name}{' naming lots' if lot_ids else ''}: "
+                f"{'eligible' if expected else 'not eligible'}"
+            )
             if expected is None:
                 _problem(r, 422, "not_eligible")
                 return r
@@ -359,8 +455,9 @@ def test_conversion_state_machine(client, db, db_url, sequential_ids):  # noqa: 
             if mine and data.draw(st.integers(0, 3), label="name lots?") == 3:
                 # Mostly lots that can count (the learner chose which to spend), sometimes any of theirs.
                 pool = fit if fit and data.draw(st.integers(0, 3), label="any lot?") < 3 else mine
-                lot_ids = data.draw(st.lists(st.sampled_from(pool), min_size=1, max_size=4, unique=True),
-                                    label="lot_ids")
+                lot_ids = data.draw(
+                    st.lists(st.sampled_from(pool), min_size=1, max_size=4, unique=True), label="lot_ids"
+                )
             self.send_request(person, rule_name, lot_ids)
 
         @rule(data=st.data())
@@ -384,13 +481,17 @@ def test_conversion_state_machine(client, db, db_url, sequential_ids):  # noqa: 
         @precondition(lambda self: self.pending())
         @rule(data=st.data())
         def approve_pending(self, data: st.DataObject) -> None:
-            conversion = data.draw(st.sampled_from(sorted(self.pending(), key=lambda c: c.id)), label="pending")
+            conversion = data.draw(
+                st.sampled_from(sorted(self.pending(), key=lambda c: c.id)), label="pending"
+            )
             self.decide_one(conversion, "approve", "owner")
 
         @precondition(lambda self: self.w.conversions)
         @rule(data=st.data())
         def decide(self, data: st.DataObject) -> None:
-            conversion = self.w.conversions[data.draw(st.sampled_from(sorted(self.w.conversions)), label="conversion")]
+            conversion = self.w.conversions[
+                data.draw(st.sampled_from(sorted(self.w.conversions)), label="conversion")
+            ]
             decision = data.draw(st.sampled_from(["approve", "reject"]), label="decision")
             actor = data.draw(st.sampled_from(["owner", "operator", "other"]), label="actor")
             self.decide_one(conversion, decision, actor)
@@ -423,8 +524,16 @@ def test_conversion_state_machine(client, db, db_url, sequential_ids):  # noqa: 
             code = "T" if conversion.rule == "QTY" else "ADV"
             category, level, _ = CATALOGUES[1][code]
             target = out["target_lot_id"]
-            self.w.lots[target] = MLot(target, conversion.learner, f"{self.w.codes[1]}:{code}", category, level, today,
-                                       conversion.grant, conversion=conversion.id)
+            self.w.lots[target] = MLot(
+                target,
+                conversion.learner,
+                f"{self.w.codes[1]}:{code}",
+                category,
+                level,
+                today,
+                conversion.grant,
+                conversion=conversion.id,
+            )
             conversion.state, conversion.target_lot = "approved", target
 
         @precondition(lambda self: self.w.completions)
@@ -437,24 +546,36 @@ def test_conversion_state_machine(client, db, db_url, sequential_ids):  # noqa: 
                 c = data.draw(st.sampled_from(sorted(in_use, key=lambda c: c.id)), label="in use")
                 actor = data.draw(st.sampled_from(["force", "owner", "force", "operator"]), label="actor")
             else:
-                c = self.w.completions[data.draw(st.sampled_from(sorted(self.w.completions)), label="completion")]
-                actor = data.draw(st.sampled_from(["owner", "force", "operator", "other", "owner-force"]),
-                                  label="actor")
+                c = self.w.completions[
+                    data.draw(st.sampled_from(sorted(self.w.completions)), label="completion")
+                ]
+                actor = data.draw(
+                    st.sampled_from(["owner", "force", "operator", "other", "owner-force"]), label="actor"
+                )
             self.revoke_one(c, actor)
 
         def in_use(self) -> list[MCompletion]:
-            return [c for c in self.w.completions.values() if c.state == "active"
-                    and (self.w.lots[c.lot].consumed or self.w.lots[c.lot].locked)]
+            return [
+                c
+                for c in self.w.completions.values()
+                if c.state == "active" and (self.w.lots[c.lot].consumed or self.w.lots[c.lot].locked)
+            ]
 
         def revoke_one(self, c: MCompletion, actor: str) -> None:
-            headers = {"owner": self.w.headers[c.inst], "other": self.w.headers[1 - c.inst],
-                       "owner-force": self.w.headers[c.inst]}.get(actor, OPERATOR)
+            headers = {
+                "owner": self.w.headers[c.inst],
+                "other": self.w.headers[1 - c.inst],
+                "owner-force": self.w.headers[c.inst],
+            }.get(actor, OPERATOR)
             force = actor in ("force", "owner-force")
             lot = self.w.lots[c.lot]
             used = bool(lot.consumed or lot.locked)
             hypothesis.event(f"revoke by {actor}: {c.state}{', lot in use' if used else ''}")
-            r = client.post(f"/api/v1/completions/{c.id}/revoke", json={"reason": "登记错误", "force": force},
-                            headers=headers)
+            r = client.post(
+                f"/api/v1/completions/{c.id}/revoke",
+                json={"reason": "登记错误", "force": force},
+                headers=headers,
+            )
             if actor == "owner-force":
                 _problem(r, 403, "forbidden")
                 return
@@ -477,11 +598,16 @@ def test_conversion_state_machine(client, db, db_url, sequential_ids):  # noqa: 
         @precondition(lambda self: self.pending())
         @rule(data=st.data())
         def expire(self, data: st.DataObject) -> None:
-            conversion = data.draw(st.sampled_from(sorted(self.pending(), key=lambda c: c.id)), label="expiring")
+            conversion = data.draw(
+                st.sampled_from(sorted(self.pending(), key=lambda c: c.id)), label="expiring"
+            )
             trigger = data.draw(st.sampled_from(["request", "decide", "sweep"]), label="trigger")
             with db.unit_of_work() as session:
-                session.execute(update(Conversion).where(Conversion.id == conversion.id)
-                                .values(expires_at=clock.now() - timedelta(days=1)))
+                session.execute(
+                    update(Conversion)
+                    .where(Conversion.id == conversion.id)
+                    .values(expires_at=clock.now() - timedelta(days=1))
+                )
             self.release(conversion, "expired")
             if trigger == "request":
                 # A new request by the same learner expires the overdue one first — but only a request
@@ -492,8 +618,11 @@ def test_conversion_state_machine(client, db, db_url, sequential_ids):  # noqa: 
                 else:
                     trigger = "sweep"
             elif trigger == "decide":
-                r = client.post(f"/api/v1/conversions/{conversion.id}/decide", json={"decision": "approve"},
-                                headers=self.w.headers[1])
+                r = client.post(
+                    f"/api/v1/conversions/{conversion.id}/decide",
+                    json={"decision": "approve"},
+                    headers=self.w.headers[1],
+                )
                 _problem(r, 409, "conversion_expired")  # and the release is committed all the same
             hypothesis.event(f"expire via {trigger}")
             if trigger == "sweep":
@@ -501,32 +630,51 @@ def test_conversion_state_machine(client, db, db_url, sequential_ids):  # noqa: 
                     assert conversions.expire_pending(session) == 1
             with db.reader() as session:
                 assert session.get(Conversion, conversion.id).state == "expired"
-            r = client.post(f"/api/v1/conversions/{conversion.id}/decide",
-                            json={"decision": "reject", "reason": "晚了"}, headers=self.w.headers[1])
+            r = client.post(
+                f"/api/v1/conversions/{conversion.id}/decide",
+                json={"decision": "reject", "reason": "晚了"},
+                headers=self.w.headers[1],
+            )
             _problem(r, 409, "conversion_expired")
 
         # -- invariants -----------------------------------------------------------------------------
         @invariant()
         def ledger_is_balanced(self) -> None:
             with db.reader() as session:
-                assert session.execute(select(func.coalesce(func.sum(Posting.amount_units), 0))).scalar_one() == 0
-                sums = (select(Posting.account_id, func.sum(Posting.amount_units).label("units"))
-                        .group_by(Posting.account_id).subquery())
+                assert (
+                    session.execute(select(func.coalesce(func.sum(Posting.amount_units), 0))).scalar_one()
+                    == 0
+                )
+                sums = (
+                    select(Posting.account_id, func.sum(Posting.amount_units).label("units"))
+                    .group_by(Posting.account_id)
+                    .subquery()
+                )
                 wrong = session.execute(
                     select(LedgerAccount.code, LedgerAccount.balance_units, func.coalesce(sums.c.units, 0))
                     .outerjoin(sums, sums.c.account_id == LedgerAccount.id)
-                    .where(LedgerAccount.balance_units != func.coalesce(sums.c.units, 0))).all()
+                    .where(LedgerAccount.balance_units != func.coalesce(sums.c.units, 0))
+                ).all()
                 assert not wrong, wrong
 
         @invariant()
         def lots_are_exact(self) -> None:
             with db.reader() as session:
                 lots = {lot.id: lot for lot in session.execute(select(Lot)).scalars()}
-                held = session.execute(select(ConversionLot.conversion_id, ConversionLot.lot_id, ConversionLot.units,
-                                              Conversion.state)
-                                       .join(Conversion, Conversion.id == ConversionLot.conversion_id)).all()
-                approved = {c.id: c for c in session.execute(
-                    select(Conversion).where(Conversion.state == "approved")).scalars()}
+                held = session.execute(
+                    select(
+                        ConversionLot.conversion_id,
+                        ConversionLot.lot_id,
+                        ConversionLot.units,
+                        Conversion.state,
+                    ).join(Conversion, Conversion.id == ConversionLot.conversion_id)
+                ).all()
+                approved = {
+                    c.id: c
+                    for c in session.execute(
+                        select(Conversion).where(Conversion.state == "approved")
+                    ).scalars()
+                }
                 targets = defaultdict(list)
                 for lot in lots.values():
                     if lot.conversion_id is not None:
@@ -534,13 +682,19 @@ def test_conversion_state_machine(client, db, db_url, sequential_ids):  # noqa: 
                 learner_postings = defaultdict(list)
                 if approved:
                     for tx_id, units, lot_id in session.execute(
-                            select(Posting.transaction_id, Posting.amount_units, Posting.lot_id)
-                            .join(LedgerAccount, LedgerAccount.id == Posting.account_id)
-                            .join(LedgerTransaction, LedgerTransaction.id == Posting.transaction_id)
-                            .where(LedgerAccount.kind == "learner", LedgerTransaction.kind == "conversion")):
+                        select(Posting.transaction_id, Posting.amount_units, Posting.lot_id)
+                        .join(LedgerAccount, LedgerAccount.id == Posting.account_id)
+                        .join(LedgerTransaction, LedgerTransaction.id == Posting.transaction_id)
+                        .where(LedgerAccount.kind == "learner", LedgerTransaction.kind == "conversion")
+                    ):
                         learner_postings[tx_id].append((units, lot_id))
-                states = dict(session.execute(select(Conversion.id, Conversion.state)
-                                              .where(Conversion.id.in_(list(self.w.conversions)))).all())
+                states = dict(
+                    session.execute(
+                        select(Conversion.id, Conversion.state).where(
+                            Conversion.id.in_(list(self.w.conversions))
+                        )
+                    ).all()
+                )
             locked, consumed = defaultdict(int), defaultdict(int)
             by_conversion = defaultdict(list)
             for conversion_id, lot_id, units, state in held:
@@ -550,7 +704,7 @@ def test_conversion_state_machine(client, db, db_url, sequential_ids):  # noqa: 
                 elif state == "approved":
                     consumed[lot_id] += units
             for lot in lots.values():
-                assert 0 <= lot.consumed_units and 0 <= lot.locked_units, lot
+                assert lot.consumed_units >= 0 and lot.locked_units >= 0, lot
                 assert lot.consumed_units + lot.locked_units <= lot.amount_units, lot
                 assert lot.locked_units == locked[lot.id], (lot, locked[lot.id])
                 assert lot.consumed_units == consumed[lot.id], (lot, consumed[lot.id])
@@ -565,9 +719,17 @@ def test_conversion_state_machine(client, db, db_url, sequential_ids):  # noqa: 
             # ...and the database agrees with the model.
             for m in self.w.lots.values():
                 lot = lots[m.id]
-                assert (lot.amount_units, lot.consumed_units, lot.locked_units, lot.state, lot.conversion_id) == (
-                    m.amount, m.consumed, m.locked, m.state, m.conversion), (lot, m)
-                assert lot.earned_on == m.earned_on and lot.category == m.category and lot.level == m.level, (lot, m)
+                assert (
+                    lot.amount_units,
+                    lot.consumed_units,
+                    lot.locked_units,
+                    lot.state,
+                    lot.conversion_id,
+                ) == (m.amount, m.consumed, m.locked, m.state, m.conversion), (lot, m)
+                assert lot.earned_on == m.earned_on and lot.category == m.category and lot.level == m.level, (
+                    lot,
+                    m,
+                )
             for m in self.w.conversions.values():
                 assert states[m.id] == m.state, (m, states[m.id])
                 assert sorted(by_conversion[m.id]) == m.held, (m, by_conversion[m.id])
@@ -598,37 +760,76 @@ def test_conversion_state_machine(client, db, db_url, sequential_ids):  # noqa: 
                 report = audit(session)
             assert report.ok, report.problems
 
-    run_state_machine_as_test(ConversionMachine, settings=hypothesis.settings(
-        max_examples=examples, stateful_step_count=steps, deadline=None, database=None,
-        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]))
+    run_state_machine_as_test(
+        ConversionMachine,
+        settings=hypothesis.settings(
+            max_examples=examples,
+            stateful_step_count=steps,
+            deadline=None,
+            database=None,
+            suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+        ),
+    )
 
 
 # -- focused cases: expiry through a refused decision; a cascade reaching one conversion twice -------
 
-def _small_world(client, *, all_of_second: str = "X") -> dict:  # noqa: ANN001
+
+def _small_world(client, *, all_of_second: str = "X") -> dict:
     """A (community C1, C2 of 1 credit each, academic X), B (T, ADV); QTY: 1.5 community → 2 of B:T,
     ALL: all_of [A:<all_of_second>, B:T] → 3 of B:ADV; one learner with C1 (older) and C2."""
     n = next(_small)
     a_code, b_code = f"CSX{n}A", f"CSX{n}B"
     a = institution(client, a_code, "社区学院")
     b = institution(client, b_code, "开放大学")
-    for code, (category, level, credits) in {"C1": ("community", 2, 1.0), "C2": ("community", 2, 1.0),
-                                             "X": ("academic", 5, 2.0)}.items():
+    for code, (category, level, credits) in {
+        "C1": ("community", 2, 1.0),
+        "C2": ("community", 2, 1.0),
+        "X": ("academic", 5, 2.0),
+    }.items():
         outcome(client, a, code, title_zh=f"成果{code}", category=category, level=level, credits=credits)
     outcome(client, b, "T", title_zh="现代农业技术基础", category="academic", level=5, credits=2.0)
     outcome(client, b, "ADV", title_zh="进阶", category="academic", level=6, credits=3.0)
-    qty = _rule(client, b, {"code": "QTY", "name_zh": "社区学分转换", "target_outcome_code": "T", "credits": 2,
-                            "source": {"credits": {"category": "community", "min_level": 2, "amount": 1.5}}})
-    all_of = _rule(client, b, {"code": "ALL", "name_zh": "进阶", "target_outcome_code": "ADV", "credits": 3,
-                               "source": {"all_of": [f"{a_code}:{all_of_second}", f"{b_code}:T"]}})
+    qty = _rule(
+        client,
+        b,
+        {
+            "code": "QTY",
+            "name_zh": "社区学分转换",
+            "target_outcome_code": "T",
+            "credits": 2,
+            "source": {"credits": {"category": "community", "min_level": 2, "amount": 1.5}},
+        },
+    )
+    all_of = _rule(
+        client,
+        b,
+        {
+            "code": "ALL",
+            "name_zh": "进阶",
+            "target_outcome_code": "ADV",
+            "credits": 3,
+            "source": {"all_of": [f"{a_code}:{all_of_second}", f"{b_code}:T"]},
+        },
+    )
     person = learner(client, a)
     completions = {}
     for code, day in (("C1", today_minus(60)), ("C2", today_minus(30)), ("X", today_minus(30))):
-        r = client.post("/api/v1/completions", json=completion_body(person["account_no"], code, completed_on=day),
-                        headers=a)
+        r = client.post(
+            "/api/v1/completions",
+            json=completion_body(person["account_no"], code, completed_on=day),
+            headers=a,
+        )
         assert r.status_code == 201, r.text
         completions[code] = r.json()["id"]
-    return {"a": a, "b": b, "qty": qty, "all": all_of, "me": _activate(client, person), "completions": completions}
+    return {
+        "a": a,
+        "b": b,
+        "qty": qty,
+        "all": all_of,
+        "me": _activate(client, person),
+        "completions": completions,
+    }
 
 
 _small = itertools.count(1)
@@ -645,8 +846,9 @@ def test_deciding_an_overdue_request_releases_its_locks(client, db):
     assert r.status_code == 201, r.text
     cid = r.json()["id"]
     with db.unit_of_work() as session:
-        session.execute(update(Conversion).where(Conversion.id == cid)
-                        .values(expires_at=clock.now() - timedelta(days=1)))
+        session.execute(
+            update(Conversion).where(Conversion.id == cid).values(expires_at=clock.now() - timedelta(days=1))
+        )
     r = client.post(f"/api/v1/conversions/{cid}/decide", json={"decision": "approve"}, headers=w["b"])
     _problem(r, 409, "conversion_expired")
     assert client.get("/api/v1/me/balance", headers=w["me"]).json()["convertible"] == 4.0  # 2 community + X
@@ -667,14 +869,25 @@ def test_forced_revocation_reverses_a_conversion_reached_by_two_paths_once(clien
     w = _small_world(client, all_of_second="C2")
     # QTY takes C1 whole and half of C2; ALL then takes the other half of C2 and the B:T lot QTY made.
     first = client.post("/api/v1/me/conversions", json={"rule_id": w["qty"]}, headers=w["me"]).json()
-    assert client.post(f"/api/v1/conversions/{first['id']}/decide", json={"decision": "approve"},
-                       headers=w["b"]).status_code == 200
+    assert (
+        client.post(
+            f"/api/v1/conversions/{first['id']}/decide", json={"decision": "approve"}, headers=w["b"]
+        ).status_code
+        == 200
+    )
     second = client.post("/api/v1/me/conversions", json={"rule_id": w["all"]}, headers=w["me"])
     assert second.status_code == 201, second.text
-    assert client.post(f"/api/v1/conversions/{second.json()['id']}/decide", json={"decision": "approve"},
-                       headers=w["b"]).status_code == 200
-    r = client.post(f"/api/v1/completions/{w['completions']['C2']}/revoke",
-                    json={"reason": "登记错误", "force": True}, headers=OPERATOR)
+    assert (
+        client.post(
+            f"/api/v1/conversions/{second.json()['id']}/decide", json={"decision": "approve"}, headers=w["b"]
+        ).status_code
+        == 200
+    )
+    r = client.post(
+        f"/api/v1/completions/{w['completions']['C2']}/revoke",
+        json={"reason": "登记错误", "force": True},
+        headers=OPERATOR,
+    )
     assert r.status_code == 200, r.text
     with db.reader() as session:
         assert {session.get(Conversion, c).state for c in (first["id"], second.json()["id"])} == {"reversed"}

@@ -21,17 +21,41 @@ BASE_URL = "https://xuefen.yongchuan.gov.cn"
 SIGNED_AT = datetime(2026, 11, 26, 2, 30, 5, tzinfo=UTC)
 
 TITLES = [
-    "居民用电安全", "玩转微信享受智慧生活", "楠竹工艺画", "家政育婴师培训", "春季蔬菜田间管理培训", "智慧助老我能行",
-    "家庭教育培训", "陶瓷彩绘基础", "青花瓷绘制技法", "手机摄影入门", "太极拳（二十四式）", "中医养生与保健",
-    "老年人防诈骗知识讲座", "书法入门：楷书", "葫芦丝演奏", "广场舞编排与表演", "智能手机支付安全", "合唱基础训练",
-    "家常菜烹饪技艺", "插花艺术", "茶艺与茶文化", "电子商务与农产品直播", "果树修剪技术", "安全用药常识",
-    "社区志愿服务实务", "普通话水平提升", "急救知识与技能（心肺复苏）", "民间剪纸艺术", "数字素养：政务服务网上办",
+    "居民用电安全",
+    "玩转微信享受智慧生活",
+    "楠竹工艺画",
+    "家政育婴师培训",
+    "春季蔬菜田间管理培训",
+    "智慧助老我能行",
+    "家庭教育培训",
+    "陶瓷彩绘基础",
+    "青花瓷绘制技法",
+    "手机摄影入门",
+    "太极拳（二十四式）",
+    "中医养生与保健",
+    "老年人防诈骗知识讲座",
+    "书法入门：楷书",
+    "葫芦丝演奏",
+    "广场舞编排与表演",
+    "智能手机支付安全",
+    "合唱基础训练",
+    "家常菜烹饪技艺",
+    "插花艺术",
+    "茶艺与茶文化",
+    "电子商务与农产品直播",
+    "果树修剪技术",
+    "安全用药常识",
+    "社区志愿服务实务",
+    "普通话水平提升",
+    "急救知识与技能（心肺复苏）",
+    "民间剪纸艺术",
+    "数字素养：政务服务网上办",
     "市民自主学习团队活动",
 ]
 INSTITUTIONS = ["YCCEC", "CQOUYC", "HCZCEC", "JDZCS", "XDCEC"]
 
 
-def resolve(kid: str):  # noqa: ANN201
+def resolve(kid: str):
     return KEY.public_key() if kid == KID else None
 
 
@@ -46,19 +70,31 @@ def achievement() -> dict:
         "id_masked": "500118********204X",
         "account_no": "CB12345678903",
         "total_credits": "1.5",
-        "lines": [{"title_zh": "居民用电安全", "credits": "1.5", "completed_on": "2025-10-12",
-                   "institution_code": "YCCEC"}],
+        "lines": [
+            {
+                "title_zh": "居民用电安全",
+                "credits": "1.5",
+                "completed_on": "2025-10-12",
+                "institution_code": "YCCEC",
+            }
+        ],
     }
 
 
 def transcript(n: int = 30) -> dict:
-    lines = [{"title_zh": TITLES[i % len(TITLES)], "credits": ["1.5", "2", "0.5", "1"][i % 4],
-              "completed_on": f"{2024 + i % 2}-{i % 12 + 1:02d}-{i * 7 % 28 + 1:02d}",
-              "institution_code": INSTITUTIONS[i % len(INSTITUTIONS)]} for i in range(n)]
+    lines = [
+        {
+            "title_zh": TITLES[i % len(TITLES)],
+            "credits": ["1.5", "2", "0.5", "1"][i % 4],
+            "completed_on": f"{2024 + i % 2}-{i % 12 + 1:02d}-{i * 7 % 28 + 1:02d}",
+            "institution_code": INSTITUTIONS[i % len(INSTITUTIONS)],
+        }
+        for i in range(n)
+    ]
     return dict(achievement(), kind="transcript", total_credits="38.5", lines=lines)
 
 
-def sign(claims: dict, key: Ed25519PrivateKey = KEY, **kw) -> str:  # noqa: ANN003
+def sign(claims: dict, key: Ed25519PrivateKey = KEY, **kw) -> str:
     return qrpayload.encode(claims, kid=KID, private_key=key, now=SIGNED_AT, **kw)
 
 
@@ -89,7 +125,7 @@ def test_signature_is_domain_separated_over_the_text_before_the_last_dot() -> No
     signed, _, sig = payload.rpartition(".")
     raw = base64.urlsafe_b64decode(sig + "==")
     KEY.public_key().verify(raw, b"creditbank/qr/v1\x00" + signed.encode())
-    with pytest.raises(Exception):  # noqa: B017,PT011 - the bare text is not what was signed
+    with pytest.raises(Exception):  # noqa: B017 - the bare text is not what was signed
         KEY.public_key().verify(raw, signed.encode())
 
 
@@ -99,17 +135,20 @@ def _splice(original: str, altered_claims: dict) -> str:
     return altered.rsplit(".", 1)[0] + "." + original.rsplit(".", 1)[1]
 
 
-@pytest.mark.parametrize("change", [
-    lambda c: c.update(learner_name="王秀华"),
-    lambda c: c.update(total_credits="7.5"),
-    lambda c: c.update(issued_on="2026-11-27"),
-    lambda c: c.update(id_masked="500118********2041"),
-    lambda c: c["lines"][0].update(title_zh="居民用电安金"),
-    lambda c: c["lines"][0].update(credits="2.5"),
-    lambda c: c["lines"][0].update(completed_on="2025-10-13"),
-    lambda c: c["lines"][0].update(institution_code="YCCEX"),
-])
-def test_one_changed_printed_character_fails(change) -> None:  # noqa: ANN001
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda c: c.update(learner_name="王秀华"),
+        lambda c: c.update(total_credits="7.5"),
+        lambda c: c.update(issued_on="2026-11-27"),
+        lambda c: c.update(id_masked="500118********2041"),
+        lambda c: c["lines"][0].update(title_zh="居民用电安金"),
+        lambda c: c["lines"][0].update(credits="2.5"),
+        lambda c: c["lines"][0].update(completed_on="2025-10-13"),
+        lambda c: c["lines"][0].update(institution_code="YCCEX"),
+    ],
+)
+def test_one_changed_printed_character_fails(change) -> None:
     original = sign(achievement())
     claims = achievement()
     change(claims)
@@ -125,7 +164,7 @@ def test_every_single_character_edit_of_the_payload_fails() -> None:
     alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_."
     for i, ch in enumerate(payload):
         other = alphabet[(alphabet.index(ch) + 1) % len(alphabet)]
-        ok, _, reason = qrpayload.verify(payload[:i] + other + payload[i + 1:], resolve)
+        ok, _, reason = qrpayload.verify(payload[:i] + other + payload[i + 1 :], resolve)
         assert not ok, (i, reason)
 
 
@@ -163,21 +202,24 @@ def _payload_with_body(obj: object, *, raw: bytes | None = None) -> str:
     return f"{signed}.{sig}"
 
 
-@pytest.mark.parametrize("bad", [
-    "",
-    "CB1",
-    "CB2.key.body.sig",
-    "http://example.org/v/crt_x",
-    "CB1.key-1.AAAA." + "A" * 85,
-    "CB1.key 1.AAAA." + "A" * 86,
-    "CB1.key-1.AA=A." + "A" * 86,
-    "CB1.key-1.." + "A" * 86,
-    "CB1.键.AAAA." + "A" * 86,
-    "CB1.key-1.AAAA.AAAA." + "A" * 86,
-    "CB1.key-1.AAAA." + "A" * 85 + "B",  # non-canonical trailing bits in the signature
-    "CB1.key-1\n.AAAA." + "A" * 86,
-    "CB1.key-1.AAAA\n." + "A" * 86,
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "",
+        "CB1",
+        "CB2.key.body.sig",
+        "http://example.org/v/crt_x",
+        "CB1.key-1.AAAA." + "A" * 85,
+        "CB1.key 1.AAAA." + "A" * 86,
+        "CB1.key-1.AA=A." + "A" * 86,
+        "CB1.key-1.." + "A" * 86,
+        "CB1.键.AAAA." + "A" * 86,
+        "CB1.key-1.AAAA.AAAA." + "A" * 86,
+        "CB1.key-1.AAAA." + "A" * 85 + "B",  # non-canonical trailing bits in the signature
+        "CB1.key-1\n.AAAA." + "A" * 86,
+        "CB1.key-1.AAAA\n." + "A" * 86,
+    ],
+)
 def test_decode_refuses_malformed_structure(bad: str) -> None:
     with pytest.raises(PayloadError):
         qrpayload.decode(bad)
@@ -185,25 +227,113 @@ def test_decode_refuses_malformed_structure(bad: str) -> None:
     assert not ok and reason
 
 
-@pytest.mark.parametrize("body", [
-    [],
-    {"i": "x"},
-    {**{"i": "c", "k": "achievement", "d": "2026-11-26", "t": 1, "n": "n", "u": "u", "p": "p", "m": "m",
-        "c": "1", "l": []}, "zz": 1},
-    {"i": "c", "k": "diploma", "d": "2026-11-26", "t": 1, "n": "n", "u": "u", "p": "p", "m": "m", "c": "1", "l": []},
-    {"i": "c", "k": "achievement", "d": "26/11/2026", "t": 1, "n": "n", "u": "u", "p": "p", "m": "m", "c": "1",
-     "l": []},
-    {"i": "c", "k": "achievement", "d": "2026-11-26", "t": "1", "n": "n", "u": "u", "p": "p", "m": "m", "c": "1",
-     "l": []},
-    {"i": "c", "k": "achievement", "d": "2026-11-26", "t": 1, "n": "n", "u": "u", "p": "p", "m": "m", "c": 1,
-     "l": []},
-    {"i": "c", "k": "achievement", "d": "2026-11-26", "t": 1, "n": "n", "u": "u", "p": "p", "m": "m", "c": "1",
-     "l": [["a", "1", "2025-01-01"]]},
-    {"i": "c", "k": "achievement", "d": "2026-11-26", "t": 1, "n": "n", "u": "u", "p": "p", "m": "m", "c": "1",
-     "l": [], "lc": 0, "lh": "0" * 64},
-    {"i": "c", "k": "achievement", "d": "2026-11-26", "t": 1, "n": "n", "u": "u", "p": "p", "m": "m", "c": "1",
-     "l": [], "lc": 3},
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        [],
+        {"i": "x"},
+        {
+            "i": "c",
+            "k": "achievement",
+            "d": "2026-11-26",
+            "t": 1,
+            "n": "n",
+            "u": "u",
+            "p": "p",
+            "m": "m",
+            "c": "1",
+            "l": [],
+            "zz": 1,
+        },
+        {
+            "i": "c",
+            "k": "diploma",
+            "d": "2026-11-26",
+            "t": 1,
+            "n": "n",
+            "u": "u",
+            "p": "p",
+            "m": "m",
+            "c": "1",
+            "l": [],
+        },
+        {
+            "i": "c",
+            "k": "achievement",
+            "d": "26/11/2026",
+            "t": 1,
+            "n": "n",
+            "u": "u",
+            "p": "p",
+            "m": "m",
+            "c": "1",
+            "l": [],
+        },
+        {
+            "i": "c",
+            "k": "achievement",
+            "d": "2026-11-26",
+            "t": "1",
+            "n": "n",
+            "u": "u",
+            "p": "p",
+            "m": "m",
+            "c": "1",
+            "l": [],
+        },
+        {
+            "i": "c",
+            "k": "achievement",
+            "d": "2026-11-26",
+            "t": 1,
+            "n": "n",
+            "u": "u",
+            "p": "p",
+            "m": "m",
+            "c": 1,
+            "l": [],
+        },
+        {
+            "i": "c",
+            "k": "achievement",
+            "d": "2026-11-26",
+            "t": 1,
+            "n": "n",
+            "u": "u",
+            "p": "p",
+            "m": "m",
+            "c": "1",
+            "l": [["a", "1", "2025-01-01"]],
+        },
+        {
+            "i": "c",
+            "k": "achievement",
+            "d": "2026-11-26",
+            "t": 1,
+            "n": "n",
+            "u": "u",
+            "p": "p",
+            "m": "m",
+            "c": "1",
+            "l": [],
+            "lc": 0,
+            "lh": "0" * 64,
+        },
+        {
+            "i": "c",
+            "k": "achievement",
+            "d": "2026-11-26",
+            "t": 1,
+            "n": "n",
+            "u": "u",
+            "p": "p",
+            "m": "m",
+            "c": "1",
+            "l": [],
+            "lc": 3,
+        },
+    ],
+)
 def test_decode_refuses_malformed_claims_even_when_signed(body: object) -> None:
     payload = _payload_with_body(body)
     with pytest.raises(PayloadError):
@@ -220,12 +350,17 @@ def test_decode_refuses_duplicate_keys_bad_utf8_and_bombs() -> None:
 
 
 def test_encode_refuses_bad_claims() -> None:
-    for change in (lambda c: c.update(kind="diploma"), lambda c: c.update(nickname="x"),
-                   lambda c: c.update(learner_name=""), lambda c: c["lines"][0].update(completed_on="2025/10/12"),
-                   lambda c: c["lines"][0].update(completed_on="2025-10-12\n"),
-                   lambda c: c.update(issued_on="２０２６-11-26"),
-                   lambda c: c["lines"][0].update(extra="x"), lambda c: c.update(signed_at="yesterday"),
-                   lambda c: c.update(lines_total=5)):
+    for change in (
+        lambda c: c.update(kind="diploma"),
+        lambda c: c.update(nickname="x"),
+        lambda c: c.update(learner_name=""),
+        lambda c: c["lines"][0].update(completed_on="2025/10/12"),
+        lambda c: c["lines"][0].update(completed_on="2025-10-12\n"),
+        lambda c: c.update(issued_on="２０２６-11-26"),
+        lambda c: c["lines"][0].update(extra="x"),
+        lambda c: c.update(signed_at="yesterday"),
+        lambda c: c.update(lines_total=5),
+    ):
         claims = achievement()
         change(claims)
         with pytest.raises(PayloadError):
@@ -298,14 +433,30 @@ def test_url_parsing_and_id_binding() -> None:
 def test_claims_from_printed() -> None:
     from creditbank.certificates.credentials import Line, Printed
 
-    line = Line(outcome_ref="YCCEC:E01:v1", title_zh="居民用电安全", title_en="Home electrical safety",
-                category="community", level=2, credits="1.5", completed_on="2025-10-12",
-                institution_code="YCCEC", institution_name="永川区社区教育学院")
-    printed = Printed(certificate_id="crt_Ab3kd9_LmQ2xZ8pW", kind="achievement", issued_on="2026-11-26",
-                      issuer_did="did:web:xuefen.yongchuan.gov.cn", issuer_name_zh="学分银行",
-                      issuer_name_en="creditbank learning-credit bank", learner_name="王秀英",
-                      id_masked="500118********204X", account_no="CB12345678903", total_credits="1.5",
-                      lines=(line,))
+    line = Line(
+        outcome_ref="YCCEC:E01:v1",
+        title_zh="居民用电安全",
+        title_en="Home electrical safety",
+        category="community",
+        level=2,
+        credits="1.5",
+        completed_on="2025-10-12",
+        institution_code="YCCEC",
+        institution_name="永川区社区教育学院",
+    )
+    printed = Printed(
+        certificate_id="crt_Ab3kd9_LmQ2xZ8pW",
+        kind="achievement",
+        issued_on="2026-11-26",
+        issuer_did="did:web:xuefen.yongchuan.gov.cn",
+        issuer_name_zh="学分银行",
+        issuer_name_en="creditbank learning-credit bank",
+        learner_name="王秀英",
+        id_masked="500118********204X",
+        account_no="CB12345678903",
+        total_credits="1.5",
+        lines=(line,),
+    )
     assert qrpayload.claims_from(printed) == achievement()
 
 
@@ -348,7 +499,7 @@ def _doc_block(tag: str) -> str:
     import re
     from pathlib import Path
 
-    text = (Path(__file__).resolve().parents[1] / "docs" / "qr-format.md").read_text(encoding="utf-8")
+    text = (Path(__file__).resolve().parents[2] / "docs" / "qr-format.md").read_text(encoding="utf-8")
     match = re.search(rf"```{tag}\n(.*?)```", text, re.S)
     assert match, tag
     return match.group(1)
@@ -357,24 +508,34 @@ def _doc_block(tag: str) -> str:
 def test_documented_example_and_python_verifier_work() -> None:
     url = _doc_block("text example-url").strip()
     rfc8032_key1 = Ed25519PrivateKey.from_private_bytes(
-        bytes.fromhex("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60"))
+        bytes.fromhex("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60")
+    )
     public = rfc8032_key1.public_key()
     raw = base64.urlsafe_b64decode("11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo=")
     assert raw == public.public_bytes_raw()
-    ok, claims, reason = qrpayload.verify_url(url, lambda kid: public if kid == "key-20261126-a1b2c3" else None)
+    ok, claims, reason = qrpayload.verify_url(
+        url, lambda kid: public if kid == "key-20261126-a1b2c3" else None
+    )
     assert ok, reason
     assert claims["learner_name"] == "王秀英" and claims["signed_at"] == "2026-11-26T02:30:05Z"
     # The encoder still produces exactly this payload (Ed25519 is deterministic).
     example = dict(achievement(), issuer_did="did:web:bank.example.org")
-    assert qrpayload.encode(example, kid="key-20261126-a1b2c3", private_key=rfc8032_key1, now=SIGNED_AT) == \
-        url.split("#", 1)[1]
+    assert (
+        qrpayload.encode(example, kid="key-20261126-a1b2c3", private_key=rfc8032_key1, now=SIGNED_AT)
+        == url.split("#", 1)[1]
+    )
     # The ~15-line verifier printed in the doc agrees, and rejects an altered payload.
     namespace: dict = {}
-    exec(_doc_block("python verifier"), namespace)  # noqa: S102 - our own documentation
+    exec(_doc_block("python verifier"), namespace)
     short = namespace["verify_qr"](url, {"key-20261126-a1b2c3": raw})
     assert short["p"] == "王秀英" and short["l"] == [["居民用电安全", "1.5", "2025-10-12", "YCCEC"]]
-    signed, _, sig = url.rpartition(".")
-    forged = qrpayload.qr_url("https://bank.example.org", "crt_Ab3kd9_LmQ2xZ8pW",
-                              sign(dict(example, learner_name="王秀华"))).rpartition(".")[0] + "." + sig
-    with pytest.raises(Exception):  # noqa: B017,PT011 - cryptography's InvalidSignature
+    _signed, _, sig = url.rpartition(".")
+    forged = (
+        qrpayload.qr_url(
+            "https://bank.example.org", "crt_Ab3kd9_LmQ2xZ8pW", sign(dict(example, learner_name="王秀华"))
+        ).rpartition(".")[0]
+        + "."
+        + sig
+    )
+    with pytest.raises(Exception):  # noqa: B017 - cryptography's InvalidSignature
         namespace["verify_qr"](forged, {KID: raw})

@@ -72,16 +72,19 @@ def test_encoding_is_deterministic_and_small_when_empty() -> None:
     assert len(empty) < 100  # 16 KiB of zeros → ~50 bytes of gzip
 
 
-@pytest.mark.parametrize("bad", [
-    "",
-    "zH4sIAAAAAAAAA-3BMQEAAADCoPVPbQwfoAAAAAAAAAAAAAAAAAAAAIC3AYbSVKsAQAAA",  # base58 prefix
-    SPEC_EXAMPLE[1:],  # no prefix at all
-    SPEC_EXAMPLE + "==",  # padding
-    "u!!!!",
-    "u" + base64.urlsafe_b64encode(b"not gzip").decode().rstrip("="),
-    "u" + base64.urlsafe_b64encode(gzip.compress(bytes(1024))).decode().rstrip("="),  # too small
-    SPEC_EXAMPLE[:-6],  # truncated stream
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "",
+        "zH4sIAAAAAAAAA-3BMQEAAADCoPVPbQwfoAAAAAAAAAAAAAAAAAAAAIC3AYbSVKsAQAAA",  # base58 prefix
+        SPEC_EXAMPLE[1:],  # no prefix at all
+        SPEC_EXAMPLE + "==",  # padding
+        "u!!!!",
+        "u" + base64.urlsafe_b64encode(b"not gzip").decode().rstrip("="),
+        "u" + base64.urlsafe_b64encode(gzip.compress(bytes(1024))).decode().rstrip("="),  # too small
+        SPEC_EXAMPLE[:-6],  # truncated stream
+    ],
+)
 def test_decode_refuses_malformed_lists(bad: str) -> None:
     with pytest.raises(ValueError):
         statuslist.decode(bad)
@@ -106,23 +109,38 @@ def test_encode_refuses_short_bitstrings_and_bad_indexes() -> None:
 def test_status_list_credential_shape() -> None:
     url = "https://bank.example.org/api/v1/status-lists/3"
     encoded = statuslist.encode(statuslist.new_bitstring())
-    vc = statuslist.status_list_credential(list_url=url, issuer="did:web:bank.example.org", encoded=encoded,
-                                           valid_from="2026-11-26T08:00:00Z")
+    vc = statuslist.status_list_credential(
+        list_url=url, issuer="did:web:bank.example.org", encoded=encoded, valid_from="2026-11-26T08:00:00Z"
+    )
     assert vc == {
         "@context": ["https://www.w3.org/ns/credentials/v2"],
         "id": url,
         "type": ["VerifiableCredential", "BitstringStatusListCredential"],
         "issuer": "did:web:bank.example.org",
         "validFrom": "2026-11-26T08:00:00Z",
-        "credentialSubject": {"id": url + "#list", "type": "BitstringStatusList", "statusPurpose": "revocation",
-                              "encodedList": encoded},
+        "credentialSubject": {
+            "id": url + "#list",
+            "type": "BitstringStatusList",
+            "statusPurpose": "revocation",
+            "encodedList": encoded,
+        },
     }
-    suspended = statuslist.status_list_credential(list_url=url, issuer="did:web:x", encoded=encoded,
-                                                  valid_from="2026-11-26T08:00:00Z", purpose="suspension")
+    suspended = statuslist.status_list_credential(
+        list_url=url,
+        issuer="did:web:x",
+        encoded=encoded,
+        valid_from="2026-11-26T08:00:00Z",
+        purpose="suspension",
+    )
     assert suspended["credentialSubject"]["statusPurpose"] == "suspension"
     with pytest.raises(ValueError):
-        statuslist.status_list_credential(list_url=url, issuer="did:web:x", encoded=encoded,
-                                          valid_from="2026-11-26T08:00:00Z", purpose="message")
+        statuslist.status_list_credential(
+            list_url=url,
+            issuer="did:web:x",
+            encoded=encoded,
+            valid_from="2026-11-26T08:00:00Z",
+            purpose="message",
+        )
 
 
 def test_status_entry_shape() -> None:

@@ -20,19 +20,43 @@ from tests.conftest import OPERATOR, completion_body, institution, learner, outc
 def world(client):
     inst = institution(client)
     outcome(client, inst)
-    outcome(client, inst, "YC-BAMBOO", title_zh="楠竹工艺画", title_en="Bamboo craft painting", category="culture_leisure",
-            level=1, credits=1)
+    outcome(
+        client,
+        inst,
+        "YC-BAMBOO",
+        title_zh="楠竹工艺画",
+        title_en="Bamboo craft painting",
+        category="culture_leisure",
+        level=1,
+        credits=1,
+    )
     person = learner(client, inst, name="张桂兰")
-    first = client.post("/api/v1/completions", json=completion_body(person["account_no"]), headers=inst).json()
-    second = client.post("/api/v1/completions", json=completion_body(person["account_no"], "YC-BAMBOO"), headers=inst).json()
-    token = client.post("/api/v1/auth/activate", json={"account_no": person["account_no"],
-                        "activation_code": person["activation_code"], "password": "竹林深处2026"}).json()["access_token"]
-    return {"inst": inst, "learner": {"Authorization": f"Bearer {token}"}, "person": person,
-            "completions": [first, second]}
+    first = client.post(
+        "/api/v1/completions", json=completion_body(person["account_no"]), headers=inst
+    ).json()
+    second = client.post(
+        "/api/v1/completions", json=completion_body(person["account_no"], "YC-BAMBOO"), headers=inst
+    ).json()
+    token = client.post(
+        "/api/v1/auth/activate",
+        json={
+            "account_no": person["account_no"],
+            "activation_code": person["activation_code"],
+            "password": "竹林深处2026",
+        },
+    ).json()["access_token"]
+    return {
+        "inst": inst,
+        "learner": {"Authorization": f"Bearer {token}"},
+        "person": person,
+        "completions": [first, second],
+    }
 
 
 def issue(client, world, kind="achievement", index=0) -> dict:
-    body = {"kind": kind} | ({"completion_id": world["completions"][index]["id"]} if kind == "achievement" else {})
+    body = {"kind": kind} | (
+        {"completion_id": world["completions"][index]["id"]} if kind == "achievement" else {}
+    )
     response = client.post("/api/v1/me/certificates", json=body, headers=world["learner"])
     assert response.status_code == 201, response.text
     return response.json()
@@ -70,14 +94,26 @@ class TestIssue:
 
     def test_someone_elses_completion_is_not_found(self, client, world):
         other = learner(client, world["inst"], name="李建国")
-        theirs = client.post("/api/v1/completions", json=completion_body(other["account_no"]), headers=world["inst"]).json()
-        r = client.post("/api/v1/me/certificates", json={"kind": "achievement", "completion_id": theirs["id"]},
-                        headers=world["learner"])
+        theirs = client.post(
+            "/api/v1/completions", json=completion_body(other["account_no"]), headers=world["inst"]
+        ).json()
+        r = client.post(
+            "/api/v1/me/certificates",
+            json={"kind": "achievement", "completion_id": theirs["id"]},
+            headers=world["learner"],
+        )
         assert r.status_code == 404 and r.json()["code"] == "completion_not_found"
 
     def test_institution_batch_issue_only_for_its_own(self, client, world):
-        body = {"items": [{"account_no": world["person"]["account_no"], "kind": "achievement",
-                           "completion_id": world["completions"][0]["id"]}]}
+        body = {
+            "items": [
+                {
+                    "account_no": world["person"]["account_no"],
+                    "kind": "achievement",
+                    "completion_id": world["completions"][0]["id"],
+                }
+            ]
+        }
         assert client.post("/api/v1/certificates/batch", json=body, headers=world["inst"]).status_code == 201
         stranger = institution(client, "XDCEC", "新都社区教育学院")
         r = client.post("/api/v1/certificates/batch", json=body, headers=stranger)
@@ -89,17 +125,26 @@ class TestVerify:
         cert = issue(client, world)
         by_id = client.get(f"/api/v1/verify/{cert['id']}").json()
         assert by_id["valid"] is True and by_id["verdict"] == "valid"
-        assert oks(by_id) == {"signature": True, "issuer_key": True, "integrity": True, "status": True,
-                              "log_inclusion": None}
+        assert oks(by_id) == {
+            "signature": True,
+            "issuer_key": True,
+            "integrity": True,
+            "status": True,
+            "log_inclusion": None,
+        }
         assert by_id["certificate"]["learner_name"] == "张桂兰"
         assert verify_json(client, cert["credential"])["valid"] is True
 
-    @pytest.mark.parametrize("tamper", [
-        lambda c: c["credentialSubject"]["identifier"][0].update(identityHash="张桂芳"),
-        lambda c: c["credentialSubject"].update(creditsEarned=2.5),
-        lambda c: c["credentialSubject"].update(activityEndDate="2026-03-02T00:00:00Z"),
-        lambda c: c["credentialSubject"]["achievement"].update(name="居民用电安全（高级）"),
-    ], ids=["name", "credits", "date", "title"])
+    @pytest.mark.parametrize(
+        "tamper",
+        [
+            lambda c: c["credentialSubject"]["identifier"][0].update(identityHash="张桂芳"),
+            lambda c: c["credentialSubject"].update(creditsEarned=2.5),
+            lambda c: c["credentialSubject"].update(activityEndDate="2026-03-02T00:00:00Z"),
+            lambda c: c["credentialSubject"]["achievement"].update(name="居民用电安全（高级）"),
+        ],
+        ids=["name", "credits", "date", "title"],
+    )
     def test_one_changed_character_is_caught(self, client, world, tamper):
         credential = issue(client, world)["credential"]
         tamper(credential)
@@ -116,9 +161,12 @@ class TestVerify:
     def test_proof_by_an_unknown_key_fails(self, client, world):
         credential = issue(client, world)["credential"]
         method = credential["proof"][0]["verificationMethod"]
-        forged = sign_proof_set({k: v for k, v in credential.items() if k != "proof"}, Ed25519PrivateKey.generate(),
-                                verification_method=method.split("#")[0] + "#key-20260101-abcdef",
-                                created="2026-11-01T00:00:00Z")
+        forged = sign_proof_set(
+            {k: v for k, v in credential.items() if k != "proof"},
+            Ed25519PrivateKey.generate(),
+            verification_method=method.split("#")[0] + "#key-20260101-abcdef",
+            created="2026-11-01T00:00:00Z",
+        )
         verdict = verify_json(client, forged)
         assert verdict["valid"] is False and oks(verdict)["issuer_key"] is False
 
@@ -128,7 +176,10 @@ class TestVerify:
         verdict = client.get(f"/api/v1/verify/{cert['id']}").json()
         assert verdict["valid"] is True and "retired" in verdict["checks"]["issuer_key"]["detail"]
         newer = issue(client, world, index=1)
-        assert newer["credential"]["proof"][0]["verificationMethod"] != cert["credential"]["proof"][0]["verificationMethod"]
+        assert (
+            newer["credential"]["proof"][0]["verificationMethod"]
+            != cert["credential"]["proof"][0]["verificationMethod"]
+        )
         did = client.get("/.well-known/did.json").json()
         assert len(did["verificationMethod"]) == 2 and len(did["assertionMethod"]) == 2
 
@@ -158,13 +209,17 @@ class TestVerify:
 
     def test_revoked_shows_reason_and_flips_the_status_bit(self, client, world):
         cert = issue(client, world)
-        r = client.post(f"/api/v1/certificates/{cert['id']}/revoke", json={"reason": "证书信息有误"}, headers=OPERATOR)
+        r = client.post(
+            f"/api/v1/certificates/{cert['id']}/revoke", json={"reason": "证书信息有误"}, headers=OPERATOR
+        )
         assert r.status_code == 200
         verdict = client.get(f"/api/v1/verify/{cert['id']}").json()
         assert verdict["verdict"] == "revoked" and verdict["valid"] is False
         assert "证书信息有误" in verdict["checks"]["status"]["detail"]
         entry = cert["credential"]["credentialStatus"]
-        list_credential = client.get(f"/api/v1/status-lists/{entry['statusListCredential'].rsplit('/', 1)[1]}").json()
+        list_credential = client.get(
+            f"/api/v1/status-lists/{entry['statusListCredential'].rsplit('/', 1)[1]}"
+        ).json()
         bits = statuslist.decode(list_credential["credentialSubject"]["encodedList"])
         assert statuslist.get_bit(bits, int(entry["statusListIndex"])) is True
         assert len(bits) * 8 >= 131072
@@ -173,8 +228,11 @@ class TestVerify:
     def test_revoking_the_completion_revokes_its_certificates(self, client, world):
         cert = issue(client, world)
         transcript = issue(client, world, "transcript")
-        client.post(f"/api/v1/completions/{world['completions'][0]['id']}/revoke", json={"reason": "登记错误"},
-                    headers=world["inst"])
+        client.post(
+            f"/api/v1/completions/{world['completions'][0]['id']}/revoke",
+            json={"reason": "登记错误"},
+            headers=world["inst"],
+        )
         for certificate_id in (cert["id"], transcript["id"]):
             verdict = client.get(f"/api/v1/verify/{certificate_id}").json()
             assert verdict["verdict"] == "revoked", certificate_id
@@ -191,12 +249,16 @@ class TestPdf:
         assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
         assert qrcodes.decode_qr_pdf(pdf.content, dpi=150) == [cert["verify_url"]]
         assert qrcodes.qr_version(cert["verify_url"]) <= 25
-        uploaded = client.post("/api/v1/verify", content=pdf.content, headers={"Content-Type": "application/pdf"}).json()
+        uploaded = client.post(
+            "/api/v1/verify", content=pdf.content, headers={"Content-Type": "application/pdf"}
+        ).json()
         assert uploaded["valid"] is True and uploaded["source"] == "pdf"
         # Offline, with only the bank's published keys:
         (tmp_path / "cert.pdf").write_bytes(pdf.content)
         (tmp_path / "keys.json").write_text(json.dumps(client.get("/api/v1/keys").json()))
-        result = CliRunner().invoke(cli, ["verify", str(tmp_path / "cert.pdf"), "--offline", "--keys", str(tmp_path / "keys.json")])
+        result = CliRunner().invoke(
+            cli, ["verify", str(tmp_path / "cert.pdf"), "--offline", "--keys", str(tmp_path / "keys.json")]
+        )
         assert result.exit_code == 0, result.output
         assert "有效" in result.output
 
@@ -208,11 +270,15 @@ class TestPdf:
         with client.app.state.db.reader() as session:
             a, b = session.get(Certificate, first["id"]), session.get(Certificate, second["id"])
             mixed = printer.renderer.render(printer.view(b), credential_json=a.credential_json.encode())
-        verdict = client.post("/api/v1/verify", content=mixed, headers={"Content-Type": "application/pdf"}).json()
+        verdict = client.post(
+            "/api/v1/verify", content=mixed, headers={"Content-Type": "application/pdf"}
+        ).json()
         assert verdict["valid"] is False and oks(verdict)["integrity"] is False
         (tmp_path / "mixed.pdf").write_bytes(mixed)
         (tmp_path / "did.json").write_text(json.dumps(client.get("/.well-known/did.json").json()))
-        result = CliRunner().invoke(cli, ["verify", str(tmp_path / "mixed.pdf"), "--offline", "--keys", str(tmp_path / "did.json")])
+        result = CliRunner().invoke(
+            cli, ["verify", str(tmp_path / "mixed.pdf"), "--offline", "--keys", str(tmp_path / "did.json")]
+        )
         assert result.exit_code == 1, result.output
 
     def test_qr_photo_and_payload_verify(self, client, world):
@@ -221,7 +287,9 @@ class TestPdf:
 
         buffer = io.BytesIO()
         qrcodes.make(cert["verify_url"]).save(buffer, kind="png", scale=4)
-        photo = client.post("/api/v1/verify", content=buffer.getvalue(), headers={"Content-Type": "image/png"}).json()
+        photo = client.post(
+            "/api/v1/verify", content=buffer.getvalue(), headers={"Content-Type": "image/png"}
+        ).json()
         assert photo["valid"] is True and photo["source"] == "image"
         by_url = client.post("/api/v1/verify", json={"url": cert["verify_url"]}).json()
         assert by_url["valid"] is True
@@ -243,10 +311,14 @@ class TestPdf:
         forged = copy.deepcopy(cert["credential"])
         forged["credentialSubject"]["creditsEarned"] = 9
         (tmp_path / "forged.json").write_text(json.dumps(forged, ensure_ascii=False))
-        bad = CliRunner().invoke(cli, ["verify", str(tmp_path / "forged.json"), "--offline", "--keys", str(keys)])
+        bad = CliRunner().invoke(
+            cli, ["verify", str(tmp_path / "forged.json"), "--offline", "--keys", str(keys)]
+        )
         assert bad.exit_code == 1
         (tmp_path / "junk.bin").write_bytes(b"\x00\x01 not a certificate")
-        junk = CliRunner().invoke(cli, ["verify", str(tmp_path / "junk.bin"), "--offline", "--keys", str(keys)])
+        junk = CliRunner().invoke(
+            cli, ["verify", str(tmp_path / "junk.bin"), "--offline", "--keys", str(keys)]
+        )
         assert junk.exit_code == 2
 
 

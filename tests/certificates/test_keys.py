@@ -47,14 +47,16 @@ def test_metadata_file_is_a_public_list(tmp_path: Path) -> None:
     store = KeyStore(tmp_path, None)
     key = store.ensure_active()
     rows = json.loads((tmp_path / "issuer-keys.json").read_text())
-    assert rows == [{
-        "kid": key.kid,
-        "public_key_multibase": multikey.public_key_multibase(key.public_key),
-        "created_at": rows[0]["created_at"],
-        "status": "active",
-        "retired_at": None,
-        "compromised_at": None,
-    }]
+    assert rows == [
+        {
+            "kid": key.kid,
+            "public_key_multibase": multikey.public_key_multibase(key.public_key),
+            "created_at": rows[0]["created_at"],
+            "status": "active",
+            "retired_at": None,
+            "compromised_at": None,
+        }
+    ]
     assert rows[0]["public_key_multibase"].startswith("z6Mk")
     assert rows[0]["created_at"].endswith("Z")
     assert "PRIVATE" not in (tmp_path / "issuer-keys.json").read_text()
@@ -99,8 +101,11 @@ def test_private_key_must_match_the_published_key(tmp_path: Path) -> None:
     pem = tmp_path / f"issuer-{key.kid}.pem"
     from cryptography.hazmat.primitives import serialization
 
-    pem.write_bytes(Ed25519PrivateKey.generate().private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    pem.write_bytes(
+        Ed25519PrivateKey.generate().private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
     with pytest.raises(KeyStoreError, match="does not match"):
         KeyStore(tmp_path, None).private_key(key.kid)
     pem.unlink()
@@ -181,21 +186,33 @@ def test_valid_at_accepts_naive_utc_and_other_offsets() -> None:
     assert not valid_at(key, beijing + timedelta(minutes=1))[0]
 
 
-@pytest.mark.parametrize(("url", "did"), [
-    ("http://127.0.0.1:8000", "did:web:127.0.0.1%3A8000"),
-    ("https://bank.example.org", "did:web:bank.example.org"),
-    ("https://bank.example.org/", "did:web:bank.example.org"),
-    ("https://Bank.Example.ORG", "did:web:bank.example.org"),
-    ("https://w3c-ccg.github.io/user/alice", "did:web:w3c-ccg.github.io:user:alice"),
-    ("https://example.com:3000/creditbank/", "did:web:example.com%3A3000:creditbank"),
-    ("http://localhost:8000", "did:web:localhost%3A8000"),
-])
+@pytest.mark.parametrize(
+    ("url", "did"),
+    [
+        ("http://127.0.0.1:8000", "did:web:127.0.0.1%3A8000"),
+        ("https://bank.example.org", "did:web:bank.example.org"),
+        ("https://bank.example.org/", "did:web:bank.example.org"),
+        ("https://Bank.Example.ORG", "did:web:bank.example.org"),
+        ("https://w3c-ccg.github.io/user/alice", "did:web:w3c-ccg.github.io:user:alice"),
+        ("https://example.com:3000/creditbank/", "did:web:example.com%3A3000:creditbank"),
+        ("http://localhost:8000", "did:web:localhost%3A8000"),
+    ],
+)
 def test_did_for(url: str, did: str) -> None:
     assert did_for(url) == did
 
 
-@pytest.mark.parametrize("url", ["bank.example.org", "ftp://bank.example.org", "https://u:p@bank.example.org",
-                                 "https://bank.example.org/?x=1", "https://[::1]:8000", "https://bank:99999"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "bank.example.org",
+        "ftp://bank.example.org",
+        "https://u:p@bank.example.org",
+        "https://bank.example.org/?x=1",
+        "https://[::1]:8000",
+        "https://bank:99999",
+    ],
+)
 def test_did_for_refuses(url: str) -> None:
     with pytest.raises(ValueError):
         did_for(url)
@@ -223,8 +240,14 @@ def test_did_document(tmp_path: Path) -> None:
     assert doc["@context"] == ["https://www.w3.org/ns/did/v1", "https://w3id.org/security/multikey/v1"]
     assert doc["id"] == did
     assert doc["verificationMethod"] == [
-        {"id": f"{did}#{k.kid}", "type": "Multikey", "controller": did,
-         "publicKeyMultibase": multikey.public_key_multibase(k.public_key)} for k in keys]
+        {
+            "id": f"{did}#{k.kid}",
+            "type": "Multikey",
+            "controller": did,
+            "publicKeyMultibase": multikey.public_key_multibase(k.public_key),
+        }
+        for k in keys
+    ]
     assert doc["assertionMethod"] == [f"{did}#{k.kid}" for k in keys[1:]]  # not the compromised one
     for method in doc["verificationMethod"]:
         assert isinstance(multikey.public_key_from_multibase(method["publicKeyMultibase"]), Ed25519PublicKey)
@@ -249,8 +272,13 @@ def test_describe_rows_round_trip_as_an_offline_key_file(tmp_path: Path) -> None
     assert json.loads(json.dumps(rows)) == rows
     assert rows == json.loads((tmp_path / "issuer-keys.json").read_text())
     assert keymod.keys_from_metadata(rows) == keys
-    for bad in ({"kid": "x"}, [{"kid": "x", "status": "lost"}], [dict(rows[0], public_key_multibase="zzz")],
-                [rows[0], rows[0]], [dict(rows[0], created_at="yesterday")]):
+    for bad in (
+        {"kid": "x"},
+        [{"kid": "x", "status": "lost"}],
+        [dict(rows[0], public_key_multibase="zzz")],
+        [rows[0], rows[0]],
+        [dict(rows[0], created_at="yesterday")],
+    ):
         with pytest.raises(KeyStoreError):
             keymod.keys_from_metadata(bad)
 
@@ -261,18 +289,18 @@ def test_damaged_metadata_is_a_clear_error(tmp_path: Path) -> None:
         KeyStore(tmp_path, None).all()
 
 
-def _race_ensure(keys_dir: str, barrier, out) -> None:  # noqa: ANN001
+def _race_ensure(keys_dir: str, barrier, out) -> None:
     barrier.wait()
     out.put(KeyStore(Path(keys_dir), "pw").ensure_active().kid)
 
 
-def _race_rotate(keys_dir: str, barrier, out) -> None:  # noqa: ANN001
+def _race_rotate(keys_dir: str, barrier, out) -> None:
     barrier.wait()
     out.put(KeyStore(Path(keys_dir), "pw").rotate().kid)
 
 
 @pytest.mark.parametrize("target", [_race_ensure, _race_rotate])
-def test_workers_racing_on_one_folder(tmp_path: Path, target) -> None:  # noqa: ANN001
+def test_workers_racing_on_one_folder(tmp_path: Path, target) -> None:
     """Eight processes at once (as uvicorn workers at start-up): one first key; no lost rotation."""
     ctx = multiprocessing.get_context("fork")
     if target is _race_rotate:

@@ -48,6 +48,7 @@ TITLES = [
 
 # --- factories ---------------------------------------------------------------------------
 
+
 def verify_url(seed: int = 7) -> str:
     """Realistic QR content: ~600 characters, a signed compact payload after '#'."""
     rng = random.Random(seed)
@@ -61,20 +62,37 @@ def make_line(index: int) -> CertificateLine:
     title_zh, title_en = TITLES[index % len(TITLES)]
     if index >= len(TITLES):
         title_zh += f"（第{index // len(TITLES) + 1}期）"
-    return CertificateLine(title_zh=title_zh, title_en=title_en, credits="1.5",
-                           date=f"2025-{index % 12 + 1:02d}-15", institution="重庆市永川区社区教育学院")
+    return CertificateLine(
+        title_zh=title_zh,
+        title_en=title_en,
+        credits="1.5",
+        date=f"2025-{index % 12 + 1:02d}-15",
+        institution="重庆市永川区社区教育学院",
+    )
 
 
 def make_view(kind: str = "achievement", lines: int = 1, **changes: object) -> CertificateView:
     url = verify_url()
-    titles = {"achievement": ("学习成果证书", "Certificate of Learning Achievement"),
-              "transcript": ("学分成绩单", "Transcript")}
+    titles = {
+        "achievement": ("学习成果证书", "Certificate of Learning Achievement"),
+        "transcript": ("学分成绩单", "Transcript"),
+    }
     fields: dict[str, object] = dict(
-        certificate_id=url.split("/v/")[1].split("#")[0], kind=kind, title_zh=titles[kind][0],
-        title_en=titles[kind][1], learner_name="张桂兰", id_masked="110105********002X",
-        account_no="CB2026000123", issuer_name_zh="学分银行", issuer_name_en="creditbank learning-credit bank",
-        issuer_did="did:web:127.0.0.1%3A8000", issued_on="2026-03-01", total_credits=f"{1.5 * lines:g}",
-        lines=tuple(make_line(i) for i in range(lines)), verify_url=url)
+        certificate_id=url.split("/v/")[1].split("#")[0],
+        kind=kind,
+        title_zh=titles[kind][0],
+        title_en=titles[kind][1],
+        learner_name="张桂兰",
+        id_masked="110105********002X",
+        account_no="CB2026000123",
+        issuer_name_zh="学分银行",
+        issuer_name_en="creditbank learning-credit bank",
+        issuer_did="did:web:127.0.0.1%3A8000",
+        issued_on="2026-03-01",
+        total_credits=f"{1.5 * lines:g}",
+        lines=tuple(make_line(i) for i in range(lines)),
+        verify_url=url,
+    )
     fields.update(changes)
     return CertificateView(**fields)  # type: ignore[arg-type]
 
@@ -82,8 +100,10 @@ def make_view(kind: str = "achievement", lines: int = 1, **changes: object) -> C
 def credential_bytes() -> bytes:
     """Stand-in for the signed credential: the PDF must carry these exact bytes."""
     credential = {
-        "@context": ["https://www.w3.org/ns/credentials/v2",
-                     "https://purl.imsglobal.org/spec/ob/v3p0/context-3.0.3.json"],
+        "@context": [
+            "https://www.w3.org/ns/credentials/v2",
+            "https://purl.imsglobal.org/spec/ob/v3p0/context-3.0.3.json",
+        ],
         "type": ["VerifiableCredential", "OpenBadgeCredential"],
         "issuer": {"id": "did:web:127.0.0.1%3A8000", "name": "学分银行"},
         "credentialSubject": {"name": "张桂兰", "achievement": {"name": "居民用电安全"}},
@@ -94,12 +114,16 @@ def credential_bytes() -> bytes:
 
 # --- PDF reading helpers -------------------------------------------------------------------
 
+
 def pdf_pages(pdf: bytes) -> list[tuple[float, float, str]]:
     import pypdfium2 as pdfium
 
     document = pdfium.PdfDocument(pdf)
     try:
-        return [(*document[i].get_size(), document[i].get_textpage().get_text_range()) for i in range(len(document))]
+        return [
+            (*document[i].get_size(), document[i].get_textpage().get_text_range())
+            for i in range(len(document))
+        ]
     finally:
         document.close()
 
@@ -109,7 +133,7 @@ def pdf_objects(pdf: bytes) -> Iterator[bytes]:
     yield pdf
     for match in re.finditer(rb"stream\r?\n", pdf):
         try:
-            yield zlib.decompressobj().decompress(pdf[match.end():match.end() + 2_000_000])
+            yield zlib.decompressobj().decompress(pdf[match.end() : match.end() + 2_000_000])
         except zlib.error:
             continue
 
@@ -120,7 +144,7 @@ def embedded_opentype_fonts(pdf: bytes) -> list[bytes]:
         header = match.group(1)
         if b"/Subtype /OpenType" in header:
             length = int(re.search(rb"/Length (\d+)", header).group(1))  # type: ignore[union-attr]
-            body = pdf[match.end():match.end() + length]
+            body = pdf[match.end() : match.end() + length]
             fonts.append(zlib.decompress(body) if b"FlateDecode" in header else body)
     return fonts
 
@@ -130,6 +154,7 @@ def squeeze(text: str) -> str:
 
 
 # --- fixtures ------------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def renderer() -> Renderer:
@@ -154,6 +179,7 @@ def transcript_pdf(renderer: Renderer) -> bytes:
 
 # --- tests ---------------------------------------------------------------------------------
 
+
 class TestAchievementPdf:
     def test_is_one_a4_portrait_page(self, achievement_pdf: bytes) -> None:
         pages = pdf_pages(achievement_pdf)
@@ -164,8 +190,16 @@ class TestAchievementPdf:
     def test_text_layer_has_the_claims_exactly(self, achievement_pdf: bytes) -> None:
         view = make_view("achievement", 1)
         text = pdf_pages(achievement_pdf)[0][2]
-        for expected in (view.learner_name, view.id_masked, view.account_no, view.certificate_id,
-                         view.lines[0].title_zh, view.title_zh, "扫码验证", "Scan to verify"):
+        for expected in (
+            view.learner_name,
+            view.id_masked,
+            view.account_no,
+            view.certificate_id,
+            view.lines[0].title_zh,
+            view.title_zh,
+            "扫码验证",
+            "Scan to verify",
+        ):
             assert expected in text, expected
         assert "110105" + "*" * 8 + "002X" in text
 
@@ -291,11 +325,15 @@ class TestFontCheck:
     def test_finds_a_cjk_font_file(self, renderer: Renderer) -> None:
         assert Path(check_fonts()).is_file()
 
-    def test_empty_fontconfig_raises_font_missing(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def test_empty_fontconfig_raises_font_missing(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
         """Only fc-match/fc-list subprocesses see the empty configuration; this process's fonts are untouched."""
         config = tmp_path / "fonts.conf"
-        config.write_text('<?xml version="1.0"?>\n<!DOCTYPE fontconfig SYSTEM "fonts.dtd">\n'
-                          f"<fontconfig><cachedir>{tmp_path / 'cache'}</cachedir></fontconfig>\n")
+        config.write_text(
+            '<?xml version="1.0"?>\n<!DOCTYPE fontconfig SYSTEM "fonts.dtd">\n'
+            f"<fontconfig><cachedir>{tmp_path / 'cache'}</cachedir></fontconfig>\n"
+        )
         monkeypatch.setenv("FONTCONFIG_FILE", str(config))
         with pytest.raises(FontMissing) as raised:
             check_fonts()

@@ -14,9 +14,17 @@ class TestCatalogue:
     def test_identical_put_is_a_replay_and_a_change_is_a_new_version(self, client):
         inst = institution(client)
         first = outcome(client, inst)
-        same = client.put("/api/v1/catalogue/YC-ELEC", headers=inst, json={
-            "title_zh": "居民用电安全", "title_en": "Household electrical safety", "category": "community",
-            "level": 2, "credits": 1.5})
+        same = client.put(
+            "/api/v1/catalogue/YC-ELEC",
+            headers=inst,
+            json={
+                "title_zh": "居民用电安全",
+                "title_en": "Household electrical safety",
+                "category": "community",
+                "level": 2,
+                "credits": 1.5,
+            },
+        )
         assert same.status_code == 200 and same.json()["version"] == first["version"] == 1
         changed = outcome(client, inst, credits=2)
         assert changed["version"] == 2
@@ -29,15 +37,24 @@ class TestCatalogue:
         person = learner(client, inst)
         client.post("/api/v1/completions", json=completion_body(person["account_no"]), headers=inst)
         outcome(client, inst, credits=3)
-        assert client.get(f"/api/v1/learners/{person['account_no']}/balance", headers=inst).json()["total"] == 1.5
+        assert (
+            client.get(f"/api/v1/learners/{person['account_no']}/balance", headers=inst).json()["total"]
+            == 1.5
+        )
 
     def test_neither_credits_nor_hours_is_refused(self, client):
         inst = institution(client)
-        r = client.put("/api/v1/catalogue/X", headers=inst, json={"title_zh": "x", "category": "community", "level": 1})
+        r = client.put(
+            "/api/v1/catalogue/X", headers=inst, json={"title_zh": "x", "category": "community", "level": 1}
+        )
         assert r.status_code == 422 and r.json()["code"] == "credits_or_hours_required"
 
     def test_unknown_category_is_a_shape_error(self, client):
         inst = institution(client)
-        r = client.put("/api/v1/catalogue/X", headers=inst, json={"title_zh": "x", "category": "golf", "level": 1, "credits": 1})
+        r = client.put(
+            "/api/v1/catalogue/X",
+            headers=inst,
+            json={"title_zh": "x", "category": "golf", "level": 1, "credits": 1},
+        )
         assert r.status_code == 422 and r.json()["code"] == "validation_error"
         assert r.json()["errors"][0]["field"] == "category"

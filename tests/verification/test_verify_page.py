@@ -19,8 +19,15 @@ from tests.conftest import ADMIN, OPERATOR, completion_body, institution, learne
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 # Flags this sandbox needs (root, no GPU, no outside network).
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync"]
+FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def _free_port() -> int:
@@ -38,7 +45,9 @@ def live(sqlite_url, tmp_path):
         pytest.skip(message)
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
-    settings = Settings(database_url=sqlite_url, keys_dir=tmp_path / "keys", admin_token=ADMIN, secret="s", base_url=base)
+    settings = Settings(
+        database_url=sqlite_url, keys_dir=tmp_path / "keys", admin_token=ADMIN, secret="s", base_url=base
+    )
     db = Database(sqlite_url)
     app = create_app(settings, db)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
@@ -68,22 +77,42 @@ def _certificates(client) -> tuple[dict, dict]:
     outcome(client, inst)
     outcome(client, inst, "YC-WECHAT", title_zh="玩转微信享受智慧生活", category="senior", level=1, credits=1)
     person = learner(client, inst, name="王秀英")
-    first = client.post("/api/v1/completions", json=completion_body(person["account_no"]), headers=inst).json()
-    second = client.post("/api/v1/completions", json=completion_body(person["account_no"], "YC-WECHAT"), headers=inst).json()
-    token = client.post("/api/v1/auth/activate", json={"account_no": person["account_no"],
-                        "activation_code": person["activation_code"], "password": "12345678"}).json()["access_token"]
+    first = client.post(
+        "/api/v1/completions", json=completion_body(person["account_no"]), headers=inst
+    ).json()
+    second = client.post(
+        "/api/v1/completions", json=completion_body(person["account_no"], "YC-WECHAT"), headers=inst
+    ).json()
+    token = client.post(
+        "/api/v1/auth/activate",
+        json={
+            "account_no": person["account_no"],
+            "activation_code": person["activation_code"],
+            "password": "12345678",
+        },
+    ).json()["access_token"]
     headers = {"Authorization": f"Bearer {token}"}
-    valid = client.post("/api/v1/me/certificates", json={"kind": "achievement", "completion_id": first["id"]}, headers=headers).json()
-    revoked = client.post("/api/v1/me/certificates", json={"kind": "achievement", "completion_id": second["id"]}, headers=headers).json()
-    client.post(f"/api/v1/certificates/{revoked['id']}/revoke", json={"reason": "机构登记错误"}, headers=OPERATOR)
+    valid = client.post(
+        "/api/v1/me/certificates", json={"kind": "achievement", "completion_id": first["id"]}, headers=headers
+    ).json()
+    revoked = client.post(
+        "/api/v1/me/certificates",
+        json={"kind": "achievement", "completion_id": second["id"]},
+        headers=headers,
+    ).json()
+    client.post(
+        f"/api/v1/certificates/{revoked['id']}/revoke", json={"reason": "机构登记错误"}, headers=OPERATOR
+    )
     return valid, revoked
 
 
-def _open(browser, url: str):  # noqa: ANN202
+def _open(browser, url: str):
     page = browser.new_page(viewport={"width": 390, "height": 844})  # a phone
     page.goto(url)
-    page.wait_for_function("document.getElementById('qr-check') === null || "
-                           "!document.getElementById('qr-text').textContent.startsWith('未携带') || location.hash === ''")
+    page.wait_for_function(
+        "document.getElementById('qr-check') === null || "
+        "!document.getElementById('qr-text').textContent.startsWith('未携带') || location.hash === ''"
+    )
     return page
 
 

@@ -25,7 +25,9 @@ def csv_bytes(*lines: str, encoding: str = "utf-8", newline: str = "\r\n") -> io
     return io.BytesIO(newline.join(lines).encode(encoding))
 
 
-def xlsx_bytes(rows: list[list[object]], merge: tuple[str, ...] | list[str] = (), start_row: int = 1) -> io.BytesIO:
+def xlsx_bytes(
+    rows: list[list[object]], merge: tuple[str, ...] | list[str] = (), start_row: int = 1
+) -> io.BytesIO:
     wb = openpyxl.Workbook()
     ws = wb.active
     for offset, row in enumerate(rows):
@@ -54,12 +56,34 @@ def lines_and_codes(items) -> list[tuple[int, str]]:
 
 
 def test_utf8_rows_have_every_column_and_editor_line_numbers():
-    items = list(read_rows(csv_bytes(HEADER, "E1, A001 ,OUT-1,2024-03-01,87.5,", "E2,A002,OUT-2,2024-03-02,,12")))
+    items = list(
+        read_rows(csv_bytes(HEADER, "E1, A001 ,OUT-1,2024-03-01,87.5,", "E2,A002,OUT-2,2024-03-02,,12"))
+    )
     assert items == [
-        Row(2, {"external_id": "E1", "account_no": "A001", "national_id": None, "outcome_code": "OUT-1",
-                "completed_on": "2024-03-01", "score": "87.5", "hours": None}),
-        Row(3, {"external_id": "E2", "account_no": "A002", "national_id": None, "outcome_code": "OUT-2",
-                "completed_on": "2024-03-02", "score": None, "hours": "12"}),
+        Row(
+            2,
+            {
+                "external_id": "E1",
+                "account_no": "A001",
+                "national_id": None,
+                "outcome_code": "OUT-1",
+                "completed_on": "2024-03-01",
+                "score": "87.5",
+                "hours": None,
+            },
+        ),
+        Row(
+            3,
+            {
+                "external_id": "E2",
+                "account_no": "A002",
+                "national_id": None,
+                "outcome_code": "OUT-2",
+                "completed_on": "2024-03-02",
+                "score": None,
+                "hours": "12",
+            },
+        ),
     ]
     assert all(tuple(item.values) == COLUMNS for item in items)
 
@@ -100,11 +124,14 @@ def test_bytes_valid_in_neither_encoding_are_wrong_encoding():
     assert refused(data).code == "wrong_encoding"
 
 
-@pytest.mark.parametrize("content", [
-    b"external_id\x00,account_no\r\n",  # NUL bytes: some binary format
-    b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"x" * 100,  # old .xls
-    b"%PDF-1.7\n" + b"x" * 100,
-])
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"external_id\x00,account_no\r\n",  # NUL bytes: some binary format
+        b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"x" * 100,  # old .xls
+        b"%PDF-1.7\n" + b"x" * 100,
+    ],
+)
 def test_binary_files_are_unsupported(content):
     assert refused(io.BytesIO(content)).code == "unsupported_file"
 
@@ -115,7 +142,7 @@ def test_errors_surface_at_call_not_later():
 
 
 def test_works_on_a_spooled_upload_left_at_its_end_and_leaves_it_open():
-    spooled = tempfile.SpooledTemporaryFile(max_size=1024)
+    spooled = tempfile.SpooledTemporaryFile(max_size=1024)  # noqa: SIM115
     spooled.write(f"{HEADER}\nE1,A001,OUT-1,2024-03-01,,\n".encode())  # position is now at the end
     assert [r.line for r in read_rows(spooled, filename="x.xlsx")] == [2]  # name is ignored
     assert not spooled.closed
@@ -134,8 +161,15 @@ def test_works_on_a_spooled_upload_left_at_its_end_and_leaves_it_open():
 def test_header_names_are_normalised():
     header = "\ufeff External ID ,Account-No,OUTCOME_CODE,completed on,Score,学时"
     [row] = read_rows(csv_bytes(header, "E1,A001,OUT-1,2024-03-01,1,2"))
-    assert row.values == {"external_id": "E1", "account_no": "A001", "national_id": None,
-                          "outcome_code": "OUT-1", "completed_on": "2024-03-01", "score": "1", "hours": "2"}
+    assert row.values == {
+        "external_id": "E1",
+        "account_no": "A001",
+        "national_id": None,
+        "outcome_code": "OUT-1",
+        "completed_on": "2024-03-01",
+        "score": "1",
+        "hours": "2",
+    }
 
 
 def test_header_is_first_non_empty_row():
@@ -181,7 +215,9 @@ def test_trailing_unnamed_columns_are_padding_but_must_stay_empty():
 
 
 def test_blank_rows_in_the_middle_are_problems_but_trailing_ones_are_ignored():
-    data = csv_bytes(HEADER, "E1,A001,OUT-1,2024-03-01,,", "", " , ,,,,", "E2,A001,OUT-2,2024-03-01,,", "", ",,,,,", "")
+    data = csv_bytes(
+        HEADER, "E1,A001,OUT-1,2024-03-01,,", "", " , ,,,,", "E2,A001,OUT-2,2024-03-01,,", "", ",,,,,", ""
+    )
     items = list(read_rows(data))
     assert lines_and_codes(items) == [(2, "row"), (3, "empty_row"), (4, "empty_row"), (5, "row")]
     assert items[1] == RowProblem(3, "empty_row", {"line": 3})
@@ -236,7 +272,9 @@ def test_row_limit_counts_problem_rows_but_not_trailing_blanks():
     assert len(list(read_rows(csv_bytes(*data[:2], *[""] * 50), max_rows=1))) == 1
 
 
-@pytest.mark.parametrize("content", [b"", b"\r\n\r\n  \r\n", HEADER.encode(), (HEADER + "\r\n,,,,,\r\n\r\n").encode()])
+@pytest.mark.parametrize(
+    "content", [b"", b"\r\n\r\n  \r\n", HEADER.encode(), (HEADER + "\r\n,,,,,\r\n\r\n").encode()]
+)
 def test_empty_file(content):
     assert refused(io.BytesIO(content)).code == "empty_file"
 
@@ -245,7 +283,11 @@ _CELL = st.text(alphabet='ab ,"\n\t居民é', max_size=8)
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.tuples(st.text(alphabet="ab1居", min_size=1, max_size=4), *[_CELL] * 5), min_size=1, max_size=8))
+@given(
+    st.lists(
+        st.tuples(st.text(alphabet="ab1居", min_size=1, max_size=4), *[_CELL] * 5), min_size=1, max_size=8
+    )
+)
 def test_any_csv_written_by_csv_writer_reads_back_with_its_line_numbers(records):
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
@@ -272,8 +314,15 @@ def test_xlsx_dates_numbers_and_sheet_row_numbers():
     ]
     items = list(read_rows(xlsx_bytes(rows, start_row=3)))  # header on sheet row 3
     assert lines_and_codes(items) == [(4, "row"), (5, "empty_row"), (6, "row")]
-    assert items[0].values == {"external_id": "E1", "account_no": "A001", "national_id": None, "outcome_code": "OUT-1",
-                               "completed_on": "2024-03-01", "score": "87.5", "hours": "12"}
+    assert items[0].values == {
+        "external_id": "E1",
+        "account_no": "A001",
+        "national_id": None,
+        "outcome_code": "OUT-1",
+        "completed_on": "2024-03-01",
+        "score": "87.5",
+        "hours": "12",
+    }
     assert items[2].values["account_no"] == "1234567"
     assert items[2].values["completed_on"] == "2024-03-02"
     assert (items[2].values["score"], items[2].values["hours"]) == ("90", "0.3")
@@ -323,7 +372,9 @@ def test_xlsx_empty_sheet_and_header_only():
 
 
 def test_xlsx_missing_columns():
-    err = refused(xlsx_bytes([["external_id", "outcome_code", "completed_on"], ["E1", "OUT-1", "2024-03-01"]]))
+    err = refused(
+        xlsx_bytes([["external_id", "outcome_code", "completed_on"], ["E1", "OUT-1", "2024-03-01"]])
+    )
     assert (err.code, err.params) == ("missing_columns", {"columns": "account_no | national_id"})
 
 

@@ -33,7 +33,7 @@ from creditbank.kit.dataintegrity import (
     verify_proof_set,
 )
 
-VECTORS = Path(__file__).parent / "vectors"
+VECTORS = Path(__file__).resolve().parents[1] / "vectors"
 EDDSA = VECTORS / "vc-di-eddsa"
 EXAMPLES_V2 = "https://www.w3.org/ns/credentials/examples/v2"
 
@@ -129,7 +129,7 @@ def test_bundled_contexts_are_the_recorded_files() -> None:
 def test_loader_refuses_unbundled_contexts() -> None:
     doc = ob_credential()
     doc["@context"] = [*doc["@context"], "https://w3id.org/vc/status-list/2021/v1"]
-    with pytest.raises(contexts.ContextNotBundledError, match="status-list/2021/v1.*never fetched"):
+    with pytest.raises(contexts.ContextNotBundledError, match=r"status-list/2021/v1.*never fetched"):
         jsonld.canonize(doc)
     with pytest.raises(contexts.ContextNotBundledError):
         jsonld.default_loader()("https://example.org/anything")
@@ -189,9 +189,10 @@ def test_multikey_matches_the_spec_key_pair(vector_key: Ed25519PrivateKey) -> No
     assert multikey.private_key_multibase(vector_key) == pair["privateKeyMultibase"]
     again = multikey.public_key_from_multibase(pair["publicKeyMultibase"])
     assert multikey.public_key_bytes(again) == multikey.public_key_bytes(pub)
-    assert multikey.did_key_verification_method(pub) == _json(
-        "eddsa-rdfc-2022/signedDataInt.json"
-    )["proof"]["verificationMethod"]
+    assert (
+        multikey.did_key_verification_method(pub)
+        == _json("eddsa-rdfc-2022/signedDataInt.json")["proof"]["verificationMethod"]
+    )
 
 
 def test_multikey_reads_digital_bazaar_secret_keys_and_writes_jwk() -> None:
@@ -199,9 +200,7 @@ def test_multikey_reads_digital_bazaar_secret_keys_and_writes_jwk() -> None:
     pub_raw = multikey.public_key_bytes(key.public_key())
     seed = multikey.multibase_decode(multikey.private_key_multibase(key))[2:]
     db_form = multikey.multibase_encode(multikey.ED25519_PRIV_PREFIX + seed + pub_raw)
-    assert multikey.public_key_bytes(
-        multikey.private_key_from_multibase(db_form).public_key()
-    ) == pub_raw
+    assert multikey.public_key_bytes(multikey.private_key_from_multibase(db_form).public_key()) == pub_raw
     bad = multikey.multibase_encode(multikey.ED25519_PRIV_PREFIX + seed + bytes(32))
     with pytest.raises(multikey.MultikeyError):
         multikey.private_key_from_multibase(bad)
@@ -223,9 +222,7 @@ def test_multikey_reads_digital_bazaar_secret_keys_and_writes_jwk() -> None:
 
 def test_rdfc_vector_canonical_forms(vector_loader: jsonld.DocumentLoader) -> None:
     unsigned = _json("unsigned.json")
-    assert jsonld.canonize(unsigned, loader=vector_loader) == _text(
-        "eddsa-rdfc-2022/canonDocDataInt.txt"
-    )
+    assert jsonld.canonize(unsigned, loader=vector_loader) == _text("eddsa-rdfc-2022/canonDocDataInt.txt")
     config = _json("eddsa-rdfc-2022/proofConfigDataInt.json")
     canonical_config = jsonld.canonize(config, loader=vector_loader)
     assert canonical_config == _text("eddsa-rdfc-2022/proofCanonDataInt.txt")
@@ -237,9 +234,7 @@ def test_rdfc_vector_canonical_forms(vector_loader: jsonld.DocumentLoader) -> No
 
 
 def test_jcs_vector_canonical_forms() -> None:
-    assert rfc8785.dumps(_json("unsigned.json")).decode() == _text(
-        "eddsa-jcs-2022/canonDocJCS.txt"
-    ).strip()
+    assert rfc8785.dumps(_json("unsigned.json")).decode() == _text("eddsa-jcs-2022/canonDocJCS.txt").strip()
     config = _json("eddsa-jcs-2022/proofConfigJCS.json")
     assert rfc8785.dumps(config).decode() == _text("eddsa-jcs-2022/proofCanonJCS.txt").strip()
     combined = (
@@ -289,9 +284,13 @@ def test_vector_reproduced_and_verified(
 def test_vector_tampered_fails(
     suite: str, vector_key: Ed25519PrivateKey, vector_loader: jsonld.DocumentLoader
 ) -> None:
-    published = _json("eddsa-rdfc-2022/signedDataInt.json" if suite == RDFC else "eddsa-jcs-2022/signedJCS.json")
+    published = _json(
+        "eddsa-rdfc-2022/signedDataInt.json" if suite == RDFC else "eddsa-jcs-2022/signedJCS.json"
+    )
     published["credentialSubject"]["alumniOf"] = "The School of Examplez"
-    check = verify_proof(published, published["proof"], vector_key.public_key(), document_loader=vector_loader)
+    check = verify_proof(
+        published, published["proof"], vector_key.public_key(), document_loader=vector_loader
+    )
     assert not check.ok and check.reason == "signature does not match"
 
 
@@ -327,9 +326,7 @@ def test_proof_set_verifies(signed: dict[str, Any], issuer_key: Ed25519PrivateKe
     assert checks == [ProofCheck(RDFC, VM, True, None), ProofCheck(JCS, VM, True, None)]
 
 
-def test_each_proof_is_over_the_bare_document(
-    signed: dict[str, Any], issuer_key: Ed25519PrivateKey
-) -> None:
+def test_each_proof_is_over_the_bare_document(signed: dict[str, Any], issuer_key: Ed25519PrivateKey) -> None:
     """No chaining: each proof verifies on the document alone, and order does not matter."""
     bare = {k: v for k, v in signed.items() if k != "proof"}
     for proof in signed["proof"]:
@@ -392,14 +389,12 @@ def test_swapped_proof_fails(signed: dict[str, Any], issuer_key: Ed25519PrivateK
         assert not verify_proof(signed, proof, issuer_key.public_key()).ok
 
 
-def test_unknown_verification_method_fails(
-    signed: dict[str, Any], issuer_key: Ed25519PrivateKey
-) -> None:
+def test_unknown_verification_method_fails(signed: dict[str, Any], issuer_key: Ed25519PrivateKey) -> None:
     seen: list[str] = []
 
     def resolve(url: str) -> None:
         seen.append(url)
-        return None
+        return
 
     checks = verify_proof_set(signed, resolve)
     assert seen == [VM, VM]
@@ -502,9 +497,7 @@ def test_bad_signing_options_raise(issuer_key: Ed25519PrivateKey) -> None:
     ],
     ids=["top-level", "subject", "nested", "cjk-key", "type-value"],
 )
-def test_undefined_terms_are_refused_by_rdfc(
-    mutate: Any, path: str, issuer_key: Ed25519PrivateKey
-) -> None:
+def test_undefined_terms_are_refused_by_rdfc(mutate: Any, path: str, issuer_key: Ed25519PrivateKey) -> None:
     doc = ob_credential()
     mutate(doc)
     with pytest.raises(UndefinedTermError) as caught:
@@ -595,9 +588,7 @@ def test_rdfc10_escapes_control_characters() -> None:
     doc = ob_credential()
     doc["name"] = 'tab\tbs\bff\fnul\x00del\x7f "q" back\\slash\r\n'
     line = next(l for l in jsonld.canonize(doc).splitlines() if "schema.org/name" in l and "tab" in l)
-    assert line.endswith(
-        '"tab\\tbs\\bff\\fnul\\u0000del\\u007F \\"q\\" back\\\\slash\\r\\n" .'
-    )
+    assert line.endswith('"tab\\tbs\\bff\\fnul\\u0000del\\u007F \\"q\\" back\\\\slash\\r\\n" .')
 
 
 def test_unicode_sort_order_ambiguity_is_refused() -> None:
@@ -628,7 +619,11 @@ def test_timings(issuer_key: Ed25519PrivateKey, capsys: pytest.CaptureFixture[st
     for suite in (RDFC, JCS):
         proof = create_proof(doc, issuer_key, verification_method=VM, cryptosuite=suite, created=CREATED)
         report[suite] = (
-            median_ms(lambda: create_proof(doc, issuer_key, verification_method=VM, cryptosuite=suite, created=CREATED)),
+            median_ms(
+                lambda: create_proof(
+                    doc, issuer_key, verification_method=VM, cryptosuite=suite, created=CREATED
+                )
+            ),
             median_ms(lambda: verify_proof(doc, proof, pub)),
         )
     with capsys.disabled():

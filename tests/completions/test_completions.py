@@ -16,8 +16,16 @@ from tests.conftest import OPERATOR, completion_body, institution, learner, outc
 def _world(client):
     inst = institution(client)
     outcome(client, inst)
-    outcome(client, inst, "YC-WECHAT", title_zh="玩转微信享受智慧生活", category="senior", level=1, credits=1,
-            min_score=60)
+    outcome(
+        client,
+        inst,
+        "YC-WECHAT",
+        title_zh="玩转微信享受智慧生活",
+        category="senior",
+        level=1,
+        credits=1,
+        min_score=60,
+    )
     person = learner(client, inst)
     return inst, person
 
@@ -30,7 +38,11 @@ def _count(db, model) -> int:
 class TestPostCompletion:
     def test_answer_has_the_contract_shape(self, client):
         inst, person = _world(client)
-        r = client.post("/api/v1/completions", json=completion_body(person["account_no"], external_id="YC-1"), headers=inst)
+        r = client.post(
+            "/api/v1/completions",
+            json=completion_body(person["account_no"], external_id="YC-1"),
+            headers=inst,
+        )
         assert r.status_code == 201
         body = r.json()
         assert body["external_id"] == "YC-1" and body["account_no"] == person["account_no"]
@@ -52,22 +64,44 @@ class TestPostCompletion:
         assert (first.status_code, again.status_code) == (201, 200)
         assert again.json() == first.json()
         assert _count(db, Completion) == 1 and _count(db, LedgerTransaction) == 1
-        assert client.get(f"/api/v1/learners/{person['account_no']}/balance", headers=inst).json()["total"] == 1.5
+        assert (
+            client.get(f"/api/v1/learners/{person['account_no']}/balance", headers=inst).json()["total"]
+            == 1.5
+        )
 
     def test_same_external_id_other_content_is_409(self, client, db):
         inst, person = _world(client)
-        client.post("/api/v1/completions", json=completion_body(person["account_no"], external_id="YC-8"), headers=inst)
-        r = client.post("/api/v1/completions", headers=inst,
-                        json=completion_body(person["account_no"], external_id="YC-8", completed_on="2026-03-02"))
+        client.post(
+            "/api/v1/completions",
+            json=completion_body(person["account_no"], external_id="YC-8"),
+            headers=inst,
+        )
+        r = client.post(
+            "/api/v1/completions",
+            headers=inst,
+            json=completion_body(person["account_no"], external_id="YC-8", completed_on="2026-03-02"),
+        )
         assert r.status_code == 409 and r.json()["code"] == "external_id_conflict"
         assert _count(db, Completion) == 1
 
     def test_idempotency_key_replays_and_refuses_other_body(self, client, db):
         inst, person = _world(client)
         headers = inst | {"Idempotency-Key": "req-42"}
-        first = client.post("/api/v1/completions", json=completion_body(person["account_no"], external_id="A"), headers=headers)
-        again = client.post("/api/v1/completions", json=completion_body(person["account_no"], external_id="A"), headers=headers)
-        other = client.post("/api/v1/completions", json=completion_body(person["account_no"], external_id="B"), headers=headers)
+        first = client.post(
+            "/api/v1/completions",
+            json=completion_body(person["account_no"], external_id="A"),
+            headers=headers,
+        )
+        again = client.post(
+            "/api/v1/completions",
+            json=completion_body(person["account_no"], external_id="A"),
+            headers=headers,
+        )
+        other = client.post(
+            "/api/v1/completions",
+            json=completion_body(person["account_no"], external_id="B"),
+            headers=headers,
+        )
         assert first.status_code == 201 and again.status_code == 201 and again.json() == first.json()
         assert again.headers.get("idempotent-replayed") == "true"
         assert other.status_code == 409 and other.json()["code"] == "idempotency_key_reused"
@@ -83,7 +117,11 @@ class TestPostCompletion:
             (completion_body(acct, completed_on=future), 422, "completed_on_in_future"),
             (completion_body(acct, outcome_code="YC-WECHAT", score=55), 422, "score_below_minimum"),
             (completion_body(acct, outcome_code="YC-WECHAT"), 422, "score_required"),
-            (completion_body(None, national_id="110101199003071234") | {"account_no": None}, 422, "invalid_national_id"),
+            (
+                completion_body(None, national_id="110101199003071234") | {"account_no": None},
+                422,
+                "invalid_national_id",
+            ),
             (completion_body(acct, national_id=person["national_id"]), 422, "learner_ref_required"),
         ]
         for body, status, code in cases:
@@ -102,7 +140,9 @@ class TestPostCompletion:
         inst, person = _world(client)
         body = completion_body(person["account_no"], outcome_code="YC-WECHAT", score=55)
         zh = client.post("/api/v1/completions", json=body, headers=inst).json()
-        en = client.post("/api/v1/completions", json=body, headers=inst | {"Accept-Language": "en-US,en"}).json()
+        en = client.post(
+            "/api/v1/completions", json=body, headers=inst | {"Accept-Language": "en-US,en"}
+        ).json()
         assert zh["title"] == "成绩 55 低于最低要求 60"
         assert en["title"] == "Score 55 is below the minimum 60"
 
@@ -110,34 +150,62 @@ class TestPostCompletion:
         inst, person = _world(client)
         client.post("/api/v1/completions", json=completion_body(person["account_no"]), headers=inst)
         client.post("/api/v1/institutions/YCCEC/suspend", headers=OPERATOR)
-        r = client.post("/api/v1/completions", json=completion_body(person["account_no"], outcome_code="YC-WECHAT", score=90),
-                        headers=inst)
+        r = client.post(
+            "/api/v1/completions",
+            json=completion_body(person["account_no"], outcome_code="YC-WECHAT", score=90),
+            headers=inst,
+        )
         assert r.status_code == 403 and r.json()["code"] == "institution_not_accredited"
-        assert client.get(f"/api/v1/learners/{person['account_no']}/balance", headers=inst).json()["total"] == 1.5
+        assert (
+            client.get(f"/api/v1/learners/{person['account_no']}/balance", headers=inst).json()["total"]
+            == 1.5
+        )
 
 
 class TestRevoke:
     def test_revoke_reverses_credits_and_allows_a_corrected_post(self, client):
         inst, person = _world(client)
-        posted = client.post("/api/v1/completions", json=completion_body(person["account_no"]), headers=inst).json()
-        r = client.post(f"/api/v1/completions/{posted['id']}/revoke", json={"reason": "登记错误"}, headers=inst)
+        posted = client.post(
+            "/api/v1/completions", json=completion_body(person["account_no"]), headers=inst
+        ).json()
+        r = client.post(
+            f"/api/v1/completions/{posted['id']}/revoke", json={"reason": "登记错误"}, headers=inst
+        )
         assert r.status_code == 200 and r.json()["state"] == "revoked"
         balance = client.get(f"/api/v1/learners/{person['account_no']}/balance", headers=inst).json()
         assert balance["total"] == 0 and balance["by_category"] == {}
-        again = client.post(f"/api/v1/completions/{posted['id']}/revoke", json={"reason": "登记错误"}, headers=inst)
+        again = client.post(
+            f"/api/v1/completions/{posted['id']}/revoke", json={"reason": "登记错误"}, headers=inst
+        )
         assert again.status_code == 200  # repeating a revocation changes nothing
-        corrected = client.post("/api/v1/completions", json=completion_body(person["account_no"]), headers=inst)
+        corrected = client.post(
+            "/api/v1/completions", json=completion_body(person["account_no"]), headers=inst
+        )
         assert corrected.status_code == 201
-        assert client.get(f"/api/v1/learners/{person['account_no']}/balance", headers=inst).json()["total"] == 1.5
+        assert (
+            client.get(f"/api/v1/learners/{person['account_no']}/balance", headers=inst).json()["total"]
+            == 1.5
+        )
 
     def test_statement_shows_deposit_and_reversal(self, client):
         inst, person = _world(client)
-        posted = client.post("/api/v1/completions", json=completion_body(person["account_no"]), headers=inst).json()
+        posted = client.post(
+            "/api/v1/completions", json=completion_body(person["account_no"]), headers=inst
+        ).json()
         client.post(f"/api/v1/completions/{posted['id']}/revoke", json={"reason": "x"}, headers=inst)
-        token = client.post("/api/v1/auth/activate", json={"account_no": person["account_no"],
-                            "activation_code": person["activation_code"], "password": "长城长城12345"}).json()["access_token"]
+        token = client.post(
+            "/api/v1/auth/activate",
+            json={
+                "account_no": person["account_no"],
+                "activation_code": person["activation_code"],
+                "password": "长城长城12345",
+            },
+        ).json()["access_token"]
         lines = client.get("/api/v1/me/ledger", headers={"Authorization": f"Bearer {token}"}).json()["items"]
-        assert [(x["kind"], x["amount"], x["balance_after"]) for x in lines] == [("deposit", 1.5, 1.5), ("reversal", -1.5, 0)]
+        assert [(x["kind"], x["amount"], x["balance_after"]) for x in lines] == [
+            ("deposit", 1.5, 1.5),
+            ("reversal", -1.5, 0),
+        ]
         assert lines[0]["outcome_title_zh"] == "居民用电安全" and lines[0]["institution_code"] == "YCCEC"
 
 
@@ -150,36 +218,68 @@ class TestBatch:
 
     def test_gb18030_csv_with_chinese_headers(self, client):
         inst, person = _world(client)
-        data = _csv(["外部编号,学习账号,成果代码,完成日期,成绩,学时",
-                     f"B1,{person['account_no']},YC-ELEC,2026-01-05,,",
-                     f"B2,{person['account_no']},YC-WECHAT,2026-01-06,88,12"], "gb18030")
-        r = client.post("/api/v1/completions/batch", content=data, headers=inst | {"Content-Type": "text/csv"})
+        data = _csv(
+            [
+                "外部编号,学习账号,成果代码,完成日期,成绩,学时",
+                f"B1,{person['account_no']},YC-ELEC,2026-01-05,,",
+                f"B2,{person['account_no']},YC-WECHAT,2026-01-06,88,12",
+            ],
+            "gb18030",
+        )
+        r = client.post(
+            "/api/v1/completions/batch", content=data, headers=inst | {"Content-Type": "text/csv"}
+        )
         assert r.status_code == 200, r.text
         assert r.json()["accepted"] == 2 and r.json()["committed"] is True
-        assert client.get(f"/api/v1/learners/{person['account_no']}/balance", headers=inst).json()["total"] == 2.5
+        assert (
+            client.get(f"/api/v1/learners/{person['account_no']}/balance", headers=inst).json()["total"]
+            == 2.5
+        )
 
     def test_all_or_nothing_reports_every_bad_row_and_writes_nothing(self, client, db):
         inst, person = _world(client)
         acct = person["account_no"]
-        data = _csv([self.HEADER, f"C1,{acct},YC-ELEC,2026-01-05,,", f"C2,{acct},NOPE,2026-01-05,,",
-                     f"C3,{acct},YC-WECHAT,2026-01-05,40,", "C4,oops", f"C5,{acct},YC-ELEC,2026-01-06,,"])
-        r = client.post("/api/v1/completions/batch", content=data, headers=inst | {"Content-Type": "text/csv"})
+        data = _csv(
+            [
+                self.HEADER,
+                f"C1,{acct},YC-ELEC,2026-01-05,,",
+                f"C2,{acct},NOPE,2026-01-05,,",
+                f"C3,{acct},YC-WECHAT,2026-01-05,40,",
+                "C4,oops",
+                f"C5,{acct},YC-ELEC,2026-01-06,,",
+            ]
+        )
+        r = client.post(
+            "/api/v1/completions/batch", content=data, headers=inst | {"Content-Type": "text/csv"}
+        )
         assert r.status_code == 422 and r.json()["code"] == "batch_rejected"
         assert [(e["line"], e["code"]) for e in r.json()["errors"]] == [
-            (3, "outcome_not_found"), (4, "score_below_minimum"), (5, "malformed_row"), (6, "duplicate_completion")]
+            (3, "outcome_not_found"),
+            (4, "score_below_minimum"),
+            (5, "malformed_row"),
+            (6, "duplicate_completion"),
+        ]
         assert _count(db, Completion) == 0 and _count(db, LedgerTransaction) == 0
 
     def test_partial_writes_good_rows_and_lists_bad_ones(self, client, db):
         inst, person = _world(client)
         acct = person["account_no"]
         data = _csv([self.HEADER, f"P1,{acct},YC-ELEC,2026-01-05,,", f"P2,{acct},NOPE,2026-01-05,,"])
-        r = client.post("/api/v1/completions/batch?mode=partial", content=data, headers=inst | {"Content-Type": "text/csv"})
+        r = client.post(
+            "/api/v1/completions/batch?mode=partial",
+            content=data,
+            headers=inst | {"Content-Type": "text/csv"},
+        )
         assert r.status_code == 200
         assert (r.json()["accepted"], r.json()["rejected"]) == (1, 1)
         assert r.json()["errors"][0]["line"] == 3
         assert _count(db, Completion) == 1
         # Sending the same file again replays the good row and writes nothing new.
-        again = client.post("/api/v1/completions/batch?mode=partial", content=data, headers=inst | {"Content-Type": "text/csv"})
+        again = client.post(
+            "/api/v1/completions/batch?mode=partial",
+            content=data,
+            headers=inst | {"Content-Type": "text/csv"},
+        )
         assert (again.json()["accepted"], again.json()["replayed"]) == (0, 1)
         assert _count(db, Completion) == 1
 
@@ -192,9 +292,17 @@ class TestBatch:
         sheet.append(["X2", person["account_no"], "YC-WECHAT", date(2026, 2, 2), 75])
         buffer = io.BytesIO()
         book.save(buffer)
-        r = client.post("/api/v1/completions/batch", headers=inst,
-                        files={"file": ("export.xlsx", buffer.getvalue(),
-                                        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")})
+        r = client.post(
+            "/api/v1/completions/batch",
+            headers=inst,
+            files={
+                "file": (
+                    "export.xlsx",
+                    buffer.getvalue(),
+                    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                )
+            },
+        )
         assert r.status_code == 200, r.text
         assert r.json()["accepted"] == 2
 
@@ -208,19 +316,26 @@ class TestBatch:
         sheet.merge_cells("C2:C3")
         buffer = io.BytesIO()
         book.save(buffer)
-        r = client.post("/api/v1/completions/batch", headers=inst, files={"file": ("m.xlsx", buffer.getvalue())})
+        r = client.post(
+            "/api/v1/completions/batch", headers=inst, files={"file": ("m.xlsx", buffer.getvalue())}
+        )
         assert r.status_code == 422 and r.json()["code"] == "merged_cells"
         assert _count(db, Completion) == 0
 
     def test_file_level_refusals(self, client):
         inst, _ = _world(client)
         csv_headers = inst | {"Content-Type": "text/csv"}
-        missing = client.post("/api/v1/completions/batch", content=b"external_id,outcome_code\nA,B\n", headers=csv_headers)
+        missing = client.post(
+            "/api/v1/completions/batch", content=b"external_id,outcome_code\nA,B\n", headers=csv_headers
+        )
         assert missing.json()["code"] == "missing_columns"
-        extra = client.post("/api/v1/completions/batch", headers=csv_headers,
-                            content=(self.HEADER + ",remarks\n").encode())
+        extra = client.post(
+            "/api/v1/completions/batch", headers=csv_headers, content=(self.HEADER + ",remarks\n").encode()
+        )
         assert extra.json()["code"] == "unknown_columns"
-        utf16 = client.post("/api/v1/completions/batch", content=(self.HEADER + "\n").encode("utf-16"), headers=csv_headers)
+        utf16 = client.post(
+            "/api/v1/completions/batch", content=(self.HEADER + "\n").encode("utf-16"), headers=csv_headers
+        )
         assert utf16.json()["code"] == "wrong_encoding"
 
     def test_oversized_upload_is_413(self, client, settings):
@@ -234,13 +349,24 @@ class TestBatch:
         inst, person = _world(client)
         settings.max_batch_rows = 3
         rows = [self.HEADER] + [f"R{i},{person['account_no']},YC-ELEC,2026-01-05,," for i in range(4)]
-        r = client.post("/api/v1/completions/batch?mode=partial", content=_csv(rows), headers=inst | {"Content-Type": "text/csv"})
+        r = client.post(
+            "/api/v1/completions/batch?mode=partial",
+            content=_csv(rows),
+            headers=inst | {"Content-Type": "text/csv"},
+        )
         assert r.status_code == 413 and r.json()["code"] == "too_many_rows"
         assert _count(db, Completion) == 0
 
     def test_json_batch(self, client):
         inst, person = _world(client)
-        rows = [{"external_id": "J1", "account_no": person["account_no"], "outcome_code": "YC-ELEC", "completed_on": "2026-01-01"}]
+        rows = [
+            {
+                "external_id": "J1",
+                "account_no": person["account_no"],
+                "outcome_code": "YC-ELEC",
+                "completed_on": "2026-01-01",
+            }
+        ]
         r = client.post("/api/v1/completions/batch", json={"mode": "partial", "rows": rows}, headers=inst)
         assert r.status_code == 200 and r.json()["accepted"] == 1
 
@@ -250,16 +376,29 @@ class TestHostileBatchBodies:
 
     def test_rows_that_are_not_objects(self, client):
         inst, _ = _world(client)
-        r = client.post("/api/v1/completions/batch", content=b"[null, null]",
-                        headers=inst | {"Content-Type": "application/json"})
+        r = client.post(
+            "/api/v1/completions/batch",
+            content=b"[null, null]",
+            headers=inst | {"Content-Type": "application/json"},
+        )
         assert r.status_code == 422 and r.json()["code"] == "validation_error"
 
     def test_huge_numbers_with_an_idempotency_key(self, client):
         inst, person = _world(client)
-        rows = [{"external_id": "H1", "account_no": person["account_no"], "outcome_code": "YC-ELEC",
-                 "completed_on": "2026-01-01", "hours": 11069846641593822}]
-        r = client.post("/api/v1/completions/batch", json={"mode": "partial", "rows": rows},
-                        headers=inst | {"Idempotency-Key": "big"})
+        rows = [
+            {
+                "external_id": "H1",
+                "account_no": person["account_no"],
+                "outcome_code": "YC-ELEC",
+                "completed_on": "2026-01-01",
+                "hours": 11069846641593822,
+            }
+        ]
+        r = client.post(
+            "/api/v1/completions/batch",
+            json={"mode": "partial", "rows": rows},
+            headers=inst | {"Idempotency-Key": "big"},
+        )
         assert r.status_code == 200 and r.json()["errors"][0]["code"] == "invalid_value"
 
 

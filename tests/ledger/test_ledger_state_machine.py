@@ -25,7 +25,13 @@ from datetime import date, timedelta
 import hypothesis
 from hypothesis import HealthCheck
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule, run_state_machine_as_test
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
 from sqlalchemy import func, select
 
 from creditbank.completions.models import Completion
@@ -54,8 +60,13 @@ N_LEARNERS = 3
 SCORES = [87.5, None, 45.0, 60.0, 100.0]  # the simplest draw passes every minimum
 HOURS = [None, 12.0]
 ERROR_STATUS = {
-    "score_required": 422, "score_below_minimum": 422, "duplicate_completion": 409, "external_id_conflict": 409,
-    "completed_on_in_future": 422, "outcome_not_found": 404, "learner_not_found": 404,
+    "score_required": 422,
+    "score_below_minimum": 422,
+    "duplicate_completion": 409,
+    "external_id_conflict": 409,
+    "completed_on_in_future": 422,
+    "outcome_not_found": 404,
+    "learner_not_found": 404,
 }
 # Bad batch rows: how to spoil a good row, and the code the import must report for it. Each is
 # caught before the external id is looked at, so the code does not depend on what else happened.
@@ -109,8 +120,14 @@ class Model:
     state: str = "active"
 
     def key(self, learners: list[Learner]) -> tuple:
-        return (self.external_id, learners[self.learner].account_no, self.outcome_code, self.completed_on,
-                _canon(self.score), _canon(self.hours))
+        return (
+            self.external_id,
+            learners[self.learner].account_no,
+            self.outcome_code,
+            self.completed_on,
+            _canon(self.score),
+            _canon(self.hours),
+        )
 
 
 @dataclass
@@ -127,13 +144,24 @@ class Row:
     by_national_id: bool = False
 
     def key(self, learners: list[Learner]) -> tuple:
-        return (self.external_id, learners[self.learner].account_no, self.outcome_code, self.completed_on,
-                _canon(self.score), _canon(self.hours))
+        return (
+            self.external_id,
+            learners[self.learner].account_no,
+            self.outcome_code,
+            self.completed_on,
+            _canon(self.score),
+            _canon(self.hours),
+        )
 
     def body(self, learners: list[Learner]) -> dict:
         person = learners[self.learner]
-        body = {"external_id": self.external_id, "outcome_code": self.outcome_code,
-                "completed_on": self.completed_on.isoformat(), "score": self.score, "hours": self.hours}
+        body = {
+            "external_id": self.external_id,
+            "outcome_code": self.outcome_code,
+            "completed_on": self.completed_on.isoformat(),
+            "score": self.score,
+            "hours": self.hours,
+        }
         if self.by_national_id:
             body["national_id"] = person.national_id
         else:
@@ -146,7 +174,7 @@ def _unknown_account_no() -> str:
     return f"CB{digits}{mod11_2(digits)}"
 
 
-def test_ledger_state_machine(client, db, db_url):  # noqa: C901 - the machine is the test
+def test_ledger_state_machine(client, db, db_url):
     backend = "sqlite" if db_url.startswith("sqlite") else "postgresql"
     examples, steps = (15, 15) if backend == "sqlite" else (6, 12)
     today = clock.today()
@@ -165,8 +193,14 @@ def test_ledger_state_machine(client, db, db_url):  # noqa: C901 - the machine i
                 code = f"SM{self.n}{'AB'[i]}"
                 headers = institution(client, code=code, name_zh=f"状态机机构{self.n}{'AB'[i]}")
                 for outcome_code, (category, level, credits, min_score, validity) in catalogue.items():
-                    body = {"title_zh": f"成果 {outcome_code}", "category": category, "level": level,
-                            "credits": credits, "min_score": min_score, "validity_years": validity}
+                    body = {
+                        "title_zh": f"成果 {outcome_code}",
+                        "category": category,
+                        "level": level,
+                        "credits": credits,
+                        "min_score": min_score,
+                        "validity_years": validity,
+                    }
                     r = client.put(f"/api/v1/catalogue/{outcome_code}", json=body, headers=headers)
                     assert r.status_code == 201, r.text
                 self.headers.append(headers)
@@ -176,8 +210,11 @@ def test_ledger_state_machine(client, db, db_url):  # noqa: C901 - the machine i
             for k in range(N_LEARNERS):
                 enrolled_by = k % 2
                 nid = idcard.make("500118", born, 100 + k)
-                r = client.post("/api/v1/learners", json={"name": f"学员{self.n}-{k}", "national_id": nid},
-                                headers=self.headers[enrolled_by])
+                r = client.post(
+                    "/api/v1/learners",
+                    json={"name": f"学员{self.n}-{k}", "national_id": nid},
+                    headers=self.headers[enrolled_by],
+                )
                 assert r.status_code == 201 and r.json()["created"], r.text
                 self.learners.append(Learner(r.json()["account_no"], nid, enrolled_by))
             self.completions: dict[str, Model] = {}
@@ -187,7 +224,9 @@ def test_ledger_state_machine(client, db, db_url):  # noqa: C901 - the machine i
         def fresh_ext(self) -> str:
             return f"sm{self.n}-{next(self.ext_counter)}"
 
-        def judge(self, row: Row, seen: dict[str, tuple], pairs: set[tuple[int, str]]) -> tuple[str, str | None]:
+        def judge(
+            self, row: Row, seen: dict[str, tuple], pairs: set[tuple[int, str]]
+        ) -> tuple[str, str | None]:
             """('new', None) | ('replay', completion id) | ('error', code). Updates seen/pairs on 'new'."""
             if row.completed_on > today:
                 return "error", "completed_on_in_future"
@@ -198,7 +237,9 @@ def test_ledger_state_machine(client, db, db_url):  # noqa: C901 - the machine i
                     return "replay", earlier
                 return "error", "external_id_conflict"
             if row.external_id in seen:
-                return "error", "duplicate_in_file" if seen[row.external_id] == key else "external_id_conflict"
+                return "error", "duplicate_in_file" if seen[
+                    row.external_id
+                ] == key else "external_id_conflict"
             _, _, _, min_score, _ = CATALOGUES[row.inst][row.outcome_code]
             if min_score is not None:
                 if row.score is None:
@@ -213,23 +254,44 @@ def test_ledger_state_machine(client, db, db_url):  # noqa: C901 - the machine i
             return "new", None
 
         def holds(self, inst: int, learner: int, outcome_code: str) -> bool:
-            return any(c.inst == inst and c.learner == learner and c.outcome_code == outcome_code
-                       and c.state == "active" for c in self.completions.values())
+            return any(
+                c.inst == inst
+                and c.learner == learner
+                and c.outcome_code == outcome_code
+                and c.state == "active"
+                for c in self.completions.values()
+            )
 
         def remember(self, completion_id: str, row: Row) -> None:
             assert completion_id not in self.completions
-            self.completions[completion_id] = Model(completion_id, row.inst, row.external_id, row.learner,
-                                                    row.outcome_code, row.completed_on, row.score, row.hours)
+            self.completions[completion_id] = Model(
+                completion_id,
+                row.inst,
+                row.external_id,
+                row.learner,
+                row.outcome_code,
+                row.completed_on,
+                row.score,
+                row.hours,
+            )
             self.by_ext[(row.inst, row.external_id)] = completion_id
 
-        def draw_row(self, data: st.DataObject, *, external_id: str | None = None, inst: int | None = None,
-                     taken: frozenset[tuple[int, str]] = frozenset()) -> Row:
+        def draw_row(
+            self,
+            data: st.DataObject,
+            *,
+            external_id: str | None = None,
+            inst: int | None = None,
+            taken: frozenset[tuple[int, str]] = frozenset(),
+        ) -> Row:
             if inst is None:
                 inst = data.draw(st.integers(0, 1), label="institution")
             # (learner, outcome) pairs the learner does not hold yet come first, so that the simplest
             # draw posts something new and a duplicate needs a deliberate choice.
-            pairs = sorted(((k, code) for k in range(N_LEARNERS) for code in sorted(CATALOGUES[inst])),
-                           key=lambda pair: self.holds(inst, *pair) or pair in taken)
+            pairs = sorted(
+                ((k, code) for k in range(N_LEARNERS) for code in sorted(CATALOGUES[inst])),
+                key=lambda pair: self.holds(inst, *pair) or pair in taken,
+            )
             learner, outcome_code = data.draw(st.sampled_from(pairs), label="learner, outcome")
             return Row(
                 inst=inst,
@@ -246,7 +308,9 @@ def test_ledger_state_machine(client, db, db_url):  # noqa: C901 - the machine i
             """POST one completion and check the answer against the model's judgement."""
             verdict, ref = self.judge(row, {}, set())
             hypothesis.event(f"post: {ref if verdict == 'error' else verdict}")
-            r = client.post("/api/v1/completions", json=row.body(self.learners), headers=self.headers[row.inst])
+            r = client.post(
+                "/api/v1/completions", json=row.body(self.learners), headers=self.headers[row.inst]
+            )
             if verdict == "error":
                 assert r.status_code == ERROR_STATUS[ref], (ref, r.status_code, r.text)
                 assert r.json()["code"] == ref, r.text
@@ -260,8 +324,10 @@ def test_ledger_state_machine(client, db, db_url):  # noqa: C901 - the machine i
                 assert out["outcome_code"] == expected.outcome_code
                 return
             assert r.status_code == 201, r.text
-            if any(c.inst == row.inst and (c.learner, c.outcome_code) == (row.learner, row.outcome_code)
-                   for c in self.completions.values()):
+            if any(
+                c.inst == row.inst and (c.learner, c.outcome_code) == (row.learner, row.outcome_code)
+                for c in self.completions.values()
+            ):
                 hypothesis.event("post: new after a revocation of the same outcome")
             assert out["state"] == "active" and out["outcome_code"] == row.outcome_code
             assert round(out["credits"] * 100) == _units(CATALOGUES[row.inst][row.outcome_code][2])
@@ -291,8 +357,16 @@ def test_ledger_state_machine(client, db, db_url):  # noqa: C901 - the machine i
         def replay(self, data: st.DataObject) -> None:
             """Same external_id, same content (the learner may be named the other way) → 200, same id."""
             c = self.pick(data)
-            row = Row(c.inst, c.external_id, c.learner, c.outcome_code, c.completed_on, c.score, c.hours,
-                      by_national_id=data.draw(st.booleans(), label="by_national_id"))
+            row = Row(
+                c.inst,
+                c.external_id,
+                c.learner,
+                c.outcome_code,
+                c.completed_on,
+                c.score,
+                c.hours,
+                by_national_id=data.draw(st.booleans(), label="by_national_id"),
+            )
             assert self.judge(row, {}, set()) == ("replay", c.id)
             self.send(row)
 
@@ -302,13 +376,17 @@ def test_ledger_state_machine(client, db, db_url):  # noqa: C901 - the machine i
             """Same external_id, other content → 409 external_id_conflict, nothing written."""
             c = self.pick(data)
             row = Row(c.inst, c.external_id, c.learner, c.outcome_code, c.completed_on, c.score, c.hours)
-            change = data.draw(st.sampled_from(["score", "completed_on", "outcome", "learner", "hours"]), label="change")
+            change = data.draw(
+                st.sampled_from(["score", "completed_on", "outcome", "learner", "hours"]), label="change"
+            )
             if change == "score":
                 row.score = data.draw(st.sampled_from([s for s in SCORES if _canon(s) != _canon(c.score)]))
             elif change == "completed_on":
                 row.completed_on = data.draw(st.sampled_from([d for d in days if d != c.completed_on]))
             elif change == "outcome":
-                row.outcome_code = data.draw(st.sampled_from(sorted(set(CATALOGUES[c.inst]) - {c.outcome_code})))
+                row.outcome_code = data.draw(
+                    st.sampled_from(sorted(set(CATALOGUES[c.inst]) - {c.outcome_code}))
+                )
             elif change == "learner":
                 row.learner = (c.learner + data.draw(st.integers(1, N_LEARNERS - 1))) % N_LEARNERS
             else:
@@ -321,9 +399,15 @@ def test_ledger_state_machine(client, db, db_url):  # noqa: C901 - the machine i
         def revoke(self, data: st.DataObject) -> None:
             c = self.pick(data)
             actor = data.draw(st.sampled_from(["owner", "owner", "operator", "other"]), label="actor")
-            headers = {"owner": self.headers[c.inst], "other": self.headers[1 - c.inst], "operator": OPERATOR}[actor]
+            headers = {
+                "owner": self.headers[c.inst],
+                "other": self.headers[1 - c.inst],
+                "operator": OPERATOR,
+            }[actor]
             hypothesis.event(f"revoke: by {actor}, {c.state}")
-            r = client.post(f"/api/v1/completions/{c.id}/revoke", json={"reason": "登记错误"}, headers=headers)
+            r = client.post(
+                f"/api/v1/completions/{c.id}/revoke", json={"reason": "登记错误"}, headers=headers
+            )
             if actor == "other":
                 assert r.status_code == 404 and r.json()["code"] == "completion_not_found", r.text
                 return
@@ -344,9 +428,13 @@ def test_ledger_state_machine(client, db, db_url):  # noqa: C901 - the machine i
                 self.remember(first.json()["id"], row)
             again = client.post("/api/v1/completions", json=row.body(self.learners), headers=headers)
             assert (again.status_code, again.json()) == (first.status_code, first.json())
-            other = client.post("/api/v1/completions", json=row.body(self.learners) | {"hours": 3.0}, headers=headers)
+            other = client.post(
+                "/api/v1/completions", json=row.body(self.learners) | {"hours": 3.0}, headers=headers
+            )
             if first.status_code < 400:  # only a successful answer is stored under the key
-                assert other.status_code == 409 and other.json()["code"] == "idempotency_key_reused", other.text
+                assert other.status_code == 409 and other.json()["code"] == "idempotency_key_reused", (
+                    other.text
+                )
             else:
                 row.hours = 3.0
                 verdict, _ = self.judge(row, {}, set())
@@ -360,11 +448,22 @@ def test_ledger_state_machine(client, db, db_url):  # noqa: C901 - the machine i
             """A corrected record: revoke, then post the same outcome again under a new external_id."""
             active = [c for c in self.completions.values() if c.state == "active"]
             c = data.draw(st.sampled_from(active), label="corrected")
-            r = client.post(f"/api/v1/completions/{c.id}/revoke", json={"reason": "更正"}, headers=self.headers[c.inst])
+            r = client.post(
+                f"/api/v1/completions/{c.id}/revoke", json={"reason": "更正"}, headers=self.headers[c.inst]
+            )
             assert r.status_code == 200 and r.json()["state"] == "revoked", r.text
             c.state = "revoked"
-            self.send(Row(c.inst, self.fresh_ext(), c.learner, c.outcome_code,
-                          data.draw(st.sampled_from(days), label="corrected date"), c.score, c.hours))
+            self.send(
+                Row(
+                    c.inst,
+                    self.fresh_ext(),
+                    c.learner,
+                    c.outcome_code,
+                    data.draw(st.sampled_from(days), label="corrected date"),
+                    c.score,
+                    c.hours,
+                )
+            )
 
         @rule(data=st.data())
         def batch(self, data: st.DataObject) -> None:
@@ -380,22 +479,62 @@ def test_ledger_state_machine(client, db, db_url):  # noqa: C901 - the machine i
                     kind = "new"
                 if kind == "replay":
                     c = data.draw(st.sampled_from(mine), label="replayed")
-                    rows.append((Row(inst, c.external_id, c.learner, c.outcome_code, c.completed_on, c.score,
-                                     c.hours, by_national_id=data.draw(st.booleans())), None))
+                    rows.append(
+                        (
+                            Row(
+                                inst,
+                                c.external_id,
+                                c.learner,
+                                c.outcome_code,
+                                c.completed_on,
+                                c.score,
+                                c.hours,
+                                by_national_id=data.draw(st.booleans()),
+                            ),
+                            None,
+                        )
+                    )
                 elif kind == "conflict":
                     c = data.draw(st.sampled_from(mine), label="conflicting")
-                    rows.append((Row(inst, c.external_id, c.learner, c.outcome_code, c.completed_on,
-                                     None if c.score == 100.0 else 100.0, c.hours), None))
+                    rows.append(
+                        (
+                            Row(
+                                inst,
+                                c.external_id,
+                                c.learner,
+                                c.outcome_code,
+                                c.completed_on,
+                                None if c.score == 100.0 else 100.0,
+                                c.hours,
+                            ),
+                            None,
+                        )
+                    )
                 elif kind == "repeat":
                     # The same external_id twice in one file: identical (duplicate_in_file) or not.
                     earlier = data.draw(st.sampled_from([r for r, _ in rows]), label="repeated")
                     same = data.draw(st.booleans(), label="identical")
-                    rows.append((Row(inst, earlier.external_id, earlier.learner, earlier.outcome_code,
-                                     earlier.completed_on, earlier.score if same else 99.0, earlier.hours), None))
+                    rows.append(
+                        (
+                            Row(
+                                inst,
+                                earlier.external_id,
+                                earlier.learner,
+                                earlier.outcome_code,
+                                earlier.completed_on,
+                                earlier.score if same else 99.0,
+                                earlier.hours,
+                            ),
+                            None,
+                        )
+                    )
                 else:
-                    row = self.draw_row(data, inst=inst,
-                                        taken=frozenset((r.learner, r.outcome_code) for r, _ in rows))
-                    spoil = data.draw(st.sampled_from(sorted(BAD_ROWS)), label="spoil") if kind == "bad" else None
+                    row = self.draw_row(
+                        data, inst=inst, taken=frozenset((r.learner, r.outcome_code) for r, _ in rows)
+                    )
+                    spoil = (
+                        data.draw(st.sampled_from(sorted(BAD_ROWS)), label="spoil") if kind == "bad" else None
+                    )
                     rows.append((row, spoil))
             # Bodies, and the model's verdict row by row.
             bodies, expected_errors, new_rows, replays = [], [], [], 0
@@ -425,9 +564,13 @@ def test_ledger_state_machine(client, db, db_url):  # noqa: C901 - the machine i
                 bodies.append(body)
             for _, code in expected_errors:
                 hypothesis.event(f"batch row: {code}")
-            hypothesis.event(f"batch {mode}: {'rejected' if mode == 'all_or_nothing' and expected_errors else 'committed'}"
-                             f" ({len(new_rows)} new, {replays} replayed)")
-            r = client.post("/api/v1/completions/batch", json={"mode": mode, "rows": bodies}, headers=self.headers[inst])
+            hypothesis.event(
+                f"batch {mode}: {'rejected' if mode == 'all_or_nothing' and expected_errors else 'committed'}"
+                f" ({len(new_rows)} new, {replays} replayed)"
+            )
+            r = client.post(
+                "/api/v1/completions/batch", json={"mode": mode, "rows": bodies}, headers=self.headers[inst]
+            )
             if mode == "all_or_nothing" and expected_errors:
                 assert r.status_code == 422, r.text
                 problem = r.json()
@@ -439,16 +582,29 @@ def test_ledger_state_machine(client, db, db_url):  # noqa: C901 - the machine i
                 report = r.json()
                 assert [(e["line"], e["code"]) for e in report["errors"]] == expected_errors, (report, rows)
                 assert (report["total_rows"], report["accepted"], report["replayed"], report["rejected"]) == (
-                    len(rows), len(new_rows), replays, len(expected_errors)), report
+                    len(rows),
+                    len(new_rows),
+                    replays,
+                    len(expected_errors),
+                ), report
                 assert report["committed"] is True
             # The report has no ids: read them (and prove nothing else was written) from the database.
             with db.reader() as session:
-                written = dict(session.execute(
-                    select(Completion.external_id, Completion.id).join(Institution, Institution.id == Completion.institution_id)
-                    .where(Institution.code == self.codes[inst],
-                           Completion.external_id.in_([b["external_id"] for b in bodies if b["external_id"]]))).all())
+                written = dict(
+                    session.execute(
+                        select(Completion.external_id, Completion.id)
+                        .join(Institution, Institution.id == Completion.institution_id)
+                        .where(
+                            Institution.code == self.codes[inst],
+                            Completion.external_id.in_(
+                                [b["external_id"] for b in bodies if b["external_id"]]
+                            ),
+                        )
+                    ).all()
+                )
             expected_ids = {row.external_id for row in new_rows} | {
-                b["external_id"] for b in bodies if (inst, b["external_id"]) in self.by_ext}
+                b["external_id"] for b in bodies if (inst, b["external_id"]) in self.by_ext
+            }
             assert set(written) == expected_ids, (written, expected_ids)
             for row in new_rows:
                 self.remember(written[row.external_id], row)
@@ -468,7 +624,9 @@ def test_ledger_state_machine(client, db, db_url):  # noqa: C901 - the machine i
                     expires = _add_years(c.completed_on, validity)
                     if expires is None or expires >= today:
                         convertible += units
-                r = client.get(f"/api/v1/learners/{person.account_no}/balance", headers=self.headers[person.enrolled_by])
+                r = client.get(
+                    f"/api/v1/learners/{person.account_no}/balance", headers=self.headers[person.enrolled_by]
+                )
                 assert r.status_code == 200, r.text
                 got = r.json()
                 as_units = lambda d: {k: round(v * 100) for k, v in d.items() if round(v * 100)}  # noqa: E731
@@ -482,26 +640,40 @@ def test_ledger_state_machine(client, db, db_url):  # noqa: C901 - the machine i
             with db.reader() as session:
                 total = session.execute(select(func.coalesce(func.sum(Posting.amount_units), 0))).scalar_one()
                 assert total == 0
-                sums = (select(Posting.account_id, func.sum(Posting.amount_units).label("units"))
-                        .group_by(Posting.account_id).subquery())
+                sums = (
+                    select(Posting.account_id, func.sum(Posting.amount_units).label("units"))
+                    .group_by(Posting.account_id)
+                    .subquery()
+                )
                 rows = session.execute(
-                    select(LedgerAccount.code, LedgerAccount.balance_units, func.coalesce(sums.c.units, 0))
-                    .outerjoin(sums, sums.c.account_id == LedgerAccount.id)).all()
+                    select(
+                        LedgerAccount.code, LedgerAccount.balance_units, func.coalesce(sums.c.units, 0)
+                    ).outerjoin(sums, sums.c.account_id == LedgerAccount.id)
+                ).all()
                 wrong = [(code, stored, summed) for code, stored, summed in rows if stored != summed]
                 assert not wrong, wrong
                 mine = {f"learner:{p.account_no}": p for p in self.learners}
                 for code, stored, _ in rows:
                     if code in mine:
                         index = self.learners.index(mine[code])
-                        assert stored == sum(_units(CATALOGUES[c.inst][c.outcome_code][2])
-                                             for c in self.completions.values()
-                                             if c.learner == index and c.state == "active")
+                        assert stored == sum(
+                            _units(CATALOGUES[c.inst][c.outcome_code][2])
+                            for c in self.completions.values()
+                            if c.learner == index and c.state == "active"
+                        )
 
         def teardown(self) -> None:
             with db.reader() as session:
                 report = audit(session)
             assert report.ok, report.problems
 
-    run_state_machine_as_test(LedgerMachine, settings=hypothesis.settings(
-        max_examples=examples, stateful_step_count=steps, deadline=None, database=None,
-        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]))
+    run_state_machine_as_test(
+        LedgerMachine,
+        settings=hypothesis.settings(
+            max_examples=examples,
+            stateful_step_count=steps,
+            deadline=None,
+            database=None,
+            suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+        ),
+    )

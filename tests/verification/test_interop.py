@@ -27,9 +27,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from creditbank import contexts
 from creditbank.kit import multikey
 from creditbank.kit.dataintegrity import JCS, RDFC, sign_proof_set, verify_proof_set
-from tests.test_dataintegrity import CREATED, ISSUER, VM, ob_credential
+from tests.kit.test_dataintegrity import CREATED, ISSUER, VM, ob_credential
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 INTEROP = ROOT / "tests" / "interop"
 SETUP = ROOT / "scripts" / "setup-interop.sh"
 
@@ -39,9 +39,7 @@ def node() -> str:
     node = shutil.which("node")
     if node is None:
         pytest.skip("INTEROP NOT TESTED: `node` is not installed (Digital Bazaar checks need Node 20+)")
-    setup = subprocess.run(
-        ["bash", str(SETUP)], capture_output=True, text=True, timeout=600, check=False
-    )
+    setup = subprocess.run(["bash", str(SETUP)], capture_output=True, text=True, timeout=600, check=False)
     if not (INTEROP / "node_modules" / "@digitalbazaar" / "vc").is_dir():
         pytest.skip(
             "INTEROP NOT TESTED: tests/interop/node_modules is missing and "
@@ -77,7 +75,11 @@ def db_verify(node: str, tmp_path: Path, credential: dict, did_doc: dict) -> tup
     did_file.write_text(json.dumps(did_doc), encoding="utf-8")
     run = subprocess.run(
         [node, str(INTEROP / "verify.mjs"), str(cred_file), str(did_file)],
-        capture_output=True, text=True, timeout=120, check=False, cwd=INTEROP,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=INTEROP,
     )
     try:
         report = json.loads(run.stdout)
@@ -89,9 +91,18 @@ def db_verify(node: str, tmp_path: Path, credential: dict, did_doc: dict) -> tup
 def db_sign(node: str, tmp_path: Path, unsigned: dict) -> subprocess.CompletedProcess[str]:
     (tmp_path / "unsigned.json").write_text(json.dumps(unsigned, ensure_ascii=False), encoding="utf-8")
     return subprocess.run(
-        [node, str(INTEROP / "sign.mjs"), str(tmp_path / "unsigned.json"),
-         str(tmp_path / "signed.json"), str(tmp_path / "signed.did.json")],
-        capture_output=True, text=True, timeout=120, check=False, cwd=INTEROP,
+        [
+            node,
+            str(INTEROP / "sign.mjs"),
+            str(tmp_path / "unsigned.json"),
+            str(tmp_path / "signed.json"),
+            str(tmp_path / "signed.did.json"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=INTEROP,
     )
 
 
@@ -133,9 +144,7 @@ CASES = {
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_python_signed_credential_verifies_with_digital_bazaar(
-    case: str, node: str, tmp_path: Path
-) -> None:
+def test_python_signed_credential_verifies_with_digital_bazaar(case: str, node: str, tmp_path: Path) -> None:
     key = Ed25519PrivateKey.generate()
     signed = sign_proof_set(CASES[case](key), key, verification_method=VM, created=CREATED)
     assert all(c.ok for c in verify_proof_set(signed, resolver_from(did_document(key.public_key()))))

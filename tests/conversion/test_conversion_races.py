@@ -30,7 +30,7 @@ _codes = itertools.count(1)
 
 @pytest.fixture(autouse=True)
 def _cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Still argon2id, at the smallest cost (as in test_authz): activation hashes a password."""
+    """Still argon2id, at the smallest cost (as in tests/api/conftest.py): activation hashes a password."""
     from argon2 import PasswordHasher
 
     from creditbank.learners import service

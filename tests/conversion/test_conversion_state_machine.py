@@ -81,7 +81,7 @@ STARTER = [(0, "C1"), (0, "C2"), (0, "C3"), (1, "CB"), (0, "X")]
 
 @pytest.fixture(autouse=True)
 def _cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Still argon2id, at the smallest cost (as in test_authz): every example activates learners."""
+    """Still argon2id, at the smallest cost (as in tests/api/conftest.py): every example activates learners."""
     from argon2 import PasswordHasher
 
     from creditbank.learners import service

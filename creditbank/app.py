@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from creditbank import __version__
+from creditbank import __version__, web
 from creditbank.api import certificates, conversion, institution, learner, operator, problems
 from creditbank.certificates.printing import Printer
 from creditbank.certificates.service import Issuer
@@ -23,7 +23,14 @@ Every POST honours an `Idempotency-Key` header."""
 
 def create_app(settings: Settings | None = None, db: Database | None = None) -> FastAPI:
     settings = settings or get_settings()
-    app = FastAPI(title="creditbank 学分银行", version=__version__, description=DESCRIPTION)
+    # /docs and /redoc are served by creditbank.web from bundled files (no CDN; they work offline).
+    app = FastAPI(
+        title="creditbank 学分银行",
+        version=__version__,
+        description=DESCRIPTION,
+        docs_url=None,
+        redoc_url=None,
+    )
     app.state.settings = settings
     app.state.db = db or Database(settings.database_url)
     app.state.issuer = Issuer(settings)
@@ -31,6 +38,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.state.pages = Pages()
     app.state.pdf = Printer(settings.base_url).pdf
     problems.install(app)
+    web.install(app)
 
     @app.get("/healthz", tags=["public 公开"], summary="Liveness and database check")
     def healthz() -> dict:

@@ -192,6 +192,31 @@ CODES: dict[str, tuple[int, str, str]] = {
         "{rejected} rows were rejected; nothing was imported",
     ),
     "invalid_value": (422, "{field} 的值无效：{reason}", "Invalid value for {field}: {reason}"),
+    # pages and share links
+    "csrf_failed": (
+        403,
+        "这个表单已失效，请返回上一页刷新后再提交",
+        "This form is no longer valid; go back, reload the page and submit again",
+    ),
+    "form_incomplete": (
+        422,
+        "表单没有填完整，请返回检查",
+        "The form is incomplete; please go back and check it",
+    ),
+    "passwords_differ": (422, "两次输入的密码不一样", "The two passwords are not the same"),
+    "page_not_found": (404, "找不到这个页面", "This page does not exist"),
+    "share_link_not_found": (404, "找不到这个分享链接", "This share link does not exist"),
+    "share_link_gone": (
+        410,
+        "这个分享链接已失效（{reason}）",
+        "This share link is no longer valid ({reason})",
+    ),
+    "share_needs_certificates": (422, "请至少选择一份证书", "Choose at least one certificate"),
+    "unsupported_upload": (
+        415,
+        "只能上传证书的 PDF 文件或二维码照片（PNG、JPEG）",
+        "Upload the certificate's PDF or a photo of its QR code (PNG, JPEG)",
+    ),
 }
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from creditbank.errors import CODES, CreditbankError, render
@@ -30,6 +30,14 @@ def language(request: Request) -> str:
     header = request.headers.get("accept-language", "")
     first = header.split(",")[0].strip().lower()
     return "en" if first.startswith("en") else "zh"
+
+
+def wants_html(request: Request) -> bool:
+    """A browser asking for a page (not /api/…, Accept naming text/html): it gets a page, not JSON."""
+    path = request.url.path
+    if path.startswith(("/api/", "/.well-known/")):
+        return False
+    return "text/html" in request.headers.get("accept", "")
 
 
 def problem(
@@ -77,8 +85,11 @@ def install(app: FastAPI) -> None:
         return problem(request, "validation_error", errors=errors)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         code = _HTTP_CODES.get(exc.status_code, "validation_error")
+        html_page = getattr(request.app.state, "html_error", None)
+        if html_page is not None and wants_html(request):
+            return html_page(request, "page_not_found" if exc.status_code == 404 else code, exc.status_code)
         return problem(request, code, status=exc.status_code, headers=getattr(exc, "headers", None))
 
     @app.exception_handler(Exception)

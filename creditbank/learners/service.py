@@ -176,6 +176,14 @@ def by_session_token(session: Session, token: str) -> Learner | None:
     return session.get(Learner, row.learner_id)
 
 
+def end_session(session: Session, token: str) -> None:
+    """Sign out: the session row is deleted, so the token is dead everywhere (pages and API)."""
+    row = session.get(LearnerSession, sha256_hex(token))
+    if row is not None:
+        session.delete(row)
+        session.flush()
+
+
 def _check_password(password: str) -> None:
     if len(password) < 8:
         raise CreditbankError("weak_password")

@@ -1,0 +1,219 @@
+"""What every page shares: the request's language, text size, signed-in learner and CSRF token;
+rendering a template; turning refusals into pages in the reader's language.
+
+Pages call the domain services directly (never the API over HTTP). Who may see what is decided
+in the domain, by the same functions the API routes call (for a learner: only rows that carry
+their own ``learner_id``; everything else answers "not found", as the API does).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import Depends, Form, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.routing import APIRoute
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from creditbank.config import Settings
+from creditbank.db import Database
+from creditbank.errors import CODES, CreditbankError, render
+from creditbank.kit.resources import shared_dir
+from creditbank.learners import service as learners
+from creditbank.learners.models import Learner
+from creditbank.web import i18n, security
+
+log = logging.getLogger("creditbank.web")
+TEMPLATES = shared_dir("templates", "web/base.html.j2")
+TEXT_SIZES = ("m", "l", "xl")
+
+
+@dataclass
+class Ctx:
+    """One request as the pages see it."""
+
+    request: Request
+    lang: str
+    text: str
+    nonce: str
+    new_nonce: bool
+    token: str | None = None
+    learner: Learner | None = None
+    _: i18n.Translator = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._ = i18n.Translator(self.lang)
+
+    @property
+    def settings(self) -> Settings:
+        return self.request.app.state.settings
+
+    @property
+    def db(self) -> Database:
+        return self.request.app.state.db
+
+    @property
+    def csrf(self) -> str:
+        return security.csrf_token(self.request.app.state.web.csrf_key, self.nonce)
+
+    @property
+    def secure(self) -> bool:
+        return self.settings.base_url.lower().startswith("https://")
+
+    def pick(self, zh: str, en: str | None) -> str:
+        return i18n.pick(zh, en, self.lang)
+
+    def error_text(self, code: str, params: dict[str, Any] | None = None) -> str:
+        """The API's own wording for a refusal (errors.CODES): one source for both faces."""
+        return render(code, params or {}, self.lang)
+
+
+def _context(request: Request) -> Ctx:
+    cached = getattr(request.state, "web_ctx", None)
+    if cached is not None:
+        return cached
+    cookies = request.cookies
+    lang = cookies.get(security.LANG_COOKIE, "")
+    if lang not in i18n.LANGUAGES:
+        lang = i18n.DEFAULT
+    text = cookies.get(security.TEXT_COOKIE, "m")
+    if text not in TEXT_SIZES:
+        text = "m"
+    nonce = cookies.get(security.CSRF_COOKIE) or ""
+    fresh = len(nonce) < 20
+    ctx = Ctx(request, lang, text, security.new_nonce() if fresh else nonce, fresh)
+    token = cookies.get(security.SESSION_COOKIE)
+    if token:
+        with ctx.db.reader() as session:
+            ctx.learner = learners.by_session_token(session, token)
+        ctx.token = token if ctx.learner else None
+    request.state.web_ctx = ctx
+    return ctx
+
+
+Page = Annotated[Ctx, Depends(_context)]
+
+
+class SignInRequired(Exception):
+    pass
+
+
+def _signed_in(ctx: Page) -> Ctx:
+    if ctx.learner is None:
+        raise SignInRequired
+    return ctx
+
+
+LearnerPage = Annotated[Ctx, Depends(_signed_in)]
+
+
+class CsrfRefused(Exception):
+    pass
+
+
+def _csrf(ctx: Page, csrf_token: Annotated[str | None, Form()] = None) -> None:
+    # The nonce must come from the browser's cookie: a fresh one minted for this request proves nothing.
+    if ctx.new_nonce or not security.csrf_ok(ctx.request.app.state.web.csrf_key, ctx.nonce, csrf_token):
+        raise CsrfRefused
+
+
+Csrf = Annotated[None, Depends(_csrf)]
+
+
+class Renderer:
+    def __init__(self, settings: Settings) -> None:
+        self.env = Environment(
+            loader=FileSystemLoader(TEMPLATES),
+            autoescape=select_autoescape(["html", "j2"]),
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+        self.env.filters["credits"] = lambda units: f"{units / 100:g}"
+        self.env.filters["urlquote"] = lambda s: quote(str(s), safe="")
+        self.csrf_key = security.csrf_key(settings.id_secret())
+
+    def page(
+        self,
+        ctx: Ctx,
+        template: str,
+        *,
+        status: int = 200,
+        headers: dict[str, str] | None = None,
+        **values: Any,
+    ) -> HTMLResponse:
+        html = self.env.get_template(template).render(
+            ctx=ctx,
+            _=ctx._,
+            lang=ctx.lang,
+            html_lang=i18n.HTML_LANG[ctx.lang],
+            learner=ctx.learner,
+            csrf_field=security.CSRF_FIELD,
+            **values,
+        )
+        response = HTMLResponse(html, status_code=status, headers=headers)
+        response.headers.setdefault("Cache-Control", "no-store")
+        finish(ctx, response)
+        return response
+
+
+def finish(ctx: Ctx, response: Response) -> Response:
+    if ctx.new_nonce:
+        response.set_cookie(
+            security.CSRF_COOKIE, ctx.nonce, httponly=True, samesite="lax", secure=ctx.secure, path="/"
+        )
+    return response
+
+
+def renderer(request: Request) -> Renderer:
+    return request.app.state.web
+
+
+def redirect(ctx: Ctx, url: str) -> RedirectResponse:
+    return finish(ctx, RedirectResponse(url, status_code=303))  # type: ignore[return-value]
+
+
+def local_path(target: str | None, default: str = "/me") -> str:
+    """Only paths on this site: ``next=`` must never send a reader elsewhere."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return default
+    return target
+
+
+def error_page(ctx: Ctx, code: str, params: dict[str, Any] | None = None, *, status: int | None = None):
+    status = status or CODES[code][0]
+    headers = {"Retry-After": "60"} if status == 429 else None
+    return renderer(ctx.request).page(
+        ctx,
+        "web/error.html.j2",
+        status=status,
+        headers=headers,
+        code=code,
+        message=ctx.error_text(code, params),
+    )
+
+
+class PageRoute(APIRoute):
+    """Refusals on a page answer a page in the reader's language, with the API's status code."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def page_handler(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except SignInRequired:
+                ctx = _context(request)
+                return redirect(ctx, "/signin?next=" + quote(request.url.path, safe="/"))
+            except CsrfRefused:
+                return error_page(_context(request), "csrf_failed")
+            except CreditbankError as exc:
+                return error_page(_context(request), exc.code, exc.params, status=exc.http_status)
+            except RequestValidationError:
+                return error_page(_context(request), "form_incomplete")
+
+        return page_handler

@@ -1,0 +1,67 @@
+"""Pages anyone may open: the front page, the language and text-size switches, the API docs."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse
+
+from creditbank.web import security
+from creditbank.web.base import (
+    TEXT_SIZES,
+    Page,
+    PageRoute,
+    _context,
+    error_page,
+    local_path,
+    redirect,
+    renderer,
+)
+
+router = APIRouter(route_class=PageRoute, include_in_schema=False)
+Next = Annotated[str | None, Query(alias="next", max_length=500)]
+
+
+@router.get("/", response_class=HTMLResponse)
+def home(ctx: Page):
+    if ctx.learner is not None:
+        return redirect(ctx, "/me")
+    return renderer(ctx.request).page(ctx, "web/home.html.j2")
+
+
+def _preference(ctx, name: str, value: str, target: str | None):
+    response = redirect(ctx, local_path(target, "/"))
+    response.set_cookie(
+        name, value, max_age=security.YEAR, httponly=True, samesite="lax", secure=ctx.secure, path="/"
+    )
+    return response
+
+
+@router.get("/lang/{lang}")
+def switch_language(lang: str, ctx: Page, target: Next = None):
+    """The language switch every page shows; remembered for a year in a cookie."""
+    return _preference(ctx, security.LANG_COOKIE, lang if lang in ("zh", "en") else "zh", target)
+
+
+@router.get("/text/{size}")
+def switch_text_size(size: str, ctx: Page, target: Next = None):
+    """标准 → 大 → 特大 (18, 24, 30 px body text); remembered like the language."""
+    return _preference(ctx, security.TEXT_COOKIE, size if size in TEXT_SIZES else "m", target)
+
+
+@router.get("/docs", response_class=HTMLResponse)
+def swagger_ui(ctx: Page):
+    """Swagger UI from the bundled files (no CDN: it works offline)."""
+    return renderer(ctx.request).page(ctx, "web/docs.html.j2", headers={"Cache-Control": "no-cache"})
+
+
+@router.get("/redoc", response_class=HTMLResponse)
+def redoc(ctx: Page):
+    return renderer(ctx.request).page(ctx, "web/redoc.html.j2", headers={"Cache-Control": "no-cache"})
+
+
+def status_page(request: Request, code: str, status: int):
+    """Errors outside the page routes (an unknown path, a wrong method) for a browser: a page."""
+    ctx = _context(request)
+    return error_page(ctx, code, status=status)

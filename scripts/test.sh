@@ -5,6 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup-system.sh
 python3 -m pip install --quiet --disable-pip-version-check -e '.[test]'
+bash scripts/setup-web-tests.sh
 bash scripts/setup-interop.sh || echo "WARNING: interop packages not installed; the interoperability tests will be skipped" >&2
 bash scripts/check
 set +e

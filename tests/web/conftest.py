@@ -1,0 +1,178 @@
+"""Browser fixtures: a live server on 127.0.0.1 and Debian's Chromium driven by Playwright.
+
+- ``browser``: one Chromium for the whole test session (``/usr/bin/chromium`` via
+  ``executable_path``; Playwright cannot download browsers here), reused by every test.
+- ``live``: the app on a free port of 127.0.0.1, on the test's own database (SQLite and PostgreSQL
+  through the ``db_url`` fixture), with a TestClient on the same app for set-up through the API.
+- ``phone(browser)`` / ``desktop(browser)``: a fresh context (no cookies) at 390 × 844 or 1280 × 900.
+- ``check(page, name)``: axe-core (tests/web/node_modules, installed by scripts/setup-web-tests.sh)
+  finds no serious or critical violation, nothing scrolls sideways, no CSP violation was reported,
+  and a screenshot is saved as ``build/screenshots/<name>-<lang>-<size>.png``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import uvicorn
+from fastapi.testclient import TestClient
+
+from creditbank.app import create_app
+from creditbank.config import Settings
+from creditbank.db import Database
+from tests.conftest import ADMIN
+
+ROOT = Path(__file__).resolve().parents[2]
+SCREENSHOTS = ROOT / "build" / "screenshots"
+AXE = ROOT / "tests" / "web" / "node_modules" / "axe-core" / "axe.min.js"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+PHONE = {"width": 390, "height": 844}
+DESKTOP = {"width": 1280, "height": 900}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Live:
+    base: str
+    client: TestClient
+    app: object
+
+
+def _need_chromium() -> None:
+    if CHROMIUM is None:
+        message = (
+            "Debian's chromium is not installed: browser tests SKIPPED (scripts/setup-system.sh installs it)"
+        )
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    _need_chromium()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
+        yield chromium
+        chromium.close()
+
+
+def serve(database_url: str, tmp_path: Path) -> Iterator[Live]:
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    settings = Settings(
+        database_url=database_url, keys_dir=tmp_path / "keys", admin_token=ADMIN, secret="s", base_url=base
+    )
+    db = Database(database_url)
+    app = create_app(settings, db)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    yield Live(base, TestClient(app), app)
+    server.should_exit = True
+    thread.join(timeout=10)
+    db.dispose()
+
+
+@pytest.fixture
+def live(db_url: str, tmp_path: Path) -> Iterator[Live]:
+    _need_chromium()
+    yield from serve(db_url, tmp_path)
+
+
+@pytest.fixture
+def live_sqlite(sqlite_url: str, tmp_path: Path) -> Iterator[Live]:
+    _need_chromium()
+    yield from serve(sqlite_url, tmp_path)
+
+
+def _context(browser, viewport: dict, base: str, lang: str):
+    context = browser.new_context(
+        viewport=viewport, locale="zh-CN" if lang == "zh" else "en-US", base_url=base
+    )
+    if lang == "en":
+        host = base.split("//", 1)[1].split(":")[0]
+        context.add_cookies([{"name": "cb_lang", "value": "en", "domain": host, "path": "/"}])
+    context.csp_violations = []  # type: ignore[attr-defined]
+    return context
+
+
+def new_page(browser, base: str, size: str = "phone", lang: str = "zh"):
+    """A page in a fresh context (signed out, no cookies but the language)."""
+    context = _context(browser, PHONE if size == "phone" else DESKTOP, base, lang)
+    page = context.new_page()
+    page.size = size  # type: ignore[attr-defined]
+    page.lang = lang  # type: ignore[attr-defined]
+
+    def on_console(message):
+        if "Content Security Policy" in message.text or "Content-Security-Policy" in message.text:
+            context.csp_violations.append(message.text)  # type: ignore[attr-defined]
+
+    page.on("console", on_console)
+    return page
+
+
+def axe_violations(page) -> list[dict]:
+    """axe-core's WCAG 2.x A/AA rules (and best practice), serious and critical only.
+
+    Evaluated through the DevTools protocol, which the page's CSP does not govern (an injected
+    <script> would be blocked, rightly)."""
+    if not AXE.is_file():
+        pytest.fail("axe-core missing: run scripts/setup-web-tests.sh (scripts/test.sh does)")
+    page.evaluate(AXE.read_text() + "\n;void 0")
+    result = page.evaluate(
+        """async () => {
+          const r = await axe.run(document, {resultTypes: ['violations'],
+            runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa', 'best-practice']}});
+          return r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,
+                                         nodes: v.nodes.slice(0, 3).map(n => n.target.join(' '))}));
+        }"""
+    )
+    return [v for v in result if v["impact"] in ("serious", "critical")]
+
+
+def sideways_overflow(page) -> int:
+    return page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+
+
+AXE_REPORT: list[tuple[str, int]] = []
+
+
+def check(page, name: str) -> None:
+    """Accessible, no sideways scroll at phone size, no CSP violation; screenshot saved."""
+    page.wait_for_load_state("load")
+    violations = axe_violations(page)
+    AXE_REPORT.append((f"{name}-{page.lang}-{page.size}", len(violations)))
+    assert violations == [], f"{name}: {violations}"
+    if page.size == "phone":
+        assert sideways_overflow(page) <= 0, f"{name} scrolls sideways at phone size"
+    assert page.context.csp_violations == [], page.context.csp_violations
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}-{page.lang}-{page.size}.png"), full_page=True)

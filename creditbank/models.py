@@ -14,6 +14,13 @@ from creditbank.ledger.models import (
     Lot,
     Posting,
 )
+from creditbank.translog.models import (
+    TranslogCheckpoint,
+    TranslogCosignature,
+    TranslogHead,
+    TranslogLeaf,
+    TranslogTile,
+)
 
 __all__ = [
     "ApiKey",
@@ -38,4 +45,9 @@ __all__ = [
     "Posting",
     "Qualification",
     "StatusList",
+    "TranslogCheckpoint",
+    "TranslogCosignature",
+    "TranslogHead",
+    "TranslogLeaf",
+    "TranslogTile",
 ]

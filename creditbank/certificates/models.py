@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Column, LargeBinary, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Column, LargeBinary, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -33,6 +33,12 @@ class Certificate(SQLModel, table=True):
     status_index: int
     ledger_seq: int
     """Ledger position when issued: the certificate states the ledger as of this transaction."""
+    log_index: int = Field(sa_column=Column(BigInteger, nullable=False, unique=True))
+    """The transparency-log leaf that records the issue (kind ``certificate_issued``)."""
+    revoke_log_index: int | None = Field(
+        default=None, sa_column=Column(BigInteger, nullable=True, unique=True)
+    )
+    """The leaf that records the revocation (kind ``certificate_revoked``)."""
     issued_by: str = Field(max_length=64)
     issued_at: datetime
     revoked_at: datetime | None = None

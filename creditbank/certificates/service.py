@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -21,11 +22,13 @@ from creditbank.conversion.models import Conversion, ConversionLot, ConversionSt
 from creditbank.errors import CreditbankError
 from creditbank.institutions.models import Institution
 from creditbank.kit import clock, qrpayload, statuslist
-from creditbank.kit.canonical import digest_hex
+from creditbank.kit.canonical import canonical_bytes, digest_hex
 from creditbank.kit.dataintegrity import sign_proof_set
 from creditbank.kit.tokens import new_id
 from creditbank.learners.models import Learner
 from creditbank.ledger.models import LedgerHead, Lot, LotState
+from creditbank.translog import sequencer as translog
+from creditbank.translog.models import LeafKind
 
 BANK_NAME_ZH = "学分银行"
 BANK_NAME_EN = "creditbank learning-credit bank"
@@ -330,18 +333,24 @@ def issue(
         raise RuntimeError(f"credential does not match schemas/{schemas.FILES[kind.value]}: {wrong[:3]}")
     payload = qrpayload.encode(qr_claims(printed), kid=kid, private_key=issuer.keys.private_key(kid))
     head_seq = session.execute(select(LedgerHead.seq).where(LedgerHead.id == 1)).scalar_one()
+    credential_hash = digest_hex(signed)
+    # Last, after the slow signing: the log's sequencer lock is held from here to the commit.
+    log_index = translog.append(
+        session, [(LeafKind.certificate_issued, certificate_id, bytes.fromhex(credential_hash))]
+    )
     certificate = Certificate(
         id=certificate_id,
         kind=kind.value,
         learner_id=learner.id,
         credential_json=json.dumps(signed, ensure_ascii=False),
-        credential_hash=digest_hex(signed),
+        credential_hash=credential_hash,
         printed_json=json.dumps(dataclasses.asdict(printed), ensure_ascii=False),
         qr_payload=payload,
         kid=kid,
         status_list_id=list_id,
         status_index=index,
         ledger_seq=head_seq,
+        log_index=log_index,
         issued_by=issued_by,
         issued_at=clock.now(),
     )
@@ -388,10 +397,27 @@ def revoke(session: Session, *, certificate_id: str, reason: str) -> Certificate
     status_list.updated_at = clock.now()
     certificate.revoked_at = clock.now()
     certificate.revoke_reason = reason
+    certificate.revoke_log_index = translog.append(
+        session,
+        [(LeafKind.certificate_revoked, certificate.id, revocation_digest(certificate))],
+    )
     session.add(status_list)
     session.add(certificate)
     session.flush()
     return certificate
+
+
+def revocation_digest(certificate: Certificate) -> bytes:
+    """What the log records of a revocation: SHA-256 of the RFC 8785 record below."""
+    if certificate.revoked_at is None:
+        raise ValueError(f"certificate {certificate.id} is not revoked")
+    record = {
+        "certificate": certificate.id,
+        "credential_hash": certificate.credential_hash,
+        "reason": certificate.revoke_reason,
+        "revoked_at": clock.iso(certificate.revoked_at),
+    }
+    return hashlib.sha256(canonical_bytes(record)).digest()
 
 
 def revoke_for_completion(session: Session, *, completion_id: str, reason: str) -> list[str]:

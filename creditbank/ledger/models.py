@@ -55,7 +55,8 @@ class LedgerTransaction(SQLModel, table=True):
     __tablename__ = "ledger_transaction"
     id: str = Field(primary_key=True, max_length=40)
     seq: int = Field(sa_column=Column(BigInteger, unique=True, nullable=False))
-    """Position in the hash chain and, later, the leaf index of the transparency log."""
+    """Position in the hash chain. Its transparency-log leaf (kind ``ledger_transaction``, ref = id)
+    has its own index: certificate events are leaves too."""
     kind: str = Field(max_length=16)
     reverses_id: str | None = Field(
         default=None,

@@ -4,7 +4,9 @@ A ``LedgerWriter`` is opened inside a unit of work. It takes the ledger lock fir
 head row ``FOR UPDATE`` on PostgreSQL; SQLite writers already hold ``BEGIN IMMEDIATE``), so
 sequence numbers, hashes and balances are computed against a ledger nobody else is changing.
 Rows are buffered and written with executemany in ``flush()`` — one code path for a single
-completion and for a 100 000-row import.
+completion and for a 100 000-row import. Each transaction is also a leaf of the transparency log,
+appended in the same flush (``translog`` sits below the ledger: it knows rows and digests, no
+domain), so no transaction can be committed without its leaf.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ from creditbank.ledger.models import (
     Lot,
     Posting,
 )
+from creditbank.translog import sequencer as translog
+from creditbank.translog.models import LeafKind
 
 
 @dataclass(frozen=True)
@@ -155,6 +159,10 @@ class LedgerWriter:
             return
         session = self.session
         bulk_insert(session, LedgerTransaction.__table__, self._tx)
+        translog.append(
+            session,
+            [(LeafKind.ledger_transaction, tx["id"], bytes.fromhex(tx["hash"])) for tx in self._tx],
+        )
         bulk_insert(session, Posting.__table__, self._postings)
         bulk_insert(session, Lot.__table__, self._lots)
         account = LedgerAccount.__table__

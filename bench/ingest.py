@@ -18,7 +18,7 @@ For each backend:
   without SQLAlchemy: stdlib ``sqlite3`` ``executemany`` with the product's PRAGMAs (WAL,
   synchronous=NORMAL, foreign_keys=ON), or on PostgreSQL psycopg ``cursor.copy`` (COPY FROM
   STDIN; ``--pg-executemany`` also measures psycopg ``executemany`` into a third copy);
-* ``ledger.audit.audit`` on A (not timed): proves the fast path wrote a correct ledger.
+* ``creditbank.audit.audit`` on A (not timed): proves the fast path wrote a correct ledger.
 
 Untimed phases (setups, audits) of the two backends run in parallel child processes; timed
 phases run one at a time with nothing else of ours running.
@@ -228,8 +228,8 @@ def product_worker(url: str, csv_path: str, key_id: str, max_rows: int, profile:
 
 
 def audit_worker(url: str) -> dict:
+    from creditbank.audit import audit
     from creditbank.db import Database
-    from creditbank.ledger.audit import audit
 
     db = Database(url)
     t0 = time.perf_counter()

@@ -138,7 +138,7 @@ def import_file(
 @app.command()
 def audit() -> None:
     """Recompute balances from postings and check the hash chain; exit 1 naming the first bad row."""
-    from creditbank.ledger.audit import audit as run_audit
+    from creditbank.audit import audit as run_audit
 
     settings = get_settings()
     db = Database(settings.database_url)

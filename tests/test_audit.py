@@ -15,10 +15,10 @@ import pytest
 from sqlalchemy import Connection, Date, bindparam, select, text
 from typer.testing import CliRunner
 
+from creditbank.audit import audit
 from creditbank.cli import app
 from creditbank.config import get_settings
 from creditbank.db import Database
-from creditbank.ledger.audit import audit
 from creditbank.ledger.models import LedgerAccount, LedgerTransaction, Posting
 from tests.conftest import completion_body, institution, learner, outcome
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
+from creditbank.audit import audit
 from creditbank.catalogue.service import OutcomeSpec, upsert
 from creditbank.cli import app
 from creditbank.completions.models import Completion
@@ -19,7 +20,6 @@ from creditbank.db import Database
 from creditbank.institutions import service as institutions
 from creditbank.institutions.models import InstitutionState
 from creditbank.learners import service as learners
-from creditbank.ledger.audit import audit
 from tests.conftest import national_id
 
 

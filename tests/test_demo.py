@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import func, select
 
 from creditbank import demo
+from creditbank.audit import audit
 from creditbank.catalogue.models import Outcome
 from creditbank.completions.models import Completion
 from creditbank.config import Settings
@@ -23,7 +24,6 @@ from creditbank.institutions.models import Institution, InstitutionState
 from creditbank.kit import clock
 from creditbank.learners import service as learner_service
 from creditbank.learners.models import InstitutionLearner, Learner
-from creditbank.ledger.audit import audit
 from creditbank.ledger.queries import balance
 from creditbank.migrations import upgrade
 
@@ -172,7 +172,9 @@ class TestLearners:
     def test_every_learner_has_a_positive_balance(self, loaded: Loaded) -> None:
         with loaded.db.reader() as session:
             people = list(session.execute(select(Learner)).scalars())
-            assert all(balance(session, p).total_units > 0 for p in people)
+            assert all(
+                balance(session, learner_id=p.id, account_no=p.account_no).total_units > 0 for p in people
+            )
 
     def test_the_enrolling_institution_can_see_its_learners(self, loaded: Loaded) -> None:
         with loaded.db.reader() as session:
@@ -293,6 +295,8 @@ class TestBackends:
             with db.reader() as session:
                 assert audit(session).ok
                 people = list(session.execute(select(Learner)).scalars())
-                assert len(people) == 60 and all(balance(session, p).total_units > 0 for p in people)
+                assert len(people) == 60 and all(
+                    balance(session, learner_id=p.id, account_no=p.account_no).total_units > 0 for p in people
+                )
         finally:
             db.dispose()

@@ -20,6 +20,7 @@ from creditbank.api.schemas import (
     credits,
 )
 from creditbank.errors import CreditbankError
+from creditbank.learners import queries as learner_queries
 from creditbank.learners import service as learners
 from creditbank.ledger import queries
 
@@ -72,7 +73,9 @@ def me(principal: LearnerCaller) -> dict:
 @router.get("/me/balance", response_model=BalanceOut, summary="My credits by category and level · 我的学分")
 def my_balance(db: DbDep, principal: LearnerCaller) -> dict:
     with db.reader() as session:
-        return balance_out(queries.balance(session, principal.learner))
+        return balance_out(
+            queries.balance(session, learner_id=principal.learner.id, account_no=principal.learner.account_no)
+        )
 
 
 @router.get(
@@ -85,7 +88,7 @@ def my_ledger(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> dict:
     with db.reader() as session:
-        lines = queries.statement(session, principal.learner, after=after, limit=limit)
+        lines = learner_queries.statement(session, principal.learner, after=after, limit=limit)
     items = [
         LedgerLineOut(
             seq=line.seq,

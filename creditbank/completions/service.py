@@ -30,7 +30,7 @@ from creditbank.kit import clock
 from creditbank.kit.tokens import hmac_hex, new_id
 from creditbank.learners import service as learners
 from creditbank.learners.models import Learner
-from creditbank.ledger.models import LedgerAccount, Lot, LotState, Posting, TxKind
+from creditbank.ledger.models import LedgerAccount, Lot, LotState, TxKind
 from creditbank.ledger.writer import LedgerWriter, Leg, lock
 
 CHUNK = 2000
@@ -435,38 +435,14 @@ def revoke(
             session, lot_id=lot.id, reason=f"来源记录已撤销 / source completion revoked: {reason or '—'}"
         )
         session.refresh(lot)
-    writer = LedgerWriter(session)  # after the cascade's own transactions: it reads the current chain tip
-    original = session.execute(
-        select(Posting, LedgerAccount.code)
-        .join(LedgerAccount, LedgerAccount.id == Posting.account_id)
-        .where(Posting.transaction_id == completion.transaction_id)
-        .order_by(Posting.id)
-    ).all()
-    legs = [
-        Leg(
-            p.account_id,
-            code,
-            -p.amount_units,
-            p.lot_id,
-            balance_key=(lot.learner_id, lot.category, lot.level) if p.lot_id else None,
-        )
-        for p, code in original
-    ]
-    tx_id = writer.append(
-        kind=TxKind.reversal,
-        event_on=clock.today(),
-        legs=legs,
-        reverses_id=completion.transaction_id,
-        completion_id=completion.id,
-        completion_hash=completion.content_hash,
-    )
-    writer.flush()
-    lot.state = LotState.reversed
+    # After the cascade's own transactions: the writer reads the current chain tip.
+    writer = LedgerWriter(session)
+    tx_id = writer.reverse(completion.transaction_id)
+    writer.flush()  # marks the lot reversed too
     completion.state = CompletionState.revoked
     completion.revoked_at = clock.now()
     completion.revoke_reason = reason
     completion.revoke_transaction_id = tx_id
-    session.add(lot)
     session.add(completion)
     session.flush()
     # A certificate resting on reversed credits must stop verifying, in the same transaction.

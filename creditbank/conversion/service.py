@@ -32,7 +32,7 @@ from creditbank.kit import clock
 from creditbank.kit.canonical import digest_hex
 from creditbank.kit.tokens import new_id
 from creditbank.learners.models import Learner
-from creditbank.ledger.models import LedgerAccount, LedgerTransaction, Lot, LotState, Posting, TxKind
+from creditbank.ledger.models import LedgerAccount, Lot, LotState, TxKind
 from creditbank.ledger.writer import LedgerWriter, Leg, lock
 
 PENDING_DAYS = 30
@@ -802,43 +802,12 @@ def reverse_for_lot(session: Session, *, lot_id: str, reason: str) -> list[str]:
 
 def _reverse(session: Session, conversion: Conversion, reason: str) -> None:
     writer = LedgerWriter(session)
-    original = session.execute(
-        select(Posting, LedgerAccount.code)
-        .join(LedgerAccount, LedgerAccount.id == Posting.account_id)
-        .where(Posting.transaction_id == conversion.transaction_id)
-        .order_by(Posting.id)
-    ).all()
-    lots = {
-        lot.id: lot
-        for lot in session.execute(
-            select(Lot).where(Lot.id.in_([p.lot_id for p, _ in original if p.lot_id]))
-        ).scalars()
-    }
-    legs = [
-        Leg(
-            p.account_id,
-            code,
-            -p.amount_units,
-            p.lot_id,
-            balance_key=(lots[p.lot_id].learner_id, lots[p.lot_id].category, lots[p.lot_id].level)
-            if p.lot_id
-            else None,
-        )
-        for p, code in original
-    ]
-    tx_id = writer.append(
-        kind=TxKind.reversal,
-        event_on=clock.today(),
-        legs=legs,
-        reverses_id=conversion.transaction_id,
-        completion_hash=session.get(LedgerTransaction, conversion.transaction_id).completion_hash,
-    )
-    writer.flush()
+    tx_id = writer.reverse(conversion.transaction_id)
+    writer.flush()  # marks the target lot reversed too
     for held in held_lots(session, conversion.id):
         session.execute(
             update(Lot).where(Lot.id == held.lot_id).values(consumed_units=Lot.consumed_units - held.units)
         )
-    session.execute(update(Lot).where(Lot.id == conversion.target_lot_id).values(state=LotState.reversed))
     conversion.state, conversion.reversal_transaction_id, conversion.reason = (
         ConversionState.reversed,
         tx_id,

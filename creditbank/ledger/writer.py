@@ -29,7 +29,9 @@ from creditbank.ledger.models import (
     LedgerHead,
     LedgerTransaction,
     Lot,
+    LotState,
     Posting,
+    TxKind,
 )
 from creditbank.translog import sequencer as translog
 from creditbank.translog.models import LeafKind
@@ -76,6 +78,7 @@ class LedgerWriter:
         self._tx: list[dict] = []
         self._postings: list[dict] = []
         self._lots: list[dict] = []
+        self._reversed_lots: set[str] = set()
 
     def prefetch(self, account_ids: set[int]) -> None:
         """Load current balances of accounts about to be posted to (one query per chunk)."""
@@ -153,6 +156,51 @@ class LedgerWriter:
     def add_lot(self, row: dict) -> None:
         self._lots.append(row)
 
+    def reverse(self, transaction_id: str) -> str:
+        """Buffer the exact opposite of an earlier transaction and return the reversal's id.
+
+        Every posting is negated (same accounts, same lots, same learner balances), the completion
+        facts are carried over so the chain still says what was undone, and the lots the original
+        deposited are marked reversed on ``flush()``. A transaction is reversed at most once: the
+        unique ``reverses_id`` refuses a second reversal. Why it was undone is the caller's record
+        (the completion's ``revoke_reason``, the conversion's ``reason``): the hashed chain has no
+        place for free text.
+        """
+        session = self.session
+        original = session.execute(
+            select(LedgerTransaction.completion_id, LedgerTransaction.completion_hash).where(
+                LedgerTransaction.id == transaction_id
+            )
+        ).one()
+        postings = session.execute(
+            select(Posting.account_id, LedgerAccount.code, Posting.amount_units, Posting.lot_id)
+            .join(LedgerAccount, LedgerAccount.id == Posting.account_id)
+            .where(Posting.transaction_id == transaction_id)
+            .order_by(Posting.id)
+        ).all()
+        lot_ids = sorted({lot_id for _, _, _, lot_id in postings if lot_id})
+        keys = {
+            lot_id: (learner_id, category, level)
+            for lot_id, learner_id, category, level in session.execute(
+                select(Lot.id, Lot.learner_id, Lot.category, Lot.level).where(Lot.id.in_(lot_ids))
+            )
+        }
+        legs = [
+            Leg(account_id, code, -units, lot_id, balance_key=keys[lot_id] if lot_id else None)
+            for account_id, code, units, lot_id in postings
+        ]
+        tx_id = self.append(
+            kind=TxKind.reversal,
+            event_on=clock.today(),
+            legs=legs,
+            reverses_id=transaction_id,
+            completion_id=original.completion_id,
+            completion_hash=original.completion_hash,
+        )
+        # The lots this transaction filled (a completion's deposit, a conversion's target) stop counting.
+        self._reversed_lots.update(lot_id for _, _, units, lot_id in postings if lot_id and units > 0)
+        return tx_id
+
     def flush(self) -> None:
         """Write everything buffered, move the materialised balances and the chain head."""
         if not self._tx:
@@ -176,12 +224,17 @@ class LedgerWriter:
             [{"aid": a, "delta": d, "n": self._versions[a]} for a, d in sorted(self._deltas.items())],
         )
         self._upsert_learner_balances()
+        if self._reversed_lots:
+            session.execute(
+                update(Lot).where(Lot.id.in_(sorted(self._reversed_lots))).values(state=LotState.reversed)
+            )
         session.connection().execute(
             update(LedgerHead.__table__)
             .where(LedgerHead.__table__.c.id == 1)
             .values(seq=self.seq, hash=self.prev_hash)
         )
         self._tx, self._postings, self._lots = [], [], []
+        self._reversed_lots = set()
         self._deltas.clear()
         self._versions.clear()
         self._learner_deltas.clear()

@@ -6,9 +6,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy import func, select
 
+from creditbank.audit import audit
 from creditbank.completions.models import Completion
 from creditbank.learners.models import Learner
-from creditbank.ledger.audit import audit
 from tests.conftest import completion_body, institution, learner, national_id, outcome
 
 

@@ -7,8 +7,8 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from sqlalchemy import select, update
 
+from creditbank.audit import audit
 from creditbank.conversion.models import Conversion
-from creditbank.ledger.audit import audit
 from creditbank.ledger.models import Lot
 from tests.conftest import OPERATOR, completion_body, institution, learner, outcome
 

@@ -18,9 +18,9 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from sqlalchemy import func, select
 
+from creditbank.audit import audit
 from creditbank.conversion.models import Conversion, ConversionLot
 from creditbank.kit import clock
-from creditbank.ledger.audit import audit
 from creditbank.ledger.models import LedgerTransaction, Lot
 from tests.conftest import OPERATOR, completion_body, institution, learner, outcome
 

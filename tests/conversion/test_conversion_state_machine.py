@@ -48,11 +48,11 @@ from hypothesis.stateful import (
 )
 from sqlalchemy import func, select, update
 
+from creditbank.audit import audit
 from creditbank.conversion import service as conversions
 from creditbank.conversion.models import Conversion, ConversionLot
 from creditbank.conversion.rules import years_before
 from creditbank.kit import clock, idcard
-from creditbank.ledger.audit import audit
 from creditbank.ledger.models import LedgerAccount, LedgerTransaction, Lot, Posting
 from tests.conftest import OPERATOR, completion_body, institution, learner, outcome
 

@@ -10,7 +10,7 @@ exist and checks after every step that
 * straight from the database, all postings sum to zero and every ledger account's materialised
   ``balance_units`` equals the sum of its postings;
 
-and at teardown that ``creditbank.ledger.audit.audit`` finds nothing wrong.
+and at teardown that ``creditbank.audit.audit`` finds nothing wrong.
 
 The database is not reset between Hypothesis examples, so every example creates its own
 institutions and learners (fresh codes from a counter) and only ever compares its own learners.
@@ -34,11 +34,11 @@ from hypothesis.stateful import (
 )
 from sqlalchemy import func, select
 
+from creditbank.audit import audit
 from creditbank.completions.models import Completion
 from creditbank.institutions.models import Institution
 from creditbank.kit import clock, idcard
 from creditbank.kit.checkdigit import mod11_2
-from creditbank.ledger.audit import audit
 from creditbank.ledger.models import LedgerAccount, Posting
 from tests.conftest import OPERATOR, institution
 

@@ -3,6 +3,10 @@
 Finds an edited posting (its transaction's hash no longer matches), a deleted or reordered
 transaction (a gap in ``seq`` or a broken ``prev_hash`` link), an edited completion (its content
 digest changed), and any materialised balance that disagrees with the postings.
+
+It lives above the domain packages (beside ``app`` and ``cli``) because it reads across them: the
+ledger, the completions its deposits rest on, the conversions holding its lots and the learners'
+account numbers. The ledger itself imports no other domain.
 """
 
 from __future__ import annotations

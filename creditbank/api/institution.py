@@ -377,4 +377,4 @@ def learner_balance(account_no: str, db: DbDep, principal: InstitutionOrOperator
                 learner = None  # not theirs: indistinguishable from "no such account"
         if learner is None:
             raise CreditbankError("learner_not_found", {"ref": account_no})
-        return balance_out(queries.balance(session, learner_id=learner.id, account_no=learner.account_no))
+        return balance_out(queries.balance(session, learner))

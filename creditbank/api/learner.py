@@ -73,9 +73,7 @@ def me(principal: LearnerCaller) -> dict:
 @router.get("/me/balance", response_model=BalanceOut, summary="My credits by category and level · 我的学分")
 def my_balance(db: DbDep, principal: LearnerCaller) -> dict:
     with db.reader() as session:
-        return balance_out(
-            queries.balance(session, learner_id=principal.learner.id, account_no=principal.learner.account_no)
-        )
+        return balance_out(queries.balance(session, principal.learner))
 
 
 @router.get(

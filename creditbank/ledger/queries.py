@@ -7,12 +7,23 @@ and institutions, so it lives with the learner: ``learners.queries.statement``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 from sqlalchemy import func, select
 from sqlmodel import Session
 
 from creditbank.kit import clock
 from creditbank.ledger.models import LearnerBalance, LedgerAccount, Lot, LotState
+
+
+class AccountHolder(Protocol):
+    """A learner as the ledger sees one (``learners.models.Learner`` is one): no import upward."""
+
+    @property
+    def id(self) -> int | None: ...
+
+    @property
+    def account_no(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -24,8 +35,9 @@ class Balance:
     convertible_units: int
 
 
-def balance(session: Session, *, learner_id: int, account_no: str) -> Balance:
+def balance(session: Session, learner: AccountHolder) -> Balance:
     """From the materialised figures: cost independent of how long the ledger is."""
+    learner_id = learner.id
     total = session.execute(
         select(LedgerAccount.balance_units).where(LedgerAccount.learner_id == learner_id)
     ).scalar_one()
@@ -47,4 +59,4 @@ def balance(session: Session, *, learner_id: int, account_no: str) -> Balance:
             (Lot.expires_on.is_(None)) | (Lot.expires_on >= today),
         )
     ).scalar_one()
-    return Balance(account_no, total, by_category, by_level, int(convertible))
+    return Balance(learner.account_no, total, by_category, by_level, int(convertible))

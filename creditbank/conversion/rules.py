@@ -597,8 +597,8 @@ def _apply_caps(
             binding = (allowed, 2, CAP_INSTITUTION, remaining_by_inst[over[0]], over[0])
     if binding is None:
         return grant, None, None
-    _, _, cap, remaining, inst = binding
-    return allowed, cap, _cap_message(cap, caps, remaining, inst, reached=allowed == 0)
+    _, _, cap, remaining, capped_institution = binding
+    return allowed, cap, _cap_message(cap, caps, remaining, capped_institution, reached=allowed == 0)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -624,7 +624,7 @@ def _evaluate(rule: RuleView, index: _Index, today: date, refused: Sequence[Mess
         if rule.credits_units is not None:
             base = rule.credits_units
         else:
-            base = (_fraction(rule.ratio) * used).__floor__()  # type: ignore[arg-type]
+            base = (_fraction(rule.ratio) * used).__floor__()
         if base <= 0:
             missing.append(
                 Message(

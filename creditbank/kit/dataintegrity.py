@@ -126,7 +126,7 @@ def _jcs_hash(unsecured: dict[str, Any], config: dict[str, Any]) -> bytes:
 
 
 def create_proof(
-    document: dict,
+    document: Mapping[str, Any],
     private_key: Ed25519PrivateKey,
     *,
     verification_method: str,
@@ -134,7 +134,7 @@ def create_proof(
     created: str,
     proof_purpose: str = "assertionMethod",
     document_loader: DocumentLoader | None = None,
-) -> dict:
+) -> dict[str, Any]:
     """One Data Integrity proof over ``document`` (any ``proof`` already in it is ignored).
 
     Raises :class:`UndefinedTermError` (rdfc) if the document uses terms its contexts do not
@@ -167,7 +167,7 @@ def create_proof(
 
 
 def sign_proof_set(
-    document: dict,
+    document: Mapping[str, Any],
     private_key: Ed25519PrivateKey,
     *,
     verification_method: str,
@@ -175,7 +175,7 @@ def sign_proof_set(
     cryptosuites: tuple[str, ...] = (RDFC, JCS),
     proof_purpose: str = "assertionMethod",
     document_loader: DocumentLoader | None = None,
-) -> dict:
+) -> dict[str, Any]:
     """A new document whose ``proof`` is a list: any proofs it already had, then one proof per
     cryptosuite, each made independently over the document without ``proof``."""
     if not cryptosuites:
@@ -213,8 +213,8 @@ def _vm_of(proof: Any) -> str | None:
 
 
 def verify_proof(
-    document: dict,
-    proof: dict,
+    document: Mapping[str, Any],
+    proof: Mapping[str, Any],
     public_key: Ed25519PublicKey,
     *,
     proof_purpose: str | None = "assertionMethod",
@@ -285,7 +285,7 @@ def verify_proof(
 
 
 def verify_proof_set(
-    document: dict,
+    document: Mapping[str, Any],
     resolve: Callable[[str], Ed25519PublicKey | None],
     *,
     proof_purpose: str | None = "assertionMethod",

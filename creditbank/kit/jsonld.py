@@ -103,7 +103,7 @@ class DocumentLoader:
         self._extra = {url: copy.deepcopy(doc) for url, doc in (extra or {}).items()}
         # PyLD's resolved/processed-context cache, private to this loader. PyLD's caches are
         # not thread-safe, so JSON-LD processing with one loader is serialised by ``lock``.
-        self.cache: LRUCache = LRUCache(maxsize=100)
+        self.cache: LRUCache[str, Any] = LRUCache(maxsize=100)
         self.lock = threading.Lock()
 
     @property
@@ -151,7 +151,7 @@ def _is_absolute(iri: Any) -> bool:
     return isinstance(iri, str) and bool(_pyld._is_absolute_iri(iri))
 
 
-class _StrictProcessor(_pyld.JsonLdProcessor):
+class _StrictProcessor(_pyld.JsonLdProcessor):  # type: ignore[misc]  # pyld has no type information
     """Expansion that records every key, type and IRI that RDF conversion would lose."""
 
     def __init__(self) -> None:
@@ -175,14 +175,14 @@ class _StrictProcessor(_pyld.JsonLdProcessor):
 
     def _expand(
         self,
-        active_ctx,
-        active_property,
-        element,
-        options,
-        inside_list=False,
-        inside_index=False,
-        type_scoped_ctx=None,
-    ):
+        active_ctx: Any,
+        active_property: str | None,
+        element: Any,
+        options: Any,
+        inside_list: bool = False,
+        inside_index: bool = False,
+        type_scoped_ctx: Any = None,
+    ) -> Any:
         is_object = isinstance(element, dict)
         if is_object:
             self._stack.append(active_property)
@@ -218,15 +218,15 @@ class _StrictProcessor(_pyld.JsonLdProcessor):
 
     def _expand_object(
         self,
-        active_ctx,
-        active_property,
-        expanded_active_property,
-        element,
-        expanded_parent,
-        options,
-        *args,
-        **kwargs,
-    ):
+        active_ctx: Any,
+        active_property: str | None,
+        expanded_active_property: str | None,
+        element: dict[str, Any],
+        expanded_parent: Any,
+        options: Any,
+        *args: Any,
+        **kwargs: Any,
+    ) -> Any:
         flagged = 0
         for key in element:
             if key == "@context":
@@ -293,10 +293,11 @@ def _serialize_nquad_rdfc10(triple: dict[str, Any], graph_name: str | None = Non
 def _rdfc10_class() -> type:
     spec = importlib.util.find_spec("pyld.canon")
     assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)  # not registered in sys.modules
+    module: Any = importlib.util.module_from_spec(spec)  # not registered in sys.modules
     spec.loader.exec_module(module)
     module.serialize_nquad = _serialize_nquad_rdfc10
-    return module.URDNA2015
+    urdna2015: type = module.URDNA2015
+    return urdna2015
 
 
 _ASTRAL = re.compile("[\U00010000-\U0010ffff]")
@@ -306,7 +307,7 @@ def _utf16_order(lines: list[str]) -> list[str]:
     return sorted(lines, key=lambda line: line.encode("utf-16-be"))
 
 
-class _Rdfc10(_rdfc10_class()):  # type: ignore[misc]
+class _Rdfc10(_rdfc10_class()):  # type: ignore[misc]  # a base class made at run time
     """RDFC-1.0 that notices when code-point order and UTF-16 order would disagree."""
 
     order_diverges = False
@@ -315,12 +316,12 @@ class _Rdfc10(_rdfc10_class()):  # type: ignore[misc]
         if not self.order_diverges and any(_ASTRAL.search(line) for line in lines):
             self.order_diverges = _utf16_order(lines) != lines
 
-    def hash_nquads(self, nquads):  # called with the sorted quads of Hash First Degree Quads
+    def hash_nquads(self, nquads: list[str]) -> Any:  # the sorted quads of Hash First Degree Quads
         self._check_order(nquads)
         return super().hash_nquads(nquads)
 
-    def canonical_nquads(self, dataset: dict) -> str:
-        result = self.main(dataset, {"format": "application/n-quads"})
+    def canonical_nquads(self, dataset: dict[str, Any]) -> str:
+        result: str = self.main(dataset, {"format": "application/n-quads"})
         self._check_order(result.splitlines(keepends=True))
         if self.order_diverges:
             raise UnicodeOrderError()
@@ -351,12 +352,13 @@ def _jsonld_message(exc: BaseException) -> str:
     return "; ".join(messages)
 
 
-def to_dataset(document: Mapping[str, Any], *, loader: DocumentLoader | None = None) -> dict:
+def to_dataset(document: Mapping[str, Any], *, loader: DocumentLoader | None = None) -> dict[str, Any]:
     """The RDF dataset of ``document`` (PyLD's dict form), refusing undefined terms."""
     loader = loader or _DEFAULT
     if not isinstance(document, Mapping):
         raise JsonLdProcessingError("a JSON-LD document must be a JSON object")
     processor = _StrictProcessor()
+    dataset: dict[str, Any]
     try:
         with loader.lock:
             dataset = processor.to_rdf(dict(document), loader.options())

@@ -27,7 +27,7 @@ def multibase_encode(data: bytes) -> str:
     return BASE58BTC + base58.b58encode(data).decode("ascii")
 
 
-def multibase_decode(value: str) -> bytes:
+def multibase_decode(value: object) -> bytes:
     if not isinstance(value, str) or not value.startswith(BASE58BTC):
         raise MultikeyError("only multibase base58btc ('z…') values are supported")
     try:

@@ -90,7 +90,9 @@ def _read(image: object) -> list[str]:
     import zxingcpp
 
     # zxing-cpp ≥ 3 groups Micro QR and rMQR under ``QRCode``; Model 2 is the plain QR code.
-    qr_only = getattr(zxingcpp.BarcodeFormat, "QRCodeModel2", zxingcpp.BarcodeFormat.QRCode)
+    qr_only = zxingcpp.BarcodeFormats(
+        getattr(zxingcpp.BarcodeFormat, "QRCodeModel2", zxingcpp.BarcodeFormat.QRCode)
+    )
     return [r.text for r in zxingcpp.read_barcodes(image, formats=qr_only, text_mode=zxingcpp.TextMode.Plain)]
 
 

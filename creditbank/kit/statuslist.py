@@ -19,6 +19,7 @@ import binascii
 import gzip
 import re
 import zlib
+from typing import Any
 
 SIZE = 131072
 """Bits per list: the spec's minimum (16 KiB), which is also the group-privacy floor."""
@@ -104,7 +105,7 @@ def _purpose(purpose: str) -> str:
 
 def status_list_credential(
     *, list_url: str, issuer: str, encoded: str, valid_from: str, purpose: str = "revocation"
-) -> dict:
+) -> dict[str, Any]:
     """The unsigned ``BitstringStatusListCredential`` (VC 2.0) published at ``list_url``."""
     return {
         "@context": [VC_V2],
@@ -121,7 +122,7 @@ def status_list_credential(
     }
 
 
-def status_entry(list_url: str, index: int, purpose: str = "revocation") -> dict:
+def status_entry(list_url: str, index: int, purpose: str = "revocation") -> dict[str, Any]:
     """A certificate's ``credentialStatus``: a ``BitstringStatusListEntry`` pointing at one bit."""
     if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < SIZE:
         raise ValueError(f"statusListIndex must be an int in 0..{SIZE - 1}; got {index!r}")

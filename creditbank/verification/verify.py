@@ -17,10 +17,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
 from creditbank.certificates.keys import IssuerKey, valid_at
 from creditbank.kit import clock, qrpayload
 from creditbank.kit.canonical import digest_hex
-from creditbank.kit.dataintegrity import JCS, RDFC, UndefinedTermError, verify_proof_set
+from creditbank.kit.dataintegrity import JCS, RDFC, ProofCheck, UndefinedTermError, verify_proof_set
 
 CHECKS = ("signature", "issuer_key", "integrity", "status", "log_inclusion")
 
@@ -113,14 +115,14 @@ def verify_credential(
     status: StatusLookup | None = None,
     recorded_hash: str | None = None,
     summary: dict[str, Any] | None = None,
-    check_proofs: Callable[..., list] = verify_proof_set,
+    check_proofs: Callable[..., list[ProofCheck]] = verify_proof_set,
 ) -> Verdict:
     """A full credential (from the API, a JSON upload or a PDF attachment)."""
     proofs = credential.get("proof")
     proof_list = proofs if isinstance(proofs, list) else [proofs] if isinstance(proofs, dict) else []
     checks: dict[str, Check] = {}
 
-    def resolve(method: str):
+    def resolve(method: str) -> Ed25519PublicKey | None:
         key = keys(method)
         return key.public_key if key else None
 
@@ -273,7 +275,7 @@ def claims_agree(credential: dict[str, Any], claims: dict[str, Any] | None) -> b
         total = round(float(claims.get("total_credits", "nan")), 2)
     except ValueError:
         return False
-    return (
+    return bool(
         facts["certificate_id"] == claims.get("certificate_id")
         and facts["learner_name"] == claims.get("learner_name")
         and facts["id_masked"] == claims.get("id_masked")

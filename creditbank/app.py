@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from creditbank import __version__, web
 from creditbank.api import certificates, conversion, institution, learner, operator, problems
+from creditbank.api.cors import PublicCors
 from creditbank.certificates.printing import Printer
 from creditbank.certificates.service import Issuer
 from creditbank.config import Settings, get_settings
@@ -39,6 +40,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.state.pdf = Printer(settings.base_url).pdf
     problems.install(app)
     web.install(app)
+    app.add_middleware(PublicCors)
 
     @app.get("/healthz", tags=["public 公开"], summary="Liveness and database check")
     def healthz() -> dict:

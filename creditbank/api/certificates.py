@@ -7,11 +7,12 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlmodel import Session
 
+from creditbank.api import conditional
 from creditbank.api.deps import (
     DbDep,
     IdempotencyKey,
@@ -245,28 +246,46 @@ def revoke_certificate(
 @router.get(
     "/api/v1/status-lists/{list_id}", summary="Signed Bitstring Status List credential · 撤销状态列表"
 )
-def status_list(list_id: DbId, request: Request, db: DbDep) -> JSONResponse:
+def status_list(list_id: DbId, request: Request, db: DbDep) -> Response:
+    known = request.headers.get("if-none-match")
     with db.reader() as session:
-        credential = certificates.status_list_credential(session, _issuer(request), list_id)
-    return JSONResponse(
-        credential, media_type="application/vc+ld+json", headers={"Cache-Control": "max-age=60"}
-    )
+        version, credential = certificates.status_list_credential(
+            session, _issuer(request), list_id, unless_tag=_weak_version(known)
+        )
+    tag = conditional.weak_tag(version)
+    if credential is None or conditional.client_has(request, tag):
+        return conditional.not_modified(tag)
+    return conditional.json_document(credential, media_type="application/vc+ld+json", tag=tag)
+
+
+def _weak_version(header: str | None) -> str | None:
+    """The version named by a single ``W/"…"`` If-None-Match (what a cache sends back), if any."""
+    if header and header.startswith('W/"') and header.endswith('"') and "," not in header:
+        return header[3:-1]
+    return None
+
+
+def _published(request: Request, content: dict | list, media_type: str = "application/json") -> Response:
+    tag = conditional.strong_tag(content)
+    if conditional.client_has(request, tag):
+        return conditional.not_modified(tag)
+    return conditional.json_document(content, media_type=media_type, tag=tag)
 
 
 @router.get("/.well-known/did.json", summary="The issuer's DID document (did:web) · 签发方公钥")
-def did_json(request: Request) -> JSONResponse:
+def did_json(request: Request) -> Response:
     issuer = _issuer(request)
-    return JSONResponse(did_document(issuer.did, issuer.keys.all()), media_type="application/did+json")
+    return _published(request, did_document(issuer.did, issuer.keys.all()), "application/did+json")
 
 
 @router.get("/.well-known/jwks.json", summary="The issuer's public keys as JWKS")
-def jwks_json(request: Request) -> dict:
-    return jwks(_issuer(request).keys.all())
+def jwks_json(request: Request) -> Response:
+    return _published(request, jwks(_issuer(request).keys.all()))
 
 
 @router.get("/api/v1/keys", summary="Issuer keys with their status (active, retired, compromised) · 密钥状态")
-def key_status(request: Request) -> list[dict]:
-    return describe(_issuer(request).keys.all())
+def key_status(request: Request) -> Response:
+    return _published(request, describe(_issuer(request).keys.all()))
 
 
 @router.post(

@@ -436,10 +436,18 @@ def revoke_for_completion(session: Session, *, completion_id: str, reason: str) 
     return list(ids)
 
 
-def status_list_credential(session: Session, issuer: Issuer, list_id: int) -> dict:
+def status_list_credential(
+    session: Session, issuer: Issuer, list_id: int, *, unless_tag: str | None = None
+) -> tuple[str, dict | None]:
+    """(version tag, the signed list credential). The tag changes with every revocation and key
+    rotation; when it equals ``unless_tag`` the caller already has this version and nothing is
+    signed (the credential is ``None``)."""
     status_list = session.get(StatusList, list_id)
     if status_list is None:
         raise CreditbankError("not_found")
+    tag = f"{list_id}-{status_list.version}-{issuer.keys.ensure_active().kid}"
+    if tag == unless_tag:
+        return tag, None
     credential = statuslist.status_list_credential(
         list_url=issuer.status_list_url(list_id),
         issuer=issuer.did,
@@ -447,4 +455,4 @@ def status_list_credential(session: Session, issuer: Issuer, list_id: int) -> di
         valid_from=clock.iso_seconds(status_list.updated_at),
         purpose=status_list.purpose,
     )
-    return issuer.sign(credential)[0]
+    return tag, issuer.sign(credential)[0]

@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
 from fastapi import FastAPI
+from fastapi.concurrency import run_in_threadpool
 
 from creditbank import __version__, web
 from creditbank.api import certificates, conversion, institution, learner, operator, problems
 from creditbank.api.cors import PublicCors
+from creditbank.certificates.keys import KeyStore
 from creditbank.certificates.printing import Printer
 from creditbank.certificates.service import Issuer
 from creditbank.config import Settings, get_settings
 from creditbank.db import Database
 from creditbank.pages import Pages
+from creditbank.translog.service import Log
 from creditbank.verification.online import OnlineVerifier
 
 DESCRIPTION = """学分银行 creditbank — certification, accumulation and conversion of learning outcomes.
@@ -20,6 +28,36 @@ Authenticate with `Authorization: Bearer <token>`: the operator token (`cbo_…`
 API key (`cbk_…`) or a learner session (`cbs_…`). Errors are RFC 9457 `application/problem+json`
 with a stable `code`; messages follow `Accept-Language` (zh-CN by default, `en`).
 Every POST honours an `Idempotency-Key` header."""
+
+
+logger = logging.getLogger("creditbank")
+
+
+def log_service(settings: Settings, db: Database) -> Log:
+    """The transparency log with its own key, kept beside the issuer keys and rotated the same way."""
+    keys = KeyStore(settings.keys_dir, settings.key_passphrase, role="log")
+    return Log(db, keys, settings.base_url)
+
+
+async def _checkpoints(app: FastAPI, interval: float) -> None:
+    """The scheduled checkpoint: every ``interval`` seconds, signed only when the log grew."""
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await run_in_threadpool(app.state.log.checkpoint)
+        except Exception:  # keep the schedule alive; the next tick retries and audit will tell
+            logger.exception("scheduled transparency-log checkpoint failed")
+
+
+@contextlib.asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    interval = app.state.settings.log_checkpoint_interval
+    task = asyncio.create_task(_checkpoints(app, interval)) if interval > 0 else None
+    yield
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 def create_app(settings: Settings | None = None, db: Database | None = None) -> FastAPI:
@@ -31,10 +69,12 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         description=DESCRIPTION,
         docs_url=None,
         redoc_url=None,
+        lifespan=_lifespan,
     )
     app.state.settings = settings
     app.state.db = db or Database(settings.database_url)
     app.state.issuer = Issuer(settings)
+    app.state.log = log_service(settings, app.state.db)
     app.state.verifier = OnlineVerifier(app.state.db, app.state.issuer)
     app.state.pages = Pages()
     app.state.pdf = Printer(settings.base_url).pdf

@@ -59,6 +59,10 @@ def serve(
 
         if demo_data.is_empty(db):
             console.print(demo_data.load(db, settings))
+    from creditbank.app import log_service
+
+    first = log_service(settings, db).checkpoint()
+    console.print(f"transparency log: {first.note.splitlines()[0]}, {first.size} entries")
     db.dispose()
     console.print(
         f"creditbank on http://{host}:{port}  ·  API docs: http://{host}:{port}/docs  ·  {settings.database_url}"
@@ -205,6 +209,52 @@ def keys_compromised(
     at = datetime.fromisoformat(since.replace("Z", "+00:00"))
     _issuer().keys.mark_compromised(kid, at)
     console.print(f"{kid} marked compromised since {at.isoformat()}")
+
+
+log_app = typer.Typer(help="Transparency log 透明日志", no_args_is_help=True)
+app.add_typer(log_app, name="log")
+log_keys_app = typer.Typer(help="The log's checkpoint keys 日志签名密钥", no_args_is_help=True)
+log_app.add_typer(log_keys_app, name="keys")
+
+
+def _log():
+    from creditbank.app import log_service
+
+    settings = get_settings()
+    return log_service(settings, Database(settings.database_url))
+
+
+@log_app.command("checkpoint")
+def log_checkpoint() -> None:
+    """Sign a checkpoint of everything logged so far (nothing new: print the latest)."""
+    from creditbank.translog.service import LogForked
+
+    try:
+        row = _log().checkpoint()
+    except LogForked as exc:
+        console.print(f"[red]拒绝签署：日志与已签署的检查点不一致 / refused to sign: {exc}[/red]")
+        raise typer.Exit(1) from None
+    sys.stdout.write(row.note)
+
+
+@log_keys_app.command("list")
+def log_keys_list() -> None:
+    """The log's keys as verifier keys (vkeys) with their status."""
+    from creditbank.kit.signednote import Verifier
+
+    log = _log()
+    log.keys.ensure_active()
+    origin = log.origin()
+    console.print(f"log {origin}")
+    for key in log.keys.all():
+        console.print(f"  {Verifier(origin, key.public_key).vkey}  {key.kid}  {key.status}")
+
+
+@log_keys_app.command("rotate")
+def log_keys_rotate() -> None:
+    """Sign new checkpoints with a new key; the old one is retired but stays published."""
+    key = _log().keys.rotate()
+    console.print(f"active log key is now {key.kid}")
 
 
 @app.command()

@@ -26,6 +26,15 @@ class Settings(BaseSettings):
     """When set, this is the operator token; otherwise the first run generates one."""
     max_upload_bytes: int = 20 * 1024 * 1024
     max_batch_rows: int = 100_000
+    log_checkpoint_interval: float = 30.0
+    """Seconds between the transparency log's scheduled checkpoints in ``serve`` (signed only when
+    the log grew); 0 turns the schedule off (``creditbank log checkpoint`` from cron instead)."""
+    log_certificate_wait: float = 0.0
+    """How long a new certificate may wait for a scheduled checkpoint to include it before the bank
+    signs one on demand; 0 signs at once, so every new certificate carries its inclusion proof."""
+    log_witnesses: list[str] = []
+    """Verifier keys (``name+id+key``, type 4) of the witnesses whose cosignatures the bank accepts
+    and publishes; JSON list in ``CREDITBANK_LOG_WITNESSES``."""
 
     def id_secret(self) -> bytes:
         """The deployment secret for ID-number HMACs, created once on first use."""

@@ -93,6 +93,19 @@ CODES: dict[str, tuple[int, str, str]] = {
         "There are no completions to put on a transcript yet",
     ),
     "unusable_input": (422, "无法识别：{reason}", "Cannot read this input: {reason}"),
+    # transparency log
+    "log_size_unknown": (
+        404,
+        "透明日志还没有签署大小为 {size} 的检查点（最新为 {latest}）",
+        "The transparency log has no checkpoint of size {size} yet (latest: {latest})",
+    ),
+    "log_leaf_not_found": (
+        404,
+        "透明日志中没有第 {index} 号记录（共 {size} 条）",
+        "The transparency log has no leaf {index} (it has {size})",
+    ),
+    "log_tile_not_found": (404, "没有这个日志瓦片：{path}", "No such log tile: {path}"),
+    "cosignature_refused": (403, "未接受的见证签名：{reason}", "Cosignature not accepted: {reason}"),
     # conversion and qualifications
     "invalid_outcome_ref": (
         422,

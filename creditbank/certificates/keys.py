@@ -14,6 +14,9 @@ On disk, in ``keys_dir`` (shared by every uvicorn worker):
 kid: ``key-YYYYMMDD-<6 hex>`` (UTC creation date). Times are aware UTC datetimes in memory and
 ``clock.iso`` text on disk.
 
+The transparency log's checkpoint key lives beside them and is rotated the same way:
+``KeyStore(keys_dir, passphrase, role="log")`` keeps ``log-<kid>.pem`` and ``log-keys.json``.
+
 Where key status is published: the DID document lists every key under ``verificationMethod``
 (old certificates name them) but only non-compromised keys under ``assertionMethod``; the JWKS
 has no status field at all. The full status with times is :func:`key_status` / :func:`describe`
@@ -156,8 +159,13 @@ def new_kid(now: datetime | None = None) -> str:
 class KeyStore:
     """The issuer's keys in ``keys_dir``. Safe to share between processes (file lock) and threads."""
 
-    def __init__(self, keys_dir: Path | str, passphrase: str | bytes | None = None) -> None:
+    def __init__(
+        self, keys_dir: Path | str, passphrase: str | bytes | None = None, role: str = "issuer"
+    ) -> None:
         self.keys_dir = Path(keys_dir)
+        if role not in ("issuer", "log"):
+            raise ValueError(f"unknown key role {role!r}")
+        self.role = role
         if hasattr(passphrase, "get_secret_value"):  # a pydantic SecretStr straight from Settings
             passphrase = passphrase.get_secret_value()  # type: ignore[union-attr]
         self._passphrase = (passphrase.encode() if isinstance(passphrase, str) else passphrase) or None
@@ -167,17 +175,21 @@ class KeyStore:
     # ----------------------------------------------------------------- files
     @property
     def metadata_path(self) -> Path:
-        return self.keys_dir / METADATA
+        return self.keys_dir / (METADATA if self.role == "issuer" else f"{self.role}-keys.json")
 
     def pem_path(self, kid: str) -> Path:
         if not _KID.fullmatch(kid):
             raise KeyStoreError(f"kid 格式错误 / malformed kid {kid!r}")
-        return self.keys_dir / f"issuer-{kid}.pem"
+        return self.keys_dir / f"{self.role}-{kid}.pem"
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
         self.keys_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        fd = os.open(self.keys_dir / LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+        fd = os.open(
+            self.keys_dir / (LOCK if self.role == "issuer" else f".{self.role}-keys.lock"),
+            os.O_RDWR | os.O_CREAT,
+            0o600,
+        )
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             yield
@@ -205,7 +217,7 @@ class KeyStore:
     def _write(self, keys: list[IssuerKey]) -> None:
         """Atomic replace; call with the lock held."""
         data = json.dumps([_row(k) for k in keys], ensure_ascii=False, indent=2) + "\n"
-        fd, tmp = tempfile.mkstemp(dir=self.keys_dir, prefix=".issuer-keys.", suffix=".tmp")
+        fd, tmp = tempfile.mkstemp(dir=self.keys_dir, prefix=f".{self.role}-keys.", suffix=".tmp")
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as f:
                 f.write(data)

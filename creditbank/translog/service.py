@@ -1,0 +1,248 @@
+"""Checkpoints, proofs and the log's public reads.
+
+A checkpoint is signed only after the new tree has been proven consistent with the previous
+signed checkpoint (from the stored tiles, against the previous note's *signed* root): the log
+never signs two checkpoints that contradict each other, even if its rows were edited behind its
+back — it refuses with ``LogForked`` instead. One checkpointer at a time (a transaction-scoped
+advisory lock on PostgreSQL, ``BEGIN IMMEDIATE`` on SQLite); appenders are not blocked by it.
+
+The log's Ed25519 key comes from a ``KeyRing`` — in practice ``certificates.keys.KeyStore`` with
+``role="log"``, handed in where the app is assembled (translog imports no domain).
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from sqlalchemy import select, text, update
+from sqlmodel import Session
+
+from creditbank.db import Database
+from creditbank.errors import CreditbankError
+from creditbank.kit import clock, merkle
+from creditbank.kit import signednote as sn
+from creditbank.translog import tiles
+from creditbank.translog.models import TranslogCheckpoint, TranslogCosignature, TranslogHead, TranslogLeaf
+from creditbank.translog.sequencer import entry_bytes, entry_hash
+
+_CHECKPOINT_LOCK = 0x63626C6F67  # "cblog": the advisory lock id of the checkpointer
+
+
+class LogKey(Protocol):
+    kid: str
+    public_key: Ed25519PublicKey
+    status: str
+
+
+class KeyRing(Protocol):
+    """What the log needs of a key store (``certificates.keys.KeyStore`` fits)."""
+
+    def ensure_active(self) -> Any: ...
+
+    def private_key(self, kid: str) -> Ed25519PrivateKey: ...
+
+    def all(self) -> Sequence[Any]: ...
+
+
+class LogForked(RuntimeError):
+    """The stored log no longer extends the last signed checkpoint: it will not be signed again."""
+
+
+def origin_for(base_url: str) -> str:
+    """The checkpoint origin (and key name): the scheme-less URL of the tiles, ``host/…/log``."""
+    parts = urlsplit(base_url.strip())
+    return f"{parts.netloc}{parts.path.rstrip('/')}/log"
+
+
+def log_verifiers(origin: str, keys: KeyRing) -> list[sn.Verifier]:
+    """The log's published keys that still vouch for checkpoints (not the compromised ones)."""
+    return [sn.Verifier(origin, k.public_key) for k in keys.all() if k.status != "compromised"]
+
+
+def head(session: Session) -> TranslogHead:
+    return session.execute(
+        select(TranslogHead).where(TranslogHead.id == 1).execution_options(populate_existing=True)
+    ).scalar_one()
+
+
+def latest(session: Session) -> TranslogCheckpoint | None:
+    return session.execute(
+        select(TranslogCheckpoint).order_by(TranslogCheckpoint.size.desc()).limit(1)
+    ).scalar_one_or_none()
+
+
+def _ensure_origin(session: Session, base_url: str) -> str:
+    origin = head(session).origin
+    if origin is None:
+        origin = origin_for(base_url)
+        session.execute(update(TranslogHead).where(TranslogHead.id == 1).values(origin=origin))
+    return origin
+
+
+def checkpoint(session: Session, keys: KeyRing, *, base_url: str) -> TranslogCheckpoint:
+    """Sign a checkpoint of everything sequenced so far (the latest one when nothing is new)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _CHECKPOINT_LOCK})
+    origin = _ensure_origin(session, base_url)
+    size = head(session).size
+    previous = latest(session)
+    if previous is not None:
+        if previous.size == size:
+            return previous
+        if previous.size > size:
+            raise LogForked(f"the log has {size} leaves but checkpoint {previous.size} was signed")
+        try:
+            signed, _ = sn.open_checkpoint(previous.note, log_verifiers(origin, keys))
+        except sn.NoteError as exc:
+            raise LogForked(f"checkpoint {previous.size} no longer verifies: {exc}") from None
+        if signed.size != previous.size:
+            raise LogForked(f"checkpoint row {previous.size} holds a note for size {signed.size}")
+    old = previous.size if previous is not None else 0
+    tiles.integrate(session, old, size)
+    store = tiles.TileStore(session, size)
+    root = store.root()
+    if previous is not None and old > 0:
+        proof = store.consistency_proof(old)
+        if not merkle.verify_consistency(old, size, proof, signed.root, root):
+            raise LogForked(f"the stored tree of {size} leaves does not extend signed checkpoint {old}")
+    key = keys.ensure_active()
+    body = sn.Checkpoint(origin, size, root).text
+    note = sn.join(body, [sn.sign(body, origin, keys.private_key(key.kid))])
+    row = TranslogCheckpoint(size=size, root=root, note=note, kid=key.kid, created_at=clock.now())
+    session.add(row)
+    session.flush()
+    return row
+
+
+def checkpoint_at_or_after(session: Session, size: int) -> TranslogCheckpoint | None:
+    return session.execute(
+        select(TranslogCheckpoint)
+        .where(TranslogCheckpoint.size >= size)
+        .order_by(TranslogCheckpoint.size)
+        .limit(1)
+    ).scalar_one_or_none()
+
+
+def cosignature_lines(session: Session, size: int) -> list[str]:
+    return list(
+        session.execute(
+            select(TranslogCosignature.line)
+            .where(TranslogCosignature.checkpoint_size == size)
+            .order_by(TranslogCosignature.witness, TranslogCosignature.key_id)
+        ).scalars()
+    )
+
+
+def published_note(session: Session, row: TranslogCheckpoint) -> str:
+    """The checkpoint note with the log's signature and every cosignature collected for it."""
+    return row.note + "".join(cosignature_lines(session, row.size))
+
+
+# ------------------------------------------------------------------------------------- reads
+
+
+def _b64(values: Sequence[bytes]) -> list[str]:
+    return [base64.b64encode(v).decode() for v in values]
+
+
+def _require_checkpointed(session: Session, tree_size: int) -> TranslogCheckpoint:
+    newest = latest(session)
+    if newest is None or tree_size > newest.size:
+        raise CreditbankError("log_size_unknown", {"size": tree_size, "latest": newest.size if newest else 0})
+    return newest
+
+
+def inclusion(session: Session, leaf_index: int, tree_size: int) -> dict[str, Any]:
+    _require_checkpointed(session, tree_size)
+    if not 0 <= leaf_index < tree_size:
+        raise CreditbankError("log_leaf_not_found", {"index": leaf_index, "size": tree_size})
+    store = tiles.TileStore(session, tree_size)
+    leaf = leaf_row(session, leaf_index)
+    return {
+        "leaf_index": leaf_index,
+        "tree_size": tree_size,
+        "leaf_hash": base64.b64encode(entry_hash(leaf.kind, leaf.digest)).decode(),
+        "inclusion_path": _b64(store.inclusion_proof(leaf_index)),
+    }
+
+
+def consistency(session: Session, first: int, second: int) -> dict[str, Any]:
+    _require_checkpointed(session, second)
+    if not 0 < first <= second:
+        raise CreditbankError("invalid_value", {"field": "first", "reason": "0 < first ≤ second"})
+    store = tiles.TileStore(session, second)
+    return {"first": first, "second": second, "consistency_path": _b64(store.consistency_proof(first))}
+
+
+def leaf_row(session: Session, leaf_index: int) -> TranslogLeaf:
+    leaf = session.get(TranslogLeaf, leaf_index)
+    if leaf is None:
+        raise CreditbankError("log_leaf_not_found", {"index": leaf_index, "size": head(session).size})
+    return leaf
+
+
+def entry_bundle(session: Session, index: int, width: int) -> bytes:
+    """C2SP entry bundle: big-endian uint16 length-prefixed entries ``index·256 … +width``."""
+    rows = session.execute(
+        select(TranslogLeaf.kind, TranslogLeaf.digest)
+        .where(
+            TranslogLeaf.leaf_index >= index * tiles.WIDTH,
+            TranslogLeaf.leaf_index < index * tiles.WIDTH + width,
+        )
+        .order_by(TranslogLeaf.leaf_index)
+    ).all()
+    if len(rows) != width:
+        raise tiles.MissingTile(f"entries {index}: {len(rows)} of {width} leaves")
+    out = bytearray()
+    for kind, digest in rows:
+        entry = entry_bytes(kind, digest)
+        out += len(entry).to_bytes(2, "big") + entry
+    return bytes(out)
+
+
+@dataclass(frozen=True)
+class CheckpointView:
+    size: int
+    root: bytes
+    note: str
+    created_at: datetime
+
+
+class Log:
+    """The log as the app and the CLI use it: one database, the log's keys, the public address."""
+
+    def __init__(self, db: Database, keys: KeyRing, base_url: str) -> None:
+        self.db = db
+        self.keys = keys
+        self.base_url = base_url.rstrip("/")
+
+    def checkpoint(self) -> TranslogCheckpoint:
+        with self.db.unit_of_work() as session:
+            return checkpoint(session, self.keys, base_url=self.base_url)
+
+    def covering(self, leaf_index: int, *, wait_seconds: float = 0.0) -> TranslogCheckpoint:
+        """A checkpoint that includes ``leaf_index``: an existing one, the scheduled one if it comes
+        within ``wait_seconds``, else one signed now (on demand)."""
+        deadline = time.monotonic() + wait_seconds
+        while True:
+            with self.db.reader() as session:
+                found = checkpoint_at_or_after(session, leaf_index + 1)
+            if found is not None:
+                return found
+            if time.monotonic() >= deadline:
+                return self.checkpoint()
+            time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
+
+    def origin(self) -> str:
+        with self.db.reader() as session:
+            return head(session).origin or origin_for(self.base_url)
+
+    def verifiers(self) -> list[sn.Verifier]:
+        return log_verifiers(self.origin(), self.keys)

@@ -7,12 +7,12 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlmodel import Session
 
-from creditbank.api import conditional
+from creditbank.api import conditional, negotiation
 from creditbank.api.deps import (
     DbDep,
     IdempotencyKey,
@@ -200,14 +200,35 @@ async def certificate_pdf(certificate_id: str, request: Request, db: DbDep) -> R
     )
 
 
+_VARY = {"Vary": "Accept"}
+_VC_SCHEMA = {"type": "object", "description": "The signed W3C Verifiable Credential 2.0 (JSON-LD)"}
+_AS_CREDENTIAL = {media: {"schema": _VC_SCHEMA} for media in negotiation.CREDENTIAL_TYPES[:3]}
+
+
 @router.get(
     "/api/v1/certificates/{certificate_id}",
     response_model=CertificateOut,
     summary="A certificate and its signed credential (anyone holding the id) · 查看证书",
+    description="The credential's own id. `Accept: application/vc` (or `application/vc+ld+json`, "
+    "`application/ld+json`) answers the signed credential itself; a browser (`text/html`) is sent to "
+    "the verification page `/v/{id}`; anything else gets this record with the credential inside.",
+    responses={200: {"content": _AS_CREDENTIAL}, 303: {"description": "A browser: to the verification page"}},
 )
-def get_certificate(certificate_id: str, request: Request, db: DbDep) -> dict:
+def get_certificate(certificate_id: str, request: Request, db: DbDep) -> Response:
     with db.reader() as session:
-        return certificate_out(request, certificates.get(session, certificate_id))
+        certificate = certificates.get(session, certificate_id)
+    vary = {"Vary": "Accept"}
+    media = negotiation.explicit(request, (*negotiation.CREDENTIAL_TYPES[:3], negotiation.JSON))
+    if media in negotiation.CREDENTIAL_TYPES[:3]:
+        # The signed credential never changes once issued (its status lives in the status list).
+        return Response(
+            certificate.credential_json.encode(),
+            media_type=media,
+            headers=vary | {"Cache-Control": "public, max-age=86400, immutable"},
+        )
+    if media is None and negotiation.wants_page(request):
+        return RedirectResponse(f"/v/{certificate.id}", status_code=303, headers=vary)
+    return JSONResponse(certificate_out(request, certificate), headers=vary)
 
 
 @router.post(
@@ -244,38 +265,64 @@ def revoke_certificate(
 
 
 @router.get(
-    "/api/v1/status-lists/{list_id}", summary="Signed Bitstring Status List credential · 撤销状态列表"
+    "/api/v1/status-lists/{list_id}",
+    summary="Signed Bitstring Status List credential · 撤销状态列表",
+    description="A `BitstringStatusListCredential` (VC 2.0), served as `application/vc` unless the "
+    "client asks for `application/vc+ld+json`, `application/ld+json` or `application/json`.",
+    response_class=Response,
+    responses={
+        200: {"content": {media: {"schema": _VC_SCHEMA} for media in negotiation.CREDENTIAL_TYPES}},
+        304: {"description": "Not modified since the version named by If-None-Match"},
+    },
 )
 def status_list(list_id: DbId, request: Request, db: DbDep) -> Response:
-    known = request.headers.get("if-none-match")
+    media = negotiation.preferred(request, negotiation.CREDENTIAL_TYPES)
+    subtype = media.rsplit("/", 1)[1]
+    known = _weak_version(request.headers.get("if-none-match"), list_id, subtype)
     with db.reader() as session:
         version, credential = certificates.status_list_credential(
-            session, _issuer(request), list_id, unless_tag=_weak_version(known)
+            session, _issuer(request), list_id, unless_tag=known
         )
-    tag = conditional.weak_tag(version)
+    tag = conditional.weak_tag(f"{version}-{subtype}")
     if credential is None or conditional.client_has(request, tag):
-        return conditional.not_modified(tag)
-    return conditional.json_document(credential, media_type="application/vc+ld+json", tag=tag)
+        return conditional.not_modified(tag, _VARY)
+    return conditional.json_document(credential, media_type=media, tag=tag, headers=_VARY)
 
 
-def _weak_version(header: str | None) -> str | None:
-    """The version named by a single ``W/"…"`` If-None-Match (what a cache sends back), if any."""
-    if header and header.startswith('W/"') and header.endswith('"') and "," not in header:
-        return header[3:-1]
+def _weak_version(header: str | None, list_id: int, subtype: str) -> str | None:
+    """The list version named by a single ``W/"…"`` If-None-Match (what a cache sends back) for the
+    same representation, if any: the tag is ``<list>-<version>-<kid>-<media subtype>``."""
+    if (
+        header
+        and header.startswith(f'W/"{list_id}-')
+        and header.endswith(f'-{subtype}"')
+        and "," not in header
+    ):
+        return header[3:-1].rsplit("-", 1)[0]
     return None
 
 
-def _published(request: Request, content: dict | list, media_type: str = "application/json") -> Response:
-    tag = conditional.strong_tag(content)
+def _published(
+    request: Request, content: dict | list, offers: tuple[str, ...] = (negotiation.JSON,)
+) -> Response:
+    media = negotiation.preferred(request, offers)
+    headers = _VARY if len(offers) > 1 else None
+    tag = conditional.strong_tag(content, media)
     if conditional.client_has(request, tag):
-        return conditional.not_modified(tag)
-    return conditional.json_document(content, media_type=media_type, tag=tag)
+        return conditional.not_modified(tag, headers)
+    return conditional.json_document(content, media_type=media, tag=tag, headers=headers)
 
 
-@router.get("/.well-known/did.json", summary="The issuer's DID document (did:web) · 签发方公钥")
+@router.get(
+    "/.well-known/did.json",
+    summary="The issuer's DID document (did:web) · 签发方公钥",
+    description="`application/did+json` by default; `application/did+ld+json`, `application/ld+json` "
+    "or `application/json` when the resolver asks for it (`Accept`). The document carries its `@context`.",
+    responses={200: {"content": {media: {"schema": {"type": "object"}} for media in negotiation.DID_TYPES}}},
+)
 def did_json(request: Request) -> Response:
     issuer = _issuer(request)
-    return _published(request, did_document(issuer.did, issuer.keys.all()), "application/did+json")
+    return _published(request, did_document(issuer.did, issuer.keys.all()), negotiation.DID_TYPES)
 
 
 @router.get("/.well-known/jwks.json", summary="The issuer's public keys as JWKS")

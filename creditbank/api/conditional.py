@@ -11,10 +11,11 @@ from typing import Any
 from fastapi import Request, Response
 
 
-def strong_tag(content: Any) -> str:
-    """An ETag for a JSON document that is the same bytes every time (DID document, JWKS)."""
+def strong_tag(content: Any, media_type: str = "") -> str:
+    """An ETag for a JSON document that is the same bytes every time (DID document, JWKS); each
+    media type it is served as is its own representation, with its own tag."""
     body = json.dumps(content, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-    return '"' + hashlib.sha256(body.encode()).hexdigest()[:32] + '"'
+    return '"' + hashlib.sha256(f"{media_type}\n{body}".encode()).hexdigest()[:32] + '"'
 
 
 def weak_tag(version: str) -> str:

@@ -1,0 +1,114 @@
+"""Content negotiation on ``Accept`` (RFC 9110 §12.5.1) for the resources creditbank names in its
+credentials: the credential and status-list routes answer VC 2.0's registered ``application/vc``
+and, to a client that asks for JSON-LD or JSON, the same document as ``application/ld+json`` or
+``application/json``; the DID document answers ``application/did+json`` or
+``application/did+ld+json``; achievements and credentials answer a readable page to a browser.
+
+Why not ``application/vc`` for everyone: Digital Bazaar's http-client (inside its and DCC's
+document loaders) sends ``Accept: application/ld+json, application/json`` and parses a body only
+when the answer's ``Content-Type`` contains ``json``. Answering what the client asked for keeps
+those verifiers working; answering ``application/vc`` to ``*/*`` follows VC 2.0.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from fastapi import Request
+
+VC = "application/vc"
+VC_LD_JSON = "application/vc+ld+json"  # the name before VC 2.0 registered application/vc
+LD_JSON = "application/ld+json"
+JSON = "application/json"
+HTML = "text/html"
+DID_JSON = "application/did+json"
+DID_LD_JSON = "application/did+ld+json"
+
+CREDENTIAL_TYPES = (VC, VC_LD_JSON, LD_JSON, JSON)
+"""What a credential or a status list is served as, the first one by default."""
+DID_TYPES = (DID_JSON, DID_LD_JSON, LD_JSON, JSON)
+
+
+def _ranges(header: str) -> list[tuple[str, str, float]]:
+    ranges = []
+    for part in header.split(","):
+        fields = [f.strip() for f in part.split(";")]
+        media = fields[0].lower()
+        if "/" not in media:
+            continue
+        kind, _, subtype = media.partition("/")
+        q = 1.0
+        for param in fields[1:]:
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    q = max(0.0, min(1.0, float(value)))
+                except ValueError:
+                    q = 0.0
+        ranges.append((kind, subtype, q))
+    return ranges
+
+
+def _quality(offer: str, ranges: list[tuple[str, str, float]]) -> float:
+    """The q of the most specific range that matches ``offer`` (exact > type/* > */*)."""
+    kind, _, subtype = offer.partition("/")
+    best, best_specificity = 0.0, -1
+    for r_kind, r_subtype, q in ranges:
+        if (r_kind, r_subtype) == (kind, subtype):
+            specificity = 2
+        elif r_kind == kind and r_subtype == "*":
+            specificity = 1
+        elif (r_kind, r_subtype) == ("*", "*"):
+            specificity = 0
+        else:
+            continue
+        if specificity > best_specificity:
+            best, best_specificity = q, specificity
+    return best
+
+
+def choose(accept: str | None, offers: Sequence[str]) -> str | None:
+    """The offer the client prefers (ties: the earlier offer), ``offers[0]`` when it sends no
+    ``Accept``, ``None`` when it accepts none of them."""
+    if not accept or not accept.strip():
+        return offers[0]
+    ranges = _ranges(accept)
+    if not ranges:
+        return offers[0]
+    best, best_q = None, 0.0
+    for offer in offers:
+        q = _quality(offer, ranges)
+        if q > best_q:
+            best, best_q = offer, q
+    return best
+
+
+def preferred(request: Request, offers: Sequence[str]) -> str:
+    """Like :func:`choose`, but an unacceptable ``Accept`` gets the default (RFC 9110 lets a server
+    ignore it rather than answer 406; a verifier is better served by the document than by an error)."""
+    return choose(request.headers.get("accept"), offers) or offers[0]
+
+
+def explicit(request: Request, offers: Sequence[str]) -> str | None:
+    """The offer the client names itself (``type/subtype``, not a wildcard), preferring the earlier
+    one on a tie; ``None`` when it names none of them (``*/*``, no ``Accept``)."""
+    accept = request.headers.get("accept")
+    if not accept:
+        return None
+    ranges = [r for r in _ranges(accept) if "*" not in r[:2]]
+    best, best_q = None, 0.0
+    for offer in offers:
+        q = _quality(offer, ranges)
+        if q > best_q:
+            best, best_q = offer, q
+    return best
+
+
+def wants_page(request: Request) -> bool:
+    """A browser navigating to an id (``text/html`` preferred over every JSON type)."""
+    accept = request.headers.get("accept")
+    if not accept:
+        return False
+    ranges = _ranges(accept)
+    html = _quality(HTML, [r for r in ranges if r[:2] != ("*", "*")])
+    return html > 0 and html >= max(_quality(t, ranges) for t in (*CREDENTIAL_TYPES, DID_JSON))

@@ -153,13 +153,20 @@ def test_a_verifier_on_another_origin_reads_every_public_resource_and_verifies(s
             assert r["cacheControl"] == "no-store", (name, r)
 
     verdicts = results["credentials"]
-    assert verdicts[issued["valid"]] == {"jcsProofVerifies": True, "revoked": False, "bankVerdict": "valid"}
+    assert verdicts[issued["valid"]] == {
+        "servedAsCredential": True,
+        "jcsProofVerifies": True,
+        "revoked": False,
+        "bankVerdict": "valid",
+    }
     assert verdicts[issued["revoked"]] == {
+        "servedAsCredential": True,
         "jcsProofVerifies": True,
         "revoked": True,
         "bankVerdict": "revoked",
     }
     assert verdicts[issued["transcript"]] == {
+        "servedAsCredential": True,
         "jcsProofVerifies": True,
         "revoked": False,
         "bankVerdict": "valid",

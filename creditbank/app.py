@@ -18,6 +18,7 @@ from creditbank.certificates.printing import Printer
 from creditbank.certificates.service import Issuer
 from creditbank.config import Settings, get_settings
 from creditbank.db import Database
+from creditbank.kit import sealed
 from creditbank.pages import Pages
 from creditbank.translog.service import Log
 from creditbank.verification.online import OnlineVerifier
@@ -72,6 +73,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         lifespan=_lifespan,
     )
     app.state.settings = settings
+    sealed.configure(settings.id_secret())  # certificates issued before migration 0005 are sealed
     app.state.db = db or Database(settings.database_url)
     app.state.issuer = Issuer(settings)
     app.state.log = log_service(settings, app.state.db)

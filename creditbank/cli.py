@@ -13,6 +13,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from creditbank.config import Settings, get_settings
 from creditbank.db import Database
 from creditbank.errors import CreditbankError
+from creditbank.kit import sealed
 
 app = typer.Typer(help="creditbank 学分银行 — learning-credit bank", no_args_is_help=True)
 console = Console()
@@ -23,9 +24,10 @@ def _prepare(settings: Settings) -> Database:
     from creditbank.institutions import service as institutions
     from creditbank.migrations import upgrade
 
-    upgrade(settings.database_url)
     settings.keys_dir.mkdir(parents=True, exist_ok=True)
-    settings.id_secret()
+    secret = settings.id_secret()
+    upgrade(settings.database_url, secret=secret)
+    sealed.configure(secret)
     db = Database(settings.database_url)
     if settings.admin_token is None:
         with db.unit_of_work() as session:
@@ -287,6 +289,7 @@ def verify(
         from creditbank.verification.online import OnlineVerifier
 
         settings = get_settings()
+        sealed.configure(settings.id_secret())
         issuer = _issuer()
         result = OnlineVerifier(Database(settings.database_url), issuer).verify_input(submitted)
     _print_verdict(result)

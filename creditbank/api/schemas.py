@@ -72,7 +72,9 @@ class EnrolmentIn(BaseModel):
     phone: str | None = Field(default=None, pattern=r"^\+?[0-9 -]{5,20}$")
     district: str | None = Field(default=None, max_length=100, examples=["永川区中山路街道"])
     gender: Literal["male", "female"] | None = None
-    birth_date: date | None = None
+    birth_date: date | None = Field(
+        default=None, description="Only its year is kept; by default the year in the ID number"
+    )
 
 
 class EnrolmentOut(BaseModel):
@@ -167,7 +169,7 @@ class MeOut(BaseModel):
     account_no: str
     name: str
     id_masked: str
-    birth_date: date
+    birth_year: int
     gender: str
     phone: str | None
     district: str | None

@@ -5,8 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, Column, LargeBinary, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Column, LargeBinary, UniqueConstraint
 from sqlmodel import Field, SQLModel
+
+from creditbank.kit.sealed import SealedText
 
 
 class CertificateKind(StrEnum):
@@ -21,13 +23,13 @@ class Certificate(SQLModel, table=True):
     id: str = Field(primary_key=True, max_length=40)
     kind: str = Field(max_length=16)
     learner_id: int = Field(foreign_key="learner.id", index=True)
-    credential_json: str = Field(sa_column=Column(Text, nullable=False))
-    """The signed credential exactly as issued (JSON text)."""
+    credential_json: str = Field(sa_column=Column(SealedText, nullable=False))
+    """The signed credential exactly as issued (JSON text; sealed at rest for legacy rows)."""
     credential_hash: str = Field(max_length=64)
     """SHA-256 of the RFC 8785 bytes of the signed credential: the 'integrity' check's reference."""
-    printed_json: str = Field(sa_column=Column(Text, nullable=False))
+    printed_json: str = Field(sa_column=Column(SealedText, nullable=False))
     """What the PDF and the verification page show (``credentials.Printed`` as JSON)."""
-    qr_payload: str = Field(sa_column=Column(Text, nullable=False))
+    qr_payload: str = Field(sa_column=Column(SealedText, nullable=False))
     kid: str = Field(max_length=64)
     status_list_id: int = Field(foreign_key="status_list.id")
     status_index: int

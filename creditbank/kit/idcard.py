@@ -71,8 +71,21 @@ class NationalId:
 
     @property
     def masked(self) -> str:
-        """What certificates and clerks see: ``110101********123X``."""
-        return self.number[:6] + "*" * 8 + self.number[14:]
+        """What is stored, printed on certificates and shown to clerks: ``110101************``.
+
+        Only the region (digits 1–6) stays. With the birth year and gender that statistics keep,
+        digits 7–18 still leave ≥ 182 500 candidates (365 days × 500 sequence numbers of the
+        gender); keeping the sequence or the check character would cut that to hundreds or
+        ~16 600 (see ``docs/privacy.md``)."""
+        return mask(self.number)
+
+
+MASK_VISIBLE = 6
+"""How many leading characters (the region code) the masked form keeps."""
+
+
+def mask(number: str) -> str:
+    return number[:MASK_VISIBLE] + "*" * (len(number) - MASK_VISIBLE)
 
 
 def normalize(raw: str) -> str:

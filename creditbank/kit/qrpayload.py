@@ -21,7 +21,7 @@ signed_at          t    Unix seconds (int) when the payload was signed; shown as
 issuer_name        n    the issuer's printed name (Chinese)
 issuer_did         u    ``did:web:…``
 learner_name       p    the learner's name
-id_masked          m    ``110101********123X``
+id_masked          m    ``110101************`` (region code only, docs/privacy.md)
 account_no         a    optional: learning-account number ``CB…``
 total_credits      c    printed text, e.g. ``"38.5"``
 lines              l    ``[[title_zh, credits, completed_on, institution_code], …]`` (shown as dicts)

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 
 from sqlmodel import Field, SQLModel
 
@@ -11,8 +11,11 @@ class Learner(SQLModel, table=True):
     id_hmac: str = Field(unique=True, max_length=64)
     """HMAC-SHA256 of the normalised 身份证号 with the deployment secret: matches re-enrolments."""
     id_masked: str = Field(max_length=18)
+    """Region code + asterisks (``kit.idcard.mask``): with birth_year and gender it still leaves
+    ≥ 10 000 candidate numbers (docs/privacy.md)."""
     name: str = Field(max_length=100)
-    birth_date: date
+    birth_year: int
+    """Only the year: the full birth date would give digits 7–14 of the ID number away."""
     gender: str = Field(max_length=8)
     phone: str | None = Field(default=None, max_length=20)
     district: str | None = Field(default=None, max_length=100)

@@ -60,7 +60,7 @@ def enroll(
             id_hmac=digest,
             id_masked=nid.masked,
             name=name.strip(),
-            birth_date=birth_date or nid.birth_date,
+            birth_year=(birth_date or nid.birth_date).year,
             gender=gender or nid.gender,
             phone=phone,
             district=district,

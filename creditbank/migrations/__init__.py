@@ -10,12 +10,13 @@ from alembic.config import Config
 HERE = Path(__file__).parent
 
 
-def alembic_config(url: str) -> Config:
+def alembic_config(url: str, *, secret: bytes | None = None) -> Config:
     cfg = Config()
+    cfg.attributes["id_secret"] = secret  # migrations that re-key or seal stored data need it
     cfg.set_main_option("script_location", str(HERE))
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     return cfg
 
 
-def upgrade(url: str, revision: str = "head") -> None:
-    command.upgrade(alembic_config(url), revision)
+def upgrade(url: str, revision: str = "head", *, secret: bytes | None = None) -> None:
+    command.upgrade(alembic_config(url, secret=secret), revision)

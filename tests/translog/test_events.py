@@ -10,6 +10,7 @@ from sqlalchemy import select
 from creditbank.certificates.models import Certificate
 from creditbank.certificates.service import revocation_digest
 from creditbank.db import Database
+from creditbank.kit import sealed
 from creditbank.ledger.models import LedgerTransaction
 from creditbank.migrations import upgrade
 from creditbank.translog.models import LeafKind, TranslogHead, TranslogLeaf
@@ -87,7 +88,8 @@ def test_the_migration_logs_the_history_written_before_the_log(tmp_path):
     )
     raw.commit()
     raw.close()
-    upgrade(url)
+    upgrade(url, secret=b"deployment secret")  # 0005 seals the old certificates with it
+    sealed.configure(b"deployment secret")  # as the app does at start, to read them back
     db = Database(url)
     leaves = [(leaf.kind, leaf.ref) for leaf in _leaves(db)]
     assert leaves == [(1, "txn_a"), (1, "txn_b"), (2, "crt_1"), (2, "crt_2"), (3, "crt_2")]

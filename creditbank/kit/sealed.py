@@ -1,0 +1,68 @@
+"""Text sealed at rest with a key derived from the deployment secret (AES-256-GCM).
+
+Used for the few stored values that must not be readable from the database alone — today the
+signed copies of certificates issued before the masked ID number lost its sequence digits
+(migration 0005): re-signing them would break every printed copy, and leaving them readable
+would, with the stored birth year, rebuild the ID number. ``SealedText`` columns unseal
+transparently once the process knows the secret (``configure``); new values are stored as given.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from sqlalchemy import Text
+from sqlalchemy.types import TypeDecorator
+
+PREFIX = "sealed:v1:"
+_INFO = b"creditbank sealed text v1"
+_key: bytes | None = None
+
+
+class SealedError(RuntimeError):
+    """A sealed value met without the secret, or with another secret."""
+
+
+def derive_key(secret: bytes) -> bytes:
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_INFO).derive(secret)
+
+
+def configure(secret: bytes) -> None:
+    """Let this process unseal values (called where the app or a command starts)."""
+    global _key
+    _key = derive_key(secret)
+
+
+def seal(text: str, secret: bytes) -> str:
+    nonce = os.urandom(12)
+    box = AESGCM(derive_key(secret)).encrypt(nonce, text.encode(), PREFIX.encode())
+    return PREFIX + base64.urlsafe_b64encode(nonce + box).decode()
+
+
+def is_sealed(value: str | None) -> bool:
+    return value is not None and value.startswith(PREFIX)
+
+
+def unseal(value: str, key: bytes | None = None) -> str:
+    key = key or _key
+    if key is None:
+        raise SealedError("sealed data needs the deployment secret (CREDITBANK_SECRET / keys/secret.key)")
+    raw = base64.urlsafe_b64decode(value[len(PREFIX) :])
+    try:
+        return AESGCM(key).decrypt(raw[:12], raw[12:], PREFIX.encode()).decode()
+    except Exception as exc:  # cryptography's InvalidTag carries no message
+        raise SealedError("sealed data does not open with this deployment secret") from exc
+
+
+class SealedText(TypeDecorator):
+    """A Text column whose sealed values read back as their clear text."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_result_value(self, value, dialect):
+        return unseal(value) if is_sealed(value) else value

@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 
 from creditbank import __version__, web
-from creditbank.api import certificates, conversion, institution, learner, operator, problems
+from creditbank.api import certificates, conversion, institution, learner, operator, problems, translog
 from creditbank.api.cors import PublicCors
 from creditbank.certificates.keys import KeyStore
 from creditbank.certificates.printing import Printer
@@ -97,4 +97,5 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.include_router(learner.router)
     app.include_router(certificates.router)
     app.include_router(conversion.router)
+    app.include_router(translog.router)
     return app

@@ -84,7 +84,7 @@ class Verifier:
 
 def parse_vkey(vkey: str) -> Verifier:
     """``name+hex(key ID)+base64(type ‖ key)`` → a verifier; the key ID must match the key."""
-    parts = vkey.strip().split("+")
+    parts = vkey.strip().split("+", 2)  # base64 may itself contain "+"
     if len(parts) != 3:
         raise NoteError(f"not a verifier key: {vkey!r}")
     name, key_hex, material = parts

@@ -13,6 +13,7 @@ The log's Ed25519 key comes from a ``KeyRing`` — in practice ``certificates.ke
 from __future__ import annotations
 
 import base64
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from datetime import datetime
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
+from cachetools import LRUCache
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from sqlalchemy import select, text, update
 from sqlmodel import Session
@@ -209,19 +211,91 @@ def entry_bundle(session: Session, index: int, width: int) -> bytes:
 
 @dataclass(frozen=True)
 class CheckpointView:
+    """The newest checkpoint as published: the note carries the cosignatures collected for it."""
+
+    origin: str
     size: int
     root: bytes
     note: str
     created_at: datetime
+    cosignatures: tuple[tuple[str, str, int], ...]  # (witness, key id hex, timestamp)
+
+
+_FRESH_SECONDS = 1.0  # how long a process may serve the newest checkpoint it read
 
 
 class Log:
-    """The log as the app and the CLI use it: one database, the log's keys, the public address."""
+    """The log as the app and the CLI use it: one database, the log's keys, the public address.
 
-    def __init__(self, db: Database, keys: KeyRing, base_url: str) -> None:
+    Reads for the tile routes are cached in the process: the newest checkpoint for a second, and
+    full tiles and entry bundles (immutable once the checkpoint that covers them is signed) in a
+    bounded LRU, so a mirror or a tlog client walking the tree costs no database round trip."""
+
+    def __init__(self, db: Database, keys: KeyRing, base_url: str, *, cache_tiles: int = 4096) -> None:
         self.db = db
         self.keys = keys
         self.base_url = base_url.rstrip("/")
+        self._latest: tuple[float, CheckpointView | None] | None = None
+        self._tiles: LRUCache[tuple[int | str, int, int | None], bytes] = LRUCache(maxsize=cache_tiles)
+        self._lock = threading.Lock()
+
+    # ----------------------------------------------------------------- published reads
+    def latest_view(self, *, fresh: bool = False) -> CheckpointView | None:
+        cached = self._latest
+        if not fresh and cached is not None and time.monotonic() - cached[0] < _FRESH_SECONDS:
+            return cached[1]
+        with self.db.reader() as session:
+            row = latest(session)
+            view = None
+            if row is not None:
+                cosigs = session.execute(
+                    select(
+                        TranslogCosignature.witness,
+                        TranslogCosignature.key_id,
+                        TranslogCosignature.timestamp,
+                        TranslogCosignature.line,
+                    )
+                    .where(TranslogCosignature.checkpoint_size == row.size)
+                    .order_by(TranslogCosignature.witness, TranslogCosignature.key_id)
+                ).all()
+                view = CheckpointView(
+                    origin=row.note.split("\n", 1)[0],
+                    size=row.size,
+                    root=row.root,
+                    note=row.note + "".join(c.line for c in cosigs),
+                    created_at=row.created_at,
+                    cosignatures=tuple((c.witness, c.key_id, c.timestamp) for c in cosigs),
+                )
+        self._latest = (time.monotonic(), view)
+        return view
+
+    def cached_tile(self, level: int | str, index: int, width: int | None) -> bytes | None:
+        with self._lock:
+            return self._tiles.get((level, index, width))
+
+    def tile(self, level: int | str, index: int, width: int | None) -> bytes | None:
+        """Tile ``level/index[.p/width]`` (``level="entries"``: an entry bundle) as served under the
+        newest checkpoint; None when that checkpoint does not have it (a 404)."""
+        found = self.cached_tile(level, index, width)
+        if found is not None:
+            return found
+        view = self.latest_view()
+        if view is None:
+            return None
+        tree_level = 0 if level == "entries" else int(level)
+        available = tiles.tile_width(view.size, tree_level, index)
+        wanted = tiles.WIDTH if width is None else width
+        if available == 0 or wanted > available or (width is None and available < tiles.WIDTH):
+            return None
+        with self.db.reader() as session:
+            if level == "entries":
+                blob = entry_bundle(session, index, wanted)
+            else:
+                hashes = tiles.TileStore(session, view.size).tile(tree_level, index)
+                blob = b"".join(hashes[:wanted])
+        with self._lock:
+            self._tiles[(level, index, width)] = blob
+        return blob
 
     def checkpoint(self) -> TranslogCheckpoint:
         with self.db.unit_of_work() as session:

@@ -12,7 +12,8 @@ tiles and never rehashes the tree.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import re
+from collections.abc import Callable, Iterator
 
 from sqlalchemy import select
 from sqlmodel import Session
@@ -27,6 +28,36 @@ WIDTH = 1 << HEIGHT
 H = merkle.HASH_SIZE
 _LEAF = TranslogLeaf.__table__
 _TILE = TranslogTile.__table__
+
+
+_PATH = re.compile(r"((?:x[0-9]{3}/)*)([0-9]{3})(?:\.p/([1-9][0-9]{0,2}))?")
+
+
+def encode_index(index: int) -> str:
+    """tlog-tiles path of a tile index: 3-digit elements, all but the last prefixed ``x``."""
+    parts = [f"{index % 1000:03d}"]
+    index //= 1000
+    while index:
+        parts.append(f"x{index % 1000:03d}")
+        index //= 1000
+    return "/".join(reversed(parts))
+
+
+def tile_path(level: int | str, index: int, width: int | None = None) -> str:
+    """``tile/<L>/<N>[.p/<W>]`` (``level="entries"`` for an entry bundle)."""
+    return f"tile/{level}/{encode_index(index)}" + (f".p/{width}" if width is not None else "")
+
+
+def parse_index(path: str) -> tuple[int, int | None] | None:
+    """(index, width or None) from ``<N>[.p/<W>]``; None unless it is the canonical encoding."""
+    match = _PATH.fullmatch(path)
+    if match is None:
+        return None
+    index = int("".join(part[1:] for part in match.group(1).split("/") if part) + match.group(2))
+    width = int(match.group(3)) if match.group(3) else None
+    if encode_index(index) != path.split(".p/")[0] or (width is not None and width >= WIDTH):
+        return None
+    return index, width
 
 
 class MissingTile(LookupError):
@@ -81,20 +112,22 @@ def _tile_roots(session: Session, level: int, begin: int, end: int) -> list[byte
     return roots
 
 
-class TileStore:
-    """The tree of ``size`` leaves as stored: ``node`` for ``kit.merkle``, ``tile`` for serving.
+class TreeReader:
+    """The tree of ``size`` leaves read tile by tile: ``node`` for ``kit.merkle``.
 
-    One instance per request or proof: it memoises what it read; stored rows never change."""
+    ``fetch(level, index, width)`` returns the first ``width`` hashes of tile ``(level, index)``
+    (from the database, or over HTTP from a tlog-tiles server). One instance per request or
+    proof: it memoises what it read; tiles never change."""
 
-    def __init__(self, session: Session, size: int) -> None:
-        self.session = session
+    def __init__(self, size: int, fetch: Callable[[int, int, int], list[bytes]]) -> None:
         self.size = size
+        self._fetch = fetch
         self._tiles: dict[tuple[int, int], list[bytes]] = {}
         self._nodes: dict[tuple[int, int], bytes] = {}
         self.reads = 0
 
     def tile(self, level: int, index: int) -> list[bytes]:
-        """The hashes of tile ``(level, index)`` in this tree: a full stored tile, or the partial one."""
+        """The hashes of tile ``(level, index)`` in this tree: a full tile, or the partial one."""
         key = (level, index)
         found = self._tiles.get(key)
         if found is not None:
@@ -103,19 +136,9 @@ class TileStore:
         if width == 0:
             raise MissingTile(f"tile {level}/{index} is beyond a tree of {self.size} leaves")
         self.reads += 1
-        if width == WIDTH:
-            blob = (
-                self.session.connection()
-                .execute(select(_TILE.c.hashes).where(_TILE.c.level == level, _TILE.c.tile_index == index))
-                .scalar()
-            )
-            if blob is None:
-                raise MissingTile(f"tile {level}/{index} is not stored")
-            hashes = split(blob)
-        elif level == 0:
-            hashes = leaf_hashes(self.session, index * WIDTH, index * WIDTH + width)
-        else:
-            hashes = _tile_roots(self.session, level - 1, index * WIDTH, index * WIDTH + width)
+        hashes = self._fetch(level, index, width)
+        if len(hashes) != width or any(len(h) != H for h in hashes):
+            raise MissingTile(f"tile {level}/{index}: expected {width} hashes")
         self._tiles[key] = hashes
         return hashes
 
@@ -140,6 +163,29 @@ class TileStore:
 
     def consistency_proof(self, first: int) -> list[bytes]:
         return merkle.consistency_proof(self.node, first, self.size)
+
+
+class TileStore(TreeReader):
+    """The tree as stored: full tiles from ``translog_tile``, the partial ones from the last
+    < 256 leaves (level 0) or the roots of the full tiles one level down."""
+
+    def __init__(self, session: Session, size: int) -> None:
+        super().__init__(size, self._read)
+        self.session = session
+
+    def _read(self, level: int, index: int, width: int) -> list[bytes]:
+        if width == WIDTH:
+            blob = (
+                self.session.connection()
+                .execute(select(_TILE.c.hashes).where(_TILE.c.level == level, _TILE.c.tile_index == index))
+                .scalar()
+            )
+            if blob is None:
+                raise MissingTile(f"tile {level}/{index} is not stored")
+            return split(blob)
+        if level == 0:
+            return leaf_hashes(self.session, index * WIDTH, index * WIDTH + width)
+        return _tile_roots(self.session, level - 1, index * WIDTH, index * WIDTH + width)
 
 
 def _full_tiles(level: int, first_tile: int, hashes: list[bytes]) -> Iterator[dict]:

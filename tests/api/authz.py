@@ -143,6 +143,9 @@ def build_world(client: TestClient) -> World:
         assert requested.status_code == 201, requested.text
         conversions[role] = requested.json()["id"]
 
+    # The transparency log's rows read a signed checkpoint that covers the whole world.
+    client.app.state.log.checkpoint()
+    client.app.state.log.latest_view(fresh=True)
     return World(
         headers={
             OP: OPERATOR,

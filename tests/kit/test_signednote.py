@@ -112,3 +112,11 @@ class TestCheckpointsAndCosignatures:
     def test_bad_checkpoint_bodies_are_refused(self, text):
         with pytest.raises(sn.NoteError):
             sn.parse_checkpoint(text)
+
+
+def test_a_vkey_whose_base64_holds_a_plus_round_trips():
+    while True:
+        verifier = sn.Verifier("bank.example/log", Ed25519PrivateKey.generate().public_key())
+        if "+" in verifier.vkey.split("+", 2)[2]:
+            break
+    assert sn.parse_vkey(verifier.vkey).vkey == verifier.vkey

@@ -1,0 +1,183 @@
+"""The transparency log, public (SPEC §3.8, §4): C2SP tiles under ``/log`` and JSON under ``/api/v1/log``.
+
+``/log/checkpoint``, ``/log/tile/<L>/<N>[.p/<W>]`` and ``/log/tile/entries/<N>[.p/<W>]`` follow C2SP
+tlog-tiles, so any tlog client can follow the log and a plain file server or CDN can mirror it
+(tiles never change once served). The JSON routes are conveniences over the same data.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
+
+from creditbank.api.deps import DbDep
+from creditbank.errors import CreditbankError
+from creditbank.kit.signednote import Verifier
+from creditbank.translog import service, tiles
+from creditbank.translog.models import LeafKind
+from creditbank.translog.schemas import (
+    CheckpointOut,
+    ConsistencyProofOut,
+    CosignatureOut,
+    InclusionProofOut,
+    LeafOut,
+    LogKeyOut,
+    LogKeysOut,
+)
+from creditbank.translog.sequencer import entry_bytes, entry_hash
+
+router = APIRouter(tags=["transparency log 透明日志"])
+
+IMMUTABLE = "public, max-age=31536000, immutable"
+CHECKPOINT_CACHE = "public, max-age=5"  # tlog-tiles: the checkpoint must not be cached beyond a few seconds
+Size = Annotated[int, Query(ge=0, le=2**63 - 1)]
+
+
+def _log(request: Request) -> service.Log:
+    return request.app.state.log
+
+
+def _view(request: Request) -> service.CheckpointView:
+    view = _log(request).latest_view()
+    if view is None:
+        raise CreditbankError("log_size_unknown", {"size": 0, "latest": 0})
+    return view
+
+
+@router.get(
+    "/log/checkpoint",
+    summary="The newest signed checkpoint (C2SP tlog-checkpoint, with cosignatures) · 最新检查点",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {}}}},
+)
+async def checkpoint_note(request: Request) -> Response:
+    view = await run_in_threadpool(_view, request)
+    return Response(
+        view.note, media_type="text/plain; charset=utf-8", headers={"Cache-Control": CHECKPOINT_CACHE}
+    )
+
+
+@router.get(
+    "/log/tile/{path:path}",
+    summary="A tile of hashes or an entry bundle (C2SP tlog-tiles) · 日志瓦片",
+    response_class=Response,
+    responses={200: {"content": {"application/octet-stream": {}}}},
+)
+async def tile(path: str, request: Request) -> Response:
+    level_text, _, rest = path.partition("/")
+    parsed = tiles.parse_index(rest)
+    level: int | str
+    if level_text == "entries":
+        level = "entries"
+    elif level_text.isdigit() and str(int(level_text)) == level_text and int(level_text) <= 63:
+        level = int(level_text)
+    else:
+        parsed = None
+    if parsed is None:
+        raise CreditbankError("log_tile_not_found", {"path": path})
+    index, width = parsed
+    log = _log(request)
+    blob = log.cached_tile(level, index, width)  # the hot path: no thread hop, no database
+    if blob is None:
+        blob = await run_in_threadpool(log.tile, level, index, width)
+    if blob is None:
+        raise CreditbankError("log_tile_not_found", {"path": path})
+    return Response(blob, media_type="application/octet-stream", headers={"Cache-Control": IMMUTABLE})
+
+
+@router.get(
+    "/api/v1/log/checkpoint",
+    response_model=CheckpointOut,
+    summary="The newest signed checkpoint as JSON · 最新检查点",
+)
+def checkpoint_json(request: Request, response: Response) -> CheckpointOut:
+    view = _view(request)
+    response.headers["Cache-Control"] = CHECKPOINT_CACHE
+    return CheckpointOut(
+        origin=view.origin,
+        tree_size=view.size,
+        root_hash=base64.b64encode(view.root).decode(),
+        note=view.note,
+        created_at=view.created_at,
+        cosignatures=[CosignatureOut(witness=w, key_id=k, timestamp=t) for w, k, t in view.cosignatures],
+    )
+
+
+@router.get(
+    "/api/v1/log/proof/inclusion",
+    response_model=InclusionProofOut,
+    summary="Inclusion proof of a leaf in a checkpointed tree (default: the newest) · 包含证明",
+)
+def inclusion_proof(
+    request: Request,
+    db: DbDep,
+    leaf_index: Size,
+    tree_size: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
+) -> dict:
+    size = tree_size if tree_size is not None else _view(request).size
+    with db.reader() as session:
+        return service.inclusion(session, leaf_index, size)
+
+
+@router.get(
+    "/api/v1/log/proof/consistency",
+    response_model=ConsistencyProofOut,
+    summary="Consistency proof between two checkpointed tree sizes (default second: the newest) · 一致性证明",
+)
+def consistency_proof(
+    request: Request,
+    db: DbDep,
+    first: Annotated[int, Query(ge=1, le=2**63 - 1)],
+    second: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
+) -> dict:
+    size = second if second is not None else _view(request).size
+    with db.reader() as session:
+        return service.consistency(session, first, size)
+
+
+@router.get(
+    "/api/v1/log/leaves/{leaf_index}",
+    response_model=LeafOut,
+    summary="One log entry by its index (kind and digest; never whose) · 日志记录",
+)
+def leaf(leaf_index: Annotated[int, Path(ge=0, le=2**63 - 1)], request: Request, db: DbDep) -> LeafOut:
+    view = _log(request).latest_view()
+    with db.reader() as session:
+        row = service.leaf_row(session, leaf_index)
+    return LeafOut(
+        leaf_index=leaf_index,
+        kind=LeafKind(row.kind).name,
+        digest=row.digest.hex(),
+        entry=base64.b64encode(entry_bytes(row.kind, row.digest)).decode(),
+        leaf_hash=base64.b64encode(entry_hash(row.kind, row.digest)).decode(),
+        checkpointed=view is not None and leaf_index < view.size,
+    )
+
+
+@router.get(
+    "/api/v1/log/keys",
+    response_model=LogKeysOut,
+    summary="The log's checkpoint keys (signed-note vkeys) and the witnesses it publishes · 日志公钥",
+)
+def log_keys(request: Request) -> LogKeysOut:
+    log = _log(request)
+    log.keys.ensure_active()
+    origin = log.origin()
+    return LogKeysOut(
+        origin=origin,
+        keys=[
+            LogKeyOut(
+                kid=k.kid,
+                vkey=Verifier(origin, k.public_key).vkey,
+                status=k.status,
+                created_at=k.created_at,
+                retired_at=k.retired_at,
+                compromised_at=k.compromised_at,
+            )
+            for k in log.keys.all()
+        ],
+        witnesses=list(request.app.state.settings.log_witnesses),
+    )

@@ -19,7 +19,6 @@ from creditbank.certificates.service import Issuer
 from creditbank.config import Settings, get_settings
 from creditbank.db import Database
 from creditbank.kit import sealed
-from creditbank.pages import Pages
 from creditbank.translog.service import Log
 from creditbank.verification.online import OnlineVerifier
 
@@ -78,7 +77,6 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.state.issuer = Issuer(settings)
     app.state.log = log_service(settings, app.state.db)
     app.state.verifier = OnlineVerifier(app.state.db, app.state.issuer)
-    app.state.pages = Pages()
     app.state.pdf = Printer(settings.base_url).pdf
     problems.install(app)
     web.install(app)

@@ -1,7 +1,13 @@
 """Every table, imported in one place for alembic and the tests."""
 
 from creditbank.catalogue.models import Outcome
-from creditbank.certificates.models import Certificate, CertificateSource, StatusList
+from creditbank.certificates.models import (
+    Certificate,
+    CertificateSource,
+    ShareLink,
+    ShareLinkCertificate,
+    StatusList,
+)
 from creditbank.completions.models import Completion, IdempotencyRecord
 from creditbank.conversion.models import Conversion, ConversionLot, ConversionRule, Qualification
 from creditbank.institutions.models import ApiKey, Institution, OperatorToken
@@ -44,6 +50,8 @@ __all__ = [
     "Outcome",
     "Posting",
     "Qualification",
+    "ShareLink",
+    "ShareLinkCertificate",
     "StatusList",
     "TranslogCheckpoint",
     "TranslogCosignature",

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+from fastapi.responses import JSONResponse, RedirectResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlmodel import Session
@@ -35,7 +35,6 @@ from creditbank.institutions import service as institutions
 from creditbank.institutions.models import InstitutionState
 from creditbank.learners import service as learners
 from creditbank.verification import inputs
-from creditbank.verification.online import OnlineVerifier
 
 router = APIRouter(tags=["certificates 证书"])
 verify_limit = RateLimiter(limit=120, window_seconds=60)
@@ -410,15 +409,3 @@ def _limit(request: Request) -> None:
     client = request.client.host if request.client else "?"
     if not verify_limit.allow(client):
         raise CreditbankError("rate_limited")
-
-
-@router.get(
-    "/v/{certificate_id}",
-    response_class=HTMLResponse,
-    include_in_schema=True,
-    summary="The verification page a phone opens from the QR code · 扫码验证页面",
-)
-def verify_page(certificate_id: str, request: Request) -> HTMLResponse:
-    verifier: OnlineVerifier = request.app.state.verifier
-    html = request.app.state.pages.verification(certificate_id, verifier.page_context(certificate_id))
-    return HTMLResponse(html, headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})

@@ -64,3 +64,26 @@ class StatusList(SQLModel, table=True):
     next_index: int = 0
     version: int = 0
     updated_at: datetime
+
+
+class ShareLink(SQLModel, table=True):
+    """A learner's expiring, revocable link showing a verifier chosen certificates (SPEC §3.7)."""
+
+    __tablename__ = "share_link"
+    id: str = Field(primary_key=True, max_length=40)
+    """``shr_`` + 192 random bits, the last part of the URL. Kept in clear like certificate ids: the
+    learner must be able to copy the link again, and it shows only what the certificate ids show."""
+    learner_id: int = Field(foreign_key="learner.id", index=True)
+    note: str | None = Field(default=None, max_length=200)
+    created_at: datetime
+    expires_at: datetime
+    revoked_at: datetime | None = None
+    open_count: int = 0
+    """How often the link was opened (shown to the learner)."""
+    last_opened_at: datetime | None = None
+
+
+class ShareLinkCertificate(SQLModel, table=True):
+    __tablename__ = "share_link_certificate"
+    share_link_id: str = Field(foreign_key="share_link.id", primary_key=True, max_length=40)
+    certificate_id: str = Field(foreign_key="certificate.id", primary_key=True, max_length=40, index=True)

@@ -379,6 +379,25 @@ def get(session: Session, certificate_id: str) -> Certificate:
     return certificate
 
 
+def for_learner(session: Session, learner_id: int) -> list[Certificate]:
+    """A learner's own certificates, newest first."""
+    return list(
+        session.execute(
+            select(Certificate)
+            .where(Certificate.learner_id == learner_id)
+            .order_by(Certificate.issued_at.desc(), Certificate.id)
+        ).scalars()
+    )
+
+
+def get_for_learner(session: Session, *, learner_id: int, certificate_id: str) -> Certificate:
+    """The learner's own certificate; another learner's answers as if it did not exist."""
+    certificate = session.get(Certificate, certificate_id)
+    if certificate is None or certificate.learner_id != learner_id:
+        raise CreditbankError("certificate_not_found", {"id": certificate_id})
+    return certificate
+
+
 def revoke(session: Session, *, certificate_id: str, reason: str) -> Certificate:
     """Flip the certificate's bit in its status list. Repeating is a no-op."""
     certificate = get(session, certificate_id)

@@ -397,6 +397,30 @@ def import_rows(
     return report
 
 
+@dataclass(frozen=True)
+class LearnerCompletion:
+    """One of a learner's own active completions, as their portal lists it."""
+
+    id: str
+    title_zh: str
+    title_en: str | None
+    institution_zh: str
+    completed_on: date
+    credits_units: int
+
+
+def for_learner(session: Session, learner_id: int) -> list[LearnerCompletion]:
+    rows = session.execute(
+        select(Completion.id, Outcome.title_zh, Outcome.title_en, Institution.name_zh, Completion.completed_on,
+               Completion.credits_units)
+        .join(Outcome, Outcome.id == Completion.outcome_id)
+        .join(Institution, Institution.id == Completion.institution_id)
+        .where(Completion.learner_id == learner_id, Completion.state == CompletionState.active)
+        .order_by(Completion.completed_on.desc(), Completion.id)
+    )  # fmt: skip
+    return [LearnerCompletion(*row) for row in rows]
+
+
 def get(session: Session, completion_id: str) -> tuple[Completion, str]:
     row = session.execute(
         select(Completion, Learner.account_no)

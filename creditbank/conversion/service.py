@@ -568,6 +568,29 @@ def request(
     return conversion
 
 
+def for_learner(session: Session, learner_id: int) -> list[tuple[Conversion, ConversionRule]]:
+    """A learner's own requests with their rules, newest first."""
+    return [
+        (c, r)
+        for c, r in session.execute(
+            select(Conversion, ConversionRule)
+            .join(ConversionRule, ConversionRule.id == Conversion.rule_id)
+            .where(Conversion.learner_id == learner_id)
+            .order_by(Conversion.requested_at.desc(), Conversion.id)
+        )
+    ]
+
+
+def list_qualifications(session: Session) -> list[Qualification]:
+    """The current version of every published qualification."""
+    newest = {}
+    for q in session.execute(
+        select(Qualification).order_by(Qualification.code, Qualification.version)
+    ).scalars():
+        newest[q.code] = q
+    return list(newest.values())
+
+
 def get(session: Session, conversion_id: str) -> Conversion:
     conversion = session.get(Conversion, conversion_id)
     if conversion is None:

@@ -63,6 +63,16 @@ def get(session: Session, code: str) -> Institution:
     return institution
 
 
+def names(session: Session, codes: set[str]) -> dict[str, tuple[str, str | None]]:
+    """code → (name_zh, name_en) for the given institution codes, in one query."""
+    if not codes:
+        return {}
+    rows = session.execute(
+        select(Institution.code, Institution.name_zh, Institution.name_en).where(Institution.code.in_(codes))
+    )
+    return {code: (zh, en) for code, zh, en in rows}
+
+
 def set_state(session: Session, *, code: str, state: InstitutionState) -> Institution:
     institution = get(session, code)
     if institution.state == state:

@@ -12,7 +12,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from creditbank.web import learner, public, security
+from creditbank.web import learner, public, security, verifier
 from creditbank.web.base import Renderer
 
 STATIC = Path(__file__).parent / "static"
@@ -27,4 +27,5 @@ def install(app: FastAPI) -> None:
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(public.router)
     app.include_router(learner.router)
+    app.include_router(verifier.router)
     app.state.html_error = public.status_page

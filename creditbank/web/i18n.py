@@ -53,6 +53,11 @@ class Translator:
         return text % ({"num": n} | params)
 
 
+def N_(message: str) -> str:
+    """Marks a message for extraction where it is defined; translated later, where it is shown."""
+    return message
+
+
 def pick(zh: str, en: str | None, lang: str) -> str:
     """One of a pair of texts the domain already keeps in both languages."""
     return en if lang == "en" and en else zh

@@ -3,19 +3,31 @@ certificates and share links. Phone first, for readers over 60 (MIIT 适老化, 
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Form, Query
+from fastapi import APIRouter, Form, Path, Query, Response
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
+from markupsafe import Markup
 
 from creditbank.api.learner import _limit as auth_limit
 from creditbank.catalogue.models import CATEGORY_ZH
+from creditbank.certificates import service as certificates
+from creditbank.certificates import sharing
+from creditbank.certificates.models import CertificateKind
+from creditbank.completions import service as completions
+from creditbank.conversion import progress
+from creditbank.conversion import service as conversions
 from creditbank.conversion.progress import CATEGORY_EN
 from creditbank.errors import CreditbankError
+from creditbank.institutions import service as institutions
+from creditbank.kit import clock, qrcodes
 from creditbank.learners import service as learners
 from creditbank.ledger import queries
+from creditbank.verification import inputs
 from creditbank.web import security
 from creditbank.web.base import Csrf, Ctx, LearnerPage, Page, PageRoute, local_path, redirect, renderer
+from creditbank.web.i18n import N_
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 Text = Annotated[str, Form(max_length=200)]
@@ -123,3 +135,308 @@ def balance(ctx: LearnerPage, welcome: int = 0):
         levels=sorted(figures.by_level.items()),
         welcome=bool(welcome),
     )
+
+
+# -- the statement: where every credit came from --------------------------------------------------
+
+STATEMENT_PAGE = 20
+KIND_WORDS = {
+    "deposit": N_("Credits earned"),
+    "reversal": N_("Credits withdrawn (record corrected)"),
+    "conversion": N_("Conversion"),
+}
+
+
+@router.get("/me/statement", response_class=HTMLResponse)
+def statement(ctx: LearnerPage, after: Annotated[int | None, Query(ge=0, le=2**62)] = None):
+    with ctx.db.reader() as session:
+        lines = queries.statement(session, ctx.learner, after=after, limit=STATEMENT_PAGE + 1)
+        more = len(lines) > STATEMENT_PAGE
+        lines = lines[:STATEMENT_PAGE]
+        names = institutions.names(
+            session, {line.institution_code for line in lines if line.institution_code}
+        )
+    rows = [
+        {
+            "line": line,
+            "kind": ctx._(KIND_WORDS.get(line.kind, line.kind)),
+            "title": ctx.pick(line.outcome_title_zh or "", line.outcome_title_en) or line.outcome_code or "",
+            "institution": ctx.pick(*names[line.institution_code]) if line.institution_code in names else "",
+            "category": category_name(ctx, line.category) if line.category else "",
+        }
+        for line in lines
+    ]
+    return renderer(ctx.request).page(
+        ctx,
+        "web/statement.html.j2",
+        rows=rows,
+        next_after=lines[-1].seq if more and lines else None,
+        first_page=after is None,
+    )
+
+
+# -- conversions ---------------------------------------------------------------------------------
+
+CAP_WORDS = {
+    "max_transfer_ratio": N_("the diploma's limit on converted credits"),
+    "per_year_cap": N_("the yearly limit on converted credits"),
+    "per_institution_cap": N_("the limit on credits from one school"),
+}
+STATE_WORDS = {
+    "pending": (N_("Waiting for the school's decision"), "info", "⏳"),
+    "approved": (N_("Approved: the credits were converted"), "ok", "✓"),
+    "rejected": (N_("Not approved"), "bad", "✗"),
+    "expired": (N_("Expired: no decision in 30 days, your credits were released"), "warn", "⚠"),
+    "reversed": (N_("Cancelled: a source record was withdrawn"), "warn", "⚠"),
+}
+
+
+@router.get("/me/conversions", response_class=HTMLResponse)
+def conversion_options(ctx: LearnerPage):
+    with ctx.db.reader() as session:
+        options = conversions.options(session, ctx.learner)
+    return renderer(ctx.request).page(
+        ctx, "web/conversions.html.j2", options=options, cap_words={k: ctx._(v) for k, v in CAP_WORDS.items()}
+    )
+
+
+@router.post("/me/conversions")
+def request_conversion(ctx: LearnerPage, _csrf: Csrf, rule_id: Annotated[int, Form(ge=1, le=2**63 - 1)]):
+    # As POST /api/v1/me/conversions: stale requests are released in a unit of work of their own first.
+    with ctx.db.unit_of_work() as session:
+        conversions.expire_pending(session, learner_id=ctx.learner.id)
+    with ctx.db.unit_of_work() as session:
+        conversions.request(session, learner=ctx.learner, rule_id=rule_id)
+    return redirect(ctx, "/me/conversions/requests?done=1")
+
+
+@router.get("/me/conversions/requests", response_class=HTMLResponse)
+def conversion_requests(ctx: LearnerPage, done: int = 0):
+    with ctx.db.reader() as session:
+        rows = conversions.for_learner(session, ctx.learner.id)
+    items = [
+        {
+            "conversion": c,
+            "name": ctx.pick(rule.name_zh, rule.name_en),
+            "state": ctx._(STATE_WORDS.get(c.state, (c.state, "info", ""))[0]),
+            "tone": STATE_WORDS.get(c.state, (c.state, "info", ""))[1],
+            "icon": STATE_WORDS.get(c.state, (c.state, "info", ""))[2],
+        }
+        for c, rule in rows
+    ]
+    return renderer(ctx.request).page(ctx, "web/conversion_requests.html.j2", items=items, done=bool(done))
+
+
+# -- progress toward a qualification --------------------------------------------------------------
+
+
+@router.get("/me/progress", response_class=HTMLResponse)
+def qualifications(ctx: LearnerPage):
+    with ctx.db.reader() as session:
+        found = conversions.list_qualifications(session)
+    if len(found) == 1:
+        return redirect(ctx, f"/me/progress/{found[0].code}")
+    return renderer(ctx.request).page(ctx, "web/qualifications.html.j2", qualifications=found)
+
+
+@router.get("/me/progress/{code}", response_class=HTMLResponse)
+def qualification_progress(ctx: LearnerPage, code: Annotated[str, Path(max_length=64)]):
+    with ctx.db.reader() as session:
+        report = progress.progress(session, ctx.learner, code)
+    for r in report["requirements"]:
+        r["label"] = (
+            ctx._("%(category)s credits", category=category_name(ctx, r["category"]))
+            if "category" in r
+            else ctx.pick(r["title_zh"], None)
+        )
+    return renderer(ctx.request).page(ctx, "web/progress.html.j2", report=report)
+
+
+# -- certificates ----------------------------------------------------------------------------------
+
+CERTIFICATE_KINDS = {
+    "achievement": N_("Certificate for one course"),
+    "transcript": N_("Transcript of all my credits"),
+    "conversion": N_("Conversion certificate"),
+    "qualification": N_("Diploma certificate"),
+}
+
+
+def certificate_view(ctx: Ctx, certificate) -> dict:
+    printed = certificates.printed_of(certificate)
+    titles = [ctx.pick(line.title_zh, line.title_en) for line in printed.lines]
+    return {
+        "id": certificate.id,
+        "kind": ctx._(CERTIFICATE_KINDS.get(certificate.kind, certificate.kind)),
+        "title": titles[0]
+        if certificate.kind == "achievement" and titles
+        else ctx._(CERTIFICATE_KINDS.get(certificate.kind, "")),
+        "titles": titles,
+        "issued_on": printed.issued_on,
+        "total_credits": printed.total_credits,
+        "revoked": certificate.revoked_at is not None,
+        "revoke_reason": certificate.revoke_reason,
+    }
+
+
+@router.get("/me/certificates", response_class=HTMLResponse)
+def my_certificates(ctx: LearnerPage):
+    with ctx.db.reader() as session:
+        mine = [certificate_view(ctx, c) for c in certificates.for_learner(session, ctx.learner.id)]
+    return renderer(ctx.request).page(ctx, "web/certificates.html.j2", certificates=mine)
+
+
+@router.get("/me/certificates/new", response_class=HTMLResponse)
+def new_certificate(ctx: LearnerPage):
+    with ctx.db.reader() as session:
+        done = completions.for_learner(session, ctx.learner.id)
+    return renderer(ctx.request).page(ctx, "web/certificate_new.html.j2", completions=done)
+
+
+@router.post("/me/certificates")
+def issue_certificate(
+    ctx: LearnerPage,
+    _csrf: Csrf,
+    kind: Annotated[Literal["achievement", "transcript"], Form()],
+    completion_id: Annotated[str | None, Form(max_length=40)] = None,
+):
+    with ctx.db.unit_of_work() as session:
+        certificate = certificates.issue(
+            session,
+            ctx.request.app.state.issuer,
+            learner=ctx.learner,
+            kind=CertificateKind(kind),
+            completion_id=completion_id if kind == "achievement" else None,
+            issued_by=f"learner:{ctx.learner.id}",
+        )
+    return redirect(ctx, f"/me/certificates/{certificate.id}?new=1")
+
+
+def _mine(ctx: Ctx, certificate_id: str):
+    with ctx.db.reader() as session:
+        return certificates.get_for_learner(session, learner_id=ctx.learner.id, certificate_id=certificate_id)
+
+
+CertificateId = Annotated[str, Path(max_length=40)]
+
+
+@router.get("/me/certificates/{certificate_id}", response_class=HTMLResponse)
+def certificate_page(ctx: LearnerPage, certificate_id: CertificateId, new: int = 0):
+    certificate = _mine(ctx, certificate_id)
+    return renderer(ctx.request).page(
+        ctx, "web/certificate.html.j2", certificate=certificate_view(ctx, certificate), new=bool(new)
+    )
+
+
+@router.get("/me/certificates/{certificate_id}/pdf")
+async def certificate_pdf(ctx: LearnerPage, certificate_id: CertificateId):
+    certificate = await run_in_threadpool(_mine, ctx, certificate_id)
+    pdf = await run_in_threadpool(ctx.request.app.state.pdf, certificate)
+    return Response(
+        pdf,
+        media_type="application/pdf",
+        headers={
+            "Content-Disposition": f'attachment; filename="{certificate.id}.pdf"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+@router.get("/me/certificates/{certificate_id}/qr", response_class=HTMLResponse)
+def certificate_qr(ctx: LearnerPage, certificate_id: CertificateId):
+    """The QR full screen, for a verifier to scan from the learner's phone."""
+    certificate = _mine(ctx, certificate_id)
+    url = inputs.qr_url(ctx.request.app.state.issuer.base_url, certificate)
+    return renderer(ctx.request).page(
+        ctx,
+        "web/certificate_qr.html.j2",
+        certificate=certificate_view(ctx, certificate),
+        qr=Markup(qrcodes.qr_svg(url)),
+    )
+
+
+# -- share links -----------------------------------------------------------------------------------
+
+LIFETIMES = (30, 90, 180)
+
+
+def share_view(ctx: Ctx, shared: sharing.Shared, titles: dict[str, str]) -> dict:
+    state = shared.state(clock.now())
+    words = {
+        "active": (N_("Active"), "ok", "✓"),
+        "expired": (N_("Expired"), "warn", "⚠"),
+        "revoked": (N_("Revoked by you"), "bad", "✗"),
+    }[state]
+    return {
+        "id": shared.link.id,
+        "url": f"{ctx.request.app.state.issuer.base_url}/s/{shared.link.id}",
+        "note": shared.link.note,
+        "expires_on": shared.link.expires_at.date().isoformat(),
+        "created_on": shared.link.created_at.date().isoformat(),
+        "opened": shared.link.open_count,
+        "state": state,
+        "state_words": ctx._(words[0]),
+        "tone": words[1],
+        "icon": words[2],
+        "titles": [titles.get(c, c) for c in shared.certificate_ids],
+    }
+
+
+def _titles(ctx: Ctx, session) -> dict[str, str]:
+    return {
+        c.id: certificate_view(ctx, c)["title"] for c in certificates.for_learner(session, ctx.learner.id)
+    }
+
+
+@router.get("/me/share", response_class=HTMLResponse)
+def share_links(ctx: LearnerPage):
+    with ctx.db.reader() as session:
+        titles = _titles(ctx, session)
+        links = [share_view(ctx, s, titles) for s in sharing.for_learner(session, ctx.learner.id)]
+    return renderer(ctx.request).page(ctx, "web/share_links.html.j2", links=links)
+
+
+@router.get("/me/share/new", response_class=HTMLResponse)
+def new_share_link(ctx: LearnerPage, certificate: Annotated[str | None, Query(max_length=40)] = None):
+    with ctx.db.reader() as session:
+        mine = [
+            certificate_view(ctx, c)
+            for c in certificates.for_learner(session, ctx.learner.id)
+            if c.revoked_at is None
+        ]
+    return renderer(ctx.request).page(
+        ctx, "web/share_new.html.j2", certificates=mine, chosen=certificate, lifetimes=LIFETIMES
+    )
+
+
+@router.post("/me/share")
+def create_share_link(
+    ctx: LearnerPage,
+    _csrf: Csrf,
+    days: Annotated[int, Form(ge=1, le=10_000)],
+    certificate_ids: Annotated[list[str] | None, Form(alias="certificate_id", max_length=200)] = None,
+    note: Annotated[str | None, Form(max_length=1000)] = None,
+):
+    with ctx.db.unit_of_work() as session:
+        link = sharing.create(
+            session, learner_id=ctx.learner.id, certificate_ids=certificate_ids or [], days=days, note=note
+        )
+    return redirect(ctx, f"/me/share/{link.id}?new=1")
+
+
+ShareId = Annotated[str, Path(max_length=60)]
+
+
+@router.get("/me/share/{link_id}", response_class=HTMLResponse)
+def share_link(ctx: LearnerPage, link_id: ShareId, new: int = 0):
+    with ctx.db.reader() as session:
+        shared = sharing.get_for_learner(session, learner_id=ctx.learner.id, link_id=link_id)
+        link = share_view(ctx, shared, _titles(ctx, session))
+    return renderer(ctx.request).page(ctx, "web/share_link.html.j2", link=link, new=bool(new))
+
+
+@router.post("/me/share/{link_id}/revoke")
+def revoke_share_link(ctx: LearnerPage, _csrf: Csrf, link_id: ShareId):
+    with ctx.db.unit_of_work() as session:
+        sharing.revoke(session, learner_id=ctx.learner.id, link_id=link_id)
+    return redirect(ctx, f"/me/share/{link_id}")

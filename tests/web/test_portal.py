@@ -1,0 +1,188 @@
+"""The learner portal and the employer pages without a browser: who may see what, bad input."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.web.world import PASSWORD, build
+
+
+def csrf(client, path: str = "/") -> str:
+    return re.search(r'name="csrf_token" value="([^"]+)"', client.get(path).text).group(1)
+
+
+def error_text(response) -> str:
+    match = re.search(r'id="error"[^>]*>(.*?)<', response.text)
+    return match.group(1) if match else ""
+
+
+@pytest.fixture
+def world(client):
+    return build(client)
+
+
+@pytest.fixture
+def signed_in(client, world):
+    response = client.post(
+        "/activate",
+        data={
+            "csrf_token": csrf(client, "/activate"),
+            "account_no": world.account_no,
+            "activation_code": world.code,
+            "password": PASSWORD,
+            "password_again": PASSWORD,
+        },
+        follow_redirects=False,
+    )
+    assert response.status_code == 303
+    return client
+
+
+class TestLearnerSeesOnlyTheirOwn:
+    def test_the_balance_page_shows_the_apis_figures(self, signed_in, world):
+        token = signed_in.cookies.get("cb_session")
+        api = signed_in.get("/api/v1/me/balance", headers={"Authorization": f"Bearer {token}"}).json()
+        units = int(re.search(r'id="total" data-units="(\d+)"', signed_in.get("/me").text).group(1))
+        assert units / 100 == api["total"] == 4.5
+
+    @pytest.mark.parametrize(
+        "path",
+        [
+            "/me/certificates/{cert}",
+            "/me/certificates/{cert}/pdf",
+            "/me/certificates/{cert}/qr",
+            "/me/share/{link}",
+        ],
+    )
+    def test_another_learners_certificate_or_link_is_not_found(self, signed_in, world, path):
+        response = signed_in.get(path.format(cert=world.other_certificate, link=world.other_link))
+        assert response.status_code == 404 and response.headers["content-type"].startswith("text/html")
+        assert error_text(response).startswith("✗ 找不到")
+
+    def test_revoking_another_learners_link_is_refused_and_the_link_still_works(
+        self, signed_in, world, client
+    ):
+        response = signed_in.post(
+            f"/me/share/{world.other_link}/revoke", data={"csrf_token": csrf(signed_in, "/me")}
+        )
+        assert response.status_code == 404
+        signed_in.cookies.clear()
+        assert client.get(f"/s/{world.other_link}").status_code == 200
+
+    def test_sharing_another_learners_certificate_is_refused(self, signed_in, world):
+        response = signed_in.post(
+            "/me/share",
+            data={
+                "csrf_token": csrf(signed_in, "/me"),
+                "certificate_id": world.other_certificate,
+                "days": "30",
+            },
+        )
+        assert response.status_code == 404 and "找不到证书" in error_text(response)
+
+    def test_a_lifetime_outside_30_to_180_days_is_refused_in_words(self, signed_in, world):
+        signed_in.post("/me/certificates", data={"csrf_token": csrf(signed_in, "/me"), "kind": "transcript"})
+        response = signed_in.get("/me/share/new")
+        cert = re.search(r'name="certificate_id" value="([^"]+)"', response.text).group(1)
+        response = signed_in.post(
+            "/me/share", data={"csrf_token": csrf(signed_in, "/me"), "certificate_id": cert, "days": "365"}
+        )
+        assert response.status_code == 422 and "days" in error_text(response)
+        assert "shr_" not in signed_in.get("/me/share").text
+
+    def test_signed_out_pages_send_the_reader_to_sign_in(self, client):
+        response = client.get("/me/certificates", follow_redirects=False)
+        assert response.status_code == 303 and response.headers["location"] == "/signin?next=/me/certificates"
+
+
+class TestForms:
+    def test_a_conversion_request_without_its_csrf_token_changes_nothing(self, signed_in, world):
+        page = signed_in.get("/me/conversions").text
+        rule_id = re.search(r'name="rule_id" value="(\d+)"', page).group(1)
+        refused = signed_in.post("/me/conversions", data={"rule_id": rule_id})
+        assert refused.status_code == 403
+        assert 'data-state="pending"' not in signed_in.get("/me/conversions/requests").text
+        done = signed_in.post(
+            "/me/conversions", data={"rule_id": rule_id, "csrf_token": csrf(signed_in, "/me")}
+        )
+        assert done.status_code == 200 and 'data-state="pending"' in done.text
+
+    def test_wrong_activation_code_says_so_and_the_right_one_still_works(self, client, world):
+        body = {"account_no": world.account_no, "password": PASSWORD, "password_again": PASSWORD}
+        wrong = client.post(
+            "/activate", data=body | {"csrf_token": csrf(client, "/activate"), "activation_code": "00000000"}
+        )
+        assert wrong.status_code == 401 and error_text(wrong) == "✗ 激活码无效或已过期"
+        assert 'value="' + world.account_no + '"' in wrong.text  # what was typed is kept
+        right = client.post(
+            "/activate",
+            data=body | {"csrf_token": csrf(client, "/activate"), "activation_code": world.code},
+            follow_redirects=False,
+        )
+        assert right.status_code == 303
+
+    def test_passwords_that_differ_are_refused_before_anything_changes(self, client, world):
+        response = client.post(
+            "/activate",
+            data={"csrf_token": csrf(client, "/activate"), "account_no": world.account_no,
+                  "activation_code": world.code, "password": PASSWORD, "password_again": PASSWORD + "x"},
+        )  # fmt: skip
+        assert response.status_code == 422 and "两次输入的密码不一样" in error_text(response)
+
+    def test_sign_in_attempts_are_rate_limited_with_a_page(self, client, world):
+        statuses = set()
+        for _ in range(12):
+            response = client.post(
+                "/signin",
+                data={
+                    "csrf_token": csrf(client, "/signin"),
+                    "account_no": world.account_no,
+                    "password": "wrong-one",
+                },
+            )
+            statuses.add(response.status_code)
+        assert statuses == {401, 429}
+        assert "尝试次数过多" in error_text(response)
+
+
+class TestEmployerPages:
+    def test_unknown_certificate_is_a_404_page_saying_it_may_be_forged(self, client):
+        response = client.get("/v/crt_madeupnumber0")
+        assert (
+            response.status_code == 404
+            and 'data-verdict="invalid"' in response.text
+            and "伪造" in response.text
+        )
+
+    def test_upload_of_a_non_pdf_non_image_is_refused_in_words(self, client):
+        response = client.post(
+            "/verify",
+            data={"csrf_token": csrf(client, "/verify")},
+            files={"file": ("a.txt", b"hello", "text/plain")},
+        )
+        assert response.status_code == 415 and "PDF" in error_text(response)
+
+    def test_upload_over_the_limit_is_refused_before_it_is_read(self, client):
+        limit = client.app.state.settings.max_upload_bytes
+        response = client.post(
+            "/verify",
+            data={"csrf_token": csrf(client, "/verify")},
+            files={"file": ("big.pdf", b"%PDF" + b"0" * (limit + 100_000), "application/pdf")},
+        )
+        assert response.status_code == 413 and "MB" in error_text(response)
+
+    def test_upload_without_csrf_token_is_refused(self, client):
+        client.get("/verify")
+        response = client.post("/verify", files={"file": ("a.pdf", b"%PDF-1.7", "application/pdf")})
+        assert response.status_code == 403
+
+    def test_english_readers_get_english_refusals(self, client):
+        client.get("/lang/en")
+        response = client.post(
+            "/verify",
+            data={"csrf_token": csrf(client, "/verify")},
+            files={"file": ("a.txt", b"hi", "text/plain")},
+        )
+        assert response.status_code == 415 and "Upload the certificate" in error_text(response)

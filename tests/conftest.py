@@ -149,3 +149,17 @@ def completion_body(
         "outcome_code": outcome_code,
         "completed_on": "2026-03-01",
     } | fields
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """One headless Chromium (Debian's, via executable_path) for every browser test of the session."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.browser import CHROMIUM, FLAGS, need_chromium
+
+    need_chromium()
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
+        yield chromium
+        chromium.close()

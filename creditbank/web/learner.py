@@ -22,6 +22,7 @@ from creditbank.conversion.progress import CATEGORY_EN
 from creditbank.errors import CreditbankError
 from creditbank.institutions import service as institutions
 from creditbank.kit import clock, qrcodes
+from creditbank.learners import queries as learner_queries
 from creditbank.learners import service as learners
 from creditbank.ledger import queries
 from creditbank.verification import inputs
@@ -150,7 +151,7 @@ KIND_WORDS = {
 @router.get("/me/statement", response_class=HTMLResponse)
 def statement(ctx: LearnerPage, after: Annotated[int | None, Query(ge=0, le=2**62)] = None):
     with ctx.db.reader() as session:
-        lines = queries.statement(session, ctx.learner, after=after, limit=STATEMENT_PAGE + 1)
+        lines = learner_queries.statement(session, ctx.learner, after=after, limit=STATEMENT_PAGE + 1)
         more = len(lines) > STATEMENT_PAGE
         lines = lines[:STATEMENT_PAGE]
         names = institutions.names(

@@ -16,15 +16,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import pytest
 import uvicorn
 from fastapi.testclient import TestClient
 
 from creditbank.app import create_app
 from creditbank.config import Settings
 from creditbank.db import Database
+from tests.browser import free_port as _free_port
 from tests.conftest import ADMIN, OPERATOR, completion_body, institution, learner, outcome
-from tests.verification.test_verify_page import CHROMIUM, FLAGS, _free_port
 
 PAGE = Path(__file__).with_name("cross_origin_verifier.html")
 
@@ -115,24 +114,19 @@ def _issue(client: TestClient) -> dict[str, str]:
     return issued
 
 
-def test_a_verifier_on_another_origin_reads_every_public_resource_and_verifies(sqlite_url, tmp_path):
-    if CHROMIUM is None:
-        pytest.skip("Debian's chromium is not installed (scripts/setup-system.sh installs it)")
-    from playwright.sync_api import sync_playwright
+def test_a_verifier_on_another_origin_reads_every_public_resource_and_verifies(sqlite_url, tmp_path, browser):
 
     with _bank(sqlite_url, tmp_path / "keys") as (base, client), _other_origin() as page_origin:
         issued = _issue(client)
         assert page_origin != base
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
-            try:
-                page = browser.new_page()
-                ids = ",".join(issued.values())
-                page.goto(f"{page_origin}/?api={base}&ids={ids}")
-                page.wait_for_function("window.results !== undefined", timeout=60_000)
-                results = page.evaluate("window.results")
-            finally:
-                browser.close()
+        page = browser.new_page()
+        try:
+            ids = ",".join(issued.values())
+            page.goto(f"{page_origin}/?api={base}&ids={ids}")
+            page.wait_for_function("window.results !== undefined", timeout=60_000)
+            results = page.evaluate("window.results")
+        finally:
+            page.close()
 
     assert "failed" not in results, results.get("failed")
     fetches = results["fetches"]

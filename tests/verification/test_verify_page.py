@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
-import socket
 import threading
 import time
 
@@ -15,25 +13,8 @@ from fastapi.testclient import TestClient
 from creditbank.app import create_app
 from creditbank.config import Settings
 from creditbank.db import Database
+from tests.browser import CHROMIUM, free_port
 from tests.conftest import ADMIN, OPERATOR, completion_body, institution, learner, outcome
-
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-# Flags this sandbox needs (root, no GPU, no outside network).
-FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
@@ -43,7 +24,7 @@ def live(sqlite_url, tmp_path):
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     settings = Settings(
         database_url=sqlite_url, keys_dir=tmp_path / "keys", admin_token=ADMIN, secret="s", base_url=base
@@ -60,16 +41,6 @@ def live(sqlite_url, tmp_path):
     server.should_exit = True
     thread.join(timeout=10)
     db.dispose()
-
-
-@pytest.fixture
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
-        yield chromium
-        chromium.close()
 
 
 def _certificates(client) -> tuple[dict, dict]:

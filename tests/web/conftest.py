@@ -1,7 +1,7 @@
 """Browser fixtures: a live server on 127.0.0.1 and Debian's Chromium driven by Playwright.
 
-- ``browser``: one Chromium for the whole test session (``/usr/bin/chromium`` via
-  ``executable_path``; Playwright cannot download browsers here), reused by every test.
+- ``browser`` (tests/conftest.py): one Chromium for the whole test session (``/usr/bin/chromium``
+  via ``executable_path``; Playwright cannot download browsers here), reused by every test.
 - ``live``: the app on a free port of 127.0.0.1, on the test's own database (SQLite and PostgreSQL
   through the ``db_url`` fixture), with a TestClient on the same app for set-up through the API.
 - ``phone(browser)`` / ``desktop(browser)``: a fresh context (no cookies) at 390 × 844 or 1280 × 900.
@@ -12,9 +12,6 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -28,21 +25,12 @@ from fastapi.testclient import TestClient
 from creditbank.app import create_app
 from creditbank.config import Settings
 from creditbank.db import Database
+from tests.browser import free_port, need_chromium
 from tests.conftest import ADMIN
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "build" / "screenshots"
 AXE = ROOT / "tests" / "web" / "node_modules" / "axe-core" / "axe.min.js"
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 900}
 
@@ -57,12 +45,6 @@ def _cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(service, "_hasher", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @dataclass
 class Live:
     base: str
@@ -70,29 +52,8 @@ class Live:
     app: object
 
 
-def _need_chromium() -> None:
-    if CHROMIUM is None:
-        message = (
-            "Debian's chromium is not installed: browser tests SKIPPED (scripts/setup-system.sh installs it)"
-        )
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-
-
-@pytest.fixture(scope="session")
-def browser():
-    _need_chromium()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
-        yield chromium
-        chromium.close()
-
-
 def serve(database_url: str, tmp_path: Path) -> Iterator[Live]:
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     settings = Settings(
         database_url=database_url, keys_dir=tmp_path / "keys", admin_token=ADMIN, secret="s", base_url=base
@@ -113,13 +74,13 @@ def serve(database_url: str, tmp_path: Path) -> Iterator[Live]:
 
 @pytest.fixture
 def live(db_url: str, tmp_path: Path) -> Iterator[Live]:
-    _need_chromium()
+    need_chromium()
     yield from serve(db_url, tmp_path)
 
 
 @pytest.fixture
 def live_sqlite(sqlite_url: str, tmp_path: Path) -> Iterator[Live]:
-    _need_chromium()
+    need_chromium()
     yield from serve(sqlite_url, tmp_path)
 
 

@@ -11,7 +11,16 @@ from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 
 from creditbank import __version__, web
-from creditbank.api import certificates, conversion, institution, learner, operator, problems, translog
+from creditbank.api import (
+    bodylimit,
+    certificates,
+    conversion,
+    institution,
+    learner,
+    operator,
+    problems,
+    translog,
+)
 from creditbank.api.cors import PublicCors
 from creditbank.certificates.keys import KeyStore
 from creditbank.certificates.printing import Printer
@@ -80,6 +89,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.state.pdf = Printer(settings.base_url).pdf
     problems.install(app)
     web.install(app)
+    bodylimit.install(app)
     app.add_middleware(PublicCors)
 
     @app.get("/healthz", tags=["public 公开"], summary="Liveness and database check")

@@ -25,6 +25,9 @@ class Settings(BaseSettings):
     admin_token: SecretStr | None = None
     """When set, this is the operator token; otherwise the first run generates one."""
     max_upload_bytes: int = 20 * 1024 * 1024
+    """Largest file a route that takes one accepts (batch import, PDF to verify)."""
+    max_json_bytes: int = 1024 * 1024
+    """Largest request body on every other route."""
     max_batch_rows: int = 100_000
     log_checkpoint_interval: float = 30.0
     """Seconds between the transparency log's scheduled checkpoints in ``serve`` (signed only when

@@ -93,6 +93,26 @@ CODES: dict[str, tuple[int, str, str]] = {
         "There are no completions to put on a transcript yet",
     ),
     "unusable_input": (422, "无法识别：{reason}", "Cannot read this input: {reason}"),
+    "json_too_deep": (
+        422,
+        "JSON 嵌套超过 {limit} 层上限",
+        "The JSON is nested deeper than the limit of {limit} levels",
+    ),
+    "credential_too_large": (
+        413,
+        "证书数据超出核验上限（{what}），本行签发的证书远小于此",
+        "The credential is beyond what verification accepts ({what}); the bank's own are far smaller",
+    ),
+    "verification_busy": (
+        503,
+        "正在核验的上传证书过多，请稍后再试（按编号或二维码核验不受影响）",
+        "Too many uploaded credentials are being checked; try again shortly (by id or QR is unaffected)",
+    ),
+    "credential_too_complex": (
+        413,
+        "证书数据过于复杂，核验超过 {seconds} 秒工作量上限",
+        "The credential needs more than the {seconds} s verification work budget",
+    ),
     # transparency log
     "log_size_unknown": (
         404,
@@ -172,6 +192,11 @@ CODES: dict[str, tuple[int, str, str]] = {
         413,
         "文件超过 {limit_mb} MB 上限",
         "The file is larger than the {limit_mb} MB limit",
+    ),
+    "body_too_large": (
+        413,
+        "请求内容超过 {limit_kb} KB 上限",
+        "The request body is larger than the {limit_kb} KB limit",
     ),
     "too_many_rows": (413, "文件超过 {limit} 行上限", "The file has more than {limit} rows"),
     "unsupported_file": (

@@ -17,6 +17,7 @@ from creditbank.api.deps import (
     InstitutionCaller,
     InstitutionOrOperator,
     LearnerCaller,
+    MaybeCaller,
     Operator,
     body_digest,
     write,
@@ -199,16 +200,21 @@ def propose_rule(
     "/conversion-rules",
     response_model=list[RuleOut],
     summary="Conversion rules anyone can read (approved by default) · 转换规则公示",
+    description="Approved and retired rules are public. Proposed rules (drafts) are listed only to "
+    "the operator and to the institution that owns them; anyone else gets an empty list. "
+    "草案（proposed）仅管理员和规则所属机构可见。",
 )
-def list_rules(db: DbDep, state: Literal["proposed", "approved", "retired"] = "approved") -> list[dict]:
+def list_rules(
+    db: DbDep, caller: MaybeCaller, state: Literal["proposed", "approved", "retired"] = "approved"
+) -> list[dict]:
+    query = select(ConversionRule).where(ConversionRule.state == state).order_by(ConversionRule.id)
+    if state == "proposed":
+        if caller is None or caller.role not in ("operator", "institution"):
+            return []
+        if caller.role == "institution":
+            query = query.where(ConversionRule.owner_institution_id == caller.institution.id)
     with db.reader() as session:
-        rules = (
-            session.execute(
-                select(ConversionRule).where(ConversionRule.state == state).order_by(ConversionRule.id)
-            )
-            .scalars()
-            .all()
-        )
+        rules = session.execute(query).scalars().all()
         return [rule_out(session, r) for r in rules]
 
 

@@ -97,10 +97,22 @@ def _require(*roles: str) -> Callable[..., Principal]:
     return dependency
 
 
+def _optional_principal(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> Principal | None:
+    """For public routes that show a caller more when they say who they are: an unusable token
+    is treated as no token (public routes never answer 401)."""
+    try:
+        return _principal(request, credentials)
+    except CreditbankError:
+        return None
+
+
 Operator = Annotated[Principal, Depends(_require("operator"))]
 InstitutionCaller = Annotated[Principal, Depends(_require("institution"))]
 InstitutionOrOperator = Annotated[Principal, Depends(_require("institution", "operator"))]
 LearnerCaller = Annotated[Principal, Depends(_require("learner"))]
+MaybeCaller = Annotated[Principal | None, Depends(_optional_principal)]
 IdempotencyKey = Annotated[
     str | None,
     Header(

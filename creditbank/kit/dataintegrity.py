@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -98,19 +99,24 @@ def _as_list(value: Any) -> list[Any]:
     return list(value) if isinstance(value, list) else [value]
 
 
-def _rdfc_hash(unsecured: dict[str, Any], options: dict[str, Any], loader: DocumentLoader | None) -> bytes:
+def _rdfc_hash(
+    unsecured: dict[str, Any],
+    options: dict[str, Any],
+    loader: DocumentLoader | None,
+    budget_seconds: float | None = None,
+) -> bytes:
     if "@context" not in unsecured:
         raise ProofError(f"{RDFC} needs a JSON-LD document with an @context")
     config = {**options, "@context": unsecured["@context"]}
     try:
-        canonical_config = jsonld.canonize(config, loader=loader)
+        canonical_config = jsonld.canonize(config, loader=loader, budget_seconds=budget_seconds)
     except UndefinedTermError as exc:
         raise UndefinedTermError(
             f"proof.{exc.term_path}",
             detail=exc.detail,
             problems=tuple(p.replace(": ", ": proof.", 1) for p in exc.problems),
         ) from None
-    canonical_document = jsonld.canonize(unsecured, loader=loader)
+    canonical_document = jsonld.canonize(unsecured, loader=loader, budget_seconds=budget_seconds)
     return (
         hashlib.sha256(canonical_config.encode("utf-8")).digest()
         + hashlib.sha256(canonical_document.encode("utf-8")).digest()
@@ -157,7 +163,9 @@ def create_proof(
         "proofPurpose": proof_purpose,
     }
     if cryptosuite == RDFC:
-        hash_data = _rdfc_hash(unsecured, proof, document_loader)
+        # The bank signs only what it built itself: no time budget (a long transcript may take
+        # longer than a stranger's document is allowed to).
+        hash_data = _rdfc_hash(unsecured, proof, document_loader, math.inf)
     else:
         if "@context" in unsecured:
             proof["@context"] = copy.deepcopy(unsecured["@context"])
@@ -219,11 +227,14 @@ def verify_proof(
     *,
     proof_purpose: str | None = "assertionMethod",
     document_loader: DocumentLoader | None = None,
+    budget_seconds: float | None = None,
 ) -> ProofCheck:
     """Check one proof over ``document`` (its ``proof`` property, if any, is removed first).
 
     ``proof_purpose``: the purpose the caller expects (None: accept any).
-    Never raises for a bad document or proof: the result says what is wrong.
+    Never raises for a bad document or proof: the result says what is wrong. Canonicalisation
+    past ``budget_seconds`` (default :data:`jsonld.DEFAULT_TIME_BUDGET_SECONDS`) raises
+    :class:`jsonld.WorkBudgetExceeded`: nothing is known about such a proof.
     """
     suite = proof.get("cryptosuite") if isinstance(proof, Mapping) else None
     vm = _vm_of(proof)
@@ -260,7 +271,7 @@ def verify_proof(
     try:
         if suite == RDFC:
             options.pop("@context", None)  # the configuration takes the document's @context
-            hash_data = _rdfc_hash(unsecured, options, document_loader)
+            hash_data = _rdfc_hash(unsecured, options, document_loader, budget_seconds)
         else:
             if "@context" in options:
                 expected = _as_list(options["@context"])
@@ -290,6 +301,7 @@ def verify_proof_set(
     *,
     proof_purpose: str | None = "assertionMethod",
     document_loader: DocumentLoader | None = None,
+    budget_seconds: float | None = None,
 ) -> list[ProofCheck]:
     """Check every proof in ``document["proof"]`` (one object or a list).
 
@@ -317,6 +329,13 @@ def verify_proof_set(
             checks.append(ProofCheck(suite, vm, False, "unknown verification method"))
             continue
         checks.append(
-            verify_proof(document, proof, key, proof_purpose=proof_purpose, document_loader=document_loader)
+            verify_proof(
+                document,
+                proof,
+                key,
+                proof_purpose=proof_purpose,
+                document_loader=document_loader,
+                budget_seconds=budget_seconds,
+            )
         )
     return checks

@@ -13,9 +13,16 @@
   Both raise :class:`UndefinedTermError` naming the path, e.g. ``credentialSubject.foo``.
   This is what jsonld.js calls "safe mode"; PyLD has no safe mode, so expansion runs through a
   small :class:`pyld.jsonld.JsonLdProcessor` subclass that watches every key and every IRI.
-* Processed contexts are cached per loader (PyLD's resolved-context cache, kept private to the
-  loader so a test loader's extra contexts never leak into the production one), so repeated
-  canonicalisation does not re-process the (large) VC / Open Badges contexts.
+* Processed contexts are cached per loader and per thread (PyLD's resolved-context cache, kept
+  private to the loader so a test loader's extra contexts never leak into the production one),
+  so repeated canonicalisation does not re-process the (large) VC / Open Badges contexts. PyLD's
+  caches are not thread-safe; one cache per thread (not one lock per loader) means a slow
+  document never makes other requests wait.
+* Work is bounded: each :func:`canonize` / :func:`to_dataset` call has a time budget (checked at
+  every element expanded and every blank-node hash) and raises :class:`WorkBudgetExceeded` past
+  it. JSON-LD expansion is quadratic in the length of an array in PyLD, and RDFC-1.0 is
+  exponential on "poison" graphs; callers that take documents from strangers also bound their
+  size and shape first (``creditbank.kit.jsonshape``).
 
 PyLD's URDNA2015 serialises N-Quads with the older escaping rules (only ``\\t \\n \\r " \\``);
 RDFC-1.0 (and jsonld.js / rdf-canonize) also escape ``\\b``, ``\\f`` and the other control
@@ -32,6 +39,7 @@ import copy
 import importlib.util
 import re
 import threading
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -48,6 +56,7 @@ __all__ = [
     "JsonLdProcessingError",
     "UndefinedTermError",
     "UnicodeOrderError",
+    "WorkBudgetExceeded",
     "canonize",
     "default_loader",
     "to_dataset",
@@ -92,6 +101,36 @@ class UnicodeOrderError(JsonLdProcessingError):
         )
 
 
+class WorkBudgetExceeded(Exception):
+    """Canonicalisation ran past its time budget: a document built to be slow, not a bad one.
+
+    Deliberately not a :class:`JsonLdProcessingError`: callers must not report it as "this
+    signature does not verify" — nobody knows, the work was refused."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        super().__init__(f"JSON-LD processing took longer than its {seconds:g} s budget")
+
+
+DEFAULT_TIME_BUDGET_SECONDS = 2.0
+"""Per call, for documents from strangers. Measured whole verifications (both proofs): an
+achievement credential ~10 ms, a 60-line transcript 0.7 s, a 350-line one 24 s (PyLD's expansion
+grows faster than the number of lines). So the bank's own documents (signing, a byte-identical
+copy of an issued credential, the offline verifier run by the holder) pass ``math.inf``."""
+
+
+class _Deadline:
+    __slots__ = ("at", "seconds")
+
+    def __init__(self, seconds: float | None) -> None:
+        self.seconds = DEFAULT_TIME_BUDGET_SECONDS if seconds is None else seconds
+        self.at = time.monotonic() + self.seconds
+
+    def check(self) -> None:
+        if time.monotonic() > self.at:
+            raise WorkBudgetExceeded(self.seconds)
+
+
 # ---------------------------------------------------------------------------------------------
 # document loader
 
@@ -101,10 +140,17 @@ class DocumentLoader:
 
     def __init__(self, extra: Mapping[str, Any] | None = None) -> None:
         self._extra = {url: copy.deepcopy(doc) for url, doc in (extra or {}).items()}
-        # PyLD's resolved/processed-context cache, private to this loader. PyLD's caches are
-        # not thread-safe, so JSON-LD processing with one loader is serialised by ``lock``.
-        self.cache: LRUCache[str, Any] = LRUCache(maxsize=100)
-        self.lock = threading.Lock()
+        # PyLD's resolved/processed-context cache, private to this loader and to each thread:
+        # PyLD's caches are not thread-safe, and a lock around them let one slow document stall
+        # every other verification (issue 9, item 3).
+        self._local = threading.local()
+
+    @property
+    def cache(self) -> LRUCache[str, Any]:
+        cache = getattr(self._local, "cache", None)
+        if cache is None:
+            cache = self._local.cache = LRUCache(maxsize=100)
+        return cache
 
     @property
     def urls(self) -> frozenset[str]:
@@ -154,8 +200,9 @@ def _is_absolute(iri: Any) -> bool:
 class _StrictProcessor(_pyld.JsonLdProcessor):  # type: ignore[misc]  # pyld has no type information
     """Expansion that records every key, type and IRI that RDF conversion would lose."""
 
-    def __init__(self) -> None:
+    def __init__(self, deadline: _Deadline) -> None:
         super().__init__(on_property_dropped=self._on_dropped)
+        self._deadline = deadline
         self._stack: list[str | None] = []
         self._flagged: list[int] = []
         self.problems: list[tuple[str, str]] = []  # (detail, path)
@@ -183,6 +230,7 @@ class _StrictProcessor(_pyld.JsonLdProcessor):  # type: ignore[misc]  # pyld has
         inside_index: bool = False,
         type_scoped_ctx: Any = None,
     ) -> Any:
+        self._deadline.check()
         is_object = isinstance(element, dict)
         if is_object:
             self._stack.append(active_property)
@@ -312,11 +360,24 @@ class _Rdfc10(_rdfc10_class()):  # type: ignore[misc]  # a base class made at ru
 
     order_diverges = False
 
+    def __init__(self, deadline: _Deadline) -> None:
+        super().__init__()
+        self._deadline = deadline
+
+    def hash_n_degree_quads(self, id_, issuer):
+        self._deadline.check()
+        return super().hash_n_degree_quads(id_, issuer)
+
+    def hash_related_blank_node(self, related, quad, issuer, position):
+        self._deadline.check()
+        return super().hash_related_blank_node(related, quad, issuer, position)
+
     def _check_order(self, lines: list[str]) -> None:
         if not self.order_diverges and any(_ASTRAL.search(line) for line in lines):
             self.order_diverges = _utf16_order(lines) != lines
 
     def hash_nquads(self, nquads: list[str]) -> Any:  # the sorted quads of Hash First Degree Quads
+        self._deadline.check()
         self._check_order(nquads)
         return super().hash_nquads(nquads)
 
@@ -352,16 +413,24 @@ def _jsonld_message(exc: BaseException) -> str:
     return "; ".join(messages)
 
 
-def to_dataset(document: Mapping[str, Any], *, loader: DocumentLoader | None = None) -> dict[str, Any]:
-    """The RDF dataset of ``document`` (PyLD's dict form), refusing undefined terms."""
+def to_dataset(
+    document: Mapping[str, Any],
+    *,
+    loader: DocumentLoader | None = None,
+    budget_seconds: float | None = None,
+    _deadline: _Deadline | None = None,
+) -> dict[str, Any]:
+    """The RDF dataset of ``document`` (PyLD's dict form), refusing undefined terms.
+
+    Raises :class:`WorkBudgetExceeded` after ``budget_seconds`` (default
+    :data:`DEFAULT_TIME_BUDGET_SECONDS`)."""
     loader = loader or _DEFAULT
     if not isinstance(document, Mapping):
         raise JsonLdProcessingError("a JSON-LD document must be a JSON object")
-    processor = _StrictProcessor()
+    processor = _StrictProcessor(_deadline or _Deadline(budget_seconds))
     dataset: dict[str, Any]
     try:
-        with loader.lock:
-            dataset = processor.to_rdf(dict(document), loader.options())
+        dataset = processor.to_rdf(dict(document), loader.options())
     except _pyld.JsonLdError as exc:
         missing = _bundling_error(exc)
         if missing is not None:
@@ -375,12 +444,19 @@ def to_dataset(document: Mapping[str, Any], *, loader: DocumentLoader | None = N
     return dataset
 
 
-def canonize(document: Mapping[str, Any], *, loader: DocumentLoader | None = None) -> str:
+def canonize(
+    document: Mapping[str, Any],
+    *,
+    loader: DocumentLoader | None = None,
+    budget_seconds: float | None = None,
+) -> str:
     """Canonical N-Quads (RDFC-1.0) of a JSON-LD document.
 
     Raises :class:`UndefinedTermError` if any part of the document would be silently dropped,
-    :class:`ContextNotBundledError` for a context URL creditbank does not ship, and
-    :class:`JsonLdProcessingError` for any other JSON-LD error.
+    :class:`ContextNotBundledError` for a context URL creditbank does not ship,
+    :class:`JsonLdProcessingError` for any other JSON-LD error, and :class:`WorkBudgetExceeded`
+    when expansion and canonicalisation together take longer than ``budget_seconds``.
     """
-    dataset = to_dataset(document, loader=loader)
-    return _Rdfc10().canonical_nquads(dataset)
+    deadline = _Deadline(budget_seconds)
+    dataset = to_dataset(document, loader=loader, _deadline=deadline)
+    return _Rdfc10(deadline).canonical_nquads(dataset)

@@ -7,6 +7,14 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from creditbank.errors import CreditbankError
+from creditbank.kit import jsonshape
+
+# What a credential to verify may be, checked before any canonicalisation (issue 9, items 3 and
+# 13). The bank's achievement credentials are ~3 kB; a 60-line transcript is 146 kB with 4 200
+# JSON values and depth 8, so these leave room for transcripts of about 400 lines while keeping
+# PyLD's expansion (quadratic in an array's length) to seconds at most.
+CREDENTIAL_MAX_BYTES = 1024 * 1024
+CREDENTIAL_LIMITS = jsonshape.Limits(depth=32, values=30_000, array_items=1_000)
 
 
 @dataclass(frozen=True)
@@ -97,8 +105,24 @@ def from_json(body: dict) -> Submitted:
 
 
 def json_object(data: bytes) -> dict | None:
+    """A JSON object from a stranger, within the credential budget; None if it is not JSON or
+    not an object. Over a budget: 413 ``credential_too_large``; nested too deep: 422
+    ``json_too_deep`` (never a RecursionError)."""
+    if len(data) > CREDENTIAL_MAX_BYTES:
+        raise CreditbankError("credential_too_large", {"what": f"> {CREDENTIAL_MAX_BYTES // 1024} KiB"})
     try:
         value = json.loads(data)
+    except RecursionError:
+        raise CreditbankError("json_too_deep", {"limit": CREDENTIAL_LIMITS.depth}) from None
     except (ValueError, UnicodeDecodeError):
         return None
+    try:
+        jsonshape.check(value, CREDENTIAL_LIMITS)
+    except jsonshape.ShapeError as exc:
+        if exc.kind == "depth":
+            raise CreditbankError("json_too_deep", {"limit": exc.limit}) from None
+        what = {"values": "JSON 值 / JSON values", "array_items": "单个数组的元素 / items in one array"}[
+            exc.kind
+        ]
+        raise CreditbankError("credential_too_large", {"what": f"{what} > {exc.limit}"}) from None
     return value if isinstance(value, dict) else None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from creditbank.certificates.keys import IssuerKey, KeyStoreError, keys_from_metadata
 from creditbank.errors import CreditbankError
+from creditbank.kit.dataintegrity import verify_proof_set
 from creditbank.kit.multikey import public_key_from_multibase
 from creditbank.verification import inputs
 from creditbank.verification.verify import Check, Verdict, claims_agree, verify_credential, verify_payload
@@ -59,7 +61,7 @@ def load_keys(data: bytes) -> tuple[str | None, dict[str, IssuerKey]]:
                     compromised_at=None,
                 )
             return None, keys
-    except (ValueError, KeyError, TypeError, KeyStoreError) as exc:
+    except (ValueError, KeyError, TypeError, KeyStoreError, RecursionError) as exc:
         raise CreditbankError(
             "unusable_input", {"reason": f"密钥文件无法读取 / unreadable key file ({exc})"}
         ) from None
@@ -80,9 +82,21 @@ def verify(submitted: inputs.Submitted, key_file: bytes) -> dict[str, Any]:
 
     verdicts = []
     if submitted.credential is not None:
-        verdicts.append(verify_credential(submitted.credential, keys=lookup))
+        # The holder checks a file on their own machine: no time budget (a long transcript of the
+        # bank's takes longer than a stranger's upload may on the server).
+        verdicts.append(
+            verify_credential(
+                submitted.credential,
+                keys=lookup,
+                check_proofs=lambda document, resolve: verify_proof_set(
+                    document, resolve, budget_seconds=math.inf
+                ),
+            )
+        )
     if submitted.payload is not None:
-        verdicts.append(verify_payload(submitted.payload, keys=lookup))
+        verdicts.append(
+            verify_payload(submitted.payload, keys=lookup, url_certificate_id=submitted.certificate_id)
+        )
     if len(verdicts) == 2:
         credential_verdict, payload_verdict = verdicts
         checks = {
@@ -95,7 +109,9 @@ def verify(submitted: inputs.Submitted, key_file: bytes) -> dict[str, Any]:
             )
             for name, c in credential_verdict.checks.items()
         }
-        if claims_agree(submitted.credential, payload_verdict.claims):
+        if payload_verdict.checks["integrity"].ok is False:  # e.g. the QR URL names another certificate
+            checks["integrity"] = payload_verdict.checks["integrity"]
+        elif claims_agree(submitted.credential, payload_verdict.claims):
             checks["integrity"] = Check(
                 True, "PDF 附带的证书数据与二维码内容一致", "the PDF's attached credential and its QR agree"
             )

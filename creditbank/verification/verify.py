@@ -20,9 +20,11 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from creditbank.certificates.keys import IssuerKey, valid_at
+from creditbank.errors import CreditbankError
 from creditbank.kit import clock, qrpayload
 from creditbank.kit.canonical import digest_hex
 from creditbank.kit.dataintegrity import JCS, RDFC, ProofCheck, UndefinedTermError, verify_proof_set
+from creditbank.kit.jsonld import WorkBudgetExceeded
 
 CHECKS = ("signature", "issuer_key", "integrity", "status", "log_inclusion")
 
@@ -131,6 +133,9 @@ def verify_credential(
     except UndefinedTermError as exc:
         results = []
         checks["signature"] = Check(False, f"含有未定义的字段 {exc}", f"undefined term {exc}")
+    except WorkBudgetExceeded as exc:
+        # Refused, not judged: a document built to be slow says nothing about its signature.
+        raise CreditbankError("credential_too_complex", {"seconds": f"{exc.seconds:g}"}) from None
     if "signature" not in checks:
         suites = {r.cryptosuite for r in results if r.ok}
         failed = [r for r in results if not r.ok]
@@ -181,8 +186,13 @@ def verify_payload(
     status: Callable[[str], StatusAnswer | None] | None = None,
     recorded_claims: dict[str, Any] | None = None,
     summary: dict[str, Any] | None = None,
+    url_certificate_id: str | None = None,
 ) -> Verdict:
-    """The QR payload alone: every printed claim, checked with the issuer's public key."""
+    """The QR payload alone: every printed claim, checked with the issuer's public key.
+
+    ``url_certificate_id``: the id in the path of the scanned ``…/v/<id>#<payload>`` URL, when
+    there was one; it must be the certificate the payload signs (a genuine payload of A behind
+    B's address is a forgery of B)."""
     checks: dict[str, Check] = {}
     try:
         kid, claims, _, _ = qrpayload.decode(payload)
@@ -217,6 +227,12 @@ def verify_payload(
     else:
         checks["integrity"] = Check(False, "二维码内容与存档不一致", "QR claims differ from the record")
     certificate_id = qrpayload.certificate_id(claims)
+    if url_certificate_id is not None and url_certificate_id != certificate_id:
+        checks["integrity"] = Check(
+            False,
+            f"网址中的证书编号 {url_certificate_id} 与签名内容（{certificate_id}）不符",
+            f"the certificate id in the URL ({url_certificate_id}) differs from the signed one ({certificate_id})",
+        )
     checks["status"] = _status_check(status(certificate_id) if status and certificate_id else None)
     checks["log_inclusion"] = NOT_LOGGED
     return Verdict(checks=checks, certificate=summary, claims=claims)

@@ -149,6 +149,25 @@ class TestRules:
             ("AGRI-2", "approved", 3.0)
         ]
 
+    def test_item14_proposed_rules_are_seen_only_by_their_owner_and_the_operator(self, client, world):
+        """Issue 9 item 14: drafts are not public. Anonymous callers, learners and other
+        institutions see no proposed rule; the owner sees its own, the operator all."""
+        rule(client, world["ou"], code="OU-DRAFT")
+        rule(client, world["yc"], code="YC-DRAFT", target_outcome_code="YC-NANNY")
+
+        def proposed(headers=None):
+            r = client.get("/api/v1/conversion-rules?state=proposed", headers=headers or {})
+            assert r.status_code == 200, r.text
+            return sorted(x["code"] for x in r.json())
+
+        assert proposed() == []
+        assert proposed({"Authorization": "Bearer nonsense"}) == []
+        assert proposed(world["me"]) == []
+        assert proposed(world["hc"]) == []
+        assert proposed(world["ou"]) == ["OU-DRAFT"]
+        assert proposed(world["yc"]) == ["YC-DRAFT"]
+        assert proposed(OPERATOR) == ["OU-DRAFT", "YC-DRAFT"]
+
     def test_a_new_version_replaces_the_old_on_approval(self, client, world):
         first = approved(client, world["ou"])
         second = approved(client, world["ou"], credits=2.5)

@@ -364,11 +364,11 @@ class _Rdfc10(_rdfc10_class()):  # type: ignore[misc]  # a base class made at ru
         super().__init__()
         self._deadline = deadline
 
-    def hash_n_degree_quads(self, id_, issuer):
+    def hash_n_degree_quads(self, id_: str, issuer: Any) -> Any:
         self._deadline.check()
         return super().hash_n_degree_quads(id_, issuer)
 
-    def hash_related_blank_node(self, related, quad, issuer, position):
+    def hash_related_blank_node(self, related: str, quad: Any, issuer: Any, position: str) -> Any:
         self._deadline.check()
         return super().hash_related_blank_node(related, quad, issuer, position)
 

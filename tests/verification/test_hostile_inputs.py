@@ -129,7 +129,9 @@ class TestItem3StrangersAreBounded:
             assert busy.status_code == 503 and busy.json()["code"] == "verification_busy"
             # the bank's own credential, by id, by QR and as an identical upload: unaffected
             assert client.get(f"/api/v1/verify/{issued[0]['id']}").json()["valid"] is True
-            assert client.post("/api/v1/verify", json={"url": issued[0]["verify_url"]}).json()["valid"] is True
+            assert (
+                client.post("/api/v1/verify", json={"url": issued[0]["verify_url"]}).json()["valid"] is True
+            )
             same = client.post("/api/v1/verify", json={"credential": issued[1]["credential"]})
             assert same.json()["valid"] is True
         finally:

@@ -45,7 +45,7 @@ logger = logging.getLogger("creditbank")
 def log_service(settings: Settings, db: Database) -> Log:
     """The transparency log with its own key, kept beside the issuer keys and rotated the same way."""
     keys = KeyStore(settings.keys_dir, settings.key_passphrase, role="log")
-    return Log(db, keys, settings.base_url)
+    return Log(db, keys, settings.base_url, witnesses=settings.log_witnesses)
 
 
 async def _checkpoints(app: FastAPI, interval: float) -> None:

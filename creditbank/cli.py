@@ -260,6 +260,72 @@ def log_keys_rotate() -> None:
 
 
 @app.command()
+def witness(
+    url: Annotated[
+        str | None, typer.Argument(help="The bank's address, e.g. https://bank.example.org")
+    ] = None,
+    name: Annotated[str, typer.Option(help="This witness's key name, e.g. witness.example.org/w1")] = "",
+    log_key: Annotated[
+        list[str] | None,
+        typer.Option("--log-key", help="The log's vkey (repeat for rotated keys): /api/v1/log/keys"),
+    ] = None,
+    state: Annotated[Path, typer.Option(help="Where the witness keeps its key and last checkpoints")] = Path(
+        "./witness"
+    ),
+    submit: Annotated[bool, typer.Option(help="Hand the cosignature to the bank")] = True,
+    every: Annotated[float, typer.Option(help="Repeat every N seconds (0: once)")] = 0.0,
+    print_key: Annotated[
+        bool, typer.Option(help="Print this witness's vkey (to configure banks and verifiers)")
+    ] = False,
+) -> None:
+    """Witness a bank's transparency log: check each new checkpoint extends the last one seen, cosign it.
+
+    Exit 0 cosigned, 3 refused (the log rolled back or forked: evidence kept in --state), 2 unusable."""
+    import time
+
+    from creditbank.kit import signednote as sn
+    from creditbank.translog.client import FetchError, LogClient
+    from creditbank.translog.witness import Witness, WitnessRefusal
+
+    if not name:
+        console.print("--name is required (the witness's key name, e.g. witness.example.org/w1)")
+        raise typer.Exit(2)
+    keeper = Witness(state, name)
+    if print_key:
+        sys.stdout.write(keeper.vkey + "\n")
+        return
+    if url is None or not log_key:
+        console.print("give the bank's URL and --log-key (see its /api/v1/log/keys)")
+        raise typer.Exit(2)
+    try:
+        keys = [sn.parse_vkey(k) for k in log_key]
+    except sn.NoteError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    client = LogClient(url)
+    while True:
+        try:
+            outcome = keeper.run(client, keys, submit=submit)
+        except WitnessRefusal as exc:
+            console.print(f"[red]拒绝见证 REFUSED: {exc}[/red]  evidence: {exc.evidence}")
+            raise typer.Exit(3) from None
+        except (FetchError, sn.NoteError) as exc:
+            console.print(f"[red]{exc}[/red]")
+            if not every:
+                raise typer.Exit(2) from None
+        else:
+            sent = {True: "accepted by the bank", False: "REFUSED by the bank", None: "not sent"}[
+                outcome.submitted
+            ]
+            console.print(f"cosigned {outcome.origin} size {outcome.size} (was {outcome.old_size}); {sent}")
+            if outcome.submitted is False and not every:
+                raise typer.Exit(1)
+        if not every:
+            return
+        time.sleep(every)
+
+
+@app.command()
 def verify(
     target: Annotated[
         str, typer.Argument(help="A PDF, PNG/JPEG photo of the QR, credential JSON, QR URL or payload")

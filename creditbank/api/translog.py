@@ -15,13 +15,14 @@ from fastapi.concurrency import run_in_threadpool
 
 from creditbank.api.deps import DbDep
 from creditbank.errors import CreditbankError
-from creditbank.kit.signednote import Verifier
+from creditbank.kit.signednote import MAX_NOTE_BYTES, Verifier
 from creditbank.translog import service, tiles
 from creditbank.translog.models import LeafKind
 from creditbank.translog.schemas import (
     CheckpointOut,
     ConsistencyProofOut,
     CosignatureOut,
+    CosignedOut,
     InclusionProofOut,
     LeafOut,
     LogKeyOut,
@@ -157,6 +158,38 @@ def leaf(leaf_index: Annotated[int, Path(ge=0, le=2**63 - 1)], request: Request,
     )
 
 
+_COSIGN_DOC = """Hand the bank a witness's cosignature on one of its checkpoints · 提交见证签名.
+
+The body (`text/plain`) is the checkpoint note exactly as the log signed it, with one or more C2SP
+tlog-cosignature v1 lines appended (what `creditbank witness` sends). Cosignatures by witnesses the bank
+publishes (`CREDITBANK_LOG_WITNESSES`, listed in `/api/v1/log/keys`) are verified, stored and from then on
+served with that checkpoint; anything else is refused (403 `cosignature_refused`). No token: the signature
+is the credential."""
+
+
+@router.post(
+    "/api/v1/log/cosignatures",
+    response_model=CosignedOut,
+    summary="Submit a witness cosignature on a checkpoint · 提交见证签名",
+    description=_COSIGN_DOC,
+    openapi_extra={
+        "requestBody": {"content": {"text/plain": {"schema": {"type": "string"}}}, "required": True}
+    },
+)
+async def cosignatures(request: Request) -> CosignedOut:
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_NOTE_BYTES:
+            raise CreditbankError("cosignature_refused", {"reason": "note too large"})
+    try:
+        note = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise CreditbankError("cosignature_refused", {"reason": "not UTF-8"}) from None
+    names = await run_in_threadpool(_log(request).accept_cosignatures, note)
+    return CosignedOut(checkpoint_size=int(note.split("\n")[1]), witnesses=names)
+
+
 @router.get(
     "/api/v1/log/keys",
     response_model=LogKeysOut,
@@ -179,5 +212,5 @@ def log_keys(request: Request) -> LogKeysOut:
             )
             for k in log.keys.all()
         ],
-        witnesses=list(request.app.state.settings.log_witnesses),
+        witnesses=[w.vkey for w in log.witnesses],
     )

@@ -59,3 +59,8 @@ class LogKeysOut(BaseModel):
     witnesses: list[str] = Field(
         description="Verifier keys of the witnesses whose cosignatures are published"
     )
+
+
+class CosignedOut(BaseModel):
+    checkpoint_size: int
+    witnesses: list[str] = Field(description="The witnesses whose cosignatures on it the bank now publishes")

@@ -147,6 +147,58 @@ def published_note(session: Session, row: TranslogCheckpoint) -> str:
     return row.note + "".join(cosignature_lines(session, row.size))
 
 
+def accept_cosignatures(session: Session, note: str, witnesses: Sequence[sn.Verifier]) -> list[str]:
+    """Store the cosignatures on ``note`` by the witnesses the bank publishes; return their names.
+
+    The note's text must be exactly a checkpoint this log signed; a known witness's signature that
+    does not verify, or none at all, is refused."""
+
+    def refuse(reason: str) -> CreditbankError:
+        return CreditbankError("cosignature_refused", {"reason": reason})
+
+    try:
+        text, signatures = sn.split(note)
+        size = sn.parse_checkpoint(text).size
+        timestamps = sn.cosigners(note, witnesses)
+    except sn.NoteError as exc:
+        raise refuse(str(exc)) from None
+    row = session.get(TranslogCheckpoint, size)
+    if row is None or sn.split(row.note)[0] != text:
+        raise refuse(f"the log signed no such checkpoint of size {size}")
+    if not timestamps:
+        raise refuse("no cosignature by a witness this bank publishes (CREDITBANK_LOG_WITNESSES)")
+    now = int(time.time())
+    if any(t > now + 300 for t in timestamps.values()):
+        raise refuse("a cosignature is dated in the future")
+    stored = set(
+        session.execute(
+            select(TranslogCosignature.witness, TranslogCosignature.key_id).where(
+                TranslogCosignature.checkpoint_size == size
+            )
+        ).all()
+    )
+    by_name = {w.name: w for w in witnesses if w.kind == sn.COSIGNATURE_V1}
+    for signature in signatures:
+        witness = by_name.get(signature.name)
+        if witness is None or witness.key_id != signature.key_id or signature.name not in timestamps:
+            continue
+        if (signature.name, signature.key_id.hex()) in stored:
+            continue
+        session.add(
+            TranslogCosignature(
+                checkpoint_size=size,
+                witness=signature.name,
+                key_id=signature.key_id.hex(),
+                timestamp=timestamps[signature.name],
+                line=signature.line,
+                received_at=clock.now(),
+            )
+        )
+        stored.add((signature.name, signature.key_id.hex()))
+    session.flush()
+    return sorted(timestamps)
+
+
 # ------------------------------------------------------------------------------------- reads
 
 
@@ -231,10 +283,22 @@ class Log:
     full tiles and entry bundles (immutable once the checkpoint that covers them is signed) in a
     bounded LRU, so a mirror or a tlog client walking the tree costs no database round trip."""
 
-    def __init__(self, db: Database, keys: KeyRing, base_url: str, *, cache_tiles: int = 4096) -> None:
+    def __init__(
+        self,
+        db: Database,
+        keys: KeyRing,
+        base_url: str,
+        *,
+        witnesses: Sequence[str] = (),
+        cache_tiles: int = 4096,
+    ) -> None:
         self.db = db
         self.keys = keys
         self.base_url = base_url.rstrip("/")
+        self.witnesses = [sn.parse_vkey(v) for v in witnesses]
+        """The witnesses whose cosignatures this bank accepts and publishes (type-4 vkeys)."""
+        if any(w.kind != sn.COSIGNATURE_V1 for w in self.witnesses):
+            raise ValueError("CREDITBANK_LOG_WITNESSES: witness keys are cosignature/v1 vkeys (type 4)")
         self._latest: tuple[float, CheckpointView | None] | None = None
         self._tiles: LRUCache[tuple[int | str, int, int | None], bytes] = LRUCache(maxsize=cache_tiles)
         self._lock = threading.Lock()
@@ -320,3 +384,9 @@ class Log:
 
     def verifiers(self) -> list[sn.Verifier]:
         return log_verifiers(self.origin(), self.keys)
+
+    def accept_cosignatures(self, note: str) -> list[str]:
+        with self.db.unit_of_work() as session:
+            names = accept_cosignatures(session, note, self.witnesses)
+        self._latest = None  # the next read publishes them
+        return names

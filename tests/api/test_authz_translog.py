@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 
 from creditbank.kit import merkle
 from creditbank.kit import signednote as sn
-from tests.api.authz import Route, World, eq
+from tests.api.authz import ROLES, Expect, Route, World, eq
 
 
 def _check_checkpoint(r, w, role) -> None:
@@ -62,6 +62,20 @@ ROWS: dict[tuple[str, str], Route] = {
         "public", lambda w, role: ("/api/v1/log/leaves/0", {}), _check_leaf
     ),
     ("GET", "/api/v1/log/keys"): Route("public", lambda w, role: ("/api/v1/log/keys", {}), _check_keys),
+    # Open to anyone, but only a cosignature by a witness the bank publishes is accepted: the world's bank
+    # publishes none, so every role's note is refused — the token never matters.
+    ("POST", "/api/v1/log/cosignatures"): Route(
+        "public",
+        lambda w, role: (
+            "/api/v1/log/cosignatures",
+            {
+                "content": "127.0.0.1:8000/log\n1\n" + "A" * 43 + "=\n\n— w AAAAAAA=\n",
+                "headers": {"Content-Type": "text/plain"},
+            },
+        ),
+        lambda r, w, role: None,
+        overrides=dict.fromkeys(ROLES, Expect(403, "cosignature_refused")),
+    ),
 }
 
 

@@ -198,6 +198,11 @@ CODES: dict[str, tuple[int, str, str]] = {
         "请求内容超过 {limit_kb} KB 上限",
         "The request body is larger than the {limit_kb} KB limit",
     ),
+    "xlsx_too_large": (
+        413,
+        "Excel 文件解压后超出上限（{what}），请另存为普通的 .xlsx 或 CSV 后再上传",
+        "The Excel file inflates beyond a limit ({what}); save it as a plain .xlsx or CSV and upload again",
+    ),
     "too_many_rows": (413, "文件超过 {limit} 行上限", "The file has more than {limit} rows"),
     "unsupported_file": (
         415,

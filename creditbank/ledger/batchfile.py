@@ -66,6 +66,19 @@ _SNIFF_BYTES = 4096
 _CHUNK = 256 * 1024  # encoding check reads this much at a time; keeps the peak small and flat
 _MAX_MERGED_SHOWN = 5
 
+# Zip-bomb limits (issue 9, item 2): a 3 MB XLSX whose workbook.xml inflated to 3 GB took the
+# server to 6.4 GB RSS. zipfile never inflates a member past its declared size (it stops there
+# and fails the CRC), so checking the declared sizes in the central directory before reading
+# anything bounds every read below. A real export of 100 000 rows x 7 columns has a sheet of
+# ~40 MB and a few MB of everything else.
+XLSX_MAX_SHEET_BYTES = 256 * 1024 * 1024  # streamed, never held: bounds time, not memory
+XLSX_MAX_SHARED_STRINGS_BYTES = 64 * 1024 * 1024  # openpyxl holds the table in memory
+XLSX_MAX_PART_BYTES = 4 * 1024 * 1024  # workbook, rels, styles, theme…: parsed whole
+XLSX_MAX_TOTAL_BYTES = 320 * 1024 * 1024
+XLSX_MAX_RATIO = 100  # inflated / compressed, for members over 1 MB inflated
+XLSX_MAX_CELLS_PER_ROW = 1024
+SHARED_STRINGS_PER_ROW = 3  # external_id and the learner reference are unique per row; codes repeat
+
 # What openpyxl / zipfile raise on a damaged or non-xlsx zip. They are wide types, so they are only
 # ever caught around library calls, never around our own code.
 _XLSX_ERRORS = (
@@ -127,7 +140,7 @@ def _read(file: BinaryIO, max_rows: int) -> Iterator[Row | RowProblem]:
     head = file.read(_SNIFF_BYTES)
     file.seek(0)
     if head.startswith(_XLSX_MAGIC):
-        yield from _rows(_xlsx_records(file), fixed_width=False, max_rows=max_rows)
+        yield from _rows(_xlsx_records(file, max_rows), fixed_width=False, max_rows=max_rows)
         return
     # UTF-16 is text, just in an encoding we do not take: say so rather than "not a CSV".
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
@@ -289,10 +302,14 @@ def _csv_records(file: BinaryIO, encoding: str) -> Iterator[Record]:
 # --- XLSX ---------------------------------------------------------------------------------------
 
 
-def _xlsx_records(file: BinaryIO) -> Iterator[Record]:
+def _xlsx_records(file: BinaryIO, max_rows: int) -> Iterator[Record]:
     try:
         with zipfile.ZipFile(file) as archive:
+            _check_inflated_sizes(archive)
             sheet_path = _first_worksheet_path(archive)
+            if sheet_path is not None:
+                _check_size(archive.getinfo(sheet_path), XLSX_MAX_SHEET_BYTES)
+            _check_shared_strings(archive, max_strings=(max_rows + 1) * SHARED_STRINGS_PER_ROW + 1000)
             merged = _merged_ranges(archive, sheet_path) if sheet_path else []
     except _XLSX_ERRORS as exc:
         raise CreditbankError("unsupported_file") from exc
@@ -378,15 +395,79 @@ class _MergeCellFinder:
     def __init__(self) -> None:
         self.ranges: list[str] = []
         self.total = 0
+        self.cells_in_row = 0
 
     def start(self, tag: str, attrib: dict[str, str]) -> None:
-        if _local(tag) == "mergeCell":  # namespace-agnostic: transitional and strict OOXML
+        name = _local(tag)
+        if name == "row":
+            self.cells_in_row = 0
+        elif name == "c":
+            # openpyxl builds each row whole: a row of millions of cells is a bomb of its own.
+            self.cells_in_row += 1
+            if self.cells_in_row > XLSX_MAX_CELLS_PER_ROW:
+                raise _too_big(f"一行超过 / a row has more than {XLSX_MAX_CELLS_PER_ROW} 个单元格 cells")
+        elif name == "mergeCell":  # namespace-agnostic: transitional and strict OOXML
             self.total += 1
             if len(self.ranges) < _MAX_MERGED_SHOWN:
                 self.ranges.append(attrib.get("ref", "?"))
 
     def close(self) -> list[str]:
         return self.ranges + (["…"] if self.total > len(self.ranges) else [])
+
+
+def _too_big(what: str) -> CreditbankError:
+    return CreditbankError("xlsx_too_large", {"what": what})
+
+
+def _check_size(info: zipfile.ZipInfo, limit: int) -> None:
+    if info.file_size > limit:
+        raise _too_big(f"{info.filename} > {limit >> 20} MB")
+
+
+def _check_inflated_sizes(archive: zipfile.ZipFile) -> None:
+    """Declared sizes, before a byte is inflated: every member (the sheet and the shared strings
+    are held to their own limits once known), the total, and the compression ratio."""
+    total = 0
+    for info in archive.infolist():
+        total += info.file_size
+        if total > XLSX_MAX_TOTAL_BYTES:
+            raise _too_big(f"合计 / in total > {XLSX_MAX_TOTAL_BYTES >> 20} MB")
+        if info.file_size > 1024 * 1024 and info.file_size > XLSX_MAX_RATIO * max(info.compress_size, 1):
+            raise _too_big(f"{info.filename}: 压缩比 / ratio > {XLSX_MAX_RATIO}:1")
+        name = info.filename.lower()
+        if name.startswith("xl/worksheets/"):
+            _check_size(info, XLSX_MAX_SHEET_BYTES)
+        elif name.endswith("sharedstrings.xml"):
+            _check_size(info, XLSX_MAX_SHARED_STRINGS_BYTES)
+        else:
+            _check_size(info, XLSX_MAX_PART_BYTES)
+
+
+class _StringCounter:
+    """Parser target counting shared strings without keeping them (openpyxl will keep them all)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.count = 0
+
+    def start(self, tag: str, attrib: dict[str, str]) -> None:
+        if _local(tag) == "si":
+            self.count += 1
+            if self.count > self.limit:
+                raise _too_big(f"共享字符串 / shared strings > {self.limit}")
+
+    def close(self) -> int:
+        return self.count
+
+
+def _check_shared_strings(archive: zipfile.ZipFile, max_strings: int) -> None:
+    names = [n for n in archive.namelist() if n.lower().endswith("sharedstrings.xml")]
+    for name in names:
+        parser = ET.XMLParser(target=_StringCounter(max_strings))
+        with archive.open(name) as source:
+            while chunk := source.read(_CHUNK):
+                parser.feed(chunk)
+        parser.close()
 
 
 def _merged_ranges(archive: zipfile.ZipFile, sheet_path: str) -> list[str]:

@@ -417,3 +417,145 @@ def test_large_csv_is_streamed_with_flat_memory(tmp_path):
             tracemalloc.stop()
     assert (count, last) == (100_000, 100_001)
     assert peak < 3 * 1024 * 1024, f"peak traced memory {peak} bytes"
+
+
+# --- issue 9, item 2: zip bombs ------------------------------------------------------------------
+
+
+def _rebuilt(original: io.BytesIO, replace: dict[str, object]) -> io.BytesIO:
+    """A copy of an XLSX with some members replaced; a callable value writes the member as a
+    stream (so the test never holds the inflated bytes)."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(original) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            content = replace.get(info.filename)
+            if callable(content):
+                with dst.open(info.filename, "w", force_zip64=True) as member:
+                    content(member)
+            else:
+                dst.writestr(info.filename, content if content is not None else src.read(info.filename))
+        for name, content in replace.items():  # members the original did not have
+            if name not in src.namelist():
+                with dst.open(name, "w", force_zip64=True) as member:
+                    content(member) if callable(content) else member.write(content)
+    out.seek(0)
+    return out
+
+
+def _padded(xml: bytes, pad_bytes: int):
+    """The same XML with ``pad_bytes`` of whitespace before its root: valid, tiny compressed."""
+    declaration, _, rest = xml.partition(b"?>")
+
+    def write(member) -> None:
+        member.write(declaration + b"?>")
+        block = b" " * (1 << 20)
+        for _ in range(pad_bytes >> 20):
+            member.write(block)
+        member.write(rest)
+
+    return write
+
+
+def _peak_while(read) -> tuple[int, object]:
+    gc.collect()
+    tracemalloc.start()
+    try:
+        try:
+            result = read()
+        except CreditbankError as exc:
+            result = exc
+        return tracemalloc.get_traced_memory()[1], result
+    finally:
+        tracemalloc.stop()
+
+
+_BOMB_BASE = ((*HEADER.split(","),), ("E1", "CB0000000001X", "YC-ELEC", "2026-01-05", None, None))
+
+
+class TestItem2XlsxZipBomb:
+    base = [list(row) for row in _BOMB_BASE]  # noqa: RUF012 — read-only
+
+    def test_item2_inflating_workbook_is_refused_with_flat_memory(self):
+        """workbook.xml inflating to 64 MB (the reported one: 3 GB from 3 MB): refused from the
+        declared sizes before anything is inflated, memory far below the inflated size."""
+        original = xlsx_bytes(self.base)
+        with zipfile.ZipFile(original) as z:
+            workbook = z.read("xl/workbook.xml")
+        bomb = _rebuilt(original, {"xl/workbook.xml": _padded(workbook, 64 << 20)})
+        assert len(bomb.getvalue()) < 1 << 20  # small on disk
+        peak, result = _peak_while(lambda: list(read_rows(bomb)))
+        assert isinstance(result, CreditbankError) and result.code == "xlsx_too_large"
+        assert result.http_status == 413
+        assert peak < 8 << 20, f"peak {peak >> 20} MB"
+
+    def test_item2_millions_of_shared_strings_are_refused_with_flat_memory(self):
+        """The reported 4.4 MB file with 2 M shared strings took 2.45 GB: the table is counted,
+        streaming, before openpyxl loads it."""
+        original = xlsx_bytes(self.base)
+        count = 400_000
+
+        def strings(member) -> None:
+            member.write(
+                b'<?xml version="1.0" encoding="UTF-8"?>'
+                b'<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+            )
+            for i in range(0, count, 1000):
+                member.write(b"".join(b"<si><t>%d</t></si>" % (i + j) for j in range(1000)))
+            member.write(b"</sst>")
+
+        with zipfile.ZipFile(original) as z:
+            types, rels = z.read("[Content_Types].xml"), z.read("xl/_rels/workbook.xml.rels")
+        sst = "application/vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"
+        rel = "http://schemas.openxmlformats.org/officeDocument/2006/relationships/sharedStrings"
+        bomb = _rebuilt(
+            original,
+            {
+                "xl/sharedStrings.xml": strings,
+                "[Content_Types].xml": types.replace(
+                    b"</Types>",
+                    f'<Override PartName="/xl/sharedStrings.xml" ContentType="{sst}"/></Types>'.encode(),
+                ),
+                "xl/_rels/workbook.xml.rels": rels.replace(
+                    b"</Relationships>",
+                    f'<Relationship Id="rIdSST" Type="{rel}" Target="sharedStrings.xml"/></Relationships>'.encode(),
+                ),
+            },
+        )
+        peak, result = _peak_while(lambda: list(read_rows(bomb, max_rows=1000)))
+        assert isinstance(result, CreditbankError) and result.code == "xlsx_too_large"
+        assert peak < 8 << 20, f"peak {peak >> 20} MB"
+
+    def test_item2_a_row_of_a_million_cells_is_refused(self):
+        original = xlsx_bytes(self.base)
+        sheet = "xl/worksheets/sheet1.xml"
+
+        def wide(member) -> None:
+            member.write(
+                b'<?xml version="1.0" encoding="UTF-8"?>'
+                b'<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+                b'<sheetData><row r="1">'
+            )
+            for _ in range(1000):
+                member.write(b"<c/>" * 1000)
+            member.write(b"</row></sheetData></worksheet>")
+
+        bomb = _rebuilt(original, {sheet: wide})
+        peak, result = _peak_while(lambda: list(read_rows(bomb)))
+        assert isinstance(result, CreditbankError) and result.code == "xlsx_too_large"
+        assert peak < 8 << 20, f"peak {peak >> 20} MB"
+
+    def test_item2_high_compression_ratio_is_refused(self, monkeypatch):
+        from creditbank.ledger import batchfile
+
+        monkeypatch.setattr(batchfile, "XLSX_MAX_PART_BYTES", 1 << 30)  # only the ratio left to catch it
+        original = xlsx_bytes(self.base)
+        with zipfile.ZipFile(original) as z:
+            workbook = z.read("xl/workbook.xml")
+        bomb = _rebuilt(original, {"xl/workbook.xml": _padded(workbook, 8 << 20)})
+        with pytest.raises(CreditbankError) as caught:
+            list(read_rows(bomb))
+        assert caught.value.code == "xlsx_too_large" and "ratio" in caught.value.message("en")
+
+    def test_item2_an_ordinary_export_still_reads(self):
+        rows = list(read_rows(xlsx_bytes(self.base)))
+        assert [r.values["external_id"] for r in rows if isinstance(r, Row)] == ["E1"]

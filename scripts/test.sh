@@ -8,6 +8,7 @@ python3 -m pip install --quiet --disable-pip-version-check -e '.[test]'
 bash scripts/setup-web-tests.sh
 bash scripts/setup-interop.sh || echo "WARNING: interop packages not installed; the interoperability tests will be skipped" >&2
 bash scripts/check
+python3 scripts/audit_deps.py   # known vulnerabilities in the dependency set (skips loudly when offline)
 set +e
 python3 -m pytest "$@"
 status=$?

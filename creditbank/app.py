@@ -86,19 +86,28 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.state.issuer = Issuer(settings)
     app.state.log = log_service(settings, app.state.db)
     app.state.verifier = OnlineVerifier(app.state.db, app.state.issuer)
-    app.state.pdf = Printer(settings.base_url).pdf
+    app.state.printer = Printer(app.state.issuer.base_url)
+    app.state.pdf = app.state.printer.pdf
     problems.install(app)
     web.install(app)
     bodylimit.install(app)
     app.add_middleware(PublicCors)
 
-    @app.get("/healthz", tags=["public 公开"], summary="Liveness and database check")
+    @app.get("/healthz", tags=["public 公开"], summary="Liveness, database and PDF check")
     def healthz() -> dict:
+        """``ok``, or ``degraded`` (still serving, HTTP 200) when certificate PDFs cannot be
+        rendered or render slowly; ``checks.pdf`` then says what is missing and how to fix it."""
         from sqlalchemy import text
 
         with app.state.db.reader() as session:
             session.execute(text("SELECT 1"))
-        return {"status": "ok", "version": __version__}
+        pdf = app.state.printer.readiness
+        healthy = pdf.ok and not pdf.slow
+        return {
+            "status": "ok" if healthy else "degraded",
+            "version": __version__,
+            "checks": {"database": {"ok": True}, "pdf": pdf.as_dict()},
+        }
 
     app.include_router(operator.router)
     app.include_router(institution.router)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
@@ -19,8 +19,14 @@ app = typer.Typer(help="creditbank 学分银行 — learning-credit bank", no_ar
 console = Console()
 
 
-def _prepare(settings: Settings) -> Database:
-    """Create/upgrade the database and the keys folder; print the operator token on first run."""
+def _fail(message: str, code: int = 2) -> NoReturn:
+    console.print(f"[bold red]{message}[/bold red]")
+    raise typer.Exit(code)
+
+
+def _prepare(settings: Settings, listen_url: str | None = None) -> Database:
+    """Create/upgrade the database and the keys folder, fix the issuer identity on first run
+    (``_settle_identity``); print the operator token on first run."""
     from creditbank.institutions import service as institutions
     from creditbank.migrations import upgrade
 
@@ -29,6 +35,7 @@ def _prepare(settings: Settings) -> Database:
     upgrade(settings.database_url, secret=secret)
     sealed.configure(secret)
     db = Database(settings.database_url)
+    _settle_identity(settings, db, listen_url)
     if settings.admin_token is None:
         with db.unit_of_work() as session:
             token = institutions.ensure_operator_token(session)
@@ -39,23 +46,153 @@ def _prepare(settings: Settings) -> Database:
     return db
 
 
+def _settle_identity(settings: Settings, db: Database, listen_url: str | None) -> None:
+    """The issuer identity (DID and base URL) is fixed once, when the bank is set up, and stored
+    with the keys. First run: ``CREDITBANK_BASE_URL`` if set, else the DID of certificates
+    already in the database (a bank set up before identities were stored), else where ``serve``
+    listens. Afterwards a different ``CREDITBANK_BASE_URL`` is refused: moving is
+    ``creditbank keys move-domain``."""
+    from creditbank.certificates import service as certificates
+    from creditbank.certificates.keys import KeyStore, KeyStoreError
+
+    store = KeyStore(settings.keys_dir)
+    configured = settings.base_url.rstrip("/") if settings.base_url else None
+    try:
+        identity = store.identity()
+        if identity is None:
+            with db.reader() as session:
+                recorded = certificates.identity_on_record(session)
+            chosen = configured or (recorded.base_url if recorded else None) or listen_url
+            identity = store.ensure_identity(chosen or certificates.DEFAULT_BASE_URL)
+            console.print(
+                f"签发方身份已确定（此后不随端口或地址变化）：{identity.did} · {identity.base_url}\n"
+                f"Issuer identity fixed (never follows the port or address): {identity.did} · "
+                f"{identity.base_url} — stored in {store.identity_path}; to move: creditbank keys move-domain URL"
+            )
+    except (KeyStoreError, ValueError) as error:
+        _fail(f"签发方身份无效 / issuer identity unusable: {error}")
+    if configured and configured != identity.base_url:
+        _fail(
+            f"CREDITBANK_BASE_URL={configured} 与本行的签发方身份 {identity.base_url}（{identity.did}，"
+            f"设立时确定，见 {store.identity_path}）不同。要迁移到新地址，请运行 creditbank keys move-domain "
+            f"{configured}；否则取消或改正 CREDITBANK_BASE_URL。\n"
+            f"CREDITBANK_BASE_URL={configured} differs from the bank's issuer identity {identity.base_url} "
+            f"({identity.did}, fixed at setup in {store.identity_path}). To move the bank to the new address "
+            f"run: creditbank keys move-domain {configured}; otherwise unset or correct CREDITBANK_BASE_URL."
+        )
+
+
+def _check_signing_key(settings: Settings) -> None:
+    """Refuse to start when the active signing key cannot be loaded (e.g. a wrong
+    ``CREDITBANK_KEY_PASSPHRASE``), instead of failing at the first certificate."""
+    from creditbank.certificates.keys import KeyStoreError
+    from creditbank.certificates.service import Issuer
+
+    try:
+        keys = Issuer(settings).keys
+        keys.private_key(keys.ensure_active().kid)
+    except KeyStoreError as error:
+        _fail(f"签发密钥无法使用，服务未启动 / the signing key is unusable, not starting:\n{error}")
+
+
+def _apt_can_install() -> list[str] | None:
+    """The command prefix that may run apt-get here (root, or sudo without a password), else None."""
+    import os
+    import shutil
+    import subprocess
+
+    if not shutil.which("apt-get") or not shutil.which("dpkg-query"):
+        return None
+    if os.geteuid() == 0:
+        return []
+    if shutil.which("sudo"):
+        probe = subprocess.run(["sudo", "-n", "true"], capture_output=True, check=False)
+        if probe.returncode == 0:
+            return ["sudo", "-n"]
+    return None
+
+
+def _dpkg_installed(package: str) -> bool:
+    import subprocess
+
+    answer = subprocess.run(
+        ["dpkg-query", "-W", "-f=${Status}", package], capture_output=True, text=True, check=False
+    )
+    return "install ok installed" in answer.stdout
+
+
+def _apt_install(prefix: list[str], packages: list[str]) -> bool:
+    import os
+    import subprocess
+
+    env = os.environ | {"DEBIAN_FRONTEND": "noninteractive"}
+    install = [*prefix, "apt-get", "install", "-y", "--no-install-recommends", *packages]
+    if subprocess.run(install, env=env, check=False).returncode == 0:
+        return True
+    # A fresh machine has no package lists yet: fetch them once and try again.
+    subprocess.run([*prefix, "apt-get", "update"], env=env, check=False)
+    return subprocess.run(install, env=env, check=False).returncode == 0
+
+
+def _check_pdf_stack(install: bool) -> None:
+    """Certificate PDFs need Pango, a Chinese font and (for speed) HarfBuzz's subsetter. On a
+    Debian/Ubuntu machine where we may run apt-get, install what is missing; otherwise say
+    plainly what is missing and how to fix it (the PDF route answers 503 ``pdf_unavailable``)."""
+    from creditbank.certificates.pdf import readiness
+
+    ready = readiness()
+    if (not ready.ok or ready.slow) and install:
+        prefix = _apt_can_install()
+        missing = [p for p in ready.packages if prefix is not None and not _dpkg_installed(p)]
+        if prefix is not None and missing:
+            console.print(
+                f"证书 PDF 需要 {' '.join(missing)}，正在安装（apt-get install {' '.join(missing)}；"
+                f"不想自动安装请用 --no-install-fonts）\n"
+                f"Certificate PDFs need {' '.join(missing)}: installing them now (apt-get install "
+                f"{' '.join(missing)}; use --no-install-fonts to skip)"
+            )
+            if _apt_install(prefix, missing):
+                ready = readiness()
+    if not ready.ok:
+        console.print(
+            f"[bold yellow]警告：证书 PDF 不可用[/bold yellow]——缺少{ready.missing_zh}。{ready.fix_zh}。\n"
+            f"[bold yellow]WARNING: certificate PDFs are unavailable[/bold yellow] — missing {ready.missing_en}. "
+            f"To fix: {ready.fix_en}. (/healthz reports degraded; the PDF route answers 503 pdf_unavailable.)"
+        )
+    elif ready.slow:
+        console.print(
+            f"[yellow]注意：{ready.missing_zh}。{ready.fix_zh}。[/yellow]\n"
+            f"[yellow]Note: missing {ready.missing_en}. To fix: {ready.fix_en}.[/yellow]"
+        )
+
+
 @app.command()
 def serve(
     host: str = "127.0.0.1",
     port: int = 8000,
     workers: int = 1,
     demo: Annotated[bool, typer.Option(help="Load the demo data first if the database is empty")] = False,
+    install_fonts: Annotated[
+        bool,
+        typer.Option(
+            help="If certificate PDFs lack a Chinese font or library and apt-get may run here (root or "
+            "sudo -n), install the Debian packages (fonts-noto-cjk, libharfbuzz-subset0, Pango) at start",
+            envvar="CREDITBANK_INSTALL_FONTS",
+        ),
+    ] = True,
 ) -> None:
-    """Run the HTTP service (creates the SQLite database, keys and an operator token on first run)."""
-    import os
-
+    """Run the HTTP service (creates the SQLite database, keys, the issuer identity and an
+    operator token on first run)."""
     import uvicorn
 
-    # Without a configured public address, links and QR codes point at where we actually listen.
-    os.environ.setdefault("CREDITBANK_BASE_URL", f"http://{host}:{port}")
+    from creditbank.certificates.service import Issuer
+
     get_settings.cache_clear()
     settings = get_settings()
-    db = _prepare(settings)
+    listen_url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::', '') else host}:{port}"
+    db = _prepare(settings, listen_url)
+    _check_signing_key(settings)
+    _check_pdf_stack(install_fonts)
     if demo:
         from creditbank import demo as demo_data
 
@@ -66,9 +203,18 @@ def serve(
     first = log_service(settings, db).checkpoint()
     console.print(f"transparency log: {first.note.splitlines()[0]}, {first.size} entries")
     db.dispose()
+    issuer = Issuer(settings)
     console.print(
-        f"creditbank on http://{host}:{port}  ·  API docs: http://{host}:{port}/docs  ·  {settings.database_url}"
+        f"creditbank on http://{host}:{port}  ·  API docs: http://{host}:{port}/docs  ·  {settings.database_url}\n"
+        f"签发方 issuer {issuer.did}  ·  证书链接 certificate links {issuer.base_url}"
     )
+    if issuer.base_url != listen_url:
+        console.print(
+            f"注意：本机监听 {listen_url}，证书链接与签发方身份仍为 {issuer.base_url}（设立时确定）。"
+            f"对外地址变更请用 creditbank keys move-domain。\n"
+            f"Note: listening on {listen_url}; certificate links and the issuer identity stay {issuer.base_url} "
+            f"(fixed at setup). To change the public address: creditbank keys move-domain URL."
+        )
     uvicorn.run("creditbank.app:create_app", factory=True, host=host, port=port, workers=workers)
 
 
@@ -176,10 +322,19 @@ keys_app = typer.Typer(help="Issuer signing keys 签发密钥", no_args_is_help=
 app.add_typer(keys_app, name="keys")
 
 
-def _issuer():
-    from creditbank.certificates.service import Issuer
+def _issuer(db: Database | None = None):
+    """The issuer as stored with the keys; never set up here, and never taken from a default
+    port: without ``issuer.json`` (a bank set up before identities were stored) the DID comes
+    from the certificates in the database."""
+    from creditbank.certificates import service as certificates
+    from creditbank.certificates.keys import KeyStore
 
-    return Issuer(get_settings())
+    settings = get_settings()
+    fallback = None
+    if db is not None and KeyStore(settings.keys_dir).identity() is None:
+        with db.reader() as session:
+            fallback = certificates.identity_on_record(session)
+    return certificates.Issuer(settings, create=False, fallback=fallback)
 
 
 @keys_app.command("list")
@@ -189,7 +344,9 @@ def keys_list() -> None:
 
     issuer = _issuer()
     issuer.keys.ensure_active()
-    console.print(f"issuer {issuer.did}")
+    console.print(f"issuer {issuer.did}  ·  {issuer.base_url}")
+    for former in issuer.identity.previous:
+        console.print(f"  formerly {former.did}  ·  {former.base_url}  (until {former.until.isoformat()})")
     for row in describe(issuer.keys.all()):
         console.print("  " + "  ".join(f"{k}={v}" for k, v in row.items() if v is not None))
 
@@ -199,6 +356,33 @@ def keys_rotate() -> None:
     """Start signing with a new key; the old one is retired but stays published."""
     key = _issuer().keys.rotate()
     console.print(f"active key is now {key.kid}")
+
+
+@keys_app.command("move-domain")
+def keys_move_domain(
+    new_url: Annotated[
+        str, typer.Argument(help="The bank's new public base URL, e.g. https://xuefen.example.gov.cn")
+    ],
+) -> None:
+    """Move the bank to a new public address: new certificates name the new DID; the old DID stays
+    listed (alsoKnownAs, with its keys) so every certificate issued before keeps verifying."""
+    from creditbank.certificates.keys import KeyStore, KeyStoreError
+
+    settings = get_settings()
+    try:
+        moved = KeyStore(settings.keys_dir).move_domain(new_url)
+    except (KeyStoreError, ValueError) as error:
+        _fail(str(error))
+    former = moved.previous[-1]
+    console.print(
+        f"签发方已迁移：{former.did} → {moved.did}（{moved.base_url}）。旧证书继续有效：旧 DID 列在新的 "
+        f"did.json 的 alsoKnownAs 中。请重启 creditbank，并设置 CREDITBANK_BASE_URL={moved.base_url}（或不设置）；"
+        f"旧地址最好把 /.well-known/did.json 重定向到新地址。\n"
+        f"Issuer moved: {former.did} → {moved.did} ({moved.base_url}). Earlier certificates stay valid: "
+        f"the old DID is listed under alsoKnownAs in the new did.json. Restart creditbank with "
+        f"CREDITBANK_BASE_URL={moved.base_url} (or unset); ideally redirect the old address's "
+        f"/.well-known/did.json to the new one."
+    )
 
 
 @keys_app.command("compromised")
@@ -356,8 +540,8 @@ def verify(
 
         settings = get_settings()
         sealed.configure(settings.id_secret())
-        issuer = _issuer()
-        result = OnlineVerifier(Database(settings.database_url), issuer).verify_input(submitted)
+        db = Database(settings.database_url)
+        result = OnlineVerifier(db, _issuer(db)).verify_input(submitted)
     _print_verdict(result)
     raise typer.Exit(0 if result["valid"] else 1)
 

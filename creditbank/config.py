@@ -15,7 +15,11 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CREDITBANK_", env_file=None, extra="ignore")
 
     database_url: str = "sqlite:///./creditbank.db"
-    base_url: str = "http://127.0.0.1:8000"
+    base_url: str | None = None
+    """The bank's public address, used once: when the bank is set up (first ``serve``), it
+    becomes the issuer identity stored in ``keys_dir/issuer.json`` (default: where ``serve``
+    listens). Later it must agree with the stored identity; ``creditbank keys move-domain``
+    changes it."""
     keys_dir: Path = Path("./keys")
     key_passphrase: SecretStr | None = None
     secret: SecretStr | None = None

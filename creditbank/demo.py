@@ -920,13 +920,12 @@ def load(db: Database, settings: Settings, *, learners: int = 300, seed: int = 2
                 mode="all_or_nothing",
             )
         _conversion_rules(session, by_code["CQOUYC"], today)
-        issued = _certificates(
-            session, Issuer(settings), [accounts[p.index] for p in _showcase(people)], accounts[-1]
-        )
+        issuer = Issuer(settings)
+        issued = _certificates(session, issuer, [accounts[p.index] for p in _showcase(people)], accounts[-1])
     elapsed = time.perf_counter() - started
     total_units = sum(credit_units[c.outcome.code] for c in planned)
     summary = _summary(people, planned, accounts, codes, keys, total_units, elapsed, seed)
-    base = settings.base_url.rstrip("/")
+    base = issuer.base_url
     lines = ["  演示证书 Demo certificates (open on a phone, or POST /api/v1/verify):"]
     lines += [f"    {label:<22} {base}/v/{certificate_id}" for label, certificate_id in issued]
     return summary + "\n" + "\n".join(lines)

@@ -92,6 +92,11 @@ CODES: dict[str, tuple[int, str, str]] = {
         "还没有可以写入成绩单的学习成果",
         "There are no completions to put on a transcript yet",
     ),
+    "pdf_unavailable": (
+        503,
+        "暂时无法生成证书 PDF：缺少{missing_zh}。解决办法：{fix_zh}",
+        "Certificate PDFs are unavailable: missing {missing_en}. To fix: {fix_en}",
+    ),
     "unusable_input": (422, "无法识别：{reason}", "Cannot read this input: {reason}"),
     "json_too_deep": (
         422,

@@ -115,3 +115,53 @@ def test_killed_import_leaves_all_or_nothing(sqlite_url, tmp_path):
     assert count in (0, rows)
     if still_running:
         assert count == 0
+
+
+def test_bank_set_up_before_identities_were_stored_keeps_the_did_of_its_certificates(sqlite_url, tmp_path):
+    """Upgrading: keys and certificates exist but no keys/issuer.json. The first start adopts the
+    DID the database's certificates name, not the address it happens to listen on."""
+    from fastapi.testclient import TestClient
+
+    from creditbank.app import create_app
+    from creditbank.certificates.keys import KeyStore
+    from creditbank.cli import _prepare
+    from creditbank.config import Settings
+    from tests.conftest import ADMIN, completion_body, institution, learner, outcome
+
+    old = Settings(
+        database_url=sqlite_url,
+        keys_dir=tmp_path / "keys",
+        admin_token=ADMIN,
+        secret="s",
+        base_url="https://xuefen.example.gov.cn",
+    )
+    db = Database(sqlite_url)
+    with TestClient(create_app(old, db)) as client:
+        inst = institution(client)
+        outcome(client, inst)
+        person = learner(client, inst)
+        done = client.post("/api/v1/completions", json=completion_body(person["account_no"]), headers=inst)
+        issued = client.post(
+            "/api/v1/certificates/batch",
+            json={
+                "items": [
+                    {
+                        "kind": "achievement",
+                        "account_no": person["account_no"],
+                        "completion_id": done.json()["id"],
+                    }
+                ]
+            },
+            headers={"Authorization": f"Bearer {ADMIN}"},
+        )
+        assert issued.status_code == 201, issued.text
+    db.dispose()
+    (tmp_path / "keys" / "issuer.json").unlink()
+
+    _prepare(old.model_copy(update={"base_url": None}), "http://127.0.0.1:8611").dispose()
+    identity = KeyStore(tmp_path / "keys").identity()
+    assert identity is not None
+    assert (identity.did, identity.base_url) == (
+        "did:web:xuefen.example.gov.cn",
+        "https://xuefen.example.gov.cn",
+    )

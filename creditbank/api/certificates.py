@@ -183,7 +183,14 @@ def _may_issue(session: Session, principal: Principal, learner_id: int, item: Is
     "/api/v1/certificates/{certificate_id}.pdf",
     summary="The certificate as a PDF (credential attached) · 下载 PDF",
     response_class=Response,
-    responses={200: {"content": {"application/pdf": {}}}},
+    responses={
+        200: {"content": {"application/pdf": {}}},
+        503: {
+            "description": "PDFs cannot be rendered on this server (code `pdf_unavailable`: a Chinese "
+            "font or the layout library is missing; the message names the fix)",
+            "content": {"application/problem+json": {}},
+        },
+    },
 )
 async def certificate_pdf(certificate_id: str, request: Request, db: DbDep) -> Response:
     def render() -> bytes:
@@ -321,7 +328,8 @@ def _published(
 )
 def did_json(request: Request) -> Response:
     issuer = _issuer(request)
-    return _published(request, did_document(issuer.did, issuer.keys.all()), negotiation.DID_TYPES)
+    document = did_document(issuer.did, issuer.keys.all(), issuer.identity.previous)
+    return _published(request, document, negotiation.DID_TYPES)
 
 
 @router.get("/.well-known/jwks.json", summary="The issuer's public keys as JWKS")

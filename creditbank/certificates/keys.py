@@ -11,6 +11,12 @@ On disk, in ``keys_dir`` (shared by every uvicorn worker):
   or ``compromised`` (signatures made at or after ``compromised_at`` are invalid). Rewritten
   atomically (temp file + ``os.replace``) under an exclusive ``flock`` on ``.issuer-keys.lock``.
 
+* ``issuer.json`` — the issuer identity, fixed when the bank is set up: ``{did, base_url,
+  created_at, previous: [{did, base_url, until}]}``. It is never derived from where the
+  server happens to listen; ``move_domain`` is the one way to change it, and keeps every
+  earlier DID (listed as ``alsoKnownAs`` in the DID document, its keys still resolvable), so
+  certificates issued under an earlier address keep verifying.
+
 kid: ``key-YYYYMMDD-<6 hex>`` (UTC creation date). Times are aware UTC datetimes in memory and
 ``clock.iso`` text on disk.
 
@@ -45,6 +51,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from creditbank.kit import clock
 
 METADATA = "issuer-keys.json"
+IDENTITY = "issuer.json"
 LOCK = ".issuer-keys.lock"
 STATUSES = ("active", "retired", "compromised")
 DID_CONTEXT = ["https://www.w3.org/ns/did/v1", "https://w3id.org/security/multikey/v1"]
@@ -152,6 +159,69 @@ def keys_from_metadata(rows: Any) -> list[IssuerKey]:
     return keys
 
 
+@dataclass(frozen=True)
+class FormerIdentity:
+    did: str
+    base_url: str
+    until: datetime
+    """When the bank moved away from this address (certificates signed before name this DID)."""
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who the bank is as an issuer: its DID and public base URL, plus the addresses it had before."""
+
+    did: str
+    base_url: str
+    created_at: datetime
+    previous: tuple[FormerIdentity, ...] = ()
+
+    @property
+    def dids(self) -> tuple[str, ...]:
+        """Every DID this bank has signed under, current first."""
+        return (self.did, *(former.did for former in reversed(self.previous)))
+
+    @classmethod
+    def for_base_url(cls, base_url: str, now: datetime | None = None) -> Identity:
+        base_url = base_url.strip().rstrip("/")
+        return cls(did=did_for(base_url), base_url=base_url, created_at=_ms(now or clock.now()))
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "did": self.did,
+            "base_url": self.base_url,
+            "created_at": _iso(self.created_at),
+            "previous": [
+                {"did": f.did, "base_url": f.base_url, "until": _iso(f.until)} for f in self.previous
+            ],
+        }
+
+    @classmethod
+    def from_json(cls, data: Any, where: str = IDENTITY) -> Identity:
+        try:
+            previous = tuple(
+                FormerIdentity(
+                    did=str(f["did"]),
+                    base_url=str(f["base_url"]),
+                    until=_parse_time(f["until"], "until", "identity") or _now(),
+                )
+                for f in data.get("previous") or []
+            )
+            identity = cls(
+                did=str(data["did"]),
+                base_url=str(data["base_url"]).rstrip("/"),
+                created_at=_parse_time(data.get("created_at"), "created_at", "identity") or _now(),
+                previous=previous,
+            )
+        except (KeyError, TypeError, AttributeError):
+            raise KeyStoreError(
+                f"{where} 格式错误（需要 did 与 base_url）/ {where} is malformed (needs did and base_url)"
+            ) from None
+        if did_for(identity.base_url) != identity.did:
+            raise KeyStoreError(f"{where} 中的 did 与 base_url 不符 / {where}: did does not match base_url")
+        return identity
+
+
 def new_kid(now: datetime | None = None) -> str:
     return f"key-{_utc(now or clock.now()):%Y%m%d}-{secrets.token_hex(3)}"
 
@@ -216,7 +286,11 @@ class KeyStore:
 
     def _write(self, keys: list[IssuerKey]) -> None:
         """Atomic replace; call with the lock held."""
-        data = json.dumps([_row(k) for k in keys], ensure_ascii=False, indent=2) + "\n"
+        self._write_json(self.metadata_path, [_row(k) for k in keys])
+
+    def _write_json(self, path: Path, value: Any) -> None:
+        """Atomic replace of a public JSON file; call with the lock held."""
+        data = json.dumps(value, ensure_ascii=False, indent=2) + "\n"
         fd, tmp = tempfile.mkstemp(dir=self.keys_dir, prefix=f".{self.role}-keys.", suffix=".tmp")
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as f:
@@ -224,7 +298,7 @@ class KeyStore:
                 f.flush()
                 os.fsync(f.fileno())
             os.chmod(tmp, 0o644)  # public data
-            os.replace(tmp, self.metadata_path)
+            os.replace(tmp, path)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
@@ -267,6 +341,59 @@ class KeyStore:
 
     def get(self, kid: str) -> IssuerKey | None:
         return next((k for k in self._read() if k.kid == kid), None)
+
+    # ----------------------------------------------------------------- identity
+    @property
+    def identity_path(self) -> Path:
+        return self.keys_dir / IDENTITY
+
+    def identity(self) -> Identity | None:
+        """The stored issuer identity, or None before the bank was set up."""
+        try:
+            text = self.identity_path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise KeyStoreError(f"{self.identity_path} 不是有效的 JSON / is not valid JSON: {exc}") from None
+        return Identity.from_json(data, str(self.identity_path))
+
+    def ensure_identity(self, base_url: str) -> Identity:
+        """The stored identity; on first use, ``base_url`` becomes it (once, across workers)."""
+        current = self.identity()
+        if current is not None:
+            return current
+        proposed = Identity.for_base_url(base_url)  # validates before anything is written
+        with self._locked():
+            current = self.identity()
+            if current is not None:
+                return current
+            self._write_json(self.identity_path, proposed.as_json())
+            return proposed
+
+    def move_domain(self, base_url: str) -> Identity:
+        """The bank's new public address becomes its identity; the old DID stays listed (its keys
+        stay resolvable) so certificates issued before keep verifying."""
+        with self._locked():
+            current = self.identity()
+            if current is None:
+                raise KeyStoreError(
+                    f"{self.keys_dir} 中还没有签发方身份（先运行 creditbank serve）/ no issuer identity "
+                    f"in {self.keys_dir} yet (run creditbank serve first)"
+                )
+            moved = Identity.for_base_url(base_url)
+            if moved.did == current.did:
+                raise KeyStoreError(f"签发方已是 {current.did} / the issuer already is {current.did}")
+            now = _now()
+            previous = tuple(f for f in current.previous if f.did != moved.did)
+            moved = replace(
+                moved,
+                created_at=current.created_at,
+                previous=(*previous, FormerIdentity(current.did, current.base_url, now)),
+            )
+            self._write_json(self.identity_path, moved.as_json())
+            return moved
 
     def active(self) -> IssuerKey:
         actives = [k for k in self._read() if k.status == "active"]
@@ -424,17 +551,29 @@ def did_json_path(base_url: str) -> str:
     return f"{path}/did.json" if path else "/.well-known/did.json"
 
 
-def did_document(did: str, keys: Sequence[IssuerKey]) -> dict[str, Any]:
+def did_document(
+    did: str, keys: Sequence[IssuerKey], previous: Sequence[FormerIdentity] = ()
+) -> dict[str, Any]:
     """Every key as a ``Multikey`` verification method (old certificates name retired and
-    compromised keys too); ``assertionMethod`` lists only the keys that are not compromised."""
+    compromised keys too); ``assertionMethod`` lists only the keys that are not compromised.
+
+    After a move to a new domain (``previous``), the old DIDs are listed as ``alsoKnownAs`` and
+    the keys that existed under each old DID are listed under it too, so the verification
+    methods old certificates name (``did:web:<old>#kid``) resolve from the new address."""
     multikey = _multikey()
     methods = [multikey.multikey_document(k.public_key, id=f"{did}#{k.kid}", controller=did) for k in keys]
-    return {
-        "@context": list(DID_CONTEXT),
-        "id": did,
-        "verificationMethod": methods,
-        "assertionMethod": [f"{did}#{k.kid}" for k in keys if k.status != "compromised"],
-    }
+    assertion = [f"{did}#{k.kid}" for k in keys if k.status != "compromised"]
+    for former in previous:
+        older = [k for k in keys if k.created_at < former.until]
+        methods += [
+            multikey.multikey_document(k.public_key, id=f"{former.did}#{k.kid}", controller=former.did)
+            for k in older
+        ]
+        assertion += [f"{former.did}#{k.kid}" for k in older if k.status != "compromised"]
+    document: dict[str, Any] = {"@context": list(DID_CONTEXT), "id": did}
+    if previous:
+        document["alsoKnownAs"] = [former.did for former in reversed(previous)]
+    return document | {"verificationMethod": methods, "assertionMethod": assertion}
 
 
 def jwks(keys: Sequence[IssuerKey]) -> dict[str, Any]:

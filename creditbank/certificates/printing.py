@@ -8,6 +8,7 @@ import threading
 from creditbank.certificates import service
 from creditbank.certificates.credentials import KIND_TITLES
 from creditbank.certificates.models import Certificate
+from creditbank.errors import CreditbankError
 from creditbank.verification.inputs import qr_url
 
 
@@ -15,15 +16,36 @@ class Printer:
     def __init__(self, base_url: str) -> None:
         self.base_url = base_url.rstrip("/")
         self._renderer = None
+        self._readiness = None
         self._lock = threading.Lock()
 
     @property
+    def readiness(self):
+        """``pdf.Readiness``, checked once per process (``/healthz`` and the PDF route ask)."""
+        with self._lock:
+            if self._readiness is None:
+                from creditbank.certificates.pdf import readiness
+
+                self._readiness = readiness()
+            return self._readiness
+
+    @property
     def renderer(self):
+        ready = self.readiness
+        if not ready.ok:  # a clear 503 naming the fix, instead of a 500 or boxes on paper
+            raise CreditbankError(
+                "pdf_unavailable",
+                {
+                    "missing_zh": ready.missing_zh,
+                    "missing_en": ready.missing_en,
+                    "fix_zh": ready.fix_zh,
+                    "fix_en": ready.fix_en,
+                },
+            )
         with self._lock:
             if self._renderer is None:
-                from creditbank.certificates.pdf import Renderer, check_fonts
+                from creditbank.certificates.pdf import Renderer
 
-                check_fonts()  # a clear error naming the font package, instead of boxes on paper
                 self._renderer = Renderer()
             return self._renderer
 

@@ -13,7 +13,7 @@ from sqlmodel import Session
 from creditbank.catalogue.models import Outcome
 from creditbank.certificates import credentials, schemas
 from creditbank.certificates.credentials import Line, Printed
-from creditbank.certificates.keys import KeyStore, did_for
+from creditbank.certificates.keys import Identity, KeyStore
 from creditbank.certificates.models import Certificate, CertificateKind, CertificateSource, StatusList
 from creditbank.completions.models import Completion, CompletionState
 from creditbank.config import Settings
@@ -34,17 +34,39 @@ BANK_NAME_ZH = "学分银行"
 BANK_NAME_EN = "creditbank learning-credit bank"
 
 
-class Issuer:
-    """The bank as a signer: its DID, its keys, its public address."""
+DEFAULT_BASE_URL = "http://127.0.0.1:8000"
 
-    def __init__(self, settings: Settings) -> None:
-        self.base_url = settings.base_url.rstrip("/")
+
+class Issuer:
+    """The bank as a signer: its DID, its keys, its public address.
+
+    The identity (DID and base URL) is the one stored with the keys (``keys/issuer.json``),
+    fixed when the bank was set up; ``settings.base_url`` only names it the first time, when
+    nothing is stored yet (``create=True``). A verifier that must not set anything up passes
+    ``create=False`` and gets ``fallback`` (e.g. the DID found in the database) or the
+    configured address, without writing it."""
+
+    def __init__(self, settings: Settings, *, create: bool = True, fallback: Identity | None = None) -> None:
         passphrase = settings.key_passphrase.get_secret_value() if settings.key_passphrase else None
         self.keys = KeyStore(settings.keys_dir, passphrase)
-        self.did = did_for(self.base_url)
+        configured = (settings.base_url or DEFAULT_BASE_URL).rstrip("/")
+        identity = self.keys.identity()
+        if identity is None:
+            if create:
+                identity = self.keys.ensure_identity(configured)
+            else:
+                identity = fallback or Identity.for_base_url(configured)
+        self.identity = identity
+        self.base_url = identity.base_url
+        self.did = identity.did
+        self.configured_base_url = settings.base_url.rstrip("/") if settings.base_url else None
 
     def verification_method(self, kid: str) -> str:
         return f"{self.did}#{kid}"
+
+    def owns(self, did: str) -> bool:
+        """Is ``did`` this bank, now or at an address it had before (``keys move-domain``)?"""
+        return did in self.identity.dids
 
     def sign(self, credential: dict) -> tuple[dict, str]:
         key = self.keys.ensure_active()
@@ -59,7 +81,7 @@ class Issuer:
     def resolve(self, verification_method: str) -> Ed25519PublicKey | None:
         """Keys come only from our own store, never from the document being verified."""
         did, _, kid = verification_method.partition("#")
-        if did != self.did:
+        if not self.owns(did):
             return None
         key = self.keys.get(kid)
         return key.public_key if key else None
@@ -370,6 +392,28 @@ def printed_of(certificate: Certificate) -> Printed:
     data = json.loads(certificate.printed_json)
     data["lines"] = tuple(Line(**line) for line in data["lines"])
     return Printed(**data)
+
+
+def identity_on_record(session: Session) -> Identity | None:
+    """The issuer identity the database's certificates were signed under (the newest one), for a
+    database whose keys folder has no ``issuer.json`` yet (set up before identities were stored)."""
+    row = session.execute(
+        select(Certificate.printed_json, Certificate.credential_json)
+        .order_by(Certificate.issued_at.desc())
+        .limit(1)
+    ).first()
+    if row is None:
+        return None
+    did = json.loads(row[0]).get("issuer_did")
+    credential_id = str(json.loads(row[1]).get("id", ""))
+    base_url, marker, _ = credential_id.partition("/api/v1/certificates/")
+    if not did or not marker:
+        return None
+    try:
+        identity = Identity.for_base_url(base_url)
+    except ValueError:
+        return None
+    return identity if identity.did == did else None
 
 
 def get(session: Session, certificate_id: str) -> Certificate:

@@ -26,18 +26,21 @@ from creditbank.verification.verify import Check, Verdict, claims_agree, verify_
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-def load_keys(data: bytes) -> tuple[str | None, dict[str, IssuerKey]]:
-    """(issuer DID if the file names one, keys by kid)."""
+def load_keys(data: bytes) -> tuple[set[str] | None, dict[str, IssuerKey]]:
+    """(the issuer's DIDs if the file names them — a did.json's ``id`` and ``alsoKnownAs``, the
+    addresses the bank had before it moved —, keys by kid)."""
     try:
         document: Any = json.loads(data)
         if isinstance(document, list):
             return None, {k.kid: k for k in keys_from_metadata(document)}
         if isinstance(document, dict) and "verificationMethod" in document:
-            did = document.get("id")
+            dids = {document.get("id"), *document.get("alsoKnownAs", [])} - {None}
             trusted = set(document.get("assertionMethod", []))
-            keys = {}
+            keys: dict[str, IssuerKey] = {}
             for method in document["verificationMethod"]:
-                kid = method["id"].partition("#")[2]
+                method_did, _, kid = method["id"].partition("#")
+                if method_did not in dids or (kid in keys and keys[kid].status != "compromised"):
+                    continue
                 compromised = method["id"] not in trusted
                 keys[kid] = IssuerKey(
                     kid=kid,
@@ -47,7 +50,7 @@ def load_keys(data: bytes) -> tuple[str | None, dict[str, IssuerKey]]:
                     retired_at=None,
                     compromised_at=_EPOCH if compromised else None,
                 )
-            return did, keys
+            return dids, keys
         if isinstance(document, dict) and isinstance(document.get("keys"), list):
             keys = {}
             for jwk in document["keys"]:
@@ -72,11 +75,11 @@ def load_keys(data: bytes) -> tuple[str | None, dict[str, IssuerKey]]:
 
 
 def verify(submitted: inputs.Submitted, key_file: bytes) -> dict[str, Any]:
-    did, keys = load_keys(key_file)
+    dids, keys = load_keys(key_file)
 
     def lookup(ref: str) -> IssuerKey | None:
         method_did, _, kid = ref.rpartition("#")
-        if method_did and did and method_did != did:
+        if method_did and dids and method_did not in dids:
             return None
         return keys.get(kid or ref)
 

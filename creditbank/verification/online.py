@@ -78,7 +78,7 @@ class OnlineVerifier:
         """A verification method (``did:web:…#kid``) or a bare kid → our published key."""
         if "#" in ref:
             did, _, kid = ref.partition("#")
-            if did != self.issuer.did:
+            if not self.issuer.owns(did):
                 return None
         else:
             kid = ref

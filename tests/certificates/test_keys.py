@@ -345,3 +345,55 @@ def test_keys_dir_is_private(tmp_path: Path) -> None:
     KeyStore(tmp_path / "new" / "keys", None).ensure_active()
     assert _mode(tmp_path / "new" / "keys") == 0o700
     assert os.path.exists(tmp_path / "new" / "keys" / ".issuer-keys.lock")
+
+
+class TestIssuerIdentity:
+    def test_first_address_is_stored_once_and_later_ones_do_not_change_it(self, tmp_path: Path) -> None:
+        store = KeyStore(tmp_path / "keys")
+        assert store.identity() is None
+        first = store.ensure_identity("http://127.0.0.1:8610/")
+        assert (first.did, first.base_url) == ("did:web:127.0.0.1%3A8610", "http://127.0.0.1:8610")
+        assert store.ensure_identity("http://127.0.0.1:8611") == first
+        assert KeyStore(tmp_path / "keys").identity() == first
+        assert oct((tmp_path / "keys" / "issuer.json").stat().st_mode & 0o777) == "0o644"
+
+    def test_move_domain_keeps_the_old_did(self, tmp_path: Path) -> None:
+        store = KeyStore(tmp_path / "keys")
+        store.ensure_active()
+        store.ensure_identity("http://127.0.0.1:8610")
+        moved = store.move_domain("https://xuefen.example.gov.cn")
+        assert moved.did == "did:web:xuefen.example.gov.cn"
+        assert moved.dids == ("did:web:xuefen.example.gov.cn", "did:web:127.0.0.1%3A8610")
+        assert store.identity() == moved
+        again = store.move_domain("https://bank.example.org/cb")
+        assert again.dids == ("did:web:bank.example.org:cb", *moved.dids)
+
+    def test_move_domain_to_the_same_address_or_before_setup_is_refused(self, tmp_path: Path) -> None:
+        store = KeyStore(tmp_path / "keys")
+        with pytest.raises(KeyStoreError, match="no issuer identity"):
+            store.move_domain("https://xuefen.example.gov.cn")
+        store.ensure_identity("https://xuefen.example.gov.cn")
+        with pytest.raises(KeyStoreError, match="already is"):
+            store.move_domain("https://xuefen.example.gov.cn/")
+
+    def test_edited_identity_file_whose_did_does_not_match_is_refused(self, tmp_path: Path) -> None:
+        store = KeyStore(tmp_path / "keys")
+        store.ensure_identity("https://xuefen.example.gov.cn")
+        data = json.loads(store.identity_path.read_text())
+        store.identity_path.write_text(json.dumps(data | {"did": "did:web:evil.example"}))
+        with pytest.raises(KeyStoreError, match="does not match"):
+            store.identity()
+
+    def test_did_document_after_a_move_lists_the_old_did_and_its_keys(self, tmp_path: Path) -> None:
+        store = KeyStore(tmp_path / "keys")
+        old_key = store.ensure_active()
+        store.ensure_identity("http://127.0.0.1:8610")
+        moved = store.move_domain("https://xuefen.example.gov.cn")
+        new_key = store.rotate()
+        doc = keymod.did_document(moved.did, store.all(), moved.previous)
+        old_did = "did:web:127.0.0.1%3A8610"
+        assert doc["alsoKnownAs"] == [old_did]
+        ids = [m["id"] for m in doc["verificationMethod"]]
+        assert f"{old_did}#{old_key.kid}" in ids and f"{old_did}#{new_key.kid}" not in ids
+        assert f"{old_did}#{old_key.kid}" in doc["assertionMethod"]
+        assert f"{moved.did}#{new_key.kid}" in doc["assertionMethod"]

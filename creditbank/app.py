@@ -24,7 +24,7 @@ from creditbank.api import (
 from creditbank.api.cors import PublicCors
 from creditbank.certificates.keys import KeyStore
 from creditbank.certificates.printing import Printer
-from creditbank.certificates.service import Issuer
+from creditbank.certificates.service import DEFAULT_BASE_URL, Issuer
 from creditbank.config import Settings, get_settings
 from creditbank.db import Database
 from creditbank.kit import sealed
@@ -45,7 +45,9 @@ logger = logging.getLogger("creditbank")
 def log_service(settings: Settings, db: Database) -> Log:
     """The transparency log with its own key, kept beside the issuer keys and rotated the same way."""
     keys = KeyStore(settings.keys_dir, settings.key_passphrase, role="log")
-    return Log(db, keys, settings.base_url, witnesses=settings.log_witnesses)
+    identity = KeyStore(settings.keys_dir).identity()  # the issuer's address, fixed at setup
+    base_url = identity.base_url if identity else settings.base_url or DEFAULT_BASE_URL
+    return Log(db, keys, base_url, witnesses=settings.log_witnesses)
 
 
 async def _checkpoints(app: FastAPI, interval: float) -> None:

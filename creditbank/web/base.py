@@ -63,7 +63,7 @@ class Ctx:
 
     @property
     def secure(self) -> bool:
-        return self.settings.base_url.lower().startswith("https://")
+        return self.request.app.state.issuer.base_url.lower().startswith("https://")
 
     def pick(self, zh: str, en: str | None) -> str:
         return i18n.pick(zh, en, self.lang)

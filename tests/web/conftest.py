@@ -133,14 +133,18 @@ def sideways_overflow(page) -> int:
     return page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
 
 
-AXE_REPORT: list[tuple[str, int]] = []
+def _report(name: str, violations: list[dict]) -> None:
+    """One line per checked page in build/screenshots/axe.tsv: page, serious+critical count, rule ids."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    with (SCREENSHOTS / "axe.tsv").open("a") as report:
+        report.write(f"{name}\t{len(violations)}\t{','.join(v['id'] for v in violations)}\n")
 
 
 def check(page, name: str) -> None:
     """Accessible, no sideways scroll at phone size, no CSP violation; screenshot saved."""
     page.wait_for_load_state("load")
     violations = axe_violations(page)
-    AXE_REPORT.append((f"{name}-{page.lang}-{page.size}", len(violations)))
+    _report(f"{name}-{page.lang}-{page.size}", violations)
     assert violations == [], f"{name}: {violations}"
     if page.size == "phone":
         assert sideways_overflow(page) <= 0, f"{name} scrolls sideways at phone size"

@@ -12,13 +12,15 @@ setting applies at once.
 from __future__ import annotations
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 from starlette.middleware.body_limit import MAX_BODY_SIZE_SCOPE_KEY, RequestBodyLimitResponder
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from creditbank.api.problems import problem
+from creditbank.api.problems import problem, wants_html
 
-UPLOAD_ROUTES = frozenset({("POST", "/api/v1/completions/batch"), ("POST", "/api/v1/verify")})
+UPLOAD_ROUTES = frozenset(
+    {("POST", "/api/v1/completions/batch"), ("POST", "/api/v1/verify"), ("POST", "/verify")}
+)
 """(method, path) of the routes that accept a file (CSV, XLSX, PDF, image)."""
 
 MULTIPART_ENVELOPE_BYTES = 64 * 1024
@@ -41,12 +43,18 @@ def _limit(scope: Scope) -> int:
     return settings.max_json_bytes
 
 
-async def _too_large(request: Request, exc: Exception) -> JSONResponse:
-    """413 as problem+json, naming the limit in force."""
+async def _too_large(request: Request, exc: Exception) -> Response:
+    """413 as problem+json (a page for a browser's form), naming the limit in force."""
     if _is_upload(request.scope):
         limit_mb = request.app.state.settings.max_upload_bytes // (1024 * 1024)
+        html_page = getattr(request.app.state, "html_error", None)
+        if html_page is not None and (wants_html(request) or not request.url.path.startswith("/api/")):
+            return html_page(request, "upload_too_large", 413, {"limit_mb": limit_mb})
         return problem(request, "upload_too_large", {"limit_mb": limit_mb})
     limit = request.scope.get(MAX_BODY_SIZE_SCOPE_KEY) or _limit(request.scope)
+    html_page = getattr(request.app.state, "html_error", None)
+    if html_page is not None and not request.url.path.startswith("/api/"):
+        return html_page(request, "body_too_large", 413, {"limit_kb": limit // 1024})
     return problem(request, "body_too_large", {"limit_kb": limit // 1024})
 
 

@@ -61,7 +61,7 @@ def redoc(ctx: Page):
     return renderer(ctx.request).page(ctx, "web/redoc.html.j2", headers={"Cache-Control": "no-cache"})
 
 
-def status_page(request: Request, code: str, status: int):
-    """Errors outside the page routes (an unknown path, a wrong method) for a browser: a page."""
+def status_page(request: Request, code: str, status: int, params: dict | None = None):
+    """Errors outside the page routes (an unknown path, a body over the limit) for a browser: a page."""
     ctx = _context(request)
-    return error_page(ctx, code, status=status)
+    return error_page(ctx, code, params, status=status)

@@ -926,7 +926,11 @@ def load(db: Database, settings: Settings, *, learners: int = 300, seed: int = 2
     total_units = sum(credit_units[c.outcome.code] for c in planned)
     summary = _summary(people, planned, accounts, codes, keys, total_units, elapsed, seed)
     base = issuer.base_url
-    lines = ["  演示证书 Demo certificates (open on a phone, or POST /api/v1/verify):"]
+    lines = [
+        f"  学习者网页 Learner portal: {base}/activate  (账号 + 激活码 above, then choose a password; later {base}/signin)",
+        f"  用人单位验证 Employer check: {base}/verify  (upload a certificate PDF or a QR photo)",
+        "  演示证书 Demo certificates (open on a phone, or POST /api/v1/verify):",
+    ]
     lines += [f"    {label:<22} {base}/v/{certificate_id}" for label, certificate_id in issued]
     return summary + "\n" + "\n".join(lines)
 
@@ -1035,7 +1039,9 @@ def _summary(
     ]
     for spec in INSTITUTIONS:
         lines.append(f"    {spec.code:<7} {keys[spec.code]}  {spec.name_zh}")
-    lines.append("  演示学习者 Demo learners (POST /api/v1/auth/activate):")
+    lines.append(
+        "  演示学习者 Demo learners (activate on the learner portal below, or POST /api/v1/auth/activate):"
+    )
     for person in _showcase(people):
         lines.append(
             f"    {accounts[person.index]}  激活码 code {codes[person.index]}  "

@@ -28,6 +28,7 @@ from creditbank.certificates.service import DEFAULT_BASE_URL, Issuer
 from creditbank.config import Settings, get_settings
 from creditbank.db import Database
 from creditbank.kit import sealed
+from creditbank.learners import secret as deployment_secret
 from creditbank.translog.service import Log
 from creditbank.verification.online import OnlineVerifier
 
@@ -83,8 +84,11 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         lifespan=_lifespan,
     )
     app.state.settings = settings
-    sealed.configure(settings.id_secret())  # certificates issued before migration 0005 are sealed
     app.state.db = db or Database(settings.database_url)
+    with app.state.db.unit_of_work() as session:
+        # Refuses to start when the secret is missing or changed while learners exist.
+        secret = deployment_secret.guard(session, settings)
+    sealed.configure(secret)  # certificates issued before migration 0005 are sealed with it
     app.state.issuer = Issuer(settings)
     app.state.log = log_service(settings, app.state.db)
     app.state.verifier = OnlineVerifier(app.state.db, app.state.issuer)

@@ -28,13 +28,21 @@ def _prepare(settings: Settings, listen_url: str | None = None) -> Database:
     """Create/upgrade the database and the keys folder, fix the issuer identity on first run
     (``_settle_identity``); print the operator token on first run."""
     from creditbank.institutions import service as institutions
+    from creditbank.learners import secret as deployment_secret
     from creditbank.migrations import upgrade
 
     settings.keys_dir.mkdir(parents=True, exist_ok=True)
-    secret = settings.id_secret()
-    upgrade(settings.database_url, secret=secret)
-    sealed.configure(secret)
     db = Database(settings.database_url)
+    try:
+        if not settings.has_id_secret() and deployment_secret.database_has_learners(db.engine):
+            raise deployment_secret.MISSING  # before the migrations, which may need the secret
+        upgrade(settings.database_url, secret=settings.id_secret())
+        with db.unit_of_work() as session:
+            secret = deployment_secret.guard(session, settings)
+    except deployment_secret.SecretRefused as exc:
+        console.print(f"[red]{exc.zh}[/red]\n[red]{exc.en}[/red]")
+        raise typer.Exit(1) from None
+    sealed.configure(secret)
     _settle_identity(settings, db, listen_url)
     if settings.admin_token is None:
         with db.unit_of_work() as session:
@@ -289,13 +297,16 @@ def import_file(
 
 @app.command()
 def audit() -> None:
-    """Recompute balances from postings and check the hash chain; exit 1 naming the first bad row."""
+    """Recompute balances from postings, check the hash chain and the deployment secret; exit 1 naming the first problem."""
     from creditbank.audit import audit as run_audit
+    from creditbank.learners import secret as deployment_secret
 
     settings = get_settings()
     db = Database(settings.database_url)
     with db.reader() as session:
         report = run_audit(session)
+        # The secret the learners were matched with is part of what must be intact.
+        report.problems += deployment_secret.audit(session, settings)
     console.print(
         f"{report.transactions} transactions, {report.postings} postings, {report.accounts} accounts"
     )

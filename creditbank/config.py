@@ -43,8 +43,15 @@ class Settings(BaseSettings):
     """Verifier keys (``name+id+key``, type 4) of the witnesses whose cosignatures the bank accepts
     and publishes; JSON list in ``CREDITBANK_LOG_WITNESSES``."""
 
+    def has_id_secret(self) -> bool:
+        """True when the secret is configured or its file exists (nothing is created)."""
+        return self.secret is not None or (self.keys_dir / "secret.key").exists()
+
     def id_secret(self) -> bytes:
-        """The deployment secret for ID-number HMACs, created once on first use."""
+        """The deployment secret for ID-number HMACs, created once on first use.
+
+        Starting the service checks it against the fingerprint in the database first
+        (``learners.secret.guard``): a lost file is never silently replaced once learners exist."""
         if self.secret is not None:
             return self.secret.get_secret_value().encode()
         path = self.keys_dir / "secret.key"

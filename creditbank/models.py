@@ -11,7 +11,7 @@ from creditbank.certificates.models import (
 from creditbank.completions.models import Completion, IdempotencyRecord
 from creditbank.conversion.models import Conversion, ConversionLot, ConversionRule, Qualification
 from creditbank.institutions.models import ApiKey, Institution, OperatorToken
-from creditbank.learners.models import InstitutionLearner, Learner, LearnerSession
+from creditbank.learners.models import DeploymentSecret, InstitutionLearner, Learner, LearnerSession
 from creditbank.ledger.models import (
     LearnerBalance,
     LedgerAccount,
@@ -36,6 +36,7 @@ __all__ = [
     "Conversion",
     "ConversionLot",
     "ConversionRule",
+    "DeploymentSecret",
     "IdempotencyRecord",
     "Institution",
     "InstitutionLearner",

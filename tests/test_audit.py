@@ -44,7 +44,9 @@ def cli_env() -> Iterator[None]:
 
 
 def run_audit(db_url: str) -> tuple[int, str]:
-    result = runner.invoke(app, ["audit"], env={"CREDITBANK_DATABASE_URL": db_url})
+    # The secret the test app enrolled with (tests/conftest.py): audit checks it too.
+    env = {"CREDITBANK_DATABASE_URL": db_url, "CREDITBANK_SECRET": "test-secret"}
+    result = runner.invoke(app, ["audit"], env=env)
     assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
     # Rich wraps long lines at the terminal width: compare with whitespace normalised.
     return result.exit_code, " ".join(result.output.split())

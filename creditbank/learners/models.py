@@ -41,3 +41,13 @@ class LearnerSession(SQLModel, table=True):
     learner_id: int = Field(foreign_key="learner.id", index=True)
     created_at: datetime
     expires_at: datetime
+
+
+class DeploymentSecret(SQLModel, table=True):
+    """A fingerprint of the deployment secret the learners' ID numbers were matched with."""
+
+    __tablename__ = "deployment_secret"
+    id: int = Field(default=1, primary_key=True)
+    fingerprint: str = Field(max_length=64)
+    """HMAC-SHA256(secret, a fixed label): tells a changed secret apart, reveals nothing of it."""
+    recorded_at: datetime

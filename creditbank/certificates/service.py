@@ -8,7 +8,7 @@ import json
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from creditbank.catalogue.models import Outcome
 from creditbank.certificates import credentials, schemas
@@ -428,8 +428,8 @@ def for_learner(session: Session, learner_id: int) -> list[Certificate]:
     return list(
         session.execute(
             select(Certificate)
-            .where(Certificate.learner_id == learner_id)
-            .order_by(Certificate.issued_at.desc(), Certificate.id)
+            .where(col(Certificate.learner_id) == learner_id)
+            .order_by(col(Certificate.issued_at).desc(), col(Certificate.id))
         ).scalars()
     )
 

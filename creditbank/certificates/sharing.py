@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from creditbank.certificates.models import Certificate, ShareLink, ShareLinkCertificate
 from creditbank.errors import CreditbankError
@@ -49,7 +49,9 @@ def create(
         raise CreditbankError("invalid_value", {"field": "note", "reason": f"≤ {MAX_NOTE}"})
     owned = set(
         session.execute(
-            select(Certificate.id).where(Certificate.id.in_(chosen), Certificate.learner_id == learner_id)
+            select(col(Certificate.id)).where(
+                col(Certificate.id).in_(chosen), col(Certificate.learner_id) == learner_id
+            )
         ).scalars()
     )
     for certificate_id in chosen:
@@ -74,9 +76,9 @@ def create(
 def _certificates(session: Session, link_ids: list[str]) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {i: [] for i in link_ids}
     for link_id, certificate_id in session.execute(
-        select(ShareLinkCertificate.share_link_id, ShareLinkCertificate.certificate_id)
-        .where(ShareLinkCertificate.share_link_id.in_(link_ids))
-        .order_by(ShareLinkCertificate.certificate_id)
+        select(col(ShareLinkCertificate.share_link_id), col(ShareLinkCertificate.certificate_id))
+        .where(col(ShareLinkCertificate.share_link_id).in_(link_ids))
+        .order_by(col(ShareLinkCertificate.certificate_id))
     ):
         out[link_id].append(certificate_id)
     return out
@@ -85,7 +87,9 @@ def _certificates(session: Session, link_ids: list[str]) -> dict[str, list[str]]
 def for_learner(session: Session, learner_id: int) -> list[Shared]:
     links = (
         session.execute(
-            select(ShareLink).where(ShareLink.learner_id == learner_id).order_by(ShareLink.created_at.desc())
+            select(ShareLink)
+            .where(col(ShareLink.learner_id) == learner_id)
+            .order_by(col(ShareLink.created_at).desc())
         )
         .scalars()
         .all()
@@ -123,7 +127,7 @@ def open_link(session: Session, link_id: str) -> Shared:
         raise CreditbankError("share_link_gone", {"reason": reason})
     session.execute(
         update(ShareLink)
-        .where(ShareLink.id == link.id)
-        .values(open_count=ShareLink.open_count + 1, last_opened_at=now)
+        .where(col(ShareLink.id) == link.id)
+        .values(open_count=col(ShareLink.open_count) + 1, last_opened_at=now)
     )
     return shared

@@ -15,7 +15,7 @@ from itertools import islice
 from typing import Any
 
 from sqlalchemy import select, text
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from creditbank.catalogue.models import Outcome
 from creditbank.catalogue.service import current_catalogue
@@ -411,12 +411,12 @@ class LearnerCompletion:
 
 def for_learner(session: Session, learner_id: int) -> list[LearnerCompletion]:
     rows = session.execute(
-        select(Completion.id, Outcome.title_zh, Outcome.title_en, Institution.name_zh, Completion.completed_on,
-               Completion.credits_units)
-        .join(Outcome, Outcome.id == Completion.outcome_id)
-        .join(Institution, Institution.id == Completion.institution_id)
-        .where(Completion.learner_id == learner_id, Completion.state == CompletionState.active)
-        .order_by(Completion.completed_on.desc(), Completion.id)
+        select(col(Completion.id), col(Outcome.title_zh), col(Outcome.title_en), col(Institution.name_zh),
+               col(Completion.completed_on), col(Completion.credits_units))
+        .join(Outcome, col(Outcome.id) == col(Completion.outcome_id))
+        .join(Institution, col(Institution.id) == col(Completion.institution_id))
+        .where(col(Completion.learner_id) == learner_id, col(Completion.state) == CompletionState.active)
+        .order_by(col(Completion.completed_on).desc(), col(Completion.id))
     )  # fmt: skip
     return [LearnerCompletion(*row) for row in rows]
 

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
 from sqlalchemy import func, select, update
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from creditbank.catalogue.models import Outcome
 from creditbank.catalogue.service import current_version
@@ -574,9 +574,9 @@ def for_learner(session: Session, learner_id: int) -> list[tuple[Conversion, Con
         (c, r)
         for c, r in session.execute(
             select(Conversion, ConversionRule)
-            .join(ConversionRule, ConversionRule.id == Conversion.rule_id)
-            .where(Conversion.learner_id == learner_id)
-            .order_by(Conversion.requested_at.desc(), Conversion.id)
+            .join(ConversionRule, col(ConversionRule.id) == col(Conversion.rule_id))
+            .where(col(Conversion.learner_id) == learner_id)
+            .order_by(col(Conversion.requested_at).desc(), col(Conversion.id))
         )
     ]
 
@@ -585,7 +585,7 @@ def list_qualifications(session: Session) -> list[Qualification]:
     """The current version of every published qualification."""
     newest = {}
     for q in session.execute(
-        select(Qualification).order_by(Qualification.code, Qualification.version)
+        select(Qualification).order_by(col(Qualification.code), col(Qualification.version))
     ).scalars():
         newest[q.code] = q
     return list(newest.values())

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from creditbank.errors import CreditbankError
 from creditbank.institutions.models import ApiKey, Institution, InstitutionState, OperatorToken
@@ -68,7 +68,9 @@ def names(session: Session, codes: set[str]) -> dict[str, tuple[str, str | None]
     if not codes:
         return {}
     rows = session.execute(
-        select(Institution.code, Institution.name_zh, Institution.name_en).where(Institution.code.in_(codes))
+        select(col(Institution.code), col(Institution.name_zh), col(Institution.name_en)).where(
+            col(Institution.code).in_(codes)
+        )
     )
     return {code: (zh, en) for code, zh, en in rows}
 

@@ -28,4 +28,5 @@ def install(app: FastAPI) -> None:
     app.include_router(public.router)
     app.include_router(learner.router)
     app.include_router(verifier.router)
+    app.include_router(verifier.qr_router)
     app.state.html_error = public.status_page

@@ -50,6 +50,17 @@ class Ctx:
         self._ = i18n.Translator(self.lang)
 
     @property
+    def me(self) -> Learner:
+        """The signed-in learner (pages behind ``LearnerPage`` only)."""
+        assert self.learner is not None, "a LearnerPage dependency guarantees a learner"
+        return self.learner
+
+    @property
+    def learner_id(self) -> int:
+        assert self.me.id is not None
+        return self.me.id
+
+    @property
     def settings(self) -> Settings:
         return self.request.app.state.settings
 

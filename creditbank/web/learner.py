@@ -37,7 +37,8 @@ Next = Annotated[str | None, Form(alias="next", max_length=500)]
 
 
 def category_name(ctx: Ctx, category: str) -> str:
-    return ctx.pick(CATEGORY_ZH.get(category, category), CATEGORY_EN.get(category))
+    zh = {str(k): v for k, v in CATEGORY_ZH.items()}.get(category, category)
+    return ctx.pick(zh, CATEGORY_EN.get(category))
 
 
 def _signed_in(ctx: Ctx, token: str, target: str | None):
@@ -126,7 +127,7 @@ def sign_out(ctx: Page, _csrf: Csrf):
 @router.get("/me", response_class=HTMLResponse)
 def balance(ctx: LearnerPage, welcome: int = 0):
     with ctx.db.reader() as session:
-        figures = queries.balance(session, ctx.learner)
+        figures = queries.balance(session, ctx.me)
     categories = sorted(figures.by_category.items(), key=lambda kv: -kv[1])
     return renderer(ctx.request).page(
         ctx,
@@ -151,7 +152,7 @@ KIND_WORDS = {
 @router.get("/me/statement", response_class=HTMLResponse)
 def statement(ctx: LearnerPage, after: Annotated[int | None, Query(ge=0, le=2**62)] = None):
     with ctx.db.reader() as session:
-        lines = learner_queries.statement(session, ctx.learner, after=after, limit=STATEMENT_PAGE + 1)
+        lines = learner_queries.statement(session, ctx.me, after=after, limit=STATEMENT_PAGE + 1)
         more = len(lines) > STATEMENT_PAGE
         lines = lines[:STATEMENT_PAGE]
         names = institutions.names(
@@ -195,7 +196,7 @@ STATE_WORDS = {
 @router.get("/me/conversions", response_class=HTMLResponse)
 def conversion_options(ctx: LearnerPage):
     with ctx.db.reader() as session:
-        options = conversions.options(session, ctx.learner)
+        options = conversions.options(session, ctx.me)
     return renderer(ctx.request).page(
         ctx, "web/conversions.html.j2", options=options, cap_words={k: ctx._(v) for k, v in CAP_WORDS.items()}
     )
@@ -205,16 +206,16 @@ def conversion_options(ctx: LearnerPage):
 def request_conversion(ctx: LearnerPage, _csrf: Csrf, rule_id: Annotated[int, Form(ge=1, le=2**63 - 1)]):
     # As POST /api/v1/me/conversions: stale requests are released in a unit of work of their own first.
     with ctx.db.unit_of_work() as session:
-        conversions.expire_pending(session, learner_id=ctx.learner.id)
+        conversions.expire_pending(session, learner_id=ctx.learner_id)
     with ctx.db.unit_of_work() as session:
-        conversions.request(session, learner=ctx.learner, rule_id=rule_id)
+        conversions.request(session, learner=ctx.me, rule_id=rule_id)
     return redirect(ctx, "/me/conversions/requests?done=1")
 
 
 @router.get("/me/conversions/requests", response_class=HTMLResponse)
 def conversion_requests(ctx: LearnerPage, done: int = 0):
     with ctx.db.reader() as session:
-        rows = conversions.for_learner(session, ctx.learner.id)
+        rows = conversions.for_learner(session, ctx.learner_id)
     items = [
         {
             "conversion": c,
@@ -243,7 +244,7 @@ def qualifications(ctx: LearnerPage):
 @router.get("/me/progress/{code}", response_class=HTMLResponse)
 def qualification_progress(ctx: LearnerPage, code: Annotated[str, Path(max_length=64)]):
     with ctx.db.reader() as session:
-        report = progress.progress(session, ctx.learner, code)
+        report = progress.progress(session, ctx.me, code)
     for r in report["requirements"]:
         r["label"] = (
             ctx._("%(category)s credits", category=category_name(ctx, r["category"]))
@@ -283,14 +284,14 @@ def certificate_view(ctx: Ctx, certificate) -> dict:
 @router.get("/me/certificates", response_class=HTMLResponse)
 def my_certificates(ctx: LearnerPage):
     with ctx.db.reader() as session:
-        mine = [certificate_view(ctx, c) for c in certificates.for_learner(session, ctx.learner.id)]
+        mine = [certificate_view(ctx, c) for c in certificates.for_learner(session, ctx.learner_id)]
     return renderer(ctx.request).page(ctx, "web/certificates.html.j2", certificates=mine)
 
 
 @router.get("/me/certificates/new", response_class=HTMLResponse)
 def new_certificate(ctx: LearnerPage):
     with ctx.db.reader() as session:
-        done = completions.for_learner(session, ctx.learner.id)
+        done = completions.for_learner(session, ctx.learner_id)
     return renderer(ctx.request).page(ctx, "web/certificate_new.html.j2", completions=done)
 
 
@@ -305,17 +306,17 @@ def issue_certificate(
         certificate = certificates.issue(
             session,
             ctx.request.app.state.issuer,
-            learner=ctx.learner,
+            learner=ctx.me,
             kind=CertificateKind(kind),
             completion_id=completion_id if kind == "achievement" else None,
-            issued_by=f"learner:{ctx.learner.id}",
+            issued_by=f"learner:{ctx.learner_id}",
         )
     return redirect(ctx, f"/me/certificates/{certificate.id}?new=1")
 
 
 def _mine(ctx: Ctx, certificate_id: str):
     with ctx.db.reader() as session:
-        return certificates.get_for_learner(session, learner_id=ctx.learner.id, certificate_id=certificate_id)
+        return certificates.get_for_learner(session, learner_id=ctx.learner_id, certificate_id=certificate_id)
 
 
 CertificateId = Annotated[str, Path(max_length=40)]
@@ -385,7 +386,7 @@ def share_view(ctx: Ctx, shared: sharing.Shared, titles: dict[str, str]) -> dict
 
 def _titles(ctx: Ctx, session) -> dict[str, str]:
     return {
-        c.id: certificate_view(ctx, c)["title"] for c in certificates.for_learner(session, ctx.learner.id)
+        c.id: certificate_view(ctx, c)["title"] for c in certificates.for_learner(session, ctx.learner_id)
     }
 
 
@@ -393,7 +394,7 @@ def _titles(ctx: Ctx, session) -> dict[str, str]:
 def share_links(ctx: LearnerPage):
     with ctx.db.reader() as session:
         titles = _titles(ctx, session)
-        links = [share_view(ctx, s, titles) for s in sharing.for_learner(session, ctx.learner.id)]
+        links = [share_view(ctx, s, titles) for s in sharing.for_learner(session, ctx.learner_id)]
     return renderer(ctx.request).page(ctx, "web/share_links.html.j2", links=links)
 
 
@@ -402,7 +403,7 @@ def new_share_link(ctx: LearnerPage, certificate: Annotated[str | None, Query(ma
     with ctx.db.reader() as session:
         mine = [
             certificate_view(ctx, c)
-            for c in certificates.for_learner(session, ctx.learner.id)
+            for c in certificates.for_learner(session, ctx.learner_id)
             if c.revoked_at is None
         ]
     return renderer(ctx.request).page(
@@ -420,7 +421,7 @@ def create_share_link(
 ):
     with ctx.db.unit_of_work() as session:
         link = sharing.create(
-            session, learner_id=ctx.learner.id, certificate_ids=certificate_ids or [], days=days, note=note
+            session, learner_id=ctx.learner_id, certificate_ids=certificate_ids or [], days=days, note=note
         )
     return redirect(ctx, f"/me/share/{link.id}?new=1")
 
@@ -431,7 +432,7 @@ ShareId = Annotated[str, Path(max_length=60)]
 @router.get("/me/share/{link_id}", response_class=HTMLResponse)
 def share_link(ctx: LearnerPage, link_id: ShareId, new: int = 0):
     with ctx.db.reader() as session:
-        shared = sharing.get_for_learner(session, learner_id=ctx.learner.id, link_id=link_id)
+        shared = sharing.get_for_learner(session, learner_id=ctx.learner_id, link_id=link_id)
         link = share_view(ctx, shared, _titles(ctx, session))
     return renderer(ctx.request).page(ctx, "web/share_link.html.j2", link=link, new=bool(new))
 
@@ -439,5 +440,5 @@ def share_link(ctx: LearnerPage, link_id: ShareId, new: int = 0):
 @router.post("/me/share/{link_id}/revoke")
 def revoke_share_link(ctx: LearnerPage, _csrf: Csrf, link_id: ShareId):
     with ctx.db.unit_of_work() as session:
-        sharing.revoke(session, learner_id=ctx.learner.id, link_id=link_id)
+        sharing.revoke(session, learner_id=ctx.learner_id, link_id=link_id)
     return redirect(ctx, f"/me/share/{link_id}")

@@ -19,6 +19,8 @@ from creditbank.web.base import CsrfRefused, Ctx, Page, PageRoute, renderer
 from creditbank.web.i18n import N_
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
+qr_router = APIRouter(route_class=PageRoute, tags=["certificates 证书"])
+"""``/v/{id}`` stays in the OpenAPI document (SPEC §4 lists it): what a QR code opens."""
 CHECK_NAMES = {
     "signature": N_("Signature"),
     "issuer_key": N_("Issuer key"),
@@ -48,7 +50,12 @@ def verdict_view(ctx: Ctx, verdict: dict) -> dict:
     return verdict | {"check_list": checks}
 
 
-@router.get("/v/{certificate_id}", response_class=HTMLResponse)
+@qr_router.get(
+    "/v/{certificate_id}",
+    response_class=HTMLResponse,
+    summary="The verification page a phone opens from the QR code · 扫码验证页面",
+    responses={404: {"description": "No such certificate: a page saying it may be forged"}},
+)
 def verify_page(ctx: Page, certificate_id: Annotated[str, Path(max_length=100)]):
     """What a phone opens from a certificate's QR code: the verdict at a glance, reasons below."""
     _limit(ctx.request)

@@ -78,12 +78,14 @@ def test_learner_and_employer_journey(live, browser, tmp_path):
     assert [a.get_attribute("data-verdict") for a in verifier.locator("article.shared").all()] == ["valid"]
     assert "张桂兰" in verifier.inner_text("main") and "应聘社区服务中心" in verifier.inner_text("main")
     assert world.account_no not in verifier.content()  # nothing else about the learner
+    check(verifier, "journey-share-public")
     page.reload()
     assert page.get_attribute("#link-opened", "data-count") == "1"
     page.click("#revoke-share")
     page.wait_for_selector("#link[data-state=revoked]")
     gone = verifier.goto(url)
     assert gone.status == 410 and "已失效" in verifier.inner_text("#gone")
+    check(verifier, "journey-share-gone")
     verifier.context.close()
 
     # The employer uploads the downloaded PDF: 有效.
@@ -93,6 +95,7 @@ def test_learner_and_employer_journey(live, browser, tmp_path):
     employer.click("#check")
     assert employer.get_attribute("#verdict", "data-verdict") == "valid"
     assert "有效" in employer.inner_text("#verdict")
+    check(employer, "journey-upload-result")
     employer.context.close()
 
     # Sign out ends the session: the old cookie no longer opens the portal.

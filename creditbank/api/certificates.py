@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from typing import Any, Literal
+from urllib.parse import quote
 
 from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
@@ -26,6 +27,7 @@ from creditbank.api.deps import (
 from creditbank.api.ratelimit import RateLimiter
 from creditbank.api.schemas import DbId
 from creditbank.api.uploads import spool_body
+from creditbank.certificates import achievements
 from creditbank.certificates import service as certificates
 from creditbank.certificates.keys import describe, did_document, jwks
 from creditbank.certificates.models import Certificate, CertificateKind, CertificateSource
@@ -67,6 +69,10 @@ class CertificateOut(BaseModel):
     credential: dict[str, Any]
     revoked: bool = False
     revoke_reason: str | None = None
+    part_of: str | None = Field(
+        default=None,
+        description="For a transcript line (an Open Badge embedded in a CLR transcript): the transcript's id",
+    )
 
 
 class RevokeCertificateIn(BaseModel):
@@ -87,6 +93,7 @@ def certificate_out(request: Request, certificate: Certificate) -> dict:
         credential=json.loads(certificate.credential_json),
         revoked=certificate.revoked_at is not None,
         revoke_reason=certificate.revoke_reason,
+        part_of=certificate.parent_id,
     ).model_dump(mode="json")
 
 
@@ -222,19 +229,37 @@ _AS_CREDENTIAL = {media: {"schema": _VC_SCHEMA} for media in negotiation.CREDENT
 )
 def get_certificate(certificate_id: str, request: Request, db: DbDep) -> Response:
     with db.reader() as session:
-        certificate = certificates.get(session, certificate_id)
-    vary = {"Vary": "Accept"}
+        found = certificates.resolve(session, certificate_id)
     media = negotiation.explicit(request, (*negotiation.CREDENTIAL_TYPES[:3], negotiation.JSON))
+    if isinstance(found, tuple):  # a line of a transcript issued before lines were certificates
+        transcript, badge = found
+        if media is None and negotiation.wants_page(request):
+            return RedirectResponse(f"/v/{transcript.id}", status_code=303, headers=_VARY)
+        return JSONResponse(badge, media_type=media or negotiation.JSON, headers=_IMMUTABLE)
     if media in negotiation.CREDENTIAL_TYPES[:3]:
         # The signed credential never changes once issued (its status lives in the status list).
-        return Response(
-            certificate.credential_json.encode(),
-            media_type=media,
-            headers=vary | {"Cache-Control": "public, max-age=86400, immutable"},
-        )
+        return Response(found.credential_json.encode(), media_type=media, headers=_IMMUTABLE)
     if media is None and negotiation.wants_page(request):
-        return RedirectResponse(f"/v/{certificate.id}", status_code=303, headers=vary)
-    return JSONResponse(certificate_out(request, certificate), headers=vary)
+        return RedirectResponse(f"/v/{found.id}", status_code=303, headers=_VARY)
+    return JSONResponse(certificate_out(request, found), headers=_VARY)
+
+
+_IMMUTABLE = _VARY | {"Cache-Control": "public, max-age=86400, immutable"}
+
+
+@router.get(
+    "/api/v1/outcomes/{ref}",
+    summary="A learning outcome, as credentials name it: INSTITUTION:CODE:vN · 学习成果（按版本）",
+    description="The achievement id inside every credential. JSON: the Open Badges 3.0 `Achievement` of "
+    "that outcome version (`application/json` or `application/ld+json`, with its `@context`); a browser "
+    "(`text/html`) gets a readable page. `INSTITUTION:CODE` without `:vN` answers the current version.",
+    response_class=Response,
+    responses=negotiation.ACHIEVEMENT_RESPONSES,
+)
+def outcome_achievement(ref: str, request: Request, db: DbDep) -> Response:
+    with db.reader() as session:
+        view = achievements.outcome(session, _issuer(request).base_url, ref)
+    return negotiation.answer_achievement(request, view, f"/achievements/outcomes/{quote(ref, safe=':')}")
 
 
 @router.post(

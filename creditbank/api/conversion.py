@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 from datetime import date
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
+from urllib.parse import quote
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel, Field, model_validator
 from sqlalchemy import select
 from sqlmodel import Session
 
+from creditbank.api import negotiation
 from creditbank.api.deps import (
     DbDep,
     IdempotencyKey,
@@ -24,6 +26,7 @@ from creditbank.api.deps import (
 )
 from creditbank.api.schemas import DbId, credits
 from creditbank.catalogue.models import Outcome
+from creditbank.certificates import achievements
 from creditbank.conversion import progress as progress_service
 from creditbank.conversion import rules as engine
 from creditbank.conversion import service as conversions
@@ -263,10 +266,41 @@ def put_qualification(
     return write(db, principal, use_case)
 
 
-@router.get("/qualifications/{code}", summary="A qualification and its requirements · 资历要求")
-def get_qualification(code: str, db: DbDep) -> dict:
+@router.get(
+    "/qualifications/{code}",
+    summary="A qualification and its requirements · 资历要求",
+    description="The qualification's current version. `Accept: application/ld+json` answers it as an Open "
+    "Badges 3.0 `Achievement` (what qualification certificates issued before versioned ids name), "
+    "a browser (`text/html`) a readable page.",
+    response_model=None,
+    responses=negotiation.ACHIEVEMENT_RESPONSES,
+)
+def get_qualification(code: str, request: Request, db: DbDep) -> Response | dict:
+    if negotiation.explicit(request, (negotiation.LD_JSON,)) or negotiation.wants_page(request):
+        with db.reader() as session:
+            view = achievements.qualification(session, request.app.state.issuer.base_url, code)
+        return negotiation.answer_achievement(
+            request, view, f"/achievements/qualifications/{quote(code, safe='')}"
+        )
     with db.reader() as session:
         return progress_service.qualification_out(session, conversions.get_qualification(session, code))
+
+
+@router.get(
+    "/qualifications/{code}/versions/{version}",
+    summary="A qualification in one version, as qualification certificates name it · 资历（按版本）",
+    description="The achievement id of a qualification certificate. JSON: the Open Badges 3.0 `Achievement` "
+    "of that version (`application/json` or `application/ld+json`); a browser (`text/html`) gets a page.",
+    response_class=Response,
+    responses=negotiation.ACHIEVEMENT_RESPONSES,
+)
+def qualification_version(
+    code: str, version: Annotated[int, Path(ge=1, le=10**9)], request: Request, db: DbDep
+) -> Response:
+    with db.reader() as session:
+        view = achievements.qualification(session, request.app.state.issuer.base_url, code, version)
+    page = f"/achievements/qualifications/{quote(code, safe='')}/versions/{version}"
+    return negotiation.answer_achievement(request, view, page)
 
 
 @router.get(

@@ -56,7 +56,10 @@ PUBLIC: tuple[PublicResource, ...] = (
     PublicResource("/api/v1/status-lists/{list_id}", cache_control=STATUS),
     # the credential JSON by id (and the PDF, which matches the same template)
     PublicResource("/api/v1/certificates/{certificate_id}", cache_control=STATUS),
+    # the achievement ids put into credentials
+    PublicResource("/api/v1/outcomes/{ref}"),
     PublicResource("/api/v1/qualifications/{code}", cache_control=KEYS),
+    PublicResource("/api/v1/qualifications/{code}/versions/{version}"),
     PublicResource("/api/v1/verify/{certificate_id}", cache_control=LIVE),
     PublicResource("/api/v1/verify", methods=("POST",), cache_control=LIVE),
     # the transparency log (issue 13): public by SPEC §4

@@ -13,8 +13,10 @@ those verifiers working; answering ``application/vc`` to ``*/*`` follows VC 2.0.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
-from fastapi import Request
+from fastapi import Request, Response
+from fastapi.responses import JSONResponse, RedirectResponse
 
 VC = "application/vc"
 VC_LD_JSON = "application/vc+ld+json"  # the name before VC 2.0 registered application/vc
@@ -112,3 +114,27 @@ def wants_page(request: Request) -> bool:
     ranges = _ranges(accept)
     html = _quality(HTML, [r for r in ranges if r[:2] != ("*", "*")])
     return html > 0 and html >= max(_quality(t, ranges) for t in (*CREDENTIAL_TYPES, DID_JSON))
+
+
+ACHIEVEMENT_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The Open Badges 3.0 Achievement (JSON-LD, with its @context)",
+        "content": {
+            JSON: {"schema": {"type": "object"}},
+            LD_JSON: {"schema": {"type": "object"}},
+        },
+    },
+    303: {"description": "A browser (text/html): to the page for people"},
+}
+
+
+def answer_achievement(request: Request, view: Any, page: str) -> Response:
+    """An achievement id: ``303`` to its page (``page``) for a browser, the OB 3.0 ``Achievement``
+    for everyone else. ``view`` is a :class:`creditbank.certificates.achievements.AchievementView`."""
+    cache = "public, max-age=86400" if view.versioned else "public, max-age=300"
+    headers = {"Vary": "Accept", "Cache-Control": cache}
+    if wants_page(request):
+        return RedirectResponse(page, status_code=303, headers=headers)
+    # JSON-LD when asked for by name (a JSON-LD loader), plain JSON to everyone else
+    media = explicit(request, (LD_JSON, JSON)) or JSON
+    return JSONResponse(view.document, media_type=media, headers=headers)

@@ -44,6 +44,14 @@ class Line:
     completed_on: str  # YYYY-MM-DD
     institution_code: str
     institution_name: str
+    available: str | None = None
+    """The outcome version's own credits (the achievement's ``creditsAvailable``): ``credits`` is
+    what this learner holds of it. ``None`` on certificates issued before it was recorded."""
+    outcome_title_zh: str | None = None
+    outcome_title_en: str | None = None
+    """The outcome's own titles, for its ``Achievement``: a transcript line's ``title_*`` may add
+    what happened to the learner's credits ("1.5 学分已转换"), which belongs to the line, not the
+    outcome. ``None`` on certificates issued before they were recorded."""
 
 
 @dataclass(frozen=True)
@@ -101,17 +109,27 @@ def _identifiers(p: Printed) -> list[dict]:
     ]
 
 
-def _achievement(line: Line, base_url: str) -> dict:
+def achievement_of(line: Line, base_url: str) -> dict:
+    """The OB 3.0 ``Achievement`` of an outcome version: what its id (``…/api/v1/outcomes/<ref>``)
+    answers, and what every credential embeds."""
     zh, en = CATEGORY_NAMES.get(line.category, (line.category, line.category))
-    name = line.title_zh if not line.title_en else f"{line.title_zh} ({line.title_en})"
+    title_zh, title_en = (
+        (line.outcome_title_zh, line.outcome_title_en)
+        if line.outcome_title_zh
+        else (
+            line.title_zh,
+            line.title_en,
+        )
+    )
+    name = title_zh if not title_en else f"{title_zh} ({title_en})"
     return {
         "id": f"{base_url}/api/v1/outcomes/{line.outcome_ref}",
         "type": ["Achievement"],
         "achievementType": "Course",
         "name": name,
         "description": f"{zh} · {en} · 等级 level {line.level} · {line.institution_name}",
-        "criteria": {"narrative": f"完成{line.institution_name}的学习成果「{line.title_zh}」并通过考核。"},
-        "creditsAvailable": credits_number(line.credits),
+        "criteria": {"narrative": f"完成{line.institution_name}的学习成果「{title_zh}」并通过考核。"},
+        "creditsAvailable": credits_number(line.available or line.credits),
         "fieldOfStudy": zh,
         "humanCode": line.outcome_ref,
     }
@@ -159,7 +177,7 @@ def achievement_credential(p: Printed, *, base_url: str, status: dict | None, va
         subject={
             "type": ["AchievementSubject"],
             "identifier": _identifiers(p),
-            "achievement": _achievement(line, base_url),
+            "achievement": achievement_of(line, base_url),
             "creditsEarned": credits_number(line.credits),
             "activityEndDate": f"{line.completed_on}T00:00:00Z",
         },
@@ -213,7 +231,7 @@ def summary_credential(
 def conversion_parts(p: Printed, base_url: str) -> tuple[dict, list[dict]]:
     """Line 0 is the granted target; the other lines are the credits it was converted from."""
     target, sources = p.lines[0], p.lines[1:]
-    achievement = _achievement(target, base_url)
+    achievement = achievement_of(target, base_url)
     evidence = [
         {
             "type": ["Evidence"],
@@ -225,12 +243,13 @@ def conversion_parts(p: Printed, base_url: str) -> tuple[dict, list[dict]]:
     return achievement, evidence
 
 
-def qualification_parts(
-    p: Printed, base_url: str, *, code: str, name_zh: str, name_en: str | None, total_required: str
-) -> tuple[dict, list[dict]]:
+def qualification_achievement(
+    base_url: str, *, code: str, version: int, name_zh: str, name_en: str | None, total_required: str
+) -> dict:
+    """The OB 3.0 ``Achievement`` of a qualification version (``…/qualifications/<code>/versions/<n>``)."""
     name = name_zh if not name_en else f"{name_zh} ({name_en})"
-    achievement = {
-        "id": f"{base_url}/api/v1/qualifications/{code}",
+    return {
+        "id": f"{base_url}/api/v1/qualifications/{code}/versions/{version}",
         "type": ["Achievement"],
         "achievementType": "Diploma",
         "name": name,
@@ -239,6 +258,26 @@ def qualification_parts(
         "creditsAvailable": credits_number(total_required),
         "humanCode": code,
     }
+
+
+def achievement_document(achievement: dict) -> dict:
+    """An embedded ``Achievement`` as a JSON-LD document of its own (what its id answers)."""
+    return {"@context": [VC_V2, OB_V3], **achievement}
+
+
+def qualification_parts(
+    p: Printed,
+    base_url: str,
+    *,
+    code: str,
+    version: int,
+    name_zh: str,
+    name_en: str | None,
+    total_required: str,
+) -> tuple[dict, list[dict]]:
+    achievement = qualification_achievement(
+        base_url, code=code, version=version, name_zh=name_zh, name_en=name_en, total_required=total_required
+    )
     evidence = [
         {
             "type": ["Evidence"],

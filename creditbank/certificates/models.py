@@ -45,6 +45,10 @@ class Certificate(SQLModel, table=True):
     issued_at: datetime
     revoked_at: datetime | None = None
     revoke_reason: str | None = Field(default=None, max_length=500)
+    parent_id: str | None = Field(default=None, foreign_key="certificate.id", index=True, max_length=40)
+    """Set on a transcript line: the Open Badge embedded in transcript ``parent_id`` as its line n
+    (id ``<parent_id>-<n>``), with a status entry of its own. ``None`` for a certificate issued on
+    its own."""
 
 
 class CertificateSource(SQLModel, table=True):

@@ -155,6 +155,9 @@ def _line(outcome: Outcome, institution: Institution, units: int, on: str) -> Li
         completed_on=on,
         institution_code=institution.code,
         institution_name=institution.name_zh,
+        available=_credits_text(outcome.credits_units),
+        outcome_title_zh=outcome.title_zh,
+        outcome_title_en=outcome.title_en,
     )
 
 
@@ -270,6 +273,7 @@ def issue(
     issued_by: str,
 ) -> Certificate:
     qualification = None
+    parts: list[_Issued] = []
     if kind == CertificateKind.conversion:
         rows = _conversion_lines(session, conversion_id, learner.id)
     elif kind == CertificateKind.qualification:
@@ -320,6 +324,7 @@ def issue(
                 printed,
                 issuer.base_url,
                 code=qualification.code,
+                version=qualification.version,
                 name_zh=qualification.name_zh,
                 name_en=qualification.name_en,
                 total_required=_credits_text(qualification.total_units),
@@ -333,55 +338,116 @@ def issue(
             evidence=evidence,
         )
     else:
-        embedded = []
-        for _, line, _ in rows:
-            single = dataclasses.replace(
-                printed,
-                kind="achievement",
-                lines=(line,),
-                total_credits=line.credits,
-                certificate_id=f"{certificate_id}-{len(embedded) + 1}",
-            )
-            inner = credentials.achievement_credential(
-                single, base_url=issuer.base_url, status=None, valid_from=valid_from
-            )
-            embedded.append(issuer.sign(inner)[0])
+        parts = [
+            _transcript_line(session, issuer, printed, n, line, sources, valid_from)
+            for n, (sources, line, _) in enumerate(rows, start=1)
+        ]
         unsigned = credentials.transcript_credential(
-            printed, base_url=issuer.base_url, status=status, valid_from=valid_from, embedded=embedded
+            printed,
+            base_url=issuer.base_url,
+            status=status,
+            valid_from=valid_from,
+            embedded=[part.signed for part in parts],
         )
     signed, kid = issuer.sign(unsigned)
-    wrong = schemas.problems(kind.value, signed)
-    if wrong:  # our own builder broke the published shape: a bug, never the caller's fault
-        raise RuntimeError(f"credential does not match schemas/{schemas.FILES[kind.value]}: {wrong[:3]}")
-    payload = qrpayload.encode(qr_claims(printed), kid=kid, private_key=issuer.keys.private_key(kid))
+    _check_schema(kind.value, signed)
     head_seq = session.execute(select(LedgerHead.seq).where(LedgerHead.id == 1)).scalar_one()
-    credential_hash = digest_hex(signed)
+    issued = [
+        _Issued(printed, signed, kid, list_id, index, set().union(*(sources for sources, _, _ in rows))),
+        *parts,
+    ]
     # Last, after the slow signing: the log's sequencer lock is held from here to the commit.
-    log_index = translog.append(
-        session, [(LeafKind.certificate_issued, certificate_id, bytes.fromhex(credential_hash))]
+    first = translog.append(
+        session,
+        [(LeafKind.certificate_issued, i.printed.certificate_id, bytes.fromhex(i.digest)) for i in issued],
     )
-    certificate = Certificate(
-        id=certificate_id,
-        kind=kind.value,
-        learner_id=learner.id,
-        credential_json=json.dumps(signed, ensure_ascii=False),
-        credential_hash=credential_hash,
-        printed_json=json.dumps(dataclasses.asdict(printed), ensure_ascii=False),
-        qr_payload=payload,
-        kid=kid,
-        status_list_id=list_id,
-        status_index=index,
-        ledger_seq=head_seq,
-        log_index=log_index,
-        issued_by=issued_by,
-        issued_at=clock.now(),
+    now = clock.now()
+    rows_out = [
+        Certificate(
+            id=i.printed.certificate_id,
+            kind=i.printed.kind,
+            learner_id=learner.id,
+            credential_json=json.dumps(i.signed, ensure_ascii=False),
+            credential_hash=i.digest,
+            printed_json=json.dumps(dataclasses.asdict(i.printed), ensure_ascii=False),
+            qr_payload=qrpayload.encode(
+                qr_claims(i.printed), kid=i.kid, private_key=issuer.keys.private_key(i.kid)
+            ),
+            kid=i.kid,
+            status_list_id=i.list_id,
+            status_index=i.index,
+            ledger_seq=head_seq,
+            log_index=first + n,
+            issued_by=issued_by,
+            issued_at=now,
+            parent_id=None if n == 0 else certificate_id,
+        )
+        for n, i in enumerate(issued)
+    ]
+    session.add(rows_out[0])
+    session.flush()  # the transcript before the lines that name it as their parent
+    session.add_all(rows_out[1:])
+    session.flush()
+    for i in issued:
+        for completion_id in sorted(i.sources):
+            session.add(
+                CertificateSource(certificate_id=i.printed.certificate_id, completion_id=completion_id)
+            )
+    session.flush()
+    return rows_out[0]
+
+
+@dataclasses.dataclass(frozen=True)
+class _Issued:
+    """A credential signed in this unit of work, waiting for its row."""
+
+    printed: Printed
+    signed: dict
+    kid: str
+    list_id: int
+    index: int
+    sources: set[str]
+
+    @property
+    def digest(self) -> str:
+        return digest_hex(self.signed)
+
+
+def _transcript_line(
+    session: Session,
+    issuer: Issuer,
+    transcript: Printed,
+    n: int,
+    line: Line,
+    sources: set[str],
+    valid_from: str,
+) -> _Issued:
+    """The Open Badge embedded as line ``n`` of a transcript: a certificate of its own
+    (``<transcript id>-<n>``) with its own status entry, so a badge copied out of the transcript
+    is revoked when the completion it rests on is (together with the transcript)."""
+    single = dataclasses.replace(
+        transcript,
+        kind=CertificateKind.achievement.value,
+        lines=(line,),
+        total_credits=line.credits,
+        certificate_id=f"{transcript.certificate_id}-{n}",
     )
-    session.add(certificate)
-    session.flush()
-    for completion_id in sorted(set().union(*(sources for sources, _, _ in rows))):
-        session.add(CertificateSource(certificate_id=certificate_id, completion_id=completion_id))
-    session.flush()
-    return certificate
+    list_id, index = _allocate_status(session)
+    inner = credentials.achievement_credential(
+        single,
+        base_url=issuer.base_url,
+        status=statuslist.status_entry(issuer.status_list_url(list_id), index),
+        valid_from=valid_from,
+    )
+    signed, kid = issuer.sign(inner)
+    _check_schema(CertificateKind.achievement.value, signed)
+    return _Issued(single, signed, kid, list_id, index, sources)
+
+
+def _check_schema(kind: str, signed: dict) -> None:
+    wrong = schemas.problems(kind, signed)
+    if wrong:  # our own builder broke the published shape: a bug, never the caller's fault
+        raise RuntimeError(f"credential does not match schemas/{schemas.FILES[kind]}: {wrong[:3]}")
 
 
 def qr_claims(p: Printed) -> dict:
@@ -424,11 +490,11 @@ def get(session: Session, certificate_id: str) -> Certificate:
 
 
 def for_learner(session: Session, learner_id: int) -> list[Certificate]:
-    """A learner's own certificates, newest first."""
+    """A learner's own certificates, newest first (a transcript's lines are inside it, not beside it)."""
     return list(
         session.execute(
             select(Certificate)
-            .where(col(Certificate.learner_id) == learner_id)
+            .where(col(Certificate.learner_id) == learner_id, col(Certificate.parent_id).is_(None))
             .order_by(col(Certificate.issued_at).desc(), col(Certificate.id))
         ).scalars()
     )
@@ -442,9 +508,32 @@ def get_for_learner(session: Session, *, learner_id: int, certificate_id: str) -
     return certificate
 
 
-def revoke(session: Session, *, certificate_id: str, reason: str) -> Certificate:
-    """Flip the certificate's bit in its status list. Repeating is a no-op."""
+def resolve(session: Session, certificate_id: str) -> Certificate | tuple[Certificate, dict]:
+    """What a certificate id names: the certificate; or, for line ``n`` of a transcript issued before
+    transcript lines were certificates (migration 0008), ``(transcript, the embedded badge)``."""
+    certificate = session.get(Certificate, certificate_id)
+    if certificate is not None:
+        return certificate
+    parent_id, dash, n = certificate_id.rpartition("-")
+    parent = session.get(Certificate, parent_id) if dash and n.isdigit() else None
+    if parent is not None and parent.kind == CertificateKind.transcript:
+        lines = json.loads(parent.credential_json)["credentialSubject"]["verifiableCredential"]
+        if 1 <= int(n) <= len(lines):
+            return parent, lines[int(n) - 1]
+    raise CreditbankError("certificate_not_found", {"id": certificate_id})
+
+
+def revoke(session: Session, *, certificate_id: str, reason: str, cascade: bool = True) -> Certificate:
+    """Flip the certificate's bit in its status list. Repeating is a no-op.
+
+    A transcript and the badges embedded in it go together: revoking the transcript revokes every
+    line, revoking a line revokes the transcript (its other lines stay valid). ``cascade=False``
+    flips this one bit only — :func:`revoke_for_completion` finds the exact set itself."""
     certificate = get(session, certificate_id)
+    if cascade:
+        related = [certificate.parent_id] if certificate.parent_id else _line_ids(session, certificate.id)
+        for other in related:
+            revoke(session, certificate_id=other, reason=reason, cascade=False)
     if certificate.revoked_at is not None:
         return certificate
     status_list = session.execute(
@@ -483,19 +572,30 @@ def revocation_digest(certificate: Certificate) -> bytes:
     return hashlib.sha256(canonical_bytes(record)).digest()
 
 
+def _line_ids(session: Session, transcript_id: str) -> list[str]:
+    return list(
+        session.execute(
+            select(Certificate.id).where(Certificate.parent_id == transcript_id).order_by(Certificate.id)
+        ).scalars()
+    )
+
+
 def revoke_for_completion(session: Session, *, completion_id: str, reason: str) -> list[str]:
-    """Revoke every live certificate that rests on a completion (its credits were reversed)."""
+    """Revoke every live certificate that rests on a completion (its credits were reversed): the
+    achievement certificates, the transcripts, and the transcript lines (embedded badges) that
+    carry it — a transcript's other lines stay valid."""
     ids = (
         session.execute(
             select(Certificate.id)
             .join(CertificateSource, CertificateSource.certificate_id == Certificate.id)
             .where(CertificateSource.completion_id == completion_id, Certificate.revoked_at.is_(None))
+            .order_by(Certificate.id)
         )
         .scalars()
         .all()
     )
     for certificate_id in ids:
-        revoke(session, certificate_id=certificate_id, reason=reason)
+        revoke(session, certificate_id=certificate_id, reason=reason, cascade=False)
     return list(ids)
 
 

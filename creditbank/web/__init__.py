@@ -12,7 +12,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from creditbank.web import learner, public, security, verifier
+from creditbank.web import achievements, learner, public, security, verifier
 from creditbank.web.base import Renderer
 
 STATIC = Path(__file__).parent / "static"
@@ -29,4 +29,5 @@ def install(app: FastAPI) -> None:
     app.include_router(learner.router)
     app.include_router(verifier.router)
     app.include_router(verifier.qr_router)
+    app.include_router(achievements.router)
     app.state.html_error = public.status_page

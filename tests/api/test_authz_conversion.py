@@ -151,6 +151,15 @@ ROWS: dict[tuple[str, str], Route] = {
     ("GET", "/api/v1/qualifications/{code}"): Route(
         "public", lambda w, role: (f"/api/v1/qualifications/{QUALIFICATION}", {}), _check_qualification
     ),
+    ("GET", "/api/v1/qualifications/{code}/versions/{version}"): Route(
+        "public",
+        lambda w, role: (f"/api/v1/qualifications/{QUALIFICATION}/versions/1", {}),
+        lambda r, w, role: eq(
+            (r.json()["type"], r.json()["humanCode"], r.json()["name"]),
+            (["Achievement"], QUALIFICATION, "社区学习证书"),
+            "qualification version 1 as an Achievement",
+        ),
+    ),
     ("PUT", "/api/v1/qualifications/{code}"): Route(
         "institution",
         lambda w, role: (

@@ -130,18 +130,12 @@ def test_a_verifier_on_another_origin_reads_every_public_resource_and_verifies(s
 
     assert "failed" not in results, results.get("failed")
     fetches = results["fetches"]
-    blocked = {name: r for name, r in fetches.items() if "error" in r and not name.startswith("achievement")}
+    blocked = {name: r for name, r in fetches.items() if "error" in r}
     assert not blocked, f"cross-origin fetches the browser refused: {blocked}"
     assert len(fetches) >= 2 * (3 + 3 * 4), sorted(fetches)  # keys ×3, per certificate ≥ 4 resources
-    not_ok = {
-        name: r["status"]
-        for name, r in fetches.items()
-        if not name.startswith(("achievement", "embedded")) and r["status"] != 200
-    }
+    not_ok = {name: r["status"] for name, r in fetches.items() if r["status"] != 200}
     assert not not_ok, f"public resources that did not answer 200 cross-origin: {not_ok}"
     for name, r in fetches.items():
-        if name.startswith(("achievement", "embedded")):
-            continue
         assert r["cacheControl"], f"{name} carries no Cache-Control"
         if name.startswith("verify"):
             assert r["cacheControl"] == "no-store", (name, r)

@@ -201,6 +201,11 @@ def serve(
     db = _prepare(settings, listen_url)
     _check_signing_key(settings)
     _check_pdf_stack(install_fonts)
+    if not demo:
+        from creditbank.deployment import address_problems
+
+        for problem in address_problems(Issuer(settings).base_url):
+            console.print(f"[bold yellow]⚠ 警告 WARNING[/bold yellow] {problem}")
     if demo:
         from creditbank import demo as demo_data
 

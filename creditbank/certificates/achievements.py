@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from creditbank.catalogue.models import Outcome
 from creditbank.certificates import credentials
@@ -55,9 +55,9 @@ def outcome(session: Session, base_url: str, ref: str) -> AchievementView:
     institution_code, code = parts[0].upper(), parts[1]
     rows = session.execute(
         select(Outcome, Institution)
-        .join(Institution, Institution.id == Outcome.institution_id)
-        .where(Institution.code == institution_code, Outcome.code == code)
-        .order_by(Outcome.version.desc())
+        .join(Institution, col(Institution.id) == col(Outcome.institution_id))
+        .where(col(Institution.code) == institution_code, col(Outcome.code) == code)
+        .order_by(col(Outcome.version).desc())
     ).all()
     if not rows:
         raise CreditbankError("outcome_not_found", {"code": ref})
@@ -109,7 +109,9 @@ def outcome(session: Session, base_url: str, ref: str) -> AchievementView:
 def qualification(session: Session, base_url: str, code: str, version: int | None = None) -> AchievementView:
     versions = (
         session.execute(
-            select(Qualification).where(Qualification.code == code).order_by(Qualification.version.desc())
+            select(Qualification)
+            .where(col(Qualification.code) == code)
+            .order_by(col(Qualification.version).desc())
         )
         .scalars()
         .all()
@@ -156,10 +158,10 @@ def _requirement(session: Session, requirement: dict[str, Any]) -> dict[str, str
         ref = requirement["outcome"]
         institution_code, _, code = ref.partition(":")
         title = session.execute(
-            select(Outcome.title_zh)
-            .join(Institution, Institution.id == Outcome.institution_id)
-            .where(Institution.code == institution_code, Outcome.code == code)
-            .order_by(Outcome.version.desc())
+            select(col(Outcome.title_zh))
+            .join(Institution, col(Institution.id) == col(Outcome.institution_id))
+            .where(col(Institution.code) == institution_code, col(Outcome.code) == code)
+            .order_by(col(Outcome.version).desc())
             .limit(1)
         ).scalar_one_or_none()
         return {"zh": f"完成「{title or ref}」（{ref}）", "en": f"complete {ref}"}

@@ -575,7 +575,9 @@ def revocation_digest(certificate: Certificate) -> bytes:
 def _line_ids(session: Session, transcript_id: str) -> list[str]:
     return list(
         session.execute(
-            select(Certificate.id).where(Certificate.parent_id == transcript_id).order_by(Certificate.id)
+            select(col(Certificate.id))
+            .where(col(Certificate.parent_id) == transcript_id)
+            .order_by(col(Certificate.id))
         ).scalars()
     )
 

@@ -525,57 +525,149 @@ def witness(
         time.sleep(every)
 
 
+EXIT_VALID, EXIT_INVALID, EXIT_UNUSABLE, EXIT_UNCHECKED = 0, 1, 2, 3
+_EXIT_CODES = {
+    "valid": EXIT_VALID,
+    "revoked": EXIT_INVALID,
+    "invalid": EXIT_INVALID,
+    "unchecked": EXIT_UNCHECKED,
+}
+
+
+def _read_target(target: str):
+    """A link or a bare ``CB1.…`` payload is text; anything else must be a file that exists."""
+    from creditbank.verification import inputs
+
+    text = target.strip()
+    if "://" in text or text.startswith("CB1."):
+        return inputs.from_text(text)
+    path = Path(target)
+    try:
+        if path.is_file():
+            return inputs.from_bytes(path.read_bytes(), path.name)
+        missing = not path.exists()
+    except OSError:  # e.g. a name too long to be a file
+        missing = True
+    if missing:
+        raise CreditbankError("file_not_found", {"path": target})
+    raise CreditbankError("unusable_input", {"reason": f"{target} 不是文件 / {target} is not a file"})
+
+
+def _load_file(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError:
+        raise CreditbankError("file_not_found", {"path": str(path)}) from None
+
+
+def _print_error(exc: CreditbankError) -> None:
+    """Both languages once: a parameter that is already bilingual ("中文 / English") is not
+    repeated inside the English message too."""
+    bilingual = any(" / " in str(value) for value in exc.params.values())
+    text = exc.message("zh") if bilingual else f"{exc.message('zh')} / {exc.message('en')}"
+    console.print(f"[red]{text}[/red] ({exc.code})")
+
+
 @app.command()
 def verify(
     target: Annotated[
-        str, typer.Argument(help="A PDF, PNG/JPEG photo of the QR, credential JSON, QR URL or payload")
+        str,
+        typer.Argument(
+            help="A PDF, PNG/JPEG photo of the QR, credential JSON file, a link (…/v/crt_…, with or "
+            "without its #CB1.… fragment) or a bare CB1.… payload"
+        ),
     ],
-    offline: Annotated[bool, typer.Option(help="Use only a key file, no database")] = False,
+    offline: Annotated[bool, typer.Option(help="Use only a key file: no database, no network")] = False,
     keys: Annotated[
-        Path | None, typer.Option(help="did.json, jwks.json or /api/v1/keys output (with --offline)")
+        Path | None,
+        typer.Option(help="The bank's /api/v1/keys, /.well-known/did.json or jwks.json (with --offline)"),
+    ] = None,
+    status_list: Annotated[
+        Path | None,
+        typer.Option(
+            help="A saved status list (GET /api/v1/status-lists/N, the list the certificate names) to "
+            "check revocation offline; its signature is checked with --keys"
+        ),
     ] = None,
 ) -> None:
-    """Verify a certificate. Exit 0 valid, 1 invalid, 2 unusable input."""
-    from creditbank.verification import inputs
+    """Verify a certificate. Online (default) it uses the database and keys/ given by the
+    CREDITBANK_* variables; --offline uses only --keys (and --status-list).
+
+    Exit codes: 0 valid · 1 invalid or revoked · 2 unusable input (file not found, unreadable, a
+    link without its fragment offline) · 3 signature genuine but revocation not checked (offline
+    without --status-list)."""
     from creditbank.verification import offline as offline_verifier
 
-    path = Path(target)
     try:
-        data = path.read_bytes() if path.is_file() else target.encode()
-        submitted = inputs.from_bytes(data, path.name if path.is_file() else None)
+        submitted = _read_target(target)
+        if offline:
+            if keys is None:
+                raise CreditbankError(
+                    "unusable_input",
+                    {
+                        "reason": "--offline 需要 --keys FILE / --offline needs --keys FILE (the bank's /api/v1/keys or did.json)"
+                    },
+                )
+            result = offline_verifier.verify(
+                submitted,
+                _load_file(keys),
+                _load_file(status_list) if status_list else None,
+            )
+        else:
+            result = _verify_online(submitted)
     except CreditbankError as exc:
-        console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(2) from None
-    if offline:
-        if keys is None:
-            console.print("--offline needs --keys FILE (the bank's /.well-known/did.json or /api/v1/keys)")
-            raise typer.Exit(2)
-        result = offline_verifier.verify(submitted, keys.read_bytes())
-    else:
-        from creditbank.verification.online import OnlineVerifier
-
-        settings = get_settings()
-        sealed.configure(settings.id_secret())
-        db = Database(settings.database_url)
-        result = OnlineVerifier(db, _issuer(db)).verify_input(submitted)
-    _print_verdict(result)
-    raise typer.Exit(0 if result["valid"] else 1)
+        _print_error(exc)
+        raise typer.Exit(EXIT_INVALID if exc.code == "certificate_not_found" else EXIT_UNUSABLE) from None
+    _print_verdict(result, offline=offline, submitted=submitted)
+    raise typer.Exit(_EXIT_CODES[result["verdict"]])
 
 
-def _print_verdict(result: dict) -> None:
+def _verify_online(submitted) -> dict:
+    from sqlalchemy.engine import make_url
+
+    from creditbank.verification.online import OnlineVerifier
+
+    settings = get_settings()
+    url = make_url(settings.database_url)
+    if url.get_backend_name() == "sqlite" and url.database and not Path(url.database).exists():
+        raise CreditbankError(
+            "unusable_input",
+            {
+                "reason": f"没有数据库 {url.database}：请在本行服务器上运行，或离线验证（--offline --keys FILE）/ "
+                f"no database at {url.database}: run this where the bank runs, or verify offline "
+                "(--offline --keys FILE)"
+            },
+        )
+    sealed.configure(settings.id_secret())
+    db = Database(settings.database_url)
+    return OnlineVerifier(db, _issuer(db)).verify_input(submitted)
+
+
+def _print_verdict(result: dict, *, offline: bool = False, submitted=None) -> None:
     labels = {
         "valid": "[green]有效 VALID[/green]",
         "revoked": "[yellow]已撤销 REVOKED[/yellow]",
         "invalid": "[red]无效 INVALID[/red]",
+        "unchecked": "[yellow]签名真实；未检查撤销状态 SIGNATURE GENUINE; REVOCATION NOT CHECKED[/yellow]",
     }
     console.print(labels[result["verdict"]])
     for name, check in result["checks"].items():
         mark = {True: "✓", False: "✗", None: "—"}[check["ok"]]
         console.print(f"  {mark} {name}: {check['detail']}")
+    for note in result.get("notes", []):
+        console.print(f"  · {note}")
     certificate = result.get("certificate") or {}
     if certificate:
         console.print(
             f"  {certificate.get('id')} · {certificate.get('learner_name')} · {certificate.get('total_credits')} 学分"
+        )
+    if result["verdict"] == "unchecked" and offline:
+        entry = ((getattr(submitted, "credential", None) or {}).get("credentialStatus")) or {}
+        where = entry.get("statusListCredential") or "<bank>/api/v1/status-lists/N"
+        console.print(
+            f"  要核对撤销状态：在线验证，或保存状态列表后加 --status-list：curl -s {where} > status.json\n"
+            f"  To check revocation: verify online, or save the status list and add --status-list: "
+            f"curl -s {where} > status.json"
         )
 
 

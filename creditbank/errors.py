@@ -97,6 +97,7 @@ CODES: dict[str, tuple[int, str, str]] = {
         "暂时无法生成证书 PDF：缺少{missing_zh}。解决办法：{fix_zh}",
         "Certificate PDFs are unavailable: missing {missing_en}. To fix: {fix_en}",
     ),
+    "file_not_found": (404, "找不到文件 {path}", "File not found: {path}"),
     "unusable_input": (422, "无法识别：{reason}", "Cannot read this input: {reason}"),
     "json_too_deep": (
         422,

@@ -16,6 +16,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -158,6 +159,7 @@ class TestIssuerIdentity:
             assert certificate["credential"]["issuer"]["id"] == first_did
             assert certificate["verify_url"].startswith(f"{first_url}/v/")
             pdf = bank.http.get(f"/api/v1/certificates/{certificate['id']}.pdf").content
+            status_path = urlsplit(certificate["credential"]["credentialStatus"]["statusListCredential"]).path
         (tmp_path / "cert.pdf").write_bytes(pdf)
         stored = json.loads((tmp_path / "keys" / "issuer.json").read_text())
         assert stored["did"] == first_did and stored["base_url"] == first_url
@@ -169,11 +171,24 @@ class TestIssuerIdentity:
             assert_verifies_online(bank.http, certificate, pdf)
             (tmp_path / "did-2.json").write_text(bank.http.get("/.well-known/did.json").text)
             (tmp_path / "keys-2.json").write_text(bank.http.get("/api/v1/keys").text)
+            (tmp_path / "status-2.json").write_text(bank.http.get(status_path).text)
             online_cli = cli(env, "verify", "cert.pdf", cwd=tmp_path)  # reads the issuer from keys/, no port
             assert online_cli.returncode == 0, online_cli.stdout + online_cli.stderr
         for key_file in ("did-2.json", "keys-2.json"):
             offline = cli(env, "verify", "cert.pdf", "--offline", "--keys", key_file, cwd=tmp_path)
-            assert "signature: " in offline.stdout and "✗" not in offline.stdout, offline.stdout
+            assert offline.returncode == 3, offline.stdout  # genuine; revocation not checked
+            checked = cli(
+                env,
+                "verify",
+                "cert.pdf",
+                "--offline",
+                "--keys",
+                key_file,
+                "--status-list",
+                "status-2.json",
+                cwd=tmp_path,
+            )
+            assert checked.returncode == 0, checked.stdout
 
         # A different CREDITBANK_BASE_URL is not a silent move: start is refused, naming the command.
         refused = cli(env | {"CREDITBANK_BASE_URL": moved_url}, "serve", "--port", str(third), cwd=tmp_path)
@@ -195,10 +210,21 @@ class TestIssuerIdentity:
             assert newer["verify_url"].startswith(f"{moved_url}/v/")
             assert bank.http.get(f"/api/v1/verify/{newer['id']}").json()["valid"] is True
             (tmp_path / "did-3.json").write_text(bank.http.get("/.well-known/did.json").text)
+            (tmp_path / "status-3.json").write_text(bank.http.get(status_path).text)
             online_cli = cli(env, "verify", "cert.pdf", cwd=tmp_path)
             assert online_cli.returncode == 0, online_cli.stdout + online_cli.stderr
-        offline = cli(env, "verify", "cert.pdf", "--offline", "--keys", "did-3.json", cwd=tmp_path)
-        assert "signature: " in offline.stdout and "✗" not in offline.stdout, offline.stdout
+        offline = cli(
+            env,
+            "verify",
+            "cert.pdf",
+            "--offline",
+            "--keys",
+            "did-3.json",
+            "--status-list",
+            "status-3.json",
+            cwd=tmp_path,
+        )
+        assert offline.returncode == 0, offline.stdout
 
 
 def certified_learner_again(http: httpx.Client, world: dict) -> dict:

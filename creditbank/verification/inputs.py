@@ -22,7 +22,7 @@ class Submitted:
     credential: dict | None = None
     payload: str | None = None
     certificate_id: str | None = None
-    source: str = "json"  # json | pdf | image | payload
+    source: str = "json"  # json | pdf | image | payload | url (a link without its #CB1… fragment)
     pdf_without_attachment: bool = False
 
 
@@ -39,6 +39,42 @@ def split_qr_text(text: str) -> tuple[str | None, str | None]:
         certificate_id = segments[-1] if len(segments) >= 2 and segments[-2] == "v" else None
         return certificate_id, parts.fragment or None
     return None, text or None
+
+
+_NO_FRAGMENT = (
+    "链接中既没有证书编号（…/v/crt_…）也没有 #CB1.… 签名片段 / "
+    "the link has neither a certificate number (…/v/crt_…) nor a signed #CB1.… fragment"
+)
+
+
+def from_text(text: str) -> Submitted:
+    """A QR text as scanned or typed: a link ``…/v/<id>#CB1.…``, a link without its fragment
+    (verified online by the id alone — the links ``serve --demo`` prints), or a bare payload."""
+    text = text.strip()
+    if "://" in text:
+        certificate_id, payload = split_qr_text(text)
+        if payload is not None:
+            if not payload.startswith("CB1."):
+                raise CreditbankError(
+                    "unusable_input",
+                    {
+                        "reason": "链接“#”之后不是 CB1. 开头的签名内容 / the part of the link after “#” is not a "
+                        "signed CB1.… payload"
+                    },
+                )
+            return Submitted(payload=payload, certificate_id=certificate_id, source="payload")
+        if certificate_id:
+            return Submitted(certificate_id=certificate_id, source="url")
+        raise CreditbankError("unusable_input", {"reason": _NO_FRAGMENT})
+    if text.startswith("CB1."):
+        return Submitted(payload=text, source="payload")
+    raise CreditbankError(
+        "unusable_input",
+        {
+            "reason": "无法识别的内容：不是证书、PDF、图片、链接或 CB1. 开头的二维码内容 / not a credential, PDF, "
+            "image, link or CB1.… QR payload"
+        },
+    )
 
 
 def from_bytes(data: bytes, filename: str | None = None) -> Submitted:
@@ -81,22 +117,25 @@ def from_bytes(data: bytes, filename: str | None = None) -> Submitted:
         if credential is None:
             raise CreditbankError("unusable_input", {"reason": "JSON 格式错误 / malformed JSON"})
         return from_json(credential)
-    certificate_id, payload = split_qr_text(text)
-    if not payload or not payload.startswith("CB1."):
-        raise CreditbankError(
-            "unusable_input", {"reason": "无法识别的内容 / not a credential, PDF, image or QR payload"}
-        )
-    return Submitted(payload=payload, certificate_id=certificate_id, source="payload")
+    return from_text(text)
 
 
 def from_json(body: dict) -> Submitted:
     if "credential" in body and isinstance(body["credential"], dict):
         return Submitted(credential=body["credential"], source="json")
-    for key in ("url", "payload"):
-        if isinstance(body.get(key), str):
-            certificate_id, payload = split_qr_text(body[key])
-            if payload:
-                return Submitted(payload=payload, certificate_id=certificate_id, source="payload")
+    if isinstance(body.get("url"), str):
+        if "://" not in body["url"]:
+            raise CreditbankError(
+                "unusable_input",
+                {"reason": "url 应为 https://…/v/crt_… 形式的链接 / url must be a link https://…/v/crt_…"},
+            )
+        return from_text(body["url"])
+    if isinstance(body.get("payload"), str):
+        if not body["payload"].strip().startswith("CB1."):
+            raise CreditbankError(
+                "unusable_input", {"reason": "payload 应以 CB1. 开头 / payload must start with CB1."}
+            )
+        return from_text(body["payload"])
     if "proof" in body or "credentialSubject" in body:
         return Submitted(credential=body, source="json")
     raise CreditbankError(

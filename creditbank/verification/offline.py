@@ -4,6 +4,12 @@ The key file is what the bank publishes: ``GET /api/v1/keys`` (keys with their s
 compromise times — the most complete), ``/.well-known/did.json`` (keys missing from
 ``assertionMethod`` count as compromised from the beginning) or ``/.well-known/jwks.json``
 (no status at all: every key is taken as valid).
+
+Without the network there is no revocation status: a genuine certificate is then the verdict
+``unchecked`` ("signature genuine; revocation not checked"), never ``valid`` — unless the caller
+gives a saved status list (``GET /api/v1/status-lists/{id}``, the list the credential's
+``credentialStatus`` names), whose own signature is checked with the same keys; the answer is
+then true as of the list's ``validFrom``.
 """
 
 from __future__ import annotations
@@ -11,17 +17,26 @@ from __future__ import annotations
 import base64
 import json
 import math
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from creditbank.certificates.keys import IssuerKey, KeyStoreError, keys_from_metadata
+from creditbank.certificates.keys import IssuerKey, KeyStoreError, keys_from_metadata, valid_at
 from creditbank.errors import CreditbankError
+from creditbank.kit import clock, statuslist
 from creditbank.kit.dataintegrity import verify_proof_set
 from creditbank.kit.multikey import public_key_from_multibase
 from creditbank.verification import inputs
-from creditbank.verification.verify import Check, Verdict, claims_agree, verify_credential, verify_payload
+from creditbank.verification.verify import (
+    Check,
+    StatusAnswer,
+    Verdict,
+    claims_agree,
+    verify_credential,
+    verify_payload,
+)
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -74,7 +89,80 @@ def load_keys(data: bytes) -> tuple[set[str] | None, dict[str, IssuerKey]]:
     )
 
 
-def verify(submitted: inputs.Submitted, key_file: bytes) -> dict[str, Any]:
+@dataclass(frozen=True)
+class SavedStatusList:
+    """A status list credential saved earlier, its signature checked: the bits as of ``as_of``."""
+
+    url: str
+    bits: bytes
+    as_of: str
+
+    def covers(self, list_url: str) -> bool:
+        """The same list — by URL, or by its number when the bank has moved to another address
+        since (``…/api/v1/status-lists/<n>`` on both sides)."""
+        if list_url == self.url:
+            return True
+        marker = "/api/v1/status-lists/"
+        return (
+            marker in list_url
+            and marker in self.url
+            and (list_url.rsplit(marker, 1)[1] == self.url.rsplit(marker, 1)[1])
+        )
+
+    def answer(self, entry: dict[str, Any]) -> StatusAnswer | None:
+        if not self.covers(str(entry.get("statusListCredential", ""))):
+            return None
+        try:
+            revoked = statuslist.get_bit(self.bits, int(entry.get("statusListIndex", "")))
+        except (ValueError, TypeError, IndexError):
+            return None
+        return StatusAnswer(revoked=revoked, as_of=self.as_of)
+
+
+def _unusable(reason: str) -> CreditbankError:
+    return CreditbankError("unusable_input", {"reason": reason})
+
+
+def load_status_list(data: bytes, lookup) -> SavedStatusList:
+    """A saved ``BitstringStatusListCredential``, trusted only if the bank's keys signed it."""
+    document = inputs.json_object(data)
+    types = document.get("type", []) if document else []
+    if document is None or "BitstringStatusListCredential" not in types:
+        raise _unusable(
+            "--status-list 不是本行的状态列表（GET /api/v1/status-lists/…）/ --status-list is not a "
+            "status list credential (GET /api/v1/status-lists/…)"
+        )
+
+    def resolve(method: str):
+        key = lookup(method)
+        return key.public_key if key else None
+
+    results = verify_proof_set(document, resolve, budget_seconds=math.inf)
+    genuine = bool(results) and all(r.ok for r in results)
+    proofs = document.get("proof")
+    for proof in proofs if isinstance(proofs, list) else [proofs]:
+        if not isinstance(proof, dict):
+            genuine = False
+            continue
+        key = lookup(str(proof.get("verificationMethod", "")))
+        signed_at = clock.parse_iso(proof.get("created"))
+        if key is None or signed_at is None or not valid_at(key, signed_at)[0]:
+            genuine = False  # signed by a key compromised by then: not to be trusted either
+    if not genuine:
+        raise _unusable(
+            "状态列表的签名无法用本行公布的密钥核对 / the status list's signature does not verify with "
+            "the bank's published keys"
+        )
+    subject = document.get("credentialSubject") or {}
+    try:
+        bits = statuslist.decode(subject.get("encodedList"))
+    except ValueError as exc:
+        raise _unusable(f"状态列表无法解码 / the status list cannot be decoded ({exc})") from None
+    as_of = str(document.get("validFrom", "?"))
+    return SavedStatusList(url=str(document.get("id", "")), bits=bytes(bits), as_of=as_of[:10])
+
+
+def verify(submitted: inputs.Submitted, key_file: bytes, status_list: bytes | None = None) -> dict[str, Any]:
     dids, keys = load_keys(key_file)
 
     def lookup(ref: str) -> IssuerKey | None:
@@ -83,8 +171,23 @@ def verify(submitted: inputs.Submitted, key_file: bytes) -> dict[str, Any]:
             return None
         return keys.get(kid or ref)
 
+    if submitted.credential is None and submitted.payload is None:
+        raise _unusable(
+            "这个链接没有 #CB1.… 签名片段，离线无法核验：请在线验证（不加 --offline），或使用 PDF、二维码照片 / "
+            "this link has no signed #CB1.… fragment, so it cannot be checked offline: verify it online "
+            "(without --offline), or use the PDF or a photo of the QR code"
+        )
+    saved = load_status_list(status_list, lookup) if status_list is not None else None
+    notes: list[str] = []
     verdicts = []
     if submitted.credential is not None:
+        entry = submitted.credential.get("credentialStatus")
+        if saved is not None and isinstance(entry, dict) and saved.answer(entry) is None:
+            notes.append(
+                f"所给状态列表 {saved.url} 不包含本证书（它在 {entry.get('statusListCredential')}）/ the "
+                f"status list given ({saved.url}) does not cover this certificate (its list: "
+                f"{entry.get('statusListCredential')})"
+            )
         # The holder checks a file on their own machine: no time budget (a long transcript of the
         # bank's takes longer than a stranger's upload may on the server).
         verdicts.append(
@@ -94,7 +197,13 @@ def verify(submitted: inputs.Submitted, key_file: bytes) -> dict[str, Any]:
                 check_proofs=lambda document, resolve: verify_proof_set(
                     document, resolve, budget_seconds=math.inf
                 ),
+                status=saved.answer if saved is not None else None,
             )
+        )
+    elif saved is not None:
+        notes.append(
+            "只有二维码时无法从状态列表查到本证书（二维码不含状态位置）：请用 PDF 或证书 JSON / a QR code alone "
+            "does not say where the certificate's status bit is: give the PDF or the credential JSON"
         )
     if submitted.payload is not None:
         verdicts.append(
@@ -127,6 +236,7 @@ def verify(submitted: inputs.Submitted, key_file: bytes) -> dict[str, Any]:
         verdict = Verdict(checks=checks, claims=payload_verdict.claims)
     else:
         verdict = verdicts[0]
+    verdict.notes.extend(notes)
     claims = verdict.claims or {}
     summary = (
         {

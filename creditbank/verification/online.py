@@ -195,6 +195,14 @@ class OnlineVerifier:
         )
 
     def verify_input(self, submitted: inputs.Submitted) -> dict[str, Any]:
+        if submitted.credential is None and submitted.payload is None and submitted.certificate_id:
+            # A link without its signed #CB1… fragment: the bank's record of that certificate.
+            verdict = self.by_id(submitted.certificate_id)
+            verdict.notes.append(
+                "链接没有 #CB1.… 签名片段，已按证书编号在线核验 / the link has no signed #CB1.… fragment: "
+                "verified online by certificate number"
+            )
+            return verdict.as_dict() | {"source": submitted.source}
         with self.db.reader() as session:
             verdicts = []
             if submitted.credential is not None:

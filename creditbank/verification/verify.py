@@ -3,8 +3,9 @@
 Every check is reported on its own — ``signature``, ``issuer_key``, ``integrity``, ``status``,
 ``log_inclusion`` — as ``ok: True | False | None`` with a reason in Chinese and English. ``None``
 means the check could not apply (e.g. no network for the status list, no transparency log yet)
-and is never counted as a pass for that check; ``valid`` needs signature and issuer_key to pass
-and no check to fail.
+and is never counted as a pass for that check; ``valid`` needs signature, issuer_key and status
+to pass and no check to fail. A genuine signature whose revocation status could not be checked
+(offline without a saved status list) is the verdict ``unchecked`` — never ``valid``.
 
 Keys come from the caller's ``KeyLookup`` (the issuer's published documents or a local key
 file), never from the document being verified.
@@ -34,8 +35,18 @@ class Check:
     ok: bool | None
     zh: str
     en: str
+    reason: str | None = None
+    """Text in neither language alone — e.g. a revocation reason as the revoker wrote it, often
+    already bilingual — shown once after both messages."""
 
     def as_dict(self) -> dict[str, Any]:
+        if self.reason:
+            return {
+                "ok": self.ok,
+                "detail": f"{self.zh} / {self.en}：{self.reason}",
+                "detail_zh": f"{self.zh}：{self.reason}",
+                "detail_en": f"{self.en}: {self.reason}",
+            }
         return {"ok": self.ok, "detail": f"{self.zh} / {self.en}", "detail_zh": self.zh, "detail_en": self.en}
 
 
@@ -43,6 +54,8 @@ class Check:
 class StatusAnswer:
     revoked: bool
     reason: str | None = None
+    as_of: str | None = None
+    """Set when the answer comes from a saved status list (offline): the list's ``validFrom``."""
 
 
 @dataclass
@@ -53,27 +66,37 @@ class Verdict:
     notes: list[str] = field(default_factory=list)
 
     @property
-    def valid(self) -> bool:
+    def genuine(self) -> bool:
+        """The signature and the signing key pass and no check fails (status may be unknown)."""
         if self.checks["signature"].ok is not True or self.checks["issuer_key"].ok is not True:
             return False
         return all(check.ok is not False for check in self.checks.values())
 
     @property
+    def valid(self) -> bool:
+        """Genuine and known not to be revoked: nothing that could not be checked counts as a pass."""
+        return self.genuine and self.checks["status"].ok is True
+
+    @property
     def verdict(self) -> str:
-        """有效 valid / 已撤销 revoked / 无效 invalid — what the verification page shows."""
+        """有效 valid / 已撤销 revoked / 无效 invalid / ``unchecked`` (签名真实，未检查撤销状态:
+        genuine, but the revocation status could not be checked) — what the verifier shows."""
         if self.valid:
             return "valid"
+        if self.genuine:
+            return "unchecked"
         revoked = self.checks["status"].ok is False
         others_ok = all(c.ok is not False for name, c in self.checks.items() if name != "status")
         return "revoked" if revoked and others_ok else "invalid"
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        answer = {
             "valid": self.valid,
             "verdict": self.verdict,
             "checks": {name: self.checks[name].as_dict() for name in CHECKS},
             "certificate": self.certificate,
         }
+        return answer | ({"notes": list(self.notes)} if self.notes else {})
 
 
 KeyLookup = Callable[[str], IssuerKey | None]  # verification method or kid → our published key
@@ -103,10 +126,19 @@ def _key_check(key: IssuerKey | None, signed_at: datetime | None) -> Check:
 
 def _status_check(answer: StatusAnswer | None) -> Check:
     if answer is None:
-        return Check(None, "无法查询撤销状态（离线）", "revocation status not checked (offline)")
+        return Check(None, "未检查撤销状态（离线）", "revocation status not checked (offline)")
+    if answer.as_of is not None:  # a status list saved earlier: true as of its date
+        if answer.revoked:
+            return Check(
+                False,
+                f"证书已撤销（据 {answer.as_of} 的状态列表）",
+                f"revoked (status list of {answer.as_of})",
+            )
+        return Check(
+            True, f"未撤销（据 {answer.as_of} 的状态列表）", f"not revoked (status list of {answer.as_of})"
+        )
     if answer.revoked:
-        reason = answer.reason or "未说明 / not given"
-        return Check(False, f"证书已撤销：{reason}", f"revoked: {reason}")
+        return Check(False, "证书已撤销", "revoked", reason=answer.reason or "未说明 / not given")
     return Check(True, "未撤销", "not revoked")
 
 

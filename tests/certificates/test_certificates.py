@@ -259,8 +259,8 @@ class TestPdf:
         result = CliRunner().invoke(
             cli, ["verify", str(tmp_path / "cert.pdf"), "--offline", "--keys", str(tmp_path / "keys.json")]
         )
-        assert result.exit_code == 0, result.output
-        assert "有效" in result.output
+        assert result.exit_code == 3, result.output  # genuine; revocation not checked offline
+        assert "签名真实" in result.output
 
     def test_pdf_whose_attachment_and_qr_disagree_is_invalid(self, client, world, tmp_path):
         first, second = issue(client, world, index=0), issue(client, world, index=1)

@@ -92,6 +92,24 @@ class TestLearnerSeesOnlyTheirOwn:
         assert response.status_code == 422 and "days" in error_text(response)
         assert "shr_" not in signed_in.get("/me/share").text
 
+    def test_progress_warns_of_credits_expiring_within_90_days(self, signed_in):
+        page = signed_in.get("/me/progress", follow_redirects=True)
+        assert page.status_code == 200 and "现代农业专科" in page.text
+        assert "即将过期" in page.text and "玩转微信享受智慧生活" in page.text
+        assert "还差 4 个学历教育学分" in page.text
+
+    def test_the_statement_pages_through_every_line_with_its_origin(self, signed_in, monkeypatch):
+        from creditbank.web import learner as pages
+
+        monkeypatch.setattr(pages, "STATEMENT_PAGE", 2)
+        first = signed_in.get("/me/statement").text
+        assert first.count("<li>") == 2 and "永川区社区教育学院" in first
+        after = re.search(r'href="/me/statement\?after=(\d+)"', first).group(1)
+        second = signed_in.get(f"/me/statement?after={after}").text
+        assert second.count("<li>") == 1 and 'id="next-page"' not in second
+        titles = re.findall(r"<strong>(.*?)</strong>", first + second)
+        assert sorted(titles) == sorted(["居民用电安全", "春季蔬菜田间管理", "玩转微信享受智慧生活"])
+
     def test_signed_out_pages_send_the_reader_to_sign_in(self, client):
         response = client.get("/me/certificates", follow_redirects=False)
         assert response.status_code == 303 and response.headers["location"] == "/signin?next=/me/certificates"

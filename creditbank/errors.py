@@ -255,10 +255,15 @@ CODES: dict[str, tuple[int, str, str]] = {
     "passwords_differ": (422, "两次输入的密码不一样", "The two passwords are not the same"),
     "page_not_found": (404, "找不到这个页面", "This page does not exist"),
     "share_link_not_found": (404, "找不到这个分享链接", "This share link does not exist"),
-    "share_link_gone": (
+    "share_link_expired": (
         410,
-        "这个分享链接已失效（{reason}）",
-        "This share link is no longer valid ({reason})",
+        "这个分享链接已失效：有效期已过",
+        "This share link is no longer valid: it has expired",
+    ),
+    "share_link_revoked": (
+        410,
+        "这个分享链接已失效：持有人已停用",
+        "This share link is no longer valid: its holder stopped it",
     ),
     "share_needs_certificates": (422, "请至少选择一份证书", "Choose at least one certificate"),
     "unsupported_upload": (

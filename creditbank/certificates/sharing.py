@@ -3,7 +3,7 @@
 Who may do what is decided here, for every face: only the learner who owns a link may see its
 management view or revoke it (anyone else: ``share_link_not_found``, as if it did not exist); a
 link shows only certificates of its own learner; an expired or revoked link shows nothing
-(``share_link_gone``, 410).
+(``share_link_expired`` / ``share_link_revoked``, 410).
 """
 
 from __future__ import annotations
@@ -123,8 +123,7 @@ def open_link(session: Session, link_id: str) -> Shared:
     shared = Shared(link, _certificates(session, [link.id])[link.id])
     state = shared.state(now)
     if state != "active":
-        reason = {"revoked": "已被本人撤销 / revoked by its owner", "expired": "已过期 / expired"}[state]
-        raise CreditbankError("share_link_gone", {"reason": reason})
+        raise CreditbankError("share_link_revoked" if state == "revoked" else "share_link_expired")
     session.execute(
         update(ShareLink)
         .where(col(ShareLink.id) == link.id)

@@ -112,7 +112,7 @@ def shared_certificates(ctx: Page, link_id: Annotated[str, Path(max_length=60)])
         with ctx.db.unit_of_work() as session:
             shared = sharing.open_link(session, link_id)
     except CreditbankError as exc:
-        if exc.code not in ("share_link_gone", "share_link_not_found"):
+        if exc.code not in ("share_link_expired", "share_link_revoked", "share_link_not_found"):
             raise
         return renderer(ctx.request).page(
             ctx,

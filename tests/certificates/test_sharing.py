@@ -76,11 +76,11 @@ class TestOpenAndRevoke:
             sharing.revoke(session, learner_id=owner, link_id=world.other_link)
         with pytest.raises(CreditbankError) as error, db.unit_of_work() as session:
             sharing.open_link(session, world.other_link)
-        assert error.value.code == "share_link_gone" and error.value.http_status == 410
+        assert error.value.code == "share_link_revoked" and error.value.http_status == 410
 
     def test_an_expired_link_is_gone(self, db, world, monkeypatch):
         later = clock.now() + timedelta(days=31)
         monkeypatch.setattr(clock, "now", lambda: later)
         with pytest.raises(CreditbankError) as error, db.unit_of_work() as session:
             sharing.open_link(session, world.other_link)
-        assert error.value.code == "share_link_gone" and "过期" in error.value.message("zh")
+        assert error.value.code == "share_link_expired" and "有效期已过" in error.value.message("zh")

@@ -121,4 +121,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.include_router(certificates.router)
     app.include_router(conversion.router)
     app.include_router(translog.router)
+    if settings.vc_api:  # W3C conformance-test endpoints, off by default (docs/interop.md)
+        from creditbank.api import vcapi
+
+        vcapi.install(app)
     return app

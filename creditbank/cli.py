@@ -228,7 +228,27 @@ def serve(
             f"Note: listening on {listen_url}; certificate links and the issuer identity stay {issuer.base_url} "
             f"(fixed at setup). To change the public address: creditbank keys move-domain URL."
         )
+    if settings.vc_api:
+        console.print(
+            f"[bold yellow]VC-API 测试端点已开启 / VC-API test endpoints ON[/bold yellow] "
+            f"(CREDITBANK_VC_API): POST /credentials/issue, /credentials/verify, /presentations/verify · "
+            f"测试签发方（仅供互操作测试，不是本行的签发密钥）/ test-only issuer, not the bank's key: {_vc_api_did(settings)}",
+            emoji=False,  # "did:key:" is not the :key: emoji
+        )
     uvicorn.run("creditbank.app:create_app", factory=True, host=host, port=port, workers=workers)
+
+
+def _vc_api_did(settings: Settings) -> str:
+    from creditbank.kit import multikey
+    from creditbank.vcapi.service import load_test_key
+
+    return multikey.did_key(load_test_key(settings.keys_dir).public_key())
+
+
+@app.command("vc-api-did")
+def vc_api_did() -> None:
+    """The did:key the VC-API test endpoints sign with (the issuer id for a W3C test-suite manifest)."""
+    console.print(_vc_api_did(get_settings()), emoji=False)
 
 
 @app.command()

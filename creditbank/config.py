@@ -39,6 +39,11 @@ class Settings(BaseSettings):
     log_certificate_wait: float = 0.0
     """How long a new certificate may wait for a scheduled checkpoint to include it before the bank
     signs one on demand; 0 signs at once, so every new certificate carries its inclusion proof."""
+    vc_api: bool = False
+    """Serve the W3C CCG VC-API test endpoints (``POST /credentials/issue``,
+    ``/credentials/verify``, ``/presentations/verify``) for the W3C conformance suites. Issuing
+    signs with a test-only did:key (``keys_dir/vc-api-test-only.pem``), never the bank's key.
+    Off by default: ``CREDITBANK_VC_API=true`` (docs/interop.md)."""
     log_witnesses: list[str] = []
     """Verifier keys (``name+id+key``, type 4) of the witnesses whose cosignatures the bank accepts
     and publishes; JSON list in ``CREDITBANK_LOG_WITNESSES``."""

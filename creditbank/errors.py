@@ -241,6 +241,26 @@ CODES: dict[str, tuple[int, str, str]] = {
         "{rejected} rows were rejected; nothing was imported",
     ),
     "invalid_value": (422, "{field} 的值无效：{reason}", "Invalid value for {field}: {reason}"),
+    # the VC-API test endpoints (creditbank/vcapi); `errors` carries VC 2.0 ProblemDetails
+    "vc_invalid_request": (400, "请求不符合 VC-API：{detail}", "Not a VC-API request: {detail}"),
+    "vc_invalid_document": (
+        400,
+        "文档不符合 VC 2.0 数据模型：{detail}",
+        "The document does not follow the VC 2.0 data model: {detail}",
+    ),
+    "vc_not_this_issuer": (400, "测试端点只以自己的 did:key 签发：{detail}", "Wrong issuer: {detail}"),
+    "vc_option_unsupported": (422, "不支持的选项：{detail}", "Unsupported option: {detail}"),
+    "vc_cannot_sign": (400, "无法签发：{detail}", "Cannot sign: {detail}"),
+    "vc_proof_failed": (400, "证明未通过验证：{detail}", "A proof does not verify: {detail}"),
+    "vc_wrong_challenge": (400, "challenge 与要求的不符：{detail}", "Wrong challenge: {detail}"),
+    "vc_wrong_domain": (400, "domain 与要求的不符：{detail}", "Wrong domain: {detail}"),
+    "vc_not_valid_now": (400, "不在有效期内：{detail}", "Not valid now: {detail}"),
+    "vc_revoked": (400, "已被签发方撤销：{detail}", "Revoked by its issuer: {detail}"),
+    "vc_too_costly": (
+        422,
+        "文档处理超出时间预算：{detail}",
+        "The document takes too long to process: {detail}",
+    ),
     # pages and share links
     "csrf_failed": (
         403,

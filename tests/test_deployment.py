@@ -66,3 +66,10 @@ def test_the_demo_is_not_a_deployment(served, monkeypatch):
 
     monkeypatch.setattr(demo, "load", lambda db, settings: "demo data skipped in this test")
     assert "WARNING" not in served("--demo")
+
+
+def test_serve_names_the_vc_api_test_issuer_when_the_switch_is_on(served, monkeypatch):
+    assert "VC-API" not in served(base_url="https://credit.yongchuan.edu.cn")
+    monkeypatch.setenv("CREDITBANK_VC_API", "true")
+    output = served(base_url="https://credit.yongchuan.edu.cn")
+    assert "VC-API test endpoints ON" in output and "did:key:z6Mk" in output

@@ -25,7 +25,7 @@ import copy
 import hashlib
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -140,8 +140,13 @@ def create_proof(
     created: str,
     proof_purpose: str = "assertionMethod",
     document_loader: DocumentLoader | None = None,
+    options: Mapping[str, Any] | None = None,
+    previous_proofs: Sequence[Mapping[str, Any]] = (),
 ) -> dict[str, Any]:
     """One Data Integrity proof over ``document`` (any ``proof`` already in it is ignored).
+
+    ``options``: more proof options (``id``, ``previousProof``, ``challenge``, ``domain``…);
+    ``previous_proofs``: the proofs a chained proof names, signed with the document (§4).
 
     Raises :class:`UndefinedTermError` (rdfc) if the document uses terms its contexts do not
     define, :class:`ProofError` for bad options.
@@ -161,7 +166,10 @@ def create_proof(
         "created": created,
         "verificationMethod": verification_method,
         "proofPurpose": proof_purpose,
+        **copy.deepcopy(dict(options or {})),
     }
+    if previous_proofs:
+        unsecured["proof"] = [copy.deepcopy(dict(p)) for p in previous_proofs]
     if cryptosuite == RDFC:
         # The bank signs only what it built itself: no time budget (a long transcript may take
         # longer than a stranger's document is allowed to).
@@ -228,10 +236,13 @@ def verify_proof(
     proof_purpose: str | None = "assertionMethod",
     document_loader: DocumentLoader | None = None,
     budget_seconds: float | None = None,
+    previous_proofs: Sequence[Mapping[str, Any]] = (),
 ) -> ProofCheck:
     """Check one proof over ``document`` (its ``proof`` property, if any, is removed first).
 
     ``proof_purpose``: the purpose the caller expects (None: accept any).
+    ``previous_proofs``: for a proof in a chain (``previousProof``), the proofs it names — Data
+    Integrity §4 signs the document with those as its ``proof``.
     Never raises for a bad document or proof: the result says what is wrong. Canonicalisation
     past ``budget_seconds`` (default :data:`jsonld.DEFAULT_TIME_BUDGET_SECONDS`) raises
     :class:`jsonld.WorkBudgetExceeded`: nothing is known about such a proof.
@@ -267,6 +278,8 @@ def verify_proof(
         return fail("malformed document")
 
     unsecured = _unsecured(document)
+    if previous_proofs:
+        unsecured["proof"] = [copy.deepcopy(dict(p)) for p in previous_proofs]
     options = {k: copy.deepcopy(v) for k, v in proof.items() if k != "proofValue"}
     try:
         if suite == RDFC:

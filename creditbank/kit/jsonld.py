@@ -436,6 +436,10 @@ def to_dataset(
         if missing is not None:
             raise ContextNotBundledError(missing.url) from None
         raise JsonLdProcessingError(_jsonld_message(exc)) from exc
+    except (KeyError, IndexError, TypeError, AttributeError) as exc:
+        # PyLD trips over some invalid contexts instead of reporting them: {"@vocab": null} with no
+        # @vocab in force raises KeyError (an input of the W3C VC 2.0 test suite; a 500 before).
+        raise JsonLdProcessingError(f"invalid JSON-LD ({type(exc).__name__}: {exc})") from exc
     if processor.problems:
         detail, path = processor.problems[0]
         raise UndefinedTermError(

@@ -238,6 +238,31 @@ class OnlineVerifier:
         # The signed id, never the URL's: a URL naming another certificate fails integrity.
         return session.get(Certificate, qrpayload.certificate_id(claims) or "")
 
+    def entry_revoked(self, entry: Any) -> bool | None:
+        """Is a ``credentialStatus`` entry pointing at one of this bank's status lists (at its
+        address now or before a move) set? ``None`` for anybody else's list."""
+        if not isinstance(entry, dict):
+            return None
+        url, index = entry.get("statusListCredential"), entry.get("statusListIndex")
+        if not isinstance(url, str) or not isinstance(index, str) or not index.isdigit():
+            return None
+        bases = [self.issuer.base_url, *(f.base_url for f in self.issuer.identity.previous)]
+        list_id = next(
+            (
+                url[len(f"{b}/api/v1/status-lists/") :]
+                for b in bases
+                if url.startswith(f"{b}/api/v1/status-lists/")
+            ),
+            None,
+        )
+        if list_id is None or not list_id.isdigit():
+            return None
+        with self.db.reader() as session:
+            status_list = session.get(StatusList, int(list_id))
+            if status_list is None or int(index) >= len(status_list.bits) * 8:
+                return None
+            return statuslist.get_bit(status_list.bits, int(index))
+
     def page_context(self, certificate_id: str) -> dict[str, Any]:
         try:
             verdict = self.by_id(certificate_id)

@@ -1,7 +1,7 @@
 // Offline JSON-LD document loader for the interop checks.
 // Serves ONLY: the context files bundled in creditbank/contexts (read from disk through the
-// same index.json the Python loader uses) and the DID documents given to it (plus their
-// verification methods, by fragment URL). Anything else is an error: nothing is fetched.
+// same index.json the Python loader uses), the DID documents given to it (plus their
+// verification methods, by fragment URL) and Ed25519 did:key documents, derived from the key. Anything else is an error: nothing is fetched.
 import {readFileSync} from 'node:fs';
 import {dirname, join} from 'node:path';
 import {fileURLToPath} from 'node:url';
@@ -19,6 +19,19 @@ export function bundledContexts() {
   return docs;
 }
 
+// did:key for Ed25519 (z6Mk…): the DID document is derived from the key itself, nothing fetched.
+export function didKeyDocument(did) {
+  const key = did.slice('did:key:'.length);
+  const vm = `${did}#${key}`;
+  return {
+    '@context': ['https://www.w3.org/ns/did/v1', MULTIKEY_V1],
+    id: did,
+    verificationMethod: [{id: vm, type: 'Multikey', controller: did, publicKeyMultibase: key}],
+    assertionMethod: [vm],
+    authentication: [vm]
+  };
+}
+
 export function createDocumentLoader({didDocuments = []} = {}) {
   const contexts = bundledContexts();
   const dids = new Map(didDocuments.map(d => [d.id, d]));
@@ -28,6 +41,9 @@ export function createDocumentLoader({didDocuments = []} = {}) {
       return {contextUrl: null, documentUrl: url, document: structuredClone(contexts.get(url))};
     }
     const [did, fragment] = url.split('#');
+    if(did.startsWith('did:key:z6Mk') && !dids.has(did)) {
+      dids.set(did, didKeyDocument(did));
+    }
     const didDoc = dids.get(did);
     if(didDoc && fragment === undefined) {
       return {contextUrl: null, documentUrl: url, document: structuredClone(didDoc)};

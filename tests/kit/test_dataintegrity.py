@@ -630,3 +630,47 @@ def test_timings(issuer_key: Ed25519PrivateKey, capsys: pytest.CaptureFixture[st
         for suite, (sign_ms, verify_ms) in report.items():
             print(f"\n{suite}: sign {sign_ms:.2f} ms, verify {verify_ms:.2f} ms (median)", end="")
     assert report[RDFC][0] < 100 and report[RDFC][1] < 100
+
+
+def test_a_context_pyld_trips_over_is_invalid_json_ld_not_a_crash(issuer_key: Ed25519PrivateKey) -> None:
+    """{"@vocab": null} with no @vocab in force made PyLD raise KeyError — a 500 on POST /api/v1/verify
+    (found with the W3C VC 2.0 suite's inputs). It is invalid input: refused, and a proof over it fails."""
+    doc = ob_credential()
+    doc["@context"] = [*doc["@context"], {"@vocab": None}]
+    with pytest.raises(jsonld.JsonLdProcessingError):
+        jsonld.canonize(doc)
+    proof = sign_proof_set(ob_credential(), issuer_key, verification_method=VM, created=CREATED)["proof"][0]
+    check = verify_proof({**doc, "proof": proof}, proof, issuer_key.public_key())
+    assert not check.ok and "invalid JSON-LD" in (check.reason or "")
+
+
+@pytest.mark.parametrize("suite", [RDFC, JCS])
+def test_a_chained_proof_signs_the_document_with_the_proofs_it_names(
+    issuer_key: Ed25519PrivateKey, suite: str
+) -> None:
+    """Data Integrity §4: a proof with previousProof covers the document *and* the named proofs."""
+    doc = ob_credential()
+    first = create_proof(
+        doc,
+        issuer_key,
+        verification_method=VM,
+        cryptosuite=suite,
+        created=CREATED,
+        options={"id": "urn:uuid:p1"},
+    )
+    second = create_proof(
+        doc,
+        issuer_key,
+        verification_method=VM,
+        cryptosuite=suite,
+        created=CREATED,
+        options={"previousProof": "urn:uuid:p1"},
+        previous_proofs=[first],
+    )
+    chained = {**doc, "proof": [first, second]}
+    public = issuer_key.public_key()
+    assert verify_proof(chained, first, public).ok
+    assert verify_proof(chained, second, public, previous_proofs=[first]).ok
+    assert not verify_proof(chained, second, public).ok, "without the first proof it is another document"
+    altered = {**first, "created": "2024-09-02T08:00:00Z"}
+    assert not verify_proof(chained, second, public, previous_proofs=[altered]).ok

@@ -1,0 +1,117 @@
+"""The W3C CCG VC-API test endpoints (creditbank/vcapi), mounted only when ``settings.vc_api`` is
+on: ``POST /credentials/issue`` → 201 with the signed credential; ``POST /credentials/verify`` and
+``POST /presentations/verify`` → 200 ``{verified: true, …}``, or 400/422 problem details."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+
+from creditbank.api.problems import language
+from creditbank.errors import CODES, render
+from creditbank.vcapi.service import PROBLEMS, VcApi, VcApiProblem
+
+router = APIRouter(tags=["VC-API (conformance tests) 互操作测试"])
+
+_BODY = {
+    "content": {
+        "application/json": {"schema": {"type": "object"}},
+        "application/ld+json": {"schema": {"type": "object"}},
+    },
+    "required": True,
+}
+_PROBLEM = {
+    "description": "Refused: RFC 9457 problem details; `errors` lists VC 2.0 ProblemDetails",
+    "content": {"application/problem+json": {"schema": {"type": "object"}}},
+}
+
+
+async def _json(request: Request) -> Any:
+    raw = await request.body()
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise VcApiProblem("vc_invalid_request", "PARSING_ERROR", "the body is not JSON") from None
+
+
+def _vcapi(request: Request) -> VcApi:
+    return request.app.state.vcapi
+
+
+@router.post(
+    "/credentials/issue",
+    status_code=201,
+    summary="Issue: sign with the test-only did:key (VC-API) · 测试签发",
+    description="Body `{credential, options?}`; `options.cryptosuite`: `eddsa-rdfc-2022` and/or "
+    "`eddsa-jcs-2022` (default both), `options.created`. The issuer must be the test did:key. Answers "
+    "the signed credential itself (as the W3C suites read it), not wrapped in `verifiableCredential`.",
+    openapi_extra={"requestBody": _BODY},
+    responses={
+        201: {"content": {"application/json": {"schema": {"type": "object"}}}},
+        400: _PROBLEM,
+        422: _PROBLEM,
+    },
+)
+async def issue(request: Request) -> JSONResponse:
+    body = await _json(request)
+    signed = await run_in_threadpool(_vcapi(request).issue, body)
+    return JSONResponse(signed, status_code=201, headers={"Cache-Control": "no-store"})
+
+
+@router.post(
+    "/credentials/verify",
+    summary="Verify a credential (VC-API) · 测试验证凭证",
+    description="Body `{verifiableCredential, options?}`. did:key credentials and the bank's own did:web "
+    "credentials (with their revocation status); `options.challenge`/`domain` are checked when given.",
+    openapi_extra={"requestBody": _BODY},
+    responses={400: _PROBLEM, 422: _PROBLEM},
+)
+async def verify_credential(request: Request) -> JSONResponse:
+    body = await _json(request)
+    return JSONResponse(await run_in_threadpool(_vcapi(request).verify_credential, body))
+
+
+@router.post(
+    "/presentations/verify",
+    summary="Verify a presentation (VC-API) · 测试验证出示",
+    description="Body `{verifiablePresentation, options: {challenge, domain}}`: the presentation's proof "
+    "(purpose `authentication`, the challenge and domain asked for) and every credential in it.",
+    openapi_extra={"requestBody": _BODY},
+    responses={400: _PROBLEM, 422: _PROBLEM},
+)
+async def verify_presentation(request: Request) -> JSONResponse:
+    body = await _json(request)
+    return JSONResponse(await run_in_threadpool(_vcapi(request).verify_presentation, body))
+
+
+def _refusal(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, VcApiProblem)
+    lang = language(request)
+    status = CODES[exc.code][0]
+    body: dict[str, Any] = {
+        "type": PROBLEMS[exc.problem][0],
+        "title": render(exc.code, {"detail": exc.detail}, lang),
+        "status": status,
+        "detail": render(exc.code, {"detail": exc.detail}, "en" if lang == "zh" else "zh"),
+        "code": exc.code,
+        "errors": exc.problem_details(),
+    }
+    return JSONResponse(body, status_code=status, media_type="application/problem+json")
+
+
+def install(app: FastAPI) -> None:
+    """Mount the endpoints (only called when ``settings.vc_api`` is on)."""
+    settings, verifier = app.state.settings, app.state.verifier
+    app.state.vcapi = VcApi(
+        settings.keys_dir,
+        bank_key=lambda method: (
+            verifier.key(method) if method.startswith("did:web:") and "#" in method else None
+        ),
+        bank_status=verifier.entry_revoked,
+    )
+    app.add_exception_handler(VcApiProblem, _refusal)
+    app.include_router(router)

@@ -15,7 +15,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from sqlalchemy import func, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from creditbank.completions import rules
 from creditbank.completions.models import Completion
@@ -51,17 +51,17 @@ def audit(session: Session, *, max_problems: int = 50) -> AuditReport:
         report.problems.append(text)
         return len(report.problems) >= max_problems
 
-    codes = dict(session.execute(select(LedgerAccount.id, LedgerAccount.code)).all())
+    codes = dict(session.execute(select(col(LedgerAccount.id), col(LedgerAccount.code))).all())
     postings_by_tx: dict[str, list[tuple[int, int, int, str | None, int]]] = defaultdict(list)
     for pid, tx_id, account_id, units, lot_id, after in session.execute(
         select(
-            Posting.id,
-            Posting.transaction_id,
-            Posting.account_id,
-            Posting.amount_units,
-            Posting.lot_id,
-            Posting.balance_after_units,
-        ).order_by(Posting.id)
+            col(Posting.id),
+            col(Posting.transaction_id),
+            col(Posting.account_id),
+            col(Posting.amount_units),
+            col(Posting.lot_id),
+            col(Posting.balance_after_units),
+        ).order_by(col(Posting.id))
     ).yield_per(10_000):
         postings_by_tx[tx_id].append((pid, account_id, units, lot_id, after))
         report.postings += 1
@@ -69,7 +69,9 @@ def audit(session: Session, *, max_problems: int = 50) -> AuditReport:
     completions = {
         c.id: (c, account_no)
         for c, account_no in session.execute(
-            select(Completion, Learner.account_no).join(Learner, Learner.id == Completion.learner_id)
+            select(Completion, col(Learner.account_no)).join(
+                Learner, col(Learner.id) == col(Completion.learner_id)
+            )
         )
     }
 
@@ -84,7 +86,9 @@ def audit(session: Session, *, max_problems: int = 50) -> AuditReport:
     tx_ids: set[str] = set()
     learner_totals: dict[tuple[int, str, int], int] = defaultdict(int)
     for tx in (
-        session.execute(select(LedgerTransaction).order_by(LedgerTransaction.seq)).scalars().yield_per(10_000)
+        session.execute(select(LedgerTransaction).order_by(col(LedgerTransaction.seq)))
+        .scalars()
+        .yield_per(10_000)
     ):
         report.transactions += 1
         where = f"transaction seq={tx.seq} id={tx.id}"
@@ -152,7 +156,7 @@ def audit(session: Session, *, max_problems: int = 50) -> AuditReport:
     head = session.get(LedgerHead, 1)
     if head is None or (head.seq, head.hash) != (expected_seq - 1, prev):
         problem("ledger head does not match the last transaction — the newest transactions were deleted")
-    for account in session.execute(select(LedgerAccount).order_by(LedgerAccount.id)).scalars():
+    for account in session.execute(select(LedgerAccount).order_by(col(LedgerAccount.id))).scalars():
         report.accounts += 1
         if account.balance_units != running[account.id] and problem(
             f"account {account.code}: balance {account.balance_units} ≠ sum of postings {running[account.id]}"
@@ -186,8 +190,8 @@ def audit(session: Session, *, max_problems: int = 50) -> AuditReport:
     # Conversions: what a lot says is locked or consumed is exactly what requests hold.
     held: dict[tuple[str, str], int] = defaultdict(int)
     for lot_id, state, units in session.execute(
-        select(ConversionLot.lot_id, Conversion.state, ConversionLot.units).join(
-            Conversion, Conversion.id == ConversionLot.conversion_id
+        select(col(ConversionLot.lot_id), col(Conversion.state), col(ConversionLot.units)).join(
+            Conversion, col(Conversion.id) == col(ConversionLot.conversion_id)
         )
     ):
         held[(lot_id, state)] += units

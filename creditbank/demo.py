@@ -19,7 +19,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from sqlmodel import select
+from sqlmodel import col, select
 
 from creditbank.catalogue import service as catalogue
 from creditbank.catalogue.models import Category
@@ -990,7 +990,7 @@ def _certificates(session, issuer: Issuer, showcase: list[str], other: str) -> l
             session.execute(
                 select(Completion.id)
                 .where(Completion.learner_id == learner.id)
-                .order_by(Completion.completed_on, Completion.id)
+                .order_by(col(Completion.completed_on), col(Completion.id))
             )
             .scalars()
             .first()

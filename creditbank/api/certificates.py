@@ -11,7 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, RedirectResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from creditbank.api import conditional, negotiation
 from creditbank.api.deps import (
@@ -278,11 +278,11 @@ def revoke_certificate(
     def use_case(session: Session):
         if principal.role == "institution":
             own = session.execute(
-                select(CertificateSource.completion_id)
-                .join(Completion, Completion.id == CertificateSource.completion_id)
+                select(col(CertificateSource.completion_id))
+                .join(Completion, col(Completion.id) == col(CertificateSource.completion_id))
                 .where(
-                    CertificateSource.certificate_id == certificate_id,
-                    Completion.institution_id == principal.institution.id,
+                    col(CertificateSource.certificate_id) == certificate_id,
+                    col(Completion.institution_id) == principal.institution.id,
                 )
             ).first()
             if own is None:

@@ -10,7 +10,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel, Field, model_validator
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from creditbank.api import negotiation
 from creditbank.api.deps import (
@@ -351,8 +351,8 @@ def my_conversions(db: DbDep, principal: LearnerCaller) -> list[dict]:
         rows = (
             session.execute(
                 select(Conversion)
-                .where(Conversion.learner_id == principal.learner.id)
-                .order_by(Conversion.requested_at.desc())
+                .where(col(Conversion.learner_id) == principal.learner.id)
+                .order_by(col(Conversion.requested_at).desc())
             )
             .scalars()
             .all()
@@ -375,11 +375,12 @@ def institution_conversions(
         rows = (
             session.execute(
                 select(Conversion)
-                .join(ConversionRule, ConversionRule.id == Conversion.rule_id)
+                .join(ConversionRule, col(ConversionRule.id) == col(Conversion.rule_id))
                 .where(
-                    ConversionRule.owner_institution_id == principal.institution.id, Conversion.state == state
+                    col(ConversionRule.owner_institution_id) == principal.institution.id,
+                    col(Conversion.state) == state,
                 )
-                .order_by(Conversion.requested_at)
+                .order_by(col(Conversion.requested_at))
                 .limit(limit)
             )
             .scalars()

@@ -6,7 +6,7 @@ import math
 
 from pydantic import BaseModel, Field, model_validator
 from sqlalchemy import func
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from creditbank.catalogue.models import Category, Outcome
 from creditbank.errors import CreditbankError
@@ -75,7 +75,7 @@ def current_version(session: Session, *, institution_id: int, code: str) -> Outc
     return session.exec(
         select(Outcome)
         .where(Outcome.institution_id == institution_id, Outcome.code == code)
-        .order_by(Outcome.version.desc())
+        .order_by(col(Outcome.version).desc())
         .limit(1)
     ).first()
 
@@ -90,7 +90,7 @@ def current_catalogue(session: Session, *, institution_id: int) -> dict[str, Out
     )
     rows = session.exec(
         select(Outcome)
-        .join(latest, (Outcome.code == latest.c.code) & (Outcome.version == latest.c.v))
+        .join(latest, (col(Outcome.code) == latest.c.code) & (col(Outcome.version) == latest.c.v))
         .where(Outcome.institution_id == institution_id)
         .order_by(Outcome.code)
     )

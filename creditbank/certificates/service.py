@@ -19,6 +19,7 @@ from creditbank.completions.models import Completion, CompletionState
 from creditbank.config import Settings
 from creditbank.conversion import progress
 from creditbank.conversion.models import Conversion, ConversionLot, ConversionState, Qualification
+from creditbank.db import table_of
 from creditbank.errors import CreditbankError
 from creditbank.institutions.models import Institution
 from creditbank.kit import clock, qrpayload, statuslist
@@ -99,12 +100,12 @@ def _lines(
     if completion_ids is not None:
         query = (
             select(Completion, Outcome, Institution)
-            .join(Outcome, Outcome.id == Completion.outcome_id)
-            .join(Institution, Institution.id == Completion.institution_id)
+            .join(Outcome, col(Outcome.id) == col(Completion.outcome_id))
+            .join(Institution, col(Institution.id) == col(Completion.institution_id))
             .where(
-                Completion.learner_id == learner_id,
-                Completion.state == CompletionState.active,
-                Completion.id.in_(completion_ids),
+                col(Completion.learner_id) == learner_id,
+                col(Completion.state) == CompletionState.active,
+                col(Completion.id).in_(completion_ids),
             )
         )
         return [
@@ -114,10 +115,10 @@ def _lines(
     rows = []
     query = (
         select(Lot, Outcome, Institution)
-        .join(Outcome, Outcome.id == Lot.outcome_id)
-        .join(Institution, Institution.id == Lot.institution_id)
-        .where(Lot.learner_id == learner_id, Lot.state == LotState.active)
-        .order_by(Lot.earned_on, Lot.id)
+        .join(Outcome, col(Outcome.id) == col(Lot.outcome_id))
+        .join(Institution, col(Institution.id) == col(Lot.institution_id))
+        .where(col(Lot.learner_id) == learner_id, col(Lot.state) == LotState.active)
+        .order_by(col(Lot.earned_on), col(Lot.id))
     )
     for lot, outcome, institution in session.execute(query):
         if only_lots is not None and lot.id not in only_lots:
@@ -167,10 +168,10 @@ def _provenance(session: Session, conversion_id: str) -> tuple[set[str], list[st
     titles: list[str] = []
     rows = session.execute(
         select(Lot, Outcome)
-        .join(ConversionLot, ConversionLot.lot_id == Lot.id)
-        .join(Outcome, Outcome.id == Lot.outcome_id)
-        .where(ConversionLot.conversion_id == conversion_id)
-        .order_by(Lot.earned_on, Lot.id)
+        .join(ConversionLot, col(ConversionLot.lot_id) == col(Lot.id))
+        .join(Outcome, col(Outcome.id) == col(Lot.outcome_id))
+        .where(col(ConversionLot.conversion_id) == conversion_id)
+        .order_by(col(Lot.earned_on), col(Lot.id))
     )
     for lot, outcome in rows:
         titles.append(outcome.title_zh)
@@ -188,7 +189,10 @@ def _credits_text(units: int) -> str:
 def _allocate_status(session: Session) -> tuple[int, int]:
     """Next free index in the current status list; a new list when it is full."""
     row = session.execute(
-        select(StatusList.id, StatusList.next_index).order_by(StatusList.id.desc()).limit(1).with_for_update()
+        select(col(StatusList.id), col(StatusList.next_index))
+        .order_by(col(StatusList.id).desc())
+        .limit(1)
+        .with_for_update()
     ).first()
     if row is None or row[1] >= statuslist.SIZE:
         status_list = StatusList(bits=bytes(statuslist.new_bitstring()), next_index=0, updated_at=clock.now())
@@ -198,7 +202,7 @@ def _allocate_status(session: Session) -> tuple[int, int]:
     else:
         list_id, index = row
     session.execute(
-        StatusList.__table__.update().where(StatusList.__table__.c.id == list_id).values(next_index=index + 1)
+        table_of(StatusList).update().where(table_of(StatusList).c.id == list_id).values(next_index=index + 1)
     )
     return list_id, index
 
@@ -216,9 +220,9 @@ def _conversion_lines(
     sources, _ = _provenance(session, conversion.id)
     target = session.execute(
         select(Lot, Outcome, Institution)
-        .join(Outcome, Outcome.id == Lot.outcome_id)
-        .join(Institution, Institution.id == Lot.institution_id)
-        .where(Lot.id == conversion.target_lot_id)
+        .join(Outcome, col(Outcome.id) == col(Lot.outcome_id))
+        .join(Institution, col(Institution.id) == col(Lot.institution_id))
+        .where(col(Lot.id) == conversion.target_lot_id)
     ).one()
     rows = [
         (
@@ -229,11 +233,11 @@ def _conversion_lines(
     ]
     for held, lot, outcome, institution in session.execute(
         select(ConversionLot, Lot, Outcome, Institution)
-        .join(Lot, Lot.id == ConversionLot.lot_id)
-        .join(Outcome, Outcome.id == Lot.outcome_id)
-        .join(Institution, Institution.id == Lot.institution_id)
-        .where(ConversionLot.conversion_id == conversion.id)
-        .order_by(Lot.earned_on, Lot.id)
+        .join(Lot, col(Lot.id) == col(ConversionLot.lot_id))
+        .join(Outcome, col(Outcome.id) == col(Lot.outcome_id))
+        .join(Institution, col(Institution.id) == col(Lot.institution_id))
+        .where(col(ConversionLot.conversion_id) == conversion.id)
+        .order_by(col(Lot.earned_on), col(Lot.id))
     ):
         rows.append((set(), _line(outcome, institution, held.units, lot.earned_on.isoformat()), 0))
     return rows
@@ -538,7 +542,7 @@ def revoke(session: Session, *, certificate_id: str, reason: str, cascade: bool 
         return certificate
     status_list = session.execute(
         select(StatusList)
-        .where(StatusList.id == certificate.status_list_id)
+        .where(col(StatusList.id) == certificate.status_list_id)
         .with_for_update()
         .execution_options(populate_existing=True)
     ).scalar_one()

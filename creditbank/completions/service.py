@@ -23,7 +23,7 @@ from creditbank.certificates.service import revoke_for_completion
 from creditbank.completions import rules
 from creditbank.completions.models import Completion, CompletionState
 from creditbank.conversion.service import reverse_for_lot
-from creditbank.db import bulk_insert
+from creditbank.db import bulk_insert, table_of
 from creditbank.errors import CreditbankError, row_error
 from creditbank.institutions.models import Institution, InstitutionState
 from creditbank.kit import clock
@@ -94,7 +94,9 @@ class Poster:
         self.writer = LedgerWriter(session)
         self.catalogue = current_catalogue(session, institution_id=institution.id)
         self.issuance = session.execute(
-            select(LedgerAccount.id, LedgerAccount.code).where(LedgerAccount.institution_id == institution.id)
+            select(col(LedgerAccount.id), col(LedgerAccount.code)).where(
+                col(LedgerAccount.institution_id) == institution.id
+            )
         ).one()
         self._seen_external: dict[str, tuple[int, str]] = {}
         self._seen_pairs: set[tuple[int, str]] = set()
@@ -244,7 +246,7 @@ class Poster:
             return
         self.writer.flush()
         wrote = bool(self._completions)
-        bulk_insert(self.session, Completion.__table__, self._completions)
+        bulk_insert(self.session, table_of(Completion), self._completions)
         self._completions = []
         self._flushes += wrote
         if wrote and self._flushes in (1, 8) and self.session.get_bind().dialect.name == "postgresql":
@@ -265,9 +267,9 @@ class Poster:
         numbers = sorted({r.account_no for r in rows if r.account_no})
         hmacs = sorted({self._hmac(r.national_id) for r in rows if r.national_id})
         found: dict[str, _LearnerRef] = {}
-        base = select(Learner.id, Learner.account_no, Learner.id_hmac, LedgerAccount.id).join(
-            LedgerAccount, LedgerAccount.learner_id == Learner.id
-        )
+        base = select(
+            col(Learner.id), col(Learner.account_no), col(Learner.id_hmac), col(LedgerAccount.id)
+        ).join(LedgerAccount, col(LedgerAccount.learner_id) == col(Learner.id))
         for column, values in ((Learner.account_no, numbers), (Learner.id_hmac, hmacs)):
             for i in range(0, len(values), 500):
                 for learner_id, account_no, digest, account_id in self.session.execute(
@@ -282,11 +284,11 @@ class Poster:
         unique = sorted(set(external_ids))
         for i in range(0, len(unique), 500):
             rows = self.session.execute(
-                select(Completion, Learner.account_no)
-                .join(Learner, Learner.id == Completion.learner_id)
+                select(Completion, col(Learner.account_no))
+                .join(Learner, col(Learner.id) == col(Completion.learner_id))
                 .where(
-                    Completion.institution_id == self.institution.id,
-                    Completion.external_id.in_(unique[i : i + 500]),
+                    col(Completion.institution_id) == self.institution.id,
+                    col(Completion.external_id).in_(unique[i : i + 500]),
                 )
             )
             for completion, account_no in rows:
@@ -303,10 +305,10 @@ class Poster:
         self._pairs_loaded |= learner_ids
         for i in range(0, len(ids), 500):
             rows = self.session.execute(
-                select(Completion.learner_id, Completion.outcome_code).where(
-                    Completion.institution_id == self.institution.id,
-                    Completion.state == CompletionState.active,
-                    Completion.learner_id.in_(ids[i : i + 500]),
+                select(col(Completion.learner_id), col(Completion.outcome_code)).where(
+                    col(Completion.institution_id) == self.institution.id,
+                    col(Completion.state) == CompletionState.active,
+                    col(Completion.learner_id).in_(ids[i : i + 500]),
                 )
             )
             self._seen_pairs.update((learner_id, code) for learner_id, code in rows)
@@ -423,9 +425,9 @@ def for_learner(session: Session, learner_id: int) -> list[LearnerCompletion]:
 
 def get(session: Session, completion_id: str) -> tuple[Completion, str]:
     row = session.execute(
-        select(Completion, Learner.account_no)
-        .join(Learner, Learner.id == Completion.learner_id)
-        .where(Completion.id == completion_id)
+        select(Completion, col(Learner.account_no))
+        .join(Learner, col(Learner.id) == col(Completion.learner_id))
+        .where(col(Completion.id) == completion_id)
     ).first()
     if row is None:
         raise CreditbankError("completion_not_found", {"id": completion_id})
@@ -451,7 +453,7 @@ def revoke(
         raise CreditbankError("completion_not_found", {"id": completion_id})
     if completion.state == CompletionState.revoked:
         return as_posted(completion, account_no, replayed=True)
-    lot = session.execute(select(Lot).where(Lot.completion_id == completion.id)).scalar_one()
+    lot = session.execute(select(Lot).where(col(Lot.completion_id) == completion.id)).scalar_one()
     if lot.consumed_units or lot.locked_units:
         if not force:
             raise CreditbankError("lot_consumed")

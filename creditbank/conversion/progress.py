@@ -8,7 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from creditbank.catalogue.models import CATEGORY_ZH, Outcome
 from creditbank.conversion import rules as engine
@@ -49,8 +49,8 @@ def qualification_out(session: Session, q: Qualification) -> dict[str, Any]:
         else:
             requirements.append({"category": r["category"], "min_credits": _credits(r["min_units"])})
     rules = session.execute(
-        select(ConversionRule.id, ConversionRule.code, ConversionRule.version).where(
-            ConversionRule.qualification_id == q.id, ConversionRule.state == RuleState.approved
+        select(col(ConversionRule.id), col(ConversionRule.code), col(ConversionRule.version)).where(
+            col(ConversionRule.qualification_id) == q.id, col(ConversionRule.state) == RuleState.approved
         )
     ).all()
     return {
@@ -89,18 +89,18 @@ def _counted(session: Session, learner: Learner, q: Qualification) -> tuple[list
     """Lots that count: earned at the qualification's institution, or converted into it."""
     converted = set(
         session.execute(
-            select(Conversion.target_lot_id).where(
-                Conversion.learner_id == learner.id,
-                Conversion.qualification_id == q.id,
-                Conversion.target_lot_id.is_not(None),
+            select(col(Conversion.target_lot_id)).where(
+                col(Conversion.learner_id) == learner.id,
+                col(Conversion.qualification_id) == q.id,
+                col(Conversion.target_lot_id).is_not(None),
             )
         ).scalars()
     )
     rows = session.execute(
         select(Lot, Outcome, Institution)
-        .join(Outcome, Outcome.id == Lot.outcome_id)
-        .join(Institution, Institution.id == Lot.institution_id)
-        .where(Lot.learner_id == learner.id, Lot.state == LotState.active)
+        .join(Outcome, col(Outcome.id) == col(Lot.outcome_id))
+        .join(Institution, col(Institution.id) == col(Lot.institution_id))
+        .where(col(Lot.learner_id) == learner.id, col(Lot.state) == LotState.active)
     )
     counted, transferred = [], 0
     for lot, outcome, institution in rows:
@@ -182,8 +182,10 @@ def progress(session: Session, learner: Learner, code: str) -> dict[str, Any]:
     rules = (
         session.execute(
             select(ConversionRule)
-            .where(ConversionRule.qualification_id == q.id, ConversionRule.state == RuleState.approved)
-            .order_by(ConversionRule.id)
+            .where(
+                col(ConversionRule.qualification_id) == q.id, col(ConversionRule.state) == RuleState.approved
+            )
+            .order_by(col(ConversionRule.id))
         )
         .scalars()
         .all()

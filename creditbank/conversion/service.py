@@ -125,7 +125,7 @@ def resolve_ref(session: Session, ref: str, *, default_institution: str | None =
     if not institution_code or not code or ":" in code:
         raise CreditbankError("invalid_outcome_ref", {"ref": ref})
     institution = session.execute(
-        select(Institution).where(Institution.code == institution_code.upper())
+        select(Institution).where(col(Institution.code) == institution_code.upper())
     ).scalar_one_or_none()
     outcome = current_version(session, institution_id=institution.id, code=code) if institution else None
     if outcome is None:
@@ -186,8 +186,8 @@ def put_qualification(
 def latest_qualification(session: Session, code: str) -> Qualification | None:
     return session.execute(
         select(Qualification)
-        .where(Qualification.code == code)
-        .order_by(Qualification.version.desc())
+        .where(col(Qualification.code) == code)
+        .order_by(col(Qualification.version).desc())
         .limit(1)
     ).scalar_one_or_none()
 
@@ -245,8 +245,10 @@ def propose_rule(
     )
     current = session.execute(
         select(ConversionRule)
-        .where(ConversionRule.owner_institution_id == institution.id, ConversionRule.code == spec.code)
-        .order_by(ConversionRule.version.desc())
+        .where(
+            col(ConversionRule.owner_institution_id) == institution.id, col(ConversionRule.code) == spec.code
+        )
+        .order_by(col(ConversionRule.version).desc())
         .limit(1)
     ).scalar_one_or_none()
     fields = dict(
@@ -289,15 +291,15 @@ def _refuse_cycles(
     edges: list[tuple[str, str]] = []
     rows = session.execute(
         select(
-            ConversionRule.source_json,
-            ConversionRule.owner_institution_id,
-            ConversionRule.code,
-            Institution.code,
-            Outcome.code,
+            col(ConversionRule.source_json),
+            col(ConversionRule.owner_institution_id),
+            col(ConversionRule.code),
+            col(Institution.code),
+            col(Outcome.code),
         )
-        .join(Outcome, Outcome.id == ConversionRule.target_outcome_id)
-        .join(Institution, Institution.id == Outcome.institution_id)
-        .where(ConversionRule.state != RuleState.retired)
+        .join(Outcome, col(Outcome.id) == col(ConversionRule.target_outcome_id))
+        .join(Institution, col(Institution.id) == col(Outcome.institution_id))
+        .where(col(ConversionRule.state) != RuleState.retired)
     )
     for source_json, owner_id, code, target_inst, target_code in rows:
         if (owner_id, code) == exclude_code:
@@ -327,9 +329,9 @@ def approve_rule(session: Session, *, rule_id: int) -> ConversionRule:
     session.execute(
         update(ConversionRule)
         .where(
-            ConversionRule.owner_institution_id == rule.owner_institution_id,
-            ConversionRule.code == rule.code,
-            ConversionRule.state == RuleState.approved,
+            col(ConversionRule.owner_institution_id) == rule.owner_institution_id,
+            col(ConversionRule.code) == rule.code,
+            col(ConversionRule.state) == RuleState.approved,
         )
         .values(state=RuleState.retired, retired_at=clock.now())
     )
@@ -356,9 +358,9 @@ def retire_rule(session: Session, *, rule_id: int, institution_id: int | None) -
 def lot_views(session: Session, learner_id: int, *, lock: bool = False) -> list[engine.LotView]:
     query = (
         select(Lot, Outcome, Institution)
-        .join(Outcome, Outcome.id == Lot.outcome_id)
-        .join(Institution, Institution.id == Lot.institution_id)
-        .where(Lot.learner_id == learner_id, Lot.state == LotState.active)
+        .join(Outcome, col(Outcome.id) == col(Lot.outcome_id))
+        .join(Institution, col(Institution.id) == col(Lot.institution_id))
+        .where(col(Lot.learner_id) == learner_id, col(Lot.state) == LotState.active)
         .order_by(Lot.id)
     )
     if lock:
@@ -394,16 +396,16 @@ def _titles(session: Session, refs: list[str]) -> dict[str, tuple[str, str | Non
 def _transferred(session: Session, learner_id: int, qualification_id: int, today: date) -> engine.Transferred:
     live = (ConversionState.pending, ConversionState.approved)
     base = select(Conversion).where(
-        Conversion.learner_id == learner_id,
-        Conversion.qualification_id == qualification_id,
-        Conversion.state.in_(live),
+        col(Conversion.learner_id) == learner_id,
+        col(Conversion.qualification_id) == qualification_id,
+        col(Conversion.state).in_(live),
     )
     conversions = session.execute(base).scalars().all()
     by_institution: dict[str, int] = {}
     if conversions:
         for code, units in session.execute(
-            select(ConversionLot.institution_code, func.sum(ConversionLot.granted_units))
-            .where(ConversionLot.conversion_id.in_([c.id for c in conversions]))
+            select(col(ConversionLot.institution_code), func.sum(col(ConversionLot.granted_units)))
+            .where(col(ConversionLot.conversion_id).in_([c.id for c in conversions]))
             .group_by(ConversionLot.institution_code)
         ):
             by_institution[code] = int(units)
@@ -464,8 +466,8 @@ def options(session: Session, learner: Learner) -> list[engine.Option]:
     rules = (
         session.execute(
             select(ConversionRule)
-            .where(ConversionRule.state == RuleState.approved)
-            .order_by(ConversionRule.id)
+            .where(col(ConversionRule.state) == RuleState.approved)
+            .order_by(col(ConversionRule.id))
         )
         .scalars()
         .all()
@@ -481,13 +483,13 @@ def find_rule(session: Session, *, rule_id: int | None, rule_code: str | None) -
     if rule_id is not None:
         return get_rule(session, rule_id)
     institution_code, sep, code = (rule_code or "").partition(":")
-    query = select(ConversionRule).where(ConversionRule.state == RuleState.approved)
+    query = select(ConversionRule).where(col(ConversionRule.state) == RuleState.approved)
     if sep:
-        query = query.join(Institution, Institution.id == ConversionRule.owner_institution_id).where(
-            Institution.code == institution_code.upper(), ConversionRule.code == code
-        )
+        query = query.join(
+            Institution, col(Institution.id) == col(ConversionRule.owner_institution_id)
+        ).where(col(Institution.code) == institution_code.upper(), col(ConversionRule.code) == code)
     else:
-        query = query.where(ConversionRule.code == rule_code)
+        query = query.where(col(ConversionRule.code) == rule_code)
     rules = session.execute(query).scalars().all()
     if len(rules) != 1:
         raise CreditbankError("rule_not_found", {"ref": rule_code})
@@ -509,11 +511,15 @@ def request(
     rule = find_rule(session, rule_id=rule_id, rule_code=rule_code)
     if lot_ids:
         others = (
-            session.execute(select(Lot.id).where(Lot.id.in_(lot_ids), Lot.learner_id != learner.id))
+            session.execute(
+                select(col(Lot.id)).where(col(Lot.id).in_(lot_ids), col(Lot.learner_id) != learner.id)
+            )
             .scalars()
             .first()
         )
-        missing = set(lot_ids) - set(session.execute(select(Lot.id).where(Lot.id.in_(lot_ids))).scalars())
+        missing = set(lot_ids) - set(
+            session.execute(select(col(Lot.id)).where(col(Lot.id).in_(lot_ids))).scalars()
+        )
         if others or missing:
             raise CreditbankError("lot_not_yours", {"lot_id": others or sorted(missing)[0]})
     view = rule_view(session, rule, learner_id=learner.id, today=today)
@@ -545,15 +551,17 @@ def request(
     session.flush()
     institutions = dict(
         session.execute(
-            select(Lot.id, Institution.code)
-            .join(Institution, Institution.id == Lot.institution_id)
-            .where(Lot.id.in_([u.lot_id for u in option.would_use]))
+            select(col(Lot.id), col(Institution.code))
+            .join(Institution, col(Institution.id) == col(Lot.institution_id))
+            .where(col(Lot.id).in_([u.lot_id for u in option.would_use]))
         ).all()
     )
     for use in sorted(option.would_use, key=lambda u: u.lot_id):
         # The CHECK constraint (consumed + locked ≤ amount) is the last line against double use.
         session.execute(
-            update(Lot).where(Lot.id == use.lot_id).values(locked_units=Lot.locked_units + use.units)
+            update(Lot)
+            .where(col(Lot.id) == use.lot_id)
+            .values(locked_units=col(Lot.locked_units) + use.units)
         )
         session.add(
             ConversionLot(
@@ -602,7 +610,7 @@ def held_lots(session: Session, conversion_id: str) -> list[ConversionLot]:
     return list(
         session.execute(
             select(ConversionLot)
-            .where(ConversionLot.conversion_id == conversion_id)
+            .where(col(ConversionLot.conversion_id) == conversion_id)
             .order_by(ConversionLot.lot_id)
         ).scalars()
     )
@@ -613,7 +621,9 @@ def _release(
 ) -> None:
     for held in held_lots(session, conversion.id):
         session.execute(
-            update(Lot).where(Lot.id == held.lot_id).values(locked_units=Lot.locked_units - held.units)
+            update(Lot)
+            .where(col(Lot.id) == held.lot_id)
+            .values(locked_units=col(Lot.locked_units) - held.units)
         )
     conversion.state, conversion.decided_at = state, clock.now()
     conversion.decided_by, conversion.reason = by, reason
@@ -626,12 +636,12 @@ def expire_pending(
 ) -> int:
     """Release the locks of requests nobody decided in time (also run by ``creditbank expire-conversions``)."""
     query = select(Conversion).where(
-        Conversion.state == ConversionState.pending, Conversion.expires_at < clock.now()
+        col(Conversion.state) == ConversionState.pending, col(Conversion.expires_at) < clock.now()
     )
     if learner_id is not None:
-        query = query.where(Conversion.learner_id == learner_id)
+        query = query.where(col(Conversion.learner_id) == learner_id)
     if conversion_id is not None:
-        query = query.where(Conversion.id == conversion_id)
+        query = query.where(col(Conversion.id) == conversion_id)
     expired = session.execute(query.order_by(Conversion.id)).scalars().all()
     for conversion in expired:
         _release(
@@ -687,28 +697,32 @@ def _approve(
         lot.id: lot
         for lot in session.execute(
             select(Lot)
-            .where(Lot.id.in_([h.lot_id for h in held]))
+            .where(col(Lot.id).in_([h.lot_id for h in held]))
             .order_by(Lot.id)
             .with_for_update()
             .execution_options(populate_existing=True)
         ).scalars()
     }
     learner_account = session.execute(
-        select(LedgerAccount).where(LedgerAccount.learner_id == conversion.learner_id)
+        select(LedgerAccount).where(col(LedgerAccount.learner_id) == conversion.learner_id)
     ).scalar_one()
     target = session.get(Outcome, rule.target_outcome_id)
     owner = session.get(Institution, rule.owner_institution_id)
     issuance = dict(
         session.execute(
-            select(LedgerAccount.institution_id, LedgerAccount.id).where(
-                LedgerAccount.institution_id.in_({lot.institution_id for lot in lots.values()} | {owner.id}),
-                LedgerAccount.kind == "issuance",
+            select(col(LedgerAccount.institution_id), col(LedgerAccount.id)).where(
+                col(LedgerAccount.institution_id).in_(
+                    {lot.institution_id for lot in lots.values()} | {owner.id}
+                ),
+                col(LedgerAccount.kind) == "issuance",
             )
         ).all()
     )
     issuance_codes = dict(
         session.execute(
-            select(LedgerAccount.id, LedgerAccount.code).where(LedgerAccount.id.in_(issuance.values()))
+            select(col(LedgerAccount.id), col(LedgerAccount.code)).where(
+                col(LedgerAccount.id).in_(issuance.values())
+            )
         ).all()
     )
     legs: list[Leg] = []
@@ -759,7 +773,7 @@ def _approve(
     for h in held:
         session.execute(
             update(Lot)
-            .where(Lot.id == h.lot_id)
+            .where(col(Lot.id) == h.lot_id)
             .values(locked_units=Lot.locked_units - h.units, consumed_units=Lot.consumed_units + h.units)
         )
     conversion.state, conversion.decided_at, conversion.decided_by = (
@@ -800,10 +814,10 @@ def reverse_for_lot(session: Session, *, lot_id: str, reason: str) -> list[str]:
     uses = (
         session.execute(
             select(Conversion)
-            .join(ConversionLot, ConversionLot.conversion_id == Conversion.id)
+            .join(ConversionLot, col(ConversionLot.conversion_id) == col(Conversion.id))
             .where(
-                ConversionLot.lot_id == lot_id,
-                Conversion.state.in_((ConversionState.pending, ConversionState.approved)),
+                col(ConversionLot.lot_id) == lot_id,
+                col(Conversion.state).in_((ConversionState.pending, ConversionState.approved)),
             )
             .order_by(Conversion.id)
         )
@@ -829,7 +843,9 @@ def _reverse(session: Session, conversion: Conversion, reason: str) -> None:
     writer.flush()  # marks the target lot reversed too
     for held in held_lots(session, conversion.id):
         session.execute(
-            update(Lot).where(Lot.id == held.lot_id).values(consumed_units=Lot.consumed_units - held.units)
+            update(Lot)
+            .where(col(Lot.id) == held.lot_id)
+            .values(consumed_units=col(Lot.consumed_units) - held.units)
         )
     conversion.state, conversion.reversal_transaction_id, conversion.reason = (
         ConversionState.reversed,

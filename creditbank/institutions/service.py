@@ -109,7 +109,9 @@ def list_api_keys(session: Session, *, code: str) -> list[ApiKey]:
     institution = get(session, code)
     return list(
         session.exec(
-            select(ApiKey).where(ApiKey.institution_id == institution.id).order_by(ApiKey.created_at)
+            select(ApiKey)
+            .where(col(ApiKey.institution_id) == institution.id)
+            .order_by(col(ApiKey.created_at))
         )
     )
 

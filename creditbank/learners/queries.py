@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from creditbank.catalogue.models import Outcome
 from creditbank.institutions.models import Institution
@@ -37,31 +37,31 @@ def statement(session: Session, learner: Learner, *, after: int | None, limit: i
     """Every movement on the learner's account, oldest first, paged by ``seq`` (keyset, not offset)."""
     query = (
         select(
-            LedgerTransaction.seq,
-            LedgerTransaction.id,
-            LedgerTransaction.kind,
-            LedgerTransaction.event_on,
-            LedgerTransaction.recorded_at,
-            Posting.amount_units,
-            Posting.balance_after_units,
-            Posting.lot_id,
-            LedgerTransaction.completion_id,
-            Institution.code,
-            Outcome.code,
-            Outcome.title_zh,
-            Outcome.title_en,
-            Lot.category,
-            Lot.level,
+            col(LedgerTransaction.seq),
+            col(LedgerTransaction.id),
+            col(LedgerTransaction.kind),
+            col(LedgerTransaction.event_on),
+            col(LedgerTransaction.recorded_at),
+            col(Posting.amount_units),
+            col(Posting.balance_after_units),
+            col(Posting.lot_id),
+            col(LedgerTransaction.completion_id),
+            col(Institution.code),
+            col(Outcome.code),
+            col(Outcome.title_zh),
+            col(Outcome.title_en),
+            col(Lot.category),
+            col(Lot.level),
         )
-        .join(Posting, Posting.transaction_id == LedgerTransaction.id)
-        .join(LedgerAccount, LedgerAccount.id == Posting.account_id)
-        .outerjoin(Lot, Lot.id == Posting.lot_id)
-        .outerjoin(Outcome, Outcome.id == Lot.outcome_id)
-        .outerjoin(Institution, Institution.id == Lot.institution_id)
-        .where(LedgerAccount.learner_id == learner.id)
-        .order_by(LedgerTransaction.seq)
+        .join(Posting, col(Posting.transaction_id) == col(LedgerTransaction.id))
+        .join(LedgerAccount, col(LedgerAccount.id) == col(Posting.account_id))
+        .outerjoin(Lot, col(Lot.id) == col(Posting.lot_id))
+        .outerjoin(Outcome, col(Outcome.id) == col(Lot.outcome_id))
+        .outerjoin(Institution, col(Institution.id) == col(Lot.institution_id))
+        .where(col(LedgerAccount.learner_id) == learner.id)
+        .order_by(col(LedgerTransaction.seq))
         .limit(limit)
     )
     if after is not None:
-        query = query.where(LedgerTransaction.seq > after)
+        query = query.where(col(LedgerTransaction.seq) > after)
     return [StatementLine(*row) for row in session.execute(query)]

@@ -7,7 +7,7 @@ from datetime import date, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerifyMismatchError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from creditbank.errors import CreditbankError
 from creditbank.kit import clock, idcard
@@ -100,7 +100,7 @@ def link(session: Session, *, institution_id: int, learner_ids: list[int]) -> No
         session.exec(
             select(InstitutionLearner.learner_id).where(
                 InstitutionLearner.institution_id == institution_id,
-                InstitutionLearner.learner_id.in_(learner_ids),
+                col(InstitutionLearner.learner_id).in_(learner_ids),
             )
         )
     )

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from sqlalchemy import func, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from creditbank.kit import clock
 from creditbank.ledger.models import LearnerBalance, LedgerAccount, Lot, LotState
@@ -39,13 +39,13 @@ def balance(session: Session, learner: AccountHolder) -> Balance:
     """From the materialised figures: cost independent of how long the ledger is."""
     learner_id = learner.id
     total = session.execute(
-        select(LedgerAccount.balance_units).where(LedgerAccount.learner_id == learner_id)
+        select(col(LedgerAccount.balance_units)).where(col(LedgerAccount.learner_id) == learner_id)
     ).scalar_one()
     by_category: dict[str, int] = {}
     by_level: dict[int, int] = {}
     for category, level, units in session.execute(
-        select(LearnerBalance.category, LearnerBalance.level, LearnerBalance.units).where(
-            LearnerBalance.learner_id == learner_id
+        select(col(LearnerBalance.category), col(LearnerBalance.level), col(LearnerBalance.units)).where(
+            col(LearnerBalance.learner_id) == learner_id
         )
     ):
         if units:
@@ -54,9 +54,9 @@ def balance(session: Session, learner: AccountHolder) -> Balance:
     today = clock.today()
     convertible = session.execute(
         select(func.coalesce(func.sum(Lot.amount_units - Lot.consumed_units - Lot.locked_units), 0)).where(
-            Lot.learner_id == learner_id,
-            Lot.state == LotState.active,
-            (Lot.expires_on.is_(None)) | (Lot.expires_on >= today),
+            col(Lot.learner_id) == learner_id,
+            col(Lot.state) == LotState.active,
+            (col(Lot.expires_on).is_(None)) | (col(Lot.expires_on) >= today),
         )
     ).scalar_one()
     return Balance(learner.account_no, total, by_category, by_level, int(convertible))

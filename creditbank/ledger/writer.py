@@ -17,9 +17,9 @@ from datetime import date
 
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlmodel import Session
+from sqlmodel import Session, col
 
-from creditbank.db import bulk_insert
+from creditbank.db import bulk_insert, table_of
 from creditbank.kit import clock
 from creditbank.kit.tokens import new_id
 from creditbank.ledger import chain
@@ -58,7 +58,7 @@ def lock(session: Session) -> tuple[int, str]:
     """
     return tuple(
         session.execute(
-            select(LedgerHead.seq, LedgerHead.hash).where(LedgerHead.id == 1).with_for_update()
+            select(col(LedgerHead.seq), col(LedgerHead.hash)).where(col(LedgerHead.id) == 1).with_for_update()
         ).one()
     )
 
@@ -86,7 +86,9 @@ class LedgerWriter:
         for chunk_start in range(0, len(missing), 500):
             chunk = missing[chunk_start : chunk_start + 500]
             rows = self.session.execute(
-                select(LedgerAccount.id, LedgerAccount.balance_units).where(LedgerAccount.id.in_(chunk))
+                select(col(LedgerAccount.id), col(LedgerAccount.balance_units)).where(
+                    col(LedgerAccount.id).in_(chunk)
+                )
             )
             self._balances.update({account_id: units for account_id, units in rows})  # noqa: C416 — a Result is no mapping
 
@@ -168,21 +170,28 @@ class LedgerWriter:
         """
         session = self.session
         original = session.execute(
-            select(LedgerTransaction.completion_id, LedgerTransaction.completion_hash).where(
-                LedgerTransaction.id == transaction_id
+            select(col(LedgerTransaction.completion_id), col(LedgerTransaction.completion_hash)).where(
+                col(LedgerTransaction.id) == transaction_id
             )
         ).one()
         postings = session.execute(
-            select(Posting.account_id, LedgerAccount.code, Posting.amount_units, Posting.lot_id)
-            .join(LedgerAccount, LedgerAccount.id == Posting.account_id)
-            .where(Posting.transaction_id == transaction_id)
-            .order_by(Posting.id)
+            select(
+                col(Posting.account_id),
+                col(LedgerAccount.code),
+                col(Posting.amount_units),
+                col(Posting.lot_id),
+            )
+            .join(LedgerAccount, col(LedgerAccount.id) == col(Posting.account_id))
+            .where(col(Posting.transaction_id) == transaction_id)
+            .order_by(col(Posting.id))
         ).all()
         lot_ids = sorted({lot_id for _, _, _, lot_id in postings if lot_id})
         keys = {
             lot_id: (learner_id, category, level)
             for lot_id, learner_id, category, level in session.execute(
-                select(Lot.id, Lot.learner_id, Lot.category, Lot.level).where(Lot.id.in_(lot_ids))
+                select(col(Lot.id), col(Lot.learner_id), col(Lot.category), col(Lot.level)).where(
+                    col(Lot.id).in_(lot_ids)
+                )
             )
         }
         legs = [
@@ -206,14 +215,14 @@ class LedgerWriter:
         if not self._tx:
             return
         session = self.session
-        bulk_insert(session, LedgerTransaction.__table__, self._tx)
+        bulk_insert(session, table_of(LedgerTransaction), self._tx)
         translog.append(
             session,
             [(LeafKind.ledger_transaction, tx["id"], bytes.fromhex(tx["hash"])) for tx in self._tx],
         )
-        bulk_insert(session, Posting.__table__, self._postings)
-        bulk_insert(session, Lot.__table__, self._lots)
-        account = LedgerAccount.__table__
+        bulk_insert(session, table_of(Posting), self._postings)
+        bulk_insert(session, table_of(Lot), self._lots)
+        account = table_of(LedgerAccount)
         session.connection().execute(
             update(account)
             .where(account.c.id == bindparam("aid"))
@@ -226,11 +235,13 @@ class LedgerWriter:
         self._upsert_learner_balances()
         if self._reversed_lots:
             session.execute(
-                update(Lot).where(Lot.id.in_(sorted(self._reversed_lots))).values(state=LotState.reversed)
+                update(Lot)
+                .where(col(Lot.id).in_(sorted(self._reversed_lots)))
+                .values(state=LotState.reversed)
             )
         session.connection().execute(
-            update(LedgerHead.__table__)
-            .where(LedgerHead.__table__.c.id == 1)
+            update(table_of(LedgerHead))
+            .where(table_of(LedgerHead).c.id == 1)
             .values(seq=self.seq, hash=self.prev_hash)
         )
         self._tx, self._postings, self._lots = [], [], []
@@ -242,7 +253,7 @@ class LedgerWriter:
     def _upsert_learner_balances(self) -> None:
         if not self._learner_deltas:
             return
-        table = LearnerBalance.__table__
+        table = table_of(LearnerBalance)
         dialect = self.session.connection().dialect.name
         insert = sqlite.insert if dialect == "sqlite" else postgresql.insert
         stmt = insert(table)

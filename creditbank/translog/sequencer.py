@@ -15,15 +15,15 @@ from collections.abc import Sequence
 from sqlalchemy import select, update
 from sqlmodel import Session
 
-from creditbank.db import bulk_insert
+from creditbank.db import bulk_insert, table_of
 from creditbank.kit import merkle
 from creditbank.translog.models import LeafKind, TranslogHead, TranslogLeaf
 
 Entry = tuple[LeafKind, str, bytes]
 """(kind, ref — the id of the row it records, 32-byte digest of the event)."""
 
-_HEAD = TranslogHead.__table__
-_LEAF = TranslogLeaf.__table__
+_HEAD = table_of(TranslogHead)
+_LEAF = table_of(TranslogLeaf)
 
 
 def entry_bytes(kind: int, digest: bytes) -> bytes:

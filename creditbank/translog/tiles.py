@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from sqlalchemy import select
 from sqlmodel import Session
 
-from creditbank.db import bulk_insert
+from creditbank.db import bulk_insert, table_of
 from creditbank.kit import merkle
 from creditbank.translog.models import TranslogLeaf, TranslogTile
 from creditbank.translog.sequencer import entry_hash
@@ -26,8 +26,8 @@ from creditbank.translog.sequencer import entry_hash
 HEIGHT = 8
 WIDTH = 1 << HEIGHT
 H = merkle.HASH_SIZE
-_LEAF = TranslogLeaf.__table__
-_TILE = TranslogTile.__table__
+_LEAF = table_of(TranslogLeaf)
+_TILE = table_of(TranslogTile)
 
 
 _PATH = re.compile(r"((?:x[0-9]{3}/)*)([0-9]{3})(?:\.p/([1-9][0-9]{0,2}))?")

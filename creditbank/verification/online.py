@@ -11,7 +11,7 @@ from typing import Any
 
 from cachetools import LRUCache
 from sqlalchemy import func, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from creditbank.certificates import service as certificates
 from creditbank.certificates.keys import IssuerKey
@@ -90,14 +90,14 @@ class OnlineVerifier:
         small query that reads a single byte of the status list, not its 16 KiB."""
         row = session.execute(
             select(
-                Certificate.credential_hash,
-                Certificate.revoked_at,
-                Certificate.revoke_reason,
-                func.substr(StatusList.bits, Certificate.status_index // 8 + 1, 1),
-                Certificate.status_index,
+                col(Certificate.credential_hash),
+                col(Certificate.revoked_at),
+                col(Certificate.revoke_reason),
+                func.substr(col(StatusList.bits), col(Certificate.status_index) // 8 + 1, 1),
+                col(Certificate.status_index),
             )
-            .join(StatusList, StatusList.id == Certificate.status_list_id)
-            .where(Certificate.id == certificate_id)
+            .join(StatusList, col(StatusList.id) == col(Certificate.status_list_id))
+            .where(col(Certificate.id) == certificate_id)
         ).first()
         if row is None:
             return None

@@ -15,7 +15,7 @@ import json
 from datetime import UTC
 
 import sqlalchemy as sa
-import sqlmodel
+import sqlmodel.sql.sqltypes
 from alembic import op
 
 revision = "0004"

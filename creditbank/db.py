@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from functools import lru_cache
 from pathlib import Path
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, MetaData, Table, create_engine, event, inspect
 from sqlalchemy.engine import make_url
@@ -28,6 +29,7 @@ NAMING_CONVENTION = {
 }
 SQLModel.metadata.naming_convention = NAMING_CONVENTION
 metadata: MetaData = SQLModel.metadata
+M = TypeVar("M", bound=SQLModel)
 
 
 def table_of(model: type[SQLModel]) -> Table:
@@ -36,6 +38,16 @@ def table_of(model: type[SQLModel]) -> Table:
     table = inspect(model).local_table
     assert isinstance(table, Table), f"{model.__name__} is not a table model"
     return table
+
+
+def referenced(session: Session, model: type[M], key: Any) -> M:
+    """``session.get`` for a row that must be there (a foreign key points at it, or this unit of work
+    just read it): its absence is a broken invariant (a 500), never a 404 — look up what a caller
+    names with the domain's own ``get``, which answers the 404."""
+    row = session.get(model, key)
+    if row is None:
+        raise LookupError(f"{model.__name__} {key!r} is referenced but missing")
+    return row
 
 
 def is_sqlite(engine_or_url: Engine | str) -> bool:

@@ -853,24 +853,24 @@ def load(db: Database, settings: Settings, *, learners: int = 300, seed: int = 2
             key_ids[spec.code] = key.id
             by_code[spec.code] = institution
         credit_units: dict[str, int] = {}
-        for item in OUTCOMES:
+        for demo_outcome in OUTCOMES:
             outcome, _ = catalogue.upsert(
                 session,
-                institution_id=by_code[item.institution].id,
-                code=item.code,
+                institution_id=by_code[demo_outcome.institution].id,
+                code=demo_outcome.code,
                 spec=catalogue.OutcomeSpec(
-                    title_zh=item.title_zh,
-                    title_en=item.title_en,
-                    category=item.category,
-                    level=item.level,
-                    credits=item.credits,
-                    hours=item.hours,
-                    validity_years=item.validity_years,
-                    min_score=item.min_score,
+                    title_zh=demo_outcome.title_zh,
+                    title_en=demo_outcome.title_en,
+                    category=demo_outcome.category,
+                    level=demo_outcome.level,
+                    credits=demo_outcome.credits,
+                    hours=demo_outcome.hours,
+                    validity_years=demo_outcome.validity_years,
+                    min_score=demo_outcome.min_score,
                 ),
                 hours_per_credit=settings.hours_per_credit,
             )
-            credit_units[item.code] = outcome.credits_units
+            credit_units[demo_outcome.code] = outcome.credits_units
 
         accounts: list[str] = []
         codes: list[str | None] = []
@@ -941,39 +941,47 @@ def _conversion_rules(session, open_university: Institution, today: date) -> Non
         session,
         institution=open_university,
         code="OU-PRESCHOOL-DIPLOMA",
-        spec=conversion.QualificationSpec(
-            name_zh="学前教育专业（专科）",
-            name_en="Preschool education (associate degree)",
-            total_credits=60,
-            max_transfer_ratio=0.5,
-            per_year_cap=42,
-            per_institution_cap=20,
-            requirements=[
-                {"category": "academic", "min_credits": 30},
-                {"outcome": "CQOUYC:OU-PRESCHOOL-EDU"},
-            ],
+        spec=conversion.QualificationSpec.model_validate(
+            {
+                "name_zh": "学前教育专业（专科）",
+                "name_en": "Preschool education (associate degree)",
+                "total_credits": 60,
+                "max_transfer_ratio": 0.5,
+                "per_year_cap": 42,
+                "per_institution_cap": 20,
+                "requirements": [
+                    {"category": "academic", "min_credits": 30},
+                    {"outcome": "CQOUYC:OU-PRESCHOOL-EDU"},
+                ],
+            }
         ),
     )
     start = today.replace(month=1, day=1)
     rules = [
-        conversion.RuleSpec(
-            code="NANNY-TO-PRESCHOOL",
-            name_zh="育婴师证书转学前教育学学分",
-            name_en="Infant-care certificate to preschool education credits",
-            target_outcome_code="OU-PRESCHOOL-EDU",
-            credits=3,
-            source={"all_of": ["CQOUYC:OU-NANNY-CERT"]},
-            effective_from=start,
-            qualification_code="OU-PRESCHOOL-DIPLOMA",
+        conversion.RuleSpec.model_validate(
+            {
+                "code": "NANNY-TO-PRESCHOOL",
+                "name_zh": "育婴师证书转学前教育学学分",
+                "name_en": "Infant-care certificate to preschool education credits",
+                "target_outcome_code": "OU-PRESCHOOL-EDU",
+                "credits": 3,
+                "source": {"all_of": ["CQOUYC:OU-NANNY-CERT"]},
+                "effective_from": start,
+                "qualification_code": "OU-PRESCHOOL-DIPLOMA",
+            }
         ),
-        conversion.RuleSpec(
-            code="AGRI-TO-MODERN",
-            name_zh="社区农业培训学分转现代农业技术基础",
-            name_en="Community farming credits to modern agricultural technology",
-            target_outcome_code="OU-MODERN-AGRI",
-            credits=2,
-            source={"credits": {"category": "community", "min_level": 2, "amount": 3, "within_years": 5}},
-            effective_from=start,
+        conversion.RuleSpec.model_validate(
+            {
+                "code": "AGRI-TO-MODERN",
+                "name_zh": "社区农业培训学分转现代农业技术基础",
+                "name_en": "Community farming credits to modern agricultural technology",
+                "target_outcome_code": "OU-MODERN-AGRI",
+                "credits": 2,
+                "source": {
+                    "credits": {"category": "community", "min_level": 2, "amount": 3, "within_years": 5}
+                },
+                "effective_from": start,
+            }
         ),
     ]
     for spec in rules:

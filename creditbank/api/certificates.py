@@ -18,9 +18,10 @@ from creditbank.api.deps import (
     DbDep,
     IdempotencyKey,
     InstitutionOrOperator,
+    InstitutionPrincipal,
     LearnerCaller,
     Operator,
-    Principal,
+    OperatorPrincipal,
     body_digest,
     write,
 )
@@ -165,7 +166,9 @@ def issue_batch(
     )
 
 
-def _may_issue(session: Session, principal: Principal, learner_id: int, item: IssueForIn) -> None:
+def _may_issue(
+    session: Session, principal: InstitutionPrincipal | OperatorPrincipal, learner_id: int, item: IssueForIn
+) -> None:
     """The operator may certify anything; an accredited institution only what it posted itself.
 
     A transcript lists every institution's records, so only the learner or the operator may have

@@ -32,6 +32,7 @@ from creditbank.conversion import rules as engine
 from creditbank.conversion import service as conversions
 from creditbank.conversion.models import Conversion, ConversionRule, Qualification
 from creditbank.conversion.service import QualificationSpec, RuleSpec
+from creditbank.db import referenced
 from creditbank.institutions.models import Institution
 
 router = APIRouter(prefix="/api/v1", tags=["conversion 学分转换"])
@@ -100,8 +101,8 @@ class ConversionOut(BaseModel):
 
 
 def _ref(session: Session, outcome_id: int) -> str:
-    outcome = session.get(Outcome, outcome_id)
-    return f"{session.get(Institution, outcome.institution_id).code}:{outcome.code}"
+    outcome = referenced(session, Outcome, outcome_id)
+    return f"{referenced(session, Institution, outcome.institution_id).code}:{outcome.code}"
 
 
 def rule_out(session: Session, rule: ConversionRule) -> dict:
@@ -116,13 +117,13 @@ def rule_out(session: Session, rule: ConversionRule) -> dict:
                 "within_years": c["within_years"],
             }
         }
-    q = session.get(Qualification, rule.qualification_id) if rule.qualification_id else None
+    q = referenced(session, Qualification, rule.qualification_id) if rule.qualification_id else None
     return RuleOut(
         id=rule.id,
         code=rule.code,
         version=rule.version,
         state=rule.state,
-        owner=session.get(Institution, rule.owner_institution_id).code,
+        owner=referenced(session, Institution, rule.owner_institution_id).code,
         name_zh=rule.name_zh,
         name_en=rule.name_en,
         target_outcome=_ref(session, rule.target_outcome_id),
@@ -136,7 +137,7 @@ def rule_out(session: Session, rule: ConversionRule) -> dict:
 
 
 def conversion_out(session: Session, conversion: Conversion) -> dict:
-    rule = session.get(ConversionRule, conversion.rule_id)
+    rule = referenced(session, ConversionRule, conversion.rule_id)
     return ConversionOut(
         id=conversion.id,
         state=conversion.state,

@@ -6,7 +6,7 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import Depends, Header, Request
 from fastapi.responses import JSONResponse
@@ -33,20 +33,46 @@ _bearer = HTTPBearer(
 
 
 @dataclass(frozen=True)
-class Principal:
-    role: str  # "operator" | "institution" | "learner"
-    institution: Institution | None = None
-    api_key: ApiKey | None = None
-    learner: Learner | None = None
+class OperatorPrincipal:
+    role: Literal["operator"] = "operator"
+    institution: None = None
+    api_key: None = None
+    learner: None = None
 
     @property
     def key(self) -> str:
         """Namespace for Idempotency-Key: one caller's keys never collide with another's."""
-        if self.role == "institution":
-            return f"inst:{self.institution.id}"
-        if self.role == "learner":
-            return f"learner:{self.learner.id}"
         return "operator"
+
+
+@dataclass(frozen=True)
+class InstitutionPrincipal:
+    institution: Institution
+    api_key: ApiKey
+    role: Literal["institution"] = "institution"
+    learner: None = None
+
+    @property
+    def key(self) -> str:
+        return f"inst:{self.institution.id}"
+
+
+@dataclass(frozen=True)
+class LearnerPrincipal:
+    learner: Learner
+    role: Literal["learner"] = "learner"
+    institution: None = None
+    api_key: None = None
+
+    @property
+    def key(self) -> str:
+        return f"learner:{self.learner.id}"
+
+
+# Who is calling. Each kind has all four attributes, so code that accepts several kinds reads
+# ``principal.institution`` (None for the others); ``principal.role == "institution"`` narrows
+# the type to InstitutionPrincipal.
+Principal = OperatorPrincipal | InstitutionPrincipal | LearnerPrincipal
 
 
 def get_db(request: Request) -> Database:
@@ -73,16 +99,16 @@ def _principal(
         if token.startswith("cbk_"):
             found = institutions.find_by_api_key(session, token)
             if found is not None:
-                return Principal("institution", institution=found[0], api_key=found[1])
+                return InstitutionPrincipal(institution=found[0], api_key=found[1])
         elif token.startswith("cbs_"):
             learner = learners.by_session_token(session, token)
             if learner is not None:
-                return Principal("learner", learner=learner)
+                return LearnerPrincipal(learner=learner)
         elif settings.admin_token is not None:
             if same(token, settings.admin_token.get_secret_value()):
-                return Principal("operator")
+                return OperatorPrincipal()
         elif institutions.is_operator_token(session, token):
-            return Principal("operator")
+            return OperatorPrincipal()
     raise CreditbankError("unauthorized")
 
 
@@ -108,10 +134,12 @@ def _optional_principal(
         return None
 
 
-Operator = Annotated[Principal, Depends(_require("operator"))]
-InstitutionCaller = Annotated[Principal, Depends(_require("institution"))]
-InstitutionOrOperator = Annotated[Principal, Depends(_require("institution", "operator"))]
-LearnerCaller = Annotated[Principal, Depends(_require("learner"))]
+Operator = Annotated[OperatorPrincipal, Depends(_require("operator"))]
+InstitutionCaller = Annotated[InstitutionPrincipal, Depends(_require("institution"))]
+InstitutionOrOperator = Annotated[
+    InstitutionPrincipal | OperatorPrincipal, Depends(_require("institution", "operator"))
+]
+LearnerCaller = Annotated[LearnerPrincipal, Depends(_require("learner"))]
 MaybeCaller = Annotated[Principal | None, Depends(_optional_principal)]
 IdempotencyKey = Annotated[
     str | None,

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from collections.abc import Callable, Iterable
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
@@ -14,6 +15,7 @@ from creditbank.api.deps import (
     IdempotencyKey,
     InstitutionCaller,
     InstitutionOrOperator,
+    InstitutionPrincipal,
     Principal,
     SettingsDep,
     body_digest,
@@ -29,6 +31,7 @@ from creditbank.api.schemas import (
     EnrolmentOut,
     OutcomeOut,
     RevokeIn,
+    RowErrorOut,
     credits,
 )
 from creditbank.api.uploads import spool_body
@@ -38,6 +41,7 @@ from creditbank.catalogue.service import OutcomeSpec
 from creditbank.completions import service as completions
 from creditbank.errors import CreditbankError
 from creditbank.institutions import service as institutions
+from creditbank.institutions.models import Institution
 from creditbank.learners import service as learners
 from creditbank.learners.models import InstitutionLearner
 from creditbank.ledger import queries
@@ -71,7 +75,7 @@ def completion_out(p: completions.Posted) -> dict:
         credits=credits(p.credits_units),
         transaction_id=p.transaction_id,
         completed_on=p.completed_on,
-        state=p.state,
+        state=p.state,  # type: ignore[arg-type]  # a str column; pydantic checks it against the Literal
     ).model_dump(mode="json")
 
 
@@ -202,7 +206,7 @@ def post_completion(
     )
 
 
-def _fresh_institution(session: Session, principal: Principal):
+def _fresh_institution(session: Session, principal: InstitutionPrincipal) -> Institution:
     # Re-read inside the writing transaction: a suspension that just committed must take effect.
     return institutions.get(session, principal.institution.code)
 
@@ -253,6 +257,7 @@ async def post_batch(
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
     secret = settings.id_secret()
+    source: Callable[[], Iterable[tuple[int, dict[str, Any]] | tuple[int, str, dict[str, Any]]]]
     if request.headers.get("content-type", "").startswith("application/json"):
         try:
             body = BatchJsonIn.model_validate_json(await _limited_json(request, settings.max_upload_bytes))
@@ -297,7 +302,7 @@ async def post_batch(
             replayed=report.replayed,
             rejected=report.rejected,
             committed=report.committed,
-            errors=report.errors,
+            errors=[RowErrorOut.model_validate(e) for e in report.errors],
         ).model_dump(mode="json")
 
     return await run_in_threadpool(

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import tempfile
-from typing import BinaryIO
+from typing import IO
 
 from fastapi import Request
 
 from creditbank.errors import CreditbankError
 
 
-async def spool_body(request: Request, limit_bytes: int) -> tuple[BinaryIO, str, str | None]:
+async def spool_body(request: Request, limit_bytes: int) -> tuple[IO[bytes], str, str | None]:
     """(file positioned at 0, sha256 of the bytes, filename) of a raw or multipart upload.
 
     Raw bodies (text/csv, the XLSX media type, application/octet-stream) are streamed to a

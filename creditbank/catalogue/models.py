@@ -16,7 +16,7 @@ class Category(StrEnum):
     culture_leisure = "culture_leisure"  # 文化休闲
 
 
-CATEGORY_ZH = {
+CATEGORY_ZH: dict[str, str] = {
     Category.academic: "学历教育",
     Category.vocational_training: "职业培训",
     Category.vocational_certificate: "职业技能等级证书",
@@ -30,7 +30,8 @@ class Outcome(SQLModel, table=True):
     """One version of a catalogue entry. Editing never updates a row: it adds the next version."""
 
     __table_args__ = (UniqueConstraint("institution_id", "code", "version"),)
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
+    """Given by the database when the row is flushed, and read only after that: an int, not int | None."""
     institution_id: int = Field(foreign_key="institution.id")
     code: str = Field(max_length=64)
     version: int

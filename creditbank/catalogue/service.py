@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from pydantic import BaseModel, Field, model_validator
 from sqlalchemy import func
@@ -36,6 +37,8 @@ def credits_units_for(spec: OutcomeSpec, hours_per_credit: float) -> tuple[int, 
     """Credits in hundredths; derived from hours (rounded down to 0.5) when not given."""
     if spec.credits is not None:
         return round(spec.credits * 100), False
+    if spec.hours is None:  # OutcomeSpec refuses this already; a spec built in code might not
+        raise CreditbankError("credits_or_hours_required")
     halves = math.floor(spec.hours / hours_per_credit * 2 + 1e-9)
     return halves * 50, True
 
@@ -46,7 +49,7 @@ def upsert(
     """Add a version when anything changed; an identical PUT returns the current version."""
     current = current_version(session, institution_id=institution_id, code=code)
     units, derived = credits_units_for(spec, hours_per_credit)
-    fields = dict(
+    fields: dict[str, Any] = dict(
         title_zh=spec.title_zh,
         title_en=spec.title_en,
         category=spec.category.value,

@@ -61,7 +61,8 @@ class CertificateSource(SQLModel, table=True):
 
 class StatusList(SQLModel, table=True):
     __tablename__ = "status_list"
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
+    """Given by the database when the row is flushed, and read only after that: an int, not int | None."""
     purpose: str = Field(default="revocation", max_length=16)
     bits: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     """The raw bitstring (131 072 bits = 16 KiB); index i is bit i from the left."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import select
@@ -113,14 +114,14 @@ def _lines(
             for c, o, i in session.execute(query)
         ]
     rows = []
-    query = (
+    lot_query = (
         select(Lot, Outcome, Institution)
         .join(Outcome, col(Outcome.id) == col(Lot.outcome_id))
         .join(Institution, col(Institution.id) == col(Lot.institution_id))
         .where(col(Lot.learner_id) == learner_id, col(Lot.state) == LotState.active)
         .order_by(col(Lot.earned_on), col(Lot.id))
     )
-    for lot, outcome, institution in session.execute(query):
+    for lot, outcome, institution in session.execute(lot_query):
         if only_lots is not None and lot.id not in only_lots:
             continue
         left = lot.amount_units - lot.consumed_units
@@ -324,6 +325,7 @@ def issue(
         if kind == CertificateKind.conversion:
             achievement, evidence = credentials.conversion_parts(printed, issuer.base_url)
         else:
+            assert qualification is not None  # the qualification branch above found it
             achievement, evidence = credentials.qualification_parts(
                 printed,
                 issuer.base_url,

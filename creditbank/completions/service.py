@@ -270,7 +270,7 @@ class Poster:
         base = select(
             col(Learner.id), col(Learner.account_no), col(Learner.id_hmac), col(LedgerAccount.id)
         ).join(LedgerAccount, col(LedgerAccount.learner_id) == col(Learner.id))
-        for column, values in ((Learner.account_no, numbers), (Learner.id_hmac, hmacs)):
+        for column, values in ((col(Learner.account_no), numbers), (col(Learner.id_hmac), hmacs)):
             for i in range(0, len(values), 500):
                 for learner_id, account_no, digest, account_id in self.session.execute(
                     base.where(column.in_(values[i : i + 500]))

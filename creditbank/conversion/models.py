@@ -19,7 +19,8 @@ class Qualification(SQLModel, table=True):
     """A programme (专业/资历) with credit requirements. Editing adds a version."""
 
     __table_args__ = (UniqueConstraint("code", "version"),)
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
+    """Given by the database when the row is flushed, and read only after that: an int, not int | None."""
     code: str = Field(max_length=64)
     version: int
     owner_institution_id: int = Field(foreign_key="institution.id")
@@ -38,7 +39,8 @@ class Qualification(SQLModel, table=True):
 class ConversionRule(SQLModel, table=True):
     __tablename__ = "conversion_rule"
     __table_args__ = (UniqueConstraint("owner_institution_id", "code", "version"),)
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
+    """Given by the database when the row is flushed, and read only after that: an int, not int | None."""
     code: str = Field(max_length=64)
     version: int
     owner_institution_id: int = Field(foreign_key="institution.id")

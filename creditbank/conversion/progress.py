@@ -14,6 +14,7 @@ from creditbank.catalogue.models import CATEGORY_ZH, Outcome
 from creditbank.conversion import rules as engine
 from creditbank.conversion import service
 from creditbank.conversion.models import Conversion, ConversionRule, Qualification, RuleState
+from creditbank.db import referenced
 from creditbank.institutions.models import Institution
 from creditbank.kit import clock
 from creditbank.learners.models import Learner
@@ -56,7 +57,7 @@ def qualification_out(session: Session, q: Qualification) -> dict[str, Any]:
     return {
         "code": q.code,
         "version": q.version,
-        "owner": session.get(Institution, q.owner_institution_id).code,
+        "owner": referenced(session, Institution, q.owner_institution_id).code,
         "name_zh": q.name_zh,
         "name_en": q.name_en,
         "total_credits": _credits(q.total_units),
@@ -82,7 +83,7 @@ def counted_lots(session: Session, learner: Learner, code: str) -> tuple[Qualifi
     """The lots a qualification certificate rests on (only once ``progress`` says it is met)."""
     q = service.get_qualification(session, code)
     counted, _ = _counted(session, learner, q)
-    return q, [c.lot_id for c in counted if c.units > 0]
+    return q, [c.lot_id for c in counted if c.units > 0 and c.lot_id is not None]
 
 
 def _counted(session: Session, learner: Learner, q: Qualification) -> tuple[list[_Counted], int]:
@@ -212,7 +213,7 @@ def progress(session: Session, learner: Learner, code: str) -> dict[str, Any]:
             dataclasses.replace(lot, available_units=lot.available_units - used.get(lot.id, 0))
             for lot in lots
         ]
-        target = session.get(Outcome, rule.target_outcome_id)
+        target = referenced(session, Outcome, rule.target_outcome_id)
         hypothetical.append(_Counted(option.grant_units, target.category, view.target_ref))
         extra_transfer += option.grant_units
         applied.append(

@@ -26,6 +26,7 @@ from creditbank.conversion.models import (
     Qualification,
     RuleState,
 )
+from creditbank.db import referenced
 from creditbank.errors import CreditbankError
 from creditbank.institutions.models import Institution, InstitutionState
 from creditbank.kit import clock
@@ -127,7 +128,9 @@ def resolve_ref(session: Session, ref: str, *, default_institution: str | None =
     institution = session.execute(
         select(Institution).where(col(Institution.code) == institution_code.upper())
     ).scalar_one_or_none()
-    outcome = current_version(session, institution_id=institution.id, code=code) if institution else None
+    if institution is None:
+        raise CreditbankError("outcome_not_found", {"code": ref})
+    outcome = current_version(session, institution_id=institution.id, code=code)
     if outcome is None:
         raise CreditbankError("outcome_not_found", {"code": ref})
     return f"{institution.code}:{outcome.code}", outcome
@@ -151,7 +154,7 @@ def put_qualification(
     current = latest_qualification(session, code)
     if current is not None and current.owner_institution_id != institution.id:
         raise CreditbankError("qualification_owned_by_other", {"code": code})
-    requirements = []
+    requirements: list[dict[str, Any]] = []
     for requirement in spec.requirements:
         if requirement.outcome:
             ref, _ = resolve_ref(session, requirement.outcome, default_institution=institution.code)
@@ -160,7 +163,7 @@ def put_qualification(
             requirements.append(
                 {"category": requirement.category, "min_units": _units(requirement.min_credits)}
             )
-    fields = dict(
+    fields: dict[str, Any] = dict(
         name_zh=spec.name_zh,
         name_en=spec.name_en,
         total_units=_units(spec.total_credits),
@@ -224,7 +227,7 @@ def propose_rule(
                 "outcomes": [resolve_ref(session, r)[0] for r in spec.source.any_n_of.outcomes],
             }
         }
-    else:
+    elif spec.source.credits is not None:
         c = spec.source.credits
         source = {
             "credits": {
@@ -234,6 +237,8 @@ def propose_rule(
                 "within_years": c.within_years,
             }
         }
+    else:  # SourceSpec insists on exactly one of the three
+        raise ValueError("give exactly one of all_of, any_n_of, credits")
     qualification_id = None
     if spec.qualification_code:
         qualification = get_qualification(session, spec.qualification_code)
@@ -251,7 +256,7 @@ def propose_rule(
         .order_by(col(ConversionRule.version).desc())
         .limit(1)
     ).scalar_one_or_none()
-    fields = dict(
+    fields: dict[str, Any] = dict(
         name_zh=spec.name_zh,
         name_en=spec.name_en,
         target_outcome_id=target.id,
@@ -427,11 +432,11 @@ def rule_view(
     else:
         c = source["credits"]
         parsed = engine.CreditsOf(c["category"], c["min_level"], c["amount_units"], c["within_years"])
-    target = session.get(Outcome, rule.target_outcome_id)
-    owner = session.get(Institution, rule.owner_institution_id)
+    target = referenced(session, Outcome, rule.target_outcome_id)
+    owner = referenced(session, Institution, rule.owner_institution_id)
     caps = transferred = None
     if rule.qualification_id is not None:
-        q = session.get(Qualification, rule.qualification_id)
+        q = referenced(session, Qualification, rule.qualification_id)
         caps = engine.Caps(
             total_units=q.total_units,
             max_transfer_ratio=q.max_transfer_ratio,
@@ -665,7 +670,7 @@ def decide(
 ) -> Conversion:
     writer = LedgerWriter(session)
     conversion = get(session, conversion_id)
-    rule = session.get(ConversionRule, conversion.rule_id)
+    rule = referenced(session, ConversionRule, conversion.rule_id)
     if institution_id is not None and rule.owner_institution_id != institution_id:
         raise CreditbankError("conversion_not_found", {"id": conversion_id})
     # Expiry must outlive this unit of work's rollback: callers run expire_pending first, in its own.
@@ -678,7 +683,7 @@ def decide(
     if decision == "reject":  # always possible: it only gives the learner's credits back
         _release(session, conversion, ConversionState.rejected, by=decided_by, reason=reason)
         return conversion
-    _accredited(session.get(Institution, rule.owner_institution_id))
+    _accredited(referenced(session, Institution, rule.owner_institution_id))
     _approve(session, writer, conversion, rule, decided_by=decided_by, reason=reason)
     return conversion
 
@@ -706,8 +711,8 @@ def _approve(
     learner_account = session.execute(
         select(LedgerAccount).where(col(LedgerAccount.learner_id) == conversion.learner_id)
     ).scalar_one()
-    target = session.get(Outcome, rule.target_outcome_id)
-    owner = session.get(Institution, rule.owner_institution_id)
+    target = referenced(session, Outcome, rule.target_outcome_id)
+    owner = referenced(session, Institution, rule.owner_institution_id)
     issuance = dict(
         session.execute(
             select(col(LedgerAccount.institution_id), col(LedgerAccount.id)).where(
@@ -838,6 +843,8 @@ def reverse_for_lot(session: Session, *, lot_id: str, reason: str) -> list[str]:
 
 
 def _reverse(session: Session, conversion: Conversion, reason: str) -> None:
+    if conversion.transaction_id is None:  # only approved conversions come here, and approving posts
+        raise ValueError(f"conversion {conversion.id} has no ledger transaction to reverse")
     writer = LedgerWriter(session)
     tx_id = writer.reverse(conversion.transaction_id)
     writer.flush()  # marks the target lot reversed too

@@ -14,7 +14,8 @@ class InstitutionState(StrEnum):
 
 
 class Institution(SQLModel, table=True):
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
+    """Given by the database when the row is flushed, and read only after that: an int, not int | None."""
     code: str = Field(unique=True, max_length=32)
     name_zh: str = Field(max_length=200)
     name_en: str | None = Field(default=None, max_length=200)
@@ -38,6 +39,7 @@ class ApiKey(SQLModel, table=True):
 
 class OperatorToken(SQLModel, table=True):
     __tablename__ = "operator_token"
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
+    """Given by the database when the row is flushed, and read only after that: an int, not int | None."""
     token_hash: str = Field(unique=True, max_length=64)
     created_at: datetime

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlmodel import Session, col, select
 
+from creditbank.db import referenced
 from creditbank.errors import CreditbankError
 from creditbank.institutions.models import ApiKey, Institution, InstitutionState, OperatorToken
 from creditbank.kit import clock
@@ -132,7 +133,7 @@ def find_by_api_key(session: Session, secret: str) -> tuple[Institution, ApiKey]
     key = session.exec(select(ApiKey).where(ApiKey.key_hash == sha256_hex(secret))).first()
     if key is None or key.revoked_at is not None:
         return None
-    return session.get(Institution, key.institution_id), key
+    return referenced(session, Institution, key.institution_id), key
 
 
 def ensure_operator_token(session: Session) -> str | None:

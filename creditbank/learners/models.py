@@ -6,7 +6,8 @@ from sqlmodel import Field, SQLModel
 
 
 class Learner(SQLModel, table=True):
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
+    """Given by the database when the row is flushed, and read only after that: an int, not int | None."""
     account_no: str = Field(unique=True, max_length=13)
     id_hmac: str = Field(unique=True, max_length=64)
     """HMAC-SHA256 of the normalised 身份证号 with the deployment secret: matches re-enrolments."""

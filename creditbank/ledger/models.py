@@ -24,7 +24,8 @@ class AccountKind(StrEnum):
 
 class LedgerAccount(SQLModel, table=True):
     __tablename__ = "ledger_account"
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
+    """Given by the database when the row is flushed, and read only after that: an int, not int | None."""
     code: str = Field(unique=True, max_length=64)
     """Human-readable and stable: ``issuance:YCCEC``, ``learner:CB1234567890X``."""
     kind: str = Field(max_length=16)

@@ -209,7 +209,7 @@ def verify(submitted: inputs.Submitted, key_file: bytes, status_list: bytes | No
         verdicts.append(
             verify_payload(submitted.payload, keys=lookup, url_certificate_id=submitted.certificate_id)
         )
-    if len(verdicts) == 2:
+    if submitted.credential is not None and submitted.payload is not None:  # both verdicts made
         credential_verdict, payload_verdict = verdicts
         checks = {
             name: (

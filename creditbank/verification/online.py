@@ -16,7 +16,7 @@ from sqlmodel import Session, col
 from creditbank.certificates import service as certificates
 from creditbank.certificates.keys import IssuerKey
 from creditbank.certificates.models import Certificate, StatusList
-from creditbank.db import Database
+from creditbank.db import Database, referenced
 from creditbank.errors import CreditbankError
 from creditbank.kit import statuslist
 from creditbank.kit.canonical import digest_hex
@@ -105,7 +105,10 @@ class OnlineVerifier:
         return recorded_hash, revoked_at, reason, statuslist.get_bit(byte, index % 8)
 
     def _status(self, session: Session, certificate: Certificate) -> StatusAnswer:
-        _, _, reason, revoked = self._live(session, certificate.id)
+        live = self._live(session, certificate.id)
+        if live is None:
+            raise CreditbankError("certificate_not_found", {"id": certificate.id})
+        _, _, reason, revoked = live
         return StatusAnswer(revoked=revoked, reason=reason if revoked else None)
 
     @staticmethod
@@ -176,7 +179,7 @@ class OnlineVerifier:
             with self._lock:  # cachetools' LRU is not thread-safe; the page route runs in the thread pool
                 cached = self._immutable.get(certificate_id)
             if cached is None or cached[0] != recorded_hash:
-                certificate = session.get(Certificate, certificate_id)
+                certificate = referenced(session, Certificate, certificate_id)  # _live just found it
                 cached = (recorded_hash, json.loads(certificate.credential_json), self.summary(certificate))
                 with self._lock:
                     self._immutable[certificate_id] = cached
@@ -278,7 +281,7 @@ class OnlineVerifier:
             for k in self.issuer.keys.all()
         ]
         with self.db.reader() as session:
-            payload = session.get(Certificate, certificate_id).qr_payload
+            payload = referenced(session, Certificate, certificate_id).qr_payload  # by_id found it
         return {
             "found": True,
             "certificate_id": certificate_id,

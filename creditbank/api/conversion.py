@@ -211,12 +211,12 @@ def propose_rule(
 def list_rules(
     db: DbDep, caller: MaybeCaller, state: Literal["proposed", "approved", "retired"] = "approved"
 ) -> list[dict]:
-    query = select(ConversionRule).where(ConversionRule.state == state).order_by(ConversionRule.id)
+    query = select(ConversionRule).where(col(ConversionRule.state) == state).order_by(col(ConversionRule.id))
     if state == "proposed":
         if caller is None or caller.role not in ("operator", "institution"):
             return []
         if caller.role == "institution":
-            query = query.where(ConversionRule.owner_institution_id == caller.institution.id)
+            query = query.where(col(ConversionRule.owner_institution_id) == caller.institution.id)
     with db.reader() as session:
         rules = session.execute(query).scalars().all()
         return [rule_out(session, r) for r in rules]

@@ -773,8 +773,10 @@ def find_cycle(edges: Iterable[tuple[str, str]], new_edge: tuple[str, str]) -> l
         node = stack.pop()
         if node == start:
             path = [node]
-            while parent[path[-1]] is not None:
-                path.append(parent[path[-1]])  # type: ignore[arg-type]
+            step = parent[node]
+            while step is not None:
+                path.append(step)
+                step = parent[step]
             path.reverse()  # end … start
             return [start, *path]
         for nxt in graph.get(node, ()):

@@ -393,7 +393,7 @@ def verify(
     payload: str,
     resolve: Callable[[str], Ed25519PublicKey | None],
     *,
-    check_key: Callable[[str, datetime], tuple[bool, str | None]] | None = None,
+    check_key: Callable[[str, datetime | None], tuple[bool, str | None]] | None = None,
 ) -> tuple[bool, dict[str, Any] | None, str | None]:
     """(ok, claims, reason). The signature is checked before the body is inflated.
 
@@ -421,7 +421,7 @@ def verify(
     except PayloadError as exc:  # signed but unreadable: only a buggy issuer produces this
         return False, None, f"二维码数据格式错误 / malformed QR payload: {exc}"
     if check_key is not None:
-        ok, reason = check_key(kid, signed_at(claims))  # type: ignore[arg-type]
+        ok, reason = check_key(kid, signed_at(claims))
         if not ok:
             return False, None, reason or "签名密钥不可用 / signing key not valid"
     return True, claims, None
@@ -448,7 +448,7 @@ def verify_url(
     url: str,
     resolve: Callable[[str], Ed25519PublicKey | None],
     *,
-    check_key: Callable[[str, datetime], tuple[bool, str | None]] | None = None,
+    check_key: Callable[[str, datetime | None], tuple[bool, str | None]] | None = None,
 ) -> tuple[bool, dict[str, Any] | None, str | None]:
     """:func:`verify` on a scanned URL, plus the check that the path names the signed certificate."""
     try:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 from urllib.parse import quote
 
 from fastapi import Depends, Form, Request, Response
@@ -172,7 +172,10 @@ class Renderer:
         return response
 
 
-def finish(ctx: Ctx, response: Response) -> Response:
+R = TypeVar("R", bound=Response)
+
+
+def finish(ctx: Ctx, response: R) -> R:
     if ctx.new_nonce:
         response.set_cookie(
             security.CSRF_COOKIE, ctx.nonce, httponly=True, samesite="lax", secure=ctx.secure, path="/"
@@ -185,7 +188,7 @@ def renderer(request: Request) -> Renderer:
 
 
 def redirect(ctx: Ctx, url: str) -> RedirectResponse:
-    return finish(ctx, RedirectResponse(url, status_code=303))  # type: ignore[return-value]
+    return finish(ctx, RedirectResponse(url, status_code=303))
 
 
 def local_path(target: str | None, default: str = "/me") -> str:

@@ -557,7 +557,9 @@ def _associate_attachments(document: Any, pdf: Any) -> None:
     """
     import pydyf
 
-    files = [obj for obj in pdf.objects if isinstance(obj, dict) and obj.get("Type") == "/Filespec"]
+    files = [
+        obj for obj in pdf.objects if isinstance(obj, pydyf.Dictionary) and obj.get("Type") == "/Filespec"
+    ]
     for filespec in files:
         filespec.setdefault("AFRelationship", "/Data")
     if files:

@@ -4,6 +4,7 @@ WeasyPrint and the CJK font are loaded only when the first PDF is asked for)."""
 from __future__ import annotations
 
 import threading
+from typing import TYPE_CHECKING
 
 from creditbank.certificates import service
 from creditbank.certificates.credentials import KIND_TITLES
@@ -11,12 +12,15 @@ from creditbank.certificates.models import Certificate
 from creditbank.errors import CreditbankError
 from creditbank.verification.inputs import qr_url
 
+if TYPE_CHECKING:  # WeasyPrint loads only when the first PDF is asked for
+    from creditbank.certificates.pdf import Readiness, Renderer
+
 
 class Printer:
     def __init__(self, base_url: str) -> None:
         self.base_url = base_url.rstrip("/")
-        self._renderer = None
-        self._readiness = None
+        self._renderer: Renderer | None = None
+        self._readiness: Readiness | None = None
         self._lock = threading.Lock()
 
     @property

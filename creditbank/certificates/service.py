@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import select
@@ -357,7 +356,7 @@ def issue(
         )
     signed, kid = issuer.sign(unsigned)
     _check_schema(kind.value, signed)
-    head_seq = session.execute(select(LedgerHead.seq).where(LedgerHead.id == 1)).scalar_one()
+    head_seq = session.execute(select(col(LedgerHead.seq)).where(col(LedgerHead.id) == 1)).scalar_one()
     issued = [
         _Issued(printed, signed, kid, list_id, index, set().union(*(sources for sources, _, _ in rows))),
         *parts,
@@ -470,8 +469,8 @@ def identity_on_record(session: Session) -> Identity | None:
     """The issuer identity the database's certificates were signed under (the newest one), for a
     database whose keys folder has no ``issuer.json`` yet (set up before identities were stored)."""
     row = session.execute(
-        select(Certificate.printed_json, Certificate.credential_json)
-        .order_by(Certificate.issued_at.desc())
+        select(col(Certificate.printed_json), col(Certificate.credential_json))
+        .order_by(col(Certificate.issued_at).desc())
         .limit(1)
     ).first()
     if row is None:
@@ -594,9 +593,11 @@ def revoke_for_completion(session: Session, *, completion_id: str, reason: str) 
     carry it — a transcript's other lines stay valid."""
     ids = (
         session.execute(
-            select(Certificate.id)
-            .join(CertificateSource, CertificateSource.certificate_id == Certificate.id)
-            .where(CertificateSource.completion_id == completion_id, Certificate.revoked_at.is_(None))
+            select(col(Certificate.id))
+            .join(CertificateSource, col(CertificateSource.certificate_id) == col(Certificate.id))
+            .where(
+                col(CertificateSource.completion_id) == completion_id, col(Certificate.revoked_at).is_(None)
+            )
             .order_by(Certificate.id)
         )
         .scalars()

@@ -70,7 +70,7 @@ def encode(bits: bytes | bytearray) -> str:
     return "u" + base64.urlsafe_b64encode(compressed).rstrip(b"=").decode("ascii")
 
 
-def decode(encoded: str) -> bytearray:
+def decode(encoded: object) -> bytearray:
     """The bitstring behind an ``encodedList``. ``ValueError`` for anything but a well-formed list
     of 16 KiB … 16 MiB (wrong multibase prefix, padding, bad base64url, not GZIP, too small/large)."""
     if not isinstance(encoded, str) or not encoded.startswith("u"):

@@ -24,7 +24,7 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, BinaryIO
+from typing import IO, Any
 from xml.etree import ElementTree as ET
 
 from openpyxl import load_workbook
@@ -113,7 +113,7 @@ Record = tuple[int, list[str | None]]
 
 
 def read_rows(
-    file: BinaryIO, *, filename: str | None = None, max_rows: int = 100_000
+    file: IO[bytes], *, filename: str | None = None, max_rows: int = 100_000
 ) -> Iterator[Row | RowProblem]:
     """Stream the data rows of an uploaded CSV or XLSX file.
 
@@ -135,7 +135,7 @@ def read_rows(
     return itertools.chain([first], rows)
 
 
-def _read(file: BinaryIO, max_rows: int) -> Iterator[Row | RowProblem]:
+def _read(file: IO[bytes], max_rows: int) -> Iterator[Row | RowProblem]:
     file.seek(0)  # an UploadFile may still sit at the end of what was written into it
     head = file.read(_SNIFF_BYTES)
     file.seek(0)
@@ -253,7 +253,7 @@ def _make_row(
 # --- CSV ----------------------------------------------------------------------------------------
 
 
-def _detect_encoding(file: BinaryIO, head: bytes) -> str:
+def _detect_encoding(file: IO[bytes], head: bytes) -> str:
     """UTF-8 (BOM or not) if the whole file decodes as such, else GB18030; else refuse."""
     candidates = ("utf-8-sig",) if head.startswith(codecs.BOM_UTF8) else ("utf-8", "gb18030")
     for encoding in candidates:
@@ -262,7 +262,7 @@ def _detect_encoding(file: BinaryIO, head: bytes) -> str:
     raise CreditbankError("wrong_encoding")
 
 
-def _decodes_as(file: BinaryIO, encoding: str) -> bool:
+def _decodes_as(file: IO[bytes], encoding: str) -> bool:
     # Incremental, so a multi-byte character split across two chunks is not a false alarm.
     decoder = codecs.getincrementaldecoder(encoding)("strict")
     file.seek(0)
@@ -277,7 +277,7 @@ def _decodes_as(file: BinaryIO, encoding: str) -> bool:
     return True
 
 
-def _csv_records(file: BinaryIO, encoding: str) -> Iterator[Record]:
+def _csv_records(file: IO[bytes], encoding: str) -> Iterator[Record]:
     text = io.TextIOWrapper(file, encoding=encoding, newline="")  # newline="" as csv requires
     try:
         reader = csv.reader(text, strict=False)
@@ -302,7 +302,7 @@ def _csv_records(file: BinaryIO, encoding: str) -> Iterator[Record]:
 # --- XLSX ---------------------------------------------------------------------------------------
 
 
-def _xlsx_records(file: BinaryIO, max_rows: int) -> Iterator[Record]:
+def _xlsx_records(file: IO[bytes], max_rows: int) -> Iterator[Record]:
     try:
         with zipfile.ZipFile(file) as archive:
             _check_inflated_sizes(archive)
@@ -473,7 +473,7 @@ def _check_shared_strings(archive: zipfile.ZipFile, max_strings: int) -> None:
 def _merged_ranges(archive: zipfile.ZipFile, sheet_path: str) -> list[str]:
     # openpyxl's read-only sheets do not expose merged cells, so look in the sheet XML ourselves.
     # A merged range keeps its value in the top-left cell only; the other rows would arrive blank.
-    parser = ET.XMLParser(target=_MergeCellFinder())
+    parser: ET.XMLParser[list[str]] = ET.XMLParser(target=_MergeCellFinder())
     with archive.open(sheet_path) as source:
         while chunk := source.read(_CHUNK):
             parser.feed(chunk)

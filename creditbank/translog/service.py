@@ -170,13 +170,14 @@ def accept_cosignatures(session: Session, note: str, witnesses: Sequence[sn.Veri
     now = int(time.time())
     if any(t > now + 300 for t in timestamps.values()):
         raise refuse("a cosignature is dated in the future")
-    stored = set(
-        session.execute(
-            select(TranslogCosignature.witness, TranslogCosignature.key_id).where(
-                TranslogCosignature.checkpoint_size == size
+    stored: set[tuple[str, str]] = {
+        (witness, key_id)
+        for witness, key_id in session.execute(
+            select(col(TranslogCosignature.witness), col(TranslogCosignature.key_id)).where(
+                col(TranslogCosignature.checkpoint_size) == size
             )
-        ).all()
-    )
+        )
+    }
     by_name = {w.name: w for w in witnesses if w.kind == sn.COSIGNATURE_V1}
     for signature in signatures:
         witness = by_name.get(signature.name)

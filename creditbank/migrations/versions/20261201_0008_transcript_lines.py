@@ -13,7 +13,7 @@ Create Date: 2026-12-01 21:34:17
 from __future__ import annotations
 
 import sqlalchemy as sa
-import sqlmodel
+import sqlmodel.sql.sqltypes
 from alembic import op
 
 revision = "0008"

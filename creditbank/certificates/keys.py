@@ -47,6 +47,7 @@ from urllib.parse import quote, urlsplit
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from pydantic import SecretStr
 
 from creditbank.kit import clock
 
@@ -230,14 +231,17 @@ class KeyStore:
     """The issuer's keys in ``keys_dir``. Safe to share between processes (file lock) and threads."""
 
     def __init__(
-        self, keys_dir: Path | str, passphrase: str | bytes | None = None, role: str = "issuer"
+        self,
+        keys_dir: Path | str,
+        passphrase: str | bytes | SecretStr | None = None,
+        role: str = "issuer",
     ) -> None:
         self.keys_dir = Path(keys_dir)
         if role not in ("issuer", "log"):
             raise ValueError(f"unknown key role {role!r}")
         self.role = role
-        if hasattr(passphrase, "get_secret_value"):  # a pydantic SecretStr straight from Settings
-            passphrase = passphrase.get_secret_value()  # type: ignore[union-attr]
+        if isinstance(passphrase, SecretStr):  # straight from Settings
+            passphrase = passphrase.get_secret_value()
         self._passphrase = (passphrase.encode() if isinstance(passphrase, str) else passphrase) or None
         self._private: dict[str, Ed25519PrivateKey] = {}
         self._cache: tuple[tuple[int, int, int], list[IssuerKey]] | None = None

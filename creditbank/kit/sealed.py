@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import base64
 import os
+from typing import TypeGuard
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import Text
+from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
 PREFIX = "sealed:v1:"
@@ -43,7 +45,7 @@ def seal(text: str, secret: bytes) -> str:
     return PREFIX + base64.urlsafe_b64encode(nonce + box).decode()
 
 
-def is_sealed(value: str | None) -> bool:
+def is_sealed(value: str | None) -> TypeGuard[str]:
     return value is not None and value.startswith(PREFIX)
 
 
@@ -58,11 +60,11 @@ def unseal(value: str, key: bytes | None = None) -> str:
         raise SealedError("sealed data does not open with this deployment secret") from exc
 
 
-class SealedText(TypeDecorator):
+class SealedText(TypeDecorator[str]):
     """A Text column whose sealed values read back as their clear text."""
 
     impl = Text
     cache_ok = True
 
-    def process_result_value(self, value, dialect):
+    def process_result_value(self, value: str | None, dialect: Dialect) -> str | None:
         return unseal(value) if is_sealed(value) else value

@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 from cachetools import LRUCache
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from sqlalchemy import select, text, update
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from creditbank.db import Database
 from creditbank.errors import CreditbankError
@@ -70,13 +70,13 @@ def log_verifiers(origin: str, keys: KeyRing) -> list[sn.Verifier]:
 
 def head(session: Session) -> TranslogHead:
     return session.execute(
-        select(TranslogHead).where(TranslogHead.id == 1).execution_options(populate_existing=True)
+        select(TranslogHead).where(col(TranslogHead.id) == 1).execution_options(populate_existing=True)
     ).scalar_one()
 
 
 def latest(session: Session) -> TranslogCheckpoint | None:
     return session.execute(
-        select(TranslogCheckpoint).order_by(TranslogCheckpoint.size.desc()).limit(1)
+        select(TranslogCheckpoint).order_by(col(TranslogCheckpoint.size).desc()).limit(1)
     ).scalar_one_or_none()
 
 
@@ -84,7 +84,7 @@ def _ensure_origin(session: Session, base_url: str) -> str:
     origin = head(session).origin
     if origin is None:
         origin = origin_for(base_url)
-        session.execute(update(TranslogHead).where(TranslogHead.id == 1).values(origin=origin))
+        session.execute(update(TranslogHead).where(col(TranslogHead.id) == 1).values(origin=origin))
     return origin
 
 
@@ -126,8 +126,8 @@ def checkpoint(session: Session, keys: KeyRing, *, base_url: str) -> TranslogChe
 def checkpoint_at_or_after(session: Session, size: int) -> TranslogCheckpoint | None:
     return session.execute(
         select(TranslogCheckpoint)
-        .where(TranslogCheckpoint.size >= size)
-        .order_by(TranslogCheckpoint.size)
+        .where(col(TranslogCheckpoint.size) >= size)
+        .order_by(col(TranslogCheckpoint.size))
         .limit(1)
     ).scalar_one_or_none()
 
@@ -135,8 +135,8 @@ def checkpoint_at_or_after(session: Session, size: int) -> TranslogCheckpoint | 
 def cosignature_lines(session: Session, size: int) -> list[str]:
     return list(
         session.execute(
-            select(TranslogCosignature.line)
-            .where(TranslogCosignature.checkpoint_size == size)
+            select(col(TranslogCosignature.line))
+            .where(col(TranslogCosignature.checkpoint_size) == size)
             .order_by(TranslogCosignature.witness, TranslogCosignature.key_id)
         ).scalars()
     )
@@ -246,12 +246,12 @@ def leaf_row(session: Session, leaf_index: int) -> TranslogLeaf:
 def entry_bundle(session: Session, index: int, width: int) -> bytes:
     """C2SP entry bundle: big-endian uint16 length-prefixed entries ``index·256 … +width``."""
     rows = session.execute(
-        select(TranslogLeaf.kind, TranslogLeaf.digest)
+        select(col(TranslogLeaf.kind), col(TranslogLeaf.digest))
         .where(
-            TranslogLeaf.leaf_index >= index * tiles.WIDTH,
-            TranslogLeaf.leaf_index < index * tiles.WIDTH + width,
+            col(TranslogLeaf.leaf_index) >= index * tiles.WIDTH,
+            col(TranslogLeaf.leaf_index) < index * tiles.WIDTH + width,
         )
-        .order_by(TranslogLeaf.leaf_index)
+        .order_by(col(TranslogLeaf.leaf_index))
     ).all()
     if len(rows) != width:
         raise tiles.MissingTile(f"entries {index}: {len(rows)} of {width} leaves")
@@ -315,12 +315,12 @@ class Log:
             if row is not None:
                 cosigs = session.execute(
                     select(
-                        TranslogCosignature.witness,
-                        TranslogCosignature.key_id,
-                        TranslogCosignature.timestamp,
-                        TranslogCosignature.line,
+                        col(TranslogCosignature.witness),
+                        col(TranslogCosignature.key_id),
+                        col(TranslogCosignature.timestamp),
+                        col(TranslogCosignature.line),
                     )
-                    .where(TranslogCosignature.checkpoint_size == row.size)
+                    .where(col(TranslogCosignature.checkpoint_size) == row.size)
                     .order_by(TranslogCosignature.witness, TranslogCosignature.key_id)
                 ).all()
                 view = CheckpointView(

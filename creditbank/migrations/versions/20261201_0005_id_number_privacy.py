@@ -59,6 +59,10 @@ def _legacy_certificates(bind) -> tuple[list, bytes | None]:
 
 
 def _seal(bind, rows: list, secret: bytes | None) -> None:
+    if not rows:
+        return
+    if secret is None:  # _legacy_certificates refused this already
+        raise RuntimeError("migration 0005: no deployment secret to seal certificates with")
     update = sa.text(
         "UPDATE certificate SET credential_json = :c, printed_json = :p, qr_payload = :q WHERE id = :id"
     )

@@ -87,6 +87,10 @@ class CertificateView:
     """The whole QR content: ``<base_url>/v/<certificate_id>#<signed payload>``."""
     note_zh: str = ""
     note_en: str = ""
+    revoked_on: str = ""
+    """Set for a revoked certificate: a large diagonal 已撤销 REVOKED stamp with this date and
+    ``revoke_reason`` on every page."""
+    revoke_reason: str = ""
 
 
 @dataclass(frozen=True)

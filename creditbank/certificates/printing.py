@@ -90,6 +90,8 @@ class Printer:
             verify_url=qr_url(self.base_url, certificate),
             note_zh=note_zh,
             note_en=note_en,
+            revoked_on=certificate.revoked_at.date().isoformat() if certificate.revoked_at else "",
+            revoke_reason=certificate.revoke_reason or "" if certificate.revoked_at else "",
         )
 
     def pdf(self, certificate: Certificate) -> bytes:

@@ -18,6 +18,7 @@ import warnings
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -274,6 +275,56 @@ class TestTranscriptPdf:
     def test_credential_is_attached_and_size_is_small(self, transcript_pdf: bytes) -> None:
         assert extract_attachment(transcript_pdf) == credential_bytes()
         assert len(transcript_pdf) < MAX_PDF_BYTES
+
+
+class TestTranscriptLength:
+    def test_a_five_line_transcript_fits_on_one_page_with_its_total_and_how_to_verify(
+        self, renderer: Renderer
+    ) -> None:
+        view = make_view("transcript", 5)
+        pages = pdf_pages(renderer.render(view, credential_json=credential_bytes()))
+        assert len(pages) == 1
+        text = squeeze(pages[0][2])
+        assert "学分合计Totalcredits7.5" in text and "如何验证" in text and "Issueridentifier" in text
+
+    def test_a_long_transcript_breaks_between_rows_and_repeats_the_header(
+        self, transcript_pdf: bytes
+    ) -> None:
+        view = make_view("transcript", 25)
+        pages = [squeeze(text) for _, _, text in pdf_pages(transcript_pdf)]
+        assert len(pages) >= 2
+        for text in pages:  # the column header on every page that has rows
+            if any(line.date in text for line in view.lines):
+                assert "序号No.课程/成果Course/outcome" in text
+        for line in view.lines:  # every row whole on exactly one page
+            row = squeeze(line.title_zh + (line.title_en or "") + line.credits + line.date)
+            assert sum(row in text for text in pages) == 1, line.title_zh
+
+
+class TestRevokedPdf:
+    REVOKED: ClassVar[dict[str, str]] = {
+        "revoked_on": "2026-11-30",
+        "revoke_reason": "机构登记错误 / posted in error",
+    }
+
+    def test_a_revoked_certificate_carries_a_diagonal_stamp_with_date_and_reason(
+        self, renderer: Renderer
+    ) -> None:
+        text = squeeze(pdf_pages(renderer.render(make_view(**self.REVOKED), credential_json=b"{}"))[0][2])
+        assert "已撤销REVOKED" in text
+        assert "2026-11-30" in text and squeeze("机构登记错误 / posted in error") in text
+        html = renderer.html(make_view(**self.REVOKED))
+        assert 'class="revoked-stamp"' in html
+
+    def test_the_stamp_is_on_every_page_of_a_long_transcript(self, renderer: Renderer) -> None:
+        view = make_view("transcript", 25, **self.REVOKED)
+        pages = pdf_pages(renderer.render(view, credential_json=b"{}"))
+        assert len(pages) >= 2 and all("已撤销REVOKED" in squeeze(text) for _, _, text in pages)
+
+    def test_a_valid_certificate_is_unchanged(self, renderer: Renderer, achievement_pdf: bytes) -> None:
+        assert 'class="revoked-stamp"' not in renderer.html(make_view())
+        text = squeeze(pdf_pages(achievement_pdf)[0][2])
+        assert "已撤销REVOKED" not in text and "Revokedon" not in text
 
 
 class TestRareCharacters:

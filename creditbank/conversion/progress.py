@@ -86,38 +86,62 @@ def counted_lots(session: Session, learner: Learner, code: str) -> tuple[Qualifi
     return q, [c.lot_id for c in counted if c.units > 0 and c.lot_id is not None]
 
 
+@dataclasses.dataclass
+class _Excluded:
+    units: int
+    category: str
+    lot_id: str
+    title_zh: str
+    title_en: str | None
+    rule_code: str
+    qualification_code: str
+
+
 def _counted(session: Session, learner: Learner, q: Qualification) -> tuple[list[_Counted], int]:
-    """Lots that count: earned at the qualification's institution, or converted into it."""
-    converted = set(
-        session.execute(
-            select(col(Conversion.target_lot_id)).where(
-                col(Conversion.learner_id) == learner.id,
-                col(Conversion.qualification_id) == q.id,
-                col(Conversion.target_lot_id).is_not(None),
-            )
-        ).scalars()
-    )
+    counted, transferred, _ = _counted_and_excluded(session, learner, q)
+    return counted, transferred
+
+
+def _counted_and_excluded(
+    session: Session, learner: Learner, q: Qualification
+) -> tuple[list[_Counted], int, list[_Excluded]]:
+    """Lots that count: earned at the qualification's institution, or converted into it — by a
+    rule of this qualification, or by a rule bound to no qualification. Credits converted by a
+    rule bound to another qualification do not count here, and are listed with that rule."""
+    conversions = {
+        target: (rule_code, qualification_code)
+        for target, rule_code, qualification_code in session.execute(
+            select(col(Conversion.target_lot_id), col(ConversionRule.code), col(Qualification.code))
+            .join(ConversionRule, col(ConversionRule.id) == col(Conversion.rule_id))
+            .outerjoin(Qualification, col(Qualification.id) == col(Conversion.qualification_id))
+            .where(col(Conversion.learner_id) == learner.id, col(Conversion.target_lot_id).is_not(None))
+        )
+    }
     rows = session.execute(
         select(Lot, Outcome, Institution)
         .join(Outcome, col(Outcome.id) == col(Lot.outcome_id))
         .join(Institution, col(Institution.id) == col(Lot.institution_id))
         .where(col(Lot.learner_id) == learner.id, col(Lot.state) == LotState.active)
     )
-    counted, transferred = [], 0
+    counted, transferred, excluded = [], 0, []
     for lot, outcome, institution in rows:
+        left = lot.amount_units - lot.consumed_units
         native = lot.institution_id == q.owner_institution_id and lot.conversion_id is None
-        if native or lot.id in converted:
-            counted.append(
-                _Counted(
-                    lot.amount_units - lot.consumed_units,
-                    lot.category,
-                    f"{institution.code}:{outcome.code}",
-                    lot.id,
+        rule_code, bound_to = conversions.get(lot.id, (None, None))
+        converted_here = lot.conversion_id is not None and (
+            bound_to == q.code or (bound_to is None and lot.institution_id == q.owner_institution_id)
+        )
+        if native or converted_here:
+            counted.append(_Counted(left, lot.category, f"{institution.code}:{outcome.code}", lot.id))
+            if not native:
+                transferred += left
+        elif lot.conversion_id is not None and bound_to is not None and left > 0:
+            excluded.append(
+                _Excluded(
+                    left, lot.category, lot.id, outcome.title_zh, outcome.title_en, rule_code or "?", bound_to
                 )
             )
-            if not native:
-                transferred += lot.amount_units - lot.consumed_units
-    return counted, transferred
+    return counted, transferred, excluded
 
 
 def _evaluate(
@@ -175,8 +199,18 @@ def progress(session: Session, learner: Learner, code: str) -> dict[str, Any]:
         if "outcome" in r:
             _, outcome = service.resolve_ref(session, r["outcome"])
             titles[r["outcome"]] = (outcome.title_zh, outcome.title_en)
-    counted, transferred = _counted(session, learner, q)
+    counted, transferred, excluded = _counted_and_excluded(session, learner, q)
     now_reqs, total = _evaluate(requirements, counted, q, titles)
+    for requirement in now_reqs:  # say why converted credits of this category do not count
+        why = [e for e in excluded if e.category == requirement.get("category") and requirement["missing"]]
+        for e in why:
+            requirement["missing"]["zh"] += (
+                f"（按转换规则 {e.rule_code} 转换的 {_text(e.units)} 学分计入资历 {e.qualification_code}，不计入本资历）"
+            )
+            requirement["missing"]["en"] += (
+                f" ({_text(e.units)} credits converted under rule {e.rule_code} count toward "
+                f"{e.qualification_code}, not this qualification)"
+            )
 
     # What-if: apply every eligible rule of this qualification in turn, on a copy of the lots.
     lots = service.lot_views(session, learner.id)
@@ -251,6 +285,20 @@ def progress(session: Session, learner: Learner, code: str) -> dict[str, Any]:
             "missing": _credits(total_missing),
         },
         "requirements": now_reqs,
+        "not_counted": [
+            {
+                "lot_id": e.lot_id,
+                "title_zh": e.title_zh,
+                "credits": _credits(e.units),
+                "rule": e.rule_code,
+                "counts_toward": e.qualification_code,
+                "zh": f"「{e.title_zh}」{_text(e.units)} 学分按转换规则 {e.rule_code} 转换，计入资历 "
+                f"{e.qualification_code}，不计入本资历",
+                "en": f"{_text(e.units)} credits of “{e.title_en or e.title_zh}” were converted under rule "
+                f"{e.rule_code} for {e.qualification_code} and do not count here",
+            }
+            for e in excluded
+        ],
         "what_if": {
             "conversions": applied,
             "total_after": _credits(total_after),

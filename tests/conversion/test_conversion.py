@@ -368,6 +368,60 @@ class TestCapsAndProgress:
         assert warning["title_zh"] == "大棚套种技术" and "过期" in warning["zh"]
 
 
+def _qualification(client, world, code: str) -> None:
+    q = client.put(
+        f"/api/v1/qualifications/{code}",
+        headers=world["ou"],
+        json={
+            "name_zh": "学前教育专业",
+            "name_en": "Preschool diploma",
+            "total_credits": 60,
+            "requirements": [{"category": "academic", "min_credits": 30}],
+        },
+    )
+    assert q.status_code == 201, q.text
+
+
+def _convert(client, world) -> None:
+    for i in range(3):
+        post(client, world, f"HC-AGRI-{i}")
+    cid = client.post("/api/v1/me/conversions", json={"rule_code": "AGRI-3"}, headers=world["me"]).json()[
+        "id"
+    ]
+    decided = client.post(
+        f"/api/v1/conversions/{cid}/decide", json={"decision": "approve"}, headers=world["ou"]
+    )
+    assert decided.json()["state"] == "approved", decided.text
+
+
+class TestProgressCountsConvertedCredits:
+    def test_credits_converted_into_the_qualifications_institution_count(self, client, world):
+        _qualification(client, world, "OU-PRESCHOOL-DIP")
+        approved(client, world["ou"])  # bound to no qualification, like the demo's AGRI-TO-MODERN
+        _convert(client, world)
+        progress = client.get("/api/v1/me/progress/OU-PRESCHOOL-DIP", headers=world["me"]).json()
+        [academic] = progress["requirements"]
+        assert academic["counted"] == 2.0
+        assert academic["missing"]["zh"] == "还差 28 个学历教育学分"
+        assert progress["total"]["counted"] == 2.0 and progress["total"]["transferred"] == 2.0
+        assert progress["not_counted"] == []
+
+    def test_credits_a_rule_binds_to_another_qualification_are_excluded_naming_the_rule(self, client, world):
+        _qualification(client, world, "OU-PRESCHOOL-DIP")
+        _qualification(client, world, "OU-AGRI-DIP")
+        approved(client, world["ou"], qualification_code="OU-AGRI-DIP")
+        _convert(client, world)
+        progress = client.get("/api/v1/me/progress/OU-PRESCHOOL-DIP", headers=world["me"]).json()
+        [academic] = progress["requirements"]
+        assert academic["counted"] == 0.0
+        assert "按转换规则 AGRI-3 转换的 2 学分计入资历 OU-AGRI-DIP" in academic["missing"]["zh"]
+        assert "converted under rule AGRI-3 count toward OU-AGRI-DIP" in academic["missing"]["en"]
+        [excluded] = progress["not_counted"]
+        assert excluded["rule"] == "AGRI-3" and excluded["credits"] == 2.0
+        counted_there = client.get("/api/v1/me/progress/OU-AGRI-DIP", headers=world["me"]).json()
+        assert counted_there["requirements"][0]["counted"] == 2.0
+
+
 class TestTranscriptProvenance:
     def test_transcript_shows_converted_credits_with_their_sources(self, client, world):
         approved(client, world["ou"])

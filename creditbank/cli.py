@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import sys
 from pathlib import Path
 from typing import Annotated, NoReturn
@@ -15,7 +16,22 @@ from creditbank.db import Database
 from creditbank.errors import CreditbankError
 from creditbank.kit import sealed
 
-app = typer.Typer(help="creditbank 学分银行 — learning-credit bank", no_args_is_help=True)
+ENVIRONMENT_HELP = (
+    "Database and settings (every command): CREDITBANK_DATABASE_URL (default sqlite:///./creditbank.db, "
+    "in the current folder), CREDITBANK_KEYS_DIR (default ./keys), CREDITBANK_SECRET, "
+    "CREDITBANK_KEY_PASSPHRASE, CREDITBANK_BASE_URL (first start only), CREDITBANK_ADMIN_TOKEN, "
+    "CREDITBANK_HOURS_PER_CREDIT. 数据库与设置见上述 CREDITBANK_* 环境变量。"
+)
+
+
+class ImportMode(enum.StrEnum):
+    all_or_nothing = "all_or_nothing"
+    partial = "partial"
+
+
+app = typer.Typer(
+    help="creditbank 学分银行 — learning-credit bank", no_args_is_help=True, epilog=ENVIRONMENT_HELP
+)
 console = Console()
 
 
@@ -268,18 +284,23 @@ def demo() -> None:
 def import_file(
     file: Path,
     institution: Annotated[str, typer.Option("--institution", help="Institution code")],
-    mode: str = "all_or_nothing",
+    mode: Annotated[
+        ImportMode,
+        typer.Option(
+            help="all_or_nothing: any bad row and nothing is imported (default); partial: import the "
+            "good rows and list the rejected ones"
+        ),
+    ] = "all_or_nothing",  # type: ignore[assignment]
 ) -> None:
-    """Import a CSV/XLSX of completions for an institution, with a progress bar."""
+    """Import a CSV/XLSX of completions for an institution, with a progress bar; rejected rows are
+    listed after it."""
     from creditbank.completions import service as completions
     from creditbank.institutions import service as institutions
     from creditbank.ledger.batchfile import Row, read_rows
 
     settings = get_settings()
     db = _prepare(settings)
-    if mode not in ("all_or_nothing", "partial"):
-        console.print("mode must be all_or_nothing or partial")
-        raise typer.Exit(2)
+    mode = ImportMode(mode).value  # type: ignore[assignment]
     size = file.stat().st_size
     if size > settings.max_upload_bytes:
         console.print(CreditbankError("upload_too_large", {"limit_mb": settings.max_upload_bytes >> 20}))
@@ -295,6 +316,7 @@ def import_file(
         ) as progress,
     ):
         task = progress.add_task(file.name, total=None)
+        failure: CreditbankError | None = None
         try:
             with db.unit_of_work() as session:
                 rows = (
@@ -311,10 +333,12 @@ def import_file(
                     progress=lambda n: progress.advance(task, n),
                 )
         except CreditbankError as exc:
-            console.print(f"[red]{exc}[/red]")
-            for error in (exc.errors or [])[:50]:
-                console.print(f"  line {error['line']}: {error['code']} — {error['message_zh']}")
-            raise typer.Exit(1) from None
+            failure = exc
+    if failure is not None:  # after the progress bar, never into it
+        console.print(f"[red]{failure}[/red]")
+        for error in (failure.errors or [])[:50]:
+            console.print(f"  line {error['line']}: {error['code']} — {error['message_zh']}")
+        raise typer.Exit(1)
     console.print(f"accepted {report.accepted}, replayed {report.replayed}, rejected {report.rejected}")
     for error in report.errors[:50]:
         console.print(f"  line {error['line']}: {error['code']} — {error['message_zh']}")
@@ -689,6 +713,19 @@ def _print_verdict(result: dict, *, offline: bool = False, submitted=None) -> No
             f"  To check revocation: verify online, or save the status list and add --status-list: "
             f"curl -s {where} > status.json"
         )
+
+
+def _name_the_environment(typer_app: typer.Typer) -> None:
+    """Every command's --help ends by naming the database and the CREDITBANK_* variables."""
+    typer_app.info.epilog = typer_app.info.epilog or ENVIRONMENT_HELP
+    for command in typer_app.registered_commands:
+        command.epilog = command.epilog or ENVIRONMENT_HELP
+    for group in typer_app.registered_groups:
+        if group.typer_instance is not None:
+            _name_the_environment(group.typer_instance)
+
+
+_name_the_environment(app)
 
 
 if __name__ == "__main__":

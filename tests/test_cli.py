@@ -165,3 +165,50 @@ def test_bank_set_up_before_identities_were_stored_keeps_the_did_of_its_certific
         "did:web:xuefen.example.gov.cn",
         "https://xuefen.example.gov.cn",
     )
+
+
+def _all_commands(typer_app, prefix=()):
+    for command in typer_app.registered_commands:
+        yield (*prefix, command.name or command.callback.__name__.replace("_", "-"))
+    for group in typer_app.registered_groups:
+        yield from _all_commands(group.typer_instance, (*prefix, group.name))
+
+
+def test_every_commands_help_names_the_database_and_the_creditbank_variables():
+    commands = list(_all_commands(app))
+    assert ("serve",) in commands and ("keys", "move-domain") in commands
+    for command in commands:
+        result = CliRunner().invoke(app, [*command, "--help"], env={"COLUMNS": "200"})
+        text = " ".join(result.output.split())
+        assert result.exit_code == 0, (command, result.output)
+        assert "CREDITBANK_DATABASE_URL (default sqlite:///./creditbank.db" in text, command
+        assert "CREDITBANK_KEYS_DIR" in text and "CREDITBANK_SECRET" in text, command
+
+
+def test_import_mode_lists_its_values_in_help():
+    result = CliRunner().invoke(app, ["import", "--help"], env={"COLUMNS": "200"})
+    assert "all_or_nothing|partial" in result.output
+    bad = CliRunner().invoke(app, ["import", "x.csv", "--institution", "X", "--mode", "some"])
+    assert bad.exit_code == 2 and "all_or_nothing" in bad.output
+
+
+def test_import_prints_row_errors_after_the_progress_bar(sqlite_url, tmp_path, monkeypatch):
+    monkeypatch.setenv("CREDITBANK_DATABASE_URL", sqlite_url)
+    monkeypatch.setenv("CREDITBANK_KEYS_DIR", str(tmp_path / "keys"))
+    monkeypatch.setenv("CREDITBANK_SECRET", "s")
+    accounts = _world(sqlite_url, people=2, outcomes=2)
+    (tmp_path / "bad.csv").write_text(
+        "external_id,account_no,outcome_code,completed_on\n"
+        f"B-1,{accounts[0]},HC-0,2026-04-01\nB-2,{accounts[1]},NO-SUCH,2026-04-01\n",
+        encoding="utf-8",
+    )
+    from creditbank.config import get_settings
+
+    get_settings.cache_clear()
+    result = CliRunner().invoke(app, ["import", str(tmp_path / "bad.csv"), "--institution", "HCZCEC"])
+    get_settings.cache_clear()
+    assert result.exit_code == 1, result.output
+    progress_at = result.output.index("bad.csv")
+    error_at = result.output.index("line 3: outcome_not_found")
+    assert progress_at < error_at
+    assert "rows" not in result.output[error_at:]  # nothing of the bar after the errors

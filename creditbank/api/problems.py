@@ -25,6 +25,47 @@ _HTTP_CODES = {
 }
 
 
+# pydantic's error types → a Chinese message (the English one is pydantic's own ``msg``).
+_VALIDATION_ZH = {
+    "missing": "缺少必填字段 {field}",
+    "string_too_short": "{field} 太短（至少 {min_length} 个字符）",
+    "string_too_long": "{field} 太长（最多 {max_length} 个字符）",
+    "string_type": "{field} 应为文字",
+    "int_parsing": "{field} 应为整数",
+    "int_type": "{field} 应为整数",
+    "float_parsing": "{field} 应为数字",
+    "float_type": "{field} 应为数字",
+    "bool_parsing": "{field} 应为 true 或 false",
+    "date_from_datetime_parsing": "{field} 应为日期，如 2026-03-01",
+    "date_parsing": "{field} 应为日期，如 2026-03-01",
+    "datetime_parsing": "{field} 应为日期时间，如 2026-03-01T08:00:00Z",
+    "greater_than_equal": "{field} 应不小于 {ge}",
+    "greater_than": "{field} 应大于 {gt}",
+    "less_than_equal": "{field} 应不大于 {le}",
+    "less_than": "{field} 应小于 {lt}",
+    "literal_error": "{field} 只能是 {expected}",
+    "enum": "{field} 只能是 {expected}",
+    "extra_forbidden": "不认识的字段 {field}",
+    "json_invalid": "JSON 格式错误",
+    "dict_type": "{field} 应为 JSON 对象",
+    "model_type": "{field} 应为 JSON 对象",
+    "list_type": "{field} 应为列表",
+    "too_short": "{field} 的项数太少（至少 {min_length} 项）",
+    "too_long": "{field} 的项数太多（最多 {max_length} 项）",
+    "value_error": "{field} 的值无效",
+    "string_pattern_mismatch": "{field} 的格式不正确",
+}
+
+
+def validation_zh(kind: str, field: str, ctx: dict[str, Any]) -> str:
+    """A Chinese message for one pydantic validation error (a generic one for types not listed)."""
+    template = _VALIDATION_ZH.get(kind, "{field} 的值不符合要求")
+    try:
+        return template.format(field=field or "请求内容", **{k: v for k, v in ctx.items() if k != "field"})
+    except (KeyError, IndexError, ValueError):
+        return _VALIDATION_ZH.get("value_error", "").format(field=field or "请求内容")
+
+
 def language(request: Request) -> str:
     """zh-CN unless the caller prefers English (first tag of Accept-Language)."""
     header = request.headers.get("accept-language", "")
@@ -74,14 +115,17 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _shape(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [
-            {
-                "field": ".".join(str(p) for p in e.get("loc", ()) if p != "body"),
-                "code": e.get("type"),
-                "message_en": e.get("msg"),
-            }
-            for e in exc.errors()
-        ]
+        errors = []
+        for e in exc.errors():
+            field = ".".join(str(p) for p in e.get("loc", ()) if p != "body")
+            errors.append(
+                {
+                    "field": field,
+                    "code": e.get("type"),
+                    "message_zh": validation_zh(str(e.get("type", "")), field, e.get("ctx") or {}),
+                    "message_en": e.get("msg"),
+                }
+            )
         return problem(request, "validation_error", errors=errors)
 
     @app.exception_handler(StarletteHTTPException)

@@ -17,6 +17,7 @@ from creditbank.api import (
     conversion,
     institution,
     learner,
+    openapi,
     operator,
     problems,
     translog,
@@ -97,6 +98,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     problems.install(app)
     web.install(app)
     bodylimit.install(app)
+    openapi.install(app)
     app.add_middleware(PublicCors)
 
     @app.get("/healthz", tags=["public 公开"], summary="Liveness, database and PDF check")

@@ -1,0 +1,126 @@
+"""Schemathesis over every operation of /openapi.json, once per role (issue 9, continuous checks).
+
+Each role (operator, institution, learner, anonymous) sends generated requests — valid and
+invalid — to every operation within a bounded budget, and every response is checked: never a
+5xx, and the status code, media type, headers and body are ones the OpenAPI document declares
+for that operation. The budget (examples per operation) keeps the whole file to about a minute;
+raise ``CREDITBANK_SCHEMATHESIS_EXAMPLES`` for a deeper run.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from dataclasses import dataclass
+
+import pytest
+import schemathesis
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis.errors import Unsatisfiable
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    missing_required_header,
+    response_headers_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from creditbank.app import create_app
+from creditbank.config import Settings
+from creditbank.db import Database
+from tests.conftest import ADMIN, institution, learner, outcome
+
+EXAMPLES = int(os.environ.get("CREDITBANK_SCHEMATHESIS_EXAMPLES", "2"))
+ROLES = ("operator", "institution", "learner", "anonymous")
+CHECKS = (
+    schemathesis.checks.not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+    missing_required_header,
+)
+
+
+@dataclass
+class World:
+    app: object
+    headers: dict[str, dict[str, str]]
+    figures: dict[str, Counter]
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory, request) -> World:
+    tmp = tmp_path_factory.mktemp("schemathesis")
+    url = f"sqlite:///{tmp / 'creditbank.db'}"
+    from creditbank.migrations import upgrade
+
+    upgrade(url)
+    settings_ = Settings(database_url=url, keys_dir=tmp / "keys", admin_token=ADMIN, secret="test-secret")
+    db = Database(url)
+    app = create_app(settings_, db)
+    with TestClient(app) as client:
+        inst = institution(client)
+        outcome(client, inst)
+        person = learner(client, inst)
+        token = client.post(
+            "/api/v1/auth/activate",
+            json={
+                "account_no": person["account_no"],
+                "activation_code": person["activation_code"],
+                "password": "schemathesis-2026",
+            },
+        ).json()["access_token"]
+    headers = {
+        "operator": {"Authorization": f"Bearer {ADMIN}"},
+        "institution": inst,
+        "learner": {"Authorization": f"Bearer {token}"},
+        "anonymous": {},
+    }
+    figures: dict[str, Counter] = {role: Counter() for role in ROLES}
+    yield World(app, headers, figures)
+    print("\nschemathesis figures per role (cases, failures):")
+    for role in ROLES:
+        print(f"  {role:12} {figures[role]['cases']:5} {figures[role]['failures']:3}")
+    db.dispose()
+
+
+def _failure_text(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return " | ".join(line.strip() for line in text.splitlines()[:14] if line.strip())[:700]
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_every_operation_answers_as_declared(role, world):
+    """Positive and negative cases for every operation, as this role; all failures listed."""
+    api = schemathesis.openapi.from_asgi("/openapi.json", world.app)
+    failures: list[str] = []
+    for result in api.get_all_operations():
+        operation = result.ok()
+        for mode in (schemathesis.GenerationMode.POSITIVE, schemathesis.GenerationMode.NEGATIVE):
+
+            @given(case=operation.as_strategy(generation_mode=mode))
+            @settings(
+                max_examples=EXAMPLES,
+                deadline=None,
+                derandomize=True,
+                database=None,
+                suppress_health_check=list(HealthCheck),
+                phases=[Phase.explicit, Phase.generate],
+            )
+            def run(case):
+                world.figures[role]["cases"] += 1
+                headers = {k: v for k, v in (case.headers or {}).items() if k.lower() != "authorization"}
+                case.call_and_validate(headers=headers | world.headers[role], checks=list(CHECKS))
+
+            try:
+                run()
+            except Unsatisfiable:  # nothing to make invalid (an operation without parameters)
+                continue
+            except (Exception, BaseExceptionGroup) as exc:  # collect every operation's failure, then report
+                world.figures[role]["failures"] += 1
+                failures.append(
+                    f"{operation.method.upper()} {operation.path} [{mode.value}]: {_failure_text(exc)}"
+                )
+    assert not failures, f"{len(failures)} operations fail as {role}:\n" + "\n".join(failures)

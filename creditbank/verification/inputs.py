@@ -24,6 +24,7 @@ class Submitted:
     certificate_id: str | None = None
     source: str = "json"  # json | pdf | image | payload | url (a link without its #CB1… fragment)
     pdf_without_attachment: bool = False
+    printed_text: str | None = None  # a PDF's page text, for the printed-text check (item 9)
 
 
 def qr_url(base_url: str, certificate) -> str:
@@ -89,6 +90,8 @@ def from_bytes(data: bytes, filename: str | None = None) -> Submitted:
         texts = qrcodes.decode_qr_pdf(data)
         certificate_id, payload = split_qr_text(texts[0]) if texts else (None, None)
         credential = json_object(attachment) if attachment else None
+        if attachment is not None and credential is None:
+            attachment = None  # unreadable: reported as no valid attachment, never ignored
         if credential is None and payload is None:
             raise CreditbankError(
                 "unusable_input",
@@ -102,6 +105,7 @@ def from_bytes(data: bytes, filename: str | None = None) -> Submitted:
             certificate_id=certificate_id,
             source="pdf",
             pdf_without_attachment=attachment is None,
+            printed_text=pdf_text(data),
         )
     if head.startswith((b"\x89PNG", b"\xff\xd8")):
         texts = qrcodes.decode_qr_image(data)
@@ -118,6 +122,25 @@ def from_bytes(data: bytes, filename: str | None = None) -> Submitted:
             raise CreditbankError("unusable_input", {"reason": "JSON 格式错误 / malformed JSON"})
         return from_json(credential)
     return from_text(text)
+
+
+def pdf_text(data: bytes) -> str:
+    """All the text printed on a PDF's pages (pypdfium2), for comparing with the signed claims."""
+    import pypdfium2 as pdfium
+
+    document = pdfium.PdfDocument(data)
+    try:
+        parts = []
+        for page in document:
+            textpage = page.get_textpage()
+            parts.append(textpage.get_text_range())
+            textpage.close()
+            page.close()
+        return "\n".join(parts)
+    except pdfium.PdfiumError:
+        return ""
+    finally:
+        document.close()
 
 
 def from_json(body: dict) -> Submitted:

@@ -34,6 +34,7 @@ from creditbank.verification.verify import (
     StatusAnswer,
     Verdict,
     claims_agree,
+    pdf_checks,
     verify_credential,
     verify_payload,
 )
@@ -237,6 +238,13 @@ def verify(submitted: inputs.Submitted, key_file: bytes, status_list: bytes | No
     else:
         verdict = verdicts[0]
     verdict.notes.extend(notes)
+    if submitted.source == "pdf" and verdict.checks["integrity"].ok is not False:
+        pdf_checks(
+            verdict.checks,
+            printed_text=submitted.printed_text,
+            credential=submitted.credential,
+            claims=verdict.claims,
+        )
     claims = verdict.claims or {}
     summary = (
         {

@@ -29,6 +29,7 @@ from creditbank.verification.verify import (
     Verdict,
     claims_agree,
     credential_facts,
+    pdf_checks,
     verify_credential,
     verify_payload,
 )
@@ -292,12 +293,16 @@ class OnlineVerifier:
 
 
 def combine(verdicts: list[Verdict], submitted: inputs.Submitted) -> Verdict:
-    """A PDF carries two copies of the claims (attachment and QR): both must pass and agree."""
+    """A PDF carries two copies of the claims (attachment and QR): both must pass and agree, and
+    its pages must print what they sign."""
     if len(verdicts) == 1:
         single = verdicts[0]
-        if submitted.pdf_without_attachment:
-            single.notes.append(
-                "PDF 未附带证书数据，仅核验了二维码 / no attached credential; only the QR was checked"
+        if submitted.source == "pdf":
+            pdf_checks(
+                single.checks,
+                printed_text=submitted.printed_text,
+                credential=submitted.credential,
+                claims=single.claims,
             )
         return single
     credential_verdict, payload_verdict = verdicts
@@ -310,6 +315,13 @@ def combine(verdicts: list[Verdict], submitted: inputs.Submitted) -> Verdict:
             False,
             "PDF 附带的证书数据与二维码内容不一致",
             "the PDF's attached credential and its QR code disagree",
+        )
+    elif submitted.source == "pdf":
+        pdf_checks(
+            checks,
+            printed_text=submitted.printed_text,
+            credential=submitted.credential,
+            claims=payload_verdict.claims,
         )
     return Verdict(
         checks=checks,

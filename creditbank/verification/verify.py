@@ -13,6 +13,7 @@ file), never from the document being verified.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -313,6 +314,59 @@ def credential_facts(credential: dict[str, Any]) -> dict[str, Any]:
         "account_no": identities.get("accountId"),
         "total_credits": round(total, 2),
     }
+
+
+_WHITESPACE = re.compile(r"\s+")
+
+PRINTED_TEXT_DIFFERS = Check(
+    False,
+    "PDF 页面上印的内容与签名的证书数据不符",
+    "printed text differs from the signed credential",
+)
+NO_VALID_ATTACHMENT = Check(
+    False,
+    "PDF 没有附带有效的已签名证书数据（credential.json），不能只凭二维码认定",
+    "the PDF carries no valid signed credential (credential.json); the QR alone does not vouch for it",
+)
+
+
+def printed_text_matches(text: str, claims: dict[str, Any] | None) -> bool:
+    """Does a PDF's page text show what the signed claims say — the learner's name, the issue
+    date, the total credits and every title with its credits and date? Whitespace is ignored
+    (line wrapping splits long titles); the signed values must appear as printed."""
+    if not claims:
+        return False
+    page = _WHITESPACE.sub("", text)
+
+    def shown(value: Any) -> bool:
+        needle = _WHITESPACE.sub("", str(value or ""))
+        return bool(needle) and needle in page
+
+    wanted = [claims.get("learner_name"), claims.get("issued_on"), claims.get("total_credits")]
+    for line in claims.get("lines") or []:
+        if isinstance(line, dict):
+            wanted += [line.get("title_zh"), line.get("credits"), line.get("completed_on")]
+    return all(shown(value) for value in wanted)
+
+
+def pdf_checks(
+    checks: dict[str, Check],
+    *,
+    printed_text: str | None,
+    credential: dict[str, Any] | None,
+    claims: dict[str, Any] | None,
+) -> None:
+    """Issue 9 item 9: a PDF is genuine only if its attachment is the signed credential and its
+    pages print what is signed (the QR's claims; without a readable QR, the credential's name and
+    total). Failures go into ``integrity`` (the other checks stay as they are)."""
+    if credential is None:
+        checks["integrity"] = NO_VALID_ATTACHMENT
+        return
+    if claims is None:
+        facts = credential_facts(credential)
+        claims = {"learner_name": facts["learner_name"], "total_credits": f"{facts['total_credits']:g}"}
+    if printed_text is not None and not printed_text_matches(printed_text, claims):
+        checks["integrity"] = PRINTED_TEXT_DIFFERS
 
 
 def claims_agree(credential: dict[str, Any], claims: dict[str, Any] | None) -> bool:

@@ -367,6 +367,58 @@ def audit() -> None:
     sys.exit(1)
 
 
+@app.command()
+def backup(
+    file: Annotated[Path, typer.Argument(help="Where to write the copy (must not exist) 备份文件")],
+) -> None:
+    """Copy the live SQLite database to FILE, consistently, while the server runs (online backup).
+
+    The secret (CREDITBANK_SECRET or keys/secret.key), the keys/ folder and the key passphrase are
+    NOT in it: back them up separately (docs/operations.md). PostgreSQL: use pg_dump."""
+    from creditbank import backup as backups
+
+    settings = get_settings()
+    try:
+        size = backups.backup(settings.database_url, file)
+    except backups.BackupError as exc:
+        console.print(f"[red]{exc}[/red]")
+        sys.exit(1)
+    console.print(f"[green]备份完成 backup written[/green]: {file} ({size:,} bytes)")
+    console.print(
+        "另请备份密钥目录和部署密钥 / also keep the keys folder and the secret: "
+        f"{settings.keys_dir} (docs/operations.md)"
+    )
+
+
+@app.command()
+def restore(
+    file: Annotated[Path, typer.Argument(help="A file written by `creditbank backup` 备份文件")],
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing database")] = False,
+) -> None:
+    """Restore the SQLite database from FILE, bring its schema up to date, then run `audit`.
+
+    Put the keys folder and the secret back first: without the same secret, learners can no
+    longer be matched by ID number, so restore refuses to start without one."""
+    from creditbank import backup as backups
+    from creditbank.migrations import upgrade
+
+    settings = get_settings()
+    if settings.secret is None and not (settings.keys_dir / "secret.key").exists():
+        console.print(
+            "[red]找不到部署密钥：请先恢复 keys/secret.key 或设置 CREDITBANK_SECRET / "
+            f"no deployment secret: restore {settings.keys_dir / 'secret.key'} or set CREDITBANK_SECRET first[/red]"
+        )
+        sys.exit(1)
+    try:
+        target = backups.restore(file, settings.database_url, force=force)
+    except backups.BackupError as exc:
+        console.print(f"[red]{exc}[/red]")
+        sys.exit(1)
+    upgrade(settings.database_url, secret=settings.id_secret())
+    console.print(f"[green]已恢复 restored[/green]: {target}")
+    audit()
+
+
 @app.command("expire-conversions")
 def expire_conversions() -> None:
     """Release the credits locked by conversion requests nobody decided within 30 days (run daily)."""

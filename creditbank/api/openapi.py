@@ -90,13 +90,16 @@ def document(app: FastAPI) -> dict[str, Any]:
                 responses["201"] = {**responses["200"], "description": "Created · 已创建"}
             if method == "post" and "201" in responses and "200" not in responses:
                 responses["200"] = {**responses["201"], "description": "Already there: the original · 已存在"}
+            # A page for people (the phone verification page) answers its errors as a page too.
+            page = "text/html" in responses.get("200", {}).get("content", {})
+            refusal = problem | ({"text/html": {"schema": {"type": "string"}}} if page else {})
             for code in sorted(_codes(path, method, operation)):
                 entry = responses.setdefault(code, {"description": DESCRIPTIONS[code]})
                 if code == "422":  # FastAPI's own validation body is answered as a problem
-                    entry["content"] = dict(problem)
+                    entry["content"] = dict(refusal)
                     entry["description"] = DESCRIPTIONS["422"]
                 else:
-                    entry.setdefault("content", {}).update(problem)
+                    entry.setdefault("content", {}).update(refusal)
     return spec
 
 

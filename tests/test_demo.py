@@ -225,9 +225,6 @@ class TestCompletions:
         assert report.ok, report.problems
         assert report.transactions > 900
 
-    def test_loads_in_a_few_seconds(self, loaded: Loaded) -> None:
-        assert loaded.seconds < 10
-
 
 class TestDeterminism:
     def test_same_seed_same_people_and_courses(self, tmp_path: Path, loaded: Loaded) -> None:

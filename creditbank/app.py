@@ -92,7 +92,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     sealed.configure(secret)  # certificates issued before migration 0005 are sealed with it
     app.state.issuer = Issuer(settings)
     app.state.log = log_service(settings, app.state.db)
-    app.state.verifier = OnlineVerifier(app.state.db, app.state.issuer)
+    app.state.verifier = OnlineVerifier(app.state.db, app.state.issuer, app.state.log)
     app.state.printer = Printer(app.state.issuer.base_url)
     app.state.pdf = app.state.printer.pdf
     problems.install(app)

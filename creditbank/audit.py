@@ -1,8 +1,13 @@
-"""``creditbank audit``: recompute everything the ledger caches and check the hash chain.
+"""``creditbank audit``: recompute everything the ledger caches, check the hash chain and the
+transparency log.
 
 Finds an edited posting (its transaction's hash no longer matches), a deleted or reordered
 transaction (a gap in ``seq`` or a broken ``prev_hash`` link), an edited completion (its content
-digest changed), and any materialised balance that disagrees with the postings.
+digest changed), and any materialised balance that disagrees with the postings. Then the log: every
+leaf recomputed from the row it names, every transaction and certificate event in exactly one leaf and
+in order, the tree rebuilt and compared with the stored tiles and every signed checkpoint — so a row
+edited, deleted, inserted or reordered behind the service's back is named even when whoever did it
+also rewrote the hash chain to match.
 
 It lives above the domain packages (beside ``app`` and ``cli``) because it reads across them: the
 ledger, the completions its deposits rest on, the conversions holding its lots and the learners'
@@ -11,15 +16,21 @@ account numbers. The ledger itself imports no other domain.
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy import func, select
 from sqlmodel import Session, col
 
+from creditbank.certificates.models import Certificate
+from creditbank.certificates.service import revocation_digest
 from creditbank.completions import rules
 from creditbank.completions.models import Completion
 from creditbank.conversion.models import Conversion, ConversionLot
+from creditbank.kit import signednote as sn
+from creditbank.kit.canonical import digest_hex
 from creditbank.learners.models import Learner
 from creditbank.ledger import chain
 from creditbank.ledger.models import (
@@ -30,6 +41,8 @@ from creditbank.ledger.models import (
     Lot,
     Posting,
 )
+from creditbank.translog import audit as translog_audit
+from creditbank.translog.models import LeafKind
 
 
 @dataclass
@@ -37,6 +50,9 @@ class AuditReport:
     transactions: int = 0
     postings: int = 0
     accounts: int = 0
+    log_leaves: int = 0
+    log_checkpoints_signed: bool = False
+    """Whether the checkpoints' signatures were checked (the log's public keys were given)."""
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -44,7 +60,10 @@ class AuditReport:
         return not self.problems
 
 
-def audit(session: Session, *, max_problems: int = 50) -> AuditReport:
+def audit(
+    session: Session, *, max_problems: int = 50, log_verifiers: list[sn.Verifier] | None = None
+) -> AuditReport:
+    """``log_verifiers``: the transparency log's public keys, to check the checkpoints' signatures."""
     report = AuditReport()
 
     def problem(text: str) -> bool:
@@ -84,6 +103,7 @@ def audit(session: Session, *, max_problems: int = 50) -> AuditReport:
     lot_first: dict[str, int] = {}
     tx_reverses: dict[str, str] = {}
     tx_ids: set[str] = set()
+    ledger_hashes: dict[str, tuple[int, str]] = {}  # id → (seq, hash recomputed from the rows)
     learner_totals: dict[tuple[int, str, int], int] = defaultdict(int)
     for tx in (
         session.execute(select(LedgerTransaction).order_by(col(LedgerTransaction.seq)))
@@ -111,7 +131,9 @@ def audit(session: Session, *, max_problems: int = 50) -> AuditReport:
             completion_hash=tx.completion_hash,
             postings=[(codes.get(a, f"?{a}"), u, lot) for _, a, u, lot, _ in legs],
         )
-        if chain.tx_hash(body) != tx.hash and problem(
+        recomputed = chain.tx_hash(body)
+        ledger_hashes[tx.id] = (tx.seq, recomputed)
+        if recomputed != tx.hash and problem(
             f"{where}: hash mismatch — the transaction or a posting was edited"
         ):
             return report
@@ -218,9 +240,99 @@ def audit(session: Session, *, max_problems: int = 50) -> AuditReport:
         ):
             return report
     total = session.execute(select(func.coalesce(func.sum(Posting.amount_units), 0))).scalar_one()
-    if total != 0:
-        problem(f"all postings sum to {total}, not 0")
+    if total != 0 and problem(f"all postings sum to {total}, not 0"):
+        return report
+    report.log_checkpoints_signed = log_verifiers is not None
+    _audit_log(session, report, problem, ledger_hashes, log_verifiers)
     return report
+
+
+def _audit_log(
+    session: Session,
+    report: AuditReport,
+    problem: Callable[[str], bool],
+    ledger_hashes: dict[str, tuple[int, str]],
+    log_verifiers: list[sn.Verifier] | None,
+) -> None:
+    """Every leaf recomputed from the row it names, every row of the ledger and every certificate
+    event in exactly one leaf, in order — then the log's own tiles and signed checkpoints."""
+    certificates = {c.id: c for c in session.execute(select(Certificate)).scalars()}
+    logged_tx: set[str] = set()
+    issued: set[str] = set()
+    revoked: set[str] = set()
+    last_seq = 0
+
+    def on_leaf(leaf: translog_audit.Leaf) -> bool:
+        nonlocal last_seq
+        where = f"log leaf {leaf.index}"
+        digest = leaf.digest.hex()
+        if leaf.kind == LeafKind.ledger_transaction:
+            found = ledger_hashes.get(leaf.ref)
+            if found is None:
+                return problem(
+                    f"{where} records ledger transaction {leaf.ref}, which is gone — the row was deleted"
+                )
+            seq, recomputed = found
+            if leaf.ref in logged_tx:
+                return problem(f"{where} records ledger transaction {leaf.ref} a second time")
+            logged_tx.add(leaf.ref)
+            if seq < last_seq and problem(
+                f"{where} records ledger seq {seq} after seq {last_seq} — transactions were reordered"
+            ):
+                return True
+            last_seq = max(last_seq, seq)
+            if recomputed != digest:
+                return problem(
+                    f"{where}: ledger transaction seq={seq} id={leaf.ref} no longer matches what was logged — "
+                    "it (or its postings) was edited after it was written"
+                )
+            return False
+        if leaf.kind not in (LeafKind.certificate_issued, LeafKind.certificate_revoked):
+            return problem(f"{where} has an unknown kind {leaf.kind}")
+        certificate = certificates.get(leaf.ref)
+        if certificate is None:
+            return problem(f"{where} records certificate {leaf.ref}, which is gone — the row was deleted")
+        if leaf.kind == LeafKind.certificate_issued:
+            issued.add(certificate.id)
+            recorded = digest_hex(json.loads(certificate.credential_json))
+            if certificate.log_index != leaf.index:
+                return problem(
+                    f"{where}: certificate {certificate.id} points at leaf {certificate.log_index}"
+                )
+            if recorded != digest or certificate.credential_hash != digest:
+                return problem(
+                    f"{where}: certificate {certificate.id} no longer matches what was logged — its credential "
+                    "was edited after it was issued"
+                )
+            return False
+        revoked.add(certificate.id)
+        if certificate.revoked_at is None:
+            return problem(f"{where}: certificate {certificate.id} was revoked, but its row says it is not")
+        if certificate.revoke_log_index != leaf.index:
+            return problem(
+                f"{where}: certificate {certificate.id} points at leaf {certificate.revoke_log_index}"
+            )
+        if revocation_digest(certificate).hex() != digest:
+            return problem(f"{where}: the revocation of {certificate.id} was edited after it was logged")
+        return False
+
+    report.log_leaves = translog_audit.audit_log(session, problem, log_verifiers, on_leaf)
+    for tx_id, (seq, _) in sorted(ledger_hashes.items(), key=lambda item: item[1][0]):
+        if tx_id not in logged_tx and problem(
+            f"ledger transaction seq={seq} id={tx_id} is in no log leaf — it was written behind the service's back"
+        ):
+            return
+    for certificate in certificates.values():
+        if certificate.id not in issued and problem(
+            f"certificate {certificate.id} is in no log leaf — it was written behind the service's back"
+        ):
+            return
+        if (
+            certificate.revoked_at is not None
+            and certificate.id not in revoked
+            and problem(f"the revocation of certificate {certificate.id} is in no log leaf")
+        ):
+            return
 
 
 def _completion_digest(completion: Completion, account_no: str) -> str:

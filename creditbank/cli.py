@@ -346,18 +346,24 @@ def import_file(
 
 @app.command()
 def audit() -> None:
-    """Recompute balances from postings, check the hash chain and the deployment secret; exit 1 naming the first problem."""
+    """Recompute balances, the hash chain, the deployment secret and every transparency-log leaf, tile
+    and checkpoint from the rows; exit 1 naming the first row edited, deleted, inserted or reordered."""
+    from creditbank.app import log_service
     from creditbank.audit import audit as run_audit
     from creditbank.learners import secret as deployment_secret
 
     settings = get_settings()
+    if settings.secret is not None or (settings.keys_dir / "secret.key").exists():
+        sealed.configure(settings.id_secret())  # certificates issued before migration 0005 are sealed
     db = Database(settings.database_url)
+    verifiers = log_service(settings, db).verifiers()
     with db.reader() as session:
-        report = run_audit(session)
+        report = run_audit(session, log_verifiers=verifiers)
         # The secret the learners were matched with is part of what must be intact.
         report.problems += deployment_secret.audit(session, settings)
     console.print(
-        f"{report.transactions} transactions, {report.postings} postings, {report.accounts} accounts"
+        f"{report.transactions} transactions, {report.postings} postings, {report.accounts} accounts, "
+        f"{report.log_leaves} log entries"
     )
     if report.ok:
         console.print("[green]audit passed 审计通过[/green]")
@@ -535,6 +541,63 @@ def log_checkpoint() -> None:
     sys.stdout.write(row.note)
 
 
+@log_app.command("verify-consistency")
+def log_verify_consistency(
+    old: Annotated[Path, typer.Argument(help="A checkpoint you kept (file)")],
+    new: Annotated[
+        str, typer.Argument(help="A newer checkpoint: a file, or the bank's URL to fetch it from")
+    ],
+    log_key: Annotated[list[str], typer.Option("--log-key", help="The log's vkey (repeat for rotated keys)")],
+    url: Annotated[
+        str | None, typer.Option(help="Where to read tiles for the proof (default: NEW when it is a URL)")
+    ] = None,
+) -> None:
+    """Is NEW an extension of OLD? Only the log's public key and the tiles are needed.
+
+    Exit 0 consistent, 1 not (the log rewrote its history), 2 unusable input."""
+    from creditbank.kit import merkle
+    from creditbank.kit import signednote as sn
+    from creditbank.translog.client import FetchError, LogClient
+
+    try:
+        keys = [sn.parse_vkey(k) for k in log_key]
+        old_checkpoint, _ = sn.open_checkpoint(old.read_text(encoding="utf-8"), keys)
+        if new.startswith(("http://", "https://")):
+            base = new.removesuffix("/").removesuffix("/log/checkpoint")
+            client = LogClient(url or base)
+            note = LogClient(base).checkpoint_note()
+        else:
+            if url is None:
+                console.print("NEW is a file: give --url, the bank whose tiles prove it")
+                raise typer.Exit(2)
+            client, note = LogClient(url), Path(new).read_text(encoding="utf-8")
+        new_checkpoint, _ = sn.open_checkpoint(note, keys)
+        if new_checkpoint.origin != old_checkpoint.origin:
+            console.print(f"[red]different logs: {old_checkpoint.origin} / {new_checkpoint.origin}[/red]")
+            raise typer.Exit(2)
+        a, b = old_checkpoint, new_checkpoint
+        if a.size > b.size:
+            a, b = b, a
+        if a.size == b.size:
+            consistent = a.root == b.root
+        elif a.size == 0:
+            consistent = a.root == merkle.EMPTY_ROOT
+        else:
+            proof = client.tree(b.size).consistency_proof(a.size)
+            consistent = merkle.verify_consistency(a.size, b.size, proof, a.root, b.root)
+    except (OSError, sn.NoteError, FetchError) as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    if consistent:
+        console.print(f"[green]一致 CONSISTENT[/green]: {a.origin} size {a.size} → {b.size}")
+        return
+    console.print(
+        f"[red]不一致 NOT CONSISTENT[/red]: {a.origin} size {a.size} is not a prefix of size {b.size} — "
+        "the log rewrote its history; keep both checkpoints as evidence"
+    )
+    raise typer.Exit(1)
+
+
 @log_keys_app.command("list")
 def log_keys_list() -> None:
     """The log's keys as verifier keys (vkeys) with their status."""
@@ -685,6 +748,16 @@ def verify(
             "check revocation offline; its signature is checked with --keys"
         ),
     ] = None,
+    log_keys: Annotated[
+        list[str] | None,
+        typer.Option("--log-keys", help="The log's key: a saved /api/v1/log/keys or a vkey (with --offline)"),
+    ] = None,
+    witness: Annotated[
+        list[str] | None, typer.Option("--witness", help="A witness vkey you trust (repeat; with --quorum)")
+    ] = None,
+    quorum: Annotated[
+        int, typer.Option(help="How many of the --witness keys must cosign the checkpoint")
+    ] = 0,
 ) -> None:
     """Verify a certificate. Online (default) it uses the database and keys/ given by the
     CREDITBANK_* variables; --offline uses only --keys (and --status-list).
@@ -704,10 +777,24 @@ def verify(
                         "reason": "--offline 需要 --keys FILE / --offline needs --keys FILE (the bank's /api/v1/keys or did.json)"
                     },
                 )
+            log_verifiers = offline_verifier.load_log_keys(
+                [_load_file(Path(k)) if Path(k).is_file() else k for k in log_keys or []]
+            )
+            witnesses = offline_verifier.load_log_keys(witness or [])
+            if quorum > len(witnesses):
+                raise CreditbankError(
+                    "unusable_input",
+                    {
+                        "reason": f"--quorum {quorum} 需要至少 {quorum} 个 --witness / needs {quorum} --witness keys"
+                    },
+                )
             result = offline_verifier.verify(
                 submitted,
                 _load_file(keys),
                 _load_file(status_list) if status_list else None,
+                log_keys=log_verifiers,
+                witnesses=witnesses,
+                quorum=quorum,
             )
         else:
             result = _verify_online(submitted)
@@ -736,7 +823,9 @@ def _verify_online(submitted) -> dict:
         )
     sealed.configure(settings.id_secret())
     db = Database(settings.database_url)
-    return OnlineVerifier(db, _issuer(db)).verify_input(submitted)
+    from creditbank.app import log_service
+
+    return OnlineVerifier(db, _issuer(db), log_service(settings, db)).verify_input(submitted)
 
 
 def _print_verdict(result: dict, *, offline: bool = False, submitted=None) -> None:

@@ -288,8 +288,8 @@ def test_audit_names_the_tampering(name, ledger, db, db_url, cli_env):
     with db.reader() as session:
         report = audit(session)
     assert not report.ok
-    if name in ONLY_ONE_PROBLEM:
-        assert len(report.problems) == 1, report.problems
+    if name in ONLY_ONE_PROBLEM:  # (the transparency log may name the same row too: it is checked apart)
+        assert len([p for p in report.problems if not p.startswith("log ")]) == 1, report.problems
 
 
 # -- tamperings the audit does not see (bugs: see the reasons) -----------------------------------

@@ -74,6 +74,13 @@ class CertificateOut(BaseModel):
         default=None,
         description="For a transcript line (an Open Badge embedded in a CLR transcript): the transcript's id",
     )
+    log_index: int = Field(description="The certificate's entry in the transparency log (its issue)")
+    log_proof: dict[str, Any] | None = Field(
+        default=None,
+        description="Inclusion proof of the certificate in the transparency log: "
+        "`{type, leaf_index, leaf_kind, digest, tree_size, inclusion_path, checkpoint}` — verify it with "
+        "the log's key (`/api/v1/log/keys`); the PDF carries the same as `log-proof.json`",
+    )
 
 
 class RevokeCertificateIn(BaseModel):
@@ -95,7 +102,30 @@ def certificate_out(request: Request, certificate: Certificate) -> dict:
         revoked=certificate.revoked_at is not None,
         revoke_reason=certificate.revoke_reason,
         part_of=certificate.parent_id,
+        log_index=certificate.log_index,
     ).model_dump(mode="json")
+
+
+def log_proof(request: Request, log_index: int) -> dict:
+    """The certificate's inclusion proof: a new one may wait ``CREDITBANK_LOG_CERTIFICATE_WAIT``
+    seconds for the scheduled checkpoint, then the bank signs one on demand."""
+    return request.app.state.log.proof(
+        log_index, wait_seconds=request.app.state.settings.log_certificate_wait
+    )
+
+
+def _with_log_proofs(request: Request, response: Response) -> Response:
+    """After the commit (a leaf can only be proven once it is committed): add each certificate's proof.
+    Replays of an Idempotency-Key pass here too, so they get a proof as well."""
+    if response.status_code not in (200, 201):
+        return response
+    body = json.loads(response.body)
+    for item in body if isinstance(body, list) else [body]:
+        item["log_proof"] = log_proof(request, item["log_index"])
+    headers = {
+        k: v for k, v in response.headers.items() if k.lower() not in ("content-length", "content-type")
+    }
+    return JSONResponse(body, status_code=response.status_code, headers=headers)
 
 
 @router.post(
@@ -124,8 +154,11 @@ def issue_mine(
         )
         return 201, certificate_out(request, certificate)
 
-    return write(
-        db, principal, use_case, idempotency_key=idempotency_key, request_hash=body_digest(request, body)
+    return _with_log_proofs(
+        request,
+        write(
+            db, principal, use_case, idempotency_key=idempotency_key, request_hash=body_digest(request, body)
+        ),
     )
 
 
@@ -161,8 +194,11 @@ def issue_batch(
             )
         return 201, [certificate_out(request, c) for c in issued]
 
-    return write(
-        db, principal, use_case, idempotency_key=idempotency_key, request_hash=body_digest(request, body)
+    return _with_log_proofs(
+        request,
+        write(
+            db, principal, use_case, idempotency_key=idempotency_key, request_hash=body_digest(request, body)
+        ),
     )
 
 
@@ -206,7 +242,7 @@ async def certificate_pdf(certificate_id: str, request: Request, db: DbDep) -> R
     def render() -> bytes:
         with db.reader() as session:
             certificate = certificates.get(session, certificate_id)
-        return request.app.state.pdf(certificate)
+        return request.app.state.pdf(certificate, log_proof=log_proof(request, certificate.log_index))
 
     pdf = await run_in_threadpool(render)
     return Response(
@@ -244,7 +280,8 @@ def get_certificate(certificate_id: str, request: Request, db: DbDep) -> Respons
         return Response(found.credential_json.encode(), media_type=media, headers=_IMMUTABLE)
     if media is None and negotiation.wants_page(request):
         return RedirectResponse(f"/v/{found.id}", status_code=303, headers=_VARY)
-    return JSONResponse(certificate_out(request, found), headers=_VARY)
+    out = certificate_out(request, found) | {"log_proof": log_proof(request, found.log_index)}
+    return JSONResponse(out, headers=_VARY)
 
 
 _IMMUTABLE = _VARY | {"Cache-Control": "public, max-age=86400, immutable"}
@@ -293,8 +330,11 @@ def revoke_certificate(
         certificate = certificates.revoke(session, certificate_id=certificate_id, reason=body.reason)
         return 200, certificate_out(request, certificate)
 
-    return write(
-        db, principal, use_case, idempotency_key=idempotency_key, request_hash=body_digest(request, body)
+    return _with_log_proofs(
+        request,
+        write(
+            db, principal, use_case, idempotency_key=idempotency_key, request_hash=body_digest(request, body)
+        ),
     )
 
 

@@ -48,6 +48,8 @@ log = logging.getLogger(__name__)
 
 TEMPLATE = "certificate.html.j2"
 ATTACHMENT_NAME = "credential.json"
+LOG_PROOF_NAME = "log-proof.json"
+"""The second attachment: the certificate's transparency-log inclusion proof as of printing."""
 FONT_PACKAGE = "fonts-noto-cjk"
 SUBSET_PACKAGE = "libharfbuzz-subset0"
 _PREFERRED_FAMILIES = ("Noto Sans CJK SC", "Noto Serif CJK SC")
@@ -537,19 +539,33 @@ class Renderer:
             verify_address=verify_address(view.verify_url),
         )
 
-    def render(self, view: CertificateView, *, credential_json: bytes) -> bytes:
-        """An A4 PDF of ``view`` with ``credential_json`` embedded, byte for byte, as credential.json."""
+    def render(
+        self, view: CertificateView, *, credential_json: bytes, log_proof_json: bytes | None = None
+    ) -> bytes:
+        """An A4 PDF of ``view`` with ``credential_json`` embedded, byte for byte, as credential.json
+        (and the transparency-log proof as log-proof.json when given)."""
         html = self.html(view)
-        attachment = self._weasyprint.Attachment(
-            file_obj=io.BytesIO(credential_json),
-            name=ATTACHMENT_NAME,
-            relationship="Data",
-            description="已签名的电子凭证（W3C 可验证凭证）/ Signed credential (W3C Verifiable Credential)",
-        )
+        attachments = [
+            self._weasyprint.Attachment(
+                file_obj=io.BytesIO(credential_json),
+                name=ATTACHMENT_NAME,
+                relationship="Data",
+                description="已签名的电子凭证（W3C 可验证凭证）/ Signed credential (W3C Verifiable Credential)",
+            )
+        ]
+        if log_proof_json is not None:
+            attachments.append(
+                self._weasyprint.Attachment(
+                    file_obj=io.BytesIO(log_proof_json),
+                    name=LOG_PROOF_NAME,
+                    relationship="Supplement",
+                    description="透明日志包含证明 / Transparency-log inclusion proof",
+                )
+            )
         with self._lock:
             document = self._weasyprint.HTML(string=html, base_url=self._base_url)
             return document.write_pdf(
-                font_config=self._font_config, attachments=[attachment], finisher=_associate_attachments
+                font_config=self._font_config, attachments=attachments, finisher=_associate_attachments
             )
 
 

@@ -3,6 +3,7 @@ WeasyPrint and the CJK font are loaded only when the first PDF is asked for)."""
 
 from __future__ import annotations
 
+import json
 import threading
 from typing import TYPE_CHECKING
 
@@ -94,7 +95,11 @@ class Printer:
             revoke_reason=certificate.revoke_reason or "" if certificate.revoked_at else "",
         )
 
-    def pdf(self, certificate: Certificate) -> bytes:
+    def pdf(self, certificate: Certificate, *, log_proof: dict | None = None) -> bytes:
+        """The PDF; ``log_proof`` (the transparency-log inclusion proof as of now) rides along as a
+        second attachment, so the file alone proves the certificate was logged."""
         return self.renderer.render(
-            self.view(certificate), credential_json=certificate.credential_json.encode()
+            self.view(certificate),
+            credential_json=certificate.credential_json.encode(),
+            log_proof_json=json.dumps(log_proof, ensure_ascii=False).encode() if log_proof else None,
         )

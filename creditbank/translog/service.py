@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 
 from cachetools import LRUCache
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from sqlalchemy import select, text, update
+from sqlalchemy import func, select, text, update
 from sqlmodel import Session, col
 
 from creditbank.db import Database
@@ -31,9 +31,16 @@ from creditbank.errors import CreditbankError
 from creditbank.kit import clock, merkle
 from creditbank.kit import signednote as sn
 from creditbank.translog import tiles
-from creditbank.translog.models import TranslogCheckpoint, TranslogCosignature, TranslogHead, TranslogLeaf
+from creditbank.translog.models import (
+    LeafKind,
+    TranslogCheckpoint,
+    TranslogCosignature,
+    TranslogHead,
+    TranslogLeaf,
+)
 from creditbank.translog.sequencer import entry_bytes, entry_hash
 
+PROOF_TYPE = "creditbank-log-inclusion/v1"
 _CHECKPOINT_LOCK = 0x63626C6F67  # "cblog": the advisory lock id of the checkpointer
 
 
@@ -200,6 +207,42 @@ def accept_cosignatures(session: Session, note: str, witnesses: Sequence[sn.Veri
     return sorted(timestamps)
 
 
+def best_checkpoint(session: Session, leaf_index: int) -> TranslogCheckpoint | None:
+    """The checkpoint to prove ``leaf_index`` against: among those that include it, the one with the
+    most witness cosignatures, the newest of those (a verifier asking for k of n wants cosignatures)."""
+    count = func.count(TranslogCosignature.witness)
+    best = session.execute(
+        select(TranslogCheckpoint.size, count)
+        .outerjoin(TranslogCosignature, TranslogCosignature.checkpoint_size == TranslogCheckpoint.size)
+        .where(TranslogCheckpoint.size > leaf_index)
+        .group_by(TranslogCheckpoint.size)
+        .order_by(count.desc(), TranslogCheckpoint.size.desc())
+        .limit(1)
+    ).first()
+    return None if best is None else session.get(TranslogCheckpoint, best[0])
+
+
+def proof_bundle(
+    session: Session, leaf_index: int, checkpoint: TranslogCheckpoint | None = None
+) -> dict | None:
+    """What a certificate carries: its leaf, an inclusion proof and the signed checkpoint (with its
+    cosignatures) it was proven against — verifiable offline with the log's public key. None while
+    no checkpoint includes the leaf."""
+    row = checkpoint or best_checkpoint(session, leaf_index)
+    if row is None or row.size <= leaf_index:
+        return None
+    leaf = leaf_row(session, leaf_index)
+    return {
+        "type": PROOF_TYPE,
+        "leaf_index": leaf_index,
+        "leaf_kind": LeafKind(leaf.kind).name,
+        "digest": leaf.digest.hex(),
+        "tree_size": row.size,
+        "inclusion_path": _b64(tiles.TileStore(session, row.size).inclusion_proof(leaf_index)),
+        "checkpoint": published_note(session, row),
+    }
+
+
 # ------------------------------------------------------------------------------------- reads
 
 
@@ -303,6 +346,7 @@ class Log:
         self._latest: tuple[float, CheckpointView | None] | None = None
         self._tiles: LRUCache[tuple[int | str, int, int | None], bytes] = LRUCache(maxsize=cache_tiles)
         self._lock = threading.Lock()
+        self._origin: str | None = None
 
     # ----------------------------------------------------------------- published reads
     def latest_view(self, *, fresh: bool = False) -> CheckpointView | None:
@@ -333,6 +377,16 @@ class Log:
                 )
         self._latest = (time.monotonic(), view)
         return view
+
+    def consistency_proof(self, first: int, second: int) -> list[bytes]:
+        with self.db.reader() as session:
+            return tiles.TileStore(session, second).consistency_proof(first)
+
+    def bundle(self, leaf_index: int, view: CheckpointView) -> dict | None:
+        """The proof bundle of a leaf against the checkpoint ``view`` (None if it does not cover it)."""
+        with self.db.reader() as session:
+            row = session.get(TranslogCheckpoint, view.size)
+            return None if row is None else proof_bundle(session, leaf_index, row)
 
     def cached_tile(self, level: int | str, index: int, width: int | None) -> bytes | None:
         with self._lock:
@@ -379,9 +433,23 @@ class Log:
                 return self.checkpoint()
             time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
 
-    def origin(self) -> str:
+    def proof(self, leaf_index: int, *, wait_seconds: float = 0.0) -> dict:
+        """The inclusion proof bundle for a leaf, signing a checkpoint on demand if none covers it."""
+        self.covering(leaf_index, wait_seconds=wait_seconds)
         with self.db.reader() as session:
-            return head(session).origin or origin_for(self.base_url)
+            bundle = proof_bundle(session, leaf_index)
+        if bundle is None:  # pragma: no cover - covering() just made one
+            raise RuntimeError(f"no checkpoint covers leaf {leaf_index}")
+        return bundle
+
+    def origin(self) -> str:
+        if self._origin is None:
+            with self.db.reader() as session:
+                stored = head(session).origin
+            if stored is None:
+                return origin_for(self.base_url)
+            self._origin = stored  # fixed once the first checkpoint is signed
+        return self._origin
 
     def verifiers(self) -> list[sn.Verifier]:
         return log_verifiers(self.origin(), self.keys)

@@ -25,6 +25,9 @@ class Submitted:
     source: str = "json"  # json | pdf | image | payload | url (a link without its #CB1… fragment)
     pdf_without_attachment: bool = False
     printed_text: str | None = None  # a PDF's page text, for the printed-text check (item 9)
+    log_proof: dict | None = None
+    """The transparency-log proof that came with the credential (a PDF's ``log-proof.json``, or
+    ``log_proof`` beside ``credential`` in JSON)."""
 
 
 def qr_url(base_url: str, certificate) -> str:
@@ -84,9 +87,10 @@ def from_bytes(data: bytes, filename: str | None = None) -> Submitted:
 
     head = data[:8]
     if head.startswith(b"%PDF"):
-        from creditbank.certificates.pdf import extract_attachment
+        from creditbank.certificates.pdf import LOG_PROOF_NAME, extract_attachment
 
         attachment = extract_attachment(data)
+        log_proof = extract_attachment(data, LOG_PROOF_NAME)
         texts = qrcodes.decode_qr_pdf(data)
         certificate_id, payload = split_qr_text(texts[0]) if texts else (None, None)
         credential = json_object(attachment) if attachment else None
@@ -106,6 +110,7 @@ def from_bytes(data: bytes, filename: str | None = None) -> Submitted:
             source="pdf",
             pdf_without_attachment=attachment is None,
             printed_text=pdf_text(data),
+            log_proof=json_object(log_proof) if log_proof else None,
         )
     if head.startswith((b"\x89PNG", b"\xff\xd8")):
         texts = qrcodes.decode_qr_image(data)
@@ -145,7 +150,12 @@ def pdf_text(data: bytes) -> str:
 
 def from_json(body: dict) -> Submitted:
     if "credential" in body and isinstance(body["credential"], dict):
-        return Submitted(credential=body["credential"], source="json")
+        carried = body.get("log_proof")
+        return Submitted(
+            credential=body["credential"],
+            source="json",
+            log_proof=carried if isinstance(carried, dict) else None,
+        )
     if isinstance(body.get("url"), str):
         if "://" not in body["url"]:
             raise CreditbankError(

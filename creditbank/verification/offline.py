@@ -26,9 +26,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from creditbank.certificates.keys import IssuerKey, KeyStoreError, keys_from_metadata, valid_at
 from creditbank.errors import CreditbankError
 from creditbank.kit import clock, statuslist
+from creditbank.kit import signednote as sn
 from creditbank.kit.dataintegrity import verify_proof_set
 from creditbank.kit.multikey import public_key_from_multibase
-from creditbank.verification import inputs
+from creditbank.verification import inputs, logproof
 from creditbank.verification.verify import (
     Check,
     StatusAnswer,
@@ -163,7 +164,41 @@ def load_status_list(data: bytes, lookup) -> SavedStatusList:
     return SavedStatusList(url=str(document.get("id", "")), bits=bytes(bits), as_of=as_of[:10])
 
 
-def verify(submitted: inputs.Submitted, key_file: bytes, status_list: bytes | None = None) -> dict[str, Any]:
+def load_log_keys(items: list[str] | list[bytes]) -> list[sn.Verifier]:
+    """The log's checkpoint keys from verifier keys (``name+id+key``) or a saved ``GET /api/v1/log/keys``
+    (its compromised keys are left out: they vouch for nothing)."""
+    verifiers: list[sn.Verifier] = []
+    for item in items:
+        text = item.decode("utf-8", "replace") if isinstance(item, bytes) else item
+        try:
+            if text.lstrip().startswith("{"):
+                document = json.loads(text)
+                verifiers += [
+                    sn.parse_vkey(k["vkey"])
+                    for k in document.get("keys", [])
+                    if k.get("status") != "compromised"
+                ]
+            else:
+                verifiers += [sn.parse_vkey(line) for line in text.split() if line]
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise CreditbankError(
+                "unusable_input", {"reason": f"日志公钥无法读取 / unreadable log key ({exc})"}
+            ) from None
+    return verifiers
+
+
+def verify(
+    submitted: inputs.Submitted,
+    key_file: bytes,
+    status_list: bytes | None = None,
+    *,
+    log_keys: list[sn.Verifier] | None = None,
+    witnesses: list[sn.Verifier] | None = None,
+    quorum: int = 0,
+) -> dict[str, Any]:
+    """``log_keys``: the log's public keys, to check the transparency-log proof a PDF (or a JSON
+    ``{credential, log_proof}``) carries; ``witnesses`` and ``quorum``: demand cosignatures by at
+    least ``quorum`` of them on its checkpoint."""
     dids, keys = load_keys(key_file)
 
     def lookup(ref: str) -> IssuerKey | None:
@@ -199,6 +234,13 @@ def verify(submitted: inputs.Submitted, key_file: bytes, status_list: bytes | No
                     document, resolve, budget_seconds=math.inf
                 ),
                 status=saved.answer if saved is not None else None,
+                log_inclusion=logproof.check(
+                    submitted.credential,
+                    submitted.log_proof,
+                    log_keys or [],
+                    witnesses=witnesses or [],
+                    quorum=quorum,
+                )[0],
             )
         )
     elif saved is not None:
@@ -208,7 +250,12 @@ def verify(submitted: inputs.Submitted, key_file: bytes, status_list: bytes | No
         )
     if submitted.payload is not None:
         verdicts.append(
-            verify_payload(submitted.payload, keys=lookup, url_certificate_id=submitted.certificate_id)
+            verify_payload(
+                submitted.payload,
+                keys=lookup,
+                url_certificate_id=submitted.certificate_id,
+                log_inclusion=logproof.NO_ROOM_IN_QR,
+            )
         )
     if submitted.credential is not None and submitted.payload is not None:  # both verdicts made
         credential_verdict, payload_verdict = verdicts

@@ -18,12 +18,14 @@ from creditbank.certificates.keys import IssuerKey
 from creditbank.certificates.models import Certificate, StatusList
 from creditbank.db import Database, referenced
 from creditbank.errors import CreditbankError
-from creditbank.kit import statuslist
+from creditbank.kit import merkle, statuslist
 from creditbank.kit.canonical import digest_hex
 from creditbank.kit.dataintegrity import verify_proof_set
 from creditbank.kit.multikey import public_key_bytes
-from creditbank.verification import inputs
+from creditbank.translog.service import Log
+from creditbank.verification import inputs, logproof
 from creditbank.verification.verify import (
+    NOT_LOGGED,
     Check,
     StatusAnswer,
     Verdict,
@@ -66,12 +68,15 @@ STRANGER_WAIT_SECONDS = 2.0
 
 
 class OnlineVerifier:
-    def __init__(self, db: Database, issuer: certificates.Issuer) -> None:
+    def __init__(self, db: Database, issuer: certificates.Issuer, log: Log | None = None) -> None:
         self.db = db
         self.issuer = issuer
+        self.log = log
+        # (leaf index, checkpoint size, credential digest) → the log check: a proof never changes.
+        self._log_checks: LRUCache[tuple[int, int, str], Check] = LRUCache(maxsize=20_000)
         self._proofs = _ProofCache()
         # certificate id → (credential hash, credential, summary): what never changes once issued.
-        self._immutable: LRUCache[str, tuple[str, dict, dict]] = LRUCache(maxsize=20_000)
+        self._immutable: LRUCache[str, tuple[str, dict, dict, int]] = LRUCache(maxsize=20_000)
         self._lock = threading.Lock()
         self._stranger_slots = threading.BoundedSemaphore(STRANGER_SLOTS)
 
@@ -140,9 +145,65 @@ class OnlineVerifier:
             "revoke_reason": certificate.revoke_reason,
         }
 
+    def log_check(
+        self, log_index: int | None, credential: dict, digest: str, carried: dict | None = None
+    ) -> Check:
+        """Is this credential the one the log holds at ``log_index``, under today's checkpoint (one is
+        signed on demand if none covers it yet)? A proof the verifier brought (a PDF's) is checked too
+        and brought up to date: its checkpoint must be a prefix of today's."""
+        if self.log is None:
+            return NOT_LOGGED
+        if log_index is None:
+            return Check(
+                False, "本行透明日志中没有这份证书", "this certificate is not in the bank's transparency log"
+            )
+        view = self.log.latest_view()
+        if view is None or view.size <= log_index:
+            self.log.covering(log_index)
+            view = self.log.latest_view(fresh=True)
+        assert view is not None
+        key = (log_index, view.size, digest)
+        with self._lock:
+            found = self._log_checks.get(key)
+        if found is None:
+            found, _ = logproof.check(credential, self.log.bundle(log_index, view), self.log.verifiers())
+            with self._lock:
+                self._log_checks[key] = found
+        if carried is None or found.ok is not True:
+            return found
+        theirs, checkpoint = logproof.check(credential, carried, self.log.verifiers())
+        if theirs.ok is not True or checkpoint is None:
+            return theirs
+        if (
+            checkpoint.size > view.size
+            or (
+                checkpoint.size < view.size
+                and not merkle.verify_consistency(
+                    checkpoint.size,
+                    view.size,
+                    self.log.consistency_proof(checkpoint.size, view.size),
+                    checkpoint.root,
+                    view.root,
+                )
+            )
+            or (checkpoint.size == view.size and checkpoint.root != view.root)
+        ):
+            return Check(
+                False,
+                f"随附证明的检查点（{checkpoint.size} 条）与本行日志现状不一致：日志曾向不同的人展示不同的历史",
+                f"the proof's checkpoint (size {checkpoint.size}) is not consistent with the log today: "
+                "the log showed different histories to different people",
+            )
+        return Check(
+            True,
+            f"{found.zh}；随附证明的检查点（{checkpoint.size} 条）与今天的日志一致",
+            f"{found.en}; the proof's own checkpoint (size {checkpoint.size}) is consistent with today's",
+        )
+
     def _credential_verdict(
-        self, session: Session, credential: dict, certificate: Certificate | None
+        self, session: Session, credential: dict, certificate: Certificate | None, carried: dict | None = None
     ) -> Verdict:
+        digest = digest_hex(credential)
         return verify_credential(
             credential,
             keys=self.key,
@@ -150,6 +211,9 @@ class OnlineVerifier:
             status=(lambda _entry: self._status(session, certificate)) if certificate else None,
             recorded_hash=certificate.credential_hash if certificate else None,
             summary=self.summary(certificate) if certificate else None,
+            log_inclusion=self.log_check(
+                certificate.log_index if certificate else None, credential, digest, carried
+            ),
         )
 
     def _proof_checker(self, credential: dict, certificate: Certificate | None):
@@ -181,10 +245,15 @@ class OnlineVerifier:
                 cached = self._immutable.get(certificate_id)
             if cached is None or cached[0] != recorded_hash:
                 certificate = referenced(session, Certificate, certificate_id)  # _live just found it
-                cached = (recorded_hash, json.loads(certificate.credential_json), self.summary(certificate))
+                cached = (
+                    recorded_hash,
+                    json.loads(certificate.credential_json),
+                    self.summary(certificate),
+                    certificate.log_index,
+                )
                 with self._lock:
                     self._immutable[certificate_id] = cached
-        _, credential, summary = cached
+        _, credential, summary, log_index = cached
         summary = summary | {
             "revoked_at": revoked_at.isoformat() if revoked_at else None,
             "revoke_reason": reason,
@@ -196,6 +265,7 @@ class OnlineVerifier:
             recorded_hash=recorded_hash,
             summary=summary,
             status=lambda _entry: StatusAnswer(revoked=revoked, reason=reason if revoked else None),
+            log_inclusion=self.log_check(log_index, credential, recorded_hash),
         )
 
     def verify_input(self, submitted: inputs.Submitted) -> dict[str, Any]:
@@ -213,7 +283,9 @@ class OnlineVerifier:
                 certificate = session.get(
                     Certificate, credential_facts(submitted.credential)["certificate_id"]
                 )
-                verdicts.append(self._credential_verdict(session, submitted.credential, certificate))
+                verdicts.append(
+                    self._credential_verdict(session, submitted.credential, certificate, submitted.log_proof)
+                )
             if submitted.payload is not None:
                 certificate = self._certificate_for_payload(session, submitted)
                 recorded = (
@@ -227,10 +299,18 @@ class OnlineVerifier:
                         status=(lambda _id: self._status(session, certificate)) if certificate else None,
                         summary=self.summary(certificate) if certificate else None,
                         url_certificate_id=submitted.certificate_id,
+                        log_inclusion=self._recorded_log_check(certificate),
                     )
                 )
         verdict = combine(verdicts, submitted)
         return verdict.as_dict() | {"source": submitted.source}
+
+    def _recorded_log_check(self, certificate: Certificate | None) -> Check | None:
+        """For a QR: the bank's record of the certificate it names is what the log must hold."""
+        if certificate is None:
+            return None
+        credential = json.loads(certificate.credential_json)
+        return self.log_check(certificate.log_index, credential, certificate.credential_hash)
 
     def _certificate_for_payload(self, session: Session, submitted: inputs.Submitted) -> Certificate | None:
         from creditbank.kit import qrpayload

@@ -105,7 +105,7 @@ StatusLookup = Callable[
     [dict[str, Any]], StatusAnswer | None
 ]  # credentialStatus entry → answer (None: unknown)
 
-NOT_LOGGED = Check(None, "透明日志尚未启用", "transparency log not yet available")
+NOT_LOGGED = Check(None, "未核对透明日志", "transparency-log inclusion not checked")
 
 
 def _key_check(key: IssuerKey | None, signed_at: datetime | None) -> Check:
@@ -151,8 +151,10 @@ def verify_credential(
     recorded_hash: str | None = None,
     summary: dict[str, Any] | None = None,
     check_proofs: Callable[..., list[ProofCheck]] = verify_proof_set,
+    log_inclusion: Check | None = None,
 ) -> Verdict:
-    """A full credential (from the API, a JSON upload or a PDF attachment)."""
+    """A full credential (from the API, a JSON upload or a PDF attachment). ``log_inclusion``: the
+    caller's transparency-log check (``verification.logproof``), since only it knows the log."""
     proofs = credential.get("proof")
     proof_list = proofs if isinstance(proofs, list) else [proofs] if isinstance(proofs, dict) else []
     checks: dict[str, Check] = {}
@@ -208,7 +210,7 @@ def verify_credential(
         checks["integrity"] = Check(False, "与本行存档不一致", "differs from the bank's record")
     entry = credential.get("credentialStatus")
     checks["status"] = _status_check(status(entry) if status and isinstance(entry, dict) else None)
-    checks["log_inclusion"] = NOT_LOGGED
+    checks["log_inclusion"] = log_inclusion or NOT_LOGGED
     return Verdict(checks=checks, certificate=summary)
 
 
@@ -220,6 +222,7 @@ def verify_payload(
     recorded_claims: dict[str, Any] | None = None,
     summary: dict[str, Any] | None = None,
     url_certificate_id: str | None = None,
+    log_inclusion: Check | None = None,
 ) -> Verdict:
     """The QR payload alone: every printed claim, checked with the issuer's public key.
 
@@ -267,7 +270,7 @@ def verify_payload(
             f"the certificate id in the URL ({url_certificate_id}) differs from the signed one ({certificate_id})",
         )
     checks["status"] = _status_check(status(certificate_id) if status and certificate_id else None)
-    checks["log_inclusion"] = NOT_LOGGED
+    checks["log_inclusion"] = log_inclusion or NOT_LOGGED
     return Verdict(checks=checks, certificate=summary, claims=claims)
 
 

@@ -333,7 +333,15 @@ def certificate_page(ctx: LearnerPage, certificate_id: CertificateId, new: int =
 @router.get("/me/certificates/{certificate_id}/pdf")
 async def certificate_pdf(ctx: LearnerPage, certificate_id: CertificateId):
     certificate = await run_in_threadpool(_mine, ctx, certificate_id)
-    pdf = await run_in_threadpool(ctx.request.app.state.pdf, certificate)
+    app = ctx.request.app
+
+    def render() -> bytes:  # the PDF carries the certificate's transparency-log proof, as the API's does
+        proof = app.state.log.proof(
+            certificate.log_index, wait_seconds=app.state.settings.log_certificate_wait
+        )
+        return app.state.pdf(certificate, log_proof=proof)
+
+    pdf = await run_in_threadpool(render)
     return Response(
         pdf,
         media_type="application/pdf",

@@ -130,7 +130,7 @@ class TestVerify:
             "issuer_key": True,
             "integrity": True,
             "status": True,
-            "log_inclusion": None,
+            "log_inclusion": True,
         }
         assert by_id["certificate"]["learner_name"] == "张桂兰"
         assert verify_json(client, cert["credential"])["valid"] is True

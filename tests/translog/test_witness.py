@@ -3,13 +3,10 @@ forked or rolled-back log, and the bank publishes what it collected; verifiers c
 
 from __future__ import annotations
 
-import socket
-import threading
 import time
 from pathlib import Path
 
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
@@ -187,50 +184,22 @@ def _fresh_like(request, tmp_path: Path) -> str:
     return _fresh_database(backend, request, tmp_path / "fork")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def test_the_witness_command_against_a_running_bank(sqlite_url, settings, tmp_path):
+def test_the_witness_command_against_a_running_bank(sqlite_url, settings, tmp_path, live):
     """``creditbank witness URL`` over real HTTP: cosign, submit, and the bank publishes it."""
-    port = _free_port()
     state = tmp_path / "witness-state"
     runner = CliRunner()
     vkey = runner.invoke(cli, ["witness", "--name", W1, "--state", str(state), "--print-key"]).output.strip()
-    configured = settings.model_copy(
-        update={"database_url": sqlite_url, "base_url": f"http://127.0.0.1:{port}", "log_witnesses": [vkey]}
-    )
-    db = Database(sqlite_url)
-    app = create_app(configured, db)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 20
-        while not server.started and time.monotonic() < deadline:
-            time.sleep(0.05)
+    with live(settings.model_copy(update={"database_url": sqlite_url}), log_witnesses=[vkey]) as (
+        base,
+        app,
+        db,
+    ):
         _append(db, 0, 4)
         app.state.log.checkpoint()
         app.state.log.latest_view(fresh=True)
         log_key = app.state.log.verifiers()[0].vkey
-        args = [
-            "witness",
-            f"http://127.0.0.1:{port}",
-            "--name",
-            W1,
-            "--state",
-            str(state),
-            "--log-key",
-            log_key,
-        ]
+        args = ["witness", base, "--name", W1, "--state", str(state), "--log-key", log_key]
         result = runner.invoke(cli, args)
         assert result.exit_code == 0, result.output
         assert "cosigned 127.0.0.1" in result.output and "accepted by the bank" in result.output
-        app.state.log.latest_view(fresh=True)
-        assert f"— {W1} " in app.state.log.latest_view().note
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        db.dispose()
+        assert f"— {W1} " in app.state.log.latest_view(fresh=True).note

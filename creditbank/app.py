@@ -46,7 +46,8 @@ logger = logging.getLogger("creditbank")
 
 def log_service(settings: Settings, db: Database) -> Log:
     """The transparency log with its own key, kept beside the issuer keys and rotated the same way."""
-    keys = KeyStore(settings.keys_dir, settings.key_passphrase, role="log")
+    passphrase = settings.key_passphrase.get_secret_value() if settings.key_passphrase else None
+    keys = KeyStore(settings.keys_dir, passphrase, role="log")
     identity = KeyStore(settings.keys_dir).identity()  # the issuer's address, fixed at setup
     base_url = identity.base_url if identity else settings.base_url or DEFAULT_BASE_URL
     return Log(db, keys, base_url, witnesses=settings.log_witnesses)

@@ -119,7 +119,7 @@ def _with_log_proofs(request: Request, response: Response) -> Response:
     Replays of an Idempotency-Key pass here too, so they get a proof as well."""
     if response.status_code not in (200, 201):
         return response
-    body = json.loads(response.body)
+    body = json.loads(bytes(response.body))
     for item in body if isinstance(body, list) else [body]:
         item["log_proof"] = log_proof(request, item["log_index"])
     headers = {

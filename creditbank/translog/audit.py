@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from creditbank.kit import merkle
 from creditbank.kit import signednote as sn
@@ -35,9 +35,12 @@ class Leaf:
 
 def leaves(session: Session) -> Iterator[Leaf]:
     for index, kind, ref, digest in session.execute(
-        select(TranslogLeaf.leaf_index, TranslogLeaf.kind, TranslogLeaf.ref, TranslogLeaf.digest).order_by(
-            TranslogLeaf.leaf_index
-        )
+        select(
+            col(TranslogLeaf.leaf_index),
+            col(TranslogLeaf.kind),
+            col(TranslogLeaf.ref),
+            col(TranslogLeaf.digest),
+        ).order_by(col(TranslogLeaf.leaf_index))
     ).yield_per(10_000):
         yield Leaf(index, kind, ref, digest)
 
@@ -56,8 +59,8 @@ class _Rebuild:
 
     def _stored(self, level: int, index: int) -> tuple[bytes, bytes] | None:
         row = self.session.execute(
-            select(TranslogTile.hashes, TranslogTile.root).where(
-                TranslogTile.level == level, TranslogTile.tile_index == index
+            select(col(TranslogTile.hashes), col(TranslogTile.root)).where(
+                col(TranslogTile.level) == level, col(TranslogTile.tile_index) == index
             )
         ).first()
         return None if row is None else (row[0], row[1])
@@ -109,12 +112,16 @@ class _Rebuild:
 
 
 def audit_log(
-    session: Session, problem: Problem, verifiers: list[sn.Verifier], on_leaf: Callable[[Leaf], bool]
+    session: Session,
+    problem: Problem,
+    verifiers: list[sn.Verifier] | None,
+    on_leaf: Callable[[Leaf], bool],
 ) -> int:
     """Check the log; ``on_leaf`` sees every leaf in order (the cross-domain recomputation) and
-    returns True to stop. Returns the number of leaves."""
+    returns True to stop. ``verifiers``: the log's public keys (None: checkpoints are compared with
+    the rebuilt tree but their signatures are not checked). Returns the number of leaves."""
     checkpoints = list(
-        session.execute(select(TranslogCheckpoint).order_by(TranslogCheckpoint.size)).scalars()
+        session.execute(select(TranslogCheckpoint).order_by(col(TranslogCheckpoint.size))).scalars()
     )
     rebuild = _Rebuild(session, problem, checkpoints[-1].size if checkpoints else 0)
     opened: list[tuple[TranslogCheckpoint, sn.Checkpoint | None]] = []
@@ -134,7 +141,7 @@ def audit_log(
         ):
             return 0
         opened.append((row, checkpoint))
-    head_size = session.execute(select(TranslogHead.size).where(TranslogHead.id == 1)).scalar_one()
+    head_size = session.execute(select(col(TranslogHead.size)).where(col(TranslogHead.id) == 1)).scalar_one()
     next_checkpoint = 0
     last_good = 0
 

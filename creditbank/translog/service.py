@@ -144,7 +144,7 @@ def cosignature_lines(session: Session, size: int) -> list[str]:
         session.execute(
             select(col(TranslogCosignature.line))
             .where(col(TranslogCosignature.checkpoint_size) == size)
-            .order_by(TranslogCosignature.witness, TranslogCosignature.key_id)
+            .order_by(col(TranslogCosignature.witness), col(TranslogCosignature.key_id))
         ).scalars()
     )
 
@@ -183,7 +183,7 @@ def accept_cosignatures(session: Session, note: str, witnesses: Sequence[sn.Veri
             select(col(TranslogCosignature.witness), col(TranslogCosignature.key_id)).where(
                 col(TranslogCosignature.checkpoint_size) == size
             )
-        )
+        ).all()
     }
     by_name = {w.name: w for w in witnesses if w.kind == sn.COSIGNATURE_V1}
     for signature in signatures:
@@ -210,13 +210,15 @@ def accept_cosignatures(session: Session, note: str, witnesses: Sequence[sn.Veri
 def best_checkpoint(session: Session, leaf_index: int) -> TranslogCheckpoint | None:
     """The checkpoint to prove ``leaf_index`` against: among those that include it, the one with the
     most witness cosignatures, the newest of those (a verifier asking for k of n wants cosignatures)."""
-    count = func.count(TranslogCosignature.witness)
+    count = func.count(col(TranslogCosignature.witness))
     best = session.execute(
-        select(TranslogCheckpoint.size, count)
-        .outerjoin(TranslogCosignature, TranslogCosignature.checkpoint_size == TranslogCheckpoint.size)
-        .where(TranslogCheckpoint.size > leaf_index)
-        .group_by(TranslogCheckpoint.size)
-        .order_by(count.desc(), TranslogCheckpoint.size.desc())
+        select(col(TranslogCheckpoint.size), count)
+        .outerjoin(
+            TranslogCosignature, col(TranslogCosignature.checkpoint_size) == col(TranslogCheckpoint.size)
+        )
+        .where(col(TranslogCheckpoint.size) > leaf_index)
+        .group_by(col(TranslogCheckpoint.size))
+        .order_by(count.desc(), col(TranslogCheckpoint.size).desc())
         .limit(1)
     ).first()
     return None if best is None else session.get(TranslogCheckpoint, best[0])
@@ -365,7 +367,7 @@ class Log:
                         col(TranslogCosignature.line),
                     )
                     .where(col(TranslogCosignature.checkpoint_size) == row.size)
-                    .order_by(TranslogCosignature.witness, TranslogCosignature.key_id)
+                    .order_by(col(TranslogCosignature.witness), col(TranslogCosignature.key_id))
                 ).all()
                 view = CheckpointView(
                     origin=row.note.split("\n", 1)[0],

@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -164,7 +165,7 @@ def load_status_list(data: bytes, lookup) -> SavedStatusList:
     return SavedStatusList(url=str(document.get("id", "")), bits=bytes(bits), as_of=as_of[:10])
 
 
-def load_log_keys(items: list[str] | list[bytes]) -> list[sn.Verifier]:
+def load_log_keys(items: Sequence[str | bytes]) -> list[sn.Verifier]:
     """The log's checkpoint keys from verifier keys (``name+id+key``) or a saved ``GET /api/v1/log/keys``
     (its compromised keys are left out: they vouch for nothing)."""
     verifiers: list[sn.Verifier] = []

@@ -14,7 +14,7 @@ from creditbank.cli import app as cli
 from creditbank.kit import merkle
 from creditbank.kit import signednote as sn
 from creditbank.translog import service, tiles
-from creditbank.translog.models import TranslogCheckpoint, TranslogLeaf
+from creditbank.translog.models import TranslogCheckpoint, TranslogLeaf, TranslogTile
 from tests.translog.test_tiles import _append, _reference
 
 
@@ -85,7 +85,7 @@ class TestNeverTwoInconsistentCheckpoints:
         _append(db, 0, 300)
         log.checkpoint()
         with db.unit_of_work() as session:
-            session.execute(update(tiles.TranslogTile).values(hashes=bytes(8192), root=bytes(32)))
+            session.execute(update(TranslogTile).values(hashes=bytes(8192), root=bytes(32)))
         _append(db, 300, 1)
         with pytest.raises(service.LogForked):
             log.checkpoint()

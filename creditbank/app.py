@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 
-from creditbank import __version__, web
+from creditbank import __version__, hooks, web
 from creditbank.api import (
     bodylimit,
     certificates,
@@ -76,6 +76,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 def create_app(settings: Settings | None = None, db: Database | None = None) -> FastAPI:
     settings = settings or get_settings()
+    hooks.install()
     # /docs and /redoc are served by creditbank.web from bundled files (no CDN; they work offline).
     app = FastAPI(
         title="creditbank 学分银行",

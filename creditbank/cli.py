@@ -43,9 +43,12 @@ def _fail(message: str, code: int = 2) -> NoReturn:
 def _prepare(settings: Settings, listen_url: str | None = None) -> Database:
     """Create/upgrade the database and the keys folder, fix the issuer identity on first run
     (``_settle_identity``); print the operator token on first run."""
+    from creditbank import hooks
     from creditbank.institutions import service as institutions
     from creditbank.learners import secret as deployment_secret
     from creditbank.migrations import upgrade
+
+    hooks.install()
 
     settings.keys_dir.mkdir(parents=True, exist_ok=True)
     db = Database(settings.database_url)

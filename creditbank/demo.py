@@ -21,6 +21,7 @@ from datetime import date, timedelta
 
 from sqlmodel import col, select
 
+from creditbank import hooks
 from creditbank.catalogue import service as catalogue
 from creditbank.catalogue.models import Category
 from creditbank.certificates import service as certificates
@@ -828,6 +829,7 @@ def load(db: Database, settings: Settings, *, learners: int = 300, seed: int = 2
     """Load the demo into an empty database; returns a short bilingual summary to print."""
     if not is_empty(db):
         raise ValueError("the database already has institutions; the demo loads only into an empty one")
+    hooks.install()
     started = time.perf_counter()
     rng = random.Random(seed)
     today = clock.today()

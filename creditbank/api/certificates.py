@@ -97,7 +97,7 @@ def certificate_out(request: Request, certificate: Certificate) -> dict:
         id=certificate.id,
         kind=certificate.kind,
         pdf_url=f"{issuer.base_url}/api/v1/certificates/{certificate.id}.pdf",
-        verify_url=inputs.qr_url(issuer.base_url, certificate),
+        verify_url=certificates.qr_url(issuer.base_url, certificate),
         credential=json.loads(certificate.credential_json),
         revoked=certificate.revoked_at is not None,
         revoke_reason=certificate.revoke_reason,

@@ -9,6 +9,7 @@ reads is exactly what is signed.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 VC_V2 = "https://www.w3.org/ns/credentials/v2"
 OB_V3 = "https://purl.imsglobal.org/spec/ob/v3p0/context-3.0.3.json"
@@ -69,6 +70,32 @@ class Printed:
     account_no: str
     total_credits: str
     lines: tuple[Line, ...]
+
+
+def qr_claims(p: Printed) -> dict[str, Any]:
+    """The claims the QR payload signs (``kit.qrpayload``, ``docs/qr-format.md``): the printed text."""
+    claims: dict[str, Any] = {
+        "certificate_id": p.certificate_id,
+        "kind": p.kind,
+        "issued_on": p.issued_on,
+        "issuer_name": p.issuer_name_zh,
+        "issuer_did": p.issuer_did,
+        "learner_name": p.learner_name,
+        "id_masked": p.id_masked,
+        "total_credits": p.total_credits,
+        "lines": [
+            {
+                "title_zh": line.title_zh,
+                "credits": line.credits,
+                "completed_on": line.completed_on,
+                "institution_code": line.institution_code,
+            }
+            for line in p.lines
+        ],
+    }
+    if p.account_no:
+        claims["account_no"] = p.account_no
+    return claims
 
 
 def credits_number(text: str) -> float | int:

@@ -11,7 +11,6 @@ from creditbank.certificates import service
 from creditbank.certificates.credentials import KIND_TITLES
 from creditbank.certificates.models import Certificate
 from creditbank.errors import CreditbankError
-from creditbank.verification.inputs import qr_url
 
 if TYPE_CHECKING:  # WeasyPrint loads only when the first PDF is asked for
     from creditbank.certificates.pdf import Readiness, Renderer
@@ -88,7 +87,7 @@ class Printer:
                 )
                 for line in printed.lines
             ),
-            verify_url=qr_url(self.base_url, certificate),
+            verify_url=service.qr_url(self.base_url, certificate),
             note_zh=note_zh,
             note_en=note_en,
             revoked_on=certificate.revoked_at.date().isoformat() if certificate.revoked_at else "",

@@ -376,7 +376,7 @@ def issue(
             credential_hash=i.digest,
             printed_json=json.dumps(dataclasses.asdict(i.printed), ensure_ascii=False),
             qr_payload=qrpayload.encode(
-                qr_claims(i.printed), kid=i.kid, private_key=issuer.keys.private_key(i.kid)
+                credentials.qr_claims(i.printed), kid=i.kid, private_key=issuer.keys.private_key(i.kid)
             ),
             kid=i.kid,
             status_list_id=i.list_id,
@@ -455,8 +455,9 @@ def _check_schema(kind: str, signed: dict) -> None:
         raise RuntimeError(f"credential does not match schemas/{schemas.FILES[kind]}: {wrong[:3]}")
 
 
-def qr_claims(p: Printed) -> dict:
-    return qrpayload.claims_from(p)
+def qr_url(base_url: str, certificate: Certificate) -> str:
+    """What the certificate's QR code holds and its ``verify_url``: ``<base_url>/v/<id>#<payload>``."""
+    return f"{base_url}/v/{certificate.id}#{certificate.qr_payload}"
 
 
 def printed_of(certificate: Certificate) -> Printed:
@@ -606,6 +607,15 @@ def revoke_for_completion(session: Session, *, completion_id: str, reason: str) 
     for certificate_id in ids:
         revoke(session, certificate_id=certificate_id, reason=reason, cascade=False)
     return list(ids)
+
+
+def completion_revoked(session: Session, *, completion_id: str, reason: str | None) -> list[str]:
+    """The ``completions.on_revoked`` listener: a certificate resting on reversed credits stops verifying."""
+    return revoke_for_completion(
+        session,
+        completion_id=completion_id,
+        reason=f"所依据的学习成果记录已撤销：{reason or '未说明'} / the completion it rests on was revoked",
+    )
 
 
 def status_list_credential(

@@ -8,7 +8,7 @@ the import path close to raw insert speed (bench/ingest.py).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from itertools import islice
@@ -19,7 +19,6 @@ from sqlmodel import Session, col
 
 from creditbank.catalogue.models import Outcome
 from creditbank.catalogue.service import current_catalogue
-from creditbank.certificates.service import revoke_for_completion
 from creditbank.completions import rules
 from creditbank.completions.models import Completion, CompletionState
 from creditbank.conversion.service import reverse_for_lot
@@ -34,6 +33,20 @@ from creditbank.ledger.models import LedgerAccount, Lot, LotState, TxKind
 from creditbank.ledger.writer import LedgerWriter, Leg, lock
 
 CHUNK = 2000
+
+RevokedHook = Callable[..., object]
+"""Called as ``hook(session, completion_id=…, reason=…)`` inside the revoking unit of work."""
+_on_revoked: list[RevokedHook] = []
+
+
+def on_revoked(hook: RevokedHook) -> RevokedHook:
+    """Have ``hook`` run whenever a completion is revoked, in the same transaction (registering the
+    same hook twice is a no-op). Packages above this one — certificates, which must stop verifying
+    what rests on reversed credits — listen this way, so completions never imports them; the
+    wiring is ``creditbank.hooks.install``, called where the app, the CLI and the demo are built."""
+    if hook not in _on_revoked:
+        _on_revoked.append(hook)
+    return hook
 
 
 @dataclass(frozen=True)
@@ -471,10 +484,7 @@ def revoke(
     completion.revoke_transaction_id = tx_id
     session.add(completion)
     session.flush()
-    # A certificate resting on reversed credits must stop verifying, in the same transaction.
-    revoke_for_completion(
-        session,
-        completion_id=completion.id,
-        reason=f"所依据的学习成果记录已撤销：{reason or '未说明'} / the completion it rests on was revoked",
-    )
+    # Whatever rests on the reversed credits (certificates) must change too, in the same transaction.
+    for hook in _on_revoked:
+        hook(session, completion_id=completion.id, reason=reason)
     return as_posted(completion, account_no, replayed=False)

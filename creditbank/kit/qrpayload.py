@@ -196,24 +196,6 @@ def _iso(seconds: int) -> str:
 # --------------------------------------------------------------------------------------- claims
 
 
-def claims_from(printed: Any) -> dict[str, Any]:
-    """The QR claims of a ``certificates.credentials.Printed`` (read by attribute: kit stays pure)."""
-    claims: dict[str, Any] = {
-        "certificate_id": printed.certificate_id,
-        "kind": printed.kind,
-        "issued_on": printed.issued_on,
-        "issuer_name": printed.issuer_name_zh,
-        "issuer_did": printed.issuer_did,
-        "learner_name": printed.learner_name,
-        "id_masked": printed.id_masked,
-        "total_credits": printed.total_credits,
-        "lines": [{f: getattr(line, f) for f in _LINE_FIELDS} for line in printed.lines],
-    }
-    if getattr(printed, "account_no", None):
-        claims["account_no"] = printed.account_no
-    return claims
-
-
 def signed_at(claims: Mapping[str, Any] | None) -> datetime | None:
     """When the payload was signed (aware UTC), for the key-compromise check; None if absent."""
     return clock.parse_iso((claims or {}).get("signed_at"))

@@ -30,10 +30,6 @@ class Submitted:
     ``log_proof`` beside ``credential`` in JSON)."""
 
 
-def qr_url(base_url: str, certificate) -> str:
-    return f"{base_url}/v/{certificate.id}#{certificate.qr_payload}"
-
-
 def split_qr_text(text: str) -> tuple[str | None, str | None]:
     """(certificate id, payload) from a scanned QR text: a ``…/v/<id>#<payload>`` URL or a bare payload."""
     text = text.strip()

@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from sqlmodel import Session, col
 
 from creditbank.certificates import service as certificates
+from creditbank.certificates.credentials import qr_claims
 from creditbank.certificates.keys import IssuerKey
 from creditbank.certificates.models import Certificate, StatusList
 from creditbank.db import Database, referenced
@@ -288,9 +289,7 @@ class OnlineVerifier:
                 )
             if submitted.payload is not None:
                 certificate = self._certificate_for_payload(session, submitted)
-                recorded = (
-                    certificates.qr_claims(certificates.printed_of(certificate)) if certificate else None
-                )
+                recorded = qr_claims(certificates.printed_of(certificate)) if certificate else None
                 verdicts.append(
                     verify_payload(
                         submitted.payload,

@@ -8,6 +8,7 @@ from datetime import date, timedelta
 import openpyxl
 from sqlalchemy import func, select
 
+from creditbank.completions import service as completions
 from creditbank.completions.models import Completion
 from creditbank.ledger.models import LedgerTransaction
 from tests.conftest import OPERATOR, completion_body, institution, learner, outcome
@@ -207,6 +208,25 @@ class TestRevoke:
             ("reversal", -1.5, 0),
         ]
         assert lines[0]["outcome_title_zh"] == "居民用电安全" and lines[0]["institution_code"] == "YCCEC"
+
+    def test_listeners_run_once_per_revocation_inside_its_transaction(self, client, db, monkeypatch):
+        inst, person = _world(client)
+        posted = client.post(
+            "/api/v1/completions", json=completion_body(person["account_no"]), headers=inst
+        ).json()
+        heard = []
+
+        def listener(session, *, completion_id, reason):
+            # Inside the revoking unit of work: it already sees the completion as revoked.
+            heard.append((completion_id, reason, session.get(Completion, completion_id).state))
+
+        monkeypatch.setattr(completions, "_on_revoked", list(completions._on_revoked))
+        assert completions.on_revoked(listener) is listener
+        completions.on_revoked(listener)  # registering twice is a no-op
+        with db.unit_of_work() as session:
+            completions.revoke(session, completion_id=posted["id"], institution_id=None, reason="登记错误")
+            completions.revoke(session, completion_id=posted["id"], institution_id=None, reason="again")
+        assert heard == [(posted["id"], "登记错误", "revoked")]
 
 
 def _csv(rows: list[str], encoding: str = "utf-8") -> bytes:

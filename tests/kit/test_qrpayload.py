@@ -430,36 +430,6 @@ def test_url_parsing_and_id_binding() -> None:
             qrpayload.parse_url(bad)
 
 
-def test_claims_from_printed() -> None:
-    from creditbank.certificates.credentials import Line, Printed
-
-    line = Line(
-        outcome_ref="YCCEC:E01:v1",
-        title_zh="居民用电安全",
-        title_en="Home electrical safety",
-        category="community",
-        level=2,
-        credits="1.5",
-        completed_on="2025-10-12",
-        institution_code="YCCEC",
-        institution_name="永川区社区教育学院",
-    )
-    printed = Printed(
-        certificate_id="crt_Ab3kd9_LmQ2xZ8pW",
-        kind="achievement",
-        issued_on="2026-11-26",
-        issuer_did="did:web:xuefen.yongchuan.gov.cn",
-        issuer_name_zh="学分银行",
-        issuer_name_en="creditbank learning-credit bank",
-        learner_name="王秀英",
-        id_masked="500118********204X",
-        account_no="CB12345678903",
-        total_credits="1.5",
-        lines=(line,),
-    )
-    assert qrpayload.claims_from(printed) == achievement()
-
-
 def _render(url: str, dpi: int, module_mm: float, *, resample: str) -> object:
     """The QR as a 150-dpi page raster would show it: drawn at high resolution, then resampled."""
     import segno

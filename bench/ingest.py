@@ -101,6 +101,7 @@ def setup_worker(url: str, n_learners: int) -> dict:
     from sqlalchemy import select
 
     from creditbank.catalogue import service as catalogue
+    from creditbank.catalogue.schemas import OutcomeSpec
     from creditbank.db import Database
     from creditbank.institutions import service as institutions
     from creditbank.institutions.models import InstitutionState
@@ -120,7 +121,7 @@ def setup_worker(url: str, n_learners: int) -> dict:
             institution_id, key_id = institution.id, key.id
             outcomes = []
             for i in range(N_OUTCOMES):
-                spec = catalogue.OutcomeSpec(
+                spec = OutcomeSpec(
                     title_zh=f"基准课程 {i}",
                     title_en=f"Bench course {i}",
                     category=CATEGORIES[i % len(CATEGORIES)],
@@ -167,10 +168,10 @@ def setup_worker(url: str, n_learners: int) -> dict:
 def product_worker(url: str, csv_path: str, key_id: str, max_rows: int, profile: bool) -> dict:
     from sqlalchemy import text
 
+    from creditbank.completions.batchfile import Row, read_rows
     from creditbank.completions.service import import_rows
     from creditbank.db import Database
     from creditbank.institutions import service as institutions
-    from creditbank.ledger.batchfile import Row, read_rows
 
     db = Database(url)
     with db.reader() as session:  # open the pooled connection before the clock starts

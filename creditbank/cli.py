@@ -298,8 +298,8 @@ def import_file(
     """Import a CSV/XLSX of completions for an institution, with a progress bar; rejected rows are
     listed after it."""
     from creditbank.completions import service as completions
+    from creditbank.completions.batchfile import Row, read_rows
     from creditbank.institutions import service as institutions
-    from creditbank.ledger.batchfile import Row, read_rows
 
     settings = get_settings()
     db = _prepare(settings)

@@ -24,6 +24,7 @@ from sqlmodel import col, select
 from creditbank import hooks
 from creditbank.catalogue import service as catalogue
 from creditbank.catalogue.models import Category
+from creditbank.catalogue.schemas import OutcomeSpec
 from creditbank.certificates import service as certificates
 from creditbank.certificates.models import CertificateKind
 from creditbank.certificates.service import Issuer
@@ -31,6 +32,7 @@ from creditbank.completions import service as completions
 from creditbank.completions.models import Completion
 from creditbank.config import Settings
 from creditbank.conversion import service as conversion
+from creditbank.conversion.schemas import QualificationSpec, RuleSpec
 from creditbank.db import Database
 from creditbank.institutions import service as institutions
 from creditbank.institutions.models import Institution, InstitutionState
@@ -860,7 +862,7 @@ def load(db: Database, settings: Settings, *, learners: int = 300, seed: int = 2
                 session,
                 institution_id=by_code[demo_outcome.institution].id,
                 code=demo_outcome.code,
-                spec=catalogue.OutcomeSpec(
+                spec=OutcomeSpec(
                     title_zh=demo_outcome.title_zh,
                     title_en=demo_outcome.title_en,
                     category=demo_outcome.category,
@@ -943,7 +945,7 @@ def _conversion_rules(session, open_university: Institution, today: date) -> Non
         session,
         institution=open_university,
         code="OU-PRESCHOOL-DIPLOMA",
-        spec=conversion.QualificationSpec.model_validate(
+        spec=QualificationSpec.model_validate(
             {
                 "name_zh": "学前教育专业（专科）",
                 "name_en": "Preschool education (associate degree)",
@@ -960,7 +962,7 @@ def _conversion_rules(session, open_university: Institution, today: date) -> Non
     )
     start = today.replace(month=1, day=1)
     rules = [
-        conversion.RuleSpec.model_validate(
+        RuleSpec.model_validate(
             {
                 "code": "NANNY-TO-PRESCHOOL",
                 "name_zh": "育婴师证书转学前教育学学分",
@@ -972,7 +974,7 @@ def _conversion_rules(session, open_university: Institution, today: date) -> Non
                 "qualification_code": "OU-PRESCHOOL-DIPLOMA",
             }
         ),
-        conversion.RuleSpec.model_validate(
+        RuleSpec.model_validate(
             {
                 "code": "AGRI-TO-MODERN",
                 "name_zh": "社区农业培训学分转现代农业技术基础",

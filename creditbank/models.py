@@ -8,8 +8,9 @@ from creditbank.certificates.models import (
     ShareLinkCertificate,
     StatusList,
 )
-from creditbank.completions.models import Completion, IdempotencyRecord
+from creditbank.completions.models import Completion
 from creditbank.conversion.models import Conversion, ConversionLot, ConversionRule, Qualification
+from creditbank.idempotency import IdempotencyRecord
 from creditbank.institutions.models import ApiKey, Institution, OperatorToken
 from creditbank.learners.models import DeploymentSecret, InstitutionLearner, Learner, LearnerSession
 from creditbank.ledger.models import (

@@ -13,7 +13,8 @@ from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from creditbank.audit import audit
-from creditbank.catalogue.service import OutcomeSpec, upsert
+from creditbank.catalogue.schemas import OutcomeSpec
+from creditbank.catalogue.service import upsert
 from creditbank.cli import app
 from creditbank.completions.models import Completion
 from creditbank.db import Database

@@ -3,88 +3,42 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Literal
 from urllib.parse import quote
 
 from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, RedirectResponse
-from pydantic import BaseModel, Field
-from sqlalchemy import select
-from sqlmodel import Session, col
+from sqlmodel import Session
 
 from creditbank.api import conditional, negotiation
 from creditbank.api.deps import (
     DbDep,
+    DbId,
     IdempotencyKey,
     InstitutionOrOperator,
-    InstitutionPrincipal,
     LearnerCaller,
     Operator,
-    OperatorPrincipal,
     body_digest,
     write,
 )
 from creditbank.api.ratelimit import RateLimiter
-from creditbank.api.schemas import DbId
 from creditbank.api.uploads import spool_body
 from creditbank.certificates import achievements
 from creditbank.certificates import service as certificates
 from creditbank.certificates.keys import describe, did_document, jwks
-from creditbank.certificates.models import Certificate, CertificateKind, CertificateSource
-from creditbank.completions.models import Completion
+from creditbank.certificates.models import Certificate, CertificateKind
+from creditbank.certificates.schemas import (
+    BatchIssueIn,
+    CertificateOut,
+    IssueIn,
+    RevokeCertificateIn,
+)
 from creditbank.errors import CreditbankError
-from creditbank.institutions import service as institutions
-from creditbank.institutions.models import InstitutionState
 from creditbank.learners import service as learners
 from creditbank.verification import inputs
 
 router = APIRouter(tags=["certificates 证书"])
 verify_limit = RateLimiter(limit=120, window_seconds=60)
-
-
-class IssueIn(BaseModel):
-    kind: Literal["achievement", "transcript", "conversion", "qualification"]
-    completion_id: str | None = Field(default=None, description="For an achievement certificate")
-    conversion_id: str | None = Field(
-        default=None, description="For a conversion certificate (an approved conversion)"
-    )
-    qualification_code: str | None = Field(
-        default=None, description="For a qualification certificate (requirements met)"
-    )
-
-
-class IssueForIn(IssueIn):
-    account_no: str
-
-
-class BatchIssueIn(BaseModel):
-    items: list[IssueForIn] = Field(min_length=1, max_length=1000)
-
-
-class CertificateOut(BaseModel):
-    id: str
-    kind: str
-    pdf_url: str
-    verify_url: str
-    credential: dict[str, Any]
-    revoked: bool = False
-    revoke_reason: str | None = None
-    part_of: str | None = Field(
-        default=None,
-        description="For a transcript line (an Open Badge embedded in a CLR transcript): the transcript's id",
-    )
-    log_index: int = Field(description="The certificate's entry in the transparency log (its issue)")
-    log_proof: dict[str, Any] | None = Field(
-        default=None,
-        description="Inclusion proof of the certificate in the transparency log: "
-        "`{type, leaf_index, leaf_kind, digest, tree_size, inclusion_path, checkpoint}` — verify it with "
-        "the log's key (`/api/v1/log/keys`); the PDF carries the same as `log-proof.json`",
-    )
-
-
-class RevokeCertificateIn(BaseModel):
-    reason: str = Field(min_length=1, max_length=500)
 
 
 def _issuer(request: Request) -> certificates.Issuer:
@@ -179,7 +133,14 @@ def issue_batch(
         issued = []
         for item in body.items:
             learner = learners.by_account_no(session, item.account_no)
-            _may_issue(session, principal, learner.id, item)
+            if principal.role == "institution":
+                certificates.check_institution_may_issue(
+                    session,
+                    institution_code=principal.institution.code,
+                    learner_id=learner.id,
+                    kind=item.kind,
+                    completion_id=item.completion_id,
+                )
             issued.append(
                 certificates.issue(
                     session,
@@ -200,29 +161,6 @@ def issue_batch(
             db, principal, use_case, idempotency_key=idempotency_key, request_hash=body_digest(request, body)
         ),
     )
-
-
-def _may_issue(
-    session: Session, principal: InstitutionPrincipal | OperatorPrincipal, learner_id: int, item: IssueForIn
-) -> None:
-    """The operator may certify anything; an accredited institution only what it posted itself.
-
-    A transcript lists every institution's records, so only the learner or the operator may have
-    one made — an institution that taught the learner must not read the others' records that way."""
-    if principal.role == "operator":
-        return
-    institution = institutions.get(session, principal.institution.code)
-    if institution.state != InstitutionState.accredited:
-        raise CreditbankError("institution_not_accredited", {"code": institution.code})
-    if item.kind != "achievement":
-        raise CreditbankError("forbidden")
-    completion = session.get(Completion, item.completion_id or "")
-    if (
-        completion is None
-        or completion.institution_id != institution.id
-        or completion.learner_id != learner_id
-    ):
-        raise CreditbankError("completion_not_found", {"id": item.completion_id})
 
 
 @router.get(
@@ -316,18 +254,12 @@ def revoke_certificate(
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
     def use_case(session: Session):
-        if principal.role == "institution":
-            own = session.execute(
-                select(col(CertificateSource.completion_id))
-                .join(Completion, col(Completion.id) == col(CertificateSource.completion_id))
-                .where(
-                    col(CertificateSource.certificate_id) == certificate_id,
-                    col(Completion.institution_id) == principal.institution.id,
-                )
-            ).first()
-            if own is None:
-                raise CreditbankError("certificate_not_found", {"id": certificate_id})
-        certificate = certificates.revoke(session, certificate_id=certificate_id, reason=body.reason)
+        certificate = certificates.revoke(
+            session,
+            certificate_id=certificate_id,
+            reason=body.reason,
+            institution_id=principal.institution.id if principal.role == "institution" else None,
+        )
         return 200, certificate_out(request, certificate)
 
     return _with_log_proofs(

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import json
-from datetime import date
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 from urllib.parse import quote
 
 from fastapi import APIRouter, Path, Query, Request, Response
-from pydantic import BaseModel, Field, model_validator
-from sqlalchemy import select
-from sqlmodel import Session, col
+from sqlmodel import Session
 
 from creditbank.api import negotiation
 from creditbank.api.deps import (
     DbDep,
+    DbId,
     IdempotencyKey,
     InstitutionCaller,
     InstitutionOrOperator,
@@ -24,137 +21,31 @@ from creditbank.api.deps import (
     body_digest,
     write,
 )
-from creditbank.api.schemas import DbId, credits
-from creditbank.catalogue.models import Outcome
 from creditbank.certificates import achievements
 from creditbank.conversion import progress as progress_service
+from creditbank.conversion import queries
 from creditbank.conversion import rules as engine
 from creditbank.conversion import service as conversions
-from creditbank.conversion.models import Conversion, ConversionRule, Qualification
-from creditbank.conversion.service import QualificationSpec, RuleSpec
-from creditbank.db import referenced
-from creditbank.institutions.models import Institution
+from creditbank.conversion.models import Conversion, ConversionRule
+from creditbank.conversion.schemas import (
+    ConversionIn,
+    ConversionOut,
+    DecideIn,
+    QualificationSpec,
+    RuleOut,
+    RuleSpec,
+)
+from creditbank.kit.units import credits
 
 router = APIRouter(prefix="/api/v1", tags=["conversion 学分转换"])
 
 
-class RuleOut(BaseModel):
-    id: int
-    code: str
-    version: int
-    state: str
-    owner: str
-    name_zh: str
-    name_en: str | None
-    target_outcome: str
-    credits: float | None
-    ratio: float | None
-    source: dict[str, Any]
-    effective_from: date
-    effective_until: date | None
-    qualification_code: str | None
-
-
-class DecideIn(BaseModel):
-    decision: Literal["approve", "reject"]
-    reason: str | None = Field(default=None, max_length=500)
-
-    @model_validator(mode="after")
-    def _reason_for_rejection(self) -> DecideIn:
-        if self.decision == "reject" and not (self.reason and self.reason.strip()):
-            raise ValueError("a rejection needs a reason the learner can read")
-        return self
-
-
-class ConversionIn(BaseModel):
-    rule_id: int | None = Field(default=None, ge=1, le=2**63 - 1)
-    rule_code: str | None = Field(
-        default=None, description="CODE, or OWNER:CODE when codes repeat across institutions"
-    )
-    lot_ids: list[str] | None = Field(default=None, max_length=500)
-
-    @model_validator(mode="after")
-    def _one(self) -> ConversionIn:
-        if (self.rule_id is None) == (self.rule_code is None):
-            raise ValueError("give exactly one of rule_id or rule_code")
-        return self
-
-
-class LockedOut(BaseModel):
-    lot_id: str
-    credits: float
-
-
-class ConversionOut(BaseModel):
-    id: str
-    state: str
-    rule: dict[str, Any]
-    grant: float
-    bound_by_cap: str | None
-    locked: list[LockedOut]
-    requested_at: str
-    expires_at: str
-    decided_at: str | None
-    reason: str | None
-    transaction_id: str | None
-    target_lot_id: str | None
-
-
-def _ref(session: Session, outcome_id: int) -> str:
-    outcome = referenced(session, Outcome, outcome_id)
-    return f"{referenced(session, Institution, outcome.institution_id).code}:{outcome.code}"
-
-
 def rule_out(session: Session, rule: ConversionRule) -> dict:
-    source = json.loads(rule.source_json)
-    if "credits" in source:
-        c = source["credits"]
-        source = {
-            "credits": {
-                "category": c["category"],
-                "min_level": c["min_level"],
-                "amount": credits(c["amount_units"]),
-                "within_years": c["within_years"],
-            }
-        }
-    q = referenced(session, Qualification, rule.qualification_id) if rule.qualification_id else None
-    return RuleOut(
-        id=rule.id,
-        code=rule.code,
-        version=rule.version,
-        state=rule.state,
-        owner=referenced(session, Institution, rule.owner_institution_id).code,
-        name_zh=rule.name_zh,
-        name_en=rule.name_en,
-        target_outcome=_ref(session, rule.target_outcome_id),
-        credits=credits(rule.credits_units) if rule.credits_units is not None else None,
-        ratio=rule.ratio,
-        source=source,
-        effective_from=rule.effective_from,
-        effective_until=rule.effective_until,
-        qualification_code=q.code if q else None,
-    ).model_dump(mode="json")
+    return queries.rule_out(session, rule).model_dump(mode="json")
 
 
 def conversion_out(session: Session, conversion: Conversion) -> dict:
-    rule = referenced(session, ConversionRule, conversion.rule_id)
-    return ConversionOut(
-        id=conversion.id,
-        state=conversion.state,
-        rule={"id": rule.id, "code": rule.code, "version": rule.version},
-        grant=credits(conversion.grant_units),
-        bound_by_cap=conversion.bound_by_cap,
-        locked=[
-            LockedOut(lot_id=h.lot_id, credits=credits(h.units))
-            for h in conversions.held_lots(session, conversion.id)
-        ],
-        requested_at=conversion.requested_at.isoformat(),
-        expires_at=conversion.expires_at.isoformat(),
-        decided_at=conversion.decided_at.isoformat() if conversion.decided_at else None,
-        reason=conversion.reason,
-        transaction_id=conversion.transaction_id,
-        target_lot_id=conversion.target_lot_id,
-    ).model_dump(mode="json")
+    return queries.conversion_out(session, conversion).model_dump(mode="json")
 
 
 def option_out(option: engine.Option) -> dict:
@@ -211,15 +102,15 @@ def propose_rule(
 def list_rules(
     db: DbDep, caller: MaybeCaller, state: Literal["proposed", "approved", "retired"] = "approved"
 ) -> list[dict]:
-    query = select(ConversionRule).where(col(ConversionRule.state) == state).order_by(col(ConversionRule.id))
+    owner_id = None
     if state == "proposed":
         if caller is None or caller.role not in ("operator", "institution"):
             return []
         if caller.role == "institution":
-            query = query.where(col(ConversionRule.owner_institution_id) == caller.institution.id)
+            owner_id = caller.institution.id
     with db.reader() as session:
-        rules = session.execute(query).scalars().all()
-        return [rule_out(session, r) for r in rules]
+        found = queries.rules(session, state=state, owner_institution_id=owner_id)
+        return [r.model_dump(mode="json") for r in found]
 
 
 @router.post(
@@ -349,16 +240,8 @@ def request_conversion(
 )
 def my_conversions(db: DbDep, principal: LearnerCaller) -> list[dict]:
     with db.reader() as session:
-        rows = (
-            session.execute(
-                select(Conversion)
-                .where(col(Conversion.learner_id) == principal.learner.id)
-                .order_by(col(Conversion.requested_at).desc())
-            )
-            .scalars()
-            .all()
-        )
-        return [conversion_out(session, c) for c in rows]
+        found = queries.learner_conversions(session, learner_id=principal.learner.id)
+        return [c.model_dump(mode="json") for c in found]
 
 
 @router.get(
@@ -373,21 +256,10 @@ def institution_conversions(
     limit: int = Query(default=100, ge=1, le=1000),
 ) -> list[dict]:
     with db.reader() as session:
-        rows = (
-            session.execute(
-                select(Conversion)
-                .join(ConversionRule, col(ConversionRule.id) == col(Conversion.rule_id))
-                .where(
-                    col(ConversionRule.owner_institution_id) == principal.institution.id,
-                    col(Conversion.state) == state,
-                )
-                .order_by(col(Conversion.requested_at))
-                .limit(limit)
-            )
-            .scalars()
-            .all()
+        found = queries.institution_conversions(
+            session, institution_id=principal.institution.id, state=state, limit=limit
         )
-        return [conversion_out(session, c) for c in rows]
+        return [c.model_dump(mode="json") for c in found]
 
 
 @router.post(
@@ -425,4 +297,4 @@ def decide(
 @router.get("/me/progress/{qualification_code}", summary="How far I am from a qualification · 资历进度")
 def my_progress(qualification_code: str, db: DbDep, principal: LearnerCaller) -> dict:
     with db.reader() as session:
-        return progress_service.progress(session, principal.learner, qualification_code)
+        return progress_service.progress(session, principal.learner, qualification_code).as_dict()

@@ -8,23 +8,24 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Header, Path, Request
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session
 
-from creditbank.completions.models import IdempotencyRecord
+from creditbank import idempotency
 from creditbank.config import Settings
 from creditbank.db import Database
 from creditbank.errors import CreditbankError
 from creditbank.institutions import service as institutions
 from creditbank.institutions.models import ApiKey, Institution
-from creditbank.kit import clock
 from creditbank.kit.tokens import same
 from creditbank.learners import service as learners
 from creditbank.learners.models import Learner
+
+# A database id in a path: larger numbers cannot exist and must be a 422, not a driver overflow.
+DbId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 _bearer = HTTPBearer(
     auto_error=False,
@@ -168,19 +169,6 @@ def body_digest(request: Request, body: Any) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def _serialise_key(session: Session, scope: str, key: str) -> None:
-    """Retries with one Idempotency-Key run one after another, so the second sees the first's answer.
-
-    SQLite writers are serialised already (BEGIN IMMEDIATE). On PostgreSQL a transaction-scoped
-    advisory lock on the key makes a concurrent retry wait for the first to commit, then replay it.
-    """
-    if session.get_bind().dialect.name == "postgresql":
-        lock_id = int.from_bytes(
-            hashlib.sha256(f"{scope}\x00{key}".encode()).digest()[:8], "big", signed=True
-        )
-        session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": lock_id})
-
-
 def write(
     db: Database,
     principal: Principal | None,
@@ -201,8 +189,8 @@ def write(
         try:
             with db.unit_of_work() as session:
                 if idempotency_key:
-                    _serialise_key(session, scope, idempotency_key)
-                    record = session.get(IdempotencyRecord, (scope, idempotency_key))
+                    idempotency.serialise(session, scope, idempotency_key)
+                    record = idempotency.find(session, scope, idempotency_key)
                     if record is not None:
                         if record.request_hash != request_hash:
                             raise CreditbankError("idempotency_key_reused")
@@ -213,17 +201,14 @@ def write(
                         )
                 status, body = use_case(session)
                 if idempotency_key:
-                    session.add(
-                        IdempotencyRecord(
-                            principal=scope,
-                            key=idempotency_key,
-                            request_hash=request_hash or "",
-                            status_code=status,
-                            response_body=json.dumps(body, ensure_ascii=False),
-                            created_at=clock.now(),
-                        )
+                    idempotency.remember(
+                        session,
+                        scope,
+                        idempotency_key,
+                        request_hash=request_hash or "",
+                        status_code=status,
+                        body=body,
                     )
-                    session.flush()
             return JSONResponse(body, status_code=status)
         except (IntegrityError, OperationalError) as exc:
             # OperationalError: PostgreSQL serialization/deadlock or SQLite busy; both are retryable.

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import ValidationError
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from creditbank.api.deps import (
     DbDep,
@@ -21,31 +21,28 @@ from creditbank.api.deps import (
     body_digest,
     write,
 )
-from creditbank.api.schemas import (
-    BalanceOut,
+from creditbank.api.uploads import spool_body
+from creditbank.catalogue import service as catalogue
+from creditbank.catalogue.models import Outcome
+from creditbank.catalogue.schemas import OutcomeOut, OutcomeSpec
+from creditbank.completions import service as completions
+from creditbank.completions.batchfile import COLUMNS, Row, read_rows
+from creditbank.completions.schemas import (
     BatchJsonIn,
     BatchReportOut,
     CompletionIn,
     CompletionOut,
-    EnrolmentIn,
-    EnrolmentOut,
-    OutcomeOut,
     RevokeIn,
     RowErrorOut,
-    credits,
 )
-from creditbank.api.uploads import spool_body
-from creditbank.catalogue import service as catalogue
-from creditbank.catalogue.models import Outcome
-from creditbank.catalogue.service import OutcomeSpec
-from creditbank.completions import service as completions
 from creditbank.errors import CreditbankError
 from creditbank.institutions import service as institutions
 from creditbank.institutions.models import Institution
+from creditbank.kit.units import credits
 from creditbank.learners import service as learners
-from creditbank.learners.models import InstitutionLearner
+from creditbank.learners.schemas import EnrolmentIn, EnrolmentOut
 from creditbank.ledger import queries
-from creditbank.ledger.batchfile import COLUMNS, Row, read_rows
+from creditbank.ledger.schemas import BalanceOut
 
 router = APIRouter(prefix="/api/v1", tags=["institution 机构"])
 
@@ -367,19 +364,9 @@ def revoke_completion(
 )
 def learner_balance(account_no: str, db: DbDep, principal: InstitutionOrOperator) -> dict:
     with db.reader() as session:
-        try:
-            learner = learners.by_account_no(session, account_no)
-        except CreditbankError:
-            learner = None
-        if learner is not None and principal.role == "institution":
-            linked = session.exec(
-                select(InstitutionLearner).where(
-                    InstitutionLearner.institution_id == principal.institution.id,
-                    InstitutionLearner.learner_id == learner.id,
-                )
-            ).first()
-            if linked is None:
-                learner = None  # not theirs: indistinguishable from "no such account"
-        if learner is None:
-            raise CreditbankError("learner_not_found", {"ref": account_no})
+        learner = learners.visible_to(
+            session,
+            account_no,
+            institution_id=principal.institution.id if principal.role == "institution" else None,
+        )
         return balance_out(queries.balance(session, learner))

@@ -9,20 +9,13 @@ from fastapi import APIRouter, Query, Request, Response
 from creditbank.api.deps import DbDep, LearnerCaller, write
 from creditbank.api.institution import balance_out
 from creditbank.api.ratelimit import RateLimiter
-from creditbank.api.schemas import (
-    ActivateIn,
-    BalanceOut,
-    LedgerLineOut,
-    LedgerPageOut,
-    MeOut,
-    SignInIn,
-    TokenOut,
-    credits,
-)
 from creditbank.errors import CreditbankError
+from creditbank.kit.units import credits
 from creditbank.learners import queries as learner_queries
 from creditbank.learners import service as learners
+from creditbank.learners.schemas import ActivateIn, LedgerLineOut, LedgerPageOut, MeOut, SignInIn, TokenOut
 from creditbank.ledger import queries
+from creditbank.ledger.schemas import BalanceOut
 
 router = APIRouter(prefix="/api/v1", tags=["learner 学习者"])
 _auth_limit = RateLimiter(limit=10, window_seconds=60)

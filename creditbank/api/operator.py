@@ -5,9 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 
 from creditbank.api.deps import DbDep, IdempotencyKey, Operator, body_digest, write
-from creditbank.api.schemas import ApiKeyIn, ApiKeyOut, InstitutionIn, InstitutionOut
 from creditbank.institutions import service as institutions
 from creditbank.institutions.models import ApiKey, Institution, InstitutionState
+from creditbank.institutions.schemas import ApiKeyIn, ApiKeyOut, InstitutionIn, InstitutionOut
 
 router = APIRouter(prefix="/api/v1", tags=["operator 管理员"])
 
@@ -46,10 +46,8 @@ def create_institution(
 
 @router.get("/institutions", response_model=list[InstitutionOut], summary="List institutions · 机构列表")
 def list_institutions(db: DbDep, principal: Operator) -> list[dict]:
-    from sqlmodel import select
-
     with db.reader() as session:
-        return [institution_out(i) for i in session.exec(select(Institution).order_by(Institution.code))]
+        return [institution_out(i) for i in institutions.list_all(session)]
 
 
 def _state_route(state: InstitutionState):

@@ -5,32 +5,13 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from pydantic import BaseModel, Field, model_validator
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from creditbank.catalogue.models import Category, Outcome
+from creditbank.catalogue.models import Outcome
+from creditbank.catalogue.schemas import OutcomeSpec
 from creditbank.errors import CreditbankError
 from creditbank.kit import clock
-
-
-class OutcomeSpec(BaseModel):
-    """What an institution says about one outcome (PUT /catalogue/{code})."""
-
-    title_zh: str = Field(min_length=1, max_length=200)
-    title_en: str | None = Field(default=None, max_length=200)
-    category: Category
-    level: int = Field(ge=1, le=10)
-    credits: float | None = Field(default=None, ge=0, le=1000, multiple_of=0.01)
-    hours: float | None = Field(default=None, ge=0, le=100000)
-    validity_years: int | None = Field(default=None, ge=1, le=100)
-    min_score: float | None = Field(default=None, ge=0, le=1000)
-
-    @model_validator(mode="after")
-    def _credits_or_hours(self) -> OutcomeSpec:
-        if self.credits is None and self.hours is None:
-            raise CreditbankError("credits_or_hours_required")
-        return self
 
 
 def credits_units_for(spec: OutcomeSpec, hours_per_credit: float) -> tuple[int, bool]:

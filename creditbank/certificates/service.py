@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlmodel import Session, col
 
 from creditbank.catalogue.models import Outcome
-from creditbank.certificates import credentials, schemas
+from creditbank.certificates import credentials, shapes
 from creditbank.certificates.credentials import Line, Printed
 from creditbank.certificates.keys import Identity, KeyStore
 from creditbank.certificates.models import Certificate, CertificateKind, CertificateSource, StatusList
@@ -21,7 +21,8 @@ from creditbank.conversion import progress
 from creditbank.conversion.models import Conversion, ConversionLot, ConversionState, Qualification
 from creditbank.db import table_of
 from creditbank.errors import CreditbankError
-from creditbank.institutions.models import Institution
+from creditbank.institutions import service as institutions
+from creditbank.institutions.models import Institution, InstitutionState
 from creditbank.kit import clock, qrpayload, statuslist
 from creditbank.kit.canonical import canonical_bytes, digest_hex
 from creditbank.kit.dataintegrity import sign_proof_set
@@ -247,19 +248,13 @@ def _qualification_lines(
     session: Session, code: str | None, learner: Learner
 ) -> tuple[Qualification, list[tuple[set[str], Line, int]]]:
     report = progress.progress(session, learner, code or "")
-    if not report["met"]:
-        missing = [r["missing"] for r in report["requirements"] if not r["met"]]
-        if report["total"]["missing"]:
-            missing.append(
-                {
-                    "zh": f"总学分还差 {report['total']['missing']:g}",
-                    "en": f"{report['total']['missing']:g} more credits in total",
-                }
-            )
+    if not report.met:
         raise CreditbankError(
             "qualification_not_met",
             {"code": code},
-            errors=[{"code": "missing", "message_zh": m["zh"], "message_en": m["en"]} for m in missing],
+            errors=[
+                {"code": "missing", "message_zh": m.zh, "message_en": m.en} for m in report.shortfall()
+            ],
         )
     qualification, lot_ids = progress.counted_lots(session, learner, code or "")
     return qualification, _lines(session, None, learner.id, only_lots=set(lot_ids))
@@ -450,9 +445,9 @@ def _transcript_line(
 
 
 def _check_schema(kind: str, signed: dict) -> None:
-    wrong = schemas.problems(kind, signed)
+    wrong = shapes.problems(kind, signed)
     if wrong:  # our own builder broke the published shape: a bug, never the caller's fault
-        raise RuntimeError(f"credential does not match schemas/{schemas.FILES[kind]}: {wrong[:3]}")
+        raise RuntimeError(f"credential does not match schemas/{shapes.FILES[kind]}: {wrong[:3]}")
 
 
 def qr_url(base_url: str, certificate: Certificate) -> str:
@@ -529,12 +524,49 @@ def resolve(session: Session, certificate_id: str) -> Certificate | tuple[Certif
     raise CreditbankError("certificate_not_found", {"id": certificate_id})
 
 
-def revoke(session: Session, *, certificate_id: str, reason: str, cascade: bool = True) -> Certificate:
+def check_institution_may_issue(
+    session: Session, *, institution_code: str, learner_id: int, kind: str, completion_id: str | None
+) -> None:
+    """An accredited institution may certify only what it posted itself (the operator: anything).
+
+    A transcript lists every institution's records, so only the learner or the operator may have
+    one made — an institution that taught the learner must not read the others' records that way."""
+    institution = institutions.get(session, institution_code)  # fresh: a suspension takes effect now
+    if institution.state != InstitutionState.accredited:
+        raise CreditbankError("institution_not_accredited", {"code": institution.code})
+    if kind != CertificateKind.achievement:
+        raise CreditbankError("forbidden")
+    completion = session.get(Completion, completion_id or "")
+    if completion is None or completion.institution_id != institution.id or completion.learner_id != learner_id:
+        raise CreditbankError("completion_not_found", {"id": completion_id})
+
+
+def revoke(
+    session: Session,
+    *,
+    certificate_id: str,
+    reason: str,
+    cascade: bool = True,
+    institution_id: int | None = None,
+) -> Certificate:
     """Flip the certificate's bit in its status list. Repeating is a no-op.
 
     A transcript and the badges embedded in it go together: revoking the transcript revokes every
     line, revoking a line revokes the transcript (its other lines stay valid). ``cascade=False``
-    flips this one bit only — :func:`revoke_for_completion` finds the exact set itself."""
+    flips this one bit only — :func:`revoke_for_completion` finds the exact set itself.
+    ``institution_id``: an institution revoking — only a certificate resting on one of its own
+    completions; any other is ``certificate_not_found`` to it."""
+    if institution_id is not None:
+        own = session.execute(
+            select(col(CertificateSource.completion_id))
+            .join(Completion, col(Completion.id) == col(CertificateSource.completion_id))
+            .where(
+                col(CertificateSource.certificate_id) == certificate_id,
+                col(Completion.institution_id) == institution_id,
+            )
+        ).first()
+        if own is None:
+            raise CreditbankError("certificate_not_found", {"id": certificate_id})
     certificate = get(session, certificate_id)
     if cascade:
         related = [certificate.parent_id] if certificate.parent_id else _line_ids(session, certificate.id)

@@ -46,15 +46,3 @@ class Completion(SQLModel, table=True):
     revoked_at: datetime | None = None
     revoke_reason: str | None = Field(default=None, max_length=500)
     revoke_transaction_id: str | None = Field(default=None, max_length=40)
-
-
-class IdempotencyRecord(SQLModel, table=True):
-    """What a POST with an ``Idempotency-Key`` answered, to answer the same again."""
-
-    __tablename__ = "idempotency_record"
-    principal: str = Field(primary_key=True, max_length=64)
-    key: str = Field(primary_key=True, max_length=200)
-    request_hash: str = Field(max_length=64)
-    status_code: int
-    response_body: str
-    created_at: datetime

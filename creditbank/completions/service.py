@@ -212,7 +212,9 @@ class Poster:
                     "category": outcome.category,
                     "level": outcome.level,
                     "earned_on": row.completed_on,
-                    "expires_on": _add_years(row.completed_on, outcome.validity_years),
+                    "expires_on": None
+                    if outcome.validity_years is None
+                    else clock.add_years(row.completed_on, outcome.validity_years),
                     "amount_units": units,
                     "consumed_units": 0,
                     "locked_units": 0,
@@ -339,15 +341,6 @@ def as_posted(completion: Completion, account_no: str, *, replayed: bool) -> Pos
         state=completion.state,
         replayed=replayed,
     )
-
-
-def _add_years(day: date, years: int | None) -> date | None:
-    if years is None:
-        return None
-    try:
-        return day.replace(year=day.year + years)
-    except ValueError:  # 29 February
-        return day.replace(year=day.year + years, day=28)
 
 
 # -- use cases ---------------------------------------------------------------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -37,6 +37,173 @@ def _credits(units: int) -> float:
 
 def _text(units: int) -> str:
     return f"{units / 100:g}"
+
+
+# -- what progress says (read by the API and by certificates) ----------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Missing:
+    """One thing still missing, said for a person."""
+
+    zh: str
+    en: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"zh": self.zh, "en": self.en}
+
+
+@dataclasses.dataclass(frozen=True)
+class RequirementStatus:
+    """One requirement of the qualification: an outcome to hold, or credits of a category."""
+
+    met: bool
+    missing: Missing | None
+    outcome: str | None = None
+    title_zh: str | None = None
+    category: str | None = None
+    min_units: int = 0
+    counted_units: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        missing = self.missing.as_dict() if self.missing else None
+        if self.outcome is not None:
+            return {"outcome": self.outcome, "title_zh": self.title_zh, "met": self.met, "missing": missing}
+        return {
+            "category": self.category,
+            "min_credits": _credits(self.min_units),
+            "counted": _credits(self.counted_units),
+            "met": self.met,
+            "missing": missing,
+        }
+
+
+@dataclasses.dataclass(frozen=True)
+class Totals:
+    required_units: int
+    counted_units: int
+    transferred_units: int
+    missing_units: int
+
+    def as_dict(self) -> dict[str, float]:
+        return {
+            "required": _credits(self.required_units),
+            "counted": _credits(self.counted_units),
+            "transferred": _credits(self.transferred_units),
+            "missing": _credits(self.missing_units),
+        }
+
+
+@dataclasses.dataclass(frozen=True)
+class WouldApply:
+    """A conversion the what-if applied: the rule and what it would grant."""
+
+    rule_id: int
+    rule_code: str
+    rule_version: int
+    grant_units: int
+    bound_by_cap: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "rule": {"id": self.rule_id, "code": self.rule_code, "version": self.rule_version},
+            "grant": _credits(self.grant_units),
+            "bound_by_cap": self.bound_by_cap,
+        }
+
+
+@dataclasses.dataclass(frozen=True)
+class WhatIf:
+    conversions: tuple[WouldApply, ...]
+    total_after_units: int
+    met_after: bool
+    still_missing: tuple[Missing, ...]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "conversions": [c.as_dict() for c in self.conversions],
+            "total_after": _credits(self.total_after_units),
+            "met_after": self.met_after,
+            "still_missing": [m.as_dict() for m in self.still_missing],
+        }
+
+
+@dataclasses.dataclass(frozen=True)
+class ExpiryWarning:
+    lot_id: str
+    title_zh: str
+    units: int
+    expires_on: date
+    zh: str
+    en: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "lot_id": self.lot_id,
+            "title_zh": self.title_zh,
+            "credits": _credits(self.units),
+            "expires_on": self.expires_on.isoformat(),
+            "zh": self.zh,
+            "en": self.en,
+        }
+
+
+@dataclasses.dataclass(frozen=True)
+class NotCounted:
+    """Credits converted under a rule bound to another qualification: they count there, not here."""
+
+    lot_id: str
+    title_zh: str
+    title_en: str | None
+    units: int
+    rule_code: str
+    qualification_code: str
+
+    def as_dict(self) -> dict[str, Any]:
+        text = _text(self.units)
+        return {
+            "lot_id": self.lot_id,
+            "title_zh": self.title_zh,
+            "credits": _credits(self.units),
+            "rule": self.rule_code,
+            "counts_toward": self.qualification_code,
+            "zh": f"「{self.title_zh}」{text} 学分按转换规则 {self.rule_code} 转换，计入资历 "
+            f"{self.qualification_code}，不计入本资历",
+            "en": f"{text} credits of “{self.title_en or self.title_zh}” were converted under rule "
+            f"{self.rule_code} for {self.qualification_code} and do not count here",
+        }
+
+
+@dataclasses.dataclass(frozen=True)
+class Progress:
+    """How far a learner is from a qualification (``GET /me/progress/{code}`` is ``as_dict()``)."""
+
+    qualification: dict[str, Any]
+    met: bool
+    total: Totals
+    requirements: tuple[RequirementStatus, ...]
+    not_counted: tuple[NotCounted, ...]
+    what_if: WhatIf
+    warnings: tuple[ExpiryWarning, ...]
+
+    def shortfall(self) -> list[Missing]:
+        """What is missing now: each unmet requirement, then the total if it is short."""
+        missing = [r.missing for r in self.requirements if not r.met and r.missing is not None]
+        if self.total.missing_units:
+            text = _text(self.total.missing_units)
+            missing.append(Missing(f"总学分还差 {text}", f"{text} more credits in total"))
+        return missing
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "qualification": self.qualification,
+            "met": self.met,
+            "total": self.total.as_dict(),
+            "requirements": [r.as_dict() for r in self.requirements],
+            "not_counted": [n.as_dict() for n in self.not_counted],
+            "what_if": self.what_if.as_dict(),
+            "warnings": [w.as_dict() for w in self.warnings],
+        }
 
 
 def qualification_out(session: Session, q: Qualification) -> dict[str, Any]:
@@ -149,7 +316,7 @@ def _evaluate(
     counted: list[_Counted],
     q: Qualification,
     titles: dict[str, tuple[str, str | None]],
-) -> tuple[list[dict], int]:
+) -> tuple[list[RequirementStatus], int]:
     total = sum(c.units for c in counted)
     out = []
     for r in requirements:
@@ -157,14 +324,12 @@ def _evaluate(
             met = any(c.ref == r["outcome"] for c in counted)
             zh, en = titles.get(r["outcome"], (r["outcome"], None))
             out.append(
-                {
-                    "outcome": r["outcome"],
-                    "title_zh": zh,
-                    "met": met,
-                    "missing": None
-                    if met
-                    else {"zh": f"还差学习成果「{zh}」", "en": f"still need “{en or zh}”"},
-                }
+                RequirementStatus(
+                    met=met,
+                    missing=None if met else Missing(f"还差学习成果「{zh}」", f"still need “{en or zh}”"),
+                    outcome=r["outcome"],
+                    title_zh=zh,
+                )
             )
         else:
             have = sum(c.units for c in counted if c.category == r["category"])
@@ -174,23 +339,22 @@ def _evaluate(
                 CATEGORY_EN.get(r["category"], r["category"]),
             )
             out.append(
-                {
-                    "category": r["category"],
-                    "min_credits": _credits(r["min_units"]),
-                    "counted": _credits(have),
-                    "met": need <= 0,
-                    "missing": None
+                RequirementStatus(
+                    met=need <= 0,
+                    missing=None
                     if need <= 0
-                    else {
-                        "zh": f"还差 {_text(need)} 个{zh_name}学分",
-                        "en": f"still need {_text(need)} {en_name} credits",
-                    },
-                }
+                    else Missing(
+                        f"还差 {_text(need)} 个{zh_name}学分", f"still need {_text(need)} {en_name} credits"
+                    ),
+                    category=r["category"],
+                    min_units=r["min_units"],
+                    counted_units=have,
+                )
             )
     return out, total
 
 
-def progress(session: Session, learner: Learner, code: str) -> dict[str, Any]:
+def progress(session: Session, learner: Learner, code: str) -> Progress:
     q = service.get_qualification(session, code)
     today = clock.today()
     requirements = json.loads(q.requirements_json)
@@ -201,16 +365,20 @@ def progress(session: Session, learner: Learner, code: str) -> dict[str, Any]:
             titles[r["outcome"]] = (outcome.title_zh, outcome.title_en)
     counted, transferred, excluded = _counted_and_excluded(session, learner, q)
     now_reqs, total = _evaluate(requirements, counted, q, titles)
-    for requirement in now_reqs:  # say why converted credits of this category do not count
-        why = [e for e in excluded if e.category == requirement.get("category") and requirement["missing"]]
-        for e in why:
-            requirement["missing"]["zh"] += (
-                f"（按转换规则 {e.rule_code} 转换的 {_text(e.units)} 学分计入资历 {e.qualification_code}，不计入本资历）"
-            )
-            requirement["missing"]["en"] += (
-                f" ({_text(e.units)} credits converted under rule {e.rule_code} count toward "
-                f"{e.qualification_code}, not this qualification)"
-            )
+    for i, requirement in enumerate(now_reqs):  # say why converted credits of this category do not count
+        missing = requirement.missing
+        if missing is None or requirement.category is None:
+            continue
+        for e in excluded:
+            if e.category == requirement.category:
+                missing = Missing(
+                    missing.zh
+                    + f"（按转换规则 {e.rule_code} 转换的 {_text(e.units)} 学分计入资历 {e.qualification_code}，不计入本资历）",
+                    missing.en
+                    + f" ({_text(e.units)} credits converted under rule {e.rule_code} count toward "
+                    f"{e.qualification_code}, not this qualification)",
+                )
+        now_reqs[i] = dataclasses.replace(requirement, missing=missing)
 
     # What-if: apply every eligible rule of this qualification in turn, on a copy of the lots.
     lots = service.lot_views(session, learner.id)
@@ -250,13 +418,7 @@ def progress(session: Session, learner: Learner, code: str) -> dict[str, Any]:
         target = referenced(session, Outcome, rule.target_outcome_id)
         hypothetical.append(_Counted(option.grant_units, target.category, view.target_ref))
         extra_transfer += option.grant_units
-        applied.append(
-            {
-                "rule": {"id": rule.id, "code": rule.code, "version": rule.version},
-                "grant": _credits(option.grant_units),
-                "bound_by_cap": option.bound_by_cap,
-            }
-        )
+        applied.append(WouldApply(rule.id, rule.code, rule.version, option.grant_units, option.bound_by_cap))
     after_reqs, total_after = _evaluate(requirements, hypothetical, q, titles)
 
     warnings = []
@@ -264,56 +426,35 @@ def progress(session: Session, learner: Learner, code: str) -> dict[str, Any]:
     for lot in service.lot_views(session, learner.id):
         if lot.expires_on is not None and today <= lot.expires_on <= horizon and lot.available_units > 0:
             warnings.append(
-                {
-                    "lot_id": lot.id,
-                    "title_zh": lot.title_zh,
-                    "credits": _credits(lot.available_units),
-                    "expires_on": lot.expires_on.isoformat(),
-                    "zh": f"「{lot.title_zh}」的 {_text(lot.available_units)} 学分将于 {lot.expires_on} 过期，过期后不能再用于转换",
-                    "en": f"{_text(lot.available_units)} credits of “{lot.title_en or lot.title_zh}” expire on "
+                ExpiryWarning(
+                    lot_id=lot.id,
+                    title_zh=lot.title_zh,
+                    units=lot.available_units,
+                    expires_on=lot.expires_on,
+                    zh=f"「{lot.title_zh}」的 {_text(lot.available_units)} 学分将于 {lot.expires_on} 过期，过期后不能再用于转换",
+                    en=f"{_text(lot.available_units)} credits of “{lot.title_en or lot.title_zh}” expire on "
                     f"{lot.expires_on} and can no longer be converted after that",
-                }
+                )
             )
     total_missing = max(0, q.total_units - total)
-    return {
-        "qualification": qualification_out(session, q),
-        "met": total_missing == 0 and all(r["met"] for r in now_reqs),
-        "total": {
-            "required": _credits(q.total_units),
-            "counted": _credits(total),
-            "transferred": _credits(transferred),
-            "missing": _credits(total_missing),
-        },
-        "requirements": now_reqs,
-        "not_counted": [
-            {
-                "lot_id": e.lot_id,
-                "title_zh": e.title_zh,
-                "credits": _credits(e.units),
-                "rule": e.rule_code,
-                "counts_toward": e.qualification_code,
-                "zh": f"「{e.title_zh}」{_text(e.units)} 学分按转换规则 {e.rule_code} 转换，计入资历 "
-                f"{e.qualification_code}，不计入本资历",
-                "en": f"{_text(e.units)} credits of “{e.title_en or e.title_zh}” were converted under rule "
-                f"{e.rule_code} for {e.qualification_code} and do not count here",
-            }
+    still_missing = [r.missing for r in after_reqs if not r.met and r.missing is not None]
+    if total_after < q.total_units:
+        text = _text(q.total_units - total_after)
+        still_missing.append(Missing(f"总学分还差 {text}", f"{text} more credits in total"))
+    return Progress(
+        qualification=qualification_out(session, q),
+        met=total_missing == 0 and all(r.met for r in now_reqs),
+        total=Totals(q.total_units, total, transferred, total_missing),
+        requirements=tuple(now_reqs),
+        not_counted=tuple(
+            NotCounted(e.lot_id, e.title_zh, e.title_en, e.units, e.rule_code, e.qualification_code)
             for e in excluded
-        ],
-        "what_if": {
-            "conversions": applied,
-            "total_after": _credits(total_after),
-            "met_after": total_after >= q.total_units and all(r["met"] for r in after_reqs),
-            "still_missing": [r["missing"] for r in after_reqs if not r["met"]]
-            + (
-                [
-                    {
-                        "zh": f"总学分还差 {_text(q.total_units - total_after)}",
-                        "en": f"{_text(q.total_units - total_after)} more credits in total",
-                    }
-                ]
-                if total_after < q.total_units
-                else []
-            ),
-        },
-        "warnings": warnings,
-    }
+        ),
+        what_if=WhatIf(
+            conversions=tuple(applied),
+            total_after_units=total_after,
+            met_after=total_after >= q.total_units and all(r.met for r in after_reqs),
+            still_missing=tuple(still_missing),
+        ),
+        warnings=tuple(warnings),
+    )

@@ -1,9 +1,9 @@
 """Which conversion rules a learner can use now, with which lots, and why not (SPEC §3.5–§3.6).
 
-Pure functions over plain frozen dataclasses: no web, no database, standard library only. The
-service layer loads the learner's lots and the candidate rules (with the caps of the target
-qualification and what already counts against them), calls :func:`evaluate_all` or
-:func:`select`, and renders the :class:`Option` s.
+Pure functions over plain frozen dataclasses: no web, no database; the standard library and
+``kit.clock`` only. The service layer loads the learner's lots and the candidate rules (with the
+caps of the target qualification and what already counts against them), calls
+:func:`evaluate_all` or :func:`select`, and renders the :class:`Option` s.
 
 Conventions
 -----------
@@ -39,6 +39,8 @@ from datetime import date
 from decimal import Decimal
 from fractions import Fraction
 from functools import lru_cache
+
+from creditbank.kit import clock
 
 __all__ = [
     "CAP_INSTITUTION",
@@ -286,13 +288,7 @@ def _ref_titles(rule: RuleView, ref: str) -> tuple[str, str]:
 
 def years_before(day: date, years: int) -> date:
     """``day`` minus ``years`` calendar years; 29 February becomes 28 February in other years."""
-    year = day.year - years
-    if year < 1:
-        return date.min
-    try:
-        return day.replace(year=year)
-    except ValueError:  # 29 Feb -> non-leap year
-        return day.replace(year=year, day=28)
+    return clock.add_years(day, -years)
 
 
 def _age(lot: LotView) -> tuple[date, str]:

@@ -11,7 +11,6 @@ import json
 from datetime import date, timedelta
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, model_validator
 from sqlalchemy import func, select, update
 from sqlmodel import Session, col
 
@@ -26,6 +25,8 @@ from creditbank.conversion.models import (
     Qualification,
     RuleState,
 )
+from creditbank.conversion.schemas import QualificationSpec, RuleSpec
+from creditbank.conversion.sources import CreditsCondition, RuleSource
 from creditbank.db import referenced
 from creditbank.errors import CreditbankError
 from creditbank.institutions.models import Institution, InstitutionState
@@ -37,78 +38,6 @@ from creditbank.ledger.models import LedgerAccount, Lot, LotState, TxKind
 from creditbank.ledger.writer import LedgerWriter, Leg, lock
 
 PENDING_DAYS = 30
-
-
-# -- request bodies (validated here so the CLI and demo use the same rules as the API) ---------
-
-
-class CreditsSource(BaseModel):
-    category: str
-    min_level: int = Field(ge=1, le=10)
-    amount: float = Field(gt=0, le=1000, multiple_of=0.01)
-    within_years: int | None = Field(default=None, ge=1, le=100)
-
-
-class AnyNSource(BaseModel):
-    n: int = Field(ge=1)
-    outcomes: list[str] = Field(min_length=1, max_length=100)
-
-
-class SourceSpec(BaseModel):
-    all_of: list[str] | None = Field(default=None, min_length=1, max_length=100)
-    any_n_of: AnyNSource | None = None
-    credits: CreditsSource | None = None
-
-    @model_validator(mode="after")
-    def _one(self) -> SourceSpec:
-        if sum(x is not None for x in (self.all_of, self.any_n_of, self.credits)) != 1:
-            raise ValueError("give exactly one of all_of, any_n_of, credits")
-        if self.any_n_of and self.any_n_of.n > len(self.any_n_of.outcomes):
-            raise ValueError("any_n_of.n is larger than the list")
-        return self
-
-
-class RuleSpec(BaseModel):
-    code: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
-    name_zh: str = Field(min_length=1, max_length=200)
-    name_en: str | None = Field(default=None, max_length=200)
-    target_outcome_code: str = Field(min_length=1, max_length=100)
-    credits: float | None = Field(default=None, gt=0, le=1000, multiple_of=0.01)
-    ratio: float | None = Field(default=None, gt=0, le=10)
-    source: SourceSpec
-    effective_from: date
-    effective_until: date | None = None
-    qualification_code: str | None = None
-
-    @model_validator(mode="after")
-    def _credits_or_ratio(self) -> RuleSpec:
-        if (self.credits is None) == (self.ratio is None):
-            raise CreditbankError("credits_or_ratio_required")
-        if self.effective_until and self.effective_until < self.effective_from:
-            raise ValueError("effective_until is before effective_from")
-        return self
-
-
-class Requirement(BaseModel):
-    category: str | None = None
-    min_credits: float | None = Field(default=None, gt=0, le=10000)
-    outcome: str | None = None
-
-    @model_validator(mode="after")
-    def _one(self) -> Requirement:
-        if (self.outcome is None) == (self.category is None or self.min_credits is None):
-            raise ValueError("a requirement is {category, min_credits} or {outcome}")
-        return self
-
-
-class QualificationSpec(BaseModel):
-    name_zh: str = Field(min_length=1, max_length=200)
-    name_en: str | None = Field(default=None, max_length=200)
-    total_credits: float = Field(gt=0, le=10000, multiple_of=0.01)
-    max_transfer_ratio: float | None = Field(default=None, gt=0, le=1)
-    per_year_cap: float | None = Field(default=None, gt=0, le=10000)
-    per_institution_cap: float | None = Field(default=None, gt=0, le=10000)
-    requirements: list[Requirement] = Field(default_factory=list, max_length=200)
 
 
 def _units(credits: float | None) -> int | None:
@@ -134,14 +63,6 @@ def resolve_ref(session: Session, ref: str, *, default_institution: str | None =
     if outcome is None:
         raise CreditbankError("outcome_not_found", {"code": ref})
     return f"{institution.code}:{outcome.code}", outcome
-
-
-def _source_refs(source: dict) -> list[str]:
-    if "all_of" in source:
-        return list(source["all_of"])
-    if "any_n_of" in source:
-        return list(source["any_n_of"]["outcomes"])
-    return []
 
 
 # -- qualifications --------------------------------------------------------------------------
@@ -217,26 +138,20 @@ def propose_rule(
     """A new rule (or a new version of one), proposed by the institution that owns the target."""
     _accredited(institution)
     target_ref, target = _target(session, institution, spec.target_outcome_code)
-    source: dict[str, Any]
     if spec.source.all_of is not None:
-        source = {"all_of": [resolve_ref(session, r)[0] for r in spec.source.all_of]}
+        source = RuleSource(all_of=tuple(resolve_ref(session, r)[0] for r in spec.source.all_of))
     elif spec.source.any_n_of is not None:
-        source = {
-            "any_n_of": {
-                "n": spec.source.any_n_of.n,
-                "outcomes": [resolve_ref(session, r)[0] for r in spec.source.any_n_of.outcomes],
-            }
-        }
+        source = RuleSource(
+            any_n_of=(
+                spec.source.any_n_of.n,
+                tuple(resolve_ref(session, r)[0] for r in spec.source.any_n_of.outcomes),
+            )
+        )
     elif spec.source.credits is not None:
         c = spec.source.credits
-        source = {
-            "credits": {
-                "category": c.category,
-                "min_level": c.min_level,
-                "amount_units": _units(c.amount),
-                "within_years": c.within_years,
-            }
-        }
+        source = RuleSource(
+            credits=CreditsCondition(c.category, c.min_level, round(c.amount * 100), c.within_years)
+        )
     else:  # SourceSpec insists on exactly one of the three
         raise ValueError("give exactly one of all_of, any_n_of, credits")
     qualification_id = None
@@ -246,7 +161,7 @@ def propose_rule(
             raise CreditbankError("qualification_owned_by_other", {"code": spec.qualification_code})
         qualification_id = qualification.id
     _refuse_cycles(
-        session, [(s, target_ref) for s in _source_refs(source)], exclude_code=(institution.id, spec.code)
+        session, [(s, target_ref) for s in source.refs()], exclude_code=(institution.id, spec.code)
     )
     current = session.execute(
         select(ConversionRule)
@@ -262,7 +177,7 @@ def propose_rule(
         target_outcome_id=target.id,
         credits_units=_units(spec.credits),
         ratio=spec.ratio,
-        source_json=json.dumps(source, ensure_ascii=False, sort_keys=True),
+        source_json=source.dumps(),
         effective_from=spec.effective_from,
         effective_until=spec.effective_until,
         qualification_id=qualification_id,
@@ -309,7 +224,7 @@ def _refuse_cycles(
     for source_json, owner_id, code, target_inst, target_code in rows:
         if (owner_id, code) == exclude_code:
             continue  # the rule being re-versioned is replaced, not kept beside the new one
-        edges += [(s, f"{target_inst}:{target_code}") for s in _source_refs(json.loads(source_json))]
+        edges += [(s, f"{target_inst}:{target_code}") for s in RuleSource.parse(source_json).refs()]
     for edge in new_edges:
         cycle = [edge[0], edge[1]] if edge[0] == edge[1] else engine.find_cycle(edges, edge)
         if cycle:
@@ -424,14 +339,7 @@ def _transferred(session: Session, learner_id: int, qualification_id: int, today
 def rule_view(
     session: Session, rule: ConversionRule, *, learner_id: int | None, today: date
 ) -> engine.RuleView:
-    source = json.loads(rule.source_json)
-    if "all_of" in source:
-        parsed: engine.Source = engine.AllOf(tuple(source["all_of"]))
-    elif "any_n_of" in source:
-        parsed = engine.AnyNOf(source["any_n_of"]["n"], tuple(source["any_n_of"]["outcomes"]))
-    else:
-        c = source["credits"]
-        parsed = engine.CreditsOf(c["category"], c["min_level"], c["amount_units"], c["within_years"])
+    source = RuleSource.parse(rule.source_json)
     target = referenced(session, Outcome, rule.target_outcome_id)
     owner = referenced(session, Institution, rule.owner_institution_id)
     caps = transferred = None
@@ -451,7 +359,7 @@ def rule_view(
         version=rule.version,
         name_zh=rule.name_zh,
         name_en=rule.name_en or rule.name_zh,
-        source=parsed,
+        source=source.for_engine(),
         target_ref=f"{owner.code}:{target.code}",
         target_title_zh=target.title_zh,
         credits_units=rule.credits_units,
@@ -459,7 +367,7 @@ def rule_view(
         effective_from=rule.effective_from,
         effective_until=rule.effective_until,
         state=rule.state,
-        titles=_titles(session, _source_refs(source)),
+        titles=_titles(session, source.refs()),
         caps=caps,
         transferred=transferred,
     )
@@ -767,7 +675,9 @@ def _approve(
             "category": target.category,
             "level": target.level,
             "earned_on": today,
-            "expires_on": None if target.validity_years is None else _add_years(today, target.validity_years),
+            "expires_on": None
+            if target.validity_years is None
+            else clock.add_years(today, target.validity_years),
             "amount_units": conversion.grant_units,
             "consumed_units": 0,
             "locked_units": 0,
@@ -800,13 +710,6 @@ def conversion_facts(conversion: Conversion, rule: ConversionRule, held: list[Co
         "grant_units": conversion.grant_units,
         "lots": [[h.lot_id, h.units, h.granted_units] for h in held],
     }
-
-
-def _add_years(day: date, years: int) -> date:
-    try:
-        return day.replace(year=day.year + years)
-    except ValueError:
-        return day.replace(year=day.year + years, day=28)
 
 
 # -- the revocation cascade ------------------------------------------------------------------

@@ -57,6 +57,10 @@ def create(
     return institution, True
 
 
+def list_all(session: Session) -> list[Institution]:
+    return list(session.exec(select(Institution).order_by(Institution.code)))
+
+
 def get(session: Session, code: str) -> Institution:
     institution = session.exec(select(Institution).where(Institution.code == code.strip().upper())).first()
     if institution is None:

@@ -3,7 +3,7 @@ hashed timestamps are ISO text with 'Z'."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import MAXYEAR, MINYEAR, UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 _CHINA = ZoneInfo("Asia/Shanghai")
@@ -17,6 +17,20 @@ def today() -> date:
     # Learners and institutions are in China: a completion dated "today" in Beijing must not be
     # refused as "in the future" because UTC is still on yesterday.
     return datetime.now(_CHINA).date()
+
+
+def add_years(day: date, years: int) -> date:
+    """The same calendar day ``years`` later (earlier when negative). 29 February becomes
+    28 February in a year without one; beyond the calendar it stops at ``date.min``/``date.max``."""
+    year = day.year + years
+    if year < MINYEAR:
+        return date.min
+    if year > MAXYEAR:
+        return date.max
+    try:
+        return day.replace(year=year)
+    except ValueError:  # 29 February
+        return day.replace(year=year, day=28)
 
 
 def iso(ts: datetime) -> str:

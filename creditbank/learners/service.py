@@ -116,6 +116,28 @@ def by_account_no(session: Session, account_no: str) -> Learner:
     return learner
 
 
+def visible_to(session: Session, account_no: str, *, institution_id: int | None) -> Learner:
+    """The learner, if the caller may read their account: the operator (``institution_id`` None)
+    reads everyone; an institution only the learners it enrolled or taught. Anyone else is
+    ``learner_not_found`` — indistinguishable from an account that does not exist."""
+    try:
+        learner = by_account_no(session, account_no)
+    except CreditbankError:
+        learner = None
+    if learner is not None and institution_id is not None:
+        linked = session.exec(
+            select(InstitutionLearner).where(
+                InstitutionLearner.institution_id == institution_id,
+                InstitutionLearner.learner_id == learner.id,
+            )
+        ).first()
+        if linked is None:
+            learner = None
+    if learner is None:
+        raise CreditbankError("learner_not_found", {"ref": account_no})
+    return learner
+
+
 def activate(
     session: Session, *, account_no: str, activation_code: str, password: str
 ) -> tuple[Learner, str]:

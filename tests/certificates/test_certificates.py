@@ -9,7 +9,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from typer.testing import CliRunner
 
-from creditbank.certificates import schemas
+from creditbank.certificates import shapes
 from creditbank.cli import app as cli
 from creditbank.kit import qrcodes, statuslist
 from creditbank.kit.dataintegrity import sign_proof_set
@@ -79,7 +79,7 @@ class TestIssue:
         assert credential["credentialSubject"]["creditsEarned"] == 1.5
         assert sorted(p["cryptosuite"] for p in credential["proof"]) == ["eddsa-jcs-2022", "eddsa-rdfc-2022"]
         assert credential["credentialStatus"]["type"] == "BitstringStatusListEntry"
-        assert schemas.problems("achievement", credential) == []
+        assert shapes.problems("achievement", credential) == []
         assert cert["verify_url"].startswith(f"http://127.0.0.1:8000/v/{cert['id']}#CB1.")
         assert "张桂兰" in json.dumps(credential, ensure_ascii=False)
 
@@ -89,7 +89,7 @@ class TestIssue:
         assert credential["type"] == ["VerifiableCredential", "ClrCredential"]
         inner = credential["credentialSubject"]["verifiableCredential"]
         assert sorted(c["credentialSubject"]["creditsEarned"] for c in inner) == [1, 1.5]
-        assert schemas.problems("transcript", credential) == []
+        assert shapes.problems("transcript", credential) == []
         assert oks(verify_json(client, credential))["signature"] is True
 
     def test_someone_elses_completion_is_not_found(self, client, world):

@@ -15,8 +15,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from creditbank.completions.batchfile import COLUMNS, Row, RowProblem, read_rows
 from creditbank.errors import CODES, CreditbankError
-from creditbank.ledger.batchfile import COLUMNS, Row, RowProblem, read_rows
 
 HEADER = "external_id,account_no,outcome_code,completed_on,score,hours"
 
@@ -108,7 +108,7 @@ def test_gb18030_with_chinese_header_aliases_and_values():
 
 def test_utf8_chinese_split_across_read_chunks_is_still_utf8(monkeypatch):
     # A 3-byte character cut by the chunk boundary must not make the check fall back to GB18030.
-    monkeypatch.setattr("creditbank.ledger.batchfile._CHUNK", 7)
+    monkeypatch.setattr("creditbank.completions.batchfile._CHUNK", 7)
     [row] = read_rows(csv_bytes(HEADER, "E1,A001,居民用电安全,2024-03-01,,"))
     assert row.values["outcome_code"] == "居民用电安全"
 

@@ -1,0 +1,41 @@
+"""The catalogue's request and response bodies (SPEC §3.3)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field, model_validator
+
+from creditbank.catalogue.models import Category
+from creditbank.errors import CreditbankError
+
+
+class OutcomeSpec(BaseModel):
+    """What an institution says about one outcome (PUT /catalogue/{code})."""
+
+    title_zh: str = Field(min_length=1, max_length=200)
+    title_en: str | None = Field(default=None, max_length=200)
+    category: Category
+    level: int = Field(ge=1, le=10)
+    credits: float | None = Field(default=None, ge=0, le=1000, multiple_of=0.01)
+    hours: float | None = Field(default=None, ge=0, le=100000)
+    validity_years: int | None = Field(default=None, ge=1, le=100)
+    min_score: float | None = Field(default=None, ge=0, le=1000)
+
+    @model_validator(mode="after")
+    def _credits_or_hours(self) -> OutcomeSpec:
+        if self.credits is None and self.hours is None:
+            raise CreditbankError("credits_or_hours_required")
+        return self
+
+
+class OutcomeOut(BaseModel):
+    code: str
+    version: int
+    title_zh: str
+    title_en: str | None
+    category: str
+    level: int
+    credits: float
+    hours: float | None
+    credits_from_hours: bool
+    validity_years: int | None
+    min_score: float | None

@@ -1,0 +1,63 @@
+"""Completions, one at a time and in batches: request and response bodies (SPEC §3.4)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+
+class CompletionIn(BaseModel):
+    external_id: str = Field(
+        min_length=1, max_length=100, description="Your system's id: (institution, external_id) is unique"
+    )
+    account_no: str | None = Field(default=None, examples=["CB0123456789X"])
+    national_id: str | None = None
+    outcome_code: str = Field(min_length=1, max_length=64)
+    completed_on: date
+    score: float | None = Field(default=None, ge=0, le=100000)
+    hours: float | None = Field(default=None, ge=0, le=100000)
+
+
+class CompletionOut(BaseModel):
+    id: str
+    external_id: str
+    account_no: str
+    outcome_code: str
+    credits: float
+    transaction_id: str
+    completed_on: date
+    state: Literal["active", "revoked"]
+
+
+class BatchJsonIn(BaseModel):
+    mode: Literal["all_or_nothing", "partial"] = "all_or_nothing"
+    rows: list[dict] = Field(max_length=100_000, description="Objects with the CSV columns as keys")
+
+
+class RowErrorOut(BaseModel):
+    line: int
+    code: str
+    message_zh: str
+    message_en: str
+    field: str | None = None
+
+
+class BatchReportOut(BaseModel):
+    mode: str
+    total_rows: int
+    accepted: int
+    replayed: int
+    rejected: int
+    committed: bool
+    errors: list[RowErrorOut]
+
+
+class RevokeIn(BaseModel):
+    reason: str = Field(min_length=1, max_length=500, examples=["成绩登记错误"])
+    force: bool = Field(
+        default=False,
+        description="Operator only: also undo the conversions that used these credits "
+        "and revoke the certificates resting on them",
+    )

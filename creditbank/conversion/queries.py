@@ -1,0 +1,145 @@
+"""Reading rules and conversion requests for people: a fixed number of queries however many rows.
+
+A rule's answer names its owner, its target outcome (``INST:CODE``) and its qualification; those
+come from one joined query for all the rules asked for, not a handful of look-ups per rule.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import aliased
+from sqlmodel import Session
+
+from creditbank.catalogue.models import Outcome
+from creditbank.conversion.models import Conversion, ConversionLot, ConversionRule, Qualification
+from creditbank.conversion.schemas import ConversionOut, LockedOut, RuleOut
+from creditbank.conversion.sources import RuleSource
+from creditbank.institutions.models import Institution
+from creditbank.kit.units import credits
+
+# -- rules -----------------------------------------------------------------------------------------
+
+
+def _rules(session: Session, *where: Any) -> list[RuleOut]:
+    owner, target_institution = aliased(Institution), aliased(Institution)
+    rows = session.execute(
+        select(ConversionRule, owner.code, target_institution.code, Outcome.code, Qualification.code)
+        .join(owner, owner.id == ConversionRule.owner_institution_id)
+        .join(Outcome, Outcome.id == ConversionRule.target_outcome_id)
+        .join(target_institution, target_institution.id == Outcome.institution_id)
+        .outerjoin(Qualification, Qualification.id == ConversionRule.qualification_id)
+        .where(*where)
+        .order_by(ConversionRule.id)
+    )
+    return [
+        RuleOut(
+            id=rule.id,
+            code=rule.code,
+            version=rule.version,
+            state=rule.state,
+            owner=owner_code,
+            name_zh=rule.name_zh,
+            name_en=rule.name_en,
+            target_outcome=f"{target_code}:{outcome_code}",
+            credits=credits(rule.credits_units) if rule.credits_units is not None else None,
+            ratio=rule.ratio,
+            source=RuleSource.parse(rule.source_json).public(),
+            effective_from=rule.effective_from,
+            effective_until=rule.effective_until,
+            qualification_code=qualification_code,
+        )
+        for rule, owner_code, target_code, outcome_code, qualification_code in rows
+    ]
+
+
+def rules(session: Session, *, state: str, owner_institution_id: int | None = None) -> list[RuleOut]:
+    """Every rule in a state (of one owner, if given), oldest first: one query."""
+    where = [ConversionRule.state == state]
+    if owner_institution_id is not None:
+        where.append(ConversionRule.owner_institution_id == owner_institution_id)
+    return _rules(session, *where)
+
+
+def rule_out(session: Session, rule: ConversionRule) -> RuleOut:
+    return _rules(session, ConversionRule.id == rule.id)[0]
+
+
+# -- conversion requests ---------------------------------------------------------------------------
+
+
+def conversions_out(session: Session, conversions: Sequence[Conversion]) -> list[ConversionOut]:
+    """The answers for many requests: two queries (their rules, their locked lots)."""
+    if not conversions:
+        return []
+    names = {
+        rule_id: {"id": rule_id, "code": code, "version": version}
+        for rule_id, code, version in session.execute(
+            select(ConversionRule.id, ConversionRule.code, ConversionRule.version).where(
+                ConversionRule.id.in_({c.rule_id for c in conversions})
+            )
+        )
+    }
+    held: dict[str, list[LockedOut]] = defaultdict(list)
+    for conversion_id, lot_id, units in session.execute(
+        select(ConversionLot.conversion_id, ConversionLot.lot_id, ConversionLot.units)
+        .where(ConversionLot.conversion_id.in_([c.id for c in conversions]))
+        .order_by(ConversionLot.conversion_id, ConversionLot.lot_id)
+    ):
+        held[conversion_id].append(LockedOut(lot_id=lot_id, credits=credits(units)))
+    return [
+        ConversionOut(
+            id=c.id,
+            state=c.state,
+            rule=names[c.rule_id],
+            grant=credits(c.grant_units),
+            bound_by_cap=c.bound_by_cap,
+            locked=held[c.id],
+            requested_at=c.requested_at.isoformat(),
+            expires_at=c.expires_at.isoformat(),
+            decided_at=c.decided_at.isoformat() if c.decided_at else None,
+            reason=c.reason,
+            transaction_id=c.transaction_id,
+            target_lot_id=c.target_lot_id,
+        )
+        for c in conversions
+    ]
+
+
+def conversion_out(session: Session, conversion: Conversion) -> ConversionOut:
+    return conversions_out(session, [conversion])[0]
+
+
+def learner_conversions(session: Session, *, learner_id: int) -> list[ConversionOut]:
+    """A learner's own requests, newest first."""
+    found = (
+        session.execute(
+            select(Conversion)
+            .where(Conversion.learner_id == learner_id)
+            .order_by(Conversion.requested_at.desc())
+        )
+        .scalars()
+        .all()
+    )
+    return conversions_out(session, found)
+
+
+def institution_conversions(
+    session: Session, *, institution_id: int, state: str, limit: int
+) -> list[ConversionOut]:
+    """Requests under the rules an institution owns, in one state, oldest first."""
+    found = (
+        session.execute(
+            select(Conversion)
+            .join(ConversionRule, ConversionRule.id == Conversion.rule_id)
+            .where(ConversionRule.owner_institution_id == institution_id, Conversion.state == state)
+            .order_by(Conversion.requested_at)
+            .limit(limit)
+        )
+        .scalars()
+        .all()
+    )
+    return conversions_out(session, found)

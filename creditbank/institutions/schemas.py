@@ -1,0 +1,38 @@
+"""Institutions and their API keys: request and response bodies (SPEC §3.1)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+
+class InstitutionIn(BaseModel):
+    code: str = Field(pattern=r"^[A-Za-z0-9_-]{2,32}$", examples=["YCCEC"])
+    name_zh: str = Field(min_length=1, max_length=200, examples=["永川区社区教育学院"])
+    name_en: str | None = Field(default=None, max_length=200)
+    kind: str | None = Field(default=None, max_length=40, examples=["community_college"])
+    district: str | None = Field(default=None, max_length=100, examples=["重庆市永川区"])
+
+
+class InstitutionOut(BaseModel):
+    code: str
+    name_zh: str
+    name_en: str | None
+    kind: str | None
+    district: str | None
+    state: Literal["pending", "accredited", "suspended"]
+    created_at: datetime
+
+
+class ApiKeyIn(BaseModel):
+    label: str | None = Field(default=None, max_length=100, examples=["教务系统 2026"])
+
+
+class ApiKeyOut(BaseModel):
+    id: str
+    label: str | None
+    created_at: datetime
+    revoked_at: datetime | None
+    key: str | None = Field(default=None, description="The key itself: shown once, when created, never again")

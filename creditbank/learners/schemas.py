@@ -1,0 +1,83 @@
+"""Learners: enrolment, activation, sign-in, the account and its statement — request and response bodies."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+
+class EnrolmentIn(BaseModel):
+    name: str = Field(min_length=1, max_length=100, examples=["张桂兰"])
+    national_id: str = Field(
+        min_length=15,
+        max_length=25,
+        examples=["500118195603124427"],
+        description="身份证号: validated, HMAC'd and masked; never stored in clear",
+    )
+    phone: str | None = Field(default=None, pattern=r"^\+?[0-9 -]{5,20}$")
+    district: str | None = Field(default=None, max_length=100, examples=["永川区中山路街道"])
+    gender: Literal["male", "female"] | None = None
+    birth_date: date | None = Field(
+        default=None, description="Only its year is kept; by default the year in the ID number"
+    )
+
+
+class EnrolmentOut(BaseModel):
+    account_no: str
+    activation_code: str | None = Field(
+        description="Hand to the learner once; null when the account is already active"
+    )
+    created: bool
+
+
+class ActivateIn(BaseModel):
+    account_no: str = Field(min_length=13, max_length=13)
+    activation_code: str = Field(min_length=4, max_length=20)
+    password: str = Field(min_length=1, max_length=200)
+
+
+class SignInIn(BaseModel):
+    account_no: str = Field(min_length=13, max_length=13)
+    password: str = Field(min_length=1, max_length=200)
+
+
+class TokenOut(BaseModel):
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"
+    account_no: str
+
+
+class MeOut(BaseModel):
+    account_no: str
+    name: str
+    id_masked: str
+    birth_year: int
+    gender: str
+    phone: str | None
+    district: str | None
+    activated_at: datetime | None
+
+
+class LedgerLineOut(BaseModel):
+    seq: int
+    transaction_id: str
+    kind: str
+    event_on: date
+    recorded_at: str
+    amount: float
+    balance_after: float
+    lot_id: str | None
+    completion_id: str | None
+    institution_code: str | None
+    outcome_code: str | None
+    outcome_title_zh: str | None
+    outcome_title_en: str | None
+    category: str | None
+    level: int | None
+
+
+class LedgerPageOut(BaseModel):
+    items: list[LedgerLineOut]
+    next_after: int | None = Field(description="Pass as ?after= for the next page; null at the end")

@@ -9,7 +9,7 @@ from datetime import date
 from sqlalchemy import event
 
 from creditbank.catalogue import service as catalogue
-from creditbank.catalogue.service import OutcomeSpec
+from creditbank.catalogue.schemas import OutcomeSpec
 from creditbank.conversion import service as conversions
 from creditbank.conversion.schemas import QualificationSpec, RuleSpec
 from creditbank.db import Database

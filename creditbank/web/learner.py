@@ -25,7 +25,6 @@ from creditbank.kit import clock, qrcodes
 from creditbank.learners import queries as learner_queries
 from creditbank.learners import service as learners
 from creditbank.ledger import queries
-from creditbank.verification import inputs
 from creditbank.web import security
 from creditbank.web.base import Csrf, Ctx, LearnerPage, Page, PageRoute, local_path, redirect, renderer
 from creditbank.web.i18n import N_
@@ -244,7 +243,7 @@ def qualifications(ctx: LearnerPage):
 @router.get("/me/progress/{code}", response_class=HTMLResponse)
 def qualification_progress(ctx: LearnerPage, code: Annotated[str, Path(max_length=64)]):
     with ctx.db.reader() as session:
-        report = progress.progress(session, ctx.me, code)
+        report = progress.progress(session, ctx.me, code).as_dict()
     for r in report["requirements"]:
         r["label"] = (
             ctx._("%(category)s credits", category=category_name(ctx, r["category"]))
@@ -356,7 +355,7 @@ async def certificate_pdf(ctx: LearnerPage, certificate_id: CertificateId):
 def certificate_qr(ctx: LearnerPage, certificate_id: CertificateId):
     """The QR full screen, for a verifier to scan from the learner's phone."""
     certificate = _mine(ctx, certificate_id)
-    url = inputs.qr_url(ctx.request.app.state.issuer.base_url, certificate)
+    url = certificates.qr_url(ctx.request.app.state.issuer.base_url, certificate)
     return renderer(ctx.request).page(
         ctx,
         "web/certificate_qr.html.j2",

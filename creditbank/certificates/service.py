@@ -252,9 +252,7 @@ def _qualification_lines(
         raise CreditbankError(
             "qualification_not_met",
             {"code": code},
-            errors=[
-                {"code": "missing", "message_zh": m.zh, "message_en": m.en} for m in report.shortfall()
-            ],
+            errors=[{"code": "missing", "message_zh": m.zh, "message_en": m.en} for m in report.shortfall()],
         )
     qualification, lot_ids = progress.counted_lots(session, learner, code or "")
     return qualification, _lines(session, None, learner.id, only_lots=set(lot_ids))
@@ -537,7 +535,11 @@ def check_institution_may_issue(
     if kind != CertificateKind.achievement:
         raise CreditbankError("forbidden")
     completion = session.get(Completion, completion_id or "")
-    if completion is None or completion.institution_id != institution.id or completion.learner_id != learner_id:
+    if (
+        completion is None
+        or completion.institution_id != institution.id
+        or completion.learner_id != learner_id
+    ):
         raise CreditbankError("completion_not_found", {"id": completion_id})
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import aliased
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from creditbank.catalogue.models import Outcome
 from creditbank.conversion.models import Conversion, ConversionLot, ConversionRule, Qualification
@@ -27,13 +27,19 @@ from creditbank.kit.units import credits
 def _rules(session: Session, *where: Any) -> list[RuleOut]:
     owner, target_institution = aliased(Institution), aliased(Institution)
     rows = session.execute(
-        select(ConversionRule, owner.code, target_institution.code, Outcome.code, Qualification.code)
-        .join(owner, owner.id == ConversionRule.owner_institution_id)
-        .join(Outcome, Outcome.id == ConversionRule.target_outcome_id)
-        .join(target_institution, target_institution.id == Outcome.institution_id)
-        .outerjoin(Qualification, Qualification.id == ConversionRule.qualification_id)
+        select(
+            ConversionRule,
+            col(owner.code),
+            col(target_institution.code),
+            col(Outcome.code),
+            col(Qualification.code),
+        )
+        .join(owner, col(owner.id) == col(ConversionRule.owner_institution_id))
+        .join(Outcome, col(Outcome.id) == col(ConversionRule.target_outcome_id))
+        .join(target_institution, col(target_institution.id) == col(Outcome.institution_id))
+        .outerjoin(Qualification, col(Qualification.id) == col(ConversionRule.qualification_id))
         .where(*where)
-        .order_by(ConversionRule.id)
+        .order_by(col(ConversionRule.id))
     )
     return [
         RuleOut(
@@ -58,14 +64,14 @@ def _rules(session: Session, *where: Any) -> list[RuleOut]:
 
 def rules(session: Session, *, state: str, owner_institution_id: int | None = None) -> list[RuleOut]:
     """Every rule in a state (of one owner, if given), oldest first: one query."""
-    where = [ConversionRule.state == state]
+    where = [col(ConversionRule.state) == state]
     if owner_institution_id is not None:
-        where.append(ConversionRule.owner_institution_id == owner_institution_id)
+        where.append(col(ConversionRule.owner_institution_id) == owner_institution_id)
     return _rules(session, *where)
 
 
 def rule_out(session: Session, rule: ConversionRule) -> RuleOut:
-    return _rules(session, ConversionRule.id == rule.id)[0]
+    return _rules(session, col(ConversionRule.id) == rule.id)[0]
 
 
 # -- conversion requests ---------------------------------------------------------------------------
@@ -78,16 +84,16 @@ def conversions_out(session: Session, conversions: Sequence[Conversion]) -> list
     names = {
         rule_id: {"id": rule_id, "code": code, "version": version}
         for rule_id, code, version in session.execute(
-            select(ConversionRule.id, ConversionRule.code, ConversionRule.version).where(
-                ConversionRule.id.in_({c.rule_id for c in conversions})
+            select(col(ConversionRule.id), col(ConversionRule.code), col(ConversionRule.version)).where(
+                col(ConversionRule.id).in_({c.rule_id for c in conversions})
             )
         )
     }
     held: dict[str, list[LockedOut]] = defaultdict(list)
     for conversion_id, lot_id, units in session.execute(
-        select(ConversionLot.conversion_id, ConversionLot.lot_id, ConversionLot.units)
-        .where(ConversionLot.conversion_id.in_([c.id for c in conversions]))
-        .order_by(ConversionLot.conversion_id, ConversionLot.lot_id)
+        select(col(ConversionLot.conversion_id), col(ConversionLot.lot_id), col(ConversionLot.units))
+        .where(col(ConversionLot.conversion_id).in_([c.id for c in conversions]))
+        .order_by(col(ConversionLot.conversion_id), col(ConversionLot.lot_id))
     ):
         held[conversion_id].append(LockedOut(lot_id=lot_id, credits=credits(units)))
     return [
@@ -118,8 +124,8 @@ def learner_conversions(session: Session, *, learner_id: int) -> list[Conversion
     found = (
         session.execute(
             select(Conversion)
-            .where(Conversion.learner_id == learner_id)
-            .order_by(Conversion.requested_at.desc())
+            .where(col(Conversion.learner_id) == learner_id)
+            .order_by(col(Conversion.requested_at).desc())
         )
         .scalars()
         .all()
@@ -134,9 +140,9 @@ def institution_conversions(
     found = (
         session.execute(
             select(Conversion)
-            .join(ConversionRule, ConversionRule.id == Conversion.rule_id)
-            .where(ConversionRule.owner_institution_id == institution_id, Conversion.state == state)
-            .order_by(Conversion.requested_at)
+            .join(ConversionRule, col(ConversionRule.id) == col(Conversion.rule_id))
+            .where(col(ConversionRule.owner_institution_id) == institution_id, col(Conversion.state) == state)
+            .order_by(col(Conversion.requested_at))
             .limit(limit)
         )
         .scalars()

@@ -545,7 +545,7 @@ class TestItem2XlsxZipBomb:
         assert peak < 8 << 20, f"peak {peak >> 20} MB"
 
     def test_item2_high_compression_ratio_is_refused(self, monkeypatch):
-        from creditbank.ledger import batchfile
+        from creditbank.completions import batchfile
 
         monkeypatch.setattr(batchfile, "XLSX_MAX_PART_BYTES", 1 << 30)  # only the ratio left to catch it
         original = xlsx_bytes(self.base)

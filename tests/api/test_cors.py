@@ -125,6 +125,19 @@ class TestAnswers:
             "no-store",
         )
 
+    def test_the_transparency_log_is_readable_cross_origin(self, client):
+        """The log's routes (issue 13) are in the set from the start: a verifier checks inclusion too."""
+        for path in ("/api/v1/log/checkpoint", "/api/v1/log/keys", "/log/checkpoint"):
+            r = client.get(path, headers=ORIGIN)  # a fresh bank has no checkpoint yet: a readable 404
+            assert r.status_code in (200, 404) and r.headers["content-type"], (path, r.text)
+            assert r.headers["access-control-allow-origin"] == "*", path
+            assert _preflight(client, path).status_code == 204, path
+        # publishing a cosignature is not a read: its preflight allows GET only
+        assert (
+            _preflight(client, "/api/v1/log/cosignatures", "POST").headers.get("access-control-allow-methods")
+            == "GET"
+        )
+
     def test_a_refusal_is_readable_cross_origin_and_never_cached(self, client):
         r = client.get("/api/v1/certificates/crt_never_issued", headers=ORIGIN)
         assert r.status_code == 404 and r.json()["code"] == "certificate_not_found"

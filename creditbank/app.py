@@ -28,7 +28,7 @@ from creditbank.certificates.printing import Printer
 from creditbank.certificates.service import DEFAULT_BASE_URL, Issuer
 from creditbank.config import Settings, get_settings
 from creditbank.db import Database
-from creditbank.kit import sealed
+from creditbank.kit import ratelimit, sealed
 from creditbank.learners import secret as deployment_secret
 from creditbank.translog.service import Log
 from creditbank.verification.online import OnlineVerifier
@@ -92,6 +92,11 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         # Refuses to start when the secret is missing or changed while learners exist.
         secret = deployment_secret.guard(session, settings)
     sealed.configure(secret)  # certificates issued before migration 0005 are sealed with it
+    # Rate limits live in a table every worker of this deployment maps (bounded, shared).
+    ratelimit.configure(
+        settings.rate_limit_file or ratelimit.default_path(settings.database_url),
+        slots=settings.rate_limit_slots,
+    )
     app.state.issuer = Issuer(settings)
     app.state.log = log_service(settings, app.state.db)
     app.state.verifier = OnlineVerifier(app.state.db, app.state.issuer, app.state.log)

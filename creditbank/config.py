@@ -28,6 +28,11 @@ class Settings(BaseSettings):
     """Learning hours that make one credit (SPEC §2: 16 by default)."""
     admin_token: SecretStr | None = None
     """When set, this is the operator token; otherwise the first run generates one."""
+    rate_limit_file: Path | None = None
+    """The table of rate-limit buckets shared by the worker processes (default: one per
+    database in /dev/shm, see ``kit.ratelimit.default_path``)."""
+    rate_limit_slots: int = 65_536
+    """Buckets in that table (48 bytes each: 3 MiB); the least useful are evicted beyond it."""
     max_upload_bytes: int = 20 * 1024 * 1024
     """Largest file a route that takes one accepts (batch import, PDF to verify)."""
     max_json_bytes: int = 1024 * 1024

@@ -17,14 +17,15 @@ CODES: dict[str, tuple[int, str, str]] = {
     "unauthorized": (401, "需要登录或有效的令牌", "A valid token is required"),
     "forbidden": (403, "无权执行此操作", "You are not allowed to do this"),
     "rate_limited": (429, "尝试次数过多，请稍后再试", "Too many attempts; try again later"),
+    "busy": (503, "服务器正忙，请稍等片刻再试", "The server is busy; try again in a moment"),
     "internal_error": (500, "服务器内部错误", "Internal server error"),
     # institutions
     "institution_exists": (409, "机构代码 {code} 已存在", "Institution code {code} already exists"),
     "institution_not_found": (404, "找不到机构 {code}", "Institution {code} not found"),
     "institution_not_accredited": (
         403,
-        "机构 {code} 未获认证或已暂停，不能登记学习成果",
-        "Institution {code} is not accredited (or is suspended) and cannot post",
+        "机构 {code} 未获认证或已暂停：只能查看，不能登记或更改",
+        "Institution {code} is not accredited (or is suspended): it can read, not enrol, post or change",
     ),
     "invalid_state_change": (
         409,
@@ -35,11 +36,10 @@ CODES: dict[str, tuple[int, str, str]] = {
     # learners
     "invalid_national_id": (422, "身份证号无效：{reason}", "Invalid national ID number: {reason}"),
     "learner_not_found": (404, "找不到学习账户 {ref}", "Learning account {ref} not found"),
-    "invalid_activation_code": (401, "激活码无效或已过期", "Activation code is invalid or expired"),
-    "already_activated": (
-        409,
-        "该学习账户已激活，请直接登录",
-        "This account is already activated; please sign in",
+    "invalid_activation_code": (
+        401,
+        "账号或激活码不对，或激活码已过期、已用过（已激活的账户请直接登录）",
+        "Wrong account number or activation code, or the code has expired or was used (activated accounts: sign in)",
     ),
     "invalid_credentials": (401, "账号或密码错误", "Wrong account number or password"),
     "weak_password": (422, "密码至少需要 8 位", "The password needs at least 8 characters"),

@@ -12,7 +12,13 @@ from creditbank.completions.models import Completion
 from creditbank.conversion.models import Conversion, ConversionLot, ConversionRule, Qualification
 from creditbank.idempotency import IdempotencyRecord
 from creditbank.institutions.models import ApiKey, Institution, OperatorToken
-from creditbank.learners.models import DeploymentSecret, InstitutionLearner, Learner, LearnerSession
+from creditbank.learners.models import (
+    ActivationCode,
+    DeploymentSecret,
+    InstitutionLearner,
+    Learner,
+    LearnerSession,
+)
 from creditbank.ledger.models import (
     LearnerBalance,
     LedgerAccount,
@@ -30,6 +36,7 @@ from creditbank.translog.models import (
 )
 
 __all__ = [
+    "ActivationCode",
     "ApiKey",
     "Certificate",
     "CertificateSource",

@@ -82,7 +82,13 @@ def sqlite_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 @pytest.fixture
 def settings(db_url: str, tmp_path: Path) -> Settings:
-    return Settings(database_url=db_url, keys_dir=tmp_path / "keys", admin_token=ADMIN, secret="test-secret")
+    return Settings(
+        database_url=db_url,
+        keys_dir=tmp_path / "keys",
+        admin_token=ADMIN,
+        secret="test-secret",
+        rate_limit_file=tmp_path / "ratelimit",
+    )
 
 
 @pytest.fixture

@@ -246,12 +246,16 @@ class TestDeterminism:
         """The summary's account number and activation code are what a person types into the learner API."""
         trial = load_fresh(tmp_path / "trial", learners=30)
         try:
-            found = re.findall(r"(CB\d{10}[\dX])\s+激活码 code (\d{8})", trial.summary)
+            found = re.findall(r"(CB\d{10}[\dX])\s+激活码 code (\d{4} \d{4} \d{4} \d{4})", trial.summary)
             assert len(found) == 2
             with trial.db.unit_of_work() as session:
                 for account_no, code in found:
                     learner, token = learner_service.activate(
-                        session, account_no=account_no, activation_code=code, password="demo-password-1"
+                        session,
+                        secret=trial.settings.id_secret(),
+                        account_no=account_no,
+                        activation_code=code,
+                        password="demo-password-1",
                     )
                     assert token and learner.account_no == account_no
         finally:

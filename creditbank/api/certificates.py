@@ -38,7 +38,7 @@ from creditbank.learners import service as learners
 from creditbank.verification import inputs
 
 router = APIRouter(tags=["certificates 证书"])
-verify_limit = RateLimiter(limit=120, window_seconds=60)
+verify_limit = RateLimiter(limit=120, window_seconds=60, name="verify")
 
 
 def _issuer(request: Request) -> certificates.Issuer:

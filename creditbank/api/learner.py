@@ -6,10 +6,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
-from creditbank.api.deps import DbDep, LearnerCaller, write
+from creditbank.api.deps import DbDep, LearnerCaller, SettingsDep, write
 from creditbank.api.institution import balance_out
-from creditbank.api.ratelimit import RateLimiter
-from creditbank.errors import CreditbankError
 from creditbank.kit.units import credits
 from creditbank.learners import queries as learner_queries
 from creditbank.learners import service as learners
@@ -18,13 +16,10 @@ from creditbank.ledger import queries
 from creditbank.ledger.schemas import BalanceOut
 
 router = APIRouter(prefix="/api/v1", tags=["learner 学习者"])
-_auth_limit = RateLimiter(limit=10, window_seconds=60)
 
 
-def _limit(request: Request, account_no: str) -> None:
-    client = request.client.host if request.client else "?"
-    if not (_auth_limit.allow(f"ip:{client}:{account_no.upper()}")):
-        raise CreditbankError("rate_limited")
+def client_address(request: Request) -> str | None:
+    return request.client.host if request.client else None
 
 
 @router.post(
@@ -32,12 +27,17 @@ def _limit(request: Request, account_no: str) -> None:
     response_model=TokenOut,
     summary="Activate an account with the code, set a password · 激活账户",
 )
-def activate(body: ActivateIn, request: Request, db: DbDep) -> Response:
-    _limit(request, body.account_no)
+def activate(body: ActivateIn, request: Request, db: DbDep, settings: SettingsDep) -> Response:
+    secret = settings.id_secret()
 
     def use_case(session):
         learner, token = learners.activate(
-            session, account_no=body.account_no, activation_code=body.activation_code, password=body.password
+            session,
+            secret=secret,
+            account_no=body.account_no,
+            activation_code=body.activation_code,
+            password=body.password,
+            client=client_address(request),
         )
         return 200, TokenOut(access_token=token, account_no=learner.account_no).model_dump()
 
@@ -48,10 +48,10 @@ def activate(body: ActivateIn, request: Request, db: DbDep) -> Response:
     "/auth/token", response_model=TokenOut, summary="Sign in with account number and password · 登录"
 )
 def sign_in(body: SignInIn, request: Request, db: DbDep) -> Response:
-    _limit(request, body.account_no)
-
     def use_case(session):
-        learner, token = learners.sign_in(session, account_no=body.account_no, password=body.password)
+        learner, token = learners.sign_in(
+            session, account_no=body.account_no, password=body.password, client=client_address(request)
+        )
         return 200, TokenOut(access_token=token, account_no=learner.account_no).model_dump()
 
     return write(db, None, use_case)

@@ -108,7 +108,9 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(CreditbankError)
     async def _domain(request: Request, exc: CreditbankError) -> JSONResponse:
         # RFC 6750: a 401 names the scheme the client should use.
-        headers = {"WWW-Authenticate": "Bearer"} if exc.http_status == 401 else None
+        headers = {"WWW-Authenticate": "Bearer"} if exc.http_status == 401 else {}
+        if "retry_after" in exc.params:  # 429 and 503: when to come back (RFC 9110 §10.2.3)
+            headers["Retry-After"] = str(exc.params["retry_after"])
         return problem(
             request, exc.code, exc.params, status=exc.http_status, errors=exc.errors, headers=headers
         )

@@ -1,30 +1,9 @@
-"""A small in-process sliding-window limiter for sign-in and verification routes.
+"""Rate limits for the HTTP face: the shared, bounded table of ``kit.ratelimit``.
 
-Per process: with several uvicorn workers each keeps its own window, so the effective limit
-is workers × limit. Good enough to stop password guessing at a community college's scale.
+Kept as an import path for the routes and tests that name it; the limits hold across every worker
+process of the deployment and the table's memory is fixed (issue 9 item 12).
 """
 
-from __future__ import annotations
+from creditbank.kit.ratelimit import RateLimiter
 
-import threading
-import time
-from collections import defaultdict, deque
-
-
-class RateLimiter:
-    def __init__(self, limit: int, window_seconds: float) -> None:
-        self.limit = limit
-        self.window = window_seconds
-        self._hits: dict[str, deque[float]] = defaultdict(deque)
-        self._lock = threading.Lock()
-
-    def allow(self, key: str) -> bool:
-        now = time.monotonic()
-        with self._lock:
-            hits = self._hits[key]
-            while hits and now - hits[0] > self.window:
-                hits.popleft()
-            if len(hits) >= self.limit:
-                return False
-            hits.append(now)
-            return True
+__all__ = ["RateLimiter"]

@@ -36,3 +36,7 @@ class ApiKeyOut(BaseModel):
     created_at: datetime
     revoked_at: datetime | None
     key: str | None = Field(default=None, description="The key itself: shown once, when created, never again")
+    redacted: list[str] | None = Field(
+        default=None,
+        description="On an Idempotency-Key replay: the secret fields left out (shown once only), e.g. ['key']",
+    )

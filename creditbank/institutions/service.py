@@ -80,6 +80,18 @@ def names(session: Session, codes: set[str]) -> dict[str, tuple[str, str | None]
     return {code: (zh, en) for code, zh, en in rows}
 
 
+def require_accredited(session: Session, institution_id: int) -> Institution:
+    """The institution, if it may act (accredited); else 403 ``institution_not_accredited``.
+
+    Pending institutions never could; suspended ones keep read access only (SPEC §3.1)."""
+    institution = session.get(Institution, institution_id, populate_existing=True)
+    if institution is None or institution.state != InstitutionState.accredited:
+        raise CreditbankError(
+            "institution_not_accredited", {"code": institution.code if institution else "?"}
+        )
+    return institution
+
+
 def set_state(session: Session, *, code: str, state: InstitutionState) -> Institution:
     institution = get(session, code)
     if institution.state == state:

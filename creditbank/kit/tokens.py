@@ -53,6 +53,19 @@ def is_account_no(value: str) -> bool:
     )
 
 
+ACTIVATION_CODE_DIGITS = 16
+
+
 def new_activation_code() -> str:
-    """Eight digits: easy to read aloud over the phone to an older learner, and short-lived."""
-    return f"{secrets.randbelow(10**8):08d}"
+    """16 random digits in groups of four, like a bank card: ``4821 0937 5512 8830``.
+
+    Digits, because an older learner types them on a phone's number pad or hears them read aloud;
+    sixteen, because a year of the service's whole activation budget (≈ 3.2 × 10^7 guesses, see
+    ``learners.attempts``) then finds a live code with probability ≈ 2.5 × 10^-8."""
+    digits = f"{secrets.randbelow(10**ACTIVATION_CODE_DIGITS):0{ACTIVATION_CODE_DIGITS}d}"
+    return " ".join(digits[i : i + 4] for i in range(0, ACTIVATION_CODE_DIGITS, 4))
+
+
+def normalize_activation_code(raw: str) -> str:
+    """What the learner typed, without the spaces or dashes between the groups."""
+    return "".join(c for c in raw if c not in " -\t\u3000")

@@ -22,10 +22,23 @@ class Learner(SQLModel, table=True):
     district: str | None = Field(default=None, max_length=100)
     enrolled_by_id: int | None = Field(default=None, foreign_key="institution.id")
     created_at: datetime
-    activation_hash: str | None = Field(default=None, max_length=64)
-    activation_expires_at: datetime | None = None
     password_hash: str | None = Field(default=None, max_length=200)
     activated_at: datetime | None = None
+
+
+class ActivationCode(SQLModel, table=True):
+    """One enrolment's activation code. Several can be live at once — each desk that enrols the
+    person hands over its own slip — until one of them activates the account; then all are gone."""
+
+    __tablename__ = "activation_code"
+    id: int | None = Field(default=None, primary_key=True)
+    learner_id: int = Field(foreign_key="learner.id", index=True)
+    code_hmac: str = Field(max_length=64)
+    """HMAC-SHA256(deployment secret, account number + code): useless without the secret."""
+    institution_id: int | None = Field(default=None, foreign_key="institution.id")
+    """Who enrolled (None: the operator)."""
+    created_at: datetime
+    expires_at: datetime
 
 
 class InstitutionLearner(SQLModel, table=True):

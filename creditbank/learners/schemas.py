@@ -27,14 +27,20 @@ class EnrolmentIn(BaseModel):
 class EnrolmentOut(BaseModel):
     account_no: str
     activation_code: str | None = Field(
-        description="Hand to the learner once; null when the account is already active"
+        description="16 digits, to hand to the learner once; null when the account is already active"
     )
     created: bool
+    redacted: list[str] | None = Field(
+        default=None,
+        description="On an Idempotency-Key replay: ['activation_code'] — the code is never stored, so never shown again",
+    )
 
 
 class ActivateIn(BaseModel):
     account_no: str = Field(min_length=13, max_length=13)
-    activation_code: str = Field(min_length=4, max_length=20)
+    activation_code: str = Field(
+        min_length=4, max_length=40, description="16 digits; spaces or dashes between the groups are ignored"
+    )
     password: str = Field(min_length=1, max_length=200)
 
 

@@ -7,16 +7,30 @@ from datetime import date, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerifyMismatchError
+from sqlalchemy import delete
 from sqlmodel import Session, col, select
 
 from creditbank.errors import CreditbankError
+from creditbank.institutions import service as institutions
 from creditbank.kit import clock, idcard
-from creditbank.kit.tokens import hmac_hex, new_account_no, new_activation_code, new_secret, sha256_hex
-from creditbank.learners.models import InstitutionLearner, Learner, LearnerSession
+from creditbank.kit.tokens import (
+    hmac_hex,
+    new_account_no,
+    new_activation_code,
+    new_secret,
+    normalize_activation_code,
+    sha256_hex,
+)
+from creditbank.learners import attempts
+from creditbank.learners.models import ActivationCode, InstitutionLearner, Learner, LearnerSession
+from creditbank.learners.passwords import PasswordWork
 from creditbank.ledger.models import AccountKind, LedgerAccount
 
 ACTIVATION_DAYS = 30
+MAX_LIVE_CODES = 8
+"""Live activation codes per account at most (each enrolling desk hands over its own)."""
 _hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
+_work = PasswordWork()  # bounded concurrent hashing (issue 9 item 11)
 
 
 @dataclass(frozen=True)
@@ -49,10 +63,17 @@ def enroll(
     birth_date: date | None = None,
     institution_id: int | None = None,
 ) -> Enrolment:
-    """Enrol a person, or find them: the same 身份证号 always maps to the same account."""
+    """Enrol a person, or find them: the same 身份证号 always maps to the same account.
+
+    Only the operator and accredited institutions enrol, and a refusal comes before any lookup, so
+    it says nothing about who exists. Each enrolment of a not-yet-activated account adds its own
+    code; earlier codes keep working (a second school's enrolment must not void the first
+    school's slip). An activated account gets no code: codes never reach it again."""
+    if institution_id is not None:
+        institutions.require_accredited(session, institution_id)
     nid = parse_national_id(national_id)
     digest = id_hmac(secret, nid.number)
-    learner = session.exec(select(Learner).where(Learner.id_hmac == digest)).first()
+    learner = session.exec(select(Learner).where(Learner.id_hmac == digest).with_for_update()).first()
     created = learner is None
     if learner is None:
         learner = Learner(
@@ -76,15 +97,45 @@ def enroll(
         )
     code = None
     if learner.activated_at is None:
-        # A fresh code each time a clerk enrols them: the last paper slip handed over is the valid one.
-        code = new_activation_code()
-        learner.activation_hash = sha256_hex(f"{learner.account_no}:{code}")
-        learner.activation_expires_at = clock.now() + timedelta(days=ACTIVATION_DAYS)
-        session.add(learner)
+        code = _new_code(session, secret, learner, institution_id)
     if institution_id is not None:
         link(session, institution_id=institution_id, learner_ids=[learner.id])
     session.flush()
     return Enrolment(learner=learner, activation_code=code, created=created)
+
+
+def _code_hmac(secret: bytes, account_no: str, code: str) -> str:
+    return hmac_hex(secret, f"activation\x00{account_no}\x00{normalize_activation_code(code)}")
+
+
+def _new_code(session: Session, secret: bytes, learner: Learner, institution_id: int | None) -> str:
+    now = clock.now()
+    live = list(
+        session.exec(
+            select(ActivationCode)
+            .where(ActivationCode.learner_id == learner.id)
+            .order_by(col(ActivationCode.created_at), col(ActivationCode.id))
+        )
+    )
+    for row in live:
+        if row.expires_at < now:
+            session.delete(row)
+    live = [row for row in live if row.expires_at >= now]
+    # At most MAX_LIVE_CODES per account (the guessing arithmetic in learners.attempts counts on
+    # it); beyond that the oldest slip stops working — only after eight enrolments in 30 days.
+    for row in live[: max(0, len(live) - MAX_LIVE_CODES + 1)]:
+        session.delete(row)
+    code = new_activation_code()
+    session.add(
+        ActivationCode(
+            learner_id=learner.id,
+            code_hmac=_code_hmac(secret, learner.account_no, code),
+            institution_id=institution_id,
+            created_at=now,
+            expires_at=now + timedelta(days=ACTIVATION_DAYS),
+        )
+    )
+    return code
 
 
 def _free_account_no(session: Session) -> str:
@@ -139,38 +190,59 @@ def visible_to(session: Session, account_no: str, *, institution_id: int | None)
 
 
 def activate(
-    session: Session, *, account_no: str, activation_code: str, password: str
+    session: Session,
+    *,
+    secret: bytes,
+    account_no: str,
+    activation_code: str,
+    password: str,
+    client: str | None = None,
 ) -> tuple[Learner, str]:
-    learner = session.exec(select(Learner).where(Learner.account_no == account_no.strip().upper())).first()
-    if learner is None:
-        raise CreditbankError("invalid_activation_code")
-    if learner.activated_at is not None:
-        raise CreditbankError("already_activated")
-    expected = sha256_hex(f"{learner.account_no}:{activation_code.strip()}")
-    if (
-        learner.activation_hash is None
-        or learner.activation_hash != expected
-        or learner.activation_expires_at is None
-        or learner.activation_expires_at < clock.now()
-    ):
+    """Set the first password with a live code, and open a session.
+
+    Every attempt spends from the guessing budgets first (``learners.attempts``: per account, per
+    client and for the whole service). An unknown account, an activated one, a wrong, used or
+    expired code all get the same ``invalid_activation_code``: the answer tells nobody which
+    accounts exist or are active."""
+    account_no = account_no.strip().upper()
+    attempts.activation_attempt(account_no, client)
+    expected = _code_hmac(secret, account_no, activation_code)
+    learner = session.exec(select(Learner).where(Learner.account_no == account_no).with_for_update()).first()
+    if learner is None or learner.activated_at is not None or not _live_code(session, learner, expected):
         raise CreditbankError("invalid_activation_code")
     _check_password(password)
-    learner.password_hash = _hasher.hash(password)
+    learner.password_hash = _work.run(lambda: _hasher.hash(password))
     learner.activated_at = clock.now()
-    learner.activation_hash = None
-    learner.activation_expires_at = None
     session.add(learner)
+    # Every code of the account dies with the activation: none can take it over later.
+    session.execute(delete(ActivationCode).where(col(ActivationCode.learner_id) == learner.id))
     return learner, open_session(session, learner)
 
 
-def sign_in(session: Session, *, account_no: str, password: str) -> tuple[Learner, str]:
-    learner = session.exec(select(Learner).where(Learner.account_no == account_no.strip().upper())).first()
+def _live_code(session: Session, learner: Learner, code_hmac: str) -> bool:
+    found = session.exec(
+        select(ActivationCode.id).where(
+            ActivationCode.learner_id == learner.id,
+            ActivationCode.code_hmac == code_hmac,
+            col(ActivationCode.expires_at) >= clock.now(),
+        )
+    ).first()
+    return found is not None
+
+
+def sign_in(
+    session: Session, *, account_no: str, password: str, client: str | None = None
+) -> tuple[Learner, str]:
+    account_no = account_no.strip().upper()
+    attempts.sign_in_attempt(account_no, client)
+    learner = session.exec(select(Learner).where(Learner.account_no == account_no)).first()
     if learner is None or learner.password_hash is None:
-        # Same answer as a wrong password: the response must not reveal which accounts exist.
-        _hasher.hash(password)
+        # Same answer and the same work as a wrong password: nothing reveals which accounts exist.
+        _work.run(lambda: _hasher.hash(password))
         raise CreditbankError("invalid_credentials")
+    stored = learner.password_hash
     try:
-        _hasher.verify(learner.password_hash, password)
+        _work.run(lambda: _hasher.verify(stored, password))
     except (VerifyMismatchError, InvalidHashError):
         raise CreditbankError("invalid_credentials") from None
     return learner, open_session(session, learner)

@@ -10,7 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 from markupsafe import Markup
 
-from creditbank.api.learner import _limit as auth_limit
+from creditbank.api.learner import client_address
 from creditbank.catalogue.models import CATEGORY_ZH
 from creditbank.certificates import service as certificates
 from creditbank.certificates import sharing
@@ -78,12 +78,16 @@ def activate(
 ):
     account_no = account_no.strip().upper()
     try:
-        auth_limit(ctx.request, account_no)
         if password != password_again:
             raise CreditbankError("passwords_differ")
         with ctx.db.unit_of_work() as session:
             _, token = learners.activate(
-                session, account_no=account_no, activation_code=activation_code, password=password
+                session,
+                secret=ctx.settings.id_secret(),
+                account_no=account_no,
+                activation_code=activation_code,
+                password=password,
+                client=client_address(ctx.request),
             )
     except CreditbankError as exc:
         return _form_again(ctx, "web/activate.html.j2", exc.code, exc.params, account_no=account_no)
@@ -101,9 +105,10 @@ def sign_in_form(ctx: Page, target: Annotated[str | None, Query(alias="next", ma
 def sign_in(ctx: Page, _csrf: Csrf, account_no: Text, password: Secret, target: Next = None):
     account_no = account_no.strip().upper()
     try:
-        auth_limit(ctx.request, account_no)
         with ctx.db.unit_of_work() as session:
-            _, token = learners.sign_in(session, account_no=account_no, password=password)
+            _, token = learners.sign_in(
+                session, account_no=account_no, password=password, client=client_address(ctx.request)
+            )
     except CreditbankError as exc:
         return _form_again(
             ctx, "web/signin.html.j2", exc.code, exc.params, account_no=account_no, next=local_path(target)

@@ -199,6 +199,7 @@ def test_suspended_institution_authenticates_but_cannot_post(client):
 def test_pending_institution_cannot_post(client):
     p = institution(client, "YCCEC", accredit=False)
     outcome(client, p)
-    person = learner(client, p)
+    # A pending institution cannot enrol either (issue 9 item 5): the operator enrols the learner.
+    person = learner(client, OPERATOR)
     r = client.post("/api/v1/completions", json=completion_body(person["account_no"]), headers=p)
     assert (r.status_code, problem_code(r)) == (403, "institution_not_accredited"), r.text

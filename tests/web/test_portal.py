@@ -130,9 +130,11 @@ class TestForms:
     def test_wrong_activation_code_says_so_and_the_right_one_still_works(self, client, world):
         body = {"account_no": world.account_no, "password": PASSWORD, "password_again": PASSWORD}
         wrong = client.post(
-            "/activate", data=body | {"csrf_token": csrf(client, "/activate"), "activation_code": "00000000"}
+            "/activate",
+            data=body | {"csrf_token": csrf(client, "/activate"), "activation_code": "0000 0000 0000 0000"},
         )
-        assert wrong.status_code == 401 and error_text(wrong) == "✗ 激活码无效或已过期"
+        assert wrong.status_code == 401
+        assert error_text(wrong) == "✗ 账号或激活码不对，或激活码已过期、已用过（已激活的账户请直接登录）"
         assert 'value="' + world.account_no + '"' in wrong.text  # what was typed is kept
         right = client.post(
             "/activate",

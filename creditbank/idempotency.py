@@ -61,3 +61,13 @@ def remember(
         )
     )
     session.flush()
+
+
+def redact(body: Any, secret_fields: tuple[str, ...]) -> Any:
+    """``body`` without the secrets it carries, saying which were left out (``redacted``)."""
+    if not isinstance(body, dict):
+        return body
+    gone = [name for name in secret_fields if body.get(name) is not None]
+    if not gone:
+        return body
+    return body | dict.fromkeys(gone) | {"redacted": gone}

@@ -176,11 +176,14 @@ def write(
     *,
     idempotency_key: str | None = None,
     request_hash: str | None = None,
+    secret_fields: tuple[str, ...] = (),
 ) -> JSONResponse:
     """Run one use case in one transaction and answer with (status, body).
 
     With an Idempotency-Key the answer is stored in the same transaction, so a retry after a
-    lost response gets the very same answer; the same key with another body is a 409.
+    lost response gets the same answer; the same key with another body is a 409. Fields named in
+    ``secret_fields`` (an API key, an activation code: shown once) are not stored: a replay has
+    them as null, lists them in ``redacted`` and says so in the ``Idempotent-Redacted`` header.
     A unique-constraint race (two requests creating the same thing at once) is retried: the
     retry sees the winner's committed row and answers as a replay (formance's algorithm).
     """
@@ -194,11 +197,11 @@ def write(
                     if record is not None:
                         if record.request_hash != request_hash:
                             raise CreditbankError("idempotency_key_reused")
-                        return JSONResponse(
-                            json.loads(record.response_body),
-                            status_code=record.status_code,
-                            headers={"Idempotent-Replayed": "true"},
-                        )
+                        stored = json.loads(record.response_body)
+                        headers = {"Idempotent-Replayed": "true"}
+                        if isinstance(stored, dict) and stored.get("redacted"):
+                            headers["Idempotent-Redacted"] = ", ".join(stored["redacted"])
+                        return JSONResponse(stored, status_code=record.status_code, headers=headers)
                 status, body = use_case(session)
                 if idempotency_key:
                     idempotency.remember(
@@ -207,7 +210,7 @@ def write(
                         idempotency_key,
                         request_hash=request_hash or "",
                         status_code=status,
-                        body=body,
+                        body=idempotency.redact(body, secret_fields),
                     )
             return JSONResponse(body, status_code=status)
         except (IntegrityError, OperationalError) as exc:

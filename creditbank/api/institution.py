@@ -162,7 +162,12 @@ def enroll(
         return (201 if enrolment.created else 200), out.model_dump(mode="json")
 
     return write(
-        db, principal, use_case, idempotency_key=idempotency_key, request_hash=body_digest(request, body)
+        db,
+        principal,
+        use_case,
+        idempotency_key=idempotency_key,
+        request_hash=body_digest(request, body),
+        secret_fields=("activation_code",),  # never stored: a replay answers it as null (item 8)
     )
 
 

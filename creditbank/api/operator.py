@@ -101,7 +101,12 @@ def create_api_key(
         return 201, key_out(key, secret)
 
     return write(
-        db, principal, use_case, idempotency_key=idempotency_key, request_hash=body_digest(request, body)
+        db,
+        principal,
+        use_case,
+        idempotency_key=idempotency_key,
+        request_hash=body_digest(request, body),
+        secret_fields=("key",),  # shown once: a replay answers it as null (issue 9 item 8)
     )
 
 

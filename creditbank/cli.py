@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, NoReturn
@@ -40,6 +41,30 @@ def _fail(message: str, code: int = 2) -> NoReturn:
     raise typer.Exit(code)
 
 
+SECRETS_FILE = "first-run-secrets.txt"
+
+
+def show_secrets(settings: Settings, text: str) -> None:
+    """Print text carrying secrets (operator token, API keys, activation codes) only to a terminal.
+
+    Under systemd or a pipe, stdout ends up in journald or a log file that others may read: the
+    text goes to ``keys/first-run-secrets.txt`` (mode 0600, appended) and only its path is printed."""
+    if sys.stdout.isatty():
+        console.print(text, markup=False, highlight=False)
+        return
+    path = settings.keys_dir / SECRETS_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "a", encoding="utf-8") as out:
+        out.write(text.rstrip("\n") + "\n\n")
+    console.print(
+        f"令牌、密钥等秘密信息未打印（输出不是终端），已写入 {path}（仅本用户可读，0600），读完请删除。\n"
+        f"Secrets (operator token, API keys, activation codes) are not printed here (output is not a "
+        f"terminal); they were written to {path} (mode 0600). Read it, then delete it."
+    )
+
+
 def _prepare(settings: Settings, listen_url: str | None = None) -> Database:
     """Create/upgrade the database and the keys folder, fix the issuer identity on first run
     (``_settle_identity``); print the operator token on first run."""
@@ -67,9 +92,7 @@ def _prepare(settings: Settings, listen_url: str | None = None) -> Database:
         with db.unit_of_work() as session:
             token = institutions.ensure_operator_token(session)
         if token:
-            console.print(
-                f"[bold]Operator token 管理员令牌[/bold] (shown once, only its hash is kept): {token}"
-            )
+            show_secrets(settings, f"Operator token 管理员令牌 (shown once, only its hash is kept): {token}")
     return db
 
 
@@ -229,7 +252,7 @@ def serve(
         from creditbank import demo as demo_data
 
         if demo_data.is_empty(db):
-            console.print(demo_data.load(db, settings))
+            show_secrets(settings, demo_data.load(db, settings))
     from creditbank.app import log_service
 
     first = log_service(settings, db).checkpoint()
@@ -280,7 +303,7 @@ def demo() -> None:
     if not demo_data.is_empty(db):
         console.print("The database already has data; demo not loaded. 数据库已有数据，未加载演示数据。")
         raise typer.Exit(1)
-    console.print(demo_data.load(db, settings))
+    show_secrets(settings, demo_data.load(db, settings))
 
 
 @app.command("import")

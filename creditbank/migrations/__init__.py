@@ -7,6 +7,8 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 
+from creditbank.db import create_sqlite_file
+
 HERE = Path(__file__).parent
 
 
@@ -19,4 +21,5 @@ def alembic_config(url: str, *, secret: bytes | None = None) -> Config:
 
 
 def upgrade(url: str, revision: str = "head", *, secret: bytes | None = None) -> None:
+    create_sqlite_file(url)  # 0600 before alembic's own engine would create it world-readable
     command.upgrade(alembic_config(url, secret=secret), revision)

@@ -24,7 +24,7 @@ def _mode(path) -> int:
     return stat.S_IMODE(os.stat(path).st_mode)
 
 
-def test_the_sqlite_database_and_its_wal_are_created_owner_only(tmp_path):
+def test_item_18_the_sqlite_database_and_its_wal_are_created_owner_only(tmp_path):
     old = os.umask(0o022)  # the usual umask, under which SQLite alone creates 0644 files
     try:
         path = tmp_path / "data" / "creditbank.db"
@@ -41,7 +41,7 @@ def test_the_sqlite_database_and_its_wal_are_created_owner_only(tmp_path):
         os.umask(old)
 
 
-def test_first_run_secrets_go_to_an_owner_only_file_when_output_is_not_a_terminal(tmp_path, monkeypatch):
+def test_item_18_first_run_secrets_go_to_an_owner_only_file_off_a_terminal(tmp_path, monkeypatch):
     monkeypatch.setenv("CREDITBANK_DATABASE_URL", f"sqlite:///{tmp_path / 'creditbank.db'}")
     monkeypatch.setenv("CREDITBANK_KEYS_DIR", str(tmp_path / "keys"))
     monkeypatch.delenv("CREDITBANK_ADMIN_TOKEN", raising=False)
@@ -61,7 +61,7 @@ def test_first_run_secrets_go_to_an_owner_only_file_when_output_is_not_a_termina
     assert _mode(secrets_file) == 0o600
 
 
-def test_on_a_terminal_the_secrets_are_printed(tmp_path, capsys, monkeypatch):
+def test_item_18_on_a_terminal_the_secrets_are_printed(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
     show_secrets(Settings(keys_dir=tmp_path / "keys"), "Operator token 管理员令牌: cbo_example")
     assert "cbo_example" in capsys.readouterr().out

@@ -25,7 +25,7 @@ def _everything(db) -> str:
 
 
 class TestIdempotencyKeepsNoSecrets:
-    def test_a_replayed_api_key_creation_does_not_show_the_key_again(self, client, db):
+    def test_item_8_a_replayed_api_key_creation_does_not_show_the_key_again(self, client, db):
         client.post(
             "/api/v1/institutions", json={"code": "YCCEC", "name_zh": "永川区社区教育学院"}, headers=OPERATOR
         )
@@ -43,7 +43,7 @@ class TestIdempotencyKeepsNoSecrets:
         # The key itself works: it was shown once, to the first answer.
         assert client.get("/api/v1/catalogue", headers={"Authorization": f"Bearer {key}"}).status_code == 200
 
-    def test_a_replayed_enrolment_does_not_show_the_activation_code_again(self, client, db):
+    def test_item_8_a_replayed_enrolment_does_not_show_the_activation_code_again(self, client, db):
         school = institution(client)
         body = {"name": "张桂兰", "national_id": national_id()}
         headers = school | {"Idempotency-Key": "enrol-1"}
@@ -57,7 +57,7 @@ class TestIdempotencyKeepsNoSecrets:
         assert tokens.normalize_activation_code(code) not in stored.replace(" ", "") and code not in stored
 
 
-def test_the_migration_redacts_answers_stored_before(tmp_path):
+def test_item_8_the_migration_redacts_answers_stored_before(tmp_path):
     import json
 
     from sqlalchemy import create_engine

@@ -32,7 +32,7 @@ def _takes(path: str, n: int, queue) -> None:
 
 
 class TestBoundedMemory:
-    def test_a_flood_of_distinct_keys_keeps_the_table_size_and_the_blocked_key(self, tmp_path):
+    def test_item_12_a_flood_of_distinct_keys_keeps_the_table_size_and_the_blocked_key(self, tmp_path):
         clock = FakeClock()
         table = SharedTable(tmp_path / "limits", slots=1024, clock=clock)
         size = os.path.getsize(tmp_path / "limits")
@@ -47,7 +47,7 @@ class TestBoundedMemory:
         # Eviction takes idle, forgettable buckets first: the blocked key is still blocked.
         assert table.take("account:CB-victim", GUESSES) > 0
 
-    def test_back_off_doubles_while_the_guessing_goes_on(self):
+    def test_item_7_back_off_doubles_while_the_guessing_goes_on(self):
         """An attacker who comes back exactly when told, for 30 days, on one account."""
         clock = FakeClock()
         table = SharedTable(None, slots=64, clock=clock)
@@ -66,7 +66,7 @@ class TestBoundedMemory:
 
 
 class TestAcrossProcesses:
-    def test_four_processes_share_one_limit(self, tmp_path):
+    def test_item_12_four_processes_share_one_limit(self, tmp_path):
         context = multiprocessing.get_context("spawn")
         queue = context.Queue()
         workers = [

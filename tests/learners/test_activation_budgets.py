@@ -26,7 +26,7 @@ def _guess(client, account_no, code="1111 2222 3333 4444"):
 
 
 class TestActivationBudgets:
-    def test_spraying_many_accounts_runs_into_the_service_wide_budget(self, client):
+    def test_item_7_spraying_many_accounts_runs_into_the_service_wide_budget(self, client):
         accounts = [tokens.new_account_no() for _ in range(200)]
         started = time.monotonic()
         answers = []
@@ -43,7 +43,7 @@ class TestActivationBudgets:
         assert {a.status_code for a in after} == {429}
         assert int(after[0].headers["Retry-After"]) >= 1
 
-    def test_one_account_gets_five_guesses_then_even_the_right_code_waits(self, client):
+    def test_item_7_one_account_gets_five_guesses_then_even_the_right_code_waits(self, client):
         inst = institution(client)
         person = learner(client, inst)
         assert [_guess(client, person["account_no"]).status_code for _ in range(5)] == [401] * 5
@@ -51,7 +51,7 @@ class TestActivationBudgets:
         assert blocked.status_code == 429 and blocked.json()["code"] == "rate_limited"
         assert int(blocked.headers["Retry-After"]) >= 60
 
-    def test_a_year_of_the_whole_budget_cannot_find_a_code(self):
+    def test_item_7_a_year_of_the_whole_budget_cannot_find_a_code(self):
         """The arithmetic of docs/privacy.md, from the constants the service runs with."""
         budget = attempts.ACTIVATION_GLOBAL
         guesses_per_year = budget.capacity + budget.per_second * YEAR_SECONDS

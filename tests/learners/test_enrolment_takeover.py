@@ -39,7 +39,7 @@ def _cheap_password_hashing(monkeypatch):
 
 
 class TestEnrolmentDoesNotTakeOver:
-    def test_a_second_schools_enrolment_leaves_the_first_slip_working(self, client):
+    def test_item_5_a_second_schools_enrolment_leaves_the_first_slip_working(self, client):
         first_school, second_school = institution(client, "YCCEC"), institution(client, "CQOUYC")
         number = national_id()
         first = _enrol(client, first_school, number).json()
@@ -49,7 +49,7 @@ class TestEnrolmentDoesNotTakeOver:
         # The learner activates with the first school's slip, although another school enrolled later.
         assert _activate(client, first["account_no"], first["activation_code"]).status_code == 200
 
-    def test_an_activated_account_can_never_be_activated_again_by_a_code(self, client):
+    def test_item_5_an_activated_account_can_never_be_activated_again_by_a_code(self, client):
         first_school, second_school = institution(client, "YCCEC"), institution(client, "CQOUYC")
         number = national_id()
         first = _enrol(client, first_school, number).json()
@@ -66,7 +66,7 @@ class TestEnrolmentDoesNotTakeOver:
         assert signed_in.status_code == 200  # the learner's own password still stands
 
     @pytest.mark.parametrize("state", ["pending", "suspended"])
-    def test_only_accredited_institutions_enrol(self, client, state):
+    def test_item_5_and_17_only_accredited_institutions_enrol(self, client, state):
         accredited = institution(client, "YCCEC")
         other = institution(client, "ROGUE", accredit=state != "pending")
         if state == "suspended":
@@ -79,7 +79,7 @@ class TestEnrolmentDoesNotTakeOver:
         assert refused_known.json() == refused_new.json()  # nothing tells who exists
         assert refused_known.json()["code"] == "institution_not_accredited"
 
-    def test_codes_are_16_digits_and_stored_only_as_hmacs(self, client, db):
+    def test_item_7_codes_are_16_digits_and_stored_only_as_hmacs(self, client, db):
         school = institution(client)
         enrolled = _enrol(client, school, national_id()).json()
         code = enrolled["activation_code"]
@@ -93,7 +93,7 @@ class TestEnrolmentDoesNotTakeOver:
 
 
 class TestActivationRevealsNobody:
-    def test_unknown_activated_and_wrong_get_the_same_answer(self, client):
+    def test_item_17_unknown_activated_and_wrong_get_the_same_answer(self, client):
         school = institution(client)
         active = _enrol(client, school, national_id()).json()
         assert _activate(client, active["account_no"], active["activation_code"]).status_code == 200

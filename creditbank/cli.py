@@ -462,6 +462,87 @@ def expire_conversions() -> None:
     console.print(f"{count} 个过期申请已释放 / expired requests released")
 
 
+operator_app = typer.Typer(help="Operator (district office) accounts 管理员账号", no_args_is_help=True)
+app.add_typer(operator_app, name="operator")
+staff_app = typer.Typer(help="Institution staff accounts 机构工作人员账号", no_args_is_help=True)
+app.add_typer(staff_app, name="staff")
+
+
+@operator_app.command("create")
+def operator_create(
+    username: Annotated[str, typer.Argument(help="Sign-in name 用户名 (a–z 0–9 ._-@)")],
+    name: Annotated[str, typer.Option("--name", help="The person's name 姓名")] = "",
+    password: Annotated[
+        str,
+        typer.Option(
+            "--password", prompt=True, hide_input=True, confirmation_prompt=True, help="≥ 10 characters"
+        ),
+    ] = "",
+) -> None:
+    """Create an operator account (password + TOTP) for the district office's pages (/operator).
+
+    Prints the TOTP secret and its otpauth:// URI once: add it to an authenticator app
+    (e.g. 腾讯身份验证器, Google Authenticator, FreeOTP). Whoever runs this command holds the
+    bootstrap operator's authority (the database and keys/ folder)."""
+    from creditbank.errors import CreditbankError
+    from creditbank.staff import service as staff_accounts
+
+    settings = get_settings()
+    db = _prepare(settings)
+    try:
+        with db.unit_of_work() as session:
+            account, totp_secret = staff_accounts.create_operator(
+                session, username=username, name=name, password=password, secret=settings.id_secret()
+            )
+    except CreditbankError as exc:
+        _print_error(exc)
+        raise typer.Exit(2) from None
+    uri = staff_accounts.provisioning_uri(account.username, totp_secret)
+    console.print(f"管理员账号已创建 Operator account created: {account.username}", emoji=False)
+    console.print(f"  TOTP 密钥 secret (shown once 仅显示一次): {totp_secret}", emoji=False)
+    console.print(f"  otpauth URI: {uri}", emoji=False, soft_wrap=True)
+    console.print(
+        f"  登录 Sign in: {settings.base_url or 'http://127.0.0.1:8000'}/operator/signin", emoji=False
+    )
+
+
+@staff_app.command("create")
+def staff_create(
+    username: Annotated[str, typer.Argument(help="Sign-in name 用户名 (a–z 0–9 ._-@)")],
+    institution: Annotated[str, typer.Option("--institution", help="Institution code 机构代码")],
+    role: Annotated[list[str], typer.Option("--role", help="clerk and/or approver (repeat)")],
+    name: Annotated[str, typer.Option("--name", help="The person's name 姓名")] = "",
+    password: Annotated[
+        str,
+        typer.Option(
+            "--password", prompt=True, hide_input=True, confirmation_prompt=True, help="≥ 10 characters"
+        ),
+    ] = "",
+) -> None:
+    """Create a staff account of an institution for the console (/console): clerk and/or approver."""
+    from creditbank.errors import CreditbankError
+    from creditbank.staff import service as staff_accounts
+
+    settings = get_settings()
+    db = _prepare(settings)
+    try:
+        with db.unit_of_work() as session:
+            account = staff_accounts.create_staff(
+                session,
+                institution_code=institution,
+                username=username,
+                name=name or username,
+                password=password,
+                roles=role,
+            )
+    except CreditbankError as exc:
+        _print_error(exc)
+        raise typer.Exit(2) from None
+    console.print(
+        f"工作人员账号已创建 Staff account created: {account.username} ({account.roles})", emoji=False
+    )
+
+
 keys_app = typer.Typer(help="Issuer signing keys 签发密钥", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 

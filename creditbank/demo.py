@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import random
+import secrets
 import time
 from collections import defaultdict
 from dataclasses import dataclass
@@ -38,6 +39,7 @@ from creditbank.institutions import service as institutions
 from creditbank.institutions.models import Institution, InstitutionState
 from creditbank.kit import clock, idcard
 from creditbank.learners import service as learner_service
+from creditbank.staff import service as staff_accounts
 
 # -- what the demo contains ----------------------------------------------------------------------
 
@@ -924,6 +926,7 @@ def load(db: Database, settings: Settings, *, learners: int = 300, seed: int = 2
                 mode="all_or_nothing",
             )
         _conversion_rules(session, by_code["CQOUYC"], today)
+        logins = _staff_logins(session, secret)
         issuer = Issuer(settings)
         issued = _certificates(session, issuer, [accounts[p.index] for p in _showcase(people)], accounts[-1])
     elapsed = time.perf_counter() - started
@@ -936,7 +939,34 @@ def load(db: Database, settings: Settings, *, learners: int = 300, seed: int = 2
         "  演示证书 Demo certificates (open on a phone, or POST /api/v1/verify):",
     ]
     lines += [f"    {label:<22} {base}/v/{certificate_id}" for label, certificate_id in issued]
+    lines.append(f"  机构工作台 Institution console: {base}/staff/signin  (用户名 username / 密码 password)")
+    lines += [f"    {who:<32} {username:<14} {password}" for who, username, password in logins[:-1]]
+    who, username, password = logins[-1]
+    lines.append(f"  区学分银行管理 District office: {base}/operator/signin  (+ 动态验证码 TOTP code)")
+    lines.append(f"    {who:<32} {username:<14} {password}")
     return summary + "\n" + "\n".join(lines)
+
+
+def _staff_logins(session, secret: bytes) -> list[tuple[str, str, str]]:
+    """Demo logins: a clerk at the community college, an approver (and clerk) at the open
+    university, and an operator whose TOTP secret is printed (add it to an authenticator app).
+    The passwords are random, printed once."""
+    logins = []
+    for code, username, name, roles, who in (
+        ("YCCEC", "yc-clerk", "王老师", ["clerk"], "经办员 clerk · YCCEC"),
+        ("CQOUYC", "ou-approver", "陈老师", ["clerk", "approver"], "审批员 approver · CQOUYC"),
+    ):
+        password = secrets.token_urlsafe(9)
+        staff_accounts.create_staff(
+            session, institution_code=code, username=username, name=name, password=password, roles=roles
+        )
+        logins.append((who, username, password))
+    password = secrets.token_urlsafe(9)
+    account, totp_secret = staff_accounts.create_operator(
+        session, username="office", name="区社区教育办公室", password=password, secret=secret
+    )
+    logins.append((f"管理员 operator · TOTP {totp_secret}", account.username, password))
+    return logins
 
 
 def _conversion_rules(session, open_university: Institution, today: date) -> None:

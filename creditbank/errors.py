@@ -286,6 +286,36 @@ CODES: dict[str, tuple[int, str, str]] = {
         "This share link is no longer valid: its holder stopped it",
     ),
     "share_needs_certificates": (422, "请至少选择一份证书", "Choose at least one certificate"),
+    # staff and operator accounts (creditbank/staff) and their pages
+    "staff_sign_in_failed": (401, "用户名或密码错误", "Wrong username or password"),
+    "operator_sign_in_failed": (
+        401,
+        "用户名、密码或六位动态验证码错误（验证码每 30 秒更换，每个只能用一次）",
+        "Wrong username, password or six-digit code (codes change every 30 seconds and work once)",
+    ),
+    "staff_weak_password": (
+        422,
+        "工作人员密码至少需要 10 位",
+        "A staff password needs at least 10 characters",
+    ),
+    "username_taken": (409, "用户名 {username} 已被使用", "The username {username} is taken"),
+    "staff_not_found": (404, "找不到这个工作人员账号", "This staff account does not exist"),
+    "staff_role_required": (
+        403,
+        "你的账号没有这个权限：需要“{role_zh}”角色，请找本机构的管理员",
+        "Your account may not do this: it needs the {role_en} role; ask your institution's administrator",
+    ),
+    "operator_required": (
+        403,
+        "这个页面只对区学分银行管理员（运营方）开放",
+        "This page is for the district office (the operator) only",
+    ),
+    "other_institution": (
+        403,
+        "这个页面属于另一个机构，你的账号不能打开",
+        "This page belongs to another institution; your account cannot open it",
+    ),
+    "upload_not_found": (404, "找不到这次上传的记录", "This upload does not exist"),
     "unsupported_upload": (
         415,
         "只能上传证书的 PDF 文件或二维码照片（PNG、JPEG）",

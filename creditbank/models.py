@@ -27,6 +27,7 @@ from creditbank.ledger.models import (
     Lot,
     Posting,
 )
+from creditbank.staff.models import OperatorAccount, StaffAccount, StaffAction, StaffSession, StaffUpload
 from creditbank.translog.models import (
     TranslogCheckpoint,
     TranslogCosignature,
@@ -55,12 +56,17 @@ __all__ = [
     "LedgerHead",
     "LedgerTransaction",
     "Lot",
+    "OperatorAccount",
     "OperatorToken",
     "Outcome",
     "Posting",
     "Qualification",
     "ShareLink",
     "ShareLinkCertificate",
+    "StaffAccount",
+    "StaffAction",
+    "StaffSession",
+    "StaffUpload",
     "StatusList",
     "TranslogCheckpoint",
     "TranslogCosignature",

@@ -40,9 +40,13 @@ class Completion(SQLModel, table=True):
     """Digest of what the institution said (see ``completions.rules.content``): replay vs conflict."""
     api_key_id: str | None = Field(default=None, max_length=40)
     """Which key posted it (None when the operator did)."""
+    staff_id: int | None = Field(default=None, foreign_key="staff_account.id")
+    """Which staff account posted it through the console (None for the API and the CLI)."""
     transaction_id: str = Field(max_length=40)
     state: str = Field(default=CompletionState.active, max_length=16)
     created_at: datetime
     revoked_at: datetime | None = None
     revoke_reason: str | None = Field(default=None, max_length=500)
     revoke_transaction_id: str | None = Field(default=None, max_length=40)
+    revoked_by: str | None = Field(default=None, max_length=64)
+    """Who revoked it: ``inst:<id>`` (an API key), ``operator``, ``staff:<id>`` (a console session)."""

@@ -12,7 +12,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from creditbank.web import achievements, learner, public, security, verifier
+from creditbank.web import accounts, achievements, console, learner, office, public, security, verifier
 from creditbank.web.base import Renderer
 
 STATIC = Path(__file__).parent / "static"
@@ -30,4 +30,7 @@ def install(app: FastAPI) -> None:
     app.include_router(verifier.router)
     app.include_router(verifier.qr_router)
     app.include_router(achievements.router)
+    app.include_router(accounts.router)
+    app.include_router(console.router)
+    app.include_router(office.router)
     app.state.html_error = public.status_page

@@ -26,6 +26,8 @@ from creditbank.errors import CODES, CreditbankError, render
 from creditbank.kit.resources import shared_dir
 from creditbank.learners import service as learners
 from creditbank.learners.models import Learner
+from creditbank.staff import service as staff_accounts
+from creditbank.staff.service import StaffUser
 from creditbank.web import i18n, security
 
 log = logging.getLogger("creditbank.web")
@@ -44,6 +46,9 @@ class Ctx:
     new_nonce: bool
     token: str | None = None
     learner: Learner | None = None
+    staff: StaffUser | None = None
+    """The signed-in staff or operator account (its own cookie, ``cb_staff``), if any."""
+    staff_token: str | None = None
     _: i18n.Translator = field(init=False)
 
     def __post_init__(self) -> None:
@@ -103,6 +108,11 @@ def _context(request: Request) -> Ctx:
         with ctx.db.reader() as session:
             ctx.learner = learners.by_session_token(session, token)
         ctx.token = token if ctx.learner else None
+    staff_token = cookies.get(security.STAFF_COOKIE)
+    if staff_token:
+        with ctx.db.reader() as session:
+            ctx.staff = staff_accounts.by_session_token(session, staff_token)
+        ctx.staff_token = staff_token if ctx.staff else None
     request.state.web_ctx = ctx
     return ctx
 
@@ -111,7 +121,11 @@ Page = Annotated[Ctx, Depends(_context)]
 
 
 class SignInRequired(Exception):
-    pass
+    """Not signed in: go to ``path`` (the learner's, the staff's or the operator's sign-in)."""
+
+    def __init__(self, path: str = "/signin") -> None:
+        super().__init__(path)
+        self.path = path
 
 
 def _signed_in(ctx: Page) -> Ctx:
@@ -163,6 +177,7 @@ class Renderer:
             lang=ctx.lang,
             html_lang=i18n.HTML_LANG[ctx.lang],
             learner=ctx.learner,
+            staff=ctx.staff,
             csrf_field=security.CSRF_FIELD,
             **values,
         )
@@ -220,9 +235,9 @@ class PageRoute(APIRoute):
         async def page_handler(request: Request) -> Response:
             try:
                 return await handler(request)
-            except SignInRequired:
+            except SignInRequired as exc:
                 ctx = _context(request)
-                return redirect(ctx, "/signin?next=" + quote(request.url.path, safe="/"))
+                return redirect(ctx, exc.path + "?next=" + quote(request.url.path, safe="/"))
             except CsrfRefused:
                 return error_page(_context(request), "csrf_failed")
             except CreditbankError as exc:

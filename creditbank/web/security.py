@@ -21,6 +21,8 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 SESSION_COOKIE = "cb_session"
+STAFF_COOKIE = "cb_staff"
+"""Staff and operator sessions (``creditbank.staff``): a cookie of their own, beside a learner's."""
 CSRF_COOKIE = "cb_csrf"
 LANG_COOKIE = "cb_lang"
 TEXT_COOKIE = "cb_text"

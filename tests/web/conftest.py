@@ -41,8 +41,20 @@ def _cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
     from argon2 import PasswordHasher
 
     from creditbank.learners import service
+    from creditbank.staff import service as staff_service
 
     monkeypatch.setattr(service, "_hasher", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
+    monkeypatch.setattr(staff_service, "_hasher", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
+
+
+@pytest.fixture(autouse=True)
+def _own_staff_sign_in_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every TestClient call comes from "testclient": each test gets a fresh staff sign-in window."""
+    from creditbank.api.ratelimit import RateLimiter
+    from creditbank.web import accounts
+
+    limit = accounts._sign_in_limit
+    monkeypatch.setattr(accounts, "_sign_in_limit", RateLimiter(limit.limit, limit.window))
 
 
 @dataclass

@@ -2,8 +2,8 @@
 staff_action (who did what in the pages), staff_upload (refused rows to download);
 completion.staff_id and completion.revoked_by
 
-Revision ID: 0009
-Revises: 0008
+Revision ID: 0011
+Revises: 0010
 Create Date: 2026-12-02 00:21:52.997384
 """
 
@@ -15,8 +15,8 @@ from alembic import op
 
 import creditbank.kit.sealed
 
-revision = "0009"
-down_revision = "0008"
+revision = "0011"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 

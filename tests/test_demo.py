@@ -248,16 +248,15 @@ class TestDeterminism:
         try:
             found = re.findall(r"(CB\d{10}[\dX])\s+激活码 code (\d{4} \d{4} \d{4} \d{4})", trial.summary)
             assert len(found) == 2
-            with trial.db.unit_of_work() as session:
-                for account_no, code in found:
-                    learner, token = learner_service.activate(
-                        session,
-                        secret=trial.settings.id_secret(),
-                        account_no=account_no,
-                        activation_code=code,
-                        password="demo-password-1",
-                    )
-                    assert token and learner.account_no == account_no
+            for account_no, code in found:
+                learner, token = learner_service.activate(
+                    trial.db,
+                    secret=trial.settings.id_secret(),
+                    account_no=account_no,
+                    activation_code=code,
+                    password="demo-password-1",
+                )
+                assert token and learner.account_no == account_no
         finally:
             trial.db.dispose()
 

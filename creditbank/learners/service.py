@@ -10,6 +10,7 @@ from argon2.exceptions import InvalidHashError, VerifyMismatchError
 from sqlalchemy import delete
 from sqlmodel import Session, col, select
 
+from creditbank.db import Database
 from creditbank.errors import CreditbankError
 from creditbank.institutions import service as institutions
 from creditbank.kit import clock, idcard
@@ -190,7 +191,7 @@ def visible_to(session: Session, account_no: str, *, institution_id: int | None)
 
 
 def activate(
-    session: Session,
+    db: Database,
     *,
     secret: bytes,
     account_no: str,
@@ -203,20 +204,35 @@ def activate(
     Every attempt spends from the guessing budgets first (``learners.attempts``: per account, per
     client and for the whole service). An unknown account, an activated one, a wrong, used or
     expired code all get the same ``invalid_activation_code``: the answer tells nobody which
-    accounts exist or are active."""
+    accounts exist or are active.
+
+    Its own units of work (issue 9 item 11): the code is checked in a read, the password hashed
+    with no transaction open (argon2id, ~0.2 s, never holding the database's write lock; bounded
+    by ``_work``), then one short writing transaction checks the code again and activates."""
     account_no = account_no.strip().upper()
     attempts.activation_attempt(account_no, client)
     expected = _code_hmac(secret, account_no, activation_code)
-    learner = session.exec(select(Learner).where(Learner.account_no == account_no).with_for_update()).first()
-    if learner is None or learner.activated_at is not None or not _live_code(session, learner, expected):
-        raise CreditbankError("invalid_activation_code")
+    with db.reader() as session:
+        _activatable(session, account_no, expected, lock=False)
     _check_password(password)
-    learner.password_hash = _work.run(lambda: _hasher.hash(password))
-    learner.activated_at = clock.now()
-    session.add(learner)
-    # Every code of the account dies with the activation: none can take it over later.
-    session.execute(delete(ActivationCode).where(col(ActivationCode.learner_id) == learner.id))
-    return learner, open_session(session, learner)
+    password_hash = _work.run(lambda: _hasher.hash(password))
+    with db.unit_of_work() as session:
+        # Again, locked: another request may have used a code of this account meanwhile.
+        learner = _activatable(session, account_no, expected, lock=True)
+        learner.password_hash = password_hash
+        learner.activated_at = clock.now()
+        session.add(learner)
+        # Every code of the account dies with the activation: none can take it over later.
+        session.execute(delete(ActivationCode).where(col(ActivationCode.learner_id) == learner.id))
+        return learner, open_session(session, learner)
+
+
+def _activatable(session: Session, account_no: str, code_hmac: str, *, lock: bool) -> Learner:
+    query = select(Learner).where(Learner.account_no == account_no)
+    learner = session.exec(query.with_for_update() if lock else query).first()
+    if learner is None or learner.activated_at is not None or not _live_code(session, learner, code_hmac):
+        raise CreditbankError("invalid_activation_code")
+    return learner
 
 
 def _live_code(session: Session, learner: Learner, code_hmac: str) -> bool:
@@ -231,11 +247,18 @@ def _live_code(session: Session, learner: Learner, code_hmac: str) -> bool:
 
 
 def sign_in(
-    session: Session, *, account_no: str, password: str, client: str | None = None
+    db: Database, *, account_no: str, password: str, client: str | None = None
 ) -> tuple[Learner, str]:
+    """Check the password and open a session (a token for the API and the pages).
+
+    The password is checked with no transaction open (issue 9 item 11): argon2id costs ~0.2 s and
+    64 MiB, and inside a writing transaction it held SQLite's write lock, so a sign-in flood
+    queued every writer behind it. Hashing is bounded by ``_work`` (503 ``busy`` beyond it); only
+    the new session row is written, in a short transaction of its own."""
     account_no = account_no.strip().upper()
     attempts.sign_in_attempt(account_no, client)
-    learner = session.exec(select(Learner).where(Learner.account_no == account_no)).first()
+    with db.reader() as session:
+        learner = session.exec(select(Learner).where(Learner.account_no == account_no)).first()
     if learner is None or learner.password_hash is None:
         # Same answer and the same work as a wrong password: nothing reveals which accounts exist.
         _work.run(lambda: _hasher.hash(password))
@@ -245,7 +268,8 @@ def sign_in(
         _work.run(lambda: _hasher.verify(stored, password))
     except (VerifyMismatchError, InvalidHashError):
         raise CreditbankError("invalid_credentials") from None
-    return learner, open_session(session, learner)
+    with db.unit_of_work() as session:
+        return learner, open_session(session, learner)
 
 
 def open_session(session: Session, learner: Learner, days: int = 30) -> str:

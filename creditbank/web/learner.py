@@ -80,15 +80,14 @@ def activate(
     try:
         if password != password_again:
             raise CreditbankError("passwords_differ")
-        with ctx.db.unit_of_work() as session:
-            _, token = learners.activate(
-                session,
-                secret=ctx.settings.id_secret(),
-                account_no=account_no,
-                activation_code=activation_code,
-                password=password,
-                client=client_address(ctx.request),
-            )
+        _, token = learners.activate(
+            ctx.db,
+            secret=ctx.settings.id_secret(),
+            account_no=account_no,
+            activation_code=activation_code,
+            password=password,
+            client=client_address(ctx.request),
+        )
     except CreditbankError as exc:
         return _form_again(ctx, "web/activate.html.j2", exc.code, exc.params, account_no=account_no)
     return _signed_in(ctx, token, "/me?welcome=1")
@@ -105,10 +104,9 @@ def sign_in_form(ctx: Page, target: Annotated[str | None, Query(alias="next", ma
 def sign_in(ctx: Page, _csrf: Csrf, account_no: Text, password: Secret, target: Next = None):
     account_no = account_no.strip().upper()
     try:
-        with ctx.db.unit_of_work() as session:
-            _, token = learners.sign_in(
-                session, account_no=account_no, password=password, client=client_address(ctx.request)
-            )
+        _, token = learners.sign_in(
+            ctx.db, account_no=account_no, password=password, client=client_address(ctx.request)
+        )
     except CreditbankError as exc:
         return _form_again(
             ctx, "web/signin.html.j2", exc.code, exc.params, account_no=account_no, next=local_path(target)

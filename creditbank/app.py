@@ -20,6 +20,7 @@ from creditbank.api import (
     openapi,
     operator,
     problems,
+    stats,
     translog,
 )
 from creditbank.api.cors import PublicCors
@@ -32,6 +33,7 @@ from creditbank.kit import ratelimit, sealed
 from creditbank.learners import secret as deployment_secret
 from creditbank.translog.service import Log
 from creditbank.verification.online import OnlineVerifier
+from creditbank.verification.tally import Tally
 
 DESCRIPTION = """学分银行 creditbank — certification, accumulation and conversion of learning outcomes.
 
@@ -68,6 +70,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     interval = app.state.settings.log_checkpoint_interval
     task = asyncio.create_task(_checkpoints(app, interval)) if interval > 0 else None
     yield
+    app.state.verifier.tally.flush()
     if task is not None:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -99,7 +102,12 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     )
     app.state.issuer = Issuer(settings)
     app.state.log = log_service(settings, app.state.db)
-    app.state.verifier = OnlineVerifier(app.state.db, app.state.issuer, app.state.log)
+    app.state.verifier = OnlineVerifier(
+        app.state.db,
+        app.state.issuer,
+        app.state.log,
+        Tally(app.state.db, settings.verification_tally_seconds),
+    )
     app.state.printer = Printer(app.state.issuer.base_url)
     app.state.pdf = app.state.printer.pdf
     problems.install(app)
@@ -130,6 +138,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.include_router(certificates.router)
     app.include_router(conversion.router)
     app.include_router(translog.router)
+    app.include_router(stats.router)
     if settings.vc_api:  # W3C conformance-test endpoints, off by default (docs/interop.md)
         from creditbank.api import vcapi
 

@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     log_certificate_wait: float = 0.0
     """How long a new certificate may wait for a scheduled checkpoint to include it before the bank
     signs one on demand; 0 signs at once, so every new certificate carries its inclusion proof."""
+    verification_tally_seconds: float = 10.0
+    """How often the counts of verifications (statistics: certificates verified) are written; 0
+    writes each at once. Counts of a process killed in between are lost (verification/tally.py)."""
     vc_api: bool = False
     """Serve the W3C CCG VC-API test endpoints (``POST /credentials/issue``,
     ``/credentials/verify``, ``/presentations/verify``) for the W3C conformance suites. Issuing

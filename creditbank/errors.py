@@ -321,6 +321,45 @@ CODES: dict[str, tuple[int, str, str]] = {
         "只能上传证书的 PDF 文件或二维码照片（PNG、JPEG）",
         "Upload the certificate's PDF or a photo of its QR code (PNG, JPEG)",
     ),
+    # statistics and recognition
+    "stats_period_invalid": (
+        422,
+        "统计期间的开始日期 {from} 晚于结束日期 {to}",
+        "The period starts ({from}) after it ends ({to})",
+    ),
+    "stats_group_unknown": (
+        422,
+        "不能按 {group_by} 分组，可选：{allowed}",
+        "Cannot group by {group_by}; choose one of: {allowed}",
+    ),
+    "stats_figure_unknown": (404, "没有统计图表 {figure}", "No statistics figure {figure}"),
+    "population_invalid": (
+        422,
+        "第 {line} 行：{district} {band} 的常住人口必须是正整数（填写的是“{value}”），未作任何更改",
+        "Line {line}: the resident population of {district} {band} must be a positive whole number "
+        "(got '{value}'); nothing was changed",
+    ),
+    "target_invalid": (
+        422,
+        "目标 {name} 必须是 0 到 100 之间的百分数（填写的是“{value}”），未作任何更改",
+        "Target {name} must be a percentage from 0 to 100 (got '{value}'); nothing was changed",
+    ),
+    "area_invalid": (
+        422,
+        "第 {line} 行：区域名录需要区县和乡镇/街道名称（{reason}），未作任何更改",
+        "Line {line}: the area list needs a district and a 乡镇/街道 name ({reason}); nothing was changed",
+    ),
+    "stats_file_invalid": (
+        422,
+        "无法读取该 CSV 文件：{reason}，未作任何更改",
+        "Cannot read this CSV file: {reason}; nothing was changed",
+    ),
+    "award_not_found": (404, "找不到表彰记录 {id}", "Award {id} not found"),
+    "award_not_consented": (
+        409,
+        "该学习者没有同意公开表彰，不能记录表彰",
+        "This learner has not agreed to be named; the award cannot be recorded",
+    ),
 }
 
 

@@ -28,6 +28,7 @@ from creditbank.ledger.models import (
     Posting,
 )
 from creditbank.staff.models import OperatorAccount, StaffAccount, StaffAction, StaffSession, StaffUpload
+from creditbank.stats.models import Area, Award, Population, Target
 from creditbank.translog.models import (
     TranslogCheckpoint,
     TranslogCosignature,
@@ -35,10 +36,13 @@ from creditbank.translog.models import (
     TranslogLeaf,
     TranslogTile,
 )
+from creditbank.verification.models import VerificationTally
 
 __all__ = [
     "ActivationCode",
     "ApiKey",
+    "Area",
+    "Award",
     "Certificate",
     "CertificateSource",
     "Completion",
@@ -59,6 +63,7 @@ __all__ = [
     "OperatorAccount",
     "OperatorToken",
     "Outcome",
+    "Population",
     "Posting",
     "Qualification",
     "ShareLink",
@@ -68,9 +73,11 @@ __all__ = [
     "StaffSession",
     "StaffUpload",
     "StatusList",
+    "Target",
     "TranslogCheckpoint",
     "TranslogCosignature",
     "TranslogHead",
     "TranslogLeaf",
     "TranslogTile",
+    "VerificationTally",
 ]

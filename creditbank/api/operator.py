@@ -7,7 +7,7 @@ from fastapi import APIRouter, Request, Response
 from creditbank.api.deps import DbDep, IdempotencyKey, Operator, body_digest, write
 from creditbank.institutions import service as institutions
 from creditbank.institutions.models import ApiKey, Institution, InstitutionState
-from creditbank.institutions.schemas import ApiKeyIn, ApiKeyOut, InstitutionIn, InstitutionOut
+from creditbank.institutions.schemas import ApiKeyIn, ApiKeyOut, InstitutionIn, InstitutionOut, LocationIn
 
 router = APIRouter(prefix="/api/v1", tags=["operator 管理员"])
 
@@ -78,6 +78,23 @@ router.add_api_route(
     response_model=InstitutionOut,
     summary="Suspend an institution: no new postings, existing credits stay · 暂停机构",
 )
+
+
+@router.put(
+    "/institutions/{code}/location",
+    response_model=InstitutionOut,
+    summary="Set where an institution stands (区/县, 乡镇/街道, 村/社区) · 机构所在地",
+)
+def set_location(code: str, body: LocationIn, db: DbDep, principal: Operator) -> Response:
+    """Coverage statistics count an accredited institution in the 乡镇/街道 and 村/社区 named here."""
+    return write(
+        db,
+        principal,
+        lambda session: (
+            200,
+            institution_out(institutions.set_location(session, code=code, **body.model_dump())),
+        ),
+    )
 
 
 @router.post(

@@ -22,6 +22,11 @@ class Institution(SQLModel, table=True):
     kind: str | None = Field(default=None, max_length=40)
     """e.g. community_college, senior_university, open_university, vocational_school."""
     district: str | None = Field(default=None, max_length=100)
+    """区/县 (statistics: coverage is counted where an accredited institution stands)."""
+    township: str | None = Field(default=None, max_length=100)
+    """乡镇/街道 where it teaches."""
+    village: str | None = Field(default=None, max_length=100)
+    """村/社区, for a community school or learning point in a village or residential community."""
     state: str = Field(default=InstitutionState.pending, max_length=16)
     created_at: datetime
 

@@ -13,7 +13,21 @@ class InstitutionIn(BaseModel):
     name_zh: str = Field(min_length=1, max_length=200, examples=["永川区社区教育学院"])
     name_en: str | None = Field(default=None, max_length=200)
     kind: str | None = Field(default=None, max_length=40, examples=["community_college"])
-    district: str | None = Field(default=None, max_length=100, examples=["重庆市永川区"])
+    district: str | None = Field(default=None, max_length=100, examples=["永川区"])
+    township: str | None = Field(
+        default=None, max_length=100, examples=["中山路街道"], description="乡镇/街道 (statistics: coverage)"
+    )
+    village: str | None = Field(
+        default=None, max_length=100, examples=["萱花社区"], description="村/社区 (statistics: coverage)"
+    )
+
+
+class LocationIn(BaseModel):
+    """Where an institution stands: statistics count coverage by these names (docs/statistics.md)."""
+
+    district: str | None = Field(default=None, max_length=100, examples=["永川区"])
+    township: str | None = Field(default=None, max_length=100, examples=["中山路街道"])
+    village: str | None = Field(default=None, max_length=100, examples=["萱花社区"])
 
 
 class InstitutionOut(BaseModel):
@@ -22,6 +36,8 @@ class InstitutionOut(BaseModel):
     name_en: str | None
     kind: str | None
     district: str | None
+    township: str | None = None
+    village: str | None = None
     state: Literal["pending", "accredited", "suspended"]
     created_at: datetime
 

@@ -26,17 +26,21 @@ def create(
     name_en: str | None = None,
     kind: str | None = None,
     district: str | None = None,
+    township: str | None = None,
+    village: str | None = None,
 ) -> tuple[Institution, bool]:
     """Create an institution (pending) and its issuance account. Same code, same fields → replay."""
     code = code.strip().upper()
     existing = session.exec(select(Institution).where(Institution.code == code)).first()
     if existing is not None:
-        if (existing.name_zh, existing.name_en, existing.kind, existing.district) == (
-            name_zh,
-            name_en,
-            kind,
-            district,
-        ):
+        if (
+            existing.name_zh,
+            existing.name_en,
+            existing.kind,
+            existing.district,
+            existing.township,
+            existing.village,
+        ) == (name_zh, name_en, kind, district, township, village):
             return existing, False
         raise CreditbankError("institution_exists", {"code": code})
     institution = Institution(
@@ -45,6 +49,8 @@ def create(
         name_en=name_en,
         kind=kind,
         district=district,
+        township=township,
+        village=village,
         state=InstitutionState.pending,
         created_at=clock.now(),
     )
@@ -101,6 +107,25 @@ def set_state(session: Session, *, code: str, state: InstitutionState) -> Instit
             "invalid_state_change", {"from_state": institution.state, "to_state": state.value}
         )
     institution.state = state
+    session.add(institution)
+    session.flush()
+    return institution
+
+
+def _place(name: str | None) -> str | None:
+    return (name or "").strip() or None
+
+
+def set_location(
+    session: Session, *, code: str, district: str | None, township: str | None, village: str | None
+) -> Institution:
+    """Where the institution stands (区/县, 乡镇/街道, 村/社区): what coverage statistics count."""
+    institution = get(session, code)
+    institution.district, institution.township, institution.village = (
+        _place(district),
+        _place(township),
+        _place(village),
+    )
     session.add(institution)
     session.flush()
     return institution

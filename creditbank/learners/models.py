@@ -20,6 +20,13 @@ class Learner(SQLModel, table=True):
     gender: str = Field(max_length=8)
     phone: str | None = Field(default=None, max_length=20)
     district: str | None = Field(default=None, max_length=100)
+    """区/县 where the learner lives (statistics group and match the population by it)."""
+    township: str | None = Field(default=None, max_length=100)
+    """乡镇/街道 (statistics: participation by 乡镇/街道)."""
+    village: str | None = Field(default=None, max_length=100)
+    """村/社区."""
+    named_consent_at: datetime | None = None
+    """When the learner agreed, in the portal, to be named for recognition (学习激励); None = not."""
     enrolled_by_id: int | None = Field(default=None, foreign_key="institution.id")
     created_at: datetime
     password_hash: str | None = Field(default=None, max_length=200)

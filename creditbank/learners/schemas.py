@@ -17,7 +17,11 @@ class EnrolmentIn(BaseModel):
         description="身份证号: validated, HMAC'd and masked; never stored in clear",
     )
     phone: str | None = Field(default=None, pattern=r"^\+?[0-9 -]{5,20}$")
-    district: str | None = Field(default=None, max_length=100, examples=["永川区中山路街道"])
+    district: str | None = Field(default=None, max_length=100, examples=["永川区"], description="区/县")
+    township: str | None = Field(
+        default=None, max_length=100, examples=["中山路街道"], description="乡镇/街道"
+    )
+    village: str | None = Field(default=None, max_length=100, examples=["萱花社区"], description="村/社区")
     gender: Literal["male", "female"] | None = None
     birth_date: date | None = Field(
         default=None, description="Only its year is kept; by default the year in the ID number"
@@ -63,6 +67,8 @@ class MeOut(BaseModel):
     gender: str
     phone: str | None
     district: str | None
+    township: str | None = None
+    village: str | None = None
     activated_at: datetime | None
 
 

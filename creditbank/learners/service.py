@@ -60,6 +60,8 @@ def enroll(
     national_id: str,
     phone: str | None = None,
     district: str | None = None,
+    township: str | None = None,
+    village: str | None = None,
     gender: str | None = None,
     birth_date: date | None = None,
     institution_id: int | None = None,
@@ -86,6 +88,8 @@ def enroll(
             gender=gender or nid.gender,
             phone=phone,
             district=district,
+            township=township,
+            village=village,
             enrolled_by_id=institution_id,
             created_at=clock.now(),
         )

@@ -25,6 +25,7 @@ from creditbank.kit.dataintegrity import verify_proof_set
 from creditbank.kit.multikey import public_key_bytes
 from creditbank.translog.service import Log
 from creditbank.verification import inputs, logproof
+from creditbank.verification.tally import Tally
 from creditbank.verification.verify import (
     NOT_LOGGED,
     Check,
@@ -69,8 +70,11 @@ STRANGER_WAIT_SECONDS = 2.0
 
 
 class OnlineVerifier:
-    def __init__(self, db: Database, issuer: certificates.Issuer, log: Log | None = None) -> None:
+    def __init__(
+        self, db: Database, issuer: certificates.Issuer, log: Log | None = None, tally: Tally | None = None
+    ) -> None:
         self.db = db
+        self.tally = tally or Tally(db)
         self.issuer = issuer
         self.log = log
         # (leaf index, checkpoint size, credential digest) → the log check: a proof never changes.
@@ -242,6 +246,7 @@ class OnlineVerifier:
             if live is None:
                 raise CreditbankError("certificate_not_found", {"id": certificate_id})
             recorded_hash, revoked_at, reason, revoked = live
+            self.tally.count(certificate_id)
             with self._lock:  # cachetools' LRU is not thread-safe; the page route runs in the thread pool
                 cached = self._immutable.get(certificate_id)
             if cached is None or cached[0] != recorded_hash:
@@ -302,6 +307,9 @@ class OnlineVerifier:
                     )
                 )
         verdict = combine(verdicts, submitted)
+        counted = verdict.certificate.get("id") if verdict.certificate else None
+        if counted:
+            self.tally.count(counted)
         return verdict.as_dict() | {"source": submitted.source}
 
     def _recorded_log_check(self, certificate: Certificate | None) -> Check | None:

@@ -25,6 +25,7 @@ from tests.api import (
     test_authz_institution,
     test_authz_learner,
     test_authz_operator,
+    test_authz_stats,
     test_authz_translog,
 )
 from tests.api.authz import ROLES, Check, Expect, Route, World, build_world, problem_code
@@ -39,6 +40,7 @@ ROUTERS = (
     test_authz_certificates,
     test_authz_conversion,
     test_authz_translog,
+    test_authz_stats,
 )
 
 

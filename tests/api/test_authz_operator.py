@@ -23,6 +23,16 @@ def _check_key_list(r, w, role) -> None:
 
 
 ROWS: dict[tuple[str, str], Route] = {
+    ("PUT", "/api/v1/institutions/{code}/location"): Route(
+        "operator",
+        lambda w, role: (
+            "/api/v1/institutions/SPARE-ACC/location",
+            {"json": {"district": "永川区", "township": "中山路街道"}},
+        ),
+        lambda r, w, role: eq(
+            (r.json()["district"], r.json()["township"]), ("永川区", "中山路街道"), "location"
+        ),
+    ),
     ("POST", "/api/v1/institutions"): Route(
         "operator",
         lambda w, role: ("/api/v1/institutions", {"json": {"code": "NEWINST", "name_zh": "新机构"}}),
@@ -75,8 +85,10 @@ def state(client: TestClient, w: World) -> dict[str, Any]:
     keys = {
         k["id"]: k["revoked_at"] is not None for k in get("/api/v1/institutions/SPARE-ACC/api-keys").json()
     }
+    listed = get("/api/v1/institutions").json()
     return {
-        "institutions": {i["code"]: i["state"] for i in get("/api/v1/institutions").json()},
+        "institutions": {i["code"]: i["state"] for i in listed},
+        "SPARE-ACC township": next(i["township"] for i in listed if i["code"] == "SPARE-ACC"),
         "spare key revoked": keys[w.spare_key_id],
         "SPARE-ACC keys": len(keys),
     }
@@ -93,6 +105,7 @@ def expected_state(role: str) -> dict[str, Any]:
         institutions |= {"SPARE-PEND": "accredited", "SPARE-ACC": "suspended", "NEWINST": "pending"}
     return {
         "institutions": institutions,
+        "SPARE-ACC township": "中山路街道" if role == OP else None,
         "spare key revoked": role == OP,
         "SPARE-ACC keys": 3 if role == OP else 2,
     }

@@ -1,0 +1,258 @@
+"""Statistics for the district office's own reporting tools (SPEC §3.9), operator only.
+
+Every figure answers JSON by default, or the very table the dashboard shows as CSV or XLSX with
+``format=csv|xlsx`` (labels in the ``Accept-Language`` language). Definitions: docs/statistics.md.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import JSONResponse
+
+from creditbank.api.deps import DbDep, Operator, write
+from creditbank.api.problems import language
+from creditbank.stats import export, queries
+from creditbank.stats import service as stats
+from creditbank.stats.figures import Figure
+from creditbank.stats.schemas import (
+    AreaIn,
+    AreaOut,
+    FigureOut,
+    PopulationIn,
+    PopulationOut,
+    TargetsIn,
+    TargetsOut,
+)
+
+router = APIRouter(prefix="/api/v1/stats", tags=["statistics 统计"])
+
+From = Annotated[date | None, Query(alias="from", description="First day (default: 1 January this year)")]
+To = Annotated[
+    date | None, Query(alias="to", description="Last day, included (default: today, Beijing time)")
+]
+District = Annotated[str | None, Query(max_length=100, description="Only this district (区/县)")]
+Format = Annotated[
+    Literal["json", "csv", "xlsx"], Query(description="json, or the dashboard's table as csv or xlsx")
+]
+
+FIGURE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "content": {
+            "application/json": {},
+            "text/csv": {"schema": {"type": "string"}},
+            export.XLSX_TYPE: {"schema": {"type": "string", "format": "binary"}},
+        },
+        "description": "The figure (JSON), or its table as CSV (UTF-8 with BOM) or XLSX",
+    }
+}
+
+
+def _answer(request: Request, figure: Figure, fmt: str) -> Response:
+    if fmt == "json":
+        return JSONResponse(figure.as_json())
+    lang = language(request)
+    if fmt == "csv":
+        body, media = export.to_csv(figure, lang), export.CSV_TYPE
+    else:
+        body, media = export.to_xlsx(figure, lang), export.XLSX_TYPE
+    name = export.filename(figure, fmt)
+    return Response(body, media_type=media, headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+def _figure(
+    request: Request, db, name: str, start: date | None, end: date | None, district: str | None, fmt: str
+) -> Response:
+    period = queries.Period.of(start, end)
+    with db.reader() as session:
+        figure = queries.figure(session, name, period, district=district)
+    return _answer(request, figure, fmt)
+
+
+@router.get(
+    "/participation",
+    response_model=FigureOut,
+    responses=FIGURE_RESPONSES,
+    summary="Participation: distinct learners and 人次 per group · 学习参与人数与人次",
+)
+def participation(
+    request: Request,
+    db: DbDep,
+    principal: Operator,
+    group_by: Literal["district", "township", "age_band", "gender", "category", "month"] = "district",
+    start: From = None,
+    end: To = None,
+    district: District = None,
+    format: Format = "json",
+) -> Response:
+    """Distinct learners with an active completion in the period (``learners``) and the number of
+    such completions (``completions``, 人次), per district, 乡镇/街道, age band (< 18, 18–59, 60+),
+    gender, category or month."""
+    return _figure(request, db, f"participation-{group_by}", start, end, district, format)
+
+
+@router.get(
+    "/participation-rate",
+    response_model=FigureOut,
+    responses=FIGURE_RESPONSES,
+    summary="Participation rate against the resident population and targets · 学习参与率",
+)
+def participation_rate(
+    request: Request,
+    db: DbDep,
+    principal: Operator,
+    start: From = None,
+    end: To = None,
+    district: District = None,
+    format: Format = "json",
+) -> Response:
+    return _figure(request, db, "participation-rate", start, end, district, format)
+
+
+@router.get(
+    "/coverage",
+    response_model=FigureOut,
+    responses=FIGURE_RESPONSES,
+    summary="Coverage of 乡镇/街道 and 村/社区 by accredited institutions · 覆盖率",
+)
+def coverage(
+    request: Request, db: DbDep, principal: Operator, district: District = None, format: Format = "json"
+) -> Response:
+    return _figure(request, db, "coverage", None, None, district, format)
+
+
+@router.get(
+    "/credits",
+    response_model=FigureOut,
+    responses=FIGURE_RESPONSES,
+    summary="Credits issued per institution and category · 各机构颁发学分",
+)
+def credits(
+    request: Request,
+    db: DbDep,
+    principal: Operator,
+    start: From = None,
+    end: To = None,
+    district: District = None,
+    format: Format = "json",
+) -> Response:
+    return _figure(request, db, "credits", start, end, district, format)
+
+
+@router.get(
+    "/conversions",
+    response_model=FigureOut,
+    responses=FIGURE_RESPONSES,
+    summary="Conversion requests by state · 学分转换申请",
+)
+def conversions(
+    request: Request,
+    db: DbDep,
+    principal: Operator,
+    start: From = None,
+    end: To = None,
+    format: Format = "json",
+) -> Response:
+    return _figure(request, db, "conversions", start, end, None, format)
+
+
+@router.get(
+    "/certificates",
+    response_model=FigureOut,
+    responses=FIGURE_RESPONSES,
+    summary="Certificates issued, revoked and verified · 证书签发、撤销与核验",
+)
+def certificates(
+    request: Request,
+    db: DbDep,
+    principal: Operator,
+    start: From = None,
+    end: To = None,
+    format: Format = "json",
+) -> Response:
+    return _figure(request, db, "certificates", start, end, None, format)
+
+
+# -- what the office enters ------------------------------------------------------------------------
+
+
+def _population(db) -> list[dict]:
+    with db.reader() as session:
+        return [
+            PopulationOut(district=p.district, age_band=p.age_band, residents=p.residents).model_dump()
+            for p in stats.population(session)
+        ]
+
+
+@router.get("/population", response_model=list[PopulationOut], summary="Resident population · 常住人口")
+def get_population(db: DbDep, principal: Operator) -> list[dict]:
+    return _population(db)
+
+
+@router.put(
+    "/population",
+    response_model=list[PopulationOut],
+    summary="Set the resident population of districts and age bands · 录入常住人口",
+)
+def put_population(body: list[PopulationIn], db: DbDep, principal: Operator) -> Response:
+    """Creates or replaces each (district, age band) given; the others stay. All or nothing."""
+    lines = [stats.PopulationLine(p.district, p.age_band, p.residents, i) for i, p in enumerate(body, 1)]
+
+    def use_case(session) -> tuple[int, Any]:
+        stats.set_population(session, lines=lines)
+        return 200, [
+            PopulationOut(district=p.district, age_band=p.age_band, residents=p.residents).model_dump()
+            for p in stats.population(session)
+        ]
+
+    return write(db, principal, use_case)
+
+
+def _targets_out(shares: dict[str, float]) -> dict[str, float]:
+    return {name: round(share * 100, 2) for name, share in shares.items()}
+
+
+@router.get("/targets", response_model=TargetsOut, summary="Targets, in percent · 目标")
+def get_targets(db: DbDep, principal: Operator) -> dict[str, float]:
+    with db.reader() as session:
+        return _targets_out(queries.targets(session))
+
+
+@router.put("/targets", response_model=TargetsOut, summary="Change targets, in percent · 修改目标")
+def put_targets(body: TargetsIn, db: DbDep, principal: Operator) -> Response:
+    def use_case(session) -> tuple[int, Any]:
+        stats.set_targets(session, percents=body.model_dump(exclude_none=True))
+        return 200, _targets_out(queries.targets(session))
+
+    return write(db, principal, use_case)
+
+
+@router.get("/areas", response_model=list[AreaOut], summary="The 乡镇/街道 and 村/社区 to cover · 区域名录")
+def get_areas(db: DbDep, principal: Operator) -> list[dict]:
+    with db.reader() as session:
+        return [
+            AreaOut(district=a.district, township=a.township, village=a.village).model_dump()
+            for a in stats.areas(session)
+        ]
+
+
+@router.put(
+    "/areas",
+    response_model=list[AreaOut],
+    summary="Replace the area list of the districts given · 更新区域名录",
+)
+def put_areas(body: list[AreaIn], db: DbDep, principal: Operator) -> Response:
+    """For each district named in the body, its list becomes exactly these 乡镇/街道 and 村/社区 (a
+    村/社区 adds its 乡镇/街道 too); other districts keep theirs."""
+    lines = [stats.AreaLine(a.district, a.township, a.village, i) for i, a in enumerate(body, 1)]
+
+    def use_case(session) -> tuple[int, Any]:
+        stats.replace_areas(session, lines=lines)
+        return 200, [
+            AreaOut(district=a.district, township=a.township, village=a.village).model_dump()
+            for a in stats.areas(session)
+        ]
+
+    return write(db, principal, use_case)

@@ -1,0 +1,55 @@
+"""A figure as CSV or XLSX: the table's header and cells, exactly as the page shows them."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from openpyxl import Workbook
+
+from creditbank.stats.figures import Figure
+
+CSV_TYPE = "text/csv; charset=utf-8"
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def _header(figure: Figure, lang: str) -> list[str]:
+    return [c.title(lang) for c in figure.columns]
+
+
+def _period(figure: Figure, lang: str) -> str | None:
+    if figure.start is None or figure.end is None:
+        return None
+    word = "统计期间" if lang == "zh" else "period"
+    return f"{word}: {figure.start.isoformat()} – {figure.end.isoformat()}"
+
+
+def to_csv(figure: Figure, lang: str = "zh") -> bytes:
+    """UTF-8 with a BOM, so Excel opens the Chinese text right; one header line, then the rows."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(_header(figure, lang))
+    for row in figure.table(lang):
+        writer.writerow(["" if v is None else v for v in row])
+    return ("\ufeff" + out.getvalue()).encode()
+
+
+def to_xlsx(figure: Figure, lang: str = "zh") -> bytes:
+    """One sheet: the header, the rows (numbers as numbers), then the period on a line of its own."""
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet(figure.name[:31])
+    sheet.append(_header(figure, lang))
+    for row in figure.table(lang):
+        sheet.append(row)
+    period = _period(figure, lang)
+    if period:
+        sheet.append([])
+        sheet.append([period])
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+def filename(figure: Figure, extension: str) -> str:
+    span = f"_{figure.start.isoformat()}_{figure.end.isoformat()}" if figure.start and figure.end else ""
+    return f"{figure.name}{span}.{extension}"

@@ -1,0 +1,76 @@
+"""What the district office configures for its statistics: the areas it must cover, the resident
+population it measures participation against, its targets; and the awards it records."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import StrEnum
+
+from sqlalchemy import UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+class AgeBand(StrEnum):
+    """SPEC §3.9's bands, from the stored birth year (see ``stats.queries.age_band``)."""
+
+    under_18 = "under_18"
+    adult = "18_59"
+    senior = "60_plus"
+
+
+class Area(SQLModel, table=True):
+    """One 乡镇/街道 (``village`` empty) or one 村/社区 of a district: the denominators of coverage."""
+
+    __tablename__ = "stats_area"
+    __table_args__ = (UniqueConstraint("district", "township", "village"),)
+    id: int = Field(default=None, primary_key=True)
+    """Given by the database when the row is flushed, and read only after that: an int, not int | None."""
+    district: str = Field(max_length=100)
+    """区/县, written as on the learners and institutions (e.g. 永川区)."""
+    township: str = Field(max_length=100)
+    """乡镇/街道."""
+    village: str = Field(default="", max_length=100)
+    """村/社区; empty for the 乡镇/街道 row itself."""
+
+
+class Population(SQLModel, table=True):
+    """Resident population of a district in one age band (entered on a page or imported from CSV)."""
+
+    __tablename__ = "stats_population"
+    district: str = Field(primary_key=True, max_length=100)
+    age_band: str = Field(primary_key=True, max_length=16)
+    """An ``AgeBand`` value."""
+    residents: int
+    updated_at: datetime
+
+
+class Target(SQLModel, table=True):
+    """A target the district is judged by, as a share (0.6 = 60 %); absent rows take the defaults."""
+
+    __tablename__ = "stats_target"
+    name: str = Field(primary_key=True, max_length=40)
+    """A ``stats.service.TARGETS`` key."""
+    share: float
+    updated_at: datetime
+
+
+class Award(SQLModel, table=True):
+    """A recognition (学习激励) the operator recorded for a learner: 百姓学习之星, 优秀学员 …"""
+
+    id: str = Field(primary_key=True, max_length=40)
+    """``awd_`` + random."""
+    learner_id: int = Field(foreign_key="learner.id", index=True)
+    title_zh: str = Field(max_length=100)
+    title_en: str | None = Field(default=None, max_length=100)
+    district: str | None = Field(default=None, max_length=100)
+    category: str | None = Field(default=None, max_length=32)
+    """The category the learner was a candidate in; None when across all categories."""
+    period_from: date
+    period_to: date
+    credits_units: int
+    """Credits earned in the period and district/category, when the award was recorded."""
+    hours: float
+    reason: str | None = Field(default=None, max_length=500)
+    awarded_at: datetime
+    certificate_id: str | None = Field(default=None, foreign_key="certificate.id", max_length=40)
+    """The signed certificate (kind ``award``) once issued."""

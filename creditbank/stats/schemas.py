@@ -1,0 +1,74 @@
+"""Statistics and recognition: request and response bodies."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, StrictInt
+
+
+class ColumnOut(BaseModel):
+    key: str
+    zh: str
+    en: str
+    kind: Literal["label", "count", "percent", "credits", "hours", "text"]
+
+
+class FigureOut(BaseModel):
+    """One figure of the dashboard: the rows its chart and table show.
+
+    Each row has ``key`` (the group: a district, an age band such as ``60_plus``, a category, a
+    month ``2026-03``, …; null = not given), ``label_zh``/``label_en`` and the numbers named by
+    ``columns``: counts as integers, shares (``rate``, ``*_coverage``, ``target``) as fractions
+    (0.6 = 60 %), credits in hundredths (``credits``: 150 = 1.5 credits)."""
+
+    figure: str = Field(examples=["participation-district"])
+    title_zh: str
+    title_en: str
+    from_: date | None = Field(default=None, alias="from")
+    to: date | None = None
+    columns: list[ColumnOut]
+    rows: list[dict[str, Any]]
+
+
+class PopulationIn(BaseModel):
+    district: str = Field(min_length=1, max_length=100, examples=["永川区"])
+    age_band: Literal["under_18", "18_59", "60_plus"]
+    residents: StrictInt = Field(gt=0, le=100_000_000, examples=[298_000])
+
+
+class PopulationOut(BaseModel):
+    district: str
+    age_band: str
+    residents: int
+
+
+class TargetsIn(BaseModel):
+    """Targets in percent (60 = 60 %); leave out what stays as it is."""
+
+    participation: float | None = Field(default=None, gt=0, le=100, examples=[60])
+    senior_participation: float | None = Field(default=None, gt=0, le=100, examples=[20])
+    township_coverage: float | None = Field(default=None, gt=0, le=100, examples=[80])
+    village_coverage: float | None = Field(default=None, gt=0, le=100, examples=[60])
+
+
+class TargetsOut(BaseModel):
+    """Targets in percent."""
+
+    participation: float
+    senior_participation: float
+    township_coverage: float
+    village_coverage: float
+
+
+class AreaIn(BaseModel):
+    district: str = Field(min_length=1, max_length=100, examples=["永川区"])
+    township: str = Field(min_length=1, max_length=100, examples=["中山路街道"])
+    village: str = Field(default="", max_length=100, examples=["萱花社区"])
+
+
+class AreaOut(BaseModel):
+    district: str
+    township: str
+    village: str

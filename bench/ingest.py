@@ -10,8 +10,8 @@ For each backend:
   (so 100 000 rows = 5 000 learners × 20 outcomes, no duplicate (learner, outcome) pair); the
   schema+setup database is then copied into database A (product) and database B (raw);
 * A — the product path (timed, alone, in a child process so its peak RSS is its own): open a
-  UTF-8 CSV file → ``batchfile.read_rows`` → ``completions.import_rows(mode="all_or_nothing")``
-  inside ``Database.unit_of_work()``, commit included;
+  UTF-8 CSV file → ``batchfile.read_rows`` → ``completions.imports.run(mode="all_or_nothing")`` (the staged import)
+  commits included;
 * B — the physical limit (timed, alone): exactly the rows A wrote (completion, lot,
   ledger_transaction, posting, learner_balance, translog_leaf, plus the ledger_account
   balance/version, ledger_head and translog_head updates), copied out of A after its run and written into B in one transaction,
@@ -166,10 +166,10 @@ def setup_worker(url: str, n_learners: int) -> dict:
 
 
 def product_worker(url: str, csv_path: str, key_id: str, max_rows: int, profile: bool) -> dict:
-    from sqlalchemy import text
+    from sqlalchemy import event, text
 
+    from creditbank.completions import imports
     from creditbank.completions.batchfile import Row, read_rows
-    from creditbank.completions.service import import_rows
     from creditbank.db import Database
     from creditbank.institutions import service as institutions
 
@@ -181,17 +181,25 @@ def product_worker(url: str, csv_path: str, key_id: str, max_rows: int, profile:
     profiler = cProfile.Profile() if profile else None
     used_pids = []
 
+    with db.reader() as session:
+        institution_id = institutions.get(session, INSTITUTION).id
+    if pid is not None:
+        # The staged import opens a unit of work per chunk: note every server process it used.
+        event.listen(db.engine, "checkout", lambda dbapi, _r, _p: used_pids.append(dbapi.info.backend_pid))
+
     def run():
-        with open(csv_path, "rb") as handle, db.unit_of_work() as session:
-            if pid is not None:
-                used_pids.append(session.connection().connection.dbapi_connection.info.backend_pid)
-            rows = (
-                (r.line, r.values) if isinstance(r, Row) else (r.line, r.code, r.params)
-                for r in read_rows(handle, filename=os.path.basename(csv_path), max_rows=max_rows)
-            )
-            return import_rows(
-                session,
-                institution=institutions.get(session, INSTITUTION),
+        with open(csv_path, "rb") as handle:
+
+            def rows():
+                return (
+                    (r.line, r.values) if isinstance(r, Row) else (r.line, r.code, r.params)
+                    for r in read_rows(handle, filename=os.path.basename(csv_path), max_rows=max_rows)
+                )
+
+            # What POST /completions/batch and `creditbank import` run: check, committed chunks, publish.
+            return imports.run(
+                db,
+                institution_id=institution_id,
                 api_key_id=key_id,
                 secret=SECRET,
                 rows=rows,
@@ -207,7 +215,7 @@ def product_worker(url: str, csv_path: str, key_id: str, max_rows: int, profile:
     )
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
     db.dispose()
-    if used_pids != ([pid] if pid is not None else []):
+    if set(used_pids) != ({pid} if pid is not None else set()):
         server = None  # the unit of work did not run on the connection we watched
     if profiler:
         for order in ("tottime", "cumulative"):

@@ -5,8 +5,9 @@ from __future__ import annotations
 import enum
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -320,7 +321,7 @@ def import_file(
 ) -> None:
     """Import a CSV/XLSX of completions for an institution, with a progress bar; rejected rows are
     listed after it."""
-    from creditbank.completions import service as completions
+    from creditbank.completions import imports
     from creditbank.completions.batchfile import Row, read_rows
     from creditbank.institutions import service as institutions
 
@@ -344,20 +345,25 @@ def import_file(
         task = progress.add_task(file.name, total=None)
         failure: CreditbankError | None = None
         try:
-            with db.unit_of_work() as session:
-                rows = (
+            with db.reader() as session:
+                institution_id = institutions.get(session, institution).id
+
+            def rows() -> Iterator[tuple[int, dict[str, Any]] | tuple[int, str, dict[str, Any]]]:
+                return (
                     (r.line, r.values) if isinstance(r, Row) else (r.line, r.code, r.params)
                     for r in read_rows(handle, filename=file.name, max_rows=settings.max_batch_rows)
                 )
-                report = completions.import_rows(
-                    session,
-                    institution=institutions.get(session, institution),
-                    api_key_id=None,
-                    secret=settings.id_secret(),
-                    rows=rows,
-                    mode=mode,
-                    progress=lambda n: progress.advance(task, n),
-                )
+
+            # Staged (completions.imports): checked, committed in chunks, published at once.
+            report = imports.run(
+                db,
+                institution_id=institution_id,
+                api_key_id=None,
+                secret=settings.id_secret(),
+                rows=rows,
+                mode=mode,
+                progress=lambda n: progress.advance(task, n),
+            )
         except CreditbankError as exc:
             failure = exc
     if failure is not None:  # after the progress bar, never into it

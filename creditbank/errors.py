@@ -235,6 +235,16 @@ CODES: dict[str, tuple[int, str, str]] = {
         "外部编号 {external_id} 在文件中重复（第 {first_line} 行）",
         "external_id {external_id} repeats line {first_line} of this file",
     ),
+    "import_in_progress": (
+        409,
+        "本机构有一个批量导入正在进行，请在它结束后再提交",
+        "A batch import of this institution is in progress; send this again when it has finished",
+    ),
+    "completion_pending": (
+        409,
+        "外部编号 {external_id} 属于一个未完成的批量导入：请重新上传那个文件以完成导入",
+        "external_id {external_id} belongs to a batch import that did not finish: upload that file again to finish it",
+    ),
     "batch_rejected": (
         422,
         "有 {rejected} 行不合格，整批未导入",

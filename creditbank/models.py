@@ -8,7 +8,7 @@ from creditbank.certificates.models import (
     ShareLinkCertificate,
     StatusList,
 )
-from creditbank.completions.models import Completion
+from creditbank.completions.models import Completion, CompletionImport
 from creditbank.conversion.models import Conversion, ConversionLot, ConversionRule, Qualification
 from creditbank.idempotency import IdempotencyRecord
 from creditbank.institutions.models import ApiKey, Institution, OperatorToken
@@ -46,6 +46,7 @@ __all__ = [
     "Certificate",
     "CertificateSource",
     "Completion",
+    "CompletionImport",
     "Conversion",
     "ConversionLot",
     "ConversionRule",

@@ -218,3 +218,48 @@ def write(
             if attempt == 2:
                 raise exc
     raise AssertionError("unreachable")
+
+
+Remember = Callable[[Session, int, Any], None]
+
+
+def write_in_steps(
+    db: Database,
+    principal: Principal | None,
+    use_case: Callable[[Remember], tuple[int, Any]],
+    *,
+    idempotency_key: str | None = None,
+    request_hash: str | None = None,
+) -> JSONResponse:
+    """``write`` for a use case that commits in steps (a staged batch import): it opens its own
+    transactions and calls ``remember(session, status, body)`` inside its last one, where the
+    Idempotency-Key answer is stored — so the answer is kept exactly when the work is visible."""
+    scope = principal.key if principal else "anonymous"
+    if idempotency_key:
+        with db.reader() as session:
+            record = idempotency.find(session, scope, idempotency_key)
+        if record is not None:
+            if record.request_hash != request_hash:
+                raise CreditbankError("idempotency_key_reused")
+            return JSONResponse(
+                json.loads(record.response_body),
+                status_code=record.status_code,
+                headers={"Idempotent-Replayed": "true"},
+            )
+
+    def remember(session: Session, status: int, body: Any) -> None:
+        if not idempotency_key:
+            return
+        idempotency.serialise(session, scope, idempotency_key)
+        if idempotency.find(session, scope, idempotency_key) is None:  # a concurrent retry may have won
+            idempotency.remember(
+                session,
+                scope,
+                idempotency_key,
+                request_hash=request_hash or "",
+                status_code=status,
+                body=body,
+            )
+
+    status, body = use_case(remember)
+    return JSONResponse(body, status_code=status)

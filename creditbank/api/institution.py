@@ -17,14 +17,17 @@ from creditbank.api.deps import (
     InstitutionOrOperator,
     InstitutionPrincipal,
     Principal,
+    Remember,
     SettingsDep,
     body_digest,
     write,
+    write_in_steps,
 )
 from creditbank.api.uploads import spool_body
 from creditbank.catalogue import service as catalogue
 from creditbank.catalogue.models import Outcome
 from creditbank.catalogue.schemas import OutcomeOut, OutcomeSpec
+from creditbank.completions import imports
 from creditbank.completions import service as completions
 from creditbank.completions.batchfile import COLUMNS, Row, read_rows
 from creditbank.completions.schemas import (
@@ -288,16 +291,8 @@ async def post_batch(
             for r in read_rows(file, filename=filename, max_rows=settings.max_batch_rows)
         )
 
-    def use_case(session):
-        report = completions.import_rows(
-            session,
-            institution=_fresh_institution(session, principal),
-            api_key_id=principal.api_key.id,
-            secret=secret,
-            rows=source(),
-            mode=chosen_mode,
-        )
-        return 200, BatchReportOut(
+    def shape(report: completions.BatchReport) -> dict:
+        return BatchReportOut(
             mode=report.mode,
             total_rows=report.total_rows,
             accepted=report.accepted,
@@ -307,8 +302,21 @@ async def post_batch(
             errors=[RowErrorOut.model_validate(e) for e in report.errors],
         ).model_dump(mode="json")
 
+    def use_case(remember: Remember) -> tuple[int, dict]:
+        # Staged: committed in chunks, published at once, so other writers keep moving meanwhile.
+        report = imports.run(
+            db,
+            institution_id=principal.institution.id,
+            api_key_id=principal.api_key.id,
+            secret=secret,
+            rows=source,
+            mode=chosen_mode,
+            on_publish=lambda session, report: remember(session, 200, shape(report)),
+        )
+        return 200, shape(report)
+
     return await run_in_threadpool(
-        write, db, principal, use_case, idempotency_key=idempotency_key, request_hash=request_hash
+        write_in_steps, db, principal, use_case, idempotency_key=idempotency_key, request_hash=request_hash
     )
 
 

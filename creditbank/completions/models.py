@@ -10,6 +10,33 @@ from sqlmodel import Field, SQLModel
 class CompletionState(StrEnum):
     active = "active"
     revoked = "revoked"
+    pending = "pending"
+    """Written by a batch import that has not been published yet: invisible, not spendable
+    (``completions.imports``)."""
+
+
+class ImportState(StrEnum):
+    running = "running"
+    published = "published"
+    failed = "failed"
+
+
+class CompletionImport(SQLModel, table=True):
+    """One staged batch import: its rows are committed in chunks as ``pending`` and become
+    visible together when the import is published (one short transaction)."""
+
+    __tablename__ = "completion_import"
+    __table_args__ = (Index("ix_completion_import_institution_state", "institution_id", "state"),)
+    id: str = Field(primary_key=True, max_length=40)
+    institution_id: int = Field(foreign_key="institution.id")
+    state: str = Field(default=ImportState.running, max_length=16)
+    rows: int = 0
+    """Rows written so far (pending), then the rows published."""
+    started_at: datetime
+    heartbeat_at: datetime
+    """Moved by every committed chunk: a running import whose heartbeat is older than
+    ``imports.LEASE`` is dead, and a retry of the same file may adopt its rows."""
+    finished_at: datetime | None = None
 
 
 class Completion(SQLModel, table=True):
@@ -50,3 +77,6 @@ class Completion(SQLModel, table=True):
     revoke_transaction_id: str | None = Field(default=None, max_length=40)
     revoked_by: str | None = Field(default=None, max_length=64)
     """Who revoked it: ``inst:<id>`` (an API key), ``operator``, ``staff:<id>`` (a console session)."""
+    import_id: str | None = Field(default=None, max_length=40, index=True)
+    """The staged import that wrote it (``completion_import``); None for single posts and the
+    single-transaction ``import_rows``."""

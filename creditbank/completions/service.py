@@ -9,18 +9,18 @@ the import path close to raw insert speed (bench/ingest.py).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
-from datetime import date
+from dataclasses import dataclass, field, replace
+from datetime import date, timedelta
 from itertools import islice
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import select, text, update
 from sqlmodel import Session, col
 
 from creditbank.catalogue.models import Outcome
 from creditbank.catalogue.service import current_catalogue
 from creditbank.completions import rules
-from creditbank.completions.models import Completion, CompletionState
+from creditbank.completions.models import Completion, CompletionImport, CompletionState, ImportState
 from creditbank.conversion.service import reverse_for_lot
 from creditbank.db import bulk_insert, table_of
 from creditbank.errors import CreditbankError, row_error
@@ -33,6 +33,9 @@ from creditbank.ledger.models import LedgerAccount, Lot, LotState, TxKind
 from creditbank.ledger.writer import LedgerWriter, Leg, lock
 
 CHUNK = 2000
+LEASE = timedelta(seconds=60)
+"""A running staged import commits a chunk (and moves its heartbeat) every second or so; one
+silent for this long is dead (its process crashed), and a retry may take over its rows."""
 
 RevokedHook = Callable[..., object]
 """Called as ``hook(session, completion_id=…, reason=…)`` inside the revoking unit of work."""
@@ -83,6 +86,16 @@ class _LearnerRef:
     account_id: int
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """A chunk as ``Poster.prepare`` left it: what does not depend on the ledger's current state."""
+
+    cleaned: list[rules.CleanRow | rules.Problem]
+    refs: dict[str, _LearnerRef]
+    digests: dict[int, str]
+    """Line → content hash, for rows whose learner was found."""
+
+
 class Poster:
     """Posts completions for one institution within one unit of work (holds the ledger lock)."""
 
@@ -94,6 +107,7 @@ class Poster:
         api_key_id: str | None,
         secret: bytes,
         write: bool = True,
+        import_id: str | None = None,
     ) -> None:
         if institution.state != InstitutionState.accredited:
             raise CreditbankError("institution_not_accredited", {"code": institution.code})
@@ -104,7 +118,11 @@ class Poster:
         self.today = clock.today()
         self.write = write
         """False once an all-or-nothing import has failed: keep checking rows, stop writing."""
-        self.writer = LedgerWriter(session)
+        self.import_id = import_id
+        """Set for a staged import (``completions.imports``): rows are written ``pending``, and a
+        dead import's pending row with the same content is adopted instead of refused."""
+        # Only a writing poster takes the ledger lock: a checking pass holds no lock at all.
+        self.writer: LedgerWriter | None = LedgerWriter(session) if write else None
         self.catalogue = current_catalogue(session, institution_id=institution.id)
         self.issuance = session.execute(
             select(col(LedgerAccount.id), col(LedgerAccount.code)).where(
@@ -117,25 +135,71 @@ class Poster:
         self._taught: set[int] = set()
         self._hashes: dict[str, str] = {}
         self._pairs_loaded: set[int] = set()
+        self._adopted: list[str] = []
         self._flushes = 0
 
-    def post(self, rows: list[tuple[int, dict[str, Any]]]) -> list[Posted | rules.Problem]:
-        """Check and (if writing) post one chunk; one result per row, in order."""
+    def read_with(self, session: Session) -> None:
+        """Use ``session`` (a read transaction, no lock) for ``prepare`` of the next chunk."""
+        self.session = session
+
+    def rebind(self, session: Session, institution: Institution) -> None:
+        """Continue in a new unit of work (a staged import commits chunk by chunk), keeping what
+        earlier chunks saw: external ids and learner × outcome pairs of this file."""
+        if institution.state != InstitutionState.accredited:
+            raise CreditbankError("institution_not_accredited", {"code": institution.code})
+        self.session = session
+        self.institution = institution
+        self.writer = LedgerWriter(session) if self.write else None
+
+    def prepare(self, rows: list[tuple[int, dict[str, Any]]]) -> Prepared:
+        """What a chunk needs that no other writer can change: fields checked, learners found,
+        content hashes — a staged import does it outside the ledger lock, in a read transaction."""
         cleaned: list[rules.CleanRow | rules.Problem] = [
             rules.clean(line, values, today=self.today) for line, values in rows
         ]
         good = [c for c in cleaned if isinstance(c, rules.CleanRow)]
         refs = self._learners(good)
-        self.writer.prefetch({self.issuance.id} | {ref.account_id for ref in refs.values()})
+        digests: dict[int, str] = {}
+        for row in good:
+            ref = refs.get(row.account_no or self._hmac(row.national_id))
+            if ref is not None:
+                digests[row.line] = rules.content_hash(
+                    external_id=row.external_id,
+                    account_no=ref.account_no,
+                    outcome_code=row.outcome_code,
+                    completed_on=row.completed_on,
+                    score=row.score,
+                    hours=row.hours,
+                )
+        return Prepared(cleaned, refs, digests)
+
+    def post(
+        self, rows: list[tuple[int, dict[str, Any]]], prepared: Prepared | None = None
+    ) -> list[Posted | rules.Problem]:
+        """Check and (if writing) post one chunk; one result per row, in order."""
+        if prepared is None:
+            prepared = self.prepare(rows)
+        cleaned, refs, digests = prepared.cleaned, prepared.refs, prepared.digests
+        good = [c for c in cleaned if isinstance(c, rules.CleanRow)]
+        if self.write and self.writer is not None:
+            self.writer.prefetch({self.issuance.id} | {ref.account_id for ref in refs.values()})
         existing = self._existing([c.external_id for c in good])
         self._load_pairs({r.learner_id for r in refs.values()})
         results: list[Posted | rules.Problem] = []
         for row in cleaned:
-            results.append(row if isinstance(row, rules.Problem) else self._one(row, refs, existing))
+            results.append(
+                row
+                if isinstance(row, rules.Problem)
+                else self._one(row, refs, existing, digests.get(row.line))
+            )
         return results
 
     def _one(
-        self, row: rules.CleanRow, refs: dict[str, _LearnerRef], existing: dict[str, Posted]
+        self,
+        row: rules.CleanRow,
+        refs: dict[str, _LearnerRef],
+        existing: dict[str, Posted],
+        digest: str | None,
     ) -> Posted | rules.Problem:
         ref = refs.get(row.account_no or self._hmac(row.national_id))
         if ref is None:
@@ -147,19 +211,32 @@ class Poster:
         outcome = self.catalogue.get(row.outcome_code)
         if outcome is None:
             return rules.Problem("outcome_not_found", "outcome_code", {"code": row.outcome_code})
-        digest = rules.content_hash(
-            external_id=row.external_id,
-            account_no=ref.account_no,
-            outcome_code=row.outcome_code,
-            completed_on=row.completed_on,
-            score=row.score,
-            hours=row.hours,
-        )
+        if digest is None:
+            digest = rules.content_hash(
+                external_id=row.external_id,
+                account_no=ref.account_no,
+                outcome_code=row.outcome_code,
+                completed_on=row.completed_on,
+                score=row.score,
+                hours=row.hours,
+            )
         # Idempotency first: a replay of an accepted completion is not a duplicate of itself.
         earlier = existing.get(row.external_id)
         if earlier is not None:
             if earlier.replayed and self._hash_of(earlier) == digest:
-                return earlier
+                if earlier.state != CompletionState.pending:
+                    return earlier
+                if self.import_id is None:
+                    # Written by an import that never published: only that file, sent again, finishes it.
+                    return rules.Problem(
+                        "completion_pending", "external_id", {"external_id": row.external_id}
+                    )
+                # A dead import's row (imports of one institution never overlap): adopt it, once.
+                self._seen_external[row.external_id] = (row.line, digest)
+                self._seen_pairs.add((ref.learner_id, outcome.code))
+                if self.write:
+                    self._adopted.append(earlier.id)
+                return replace(earlier, replayed=False)
             return rules.Problem("external_id_conflict", "external_id", {"external_id": row.external_id})
         seen = self._seen_external.get(row.external_id)
         if seen is not None:
@@ -182,7 +259,8 @@ class Poster:
     def _record(self, row: rules.CleanRow, ref: _LearnerRef, outcome: Outcome, digest: str) -> Posted:
         completion_id = new_id("cmp")
         tx_id = ""
-        if self.write:
+        staged = self.import_id is not None
+        if self.write and self.writer is not None:
             lot_id = new_id("lot")
             units = outcome.credits_units
             tx_id = self.writer.append(
@@ -218,7 +296,7 @@ class Poster:
                     "amount_units": units,
                     "consumed_units": 0,
                     "locked_units": 0,
-                    "state": LotState.active,
+                    "state": LotState.pending if staged else LotState.active,
                 }
             )
             self._completions.append(
@@ -236,11 +314,12 @@ class Poster:
                     "content_hash": digest,
                     "api_key_id": self.api_key_id,
                     "transaction_id": tx_id,
-                    "state": CompletionState.active,
+                    "state": CompletionState.pending if staged else CompletionState.active,
                     "created_at": clock.now(),
                     "revoked_at": None,
                     "revoke_reason": None,
                     "revoke_transaction_id": None,
+                    "import_id": self.import_id,
                 }
             )
             self._taught.add(ref.learner_id)
@@ -252,14 +331,23 @@ class Poster:
             credits_units=outcome.credits_units,
             transaction_id=tx_id,
             completed_on=row.completed_on,
-            state=CompletionState.active,
+            state=CompletionState.pending if staged else CompletionState.active,
             replayed=False,
         )
 
     def flush(self) -> None:
-        if not self.write:
+        if not self.write or self.writer is None:
             return
         self.writer.flush()
+        if self._adopted:
+            self.session.execute(
+                update(Completion)
+                .where(
+                    col(Completion.id).in_(self._adopted), col(Completion.state) == CompletionState.pending
+                )
+                .values(import_id=self.import_id)
+            )
+            self._adopted = []
         wrote = bool(self._completions)
         bulk_insert(self.session, table_of(Completion), self._completions)
         self._completions = []
@@ -356,6 +444,10 @@ def post_one(
 ) -> Posted:
     """POST /completions: the posted (or replayed) completion, or a CreditbankError."""
     poster = Poster(session, institution=institution, api_key_id=api_key_id, secret=secret)
+    # After the lock (Poster takes it): the institution's own import publishes its learner × outcome
+    # pairs at the end, so a post of its own meanwhile could collide with them. Others go ahead.
+    if import_running(session, institution_id=institution.id):
+        raise CreditbankError("import_in_progress")
     result = poster.post([(1, values)])[0]
     if isinstance(result, rules.Problem):
         raise CreditbankError(result.code, result.params)
@@ -459,6 +551,8 @@ def revoke(
         raise CreditbankError("completion_not_found", {"id": completion_id})
     if completion.state == CompletionState.revoked:
         return as_posted(completion, account_no, replayed=True)
+    if completion.state == CompletionState.pending:
+        raise CreditbankError("completion_pending", {"external_id": completion.external_id})
     lot = session.execute(select(Lot).where(col(Lot.completion_id) == completion.id)).scalar_one()
     if lot.consumed_units or lot.locked_units:
         if not force:
@@ -481,3 +575,17 @@ def revoke(
     for hook in _on_revoked:
         hook(session, completion_id=completion.id, reason=reason)
     return as_posted(completion, account_no, replayed=False)
+
+
+def import_running(session: Session, *, institution_id: int) -> bool:
+    """Whether a staged import of this institution is live (running, heartbeat within ``LEASE``)."""
+    return (
+        session.execute(
+            select(col(CompletionImport.id)).where(
+                col(CompletionImport.institution_id) == institution_id,
+                col(CompletionImport.state) == ImportState.running,
+                col(CompletionImport.heartbeat_at) > clock.now() - LEASE,
+            )
+        ).first()
+        is not None
+    )

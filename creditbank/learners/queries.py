@@ -5,13 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlmodel import Session, col
 
 from creditbank.catalogue.models import Outcome
 from creditbank.institutions.models import Institution
 from creditbank.learners.models import Learner
-from creditbank.ledger.models import LedgerAccount, LedgerTransaction, Lot, Posting
+from creditbank.ledger.models import LedgerAccount, LedgerTransaction, Lot, LotState, Posting
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,11 @@ def statement(session: Session, learner: Learner, *, after: int | None, limit: i
         .outerjoin(Lot, col(Lot.id) == col(Posting.lot_id))
         .outerjoin(Outcome, col(Outcome.id) == col(Lot.outcome_id))
         .outerjoin(Institution, col(Institution.id) == col(Lot.institution_id))
-        .where(col(LedgerAccount.learner_id) == learner.id)
+        .where(
+            col(LedgerAccount.learner_id) == learner.id,
+            # A batch import not yet published shows nothing (completions.imports).
+            or_(col(Lot.id).is_(None), col(Lot.state) != LotState.pending),
+        )
         .order_by(col(LedgerTransaction.seq))
         .limit(limit)
     )

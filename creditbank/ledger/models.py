@@ -93,6 +93,9 @@ class Posting(SQLModel, table=True):
 class LotState(StrEnum):
     active = "active"
     reversed = "reversed"
+    pending = "pending"
+    """Deposited by a batch import not yet published: on the ledger (the chain, the account
+    balances) but neither shown to the learner nor spendable until the import is published."""
 
 
 class Lot(SQLModel, table=True):

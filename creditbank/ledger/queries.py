@@ -51,6 +51,18 @@ def balance(session: Session, learner: AccountHolder) -> Balance:
         if units:
             by_category[category] = by_category.get(category, 0) + units
             by_level[level] = by_level.get(level, 0) + units
+    # Credits of a batch import not yet published are on the account already, but nobody sees
+    # them until the whole batch is published (completions.imports): take them back out.
+    for category, level, units in session.execute(
+        select(col(Lot.category), col(Lot.level), func.sum(Lot.amount_units))
+        .where(col(Lot.learner_id) == learner_id, col(Lot.state) == LotState.pending)
+        .group_by(col(Lot.category), col(Lot.level))
+    ):
+        total -= units
+        by_category[category] = by_category.get(category, 0) - units
+        by_level[level] = by_level.get(level, 0) - units
+    by_category = {k: v for k, v in by_category.items() if v}
+    by_level = {k: v for k, v in by_level.items() if v}
     today = clock.today()
     convertible = session.execute(
         select(func.coalesce(func.sum(Lot.amount_units - Lot.consumed_units - Lot.locked_units), 0)).where(

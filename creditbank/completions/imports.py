@@ -1,0 +1,225 @@
+"""Staged batch imports: other writers keep moving while a big file goes in (issue 14, goal 7).
+
+The ledger is one hash chain with one writer at a time (``ledger.writer.lock``). A 100 000-row
+import in one transaction holds that lock for the whole import — every other institution's post,
+every conversion and certificate waits tens of seconds. Here the import holds it one chunk at a
+time, and stays all-or-nothing for everybody who reads:
+
+1. **Check** (all-or-nothing mode only): every row is checked in read-only transactions, holding
+   no lock — learners, outcomes, external ids, duplicates in the file. Any refusal:
+   ``batch_rejected`` with the full report, and nothing was written.
+2. **Write in committed chunks**: a ``completion_import`` row (state ``running``, a heartbeat)
+   marks the import; each chunk is one unit of work that takes the ledger lock, checks its rows
+   again against the ledger as it is now (so nothing is credited twice, whatever happened since
+   step 1), appends the ledger transactions and transparency-log leaves (the one sequencer; the
+   chain simply interleaves with other writers' transactions), and writes completions and lots as
+   **pending**: on the ledger, in the audit's sums, but not shown to the learner (balance,
+   statement, completions) and not spendable (conversions and certificates take active lots and
+   completions only). The lock is held for one chunk, then every waiting writer gets its turn.
+3. **Publish**: one short transaction turns the import's completions and lots ``active`` and marks
+   the import ``published`` (with the Idempotency-Key answer, if any). That is the moment the whole
+   batch becomes visible, at once.
+
+A failure after step 1 (a database error, a crash, a row that became a conflict meanwhile) leaves
+the written rows pending: nothing visible, nothing spendable, the audit passes. The import is
+marked ``failed`` (or, after a crash, its heartbeat stops: after ``LEASE`` it counts as dead).
+Sending the same file again adopts the pending rows with the same content instead of refusing
+them as conflicts, writes the rest and publishes: same file, same answer. Imports of one
+institution never overlap (a second one gets ``import_in_progress``), nor do its single posts and
+its import (a pending learner × outcome pair is published at the end).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterable, Iterator
+from itertools import islice
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlmodel import Session, col
+
+from creditbank.completions import rules
+from creditbank.completions.models import Completion, CompletionImport, CompletionState, ImportState
+from creditbank.completions.service import BatchReport, Poster, Prepared, import_running
+from creditbank.db import Database, referenced
+from creditbank.errors import CreditbankError, row_error
+from creditbank.institutions.models import Institution
+from creditbank.kit import clock
+from creditbank.kit.tokens import new_id
+from creditbank.ledger.models import Lot, LotState
+from creditbank.ledger.writer import lock
+
+STAGED_CHUNK = 500
+"""Rows per committed chunk: the ledger lock is held for one chunk (~0.1 s on an idle 2-core
+machine), so a writer waiting for it waits about that long."""
+
+Rows = Iterable[tuple[int, dict[str, Any]] | tuple[int, str, dict[str, Any]]]
+Published = Callable[[Session, BatchReport], None]
+"""Called inside the publishing transaction (the API stores the Idempotency-Key answer there)."""
+
+
+def run(
+    db: Database,
+    *,
+    institution_id: int,
+    api_key_id: str | None,
+    secret: bytes,
+    rows: Callable[[], Rows],
+    mode: str = "all_or_nothing",
+    progress: Callable[[int], object] | None = None,
+    on_publish: Published | None = None,
+    chunk: int = STAGED_CHUNK,
+) -> BatchReport:
+    """Import the rows ``rows()`` yields (it is called once per pass: the file is read twice in
+    all-or-nothing mode), committing chunk by chunk and publishing at the end.
+
+    All-or-nothing: any refused row raises ``batch_rejected`` and nothing becomes visible.
+    Partial: refused rows are reported, the others published together."""
+    if mode == "all_or_nothing":
+        _check(
+            db, institution_id=institution_id, api_key_id=api_key_id, secret=secret, rows=rows(), chunk=chunk
+        )
+    report = BatchReport(mode=mode)
+    import_id = _start(db, institution_id)
+    try:
+        poster: Poster | None = None
+        for part in _chunks(rows(), chunk):
+            prepared = None
+            if poster is not None:
+                # Outside the lock: fields, learners, content hashes. On SQLite this is also the gap
+                # in which writers waiting on the database lock get their turn between two chunks.
+                with db.reader() as reading:
+                    poster.read_with(reading)
+                    prepared = poster.prepare([r for r in part if len(r) == 2])
+            with db.unit_of_work() as session:
+                institution = referenced(session, Institution, institution_id)
+                if poster is None:
+                    poster = Poster(
+                        session,
+                        institution=institution,
+                        api_key_id=api_key_id,
+                        secret=secret,
+                        import_id=import_id,
+                    )
+                else:
+                    poster.rebind(session, institution)
+                written = _post(poster, part, report, prepared)
+                if mode == "all_or_nothing" and report.errors:
+                    # Checked clean in step 1: the ledger changed since (another writer won a race).
+                    raise _rejected(report)
+                poster.flush()
+                _beat(session, import_id, written)
+            if progress is not None:
+                progress(len(part))
+        report.errors.sort(key=lambda e: e["line"])
+        with db.unit_of_work() as session:
+            _publish(session, import_id)
+            report.committed = True
+            if on_publish is not None:
+                on_publish(session, report)
+    except BaseException:
+        with contextlib.suppress(Exception):  # best effort: a dead import is recognised by its heartbeat too
+            _finish(db, import_id, ImportState.failed)
+        raise
+    return report
+
+
+def _chunks(rows: Rows, size: int) -> Iterator[list]:
+    iterator = iter(rows)
+    while part := list(islice(iterator, size)):
+        yield part
+
+
+def _post(poster: Poster, part: list, report: BatchReport, prepared: Prepared | None = None) -> int:
+    """Post one chunk into ``report``; return how many rows it wrote."""
+    good = [r for r in part if len(r) == 2]
+    for line, code, params in (r for r in part if len(r) == 3):
+        report.errors.append(row_error(line, code, params=params))
+    report.total_rows += len(part)
+    written = 0
+    for (line, _), result in zip(good, poster.post(good, prepared), strict=True):
+        if isinstance(result, rules.Problem):
+            report.errors.append(row_error(line, result.code, result.field, result.params))
+        elif result.replayed:
+            report.replayed += 1
+        else:
+            report.accepted += 1
+            written += 1
+    return written
+
+
+def _rejected(report: BatchReport) -> CreditbankError:
+    report.errors.sort(key=lambda e: e["line"])
+    return CreditbankError("batch_rejected", {"rejected": report.rejected}, errors=report.errors)
+
+
+def _check(
+    db: Database, *, institution_id: int, api_key_id: str | None, secret: bytes, rows: Rows, chunk: int
+) -> None:
+    """Step 1: every row checked, nothing written, no lock held (one short read per chunk)."""
+    report = BatchReport(mode="all_or_nothing")
+    poster: Poster | None = None
+    for part in _chunks(rows, chunk):
+        with db.reader() as session:
+            institution = referenced(session, Institution, institution_id)
+            if poster is None:
+                poster = Poster(session, institution=institution, api_key_id=api_key_id, secret=secret, write=False,
+                                import_id="check")  # fmt: skip
+            else:
+                poster.rebind(session, institution)
+            _post(poster, part, report)
+    if report.errors:
+        raise _rejected(report)
+
+
+def _start(db: Database, institution_id: int) -> str:
+    with db.unit_of_work() as session:
+        lock(session)  # one at a time: two imports of one institution must not both start
+        if import_running(session, institution_id=institution_id):
+            raise CreditbankError("import_in_progress")
+        now = clock.now()
+        record = CompletionImport(
+            id=new_id("imp"), institution_id=institution_id, started_at=now, heartbeat_at=now
+        )
+        session.add(record)
+        session.flush()
+        return record.id
+
+
+def _beat(session: Session, import_id: str, written: int) -> None:
+    session.execute(
+        update(CompletionImport)
+        .where(col(CompletionImport.id) == import_id)
+        .values(heartbeat_at=clock.now(), rows=col(CompletionImport.rows) + written)
+    )
+
+
+def _publish(session: Session, import_id: str) -> None:
+    """Step 3: the whole batch becomes visible at once."""
+    lock(session)  # no conversion or revocation looks at these lots halfway through
+    ids = select(col(Completion.id)).where(col(Completion.import_id) == import_id).scalar_subquery()
+    session.execute(
+        update(Lot)
+        .where(col(Lot.completion_id).in_(ids), col(Lot.state) == LotState.pending)
+        .values(state=LotState.active)
+    )
+    session.execute(
+        update(Completion)
+        .where(col(Completion.import_id) == import_id, col(Completion.state) == CompletionState.pending)
+        .values(state=CompletionState.active)
+    )
+    session.execute(
+        update(CompletionImport)
+        .where(col(CompletionImport.id) == import_id)
+        .values(state=ImportState.published, finished_at=clock.now())
+    )
+
+
+def _finish(db: Database, import_id: str, state: ImportState) -> None:
+    with db.unit_of_work() as session:
+        session.execute(
+            update(CompletionImport)
+            .where(col(CompletionImport.id) == import_id, col(CompletionImport.state) == ImportState.running)
+            .values(state=state, finished_at=clock.now())
+        )

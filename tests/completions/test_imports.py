@@ -1,0 +1,246 @@
+"""Staged batch imports (completions.imports): other writers keep moving, the batch stays all-or-nothing.
+
+Both databases (the ``db_url`` fixture). The import is driven in-process with a small chunk so it
+commits many chunks; its ``progress`` callback runs between two chunks, when the import holds no
+lock — that is where another institution posts, a reader looks, or a crash is simulated.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from sqlalchemy import func, select
+
+from creditbank.audit import audit
+from creditbank.completions import imports
+from creditbank.completions.models import Completion, CompletionImport, CompletionState, ImportState
+from creditbank.errors import CreditbankError
+from creditbank.institutions.models import Institution
+from creditbank.learners.models import Learner
+from creditbank.learners.queries import statement
+from creditbank.ledger.models import LedgerTransaction, Lot, LotState
+from tests.conftest import completion_body, institution, learner, outcome
+
+ROWS = 12
+CHUNK = 3
+
+
+class Crash(Exception):
+    """Stands for the process dying between two chunks."""
+
+
+def _count(db, model, *where) -> int:
+    with db.reader() as session:
+        return session.execute(select(func.count()).select_from(model).where(*where)).scalar_one()
+
+
+def _institution_id(db, code: str) -> int:
+    with db.reader() as session:
+        return session.execute(select(Institution.id).where(Institution.code == code)).scalar_one()
+
+
+def _world(client, db):
+    """One importing institution (12 learners × 1 outcome) and another one posting singles."""
+    importer = institution(client, "IMPORTER", "导入学院")
+    outcome(client, importer, "IMP-1", credits=1.0)
+    people = [learner(client, importer) for _ in range(ROWS)]
+    other = institution(client, "OTHER", "另一学院")
+    for n in range(4):
+        outcome(client, other, f"OTH-{n}", credits=2.0)
+    return importer, other, people
+
+
+def _rows(people, prefix: str = "E"):
+    return [
+        (line, {"external_id": f"{prefix}{line}", "account_no": p["account_no"], "national_id": None,
+                "outcome_code": "IMP-1", "completed_on": "2026-06-01", "score": None, "hours": None})
+        for line, p in enumerate(people, start=2)
+    ]  # fmt: skip
+
+
+def _run(db, settings, rows, **kwargs):
+    return imports.run(
+        db,
+        institution_id=_institution_id(db, "IMPORTER"),
+        api_key_id=None,
+        secret=settings.id_secret(),
+        rows=lambda: rows,
+        chunk=CHUNK,
+        **kwargs,
+    )
+
+
+def _balance(client, headers, account_no) -> float:
+    r = client.get(f"/api/v1/learners/{account_no}/balance", headers=headers)
+    assert r.status_code == 200, r.text
+    return r.json()["total"]
+
+
+class TestStagedImport:
+    def test_every_row_is_published_at_once_and_the_audit_passes(self, client, db, settings):
+        importer, _, people = _world(client, db)
+        report = _run(db, settings, _rows(people))
+        assert (report.accepted, report.rejected, report.committed) == (ROWS, 0, True)
+        assert _count(db, Completion, Completion.state == CompletionState.active) == ROWS
+        assert _count(db, Lot, Lot.state == LotState.active) == ROWS
+        assert all(_balance(client, importer, p["account_no"]) == 1.0 for p in people)
+        with db.reader() as session:
+            assert audit(session).ok
+            assert session.execute(select(CompletionImport.state)).scalar_one() == ImportState.published
+
+    def test_nothing_is_visible_or_spendable_until_the_import_publishes(self, client, db, settings):
+        importer, _, people = _world(client, db)
+        first = people[0]["account_no"]
+        seen: list[tuple[int, float, int, int]] = []
+
+        def look(_n: int) -> None:
+            balance = client.get(f"/api/v1/learners/{first}/balance", headers=importer).json()
+            seen.append(
+                (
+                    _count(db, Completion, Completion.state == CompletionState.pending),
+                    balance["total"],
+                    _count(db, Lot, Lot.state == LotState.active),
+                    _count(db, Completion, Completion.state == CompletionState.active),
+                )
+            )
+
+        _run(db, settings, _rows(people), progress=look)
+        # Chunk after chunk the rows are on the ledger as pending, and nobody sees a credit of them.
+        assert [pending for pending, *_ in seen] == [3, 6, 9, 12]
+        assert {(total, lots, active) for _, total, lots, active in seen} == {(0.0, 0, 0)}
+        assert _balance(client, importer, first) == 1.0
+
+    def test_another_institution_posts_while_the_import_runs_and_the_import_is_unchanged(
+        self, client, db, settings
+    ):
+        importer, other, people = _world(client, db)
+        outsider = learner(client, other)
+        answers: list[int] = []
+
+        def post_from_elsewhere(_n: int) -> None:
+            # Runs between two of the import's chunks, on another thread: with the import holding
+            # the ledger lock for its whole duration this post would wait until it timed out.
+            body = completion_body(outsider["account_no"], f"OTH-{len(answers)}")
+            done: list[int] = []
+            poster = threading.Thread(
+                target=lambda: done.append(
+                    client.post("/api/v1/completions", json=body, headers=other).status_code
+                )
+            )
+            poster.start()
+            poster.join(timeout=60)
+            answers.append(done[0] if done else -1)
+
+        report = _run(db, settings, _rows(people), progress=post_from_elsewhere)
+        assert answers == [201, 201, 201, 201]
+        assert (report.accepted, report.rejected) == (ROWS, 0)
+        assert _balance(client, other, outsider["account_no"]) == 8.0
+        assert all(_balance(client, importer, p["account_no"]) == 1.0 for p in people)
+        with db.reader() as session:
+            assert audit(session).ok
+
+    def test_a_crash_mid_import_leaves_nothing_visible_and_the_same_file_again_finishes_it(
+        self, client, db, settings
+    ):
+        importer, _, people = _world(client, db)
+
+        def crash_after_two_chunks(_n: int) -> None:
+            if _count(db, Completion) >= 2 * CHUNK:
+                raise Crash
+
+        with pytest.raises(Crash):
+            _run(db, settings, _rows(people), progress=crash_after_two_chunks)
+        assert _count(db, Completion, Completion.state == CompletionState.pending) == 2 * CHUNK
+        assert _count(db, Completion, Completion.state == CompletionState.active) == 0
+        assert _count(db, Lot, Lot.state == LotState.active) == 0
+        assert all(_balance(client, importer, p["account_no"]) == 0.0 for p in people)
+        with db.reader() as session:
+            first = session.execute(
+                select(Learner).where(Learner.account_no == people[0]["account_no"])
+            ).scalar_one()
+            assert statement(session, first, after=None, limit=50) == []
+            assert audit(session).ok
+            assert session.execute(select(CompletionImport.state)).scalar_one() == ImportState.failed
+        # A single post of a pending row is refused (only the file finishes it) …
+        r = client.post(
+            "/api/v1/completions",
+            json=completion_body(
+                people[0]["account_no"], "IMP-1", external_id="E2", completed_on="2026-06-01"
+            ),
+            headers=importer,
+        )
+        assert r.status_code == 409 and r.json()["code"] == "completion_pending"
+        # … and the same file again adopts the 6 pending rows and writes the other 6: same answer.
+        report = _run(db, settings, _rows(people))
+        assert (report.accepted, report.replayed, report.rejected) == (ROWS, 0, 0)
+        assert _count(db, Completion) == ROWS
+        assert _count(db, LedgerTransaction) == ROWS  # no credit written twice
+        assert all(_balance(client, importer, p["account_no"]) == 1.0 for p in people)
+        with db.reader() as session:
+            assert audit(session).ok
+        # Once published, the same file again replays every row.
+        again = _run(db, settings, _rows(people))
+        assert (again.accepted, again.replayed) == (0, ROWS)
+
+    def test_a_bad_row_anywhere_rejects_the_batch_before_anything_is_written(self, client, db, settings):
+        _, _, people = _world(client, db)
+        rows = _rows(people)
+        rows[-1][1]["outcome_code"] = "NOPE"
+        with pytest.raises(CreditbankError) as caught:
+            _run(db, settings, rows)
+        assert caught.value.code == "batch_rejected"
+        assert [e["line"] for e in caught.value.errors or []] == [ROWS + 1]
+        assert _count(db, Completion) == 0 and _count(db, LedgerTransaction) == 0
+        assert _count(db, CompletionImport) == 0
+
+    def test_the_importing_institution_waits_for_its_own_import(self, client, db, settings):
+        importer, _, people = _world(client, db)
+        extra = learner(client, importer)
+        refused: list[str] = []
+
+        def meanwhile(_n: int) -> None:
+            if refused:
+                return
+            try:
+                _run(db, settings, _rows([extra], prefix="X"))
+            except CreditbankError as exc:
+                refused.append(exc.code)
+            r = client.post(
+                "/api/v1/completions", json=completion_body(extra["account_no"], "IMP-1"), headers=importer
+            )
+            refused.append(r.json()["code"])
+
+        _run(db, settings, _rows(people), progress=meanwhile)
+        assert refused == ["import_in_progress", "import_in_progress"]
+        # Afterwards both go through.
+        assert _run(db, settings, _rows([extra], prefix="X")).accepted == 1
+
+    def test_partial_mode_publishes_the_good_rows_together(self, client, db, settings):
+        _, _, people = _world(client, db)
+        rows = _rows(people)
+        rows[4][1]["outcome_code"] = "NOPE"
+        rows.append((ROWS + 2, {**rows[0][1], "external_id": "DUP"}))  # same learner × outcome as line 2
+        report = _run(db, settings, rows, mode="partial")
+        assert (report.accepted, report.rejected) == (ROWS - 1, 2)
+        assert [e["code"] for e in report.errors] == ["outcome_not_found", "duplicate_completion"]
+        assert _count(db, Completion, Completion.state == CompletionState.active) == ROWS - 1
+        with db.reader() as session:
+            assert audit(session).ok
+
+
+def test_a_batch_with_an_idempotency_key_answers_the_same_twice(client, db):
+    importer = institution(client, "IMPORTER", "导入学院")
+    outcome(client, importer, "IMP-1", credits=1.0)
+    person = learner(client, importer)
+    data = (
+        f"external_id,account_no,outcome_code,completed_on\nK1,{person['account_no']},IMP-1,2026-06-01\n"
+    ).encode()
+    headers = importer | {"Content-Type": "text/csv", "Idempotency-Key": "term-2026"}
+    first = client.post("/api/v1/completions/batch", content=data, headers=headers)
+    second = client.post("/api/v1/completions/batch", content=data, headers=headers)
+    assert first.status_code == second.status_code == 200
+    assert first.json() == second.json() and first.json()["accepted"] == 1
+    assert second.headers.get("Idempotent-Replayed") == "true"
+    other = client.post("/api/v1/completions/batch", content=data + b"\n", headers=headers)
+    assert other.status_code == 409 and other.json()["code"] == "idempotency_key_reused"

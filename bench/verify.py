@@ -3,19 +3,23 @@
     python bench/verify.py [--duration 10] [--warmup 2] [--connections 32]
                            [--client auto|wrk|asyncio|httpx] [--offline-seconds 4] [--profile]
 
-1. HTTP (goal: verify ≥ 70 % of bare). A real uvicorn server on 127.0.0.1 (``uvicorn[standard]``:
-   uvloop + httptools, one worker, access log off) serves, one server at a time, with the same
-   ``uvicorn.Config``:
+1. HTTP (goal: verify ≥ 70 % of bare). Real uvicorn servers on 127.0.0.1 (``uvicorn[standard]``:
+   uvloop + httptools, one worker each, access log off), all started first and loaded one at a
+   time, in ``--rounds`` interleaved rounds that share ``--duration`` (so a change in what else the
+   machine does hits every row alike), with the same ``uvicorn.Config``:
 
    * ``bare``      — a minimal FastAPI app with one ``async def`` route returning a small JSON dict;
-   * ``bare-sync`` — the same with a plain ``def`` route (context: FastAPI runs it in its thread
-     pool, as it runs the verify route);
+   * ``bare-sync`` — the same with a plain ``def`` route (context: FastAPI's thread pool);
    * ``app``       — ``creditbank.app.create_app(settings, db)`` on a fresh SQLite database built by
      ``creditbank.migrations.upgrade`` and filled through the API (TestClient, untimed): an
      accredited institution, 10 outcomes, a learner with 10 completions, an activated account,
      4 achievement certificates and one 10-line transcript (``POST /api/v1/me/certificates``).
      ``GET /api/v1/verify/{id}`` is loaded over the 4 achievements (round robin) and, separately,
-     on the transcript.
+     on the transcript. Repeated answers come from the answer cache (``api/verifycache.py``,
+     docs/verification-cache.md), as in production;
+   * ``app-uncached`` — the same app with the answer cache switched off in that process (nothing
+     is kept, every request computes its verdict): what the route itself costs, the figure before
+     the cache, measured in the same run.
 
    In the ``app`` server process ``creditbank.api.certificates.verify_limit.limit`` is raised to
    10**12: the per-IP limiter (120/min) still runs on every request but never refuses. The app
@@ -126,7 +130,7 @@ def serve(kind: str, port: int, db_url: str | None, keys_dir: str | None) -> Non
     import uvicorn
     from fastapi import FastAPI
 
-    if kind == "app":
+    if kind in ("app", "app-uncached"):
         from creditbank.api import certificates as api_certificates
         from creditbank.app import create_app
         from creditbank.config import Settings
@@ -137,6 +141,8 @@ def serve(kind: str, port: int, db_url: str | None, keys_dir: str | None) -> Non
             database_url=db_url, keys_dir=Path(keys_dir), admin_token=ADMIN, secret=SECRET, base_url=BASE_URL
         )
         app = create_app(settings, Database(db_url))
+        if kind == "app-uncached":  # benchmark only: every request computes its verdict (the route alone)
+            app.state.verifier.answers.put = lambda *args, **kwargs: None
     elif kind == "bare":
         app = FastAPI()
 
@@ -298,7 +304,7 @@ class Server:
         self.port = free_port()
         self.log_path = workdir / f"server-{kind}.log"
         args = [sys.executable, str(Path(__file__).resolve()), "--serve", kind, "--port", str(self.port)]
-        if kind == "app":
+        if kind.startswith("app"):
             args += ["--db", world["url"], "--keys", world["keys_dir"]]
         self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(args, stdout=self._log, stderr=subprocess.STDOUT, cwd=ROOT)
@@ -491,6 +497,10 @@ def load_httpx(base: str, paths: list[str], seconds: float, connections: int, wo
 
 
 def http_part(args: argparse.Namespace, world: dict, workdir: Path) -> tuple[list[dict], dict]:
+    """Every server is started first (an idle one costs nothing); then ``--rounds`` rounds each load
+    every row for ``--duration / --rounds`` seconds in turn, so a change in what else the machine is
+    doing hits all rows alike. A row's rate is its requests over its seconds in all rounds; the
+    ratios are also given per round (median)."""
     load = {"wrk": load_wrk, "asyncio": load_asyncio, "httpx": load_httpx}[args.client]
     achievements = [f"/api/v1/verify/{c['id']}" for c in world["achievements"]]
     transcript = [f"/api/v1/verify/{world['transcript']['id']}"]
@@ -499,32 +509,58 @@ def http_part(args: argparse.Namespace, world: dict, workdir: Path) -> tuple[lis
         ("bare-sync", "bare sync def (FastAPI thread pool)", ["/bare"]),
         ("app", f"GET /api/v1/verify/{{id}}, {len(achievements)} achievements", achievements),
         ("app", "GET /api/v1/verify/{id}, transcript (10 lines)", transcript),
+        (
+            "app-uncached",
+            f"same, answer cache off (every request computes), {len(achievements)} achievements",
+            achievements,
+        ),
+        ("app-uncached", "same, answer cache off, transcript", transcript),
     ]
-    rows: list[dict] = []
-    server: Server | None = None
+    servers: dict[str, Server] = {}
     profile: dict = {}
+    rounds = max(1, args.rounds)
+    per_round = args.duration / rounds
+    results: list[list[dict]] = [[] for _ in plan]
     try:
+        for kind, _, _paths in plan:
+            if kind not in servers:
+                servers[kind] = Server(kind, workdir, world)
+        for kind, _, paths in plan:
+            servers[kind].wait_ready(paths[0])
         for kind, label, paths in plan:
-            if server is None or server.kind != kind:
-                if server is not None:
-                    server.stop()
-                server = Server(kind, workdir, world)
-                server.wait_ready(paths[0])
-            log(f"http: {label}: warm-up {args.warmup:g}s, then {args.duration:g}s")
             if args.warmup > 0:
-                load(server.base, paths, args.warmup, args.connections, workdir)
-            result = load(server.base, paths, args.duration, args.connections, workdir)
-            result |= {"label": label, "kind": kind}
-            log(
-                f"      {result['rps']:,.0f} req/s, p50 {result['p50_ms']:.1f} ms, p99 {result['p99_ms']:.1f} ms, "
-                f"non-2xx {result['bad']}, socket errors {result['errors']}"
-            )
-            rows.append(result)
+                log(f"http: {label}: warm-up {args.warmup:g}s")
+                load(servers[kind].base, paths, args.warmup, args.connections, workdir)
+        for n in range(rounds):
+            for i, (kind, label, paths) in enumerate(plan):
+                result = load(servers[kind].base, paths, per_round, args.connections, workdir)
+                results[i].append(result)
+                log(
+                    f"http: round {n + 1}/{rounds} {label}: {result['rps']:,.0f} req/s, "
+                    f"p50 {result['p50_ms']:.1f} ms, p99 {result['p99_ms']:.1f} ms, "
+                    f"non-2xx {result['bad']}, socket errors {result['errors']}"
+                )
         if args.profile:
-            profile = profile_server(server, achievements, args, workdir, load)
+            profile = profile_server(servers["app"], achievements, args, workdir, load)
     finally:
-        if server is not None:
+        for server in servers.values():
             server.stop()
+    rows: list[dict] = []
+    for (kind, label, _), runs in zip(plan, results, strict=True):
+        seconds = sum(r["requests"] / r["rps"] for r in runs if r["rps"])
+        rows.append(
+            {
+                "label": label,
+                "kind": kind,
+                "requests": sum(r["requests"] for r in runs),
+                "rps": sum(r["requests"] for r in runs) / seconds if seconds else 0.0,
+                "bad": sum(r["bad"] for r in runs),
+                "errors": sum(r["errors"] for r in runs),
+                "p50_ms": statistics.median(r["p50_ms"] for r in runs),
+                "p99_ms": statistics.median(r["p99_ms"] for r in runs),
+                "round_rps": [r["rps"] for r in runs],
+            }
+        )
     return rows, profile
 
 
@@ -924,15 +960,27 @@ def print_report(
             "httpx": f"httpx.AsyncClient, {args.connections} keep-alive connections",
         }[args.client]
         print()
-        print(f"## 1. HTTP — {client}, {args.duration:g}s per row after {args.warmup:g}s warm-up, 127.0.0.1")
+        print(
+            f"## 1. HTTP — {client}, {args.duration:g}s per row in {args.rounds} interleaved rounds "
+            f"after {args.warmup:g}s warm-up, 127.0.0.1"
+        )
         print()
-        print("| endpoint | requests/s | p50 ms | p99 ms | non-2xx | socket errors | vs bare async |")
-        print("|---|---:|---:|---:|---:|---:|---:|")
+        print(
+            "| endpoint | requests/s | p50 ms | p99 ms | non-2xx | socket errors | vs bare async "
+            "| vs bare, median of rounds |"
+        )
+        print("|---|---:|---:|---:|---:|---:|---:|---:|")
         bare = http_rows[0]["rps"]
+
+        def per_round(row: dict) -> float:
+            return statistics.median(
+                r / b for r, b in zip(row["round_rps"], http_rows[0]["round_rps"], strict=True) if b
+            )
+
         for row in http_rows:
             print(
                 f"| {row['label']} | {row['rps']:,.0f} | {row['p50_ms']:.1f} | {row['p99_ms']:.1f} | {row['bad']} "
-                f"| {row['errors']} | {row['rps'] / bare:.0%} |"
+                f"| {row['errors']} | {row['rps'] / bare:.0%} | {per_round(row):.0%} |"
             )
             if row["bad"] or row["errors"]:
                 failures.append(
@@ -947,9 +995,12 @@ def print_report(
             )
             print()
         print(
-            f"verify (achievements) ÷ bare async = **{ratio:.1%}** — {verdict_text(ratio, HTTP_GOAL)}; "
+            f"verify (achievements) ÷ bare async = **{ratio:.1%}** — {verdict_text(ratio, HTTP_GOAL)} "
+            f"(median of rounds {per_round(http_rows[2]):.1%}); "
             f"transcript ÷ bare async = {http_rows[3]['rps'] / bare:.1%}; "
-            f"verify (achievements) ÷ bare sync = {http_rows[2]['rps'] / http_rows[1]['rps']:.1%}."
+            f"verify (achievements) ÷ bare sync = {http_rows[2]['rps'] / http_rows[1]['rps']:.1%}. "
+            f"With the answer cache off (what the route computes per request): achievements "
+            f"{http_rows[4]['rps'] / bare:.1%}, transcript {http_rows[5]['rps'] / bare:.1%} of bare async."
         )
         print(
             f"The verify server ran with `creditbank.api.certificates.verify_limit.limit = {BENCH_VERIFY_LIMIT:.0e}` "
@@ -966,10 +1017,10 @@ def print_report(
         print()
         print(
             "| certificates | calls/s | ms per call |"
-            + (" HTTP ms per request (1/rate) | of which over bare async |" if http_rows else "")
+            + (" HTTP ms per request, cache off (1/rate) | of which over bare async |" if http_rows else "")
         )
         print("|---|---:|---:|" + ("---:|---:|" if http_rows else ""))
-        for row, http in zip(by_id_rows, http_rows[2:] if http_rows else [None, None], strict=True):
+        for row, http in zip(by_id_rows, http_rows[4:6] if http_rows else [None, None], strict=True):
             extra = ""
             if http:
                 extra = f" {1000 / http['rps']:.2f} | {1000 / http['rps'] - 1000 / http_rows[0]['rps']:.2f} |"
@@ -1032,6 +1083,9 @@ def main() -> None:
     )
     parser.add_argument("--connections", type=int, default=32, help="keep-alive connections (default 32)")
     parser.add_argument(
+        "--rounds", type=int, default=5, help="interleaved rounds sharing --duration (default 5)"
+    )
+    parser.add_argument(
         "--client",
         choices=("auto", "wrk", "asyncio", "httpx"),
         default="auto",
@@ -1047,7 +1101,9 @@ def main() -> None:
         action="store_true",
         help="after measuring: py-spy on the verify server, cProfile of parts 2 and 3 (stderr)",
     )
-    parser.add_argument("--serve", choices=("app", "bare", "bare-sync"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--serve", choices=("app", "app-uncached", "bare", "bare-sync"), help=argparse.SUPPRESS
+    )
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--db", help=argparse.SUPPRESS)
     parser.add_argument("--keys", help=argparse.SUPPRESS)

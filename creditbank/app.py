@@ -24,6 +24,7 @@ from creditbank.api import (
     translog,
 )
 from creditbank.api.cors import PublicCors
+from creditbank.api.verifycache import VerifyAnswers
 from creditbank.certificates.keys import KeyStore
 from creditbank.certificates.printing import Printer
 from creditbank.certificates.service import DEFAULT_BASE_URL, Issuer
@@ -107,6 +108,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         app.state.issuer,
         app.state.log,
         Tally(app.state.db, settings.verification_tally_seconds),
+        recheck_seconds=settings.verify_recheck_seconds,
     )
     app.state.printer = Printer(app.state.issuer.base_url)
     app.state.pdf = app.state.printer.pdf
@@ -115,6 +117,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     bodylimit.install(app)
     openapi.install(app)
     app.add_middleware(PublicCors)
+    app.add_middleware(VerifyAnswers)  # outermost: a repeated verify by id costs no routing
 
     @app.get("/healthz", tags=["public 公开"], summary="Liveness, database and PDF check")
     def healthz() -> dict:

@@ -52,6 +52,11 @@ class Settings(BaseSettings):
     ``/credentials/verify``, ``/presentations/verify``) for the W3C conformance suites. Issuing
     signs with a test-only did:key (``keys_dir/vc-api-test-only.pem``), never the bank's key.
     Off by default: ``CREDITBANK_VC_API=true`` (docs/interop.md)."""
+    verify_recheck_seconds: float = 0.25
+    """How often each process re-reads what its cached verify-by-id answers depend on (revocation
+    epoch, key status, log checkpoint): a revocation committed by any process is honoured everywhere
+    within this time (the product promises 1 s); 0 re-reads on every request
+    (docs/verification-cache.md)."""
     log_witnesses: list[str] = []
     """Verifier keys (``name+id+key``, type 4) of the witnesses whose cosignatures the bank accepts
     and publishes; JSON list in ``CREDITBANK_LOG_WITNESSES``."""

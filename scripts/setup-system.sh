@@ -5,12 +5,13 @@
 #   fonts-noto-cjk       CJK fonts for PDF certificates / transcripts
 #   libharfbuzz-subset0  font subsetting when embedding fonts in PDFs
 #   chromium             headless browser for the page tests (driven by Playwright)
+#   wrk                  HTTP load generator for bench/verify.py and bench/pdf.py (optional)
 #
 # As root: apt-get update (once) + apt-get install of the missing packages.
 # Not root: uses sudo when available, otherwise prints a warning and exits 0.
 set -euo pipefail
 
-PACKAGES=(postgresql fonts-noto-cjk libharfbuzz-subset0 chromium)
+PACKAGES=(postgresql fonts-noto-cjk libharfbuzz-subset0 chromium wrk)
 
 log()  { printf 'setup-system: %s\n' "$*"; }
 warn() { printf 'setup-system: WARNING: %s\n' "$*" >&2; }

@@ -347,6 +347,7 @@ def key_status(request: Request) -> Response:
 )
 def rotate_key(request: Request, principal: Operator) -> dict:
     key = _issuer(request).keys.rotate()
+    request.app.state.verifier.answers.expire()  # "retired" shows at once here, elsewhere within the recheck
     return {"kid": key.kid, "status": key.status}
 
 

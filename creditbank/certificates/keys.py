@@ -346,6 +346,15 @@ class KeyStore:
     def get(self, kid: str) -> IssuerKey | None:
         return next((k for k in self._read() if k.kid == kid), None)
 
+    def version(self) -> tuple[int, int, int] | None:
+        """Changes whenever the key metadata is rewritten by any process (rotation, compromise): the
+        file's inode, modification time and size (every write is a new file, renamed into place)."""
+        try:
+            st = os.stat(self.metadata_path)
+        except FileNotFoundError:
+            return None
+        return (st.st_ino, st.st_mtime_ns, st.st_size)
+
     # ----------------------------------------------------------------- identity
     @property
     def identity_path(self) -> Path:

@@ -7,7 +7,7 @@ import hashlib
 import json
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from sqlalchemy import select
+from sqlalchemy import event, func, select
 from sqlmodel import Session, col
 
 from creditbank.catalogue.models import Outcome
@@ -596,7 +596,42 @@ def revoke(
     session.add(status_list)
     session.add(certificate)
     session.flush()
+    _announce_on_commit(session)
     return certificate
+
+
+# ---------------------------------------------------------------- what a cached verdict depends on
+
+_REVOKING = "creditbank.certificates.revoking"
+_revocations_committed = 0
+
+
+def status_epoch(session: Session) -> int:
+    """A number that grows with every committed revocation, on every process and machine: each
+    revocation bumps its status list's ``version`` in the revoking transaction (the row is locked
+    ``FOR UPDATE``), so the sum over the few status lists is a revocation epoch. A verifier that
+    caches whole answers re-reads it to know whether any may have gone stale
+    (docs/verification-cache.md)."""
+    return int(session.execute(select(func.coalesce(func.sum(col(StatusList.version)), 0))).scalar_one())
+
+
+def revocations_committed() -> int:
+    """How many transactions that revoked something this process has committed: a verifier in the
+    same process compares it on every request, so its own revocations show at once (other
+    processes are seen through :func:`status_epoch`)."""
+    return _revocations_committed
+
+
+def _announce_on_commit(session: Session) -> None:
+    if not session.info.get(_REVOKING):
+        session.info[_REVOKING] = True
+        event.listen(session, "after_commit", _committed, once=True)
+
+
+def _committed(session: Session) -> None:
+    global _revocations_committed
+    session.info.pop(_REVOKING, None)
+    _revocations_committed += 1
 
 
 def revocation_digest(certificate: Certificate) -> bytes:

@@ -6,7 +6,9 @@ import base64
 import json
 import math
 import threading
+import time
 from collections import OrderedDict
+from collections.abc import Hashable
 from typing import Any
 
 from cachetools import LRUCache
@@ -61,6 +63,84 @@ class _ProofCache:
         return results
 
 
+RECHECK_SECONDS = 0.25
+"""How often a process re-reads what a cached verify answer depends on (the revocation epoch, the
+key metadata, the newest log checkpoint): a revocation committed anywhere is honoured by every
+process within this time, a revocation committed in the same process at once."""
+
+ANSWER_CACHE_BYTES = 64 * 1024 * 1024
+
+
+class Answers:
+    """Whole verify-by-id answers, kept as the bytes a client got, for as long as nothing they
+    depend on may have changed.
+
+    An answer depends on the certificate (immutable once issued: the credential, its proofs, the
+    printed summary), its revocation (status bit, date, reason), the issuer keys' status and the
+    transparency-log checkpoint the inclusion check used. All but the first are summed up in a
+    *token* — (revocation epoch, key-metadata version, checkpoint size) — and an answer is served
+    only while the token it was computed under is the current one. The token is re-read at most
+    every ``recheck_seconds`` and at once after this process committed a revocation or rotated a
+    key (``expire``): one tiny query a few times a second per process, none per request.
+
+    Used from the event loop only (the ASGI front of the verify route): no lock."""
+
+    def __init__(
+        self,
+        db: Database,
+        issuer: certificates.Issuer,
+        log: Log | None,
+        *,
+        recheck_seconds: float = RECHECK_SECONDS,
+        max_bytes: int = ANSWER_CACHE_BYTES,
+    ) -> None:
+        self.db = db
+        self.issuer = issuer
+        self.log = log
+        self.recheck_seconds = recheck_seconds
+        self._items: LRUCache[str, tuple[Hashable, Any, int]] = LRUCache(
+            maxsize=max_bytes, getsizeof=lambda item: item[2]
+        )
+        self._token: Hashable = None
+        self._next_check = 0.0
+        self._seen_revocations = -1
+        self.rechecks = 0
+        """How often the token was read from the database (tests and benchmarks look)."""
+
+    def expire(self) -> None:
+        """Re-read the token before the next answer (after a change this process made)."""
+        self._next_check = 0.0
+
+    def token(self) -> Hashable:
+        """What every cached answer must have been computed under to be served now."""
+        now = time.monotonic()
+        committed = certificates.revocations_committed()
+        if now >= self._next_check or committed != self._seen_revocations:
+            with self.db.reader() as session:
+                epoch = certificates.status_epoch(session)
+            view = self.log.latest_view() if self.log is not None else None
+            self._token = (epoch, self.issuer.keys.version(), view.size if view is not None else None)
+            self._seen_revocations = committed
+            self._next_check = time.monotonic() + self.recheck_seconds
+            self.rechecks += 1
+        return self._token
+
+    def get(self, certificate_id: str, token: Hashable) -> Any | None:
+        item = self._items.get(certificate_id)
+        if item is None or item[0] != token:
+            return None
+        return item[1]
+
+    def put(self, certificate_id: str, token: Hashable, answer: Any, size: int) -> None:
+        """Keep ``answer`` (``size`` bytes) for ``certificate_id``; ``token`` must have been read
+        *before* the answer was computed, so a change racing the computation only expires it."""
+        if size <= self._items.maxsize // 16:
+            self._items[certificate_id] = (token, answer, size)
+
+    def clear(self) -> None:
+        self._items.clear()
+
+
 STRANGER_SLOTS = 2
 """How many documents the bank did not issue (no byte-identical record) may be canonicalised at
 once; more wait up to ``STRANGER_WAIT_SECONDS`` and then get a 503. With the JSON-LD time budget
@@ -71,12 +151,19 @@ STRANGER_WAIT_SECONDS = 2.0
 
 class OnlineVerifier:
     def __init__(
-        self, db: Database, issuer: certificates.Issuer, log: Log | None = None, tally: Tally | None = None
+        self,
+        db: Database,
+        issuer: certificates.Issuer,
+        log: Log | None = None,
+        tally: Tally | None = None,
+        *,
+        recheck_seconds: float = RECHECK_SECONDS,
     ) -> None:
         self.db = db
         self.tally = tally or Tally(db)
         self.issuer = issuer
         self.log = log
+        self.answers = Answers(db, issuer, log, recheck_seconds=recheck_seconds)
         # (leaf index, checkpoint size, credential digest) → the log check: a proof never changes.
         self._log_checks: LRUCache[tuple[int, int, str], Check] = LRUCache(maxsize=20_000)
         self._proofs = _ProofCache()

@@ -1,6 +1,6 @@
 """Certificate PDF benchmark: the product path vs bare WeasyPrint, then 1 process vs 2.
 
-    python bench/pdf.py [--n 1000] [--samples 30] [--workers 2]
+    python bench/pdf.py [--n 1000] [--samples 30] [--workers 2] [--http | --only-http] [--flood 12]
 
 1. Per certificate, in the same run and interleaved (so machine noise hits both alike):
    * product — ``Renderer.render(view, credential_json=…)``: Jinja template, QR code
@@ -15,6 +15,11 @@
    processes, each worker with its own Renderer created and warmed up before the clock
    starts ("spawn" start method: no fork of an initialised Pango). Target: speed-up ≥ 1.7
    with 2 workers on a 2-core machine.
+3. ``--http`` / ``--only-http``: over HTTP against real servers on one database — a repeated
+   download of a certificate's PDF (served from the process's store) against a download that
+   renders (a second server keeping nothing), interleaved; target ≤ 5 %. Then ``/healthz``
+   latency idle and during a flood of concurrent downloads of different PDFs (one render slot,
+   a queue of 4: the rest refused with ``pdf_busy``).
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -226,6 +232,257 @@ def batch(n: int, workers: int, chunk: int = 5) -> Batch:
     return Batch(elapsed, sum(size for _, size, _ in done), sum(cpu for _, _, cpu in done), busy)
 
 
+# --- 3. over HTTP: a repeated download vs a render, and /healthz during a flood ------------
+
+ADMIN = "cbo_bench-pdf-operator"
+
+
+def _serve(port: int) -> None:
+    """Child process: the app from CREDITBANK_* variables (set by the parent) under uvicorn."""
+    import uvicorn
+
+    from creditbank.app import create_app
+
+    uvicorn.run(create_app(), host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+
+def _setup(workdir: Path, certificates: int) -> dict[str, str]:
+    """A fresh SQLite bank with ``certificates`` achievement certificates, through the API."""
+    from fastapi.testclient import TestClient
+
+    from creditbank.app import create_app
+    from creditbank.config import Settings
+    from creditbank.kit import idcard
+    from creditbank.migrations import upgrade
+
+    env = {
+        "CREDITBANK_DATABASE_URL": f"sqlite:///{workdir / 'creditbank.db'}",
+        "CREDITBANK_KEYS_DIR": str(workdir / "keys"),
+        "CREDITBANK_SECRET": "bench-pdf-secret",
+        "CREDITBANK_ADMIN_TOKEN": ADMIN,
+        "CREDITBANK_BASE_URL": "https://creditbank.example",
+        "CREDITBANK_LOG_CHECKPOINT_INTERVAL": "0",
+    }
+    upgrade(env["CREDITBANK_DATABASE_URL"])
+    settings = Settings(**{k.removeprefix("CREDITBANK_").lower(): v for k, v in env.items()})
+    operator = {"Authorization": f"Bearer {ADMIN}"}
+    with TestClient(create_app(settings)) as client:
+
+        def ok(response):
+            assert response.status_code in (200, 201), response.text
+            return response.json()
+
+        ok(
+            client.post(
+                "/api/v1/institutions", json={"code": "BENCH", "name_zh": "基准社区学院"}, headers=operator
+            )
+        )
+        ok(client.post("/api/v1/institutions/BENCH/accredit", headers=operator))
+        key = ok(client.post("/api/v1/institutions/BENCH/api-keys", json={}, headers=operator))["key"]
+        inst = {"Authorization": f"Bearer {key}"}
+        person = ok(
+            client.post(
+                "/api/v1/learners",
+                json={"name": "张桂兰", "national_id": idcard.make("500118", date(1958, 5, 17), 7)},
+                headers=inst,
+            )
+        )
+        ids = []
+        token = None
+        for n in range(certificates):
+            title_zh, title_en = COURSES[n % len(COURSES)]
+            body = {"title_zh": f"{title_zh}（{n + 1}）", "category": "community", "level": 2, "credits": 1}
+            ok(
+                client.put(
+                    f"/api/v1/catalogue/PDF-{n}",
+                    json=body | ({"title_en": title_en} if title_en else {}),
+                    headers=inst,
+                )
+            )
+            completion = ok(
+                client.post(
+                    "/api/v1/completions",
+                    json={
+                        "external_id": f"pdf-{n}",
+                        "account_no": person["account_no"],
+                        "outcome_code": f"PDF-{n}",
+                        "completed_on": "2026-03-01",
+                    },
+                    headers=inst,
+                )
+            )
+            if token is None:
+                token = ok(
+                    client.post(
+                        "/api/v1/auth/activate",
+                        json={
+                            "account_no": person["account_no"],
+                            "activation_code": person["activation_code"],
+                            "password": "竹林深处2026",
+                        },
+                    )
+                )["access_token"]
+            ids.append(
+                ok(
+                    client.post(
+                        "/api/v1/me/certificates",
+                        json={"kind": "achievement", "completion_id": completion["id"]},
+                        headers={"Authorization": f"Bearer {token}"},
+                    )
+                )["id"]
+            )
+    return env | {"ids": ",".join(ids)}
+
+
+class _Server:
+    def __init__(self, env: dict[str, str], workdir: Path, **extra: str) -> None:
+        import socket
+        import subprocess
+
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = sock.getsockname()[1]
+        self.base = f"http://127.0.0.1:{self.port}"
+        child_env = (
+            {k: v for k, v in os.environ.items() if not k.startswith("CREDITBANK_")}
+            | {k: v for k, v in env.items() if k.startswith("CREDITBANK_")}
+            | extra
+        )
+        self._log = open(workdir / f"server-{self.port}.log", "wb")  # noqa: SIM115 - closed in stop()
+        self.process = subprocess.Popen(
+            [sys.executable, str(Path(__file__).resolve()), "--serve", str(self.port)],
+            env=child_env,
+            cwd=ROOT,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def wait(self) -> None:
+        import httpx
+
+        for _ in range(600):
+            if self.process.poll() is not None:
+                raise SystemExit(f"server exited: {self.process.returncode}")
+            try:
+                if httpx.get(self.base + "/healthz", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise SystemExit("server did not start")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=30)
+        self._log.close()
+
+
+def http_part(samples: int, flood: int) -> None:
+    """Two servers on one database: ``stored`` as shipped, ``render`` with nothing kept
+    (``CREDITBANK_PDF_CACHE_BYTES=0``: every download renders). Interleaved, one client, keep-alive:
+    a repeated download from ``stored`` against a download from ``render`` of the same certificate
+    — the whole route either way (state read, render or not, response). Then ``/healthz`` latency
+    idle and during ``flood`` concurrent downloads of different certificates from ``stored`` (not
+    rendered before; one render slot and a queue of 4 per process, the defaults)."""
+    import shutil
+    import tempfile
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    import httpx
+
+    workdir = Path(tempfile.mkdtemp(prefix="creditbank-bench-pdf-"))
+    try:
+        print(
+            f"\n3. Over HTTP: GET /api/v1/certificates/{{id}}.pdf (setup: {flood + 2} certificates through the API)"
+        )
+        world = _setup(workdir, flood + 2)
+        ids = world["ids"].split(",")
+        stored = _Server(world, workdir)
+        render = _Server(world, workdir, CREDITBANK_PDF_CACHE_BYTES="0")
+        stored.wait()
+        render.wait()
+        hot, cold = ids[0], ids[1]
+        with (
+            httpx.Client(base_url=stored.base, timeout=120) as s,
+            httpx.Client(base_url=render.base, timeout=120) as r,
+        ):
+            for client in (s, r):  # the renderer's start (fonts) and the first render, not timed
+                assert client.get(f"/api/v1/certificates/{hot}.pdf").status_code == 200
+                assert client.get(f"/api/v1/certificates/{cold}.pdf").status_code == 200
+            repeated, rendered = [], []
+            for _ in range(samples):
+                for client, into in ((s, repeated), (r, rendered)):
+                    for _ in range(1 if into is rendered else 5):
+                        t0 = time.perf_counter()
+                        response = client.get(f"/api/v1/certificates/{hot}.pdf")
+                        into.append(time.perf_counter() - t0)
+                        assert response.status_code == 200 and response.content.startswith(b"%PDF")
+            hit, miss = statistics.median(repeated), statistics.median(rendered)
+            print(f"{'download':<40}{'median ms':>10}{'min ms':>9}{'n':>5}")
+            print(
+                f"{'repeated (stored PDF)':<40}{1000 * hit:>10.2f}{1000 * min(repeated):>9.2f}{len(repeated):>5}"
+            )
+            print(
+                f"{'rendered (nothing kept)':<40}{1000 * miss:>10.1f}{1000 * min(rendered):>9.1f}{len(rendered):>5}"
+            )
+            ratio = hit / miss
+            print(f"repeated ÷ render = {ratio:.2%}  {'ok' if ratio <= 0.05 else 'MISSED'} (≤ 5 %)")
+
+            def health_for(seconds: float) -> list[float]:
+                out = []
+                end = time.monotonic() + seconds
+                with httpx.Client(base_url=stored.base, timeout=120) as h:
+                    while time.monotonic() < end:
+                        t0 = time.perf_counter()
+                        assert h.get("/healthz").status_code == 200
+                        out.append(time.perf_counter() - t0)
+                        time.sleep(0.02)
+                return out
+
+            idle = health_for(3.0)
+            answers: list[int] = []
+            flooding = threading.Event()
+            busy: list[float] = []
+
+            def poll() -> None:
+                with httpx.Client(base_url=stored.base, timeout=120) as h:
+                    while not flooding.is_set():
+                        t0 = time.perf_counter()
+                        assert h.get("/healthz").status_code == 200
+                        busy.append(time.perf_counter() - t0)
+                        time.sleep(0.02)
+
+            def download(certificate_id: str) -> int:
+                with httpx.Client(base_url=stored.base, timeout=120) as c:
+                    return c.get(f"/api/v1/certificates/{certificate_id}.pdf").status_code
+
+            poller = threading.Thread(target=poll)
+            poller.start()
+            t0 = time.perf_counter()
+            with ThreadPoolExecutor(max_workers=flood) as pool:
+                answers = list(pool.map(download, ids[2 : 2 + flood]))
+            flood_seconds = time.perf_counter() - t0
+            flooding.set()
+            poller.join()
+
+            def p(values: list[float], q: float) -> float:
+                values = sorted(values)
+                return 1000 * values[min(len(values) - 1, int(q * len(values)))]
+
+            print(
+                f"\n/healthz, one client polling every 20 ms: idle {len(idle)}× p50 {p(idle, 0.5):.1f} ms, "
+                f"p99 {p(idle, 0.99):.1f} ms; during a flood of {flood} concurrent downloads of different PDFs "
+                f"({flood_seconds:.1f} s: {answers.count(200)} rendered, {answers.count(503)} refused with pdf_busy, "
+                f"{len(answers) - answers.count(200) - answers.count(503)} other) {len(busy)}× "
+                f"p50 {p(busy, 0.5):.1f} ms, p99 {p(busy, 0.99):.1f} ms, max {p(busy, 1.0):.1f} ms"
+            )
+        stored.stop()
+        render.stop()
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
 # --- report ------------------------------------------------------------------------------
 
 
@@ -236,7 +493,26 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=1000, help="certificates in the batch (default 1000)")
     parser.add_argument("--samples", type=int, default=30, help="certificates per kind for product vs bare")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--http",
+        action="store_true",
+        help="also part 3: a repeated download vs a render over HTTP, /healthz in a flood",
+    )
+    parser.add_argument("--only-http", action="store_true", help="part 3 only")
+    parser.add_argument("--http-samples", type=int, default=15, help="renders timed in part 3 (default 15)")
+    parser.add_argument(
+        "--flood", type=int, default=12, help="concurrent downloads in part 3's flood (default 12)"
+    )
+    parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.serve:
+        _serve(args.serve)
+        return
+    if args.only_http:
+        print(f"CPUs: {os.cpu_count()}  load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        http_part(args.http_samples, args.flood)
+        print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        return
 
     print(f"CPUs: {os.cpu_count()}  load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     start = time.perf_counter()
@@ -286,6 +562,8 @@ def main() -> None:
         "   others CPU s: CPU-seconds the rest of the machine used during the batch (/proc/stat); "
         f"{os.cpu_count()} CPUs give {os.cpu_count()} CPU-seconds per second"
     )
+    if args.http:
+        http_part(args.http_samples, args.flood)
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 

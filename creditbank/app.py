@@ -26,7 +26,7 @@ from creditbank.api import (
 from creditbank.api.cors import PublicCors
 from creditbank.api.verifycache import VerifyAnswers
 from creditbank.certificates.keys import KeyStore
-from creditbank.certificates.printing import Printer
+from creditbank.certificates.printing import Printer, StoredPdfs
 from creditbank.certificates.service import DEFAULT_BASE_URL, Issuer
 from creditbank.config import Settings, get_settings
 from creditbank.db import Database
@@ -112,6 +112,12 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     )
     app.state.printer = Printer(app.state.issuer.base_url)
     app.state.pdf = app.state.printer.pdf
+    app.state.pdfs = StoredPdfs(
+        slots=settings.pdf_render_slots,
+        queue=settings.pdf_render_queue,
+        wait_seconds=settings.pdf_render_wait,
+        max_bytes=settings.pdf_cache_bytes,
+    )
     problems.install(app)
     web.install(app)
     bodylimit.install(app)

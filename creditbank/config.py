@@ -52,6 +52,16 @@ class Settings(BaseSettings):
     ``/credentials/verify``, ``/presentations/verify``) for the W3C conformance suites. Issuing
     signs with a test-only did:key (``keys_dir/vc-api-test-only.pem``), never the bank's key.
     Off by default: ``CREDITBANK_VC_API=true`` (docs/interop.md)."""
+    pdf_render_slots: int = 1
+    """Certificate PDFs rendered at once per worker process (each render keeps a core busy)."""
+    pdf_render_queue: int = 4
+    """PDF downloads that may wait for a render slot per worker; more are refused at once with
+    ``pdf_busy`` (503, Retry-After). A PDF rendered before is served from the process's store and
+    never waits."""
+    pdf_render_wait: float = 15.0
+    """Seconds a download may wait for a render slot before it is refused with ``pdf_busy``."""
+    pdf_cache_bytes: int = 128 * 1024 * 1024
+    """Rendered PDFs kept per worker process (an achievement's is ~80 kB)."""
     verify_recheck_seconds: float = 0.25
     """How often each process re-reads what its cached verify-by-id answers depend on (revocation
     epoch, key status, log checkpoint): a revocation committed by any process is honoured everywhere

@@ -97,6 +97,11 @@ CODES: dict[str, tuple[int, str, str]] = {
         "暂时无法生成证书 PDF：缺少{missing_zh}。解决办法：{fix_zh}",
         "Certificate PDFs are unavailable: missing {missing_en}. To fix: {fix_en}",
     ),
+    "pdf_busy": (
+        503,
+        "正在生成的证书 PDF 太多，请 {retry_after} 秒后再试（已生成过的 PDF 不受影响）",
+        "Too many certificate PDFs are being rendered; try again in {retry_after} s (PDFs rendered before are unaffected)",
+    ),
     "file_not_found": (404, "找不到文件 {path}", "File not found: {path}"),
     "unusable_input": (422, "无法识别：{reason}", "Cannot read this input: {reason}"),
     "json_too_deep": (

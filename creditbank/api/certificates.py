@@ -171,18 +171,26 @@ def issue_batch(
         200: {"content": {"application/pdf": {}}},
         503: {
             "description": "PDFs cannot be rendered on this server (code `pdf_unavailable`: a Chinese "
-            "font or the layout library is missing; the message names the fix)",
+            "font or the layout library is missing; the message names the fix), or too many are being "
+            "rendered right now (code `pdf_busy`, with `Retry-After` in seconds)",
             "content": {"application/problem+json": {}},
+            "headers": {"Retry-After": {"schema": {"type": "integer"}, "description": "with `pdf_busy`"}},
         },
     },
 )
 async def certificate_pdf(certificate_id: str, request: Request, db: DbDep) -> Response:
-    def render() -> bytes:
+    # async: a PDF rendered before costs one small read; a render waits for a slot on the event loop
+    # (certificates.printing.StoredPdfs), not in the thread pool the rest of the API needs.
+    with db.reader() as session:
+        state = certificates.print_state(session, certificate_id)
+
+    def render() -> tuple[certificates.PrintState, bytes]:
         with db.reader() as session:
             certificate = certificates.get(session, certificate_id)
-        return request.app.state.pdf(certificate, log_proof=log_proof(request, certificate.log_index))
+        proof = log_proof(request, certificate.log_index)
+        return certificates.print_state_of(certificate), request.app.state.pdf(certificate, log_proof=proof)
 
-    pdf = await run_in_threadpool(render)
+    pdf = await request.app.state.pdfs.get(certificate_id, state, render)
     return Response(
         pdf,
         media_type="application/pdf",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+from datetime import datetime
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import event, func, select
@@ -598,6 +599,35 @@ def revoke(
     session.flush()
     _announce_on_commit(session)
     return certificate
+
+
+# ---------------------------------------------------------------- what a cached PDF depends on
+
+
+@dataclasses.dataclass(frozen=True)
+class PrintState:
+    """What a certificate's PDF shows that can change after issue: the revoked stamp (date and
+    reason). With the credential's hash (which never changes) it keys a stored PDF."""
+
+    credential_hash: str
+    revoked_at: datetime | None
+    revoke_reason: str | None
+
+
+def print_state(session: Session, certificate_id: str) -> PrintState:
+    """One small indexed read (not the sealed credential): ``certificate_not_found`` if none."""
+    row = session.execute(
+        select(
+            col(Certificate.credential_hash), col(Certificate.revoked_at), col(Certificate.revoke_reason)
+        ).where(col(Certificate.id) == certificate_id)
+    ).first()
+    if row is None:
+        raise CreditbankError("certificate_not_found", {"id": certificate_id})
+    return PrintState(*row)
+
+
+def print_state_of(certificate: Certificate) -> PrintState:
+    return PrintState(certificate.credential_hash, certificate.revoked_at, certificate.revoke_reason)
 
 
 # ---------------------------------------------------------------- what a cached verdict depends on

@@ -337,13 +337,13 @@ async def certificate_pdf(ctx: LearnerPage, certificate_id: CertificateId):
     certificate = await run_in_threadpool(_mine, ctx, certificate_id)
     app = ctx.request.app
 
-    def render() -> bytes:  # the PDF carries the certificate's transparency-log proof, as the API's does
+    def render() -> tuple[certificates.PrintState, bytes]:  # with the log proof, as the API's PDF
         proof = app.state.log.proof(
             certificate.log_index, wait_seconds=app.state.settings.log_certificate_wait
         )
-        return app.state.pdf(certificate, log_proof=proof)
+        return certificates.print_state_of(certificate), app.state.pdf(certificate, log_proof=proof)
 
-    pdf = await run_in_threadpool(render)
+    pdf = await app.state.pdfs.get(certificate.id, certificates.print_state_of(certificate), render)
     return Response(
         pdf,
         media_type="application/pdf",

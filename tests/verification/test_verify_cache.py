@@ -82,7 +82,7 @@ def test_a_question_the_route_refuses_is_never_kept(client, world, computed):  #
 
 def test_the_per_address_limit_still_applies_to_repeated_answers(client, world, monkeypatch):  # noqa: F811
     cert = issue(client, world)
-    limiter = api_certificates.RateLimiter(limit=3, window_seconds=60)
+    limiter = api_certificates.RateLimiter(limit=3, window_seconds=60, name=f"verify-cache-test-{cert['id']}")
     monkeypatch.setattr(api_certificates, "verify_limit", limiter)
     codes = [client.get(f"/api/v1/verify/{cert['id']}").status_code for _ in range(5)]
     assert codes == [200, 200, 200, 429, 429]

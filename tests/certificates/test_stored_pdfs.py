@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import pypdfium2 as pdfium
 import pytest
@@ -121,6 +122,13 @@ def test_a_pdf_of_an_unknown_certificate_is_a_404_and_renders_nothing(client, wo
     assert client.app.state.pdfs.renders == 0
 
 
+def run_loop(coroutine):
+    """``asyncio.run`` on a thread of its own: the session's browser fixture (Playwright's sync API)
+    may keep a loop running on the main thread."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
+
+
 class TestRenderSlots:
     """The bound itself, on an event loop with renders that finish only when the test says so."""
 
@@ -150,7 +158,7 @@ class TestRenderSlots:
             release.set()
             return refused.value, await asyncio.gather(rendering, queued, same)
 
-        refused, results = asyncio.run(scenario())
+        refused, results = run_loop(scenario())
         assert refused.code == "pdf_busy"
         assert refused.http_status == 503
         assert int(refused.params["retry_after"]) >= 1
@@ -175,4 +183,4 @@ class TestRenderSlots:
             await first
             return refused.value
 
-        assert asyncio.run(scenario()).code == "pdf_busy"
+        assert run_loop(scenario()).code == "pdf_busy"

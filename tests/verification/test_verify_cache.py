@@ -159,3 +159,20 @@ def test_a_new_log_checkpoint_refreshes_the_inclusion_check(client, world):  # n
     client.app.state.log.checkpoint()  # … and a new checkpoint is signed (as the schedule would)
     answer, _ = poll(client, cert["id"], lambda v: v["checks"]["log_inclusion"] != first)
     assert answer["checks"]["log_inclusion"]["ok"] is True
+
+
+def test_answers_from_the_cache_are_counted_in_the_verification_statistics(client, world, computed):  # noqa: F811
+    from sqlmodel import select
+
+    from creditbank.verification.models import VerificationTally
+
+    cert = issue(client, world)
+    for _ in range(3):
+        assert verdict(client, cert["id"])["verdict"] == "valid"
+    assert computed == [cert["id"]]  # one computed, two from the cache …
+    client.app.state.verifier.tally.flush()
+    with client.app.state.db.reader() as session:
+        rows = session.exec(
+            select(VerificationTally).where(VerificationTally.certificate_id == cert["id"])
+        ).all()
+    assert sum(row.count for row in rows) == 3  # … all three counted

@@ -505,10 +505,11 @@ def operator_create(
         raise typer.Exit(2) from None
     uri = staff_accounts.provisioning_uri(account.username, totp_secret)
     console.print(f"管理员账号已创建 Operator account created: {account.username}", emoji=False)
-    console.print(f"  TOTP 密钥 secret (shown once 仅显示一次): {totp_secret}", emoji=False)
-    console.print(f"  otpauth URI: {uri}", emoji=False, soft_wrap=True)
     console.print(
         f"  登录 Sign in: {settings.base_url or 'http://127.0.0.1:8000'}/operator/signin", emoji=False
+    )
+    show_secrets(  # the TOTP secret goes to a terminal only (else keys/first-run-secrets.txt, 0600)
+        settings, f"  TOTP 密钥 secret (shown once 仅显示一次): {totp_secret}\n  otpauth URI: {uri}"
     )
 
 

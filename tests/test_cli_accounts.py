@@ -33,8 +33,11 @@ def test_operator_create_prints_a_totp_secret_that_signs_in(sqlite_url, tmp_path
         env=_env(sqlite_url, tmp_path),
     )
     assert result.exit_code == 0, result.output
-    secret = re.search(r"secret \(shown once 仅显示一次\): ([A-Z2-7]+)", result.output).group(1)
-    assert "otpauth://totp/" in result.output and "/operator/signin" in result.output
+    assert "/operator/signin" in result.output
+    # Not a terminal: the secret is not printed but written to keys/first-run-secrets.txt (0600).
+    written = (tmp_path / "keys" / "first-run-secrets.txt").read_text()
+    assert "otpauth://totp/" in written and "otpauth" not in result.output
+    secret = re.search(r"secret \(shown once 仅显示一次\): ([A-Z2-7]+)", written).group(1)
     db = Database(sqlite_url)
     with db.unit_of_work() as session:
         user, _ = staff.sign_in_operator(

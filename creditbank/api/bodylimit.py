@@ -33,7 +33,10 @@ def install(app: FastAPI) -> None:
 
 
 def _is_upload(scope: Scope) -> bool:
-    return (scope.get("method"), scope.get("path")) in UPLOAD_ROUTES
+    method, path = scope.get("method"), scope.get("path", "")
+    if method == "POST" and path.startswith("/console/") and path.endswith("/upload"):
+        return True  # the console's sheet upload, /console/{code}/upload (creditbank/web/console.py)
+    return (method, path) in UPLOAD_ROUTES
 
 
 def _limit(scope: Scope) -> int:

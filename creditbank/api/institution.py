@@ -362,6 +362,7 @@ def revoke_completion(
             institution_id=_institution_id(principal),
             reason=body.reason,
             force=body.force,
+            revoked_by=principal.key,
         )
         return 200, completion_out(posted)
 

@@ -79,3 +79,14 @@ def current_catalogue(session: Session, *, institution_id: int) -> dict[str, Out
         .order_by(Outcome.code)
     )
     return {o.code: o for o in rows}
+
+
+def versions(session: Session, *, institution_id: int, code: str) -> list[Outcome]:
+    """Every version of one outcome, newest first (editing adds a version; none is ever changed)."""
+    return list(
+        session.exec(
+            select(Outcome)
+            .where(Outcome.institution_id == institution_id, Outcome.code == code)
+            .order_by(col(Outcome.version).desc())
+        )
+    )

@@ -35,6 +35,9 @@ from creditbank.errors import CreditbankError
 COLUMNS = ("external_id", "account_no", "national_id", "outcome_code", "completed_on", "score", "hours")
 REQUIRED = ("external_id", "outcome_code", "completed_on")  # plus at least one of account_no / national_id
 LEARNER_REFS = ("account_no", "national_id")
+IGNORED = frozenset({"不合格原因_reason", "原行号_line"})
+"""Columns the console's refused-rows file adds (the reasons, the original line): read and ignored,
+so the fixed file uploads again as it is."""
 
 # Header names Chinese institutions actually use in their exports.
 ALIASES = {
@@ -217,6 +220,9 @@ def _parse_header(cells: list[str | None], line: int) -> list[str | None]:
         if name in names:
             reason = f"列名重复：{cell}（{name}） / duplicate column {cell} ({name})"
             raise CreditbankError("malformed_row", {"line": line, "reason": reason})
+        if name in IGNORED:
+            names[index] = ""  # a known column whose values are not imported
+            continue
         names[index] = name
         if name not in COLUMNS:
             unknown.append(cell.replace("\ufeff", "").strip())
@@ -241,6 +247,8 @@ def _make_row(
     values: dict[str, str | None] = dict.fromkeys(COLUMNS)
     for index, cell in enumerate(cells):
         name = names[index] if index < len(names) else None
+        if name == "":
+            continue  # an ignored column (IGNORED)
         if name is not None:
             values[name] = cell
         elif cell is not None:

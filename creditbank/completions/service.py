@@ -108,12 +108,15 @@ class Poster:
         secret: bytes,
         write: bool = True,
         import_id: str | None = None,
+        staff_id: int | None = None,
     ) -> None:
         if institution.state != InstitutionState.accredited:
             raise CreditbankError("institution_not_accredited", {"code": institution.code})
         self.session = session
         self.institution = institution
         self.api_key_id = api_key_id
+        self.staff_id = staff_id
+        """The staff account posting through the console (None for API keys and the CLI)."""
         self.secret = secret
         self.today = clock.today()
         self.write = write
@@ -313,6 +316,7 @@ class Poster:
                     "credits_units": units,
                     "content_hash": digest,
                     "api_key_id": self.api_key_id,
+                    "staff_id": self.staff_id,
                     "transaction_id": tx_id,
                     "state": CompletionState.pending if staged else CompletionState.active,
                     "created_at": clock.now(),
@@ -320,6 +324,7 @@ class Poster:
                     "revoke_reason": None,
                     "revoke_transaction_id": None,
                     "import_id": self.import_id,
+                    "revoked_by": None,
                 }
             )
             self._taught.add(ref.learner_id)
@@ -441,9 +446,10 @@ def post_one(
     api_key_id: str | None,
     secret: bytes,
     values: dict[str, Any],
+    staff_id: int | None = None,
 ) -> Posted:
     """POST /completions: the posted (or replayed) completion, or a CreditbankError."""
-    poster = Poster(session, institution=institution, api_key_id=api_key_id, secret=secret)
+    poster = Poster(session, institution=institution, api_key_id=api_key_id, secret=secret, staff_id=staff_id)
     # After the lock (Poster takes it): the institution's own import publishes its learner × outcome
     # pairs at the end, so a post of its own meanwhile could collide with them. Others go ahead.
     if import_running(session, institution_id=institution.id):
@@ -464,12 +470,13 @@ def import_rows(
     rows: Iterable[tuple[int, dict[str, Any]] | tuple[int, str, dict[str, Any]]],
     mode: str = "all_or_nothing",
     progress: Any = None,
+    staff_id: int | None = None,
 ) -> BatchReport:
     """A whole import in the caller's transaction. ``rows`` yields (line, values) or (line, code, params)
     for rows the file reader already refused. In all-or-nothing mode any refusal raises
     ``batch_rejected`` (the caller rolls back) with the full row-by-row report."""
     report = BatchReport(mode=mode)
-    poster = Poster(session, institution=institution, api_key_id=api_key_id, secret=secret)
+    poster = Poster(session, institution=institution, api_key_id=api_key_id, secret=secret, staff_id=staff_id)
     iterator: Iterator = iter(rows)
     while chunk := list(islice(iterator, CHUNK)):
         good = [r for r in chunk if len(r) == 2]
@@ -539,6 +546,7 @@ def revoke(
     institution_id: int | None,
     reason: str | None,
     force: bool = False,
+    revoked_by: str | None = None,
 ) -> Posted:
     """Reverse a completion's lot. ``institution_id`` None = the operator. Repeating is a no-op.
 
@@ -569,6 +577,7 @@ def revoke(
     completion.revoked_at = clock.now()
     completion.revoke_reason = reason
     completion.revoke_transaction_id = tx_id
+    completion.revoked_by = revoked_by
     session.add(completion)
     session.flush()
     # Whatever rests on the reversed credits (certificates) must change too, in the same transaction.
@@ -589,3 +598,40 @@ def import_running(session: Session, *, institution_id: int) -> bool:
         ).first()
         is not None
     )
+
+
+@dataclass(frozen=True)
+class InstitutionCompletion:
+    """One completion as the institution's console lists it."""
+
+    id: str
+    external_id: str
+    account_no: str
+    learner_name: str
+    outcome_code: str
+    title_zh: str
+    title_en: str | None
+    completed_on: date
+    credits_units: int
+    state: str
+    revoke_reason: str | None
+
+
+def for_institution(
+    session: Session, *, institution_id: int, account_no: str | None = None, limit: int = 50
+) -> list[InstitutionCompletion]:
+    """An institution's completions, newest first (one learner's when ``account_no`` is given)."""
+    query = (
+        select(col(Completion.id), col(Completion.external_id), col(Learner.account_no), col(Learner.name),
+               col(Completion.outcome_code), col(Outcome.title_zh), col(Outcome.title_en),
+               col(Completion.completed_on), col(Completion.credits_units), col(Completion.state),
+               col(Completion.revoke_reason))
+        .join(Learner, col(Learner.id) == col(Completion.learner_id))
+        .join(Outcome, col(Outcome.id) == col(Completion.outcome_id))
+        .where(col(Completion.institution_id) == institution_id)
+        .order_by(col(Completion.created_at).desc(), col(Completion.id))
+        .limit(limit)
+    )  # fmt: skip
+    if account_no:
+        query = query.where(col(Learner.account_no) == account_no.strip().upper())
+    return [InstitutionCompletion(*row) for row in session.execute(query)]

@@ -8,6 +8,7 @@ target deposit (approved, one ledger transaction), or release (rejected / expire
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from typing import Any, Literal
 
@@ -764,3 +765,98 @@ def _reverse(session: Session, conversion: Conversion, reason: str) -> None:
     )
     session.add(conversion)
     session.flush()
+
+
+# -- the approver's view of a request -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HeldLot:
+    lot_id: str
+    title_zh: str
+    title_en: str | None
+    institution_code: str
+    earned_on: date
+    units: int
+    granted_units: int
+
+
+@dataclass(frozen=True)
+class Review:
+    """A pending request as the approving institution sees it: who, which rule, what the engine
+    says about it now, and the lots it would consume."""
+
+    conversion: Conversion
+    rule: ConversionRule
+    learner_name: str
+    account_no: str
+    option: engine.Option
+    held: list[HeldLot]
+
+
+def pending_reviews(session: Session, *, institution_id: int, limit: int = 100) -> list[Review]:
+    """Pending requests under the rules ``institution_id`` owns, oldest first, each re-evaluated by
+    the engine with its own held lots given back (and its own grant taken off the caps' count), so
+    the explanation is the one the learner saw when asking."""
+    today = clock.today()
+    rows = session.execute(
+        select(Conversion, ConversionRule, Learner)
+        .join(ConversionRule, col(ConversionRule.id) == col(Conversion.rule_id))
+        .join(Learner, col(Learner.id) == col(Conversion.learner_id))
+        .where(
+            col(ConversionRule.owner_institution_id) == institution_id,
+            col(Conversion.state) == ConversionState.pending,
+            col(Conversion.expires_at) >= clock.now(),
+        )
+        .order_by(col(Conversion.requested_at), col(Conversion.id))
+        .limit(limit)
+    ).all()
+    reviews = []
+    for conversion, rule, learner in rows:
+        held = held_lots(session, conversion.id)
+        back = {h.lot_id: h.units for h in held}
+        lots = [
+            replace(lot, available_units=lot.available_units + back.get(lot.id, 0))
+            for lot in lot_views(session, learner.id)
+        ]
+        view = rule_view(session, rule, learner_id=learner.id, today=today)
+        if view.transferred is not None:
+            t = view.transferred
+            by_institution = dict(t.by_institution)
+            for h in held:
+                by_institution[h.institution_code] = (
+                    by_institution.get(h.institution_code, 0) - h.granted_units
+                )
+            view = replace(
+                view,
+                transferred=engine.Transferred(
+                    total_units=t.total_units - conversion.grant_units,
+                    this_year_units=t.this_year_units
+                    - (conversion.grant_units if conversion.requested_at.year == today.year else 0),
+                    by_institution=by_institution,
+                ),
+            )
+        option = engine.select(view, lots, today=today, lot_ids=list(back))
+        titles = {lot.id: lot for lot in lots}
+        reviews.append(
+            Review(
+                conversion=conversion,
+                rule=rule,
+                learner_name=learner.name,
+                account_no=learner.account_no,
+                option=option,
+                held=[
+                    HeldLot(
+                        lot_id=h.lot_id,
+                        title_zh=titles[h.lot_id].title_zh if h.lot_id in titles else h.lot_id,
+                        title_en=titles[h.lot_id].title_en if h.lot_id in titles else None,
+                        institution_code=h.institution_code,
+                        earned_on=titles[h.lot_id].earned_on if h.lot_id in titles else today,
+                        units=h.units,
+                        granted_units=h.granted_units,
+                    )
+                    for h in held
+                ],
+            )
+        )
+    return reviews

@@ -323,8 +323,13 @@ def record(
     session.flush()
 
 
-def actions(session: Session, *, institution_id: int | None = None, limit: int = 50) -> list[StaffAction]:
+def actions(
+    session: Session, *, institution_id: int | None = None, action: str | None = None, limit: int = 50
+) -> list[StaffAction]:
+    """The newest changes first (of one institution, or of one kind, if given)."""
     query = select(StaffAction).order_by(col(StaffAction.id).desc()).limit(limit)
     if institution_id is not None:
         query = query.where(col(StaffAction.institution_id) == institution_id)
+    if action is not None:
+        query = query.where(col(StaffAction.action) == action)
     return list(session.exec(query))

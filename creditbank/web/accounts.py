@@ -26,7 +26,7 @@ from creditbank.web.base import Csrf, Ctx, Page, PageRoute, SignInRequired, loca
 from creditbank.web.i18n import N_
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
-_sign_in_limit = RateLimiter(limit=10, window_seconds=60)
+_sign_in_limit = RateLimiter(limit=10, window_seconds=60, name="staff-sign-in")
 Text = Annotated[str, Form(max_length=200)]
 Secret = Annotated[str, Form(max_length=1000)]
 Next = Annotated[str | None, Form(alias="next", max_length=500)]

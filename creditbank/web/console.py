@@ -2,22 +2,57 @@
 
 Every page is under ``/console/{code}`` (the institution's code) and opens only for that
 institution's own staff (``own_institution``): staff of another institution get the 403 page.
-Pages call the domain services the API calls, with the staff account recorded on every change.
+Pages call the domain services the API calls; every change records the staff account
+(``staff.service.record``; completions carry ``staff_id``, revocations and decisions ``staff:<id>``).
 """
 
 from __future__ import annotations
 
-from typing import Annotated
+import secrets
+from datetime import date
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Form, Path, Query, Response
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
+from pydantic import ValidationError
 
+from creditbank.api.uploads import spool_body
+from creditbank.catalogue import service as catalogue
+from creditbank.catalogue.models import Category
+from creditbank.catalogue.schemas import OutcomeSpec
+from creditbank.completions import service as completions
+from creditbank.conversion import service as conversions
+from creditbank.errors import CreditbankError
+from creditbank.institutions import service as institutions
+from creditbank.learners import service as learners
+from creditbank.learners.service import ACTIVATION_DAYS
+from creditbank.ledger import queries
 from creditbank.staff import service as staff_accounts
-from creditbank.web.accounts import ROLE_NAMES, StaffPage, own_institution
-from creditbank.web.base import PageRoute, redirect, renderer
+from creditbank.staff import uploads
+from creditbank.web import security
+from creditbank.web.accounts import ROLE_NAMES, ApproverPage, ClerkPage, StaffPage, own_institution
+from creditbank.web.base import Csrf, CsrfRefused, Ctx, PageRoute, redirect, renderer
+from creditbank.web.learner import CAP_WORDS, category_name
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 Code = Annotated[str, Path(max_length=32)]
+Text = Annotated[str, Form(max_length=200)]
+OptionalText = Annotated[str | None, Form(max_length=200)]
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def _page(ctx: Ctx, template: str, *, status: int = 200, **values):
+    return renderer(ctx.request).page(ctx, f"web/staff/{template}.html.j2", status=status, **values)
+
+
+def _again(ctx: Ctx, template: str, exc: CreditbankError, **values):
+    """The same form, the problem said in words above it, what was typed kept."""
+    return _page(ctx, template, status=exc.http_status, error=ctx.error_text(exc.code, exc.params), **values)
+
+
+def _blank(value: str | None) -> str | None:
+    return value.strip() if value and value.strip() else None
 
 
 @router.get("/console", response_class=HTMLResponse)
@@ -33,6 +68,405 @@ def console_home(ctx: StaffPage, code: Code):
         recent = staff_accounts.actions(session, institution_id=institution_id, limit=20)
     assert ctx.staff is not None
     role_words = "、".join(ctx._(ROLE_NAMES[r][1]) for r in ("clerk", "approver") if ctx.staff.has(r))
-    return renderer(ctx.request).page(
-        ctx, "web/staff/console_home.html.j2", recent=recent, role_words=role_words
+    return _page(ctx, "console_home", recent=recent, role_words=role_words)
+
+
+# -- the catalogue -------------------------------------------------------------------------------
+
+
+def _categories(ctx: Ctx) -> list[tuple[str, str]]:
+    return [(c.value, category_name(ctx, c.value)) for c in Category]
+
+
+@router.get("/console/{code}/catalogue", response_class=HTMLResponse)
+def catalogue_page(ctx: ClerkPage, code: Code, saved: Annotated[str | None, Query(max_length=64)] = None):
+    institution_id = own_institution(ctx, code)
+    with ctx.db.reader() as session:
+        outcomes = list(catalogue.current_catalogue(session, institution_id=institution_id).values())
+    return _page(
+        ctx,
+        "catalogue",
+        outcomes=outcomes,
+        categories=dict(_categories(ctx)),
+        saved=saved,
     )
+
+
+def _outcome_form(ctx: Ctx, code: str, outcome_code: str | None, **values):
+    with ctx.db.reader() as session:
+        institution_id = own_institution(ctx, code)
+        current = (
+            catalogue.current_version(session, institution_id=institution_id, code=outcome_code)
+            if outcome_code
+            else None
+        )
+        history = (
+            catalogue.versions(session, institution_id=institution_id, code=outcome_code)
+            if outcome_code
+            else []
+        )
+    if outcome_code and current is None:
+        raise CreditbankError("outcome_not_found", {"code": outcome_code})
+    return current, history
+
+
+@router.get("/console/{code}/catalogue/new", response_class=HTMLResponse)
+def new_outcome(ctx: ClerkPage, code: Code):
+    own_institution(ctx, code)
+    return _page(ctx, "outcome_form", outcome=None, history=[], categories=_categories(ctx), form={})
+
+
+@router.get("/console/{code}/catalogue/{outcome_code}", response_class=HTMLResponse)
+def edit_outcome(ctx: ClerkPage, code: Code, outcome_code: Annotated[str, Path(max_length=64)]):
+    current, history = _outcome_form(ctx, code, outcome_code)
+    return _page(ctx, "outcome_form", outcome=current, history=history, categories=_categories(ctx), form={})
+
+
+@router.post("/console/{code}/catalogue", response_class=HTMLResponse)
+def save_outcome(
+    ctx: ClerkPage,
+    _csrf: Csrf,
+    code: Code,
+    outcome_code: Annotated[str, Form(max_length=64)],
+    title_zh: Text,
+    category: Annotated[str, Form(max_length=40)],
+    level: Annotated[str, Form(max_length=4)],
+    title_en: OptionalText = None,
+    credits: Annotated[str | None, Form(max_length=20)] = None,
+    hours: Annotated[str | None, Form(max_length=20)] = None,
+    validity_years: Annotated[str | None, Form(max_length=4)] = None,
+    min_score: Annotated[str | None, Form(max_length=20)] = None,
+):
+    institution_id = own_institution(ctx, code)
+    form = {
+        "outcome_code": outcome_code.strip(),
+        "title_zh": title_zh,
+        "title_en": title_en,
+        "category": category,
+        "level": level,
+        "credits": credits,
+        "hours": hours,
+        "validity_years": validity_years,
+        "min_score": min_score,
+    }
+    try:
+        ref = outcome_code.strip()
+        if not (1 <= len(ref) <= 64 and all(c.isalnum() or c in "._-" for c in ref)):
+            raise CreditbankError(
+                "invalid_value", {"field": "outcome_code", "reason": "字母、数字、._- / letters, digits, ._-"}
+            )
+        try:
+            spec = OutcomeSpec.model_validate({k: _blank(v) for k, v in form.items() if k != "outcome_code"})
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            raise CreditbankError(
+                "invalid_value", {"field": ".".join(map(str, first["loc"])), "reason": first["msg"]}
+            ) from None
+        with ctx.db.unit_of_work() as session:
+            outcome, changed = catalogue.upsert(
+                session,
+                institution_id=institution_id,
+                code=ref,
+                spec=spec,
+                hours_per_credit=ctx.settings.hours_per_credit,
+            )
+            if changed:
+                assert ctx.staff is not None
+                staff_accounts.record(session, ctx.staff, "catalogue", f"{ref} v{outcome.version}")
+    except CreditbankError as exc:
+        with ctx.db.reader() as session:
+            current = catalogue.current_version(session, institution_id=institution_id, code=ref)
+            history = catalogue.versions(session, institution_id=institution_id, code=ref) if current else []
+        return _again(
+            ctx, "outcome_form", exc, outcome=current, history=history, categories=_categories(ctx), form=form
+        )
+    return redirect(ctx, f"/console/{code}/catalogue?saved={outcome.code}")
+
+
+# -- enrolment and the activation slip -------------------------------------------------------------
+
+
+@router.get("/console/{code}/enrol", response_class=HTMLResponse)
+def enrol_form(ctx: ClerkPage, code: Code):
+    own_institution(ctx, code)
+    return _page(ctx, "enrol", form={})
+
+
+@router.post("/console/{code}/enrol", response_class=HTMLResponse)
+def enrol(
+    ctx: ClerkPage,
+    _csrf: Csrf,
+    code: Code,
+    name: Annotated[str, Form(max_length=100)],
+    national_id: Annotated[str, Form(max_length=25)],
+    phone: Annotated[str | None, Form(max_length=20)] = None,
+    district: Annotated[str | None, Form(max_length=100)] = None,
+):
+    institution_id = own_institution(ctx, code)
+    form = {"name": name, "national_id": national_id, "phone": phone, "district": district}
+    try:
+        if not name.strip():
+            raise CreditbankError("invalid_value", {"field": "name", "reason": "必填 / required"})
+        with ctx.db.unit_of_work() as session:
+            enrolment = learners.enroll(
+                session,
+                secret=ctx.settings.id_secret(),
+                name=name,
+                national_id=national_id,
+                phone=_blank(phone),
+                district=_blank(district),
+                institution_id=institution_id,
+            )
+            assert ctx.staff is not None
+            staff_accounts.record(
+                session,
+                ctx.staff,
+                "enrol",
+                f"{enrolment.learner.account_no} ({'new' if enrolment.created else 'again'})",
+            )
+    except CreditbankError as exc:
+        form.pop("national_id")  # never echo an ID number back into a page
+        return _again(ctx, "enrol", exc, form=form)
+    return _page(
+        ctx,
+        "slip",
+        status=201 if enrolment.created else 200,
+        name=enrolment.learner.name,
+        account_no=enrolment.learner.account_no,
+        activation_code=enrolment.activation_code,
+        created=enrolment.created,
+        days=ACTIVATION_DAYS,
+        base_url=ctx.request.app.state.issuer.base_url,
+    )
+
+
+# -- one completion ------------------------------------------------------------------------------
+
+
+@router.get("/console/{code}/completions/new", response_class=HTMLResponse)
+def completion_form(ctx: ClerkPage, code: Code, account_no: Annotated[str, Query(max_length=20)] = ""):
+    institution_id = own_institution(ctx, code)
+    with ctx.db.reader() as session:
+        outcomes = list(catalogue.current_catalogue(session, institution_id=institution_id).values())
+    return _page(
+        ctx, "completion_form", outcomes=outcomes, form={"account_no": account_no}, today=date.today()
+    )
+
+
+@router.post("/console/{code}/completions", response_class=HTMLResponse)
+def post_completion(
+    ctx: ClerkPage,
+    _csrf: Csrf,
+    code: Code,
+    account_no: Annotated[str, Form(max_length=20)],
+    outcome_code: Annotated[str, Form(max_length=64)],
+    completed_on: Annotated[str, Form(max_length=10)],
+    external_id: Annotated[str | None, Form(max_length=100)] = None,
+    score: Annotated[str | None, Form(max_length=20)] = None,
+    hours: Annotated[str | None, Form(max_length=20)] = None,
+):
+    own_institution(ctx, code)
+    assert ctx.staff is not None
+    form = {
+        "account_no": account_no.strip().upper(),
+        "outcome_code": outcome_code,
+        "completed_on": completed_on,
+        "external_id": external_id,
+        "score": score,
+        "hours": hours,
+    }
+    values = {
+        "external_id": _blank(external_id) or f"web-{date.today():%Y%m%d}-{secrets.token_hex(4)}",
+        "account_no": form["account_no"],
+        "national_id": None,
+        "outcome_code": outcome_code.strip(),
+        "completed_on": completed_on.strip(),
+        "score": _blank(score),
+        "hours": _blank(hours),
+    }
+    try:
+        with ctx.db.unit_of_work() as session:
+            institution = institutions.get(session, code)
+            posted = completions.post_one(
+                session,
+                institution=institution,
+                api_key_id=None,
+                staff_id=ctx.staff.id,
+                secret=ctx.settings.id_secret(),
+                values=values,
+            )
+            if not posted.replayed:
+                staff_accounts.record(
+                    session, ctx.staff, "completion", f"{posted.id} {posted.account_no} {posted.outcome_code}"
+                )
+    except CreditbankError as exc:
+        with ctx.db.reader() as session:
+            outcomes = list(
+                catalogue.current_catalogue(session, institution_id=ctx.staff.institution_id or 0).values()
+            )
+        return _again(ctx, "completion_form", exc, outcomes=outcomes, form=form, today=date.today())
+    return _page(ctx, "completion_posted", status=200 if posted.replayed else 201, posted=posted)
+
+
+# -- uploads ---------------------------------------------------------------------------------------
+
+
+@router.get("/console/{code}/upload", response_class=HTMLResponse)
+def upload_form(ctx: ClerkPage, code: Code):
+    institution_id = own_institution(ctx, code)
+    with ctx.db.reader() as session:
+        recent = uploads.recent(session, institution_id=institution_id)
+    return _page(ctx, "upload", recent=recent, limit_mb=ctx.settings.max_upload_bytes // (1024 * 1024))
+
+
+@router.post("/console/{code}/upload", response_class=HTMLResponse)
+async def upload(ctx: ClerkPage, code: Code):
+    """multipart: the CSRF token and ``file`` (CSV or XLSX, ≤ 20 MB)."""
+    own_institution(ctx, code)
+    limit = ctx.settings.max_upload_bytes
+    if not ctx.request.headers.get("content-type", "").startswith("multipart/form-data"):
+        raise CreditbankError("unsupported_file")
+    file, _, filename = await spool_body(ctx.request, limit)  # refuses > limit before reading it all
+    form = await ctx.request.form()
+    token = form.get(security.CSRF_FIELD)
+    if ctx.new_nonce or not security.csrf_ok(
+        ctx.request.app.state.web.csrf_key, ctx.nonce, token if isinstance(token, str) else None
+    ):
+        raise CsrfRefused
+    return await run_in_threadpool(_import, ctx, code, file, filename)
+
+
+def _import(ctx: Ctx, code: str, file, filename: str | None):
+    assert ctx.staff is not None
+    try:
+        with ctx.db.unit_of_work() as session:
+            result = uploads.import_upload(
+                session,
+                user=ctx.staff,
+                institution=institutions.get(session, code),
+                file=file,
+                filename=filename,
+                secret=ctx.settings.id_secret(),
+                max_rows=ctx.settings.max_batch_rows,
+            )
+    except CreditbankError as exc:  # a file-level problem: nothing was imported
+        with ctx.db.reader() as session:
+            recent = uploads.recent(session, institution_id=ctx.staff.institution_id or 0)
+        return _again(
+            ctx, "upload", exc, recent=recent, limit_mb=ctx.settings.max_upload_bytes // (1024 * 1024)
+        )
+    return _page(ctx, "upload_result", upload=result.upload, refused=result.refused)
+
+
+@router.get("/console/{code}/uploads/{upload_id}/refused.xlsx")
+def refused_rows(ctx: ClerkPage, code: Code, upload_id: Annotated[str, Path(max_length=40)]):
+    institution_id = own_institution(ctx, code)
+    with ctx.db.reader() as session:
+        found = uploads.refused_file(session, institution_id=institution_id, upload_id=upload_id)
+    stem = (found.filename.rsplit(".", 1)[0] or "upload").encode("ascii", "ignore").decode() or "upload"
+    return Response(
+        found.refused_xlsx,
+        media_type=XLSX_TYPE,
+        headers={
+            "Content-Disposition": f'attachment; filename="{stem}-refused.xlsx"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+# -- completions: find, revoke -------------------------------------------------------------------
+
+
+@router.get("/console/{code}/completions", response_class=HTMLResponse)
+def completions_page(
+    ctx: StaffPage,
+    code: Code,
+    account_no: Annotated[str, Query(max_length=20)] = "",
+    revoked: Annotated[str | None, Query(max_length=40)] = None,
+):
+    institution_id = own_institution(ctx, code)
+    with ctx.db.reader() as session:
+        found = completions.for_institution(
+            session, institution_id=institution_id, account_no=account_no or None, limit=50
+        )
+        balance = None
+        if account_no:
+            try:
+                learner = learners.visible_to(
+                    session, account_no.strip().upper(), institution_id=institution_id
+                )
+                balance = queries.balance(session, learner)
+            except CreditbankError:
+                balance = None
+    return _page(ctx, "completions", found=found, account_no=account_no, balance=balance, revoked=revoked)
+
+
+@router.post("/console/{code}/completions/{completion_id}/revoke", response_class=HTMLResponse)
+def revoke_completion(
+    ctx: ApproverPage,
+    _csrf: Csrf,
+    code: Code,
+    completion_id: Annotated[str, Path(max_length=40)],
+    reason: Annotated[str, Form(max_length=500)],
+):
+    institution_id = own_institution(ctx, code)
+    assert ctx.staff is not None
+    if not reason.strip():
+        raise CreditbankError("invalid_value", {"field": "reason", "reason": "必填 / required"})
+    with ctx.db.unit_of_work() as session:
+        posted = completions.revoke(
+            session,
+            completion_id=completion_id,
+            institution_id=institution_id,
+            reason=reason.strip(),
+            revoked_by=ctx.staff.actor,
+        )
+        staff_accounts.record(session, ctx.staff, "revoke", f"{posted.id}: {reason.strip()}")
+    return redirect(ctx, f"/console/{code}/completions?account_no={posted.account_no}&revoked={posted.id}")
+
+
+# -- conversion requests (approver) ----------------------------------------------------------------
+
+
+@router.get("/console/{code}/conversions", response_class=HTMLResponse)
+def conversion_queue(ctx: ApproverPage, code: Code, done: Annotated[str | None, Query(max_length=40)] = None):
+    institution_id = own_institution(ctx, code)
+    with ctx.db.reader() as session:
+        reviews = conversions.pending_reviews(session, institution_id=institution_id)
+    return _page(
+        ctx,
+        "conversions",
+        reviews=reviews,
+        done=done,
+        cap_words={k: ctx._(v) for k, v in CAP_WORDS.items()},
+    )
+
+
+@router.post("/console/{code}/conversions/{conversion_id}", response_class=HTMLResponse)
+def decide_conversion(
+    ctx: ApproverPage,
+    _csrf: Csrf,
+    code: Code,
+    conversion_id: Annotated[str, Path(max_length=40)],
+    decision: Annotated[Literal["approve", "reject"], Form()],
+    reason: Annotated[str | None, Form(max_length=500)] = None,
+):
+    institution_id = own_institution(ctx, code)
+    assert ctx.staff is not None
+    if decision == "reject" and not _blank(reason):
+        raise CreditbankError(
+            "invalid_value", {"field": "reason", "reason": "拒绝时请写明理由 / a rejection needs a reason"}
+        )
+    with ctx.db.unit_of_work() as session:  # committed on its own, as the API does
+        conversions.expire_pending(session, conversion_id=conversion_id)
+    with ctx.db.unit_of_work() as session:
+        conversions.decide(
+            session,
+            conversion_id=conversion_id,
+            institution_id=institution_id,
+            decision=decision,
+            reason=_blank(reason),
+            decided_by=ctx.staff.actor,
+        )
+        staff_accounts.record(session, ctx.staff, decision, conversion_id)
+    return redirect(ctx, f"/console/{code}/conversions?done={conversion_id}")

@@ -1,22 +1,310 @@
 """The operator's (district office's) administration pages, behind password + TOTP sign-in:
-institutions (create, accredit, suspend, API keys shown once, staff accounts), conversion rules
-waiting for approval, the signing keys (rotation, compromise) and the audit status.
-The statistics dashboard is built beside these (``require_operator`` in ``web/accounts.py``)."""
+institutions (create, accredit, suspend; API keys shown once; staff accounts), conversion rules
+waiting for approval with their text, the signing keys (rotation, compromise) and the audit
+status. The statistics dashboard is built beside these (``require_operator`` in ``web/accounts.py``).
+Every change is recorded as the operator account's (``staff_action``)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import json
+from datetime import UTC, datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Form, Path, Query
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 
+from creditbank.audit import audit as run_audit
+from creditbank.certificates.keys import describe
+from creditbank.conversion import queries as conversion_queries
+from creditbank.conversion import service as conversions
+from creditbank.errors import CreditbankError
+from creditbank.institutions import service as institutions
+from creditbank.institutions.models import InstitutionState
+from creditbank.learners import secret as deployment_secret
 from creditbank.staff import service as staff_accounts
 from creditbank.web.accounts import OperatorPage
-from creditbank.web.base import PageRoute, renderer
+from creditbank.web.base import Csrf, Ctx, PageRoute, redirect, renderer
+from creditbank.web.i18n import N_
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
+Code = Annotated[str, Path(max_length=32)]
+Text = Annotated[str, Form(max_length=200)]
+OptionalText = Annotated[str | None, Form(max_length=200)]
+STATE_WORDS = {
+    "pending": (N_("Waiting for accreditation"), "info", "⏳"),
+    "accredited": (N_("Accredited"), "ok", "✓"),
+    "suspended": (N_("Suspended: cannot post new credits"), "warn", "⚠"),
+}
+
+
+def _page(ctx: Ctx, template: str, *, status: int = 200, **values):
+    return renderer(ctx.request).page(ctx, f"web/staff/{template}.html.j2", status=status, **values)
+
+
+def _blank(value: str | None) -> str | None:
+    return value.strip() if value and value.strip() else None
+
+
+def _record(session, ctx: Ctx, action: str, subject: str, institution_id: int | None = None) -> None:
+    assert ctx.staff is not None
+    staff_accounts.record(session, ctx.staff, action, subject, institution_id=institution_id)
+
+
+def _state(ctx: Ctx, state: str) -> dict:
+    words, tone, icon = STATE_WORDS.get(state, (state, "info", ""))
+    return {"words": ctx._(words), "tone": tone, "icon": icon}
 
 
 @router.get("/operator", response_class=HTMLResponse)
 def office_home(ctx: OperatorPage):
     with ctx.db.reader() as session:
         recent = staff_accounts.actions(session, limit=20)
-    return renderer(ctx.request).page(ctx, "web/staff/office_home.html.j2", recent=recent)
+    return _page(ctx, "office_home", recent=recent)
+
+
+# -- institutions ----------------------------------------------------------------------------------
+
+
+@router.get("/operator/institutions", response_class=HTMLResponse)
+def institutions_page(ctx: OperatorPage):
+    with ctx.db.reader() as session:
+        found = institutions.list_all(session)
+    return _page(ctx, "institutions", institutions=[(i, _state(ctx, i.state)) for i in found], form={})
+
+
+@router.post("/operator/institutions", response_class=HTMLResponse)
+def create_institution(
+    ctx: OperatorPage,
+    _csrf: Csrf,
+    code: Annotated[str, Form(max_length=32)],
+    name_zh: Text,
+    name_en: OptionalText = None,
+    kind: Annotated[str | None, Form(max_length=40)] = None,
+    district: Annotated[str | None, Form(max_length=100)] = None,
+):
+    form = {"code": code, "name_zh": name_zh, "name_en": name_en, "kind": kind, "district": district}
+    try:
+        ref = code.strip().upper()
+        if not (2 <= len(ref) <= 32 and all(c.isalnum() or c in "-_" for c in ref) and ref.isascii()):
+            raise CreditbankError(
+                "invalid_value",
+                {"field": "code", "reason": "2–32 位字母、数字、-_ / 2–32 letters, digits, -_"},
+            )
+        if not name_zh.strip():
+            raise CreditbankError("invalid_value", {"field": "name_zh", "reason": "必填 / required"})
+        with ctx.db.unit_of_work() as session:
+            institution, created = institutions.create(
+                session,
+                code=ref,
+                name_zh=name_zh.strip(),
+                name_en=_blank(name_en),
+                kind=_blank(kind),
+                district=_blank(district),
+            )
+            if created:
+                _record(session, ctx, "institution", f"{institution.code} created", institution.id)
+    except CreditbankError as exc:
+        with ctx.db.reader() as session:
+            found = institutions.list_all(session)
+        return _page(
+            ctx,
+            "institutions",
+            status=exc.http_status,
+            error=ctx.error_text(exc.code, exc.params),
+            institutions=[(i, _state(ctx, i.state)) for i in found],
+            form=form,
+        )
+    return redirect(ctx, f"/operator/institutions/{institution.code}")
+
+
+def _institution_page(ctx: Ctx, code: str, *, status: int = 200, **values):
+    with ctx.db.reader() as session:
+        institution = institutions.get(session, code)
+        keys = institutions.list_api_keys(session, code=institution.code)
+        people = staff_accounts.list_staff(session, institution_id=institution.id)
+    return _page(
+        ctx,
+        "institution",
+        status=status,
+        institution=institution,
+        state=_state(ctx, institution.state),
+        keys=keys,
+        people=people,
+        form=values.pop("form", {}),
+        **values,
+    )
+
+
+@router.get("/operator/institutions/{code}", response_class=HTMLResponse)
+def institution_page(ctx: OperatorPage, code: Code, done: Annotated[str | None, Query(max_length=40)] = None):
+    return _institution_page(ctx, code, done=done)
+
+
+@router.post("/operator/institutions/{code}/state", response_class=HTMLResponse)
+def change_state(
+    ctx: OperatorPage,
+    _csrf: Csrf,
+    code: Code,
+    state: Annotated[Literal["accredited", "suspended"], Form()],
+):
+    with ctx.db.unit_of_work() as session:
+        institution = institutions.set_state(session, code=code, state=InstitutionState(state))
+        _record(session, ctx, state, institution.code, institution.id)
+    return redirect(ctx, f"/operator/institutions/{institution.code}?done={state}")
+
+
+@router.post("/operator/institutions/{code}/api-keys", response_class=HTMLResponse)
+def issue_key(ctx: OperatorPage, _csrf: Csrf, code: Code, label: OptionalText = None):
+    with ctx.db.unit_of_work() as session:
+        key, secret = institutions.issue_api_key(session, code=code, label=_blank(label))
+        institution = institutions.get(session, code)
+        _record(session, ctx, "api_key", f"{institution.code} {key.id} issued", institution.id)
+    # The key is in this answer only (never stored, never in a URL): "shown once".
+    return _institution_page(ctx, code, status=201, new_key=secret, new_key_id=key.id)
+
+
+@router.post("/operator/institutions/{code}/api-keys/{key_id}/revoke", response_class=HTMLResponse)
+def revoke_key(ctx: OperatorPage, _csrf: Csrf, code: Code, key_id: Annotated[str, Path(max_length=40)]):
+    with ctx.db.unit_of_work() as session:
+        key = institutions.revoke_api_key(session, code=code, key_id=key_id)
+        institution = institutions.get(session, code)
+        _record(session, ctx, "api_key", f"{institution.code} {key.id} revoked", institution.id)
+    return redirect(ctx, f"/operator/institutions/{institution.code}?done=key-revoked")
+
+
+@router.post("/operator/institutions/{code}/staff", response_class=HTMLResponse)
+def create_staff(
+    ctx: OperatorPage,
+    _csrf: Csrf,
+    code: Code,
+    username: Annotated[str, Form(max_length=64)],
+    name: Annotated[str, Form(max_length=100)],
+    password: Annotated[str, Form(max_length=1000)],
+    roles: Annotated[list[str] | None, Form(alias="role", max_length=4)] = None,
+):
+    form = {"username": username, "name": name, "roles": roles or []}
+    try:
+        with ctx.db.unit_of_work() as session:
+            account = staff_accounts.create_staff(
+                session,
+                institution_code=code,
+                username=username,
+                name=name,
+                password=password,
+                roles=roles or [],
+            )
+            _record(
+                session, ctx, "staff", f"{account.username} ({account.roles}) created", account.institution_id
+            )
+    except CreditbankError as exc:
+        return _institution_page(
+            ctx, code, status=exc.http_status, staff_error=ctx.error_text(exc.code, exc.params), form=form
+        )
+    return redirect(ctx, f"/operator/institutions/{code.strip().upper()}?done=staff")
+
+
+@router.post("/operator/institutions/{code}/staff/{staff_id}/disable", response_class=HTMLResponse)
+def disable_staff(ctx: OperatorPage, _csrf: Csrf, code: Code, staff_id: Annotated[int, Path(ge=1, le=2**62)]):
+    with ctx.db.unit_of_work() as session:
+        institution = institutions.get(session, code)
+        account = staff_accounts.disable_staff(session, institution_id=institution.id, staff_id=staff_id)
+        _record(session, ctx, "staff", f"{account.username} disabled", institution.id)
+    return redirect(ctx, f"/operator/institutions/{institution.code}?done=staff-disabled")
+
+
+# -- conversion rules --------------------------------------------------------------------------------
+
+
+@router.get("/operator/rules", response_class=HTMLResponse)
+def rules_page(ctx: OperatorPage, done: Annotated[int | None, Query(ge=1, le=2**62)] = None):
+    with ctx.db.reader() as session:
+        proposed = conversion_queries.rules(session, state="proposed")
+    items = [
+        {"rule": r, "source": json.dumps(r.source, ensure_ascii=False, indent=2, sort_keys=True)}
+        for r in proposed
+    ]
+    return _page(ctx, "rules", items=items, done=done)
+
+
+@router.post("/operator/rules/{rule_id}/approve", response_class=HTMLResponse)
+def approve_rule(ctx: OperatorPage, _csrf: Csrf, rule_id: Annotated[int, Path(ge=1, le=2**62)]):
+    with ctx.db.unit_of_work() as session:
+        rule = conversions.approve_rule(session, rule_id=rule_id)
+        _record(session, ctx, "rule", f"{rule.code} v{rule.version} approved", rule.owner_institution_id)
+    return redirect(ctx, f"/operator/rules?done={rule_id}")
+
+
+# -- signing keys -----------------------------------------------------------------------------------
+
+
+def _keys(ctx: Ctx) -> list[dict]:
+    issuer = ctx.request.app.state.issuer
+    issuer.keys.ensure_active()  # as `creditbank keys list`: the first key exists before the first signature
+    return describe(issuer.keys.all())
+
+
+@router.get("/operator/keys", response_class=HTMLResponse)
+def keys_page(ctx: OperatorPage, done: Annotated[str | None, Query(max_length=40)] = None):
+    return _page(ctx, "keys", keys=_keys(ctx), done=done, issuer=ctx.request.app.state.issuer)
+
+
+@router.post("/operator/keys/rotate", response_class=HTMLResponse)
+def rotate_key(ctx: OperatorPage, _csrf: Csrf):
+    key = ctx.request.app.state.issuer.keys.rotate()
+    with ctx.db.unit_of_work() as session:
+        _record(session, ctx, "key", f"rotated: {key.kid} active")
+    return redirect(ctx, "/operator/keys?done=rotated")
+
+
+@router.post("/operator/keys/compromised", response_class=HTMLResponse)
+def key_compromised(
+    ctx: OperatorPage,
+    _csrf: Csrf,
+    kid: Annotated[str, Form(max_length=200)],
+    since: Annotated[str, Form(max_length=40)],
+):
+    try:
+        at = datetime.fromisoformat(since.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise CreditbankError(
+            "invalid_value", {"field": "since", "reason": "例如 2026-12-01 08:00 / e.g. 2026-12-01 08:00"}
+        ) from None
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=UTC)
+    issuer = ctx.request.app.state.issuer
+    if kid not in {k.kid for k in issuer.keys.all()}:
+        raise CreditbankError("invalid_value", {"field": "kid", "reason": kid})
+    issuer.keys.mark_compromised(kid, at)
+    with ctx.db.unit_of_work() as session:
+        _record(session, ctx, "key", f"compromised: {kid} since {at.isoformat()}")
+    return redirect(ctx, "/operator/keys?done=compromised")
+
+
+# -- audit ---------------------------------------------------------------------------------------------
+
+
+@router.get("/operator/audit", response_class=HTMLResponse)
+def audit_page(ctx: OperatorPage):
+    with ctx.db.reader() as session:
+        runs = staff_accounts.actions(session, action="audit", limit=10)
+    return _page(ctx, "audit", runs=runs)
+
+
+@router.post("/operator/audit", response_class=HTMLResponse)
+async def audit_now(ctx: OperatorPage, _csrf: Csrf):
+    app = ctx.request.app
+
+    def run() -> tuple[bool, str]:
+        with ctx.db.reader() as session:
+            report = run_audit(session, log_verifiers=app.state.log.verifiers())
+            report.problems += deployment_secret.audit(session, ctx.settings)
+        counts = f"{report.transactions} tx, {report.postings} postings, {report.log_leaves} log leaves"
+        if report.ok:
+            return True, f"passed · {counts}"
+        return False, f"FAILED · {counts} · {report.problems[0]}"
+
+    _, summary = await run_in_threadpool(run)
+    with ctx.db.unit_of_work() as session:
+        _record(session, ctx, "audit", summary)
+    return redirect(ctx, "/operator/audit")

@@ -1,0 +1,155 @@
+"""A clerk's upload of completions: the file read by ``completions.batchfile``, imported by
+``completions.service.import_rows`` in partial mode (each row is imported whole or refused whole;
+a file-level problem — not CSV/XLSX, merged cells, missing columns, too many rows — refuses the
+whole file), and the refused rows kept as an XLSX with a reasons column, to fix and upload again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from io import BytesIO
+from typing import IO, Any
+
+from openpyxl import Workbook
+from sqlmodel import Session, col, select
+
+from creditbank.completions import service as completions
+from creditbank.completions.batchfile import COLUMNS, Row, read_rows
+from creditbank.errors import CreditbankError
+from creditbank.institutions.models import Institution
+from creditbank.kit import clock
+from creditbank.kit.tokens import new_id
+from creditbank.staff.models import StaffUpload
+from creditbank.staff.service import StaffUser, record
+
+REASON_HEADER = "不合格原因 reason"
+LINE_HEADER = "原行号 line"
+
+
+@dataclass(frozen=True)
+class Refused:
+    line: int
+    external_id: str | None
+    account_no: str | None
+    reasons_zh: list[str]
+    reasons_en: list[str]
+
+
+@dataclass(frozen=True)
+class UploadResult:
+    upload: StaffUpload
+    refused: list[Refused]
+
+
+def import_upload(
+    session: Session,
+    *,
+    user: StaffUser,
+    institution: Institution,
+    file: IO[bytes],
+    filename: str | None,
+    secret: bytes,
+    max_rows: int,
+) -> UploadResult:
+    """Import the good rows, keep the refused ones (with reasons) for download. One transaction:
+    an error raised here (file-level problem, too many rows) leaves nothing imported."""
+    values: dict[int, dict[str, Any]] = {}
+
+    def rows() -> Iterator[tuple[int, dict[str, Any]] | tuple[int, str, dict[str, Any]]]:
+        for r in read_rows(file, filename=filename, max_rows=max_rows):
+            if isinstance(r, Row):
+                values[r.line] = r.values
+                yield r.line, r.values
+            else:
+                yield r.line, r.code, r.params
+
+    if completions.import_running(session, institution_id=institution.id):
+        raise CreditbankError("import_in_progress")  # the institution's staged API import is still going
+    report = completions.import_rows(
+        session,
+        institution=institution,
+        api_key_id=None,
+        staff_id=user.id,
+        secret=secret,
+        rows=rows(),
+        mode="partial",
+    )
+    by_line: dict[int, list[dict[str, Any]]] = {}
+    for error in report.errors:
+        by_line.setdefault(error["line"], []).append(error)
+    refused = [
+        Refused(
+            line=line,
+            external_id=(values.get(line) or {}).get("external_id"),
+            account_no=(values.get(line) or {}).get("account_no"),
+            reasons_zh=[e["message_zh"] for e in errors],
+            reasons_en=[e["message_en"] for e in errors],
+        )
+        for line, errors in sorted(by_line.items())
+    ]
+    upload = StaffUpload(
+        id=new_id("upl"),
+        institution_id=institution.id,
+        staff_id=user.id,
+        created_at=clock.now(),
+        filename=(filename or "upload")[:200],
+        total_rows=report.total_rows,
+        accepted=report.accepted,
+        replayed=report.replayed,
+        rejected=report.rejected,
+        refused_xlsx=_refused_workbook(refused, values) if refused else None,
+    )
+    session.add(upload)
+    session.flush()
+    record(
+        session,
+        user,
+        "upload",
+        f"{upload.filename}: {report.accepted} imported, {report.replayed} already there, "
+        f"{report.rejected} refused ({upload.id})",
+    )
+    return UploadResult(upload=upload, refused=refused)
+
+
+def _refused_workbook(refused: list[Refused], values: dict[int, dict[str, Any]]) -> bytes:
+    """The refused rows with the columns the importer reads, plus the original line and the reasons.
+
+    The file uploads again as it is: ``batchfile.IGNORED`` names the two extra columns."""
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet("refused 不合格")
+    sheet.append([*COLUMNS, REASON_HEADER, LINE_HEADER])
+    for item in refused:
+        row = values.get(item.line) or {}
+        sheet.append(
+            [
+                *(_cell(row.get(c)) for c in COLUMNS),
+                "；".join(item.reasons_zh) + " / " + "; ".join(item.reasons_en),
+                item.line,
+            ]
+        )
+    out = BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+def _cell(value: Any) -> Any:
+    return value if value is None or isinstance(value, int | float) else str(value)
+
+
+def refused_file(session: Session, *, institution_id: int, upload_id: str) -> StaffUpload:
+    upload = session.get(StaffUpload, upload_id)
+    if upload is None or upload.institution_id != institution_id or upload.refused_xlsx is None:
+        raise CreditbankError("upload_not_found")
+    return upload
+
+
+def recent(session: Session, *, institution_id: int, limit: int = 10) -> list[StaffUpload]:
+    return list(
+        session.exec(
+            select(StaffUpload)
+            .where(col(StaffUpload.institution_id) == institution_id)
+            .order_by(col(StaffUpload.created_at).desc())
+            .limit(limit)
+        )
+    )

@@ -1,0 +1,338 @@
+"""The institution console without a browser: catalogue, enrolment and the slip, one completion,
+the upload → refused rows → fix → upload loop, revocation, the approver's queue — and the refusals
+(bad files, too big, merged cells, wrong role, another institution), each changing nothing."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from sqlmodel import select
+
+from creditbank.completions.models import Completion
+from creditbank.staff.models import StaffAction
+from tests.web.consoleworld import XLSX, balance, build, csrf_of, read_sheet, sheet
+from tests.web.staffworld import STAFF_PASSWORD, csrf, staff_sign_in
+
+
+def error_text(response) -> str:
+    match = re.search(r'id="error"[^>]*>(.*?)<', response.text)
+    return match.group(1) if match else ""
+
+
+@pytest.fixture
+def world(client):
+    return build(client)
+
+
+def _upload(client, data: bytes, name: str = "term.xlsx", kind: str = XLSX, code: str = "YCCEC"):
+    token = csrf(client, f"/console/{code}/upload")
+    return client.post(
+        f"/console/{code}/upload", data={"csrf_token": token}, files={"file": (name, data, kind)}
+    )
+
+
+def _actions(client) -> list[tuple[str, str]]:
+    with client.app.state.db.reader() as session:
+        return [(a.action, a.subject) for a in session.exec(select(StaffAction).order_by(StaffAction.id))]
+
+
+class TestCatalogue:
+    def test_adding_then_editing_an_outcome_shows_both_versions(self, client, world):
+        staff_sign_in(client, "yc-clerk")
+        form = {"csrf_token": csrf(client, "/console/YCCEC/catalogue/new"), "outcome_code": "YC-TEA",
+                "title_zh": "茶艺入门", "category": "culture_leisure", "level": "1", "credits": "0.5"}  # fmt: skip
+        added = client.post("/console/YCCEC/catalogue", data=form, follow_redirects=False)
+        assert added.status_code == 303 and added.headers["location"].endswith("saved=YC-TEA")
+        edited = client.post("/console/YCCEC/catalogue", data=form | {"credits": "1"}, follow_redirects=False)
+        assert edited.status_code == 303
+        page = client.get("/console/YCCEC/catalogue/YC-TEA").text
+        assert re.findall(r"<strong>v(\d)</strong>", page) == ["2", "1"]
+        api = client.get("/api/v1/catalogue", headers=world.yc).json()
+        assert {o["code"]: (o["version"], o["credits"]) for o in api}["YC-TEA"] == (2, 1.0)
+        assert ("catalogue", "YC-TEA v2") in _actions(client)
+
+    def test_a_bad_level_is_said_in_words_and_nothing_is_added(self, client, world):
+        staff_sign_in(client, "yc-clerk")
+        response = client.post(
+            "/console/YCCEC/catalogue",
+            data={
+                "csrf_token": csrf(client, "/console/YCCEC/catalogue/new"),
+                "outcome_code": "YC-X",
+                "title_zh": "x",
+                "category": "community",
+                "level": "99",
+                "credits": "1",
+            },
+        )
+        assert response.status_code == 422 and "level" in error_text(response)
+        assert "YC-X" not in {o["code"] for o in client.get("/api/v1/catalogue", headers=world.yc).json()}
+
+
+class TestEnrolment:
+    def test_the_slip_carries_a_code_that_activates_the_account(self, client, world):
+        staff_sign_in(client, "yc-clerk")
+        response = client.post(
+            "/console/YCCEC/enrol",
+            data={
+                "csrf_token": csrf(client, "/console/YCCEC/enrol"),
+                "name": "赵德芳",
+                "national_id": "11010519491231002X",
+            },
+        )
+        assert response.status_code == 201
+        account = re.search(r'id="slip-account">([^<]+)<', response.text).group(1)
+        code = re.search(r'id="slip-code">([^<]+)<', response.text).group(1)
+        assert "赵德芳" in response.text and "/activate" in response.text
+        assert "11010519491231002X" not in response.text
+        activated = client.post(
+            "/api/v1/auth/activate",
+            json={"account_no": account, "activation_code": code, "password": "长城长城12345"},
+        )
+        assert activated.status_code == 200
+        assert ("enrol", f"{account} (new)") in _actions(client)
+
+    def test_a_wrong_id_number_is_refused_and_not_echoed(self, client, world):
+        staff_sign_in(client, "yc-clerk")
+        response = client.post(
+            "/console/YCCEC/enrol",
+            data={
+                "csrf_token": csrf(client, "/console/YCCEC/enrol"),
+                "name": "赵德芳",
+                "national_id": "110105194912310021",
+            },
+        )
+        assert response.status_code == 422 and "身份证号无效" in error_text(response)
+        assert "110105194912310021" not in response.text
+
+
+class TestOneCompletion:
+    def test_a_clerk_posts_one_and_the_record_names_the_staff_account(self, client, world):
+        staff_sign_in(client, "yc-clerk")
+        before = balance(client, world.yc, world.people[0])
+        response = client.post(
+            "/console/YCCEC/completions",
+            data={
+                "csrf_token": csrf(client, "/console/YCCEC/completions/new"),
+                "account_no": world.people[0],
+                "outcome_code": "YC-FARM",
+                "completed_on": "2026-03-01",
+                "external_id": "W-1",
+            },
+        )
+        assert response.status_code == 201 and 'id="posted"' in response.text
+        assert balance(client, world.yc, world.people[0]) == before + 2
+        with client.app.state.db.reader() as session:
+            posted = session.exec(select(Completion).where(Completion.external_id == "W-1")).one()
+        assert posted.staff_id is not None and posted.api_key_id is None
+
+    def test_an_unknown_account_is_a_sentence_and_nothing_posts(self, client, world):
+        staff_sign_in(client, "yc-clerk")
+        response = client.post(
+            "/console/YCCEC/completions",
+            data={
+                "csrf_token": csrf(client, "/console/YCCEC/completions/new"),
+                "account_no": "CB00000000000",
+                "outcome_code": "YC-FARM",
+                "completed_on": "2026-03-01",
+            },
+        )
+        assert response.status_code == 404 and error_text(response)
+
+
+class TestUploadLoop:
+    def test_two_bad_rows_are_shown_downloaded_fixed_and_imported_exactly_once(self, client, world):
+        staff_sign_in(client, "yc-clerk")
+        a, b, c = world.people
+        before = {p: balance(client, world.yc, p) for p in world.people}
+        data = sheet([
+            ["T-1", a, "YC-ELEC", "2026-03-01"],
+            ["T-2", b, "YC-NOPE", "2026-03-01"],     # unknown outcome
+            ["T-3", c, "YC-FARM", "2026-03-01"],
+            ["T-4", c, "YC-ELEC", "2099-01-01"],     # in the future
+        ])  # fmt: skip
+        result = _upload(client, data)
+        assert result.status_code == 200
+        assert re.findall(r'<tr data-line="(\d+)">', result.text) == ["3", "5"]
+        assert 'data-accepted="2"' in result.text and 'data-rejected="2"' in result.text
+        after_first = {p: balance(client, world.yc, p) for p in world.people}
+        assert after_first == {a: before[a] + 1.5, b: before[b], c: before[c] + 2}
+
+        link = re.search(r'id="download-refused" href="([^"]+)"', result.text).group(1)
+        download = client.get(link)
+        assert download.status_code == 200 and download.headers["content-type"] == XLSX
+        rows = read_sheet(download.content)
+        assert rows[0][-2:] == ["不合格原因 reason", "原行号 line"]
+        assert [r[0] for r in rows[1:]] == ["T-2", "T-4"] and all(r[-2] for r in rows[1:])
+
+        # Fix in place (the reason and line columns stay), upload the same file again.
+        for row in rows[1:]:
+            if row[0] == "T-2":
+                row[3] = "YC-FARM"
+            else:
+                row[4] = "2026-03-02"
+        fixed = sheet(rows[1:], header=rows[0])
+        again = _upload(client, fixed, name="term-refused.xlsx")
+        assert 'data-accepted="2"' in again.text and 'data-rejected="0"' in again.text
+        after = {p: balance(client, world.yc, p) for p in world.people}
+        assert after == {a: before[a] + 1.5, b: before[b] + 2, c: before[c] + 2 + 1.5}
+
+        # The whole first file again: nothing is imported twice.
+        replay = _upload(client, data)
+        assert 'data-accepted="0"' in replay.text and 'data-replayed="2"' in replay.text
+        assert {p: balance(client, world.yc, p) for p in world.people} == after
+
+    @pytest.mark.parametrize(
+        "name,data,kind,status,words",
+        [
+            ("photo.png", b"\x89PNG\r\n\x1a\n" + b"\x00" * 100, "image/png", 415, "只支持 CSV"),
+            ("merged.xlsx", None, XLSX, 422, "合并单元格"),
+        ],
+    )
+    def test_a_file_the_importer_cannot_read_is_a_clear_page_and_imports_nothing(
+        self, client, world, name, data, kind, status, words
+    ):
+        staff_sign_in(client, "yc-clerk")
+        if data is None:
+            data = sheet([["M1", world.people[0], "YC-ELEC", "2026-02-01"],
+                          ["M2", world.people[1], "YC-ELEC", "2026-02-01"]], merge="C2:C3")  # fmt: skip
+        before = [balance(client, world.yc, p) for p in world.people]
+        response = _upload(client, data, name=name, kind=kind)
+        assert response.status_code == status and words in error_text(response)
+        assert "没有导入" in response.text
+        assert [balance(client, world.yc, p) for p in world.people] == before
+
+    def test_a_file_over_20_mb_is_refused_before_it_is_read(self, client, world):
+        staff_sign_in(client, "yc-clerk")
+        token = csrf(client, "/console/YCCEC/upload")
+        big = b"external_id,account_no,outcome_code,completed_on\n" + b"x" * (21 * 1024 * 1024)
+        response = client.post(
+            "/console/YCCEC/upload", data={"csrf_token": token}, files={"file": ("big.csv", big, "text/csv")}
+        )
+        assert response.status_code == 413 and "20 MB" in response.text
+        assert response.headers["content-type"].startswith("text/html")
+
+    def test_an_upload_without_the_csrf_token_is_refused(self, client, world):
+        staff_sign_in(client, "yc-clerk")
+        client.get("/console/YCCEC/upload")
+        response = client.post(
+            "/console/YCCEC/upload",
+            files={"file": ("a.xlsx", sheet([["Z-1", world.people[0], "YC-ELEC", "2026-03-01"]]), XLSX)},
+        )
+        assert response.status_code == 403
+        assert balance(client, world.yc, world.people[0]) == 0
+
+    def test_another_institutions_staff_cannot_download_the_refused_rows(self, client, world):
+        staff_sign_in(client, "yc-clerk")
+        result = _upload(client, sheet([["Q-1", world.people[0], "YC-NOPE", "2026-03-01"]]))
+        link = re.search(r'id="download-refused" href="([^"]+)"', result.text).group(1)
+        staff_sign_in(client, "ou-clerk")
+        assert client.get(link).status_code == 403
+        assert client.get(link.replace("YCCEC", "CQOUYC")).status_code == 404
+
+
+class TestRolesAndRevocation:
+    def _posted(self, client, world) -> str:
+        staff_sign_in(client, "yc-clerk")
+        client.post(
+            "/console/YCCEC/completions",
+            data={
+                "csrf_token": csrf(client, "/console/YCCEC/completions/new"),
+                "account_no": world.people[0],
+                "outcome_code": "YC-ELEC",
+                "completed_on": "2026-03-01",
+                "external_id": "R-1",
+            },
+        )
+        with client.app.state.db.reader() as session:
+            return session.exec(select(Completion).where(Completion.external_id == "R-1")).one().id
+
+    def test_a_clerk_cannot_revoke_and_nothing_changes(self, client, world):
+        completion_id = self._posted(client, world)
+        response = client.post(
+            f"/console/YCCEC/completions/{completion_id}/revoke",
+            data={"csrf_token": csrf(client, "/console/YCCEC"), "reason": "录入错误"},
+        )
+        assert response.status_code == 403 and "审批员" in error_text(response)
+        assert balance(client, world.yc, world.people[0]) == 1.5
+
+    def test_an_approver_revokes_with_a_reason_and_the_record_names_them(self, client, world):
+        completion_id = self._posted(client, world)
+        staff_sign_in(client, "yc-approver")
+        page = client.get(f"/console/YCCEC/completions?account_no={world.people[0]}")
+        response = client.post(
+            f"/console/YCCEC/completions/{completion_id}/revoke",
+            data={"csrf_token": csrf_of(page.text), "reason": "录入错误"},
+            follow_redirects=False,
+        )
+        assert response.status_code == 303
+        assert balance(client, world.yc, world.people[0]) == 0
+        with client.app.state.db.reader() as session:
+            revoked = session.get(Completion, completion_id)
+        assert revoked.state == "revoked" and revoked.revoke_reason == "录入错误"
+        assert revoked.revoked_by and revoked.revoked_by.startswith("staff:")
+
+    def test_a_clerk_opening_the_approvers_queue_gets_a_403_page_in_chinese(self, client, world):
+        staff_sign_in(client, "ou-clerk")
+        response = client.get("/console/CQOUYC/conversions")
+        assert response.status_code == 403
+        assert error_text(response) == "✗ 你的账号没有这个权限：需要“审批员”角色，请找本机构的管理员"
+
+
+class TestConversionQueue:
+    def test_the_queue_explains_and_an_approval_moves_the_credits(self, client, world):
+        person = world.people[0]
+        from tests.conftest import completion_body
+
+        for code in ("YC-ELEC", "YC-FARM"):
+            posted = client.post("/api/v1/completions", json=completion_body(person, code), headers=world.yc)
+            assert posted.status_code == 201
+        # The learner (a session of their own) asks for the conversion.
+        with client.app.state.db.unit_of_work() as session:
+            from creditbank.learners import service as learners
+
+            learner = learners.by_account_no(session, person)
+            token = learners.open_session(session, learner)
+        asked = client.post(
+            "/api/v1/me/conversions",
+            json={"rule_id": world.rule_id},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        assert asked.status_code == 201, asked.text
+        conversion_id = asked.json()["id"]
+        before = client.get("/api/v1/me/balance", headers={"Authorization": f"Bearer {token}"}).json()
+
+        staff_sign_in(client, "ou-approver")
+        queue = client.get("/console/CQOUYC/conversions")
+        assert queue.status_code == 200 and f'data-conversion="{conversion_id}"' in queue.text
+        assert "居民用电安全" in queue.text and "春季蔬菜田间管理" in queue.text  # the lots it consumes
+        assert "✓" in queue.text
+        decided = client.post(
+            f"/console/CQOUYC/conversions/{conversion_id}",
+            data={"csrf_token": csrf_of(queue.text), "decision": "approve"},
+            follow_redirects=False,
+        )
+        assert decided.status_code == 303
+        after = client.get("/api/v1/me/balance", headers={"Authorization": f"Bearer {token}"}).json()
+        assert after["by_category"].get("academic") == 2
+        assert after["total"] != before["total"] or after["by_category"] != before["by_category"]
+        mine = client.get("/api/v1/me/conversions", headers={"Authorization": f"Bearer {token}"}).json()
+        assert [(c["id"], c["state"]) for c in mine] == [(conversion_id, "approved")]
+        assert ("approve", conversion_id) in _actions(client)
+
+    def test_a_rejection_needs_a_reason(self, client, world):
+        staff_sign_in(client, "ou-approver")
+        response = client.post(
+            "/console/CQOUYC/conversions/cnv_nothing",
+            data={"csrf_token": csrf(client, "/console/CQOUYC/conversions"), "decision": "reject"},
+        )
+        assert response.status_code == 422
+
+
+def test_every_console_page_opens_for_its_own_staff(client, world):
+    staff_sign_in(client, "yc-clerk")
+    for path in ("", "/catalogue", "/catalogue/new", "/catalogue/YC-ELEC", "/enrol", "/completions/new",
+                 "/upload", "/completions"):  # fmt: skip
+        response = client.get(f"/console/YCCEC{path}")
+        assert response.status_code == 200, (path, response.text[:300])
+    assert STAFF_PASSWORD not in response.text

@@ -1,0 +1,147 @@
+"""The district office's pages without a browser: institutions, keys shown once, staff accounts,
+rules waiting for approval, signing keys, the audit — and who may not use them."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from sqlmodel import select
+
+from creditbank.staff.models import StaffAction
+from tests.conftest import institution
+from tests.web.staffworld import (
+    STAFF_PASSWORD,
+    add_operator,
+    add_staff,
+    csrf,
+    operator_sign_in,
+    staff_sign_in,
+)
+
+
+def error_text(response) -> str:
+    match = re.search(r'id="error"[^>]*>(.*?)<', response.text)
+    return match.group(1) if match else ""
+
+
+@pytest.fixture
+def office(client):
+    return operator_sign_in(client, add_operator(client))
+
+
+def test_the_operator_creates_accredits_keys_and_staffs_an_institution(office):
+    token = csrf(office, "/operator/institutions")
+    made = office.post(
+        "/operator/institutions",
+        data={"csrf_token": token, "code": "hczcec", "name_zh": "皇城镇社区教育中心", "district": "皇城镇"},
+        follow_redirects=False,
+    )
+    assert made.status_code == 303 and made.headers["location"] == "/operator/institutions/HCZCEC"
+    page = office.get("/operator/institutions/HCZCEC")
+    assert 'data-state="pending"' in page.text
+    office.post("/operator/institutions/HCZCEC/state", data={"csrf_token": token, "state": "accredited"})
+    assert 'data-state="accredited"' in office.get("/operator/institutions/HCZCEC").text
+
+    issued = office.post(
+        "/operator/institutions/HCZCEC/api-keys", data={"csrf_token": token, "label": "教务系统"}
+    )
+    assert issued.status_code == 201
+    key = re.search(r'id="new-key">([^<]+)<', issued.text).group(1)
+    assert office.get("/api/v1/catalogue", headers={"Authorization": f"Bearer {key}"}).status_code == 200
+    assert key not in office.get("/operator/institutions/HCZCEC").text  # shown once
+
+    added = office.post(
+        "/operator/institutions/HCZCEC/staff",
+        data={
+            "csrf_token": token,
+            "username": "hc-clerk",
+            "name": "周老师",
+            "password": STAFF_PASSWORD,
+            "role": ["clerk", "approver"],
+        },
+        follow_redirects=False,
+    )
+    assert added.status_code == 303
+    staff_sign_in(office, "hc-clerk")
+    assert office.get("/console/HCZCEC").status_code == 200
+    with office.app.state.db.reader() as session:
+        actions = [(a.action, a.operator_id is not None) for a in session.exec(select(StaffAction))]
+    assert ("institution", True) in actions and ("accredited", True) in actions and ("staff", True) in actions
+
+
+def test_a_duplicate_username_is_said_and_nothing_is_created(office):
+    institution(office, "YCCEC", "永川区社区教育学院")
+    add_staff(office, "YCCEC", "yc-clerk", "clerk")
+    response = office.post(
+        "/operator/institutions/YCCEC/staff",
+        data={
+            "csrf_token": csrf(office, "/operator/institutions/YCCEC"),
+            "username": "yc-clerk",
+            "name": "又一个",
+            "password": STAFF_PASSWORD,
+            "role": ["clerk"],
+        },
+    )
+    assert response.status_code == 409 and "yc-clerk" in error_text(response)
+
+
+def test_a_proposed_rule_is_shown_with_its_text_and_approved(office):
+    from tests.conftest import outcome
+
+    ou = institution(office, "CQOUYC", "重庆开放大学永川分校")
+    outcome(office, ou, "OU-AGRI", title_zh="现代农业技术基础", category="academic", level=5, credits=2)
+    proposed = office.post(
+        "/api/v1/conversion-rules",
+        headers=ou,
+        json={
+            "code": "AGRI-3",
+            "name_zh": "社区农业学分转现代农业技术基础",
+            "target_outcome_code": "OU-AGRI",
+            "credits": 2,
+            "effective_from": "2026-01-01",
+            "source": {"credits": {"category": "community", "min_level": 2, "amount": 3}},
+        },
+    )
+    assert proposed.status_code == 201
+    page = office.get("/operator/rules")
+    assert "社区农业学分转现代农业技术基础" in page.text and "&#34;community&#34;" in page.text
+    office.post(
+        f"/operator/rules/{proposed.json()['id']}/approve",
+        data={"csrf_token": csrf(office, "/operator/rules")},
+    )
+    assert 'id="no-rules"' in office.get("/operator/rules").text
+    rules = office.get("/api/v1/conversion-rules", headers=ou).json()
+    assert [r["state"] for r in rules if r["code"] == "AGRI-3"] == ["approved"]
+
+
+def test_rotating_the_key_and_running_the_audit(office):
+    before = office.get("/operator/keys").text.count('data-status="active"')
+    office.post("/operator/keys/rotate", data={"csrf_token": csrf(office, "/operator/keys")})
+    page = office.get("/operator/keys").text
+    assert page.count('data-status="active"') == 1 and 'data-status="retired"' in page and before == 1
+    assert 'id="never"' in office.get("/operator/audit").text
+    office.post("/operator/audit", data={"csrf_token": csrf(office, "/operator/audit")})
+    assert 'data-passed="yes"' in office.get("/operator/audit").text
+
+
+def test_a_bad_compromise_time_is_a_sentence_and_no_key_changes(office):
+    page = office.get("/operator/keys").text
+    kid = re.search(r'<option value="([^"]+)"', page).group(1)
+    response = office.post(
+        "/operator/keys/compromised",
+        data={"csrf_token": csrf(office, "/operator/keys"), "kid": kid, "since": "yesterday"},
+    )
+    assert response.status_code == 422 and "since" in error_text(response)
+    assert 'data-status="compromised"' not in office.get("/operator/keys").text
+
+
+@pytest.mark.parametrize(
+    "path", ["/operator/institutions", "/operator/rules", "/operator/keys", "/operator/audit"]
+)
+def test_staff_get_a_403_page_on_every_office_page(client, path):
+    institution(client, "YCCEC", "永川区社区教育学院")
+    add_staff(client, "YCCEC", "yc-approver", "approver")
+    staff_sign_in(client, "yc-approver")
+    response = client.get(path)
+    assert response.status_code == 403 and response.headers["content-type"].startswith("text/html")

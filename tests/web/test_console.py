@@ -272,6 +272,14 @@ class TestRolesAndRevocation:
         assert revoked.state == "revoked" and revoked.revoke_reason == "录入错误"
         assert revoked.revoked_by and revoked.revoked_by.startswith("staff:")
 
+    def test_a_clerk_posting_an_approval_is_refused_before_anything_is_looked_up(self, client, world):
+        staff_sign_in(client, "ou-clerk")
+        response = client.post(
+            "/console/CQOUYC/conversions/cnv_any",
+            data={"csrf_token": csrf(client, "/console/CQOUYC"), "decision": "approve"},
+        )
+        assert response.status_code == 403 and "审批员" in error_text(response)
+
     def test_a_clerk_opening_the_approvers_queue_gets_a_403_page_in_chinese(self, client, world):
         staff_sign_in(client, "ou-clerk")
         response = client.get("/console/CQOUYC/conversions")

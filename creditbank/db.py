@@ -15,10 +15,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from functools import lru_cache
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, MetaData, Table, create_engine, event, inspect
+from sqlalchemy import Date, DateTime, Engine, MetaData, Table, TypeDecorator, create_engine, event, inspect
 from sqlalchemy.engine import make_url
 from sqlmodel import Session, SQLModel
 
@@ -177,6 +178,30 @@ def _sqlite_value(value: object) -> object:
     return value
 
 
+def _sqlite_rows(table: Table, columns: list[str], rows: list[dict]) -> list[tuple]:
+    """Rows as tuples, dates and times as SQLAlchemy writes them — only those columns converted
+    (a converter call per value was a tenth of a 100 000-row import)."""
+    temporal = [i for i, c in enumerate(columns) if _is_temporal(table.c[c].type)]
+    if len(columns) == 1:
+        return [(_sqlite_value(r[columns[0]]),) if temporal else (r[columns[0]],) for r in rows]
+    pick = itemgetter(*columns)
+    if not temporal:
+        return [pick(r) for r in rows]
+    out = []
+    for r in rows:
+        values = list(pick(r))
+        for i in temporal:
+            values[i] = _sqlite_value(values[i])
+        out.append(tuple(values))
+    return out
+
+
+def _is_temporal(column_type: Any) -> bool:
+    if isinstance(column_type, TypeDecorator):
+        column_type = column_type.impl_instance
+    return isinstance(column_type, (Date, DateTime))
+
+
 def bulk_insert(session: Session, table: Table, rows: list[dict]) -> None:
     """Insert many rows in one statement execution (the ingest hot path).
 
@@ -192,7 +217,7 @@ def bulk_insert(session: Session, table: Table, rows: list[dict]) -> None:
     columns = list(rows[0])
     if connection.dialect.name == "sqlite":
         sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
-        connection.exec_driver_sql(sql, [tuple(_sqlite_value(r[c]) for c in columns) for r in rows])
+        connection.exec_driver_sql(sql, _sqlite_rows(table, columns, rows))
     elif connection.dialect.driver == "psycopg" and len(rows) >= COPY_MIN_ROWS:
         driver = connection.connection.driver_connection
         assert driver is not None

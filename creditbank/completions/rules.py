@@ -12,7 +12,7 @@ from datetime import date
 from typing import Any
 
 from creditbank.kit import idcard
-from creditbank.kit.canonical import digest_hex
+from creditbank.kit.canonical import trusted_digest_hex
 from creditbank.kit.tokens import is_account_no
 
 
@@ -128,7 +128,8 @@ def content_hash(
     hours: float | None,
 ) -> str:
     """What makes two posts 'the same completion' — the learner by account, however named."""
-    return digest_hex(
+    # Strings and None only (scores as text): RFC 8785 is plain json.dumps for this shape.
+    return trusted_digest_hex(
         {
             "external_id": external_id,
             "account_no": account_no,

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
-from creditbank.kit.canonical import digest_hex
+from creditbank.kit.canonical import trusted_digest_hex
 
 GENESIS = "0" * 64
 
@@ -47,4 +47,5 @@ def payload(
 
 
 def tx_hash(body: dict[str, Any]) -> str:
-    return digest_hex(body)
+    # ``payload`` builds only ASCII keys, strings, None and integers: RFC 8785 is plain json.dumps.
+    return trusted_digest_hex(body)

@@ -148,6 +148,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.include_router(conversion.router)
     app.include_router(translog.router)
     app.include_router(stats.router)
+    app.include_router(stats.awards_router)
     if settings.vc_api:  # W3C conformance-test endpoints, off by default (docs/interop.md)
         from creditbank.api import vcapi
 

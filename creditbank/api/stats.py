@@ -9,17 +9,26 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 
-from creditbank.api.deps import DbDep, Operator, write
+from creditbank.api.certificates import certificate_out
+from creditbank.api.deps import DbDep, LearnerCaller, Operator, write
 from creditbank.api.problems import language
-from creditbank.stats import export, queries
+from creditbank.certificates.schemas import CertificateOut
+from creditbank.learners.models import Learner
+from creditbank.stats import awards, export, queries
 from creditbank.stats import service as stats
 from creditbank.stats.figures import Figure
+from creditbank.stats.models import Award
 from creditbank.stats.schemas import (
     AreaIn,
     AreaOut,
+    AwardIn,
+    AwardOut,
+    CandidateOut,
+    ConsentIn,
+    ConsentOut,
     FigureOut,
     PopulationIn,
     PopulationOut,
@@ -254,5 +263,131 @@ def put_areas(body: list[AreaIn], db: DbDep, principal: Operator) -> Response:
             AreaOut(district=a.district, township=a.township, village=a.village).model_dump()
             for a in stats.areas(session)
         ]
+
+    return write(db, principal, use_case)
+
+
+# -- recognition (学习激励) ---------------------------------------------------------------------------
+
+awards_router = APIRouter(prefix="/api/v1", tags=["recognition 学习激励"])
+
+
+def award_out(award: Award, learner: Learner) -> dict:
+    return AwardOut.model_validate(
+        {
+            "id": award.id,
+            "account_no": learner.account_no,
+            "name": learner.name,
+            "title_zh": award.title_zh,
+            "title_en": award.title_en,
+            "district": award.district,
+            "category": award.category,
+            "from": award.period_from,
+            "to": award.period_to,
+            "credits": award.credits_units / 100,
+            "hours": award.hours,
+            "reason": award.reason,
+            "awarded_at": award.awarded_at,
+            "certificate_id": award.certificate_id,
+        }
+    ).model_dump(mode="json", by_alias=True)
+
+
+@router.get(
+    "/recognition",
+    response_model=list[CandidateOut],
+    summary="Candidates for recognition: most credits or hours per district and category · 表彰候选人",
+)
+def recognition_candidates(
+    db: DbDep,
+    principal: Operator,
+    start: From = None,
+    end: To = None,
+    district: District = None,
+    category: Annotated[str | None, Query(max_length=32)] = None,
+    by: Literal["credits", "hours"] = "credits",
+    top: Annotated[int, Query(ge=1, le=100)] = 5,
+) -> list[dict]:
+    """Only learners who agreed in their portal to be named appear."""
+    period = queries.Period.of(start, end)
+    with db.reader() as session:
+        found = awards.candidates(session, period, district=district, category=category, by=by, top=top)
+    return [
+        CandidateOut(
+            rank=c.rank,
+            account_no=c.account_no,
+            name=c.name,
+            district=c.district,
+            category=c.category,
+            credits=c.credits_units / 100,
+            hours=round(c.hours, 2),
+            completions=c.completions,
+        ).model_dump()
+        for c in found
+    ]
+
+
+@awards_router.post("/awards", status_code=201, response_model=AwardOut, summary="Record an award · 记录表彰")
+def record_award(body: AwardIn, db: DbDep, principal: Operator) -> Response:
+    period = queries.Period.of(body.from_, body.to)
+
+    def use_case(session) -> tuple[int, Any]:
+        award = awards.record(
+            session,
+            account_no=body.account_no,
+            title=body.title,
+            period=period,
+            category=body.category,
+            reason=body.reason,
+        )
+        learner = session.get(Learner, award.learner_id)
+        return 201, award_out(award, learner)
+
+    return write(db, principal, use_case)
+
+
+@awards_router.get("/awards", response_model=list[AwardOut], summary="Awards recorded · 表彰记录")
+def list_awards(db: DbDep, principal: Operator) -> list[dict]:
+    with db.reader() as session:
+        return [award_out(a, lr) for a, lr in awards.listed(session)]
+
+
+@awards_router.get("/me/awards", response_model=list[AwardOut], summary="My awards · 我的表彰")
+def my_awards(db: DbDep, principal: LearnerCaller) -> list[dict]:
+    with db.reader() as session:
+        return [award_out(a, lr) for a, lr in awards.listed(session, learner_id=principal.learner.id)]
+
+
+@awards_router.put(
+    "/me/recognition-consent",
+    response_model=ConsentOut,
+    summary="Agree (or not) to be named for recognition · 同意公开表彰",
+)
+def my_consent(body: ConsentIn, db: DbDep, principal: LearnerCaller) -> Response:
+    def use_case(session) -> tuple[int, Any]:
+        learner = awards.set_consent(session, learner_id=principal.learner.id, named=body.named)
+        return 200, ConsentOut(
+            named=learner.named_consent_at is not None, since=learner.named_consent_at
+        ).model_dump(mode="json")
+
+    return write(db, principal, use_case)
+
+
+@awards_router.post(
+    "/me/awards/{award_id}/certificate",
+    status_code=201,
+    response_model=CertificateOut,
+    summary="My award as a signed certificate (Open Badge, achievement type Award) · 表彰证书",
+)
+def my_award_certificate(
+    award_id: Annotated[str, Path(max_length=40)], request: Request, db: DbDep, principal: LearnerCaller
+) -> Response:
+    issuer = request.app.state.issuer
+
+    def use_case(session) -> tuple[int, Any]:
+        certificate = awards.issue_certificate(
+            session, issuer, learner_id=principal.learner.id, award_id=award_id, issued_by=principal.key
+        )
+        return 201, certificate_out(request, certificate)
 
     return write(db, principal, use_case)

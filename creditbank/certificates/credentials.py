@@ -29,6 +29,7 @@ KIND_TITLES = {
     "transcript": ("学分成绩单", "Credit Transcript"),
     "conversion": ("学分转换证明", "Credit Conversion Certificate"),
     "qualification": ("资历证书", "Qualification Certificate"),
+    "award": ("学习表彰证书", "Certificate of Award"),
 }
 
 
@@ -252,6 +253,42 @@ def summary_credential(
             "creditsEarned": credits_number(p.total_credits),
         },
         evidence=evidence,
+    )
+
+
+def award_credential(
+    p: Printed, *, base_url: str, status: dict | None, valid_from: str, award_id: str, narrative: str
+) -> dict:
+    """A recognition as an Open Badge: an ``Achievement`` of ``achievementType`` ``Award``. It grants
+    no credits (``creditsAvailable``/``creditsEarned`` 0); what the learner earned to deserve it is in
+    the description and the criteria."""
+    line = p.lines[0]
+    name = line.title_zh if not line.title_en else f"{line.title_zh} ({line.title_en})"
+    achievement = {
+        "id": f"{base_url}/api/v1/certificates/{p.certificate_id}#award-{award_id}",
+        "type": ["Achievement"],
+        "achievementType": "Award",
+        "name": name,
+        "description": f"{line.institution_name} · {line.completed_on}",
+        "criteria": {"narrative": narrative},
+        "creditsAvailable": 0,
+        "humanCode": award_id,
+    }
+    return _credential(
+        p,
+        base_url=base_url,
+        status=status,
+        valid_from=valid_from,
+        contexts=[OB_V3],
+        kind_type="OpenBadgeCredential",
+        name=f"{KIND_TITLES['award'][0]} · {line.title_zh}",
+        subject={
+            "type": ["AchievementSubject"],
+            "identifier": _identifiers(p),
+            "achievement": achievement,
+            "creditsEarned": 0,
+            "activityEndDate": f"{line.completed_on}T00:00:00Z",
+        },
     )
 
 

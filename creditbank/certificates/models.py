@@ -16,6 +16,7 @@ class CertificateKind(StrEnum):
     transcript = "transcript"  # all credits at a point in time
     conversion = "conversion"
     qualification = "qualification"
+    award = "award"  # a recognition the district office recorded (百姓学习之星, 优秀学员)
 
 
 class Certificate(SQLModel, table=True):

@@ -119,6 +119,10 @@ KINDS = {
         "学习者已达到下列资格的全部学分要求。",
         "The learner has met the credit requirements of the qualification below.",
     ),
+    "award": _Kind(
+        "学习者因下列学习表现获得表彰。",
+        "The learner is recognised for the learning below.",
+    ),
 }
 
 

@@ -259,6 +259,51 @@ def _qualification_lines(
     return qualification, _lines(session, None, learner.id, only_lots=set(lot_ids))
 
 
+@dataclasses.dataclass(frozen=True)
+class AwardFacts:
+    """What an award certificate states (the award itself lives with the statistics, above this
+    package, which hands these facts down)."""
+
+    award_id: str
+    title_zh: str
+    title_en: str | None
+    reason: str | None
+    district: str | None
+    category: str | None
+    period_from: str
+    period_to: str
+    credits_units: int
+    hours: float
+    awarded_on: str
+
+
+def _award_line(award: AwardFacts) -> Line:
+    by = f"{award.district}学分银行" if award.district else BANK_NAME_ZH
+    earned = _credits_text(award.credits_units)
+    return Line(
+        outcome_ref=f"AWARD:{award.award_id}",
+        title_zh=f"{award.title_zh}（{award.period_from} 至 {award.period_to}，{earned} 学分）",
+        title_en=f"{award.title_en or award.title_zh} ({award.period_from} to {award.period_to}, {earned} credits)",
+        category=award.category or "community",
+        level=1,
+        credits="0",  # an award grants no credits; what earned it is in the title and the criteria
+        completed_on=award.awarded_on,
+        institution_code="AWARD",
+        institution_name=by,
+        available="0",
+    )
+
+
+def _award_narrative(award: AwardFacts) -> str:
+    zh = (
+        f"{award.period_from} 至 {award.period_to} 期间取得 {_credits_text(award.credits_units)} 学分、"
+        f"{award.hours:g} 学时"
+    )
+    en = f"earned {_credits_text(award.credits_units)} credits and {award.hours:g} learning hours from {award.period_from} to {award.period_to}"
+    reason = f"；{award.reason}" if award.reason else ""
+    return f"{zh}{reason}。/ {en}."
+
+
 def issue(
     session: Session,
     issuer: Issuer,
@@ -268,11 +313,16 @@ def issue(
     completion_id: str | None = None,
     conversion_id: str | None = None,
     qualification_code: str | None = None,
+    award: AwardFacts | None = None,
     issued_by: str,
 ) -> Certificate:
     qualification = None
     parts: list[_Issued] = []
-    if kind == CertificateKind.conversion:
+    if kind == CertificateKind.award:
+        if award is None:
+            raise CreditbankError("invalid_value", {"field": "award", "reason": "必填 / required"})
+        rows: list = [(set(), _award_line(award), 0)]
+    elif kind == CertificateKind.conversion:
         rows = _conversion_lines(session, conversion_id, learner.id)
     elif kind == CertificateKind.qualification:
         qualification, rows = _qualification_lines(session, qualification_code, learner)
@@ -313,6 +363,16 @@ def issue(
     if kind == CertificateKind.achievement:
         unsigned = credentials.achievement_credential(
             printed, base_url=issuer.base_url, status=status, valid_from=valid_from
+        )
+    elif kind == CertificateKind.award:
+        assert award is not None  # checked above
+        unsigned = credentials.award_credential(
+            printed,
+            base_url=issuer.base_url,
+            status=status,
+            valid_from=valid_from,
+            award_id=award.award_id,
+            narrative=_award_narrative(award),
         )
     elif kind in (CertificateKind.conversion, CertificateKind.qualification):
         if kind == CertificateKind.conversion:

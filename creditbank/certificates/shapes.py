@@ -19,6 +19,7 @@ FILES = {
     # Conversion and qualification certificates are Open Badges too: one achievement each.
     "conversion": "achievement-credential.schema.json",
     "qualification": "achievement-credential.schema.json",
+    "award": "achievement-credential.schema.json",
 }
 
 

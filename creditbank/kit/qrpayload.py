@@ -71,7 +71,7 @@ MAX_CLAIMS_BYTES = 64 * 1024
 
 SIG_CHARS = 86  # base64url of 64 bytes, no padding
 
-KINDS = ("achievement", "transcript", "conversion", "qualification")
+KINDS = ("achievement", "transcript", "conversion", "qualification", "award")
 
 _KID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _B64URL = re.compile(r"[A-Za-z0-9_-]*")

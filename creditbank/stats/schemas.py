@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, StrictInt
@@ -72,3 +72,51 @@ class AreaOut(BaseModel):
     district: str
     township: str
     village: str
+
+
+class CandidateOut(BaseModel):
+    rank: int
+    account_no: str
+    name: str
+    district: str | None
+    category: str
+    credits: float
+    hours: float
+    completions: int
+
+
+class AwardIn(BaseModel):
+    account_no: str = Field(min_length=13, max_length=13)
+    title: Literal["star", "outstanding"] = Field(description="star = 百姓学习之星, outstanding = 优秀学员")
+    category: str | None = Field(
+        default=None, max_length=32, description="The category it was a candidate in"
+    )
+    from_: date | None = Field(default=None, alias="from", description="Default: 1 January this year")
+    to: date | None = Field(default=None, description="Default: today")
+    reason: str | None = Field(default=None, max_length=500)
+
+
+class AwardOut(BaseModel):
+    id: str
+    account_no: str
+    name: str
+    title_zh: str
+    title_en: str | None
+    district: str | None
+    category: str | None
+    from_: date = Field(alias="from")
+    to: date
+    credits: float
+    hours: float
+    reason: str | None
+    awarded_at: datetime
+    certificate_id: str | None
+
+
+class ConsentIn(BaseModel):
+    named: bool = Field(description="true: I agree to be named for recognition (学习激励)")
+
+
+class ConsentOut(BaseModel):
+    named: bool
+    since: datetime | None

@@ -12,7 +12,18 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from creditbank.web import accounts, achievements, console, learner, office, public, security, verifier
+from creditbank.web import (
+    accounts,
+    achievements,
+    console,
+    learner,
+    office,
+    public,
+    recognition,
+    security,
+    stats,
+    verifier,
+)
 from creditbank.web.base import Renderer
 
 STATIC = Path(__file__).parent / "static"
@@ -33,4 +44,6 @@ def install(app: FastAPI) -> None:
     app.include_router(accounts.router)
     app.include_router(console.router)
     app.include_router(office.router)
+    app.include_router(stats.router)
+    app.include_router(recognition.router)
     app.state.html_error = public.status_page

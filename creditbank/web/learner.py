@@ -263,6 +263,7 @@ CERTIFICATE_KINDS = {
     "transcript": N_("Transcript of all my credits"),
     "conversion": N_("Conversion certificate"),
     "qualification": N_("Diploma certificate"),
+    "award": N_("Award certificate"),
 }
 
 

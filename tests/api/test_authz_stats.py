@@ -8,7 +8,7 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from tests.api.authz import OP, Route, World, eq
+from tests.api.authz import LRN, OP, Expect, Route, World, eq
 from tests.conftest import OPERATOR
 
 PERIOD = {"from": "2026-01-01", "to": "2026-12-31"}
@@ -71,6 +71,40 @@ ROWS: dict[tuple[str, str], Route] = {
         lambda w, role: ("/api/v1/stats/areas", {"json": [{"district": "永川区", "township": "中山路街道"}]}),
         lambda r, w, role: eq(len(r.json()), 1, "areas"),
     ),
+    # Recognition. The world's learner never agreed to be named (until the learner's own walk), so the
+    # operator's award is refused by the domain (409), after authorization; the learner's certificate
+    # row names an award that does not exist (404). The allowed stories: tests/stats/test_recognition.py.
+    ("GET", "/api/v1/stats/recognition"): Route(
+        "operator",
+        lambda w, role: ("/api/v1/stats/recognition", {"params": PERIOD}),
+        lambda r, w, role: eq(r.json(), [], "candidates (nobody agreed to be named)"),
+    ),
+    ("POST", "/api/v1/awards"): Route(
+        "operator",
+        lambda w, role: (
+            "/api/v1/awards",
+            {"json": {"account_no": w.learner["account_no"], "title": "star"}},
+        ),
+        lambda r, w, role: None,
+        overrides={OP: Expect(409, "award_not_consented")},
+    ),
+    ("GET", "/api/v1/awards"): Route(
+        "operator", lambda w, role: ("/api/v1/awards", {}), lambda r, w, role: eq(r.json(), [], "awards")
+    ),
+    ("GET", "/api/v1/me/awards"): Route(
+        "learner", lambda w, role: ("/api/v1/me/awards", {}), lambda r, w, role: eq(r.json(), [], "my awards")
+    ),
+    ("PUT", "/api/v1/me/recognition-consent"): Route(
+        "learner",
+        lambda w, role: ("/api/v1/me/recognition-consent", {"json": {"named": True}}),
+        lambda r, w, role: eq(r.json()["named"], True, "consent"),
+    ),
+    ("POST", "/api/v1/me/awards/{award_id}/certificate"): Route(
+        "learner",
+        lambda w, role: ("/api/v1/me/awards/awd_nonexistent/certificate", {}),
+        lambda r, w, role: None,
+        overrides={LRN: Expect(404, "award_not_found")},
+    ),
 }
 
 
@@ -80,6 +114,9 @@ def state(client: TestClient, w: World) -> dict[str, Any]:
         "population": get("/api/v1/stats/population"),
         "participation target": get("/api/v1/stats/targets")["participation"],
         "areas": len(get("/api/v1/stats/areas")),
+        "awards": len(get("/api/v1/awards")),
+        # The learner's c1 (2026-03-01) makes them a candidate once they agree to be named.
+        "learner agreed to be named": bool(get("/api/v1/stats/recognition?from=2026-01-01&to=2026-12-31")),
     }
 
 
@@ -89,5 +126,13 @@ def expected_state(role: str) -> dict[str, Any]:
             "population": [{"district": "永川区", "age_band": "60_plus", "residents": 280000}],
             "participation target": 65.0,
             "areas": 1,
+            "awards": 0,
+            "learner agreed to be named": False,
         }
-    return {"population": [], "participation target": 60.0, "areas": 0}
+    return {
+        "population": [],
+        "participation target": 60.0,
+        "areas": 0,
+        "awards": 0,
+        "learner agreed to be named": role == LRN,
+    }

@@ -748,6 +748,14 @@ def _weighted_sample(rng: random.Random, items: list, weights: list[float], k: i
     return [items[i] for _, i in keyed[:k]]
 
 
+def _place(where: str) -> tuple[str, str | None]:
+    """永川区中山路街道 → (永川区, 中山路街道): district and 乡镇/街道, which statistics count by."""
+    cut = max(where.find("区"), where.find("县"))
+    if 0 < cut < len(where) - 1:
+        return where[: cut + 1], where[cut + 1 :]
+    return where, None
+
+
 def plan_learners(rng: random.Random, count: int, today: date) -> list[PlannedLearner]:
     people: list[PlannedLearner] = []
     used_ids: set[str] = set()
@@ -887,7 +895,8 @@ def load(db: Database, settings: Settings, *, learners: int = 300, seed: int = 2
                 name=person.name,
                 national_id=person.national_id,
                 phone=person.phone,
-                district=person.district,
+                district=_place(person.district)[0],
+                township=_place(person.district)[1],
                 institution_id=by_code[person.enroler].id,
             )
             accounts.append(enrolment.learner.account_no)

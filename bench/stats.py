@@ -459,9 +459,9 @@ def main() -> None:
                     log(f"  built in {build_seconds[(backend, n)]:.1f} s; timing queries …")
                     timings = query_timings(url, args.repeat)
                     log("  timing the page …")
-                    timings["whole dashboard page (GET /operator/stats: queries, 11 SVG charts, HTML)"] = (
-                        page_timing(url, args.repeat, Path(tmp) / f"keys-{backend}-{n}")
-                    )
+                    cold, warm = page_timing(url, args.repeat, Path(tmp) / f"keys-{backend}-{n}")
+                    timings[PAGE_COLD] = cold
+                    timings[PAGE_WARM] = warm
                     results[(backend, n)] = timings
     finally:
         if cluster is not None:
@@ -480,11 +480,11 @@ def main() -> None:
             + " | ".join(f"{build_seconds[(backend, n)]:.1f}" for n in sizes)
             + " |"
         )
-        biggest = results[(backend, sizes[-1])][
-            "whole dashboard page (GET /operator/stats: queries, 11 SVG charts, HTML)"
-        ]
-        verdict = "yes" if biggest < 1000 else "NO"
-        print(f"\nWhole dashboard at {sizes[-1]:,} completions: {biggest:.0f} ms — under 1 s: {verdict}\n")
+        cold, warm = (results[(backend, sizes[-1])][k] for k in (PAGE_COLD, PAGE_WARM))
+        print(
+            f"\nWhole dashboard at {sizes[-1]:,} completions: first view {cold:.0f} ms, again {warm:.0f} ms"
+            f" — under 1 s: {'yes' if cold < 1000 else 'NO'} / {'yes' if warm < 1000 else 'NO'}\n"
+        )
 
 
 if __name__ == "__main__":

@@ -24,8 +24,16 @@ CODES: dict[str, tuple[int, str, str]] = {
     "institution_not_found": (404, "找不到机构 {code}", "Institution {code} not found"),
     "institution_not_accredited": (
         403,
-        "机构 {code} 未获认证或已暂停：只能查看，不能登记或更改",
-        "Institution {code} is not accredited (or is suspended): it can read, not enrol, post or change",
+        "机构 {code} 尚未获得认证：只能查看，不能开户、登记或更改",
+        "Institution {code} is not accredited yet: it can read, not enrol, post or change",
+    ),
+    "institution_suspended": (
+        403,
+        "机构 {code} 已被暂停，只能查看：不能开户、发布或登记成果、撤销记录、签发或撤销证书、审核转换；"
+        "已有学分仍然有效，如需更正请联系平台运营方",
+        "Institution {code} is suspended and read-only: it cannot enrol, publish, post or revoke records, "
+        "issue or revoke certificates, or decide conversions; existing credits stay valid — ask the "
+        "operator for corrections",
     ),
     "invalid_state_change": (
         409,

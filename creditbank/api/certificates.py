@@ -12,10 +12,10 @@ from sqlmodel import Session
 
 from creditbank.api import conditional, negotiation
 from creditbank.api.deps import (
+    ActingInstitutionOrOperator,
     DbDep,
     DbId,
     IdempotencyKey,
-    InstitutionOrOperator,
     LearnerCaller,
     Operator,
     body_digest,
@@ -126,7 +126,7 @@ def issue_batch(
     body: BatchIssueIn,
     request: Request,
     db: DbDep,
-    principal: InstitutionOrOperator,
+    principal: ActingInstitutionOrOperator,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
     def use_case(session: Session):
@@ -258,7 +258,7 @@ def revoke_certificate(
     body: RevokeCertificateIn,
     request: Request,
     db: DbDep,
-    principal: InstitutionOrOperator,
+    principal: ActingInstitutionOrOperator,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
     def use_case(session: Session):

@@ -10,11 +10,12 @@ from sqlmodel import Session
 
 from creditbank.api import negotiation
 from creditbank.api.deps import (
+    ActingInstitution,
+    ActingInstitutionOrOperator,
     DbDep,
     DbId,
     IdempotencyKey,
     InstitutionCaller,
-    InstitutionOrOperator,
     LearnerCaller,
     MaybeCaller,
     Operator,
@@ -79,7 +80,7 @@ def propose_rule(
     body: RuleSpec,
     request: Request,
     db: DbDep,
-    principal: InstitutionCaller,
+    principal: ActingInstitution,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
     def use_case(session: Session):
@@ -129,7 +130,7 @@ def approve_rule(rule_id: DbId, db: DbDep, principal: Operator) -> Response:
     response_model=RuleOut,
     summary="Retire a rule (operator or its owner) · 停用转换规则",
 )
-def retire_rule(rule_id: DbId, db: DbDep, principal: InstitutionOrOperator) -> Response:
+def retire_rule(rule_id: DbId, db: DbDep, principal: ActingInstitutionOrOperator) -> Response:
     institution_id = principal.institution.id if principal.institution else None
     return write(
         db,
@@ -147,7 +148,7 @@ def retire_rule(rule_id: DbId, db: DbDep, principal: InstitutionOrOperator) -> R
     "/qualifications/{code}", response_model=None, summary="Publish or edit a qualification · 发布资历"
 )
 def put_qualification(
-    code: str, body: QualificationSpec, db: DbDep, principal: InstitutionCaller
+    code: str, body: QualificationSpec, db: DbDep, principal: ActingInstitution
 ) -> Response:
     def use_case(session: Session):
         q, created = conversions.put_qualification(
@@ -272,7 +273,7 @@ def decide(
     body: DecideIn,
     request: Request,
     db: DbDep,
-    principal: InstitutionOrOperator,
+    principal: ActingInstitutionOrOperator,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
     with db.unit_of_work() as session:  # committed on its own: a refusal below must not undo the release

@@ -124,6 +124,21 @@ def _require(*roles: str) -> Callable[..., Principal]:
     return dependency
 
 
+def _acting(*roles: str) -> Callable[..., Principal]:
+    """``_require`` for the routes that change something: a suspended institution is read-only
+    (SPEC §3.1, issue 9 item 6) and is refused here, on every such route, with
+    ``institution_suspended``; the operator may still act on its records. The services check
+    again where it matters inside the transaction (postings, enrolment, certificates, decisions)."""
+    required = Depends(_require(*roles))  # a default, not an annotation: these are resolved as globals
+
+    def dependency(principal: Principal = required) -> Principal:
+        if principal.institution is not None:
+            institutions.refuse_if_suspended(principal.institution)
+        return principal
+
+    return dependency
+
+
 def _optional_principal(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> Principal | None:
@@ -139,6 +154,11 @@ Operator = Annotated[OperatorPrincipal, Depends(_require("operator"))]
 InstitutionCaller = Annotated[InstitutionPrincipal, Depends(_require("institution"))]
 InstitutionOrOperator = Annotated[
     InstitutionPrincipal | OperatorPrincipal, Depends(_require("institution", "operator"))
+]
+# The same callers, on routes that change something (a suspended institution is refused).
+ActingInstitution = Annotated[InstitutionPrincipal, Depends(_acting("institution"))]
+ActingInstitutionOrOperator = Annotated[
+    InstitutionPrincipal | OperatorPrincipal, Depends(_acting("institution", "operator"))
 ]
 LearnerCaller = Annotated[LearnerPrincipal, Depends(_require("learner"))]
 MaybeCaller = Annotated[Principal | None, Depends(_optional_principal)]

@@ -11,9 +11,10 @@ from pydantic import ValidationError
 from sqlmodel import Session
 
 from creditbank.api.deps import (
+    ActingInstitution,
+    ActingInstitutionOrOperator,
     DbDep,
     IdempotencyKey,
-    InstitutionCaller,
     InstitutionOrOperator,
     InstitutionPrincipal,
     Principal,
@@ -95,7 +96,7 @@ def balance_out(b: queries.Balance) -> dict:
     summary="Publish or edit a learning outcome (a change adds a version) · 发布学习成果",
 )
 def put_outcome(
-    outcome_code: str, body: OutcomeSpec, db: DbDep, settings: SettingsDep, principal: InstitutionCaller
+    outcome_code: str, body: OutcomeSpec, db: DbDep, settings: SettingsDep, principal: ActingInstitution
 ) -> Response:
     if not _valid_code(outcome_code):
         raise CreditbankError(
@@ -148,7 +149,7 @@ def enroll(
     request: Request,
     db: DbDep,
     settings: SettingsDep,
-    principal: InstitutionOrOperator,
+    principal: ActingInstitutionOrOperator,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
     secret = settings.id_secret()
@@ -190,7 +191,7 @@ def post_completion(
     request: Request,
     db: DbDep,
     settings: SettingsDep,
-    principal: InstitutionCaller,
+    principal: ActingInstitution,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
     secret = settings.id_secret()
@@ -257,7 +258,7 @@ async def post_batch(
     request: Request,
     db: DbDep,
     settings: SettingsDep,
-    principal: InstitutionCaller,
+    principal: ActingInstitution,
     mode: Literal["all_or_nothing", "partial"] | None = None,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
@@ -349,7 +350,7 @@ def revoke_completion(
     body: RevokeIn,
     request: Request,
     db: DbDep,
-    principal: InstitutionOrOperator,
+    principal: ActingInstitutionOrOperator,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
     if body.force and principal.role != "operator":

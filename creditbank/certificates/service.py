@@ -23,7 +23,7 @@ from creditbank.conversion.models import Conversion, ConversionLot, ConversionSt
 from creditbank.db import table_of
 from creditbank.errors import CreditbankError
 from creditbank.institutions import service as institutions
-from creditbank.institutions.models import Institution, InstitutionState
+from creditbank.institutions.models import Institution
 from creditbank.kit import clock, qrpayload, statuslist
 from creditbank.kit.canonical import canonical_bytes, digest_hex
 from creditbank.kit.dataintegrity import sign_proof_set
@@ -591,8 +591,7 @@ def check_institution_may_issue(
     A transcript lists every institution's records, so only the learner or the operator may have
     one made — an institution that taught the learner must not read the others' records that way."""
     institution = institutions.get(session, institution_code)  # fresh: a suspension takes effect now
-    if institution.state != InstitutionState.accredited:
-        raise CreditbankError("institution_not_accredited", {"code": institution.code})
+    institutions.may_act(institution)
     if kind != CertificateKind.achievement:
         raise CreditbankError("forbidden")
     completion = session.get(Completion, completion_id or "")
@@ -620,6 +619,7 @@ def revoke(
     ``institution_id``: an institution revoking — only a certificate resting on one of its own
     completions; any other is ``certificate_not_found`` to it."""
     if institution_id is not None:
+        institutions.require_accredited(session, institution_id)  # suspended: read-only (item 6)
         own = session.execute(
             select(col(CertificateSource.completion_id))
             .join(Completion, col(Completion.id) == col(CertificateSource.completion_id))

@@ -24,7 +24,8 @@ from creditbank.completions.models import Completion, CompletionImport, Completi
 from creditbank.conversion.service import reverse_for_lot
 from creditbank.db import bulk_insert, table_of
 from creditbank.errors import CreditbankError, row_error
-from creditbank.institutions.models import Institution, InstitutionState
+from creditbank.institutions import service as institutions
+from creditbank.institutions.models import Institution
 from creditbank.kit import clock
 from creditbank.kit.tokens import hmac_hex, new_id
 from creditbank.learners import service as learners
@@ -110,8 +111,7 @@ class Poster:
         import_id: str | None = None,
         staff_id: int | None = None,
     ) -> None:
-        if institution.state != InstitutionState.accredited:
-            raise CreditbankError("institution_not_accredited", {"code": institution.code})
+        institutions.may_act(institution)
         self.session = session
         self.institution = institution
         self.api_key_id = api_key_id
@@ -148,8 +148,7 @@ class Poster:
     def rebind(self, session: Session, institution: Institution) -> None:
         """Continue in a new unit of work (a staged import commits chunk by chunk), keeping what
         earlier chunks saw: external ids and learner × outcome pairs of this file."""
-        if institution.state != InstitutionState.accredited:
-            raise CreditbankError("institution_not_accredited", {"code": institution.code})
+        institutions.may_act(institution)  # suspended mid-import: institution_suspended (item 6)
         self.session = session
         self.institution = institution
         self.writer = LedgerWriter(session) if self.write else None
@@ -553,6 +552,8 @@ def revoke(
     A lot already used by a conversion is refused with ``lot_consumed`` — unless the operator
     forces the cascade, which first undoes those conversions (and what was built on them)."""
     lock(session)  # first: the lot must not change under us
+    if institution_id is not None:  # a suspended institution is read-only; the operator may act
+        institutions.require_accredited(session, institution_id)
     completion, account_no = get(session, completion_id)
     if institution_id is not None and completion.institution_id != institution_id:
         # Another institution's record: answer as if it did not exist (no probing of ids).

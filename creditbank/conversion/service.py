@@ -30,7 +30,8 @@ from creditbank.conversion.schemas import QualificationSpec, RuleSpec
 from creditbank.conversion.sources import CreditsCondition, RuleSource
 from creditbank.db import referenced
 from creditbank.errors import CreditbankError
-from creditbank.institutions.models import Institution, InstitutionState
+from creditbank.institutions import service as institutions
+from creditbank.institutions.models import Institution
 from creditbank.kit import clock
 from creditbank.kit.canonical import digest_hex
 from creditbank.kit.tokens import new_id
@@ -129,8 +130,7 @@ def get_qualification(session: Session, code: str) -> Qualification:
 
 def _accredited(institution: Institution) -> None:
     # Suspension blocks new postings (SPEC §3.1); granting credits through rules is posting too.
-    if institution.state != InstitutionState.accredited:
-        raise CreditbankError("institution_not_accredited", {"code": institution.code})
+    institutions.may_act(institution)
 
 
 def propose_rule(
@@ -577,6 +577,11 @@ def decide(
     reason: str | None,
     decided_by: str,
 ) -> Conversion:
+    """Approve or reject a pending request. ``institution_id`` None = the operator, who may decide
+    on any rule's requests — also those of a suspended institution (it acts on its records); the
+    owning institution itself decides only while accredited (issue 9 item 6)."""
+    if institution_id is not None:
+        institutions.require_accredited(session, institution_id)
     writer = LedgerWriter(session)
     conversion = get(session, conversion_id)
     rule = referenced(session, ConversionRule, conversion.rule_id)
@@ -589,10 +594,9 @@ def decide(
         raise CreditbankError("conversion_expired")
     if conversion.state != ConversionState.pending:
         raise CreditbankError("conversion_already_decided", {"state": conversion.state})
-    if decision == "reject":  # always possible: it only gives the learner's credits back
+    if decision == "reject":  # it only gives the learner's credits back
         _release(session, conversion, ConversionState.rejected, by=decided_by, reason=reason)
         return conversion
-    _accredited(referenced(session, Institution, rule.owner_institution_id))
     _approve(session, writer, conversion, rule, decided_by=decided_by, reason=reason)
     return conversion
 

@@ -87,15 +87,29 @@ def names(session: Session, codes: set[str]) -> dict[str, tuple[str, str | None]
 
 
 def require_accredited(session: Session, institution_id: int) -> Institution:
-    """The institution, if it may act (accredited); else 403 ``institution_not_accredited``.
-
-    Pending institutions never could; suspended ones keep read access only (SPEC §3.1)."""
+    """The institution, read afresh, if it may act (accredited); else 403 — see ``may_act``."""
     institution = session.get(Institution, institution_id, populate_existing=True)
-    if institution is None or institution.state != InstitutionState.accredited:
-        raise CreditbankError(
-            "institution_not_accredited", {"code": institution.code if institution else "?"}
-        )
+    if institution is None:
+        raise CreditbankError("institution_not_accredited", {"code": "?"})
+    may_act(institution)
     return institution
+
+
+def may_act(institution: Institution) -> None:
+    """Refuse an institution that may not change anything: enrol, publish, post, revoke, issue,
+    decide (SPEC §3.1). Pending ones never could (``institution_not_accredited``); a suspended one
+    is read-only (``institution_suspended``, issue 9 item 6). The operator's own actions on a
+    suspended institution's records are not asked here: they are allowed."""
+    if institution.state == InstitutionState.suspended:
+        raise CreditbankError("institution_suspended", {"code": institution.code})
+    if institution.state != InstitutionState.accredited:
+        raise CreditbankError("institution_not_accredited", {"code": institution.code})
+
+
+def refuse_if_suspended(institution: Institution) -> None:
+    """The check every changing route makes first: a suspended institution is read-only."""
+    if institution.state == InstitutionState.suspended:
+        raise CreditbankError("institution_suspended", {"code": institution.code})
 
 
 def set_state(session: Session, *, code: str, state: InstitutionState) -> Institution:

@@ -364,6 +364,6 @@ def test_suspended_institution_cannot_grant_credits_by_approving_a_conversion(cl
     r = client.post(
         f"/api/v1/conversions/{requested.json()['id']}/decide", json={"decision": "approve"}, headers=a
     )
-    assert (r.status_code, problem_code(r)) == (403, "institution_not_accredited"), r.text
+    assert (r.status_code, problem_code(r)) == (403, "institution_suspended"), r.text
     balance = client.get(f"/api/v1/learners/{person['account_no']}/balance", headers=OPERATOR).json()
     assert (balance["total"], balance["by_category"]) == (1.5, {"community": 1.5}), balance

@@ -185,13 +185,13 @@ def test_suspended_institution_authenticates_but_cannot_post(client):
 
     # No new postings, one by one or in a batch.
     r = client.post("/api/v1/completions", json=completion_body(person["account_no"], "YC-X1"), headers=a)
-    assert (r.status_code, problem_code(r)) == (403, "institution_not_accredited"), r.text
+    assert (r.status_code, problem_code(r)) == (403, "institution_suspended"), r.text
     r = client.post(
         "/api/v1/completions/batch",
         headers=a,
         json={"rows": [completion_body(person["account_no"], "YC-X1")]},
     )
-    assert (r.status_code, problem_code(r)) == (403, "institution_not_accredited"), r.text
+    assert (r.status_code, problem_code(r)) == (403, "institution_suspended"), r.text
 
     # Existing credits stay valid, for the learner too.
     me = client.get("/api/v1/me/balance", headers={"Authorization": f"Bearer {token}"})

@@ -156,7 +156,7 @@ class TestPostCompletion:
             json=completion_body(person["account_no"], outcome_code="YC-WECHAT", score=90),
             headers=inst,
         )
-        assert r.status_code == 403 and r.json()["code"] == "institution_not_accredited"
+        assert r.status_code == 403 and r.json()["code"] == "institution_suspended"
         assert (
             client.get(f"/api/v1/learners/{person['account_no']}/balance", headers=inst).json()["total"]
             == 1.5

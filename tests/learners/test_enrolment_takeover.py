@@ -77,7 +77,8 @@ class TestEnrolmentDoesNotTakeOver:
         refused_new = _enrol(client, other, national_id())
         assert refused_known.status_code == refused_new.status_code == 403
         assert refused_known.json() == refused_new.json()  # nothing tells who exists
-        assert refused_known.json()["code"] == "institution_not_accredited"
+        expected = {"pending": "institution_not_accredited", "suspended": "institution_suspended"}[state]
+        assert refused_known.json()["code"] == expected  # item 6: a suspended one is told so
 
     def test_item_7_codes_are_16_digits_and_stored_only_as_hmacs(self, client, db):
         school = institution(client)

@@ -13,7 +13,7 @@ from sqlmodel import Session, col, select
 from creditbank.db import Database
 from creditbank.errors import CreditbankError
 from creditbank.institutions import service as institutions
-from creditbank.kit import clock, idcard
+from creditbank.kit import clock, idcard, passwords
 from creditbank.kit.tokens import (
     hmac_hex,
     new_account_no,
@@ -24,14 +24,13 @@ from creditbank.kit.tokens import (
 )
 from creditbank.learners import attempts
 from creditbank.learners.models import ActivationCode, InstitutionLearner, Learner, LearnerSession
-from creditbank.learners.passwords import PasswordWork
 from creditbank.ledger.models import AccountKind, LedgerAccount
 
 ACTIVATION_DAYS = 30
 MAX_LIVE_CODES = 8
 """Live activation codes per account at most (each enrolling desk hands over its own)."""
 _hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
-_work = PasswordWork()  # bounded concurrent hashing (issue 9 item 11)
+_work = passwords.HASHING  # bounded concurrent hashing, shared by the process (issue 9 item 11)
 
 
 @dataclass(frozen=True)

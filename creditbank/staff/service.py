@@ -18,7 +18,6 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 import pyotp
-from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerifyMismatchError
 from sqlmodel import Session, col, select
 
@@ -26,6 +25,7 @@ from creditbank.errors import CreditbankError
 from creditbank.institutions import service as institutions
 from creditbank.institutions.models import Institution
 from creditbank.kit import clock
+from creditbank.kit.passwords import BoundedHasher
 from creditbank.kit.sealed import seal
 from creditbank.kit.tokens import new_secret, sha256_hex
 from creditbank.staff.models import (
@@ -36,7 +36,9 @@ from creditbank.staff.models import (
     StaffSession,
 )
 
-_hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
+_hasher = (
+    BoundedHasher()
+)  # argon2id, recommended parameters, through the process-wide bound (issue 9 item 11)
 STAFF_SESSION = timedelta(hours=12)
 OPERATOR_SESSION = timedelta(hours=8)
 ISSUER_NAME = "学分银行 creditbank"

@@ -14,8 +14,8 @@ from sqlalchemy import text
 
 from creditbank.errors import CreditbankError
 from creditbank.kit import tokens
+from creditbank.kit.passwords import PasswordWork
 from creditbank.learners import service
-from creditbank.learners.passwords import PasswordWork
 from tests.conftest import institution, learner
 
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import APIRouter, Request, Response
+from fastapi import Path as PathParam
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, RedirectResponse
 from sqlmodel import Session
@@ -242,7 +244,11 @@ _IMMUTABLE = _VARY | {"Cache-Control": "public, max-age=86400, immutable"}
     response_class=Response,
     responses=negotiation.ACHIEVEMENT_RESPONSES,
 )
-def outcome_achievement(ref: str, request: Request, db: DbDep) -> Response:
+def outcome_achievement(
+    ref: Annotated[str, PathParam(pattern=r"^[^:]+:[^:]+(:v[1-9][0-9]{0,8})?$", max_length=200)],
+    request: Request,
+    db: DbDep,
+) -> Response:
     with db.reader() as session:
         view = achievements.outcome(session, _issuer(request).base_url, ref)
     return negotiation.answer_achievement(request, view, f"/achievements/outcomes/{quote(ref, safe=':')}")

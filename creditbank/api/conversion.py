@@ -99,6 +99,8 @@ def propose_rule(
     description="Approved and retired rules are public. Proposed rules (drafts) are listed only to "
     "the operator and to the institution that owns them; anyone else gets an empty list. "
     "草案（proposed）仅管理员和规则所属机构可见。",
+    # A token is optional here (it shows the caller's drafts): say so, or clients assume it is required.
+    openapi_extra={"security": [{}, {"HTTPBearer": []}]},
 )
 def list_rules(
     db: DbDep, caller: MaybeCaller, state: Literal["proposed", "approved", "retired"] = "approved"

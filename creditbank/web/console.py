@@ -163,6 +163,9 @@ def save_outcome(
                 "invalid_value", {"field": ".".join(map(str, first["loc"])), "reason": first["msg"]}
             ) from None
         with ctx.db.unit_of_work() as session:
+            # Read afresh in the writing transaction: a suspended institution publishes nothing
+            # (issue 9 item 6), even from a page opened before the operator suspended it.
+            institutions.require_accredited(session, institution_id)
             outcome, changed = catalogue.upsert(
                 session,
                 institution_id=institution_id,

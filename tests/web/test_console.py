@@ -11,6 +11,7 @@ from sqlmodel import select
 
 from creditbank.completions.models import Completion
 from creditbank.staff.models import StaffAction
+from tests.conftest import OPERATOR
 from tests.web.consoleworld import XLSX, balance, build, csrf_of, read_sheet, sheet
 from tests.web.staffworld import STAFF_PASSWORD, csrf, staff_sign_in
 
@@ -51,6 +52,17 @@ class TestCatalogue:
         api = client.get("/api/v1/catalogue", headers=world.yc).json()
         assert {o["code"]: (o["version"], o["credits"]) for o in api}["YC-TEA"] == (2, 1.0)
         assert ("catalogue", "YC-TEA v2") in _actions(client)
+
+    def test_item_6_a_suspended_institutions_clerk_publishes_nothing(self, client, world):
+        staff_sign_in(client, "yc-clerk")
+        token = csrf(client, "/console/YCCEC/catalogue/new")
+        assert client.post("/api/v1/institutions/YCCEC/suspend", headers=OPERATOR).status_code == 200
+        form = {"csrf_token": token, "outcome_code": "YC-TEA", "title_zh": "茶艺入门",
+                "category": "culture_leisure", "level": "1", "credits": "0.5"}  # fmt: skip
+        response = client.post("/console/YCCEC/catalogue", data=form, follow_redirects=False)
+        assert response.status_code == 403 and "暂停" in error_text(response), response.text[:500]
+        assert "YC-TEA" not in {o["code"] for o in client.get("/api/v1/catalogue", headers=world.yc).json()}
+        assert ("catalogue", "YC-TEA v1") not in _actions(client)
 
     def test_a_bad_level_is_said_in_words_and_nothing_is_added(self, client, world):
         staff_sign_in(client, "yc-clerk")

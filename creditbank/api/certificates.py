@@ -245,7 +245,11 @@ _IMMUTABLE = _VARY | {"Cache-Control": "public, max-age=86400, immutable"}
     responses=negotiation.ACHIEVEMENT_RESPONSES,
 )
 def outcome_achievement(
-    ref: Annotated[str, PathParam(pattern=r"^[^:]+:[^:]+(:v[1-9][0-9]{0,8})?$", max_length=200)],
+    # The form is declared for clients (and schemathesis) but checked by the domain, which answers the
+    # specific `invalid_outcome_ref` problem rather than a generic validation error.
+    ref: Annotated[
+        str, PathParam(max_length=200, json_schema_extra={"pattern": r"^[^:]+:[^:]+(:v[1-9][0-9]{0,8})?$"})
+    ],
     request: Request,
     db: DbDep,
 ) -> Response:

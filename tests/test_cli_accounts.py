@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pyotp
+from argon2 import PasswordHasher
 from typer.testing import CliRunner
 
 from creditbank.cli import app
@@ -26,7 +27,7 @@ def _env(db_url: str, tmp_path) -> dict[str, str]:
 
 
 def test_operator_create_prints_a_totp_secret_that_signs_in(sqlite_url, tmp_path, monkeypatch):
-    monkeypatch.setattr(staff, "_hasher", staff.PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
+    monkeypatch.setattr(staff, "_hasher", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
     result = CliRunner().invoke(
         app,
         ["operator", "create", "office", "--name", "区社区教育办公室", "--password", "长城长城长城12345"],
@@ -54,7 +55,7 @@ def test_operator_create_prints_a_totp_secret_that_signs_in(sqlite_url, tmp_path
 
 
 def test_staff_create_makes_a_console_login(sqlite_url, tmp_path, monkeypatch):
-    monkeypatch.setattr(staff, "_hasher", staff.PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
+    monkeypatch.setattr(staff, "_hasher", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
     env = _env(sqlite_url, tmp_path)
     db = Database(sqlite_url)
     with db.unit_of_work() as session:

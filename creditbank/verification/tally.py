@@ -3,7 +3,8 @@
 A verification is a read on the hot path (``GET /v/{id}``, ``GET /api/v1/verify/{id}``); writing a
 row for each would cost it a write transaction. Counts are kept in the process and added to the
 ``verification_tally`` rows at most every ``flush_seconds`` (one upsert per certificate and day),
-by whichever verification comes after that; the app flushes what is left when it stops. A process
+by a short-lived thread started by whichever verification comes after that (so the write never
+runs on the request's thread or the event loop); the app flushes what is left when it stops. A process
 killed between flushes loses at most that window's counts: the figure is a count of use, not a
 ledger. ``flush_seconds=0`` writes at once (tests).
 """
@@ -33,13 +34,29 @@ class Tally:
         self._counts: Counter[tuple[date, str]] = Counter()
         self._lock = threading.Lock()
         self._last = time.monotonic()
+        self._flushing = False
 
     def count(self, certificate_id: str) -> None:
         with self._lock:
             self._counts[(clock.now().date(), certificate_id)] += 1
-            due = time.monotonic() - self._last >= self.flush_seconds
-        if due:
+            due = time.monotonic() - self._last >= self.flush_seconds and not self._flushing
+            if due and self.flush_seconds > 0:
+                self._flushing = True
+        if not due:
+            return
+        if self.flush_seconds == 0:
             self.flush()
+            return
+        # Counted from the event loop too (the verify answer cache): the write — which on SQLite may
+        # wait for another writer's lock — runs on a thread of its own, never on the caller's.
+        threading.Thread(target=self._flush_in_background, name="verification-tally", daemon=True).start()
+
+    def _flush_in_background(self) -> None:
+        try:
+            self.flush()
+        finally:
+            with self._lock:
+                self._flushing = False
 
     def flush(self) -> None:
         with self._lock:

@@ -14,7 +14,9 @@ from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, File, Path, Query, UploadFile
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, Response
+from starlette.datastructures import FormData
 
 from creditbank.errors import CreditbankError
 from creditbank.stats import export, queries
@@ -161,11 +163,17 @@ def population_form(ctx: OperatorPage):
     return _population_page(ctx)
 
 
+# The POST pages read their body on the event loop (the form's field names are not fixed), then do
+# the database work in the thread pool as every sync page does: a write must never block the loop.
 @router.post("/operator/stats/population", response_class=HTMLResponse)
 async def population_save(ctx: OperatorPage, _: Csrf):
     """One field per district and age band (``p|<district>|<band>``); empty fields are left as they
     are; anything else that is not a positive whole number: the form again, nothing changed."""
     form = await ctx.request.form()
+    return await run_in_threadpool(_save_population, ctx, form)
+
+
+def _save_population(ctx: Ctx, form: FormData):
     lines: list[stats.PopulationLine] = []
     values: dict[tuple[str, str], str] = {}
     for key, value in form.multi_items():
@@ -192,7 +200,10 @@ async def population_save(ctx: OperatorPage, _: Csrf):
 
 @router.post("/operator/stats/population.csv", response_class=HTMLResponse)
 async def population_import(ctx: OperatorPage, _: Csrf, file: Annotated[UploadFile, File()]):
-    data = await file.read(MAX_CSV_BYTES + 1)
+    return await run_in_threadpool(_import_population, ctx, await file.read(MAX_CSV_BYTES + 1))
+
+
+def _import_population(ctx: Ctx, data: bytes):
     try:
         if len(data) > MAX_CSV_BYTES:
             raise CreditbankError("stats_file_invalid", {"reason": "> 1 MB"})
@@ -232,6 +243,10 @@ def targets_form(ctx: OperatorPage):
 @router.post("/operator/stats/targets", response_class=HTMLResponse)
 async def targets_save(ctx: OperatorPage, _: Csrf):
     form = await ctx.request.form()
+    return await run_in_threadpool(_save_targets, ctx, form)
+
+
+def _save_targets(ctx: Ctx, form: FormData):
     values = {name: str(form.get(name) or "") for name in queries.TARGETS}
     try:
         with ctx.db.unit_of_work() as session:
@@ -267,7 +282,10 @@ def areas_list(ctx: OperatorPage):
 
 @router.post("/operator/stats/areas.csv", response_class=HTMLResponse)
 async def areas_import(ctx: OperatorPage, _: Csrf, file: Annotated[UploadFile, File()]):
-    data = await file.read(MAX_CSV_BYTES + 1)
+    return await run_in_threadpool(_import_areas, ctx, await file.read(MAX_CSV_BYTES + 1))
+
+
+def _import_areas(ctx: Ctx, data: bytes):
     try:
         if len(data) > MAX_CSV_BYTES:
             raise CreditbankError("stats_file_invalid", {"reason": "> 1 MB"})

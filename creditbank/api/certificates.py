@@ -23,7 +23,6 @@ from creditbank.api.deps import (
     body_digest,
     write,
 )
-from creditbank.api.ratelimit import RateLimiter
 from creditbank.api.uploads import spool_body
 from creditbank.certificates import achievements
 from creditbank.certificates import service as certificates
@@ -36,6 +35,7 @@ from creditbank.certificates.schemas import (
     RevokeCertificateIn,
 )
 from creditbank.errors import CreditbankError
+from creditbank.kit.ratelimit import RateLimiter
 from creditbank.learners import service as learners
 from creditbank.verification import inputs
 

@@ -18,8 +18,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse
 
-from creditbank.api.ratelimit import RateLimiter
 from creditbank.errors import CreditbankError
+from creditbank.kit.ratelimit import RateLimiter
 from creditbank.staff import service as staff_accounts
 from creditbank.web import security
 from creditbank.web.base import Csrf, Ctx, Page, PageRoute, SignInRequired, local_path, redirect, renderer

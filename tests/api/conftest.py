@@ -39,7 +39,7 @@ def _own_verify_rate_limit(monkeypatch: pytest.MonkeyPatch) -> None:
     TestClient call comes from "testclient", so give each test here a fresh window of the same size
     instead of whatever the rest of the suite left in it."""
     from creditbank.api import certificates
-    from creditbank.api.ratelimit import RateLimiter
+    from creditbank.kit.ratelimit import RateLimiter
 
     limit = certificates.verify_limit
     monkeypatch.setattr(certificates, "verify_limit", RateLimiter(limit.limit, limit.window))

@@ -50,7 +50,7 @@ def _cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture(autouse=True)
 def _own_staff_sign_in_limit(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every TestClient call comes from "testclient": each test gets a fresh staff sign-in window."""
-    from creditbank.api.ratelimit import RateLimiter
+    from creditbank.kit.ratelimit import RateLimiter
     from creditbank.web import accounts
 
     limit = accounts._sign_in_limit

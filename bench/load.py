@@ -349,10 +349,10 @@ def app_factory():
     """The product app for ``uvicorn --factory`` workers, configured from CREDITBANK_* variables.
     The anonymous verify limiter (120/min per address) would refuse a load from one address: it is
     raised here, and still runs on every request (as in bench/verify.py)."""
-    from creditbank.api import certificates as api_certificates
+    from creditbank import httpio
     from creditbank.app import create_app
 
-    api_certificates.verify_limit.limit = 10**12
+    httpio.verify_limit.limit = 10**12
     return create_app()
 
 

@@ -21,7 +21,7 @@
      is kept, every request computes its verdict): what the route itself costs, the figure before
      the cache, measured in the same run.
 
-   In the ``app`` server process ``creditbank.api.certificates.verify_limit.limit`` is raised to
+   In the ``app`` server process ``creditbank.httpio.verify_limit.limit`` is raised to
    10**12: the per-IP limiter (120/min) still runs on every request but never refuses. The app
    code is not changed. Load: ``wrk`` (1 thread, 32 keep-alive connections, a Lua script that
    rotates the paths and reports errors), else a minimal HTTP/1.1 keep-alive client on asyncio
@@ -131,12 +131,12 @@ def serve(kind: str, port: int, db_url: str | None, keys_dir: str | None) -> Non
     from fastapi import FastAPI
 
     if kind in ("app", "app-uncached"):
-        from creditbank.api import certificates as api_certificates
+        from creditbank import httpio
         from creditbank.app import create_app
         from creditbank.config import Settings
         from creditbank.db import Database
 
-        api_certificates.verify_limit.limit = BENCH_VERIFY_LIMIT  # benchmark only: the limiter still runs
+        httpio.verify_limit.limit = BENCH_VERIFY_LIMIT  # benchmark only: the limiter still runs
         settings = Settings(
             database_url=db_url, keys_dir=Path(keys_dir), admin_token=ADMIN, secret=SECRET, base_url=BASE_URL
         )
@@ -1003,7 +1003,7 @@ def print_report(
             f"{http_rows[4]['rps'] / bare:.1%}, transcript {http_rows[5]['rps'] / bare:.1%} of bare async."
         )
         print(
-            f"The verify server ran with `creditbank.api.certificates.verify_limit.limit = {BENCH_VERIFY_LIMIT:.0e}` "
+            f"The verify server ran with `creditbank.httpio.verify_limit.limit = {BENCH_VERIFY_LIMIT:.0e}` "
             "(set in the server process; the limiter still runs on every request, it just never refuses). "
             "Its proof cache (`OnlineVerifier._proofs`) is warm after the warm-up, as in production."
         )

@@ -23,7 +23,6 @@ from creditbank.api.deps import (
     body_digest,
     write,
 )
-from creditbank.api.uploads import spool_body
 from creditbank.certificates import achievements
 from creditbank.certificates import service as certificates
 from creditbank.certificates.keys import describe, did_document, jwks
@@ -35,12 +34,11 @@ from creditbank.certificates.schemas import (
     RevokeCertificateIn,
 )
 from creditbank.errors import CreditbankError
-from creditbank.kit.ratelimit import RateLimiter
+from creditbank.httpio import limit_verification, spool_body
 from creditbank.learners import service as learners
 from creditbank.verification import inputs
 
 router = APIRouter(tags=["certificates 证书"])
-verify_limit = RateLimiter(limit=120, window_seconds=60, name="verify")
 
 
 def _issuer(request: Request) -> certificates.Issuer:
@@ -372,7 +370,7 @@ def rotate_key(request: Request, principal: Operator) -> dict:
 @router.get("/api/v1/verify/{certificate_id}", summary="Verify a certificate by id · 在线验证")
 async def verify_by_id(certificate_id: str, request: Request) -> dict:
     # async on purpose: one indexed read and cached checks cost less than a hop to the thread pool.
-    _limit(request)
+    limit_verification(request)
     return request.app.state.verifier.by_id(certificate_id).as_dict()
 
 
@@ -415,7 +413,7 @@ Each check is reported separately; a check that cannot apply is `ok: null`, neve
     },
 )
 async def verify_upload(request: Request) -> dict:
-    _limit(request)
+    limit_verification(request)
     data = await _read_submission(request)
     verdict = await run_in_threadpool(request.app.state.verifier.verify_input, data)
     return verdict
@@ -430,9 +428,3 @@ async def _read_submission(request: Request) -> inputs.Submitted:
             raise CreditbankError("unusable_input", {"reason": "JSON 格式错误 / malformed JSON"})
         return inputs.from_json(body)
     return inputs.from_bytes(data, filename)
-
-
-def _limit(request: Request) -> None:
-    client = request.client.host if request.client else "?"
-    if not verify_limit.allow(client):
-        raise CreditbankError("rate_limited")

@@ -24,7 +24,6 @@ from creditbank.api.deps import (
     write,
     write_in_steps,
 )
-from creditbank.api.uploads import spool_body
 from creditbank.catalogue import service as catalogue
 from creditbank.catalogue.models import Outcome
 from creditbank.catalogue.schemas import OutcomeOut, OutcomeSpec
@@ -40,6 +39,7 @@ from creditbank.completions.schemas import (
     RowErrorOut,
 )
 from creditbank.errors import CreditbankError
+from creditbank.httpio import spool_body
 from creditbank.institutions import service as institutions
 from creditbank.institutions.models import Institution
 from creditbank.kit.units import credits

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Request
 
 from creditbank.api.deps import DbDep, LearnerCaller, SettingsDep
 from creditbank.api.institution import balance_out
+from creditbank.httpio import client_address
 from creditbank.kit.units import credits
 from creditbank.learners import queries as learner_queries
 from creditbank.learners import service as learners
@@ -16,10 +17,6 @@ from creditbank.ledger import queries
 from creditbank.ledger.schemas import BalanceOut
 
 router = APIRouter(prefix="/api/v1", tags=["learner 学习者"])
-
-
-def client_address(request: Request) -> str | None:
-    return request.client.host if request.client else None
 
 
 @router.post(

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from creditbank.api import certificates
+from creditbank import httpio
 
 PREFIX = "/api/v1/verify/"
 
@@ -42,7 +42,7 @@ class VerifyAnswers:
         hit = answers.get(certificate_id, token)
         if hit is not None:
             client = scope.get("client")
-            if certificates.verify_limit.allow(client[0] if client else "?"):  # read each time: tests swap it
+            if httpio.verify_limit.allow(client[0] if client else "?"):  # read each time: tests swap it
                 verifier.tally.count(certificate_id)  # counted as a computed verification is (statistics)
                 headers, body = hit
                 await send({"type": "http.response.start", "status": 200, "headers": headers})

@@ -17,13 +17,13 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 from pydantic import ValidationError
 
-from creditbank.api.uploads import spool_body
 from creditbank.catalogue import service as catalogue
 from creditbank.catalogue.models import Category
 from creditbank.catalogue.schemas import OutcomeSpec
 from creditbank.completions import service as completions
 from creditbank.conversion import service as conversions
 from creditbank.errors import CreditbankError
+from creditbank.httpio import spool_body
 from creditbank.institutions import service as institutions
 from creditbank.learners import service as learners
 from creditbank.learners.service import ACTIVATION_DAYS

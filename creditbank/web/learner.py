@@ -10,7 +10,6 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 from markupsafe import Markup
 
-from creditbank.api.learner import client_address
 from creditbank.catalogue.models import CATEGORY_ZH
 from creditbank.certificates import service as certificates
 from creditbank.certificates import sharing
@@ -20,6 +19,7 @@ from creditbank.conversion import progress
 from creditbank.conversion import service as conversions
 from creditbank.conversion.progress import CATEGORY_EN
 from creditbank.errors import CreditbankError
+from creditbank.httpio import client_address
 from creditbank.institutions import service as institutions
 from creditbank.kit import clock, qrcodes
 from creditbank.learners import queries as learner_queries

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Path
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 
-from creditbank.api.certificates import verify_limit
-from creditbank.api.uploads import spool_body
 from creditbank.certificates import sharing
 from creditbank.errors import CreditbankError
+from creditbank.httpio import limit_verification, spool_body
 from creditbank.verification import inputs
 from creditbank.web import security
 from creditbank.web.base import CsrfRefused, Ctx, Page, PageRoute, renderer
@@ -29,12 +28,6 @@ CHECK_NAMES = {
     "log_inclusion": N_("Transparency log"),
 }
 UPLOAD_TYPES = (b"%PDF", b"\x89PNG", b"\xff\xd8\xff")
-
-
-def _limit(request: Request) -> None:
-    client = request.client.host if request.client else "?"
-    if not verify_limit.allow(client):
-        raise CreditbankError("rate_limited")
 
 
 def verdict_view(ctx: Ctx, verdict: dict) -> dict:
@@ -58,7 +51,7 @@ def verdict_view(ctx: Ctx, verdict: dict) -> dict:
 )
 def verify_page(ctx: Page, certificate_id: Annotated[str, Path(max_length=100)]):
     """What a phone opens from a certificate's QR code: the verdict at a glance, reasons below."""
-    _limit(ctx.request)
+    limit_verification(ctx.request)
     context = ctx.request.app.state.verifier.page_context(certificate_id)
     if not context["found"]:
         return renderer(ctx.request).page(
@@ -85,7 +78,7 @@ def upload_form(ctx: Page):
 @router.post("/verify", response_class=HTMLResponse)
 async def upload(ctx: Page):
     """The same verdict as POST /api/v1/verify, for a PDF or a photo of the QR code."""
-    _limit(ctx.request)
+    limit_verification(ctx.request)
     limit = ctx.settings.max_upload_bytes
     if not ctx.request.headers.get("content-type", "").startswith("multipart/form-data"):
         raise CreditbankError("unsupported_upload")
@@ -107,7 +100,7 @@ async def upload(ctx: Page):
 @router.get("/s/{link_id}", response_class=HTMLResponse)
 def shared_certificates(ctx: Page, link_id: Annotated[str, Path(max_length=60)]):
     """A learner's share link: exactly the chosen certificates with their live verdicts."""
-    _limit(ctx.request)
+    limit_verification(ctx.request)
     try:
         with ctx.db.unit_of_work() as session:
             shared = sharing.open_link(session, link_id)

@@ -38,8 +38,8 @@ def _own_verify_rate_limit(monkeypatch: pytest.MonkeyPatch) -> None:
     """The verify routes share one in-process limiter (per client address, 120 a minute); every
     TestClient call comes from "testclient", so give each test here a fresh window of the same size
     instead of whatever the rest of the suite left in it."""
-    from creditbank.api import certificates
+    from creditbank import httpio
     from creditbank.kit.ratelimit import RateLimiter
 
-    limit = certificates.verify_limit
-    monkeypatch.setattr(certificates, "verify_limit", RateLimiter(limit.limit, limit.window))
+    limit = httpio.verify_limit
+    monkeypatch.setattr(httpio, "verify_limit", RateLimiter(limit.limit, limit.window))

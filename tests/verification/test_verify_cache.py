@@ -15,8 +15,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from creditbank.api import certificates as api_certificates
+from creditbank import httpio
 from creditbank.certificates.keys import KeyStore
+from creditbank.kit.ratelimit import RateLimiter
 from tests.certificates.test_certificates import issue, world  # noqa: F401
 from tests.conftest import OPERATOR
 
@@ -26,7 +27,7 @@ PROMISE_SECONDS = 1.0  # the product's promise: a change is honoured everywhere 
 @pytest.fixture(autouse=True)
 def _no_verify_limit(monkeypatch):
     """The tests ask the same certificate many times from one address."""
-    monkeypatch.setattr(api_certificates.verify_limit, "limit", 10**9)
+    monkeypatch.setattr(httpio.verify_limit, "limit", 10**9)
 
 
 @pytest.fixture
@@ -82,8 +83,8 @@ def test_a_question_the_route_refuses_is_never_kept(client, world, computed):  #
 
 def test_the_per_address_limit_still_applies_to_repeated_answers(client, world, monkeypatch):  # noqa: F811
     cert = issue(client, world)
-    limiter = api_certificates.RateLimiter(limit=3, window_seconds=60, name=f"verify-cache-test-{cert['id']}")
-    monkeypatch.setattr(api_certificates, "verify_limit", limiter)
+    limiter = RateLimiter(limit=3, window_seconds=60, name=f"verify-cache-test-{cert['id']}")
+    monkeypatch.setattr(httpio, "verify_limit", limiter)
     codes = [client.get(f"/api/v1/verify/{cert['id']}").status_code for _ in range(5)]
     assert codes == [200, 200, 200, 429, 429]
 

@@ -1,4 +1,8 @@
-"""Receiving an import file without holding it in memory, and refusing it early when too big."""
+"""HTTP plumbing both faces share — the API routes (``api/``) and the pages (``web/``): receiving
+an upload without holding it in memory, the caller's address, and the verification rate limit.
+
+It lives beside the faces rather than in either, so a page never imports a route module to reach
+it (and one limiter counts a client's verifications whether they come from the API or the page)."""
 
 from __future__ import annotations
 
@@ -9,6 +13,21 @@ from typing import IO
 from fastapi import Request
 
 from creditbank.errors import CreditbankError
+from creditbank.kit.ratelimit import RateLimiter
+
+verify_limit = RateLimiter(limit=120, window_seconds=60, name="verify")
+"""Verifications per client address a minute, API and page together (read at call time: tests and
+benchmarks replace it)."""
+
+
+def client_address(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+def limit_verification(request: Request) -> None:
+    """Refuse (429 ``rate_limited``) a client that verified too often this minute."""
+    if not verify_limit.allow(client_address(request) or "?"):
+        raise CreditbankError("rate_limited")
 
 
 async def spool_body(request: Request, limit_bytes: int) -> tuple[IO[bytes], str, str | None]:

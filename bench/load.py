@@ -3,7 +3,7 @@
     python bench/load.py import [--rows 100000] [--backend sqlite|postgresql|both] [--rate 10]
                                 [--single-transaction]
     python bench/load.py mix    [--workers 2] [--start-rate 100] [--step 100] [--step-seconds 10]
-                                [--max-seconds 240]
+                                [--max-seconds 240] [--replica]
 
 ``import``: per backend, a database of ``rows/20`` learners and an institution BENCH with 20
 outcomes (``bench/ingest.py``'s setup), plus a second institution OTHER with 20 outcomes of its
@@ -555,6 +555,23 @@ def step_up(name: str, port: int, make_request, args: argparse.Namespace, deadli
     return steps
 
 
+def transactions(primary, standby) -> dict[str, int]:
+    """Transactions each server has run in database ``mix`` so far (read-only ones end in ROLLBACK)."""
+    import psycopg
+
+    counts = {}
+    for name, cluster in (("primary", primary), ("replica", standby)):
+        if cluster is None:
+            counts[name] = 0
+            continue
+        with psycopg.connect(cluster.dsn("mix"), autocommit=True) as conn:
+            row = conn.execute(
+                "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = 'mix'"
+            ).fetchone()
+            counts[name] = int(row[0]) if row else 0
+    return counts
+
+
 def mix_main(args: argparse.Namespace) -> None:
     """``mix``: a throwaway PostgreSQL cluster; the app under ``uvicorn --workers 2`` (uvloop,
     httptools, no access log); requests at a fixed arrival rate, stepped up from ``--start-rate`` by
@@ -563,11 +580,17 @@ def mix_main(args: argparse.Namespace) -> None:
     70 % ``GET /api/v1/verify/{id}`` (4 achievements), 20 % ``GET /api/v1/learners/{acct}/balance``
     (institution key), 10 % ``POST /api/v1/completions`` (a new learner × outcome each). Then the
     same steps against a bare async FastAPI route under the same uvicorn command, as the reference.
+
+    ``--replica``: a streaming standby of the cluster (``pg_basebackup -R``, tests/pgcluster.py) on
+    the same machine, and the same mix once more with ``CREDITBANK_DATABASE_REPLICA_URL`` pointing
+    at it, between the app and the bare route (the time bound is then split ⅖ · ⅖ · ⅕). Per app
+    phase the transactions each server ran (``pg_stat_database``) say how much the replica took.
     """
     from tests import pgcluster
 
     work = Path(tempfile.mkdtemp(prefix="creditbank-mix-"))
     cluster = pgcluster.start_cluster()
+    standby = None
     load_start = os.getloadavg()
     started = time.time()
     server = None
@@ -575,6 +598,8 @@ def mix_main(args: argparse.Namespace) -> None:
         cluster.admin_execute("CREATE DATABASE mix")
         url = cluster.url("mix")
         world = mix_setup(url, work / "keys", args.learners)
+        if args.replica:
+            standby = pgcluster.start_standby(cluster)
         log(f"mix: setup {time.time() - started:.0f}s")
         env = dict(os.environ, CREDITBANK_DATABASE_URL=url, CREDITBANK_KEYS_DIR=str(work / "keys"),
                    CREDITBANK_ADMIN_TOKEN=ADMIN, CREDITBANK_SECRET="load-id-secret",
@@ -605,19 +630,36 @@ def mix_main(args: argparse.Namespace) -> None:
                 f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
             ).encode() + body
 
-        server = MixServer("load:app_factory", args.workers, env, work / "app.log")
-        app_steps = step_up("app", server.port, mixed, args, time.time() + args.max_seconds * 2 / 3)
-        server.stop()
+        share = (2 / 5, 2 / 5, 1 / 5) if standby is not None else (2 / 3, 0.0, 1 / 3)
+        phases: list[tuple[str, list[dict], dict]] = []
+
+        def app_phase(name: str, server_env: dict) -> None:
+            nonlocal server
+            server = MixServer("load:app_factory", args.workers, server_env, work / f"{name}.log")
+            before = transactions(cluster, standby)
+            steps = step_up(
+                name, server.port, mixed, args, time.time() + args.max_seconds * share[len(phases)]
+            )
+            server.stop()
+            server = None
+            after = transactions(cluster, standby)
+            phases.append((name, steps, {k: after[k] - before[k] for k in after}))
+
+        app_phase("app", env)
+        if standby is not None:
+            app_phase("app+replica", env | {"CREDITBANK_DATABASE_REPLICA_URL": standby.url("mix")})
         server = MixServer("load:bare_factory", args.workers, env, work / "bare.log")
         bare_raw = f"GET /bare HTTP/1.1\r\n{head}\r\n".encode()
         bare_steps = step_up(
-            "bare", server.port, lambda n: ("bare", bare_raw), args, time.time() + args.max_seconds / 3
+            "bare", server.port, lambda n: ("bare", bare_raw), args, time.time() + args.max_seconds * share[2]
         )
         server.stop()
         server = None
     finally:
         if server is not None:
             server.stop()
+        if standby is not None:
+            standby.stop(remove=True)
         cluster.stop(remove=True)
         shutil.rmtree(work, ignore_errors=True)
     load_end = os.getloadavg()
@@ -626,19 +668,25 @@ def mix_main(args: argparse.Namespace) -> None:
         good = [s["rate"] for s in steps if s["p99"] <= 0.100 and not s["errors"]]
         return max(good, default=0.0)
 
-    print("\n### Mixed load, 2 workers on PostgreSQL (bench/load.py mix)\n")
+    replica = " + a streaming replica" if args.replica else ""
+    print(f"\n### Mixed load, {args.workers} workers on PostgreSQL{replica} (bench/load.py mix)\n")
     print(
         f"{time.strftime('%Y-%m-%d %H:%M')} · {os.cpu_count()} cores · load average {load_start[0]:.1f} → "
         f"{load_end[0]:.1f} · uvicorn --workers {args.workers} (uvloop, httptools) · open loop, "
         f"{args.step_seconds:g} s per step from {args.start_rate:g}/s by {args.step:g}/s · "
         f"whole run {time.time() - started:.0f} s\n"
     )
-    print(f"Rate reached with p99 ≤ 100 ms and no error: **app {reached(app_steps):g} req/s**, "
+    reached_apps = ", ".join(f"**{name} {reached(steps):g} req/s**" for name, steps, _ in phases)
+    print(f"Rate reached with p99 ≤ 100 ms and no error: {reached_apps}, "
           f"bare async route {reached(bare_steps):g} req/s.\n")  # fmt: skip
+    if args.replica:
+        print("Database transactions during each app phase (pg_stat_database, commits + rollbacks): "
+              + "; ".join(f"{name}: primary {t['primary']:,}, replica {t['replica']:,}" for name, _, t in phases)
+              + ".\n")  # fmt: skip
     print("| server | offered req/s | requests | errors | p50 ms | p99 ms | verify p50/p99 | balance p50/p99 | "
           "post p50/p99 |")  # fmt: skip
     print("|---|---:|---:|---:|---:|---:|---|---|---|")
-    for name, steps in (("app", app_steps), ("bare", bare_steps)):
+    for name, steps in [(name, steps) for name, steps, _ in phases] + [("bare", bare_steps)]:
         for s in steps:
             cells = []
             for route in ("verify", "balance", "post"):
@@ -670,6 +718,7 @@ def main() -> None:
     mix.add_argument("--step", type=float, default=100.0)
     mix.add_argument("--step-seconds", type=float, default=10.0)
     mix.add_argument("--max-seconds", type=float, default=300.0, help="bound on the whole run after setup")
+    mix.add_argument("--replica", action="store_true", help="also run the mix with a streaming read replica")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--json", help=argparse.SUPPRESS)

@@ -91,7 +91,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         lifespan=_lifespan,
     )
     app.state.settings = settings
-    app.state.db = db or Database(settings.database_url)
+    app.state.db = db or Database(settings.database_url, replica_url=settings.database_replica_url)
     with app.state.db.unit_of_work() as session:
         # Refuses to start when the secret is missing or changed while learners exist.
         secret = deployment_secret.guard(session, settings)

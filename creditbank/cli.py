@@ -77,7 +77,7 @@ def _prepare(settings: Settings, listen_url: str | None = None) -> Database:
     hooks.install()
 
     settings.keys_dir.mkdir(parents=True, exist_ok=True)
-    db = Database(settings.database_url)
+    db = Database(settings.database_url, replica_url=settings.database_replica_url)
     try:
         if not settings.has_id_secret() and deployment_secret.database_has_learners(db.engine):
             raise deployment_secret.MISSING  # before the migrations, which may need the secret

@@ -15,6 +15,12 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CREDITBANK_", env_file=None, extra="ignore")
 
     database_url: str = "sqlite:///./creditbank.db"
+    database_replica_url: str | None = None
+    """A PostgreSQL streaming replica (hot standby) of ``database_url``, optional. Reads that may be a
+    moment old go there — the public verification page's and verify-by-id's immutable parts (never
+    the status), learners' statements, the statistics figures; every write, revocation status,
+    balances, sign-in and idempotency stay on the primary. Unset: everything reads the primary
+    (docs/scale.md, "Read replica")."""
     base_url: str | None = None
     """The bank's public address, used once: when the bank is set up (first ``serve``), it
     becomes the issuer identity stored in ``keys_dir/issuer.json`` (default: where ``serve``

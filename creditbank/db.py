@@ -4,6 +4,13 @@ One unit of work per request or CLI command: services only ``flush``; the caller
 Writers that touch the ledger must be serialised — on SQLite by ``BEGIN IMMEDIATE`` (taken when
 the session starts, so two writers never both read a stale head and then collide), on
 PostgreSQL by ``SELECT … FOR UPDATE`` on the ledger head row (see ``ledger.service``).
+
+With ``CREDITBANK_DATABASE_REPLICA_URL`` a second engine reads from a PostgreSQL streaming replica.
+Only reads whose answer may be a moment old go there, and the code that owns a read says so — a
+query function marked ``@may_lag`` and run through ``Database.read``, or a domain that asks for
+``Database.replica_reader()`` for what never changes. Everything else (every write, revocation
+status, balances a decision rests on, sign-in and sessions, idempotency) uses the primary, and
+without a replica URL every read does (docs/scale.md, "Read replica").
 """
 
 from __future__ import annotations
@@ -11,13 +18,13 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from functools import lru_cache
 from operator import itemgetter
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 from sqlalchemy import Date, DateTime, Engine, MetaData, Table, TypeDecorator, create_engine, event, inspect
 from sqlalchemy.engine import make_url
@@ -34,6 +41,8 @@ NAMING_CONVENTION = {
 SQLModel.metadata.naming_convention = NAMING_CONVENTION
 metadata: MetaData = SQLModel.metadata
 M = TypeVar("M", bound=SQLModel)
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 def table_of(model: type[SQLModel]) -> Table:
@@ -132,24 +141,106 @@ def _sqlite_transactions(engine: Engine) -> None:
             dbapi_connection.execute(f"PRAGMA busy_timeout={int(SQLITE_WRITE_WAIT * 1000)}")
 
 
-class Database:
-    """The engine plus the two kinds of unit of work: read-only and writing."""
+def may_lag(
+    fence: Callable[..., Any] | None = None,
+) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Mark a read whose answer may be a moment old: ``Database.read`` runs it on the replica.
 
-    def __init__(self, url: str) -> None:
+    ``fence`` (optional) is a cheap query taking the same arguments that names what the reader must
+    not miss — e.g. the version of a learner's account. ``Database.read`` asks the primary for it,
+    then the replica; the replica answers only when it has caught up to that value (``>=``), else
+    the read goes to the primary: whoever reads sees every change made up to that moment, whoever
+    made it (read-your-writes without a session marker). Unmarked functions always read the primary.
+    """
+
+    def mark(function: Callable[P, R]) -> Callable[P, R]:
+        function.__may_lag__ = (fence,)  # type: ignore[attr-defined]
+        return function
+
+    return mark
+
+
+def _read_only(session: Session) -> Session:
+    """A session that refuses to flush: nothing is ever written through a replica session (a hot
+    standby would refuse it too, but only at run time on PostgreSQL, never in SQLite tests)."""
+
+    @event.listens_for(session, "before_flush")
+    def _refuse(_session, _context, _instances):
+        raise RuntimeError("a read-only (replica) session must not write")
+
+    return session
+
+
+class Database:
+    """The engine(s) plus the kinds of unit of work: read-only, read-only that may lag, writing.
+
+    ``replica_url`` (a PostgreSQL hot standby streaming from ``url``) gives a second engine for the
+    reads that may lag; without it those reads use the primary, exactly as before."""
+
+    def __init__(self, url: str, replica_url: str | None = None) -> None:
         self.url = url
         self.engine = make_engine(url)
         self.sqlite = is_sqlite(self.engine)
         self._writer = self.engine.execution_options(writer=True)
+        self.replica_url = replica_url or None
+        if self.replica_url is not None and (self.sqlite or is_sqlite(self.replica_url)):
+            raise ValueError("a read replica needs PostgreSQL (streaming replication) on both sides")
+        self.replica_engine = make_engine(self.replica_url) if self.replica_url else self.engine
+        self.replica_reads = 0
+        """Reads answered by the replica (``Database.read`` and ``replica_reader``): for tests and
+        benchmarks; approximate under threads."""
+        self.replica_fallbacks = 0
+        """``Database.read`` calls the replica could not answer because it lagged behind the fence."""
+
+    @property
+    def has_replica(self) -> bool:
+        return self.replica_engine is not self.engine
 
     def reader(self) -> Session:
+        """A read on the primary: what must be current (status, balances for a decision, sign-in)."""
         return Session(self.engine, expire_on_commit=False)
+
+    def replica_reader(self) -> Session:
+        """A read that may be a moment old: on the replica when there is one, else the primary.
+        Only for what cannot change once written (an issued credential) or what may lag by design;
+        the caller must cope with a row the replica does not have yet (fall back to ``reader``)."""
+        if self.has_replica:
+            self.replica_reads += 1
+        return _read_only(Session(self.replica_engine, expire_on_commit=False))
+
+    def read(self, query: Callable[..., R], /, *args: Any, **kwargs: Any) -> R:
+        """Run ``query(session, *args, **kwargs)`` where its declaration allows: on the replica when it
+        is marked ``@may_lag`` (and its fence, if any, is passed there), otherwise on the primary."""
+        marked = getattr(query, "__may_lag__", None)
+        if marked is None or not self.has_replica:
+            with self.reader() as session:
+                return query(session, *args, **kwargs)
+        (fence,) = marked
+        if fence is None:
+            with self.replica_reader() as session:
+                return query(session, *args, **kwargs)
+        with self.reader() as session:
+            wanted = fence(session, *args, **kwargs)
+        with Session(self.replica_engine, expire_on_commit=False) as session:
+            _read_only(session)
+            # One transaction on the replica: the fence and the query see the same snapshot
+            # (PostgreSQL's default READ COMMITTED takes a snapshot per statement, so ask for
+            # REPEATABLE READ, which a hot standby allows).
+            session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+            seen = fence(session, *args, **kwargs)
+            if seen is not None and wanted is not None and seen >= wanted:
+                self.replica_reads += 1
+                return query(session, *args, **kwargs)
+        self.replica_fallbacks += 1
+        with self.reader() as session:
+            return query(session, *args, **kwargs)
 
     def writer(self) -> Session:
         return Session(self._writer, expire_on_commit=False)
 
     @contextmanager
     def unit_of_work(self) -> Iterator[Session]:
-        """Commit once on success, roll back on any error."""
+        """Commit once on success, roll back on any error. Always on the primary."""
         with self.writer() as session:
             try:
                 yield session
@@ -160,6 +251,8 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+        if self.has_replica:
+            self.replica_engine.dispose()
 
 
 @lru_cache

@@ -20,6 +20,11 @@ to it.  The cluster uses trust auth, listens on 127.0.0.1 on a free port, keeps
 its Unix socket in the data directory and has durability switched off (fsync,
 synchronous_commit, full_page_writes) because the data is disposable.
 
+``start_standby(primary)`` makes a streaming hot standby of a running cluster
+(``pg_basebackup -R``: PostgreSQL 15's defaults — ``wal_level=replica``,
+``max_wal_senders=10`` and initdb's ``replication`` lines in pg_hba.conf under
+trust auth — are all it needs) and starts it on a port of its own.
+
 An ``atexit`` hook stops (and, when we created it, removes) every cluster that
 is still running when the interpreter exits.
 """
@@ -39,7 +44,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["Cluster", "find_bindir", "start_cluster"]
+__all__ = ["Cluster", "find_bindir", "start_cluster", "start_standby"]
 
 HOST = "127.0.0.1"
 SUPERUSER = "postgres"
@@ -385,3 +390,43 @@ def start_cluster(base: Path | None = None, *, timeout: float = 60.0) -> Cluster
         if "Address already in use" not in _tail(datadir / "log", 20):
             break
     raise fail("pg_ctl start failed", last_detail)
+
+
+def start_standby(primary: Cluster, *, timeout: float = 60.0) -> Cluster:
+    """A streaming replica of ``primary``: ``pg_basebackup -R`` (a base backup that writes
+    ``standby.signal`` and ``primary_conninfo``), started read-only (hot standby) on a free port.
+    Returns once it accepts connections; stop it like any cluster. Raises RuntimeError on failure."""
+    bindir = primary._bindir
+    tmp = Path(tempfile.mkdtemp(prefix="creditbank-pg-standby-"))
+    os.chmod(tmp, 0o755)
+    datadir = tmp / "data"  # pg_basebackup creates it (mode 0700, owned by whoever runs it)
+    if _is_root():
+        _chown_pg(tmp)
+    res = _run(
+        [str(bindir / "pg_basebackup"), "-h", primary.host, "-p", str(primary.port), "-U", primary.user,
+         "-D", str(datadir), "-R", "-X", "stream", "--no-sync", "-c", "fast"],
+        cwd=tmp,
+        timeout=timeout * 2,
+    )  # fmt: skip
+    if res.returncode != 0:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise RuntimeError(f"pg_basebackup failed (exit {res.returncode})\n{res.stdout}{res.stderr}")
+    (datadir / "postmaster.pid").unlink(missing_ok=True)
+    port = _free_port()
+    opts = f"-p {port} -k {datadir} -c listen_addresses={HOST} -c hot_standby=on -c fsync=off"
+    res = _run(
+        [str(bindir / "pg_ctl"), "-D", str(datadir), "-o", opts, "-w", "-t", str(int(timeout)),
+         "-l", str(datadir / "log"), "start"],
+        cwd=tmp,
+        timeout=timeout + 30,
+    )  # fmt: skip
+    standby = Cluster(HOST, port, primary.user, datadir, _bindir=bindir, _tmpdir=tmp, _remove_at_exit=True)
+    with _live_lock:
+        _live.add(standby)
+    err = None if res.returncode == 0 else res.stdout + res.stderr
+    err = err or _wait_accepting(HOST, port, primary.user, time.monotonic() + timeout)
+    if err is not None:
+        log = _tail(datadir / "log")
+        standby.stop(remove=True)
+        raise RuntimeError(f"the standby did not start: {err}\n--- server log tail ---\n{log}")
+    return standby

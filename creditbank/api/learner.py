@@ -68,8 +68,7 @@ def my_ledger(
     after: Annotated[int | None, Query(ge=0, description="seq of the last line already seen")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> dict:
-    with db.reader() as session:
-        lines = learner_queries.statement(session, principal.learner, after=after, limit=limit)
+    lines = db.read(learner_queries.statement, principal.learner, after=after, limit=limit)
     items = [
         LedgerLineOut(
             seq=line.seq,

@@ -75,8 +75,7 @@ def _figure(
     request: Request, db, name: str, start: date | None, end: date | None, district: str | None, fmt: str
 ) -> Response:
     period = queries.Period.of(start, end)
-    with db.reader() as session:
-        figure = queries.figure(session, name, period, district=district)
+    figure = db.read(queries.figure, name, period, district=district)
     return _answer(request, figure, fmt)
 
 

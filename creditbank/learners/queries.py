@@ -5,10 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlmodel import Session, col
 
 from creditbank.catalogue.models import Outcome
+from creditbank.db import may_lag
+from creditbank.institutions import service as institutions
 from creditbank.institutions.models import Institution
 from creditbank.learners.models import Learner
 from creditbank.ledger.models import LedgerAccount, LedgerTransaction, Lot, LotState, Posting
@@ -33,6 +35,41 @@ class StatementLine:
     level: int | None
 
 
+def account_state(session: Session, learner: Learner, **_paging: object) -> tuple[int, int] | None:
+    """What a statement must not miss, as two numbers that only grow: the postings applied to the
+    learner's account (its ``version``) and the lots no longer pending (a published import). A
+    replica showing the same two has every line and every published credit the primary has."""
+    version = session.execute(
+        select(col(LedgerAccount.version)).where(col(LedgerAccount.learner_id) == learner.id)
+    ).scalar_one_or_none()
+    if version is None:
+        return None
+    shown = session.execute(
+        select(func.count())
+        .select_from(Lot)
+        .where(col(Lot.learner_id) == learner.id, col(Lot.state) != LotState.pending)
+    ).scalar_one()
+    return version, shown
+
+
+@dataclass(frozen=True)
+class StatementPage:
+    lines: list[StatementLine]
+    institution_names: dict[str, tuple[str, str | None]]
+    """Code → (Chinese, English) name of every institution the lines name."""
+
+
+@may_lag(fence=account_state)
+def statement_page(session: Session, learner: Learner, *, after: int | None, limit: int) -> StatementPage:
+    """A page of the statement with the names of the institutions on it. May be read from a replica
+    (``Database.read``), but never older than the learner's account on the primary: a credit posted
+    a moment ago is on the page (``account_state``)."""
+    lines = statement(session, learner, after=after, limit=limit)
+    codes = {line.institution_code for line in lines if line.institution_code}
+    return StatementPage(lines, institutions.names(session, codes))
+
+
+@may_lag(fence=account_state)
 def statement(session: Session, learner: Learner, *, after: int | None, limit: int) -> list[StatementLine]:
     """Every movement on the learner's account, oldest first, paged by ``seq`` (keyset, not offset)."""
     query = (

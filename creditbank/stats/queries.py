@@ -25,6 +25,7 @@ from creditbank.catalogue.models import Outcome
 from creditbank.certificates.models import Certificate
 from creditbank.completions.models import Completion, CompletionState
 from creditbank.conversion.models import Conversion
+from creditbank.db import may_lag
 from creditbank.errors import CreditbankError
 from creditbank.institutions.models import Institution, InstitutionState
 from creditbank.kit import clock
@@ -649,6 +650,7 @@ FIGURES = (
 )
 
 
+@may_lag()  # the office's figures: a few seconds behind the primary is fine (docs/scale.md)
 def figure(session: Session, name: str, period: Period, *, district: str | None = None) -> Figure:
     if name.startswith("participation-") and name != "participation-rate":
         group = name.removeprefix("participation-")
@@ -668,6 +670,7 @@ def figure(session: Session, name: str, period: Period, *, district: str | None 
     raise CreditbankError("stats_figure_unknown", {"figure": name, "allowed": ", ".join(FIGURES)})
 
 
+@may_lag()
 def dashboard(session: Session, period: Period, *, district: str | None = None) -> list[Figure]:
     """Every figure, with one scan of the learner cells shared by the five that read them."""
     cells = learner_cells(session, period, district)

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import CompoundSelect, delete, select, union
 from sqlmodel import Session, col
 
+from creditbank.db import may_lag
 from creditbank.errors import CreditbankError
 from creditbank.institutions.models import Institution
 from creditbank.kit import clock
@@ -148,6 +149,7 @@ def areas(session: Session) -> list[Area]:
     )
 
 
+@may_lag()  # a filter's choices: may lag when read through Database.read
 def districts(session: Session) -> list[str]:
     """Every district named anywhere: on learners, institutions, the area list or a population."""
     names: CompoundSelect = union(

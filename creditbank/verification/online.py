@@ -19,7 +19,7 @@ from creditbank.certificates import service as certificates
 from creditbank.certificates.credentials import qr_claims
 from creditbank.certificates.keys import IssuerKey
 from creditbank.certificates.models import Certificate, StatusList
-from creditbank.db import Database, referenced
+from creditbank.db import Database
 from creditbank.errors import CreditbankError
 from creditbank.kit import merkle, statuslist
 from creditbank.kit.canonical import digest_hex
@@ -325,27 +325,42 @@ class OnlineVerifier:
 
         return bounded
 
+    def issued(self, certificate_id: str, recorded_hash: str | None = None) -> Certificate:
+        """The certificate as issued, for what never changes once issued (the credential, its
+        summary, the QR payload, the log index): read from the replica when there is one. A replica
+        that does not have it yet (issued a moment ago), or not with the hash the primary recorded,
+        is not asked again: the primary answers. Status is never taken from here (``_live``)."""
+        readers = (self.db.replica_reader, self.db.reader) if self.db.has_replica else (self.db.reader,)
+        for reader in readers:
+            with reader() as session:
+                certificate = session.get(Certificate, certificate_id)
+            if certificate is not None and recorded_hash in (None, certificate.credential_hash):
+                return certificate
+        raise LookupError(f"Certificate {certificate_id!r} is referenced but missing")
+
     def by_id(self, certificate_id: str) -> Verdict:
-        """The hot path behind ``GET /verify/{id}`` and the phone page: one small query for what can
-        change (the status bit and the revocation), everything immutable from a per-process cache."""
+        """The hot path behind ``GET /verify/{id}`` and the phone page: one small query on the
+        primary for what can change (the status bit and the revocation) — never on a replica, so a
+        revocation is honoured however far a replica lags — and everything immutable from a
+        per-process cache, filled from the replica when there is one (``issued``)."""
         with self.db.reader() as session:
             live = self._live(session, certificate_id)
-            if live is None:
-                raise CreditbankError("certificate_not_found", {"id": certificate_id})
-            recorded_hash, revoked_at, reason, revoked = live
-            self.tally.count(certificate_id)
-            with self._lock:  # cachetools' LRU is not thread-safe; the page route runs in the thread pool
-                cached = self._immutable.get(certificate_id)
-            if cached is None or cached[0] != recorded_hash:
-                certificate = referenced(session, Certificate, certificate_id)  # _live just found it
-                cached = (
-                    recorded_hash,
-                    json.loads(certificate.credential_json),
-                    self.summary(certificate),
-                    certificate.log_index,
-                )
-                with self._lock:
-                    self._immutable[certificate_id] = cached
+        if live is None:
+            raise CreditbankError("certificate_not_found", {"id": certificate_id})
+        recorded_hash, revoked_at, reason, revoked = live
+        self.tally.count(certificate_id)
+        with self._lock:  # cachetools' LRU is not thread-safe; the page route runs in the thread pool
+            cached = self._immutable.get(certificate_id)
+        if cached is None or cached[0] != recorded_hash:
+            certificate = self.issued(certificate_id, recorded_hash)  # _live just found it
+            cached = (
+                recorded_hash,
+                json.loads(certificate.credential_json),
+                self.summary(certificate),
+                certificate.log_index,
+            )
+            with self._lock:
+                self._immutable[certificate_id] = cached
         _, credential, summary, log_index = cached
         summary = summary | {
             "revoked_at": revoked_at.isoformat() if revoked_at else None,
@@ -455,8 +470,7 @@ class OnlineVerifier:
             }
             for k in self.issuer.keys.all()
         ]
-        with self.db.reader() as session:
-            payload = referenced(session, Certificate, certificate_id).qr_payload  # by_id found it
+        payload = self.issued(certificate_id).qr_payload  # by_id found it; fixed at issue
         return {
             "found": True,
             "certificate_id": certificate_id,

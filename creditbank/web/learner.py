@@ -20,7 +20,6 @@ from creditbank.conversion import service as conversions
 from creditbank.conversion.progress import CATEGORY_EN
 from creditbank.errors import CreditbankError
 from creditbank.httpio import client_address
-from creditbank.institutions import service as institutions
 from creditbank.kit import clock, qrcodes
 from creditbank.learners import queries as learner_queries
 from creditbank.learners import service as learners
@@ -153,13 +152,9 @@ KIND_WORDS = {
 
 @router.get("/me/statement", response_class=HTMLResponse)
 def statement(ctx: LearnerPage, after: Annotated[int | None, Query(ge=0, le=2**62)] = None):
-    with ctx.db.reader() as session:
-        lines = learner_queries.statement(session, ctx.me, after=after, limit=STATEMENT_PAGE + 1)
-        more = len(lines) > STATEMENT_PAGE
-        lines = lines[:STATEMENT_PAGE]
-        names = institutions.names(
-            session, {line.institution_code for line in lines if line.institution_code}
-        )
+    page = ctx.db.read(learner_queries.statement_page, ctx.me, after=after, limit=STATEMENT_PAGE + 1)
+    more = len(page.lines) > STATEMENT_PAGE
+    lines, names = page.lines[:STATEMENT_PAGE], page.institution_names
     rows = [
         {
             "line": line,

@@ -69,9 +69,8 @@ def table_view(ctx: Ctx, figure: Figure) -> dict[str, Any]:
 def dashboard(ctx: OperatorPage, start: From = None, end: To = None, district: District = None):
     period = _period(start, end)
     district = (district or "").strip() or None
-    with ctx.db.reader() as session:
-        figures = queries.dashboard(session, period, district=district)
-        districts = stats.districts(session)
+    figures = ctx.db.read(queries.dashboard, period, district=district)
+    districts = ctx.db.read(stats.districts)
     query = _query(period, district)
     return renderer(ctx.request).page(
         ctx,
@@ -97,8 +96,7 @@ def dashboard(ctx: OperatorPage, start: From = None, end: To = None, district: D
 
 
 def _one(ctx: Ctx, name: str, start: date | None, end: date | None, district: str | None) -> Figure:
-    with ctx.db.reader() as session:
-        return queries.figure(session, name, _period(start, end), district=(district or "").strip() or None)
+    return ctx.db.read(queries.figure, name, _period(start, end), district=(district or "").strip() or None)
 
 
 @router.get("/operator/stats/{name}.svg")

@@ -1,0 +1,294 @@
+"""A read replica (CREDITBANK_DATABASE_REPLICA_URL): a real primary and a real streaming standby.
+
+One primary and one standby (``pg_basebackup -R``) for the whole module. To show which server
+answered, the standby's replay is paused (``pg_wal_replay_pause``): then the replica keeps the
+state of that moment while the primary moves on, and a page that shows the older state was read
+from the replica, one that shows the newer state from the primary.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import event, func, select, text
+
+from creditbank.app import create_app
+from creditbank.config import Settings
+from creditbank.db import Database, may_lag
+from creditbank.migrations import upgrade
+from creditbank.web.security import SESSION_COOKIE
+from tests import pgcluster
+from tests.conftest import ADMIN, OPERATOR, completion_body, institution, learner, outcome
+
+DB = "replica_test"
+WRITES = re.compile(r"^\s*(INSERT|UPDATE|DELETE|COPY|SELECT[^;]*FOR UPDATE)", re.IGNORECASE)
+
+
+class Pair:
+    def __init__(self, primary: pgcluster.Cluster, standby: pgcluster.Cluster) -> None:
+        self.primary, self.standby = primary, standby
+
+    def on_standby(self, sql: str, *params: object) -> object:
+        with psycopg.connect(self.standby.dsn(DB), autocommit=True) as conn:
+            row = conn.execute(sql, params).fetchone()  # type: ignore[arg-type]
+            return row[0] if row else None
+
+    def caught_up(self, timeout: float = 30.0) -> None:
+        """Wait until the standby has replayed everything the primary has written so far."""
+        with psycopg.connect(self.primary.dsn(DB), autocommit=True) as conn:
+            lsn = conn.execute("SELECT pg_current_wal_lsn()").fetchone()[0]  # type: ignore[index]
+        deadline = time.monotonic() + timeout
+        while not self.on_standby("SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", str(lsn)):
+            assert time.monotonic() < deadline, "the standby did not catch up"
+            time.sleep(0.02)
+
+    @contextmanager
+    def paused(self) -> Iterator[None]:
+        """The standby stops replaying (it keeps receiving): what the primary commits meanwhile is
+        not on the replica until the block ends."""
+        self.caught_up()
+        self.on_standby("SELECT pg_wal_replay_pause()")
+        deadline = time.monotonic() + 10
+        while self.on_standby("SELECT pg_get_wal_replay_pause_state()") != "paused":
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        try:
+            yield
+        finally:
+            self.on_standby("SELECT pg_wal_replay_resume()")
+
+
+@pytest.fixture(scope="module")
+def pair() -> Iterator[Pair]:
+    bindir = pgcluster.find_bindir()
+    if bindir is None or not (bindir / "pg_basebackup").exists():
+        pytest.skip(
+            "PostgreSQL server binaries (initdb, pg_ctl, pg_basebackup) not found: the read-replica "
+            "tests need a real primary and standby — run scripts/setup-system.sh"
+        )
+    primary = pgcluster.start_cluster()
+    standby = None
+    try:
+        primary.admin_execute(f"CREATE DATABASE {DB}")
+        upgrade(primary.url(DB))
+        standby = pgcluster.start_standby(primary)
+        yield Pair(primary, standby)
+    finally:
+        if standby is not None:
+            standby.stop(remove=True)
+        primary.stop(remove=True)
+
+
+@pytest.fixture(scope="module")
+def client(pair: Pair, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    work = tmp_path_factory.mktemp("replica")
+    settings = Settings(
+        database_url=pair.primary.url(DB),
+        database_replica_url=pair.standby.url(DB),
+        keys_dir=work / "keys",
+        admin_token=ADMIN,
+        secret="test-secret",
+        rate_limit_file=work / "ratelimit",
+        verify_recheck_seconds=0,  # every verify re-reads the revocation epoch: no 0.25 s window
+    )
+    with TestClient(create_app(settings)) as test_client:
+        yield test_client
+
+
+@pytest.fixture(scope="module")
+def world(client: TestClient) -> dict:
+    inst = institution(client, code="REPL")
+    outcome(client, inst, "RP-1")
+    outcome(client, inst, "RP-2")
+    outcome(client, inst, "RP-3", title_zh="竹编入门", title_en="Bamboo weaving")
+    outcome(client, inst, "RP-4")
+    person = learner(client, inst, name="李秀英")
+    first = client.post(
+        "/api/v1/completions", json=completion_body(person["account_no"], "RP-1"), headers=inst
+    )
+    assert first.status_code == 201, first.text
+    token = client.post(
+        "/api/v1/auth/activate",
+        json={
+            "account_no": person["account_no"],
+            "activation_code": person["activation_code"],
+            "password": "竹林深处2026",
+        },
+    ).json()["access_token"]
+    return {
+        "inst": inst,
+        "person": person,
+        "me": {"Authorization": f"Bearer {token}"},
+        "token": token,
+        "completion": first.json(),
+    }
+
+
+@pytest.fixture
+def db(client: TestClient) -> Database:
+    return client.app.state.db  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def replica_sql(db: Database) -> Iterator[list[str]]:
+    """Every statement the app sends to the replica during the test."""
+    seen: list[str] = []
+
+    def record(_conn, _cursor, statement, _params, _context, _many):
+        seen.append(statement)
+
+    event.listen(db.replica_engine, "before_cursor_execute", record)
+    yield seen
+    event.remove(db.replica_engine, "before_cursor_execute", record)
+    assert not [s for s in seen if WRITES.match(s)], "a write or a lock went to the replica"
+
+
+def post(client: TestClient, world: dict, code: str) -> dict:
+    body = completion_body(world["person"]["account_no"], code)
+    response = client.post("/api/v1/completions", json=body, headers=world["inst"])
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def issue(client: TestClient, world: dict) -> dict:
+    body = {"kind": "achievement", "completion_id": world["completion"]["id"]}
+    response = client.post("/api/v1/me/certificates", json=body, headers=world["me"])
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+@pytest.mark.postgres
+class TestSessions:
+    def test_a_replica_session_is_on_the_standby_every_other_on_the_primary(self, db: Database):
+        with db.replica_reader() as session:
+            assert session.execute(select(func.pg_is_in_recovery())).scalar_one() is True
+        with db.reader() as session:
+            assert session.execute(select(func.pg_is_in_recovery())).scalar_one() is False
+        with db.unit_of_work() as session:
+            assert session.execute(select(func.pg_is_in_recovery())).scalar_one() is False
+
+    def test_a_replica_session_refuses_to_write(self, db: Database, world: dict):
+        from creditbank.stats.models import Target
+
+        with db.replica_reader() as session, pytest.raises(RuntimeError, match="must not write"):
+            session.add(Target(name="participation", share=0.5))
+            session.flush()
+
+
+@pytest.mark.postgres
+class TestRouting:
+    def test_statistics_show_the_replicas_state_while_a_balance_shows_the_primarys(
+        self, client: TestClient, world: dict, pair: Pair, replica_sql: list[str]
+    ):
+        figure = "/api/v1/stats/participation?group_by=category"
+        balance = f"/api/v1/learners/{world['person']['account_no']}/balance"
+        pair.caught_up()
+        before = client.get(figure, headers=OPERATOR).json()
+        credits_before = client.get(balance, headers=world["inst"]).json()["total"]
+        with pair.paused():
+            post(client, world, "RP-2")
+            # The office's figure may lag: read from the replica, it has not seen the completion.
+            assert client.get(figure, headers=OPERATOR).json() == before
+            assert replica_sql, "the figure was not read from the replica"
+            # A balance may decide something: from the primary, the new credits are there.
+            assert client.get(balance, headers=world["inst"]).json()["total"] == credits_before + 1.5
+        pair.caught_up()
+        assert client.get(figure, headers=OPERATOR).json() != before
+
+    def test_a_statement_is_never_older_than_the_learners_account(
+        self, client: TestClient, world: dict, db: Database, pair: Pair, replica_sql: list[str]
+    ):
+        pair.caught_up()
+        lines = client.get("/api/v1/me/ledger", headers=world["me"]).json()["items"]
+        assert db.replica_reads and any("ledger_transaction" in s for s in replica_sql)
+        fallbacks = db.replica_fallbacks
+        with pair.paused():
+            post(client, world, "RP-3")
+            # The replica has not replayed the credit: the statement is read from the primary.
+            after = client.get("/api/v1/me/ledger", headers=world["me"]).json()["items"]
+            assert len(after) == len(lines) + 1 and after[-1]["outcome_code"] == "RP-3"
+            assert db.replica_fallbacks == fallbacks + 1
+            client.cookies.set(SESSION_COOKIE, world["token"])
+            page = client.get("/me/statement")
+            client.cookies.clear()
+            assert page.status_code == 200 and "竹编入门" in page.text
+        pair.caught_up()
+        replica_sql.clear()
+        assert client.get("/api/v1/me/ledger", headers=world["me"]).json()["items"] == after
+        assert any("ledger_transaction" in s for s in replica_sql), "caught up, the replica answers again"
+
+
+@pytest.mark.postgres
+class TestVerification:
+    def test_a_revocation_is_honoured_at_once_while_the_replica_lags(
+        self, client: TestClient, world: dict, pair: Pair, replica_sql: list[str]
+    ):
+        certificate = issue(client, world)["id"]
+        pair.caught_up()
+        assert client.get(f"/api/v1/verify/{certificate}").json()["valid"] is True
+        assert any("FROM certificate" in s for s in replica_sql), "the credential came from the replica"
+        with pair.paused():
+            revoked = client.post(
+                f"/api/v1/certificates/{certificate}/revoke", json={"reason": "登记错误"}, headers=OPERATOR
+            )
+            assert revoked.status_code == 200, revoked.text
+            # The replica still holds the certificate unrevoked ...
+            assert pair.on_standby("SELECT revoked_at IS NULL FROM certificate WHERE id = %s", certificate)
+            # ... but the status is the primary's, on the API and on the phone's page alike.
+            verdict = client.get(f"/api/v1/verify/{certificate}").json()
+            assert verdict["verdict"] == "revoked" and verdict["valid"] is False
+            assert 'data-verdict="revoked"' in client.get(f"/v/{certificate}").text
+
+    def test_a_certificate_issued_a_moment_ago_verifies_before_the_replica_has_it(
+        self, client: TestClient, world: dict, pair: Pair
+    ):
+        with pair.paused():
+            certificate = issue(client, world)["id"]
+            assert pair.on_standby("SELECT count(*) FROM certificate WHERE id = %s", certificate) == 0
+            assert client.get(f"/api/v1/verify/{certificate}").json()["valid"] is True
+            assert 'data-verdict="valid"' in client.get(f"/v/{certificate}").text
+
+
+@pytest.mark.postgres
+class TestWrites:
+    def test_every_write_goes_to_the_primary_even_while_the_replica_is_paused(
+        self, client: TestClient, world: dict, pair: Pair, replica_sql: list[str]
+    ):
+        with pair.paused():
+            post(client, world, "RP-4")
+            made = client.put("/api/v1/stats/targets", json={"participation": 40}, headers=OPERATOR)
+            assert made.status_code == 200, made.text
+            # The office reads back what it entered: the primary's, not the paused replica's.
+            assert client.get("/api/v1/stats/targets", headers=OPERATOR).json()["participation"] == 40
+            assert pair.on_standby("SELECT count(*) FROM stats_target") == 0
+        # replica_sql's teardown: no INSERT, UPDATE, DELETE or FOR UPDATE reached the replica.
+
+
+class TestWithoutReplica:
+    """SQLite deployments (and PostgreSQL without a replica URL): everything reads the primary."""
+
+    def test_every_read_uses_the_primary(self, tmp_path: Path):
+        @may_lag()
+        def where(session) -> str:
+            return str(session.get_bind().url)
+
+        database = Database(f"sqlite:///{tmp_path / 'one.db'}")
+        try:
+            assert not database.has_replica and database.replica_engine is database.engine
+            assert database.read(where) == database.url
+            with database.replica_reader() as session:
+                assert session.execute(text("SELECT 1")).scalar_one() == 1
+            assert database.replica_reads == 0
+        finally:
+            database.dispose()
+
+    def test_a_replica_needs_postgresql(self, tmp_path: Path):
+        with pytest.raises(ValueError, match="PostgreSQL"):
+            Database(f"sqlite:///{tmp_path / 'a.db'}", replica_url=f"sqlite:///{tmp_path / 'b.db'}")

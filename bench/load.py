@@ -3,7 +3,7 @@
     python bench/load.py import [--rows 100000] [--backend sqlite|postgresql|both] [--rate 10]
                                 [--single-transaction]
     python bench/load.py mix    [--workers 2] [--start-rate 100] [--step 100] [--step-seconds 10]
-                                [--max-seconds 240] [--replica]
+                                [--max-seconds 240] [--replica] [--bare-step 100]
 
 ``import``: per backend, a database of ``rows/20`` learners and an institution BENCH with 20
 outcomes (``bench/ingest.py``'s setup), plus a second institution OTHER with 20 outcomes of its
@@ -532,7 +532,9 @@ def open_loop(port: int, rate: float, seconds: float, make_request, connections:
     return uvloop.run(run())
 
 
-def step_up(name: str, port: int, make_request, args: argparse.Namespace, deadline: float) -> list[dict]:
+def step_up(
+    name: str, port: int, make_request, args: argparse.Namespace, deadline: float, step: float | None = None
+) -> list[dict]:
     # Warm-up, not counted: connections, the pool, per-process caches (the verify cache is one).
     open_loop(port, args.start_rate, 3.0, make_request)
     steps = []
@@ -551,7 +553,7 @@ def step_up(name: str, port: int, make_request, args: argparse.Namespace, deadli
         steps.append(row)
         if row["p99"] > 0.100 or row["errors"]:
             break
-        rate += args.step
+        rate += step or args.step
     return steps
 
 
@@ -651,7 +653,12 @@ def mix_main(args: argparse.Namespace) -> None:
         server = MixServer("load:bare_factory", args.workers, env, work / "bare.log")
         bare_raw = f"GET /bare HTTP/1.1\r\n{head}\r\n".encode()
         bare_steps = step_up(
-            "bare", server.port, lambda n: ("bare", bare_raw), args, time.time() + args.max_seconds * share[2]
+            "bare",
+            server.port,
+            lambda n: ("bare", bare_raw),
+            args,
+            time.time() + args.max_seconds * share[2],
+            step=args.bare_step,
         )
         server.stop()
         server = None
@@ -673,7 +680,8 @@ def mix_main(args: argparse.Namespace) -> None:
     print(
         f"{time.strftime('%Y-%m-%d %H:%M')} · {os.cpu_count()} cores · load average {load_start[0]:.1f} → "
         f"{load_end[0]:.1f} · uvicorn --workers {args.workers} (uvloop, httptools) · open loop, "
-        f"{args.step_seconds:g} s per step from {args.start_rate:g}/s by {args.step:g}/s · "
+        f"{args.step_seconds:g} s per step from {args.start_rate:g}/s by {args.step:g}/s "
+        f"(bare by {args.bare_step or args.step:g}/s) · "
         f"whole run {time.time() - started:.0f} s\n"
     )
     reached_apps = ", ".join(f"**{name} {reached(steps):g} req/s**" for name, steps, _ in phases)
@@ -719,6 +727,7 @@ def main() -> None:
     mix.add_argument("--step-seconds", type=float, default=10.0)
     mix.add_argument("--max-seconds", type=float, default=300.0, help="bound on the whole run after setup")
     mix.add_argument("--replica", action="store_true", help="also run the mix with a streaming read replica")
+    mix.add_argument("--bare-step", type=float, help="the bare route's step (default: --step)")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--json", help=argparse.SUPPRESS)

@@ -28,6 +28,7 @@ from typing import Any, ParamSpec, TypeVar
 
 from sqlalchemy import Date, DateTime, Engine, MetaData, Table, TypeDecorator, create_engine, event, inspect
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, SQLModel
 
 # Stable constraint names so alembic migrations can alter them on SQLite (batch mode) and PG alike.
@@ -91,13 +92,18 @@ def create_sqlite_file(url: str) -> None:
     os.close(fd)  # an empty file is an empty SQLite database
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, *, connect_timeout: int | None = None) -> Engine:
     if is_sqlite(url):
         create_sqlite_file(url)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         _sqlite_transactions(engine)
         return engine
-    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    connect = {"connect_timeout": connect_timeout} if connect_timeout else {}
+    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True, connect_args=connect)
+
+
+REPLICA_CONNECT_SECONDS = 2
+"""How long a read waits for the replica to accept a connection before it asks the primary."""
 
 
 def _sqlite_transactions(engine: Engine) -> None:
@@ -185,12 +191,18 @@ class Database:
         self.replica_url = replica_url or None
         if self.replica_url is not None and (self.sqlite or is_sqlite(self.replica_url)):
             raise ValueError("a read replica needs PostgreSQL (streaming replication) on both sides")
-        self.replica_engine = make_engine(self.replica_url) if self.replica_url else self.engine
+        self.replica_engine = (
+            make_engine(self.replica_url, connect_timeout=REPLICA_CONNECT_SECONDS)
+            if self.replica_url
+            else self.engine
+        )
         self.replica_reads = 0
         """Reads answered by the replica (``Database.read`` and ``replica_reader``): for tests and
         benchmarks; approximate under threads."""
         self.replica_fallbacks = 0
         """``Database.read`` calls the replica could not answer because it lagged behind the fence."""
+        self.replica_failures = 0
+        """Reads sent to the primary because the replica failed (unreachable, query cancelled)."""
 
     @property
     def has_replica(self) -> bool:
@@ -210,28 +222,37 @@ class Database:
 
     def read(self, query: Callable[..., R], /, *args: Any, **kwargs: Any) -> R:
         """Run ``query(session, *args, **kwargs)`` where its declaration allows: on the replica when it
-        is marked ``@may_lag`` (and its fence, if any, is passed there), otherwise on the primary."""
+        is marked ``@may_lag`` (and its fence, if any, is passed there), otherwise on the primary.
+        A replica that cannot answer — unreachable, or a hot standby cancelling the query because
+        replay needs its rows ("conflict with recovery") — sends the read to the primary."""
         marked = getattr(query, "__may_lag__", None)
         if marked is None or not self.has_replica:
             with self.reader() as session:
                 return query(session, *args, **kwargs)
         (fence,) = marked
-        if fence is None:
-            with self.replica_reader() as session:
-                return query(session, *args, **kwargs)
-        with self.reader() as session:
-            wanted = fence(session, *args, **kwargs)
-        with Session(self.replica_engine, expire_on_commit=False) as session:
-            _read_only(session)
-            # One transaction on the replica: the fence and the query see the same snapshot
-            # (PostgreSQL's default READ COMMITTED takes a snapshot per statement, so ask for
-            # REPEATABLE READ, which a hot standby allows).
-            session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
-            seen = fence(session, *args, **kwargs)
-            if seen is not None and wanted is not None and seen >= wanted:
-                self.replica_reads += 1
-                return query(session, *args, **kwargs)
-        self.replica_fallbacks += 1
+        wanted = None
+        if fence is not None:
+            with self.reader() as session:
+                wanted = fence(session, *args, **kwargs)
+        try:
+            with Session(self.replica_engine, expire_on_commit=False) as session:
+                _read_only(session)
+                if fence is None:
+                    answer = query(session, *args, **kwargs)
+                    self.replica_reads += 1
+                    return answer
+                # One transaction on the replica: the fence and the query see the same snapshot
+                # (PostgreSQL's default READ COMMITTED takes a snapshot per statement, so ask for
+                # REPEATABLE READ, which a hot standby allows).
+                session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+                seen = fence(session, *args, **kwargs)
+                if seen is not None and wanted is not None and seen >= wanted:
+                    answer = query(session, *args, **kwargs)
+                    self.replica_reads += 1
+                    return answer
+                self.replica_fallbacks += 1
+        except OperationalError:
+            self.replica_failures += 1
         with self.reader() as session:
             return query(session, *args, **kwargs)
 

@@ -181,6 +181,21 @@ class TestSessions:
             session.add(Target(name="participation", share=0.5))
             session.flush()
 
+    def test_reads_that_may_lag_go_to_the_primary_when_the_replica_is_unreachable(
+        self, pair: Pair, world: dict
+    ):
+        from creditbank.stats import service as stats
+
+        nowhere = f"postgresql+psycopg://postgres@127.0.0.1:{pgcluster._free_port()}/{DB}"
+        database = Database(pair.primary.url(DB), replica_url=nowhere)
+        try:
+            with database.reader() as session:
+                expected = stats.districts(session)
+            assert database.read(stats.districts) == expected
+            assert database.replica_failures == 1 and database.replica_reads == 0
+        finally:
+            database.dispose()
+
 
 @pytest.mark.postgres
 class TestRouting:

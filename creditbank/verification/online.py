@@ -13,13 +13,14 @@ from typing import Any
 
 from cachetools import LRUCache
 from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, col
 
 from creditbank.certificates import service as certificates
 from creditbank.certificates.credentials import qr_claims
 from creditbank.certificates.keys import IssuerKey
 from creditbank.certificates.models import Certificate, StatusList
-from creditbank.db import Database
+from creditbank.db import Database, referenced
 from creditbank.errors import CreditbankError
 from creditbank.kit import merkle, statuslist
 from creditbank.kit.canonical import digest_hex
@@ -330,13 +331,16 @@ class OnlineVerifier:
         summary, the QR payload, the log index): read from the replica when there is one. A replica
         that does not have it yet (issued a moment ago), or not with the hash the primary recorded,
         is not asked again: the primary answers. Status is never taken from here (``_live``)."""
-        readers = (self.db.replica_reader, self.db.reader) if self.db.has_replica else (self.db.reader,)
-        for reader in readers:
-            with reader() as session:
-                certificate = session.get(Certificate, certificate_id)
-            if certificate is not None and recorded_hash in (None, certificate.credential_hash):
-                return certificate
-        raise LookupError(f"Certificate {certificate_id!r} is referenced but missing")
+        if self.db.has_replica:
+            try:
+                with self.db.replica_reader() as session:
+                    certificate = session.get(Certificate, certificate_id)
+                if certificate is not None and recorded_hash in (None, certificate.credential_hash):
+                    return certificate
+            except OperationalError:  # the replica is unreachable or cancelled the read: the primary
+                pass
+        with self.db.reader() as session:
+            return referenced(session, Certificate, certificate_id)
 
     def by_id(self, certificate_id: str) -> Verdict:
         """The hot path behind ``GET /verify/{id}`` and the phone page: one small query on the

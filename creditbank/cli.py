@@ -376,6 +376,32 @@ def import_file(
         console.print(f"  line {error['line']}: {error['code']} — {error['message_zh']}")
 
 
+@app.command("abandon-import")
+def abandon_import(
+    import_id: Annotated[
+        str | None, typer.Argument(help="The import's id (imp_…); omit it to list them")
+    ] = None,
+    reason: Annotated[str, typer.Option("--reason", help="Why, kept on each reversed row")] = "",
+) -> None:
+    """Give up a batch import that failed or stopped and will not be sent again: its pending rows are
+    reversed on the ledger (compensating transactions; the chain keeps both). Without an id: list
+    the imports that did not publish."""
+    from creditbank.completions import imports
+
+    db = Database(get_settings().database_url)
+    if import_id is None:
+        for item in imports.unfinished(db):
+            console.print(f"{item.id}  institution {item.institution_id}  {item.state}  {item.rows} rows  "
+                          f"started {item.started_at:%Y-%m-%d %H:%M}  last heartbeat {item.heartbeat_at:%H:%M:%S}")  # fmt: skip
+        return
+    try:
+        count = imports.abandon(db, import_id=import_id, reason=reason or None)
+    except CreditbankError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from exc
+    console.print(f"{count} 条待发布记录已冲销 / pending rows reversed ({import_id})")
+
+
 @app.command()
 def audit() -> None:
     """Recompute balances, the hash chain, the deployment secret and every transparency-log leaf, tile

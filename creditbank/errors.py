@@ -253,6 +253,17 @@ CODES: dict[str, tuple[int, str, str]] = {
         "本机构有一个批量导入正在进行，请在它结束后再提交",
         "A batch import of this institution is in progress; send this again when it has finished",
     ),
+    "import_not_found": (404, "没有编号为 {id} 的批量导入", "No batch import with id {id}"),
+    "import_published": (
+        409,
+        "批量导入 {id} 已经发布，不能放弃；请逐条撤销其中的记录",
+        "Batch import {id} is published and cannot be abandoned; revoke its completions one by one",
+    ),
+    "completion_abandoned": (
+        409,
+        "外部编号 {external_id} 属于一个已放弃的批量导入（已冲销）：请用新的外部编号重新提交",
+        "external_id {external_id} belongs to an abandoned batch import (reversed): send it again under a new external_id",
+    ),
     "completion_pending": (
         409,
         "外部编号 {external_id} 属于一个未完成的批量导入：请重新上传那个文件以完成导入",

@@ -37,23 +37,35 @@ from collections.abc import Callable, Iterable, Iterator
 from itertools import islice
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlmodel import Session, col
 
 from creditbank.completions import rules
 from creditbank.completions.models import Completion, CompletionImport, CompletionState, ImportState
-from creditbank.completions.service import BatchReport, Poster, Prepared, import_running
-from creditbank.db import Database, referenced
+from creditbank.completions.service import ABANDONED_BY, BatchReport, Poster, Prepared, import_running
+from creditbank.db import Database, referenced, table_of
 from creditbank.errors import CreditbankError, row_error
 from creditbank.institutions.models import Institution
 from creditbank.kit import clock
 from creditbank.kit.tokens import new_id
 from creditbank.ledger.models import Lot, LotState
-from creditbank.ledger.writer import lock
+from creditbank.ledger.writer import LedgerWriter, lock
 
 STAGED_CHUNK = 500
-"""Rows per committed chunk: the ledger lock is held for one chunk (~0.1 s on an idle 2-core
-machine), so a writer waiting for it waits about that long."""
+"""Rows of the first committed chunk. Later chunks are sized from the time the previous one held
+the ledger lock (``LOCK_HOLD``), between ``MIN_CHUNK`` and ``MAX_CHUNK`` rows."""
+LOCK_HOLD = 0.25
+"""Seconds a chunk may hold the ledger lock while other writers are active (one of them committed
+since our previous chunk): what a writer arriving meanwhile waits at most (PostgreSQL queues it; on
+SQLite see ``_yield_to_writers``). On a loaded machine the chunks shrink instead of the waits growing."""
+IDLE_HOLD = 0.6
+"""The same while nobody else writes: bigger chunks, fewer commits. The first writer to arrive
+waits for at most one such chunk; from the next chunk on the import holds ``LOCK_HOLD``."""
+MIN_CHUNK = 100
+MAX_CHUNK = 4000
+"""Each chunk costs a commit and a handful of queries; beyond ~4 000 rows that saving is gone."""
+CHECK_CHUNK = 2000
+"""Rows per read transaction of the check pass (no lock held, so no reason to keep it small)."""
 
 Rows = Iterable[tuple[int, dict[str, Any]] | tuple[int, str, dict[str, Any]]]
 Published = Callable[[Session, BatchReport], None]
@@ -70,22 +82,28 @@ def run(
     mode: str = "all_or_nothing",
     progress: Callable[[int], object] | None = None,
     on_publish: Published | None = None,
-    chunk: int = STAGED_CHUNK,
+    chunk: int | None = None,
+    staff_id: int | None = None,
 ) -> BatchReport:
     """Import the rows ``rows()`` yields (it is called once per pass: the file is read twice in
     all-or-nothing mode), committing chunk by chunk and publishing at the end.
 
     All-or-nothing: any refused row raises ``batch_rejected`` and nothing becomes visible.
-    Partial: refused rows are reported, the others published together."""
+    Partial: refused rows are reported, the others published together. ``staff_id``: the staff
+    account uploading through the console (recorded on each completion). ``chunk``: a fixed chunk
+    size (tests); by default it adapts to ``LOCK_HOLD``."""
+    known: dict = {}  # learner refs, shared by both passes: each learner is looked up once
     if mode == "all_or_nothing":
-        _check(
-            db, institution_id=institution_id, api_key_id=api_key_id, secret=secret, rows=rows(), chunk=chunk
-        )
+        _check(db, institution_id=institution_id, api_key_id=api_key_id, secret=secret, rows=rows(),
+               chunk=chunk or CHECK_CHUNK, known=known)  # fmt: skip
     report = BatchReport(mode=mode)
     import_id = _start(db, institution_id)
+    size = chunk or STAGED_CHUNK
     try:
         poster: Poster | None = None
-        for part in _chunks(rows(), chunk):
+        last_seq: int | None = None  # the chain head after our previous chunk
+        iterator = iter(rows())
+        while part := list(islice(iterator, size)):
             prepared = None
             if db.sqlite:
                 _yield_to_writers(db)
@@ -104,15 +122,24 @@ def run(
                         api_key_id=api_key_id,
                         secret=secret,
                         import_id=import_id,
+                        staff_id=staff_id,
+                        known_learners=known,
                     )
                 else:
                     poster.rebind(session, institution)
+                assert poster.writer is not None
+                held = time.monotonic()  # the ledger lock is ours (the writer took it) until the commit
+                others = last_seq is not None and poster.writer.seq != last_seq  # someone wrote between
                 written = _post(poster, part, report, prepared)
                 if mode == "all_or_nothing" and report.errors:
                     # Checked clean in step 1: the ledger changed since (another writer won a race).
                     raise _rejected(report)
                 poster.flush()
                 _beat(session, import_id, written)
+                last_seq = poster.writer.seq
+                held = time.monotonic() - held  # the commit follows; the lock is released with it
+            if chunk is None:
+                size = _next_size(size, len(part), held, LOCK_HOLD if others else IDLE_HOLD)
             if progress is not None:
                 progress(len(part))
         report.errors.sort(key=lambda e: e["line"])
@@ -126,6 +153,15 @@ def run(
             _finish(db, import_id, ImportState.failed)
         raise
     return report
+
+
+def _next_size(size: int, rows: int, held: float, target: float) -> int:
+    """The next chunk's size: as many rows as fit in ``target`` seconds at the last chunk's pace, at
+    most twice the last size (one fast chunk is no proof), within ``MIN_CHUNK``–``MAX_CHUNK``."""
+    if rows < size:  # the last, short chunk says nothing about the pace
+        return size
+    fits = int(rows * target / max(held, 1e-3))
+    return max(MIN_CHUNK, min(MAX_CHUNK, 2 * size, fits))
 
 
 def _chunks(rows: Rows, size: int) -> Iterator[list]:
@@ -158,7 +194,14 @@ def _rejected(report: BatchReport) -> CreditbankError:
 
 
 def _check(
-    db: Database, *, institution_id: int, api_key_id: str | None, secret: bytes, rows: Rows, chunk: int
+    db: Database,
+    *,
+    institution_id: int,
+    api_key_id: str | None,
+    secret: bytes,
+    rows: Rows,
+    chunk: int,
+    known: dict,
 ) -> None:
     """Step 1: every row checked, nothing written, no lock held (one short read per chunk)."""
     report = BatchReport(mode="all_or_nothing")
@@ -168,7 +211,7 @@ def _check(
             institution = referenced(session, Institution, institution_id)
             if poster is None:
                 poster = Poster(session, institution=institution, api_key_id=api_key_id, secret=secret, write=False,
-                                import_id="check")  # fmt: skip
+                                import_id="check", known_learners=known)  # fmt: skip
             else:
                 poster.rebind(session, institution)
             _post(poster, part, report)
@@ -249,3 +292,73 @@ def _yield_to_writers(db: Database) -> None:
             if now == version:
                 return
             version = now
+
+
+def abandon(db: Database, *, import_id: str, reason: str | None = None, chunk: int = 500) -> int:
+    """Operator: give up an import that nobody will send again, and return how many rows it reversed.
+
+    Its pending rows stay on the ledger as written (the chain never loses a transaction); each
+    gets its exact reversal (``LedgerWriter.reverse``), its lot turns ``reversed`` and its
+    completion ``revoked`` (``revoked_by`` = ``ABANDONED_BY``) — so the pending credits leave the
+    learners' account balances and ``learner_balance`` too, and the audit passes. Chunk by chunk,
+    each its own unit of work under the ledger lock, like the import itself, so others keep
+    writing. Refused: an unknown import (``import_not_found``), a published one
+    (``import_published``: revoke its completions instead), a live one (``import_in_progress``).
+    Repeating it (after a crash halfway, say) reverses whatever is still pending. A file sent again
+    meanwhile adopts the rows not yet reversed, as it would after a failure."""
+    with db.unit_of_work() as session:
+        lock(session)
+        record = session.get(CompletionImport, import_id)
+        if record is None:
+            raise CreditbankError("import_not_found", {"id": import_id})
+        if record.state == ImportState.published:
+            raise CreditbankError("import_published", {"id": import_id})
+        if import_running(session, institution_id=record.institution_id):
+            raise CreditbankError("import_in_progress")  # it, or a resend of it, is still writing
+        record.state = ImportState.abandoned
+        record.finished_at = clock.now()
+        session.add(record)
+    why = reason or "批量导入已放弃 / batch import abandoned"
+    reversed_rows = 0
+    while True:
+        with db.unit_of_work() as session:
+            writer = LedgerWriter(session)  # takes the ledger lock
+            pending = session.execute(
+                select(col(Completion.id), col(Completion.transaction_id))
+                .where(
+                    col(Completion.import_id) == import_id, col(Completion.state) == CompletionState.pending
+                )
+                .order_by(col(Completion.id))
+                .limit(chunk)
+            ).all()
+            if not pending:
+                return reversed_rows
+            reversals = [(completion_id, writer.reverse(tx_id)) for completion_id, tx_id in pending]
+            writer.flush()  # the reversals, and their lots marked reversed
+            now = clock.now()
+            table = table_of(Completion)
+            session.connection().execute(
+                update(table)
+                .where(table.c.id == bindparam("cid"))
+                .values(
+                    state=CompletionState.revoked,
+                    revoked_at=now,
+                    revoke_reason=why,
+                    revoke_transaction_id=bindparam("rtx"),
+                    revoked_by=ABANDONED_BY,
+                ),
+                [{"cid": cid, "rtx": rtx} for cid, rtx in reversals],
+            )
+            reversed_rows += len(pending)
+
+
+def unfinished(db: Database) -> list[CompletionImport]:
+    """Imports that did not publish (running, failed, abandoned), newest first — for the operator."""
+    with db.reader() as session:
+        return list(
+            session.execute(
+                select(CompletionImport)
+                .where(col(CompletionImport.state) != ImportState.published)
+                .order_by(col(CompletionImport.started_at).desc())
+            ).scalars()
+        )

@@ -19,6 +19,8 @@ class ImportState(StrEnum):
     running = "running"
     published = "published"
     failed = "failed"
+    abandoned = "abandoned"
+    """Given up by the operator (``imports.abandon``): its pending rows reversed on the ledger."""
 
 
 class CompletionImport(SQLModel, table=True):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
 from typing import Any
 
 from creditbank.kit import idcard
@@ -53,7 +54,7 @@ def clean(line: int, values: dict[str, Any], *, today: date) -> CleanRow | Probl
         return Problem("learner_ref_required", "account_no", {})
     if account_no:
         account_no = account_no.upper()
-        if not is_account_no(account_no):
+        if not _is_account_no(account_no):
             return Problem("learner_not_found", "account_no", {"ref": account_no})
     if national_id:
         try:
@@ -108,6 +109,10 @@ def clean(line: int, values: dict[str, Any], *, today: date) -> CleanRow | Probl
     )
 
 
+_is_account_no = lru_cache(maxsize=1 << 16)(is_account_no)
+"""A file names each learner ~20 times (one row per outcome): their check digit is computed once."""
+
+
 def check_score(score: float | None, min_score: float | None) -> Problem | None:
     if min_score is None:
         return None
@@ -135,13 +140,13 @@ def content_hash(
             "account_no": account_no,
             "outcome_code": outcome_code,
             "completed_on": completed_on.isoformat(),
-            "score": _canon(score),
-            "hours": _canon(hours),
+            "score": canon(score),
+            "hours": canon(hours),
         }
     )
 
 
-def _canon(value: float | None) -> str | None:
+def canon(value: float | None) -> str | None:
     # "87.0", "87" and 87 are the same score; compare them as text to two decimals.
     return None if value is None else f"{value:.2f}"
 

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from itertools import islice
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import select, text, update
 from sqlmodel import Session, col
@@ -39,6 +39,9 @@ ANALYZE_MIN_ROWS = 500
 LEASE = timedelta(seconds=60)
 """A running staged import commits a chunk (and moves its heartbeat) every second or so; one
 silent for this long is dead (its process crashed), and a retry may take over its rows."""
+
+ABANDONED_BY = "import-abandoned"
+"""``Completion.revoked_by`` of the rows an abandoned import had written (``imports.abandon``)."""
 
 RevokedHook = Callable[..., object]
 """Called as ``hook(session, completion_id=…, reason=…)`` inside the revoking unit of work."""
@@ -89,6 +92,20 @@ class _LearnerRef:
     account_id: int
 
 
+class _Outcome(NamedTuple):
+    id: int
+    code: str
+    credits_units: int
+    category: str
+    level: int
+    validity_years: int | None
+    min_score: float | None
+
+
+_CHECKED = Posted("", "", "", "", 0, "", date.min, CompletionState.pending, replayed=False)
+"""What a checking poster answers for a row it would write (nothing is read from it but ``replayed``)."""
+
+
 @dataclass(frozen=True)
 class Prepared:
     """A chunk as ``Poster.prepare`` left it: what does not depend on the ledger's current state."""
@@ -112,6 +129,7 @@ class Poster:
         write: bool = True,
         import_id: str | None = None,
         staff_id: int | None = None,
+        known_learners: dict[str, _LearnerRef] | None = None,
     ) -> None:
         institutions.may_act(institution)
         self.session = session
@@ -128,21 +146,31 @@ class Poster:
         dead import's pending row with the same content is adopted instead of refused."""
         # Only a writing poster takes the ledger lock: a checking pass holds no lock at all.
         self.writer: LedgerWriter | None = LedgerWriter(session) if write else None
-        self.catalogue = current_catalogue(session, institution_id=institution.id)
+        self.catalogue = {
+            code: _Outcome(o.id, o.code, o.credits_units, o.category, o.level, o.validity_years, o.min_score)
+            for code, o in current_catalogue(session, institution_id=institution.id).items()
+        }
+        """Plain copies of the outcomes: read per row, where an ORM attribute costs ~1 µs each."""
         self.issuance = session.execute(
             select(col(LedgerAccount.id), col(LedgerAccount.code)).where(
                 col(LedgerAccount.institution_id) == institution.id
             )
         ).one()
-        self._seen_external: dict[str, tuple[int, str]] = {}
+        self._seen_external: dict[str, tuple[int, tuple]] = {}
+        """External id → (first line, ``_same`` key) of the rows of this file seen so far."""
         self._seen_pairs: set[tuple[int, str]] = set()
         self._completions: list[dict] = []
         self._taught: set[int] = set()
         self._hashes: dict[str, str] = {}
         self._pairs_loaded: set[int] = set()
         self._adopted: list[str] = []
+        self._abandoned: set[str] = set()
         self._flushes = 0
         self._written = 0
+        self._known = known_learners if known_learners is not None else {}
+        """Learner refs found so far (account number or ID HMAC → learner): a learner's ids never
+        change, so a staged import's check pass and write pass share one dict and look each learner
+        up once (memory: one entry per distinct learner of the file)."""
 
     def read_with(self, session: Session) -> None:
         """Use ``session`` (a read transaction, no lock) for ``prepare`` of the next chunk."""
@@ -158,24 +186,21 @@ class Poster:
 
     def prepare(self, rows: list[tuple[int, dict[str, Any]]]) -> Prepared:
         """What a chunk needs that no other writer can change: fields checked, learners found,
-        content hashes — a staged import does it outside the ledger lock, in a read transaction."""
+        content hashes — a staged import does it outside the ledger lock, in a read transaction.
+        A checking poster (``write=False``) hashes nothing here: only rows that meet an earlier
+        record need their hash, and ``_one`` computes those."""
+        today = self.today
         cleaned: list[rules.CleanRow | rules.Problem] = [
-            rules.clean(line, values, today=self.today) for line, values in rows
+            rules.clean(line, values, today=today) for line, values in rows
         ]
         good = [c for c in cleaned if isinstance(c, rules.CleanRow)]
         refs = self._learners(good)
         digests: dict[int, str] = {}
-        for row in good:
-            ref = refs.get(row.account_no or self._hmac(row.national_id))
-            if ref is not None:
-                digests[row.line] = rules.content_hash(
-                    external_id=row.external_id,
-                    account_no=ref.account_no,
-                    outcome_code=row.outcome_code,
-                    completed_on=row.completed_on,
-                    score=row.score,
-                    hours=row.hours,
-                )
+        if self.write:
+            for row in good:
+                ref = refs.get(row.account_no or self._hmac(row.national_id))
+                if ref is not None:
+                    digests[row.line] = _digest(row, ref)
         return Prepared(cleaned, refs, digests)
 
     def post(
@@ -216,18 +241,13 @@ class Poster:
         outcome = self.catalogue.get(row.outcome_code)
         if outcome is None:
             return rules.Problem("outcome_not_found", "outcome_code", {"code": row.outcome_code})
-        if digest is None:
-            digest = rules.content_hash(
-                external_id=row.external_id,
-                account_no=ref.account_no,
-                outcome_code=row.outcome_code,
-                completed_on=row.completed_on,
-                score=row.score,
-                hours=row.hours,
-            )
         # Idempotency first: a replay of an accepted completion is not a duplicate of itself.
         earlier = existing.get(row.external_id)
         if earlier is not None:
+            if earlier.id in self._abandoned:  # reversed with its import: the id is spent
+                return rules.Problem("completion_abandoned", "external_id", {"external_id": row.external_id})
+            if digest is None:
+                digest = _digest(row, ref)
             if earlier.replayed and self._hash_of(earlier) == digest:
                 if earlier.state != CompletionState.pending:
                     return earlier
@@ -237,7 +257,7 @@ class Poster:
                         "completion_pending", "external_id", {"external_id": row.external_id}
                     )
                 # A dead import's row (imports of one institution never overlap): adopt it, once.
-                self._seen_external[row.external_id] = (row.line, digest)
+                self._seen_external[row.external_id] = (row.line, _same(row, ref))
                 self._seen_pairs.add((ref.learner_id, outcome.code))
                 if self.write:
                     self._adopted.append(earlier.id)
@@ -245,7 +265,7 @@ class Poster:
             return rules.Problem("external_id_conflict", "external_id", {"external_id": row.external_id})
         seen = self._seen_external.get(row.external_id)
         if seen is not None:
-            if seen[1] == digest:
+            if seen[1] == _same(row, ref):
                 return rules.Problem(
                     "duplicate_in_file",
                     "external_id",
@@ -257,11 +277,15 @@ class Poster:
             return problem
         if (ref.learner_id, outcome.code) in self._seen_pairs:
             return rules.Problem("duplicate_completion", "outcome_code", {"code": outcome.code})
-        self._seen_external[row.external_id] = (row.line, digest)
+        self._seen_external[row.external_id] = (row.line, _same(row, ref))
         self._seen_pairs.add((ref.learner_id, outcome.code))
-        return self._record(row, ref, outcome, digest)
+        if self.write and digest is None:
+            digest = _digest(row, ref)
+        return self._record(row, ref, outcome, digest or "")
 
-    def _record(self, row: rules.CleanRow, ref: _LearnerRef, outcome: Outcome, digest: str) -> Posted:
+    def _record(self, row: rules.CleanRow, ref: _LearnerRef, outcome: _Outcome, digest: str) -> Posted:
+        if not self.write:
+            return _CHECKED
         completion_id = new_id("cmp")
         tx_id = ""
         staged = self.import_id is not None
@@ -386,10 +410,13 @@ class Poster:
         return hmac_hex(self.secret, national_id or "")
 
     def _learners(self, rows: list[rules.CleanRow]) -> dict[str, _LearnerRef]:
-        """Map account_no and ID-HMAC to the learner and their credit account."""
-        numbers = sorted({r.account_no for r in rows if r.account_no})
-        hmacs = sorted({self._hmac(r.national_id) for r in rows if r.national_id})
-        found: dict[str, _LearnerRef] = {}
+        """Map account_no and ID-HMAC to the learner and their credit account (the chunk's own keys;
+        learners already in ``self._known`` are not queried again)."""
+        known = self._known
+        keys = {r.account_no or self._hmac(r.national_id) for r in rows}
+        missing = keys - known.keys()
+        numbers = sorted(k for k in missing if k.startswith("CB"))
+        hmacs = sorted(k for k in missing if not k.startswith("CB"))
         base = select(
             col(Learner.id), col(Learner.account_no), col(Learner.id_hmac), col(LedgerAccount.id)
         ).join(LedgerAccount, col(LedgerAccount.learner_id) == col(Learner.id))
@@ -399,8 +426,10 @@ class Poster:
                     base.where(column.in_(values[i : i + 500]))
                 ):
                     ref = _LearnerRef(learner_id, account_no, account_id)
-                    found[account_no] = found[digest] = ref
-        return found
+                    known[account_no] = ref
+                    if digest:
+                        known[digest] = ref
+        return {k: known[k] for k in keys if k in known}
 
     def _existing(self, external_ids: list[str]) -> dict[str, Posted]:
         found: dict[str, Posted] = {}
@@ -417,6 +446,8 @@ class Poster:
             for completion, account_no in rows:
                 found[completion.external_id] = as_posted(completion, account_no, replayed=True)
                 self._hashes[completion.id] = completion.content_hash
+                if completion.revoked_by == ABANDONED_BY:
+                    self._abandoned.add(completion.id)
         return found
 
     def _hash_of(self, posted: Posted) -> str:
@@ -435,6 +466,29 @@ class Poster:
                 )
             )
             self._seen_pairs.update((learner_id, code) for learner_id, code in rows)
+
+
+def _digest(row: rules.CleanRow, ref: _LearnerRef) -> str:
+    return rules.content_hash(
+        external_id=row.external_id,
+        account_no=ref.account_no,
+        outcome_code=row.outcome_code,
+        completed_on=row.completed_on,
+        score=row.score,
+        hours=row.hours,
+    )
+
+
+def _same(row: rules.CleanRow, ref: _LearnerRef) -> tuple:
+    """What ``rules.content_hash`` hashes, as a tuple: two rows of one file are the same completion
+    exactly when these are equal — compared without hashing (a check pass hashes nothing)."""
+    return (
+        ref.account_no,
+        row.outcome_code,
+        row.completed_on,
+        rules.canon(row.score),
+        rules.canon(row.hours),
+    )
 
 
 def as_posted(completion: Completion, account_no: str, *, replayed: bool) -> Posted:

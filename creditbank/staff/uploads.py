@@ -1,7 +1,13 @@
 """A clerk's upload of completions: the file read by ``completions.batchfile``, imported by
-``completions.service.import_rows`` in partial mode (each row is imported whole or refused whole;
-a file-level problem — not CSV/XLSX, merged cells, missing columns, too many rows — refuses the
-whole file), and the refused rows kept as an XLSX with a reasons column, to fix and upload again.
+the staged import ``completions.imports.run`` in partial mode (each row is imported whole or
+refused whole; a file-level problem — not CSV/XLSX, merged cells, missing columns, too many rows —
+refuses the whole file), and the refused rows kept as an XLSX with a reasons column, to fix and
+upload again.
+
+Staged like ``POST /completions/batch`` (docs/scale.md, "Big imports"): a term-end upload holds the
+ledger lock one chunk at a time, so other institutions' posts keep moving; the upload's rows
+become visible together when it publishes, and the upload record (with the refused rows) is
+written in that same publishing transaction.
 """
 
 from __future__ import annotations
@@ -14,10 +20,11 @@ from typing import IO, Any
 from openpyxl import Workbook
 from sqlmodel import Session, col, select
 
-from creditbank.completions import service as completions
+from creditbank.completions import imports
 from creditbank.completions.batchfile import COLUMNS, Row, read_rows
+from creditbank.completions.service import BatchReport
+from creditbank.db import Database
 from creditbank.errors import CreditbankError
-from creditbank.institutions.models import Institution
 from creditbank.kit import clock
 from creditbank.kit.tokens import new_id
 from creditbank.staff.models import StaffUpload
@@ -43,17 +50,18 @@ class UploadResult:
 
 
 def import_upload(
-    session: Session,
+    db: Database,
     *,
     user: StaffUser,
-    institution: Institution,
+    institution_id: int,
     file: IO[bytes],
     filename: str | None,
     secret: bytes,
     max_rows: int,
 ) -> UploadResult:
-    """Import the good rows, keep the refused ones (with reasons) for download. One transaction:
-    an error raised here (file-level problem, too many rows) leaves nothing imported."""
+    """Import the good rows, keep the refused ones (with reasons) for download. Commits in steps
+    (``completions.imports.run``); an error raised here (a file-level problem, too many rows, the
+    institution's other import still running) leaves nothing imported that anyone can see."""
     values: dict[int, dict[str, Any]] = {}
 
     def rows() -> Iterator[tuple[int, dict[str, Any]] | tuple[int, str, dict[str, Any]]]:
@@ -64,17 +72,33 @@ def import_upload(
             else:
                 yield r.line, r.code, r.params
 
-    if completions.import_running(session, institution_id=institution.id):
-        raise CreditbankError("import_in_progress")  # the institution's staged API import is still going
-    report = completions.import_rows(
-        session,
-        institution=institution,
+    done: list[UploadResult] = []
+
+    def publish(session: Session, report: BatchReport) -> None:
+        done.append(_record_upload(session, user, institution_id, filename, report, values))
+
+    imports.run(
+        db,
+        institution_id=institution_id,
         api_key_id=None,
         staff_id=user.id,
         secret=secret,
-        rows=rows(),
+        rows=rows,
         mode="partial",
+        on_publish=publish,
     )
+    return done[0]
+
+
+def _record_upload(
+    session: Session,
+    user: StaffUser,
+    institution_id: int,
+    filename: str | None,
+    report: BatchReport,
+    values: dict[int, dict[str, Any]],
+) -> UploadResult:
+    """The upload's record and the staff action, in the transaction that publishes its rows."""
     by_line: dict[int, list[dict[str, Any]]] = {}
     for error in report.errors:
         by_line.setdefault(error["line"], []).append(error)
@@ -90,7 +114,7 @@ def import_upload(
     ]
     upload = StaffUpload(
         id=new_id("upl"),
-        institution_id=institution.id,
+        institution_id=institution_id,
         staff_id=user.id,
         created_at=clock.now(),
         filename=(filename or "upload")[:200],

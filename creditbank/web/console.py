@@ -342,16 +342,19 @@ async def upload(ctx: ClerkPage, code: Code):
 def _import(ctx: Ctx, code: str, file, filename: str | None):
     assert ctx.staff is not None
     try:
-        with ctx.db.unit_of_work() as session:
-            result = uploads.import_upload(
-                session,
-                user=ctx.staff,
-                institution=institutions.get(session, code),
-                file=file,
-                filename=filename,
-                secret=ctx.settings.id_secret(),
-                max_rows=ctx.settings.max_batch_rows,
-            )
+        with ctx.db.reader() as session:
+            institution_id = institutions.get(session, code).id
+        # Staged (committed in chunks, published at once): a term-end upload does not stall
+        # every other institution's posts for its whole length (docs/scale.md, "Big imports").
+        result = uploads.import_upload(
+            ctx.db,
+            user=ctx.staff,
+            institution_id=institution_id,
+            file=file,
+            filename=filename,
+            secret=ctx.settings.id_secret(),
+            max_rows=ctx.settings.max_batch_rows,
+        )
     except CreditbankError as exc:  # a file-level problem: nothing was imported
         with ctx.db.reader() as session:
             recent = uploads.recent(session, institution_id=ctx.staff.institution_id or 0)

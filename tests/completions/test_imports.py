@@ -194,6 +194,23 @@ class TestStagedImport:
         assert _count(db, Completion) == 0 and _count(db, LedgerTransaction) == 0
         assert _count(db, CompletionImport) == 0
 
+    def test_a_row_repeated_in_the_file_is_refused_with_its_first_line_before_anything_is_written(
+        self, client, db, settings
+    ):
+        _, _, people = _world(client, db)
+        rows = _rows(people)
+        rows.append((ROWS + 2, dict(rows[0][1])))  # line 2 again, word for word
+        rows.append((ROWS + 3, {**rows[1][1], "score": "75"}))  # line 3's id, other content
+        with pytest.raises(CreditbankError) as caught:
+            _run(db, settings, rows)
+        errors = caught.value.errors or []
+        assert [(e["line"], e["code"]) for e in errors] == [
+            (ROWS + 2, "duplicate_in_file"),
+            (ROWS + 3, "external_id_conflict"),
+        ]
+        assert "line 2" in errors[0]["message_en"]  # the first line that named it
+        assert _count(db, Completion) == 0 and _count(db, LedgerTransaction) == 0
+
     def test_the_importing_institution_waits_for_its_own_import(self, client, db, settings):
         importer, _, people = _world(client, db)
         extra = learner(client, importer)
@@ -244,3 +261,76 @@ def test_a_batch_with_an_idempotency_key_answers_the_same_twice(client, db):
     assert second.headers.get("Idempotent-Replayed") == "true"
     other = client.post("/api/v1/completions/batch", content=data + b"\n", headers=headers)
     assert other.status_code == 409 and other.json()["code"] == "idempotency_key_reused"
+
+
+class TestAbandon:
+    """The operator gives up a failed import: its pending rows reversed on the ledger, the chain intact."""
+
+    def _crashed(self, client, db, settings):
+        importer, _, people = _world(client, db)
+
+        def crash_after_two_chunks(_n: int) -> None:
+            if _count(db, Completion) >= 2 * CHUNK:
+                raise Crash
+
+        with pytest.raises(Crash):
+            _run(db, settings, _rows(people), progress=crash_after_two_chunks)
+        with db.reader() as session:
+            import_id = session.execute(select(CompletionImport.id)).scalar_one()
+        return importer, people, import_id
+
+    def test_an_abandoned_import_is_reversed_and_the_audit_passes(self, client, db, settings):
+        importer, people, import_id = self._crashed(client, db, settings)
+        assert imports.abandon(db, import_id=import_id) == 2 * CHUNK
+        assert _count(db, Completion, Completion.state == CompletionState.pending) == 0
+        assert _count(db, Completion, Completion.state == CompletionState.revoked) == 2 * CHUNK
+        assert _count(db, Lot, Lot.state == LotState.reversed) == 2 * CHUNK
+        assert _count(db, LedgerTransaction) == 4 * CHUNK  # each deposit stays, with its reversal
+        assert all(_balance(client, importer, p["account_no"]) == 0.0 for p in people)
+        with db.reader() as session:
+            assert audit(session).ok
+            assert session.execute(select(CompletionImport.state)).scalar_one() == ImportState.abandoned
+        assert imports.abandon(db, import_id=import_id) == 0  # repeating it changes nothing
+        assert _count(db, LedgerTransaction) == 4 * CHUNK
+
+    def test_the_abandoned_rows_external_ids_are_refused_and_the_rest_of_the_file_goes_in(
+        self, client, db, settings
+    ):
+        importer, people, import_id = self._crashed(client, db, settings)
+        imports.abandon(db, import_id=import_id)
+        with pytest.raises(CreditbankError) as caught:
+            _run(db, settings, _rows(people))
+        assert {e["code"] for e in caught.value.errors or []} == {"completion_abandoned"}
+        report = _run(db, settings, _rows(people), mode="partial")
+        assert (report.accepted, report.rejected) == (ROWS - 2 * CHUNK, 2 * CHUNK)
+        fresh = _run(db, settings, _rows(people[: 2 * CHUNK], prefix="N"))  # new ids: credited
+        assert fresh.accepted == 2 * CHUNK
+        assert all(_balance(client, importer, p["account_no"]) == 1.0 for p in people)
+
+    def test_a_published_or_unknown_import_cannot_be_abandoned(self, client, db, settings):
+        _, _, people = _world(client, db)
+        _run(db, settings, _rows(people))
+        with db.reader() as session:
+            import_id = session.execute(select(CompletionImport.id)).scalar_one()
+        for target, code in ((import_id, "import_published"), ("imp_nope", "import_not_found")):
+            with pytest.raises(CreditbankError) as caught:
+                imports.abandon(db, import_id=target)
+            assert caught.value.code == code
+        assert _count(db, Completion, Completion.state == CompletionState.active) == ROWS
+
+
+class TestChunkSize:
+    """How many rows the next chunk takes, from how long the last one held the ledger lock."""
+
+    def test_a_chunk_that_held_the_lock_too_long_makes_the_next_one_smaller(self):
+        assert imports._next_size(1000, 1000, held=1.0, target=0.25) == 250
+
+    def test_a_quick_chunk_at_most_doubles_the_next_one(self):
+        assert imports._next_size(500, 500, held=0.01, target=0.25) == 1000
+
+    def test_chunks_stay_within_their_bounds(self):
+        assert imports._next_size(4000, 4000, held=0.001, target=1.0) == imports.MAX_CHUNK
+        assert imports._next_size(200, 200, held=30.0, target=0.25) == imports.MIN_CHUNK
+
+    def test_the_short_last_chunk_changes_nothing(self):
+        assert imports._next_size(1000, 10, held=5.0, target=0.25) == 1000

@@ -9,7 +9,7 @@ import re
 import pytest
 from sqlmodel import select
 
-from creditbank.completions.models import Completion
+from creditbank.completions.models import Completion, CompletionImport
 from creditbank.staff.models import StaffAction
 from tests.conftest import OPERATOR
 from tests.web.consoleworld import XLSX, balance, build, csrf_of, read_sheet, sheet
@@ -193,6 +193,20 @@ class TestUploadLoop:
         replay = _upload(client, data)
         assert 'data-accepted="0"' in replay.text and 'data-replayed="2"' in replay.text
         assert {p: balance(client, world.yc, p) for p in world.people} == after
+
+    def test_an_upload_goes_in_as_a_staged_import_recorded_under_the_clerk(self, client, world):
+        staff_sign_in(client, "yc-clerk")
+        a, b, _ = world.people
+        result = _upload(
+            client, sheet([["S-1", a, "YC-ELEC", "2026-03-01"], ["S-2", b, "YC-ELEC", "2026-03-01"]])
+        )
+        assert 'data-accepted="2"' in result.text
+        with client.app.state.db.reader() as session:
+            staged = session.exec(select(CompletionImport)).all()
+            rows = session.exec(select(Completion).where(Completion.external_id.in_(["S-1", "S-2"]))).all()
+            clerk = session.exec(select(StaffAction.staff_id).where(StaffAction.action == "upload")).one()
+        assert [(i.state, i.rows) for i in staged] == [("published", 2)]
+        assert {(c.state, c.import_id, c.staff_id) for c in rows} == {("active", staged[0].id, clerk)}
 
     @pytest.mark.parametrize(
         "name,data,kind,status,words",

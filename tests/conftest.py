@@ -80,15 +80,25 @@ def sqlite_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return _fresh_database("sqlite", request, tmp_path)
 
 
-@pytest.fixture
-def settings(db_url: str, tmp_path: Path) -> Settings:
+def _settings(database_url: str, tmp_path: Path) -> Settings:
     return Settings(
-        database_url=db_url,
+        database_url=database_url,
         keys_dir=tmp_path / "keys",
         admin_token=ADMIN,
         secret="test-secret",
         rate_limit_file=tmp_path / "ratelimit",
     )
+
+
+@pytest.fixture
+def settings(db_url: str, tmp_path: Path) -> Settings:
+    return _settings(db_url, tmp_path)
+
+
+@pytest.fixture
+def sqlite_settings(sqlite_url: str, tmp_path: Path) -> Settings:
+    """``settings`` on SQLite only (with ``sqlite_url``)."""
+    return _settings(sqlite_url, tmp_path)
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -46,7 +47,10 @@ def _call(app, method: str, path: str, chunks: int, headers: list[tuple[bytes, b
         "client": ("127.0.0.1", 1234),
         "server": ("testserver", 80),
     }
-    asyncio.run(app(scope, receive, send))
+    # On a thread of its own: asyncio.run refuses to start where a loop is already running, and the
+    # session's browser (Playwright's sync API) keeps one on the main thread once a browser test ran.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(asyncio.run, app(scope, receive, send)).result()
     start = next(m for m in sent if m["type"] == "http.response.start")
     body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
     content_type = dict(start["headers"]).get(b"content-type", b"").decode()

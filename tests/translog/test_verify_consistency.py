@@ -10,8 +10,8 @@ from creditbank.kit import signednote as sn
 from tests.translog.test_tiles import _append
 
 
-def test_a_kept_checkpoint_is_checked_against_the_live_one(sqlite_url, settings, tmp_path, live):
-    with live(settings.model_copy(update={"database_url": sqlite_url})) as (base, app, db):
+def test_a_kept_checkpoint_is_checked_against_the_live_one(sqlite_settings, tmp_path, live):
+    with live(sqlite_settings) as (base, app, db):
         _append(db, 0, 300)
         old = app.state.log.checkpoint().note
         (tmp_path / "old.txt").write_text(old)

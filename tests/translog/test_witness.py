@@ -184,12 +184,12 @@ def _fresh_like(request, tmp_path: Path) -> str:
     return _fresh_database(backend, request, tmp_path / "fork")
 
 
-def test_the_witness_command_against_a_running_bank(sqlite_url, settings, tmp_path, live):
+def test_the_witness_command_against_a_running_bank(sqlite_settings, tmp_path, live):
     """``creditbank witness URL`` over real HTTP: cosign, submit, and the bank publishes it."""
     state = tmp_path / "witness-state"
     runner = CliRunner()
     vkey = runner.invoke(cli, ["witness", "--name", W1, "--state", str(state), "--print-key"]).output.strip()
-    with live(settings.model_copy(update={"database_url": sqlite_url}), log_witnesses=[vkey]) as (
+    with live(sqlite_settings, log_witnesses=[vkey]) as (
         base,
         app,
         db,

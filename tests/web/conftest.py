@@ -2,8 +2,13 @@
 
 - ``browser`` (tests/conftest.py): one Chromium for the whole test session (``/usr/bin/chromium``
   via ``executable_path``; Playwright cannot download browsers here), reused by every test.
-- ``live``: the app on a free port of 127.0.0.1, on the test's own database (SQLite and PostgreSQL
-  through the ``db_url`` fixture), with a TestClient on the same app for set-up through the API.
+- ``live``: the app on a free port of 127.0.0.1, on the test's own SQLite database, with a TestClient
+  on the same app for set-up through the API. Browser tests check what the browser shows (journeys,
+  axe, layout, CSP); what the database does behind a page is checked on both databases by the page
+  tests through the TestClient (``client``) and by the API and domain tests — so a browser test runs
+  on SQLite only (``live_sqlite`` is the same fixture under its older name).
+- ``live_any_db``: the same on SQLite and on PostgreSQL, for the one browser journey kept on both
+  (tests/web/test_journeys.py) as a smoke test of a real browser against a PostgreSQL bank.
 - ``phone(browser)`` / ``desktop(browser)``: a fresh context (no cookies) at 390 × 844 or 1280 × 900.
 - ``check(page, name)``: axe-core (tests/web/node_modules, installed by scripts/setup-web-tests.sh)
   finds no serious or critical violation, nothing scrolls sideways, no CSP violation was reported,
@@ -85,15 +90,20 @@ def serve(database_url: str, tmp_path: Path) -> Iterator[Live]:
 
 
 @pytest.fixture
-def live(db_url: str, tmp_path: Path) -> Iterator[Live]:
+def live(sqlite_url: str, tmp_path: Path) -> Iterator[Live]:
     need_chromium()
-    yield from serve(db_url, tmp_path)
+    yield from serve(sqlite_url, tmp_path)
 
 
 @pytest.fixture
-def live_sqlite(sqlite_url: str, tmp_path: Path) -> Iterator[Live]:
+def live_sqlite(live: Live) -> Live:
+    return live
+
+
+@pytest.fixture
+def live_any_db(db_url: str, tmp_path: Path) -> Iterator[Live]:
     need_chromium()
-    yield from serve(sqlite_url, tmp_path)
+    yield from serve(db_url, tmp_path)
 
 
 def _context(browser, viewport: dict, base: str, lang: str):

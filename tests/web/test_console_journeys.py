@@ -1,5 +1,6 @@
-"""The console's and the district office's journeys in Chromium, on SQLite and PostgreSQL, and
-every staff and operator page checked with axe-core at phone and desktop size (screenshots saved):
+"""The console's and the district office's journeys in Chromium, and every staff and operator page
+checked with axe-core at phone and desktop size (screenshots saved). On SQLite: what these pages do
+in the database is checked on both databases by tests/web/test_console.py and test_office.py:
 
 1. a clerk uploads an XLSX with two bad rows → both shown with reasons → downloads the refused rows
    → fixes them → uploads again → the learners' balances change by exactly those rows;

@@ -1,5 +1,6 @@
-"""The learner's and the employer's journeys in Chromium, on SQLite and PostgreSQL, and every
-page checked with axe-core in both languages at phone and desktop size (screenshots saved)."""
+"""The learner's and the employer's journey in Chromium, on SQLite and PostgreSQL (the suite's one
+browser smoke test against a PostgreSQL bank), and every page checked with axe-core in both languages
+at phone and desktop size on SQLite (screenshots saved)."""
 
 from __future__ import annotations
 
@@ -32,7 +33,8 @@ def _session_token(page) -> str:
     return next(c["value"] for c in page.context.cookies() if c["name"] == "cb_session")
 
 
-def test_learner_and_employer_journey(live, browser, tmp_path):
+def test_learner_and_employer_journey(live_any_db, browser, tmp_path):
+    live = live_any_db
     world = build(live.client)
     page = new_page(browser, live.base)
 

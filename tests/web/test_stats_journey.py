@@ -1,4 +1,5 @@
-"""The district office in Chromium, on SQLite and PostgreSQL: sign in with password + TOTP, enter a
+"""The district office in Chromium (on SQLite: the figures' queries run on both
+databases in tests/stats and tests/web/test_stats_pages.py): sign in with password + TOTP, enter a
 district's resident population, and the participation-rate chart's and table's numbers equal what the
 test computes itself from what it posted; every statistics page at phone and desktop size, both
 languages: axe (no serious or critical violation), no sideways scroll, no CSP violation, screenshots."""

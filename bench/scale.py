@@ -671,7 +671,7 @@ def make_world(cluster, name: str, n_learners: int, workdir: Path) -> World:
     url = cluster.url(name)
     settings = Settings(
         database_url=url,
-        keys_dir=workdir / f"keys-{name}",
+        keys_dir=workdir.parent / f"keys-{name}",  # beside the cluster: a --reuse run keeps its log key
         secret="bench-scale-secret-0123456789",
         admin_token="cbo_bench_scale_token_0123456789",
         base_url="https://bank.example",
@@ -839,7 +839,7 @@ def measure(
         "stats: recognition candidates": lambda s: awards.candidates(s, period),
         "stats: whole dashboard (queries.dashboard)": lambda s: stats.dashboard(s, period),
     }
-    for label, fn in figures.items():
+    for label, fn in figures.items() if stats_repeat else ():
         out[label] = (time_calls(stat(fn), [None] * stats_repeat, warm=1), "median")
     return out
 
@@ -1025,7 +1025,10 @@ def main() -> None:
     parser.add_argument("--small-learners", type=int, default=2_500, help="learners of the small database")
     parser.add_argument("--repeat", type=int, default=300, help="samples per fast operation")
     parser.add_argument(
-        "--stats-repeat", type=int, default=3, help="samples per statistics query (after one warm-up)"
+        "--stats-repeat",
+        type=int,
+        default=3,
+        help="samples per statistics query (after one warm-up); 0: none",
     )
     parser.add_argument("--dir", type=Path, default=Path("/work/tmp/scale"), help="where the cluster lives")
     parser.add_argument("--keep", action="store_true", help="keep the cluster's data (stopped) for --reuse")

@@ -27,7 +27,7 @@ from creditbank.errors import CreditbankError, row_error
 from creditbank.institutions import service as institutions
 from creditbank.institutions.models import Institution
 from creditbank.kit import clock
-from creditbank.kit.tokens import hmac_hex, new_id
+from creditbank.kit.tokens import hmac_hex, new_ordered_id
 from creditbank.learners import service as learners
 from creditbank.learners.models import Learner
 from creditbank.ledger.models import LedgerAccount, Lot, LotState, TxKind
@@ -286,11 +286,11 @@ class Poster:
     def _record(self, row: rules.CleanRow, ref: _LearnerRef, outcome: _Outcome, digest: str) -> Posted:
         if not self.write:
             return _CHECKED
-        completion_id = new_id("cmp")
+        completion_id = new_ordered_id("cmp")
         tx_id = ""
         staged = self.import_id is not None
         if self.write and self.writer is not None:
-            lot_id = new_id("lot")
+            lot_id = new_ordered_id("lot")
             units = outcome.credits_units
             tx_id = self.writer.append(
                 kind=TxKind.deposit,

@@ -11,7 +11,7 @@ from datetime import date
 from enum import StrEnum
 
 import sqlalchemy as sa
-from sqlalchemy import BigInteger, CheckConstraint, Column, ForeignKey, Index, String
+from sqlalchemy import BigInteger, CheckConstraint, Column, ForeignKey, Index, String, text
 from sqlmodel import Field, SQLModel
 
 
@@ -24,6 +24,15 @@ class AccountKind(StrEnum):
 
 class LedgerAccount(SQLModel, table=True):
     __tablename__ = "ledger_account"
+    __table_args__ = (
+        # Issuance accounts by institution (every post looks its own up); learner accounts have none.
+        Index(
+            "ix_ledger_account_institution_id",
+            "institution_id",
+            postgresql_where=text("institution_id IS NOT NULL"),
+            sqlite_where=text("institution_id IS NOT NULL"),
+        ),
+    )
     id: int = Field(default=None, primary_key=True)
     """Given by the database when the row is flushed, and read only after that: an int, not int | None."""
     code: str = Field(unique=True, max_length=64)

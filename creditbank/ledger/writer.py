@@ -21,7 +21,7 @@ from sqlmodel import Session, col
 
 from creditbank.db import bulk_insert, table_of
 from creditbank.kit import clock
-from creditbank.kit.tokens import new_id
+from creditbank.kit.tokens import new_ordered_id
 from creditbank.ledger import chain
 from creditbank.ledger.models import (
     LearnerBalance,
@@ -108,7 +108,7 @@ class LedgerWriter:
             raise ValueError("a ledger transaction needs two or more postings summing to zero")
         self.prefetch({leg.account_id for leg in legs})
         self.seq += 1
-        tx_id = new_id("txn")
+        tx_id = new_ordered_id("txn")
         body = chain.payload(
             seq=self.seq,
             tx_id=tx_id,

@@ -91,7 +91,8 @@ def _cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def sequential_ids(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Completion, lot and conversion ids in creation order (a counter, then the usual random part).
+    """Completion, lot and conversion ids in creation order (a counter, then the usual random part;
+    completion and lot ids are time-ordered already, but not within one millisecond).
 
     The engine breaks ties between lots earned on the same day by lot id, and the cascade walks
     conversions in id order: with random ids Hypothesis could not replay (let alone shrink) a
@@ -101,7 +102,7 @@ def sequential_ids(monkeypatch: pytest.MonkeyPatch) -> None:
 
     counter = itertools.count(1)
     sequential = lambda prefix: f"{prefix}_{next(counter):09d}{new_id('')}"  # noqa: E731
-    monkeypatch.setattr(completions_service, "new_id", sequential)
+    monkeypatch.setattr(completions_service, "new_ordered_id", sequential)
     monkeypatch.setattr(conversions, "new_id", sequential)
 
 

@@ -113,7 +113,8 @@ def importer_worker(url: str, csv_path: str, key_id: str, how: str, start_flag: 
         institution_id = institutions.get(session, ingest.INSTITUTION).id
     Path(start_flag).touch()
     time.sleep(2.0)  # the poster's baseline: two seconds of posts before the import starts
-    t0 = time.perf_counter()
+    sizes: list[int] = []  # rows per committed chunk (the staged import adapts them)
+    t0, c0 = time.perf_counter(), time.process_time()
     try:
         with open(csv_path, "rb") as handle:
 
@@ -125,8 +126,9 @@ def importer_worker(url: str, csv_path: str, key_id: str, how: str, start_flag: 
 
             if how == "staged":
                 report = imports.run(
-                    db, institution_id=institution_id, api_key_id=key_id, secret=ingest.SECRET, rows=rows
-                )
+                    db, institution_id=institution_id, api_key_id=key_id, secret=ingest.SECRET, rows=rows,
+                    progress=sizes.append,
+                )  # fmt: skip
             else:
                 with db.unit_of_work() as session:
                     report = import_rows(
@@ -136,11 +138,12 @@ def importer_worker(url: str, csv_path: str, key_id: str, how: str, start_flag: 
                         secret=ingest.SECRET,
                         rows=rows(),
                     )
-        elapsed = time.perf_counter() - t0
+        elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
     finally:
         Path(done_flag).touch()
         db.dispose()
-    return {"seconds": elapsed, "accepted": report.accepted, "t0": time.time() - elapsed}
+    return {"seconds": elapsed, "cpu": cpu, "accepted": report.accepted, "t0": time.time() - elapsed,
+            "chunks": len(sizes), "chunk_median": statistics.median(sizes) if sizes else 0}  # fmt: skip
 
 
 def poster_worker(url: str, accounts: list[str], outcomes: list[str], rate: float, start_flag: str,
@@ -156,11 +159,12 @@ def poster_worker(url: str, accounts: list[str], outcomes: list[str], rate: floa
         other = institutions.get(session, OTHER)
     while not Path(start_flag).exists():
         time.sleep(0.01)
-    results: list[tuple[float, float, str]] = []  # (due wall time, latency s, outcome)
+    results: list[tuple[float, float, str, float]] = []  # (due wall time, latency s, outcome, in the call s)
     lock = threading.Lock()
     pairs = ((a, o) for a in accounts for o in outcomes)
 
     def post(due: float, account: str, code: str, n: int) -> None:
+        started = time.time()  # before: queued for one of the 8 threads
         try:
             with db.unit_of_work() as session:
                 completions.post_one(
@@ -174,8 +178,9 @@ def poster_worker(url: str, accounts: list[str], outcomes: list[str], rate: floa
             outcome = "ok"
         except Exception as exc:
             outcome = type(exc).__name__
+        done = time.time()
         with lock:
-            results.append((due, time.time() - due, outcome))
+            results.append((due, done - due, outcome, done - started))
 
     del other
     start = time.time()
@@ -238,12 +243,18 @@ def one_import(url: str, work: Path, setup: dict, other: dict, how: str, rate: f
     imported = collect(importer, f"{how} import")
     posted = collect(poster, "poster")
     t0, t1 = imported["t0"], imported["t0"] + imported["seconds"]
-    during = [lat for due, lat, _ in posted["results"] if t0 <= due <= t1]
-    before = [lat for due, lat, _ in posted["results"] if due < t0]
-    errors = sum(1 for *_, outcome in posted["results"] if outcome != "ok")
+    during = [lat for due, lat, _, _ in posted["results"] if t0 <= due <= t1]
+    in_call = [call for due, _, _, call in posted["results"] if t0 <= due <= t1]
+    before = [lat for due, lat, _, _ in posted["results"] if due < t0]
+    errors = sum(1 for _, _, outcome, _ in posted["results"] if outcome != "ok")
     return {
         "how": how,
         "import_s": imported["seconds"],
+        "import_cpu": imported["cpu"],
+        "chunks": imported["chunks"],
+        "chunk_median": imported["chunk_median"],
+        "call_p50": pct(in_call, 0.50),
+        "call_p99": pct(in_call, 0.99),
         "accepted": imported["accepted"],
         "posts": len(during),
         "p50": pct(during, 0.50),
@@ -323,16 +334,22 @@ def import_main(args: argparse.Namespace) -> None:
         f"{load_end[0]:.1f} · single posts of another institution at {args.rate:g}/s, 8 threads · "
         f"whole run {time.perf_counter() - started:.0f} s\n"
     )
-    print("| backend | import | import s | rows/s | posts during | p50 ms | p99 ms | max ms | idle p99 ms | errors | "
-          "audit | goal p99 ≤ 1 s |")  # fmt: skip
-    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|")
+    print("| backend | import | import s | import CPU s | rows/s | chunks (median rows) | posts during | p50 ms | "
+          "p99 ms | max ms | in-call p50/p99 ms | idle p99 ms | errors | audit | goal p99 ≤ 1 s |")  # fmt: skip
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|")
     for r in rows:
         met = "met" if r["p99"] <= 1.0 and r["errors"] == 0 else "NOT met"
+        chunks = f"{r['chunks']} ({r['chunk_median']:.0f})" if r["chunks"] else "1"
         print(
-            f"| {r['backend']} | {r['how']} | {r['import_s']:.1f} | {r['accepted'] / r['import_s']:,.0f} | "
-            f"{r['posts']} | {r['p50'] * 1000:.0f} | {r['p99'] * 1000:.0f} | {r['max'] * 1000:.0f} | "
+            f"| {r['backend']} | {r['how']} | {r['import_s']:.1f} | {r['import_cpu']:.1f} | "
+            f"{r['accepted'] / r['import_s']:,.0f} | {chunks} | {r['posts']} | {r['p50'] * 1000:.0f} | "
+            f"{r['p99'] * 1000:.0f} | {r['max'] * 1000:.0f} | {r['call_p50'] * 1000:.0f}/{r['call_p99'] * 1000:.0f} | "
             f"{r['idle_p99'] * 1000:.0f} | {r['errors']} | {'passed' if r['audit'] else 'FAILED'} | {met} |"
         )
+    print(
+        "\nlatency = from the moment the post was due to its commit; in-call = from when a thread started it "
+        "(the difference is the wait for one of the 8 threads, i.e. earlier posts still waiting)."
+    )
     if not all(r["audit"] for r in rows):
         sys.exit(2)
 

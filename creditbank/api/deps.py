@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
@@ -76,11 +76,17 @@ class LearnerPrincipal:
 Principal = OperatorPrincipal | InstitutionPrincipal | LearnerPrincipal
 
 
-def get_db(request: Request) -> Database:
+# The dependencies that do no I/O are ``async def``: FastAPI runs a plain ``def`` dependency in
+# the thread pool, and each such hop is a thread wake-up and an event-loop wake-up per request —
+# on a busy 2-core machine a scheduling wait each (bench/README.md, "mix"). Those that read the
+# database (``_principal``) stay plain ``def``.
+
+
+async def get_db(request: Request) -> Database:
     return request.app.state.db
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
@@ -113,8 +119,8 @@ def _principal(
     raise CreditbankError("unauthorized")
 
 
-def _require(*roles: str) -> Callable[..., Principal]:
-    def dependency(principal: Annotated[Principal | None, Depends(_principal)]) -> Principal:
+def _require(*roles: str) -> Callable[..., Awaitable[Principal]]:
+    async def dependency(principal: Annotated[Principal | None, Depends(_principal)]) -> Principal:
         if principal is None:
             raise CreditbankError("unauthorized")
         if principal.role not in roles:
@@ -124,14 +130,14 @@ def _require(*roles: str) -> Callable[..., Principal]:
     return dependency
 
 
-def _acting(*roles: str) -> Callable[..., Principal]:
+def _acting(*roles: str) -> Callable[..., Awaitable[Principal]]:
     """``_require`` for the routes that change something: a suspended institution is read-only
     (SPEC §3.1, issue 9 item 6) and is refused here, on every such route, with
     ``institution_suspended``; the operator may still act on its records. The services check
     again where it matters inside the transaction (postings, enrolment, certificates, decisions)."""
     required = Depends(_require(*roles))  # a default, not an annotation: these are resolved as globals
 
-    def dependency(principal: Principal = required) -> Principal:
+    async def dependency(principal: Principal = required) -> Principal:
         if principal.institution is not None:
             institutions.refuse_if_suspended(principal.institution)
         return principal

@@ -10,7 +10,10 @@ bash scripts/setup-interop.sh || echo "WARNING: interop packages not installed; 
 bash scripts/check
 python3 scripts/audit_deps.py   # known vulnerabilities in the dependency set (skips loudly when offline)
 set +e
-python3 -m pytest "$@"
+# Two worker processes by default (pytest-xdist; CREDITBANK_TEST_WORKERS=0 runs in one process): each
+# worker has its own PostgreSQL cluster, Chromium and temporary files, and runs whole test files
+# (module fixtures are built once). Arguments after scripts/test.sh go to pytest and win.
+python3 -m pytest -n "${CREDITBANK_TEST_WORKERS:-2}" --dist loadfile "$@"
 status=$?
 set -e
 if [ "$status" -eq 5 ]; then

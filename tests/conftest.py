@@ -30,6 +30,14 @@ OPERATOR = {"Authorization": f"Bearer {ADMIN}"}
 _counter = itertools.count(1)
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Files with browser tests first (the longest files): run in worker processes
+    (scripts/test.sh), whole files are handed out in this order, and a long file handed out last
+    would keep one worker busy while the other has finished."""
+    browser_files = {item.path for item in items if "browser" in getattr(item, "fixturenames", ())}
+    items.sort(key=lambda item: item.path not in browser_files)
+
+
 @pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("sqlite-template") / "template.db"

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import pytest
 import schemathesis
 from fastapi.testclient import TestClient
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, Phase, given, reject, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis.checks import CHECKS as REGISTERED_CHECKS
 from schemathesis.checks import load_all_checks
@@ -40,16 +40,18 @@ CHECKS = tuple(REGISTERED_CHECKS.get_all())  # `--checks all`: every check schem
 # a rejection without a reason, a file or QR payload that is not a certificate (unusable_input,
 # empty_file), first ≤ second in a consistency proof. Any other answer to valid data (400, 405,
 # 415, 500, …) still fails the check — but for the batch import, whose multipart `file` is any
-# bytes by its schema: a file that is neither CSV nor XLSX is 415 unsupported_file.
+# bytes by its schema: a file that is neither CSV nor XLSX is 415 unsupported_file; and verifying an
+# upload, whose body may be JSON, a PDF or an image: any other media type is 415 unsupported_file.
 ACCEPTED = ["2xx", "3xx", "401", "403", "404", "409", "422", "429"]
 CONFIG = SchemathesisConfig.from_dict(
     {
         "checks": {"positive_data_acceptance": {"expected-statuses": ACCEPTED}},
         "operations": [
             {
-                "include-path": "/api/v1/completions/batch",
+                "include-path": path,
                 "checks": {"positive_data_acceptance": {"expected-statuses": [*ACCEPTED, "415"]}},
             }
+            for path in ("/api/v1/completions/batch", "/api/v1/verify")
         ],
     }
 )
@@ -122,6 +124,12 @@ def test_every_operation_answers_as_declared(role, world):
                 phases=[Phase.explicit, Phase.generate],
             )
             def run(case):
+                if mode is schemathesis.GenerationMode.NEGATIVE and any(
+                    v == [] for v in (case.query or {}).values()
+                ):
+                    # An empty array for a query parameter is nothing on the wire: the request sent is
+                    # valid, yet schemathesis judges the typed value and calls accepting it a failure.
+                    reject()
                 world.figures[role]["cases"] += 1
                 headers = {k: v for k, v in (case.headers or {}).items() if k.lower() != "authorization"}
                 case.call_and_validate(headers=headers | world.headers[role], checks=list(CHECKS))

@@ -228,6 +228,11 @@ CODES: dict[str, tuple[int, str, str]] = {
         "只支持 CSV（UTF-8 或 GB18030）、XLSX 或 JSON",
         "Only CSV (UTF-8 or GB18030), XLSX or JSON are accepted",
     ),
+    "unsupported_verify_input": (
+        415,
+        "请上传证书 PDF、证书二维码的照片（PNG 或 JPEG）或凭证 JSON 文件",
+        "Upload the certificate PDF, a photo of its QR code (PNG or JPEG) or the credential JSON",
+    ),
     "wrong_encoding": (
         422,
         "无法识别文件编码，请另存为 UTF-8 或 GB18030 的 CSV",

@@ -30,12 +30,16 @@ def limit_verification(request: Request) -> None:
         raise CreditbankError("rate_limited")
 
 
-async def spool_body(request: Request, limit_bytes: int) -> tuple[IO[bytes], str, str | None]:
+async def spool_body(
+    request: Request, limit_bytes: int, *, unsupported: str = "unsupported_file"
+) -> tuple[IO[bytes], str, str | None]:
     """(file positioned at 0, sha256 of the bytes, filename) of a raw or multipart upload.
 
     Raw bodies (text/csv, the XLSX media type, application/octet-stream) are streamed to a
     spooled temporary file chunk by chunk and cut off at the limit. Multipart uploads are spooled
     by Starlette itself; the Content-Length check below stops oversized ones before parsing.
+    A multipart body without a ``file`` part is refused with ``unsupported`` (415): the import's
+    code names the import's formats, a verification upload's its own.
     """
     too_big = CreditbankError("upload_too_large", {"limit_mb": limit_bytes // (1024 * 1024)})
     declared = request.headers.get("content-length")
@@ -47,7 +51,7 @@ async def spool_body(request: Request, limit_bytes: int) -> tuple[IO[bytes], str
         form = await request.form(max_files=1)
         upload = form.get("file")
         if upload is None or isinstance(upload, str):
-            raise CreditbankError("unsupported_file")
+            raise CreditbankError(unsupported)
         file = upload.file
         file.seek(0, 2)
         if file.tell() > limit_bytes:

@@ -420,7 +420,9 @@ async def verify_upload(request: Request) -> dict:
 
 
 async def _read_submission(request: Request) -> inputs.Submitted:
-    file, _, filename = await spool_body(request, request.app.state.settings.max_upload_bytes)
+    file, _, filename = await spool_body(
+        request, request.app.state.settings.max_upload_bytes, unsupported="unsupported_verify_input"
+    )
     data = file.read()
     if request.headers.get("content-type", "").startswith("application/json"):
         body = inputs.json_object(data)

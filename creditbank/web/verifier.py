@@ -82,7 +82,9 @@ async def upload(ctx: Page):
     limit = ctx.settings.max_upload_bytes
     if not ctx.request.headers.get("content-type", "").startswith("multipart/form-data"):
         raise CreditbankError("unsupported_upload")
-    file, _, filename = await spool_body(ctx.request, limit)  # refuses > limit before reading it all
+    file, _, filename = await spool_body(  # refuses > limit before reading it all
+        ctx.request, limit, unsupported="unsupported_verify_input"
+    )
     form = await ctx.request.form()
     token = form.get(security.CSRF_FIELD)
     if ctx.new_nonce or not security.csrf_ok(

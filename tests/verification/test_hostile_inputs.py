@@ -52,6 +52,18 @@ class TestItem13DeepJson:
         assert response.status_code == 422 and response.json()["code"] == "json_too_deep"
 
 
+def test_a_form_upload_without_the_file_tells_the_verifier_what_to_upload(client):
+    """An employer's form post whose file part is missing is told what the verifier reads — not the
+    batch import's "CSV or XLSX" words it got before."""
+    response = client.post(
+        "/api/v1/verify", data={"note": "证书"}, files={"attachment": ("a.pdf", b"%PDF-1.7")}
+    )
+    assert response.status_code == 415, response.text
+    problem = response.json()
+    assert problem["code"] == "unsupported_verify_input"
+    assert "PDF" in problem["title"] and "CSV" not in problem["title"]
+
+
 class TestItem3CanonicalisationBudget:
     def test_item3_fifteen_thousand_identifiers_are_refused_before_canonicalising(
         self, client, issued, monkeypatch

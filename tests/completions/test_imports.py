@@ -307,6 +307,28 @@ class TestAbandon:
         assert fresh.accepted == 2 * CHUNK
         assert all(_balance(client, importer, p["account_no"]) == 1.0 for p in people)
 
+    def test_the_operator_lists_and_abandons_it_from_the_command_line(
+        self, client, db, settings, monkeypatch
+    ):
+        from typer.testing import CliRunner
+
+        from creditbank.cli import app as cli
+        from creditbank.config import get_settings
+
+        _, _, import_id = self._crashed(client, db, settings)
+        monkeypatch.setenv("CREDITBANK_DATABASE_URL", db.url)
+        get_settings.cache_clear()
+        try:
+            listed = CliRunner().invoke(cli, ["abandon-import"])
+            done = CliRunner().invoke(cli, ["abandon-import", import_id, "--reason", "学员名单有误"])
+            unknown = CliRunner().invoke(cli, ["abandon-import", "imp_nope"])
+        finally:
+            get_settings.cache_clear()
+        assert listed.exit_code == 0 and import_id in listed.output, listed.output
+        assert done.exit_code == 0 and f"{2 * CHUNK} 条待发布记录已冲销" in done.output, done.output
+        assert _count(db, Completion, Completion.state == CompletionState.pending) == 0
+        assert unknown.exit_code == 1, unknown.output
+
     def test_a_published_or_unknown_import_cannot_be_abandoned(self, client, db, settings):
         _, _, people = _world(client, db)
         _run(db, settings, _rows(people))

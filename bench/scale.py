@@ -73,14 +73,6 @@ GENERATED_OUTCOMES = 15
 """Outcomes 0–14 of each institution carry the generated completions; 15–19 are left free for the
 timed posts and the timed import (a learner earns an outcome once)."""
 DISTRICTS = ["永川区", "临淄区", "珠山区", "昌江区", "新都区", "江北区", "渝中区", "沙坪坝区"]
-CATEGORIES = (
-    "academic",
-    "vocational_training",
-    "vocational_certificate",
-    "community",
-    "senior",
-    "culture_leisure",
-)
 BULK_TABLES = (
     "learner",
     "ledger_account",
@@ -185,6 +177,7 @@ def setup_services(url: str) -> None:
     from sqlalchemy import text
 
     from creditbank.catalogue import service as catalogue
+    from creditbank.catalogue.models import Category
     from creditbank.catalogue.schemas import OutcomeSpec
     from creditbank.db import Database
     from creditbank.institutions import service as institutions
@@ -211,7 +204,7 @@ def setup_services(url: str) -> None:
                     spec = OutcomeSpec(
                         title_zh=f"课程 {i}-{j}",
                         title_en=f"Course {i}-{j}",
-                        category=CATEGORIES[(i + j) % len(CATEGORIES)],
+                        category=list(Category)[(i + j) % len(Category)],
                         level=1 + j % 5,
                         credits=0.5 * (1 + j % 6),
                         validity_years=(None, 3, 5, 10)[j % 4],

@@ -164,6 +164,20 @@ def learner(client: TestClient, headers: dict[str, str], name: str = "张桂兰"
     return response.json() | {"national_id": body["national_id"]}
 
 
+def signed_in(client: TestClient, person: dict, password: str = "竹林深处2026") -> dict[str, str]:
+    """The learner ``person`` (as ``learner`` returns it) activates their account: their bearer header."""
+    response = client.post(
+        "/api/v1/auth/activate",
+        json={
+            "account_no": person["account_no"],
+            "activation_code": person["activation_code"],
+            "password": password,
+        },
+    )
+    assert response.status_code == 200, response.text
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
 def completion_body(
     account_no: str, outcome_code: str = "YC-ELEC", external_id: str | None = None, **fields: object
 ) -> dict:

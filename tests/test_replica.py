@@ -25,7 +25,7 @@ from creditbank.db import Database, may_lag
 from creditbank.migrations import upgrade
 from creditbank.web.security import SESSION_COOKIE
 from tests import pgcluster
-from tests.conftest import ADMIN, OPERATOR, completion_body, institution, learner, outcome
+from tests.conftest import ADMIN, OPERATOR, completion_body, institution, learner, outcome, signed_in
 
 DB = "replica_test"
 WRITES = re.compile(r"^\s*(INSERT|UPDATE|DELETE|COPY|SELECT[^;]*FOR UPDATE)", re.IGNORECASE)
@@ -114,19 +114,12 @@ def world(client: TestClient) -> dict:
         "/api/v1/completions", json=completion_body(person["account_no"], "RP-1"), headers=inst
     )
     assert first.status_code == 201, first.text
-    token = client.post(
-        "/api/v1/auth/activate",
-        json={
-            "account_no": person["account_no"],
-            "activation_code": person["activation_code"],
-            "password": "竹林深处2026",
-        },
-    ).json()["access_token"]
+    me = signed_in(client, person)
     return {
         "inst": inst,
         "person": person,
-        "me": {"Authorization": f"Bearer {token}"},
-        "token": token,
+        "me": me,
+        "token": me["Authorization"].removeprefix("Bearer "),
         "completion": first.json(),
     }
 

@@ -13,7 +13,7 @@ from creditbank.certificates import shapes
 from creditbank.cli import app as cli
 from creditbank.kit import qrcodes, statuslist
 from creditbank.kit.dataintegrity import sign_proof_set
-from tests.conftest import OPERATOR, completion_body, institution, learner, outcome
+from tests.conftest import OPERATOR, completion_body, institution, learner, outcome, signed_in
 
 
 @pytest.fixture
@@ -37,17 +37,9 @@ def world(client):
     second = client.post(
         "/api/v1/completions", json=completion_body(person["account_no"], "YC-BAMBOO"), headers=inst
     ).json()
-    token = client.post(
-        "/api/v1/auth/activate",
-        json={
-            "account_no": person["account_no"],
-            "activation_code": person["activation_code"],
-            "password": "竹林深处2026",
-        },
-    ).json()["access_token"]
     return {
         "inst": inst,
-        "learner": {"Authorization": f"Bearer {token}"},
+        "learner": signed_in(client, person),
         "person": person,
         "completions": [first, second],
     }

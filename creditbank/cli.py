@@ -376,23 +376,90 @@ def import_file(
         console.print(f"  line {error['line']}: {error['code']} — {error['message_zh']}")
 
 
+IMPORT_STATES = {
+    "running": "进行中 running",
+    "failed": "失败 failed",
+    "abandoned": "已放弃 abandoned",
+    "stopped": "已中断（无心跳）stopped (no heartbeat)",
+}
+
+
+def _set_up_database(settings: Settings) -> Database:
+    """The bank's existing database, for the commands that repair or inspect one: a URL that names
+    no database, or one whose schema is older than this creditbank, is refused with a message (it
+    would otherwise be created empty, or fail with a traceback on a missing table)."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+    from sqlalchemy.engine import make_url
+
+    from creditbank.db import is_sqlite
+    from creditbank.migrations import alembic_config
+
+    url = settings.database_url
+    shown = make_url(url).render_as_string(hide_password=True)
+    if is_sqlite(url):
+        path = make_url(url).database
+        if path and path != ":memory:" and not path.startswith("file:") and not Path(path).exists():
+            _fail(
+                f"找不到数据库 {shown}：请检查 CREDITBANK_DATABASE_URL（在哪个文件夹运行？）\n"
+                f"No database at {shown}: check CREDITBANK_DATABASE_URL (and the folder you run in)",
+                1,
+            )
+    db = Database(url)
+    head = ScriptDirectory.from_config(alembic_config(url)).get_current_head()
+    with db.engine.connect() as connection:
+        current = MigrationContext.configure(connection).get_current_revision()
+    if current != head:
+        db.dispose()
+        what = "尚未建立" if current is None else "的结构不是最新版本"
+        _fail(
+            f"数据库 {shown} {what}：请先运行一次 creditbank serve（它会建立或升级数据库）\n"
+            f"The database at {shown} is {'not set up' if current is None else 'an older schema'}: "
+            f"run creditbank serve once first (it sets up or upgrades the database)",
+            1,
+        )
+    return db
+
+
 @app.command("abandon-import")
 def abandon_import(
     import_id: Annotated[
-        str | None, typer.Argument(help="The import's id (imp_…); omit it to list them")
+        str | None,
+        typer.Argument(
+            help="导入编号（imp_…）；不填则列出未发布的导入 / the import's id; omit it to list them"
+        ),
     ] = None,
-    reason: Annotated[str, typer.Option("--reason", help="Why, kept on each reversed row")] = "",
+    reason: Annotated[
+        str, typer.Option("--reason", help="放弃的原因，记在每条冲销记录上 / why, kept on each reversed row")
+    ] = "",
 ) -> None:
-    """Give up a batch import that failed or stopped and will not be sent again: its pending rows are
-    reversed on the ledger (compensating transactions; the chain keeps both). Without an id: list
-    the imports that did not publish."""
+    """放弃一次失败或中断、不会再重发的批量导入：其待发布记录在账本上冲销（冲正交易，原记录保留）。不填编号：
+    列出未发布的导入。Give up a batch import that failed or stopped and will not be sent again: its
+    pending rows are reversed on the ledger (compensating transactions; the chain keeps both).
+    Without an id: list the imports that did not publish."""
     from creditbank.completions import imports
+    from creditbank.completions.service import LEASE
+    from creditbank.institutions import service as institutions
+    from creditbank.kit import clock
 
-    db = Database(get_settings().database_url)
+    db = _set_up_database(get_settings())
     if import_id is None:
-        for item in imports.unfinished(db):
-            console.print(f"{item.id}  institution {item.institution_id}  {item.state}  {item.rows} rows  "
-                          f"started {item.started_at:%Y-%m-%d %H:%M}  last heartbeat {item.heartbeat_at:%H:%M:%S}")  # fmt: skip
+        unfinished = imports.unfinished(db)
+        if not unfinished:
+            console.print("没有未发布的批量导入 / no batch import left unpublished")
+            return
+        with db.reader() as session:
+            codes = {i.id: i.code for i in institutions.list_all(session)}
+        now = clock.now()
+        for item in unfinished:
+            state = "stopped" if item.state == "running" and now - item.heartbeat_at > LEASE else item.state
+            console.print(
+                f"{item.id}  {codes.get(item.institution_id, item.institution_id)}  "
+                f"{IMPORT_STATES.get(state, state)}  已写入 {item.rows} 行 rows written  "
+                f"开始 started {item.started_at:%Y-%m-%d %H:%M} UTC  "
+                f"最后心跳 last heartbeat {item.heartbeat_at:%Y-%m-%d %H:%M:%S} UTC",
+                highlight=False,
+            )
         return
     try:
         count = imports.abandon(db, import_id=import_id, reason=reason or None)
@@ -413,7 +480,7 @@ def audit() -> None:
     settings = get_settings()
     if settings.secret is not None or (settings.keys_dir / "secret.key").exists():
         sealed.configure(settings.id_secret())  # certificates issued before migration 0005 are sealed
-    db = Database(settings.database_url)
+    db = _set_up_database(settings)
     verifiers = log_service(settings, db).verifiers()
     with db.reader() as session:
         report = run_audit(session, log_verifiers=verifiers)
@@ -489,7 +556,7 @@ def expire_conversions() -> None:
     from creditbank.conversion.service import expire_pending
 
     settings = get_settings()
-    with Database(settings.database_url).unit_of_work() as session:
+    with _set_up_database(settings).unit_of_work() as session:
         count = expire_pending(session)
     console.print(f"{count} 个过期申请已释放 / expired requests released")
 

@@ -213,3 +213,65 @@ def test_import_prints_row_errors_after_the_progress_bar(sqlite_url, tmp_path, m
     error_at = result.output.index("line 3: outcome_not_found")
     assert progress_at < error_at
     assert "rows" not in result.output[error_at:]  # nothing of the bar after the errors
+
+
+class TestAbandonImportAsANewOperatorRunsIt:
+    """``creditbank abandon-import`` on whatever database the environment names: a wrong URL or a
+    database not set up is said in words (no traceback, no empty database left behind), and the
+    list names the institution by its code and each import's state in both languages."""
+
+    def _invoke(self, url: str, *args: str, monkeypatch):
+        from creditbank.config import get_settings
+
+        monkeypatch.setenv("CREDITBANK_DATABASE_URL", url)
+        get_settings.cache_clear()
+        try:
+            return CliRunner().invoke(app, ["abandon-import", *args], env={"COLUMNS": "300"})
+        finally:
+            get_settings.cache_clear()
+
+    def test_a_database_that_does_not_exist_is_named_and_not_created(self, tmp_path, monkeypatch):
+        missing = tmp_path / "typo" / "creditbank.db"
+        result = self._invoke(f"sqlite:///{missing}", monkeypatch=monkeypatch)
+        assert result.exit_code == 1, result.output
+        assert "找不到数据库" in result.output and "CREDITBANK_DATABASE_URL" in result.output
+        assert result.exception is None or isinstance(result.exception, SystemExit)
+        assert not missing.exists()
+
+    def test_a_database_not_set_up_says_to_run_serve_first(self, tmp_path, monkeypatch):
+        empty = tmp_path / "empty.db"
+        empty.touch()
+        result = self._invoke(f"sqlite:///{empty}", "imp_x", monkeypatch=monkeypatch)
+        assert result.exit_code == 1, result.output
+        assert "尚未建立" in result.output and "creditbank serve" in result.output
+
+    def test_nothing_to_list_is_said(self, sqlite_url, monkeypatch):
+        result = self._invoke(sqlite_url, monkeypatch=monkeypatch)
+        assert result.exit_code == 0 and "没有未发布的批量导入" in result.output, result.output
+
+    def test_the_list_names_the_institution_and_a_stopped_import(self, sqlite_url, monkeypatch):
+        from datetime import timedelta
+
+        from creditbank.completions.models import CompletionImport
+        from creditbank.kit import clock
+
+        _world(sqlite_url, people=0, outcomes=0)
+        db = Database(sqlite_url)
+        long_ago = clock.now() - timedelta(hours=3)
+        with db.unit_of_work() as session:
+            inst = institutions.get(session, "HCZCEC")
+            for id_, state in (("imp_failed", "failed"), ("imp_crashed", "running")):
+                session.add(
+                    CompletionImport(
+                        id=id_, institution_id=inst.id, state=state, rows=40, started_at=long_ago,
+                        heartbeat_at=long_ago,
+                    )
+                )  # fmt: skip
+        db.dispose()
+        result = self._invoke(sqlite_url, monkeypatch=monkeypatch)
+        assert result.exit_code == 0, result.output
+        lines = {line.split()[0]: line for line in result.output.splitlines() if line.startswith("imp_")}
+        assert "HCZCEC" in lines["imp_failed"] and "失败 failed" in lines["imp_failed"]
+        # Its process died three hours ago: not "running" — the one the operator may abandon.
+        assert "已中断" in lines["imp_crashed"] and "running" not in lines["imp_crashed"]
+        assert f"{long_ago:%Y-%m-%d}" in lines["imp_crashed"]

@@ -104,6 +104,10 @@ def make_engine(url: str, *, connect_timeout: int | None = None) -> Engine:
 
 REPLICA_CONNECT_SECONDS = 2
 """How long a read waits for the replica to accept a connection before it asks the primary."""
+REPLICA_REST_SECONDS = 10.0
+"""After the replica failed a read, the reads that may lag go straight to the primary this long: a
+replica that is down (a blackholed address costs the whole connect timeout) must not add
+``REPLICA_CONNECT_SECONDS`` to every read — nor to each certificate the verifier meets."""
 
 
 def _sqlite_transactions(engine: Engine) -> None:
@@ -203,10 +207,21 @@ class Database:
         """``Database.read`` calls the replica could not answer because it lagged behind the fence."""
         self.replica_failures = 0
         """Reads sent to the primary because the replica failed (unreachable, query cancelled)."""
+        self._replica_rests_until = 0.0
 
     @property
     def has_replica(self) -> bool:
         return self.replica_engine is not self.engine
+
+    @property
+    def replica_usable(self) -> bool:
+        """A replica is configured and has not failed in the last ``REPLICA_REST_SECONDS``."""
+        return self.has_replica and time.monotonic() >= self._replica_rests_until
+
+    def replica_failed(self) -> None:
+        """A read on the replica failed (``OperationalError``): count it, and rest the replica."""
+        self.replica_failures += 1
+        self._replica_rests_until = time.monotonic() + REPLICA_REST_SECONDS
 
     def reader(self) -> Session:
         """A read on the primary: what must be current (status, balances for a decision, sign-in)."""
@@ -226,7 +241,7 @@ class Database:
         A replica that cannot answer — unreachable, or a hot standby cancelling the query because
         replay needs its rows ("conflict with recovery") — sends the read to the primary."""
         marked = getattr(query, "__may_lag__", None)
-        if marked is None or not self.has_replica:
+        if marked is None or not self.replica_usable:
             with self.reader() as session:
                 return query(session, *args, **kwargs)
         (fence,) = marked
@@ -252,7 +267,7 @@ class Database:
                     return answer
                 self.replica_fallbacks += 1
         except OperationalError:
-            self.replica_failures += 1
+            self.replica_failed()
         with self.reader() as session:
             return query(session, *args, **kwargs)
 

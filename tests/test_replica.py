@@ -300,3 +300,81 @@ class TestWithoutReplica:
     def test_a_replica_needs_postgresql(self, tmp_path: Path):
         with pytest.raises(ValueError, match="PostgreSQL"):
             Database(f"sqlite:///{tmp_path / 'a.db'}", replica_url=f"sqlite:///{tmp_path / 'b.db'}")
+
+
+class TestAReplicaThatDoesNotAnswer:
+    """No PostgreSQL needed: a SQLite primary with a stand-in for the replica's engine."""
+
+    @staticmethod
+    def _dead_replica(database: Database, tmp_path: Path) -> list[int]:
+        """The replica's engine swapped for one whose every connect fails; the attempts counted."""
+        from sqlalchemy import create_engine
+
+        dead = create_engine(f"sqlite:///{tmp_path / 'no' / 'such' / 'folder.db'}")  # cannot be opened
+        attempts: list[int] = []
+        event.listen(dead, "do_connect", lambda *_: attempts.append(1))
+        database.replica_engine = dead
+        return attempts
+
+    def test_after_a_failure_the_reads_go_straight_to_the_primary_for_a_while(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ):
+        import creditbank.db
+
+        @may_lag()
+        def where(session) -> str:
+            session.execute(text("SELECT 1"))
+            return str(session.get_bind().url)
+
+        database = Database(f"sqlite:///{tmp_path / 'one.db'}")
+        attempts = self._dead_replica(database, tmp_path)
+        try:
+            with monkeypatch.context() as no_rest:
+                no_rest.setattr(creditbank.db, "REPLICA_REST_SECONDS", 0.0)
+                assert [database.read(where) for _ in range(2)] == [database.url] * 2
+                assert len(attempts) == 2  # without a rest each read pays the replica's connect
+            assert [database.read(where) for _ in range(3)] == [database.url] * 3
+            # A replica that is down would cost every read its connect timeout (2 s): asked once.
+            assert len(attempts) == 3 and database.replica_failures == 3
+        finally:
+            database.dispose()
+
+    def test_with_a_replica_verify_by_id_reads_the_certificate_off_the_event_loop(
+        self, sqlite_settings: Settings, monkeypatch: pytest.MonkeyPatch
+    ):
+        import asyncio
+
+        from creditbank.db import make_engine
+
+        database = Database(sqlite_settings.database_url)
+        with TestClient(create_app(sqlite_settings, database)) as client:
+            inst = institution(client, code="REPL")
+            outcome(client, inst, "RP-1")
+            person = learner(client, inst)
+            done = client.post(
+                "/api/v1/completions", json=completion_body(person["account_no"], "RP-1"), headers=inst
+            )
+            assert done.status_code == 201, done.text
+            certificate = client.post(
+                "/api/v1/me/certificates",
+                json={"kind": "achievement", "completion_id": done.json()["id"]},
+                headers=signed_in(client, person),
+            ).json()["id"]
+            database.replica_engine = make_engine(sqlite_settings.database_url)  # a caught-up stand-in
+            verifier = client.app.state.verifier  # type: ignore[attr-defined]
+            issued, on_loop = verifier.issued, []
+
+            def issued_recording_where(*args, **kwargs):
+                try:
+                    asyncio.get_running_loop()
+                    on_loop.append(True)
+                except RuntimeError:  # no loop in this thread: a worker thread
+                    on_loop.append(False)
+                return issued(*args, **kwargs)
+
+            monkeypatch.setattr(verifier, "issued", issued_recording_where)
+            verdict = client.get(f"/api/v1/verify/{certificate}")
+        database.dispose()
+        assert verdict.status_code == 200 and verdict.json()["valid"] is True, verdict.text
+        # The replica may make this read wait (up to its connect timeout): never on the event loop.
+        assert on_loop == [False]

@@ -331,14 +331,14 @@ class OnlineVerifier:
         summary, the QR payload, the log index): read from the replica when there is one. A replica
         that does not have it yet (issued a moment ago), or not with the hash the primary recorded,
         is not asked again: the primary answers. Status is never taken from here (``_live``)."""
-        if self.db.has_replica:
+        if self.db.replica_usable:
             try:
                 with self.db.replica_reader() as session:
                     certificate = session.get(Certificate, certificate_id)
                 if certificate is not None and recorded_hash in (None, certificate.credential_hash):
                     return certificate
             except OperationalError:  # the replica is unreachable or cancelled the read: the primary
-                pass
+                self.db.replica_failed()
         with self.db.reader() as session:
             return referenced(session, Certificate, certificate_id)
 

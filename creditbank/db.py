@@ -21,7 +21,6 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
-from functools import lru_cache
 from operator import itemgetter
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
@@ -289,11 +288,6 @@ class Database:
         self.engine.dispose()
         if self.has_replica:
             self.replica_engine.dispose()
-
-
-@lru_cache
-def get_database(url: str) -> Database:
-    return Database(url)
 
 
 def _sqlite_value(value: object) -> object:

@@ -260,10 +260,7 @@ def serve(
     console.print(f"transparency log: {first.note.splitlines()[0]}, {first.size} entries")
     db.dispose()
     issuer = Issuer(settings)
-    console.print(
-        f"creditbank on http://{host}:{port}  ·  API docs: http://{host}:{port}/docs  ·  {settings.database_url}\n"
-        f"签发方 issuer {issuer.did}  ·  证书链接 certificate links {issuer.base_url}"
-    )
+    console.print(_serving_banner(settings, host, port, issuer.did, issuer.base_url))
     if issuer.base_url != listen_url:
         console.print(
             f"注意：本机监听 {listen_url}，证书链接与签发方身份仍为 {issuer.base_url}（设立时确定）。"
@@ -279,6 +276,25 @@ def serve(
             emoji=False,  # "did:key:" is not the :key: emoji
         )
     uvicorn.run("creditbank.app:create_app", factory=True, host=host, port=port, workers=workers)
+
+
+def _shown_url(url: str) -> str:
+    """A database URL fit for a terminal or a log: the password masked."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def _serving_banner(settings: Settings, host: str, port: int, did: str, base_url: str) -> str:
+    """What ``serve`` prints once it is ready: where it listens, the database (and the read replica,
+    when one is set) without their passwords — this line ends up in service logs — and the issuer."""
+    replica = settings.database_replica_url
+    return (
+        f"creditbank on http://{host}:{port}  ·  API docs: http://{host}:{port}/docs  ·  "
+        f"{_shown_url(settings.database_url)}"
+        + (f"  ·  只读副本 read replica {_shown_url(replica)}" if replica else "")
+        + f"\n签发方 issuer {did}  ·  证书链接 certificate links {base_url}"
+    )
 
 
 def _vc_api_did(settings: Settings) -> str:
@@ -396,7 +412,7 @@ def _set_up_database(settings: Settings) -> Database:
     from creditbank.migrations import alembic_config
 
     url = settings.database_url
-    shown = make_url(url).render_as_string(hide_password=True)
+    shown = _shown_url(url)
     if is_sqlite(url):
         path = make_url(url).database
         if path and path != ":memory:" and not path.startswith("file:") and not Path(path).exists():

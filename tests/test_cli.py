@@ -275,3 +275,21 @@ class TestAbandonImportAsANewOperatorRunsIt:
         # Its process died three hours ago: not "running" — the one the operator may abandon.
         assert "已中断" in lines["imp_crashed"] and "running" not in lines["imp_crashed"]
         assert f"{long_ago:%Y-%m-%d}" in lines["imp_crashed"]
+
+
+def test_the_serve_banner_names_the_databases_without_their_passwords(tmp_path):
+    from creditbank.cli import _serving_banner
+    from creditbank.config import Settings
+
+    settings = Settings(
+        database_url="postgresql+psycopg://creditbank:pr1mary-secret@db.example/creditbank",
+        database_replica_url="postgresql+psycopg://creditbank:rep1ica-secret@standby.example/creditbank",
+        keys_dir=tmp_path / "keys",
+    )
+    banner = _serving_banner(settings, "127.0.0.1", 8000, "did:web:credit.example", "https://credit.example")
+    # The line lands in journald and log collectors: the hosts, never the passwords.
+    assert "db.example/creditbank" in banner and "standby.example/creditbank" in banner
+    assert "pr1mary-secret" not in banner and "rep1ica-secret" not in banner
+    assert "read replica" in banner and "did:web:credit.example" in banner
+    without = _serving_banner(settings.model_copy(update={"database_replica_url": None}), "h", 1, "d", "b")
+    assert "replica" not in without

@@ -8,7 +8,6 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import ValidationError
-from sqlmodel import Session
 
 from creditbank.api.deps import (
     ActingInstitution,
@@ -16,7 +15,6 @@ from creditbank.api.deps import (
     DbDep,
     IdempotencyKey,
     InstitutionOrOperator,
-    InstitutionPrincipal,
     Principal,
     Remember,
     SettingsDep,
@@ -41,7 +39,6 @@ from creditbank.completions.schemas import (
 from creditbank.errors import CreditbankError
 from creditbank.httpio import spool_body
 from creditbank.institutions import service as institutions
-from creditbank.institutions.models import Institution
 from creditbank.kit.units import credits
 from creditbank.learners import service as learners
 from creditbank.learners.schemas import EnrolmentIn, EnrolmentOut
@@ -197,10 +194,9 @@ def post_completion(
     secret = settings.id_secret()
 
     def use_case(session):
-        institution = _fresh_institution(session, principal)
         posted = completions.post_one(
             session,
-            institution=institution,
+            institution=principal.institution,  # read afresh inside: a suspension just committed counts
             api_key_id=principal.api_key.id,
             secret=secret,
             values=body.model_dump(),
@@ -210,11 +206,6 @@ def post_completion(
     return write(
         db, principal, use_case, idempotency_key=idempotency_key, request_hash=body_digest(request, body)
     )
-
-
-def _fresh_institution(session: Session, principal: InstitutionPrincipal) -> Institution:
-    # Re-read inside the writing transaction: a suspension that just committed must take effect.
-    return institutions.get(session, principal.institution.code)
 
 
 _BATCH_DOC = """Import many completions at once · 批量导入.

@@ -18,7 +18,7 @@ from sqlalchemy import select, text, update
 from sqlmodel import Session, col
 
 from creditbank.catalogue.models import Outcome
-from creditbank.catalogue.service import current_catalogue
+from creditbank.catalogue.service import current_versions
 from creditbank.completions import rules
 from creditbank.completions.models import Completion, CompletionImport, CompletionState, ImportState
 from creditbank.conversion.service import reverse_for_lot
@@ -29,7 +29,7 @@ from creditbank.institutions.models import Institution
 from creditbank.kit import clock
 from creditbank.kit.tokens import hmac_hex, new_ordered_id
 from creditbank.learners import service as learners
-from creditbank.learners.models import Learner
+from creditbank.learners.models import InstitutionLearner, Learner
 from creditbank.ledger.models import LedgerAccount, Lot, LotState, TxKind
 from creditbank.ledger.writer import LedgerWriter, Leg, lock
 
@@ -90,6 +90,14 @@ class _LearnerRef:
     learner_id: int
     account_no: str
     account_id: int
+    linked: bool = False
+    """The institution had enrolled or taught the learner when they were looked up (links are never
+    removed): a post for them need not ask ``learners.link`` again."""
+
+
+class _Account(NamedTuple):
+    id: int
+    code: str
 
 
 class _Outcome(NamedTuple):
@@ -130,10 +138,20 @@ class Poster:
         import_id: str | None = None,
         staff_id: int | None = None,
         known_learners: dict[str, _LearnerRef] | None = None,
+        locked: bool = True,
     ) -> None:
-        institutions.may_act(institution)
         self.session = session
-        self.institution = institution
+        # The institution afresh (a suspension that just committed takes effect) and its issuance
+        # account (fixed at creation), in one query.
+        fresh, issuance_id, issuance_code = session.execute(
+            select(Institution, col(LedgerAccount.id), col(LedgerAccount.code))
+            .join(LedgerAccount, col(LedgerAccount.institution_id) == col(Institution.id))
+            .where(col(Institution.id) == institution.id)
+            .execution_options(populate_existing=True)
+        ).one()
+        institutions.may_act(fresh)
+        self.institution: Institution = fresh
+        self.issuance = _Account(issuance_id, issuance_code)
         self.api_key_id = api_key_id
         self.staff_id = staff_id
         """The staff account posting through the console (None for API keys and the CLI)."""
@@ -144,18 +162,15 @@ class Poster:
         self.import_id = import_id
         """Set for a staged import (``completions.imports``): rows are written ``pending``, and a
         dead import's pending row with the same content is adopted instead of refused."""
-        # Only a writing poster takes the ledger lock: a checking pass holds no lock at all.
-        self.writer: LedgerWriter | None = LedgerWriter(session) if write else None
-        self.catalogue = {
-            code: _Outcome(o.id, o.code, o.credits_units, o.category, o.level, o.validity_years, o.min_score)
-            for code, o in current_catalogue(session, institution_id=institution.id).items()
-        }
-        """Plain copies of the outcomes: read per row, where an ORM attribute costs ~1 µs each."""
-        self.issuance = session.execute(
-            select(col(LedgerAccount.id), col(LedgerAccount.code)).where(
-                col(LedgerAccount.institution_id) == institution.id
-            )
-        ).one()
+        # Only a writing poster takes the ledger lock: a checking pass holds no lock at all. With
+        # ``locked=False`` the caller reads what no writer changes first (``prepare``) and the
+        # lock is taken by ``take_lock`` or the first ``post``.
+        self.writer: LedgerWriter | None = LedgerWriter(session) if write and locked else None
+        self.catalogue: dict[str, _Outcome] = {}
+        """The outcomes named so far, latest version, as plain copies (read per row, where an ORM
+        attribute costs ~1 µs each); loaded by ``prepare`` for the codes each chunk names — a
+        single post reads one outcome, not the institution's whole catalogue."""
+        self._codes_asked: set[str] = set()
         self._seen_external: dict[str, tuple[int, tuple]] = {}
         """External id → (first line, ``_same`` key) of the rows of this file seen so far."""
         self._seen_pairs: set[tuple[int, str]] = set()
@@ -176,6 +191,11 @@ class Poster:
         """Use ``session`` (a read transaction, no lock) for ``prepare`` of the next chunk."""
         self.session = session
 
+    def take_lock(self) -> None:
+        """Take the ledger lock now (a writing poster created with ``locked=False``)."""
+        if self.write and self.writer is None:
+            self.writer = LedgerWriter(self.session)
+
     def rebind(self, session: Session, institution: Institution) -> None:
         """Continue in a new unit of work (a staged import commits chunk by chunk), keeping what
         earlier chunks saw: external ids and learner × outcome pairs of this file."""
@@ -195,6 +215,7 @@ class Poster:
         ]
         good = [c for c in cleaned if isinstance(c, rules.CleanRow)]
         refs = self._learners(good)
+        self._outcomes({c.outcome_code for c in good})
         digests: dict[int, str] = {}
         if self.write:
             for row in good:
@@ -211,6 +232,7 @@ class Poster:
             prepared = self.prepare(rows)
         cleaned, refs, digests = prepared.cleaned, prepared.refs, prepared.digests
         good = [c for c in cleaned if isinstance(c, rules.CleanRow)]
+        self.take_lock()
         if self.write and self.writer is not None:
             self.writer.prefetch({self.issuance.id} | {ref.account_id for ref in refs.values()})
         existing = self._existing([c.external_id for c in good])
@@ -353,7 +375,8 @@ class Poster:
                     "revoked_by": None,
                 }
             )
-            self._taught.add(ref.learner_id)
+            if not ref.linked:
+                self._taught.add(ref.learner_id)
         return Posted(
             id=completion_id,
             external_id=row.external_id,
@@ -417,19 +440,44 @@ class Poster:
         missing = keys - known.keys()
         numbers = sorted(k for k in missing if k.startswith("CB"))
         hmacs = sorted(k for k in missing if not k.startswith("CB"))
-        base = select(
-            col(Learner.id), col(Learner.account_no), col(Learner.id_hmac), col(LedgerAccount.id)
-        ).join(LedgerAccount, col(LedgerAccount.learner_id) == col(Learner.id))
+        taught = InstitutionLearner
+        base = (
+            select(
+                col(Learner.id),
+                col(Learner.account_no),
+                col(Learner.id_hmac),
+                col(LedgerAccount.id),
+                col(taught.learner_id).is_not(None),
+            )
+            .join(LedgerAccount, col(LedgerAccount.learner_id) == col(Learner.id))
+            .outerjoin(
+                taught,
+                (col(taught.learner_id) == col(Learner.id))
+                & (col(taught.institution_id) == self.institution.id),
+            )
+        )
         for column, values in ((col(Learner.account_no), numbers), (col(Learner.id_hmac), hmacs)):
             for i in range(0, len(values), 500):
-                for learner_id, account_no, digest, account_id in self.session.execute(
+                for learner_id, account_no, digest, account_id, linked in self.session.execute(
                     base.where(column.in_(values[i : i + 500]))
                 ):
-                    ref = _LearnerRef(learner_id, account_no, account_id)
+                    ref = _LearnerRef(learner_id, account_no, account_id, bool(linked))
                     known[account_no] = ref
                     if digest:
                         known[digest] = ref
         return {k: known[k] for k in keys if k in known}
+
+    def _outcomes(self, codes: set[str]) -> None:
+        """Load the latest version of the codes not asked for yet (a code that does not exist stays
+        absent: its rows are refused with ``outcome_not_found``)."""
+        new = codes - self._codes_asked
+        if not new:
+            return
+        self._codes_asked |= new
+        for code, o in current_versions(self.session, institution_id=self.institution.id, codes=new).items():
+            self.catalogue[code] = _Outcome(
+                o.id, o.code, o.credits_units, o.category, o.level, o.validity_years, o.min_score
+            )
 
     def _existing(self, external_ids: list[str]) -> dict[str, Posted]:
         found: dict[str, Posted] = {}
@@ -517,13 +565,32 @@ def post_one(
     values: dict[str, Any],
     staff_id: int | None = None,
 ) -> Posted:
-    """POST /completions: the posted (or replayed) completion, or a CreditbankError."""
-    poster = Poster(session, institution=institution, api_key_id=api_key_id, secret=secret, staff_id=staff_id)
-    # After the lock (Poster takes it): the institution's own import publishes its learner × outcome
-    # pairs at the end, so a post of its own meanwhile could collide with them. Others go ahead.
-    if import_running(session, institution_id=institution.id):
+    """POST /completions: the posted (or replayed) completion, or a CreditbankError.
+
+    ``institution`` may come from another session (the caller's API key): the poster reads it afresh.
+    Before the ledger lock, what no concurrent writer can change: the fields, the learner (ids and
+    account never change; links are only added) and the outcome's latest version. An edit of the
+    outcome is not serialised by the ledger lock (``catalogue.upsert`` never takes it), so reading
+    it under the lock would order nothing: the post uses the version current when it was read, as
+    if it had come just before the edit. Under the lock, what another writer may have changed
+    meanwhile: a running import of this institution, the external id (replay or conflict), the
+    learner × outcome pair and the account balances (``Poster.post``)."""
+    poster = Poster(
+        session,
+        institution=institution,
+        api_key_id=api_key_id,
+        secret=secret,
+        staff_id=staff_id,
+        locked=False,
+    )
+    rows = [(1, values)]
+    prepared = poster.prepare(rows)
+    poster.take_lock()
+    # After the lock: the institution's own import publishes its learner × outcome pairs at the
+    # end, so a post of its own meanwhile could collide with them. Others go ahead.
+    if import_running(session, institution_id=poster.institution.id):
         raise CreditbankError("import_in_progress")
-    result = poster.post([(1, values)])[0]
+    result = poster.post(rows, prepared)[0]
     if isinstance(result, rules.Problem):
         raise CreditbankError(result.code, result.params)
     poster.flush()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from sqlmodel import Session, col, select
 
-from creditbank.db import referenced
 from creditbank.errors import CreditbankError
 from creditbank.institutions.models import ApiKey, Institution, InstitutionState, OperatorToken
 from creditbank.kit import clock
@@ -185,10 +184,15 @@ def revoke_api_key(session: Session, *, code: str, key_id: str) -> ApiKey:
 
 
 def find_by_api_key(session: Session, secret: str) -> tuple[Institution, ApiKey] | None:
-    key = session.exec(select(ApiKey).where(ApiKey.key_hash == sha256_hex(secret))).first()
-    if key is None or key.revoked_at is not None:
+    """The key's institution and the key (one query: every institution request starts here)."""
+    found = session.exec(
+        select(Institution, ApiKey)
+        .join(ApiKey, col(ApiKey.institution_id) == col(Institution.id))
+        .where(ApiKey.key_hash == sha256_hex(secret))
+    ).first()
+    if found is None or found[1].revoked_at is not None:
         return None
-    return referenced(session, Institution, key.institution_id), key
+    return found[0], found[1]
 
 
 def ensure_operator_token(session: Session) -> str | None:

@@ -174,20 +174,18 @@ def by_account_no(session: Session, account_no: str) -> Learner:
 def visible_to(session: Session, account_no: str, *, institution_id: int | None) -> Learner:
     """The learner, if the caller may read their account: the operator (``institution_id`` None)
     reads everyone; an institution only the learners it enrolled or taught. Anyone else is
-    ``learner_not_found`` — indistinguishable from an account that does not exist."""
-    try:
-        learner = by_account_no(session, account_no)
-    except CreditbankError:
-        learner = None
-    if learner is not None and institution_id is not None:
-        linked = session.exec(
-            select(InstitutionLearner).where(
+    ``learner_not_found`` — indistinguishable from an account that does not exist. One query."""
+    query = select(Learner).where(Learner.account_no == account_no.strip().upper())
+    if institution_id is not None:
+        query = query.where(
+            select(InstitutionLearner.learner_id)
+            .where(
                 InstitutionLearner.institution_id == institution_id,
-                InstitutionLearner.learner_id == learner.id,
+                InstitutionLearner.learner_id == Learner.id,
             )
-        ).first()
-        if linked is None:
-            learner = None
+            .exists()
+        )
+    learner = session.exec(query).first()
     if learner is None:
         raise CreditbankError("learner_not_found", {"ref": account_no})
     return learner

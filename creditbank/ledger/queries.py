@@ -9,7 +9,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from sqlalchemy import func, select
+from sqlalchemy import (
+    CompoundSelect,
+    Date,
+    Integer,
+    String,
+    bindparam,
+    cast,
+    func,
+    literal,
+    null,
+    select,
+    union_all,
+)
 from sqlmodel import Session, col
 
 from creditbank.kit import clock
@@ -35,40 +47,71 @@ class Balance:
     convertible_units: int
 
 
+def _figures() -> CompoundSelect:
+    """A learner's balance figures in one statement, built once (a bound ``learner_id`` and
+    ``today``): the account's balance, the learner × category × level balances and one pass over
+    the learner's pending and active lots."""
+    learner_id = bindparam("learner_id", type_=Integer)
+    pending = col(Lot.state) == LotState.pending
+    usable = (col(Lot.state) == LotState.active) & (
+        col(Lot.expires_on).is_(None) | (col(Lot.expires_on) >= bindparam("today", type_=Date))
+    )
+    return union_all(
+        select(
+            literal("total"),
+            cast(null(), String),
+            cast(null(), Integer),
+            col(LedgerAccount.balance_units),
+            literal(0),
+        ).where(col(LedgerAccount.learner_id) == learner_id),
+        select(
+            literal("balance"),
+            col(LearnerBalance.category),
+            col(LearnerBalance.level),
+            col(LearnerBalance.units),
+            literal(0),
+        ).where(col(LearnerBalance.learner_id) == learner_id),
+        select(
+            literal("lots"),
+            col(Lot.category),
+            col(Lot.level),
+            func.coalesce(func.sum(Lot.amount_units).filter(pending), 0),
+            func.coalesce(
+                func.sum(Lot.amount_units - Lot.consumed_units - Lot.locked_units).filter(usable), 0
+            ),
+        )
+        .where(col(Lot.learner_id) == learner_id, col(Lot.state).in_([LotState.pending, LotState.active]))
+        .group_by(col(Lot.category), col(Lot.level)),
+    )
+
+
+_FIGURES = _figures()
+
+
 def balance(session: Session, learner: AccountHolder) -> Balance:
-    """From the materialised figures: cost independent of how long the ledger is."""
-    learner_id = learner.id
-    total = session.execute(
-        select(col(LedgerAccount.balance_units)).where(col(LedgerAccount.learner_id) == learner_id)
-    ).scalar_one()
+    """From the materialised figures: cost independent of how long the ledger is.
+
+    One statement (``_FIGURES``): one round trip instead of four, and one snapshot — on PostgreSQL
+    each statement of a read sees the commits made before it started, so four statements could mix
+    figures from before and after a post."""
+    total = 0
+    convertible = 0
     by_category: dict[str, int] = {}
     by_level: dict[int, int] = {}
-    for category, level, units in session.execute(
-        select(col(LearnerBalance.category), col(LearnerBalance.level), col(LearnerBalance.units)).where(
-            col(LearnerBalance.learner_id) == learner_id
-        )
-    ):
+    rows = session.execute(_FIGURES, {"learner_id": learner.id, "today": clock.today()})
+    for kind, category, level, units, usable_units in rows:
+        if kind == "total":
+            total += units
+            continue
+        if kind == "lots":
+            # Credits of a batch import not yet published are on the account already, but nobody
+            # sees them until the whole batch is published (completions.imports): taken back out.
+            convertible += usable_units
+            units = -units
+            total += units
         if units:
             by_category[category] = by_category.get(category, 0) + units
             by_level[level] = by_level.get(level, 0) + units
-    # Credits of a batch import not yet published are on the account already, but nobody sees
-    # them until the whole batch is published (completions.imports): take them back out.
-    for category, level, units in session.execute(
-        select(col(Lot.category), col(Lot.level), func.sum(Lot.amount_units))
-        .where(col(Lot.learner_id) == learner_id, col(Lot.state) == LotState.pending)
-        .group_by(col(Lot.category), col(Lot.level))
-    ):
-        total -= units
-        by_category[category] = by_category.get(category, 0) - units
-        by_level[level] = by_level.get(level, 0) - units
     by_category = {k: v for k, v in by_category.items() if v}
     by_level = {k: v for k, v in by_level.items() if v}
-    today = clock.today()
-    convertible = session.execute(
-        select(func.coalesce(func.sum(Lot.amount_units - Lot.consumed_units - Lot.locked_units), 0)).where(
-            col(Lot.learner_id) == learner_id,
-            col(Lot.state) == LotState.active,
-            (col(Lot.expires_on).is_(None)) | (col(Lot.expires_on) >= today),
-        )
-    ).scalar_one()
     return Balance(learner.account_no, total, by_category, by_level, int(convertible))

@@ -8,6 +8,7 @@ from datetime import date, timedelta
 import openpyxl
 from sqlalchemy import event, func, select
 
+from creditbank.catalogue.models import Outcome
 from creditbank.completions import service as completions
 from creditbank.completions.models import Completion
 from creditbank.ledger.models import LedgerTransaction
@@ -60,6 +61,47 @@ class TestPostCompletion:
         assert r.status_code == 201
         assert any(sql.startswith("INSERT INTO completion") for sql in statements)
         assert not [sql for sql in statements if sql.lstrip().upper().startswith("ANALYZE")]
+
+    def test_a_single_post_reads_the_outcome_it_names_not_the_whole_catalogue(self, client, db):
+        # It used to load every outcome of the institution (one GROUP BY, ~50 ORM rows in the load
+        # mix) under the ledger lock, for one row.
+        inst, person = _world(client)
+        for i in range(12):
+            outcome(client, inst, f"YC-EXTRA-{i:02d}", credits=1)
+        outcome(client, inst, credits=2.5)  # a second version of YC-ELEC: the post must use it
+        loaded: list[str] = []
+
+        def seen(target, _context):
+            loaded.append(target.code)
+
+        event.listen(Outcome, "load", seen)
+        try:
+            r = client.post("/api/v1/completions", json=completion_body(person["account_no"]), headers=inst)
+        finally:
+            event.remove(Outcome, "load", seen)
+        assert r.status_code == 201 and r.json()["credits"] == 2.5
+        assert set(loaded) == {"YC-ELEC"} and len(loaded) <= 2  # its versions, nothing else
+
+    def test_a_single_post_costs_a_bounded_number_of_statements(self, client, db):
+        # Each statement is a round trip to the database (~0.5–1 ms on PostgreSQL, most of a post's
+        # time): 22 before 2026-12-02, 18 since — API key, institution with its issuance account,
+        # learner, outcome; under the ledger lock the import check, balances, external id, pairs;
+        # then the writes (transaction, log leaf and head, postings, lot, accounts, learner
+        # balance, chain head, completion).
+        inst, person = _world(client)
+        statements: list[str] = []
+
+        def count(_conn, _cursor, sql, *_):
+            if not sql.startswith("BEGIN"):  # SQLite's transaction control, not a query
+                statements.append(sql)
+
+        event.listen(db.engine, "before_cursor_execute", count)
+        try:
+            r = client.post("/api/v1/completions", json=completion_body(person["account_no"]), headers=inst)
+        finally:
+            event.remove(db.engine, "before_cursor_execute", count)
+        assert r.status_code == 201
+        assert len(statements) <= 18, "\n".join(statements)
 
     def test_by_national_id_reaches_the_same_account(self, client):
         inst, person = _world(client)

@@ -32,6 +32,8 @@ from creditbank.config import Settings, get_settings
 from creditbank.db import Database
 from creditbank.kit import ratelimit, sealed
 from creditbank.learners import secret as deployment_secret
+from creditbank.stats.snapshots import Policy as StatsPolicy
+from creditbank.stats.snapshots import Statistics
 from creditbank.translog.service import Log
 from creditbank.verification.online import OnlineVerifier
 from creditbank.verification.tally import Tally
@@ -72,6 +74,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     task = asyncio.create_task(_checkpoints(app, interval)) if interval > 0 else None
     yield
     app.state.verifier.tally.flush()
+    app.state.statistics.close()
     if task is not None:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -109,6 +112,10 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         app.state.log,
         Tally(app.state.db, settings.verification_tally_seconds),
         recheck_seconds=settings.verify_recheck_seconds,
+    )
+    app.state.statistics = Statistics(
+        app.state.db,
+        StatsPolicy(settings.stats_live_seconds, settings.stats_refresh_seconds, settings.stats_wait_seconds),
     )
     app.state.printer = Printer(app.state.issuer.base_url)
     app.state.pdf = app.state.printer.pdf

@@ -73,6 +73,19 @@ class Settings(BaseSettings):
     epoch, key status, log checkpoint): a revocation committed by any process is honoured everywhere
     within this time (the product promises 1 s); 0 re-reads on every request
     (docs/verification-cache.md)."""
+    stats_live_seconds: float = 1.0
+    """Statistics that took less than this to compute are computed on every request (always
+    current: a college-sized bank never sees older figures); slower ones are kept, served with
+    their "as of" time and recomputed in the background (docs/statistics.md). 0: always kept."""
+    stats_refresh_seconds: float = 600.0
+    """Kept statistics are recomputed at most this often (when someone looks at them), unless the
+    office asks for fresh figures (立即更新, ``creditbank stats-refresh``) or changes its targets,
+    population or area list."""
+    stats_wait_seconds: float = 30.0
+    """How long a request waits for statistics nobody has computed yet (a new period or district
+    on a large bank); longer, it answers ``stats_computing`` (503) and the computation goes on in
+    the background, so asking again a little later gets them. 0: never wait (always computed in the
+    background)."""
     log_witnesses: list[str] = []
     """Verifier keys (``name+id+key``, type 4) of the witnesses whose cosignatures the bank accepts
     and publishes; JSON list in ``CREDITBANK_LOG_WITNESSES``."""

@@ -372,6 +372,12 @@ CODES: dict[str, tuple[int, str, str]] = {
         "Cannot group by {group_by}; choose one of: {allowed}",
     ),
     "stats_figure_unknown": (404, "没有统计图表 {figure}", "No statistics figure {figure}"),
+    "stats_computing": (
+        503,
+        "这个期间（或区县）的统计数据量大，正在后台计算，请 {retry_after} 秒后刷新本页",
+        "These figures take long to compute and are being computed in the background; "
+        "reload in {retry_after} s",
+    ),
     "population_invalid": (
         422,
         "第 {line} 行：{district} {band} 的常住人口必须是正整数（填写的是“{value}”），未作任何更改",

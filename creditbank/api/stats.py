@@ -32,9 +32,11 @@ from creditbank.stats.schemas import (
     FigureOut,
     PopulationIn,
     PopulationOut,
+    RefreshOut,
     TargetsIn,
     TargetsOut,
 )
+from creditbank.stats.snapshots import Statistics
 
 router = APIRouter(prefix="/api/v1/stats", tags=["statistics 统计"])
 
@@ -71,11 +73,17 @@ def _answer(request: Request, figure: Figure, fmt: str) -> Response:
     return Response(body, media_type=media, headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
+def statistics(request: Request) -> Statistics:
+    return request.app.state.statistics
+
+
 def _figure(
     request: Request, db, name: str, start: date | None, end: date | None, district: str | None, fmt: str
 ) -> Response:
+    """The figure computed for this request, or — when computing it takes long — the one computed
+    ahead, with ``as_of`` (docs/statistics.md)."""
     period = queries.Period.of(start, end)
-    figure = db.read(queries.figure, name, period, district=district)
+    figure = statistics(request).figure(name, period, district)
     return _answer(request, figure, fmt)
 
 
@@ -181,6 +189,30 @@ def certificates(
     format: Format = "json",
 ) -> Response:
     return _figure(request, db, "certificates", start, end, None, format)
+
+
+@router.post(
+    "/refresh",
+    response_model=RefreshOut,
+    status_code=202,
+    summary="Recompute figures computed ahead, now · 立即更新统计",
+)
+def refresh(
+    request: Request, principal: Operator, start: From = None, end: To = None, district: District = None
+) -> dict:
+    """On a bank whose figures take long to compute, the dashboard's figures for this period and
+    district are recomputed in the background now (``refreshing``: true), whatever
+    ``CREDITBANK_STATS_REFRESH_SECONDS`` says; the figures answer with the new ``as_of`` once done.
+    Figures computed for every request (``kept``: false) are always current: nothing to do."""
+    stamp = statistics(request).refresh_now(queries.Period.of(start, end), district)
+    if stamp is None:
+        return {"kept": False, "refreshing": False, "as_of": None, "ledger_seq": None}
+    return {
+        "kept": True,
+        "refreshing": stamp.refreshing,
+        "as_of": stamp.as_of,
+        "ledger_seq": stamp.ledger_seq,
+    }
 
 
 # -- what the office enters ------------------------------------------------------------------------
@@ -298,7 +330,7 @@ def award_out(award: Award, learner: Learner) -> dict:
     summary="Candidates for recognition: most credits or hours per district and category · 表彰候选人",
 )
 def recognition_candidates(
-    db: DbDep,
+    request: Request,
     principal: Operator,
     start: From = None,
     end: To = None,
@@ -309,8 +341,9 @@ def recognition_candidates(
 ) -> list[dict]:
     """Only learners who agreed in their portal to be named appear."""
     period = queries.Period.of(start, end)
-    with db.reader() as session:
-        found = awards.candidates(session, period, district=district, category=category, by=by, top=top)
+    found, _stamp = statistics(request).candidates(
+        period, district=district, category=category, by=by, top=top
+    )
     return [
         CandidateOut(
             rank=c.rank,

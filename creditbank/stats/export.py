@@ -7,7 +7,7 @@ import io
 
 from openpyxl import Workbook
 
-from creditbank.stats.figures import Figure
+from creditbank.stats.figures import Figure, as_of_text
 
 CSV_TYPE = "text/csv; charset=utf-8"
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -25,17 +25,23 @@ def _period(figure: Figure, lang: str) -> str | None:
 
 
 def to_csv(figure: Figure, lang: str = "zh") -> bytes:
-    """UTF-8 with a BOM, so Excel opens the Chinese text right; one header line, then the rows."""
+    """UTF-8 with a BOM, so Excel opens the Chinese text right; one header line, then the rows (and,
+    for figures computed ahead, an empty line and "数据截至 …")."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(_header(figure, lang))
     for row in figure.table(lang):
         writer.writerow(["" if v is None else v for v in row])
+    as_of = as_of_text(figure.as_of, figure.ledger_seq, lang)
+    if as_of:  # figures computed ahead say when (docs/statistics.md); current ones are the table alone
+        writer.writerow([])
+        writer.writerow([as_of])
     return ("\ufeff" + out.getvalue()).encode()
 
 
 def to_xlsx(figure: Figure, lang: str = "zh") -> bytes:
-    """One sheet: the header, the rows (numbers as numbers), then the period on a line of its own."""
+    """One sheet: the header, the rows (numbers as numbers), then the period on a line of its own
+    (and when the figures were computed, if they were computed ahead)."""
     book = Workbook(write_only=True)
     sheet = book.create_sheet(figure.name[:31])
     sheet.append(_header(figure, lang))
@@ -45,6 +51,9 @@ def to_xlsx(figure: Figure, lang: str = "zh") -> bytes:
     if period:
         sheet.append([])
         sheet.append([period])
+    as_of = as_of_text(figure.as_of, figure.ledger_seq, lang)
+    if as_of:
+        sheet.append([as_of])
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()

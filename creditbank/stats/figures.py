@@ -7,8 +7,9 @@ Pure: no database. ``stats.queries`` fills figures from SQL aggregates; ``web`` 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 from creditbank.certificates.credentials import CATEGORY_NAMES, KIND_TITLES
 
@@ -50,6 +51,11 @@ class Figure:
     end: date | None = None
     notes: list[tuple[str, str]] = field(default_factory=list)
     """(zh, en) sentences shown under the table: how the numbers are computed."""
+    as_of: datetime | None = None
+    """When the figures were computed, if they were computed ahead and kept (``stats.snapshots``);
+    None: computed for this answer."""
+    ledger_seq: int | None = None
+    """The ledger position the figures include (every ledger transaction up to it)."""
 
     def title(self, lang: str) -> str:
         return self.zh if lang == "zh" else self.en
@@ -63,11 +69,24 @@ class Figure:
             "to": self.end.isoformat() if self.end else None,
             "columns": [{"key": c.key, "zh": c.zh, "en": c.en, "kind": c.kind} for c in self.columns],
             "rows": [{k: _json(v) for k, v in row.items()} for row in self.rows],
+            "as_of": self.as_of.isoformat() if self.as_of else None,
+            "ledger_seq": self.ledger_seq,
         }
 
     def table(self, lang: str) -> list[list[Any]]:
         """The rows as the table shows them (labels in ``lang``, percentages as percent numbers)."""
         return [[cell(column, row, lang) for column in self.columns] for row in self.rows]
+
+
+def as_of_text(as_of: datetime | None, ledger_seq: int | None, lang: str) -> str | None:
+    """ "数据截至 … / figures as of …" for figures computed ahead; None for figures computed for
+    this answer (current)."""
+    if as_of is None:
+        return None
+    local = as_of.astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%d %H:%M")
+    if lang == "zh":
+        return f"数据截至 {local}（北京时间），含账本第 {ledger_seq or 0:,} 笔交易及以前的记录"
+    return f"Figures as of {local} (Beijing time), ledger up to transaction {ledger_seq or 0:,}"
 
 
 def _json(value: Any) -> Any:

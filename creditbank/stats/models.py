@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from enum import StrEnum
 
-from sqlalchemy import UniqueConstraint
+from sqlalchemy import BigInteger, Column, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -74,3 +74,33 @@ class Award(SQLModel, table=True):
     awarded_at: datetime
     certificate_id: str | None = Field(default=None, foreign_key="certificate.id", max_length=40)
     """The signed certificate (kind ``award``) once issued."""
+
+
+class Snapshot(SQLModel, table=True):
+    """Statistics computed ahead for one (figures, period, district): what the dashboard, the JSON and
+    the exports serve when computing them on every request has become too slow (``stats.snapshots``).
+
+    Every worker reads the same rows; one worker at a time recomputes a row (``claimed_at``)."""
+
+    __tablename__ = "stats_snapshot"
+    key: str = Field(primary_key=True, max_length=200)
+    """``kind|from|to|district``: kind ``dashboard``, ``recognition-credits`` or ``recognition-hours``;
+    ``to`` is ``to-date`` for a period that ends on the day it is computed (the default: the year to
+    date); district empty for all districts."""
+    payload: str
+    """The figures as JSON (``stats.snapshots``), exact: counts, fractions unrounded."""
+    period_to: date
+    """The last day the figures cover (for a ``to-date`` key: the day they were computed)."""
+    ledger_seq: int = Field(sa_column=Column(BigInteger, nullable=False))
+    """The ledger head (``ledger_head.seq``) the computation read first: every ledger transaction up
+    to it is counted."""
+    computed_at: datetime
+    """When the computation started: the figures are as of then ("数据截至")."""
+    compute_seconds: float
+    """How long the computation took: below ``CREDITBANK_STATS_LIVE_SECONDS`` the figures are
+    computed on every request instead of being served from here."""
+    claimed_at: datetime | None = None
+    """A worker is recomputing the row since then (a claim older than the row's timeout is void)."""
+    requested_at: datetime | None = None
+    """The office asked for fresh figures (立即更新) or changed what they show (population, targets,
+    area list) at this time: the next request recomputes without waiting for the interval."""

@@ -30,6 +30,21 @@ class FigureOut(BaseModel):
     to: date | None = None
     columns: list[ColumnOut]
     rows: list[dict[str, Any]]
+    as_of: datetime | None = Field(
+        default=None,
+        description="When the figures were computed, if they were computed ahead (a large bank: "
+        "docs/statistics.md); null: computed for this answer, current.",
+    )
+    ledger_seq: int | None = Field(
+        default=None, description="The ledger position the figures include (every transaction up to it)"
+    )
+
+
+class RefreshOut(BaseModel):
+    kept: bool = Field(description="false: these figures are computed for every request (nothing to refresh)")
+    refreshing: bool
+    as_of: datetime | None = Field(description="When the figures served now were computed")
+    ledger_seq: int | None
 
 
 class PopulationIn(BaseModel):

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import CompoundSelect, delete, select, union
+from sqlalchemy import CompoundSelect, delete, select, union, update
 from sqlmodel import Session, col
 
 from creditbank.db import may_lag
@@ -21,7 +21,7 @@ from creditbank.institutions.models import Institution
 from creditbank.kit import clock
 from creditbank.learners.models import Learner
 from creditbank.stats.figures import AGE_BANDS
-from creditbank.stats.models import AgeBand, Area, Population, Target
+from creditbank.stats.models import AgeBand, Area, Population, Snapshot, Target
 from creditbank.stats.queries import TARGETS
 
 MAX_RESIDENTS = 100_000_000
@@ -33,6 +33,15 @@ _BAND_ALIASES = {
     "18-59": AgeBand.adult.value,
     "60+": AgeBand.senior.value,
 }
+
+
+def figures_changed(session: Session) -> None:
+    """What the figures show changed outside the ledger (population, targets, area list): kept
+    figures (``stats.snapshots``) are recomputed at their next request, without waiting for the
+    interval."""
+    session.execute(
+        update(Snapshot).where(col(Snapshot.requested_at).is_(None)).values(requested_at=clock.now())
+    )
 
 
 @dataclass(frozen=True)
@@ -80,6 +89,7 @@ def set_population(session: Session, *, lines: Iterable[PopulationLine]) -> int:
         else:
             row.residents, row.updated_at = residents, now
         session.add(row)
+    figures_changed(session)
     session.flush()
     return len(checked)
 
@@ -108,6 +118,7 @@ def set_targets(session: Session, *, percents: dict[str, Any]) -> dict[str, floa
         row = session.get(Target, name) or Target(name=name, share=share, updated_at=now)
         row.share, row.updated_at = share, now
         session.add(row)
+    figures_changed(session)
     session.flush()
     return shares
 
@@ -137,6 +148,7 @@ def replace_areas(session: Session, *, lines: Iterable[AreaLine]) -> int:
     for district, places in wanted.items():
         session.execute(delete(Area).where(col(Area.district) == district))
         session.add_all(Area(district=district, township=t, village=v) for t, v in sorted(places))
+    figures_changed(session)
     session.flush()
     return sum(len(p) for p in wanted.values())
 

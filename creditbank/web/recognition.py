@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse
 
 from creditbank.certificates.credentials import CATEGORY_NAMES
 from creditbank.stats import awards, queries
-from creditbank.stats import service as stats
+from creditbank.stats.figures import as_of_text
 from creditbank.web.accounts import OperatorPage
 from creditbank.web.base import Csrf, LearnerPage, PageRoute, redirect, renderer
 
@@ -69,10 +69,11 @@ def candidates_page(
     period = queries.Period.of(start, end)
     district = (district or "").strip() or None
     category = category if category in CATEGORY_NAMES else None
+    statistics = ctx.request.app.state.statistics  # computed for this request, or ahead at scale
+    found, stamp = statistics.candidates(period, district=district, category=category, by=by)
+    districts = statistics.districts()
     with ctx.db.reader() as session:
-        found = awards.candidates(session, period, district=district, category=category, by=by)
         recorded = awards.listed(session, limit=50)
-        districts = stats.districts(session)
     categories = [(k, v[0] if ctx.lang == "zh" else v[1]) for k, v in CATEGORY_NAMES.items()]
     return renderer(ctx.request).page(
         ctx,
@@ -85,6 +86,7 @@ def candidates_page(
         categories=categories,
         category_names=dict(categories),
         candidates=found,
+        as_of=as_of_text(stamp.as_of, stamp.ledger_seq, ctx.lang),
         recorded=recorded,
         titles=[(k, v[0] if ctx.lang == "zh" else v[1]) for k, v in awards.TITLES.items()],
         saved=ctx.request.query_params.get("saved"),

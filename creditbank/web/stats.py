@@ -13,7 +13,7 @@ from datetime import date
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, File, Path, Query, UploadFile
+from fastapi import APIRouter, File, Form, Path, Query, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, Response
 from starlette.datastructures import FormData
@@ -21,8 +21,9 @@ from starlette.datastructures import FormData
 from creditbank.errors import CreditbankError
 from creditbank.stats import export, queries
 from creditbank.stats import service as stats
-from creditbank.stats.figures import AGE_BANDS, Figure, cell, shown
+from creditbank.stats.figures import AGE_BANDS, Figure, as_of_text, cell, shown
 from creditbank.stats.models import AgeBand
+from creditbank.stats.snapshots import Statistics
 from creditbank.web import charts
 from creditbank.web.accounts import OperatorPage
 from creditbank.web.base import Csrf, Ctx, PageRoute, redirect, renderer
@@ -69,16 +70,22 @@ def table_view(ctx: Ctx, figure: Figure) -> dict[str, Any]:
 def dashboard(ctx: OperatorPage, start: From = None, end: To = None, district: District = None):
     period = _period(start, end)
     district = (district or "").strip() or None
-    figures = ctx.db.read(queries.dashboard, period, district=district)
-    districts = ctx.db.read(stats.districts)
+    # Computed for this request, or computed ahead and kept when that takes long (stats.snapshots).
+    shown_ = statistics(ctx).dashboard(period, district)
+    figures = shown_.figures
     query = _query(period, district)
     return renderer(ctx.request).page(
         ctx,
         "web/stats/dashboard.html.j2",
         period=period,
         district=district,
-        districts=districts,
+        districts=shown_.districts,
         query=query,
+        stamp=shown_.stamp,
+        as_of=as_of_text(shown_.stamp.as_of, shown_.stamp.ledger_seq, ctx.lang),
+        refreshed=ctx.request.query_params.get("refreshed"),
+        refresh_seconds=statistics(ctx).policy.refresh_seconds,
+        wait_seconds=statistics(ctx).policy.wait_seconds,
         figures=[
             {
                 "figure": f,
@@ -95,8 +102,27 @@ def dashboard(ctx: OperatorPage, start: From = None, end: To = None, district: D
     )
 
 
+def statistics(ctx: Ctx) -> Statistics:
+    return ctx.request.app.state.statistics
+
+
 def _one(ctx: Ctx, name: str, start: date | None, end: date | None, district: str | None) -> Figure:
-    return ctx.db.read(queries.figure, name, _period(start, end), district=(district or "").strip() or None)
+    return statistics(ctx).figure(name, _period(start, end), (district or "").strip() or None)
+
+
+@router.post("/operator/stats/refresh")
+def refresh(
+    ctx: OperatorPage,
+    _csrf: Csrf,
+    start: Annotated[date | None, Form(alias="from")] = None,
+    end: Annotated[date | None, Form(alias="to")] = None,
+    district: Annotated[str | None, Form(max_length=100)] = None,
+):
+    """立即更新: recompute the kept figures of this period and district now, in the background."""
+    period = _period(start, end)
+    district = (district or "").strip() or None
+    statistics(ctx).refresh_now(period, district)
+    return redirect(ctx, f"/operator/stats?{_query(period, district)}&refreshed=1")
 
 
 @router.get("/operator/stats/{name}.svg")

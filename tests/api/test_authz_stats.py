@@ -42,6 +42,12 @@ ROWS: dict[tuple[str, str], Route] = {
     ("GET", "/api/v1/stats/credits"): _get("/api/v1/stats/credits", "credits"),
     ("GET", "/api/v1/stats/conversions"): _get("/api/v1/stats/conversions", "conversions"),
     ("GET", "/api/v1/stats/certificates"): _get("/api/v1/stats/certificates", "certificates"),
+    # A college-sized world computes its figures for every request: nothing kept, nothing to refresh.
+    ("POST", "/api/v1/stats/refresh"): Route(
+        "operator",
+        lambda w, role: ("/api/v1/stats/refresh", {"params": PERIOD}),
+        lambda r, w, role: eq((r.status_code, r.json()["kept"]), (202, False), "refresh of live figures"),
+    ),
     ("GET", "/api/v1/stats/population"): Route(
         "operator", lambda w, role: ("/api/v1/stats/population", {}), lambda r, w, role: None
     ),

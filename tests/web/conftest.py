@@ -73,7 +73,12 @@ def serve(database_url: str, tmp_path: Path) -> Iterator[Live]:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     settings = Settings(
-        database_url=database_url, keys_dir=tmp_path / "keys", admin_token=ADMIN, secret="s", base_url=base
+        database_url=database_url,
+        keys_dir=tmp_path / "keys",
+        admin_token=ADMIN,
+        secret="s",
+        base_url=base,
+        stats_live_seconds=60.0,  # figures for every request, however loaded the machine (tests/conftest.py)
     )
     db = Database(database_url)
     app = create_app(settings, db)

@@ -1,0 +1,291 @@
+"""Figures computed ahead (``stats.snapshots``): what the district office notices on a bank whose
+statistics take long to compute — kept figures served with their "as of" time, refreshed in the
+background, on request and when targets change — and that a college-sized bank still sees current
+figures on every request. "Slow" is a setting (``stats_live_seconds``): 0 makes every computation slow.
+Both databases."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from creditbank.app import create_app
+from creditbank.config import Settings
+from creditbank.db import Database
+from creditbank.kit import clock
+from creditbank.stats.models import Snapshot
+from creditbank.stats.snapshots import Key, Policy, due, kept
+from tests.conftest import OPERATOR, completion_body, institution, learner, outcome
+from tests.web.staffworld import add_operator, csrf, operator_sign_in
+
+FIGURE = "/api/v1/stats/participation"
+CATEGORY = {"group_by": "category"}  # the default period: the year to date
+
+
+def bank(settings: Settings, db: Database, **stats: float) -> TestClient:
+    return TestClient(create_app(settings.model_copy(update=stats), db))
+
+
+@pytest.fixture
+def slow(settings: Settings, db: Database) -> Iterator[TestClient]:
+    """A bank where every computation counts as slow, kept figures are refreshed only when asked."""
+    with bank(settings, db, stats_live_seconds=0.0, stats_refresh_seconds=3600.0) as client:
+        yield client
+
+
+class Posting:
+    def __init__(self, client: TestClient) -> None:
+        self.client = client
+        self.head = institution(client, "YCCEC")
+        outcome(client, self.head, "YC-ELEC", category="community")
+        outcome(client, self.head, "YC-WECHAT", category="senior")
+        self.people = [learner(client, self.head, f"学员{i}")["account_no"] for i in range(3)]
+
+    def post(self, person: int, code: str = "YC-ELEC") -> str:
+        on = clock.today().isoformat()  # inside the year to date
+        body = completion_body(self.people[person], code, completed_on=on)
+        r = self.client.post("/api/v1/completions", json=body, headers=self.head)
+        assert r.status_code == 201, r.text
+        return r.json()["id"]
+
+
+def by_category(client: TestClient, **params: str) -> tuple[dict, dict]:
+    r = client.get(FIGURE, params=CATEGORY | params, headers=OPERATOR)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    return {row["key"]: (row["learners"], row["completions"]) for row in body["rows"]}, body
+
+
+def settle(client: TestClient) -> None:
+    client.app.state.statistics.drain(timeout=60)  # type: ignore[attr-defined]
+
+
+def kept_rows(db: Database) -> list[Snapshot]:
+    with db.reader() as session:
+        return list(session.execute(select(Snapshot)).scalars())
+
+
+class TestLargeBank:
+    def test_kept_figures_are_served_with_their_as_of_time_and_ledger_position(self, slow, db):
+        world = Posting(slow)
+        world.post(0)
+        first, body = by_category(slow)
+        assert first == {"community": (1, 1)} and body["as_of"] is None  # nobody computed it before
+        settle(slow)  # it was slow: the whole dashboard is computed and kept in the background
+        world.post(1)
+        served, body = by_category(slow)
+        assert served == {"community": (1, 1)}, "the kept figures, not the new completion"
+        as_of = datetime.fromisoformat(body["as_of"])
+        assert datetime.now(UTC) - as_of < timedelta(minutes=5)
+        assert body["ledger_seq"] >= 1
+        assert [r.key for r in kept_rows(db)] == [Key.of("dashboard", _ytd(), None).text()]
+
+    def test_a_completion_posted_after_them_is_counted_after_the_next_refresh(self, settings, db):
+        with bank(settings, db, stats_live_seconds=0.0, stats_refresh_seconds=0.0) as client:
+            world = Posting(client)
+            world.post(0)
+            by_category(client)
+            settle(client)
+            world.post(1, "YC-WECHAT")
+            before, _ = by_category(client)  # served as kept; being older than 0 s, recomputed
+            settle(client)
+            after, body = by_category(client)
+        assert before == {"community": (1, 1)}
+        assert after == {"community": (1, 1), "senior": (1, 1)} and body["as_of"] is not None
+
+    def test_refresh_now_brings_the_latest_completions_in(self, slow):
+        world = Posting(slow)
+        world.post(0)
+        by_category(slow)
+        settle(slow)
+        _, kept_body = by_category(slow)
+        world.post(2)
+        r = slow.post("/api/v1/stats/refresh", headers=OPERATOR)
+        assert r.status_code == 202 and r.json()["kept"] is True
+        # Quick enough to wait for, so it answered with the new time; a slower one says refreshing.
+        assert r.json()["refreshing"] or r.json()["as_of"] > kept_body["as_of"]
+        settle(slow)
+        figures, body = by_category(slow)
+        assert figures == {"community": (2, 2)}
+        assert body["as_of"] > kept_body["as_of"] and body["ledger_seq"] > kept_body["ledger_seq"]
+
+    def test_a_revoked_completion_drops_out_after_the_refresh(self, slow):
+        world = Posting(slow)
+        world.post(0)
+        revoked = world.post(1)
+        by_category(slow)
+        settle(slow)
+        r = slow.post(
+            f"/api/v1/completions/{revoked}/revoke", json={"reason": "录入错误"}, headers=world.head
+        )
+        assert r.status_code == 200, r.text
+        assert by_category(slow)[0] == {"community": (2, 2)}
+        slow.post("/api/v1/stats/refresh", headers=OPERATOR)
+        settle(slow)
+        assert by_category(slow)[0] == {"community": (1, 1)}
+
+    def test_a_new_target_is_shown_at_the_next_view_without_waiting_for_the_interval(self, slow):
+        Posting(slow).post(0)
+        rate = "/api/v1/stats/participation-rate"
+        r = slow.put(
+            "/api/v1/stats/population",
+            json=[
+                {"district": "永川区", "age_band": b, "residents": 1000}
+                for b in ("under_18", "18_59", "60_plus")
+            ],
+            headers=OPERATOR,
+        )
+        assert r.status_code == 200
+        slow.get(rate, headers=OPERATOR)
+        settle(slow)
+        assert (
+            slow.put("/api/v1/stats/targets", json={"participation": 45}, headers=OPERATOR).status_code == 200
+        )
+        # The change asked for a recomputation, quick enough to wait for: the next view has it.
+        rows = slow.get(rate, headers=OPERATOR).json()["rows"]
+        assert {row["target"] for row in rows if row["age_band"] == "all"} == {0.45}
+
+    def test_a_period_nobody_computed_yet_asks_the_office_to_come_back_then_has_it(self, settings, db):
+        with bank(settings, db, stats_live_seconds=0.0, stats_wait_seconds=0.0) as client:
+            Posting(client).post(0)
+            r = client.get("/api/v1/stats/credits", headers=OPERATOR)
+            assert r.status_code == 503 and r.json()["code"] == "stats_computing"
+            assert int(r.headers["Retry-After"]) > 0
+            settle(client)
+            r = client.get("/api/v1/stats/credits", headers=OPERATOR)
+        assert r.status_code == 200 and r.json()["as_of"] is not None
+        assert [row["completions"] for row in r.json()["rows"]] == [1]
+
+    def test_the_answer_keeps_its_shape_and_adds_the_as_of_fields(self, slow):
+        Posting(slow).post(0)
+        _, live = by_category(slow)
+        settle(slow)
+        _, served = by_category(slow)
+        assert (
+            set(served)
+            == set(live)
+            == {"figure", "title_zh", "title_en", "from", "to", "columns", "rows", "as_of", "ledger_seq"}
+        )
+        assert {k: v for k, v in served.items() if k != "as_of"} == {
+            k: v for k, v in live.items() if k != "as_of"
+        }
+
+    def test_exports_of_kept_figures_say_as_of_when(self, slow):
+        Posting(slow).post(0)
+        by_category(slow)
+        settle(slow)
+        r = slow.get(FIGURE, params=CATEGORY | {"format": "csv"}, headers=OPERATOR)
+        assert r.status_code == 200
+        assert r.content.decode("utf-8-sig").rstrip().splitlines()[-1].startswith("数据截至 ")
+
+    def test_the_dashboard_says_as_of_when_and_offers_refresh_now(self, slow):
+        Posting(slow).post(0)
+        operator_sign_in(slow, add_operator(slow))
+        assert 'id="as-of"' not in slow.get("/operator/stats").text  # computed for this view
+        settle(slow)
+        page = slow.get("/operator/stats")
+        assert page.status_code == 200 and "数据截至" in page.text and 'id="refresh"' in page.text
+        token = csrf(slow, "/operator/stats")
+        r = slow.post("/operator/stats/refresh", data={"csrf_token": token}, follow_redirects=False)
+        assert r.status_code == 303 and "refreshed=1" in r.headers["location"]
+
+
+class TestCollegeSizedBank:
+    def test_figures_are_current_on_every_request_and_nothing_is_kept(self, client, db):
+        world = Posting(client)
+        world.post(0)
+        assert by_category(client)[0] == {"community": (1, 1)}
+        world.post(1)
+        figures, body = by_category(client)
+        assert figures == {"community": (2, 2)} and body["as_of"] is None
+        operator_sign_in(client, add_operator(client))
+        page = client.get("/operator/stats")
+        assert page.status_code == 200 and 'id="as-of"' not in page.text
+        settle(client)
+        assert kept_rows(db) == []
+        r = client.post("/api/v1/stats/refresh", headers=OPERATOR)
+        assert r.status_code == 202 and r.json() == {
+            "kept": False,
+            "refreshing": False,
+            "as_of": None,
+            "ledger_seq": None,
+        }
+
+
+def _ytd():
+    from creditbank.stats.queries import Period
+
+    return Period.of(None, None)
+
+
+class TestWhenFiguresAreRecomputed:
+    """The pure decisions, without a database."""
+
+    NOW = datetime(2026, 12, 2, 8, 0, tzinfo=UTC)
+    POLICY = Policy(live_seconds=1.0, refresh_seconds=600.0)
+
+    def test_figures_computed_in_under_the_live_time_are_computed_for_every_request(self):
+        assert not kept(None, self.POLICY) and not kept(0.4, self.POLICY) and kept(49.7, self.POLICY)
+
+    @pytest.mark.parametrize(
+        ("age", "asked", "claimed", "expected"),
+        [
+            (timedelta(minutes=5), False, None, False),  # young, nobody asked
+            (timedelta(minutes=11), False, None, True),  # older than the interval
+            (timedelta(minutes=1), True, None, True),  # 立即更新, or the targets changed
+            (timedelta(minutes=11), True, timedelta(minutes=2), False),  # another worker is on it
+            (timedelta(hours=2), False, timedelta(hours=1), True),  # that worker died
+        ],
+    )
+    def test_kept_figures_are_recomputed_when_old_or_asked_for_by_one_worker(
+        self, age, asked, claimed, expected
+    ):
+        decision = due(
+            computed_at=self.NOW - age,
+            requested_at=self.NOW if asked else None,
+            claimed_at=self.NOW - claimed if claimed else None,
+            compute_seconds=50.0,
+            now=self.NOW,
+            policy=self.POLICY,
+        )
+        assert decision is expected
+
+    def test_the_default_period_is_kept_under_one_key_from_day_to_day(self):
+        from creditbank.stats.queries import Period
+
+        today = clock.today()
+        ytd = Key.of("dashboard", Period(date(today.year, 1, 1), today), "永川区")
+        assert ytd.text() == f"dashboard|{today.year}-01-01|to-date|永川区"
+        assert Key.parse(ytd.text()) == ytd
+        past = Key.of("dashboard", Period(date(2025, 1, 1), date(2025, 6, 30)), None)
+        assert past.text() == "dashboard|2025-01-01|2025-06-30|" and Key.parse(past.text()) == past
+
+
+def test_the_cron_command_recomputes_the_year_to_date_and_says_how_long_it_took(
+    sqlite_url, tmp_path, monkeypatch
+):
+    from typer.testing import CliRunner
+
+    from creditbank.cli import app
+    from creditbank.config import get_settings
+
+    monkeypatch.setenv("CREDITBANK_DATABASE_URL", sqlite_url)
+    monkeypatch.setenv("CREDITBANK_KEYS_DIR", str(tmp_path / "keys"))
+    monkeypatch.setenv("CREDITBANK_SECRET", "s")
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(app, ["stats-refresh"])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    key = Key.of("dashboard", _ytd(), None).text()
+    assert result.output.startswith(f"{key}: ") and "ledger position 0" in result.output
+    database = Database(sqlite_url)
+    try:
+        assert [r.key for r in kept_rows(database)] == [key]
+    finally:
+        database.dispose()

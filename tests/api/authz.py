@@ -36,7 +36,7 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from tests.conftest import OPERATOR, completion_body, institution, learner, outcome
+from tests.conftest import OPERATOR, completion_body, institution, learner, outcome, signed_in
 
 PASSWORD = "长城长城12345"
 
@@ -99,17 +99,7 @@ def build_world(client: TestClient) -> World:
     fresh = learner(client, a, "王秀英")
     person_b = learner(client, b, "刘德明")
 
-    activated = client.post(
-        "/api/v1/auth/activate",
-        json={
-            "account_no": person["account_no"],
-            "activation_code": person["activation_code"],
-            "password": PASSWORD,
-        },
-    )
-    assert activated.status_code == 200, activated.text
-    token = activated.json()["access_token"]
-    session = {"Authorization": f"Bearer {token}"}
+    session = signed_in(client, person, PASSWORD)
     certs = []
     for body in ({"kind": "achievement", "completion_id": c1.json()["id"]}, {"kind": "transcript"}):
         issued = client.post("/api/v1/me/certificates", json=body, headers=session)

@@ -34,7 +34,7 @@ from tests.api.authz import (
     qualification_body,
     rule_body,
 )
-from tests.conftest import OPERATOR, completion_body, institution, learner, outcome
+from tests.conftest import OPERATOR, completion_body, institution, learner, outcome, signed_in
 
 
 def _institution_code(role: str) -> str:
@@ -345,19 +345,10 @@ def test_suspended_institution_cannot_grant_credits_by_approving_a_conversion(cl
         client.post("/api/v1/completions", json=completion_body(person["account_no"]), headers=a).status_code
         == 201
     )
-    token = client.post(
-        "/api/v1/auth/activate",
-        json={
-            "account_no": person["account_no"],
-            "activation_code": person["activation_code"],
-            "password": PASSWORD,
-        },
-    ).json()["access_token"]
+    me = signed_in(client, person, PASSWORD)
     rule = client.post("/api/v1/conversion-rules", json=rule_body("AUTHZ-CONV", "YC-X1"), headers=a).json()
     assert client.post(f"/api/v1/conversion-rules/{rule['id']}/approve", headers=OPERATOR).status_code == 200
-    requested = client.post(
-        "/api/v1/me/conversions", json={"rule_id": rule["id"]}, headers={"Authorization": f"Bearer {token}"}
-    )
+    requested = client.post("/api/v1/me/conversions", json={"rule_id": rule["id"]}, headers=me)
     assert requested.status_code == 201, requested.text
     assert client.post("/api/v1/institutions/YCCEC/suspend", headers=OPERATOR).status_code == 200
 

@@ -9,7 +9,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from tests.api.authz import OP, PASSWORD, Check, Route, World, eq, problem_code
-from tests.conftest import OPERATOR, completion_body, institution, learner, national_id, outcome
+from tests.conftest import OPERATOR, completion_body, institution, learner, national_id, outcome, signed_in
 
 
 def _check_institution_state(state: str) -> Check:
@@ -164,14 +164,7 @@ def test_suspended_institution_authenticates_but_cannot_post(client):
     person = learner(client, a)
     posted = client.post("/api/v1/completions", json=completion_body(person["account_no"]), headers=a)
     assert posted.status_code == 201, posted.text
-    token = client.post(
-        "/api/v1/auth/activate",
-        json={
-            "account_no": person["account_no"],
-            "activation_code": person["activation_code"],
-            "password": PASSWORD,
-        },
-    ).json()["access_token"]
+    learner_session = signed_in(client, person, PASSWORD)
 
     suspended = client.post("/api/v1/institutions/YCCEC/suspend", headers=OPERATOR)
     assert suspended.status_code == 200 and suspended.json()["state"] == "suspended", suspended.text
@@ -194,7 +187,7 @@ def test_suspended_institution_authenticates_but_cannot_post(client):
     assert (r.status_code, problem_code(r)) == (403, "institution_suspended"), r.text
 
     # Existing credits stay valid, for the learner too.
-    me = client.get("/api/v1/me/balance", headers={"Authorization": f"Bearer {token}"})
+    me = client.get("/api/v1/me/balance", headers=learner_session)
     assert me.status_code == 200 and me.json()["total"] == 1.5, me.text
     assert (
         client.get(f"/api/v1/learners/{person['account_no']}/balance", headers=OPERATOR).json()["total"]

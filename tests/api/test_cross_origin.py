@@ -23,7 +23,7 @@ from creditbank.app import create_app
 from creditbank.config import Settings
 from creditbank.db import Database
 from tests.browser import free_port as _free_port
-from tests.conftest import ADMIN, OPERATOR, completion_body, institution, learner, outcome
+from tests.conftest import ADMIN, OPERATOR, completion_body, institution, learner, outcome, signed_in
 
 PAGE = Path(__file__).with_name("cross_origin_verifier.html")
 
@@ -89,15 +89,7 @@ def _issue(client: TestClient) -> dict[str, str]:
         ).json()
         for code in ("YC-ELEC", "YC-WECHAT")
     ]
-    token = client.post(
-        "/api/v1/auth/activate",
-        json={
-            "account_no": person["account_no"],
-            "activation_code": person["activation_code"],
-            "password": "12345678",
-        },
-    ).json()["access_token"]
-    headers = {"Authorization": f"Bearer {token}"}
+    headers = signed_in(client, person, "12345678")
     issued = {}
     for name, body in [
         ("valid", {"kind": "achievement", "completion_id": completions[0]["id"]}),

@@ -28,7 +28,7 @@ from schemathesis.config import SchemathesisConfig
 from creditbank.app import create_app
 from creditbank.config import Settings
 from creditbank.db import Database
-from tests.conftest import ADMIN, institution, learner, outcome
+from tests.conftest import ADMIN, institution, learner, outcome, signed_in
 
 EXAMPLES = int(os.environ.get("CREDITBANK_SCHEMATHESIS_EXAMPLES", "2"))
 ROLES = ("operator", "institution", "learner", "anonymous")
@@ -78,18 +78,11 @@ def world(tmp_path_factory, request) -> World:
         inst = institution(client)
         outcome(client, inst)
         person = learner(client, inst)
-        token = client.post(
-            "/api/v1/auth/activate",
-            json={
-                "account_no": person["account_no"],
-                "activation_code": person["activation_code"],
-                "password": "schemathesis-2026",
-            },
-        ).json()["access_token"]
+        learner_session = signed_in(client, person, "schemathesis-2026")
     headers = {
         "operator": {"Authorization": f"Bearer {ADMIN}"},
         "institution": inst,
-        "learner": {"Authorization": f"Bearer {token}"},
+        "learner": learner_session,
         "anonymous": {},
     }
     figures: dict[str, Counter] = {role: Counter() for role in ROLES}

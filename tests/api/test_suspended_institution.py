@@ -16,7 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.api.authz import PASSWORD, problem_code, rule_body
-from tests.conftest import OPERATOR, completion_body, institution, learner, national_id, outcome
+from tests.conftest import OPERATOR, completion_body, institution, learner, national_id, outcome, signed_in
 
 
 @dataclass
@@ -58,15 +58,7 @@ def suspended(client: TestClient) -> Suspended:
         for code in courses
     ]
     assert [p.status_code for p in posted] == [201, 201, 201], [p.text for p in posted]
-    token = client.post(
-        "/api/v1/auth/activate",
-        json={
-            "account_no": person["account_no"],
-            "activation_code": person["activation_code"],
-            "password": PASSWORD,
-        },
-    ).json()["access_token"]
-    me = {"Authorization": f"Bearer {token}"}
+    me = signed_in(client, person, PASSWORD)
     certificate = client.post(
         "/api/v1/me/certificates",
         json={"kind": "achievement", "completion_id": posted[0].json()["id"]},

@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
-from tests.conftest import completion_body, institution, learner, outcome
+from tests.conftest import completion_body, institution, learner, outcome, signed_in
 from tests.test_serve import bank_env, free_port, serving
 
 CERTIFICATES = 8  # the first is downloaded before the flood
@@ -36,20 +36,13 @@ def _certificates(http: httpx.Client) -> list[str]:
         )
         assert response.status_code == 201, response.text
         completions.append(response.json()["id"])
-    token = http.post(
-        "/api/v1/auth/activate",
-        json={
-            "account_no": person["account_no"],
-            "activation_code": person["activation_code"],
-            "password": "竹林深处2026",
-        },
-    ).json()["access_token"]
+    me = signed_in(http, person)  # type: ignore[arg-type]
     ids = []
     for completion_id in completions:
         response = http.post(
             "/api/v1/me/certificates",
             json={"kind": "achievement", "completion_id": completion_id},
-            headers={"Authorization": f"Bearer {token}"},
+            headers=me,
         )
         assert response.status_code == 201, response.text
         ids.append(response.json()["id"])

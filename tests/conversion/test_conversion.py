@@ -10,7 +10,7 @@ from sqlalchemy import select, update
 from creditbank.audit import audit
 from creditbank.conversion.models import Conversion
 from creditbank.ledger.models import Lot
-from tests.conftest import OPERATOR, completion_body, institution, learner, outcome
+from tests.conftest import OPERATOR, completion_body, institution, learner, outcome, signed_in
 
 TODAY = date.today()
 
@@ -62,15 +62,8 @@ def world(client):
         credits=3,
     )
     person = learner(client, hc, name="赵大山")
-    token = client.post(
-        "/api/v1/auth/activate",
-        json={
-            "account_no": person["account_no"],
-            "activation_code": person["activation_code"],
-            "password": "12345678",
-        },
-    ).json()["access_token"]
-    return {"hc": hc, "yc": yc, "ou": ou, "person": person, "me": {"Authorization": f"Bearer {token}"}}
+    me = signed_in(client, person, "12345678")
+    return {"hc": hc, "yc": yc, "ou": ou, "person": person, "me": me}
 
 
 def post(client, world, code, who="hc", **fields):

@@ -22,7 +22,7 @@ from creditbank.audit import audit
 from creditbank.conversion.models import Conversion, ConversionLot
 from creditbank.kit import clock
 from creditbank.ledger.models import LedgerTransaction, Lot
-from tests.conftest import OPERATOR, completion_body, institution, learner, outcome
+from tests.conftest import OPERATOR, completion_body, institution, learner, outcome, signed_in
 
 PROBLEM = "application/problem+json"
 _codes = itertools.count(1)
@@ -42,19 +42,6 @@ def _race(workers: int, calls: list):
     """Run every call at once (as far as ``workers`` threads allow); answers in call order."""
     with ThreadPoolExecutor(max_workers=workers) as pool:
         return list(pool.map(lambda call: call(), calls))
-
-
-def _token(client, person: dict) -> dict[str, str]:
-    r = client.post(
-        "/api/v1/auth/activate",
-        json={
-            "account_no": person["account_no"],
-            "activation_code": person["activation_code"],
-            "password": "长城长城12345",
-        },
-    )
-    assert r.status_code == 200, r.text
-    return {"Authorization": f"Bearer {r.json()['access_token']}"}
 
 
 def _world(client, *, lots: list[float], amount: float, grant: float = 2.0) -> dict:
@@ -101,7 +88,7 @@ def _world(client, *, lots: list[float], amount: float, grant: float = 2.0) -> d
         "b": b,
         "rule_id": rule_id,
         "person": person,
-        "me": _token(client, person),
+        "me": signed_in(client, person, "长城长城12345"),
         "completions": completions,
         "amount_units": round(amount * 100),
         "grant_units": round(grant * 100),

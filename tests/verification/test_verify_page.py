@@ -14,7 +14,7 @@ from creditbank.app import create_app
 from creditbank.config import Settings
 from creditbank.db import Database
 from tests.browser import CHROMIUM, free_port
-from tests.conftest import ADMIN, OPERATOR, completion_body, institution, learner, outcome
+from tests.conftest import ADMIN, OPERATOR, completion_body, institution, learner, outcome, signed_in
 
 
 @pytest.fixture
@@ -54,15 +54,7 @@ def _certificates(client) -> tuple[dict, dict]:
     second = client.post(
         "/api/v1/completions", json=completion_body(person["account_no"], "YC-WECHAT"), headers=inst
     ).json()
-    token = client.post(
-        "/api/v1/auth/activate",
-        json={
-            "account_no": person["account_no"],
-            "activation_code": person["activation_code"],
-            "password": "12345678",
-        },
-    ).json()["access_token"]
-    headers = {"Authorization": f"Bearer {token}"}
+    headers = signed_in(client, person, "12345678")
     valid = client.post(
         "/api/v1/me/certificates", json={"kind": "achievement", "completion_id": first["id"]}, headers=headers
     ).json()

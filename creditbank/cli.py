@@ -76,6 +76,7 @@ def _prepare(settings: Settings, listen_url: str | None = None) -> Database:
 
     hooks.install()
 
+    _check_replica_url(settings)
     settings.keys_dir.mkdir(parents=True, exist_ok=True)
     db = Database(settings.database_url, replica_url=settings.database_replica_url)
     try:
@@ -95,6 +96,31 @@ def _prepare(settings: Settings, listen_url: str | None = None) -> Database:
         if token:
             show_secrets(settings, f"Operator token 管理员令牌 (shown once, only its hash is kept): {token}")
     return db
+
+
+def _check_replica_url(settings: Settings) -> None:
+    """A read replica is a PostgreSQL streaming standby of a PostgreSQL primary: anything else is
+    refused here, in words, before the engine would fail with a traceback."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    replica = settings.database_replica_url
+    if not replica:
+        return
+    try:
+        usable = all(
+            make_url(url).get_backend_name() == "postgresql" for url in (settings.database_url, replica)
+        )
+    except ArgumentError:
+        usable = False
+    if not usable:
+        _fail(
+            "CREDITBANK_DATABASE_REPLICA_URL 须是 PostgreSQL 流复制备库的地址（postgresql+psycopg://…），"
+            "而且 CREDITBANK_DATABASE_URL 也须是 PostgreSQL：SQLite 没有只读副本。不用副本就删除这个变量。\n"
+            "CREDITBANK_DATABASE_REPLICA_URL must name a PostgreSQL streaming standby (postgresql+psycopg://…) "
+            "of a PostgreSQL CREDITBANK_DATABASE_URL: SQLite has no read replica. Unset it to read everything "
+            "from the database (docs/operations.md, 'A read replica')."
+        )
 
 
 def _settle_identity(settings: Settings, db: Database, listen_url: str | None) -> None:

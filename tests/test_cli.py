@@ -293,3 +293,23 @@ def test_the_serve_banner_names_the_databases_without_their_passwords(tmp_path):
     assert "read replica" in banner and "did:web:credit.example" in banner
     without = _serving_banner(settings.model_copy(update={"database_replica_url": None}), "h", 1, "d", "b")
     assert "replica" not in without
+
+
+def test_a_read_replica_url_that_cannot_be_one_is_refused_in_words(sqlite_url, tmp_path, monkeypatch):
+    from creditbank.config import get_settings
+
+    monkeypatch.setenv("CREDITBANK_KEYS_DIR", str(tmp_path / "keys"))
+    for primary, replica in (
+        (sqlite_url, "postgresql+psycopg://creditbank@standby.example/creditbank"),  # SQLite has none
+        ("postgresql+psycopg://creditbank@db.example/creditbank", "standby.example"),  # not a URL
+    ):
+        monkeypatch.setenv("CREDITBANK_DATABASE_URL", primary)
+        monkeypatch.setenv("CREDITBANK_DATABASE_REPLICA_URL", replica)
+        get_settings.cache_clear()
+        try:
+            result = CliRunner().invoke(app, ["serve", "--port", "1"], env={"COLUMNS": "300"})
+        finally:
+            get_settings.cache_clear()
+        assert result.exit_code == 2 and isinstance(result.exception, SystemExit), result.output
+        assert "SQLite 没有只读副本" in result.output and "SQLite has no read replica" in result.output
+        assert not (tmp_path / "keys").exists()  # refused before anything was set up

@@ -36,9 +36,8 @@ from creditbank.staff.models import (
     StaffSession,
 )
 
-_hasher = (
-    BoundedHasher()
-)  # argon2id, recommended parameters, through the process-wide bound (issue 9 item 11)
+# argon2id with the library's recommended parameters, through the process-wide bound (issue 9 item 11)
+_hasher = BoundedHasher()
 STAFF_SESSION = timedelta(hours=12)
 OPERATOR_SESSION = timedelta(hours=8)
 ISSUER_NAME = "学分银行 creditbank"

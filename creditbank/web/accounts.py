@@ -19,6 +19,7 @@ from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse
 
 from creditbank.errors import CreditbankError
+from creditbank.httpio import client_address
 from creditbank.kit.ratelimit import RateLimiter
 from creditbank.staff import service as staff_accounts
 from creditbank.web import security
@@ -76,7 +77,7 @@ def own_institution(ctx: Ctx, code: str) -> int:
 
 
 def _limit(request: Request, username: str) -> None:
-    client = request.client.host if request.client else "?"
+    client = client_address(request) or "?"
     if not _sign_in_limit.allow(f"staff:{client}:{username.strip().lower()}"):
         raise CreditbankError("rate_limited")
 

@@ -295,9 +295,8 @@ def audit_page(ctx: OperatorPage):
 async def audit_now(ctx: OperatorPage, _csrf: Csrf):
     app = ctx.request.app
 
-    def run() -> (
-        None
-    ):  # the audit and the record of it off the event loop (the record may wait for SQLite's lock)
+    # The audit and the record of it, both off the event loop: the record may wait for SQLite's lock.
+    def run() -> None:
         with ctx.db.reader() as session:
             report = run_audit(session, log_verifiers=app.state.log.verifiers())
             report.problems += deployment_secret.audit(session, ctx.settings)

@@ -27,7 +27,7 @@ from typing import Any, ParamSpec, TypeVar
 
 from sqlalchemy import Date, DateTime, Engine, MetaData, Table, TypeDecorator, create_engine, event, inspect
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DisconnectionError, OperationalError
 from sqlmodel import Session, SQLModel
 
 # Stable constraint names so alembic migrations can alter them on SQLite (batch mode) and PG alike.
@@ -98,7 +98,40 @@ def make_engine(url: str, *, connect_timeout: int | None = None) -> Engine:
         _sqlite_transactions(engine)
         return engine
     connect = {"connect_timeout": connect_timeout} if connect_timeout else {}
-    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True, connect_args=connect)
+    engine = create_engine(url, pool_size=10, max_overflow=20, connect_args=connect)
+    _ping_when_idle(engine)
+    return engine
+
+
+PING_AFTER_IDLE = 1.0
+"""Seconds a pooled PostgreSQL connection may rest before its next checkout pings the server."""
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """Check a pooled connection before use only when it has rested for ``PING_AFTER_IDLE``.
+
+    ``pool_pre_ping`` pings on every checkout: one round trip per session, two per request (API
+    key, route) — as many as the statements saved elsewhere, and on a loaded 2-core machine each
+    round trip waits for the server process to be scheduled (bench/hotpath.py). A connection
+    returned a moment ago is alive; one that rested may belong to a server that restarted or a
+    proxy that dropped it, and is pinged (a dead one is replaced: SQLAlchemy's documented custom
+    pessimistic check, ``DisconnectionError`` in ``checkout``). What is lost: a connection that
+    dies within that second fails its next statement once (writes are retried by ``api.deps.write``;
+    SQLAlchemy then replaces every connection of the pool)."""
+
+    @event.listens_for(engine, "checkin")
+    def _rested_since(_dbapi_connection, record):
+        record.info["checked_in"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _ping(dbapi_connection, record, _proxy):
+        rested = record.info.get("checked_in")
+        if rested is not None and time.monotonic() - rested < PING_AFTER_IDLE:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except Exception as exc:  # any driver error: the pool replaces this connection
+            raise DisconnectionError() from exc
 
 
 REPLICA_CONNECT_SECONDS = 2
@@ -191,6 +224,7 @@ class Database:
         self.engine = make_engine(url)
         self.sqlite = is_sqlite(self.engine)
         self._writer = self.engine.execution_options(writer=True)
+        self._autocommit = self.engine.execution_options(isolation_level="AUTOCOMMIT")
         self.replica_url = replica_url or None
         if self.replica_url is not None and (self.sqlite or is_sqlite(self.replica_url)):
             raise ValueError("a read replica needs PostgreSQL (streaming replication) on both sides")
@@ -225,6 +259,17 @@ class Database:
     def reader(self) -> Session:
         """A read on the primary: what must be current (status, balances for a decision, sign-in)."""
         return Session(self.engine, expire_on_commit=False)
+
+    def autocommit_reader(self) -> Session:
+        """A read on the primary with no transaction around its statements (PostgreSQL autocommit):
+        no ``BEGIN`` and no ``ROLLBACK`` round trip. Each statement sees what was committed before
+        it started — exactly what it sees inside a READ COMMITTED transaction, where every
+        statement takes its own snapshot — so it suits reads that are one statement, or several
+        that need no common snapshot (who is calling; a balance: its figures are one statement).
+        It refuses to write. SQLite has no round trips to save: an ordinary read there."""
+        if self.sqlite:
+            return _read_only(self.reader())
+        return _read_only(Session(self._autocommit, expire_on_commit=False))
 
     def replica_reader(self) -> Session:
         """A read that may be a moment old: on the replica when there is one, else the primary.

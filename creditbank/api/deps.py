@@ -102,7 +102,7 @@ def _principal(
     token = credentials.credentials.strip()
     db: Database = request.app.state.db
     settings: Settings = request.app.state.settings
-    with db.reader() as session:
+    with db.autocommit_reader() as session:  # one statement per kind of token: no transaction needed
         if token.startswith("cbk_"):
             found = institutions.find_by_api_key(session, token)
             if found is not None:

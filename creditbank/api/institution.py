@@ -369,7 +369,7 @@ def revoke_completion(
     summary="A learner's balance (learners this institution enrolled or taught) · 学分余额",
 )
 def learner_balance(account_no: str, db: DbDep, principal: InstitutionOrOperator) -> dict:
-    with db.reader() as session:
+    with db.autocommit_reader() as session:  # two statements, each complete: no transaction needed
         learner = learners.visible_to(
             session,
             account_no,

@@ -55,7 +55,7 @@ def me(principal: LearnerCaller) -> dict:
 
 @router.get("/me/balance", response_model=BalanceOut, summary="My credits by category and level · 我的学分")
 def my_balance(db: DbDep, principal: LearnerCaller) -> dict:
-    with db.reader() as session:
+    with db.autocommit_reader() as session:  # the figures are one statement
         return balance_out(queries.balance(session, principal.learner))
 
 

@@ -3,7 +3,8 @@
 Used for the few stored values that must not be readable from the database alone — today the
 signed copies of certificates issued before the masked ID number lost its sequence digits
 (migration 0005): re-signing them would break every printed copy, and leaving them readable
-would, with the stored birth year, rebuild the ID number. ``SealedText`` columns unseal
+would, with the stored birth year, rebuild the ID number; and the console's refused-rows
+spreadsheets, whose ``national_id`` column holds ID numbers as the clerk typed them (0016). ``SealedText`` columns unseal
 transparently once the process knows the secret (``configure``); new values are stored as given.
 """
 
@@ -58,6 +59,22 @@ def unseal(value: str, key: bytes | None = None) -> str:
         return AESGCM(key).decrypt(raw[:12], raw[12:], PREFIX.encode()).decode()
     except Exception as exc:  # cryptography's InvalidTag carries no message
         raise SealedError("sealed data does not open with this deployment secret") from exc
+
+
+def seal_bytes(data: bytes, secret: bytes) -> bytes:
+    """``seal`` for a file kept in a binary column (e.g. a spreadsheet holding ID numbers)."""
+    return seal(base64.b64encode(data).decode(), secret).encode()
+
+
+def is_sealed_bytes(value: bytes | None) -> bool:
+    return value is not None and value.startswith(PREFIX.encode())
+
+
+def unseal_bytes(value: bytes, key: bytes | None = None) -> bytes:
+    """The file ``seal_bytes`` sealed; a value that was never sealed is returned as it is."""
+    if not is_sealed_bytes(value):
+        return value
+    return base64.b64decode(unseal(value.decode(), key))
 
 
 class SealedText(TypeDecorator[str]):

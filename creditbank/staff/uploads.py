@@ -25,7 +25,7 @@ from creditbank.completions.batchfile import COLUMNS, Row, read_rows
 from creditbank.completions.service import BatchReport
 from creditbank.db import Database
 from creditbank.errors import CreditbankError
-from creditbank.kit import clock
+from creditbank.kit import clock, sealed
 from creditbank.kit.tokens import new_id
 from creditbank.staff.models import StaffUpload
 from creditbank.staff.service import StaffUser, record
@@ -75,7 +75,7 @@ def import_upload(
     done: list[UploadResult] = []
 
     def publish(session: Session, report: BatchReport) -> None:
-        done.append(_record_upload(session, user, institution_id, filename, report, values))
+        done.append(_record_upload(session, user, institution_id, filename, report, values, secret))
 
     imports.run(
         db,
@@ -97,8 +97,11 @@ def _record_upload(
     filename: str | None,
     report: BatchReport,
     values: dict[int, dict[str, Any]],
+    secret: bytes,
 ) -> UploadResult:
-    """The upload's record and the staff action, in the transaction that publishes its rows."""
+    """The upload's record and the staff action, in the transaction that publishes its rows. The
+    refused rows are kept sealed with the deployment secret: their ``national_id`` column holds ID
+    numbers in clear, which nothing stored may show (SPEC §3.2); the clerk's download opens them."""
     by_line: dict[int, list[dict[str, Any]]] = {}
     for error in report.errors:
         by_line.setdefault(error["line"], []).append(error)
@@ -122,7 +125,7 @@ def _record_upload(
         accepted=report.accepted,
         replayed=report.replayed,
         rejected=report.rejected,
-        refused_xlsx=_refused_workbook(refused, values) if refused else None,
+        refused_xlsx=sealed.seal_bytes(_refused_workbook(refused, values), secret) if refused else None,
     )
     session.add(upload)
     session.flush()
@@ -161,11 +164,12 @@ def _cell(value: Any) -> Any:
     return value if value is None or isinstance(value, int | float) else str(value)
 
 
-def refused_file(session: Session, *, institution_id: int, upload_id: str) -> StaffUpload:
+def refused_file(session: Session, *, institution_id: int, upload_id: str) -> tuple[StaffUpload, bytes]:
+    """The upload and its refused rows as the XLSX the clerk downloads (opened with the secret)."""
     upload = session.get(StaffUpload, upload_id)
     if upload is None or upload.institution_id != institution_id or upload.refused_xlsx is None:
         raise CreditbankError("upload_not_found")
-    return upload
+    return upload, sealed.unseal_bytes(upload.refused_xlsx)
 
 
 def recent(session: Session, *, institution_id: int, limit: int = 10) -> list[StaffUpload]:

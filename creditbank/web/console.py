@@ -368,10 +368,10 @@ def _import(ctx: Ctx, code: str, file, filename: str | None):
 def refused_rows(ctx: ClerkPage, code: Code, upload_id: Annotated[str, Path(max_length=40)]):
     institution_id = own_institution(ctx, code)
     with ctx.db.reader() as session:
-        found = uploads.refused_file(session, institution_id=institution_id, upload_id=upload_id)
+        found, workbook = uploads.refused_file(session, institution_id=institution_id, upload_id=upload_id)
     stem = (found.filename.rsplit(".", 1)[0] or "upload").encode("ascii", "ignore").decode() or "upload"
     return Response(
-        found.refused_xlsx,
+        workbook,
         media_type=XLSX_TYPE,
         headers={
             "Content-Disposition": f'attachment; filename="{stem}-refused.xlsx"',

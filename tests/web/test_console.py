@@ -4,14 +4,18 @@ the upload → refused rows → fix → upload loop, revocation, the approver's 
 
 from __future__ import annotations
 
+import importlib
+import io
 import re
+import zipfile
 
 import pytest
+from sqlalchemy import update
 from sqlmodel import select
 
 from creditbank.completions.models import Completion, CompletionImport
-from creditbank.staff.models import StaffAction
-from tests.conftest import OPERATOR
+from creditbank.staff.models import StaffAction, StaffUpload
+from tests.conftest import OPERATOR, national_id
 from tests.web.consoleworld import XLSX, balance, build, csrf_of, read_sheet, sheet
 from tests.web.staffworld import STAFF_PASSWORD, csrf, staff_sign_in
 
@@ -31,6 +35,22 @@ def _upload(client, data: bytes, name: str = "term.xlsx", kind: str = XLSX, code
     return client.post(
         f"/console/{code}/upload", data={"csrf_token": token}, files={"file": (name, data, kind)}
     )
+
+
+ID_HEADER = ["external_id", "national_id", "outcome_code", "completed_on"]
+
+
+def _refused_blobs(client) -> list[bytes]:
+    with client.app.state.db.reader() as session:
+        return [u.refused_xlsx for u in session.exec(select(StaffUpload)) if u.refused_xlsx is not None]
+
+
+def _stored_text(blob: bytes) -> str:
+    """Everything readable in a stored file without the secret: an XLSX's unzipped XML, or the bytes."""
+    if zipfile.is_zipfile(io.BytesIO(blob)):
+        with zipfile.ZipFile(io.BytesIO(blob)) as book:
+            return " ".join(book.read(name).decode("utf-8", "replace") for name in book.namelist())
+    return blob.decode("latin-1")
 
 
 def _actions(client) -> list[tuple[str, str]]:
@@ -193,6 +213,35 @@ class TestUploadLoop:
         replay = _upload(client, data)
         assert 'data-accepted="0"' in replay.text and 'data-replayed="2"' in replay.text
         assert {p: balance(client, world.yc, p) for p in world.people} == after
+
+    def test_refused_id_numbers_are_kept_sealed_and_the_clerk_downloads_them_in_clear(self, client, world):
+        staff_sign_in(client, "yc-clerk")
+        number = national_id()  # nobody enrolled with it: the row is refused, the number kept to fix
+        result = _upload(client, sheet([["T-9", number, "YC-ELEC", "2026-03-01"]], header=ID_HEADER))
+        assert 'data-rejected="1"' in result.text, result.text[:500]
+        # The database alone must not show an ID number (SPEC §3.2) — not even inside the XLSX blob.
+        assert number not in _stored_text(_refused_blobs(client)[0])
+        link = re.search(r'id="download-refused" href="([^"]+)"', result.text).group(1)
+        assert read_sheet(client.get(link).content)[1][2] == number
+
+    def test_a_refused_rows_file_kept_before_sealing_is_sealed_by_the_migration(
+        self, client, world, settings
+    ):
+        staff_sign_in(client, "yc-clerk")
+        number = national_id()
+        result = _upload(client, sheet([["T-9", number, "YC-ELEC", "2026-03-01"]], header=ID_HEADER))
+        link = re.search(r'id="download-refused" href="([^"]+)"', result.text).group(1)
+        clear = client.get(link).content
+        db = client.app.state.db
+        with db.unit_of_work() as session:  # as an upload stored before migration 0016 left it
+            session.execute(update(StaffUpload).values(refused_xlsx=clear))
+        assert number in _stored_text(_refused_blobs(client)[0])
+        migration = importlib.import_module("creditbank.migrations.versions.20261202_0016_seal_refused_rows")
+        with db.engine.begin() as connection:
+            assert migration.seal_refused_rows(connection, settings.id_secret()) == 1
+            assert migration.seal_refused_rows(connection, settings.id_secret()) == 0  # sealed once
+        assert number not in _stored_text(_refused_blobs(client)[0])
+        assert client.get(link).content == clear
 
     def test_an_upload_goes_in_as_a_staged_import_recorded_under_the_clerk(self, client, world):
         staff_sign_in(client, "yc-clerk")

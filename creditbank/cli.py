@@ -22,7 +22,8 @@ ENVIRONMENT_HELP = (
     "Database and settings (every command): CREDITBANK_DATABASE_URL (default sqlite:///./creditbank.db, "
     "in the current folder), CREDITBANK_KEYS_DIR (default ./keys), CREDITBANK_SECRET, "
     "CREDITBANK_KEY_PASSPHRASE, CREDITBANK_BASE_URL (first start only), CREDITBANK_ADMIN_TOKEN, "
-    "CREDITBANK_HOURS_PER_CREDIT. 数据库与设置见上述 CREDITBANK_* 环境变量。"
+    "CREDITBANK_HOURS_PER_CREDIT, CREDITBANK_DATABASE_REPLICA_URL (optional: a PostgreSQL read replica; "
+    "docs/operations.md). 数据库与设置见上述 CREDITBANK_* 环境变量。"
 )
 
 

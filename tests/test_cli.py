@@ -184,6 +184,7 @@ def test_every_commands_help_names_the_database_and_the_creditbank_variables():
         assert result.exit_code == 0, (command, result.output)
         assert "CREDITBANK_DATABASE_URL (default sqlite:///./creditbank.db" in text, command
         assert "CREDITBANK_KEYS_DIR" in text and "CREDITBANK_SECRET" in text, command
+        assert "CREDITBANK_DATABASE_REPLICA_URL" in text, command  # the setting serve reads too
 
 
 def test_import_mode_lists_its_values_in_help():

@@ -434,6 +434,7 @@ def _set_up_database(settings: Settings) -> Database:
     from alembic.runtime.migration import MigrationContext
     from alembic.script import ScriptDirectory
     from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import OperationalError
 
     from creditbank.db import is_sqlite
     from creditbank.migrations import alembic_config
@@ -450,8 +451,13 @@ def _set_up_database(settings: Settings) -> Database:
             )
     db = Database(url)
     head = ScriptDirectory.from_config(alembic_config(url)).get_current_head()
-    with db.engine.connect() as connection:
-        current = MigrationContext.configure(connection).get_current_revision()
+    try:
+        with db.engine.connect() as connection:
+            current = MigrationContext.configure(connection).get_current_revision()
+    except OperationalError as exc:  # PostgreSQL down, or no such database or user
+        db.dispose()
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+        _fail(f"无法连接数据库 {shown} / cannot reach the database at {shown}: {reason}", 1)
     if current != head:
         db.dispose()
         what = "尚未建立" if current is None else "的结构不是最新版本"

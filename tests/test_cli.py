@@ -239,6 +239,15 @@ class TestAbandonImportAsANewOperatorRunsIt:
         assert result.exception is None or isinstance(result.exception, SystemExit)
         assert not missing.exists()
 
+    def test_a_postgresql_server_that_does_not_answer_is_named_without_the_password(self, monkeypatch):
+        from tests.test_serve import free_port
+
+        url = f"postgresql+psycopg://creditbank:pg-s3cret@127.0.0.1:{free_port()}/creditbank"
+        result = self._invoke(url, monkeypatch=monkeypatch)
+        assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
+        assert "无法连接数据库" in result.output and "cannot reach the database" in result.output
+        assert "127.0.0.1" in result.output and "pg-s3cret" not in result.output
+
     def test_a_database_not_set_up_says_to_run_serve_first(self, tmp_path, monkeypatch):
         empty = tmp_path / "empty.db"
         empty.touch()

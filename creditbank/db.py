@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
+from functools import cache
 from operator import itemgetter
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
@@ -396,7 +397,13 @@ def bulk_insert(session: Session, table: Table, rows: list[dict]) -> None:
             for r in rows:
                 copy.write_row([r[c] for c in columns])
     else:
-        connection.execute(table.insert(), rows)
+        connection.execute(_insert_into(table), rows)
+
+
+@cache
+def _insert_into(table: Table) -> Any:
+    """``table.insert()``, built once per table (a single post inserts into six tables)."""
+    return table.insert()
 
 
 COPY_MIN_ROWS = 50

@@ -6,7 +6,7 @@ import math
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import bindparam, func
 from sqlmodel import Session, col, select
 
 from creditbank.catalogue.models import Outcome
@@ -82,6 +82,17 @@ def current_catalogue(session: Session, *, institution_id: int) -> dict[str, Out
     return {o.code: o for o in rows}
 
 
+_NAMED = (
+    select(Outcome)
+    .where(
+        Outcome.institution_id == bindparam("institution_id"),
+        col(Outcome.code).in_(bindparam("codes", expanding=True)),
+    )
+    .order_by(Outcome.code, col(Outcome.version).desc())
+)
+"""Every version of the named outcomes, newest first (built once: a completion post runs it)."""
+
+
 def current_versions(session: Session, *, institution_id: int, codes: Iterable[str]) -> dict[str, Outcome]:
     """The latest version of each named outcome that exists, by code: what a post of these codes
     needs, without reading the rest of the catalogue (one query per 500 codes)."""
@@ -89,9 +100,7 @@ def current_versions(session: Session, *, institution_id: int, codes: Iterable[s
     found: dict[str, Outcome] = {}
     for i in range(0, len(wanted), 500):
         for outcome in session.exec(
-            select(Outcome)
-            .where(Outcome.institution_id == institution_id, col(Outcome.code).in_(wanted[i : i + 500]))
-            .order_by(Outcome.code, col(Outcome.version).desc())
+            _NAMED, params={"institution_id": institution_id, "codes": wanted[i : i + 500]}
         ):
             found.setdefault(outcome.code, outcome)  # newest first: the first row of a code wins
     return found

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from sqlalchemy import bindparam
 from sqlmodel import Session, col, select
 
 from creditbank.errors import CreditbankError
@@ -183,13 +184,17 @@ def revoke_api_key(session: Session, *, code: str, key_id: str) -> ApiKey:
     return key
 
 
+_BY_API_KEY = (
+    select(Institution, ApiKey)
+    .join(ApiKey, col(ApiKey.institution_id) == col(Institution.id))
+    .where(ApiKey.key_hash == bindparam("digest"))
+)
+"""Built once: every institution request starts with it."""
+
+
 def find_by_api_key(session: Session, secret: str) -> tuple[Institution, ApiKey] | None:
-    """The key's institution and the key (one query: every institution request starts here)."""
-    found = session.exec(
-        select(Institution, ApiKey)
-        .join(ApiKey, col(ApiKey.institution_id) == col(Institution.id))
-        .where(ApiKey.key_hash == sha256_hex(secret))
-    ).first()
+    """The key's institution and the key, in one query."""
+    found = session.exec(_BY_API_KEY, params={"digest": sha256_hex(secret)}).first()
     if found is None or found[1].revoked_at is not None:
         return None
     return found[0], found[1]

@@ -7,7 +7,7 @@ from datetime import date, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerifyMismatchError
-from sqlalchemy import delete
+from sqlalchemy import bindparam, delete
 from sqlmodel import Session, col, select
 
 from creditbank.db import Database
@@ -171,21 +171,27 @@ def by_account_no(session: Session, account_no: str) -> Learner:
     return learner
 
 
+_BY_ACCOUNT = select(Learner).where(Learner.account_no == bindparam("account_no"))
+_TAUGHT_BY_ACCOUNT = _BY_ACCOUNT.where(
+    select(InstitutionLearner.learner_id)
+    .where(
+        InstitutionLearner.institution_id == bindparam("institution_id"),
+        InstitutionLearner.learner_id == Learner.id,
+    )
+    .exists()
+)
+"""Built once: a balance read runs one of them."""
+
+
 def visible_to(session: Session, account_no: str, *, institution_id: int | None) -> Learner:
     """The learner, if the caller may read their account: the operator (``institution_id`` None)
     reads everyone; an institution only the learners it enrolled or taught. Anyone else is
     ``learner_not_found`` — indistinguishable from an account that does not exist. One query."""
-    query = select(Learner).where(Learner.account_no == account_no.strip().upper())
+    params: dict[str, object] = {"account_no": account_no.strip().upper()}
     if institution_id is not None:
-        query = query.where(
-            select(InstitutionLearner.learner_id)
-            .where(
-                InstitutionLearner.institution_id == institution_id,
-                InstitutionLearner.learner_id == Learner.id,
-            )
-            .exists()
-        )
-    learner = session.exec(query).first()
+        params["institution_id"] = institution_id
+    query = _BY_ACCOUNT if institution_id is None else _TAUGHT_BY_ACCOUNT
+    learner = session.exec(query, params=params).first()
     if learner is None:
         raise CreditbankError("learner_not_found", {"ref": account_no})
     return learner

@@ -36,7 +36,7 @@ from dataclasses import asdict, dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
@@ -475,8 +475,9 @@ class Statistics:
     def _compute_and_keep(
         self, key: Key, *, always: bool, known: bool = False, claimed_at: datetime | None = None
     ) -> tuple[dict[str, Any], float]:
-        """Compute; keep the result when it was slow, or ``always``, or a kept row exists (``known``:
-        it then learns that it became cheap). A claim is released whatever happens."""
+        """Compute; keep the result when it was slow or ``always``; a kept row (``known``) that turned
+        out cheap is dropped, so the figures are computed per request again. A claim is released
+        whatever happens."""
         started = clock.now()
         t0 = time.perf_counter()
         try:
@@ -487,8 +488,11 @@ class Statistics:
                 self._release(key, claimed_at)
             raise
         seconds = time.perf_counter() - t0
-        if always or known or seconds >= self.policy.live_seconds:
+        if always or seconds >= self.policy.live_seconds:
             self._keep(key, payload, started, seconds)
+        elif known:  # kept once (a slow moment), cheap now: computed per request again, no row to write
+            with self.db.unit_of_work() as session:
+                session.execute(delete(Snapshot).where(col(Snapshot.key) == key.text()))
         return payload, seconds
 
     def _release(self, key: Key, claimed_at: datetime) -> None:

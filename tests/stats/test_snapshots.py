@@ -195,6 +195,27 @@ class TestLargeBank:
 
 
 class TestCollegeSizedBank:
+    def test_figures_kept_in_a_slow_moment_are_computed_per_request_again_once_cheap(self, settings, db):
+        with bank(settings, db, stats_live_seconds=0.0) as slow:
+            world = Posting(slow)
+            world.post(0)
+            by_category(slow)
+            settle(slow)
+        assert len(kept_rows(db)) == 1
+        with bank(settings, db, stats_live_seconds=60.0) as quick:
+            world.client = quick
+            world.post(1)
+            quick.get("/api/v1/stats/credits", headers=OPERATOR)  # one figure: computed, the row stays
+            settle(quick)
+            assert len(kept_rows(db)) == 1
+            figures, body = by_category(quick)
+            assert figures == {"community": (2, 2)} and body["as_of"] is None
+            operator_sign_in(quick, add_operator(quick))
+            # The dashboard's own computation finds it cheap: computed for the view, the row dropped.
+            assert 'id="as-of"' not in quick.get("/operator/stats").text
+            settle(quick)
+        assert kept_rows(db) == []
+
     def test_figures_are_current_on_every_request_and_nothing_is_kept(self, client, db):
         world = Posting(client)
         world.post(0)

@@ -4,7 +4,13 @@ product's hot operations timed on it against a small database, in one run (issue
     nice -n 10 python bench/scale.py                      # 1 000 000 learners × 10 completions
     python bench/scale.py --scale 0.02                    # 1/50: 20 000 learners, quick
     python bench/scale.py --dir /work/tmp/scale --keep    # keep the cluster (stopped) for --reuse
-    python bench/scale.py --reuse --dir /work/tmp/scale   # measure again without building
+    python bench/scale.py --reuse --dir /work/tmp/scale   # measure again without building, then remove it
+    python bench/scale.py --reuse --keep --round 2 …      # … or keep it for yet another round
+
+``--reuse`` first upgrades the kept databases to the newest migration (alembic), so a run after a
+schema change measures the new code on the old rows; new tables start empty (the statistics kept by
+``stats.snapshots`` are computed by the run itself). Without ``--keep`` the cluster is removed at the
+end: that is the clean-up (the large one takes ~17 GiB).
 
 What it does:
 
@@ -1069,7 +1075,11 @@ def main() -> None:
     )
     parser.add_argument("--dir", type=Path, default=Path("/work/tmp/scale"), help="where the cluster lives")
     parser.add_argument("--keep", action="store_true", help="keep the cluster's data (stopped) for --reuse")
-    parser.add_argument("--reuse", action="store_true", help="use the databases a --keep run left (no build)")
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="use the databases a --keep run left (no build; upgraded to the newest migration)",
+    )
     parser.add_argument(
         "--round",
         type=int,

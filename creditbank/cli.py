@@ -629,6 +629,190 @@ def stats_refresh() -> None:
         db.dispose()
 
 
+class StatsFormat(enum.StrEnum):
+    table = "table"
+    csv = "csv"
+    json = "json"
+    xlsx = "xlsx"
+
+
+STATS_SHORT_NAMES = ("district", "township", "age_band", "gender", "category", "month", "rate")
+"""``--figure district`` = ``participation-district``, ``--figure rate`` = ``participation-rate``."""
+
+
+def _stats_date(text: str | None, option: str) -> Any:
+    from datetime import date
+
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        _fail(
+            f"{option} 的日期“{text}”无效，请写成 年-月-日，如 2026-01-31\n"
+            f"{option}: '{text}' is not a valid date; write it as YYYY-MM-DD, e.g. 2026-01-31"
+        )
+
+
+def _stats_table(figure: Any, district: str | None) -> str:
+    """One figure as an aligned text table (terminal, mail from cron): Chinese headings over English
+    ones, each cell as the dashboard's table shows it (``stats.figures.cell``/``shown``)."""
+    from rich.cells import cell_len
+
+    from creditbank.stats.figures import cell, shown
+
+    columns = figure.columns
+    lines = [f"== {figure.zh} / {figure.en} =="]
+    if figure.start and figure.end:
+        place = district or "全部 all"
+        lines.append(
+            f"统计期间 period: {figure.start.isoformat()} – {figure.end.isoformat()}    区县 district: {place}"
+        )
+    grid = [[c.title("zh") for c in columns], [c.title("en") for c in columns]]
+    for row in figure.rows:
+        line = []
+        for column in columns:
+            if column.kind == "label":
+                zh, en = cell(column, row, "zh"), cell(column, row, "en")
+                translated = any(ch.isascii() and ch.isalpha() for ch in str(en))  # not a place name
+                line.append(f"{zh} {en}" if translated and zh != en else zh)
+            else:
+                line.append(shown(cell(column, row, "zh"), column))
+        grid.append(line)
+    widths = [max(cell_len(str(r[i])) for r in grid) for i in range(len(columns))]
+    for n, row_cells in enumerate(grid):
+        padded = []
+        for i, (text, column) in enumerate(zip(row_cells, columns, strict=True)):
+            gap = " " * (widths[i] - cell_len(str(text)))
+            padded.append(f"{text}{gap}" if column.kind in ("label", "text") or n < 2 else f"{gap}{text}")
+        lines.append("  ".join(padded).rstrip())
+    if not figure.rows:
+        lines.append("（无数据 / no rows）")
+    for zh, en in figure.notes:
+        lines.append(f"注 note: {zh}")
+        lines.append(f"        {en}")
+    return "\n".join(lines)
+
+
+@app.command(
+    "stats", short_help="统计数据，与仪表盘相同 / the district office's figures, as on the dashboard"
+)
+def stats(
+    start: Annotated[
+        str | None,
+        typer.Option("--from", help="第一天 first day, YYYY-MM-DD（默认：当年 1 月 1 日 / 1 January)"),
+    ] = None,
+    end: Annotated[
+        str | None,
+        typer.Option("--to", help="最后一天（含）last day, included（默认：今天 / today, Beijing)"),
+    ] = None,
+    district: Annotated[
+        str | None, typer.Option("--district", help="只统计这个区县 / only this district")
+    ] = None,
+    figure: Annotated[
+        str | None,
+        typer.Option(
+            "--figure",
+            help="只显示一个图表 / one figure: participation-district|-township|-age_band|-gender|"
+            "-category|-month, participation-rate, coverage, credits, conversions, certificates "
+            "(or district, …, month, rate)",
+        ),
+    ] = None,
+    fmt: Annotated[
+        StatsFormat,
+        typer.Option(
+            "--format",
+            help="table（终端 terminal）, csv / xlsx（同仪表盘导出 as the dashboard's download）, "
+            "json（同 API / as GET /api/v1/stats/…）",
+        ),
+    ] = StatsFormat.table,
+    lang: Annotated[
+        str, typer.Option("--lang", help="csv/xlsx 表头语言 / language of csv and xlsx headings: zh|en")
+    ] = "zh",
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="写入文件（xlsx 必填）/ write to FILE (needed for xlsx)"),
+    ] = None,
+) -> None:
+    """统计数据：与统计仪表盘和 GET /api/v1/stats/… 完全相同的数字（默认：当年至今）——按区县、乡镇/街道、
+    年龄段、性别、类别、月份的参与人数与人次，参与率与目标，覆盖率，各机构各类别学分，学分转换，证书签发/核验/撤销。
+
+    The district office's figures, the same numbers as the dashboard and the API (default: the
+    year to date). Large bank: figures computed ahead are printed with "数据截至 … / figures as of …";
+    `creditbank stats-refresh` recomputes them (e.g. nightly from cron). Definitions: docs/statistics.md."""
+    import json
+
+    from creditbank.stats import export, queries
+    from creditbank.stats.snapshots import Policy, Statistics
+
+    if lang not in ("zh", "en"):
+        _fail(f"--lang 只能是 zh 或 en（填写的是“{lang}”）/ --lang must be zh or en (got '{lang}')")
+    if fmt is StatsFormat.xlsx and output is None:
+        _fail("xlsx 需要 --output 文件名 / xlsx needs --output FILE")
+    name = figure
+    if name is not None:
+        name = name.strip()
+        if name in STATS_SHORT_NAMES:
+            name = f"participation-{name}"
+        if name not in queries.FIGURES:
+            allowed = ", ".join(queries.FIGURES)
+            _fail(
+                f"没有统计图表 {figure}，可选：{allowed}\nNo statistics figure {figure}; choose one of: {allowed}"
+            )
+    try:
+        period = queries.Period.of(_stats_date(start, "--from"), _stats_date(end, "--to"))
+    except CreditbankError as exc:
+        _fail(f"{exc.message('zh')}\n{exc.message('en')}")
+    settings = get_settings()
+    db = _set_up_database(settings)
+    if settings.database_replica_url:  # the figures read the replica, as the dashboard's do
+        db.dispose()
+        db = Database(settings.database_url, replica_url=settings.database_replica_url)
+    # A terminal or cron job waits for figures nobody computed yet rather than being told to retry.
+    policy = Policy(
+        settings.stats_live_seconds, settings.stats_refresh_seconds, max(3600.0, settings.stats_wait_seconds)
+    )
+    statistics = Statistics(db, policy)
+    try:
+        try:
+            if name is not None:
+                figures = [statistics.figure(name, period, district or None)]
+            else:
+                figures = statistics.dashboard(period, district or None).figures
+        except CreditbankError as exc:
+            _fail(f"{exc.message('zh')}\n{exc.message('en')}", 1)
+        data: bytes
+        if fmt is StatsFormat.json:
+            shaped = figures[0].as_json() if name is not None else [f.as_json() for f in figures]
+            data = (json.dumps(shaped, ensure_ascii=False, indent=2) + "\n").encode()
+        elif fmt is StatsFormat.csv:
+            parts = []
+            for f in figures:
+                body = export.to_csv(f, lang).decode().removeprefix("\ufeff")
+                parts.append(body if name is not None else f"{f.title(lang)}\r\n{body}")
+            data = ("\ufeff" + "\r\n".join(parts)).encode()
+        elif fmt is StatsFormat.xlsx:
+            data = export.to_xlsx_book(figures, lang)
+        else:
+            from creditbank.stats.figures import as_of_text
+
+            head = []
+            zh, en = (as_of_text(figures[0].as_of, figures[0].ledger_seq, x) for x in ("zh", "en"))
+            if zh:
+                head.append(f"{zh}\n{en}\n")
+            data = ("\n".join(head + [_stats_table(f, district) + "\n" for f in figures])).encode()
+        if output is not None:
+            output.write_bytes(data)
+            console.print(f"已写入 written: {output} ({len(data):,} bytes)", highlight=False)
+        else:  # a terminal or a pipe: no BOM (the file written with --output keeps it, for Excel)
+            sys.stdout.write(data.decode().removeprefix("\ufeff"))
+            sys.stdout.flush()
+        statistics.drain()  # a refresh of kept figures this started finishes before the command exits
+    finally:
+        statistics.close()
+        db.dispose()
+
+
 operator_app = typer.Typer(help="Operator (district office) accounts 管理员账号", no_args_is_help=True)
 app.add_typer(operator_app, name="operator")
 staff_app = typer.Typer(help="Institution staff accounts 机构工作人员账号", no_args_is_help=True)

@@ -42,7 +42,20 @@ def to_csv(figure: Figure, lang: str = "zh") -> bytes:
 def to_xlsx(figure: Figure, lang: str = "zh") -> bytes:
     """One sheet: the header, the rows (numbers as numbers), then the period on a line of its own
     (and when the figures were computed, if they were computed ahead)."""
+    return to_xlsx_book([figure], lang)
+
+
+def to_xlsx_book(figures: list[Figure], lang: str = "zh") -> bytes:
+    """Several figures in one workbook, one sheet each as ``to_xlsx`` writes it (``creditbank stats``)."""
     book = Workbook(write_only=True)
+    for figure in figures:
+        _sheet(book, figure, lang)
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+def _sheet(book: Workbook, figure: Figure, lang: str) -> None:
     sheet = book.create_sheet(figure.name[:31])
     sheet.append(_header(figure, lang))
     for row in figure.table(lang):
@@ -54,9 +67,6 @@ def to_xlsx(figure: Figure, lang: str = "zh") -> bytes:
     as_of = as_of_text(figure.as_of, figure.ledger_seq, lang)
     if as_of:
         sheet.append([as_of])
-    out = io.BytesIO()
-    book.save(out)
-    return out.getvalue()
 
 
 def filename(figure: Figure, extension: str) -> str:

@@ -640,6 +640,10 @@ STATS_SHORT_NAMES = ("district", "township", "age_band", "gender", "category", "
 """``--figure district`` = ``participation-district``, ``--figure rate`` = ``participation-rate``."""
 
 
+STATS_ALL_DISTRICTS = ("conversions", "certificates")
+"""Figures of the whole bank: ``--district`` does not filter them (as ``GET /api/v1/stats/…``)."""
+
+
 def _stats_date(text: str | None, option: str) -> Any:
     from datetime import date
 
@@ -663,11 +667,14 @@ def _stats_table(figure: Any, district: str | None) -> str:
 
     columns = figure.columns
     lines = [f"== {figure.zh} / {figure.en} =="]
+    where = []
     if figure.start and figure.end:
-        place = district or "全部 all"
-        lines.append(
-            f"统计期间 period: {figure.start.isoformat()} – {figure.end.isoformat()}    区县 district: {place}"
-        )
+        where.append(f"统计期间 period: {figure.start.isoformat()} – {figure.end.isoformat()}")
+    if figure.name in STATS_ALL_DISTRICTS:
+        where.append("区县 district: 全部（本表不分区县）all (not by district)" if district else "")
+    else:
+        where.append(f"区县 district: {district or '全部 all'}")
+    lines.append("    ".join(w for w in where if w))
     grid = [[c.title("zh") for c in columns], [c.title("en") for c in columns]]
     for row in figure.rows:
         line = []

@@ -782,10 +782,12 @@ def stats(
     statistics = Statistics(db, policy)
     try:
         try:
+            refreshing = False
             if name is not None:
                 figures = [statistics.figure(name, period, district or None)]
             else:
-                figures = statistics.dashboard(period, district or None).figures
+                shown = statistics.dashboard(period, district or None)
+                figures, refreshing = shown.figures, shown.stamp.refreshing
         except CreditbankError as exc:
             _fail(f"{exc.message('zh')}\n{exc.message('en')}", 1)
         data: bytes
@@ -814,6 +816,12 @@ def stats(
         else:  # a terminal or a pipe: no BOM (the file written with --output keeps it, for Excel)
             sys.stdout.write(data.decode().removeprefix("\ufeff"))
             sys.stdout.flush()
+        if refreshing:
+            typer.echo(
+                "正在后台计算更新的数据，保存后本命令才结束 / newer figures are being computed; "
+                "the command ends once they are kept",
+                err=True,
+            )
         statistics.drain()  # a refresh of kept figures this started finishes before the command exits
     finally:
         statistics.close()

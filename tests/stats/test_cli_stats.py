@@ -28,12 +28,19 @@ NO_PERIOD = {"coverage"}
 NO_DISTRICT = {"conversions", "certificates"}
 
 
-def run(settings: Settings, *args: str, monkeypatch: pytest.MonkeyPatch, live_seconds: str = "60"):
+def run(
+    settings: Settings,
+    *args: str,
+    monkeypatch: pytest.MonkeyPatch,
+    live_seconds: str = "60",
+    refresh_seconds: str = "600",
+):
     monkeypatch.setenv("CREDITBANK_DATABASE_URL", settings.database_url)
     monkeypatch.setenv("CREDITBANK_KEYS_DIR", str(settings.keys_dir))
     monkeypatch.setenv("CREDITBANK_SECRET", "test-secret")
     # As the test app: computed for every run, never kept (unless a test asks for kept figures).
     monkeypatch.setenv("CREDITBANK_STATS_LIVE_SECONDS", live_seconds)
+    monkeypatch.setenv("CREDITBANK_STATS_REFRESH_SECONDS", refresh_seconds)
     get_settings.cache_clear()
     try:
         return CliRunner().invoke(app, ["stats", *args], env={"COLUMNS": "300"})
@@ -92,7 +99,9 @@ def test_every_figure_printed_as_json_is_the_apis_for_the_same_data_and_district
     assert len(everywhere["rows"]) > len(township["rows"])  # the filter removed the other district
 
 
-def test_the_table_shows_the_apis_numbers_and_the_csv_is_the_dashboards_export(client, settings, monkeypatch):
+def test_the_table_shows_the_apis_numbers_and_the_csv_is_the_dashboards_export(
+    client, settings, monkeypatch, tmp_path
+):
     build(client)
     period = ["--from", PERIOD["from"], "--to", PERIOD["to"]]
     result = run(settings, *period, "--figure", "participation-gender", monkeypatch=monkeypatch)
@@ -114,6 +123,12 @@ def test_the_table_shows_the_apis_numbers_and_the_csv_is_the_dashboards_export(c
     )
     assert csv_run.exit_code == 0, csv_run.output
     assert csv_run.stdout_bytes == exported.content.removeprefix("\ufeff".encode())  # no BOM on a terminal
+    saved = tmp_path / "gender.csv"
+    to_file = run(
+        settings, *period, "--figure", "gender", "--format", "csv", "-o", str(saved), monkeypatch=monkeypatch
+    )
+    assert to_file.exit_code == 0 and str(saved) in to_file.output, to_file.output
+    assert saved.read_bytes() == exported.content  # the file Excel opens: with its BOM
 
 
 def test_an_empty_bank_prints_zeros_not_an_error(settings, monkeypatch):
@@ -176,3 +191,27 @@ def test_figures_kept_for_a_large_bank_are_printed_with_their_as_of_time(sqlite_
         sqlite_settings, "--figure", "credits", "--format", "json", monkeypatch=monkeypatch, live_seconds="0"
     )
     assert json.loads(as_json.stdout)["as_of"] is not None
+
+
+def test_kept_figures_due_for_a_refresh_are_recomputed_before_the_command_ends(sqlite_settings, monkeypatch):
+    from sqlalchemy import select
+
+    from creditbank.db import Database
+    from creditbank.stats.models import Snapshot
+
+    def computed_at():
+        database = Database(sqlite_settings.database_url)
+        try:
+            with database.reader() as session:
+                return [row.computed_at for row in session.execute(select(Snapshot)).scalars()]
+        finally:
+            database.dispose()
+
+    assert run(sqlite_settings, monkeypatch=monkeypatch, live_seconds="0").exit_code == 0
+    [before] = computed_at()
+    again = run(sqlite_settings, monkeypatch=monkeypatch, live_seconds="0", refresh_seconds="0")
+    assert again.exit_code == 0, again.output
+    assert again.stdout.startswith("数据截至 ")  # the kept figures, printed at once
+    assert "newer figures are being computed" in again.output
+    [after] = computed_at()
+    assert after > before  # the refresh it started was kept, not abandoned with the process

@@ -165,6 +165,7 @@ def _rows(records: Iterator[Record], *, fixed_width: bool, max_rows: int) -> Ite
     else:
         raise CreditbankError("empty_file")
     names = _parse_header(header_cells, header_line)
+    plain = all(names)  # the usual file: every column named and imported — rows need no per-cell care
 
     count = 0
     # Blank rows are only a problem if data follows them; Excel exports often end with many
@@ -184,7 +185,12 @@ def _rows(records: Iterator[Record], *, fixed_width: bool, max_rows: int) -> Ite
                 yield RowProblem(blank_line, "empty_row", {"line": blank_line})
         blank_runs.clear()
         count = _counted(count, max_rows)
-        yield _make_row(line, cells, names, fixed_width)
+        if plain and len(cells) == len(names):
+            values: dict[str, str | None] = dict.fromkeys(COLUMNS)
+            values.update(zip(names, cells))  # type: ignore[arg-type]  # plain: no None among the names
+            yield Row(line, values)
+        else:
+            yield _make_row(line, cells, names, fixed_width)
 
 
 def _counted(count: int, max_rows: int) -> int:
@@ -195,7 +201,8 @@ def _counted(count: int, max_rows: int) -> int:
 
 
 def _is_blank(cells: list[str | None]) -> bool:
-    return all(cell is None for cell in cells)
+    # Cells are None or non-empty text (the readers strip them): "no true cell" is "all None".
+    return not any(cells)
 
 
 def _normalise(name: str) -> str:

@@ -7,9 +7,12 @@ chosen by people and get argon2id instead (see ``learners.service``).
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
+import os
 import secrets
+import threading
 import time
 
 from creditbank.kit.checkdigit import mod11_2
@@ -25,13 +28,39 @@ _TIME_DIGITS = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base 32, in ASCII
 
 def new_ordered_id(prefix: str) -> str:
     """Like ``new_id`` but ordered by creation time: milliseconds since 1970 in 9 base-32 digits,
-    then 64 random bits. For the ledger's append-only rows (transactions, lots, completions): new
+    then 66 random bits. For the ledger's append-only rows (transactions, lots, completions): new
     keys land on the last pages of their indexes instead of anywhere in them, so inserting into a
     10 M-row ledger touches a few hot pages, not a random page of each of a dozen big indexes
     (bench/scale.py)."""
     ms = time.time_ns() // 1_000_000
-    stamp = "".join(_TIME_DIGITS[(ms >> shift) & 31] for shift in range(40, -5, -5))
-    return f"{prefix}_{stamp}{secrets.token_urlsafe(8)}"
+    state = _ids
+    if state.ms != ms:
+        state.ms = ms
+        state.stamp = "".join(_TIME_DIGITS[(ms >> shift) & 31] for shift in range(40, -5, -5))
+    if not state.random:
+        # 512 random parts from one read of the OS generator: a batch import takes three ids a
+        # row, and an os.urandom call and a new stamp per id cost ~23 µs an id on the loaded test
+        # machine, ~5 µs this way (bench/ingest.py). 11 URL-safe characters, 66 random bits.
+        text = base64.urlsafe_b64encode(os.urandom(9 * 512)).decode("ascii")
+        state.random = [text[i : i + 11] for i in range(0, len(text), 12)]
+    return f"{prefix}_{state.stamp}{state.random.pop()}"
+
+
+class _IdState(threading.local):
+    """Per thread (no two threads share a random part): the last millisecond's stamp and unused
+    random parts. Reset in a forked child, which must not hand out its parent's parts."""
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.ms = -1
+        self.stamp = ""
+        self.random: list[str] = []
+
+
+_ids = _IdState()
+os.register_at_fork(after_in_child=_ids.reset)
 
 
 def new_secret(prefix: str) -> str:

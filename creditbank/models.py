@@ -25,6 +25,7 @@ from creditbank.ledger.models import (
     LedgerHead,
     LedgerTransaction,
     Lot,
+    LotBatch,
     Posting,
 )
 from creditbank.staff.models import OperatorAccount, StaffAccount, StaffAction, StaffSession, StaffUpload
@@ -61,6 +62,7 @@ __all__ = [
     "LedgerHead",
     "LedgerTransaction",
     "Lot",
+    "LotBatch",
     "OperatorAccount",
     "OperatorToken",
     "Outcome",

@@ -16,7 +16,7 @@ from creditbank.certificates import credentials, shapes
 from creditbank.certificates.credentials import Line, Printed
 from creditbank.certificates.keys import Identity, KeyStore
 from creditbank.certificates.models import Certificate, CertificateKind, CertificateSource, StatusList
-from creditbank.completions.models import Completion, CompletionState
+from creditbank.completions.models import Completion, live
 from creditbank.config import Settings
 from creditbank.conversion import progress
 from creditbank.conversion.models import Conversion, ConversionLot, ConversionState, Qualification
@@ -29,7 +29,8 @@ from creditbank.kit.canonical import canonical_bytes, digest_hex
 from creditbank.kit.dataintegrity import sign_proof_set
 from creditbank.kit.tokens import new_id
 from creditbank.learners.models import Learner
-from creditbank.ledger.models import LedgerHead, Lot, LotState
+from creditbank.ledger.models import LedgerHead, Lot
+from creditbank.ledger.queries import lot_live
 from creditbank.translog import sequencer as translog
 from creditbank.translog.models import LeafKind
 
@@ -106,7 +107,7 @@ def _lines(
             .join(Institution, col(Institution.id) == col(Completion.institution_id))
             .where(
                 col(Completion.learner_id) == learner_id,
-                col(Completion.state) == CompletionState.active,
+                live(),
                 col(Completion.id).in_(completion_ids),
             )
         )
@@ -119,7 +120,7 @@ def _lines(
         select(Lot, Outcome, Institution)
         .join(Outcome, col(Outcome.id) == col(Lot.outcome_id))
         .join(Institution, col(Institution.id) == col(Lot.institution_id))
-        .where(col(Lot.learner_id) == learner_id, col(Lot.state) == LotState.active)
+        .where(col(Lot.learner_id) == learner_id, lot_live())
         .order_by(col(Lot.earned_on), col(Lot.id))
     )
     for lot, outcome, institution in session.execute(lot_query):

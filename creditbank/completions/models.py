@@ -3,15 +3,18 @@ from __future__ import annotations
 from datetime import date, datetime
 from enum import StrEnum
 
-from sqlalchemy import Index, UniqueConstraint, text
-from sqlmodel import Field, SQLModel
+from sqlalchemy import ColumnElement, Index, UniqueConstraint, and_, or_, text
+from sqlmodel import Field, SQLModel, col
+
+from creditbank.ledger.queries import released
 
 
 class CompletionState(StrEnum):
     active = "active"
     revoked = "revoked"
     pending = "pending"
-    """Written by a batch import that has not been published yet: invisible, not spendable
+    """Written by a batch import: invisible and not spendable until the import is published, live
+    from then on (``live()``: its ``lot_batch`` is released) and turned ``active`` soon after
     (``completions.imports``)."""
 
 
@@ -54,6 +57,8 @@ class Completion(SQLModel, table=True):
             sqlite_where=text("state = 'active'"),
             postgresql_where=text("state = 'active'"),
         ),
+        # A staged import finds its own pending rows (settling them chunk by chunk, abandoning).
+        Index("ix_completion_import_state", "import_id", "state"),
     )
     id: str = Field(primary_key=True, max_length=40)
     institution_id: int = Field(foreign_key="institution.id")
@@ -79,6 +84,17 @@ class Completion(SQLModel, table=True):
     revoke_transaction_id: str | None = Field(default=None, max_length=40)
     revoked_by: str | None = Field(default=None, max_length=64)
     """Who revoked it: ``inst:<id>`` (an API key), ``operator``, ``staff:<id>`` (a console session)."""
-    import_id: str | None = Field(default=None, max_length=40, index=True)
+    import_id: str | None = Field(default=None, max_length=40)
     """The staged import that wrote it (``completion_import``); None for single posts and the
     single-transaction ``import_rows``."""
+
+
+def live() -> ColumnElement[bool]:
+    """A completion that counts (shown, certifiable, blocks a second one of the same outcome):
+    ``active``, or ``pending`` of a published import not yet settled (its ``lot_batch`` released).
+    The completions twin of ``ledger.queries.lot_live``; readers use it, never ``state = 'active'``
+    alone."""
+    return or_(
+        col(Completion.state) == CompletionState.active,
+        and_(col(Completion.state) == CompletionState.pending, col(Completion.import_id).in_(released())),
+    )

@@ -14,13 +14,13 @@ from datetime import date, timedelta
 from itertools import islice
 from typing import Any, NamedTuple
 
-from sqlalchemy import Integer, Select, bindparam, select, text, update
+from sqlalchemy import Integer, Select, bindparam, select, text, union_all, update
 from sqlmodel import Session, col
 
 from creditbank.catalogue.models import Outcome
 from creditbank.catalogue.service import current_versions
 from creditbank.completions import rules
-from creditbank.completions.models import Completion, CompletionImport, CompletionState, ImportState
+from creditbank.completions.models import Completion, CompletionImport, CompletionState, ImportState, live
 from creditbank.conversion.service import reverse_for_lot
 from creditbank.db import bulk_insert, table_of
 from creditbank.errors import CreditbankError, row_error
@@ -31,6 +31,7 @@ from creditbank.kit.tokens import hmac_hex, new_ordered_id
 from creditbank.learners import service as learners
 from creditbank.learners.models import InstitutionLearner, Learner
 from creditbank.ledger.models import LedgerAccount, Lot, LotState, TxKind
+from creditbank.ledger.queries import released
 from creditbank.ledger.writer import LedgerWriter, Leg, lock
 
 CHUNK = 2000
@@ -161,17 +162,35 @@ def _learners_by(column: Any) -> Select:
 _LEARNERS_BY_ACCOUNT = _learners_by(col(Learner.account_no))
 _LEARNERS_BY_HMAC = _learners_by(col(Learner.id_hmac))
 _EXISTING = (
-    select(Completion, col(Learner.account_no))
+    # ``published``: whether a pending row belongs to a published import still settling (then it
+    # counts as active) — asked in the same query, not one more round trip per post.
+    select(Completion, col(Learner.account_no), col(Completion.import_id).in_(released()).label("published"))
     .join(Learner, col(Learner.id) == col(Completion.learner_id))
     .where(
         col(Completion.institution_id) == _INSTITUTION_ID,
         col(Completion.external_id).in_(bindparam("external_ids", expanding=True)),
     )
 )
-_PAIRS = select(col(Completion.learner_id), col(Completion.outcome_code)).where(
-    col(Completion.institution_id) == _INSTITUTION_ID,
-    col(Completion.state) == CompletionState.active,
-    col(Completion.learner_id).in_(bindparam("learner_ids", expanding=True)),
+# Live pairs: active ones (the partial unique index answers), and pending ones of this
+# institution's published imports still settling (usually none; found by learner). Two selects in
+# one statement: with models.live() in one WHERE, or the institution named in the second, SQLite
+# walked every completion of the institution, per chunk of a big import.
+_PAIRS = union_all(
+    select(col(Completion.learner_id), col(Completion.outcome_code)).where(
+        col(Completion.institution_id) == _INSTITUTION_ID,
+        col(Completion.state) == CompletionState.active,
+        col(Completion.learner_id).in_(bindparam("learner_ids", expanding=True)),
+    ),
+    select(col(Completion.learner_id), col(Completion.outcome_code)).where(
+        col(Completion.learner_id).in_(bindparam("learner_ids", expanding=True)),
+        col(Completion.state) == CompletionState.pending,
+        col(Completion.import_id).in_(
+            select(col(CompletionImport.id)).where(
+                col(CompletionImport.institution_id) == _INSTITUTION_ID,
+                col(CompletionImport.id).in_(released()),
+            )
+        ),
+    ),
 )
 _RUNNING_IMPORT = select(col(CompletionImport.id)).where(
     col(CompletionImport.institution_id) == _INSTITUTION_ID,
@@ -401,6 +420,7 @@ class Poster:
                     "consumed_units": 0,
                     "locked_units": 0,
                     "state": LotState.pending if staged else LotState.active,
+                    "batch_id": self.import_id,
                 }
             )
             self._completions.append(
@@ -453,6 +473,11 @@ class Poster:
                     col(Completion.id).in_(self._adopted), col(Completion.state) == CompletionState.pending
                 )
                 .values(import_id=self.import_id)
+            )
+            self.session.execute(  # and their lots into this import's batch
+                update(Lot)
+                .where(col(Lot.completion_id).in_(self._adopted), col(Lot.state) == LotState.pending)
+                .values(batch_id=self.import_id)
             )
             self._adopted = []
         wrote = len(self._completions)
@@ -523,8 +548,11 @@ class Poster:
             rows = self.session.execute(
                 _EXISTING, {"institution_id": self.institution.id, "external_ids": unique[i : i + 500]}
             )
-            for completion, account_no in rows:
-                found[completion.external_id] = as_posted(completion, account_no, replayed=True)
+            for completion, account_no, in_published in rows:
+                live_pending = completion.state == CompletionState.pending and bool(in_published)
+                found[completion.external_id] = as_posted(
+                    completion, account_no, replayed=True, published=live_pending
+                )
                 self._hashes[completion.id] = completion.content_hash
                 if completion.revoked_by == ABANDONED_BY:
                     self._abandoned.add(completion.id)
@@ -567,7 +595,8 @@ def _same(row: rules.CleanRow, ref: _LearnerRef) -> tuple:
     )
 
 
-def as_posted(completion: Completion, account_no: str, *, replayed: bool) -> Posted:
+def as_posted(completion: Completion, account_no: str, *, replayed: bool, published: bool = False) -> Posted:
+    """``published``: a pending completion of a published import (``models.live``): it counts as active."""
     return Posted(
         id=completion.id,
         external_id=completion.external_id,
@@ -576,7 +605,7 @@ def as_posted(completion: Completion, account_no: str, *, replayed: bool) -> Pos
         credits_units=completion.credits_units,
         transaction_id=completion.transaction_id,
         completed_on=completion.completed_on,
-        state=completion.state,
+        state=CompletionState.active if published else completion.state,
         replayed=replayed,
     )
 
@@ -686,7 +715,7 @@ def for_learner(session: Session, learner_id: int) -> list[LearnerCompletion]:
                col(Completion.completed_on), col(Completion.credits_units))
         .join(Outcome, col(Outcome.id) == col(Completion.outcome_id))
         .join(Institution, col(Institution.id) == col(Completion.institution_id))
-        .where(col(Completion.learner_id) == learner_id, col(Completion.state) == CompletionState.active)
+        .where(col(Completion.learner_id) == learner_id, live())
         .order_by(col(Completion.completed_on).desc(), col(Completion.id))
     )  # fmt: skip
     return [LearnerCompletion(*row) for row in rows]
@@ -725,7 +754,9 @@ def revoke(
         raise CreditbankError("completion_not_found", {"id": completion_id})
     if completion.state == CompletionState.revoked:
         return as_posted(completion, account_no, replayed=True)
-    if completion.state == CompletionState.pending:
+    if completion.state == CompletionState.pending and completion.import_id not in set(
+        session.execute(released()).scalars()
+    ):  # a published import's row still being settled counts as active
         raise CreditbankError("completion_pending", {"external_id": completion.external_id})
     lot = session.execute(select(Lot).where(col(Lot.completion_id) == completion.id)).scalar_one()
     if lot.consumed_units or lot.locked_units:

@@ -18,7 +18,8 @@ from creditbank.db import referenced
 from creditbank.institutions.models import Institution
 from creditbank.kit import clock
 from creditbank.learners.models import Learner
-from creditbank.ledger.models import Lot, LotState
+from creditbank.ledger.models import Lot
+from creditbank.ledger.queries import lot_live
 
 WARN_DAYS = 90
 CATEGORY_EN = {
@@ -288,7 +289,7 @@ def _counted_and_excluded(
         select(Lot, Outcome, Institution)
         .join(Outcome, col(Outcome.id) == col(Lot.outcome_id))
         .join(Institution, col(Institution.id) == col(Lot.institution_id))
-        .where(col(Lot.learner_id) == learner.id, col(Lot.state) == LotState.active)
+        .where(col(Lot.learner_id) == learner.id, lot_live())
     )
     counted, transferred, excluded = [], 0, []
     for lot, outcome, institution in rows:

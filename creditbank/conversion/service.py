@@ -37,6 +37,7 @@ from creditbank.kit.canonical import digest_hex
 from creditbank.kit.tokens import new_id
 from creditbank.learners.models import Learner
 from creditbank.ledger.models import LedgerAccount, Lot, LotState, TxKind
+from creditbank.ledger.queries import is_live, lot_live
 from creditbank.ledger.writer import LedgerWriter, Leg, lock
 
 PENDING_DAYS = 30
@@ -281,7 +282,7 @@ def lot_views(session: Session, learner_id: int, *, lock: bool = False) -> list[
         select(Lot, Outcome, Institution)
         .join(Outcome, col(Outcome.id) == col(Lot.outcome_id))
         .join(Institution, col(Institution.id) == col(Lot.institution_id))
-        .where(col(Lot.learner_id) == learner_id, col(Lot.state) == LotState.active)
+        .where(col(Lot.learner_id) == learner_id, lot_live())
         .order_by(Lot.id)
     )
     if lock:
@@ -646,7 +647,7 @@ def _approve(
     legs: list[Leg] = []
     for h in held:
         lot = lots[h.lot_id]
-        if lot.state != LotState.active or lot.locked_units < h.units:
+        if not is_live(session, lot) or lot.locked_units < h.units:
             raise CreditbankError("lots_changed")
         key = (conversion.learner_id, lot.category, lot.level)
         # Consumed credits go back to the institution that issued them.

@@ -13,7 +13,8 @@ from creditbank.db import may_lag
 from creditbank.institutions import service as institutions
 from creditbank.institutions.models import Institution
 from creditbank.learners.models import Learner
-from creditbank.ledger.models import LedgerAccount, LedgerTransaction, Lot, LotState, Posting
+from creditbank.ledger.models import LedgerAccount, LedgerTransaction, Lot, Posting
+from creditbank.ledger.queries import lot_hidden
 
 
 @dataclass(frozen=True)
@@ -45,9 +46,7 @@ def account_state(session: Session, learner: Learner, **_paging: object) -> tupl
     if version is None:
         return None
     shown = session.execute(
-        select(func.count())
-        .select_from(Lot)
-        .where(col(Lot.learner_id) == learner.id, col(Lot.state) != LotState.pending)
+        select(func.count()).select_from(Lot).where(col(Lot.learner_id) == learner.id, ~lot_hidden())
     ).scalar_one()
     return version, shown
 
@@ -98,7 +97,7 @@ def statement(session: Session, learner: Learner, *, after: int | None, limit: i
         .where(
             col(LedgerAccount.learner_id) == learner.id,
             # A batch import not yet published shows nothing (completions.imports).
-            or_(col(Lot.id).is_(None), col(Lot.state) != LotState.pending),
+            or_(col(Lot.id).is_(None), ~lot_hidden()),
         )
         .order_by(col(LedgerTransaction.seq))
         .limit(limit)

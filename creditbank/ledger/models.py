@@ -103,8 +103,31 @@ class LotState(StrEnum):
     active = "active"
     reversed = "reversed"
     pending = "pending"
-    """Deposited by a batch import not yet published: on the ledger (the chain, the account
-    balances) but neither shown to the learner nor spendable until the import is published."""
+    """Deposited by a batch import: on the ledger (the chain, the account balances) but neither
+    shown to the learner nor spendable while its batch is ``held``; live (like ``active``) from the
+    moment the batch is ``released`` (``queries.lot_live``), and turned ``active`` soon after."""
+
+
+class BatchState(StrEnum):
+    held = "held"
+    """Its lots are being written (or the import failed): none of them is shown or spendable."""
+    released = "released"
+    """Published: every pending lot of the batch counts as active — one row changed for any
+    number of lots. Its lots are being turned ``active`` in short chunks (``settled`` after)."""
+    settled = "settled"
+    """Every lot of the batch is ``active`` (or reversed): the batch no longer matters to readers."""
+
+
+class LotBatch(SQLModel, table=True):
+    """Lots deposited together that become visible together: a staged batch import
+    (``completions.imports``; the batch id is the import's id). Publishing the import releases the
+    batch — an O(1) switch, so on SQLite it holds the one write lock for a moment, not for a
+    row update per lot (issue 14, goal 7)."""
+
+    __tablename__ = "lot_batch"
+    id: str = Field(primary_key=True, max_length=40)
+    state: str = Field(default=BatchState.held, max_length=16, index=True)
+    """Indexed: every reader of lots asks for the released batches (one row per import ever)."""
 
 
 class Lot(SQLModel, table=True):
@@ -132,6 +155,10 @@ class Lot(SQLModel, table=True):
     consumed_units: int = 0
     locked_units: int = 0
     state: str = Field(default=LotState.active, max_length=16)
+    batch_id: str | None = Field(default=None, max_length=40)
+    """The ``lot_batch`` a pending lot belongs to (a staged import); None for every other lot. No
+    foreign key and no index: written 100 000 times per big import, read only together with
+    ``state = 'pending'`` (a foreign-key check per row would slow every import)."""
 
 
 class LearnerBalance(SQLModel, table=True):

@@ -10,22 +10,60 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from sqlalchemy import (
+    ColumnElement,
     CompoundSelect,
     Date,
     Integer,
+    Select,
     String,
+    and_,
     bindparam,
     cast,
     func,
     literal,
+    not_,
     null,
+    or_,
     select,
     union_all,
 )
 from sqlmodel import Session, col
 
 from creditbank.kit import clock
-from creditbank.ledger.models import LearnerBalance, LedgerAccount, Lot, LotState
+from creditbank.ledger.models import BatchState, LearnerBalance, LedgerAccount, Lot, LotBatch, LotState
+
+
+def released() -> Select:
+    """Ids of the batches published but not yet settled: usually none, a few during a big import."""
+    return select(col(LotBatch.id)).where(col(LotBatch.state) == BatchState.released)
+
+
+def lot_live() -> ColumnElement[bool]:
+    """A lot that is shown and spendable: ``active``, or ``pending`` in a released batch (a published
+    import whose lots are still being turned active). Every reader of lots uses this, never
+    ``state = 'active'`` alone: a lot of an import appears the moment its import is published."""
+    return or_(
+        col(Lot.state) == LotState.active,
+        and_(col(Lot.state) == LotState.pending, col(Lot.batch_id).in_(released())),
+    )
+
+
+def lot_hidden() -> ColumnElement[bool]:
+    """A lot on the ledger that nobody may see yet: pending, its batch not released."""
+    return and_(
+        col(Lot.state) == LotState.pending,
+        or_(col(Lot.batch_id).is_(None), not_(col(Lot.batch_id).in_(released()))),
+    )
+
+
+def is_live(session: Session, lot: Lot) -> bool:
+    """``lot_live`` for a lot already loaded."""
+    if lot.state == LotState.active:
+        return True
+    if lot.state != LotState.pending or lot.batch_id is None:
+        return False
+    state = session.execute(select(col(LotBatch.state)).where(col(LotBatch.id) == lot.batch_id)).scalar()
+    return bool(state == BatchState.released)
 
 
 class AccountHolder(Protocol):
@@ -52,8 +90,8 @@ def _figures() -> CompoundSelect:
     ``today``): the account's balance, the learner × category × level balances and one pass over
     the learner's pending and active lots."""
     learner_id = bindparam("learner_id", type_=Integer)
-    pending = col(Lot.state) == LotState.pending
-    usable = (col(Lot.state) == LotState.active) & (
+    hidden = lot_hidden()  # on the account, not yet shown: a batch import not yet published
+    usable = lot_live() & (
         col(Lot.expires_on).is_(None) | (col(Lot.expires_on) >= bindparam("today", type_=Date))
     )
     return union_all(
@@ -75,7 +113,7 @@ def _figures() -> CompoundSelect:
             literal("lots"),
             col(Lot.category),
             col(Lot.level),
-            func.coalesce(func.sum(Lot.amount_units).filter(pending), 0),
+            func.coalesce(func.sum(Lot.amount_units).filter(hidden), 0),
             func.coalesce(
                 func.sum(Lot.amount_units - Lot.consumed_units - Lot.locked_units).filter(usable), 0
             ),

@@ -179,6 +179,7 @@ class LedgerWriter:
         return tx_id
 
     def add_lot(self, row: dict) -> None:
+        row.setdefault("batch_id", None)  # one bulk insert needs the same keys in every row
         self._lots.append(row)
 
     def reverse(self, transaction_id: str) -> str:

@@ -250,10 +250,9 @@ class Statistics:
     def __init__(self, db: Database, policy: Policy | None = None, workers: int = 4) -> None:
         self.db = db
         self.policy = policy or Policy()
-        self._workers = workers
-        self._executor: ThreadPoolExecutor | None = None
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="stats")
         self._jobs: dict[str, _Job] = {}
-        self._lock = threading.RLock()  # _submit holds it while _pool may build the pool
+        self._lock = threading.Lock()
 
     # -- what pages and routes call ------------------------------------------------------------
 
@@ -345,20 +344,7 @@ class Statistics:
                 job.future.result(timeout=timeout)
 
     def close(self) -> None:
-        """At the app's shutdown. The app may start again (a second lifespan on the same app: test
-        clients, servers that reload): the next computation then gets a new pool."""
-        with self._lock:
-            executor, self._executor = self._executor, None
-            self._jobs.clear()
-        if executor is not None:
-            executor.shutdown(wait=False, cancel_futures=True)
-
-    @property
-    def _pool(self) -> ThreadPoolExecutor:
-        with self._lock:
-            if self._executor is None:
-                self._executor = ThreadPoolExecutor(max_workers=self._workers, thread_name_prefix="stats")
-            return self._executor
+        self._pool.shutdown(wait=False, cancel_futures=True)
 
     # -- the machinery -------------------------------------------------------------------------
 

@@ -14,12 +14,14 @@ from sqlalchemy import func, select
 
 from creditbank.audit import audit
 from creditbank.completions import imports
+from creditbank.completions import service as completions
 from creditbank.completions.models import Completion, CompletionImport, CompletionState, ImportState
+from creditbank.conversion.service import lot_views
 from creditbank.errors import CreditbankError
 from creditbank.institutions.models import Institution
 from creditbank.learners.models import Learner
 from creditbank.learners.queries import statement
-from creditbank.ledger.models import LedgerTransaction, Lot, LotState
+from creditbank.ledger.models import BatchState, LedgerTransaction, Lot, LotBatch, LotState
 from tests.conftest import completion_body, institution, learner, outcome
 
 ROWS = 12
@@ -96,6 +98,11 @@ class TestStagedImport:
 
         def look(_n: int) -> None:
             balance = client.get(f"/api/v1/learners/{first}/balance", headers=importer).json()
+            with db.reader() as session:
+                learner_id = session.execute(
+                    select(Learner.id).where(Learner.account_no == first)
+                ).scalar_one()
+                assert lot_views(session, learner_id) == []  # nothing to spend either
             seen.append(
                 (
                     _count(db, Completion, Completion.state == CompletionState.pending),
@@ -242,6 +249,70 @@ class TestStagedImport:
         assert (report.accepted, report.rejected) == (ROWS - 1, 2)
         assert [e["code"] for e in report.errors] == ["outcome_not_found", "duplicate_completion"]
         assert _count(db, Completion, Completion.state == CompletionState.active) == ROWS - 1
+        with db.reader() as session:
+            assert audit(session).ok
+
+
+class TestPublish:
+    """Publishing releases the import's batch: two rows change whatever the import's size (on SQLite
+    the one write lock is held for a moment, not for a row update per completion and lot), and every
+    credit of the import appears at that commit. The rows are turned active afterwards ("settled")."""
+
+    def _published_not_settled(self, client, db, settings, monkeypatch):
+        importer, _, people = _world(client, db)
+
+        def crash(*_args, **_kwargs):
+            raise Crash  # the process dies right after the publishing commit
+
+        monkeypatch.setattr(imports, "settle", crash)
+        report = _run(db, settings, _rows(people))
+        monkeypatch.undo()
+        assert report.committed
+        return importer, people
+
+    def test_the_publish_turns_no_row_yet_every_credit_appears_at_once(
+        self, client, db, settings, monkeypatch
+    ):
+        importer, people = self._published_not_settled(client, db, settings, monkeypatch)
+        # The publishing transaction changed none of the import's rows …
+        assert _count(db, Completion, Completion.state == CompletionState.pending) == ROWS
+        assert _count(db, Lot, Lot.state == LotState.pending) == ROWS
+        with db.reader() as session:
+            assert session.execute(select(LotBatch.state)).scalar_one() == BatchState.released
+        # … and yet every learner sees and may spend the credit: balance, statement, completions.
+        assert all(_balance(client, importer, p["account_no"]) == 1.0 for p in people)
+        with db.reader() as session:
+            first = session.execute(
+                select(Learner).where(Learner.account_no == people[0]["account_no"])
+            ).scalar_one()
+            assert [line.amount_units for line in statement(session, first, after=None, limit=50)] == [100]
+            assert len(completions.for_learner(session, first.id)) == 1
+            assert len(lot_views(session, first.id)) == 1
+            assert audit(session).ok
+        # The importer's own single post of a published pair is a duplicate; its own id a replay.
+        body = completion_body(people[0]["account_no"], "IMP-1", completed_on="2026-06-01")
+        r = client.post("/api/v1/completions", json={**body, "external_id": "LATER"}, headers=importer)
+        assert r.status_code == 409 and r.json()["code"] == "duplicate_completion", r.text
+        r = client.post("/api/v1/completions", json={**body, "external_id": "E2"}, headers=importer)
+        assert r.status_code == 200 and r.json()["state"] == "active", r.text
+        # The next import settles what the crash left: the same figures, plain active rows now.
+        assert imports.settle_released(db) == ROWS
+        assert _count(db, Completion, Completion.state == CompletionState.active) == ROWS
+        assert _count(db, Lot, Lot.state == LotState.active) == ROWS
+        assert all(_balance(client, importer, p["account_no"]) == 1.0 for p in people)
+        with db.reader() as session:
+            assert session.execute(select(LotBatch.state)).scalar_one() == BatchState.settled
+            assert audit(session).ok
+
+    def test_a_published_row_can_be_revoked_before_it_is_settled(self, client, db, settings, monkeypatch):
+        importer, people = self._published_not_settled(client, db, settings, monkeypatch)
+        with db.reader() as session:
+            target = session.execute(select(Completion.id).where(Completion.external_id == "E2")).scalar_one()
+        r = client.post(f"/api/v1/completions/{target}/revoke", json={"reason": "录入错误"}, headers=importer)
+        assert r.status_code == 200 and r.json()["state"] == "revoked", r.text
+        assert imports.settle_released(db) == ROWS - 1  # the revoked one stays revoked
+        assert _balance(client, importer, people[0]["account_no"]) == 0.0
+        assert all(_balance(client, importer, p["account_no"]) == 1.0 for p in people[1:])
         with db.reader() as session:
             assert audit(session).ok
 

@@ -41,9 +41,15 @@ class Pair:
             return row[0] if row else None
 
     def caught_up(self, timeout: float = 30.0) -> None:
-        """Wait until the standby has replayed everything the primary has written so far."""
+        """Wait until the standby has replayed everything the primary has committed so far.
+
+        The test cluster commits asynchronously (``synchronous_commit=off``, tests/pgcluster.py):
+        a COMMIT returns once its record is in the WAL buffers, and the WAL writer writes it out up
+        to 200 ms later. ``pg_current_wal_lsn()`` is the *write* position, which can still be before
+        that commit record — waiting for it let about one run in five go on before the standby had
+        the commit. The *insert* position covers every commit that has returned."""
         with psycopg.connect(self.primary.dsn(DB), autocommit=True) as conn:
-            lsn = conn.execute("SELECT pg_current_wal_lsn()").fetchone()[0]  # type: ignore[index]
+            lsn = conn.execute("SELECT pg_current_wal_insert_lsn()").fetchone()[0]  # type: ignore[index]
         deadline = time.monotonic() + timeout
         while not self.on_standby("SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", str(lsn)):
             assert time.monotonic() < deadline, "the standby did not catch up"
@@ -188,6 +194,21 @@ class TestSessions:
             assert database.replica_failures == 1 and database.replica_reads == 0
         finally:
             database.dispose()
+
+
+@pytest.mark.postgres
+class TestPair:
+    def test_caught_up_waits_for_a_commit_the_primary_has_not_written_out_yet(self, pair: Pair):
+        # The primary commits asynchronously: a commit may still be in its WAL buffers when the
+        # next statement asks where the WAL is. Twenty commits, each read on the standby at once.
+        with psycopg.connect(pair.primary.dsn(DB), autocommit=True) as conn:
+            conn.execute("SET synchronous_commit = off")
+            conn.execute("CREATE TABLE IF NOT EXISTS pair_probe (n integer)")
+            for n in range(20):
+                conn.execute("INSERT INTO pair_probe VALUES (%s)", (n,))
+                pair.caught_up()
+                assert pair.on_standby("SELECT count(*) FROM pair_probe WHERE n = %s", n) == 1, n
+            conn.execute("DROP TABLE pair_probe")
 
 
 @pytest.mark.postgres

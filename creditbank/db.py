@@ -252,10 +252,16 @@ class Database:
         """A replica is configured and has not failed in the last ``REPLICA_REST_SECONDS``."""
         return self.has_replica and time.monotonic() >= self._replica_rests_until
 
-    def replica_failed(self) -> None:
-        """A read on the replica failed (``OperationalError``): count it, and rest the replica."""
+    def replica_failed(self, error: OperationalError) -> None:
+        """A read on the replica failed: count it, and rest the replica when it did not answer
+        (cannot connect, timed out, connection lost: no SQLSTATE from the server, or not class 40).
+        A hot standby that cancels a query because replay needs its rows ("conflict with
+        recovery", SQLSTATE 40001/40P01) answered at once: that read goes to the primary, the next
+        one may use the replica again — resting it would send every read to the primary for
+        ``REPLICA_REST_SECONDS`` after each of these, which a busy standby raises often."""
         self.replica_failures += 1
-        self._replica_rests_until = time.monotonic() + REPLICA_REST_SECONDS
+        if not (getattr(error.orig, "sqlstate", None) or "").startswith("40"):
+            self._replica_rests_until = time.monotonic() + REPLICA_REST_SECONDS
 
     def reader(self) -> Session:
         """A read on the primary: what must be current (status, balances for a decision, sign-in)."""
@@ -311,8 +317,8 @@ class Database:
                     self.replica_reads += 1
                     return answer
                 self.replica_fallbacks += 1
-        except OperationalError:
-            self.replica_failed()
+        except OperationalError as error:
+            self.replica_failed(error)
         with self.reader() as session:
             return query(session, *args, **kwargs)
 

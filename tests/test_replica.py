@@ -192,6 +192,7 @@ class TestSessions:
                 expected = stats.districts(session)
             assert database.read(stats.districts) == expected
             assert database.replica_failures == 1 and database.replica_reads == 0
+            assert not database.replica_usable  # a replica that does not answer is rested
         finally:
             database.dispose()
 
@@ -209,6 +210,35 @@ class TestPair:
                 pair.caught_up()
                 assert pair.on_standby("SELECT count(*) FROM pair_probe WHERE n = %s", n) == 1, n
             conn.execute("DROP TABLE pair_probe")
+
+
+@pytest.mark.postgres
+class TestAReplicaThatCancelsAQuery:
+    def test_a_query_the_standby_cancels_is_read_on_the_primary_and_the_next_asks_the_replica(
+        self, db: Database, world: dict
+    ):
+        # A hot standby cancels a query whose rows replay needs with SQLSTATE 40001 ("conflict with
+        # recovery"): raised here by the standby itself, the first time it is asked.
+        cancelled: list[bool] = []
+
+        @may_lag()
+        def in_recovery(session) -> bool:
+            on_standby = session.execute(select(func.pg_is_in_recovery())).scalar_one()
+            if on_standby and not cancelled:
+                cancelled.append(True)
+                session.execute(
+                    text(
+                        "DO $$ BEGIN RAISE EXCEPTION USING ERRCODE = '40001', MESSAGE ="
+                        " 'canceling statement due to conflict with recovery'; END $$"
+                    )
+                )
+            return on_standby
+
+        failures = db.replica_failures
+        assert db.read(in_recovery) is False  # cancelled on the standby: the primary answered
+        assert db.replica_failures == failures + 1
+        # The standby answered (it cancelled at once): it is not rested like one that is down.
+        assert db.replica_usable and db.read(in_recovery) is True
 
 
 @pytest.mark.postgres

@@ -337,8 +337,8 @@ class OnlineVerifier:
                     certificate = session.get(Certificate, certificate_id)
                 if certificate is not None and recorded_hash in (None, certificate.credential_hash):
                     return certificate
-            except OperationalError:  # the replica is unreachable or cancelled the read: the primary
-                self.db.replica_failed()
+            except OperationalError as error:  # unreachable, or it cancelled the read: the primary
+                self.db.replica_failed(error)
         with self.db.reader() as session:
             return referenced(session, Certificate, certificate_id)
 

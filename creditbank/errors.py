@@ -82,6 +82,11 @@ CODES: dict[str, tuple[int, str, str]] = {
         "Idempotency-Key was already used for a different request",
     ),
     "completion_not_found": (404, "找不到学习成果记录 {id}", "Completion {id} not found"),
+    "completion_unpublished": (
+        404,
+        "学习成果记录 {id} 所在的批量导入尚未完成发布：发布后即可查看",
+        "Completion {id} belongs to a batch import that has not been published yet: it can be seen once published",
+    ),
     "already_revoked": (409, "该记录已撤销", "This completion is already revoked"),
     "lot_consumed": (
         409,

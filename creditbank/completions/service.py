@@ -722,14 +722,23 @@ def for_learner(session: Session, learner_id: int) -> list[LearnerCompletion]:
 
 
 def get(session: Session, completion_id: str) -> tuple[Completion, str]:
+    """A completion as its institution and the operator see it: a row of a published import that is
+    still being settled is shown ``active`` (it counts already); one of an import not published yet
+    does not exist to the outside (``completion_unpublished``)."""
     row = session.execute(
-        select(Completion, col(Learner.account_no))
+        select(Completion, col(Learner.account_no), live())
         .join(Learner, col(Learner.id) == col(Completion.learner_id))
         .where(col(Completion.id) == completion_id)
     ).first()
     if row is None:
         raise CreditbankError("completion_not_found", {"id": completion_id})
-    return row[0], row[1]
+    completion, account_no, counts = row
+    if completion.state == CompletionState.pending:
+        if not counts:
+            raise CreditbankError("completion_unpublished", {"id": completion_id})
+        session.expunge(completion)  # shown as it counts; the row itself is settled by the import
+        completion.state = CompletionState.active
+    return completion, account_no
 
 
 def revoke(

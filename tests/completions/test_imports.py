@@ -103,6 +103,12 @@ class TestStagedImport:
                     select(Learner.id).where(Learner.account_no == first)
                 ).scalar_one()
                 assert lot_views(session, learner_id) == []  # nothing to spend either
+                written = session.execute(select(Completion.id).limit(1)).scalar_one()
+            # Not even its institution can look a row up by id before the import is published.
+            hidden = client.get(f"/api/v1/completions/{written}", headers=importer)
+            assert hidden.status_code == 404 and hidden.json()["code"] == "completion_unpublished", (
+                hidden.text
+            )
             seen.append(
                 (
                     _count(db, Completion, Completion.state == CompletionState.pending),
@@ -295,6 +301,9 @@ class TestPublish:
         assert r.status_code == 409 and r.json()["code"] == "duplicate_completion", r.text
         r = client.post("/api/v1/completions", json={**body, "external_id": "E2"}, headers=importer)
         assert r.status_code == 200 and r.json()["state"] == "active", r.text
+        # Looked up by its id, the record counts as it is: active (it answered 500 'pending' before).
+        shown = client.get(f"/api/v1/completions/{r.json()['id']}", headers=importer)
+        assert shown.status_code == 200 and shown.json()["state"] == "active", shown.text
         # The next import settles what the crash left: the same figures, plain active rows now.
         assert imports.settle_released(db) == ROWS
         assert _count(db, Completion, Completion.state == CompletionState.active) == ROWS

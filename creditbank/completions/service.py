@@ -350,7 +350,11 @@ class Poster:
                     return rules.Problem(
                         "completion_pending", "external_id", {"external_id": row.external_id}
                     )
-                # A dead import's row (imports of one institution never overlap): adopt it, once.
+                # A dead import's row (imports of one institution never overlap): adopt it, once —
+                # unless the pair got credited meanwhile (posted by hand while the file waited):
+                # adopting would credit the learner twice for one course.
+                if (ref.learner_id, outcome.code) in self._seen_pairs:
+                    return rules.Problem("duplicate_completion", "outcome_code", {"code": outcome.code})
                 self._seen_external[row.external_id] = (row.line, _same(row, ref))
                 self._seen_pairs.add((ref.learner_id, outcome.code))
                 if self.write:

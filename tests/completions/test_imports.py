@@ -196,6 +196,32 @@ class TestStagedImport:
         again = _run(db, settings, _rows(people))
         assert (again.accepted, again.replayed) == (0, ROWS)
 
+    def test_a_pair_posted_by_hand_after_a_crash_is_not_credited_twice_when_the_file_is_sent_again(
+        self, client, db, settings
+    ):
+        importer, _, people = _world(client, db)
+
+        def crash_after_one_chunk(_n: int) -> None:
+            if _count(db, Completion) >= CHUNK:
+                raise Crash
+
+        with pytest.raises(Crash):
+            _run(db, settings, _rows(people), progress=crash_after_one_chunk)
+        # The clerk, tired of waiting, posts the first learner's course by hand under another id.
+        body = completion_body(
+            people[0]["account_no"], "IMP-1", external_id="HAND-1", completed_on="2026-06-01"
+        )
+        assert client.post("/api/v1/completions", json=body, headers=importer).status_code == 201
+        # The file sent again is refused at that row (it answered 500 at the publish, every time) …
+        with pytest.raises(CreditbankError) as caught:
+            _run(db, settings, _rows(people))
+        assert caught.value.code == "batch_rejected"
+        assert [(e["line"], e["code"]) for e in caught.value.errors or []] == [(2, "duplicate_completion")]
+        # … and the learner holds the one credit, never two.
+        assert _balance(client, importer, people[0]["account_no"]) == 1.0
+        with db.reader() as session:
+            assert audit(session).ok
+
     def test_a_bad_row_anywhere_rejects_the_batch_before_anything_is_written(self, client, db, settings):
         _, _, people = _world(client, db)
         rows = _rows(people)

@@ -205,3 +205,13 @@ def browser():
         chromium = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
         yield chromium
         chromium.close()
+
+
+@pytest.fixture(autouse=True)
+def wide_console(monkeypatch: pytest.MonkeyPatch) -> None:
+    """pytest-xdist's workers export COLUMNS=80 before creditbank.cli is imported, which fixes the
+    command line's console at 80 columns whatever a test's CliRunner env says; the CLI tests read
+    whole lines and table rows (a real terminal or a cron mail gets its own width)."""
+    from creditbank.cli import console
+
+    monkeypatch.setattr(console, "width", 300)

@@ -250,9 +250,10 @@ class Statistics:
     def __init__(self, db: Database, policy: Policy | None = None, workers: int = 4) -> None:
         self.db = db
         self.policy = policy or Policy()
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="stats")
+        self._workers = workers
+        self._executor: ThreadPoolExecutor | None = None
         self._jobs: dict[str, _Job] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # _submit holds it while _pool may build the pool
 
     # -- what pages and routes call ------------------------------------------------------------
 
@@ -344,7 +345,20 @@ class Statistics:
                 job.future.result(timeout=timeout)
 
     def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        """At the app's shutdown. The app may start again (a second lifespan on the same app: test
+        clients, servers that reload): the next computation then gets a new pool."""
+        with self._lock:
+            executor, self._executor = self._executor, None
+            self._jobs.clear()
+        if executor is not None:
+            executor.shutdown(wait=False, cancel_futures=True)
+
+    @property
+    def _pool(self) -> ThreadPoolExecutor:
+        with self._lock:
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(max_workers=self._workers, thread_name_prefix="stats")
+            return self._executor
 
     # -- the machinery -------------------------------------------------------------------------
 

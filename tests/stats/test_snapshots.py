@@ -310,3 +310,16 @@ def test_the_cron_command_recomputes_the_year_to_date_and_says_how_long_it_took(
         assert [r.key for r in kept_rows(database)] == [key]
     finally:
         database.dispose()
+
+
+def test_figures_are_still_served_after_the_app_stopped_and_started_again(settings, db):
+    """A server that reloads (or a test client opened twice on one app) runs the app's shutdown and
+    then its start again: statistics must not answer 500 'cannot schedule new futures after shutdown'."""
+    app = create_app(settings, db)
+    with TestClient(app) as first:
+        Posting(first).post(0)
+        assert by_category(first)[0] == {"community": (1, 1)}
+    with TestClient(app) as again:
+        r = again.get(FIGURE, params=CATEGORY, headers=OPERATOR)
+        assert r.status_code == 200, r.text
+        assert by_category(again)[0] == {"community": (1, 1)}

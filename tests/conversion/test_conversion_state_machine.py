@@ -54,7 +54,7 @@ from creditbank.conversion.models import Conversion, ConversionLot
 from creditbank.conversion.rules import years_before
 from creditbank.kit import clock, idcard
 from creditbank.ledger.models import LedgerAccount, LedgerTransaction, Lot, Posting
-from tests.conftest import OPERATOR, completion_body, institution, learner, outcome
+from tests.conftest import OPERATOR, completion_body, institution, learner, outcome, signed_in
 
 PASSWORD = "长城长城12345"
 PROBLEM = "application/problem+json"
@@ -114,19 +114,6 @@ def _problem(r, status: int, code: str) -> None:
     assert r.status_code == status, (status, code, r.status_code, r.text)
     assert r.headers["content-type"].startswith(PROBLEM), r.headers
     assert r.json()["code"] == code, r.text
-
-
-def _activate(client, person: dict) -> dict[str, str]:
-    r = client.post(
-        "/api/v1/auth/activate",
-        json={
-            "account_no": person["account_no"],
-            "activation_code": person["activation_code"],
-            "password": PASSWORD,
-        },
-    )
-    assert r.status_code == 200, r.text
-    return {"Authorization": f"Bearer {r.json()['access_token']}"}
 
 
 def _rule(client, headers: dict, body: dict) -> int:
@@ -284,7 +271,7 @@ def test_conversion_state_machine(client, db, db_url, sequential_ids):
                 headers=headers,
                 rule_ids=rule_ids,
                 accounts=[p["account_no"] for p in people],
-                tokens=[_activate(client, p) for p in people],
+                tokens=[signed_in(client, p, PASSWORD) for p in people],
             )
 
         # -- the model's predictions --------------------------------------------------------------
@@ -828,7 +815,7 @@ def _small_world(client, *, all_of_second: str = "X") -> dict:
         "b": b,
         "qty": qty,
         "all": all_of,
-        "me": _activate(client, person),
+        "me": signed_in(client, person, PASSWORD),
         "completions": completions,
     }
 

@@ -50,6 +50,7 @@ from creditbank.completions.models import Completion, CompletionImport, Completi
 from creditbank.completions.service import ABANDONED_BY, BatchReport, Poster, Prepared, import_running
 from creditbank.db import Database, referenced, table_of
 from creditbank.errors import CreditbankError, row_error
+from creditbank.institutions import service as institutions
 from creditbank.institutions.models import Institution
 from creditbank.kit import clock
 from creditbank.kit.tokens import new_id
@@ -103,6 +104,12 @@ def run(
     Partial: refused rows are reported, the others published together. ``staff_id``: the staff
     account uploading through the console (recorded on each completion). ``chunk``: a fixed chunk
     size (tests); by default it adapts to ``LOCK_HOLD``."""
+    # Refused first, before anything is written or settled: a suspended or not accredited
+    # institution's upload (even an empty file) must leave no import record behind — a "failed"
+    # import with 0 rows would be listed by abandon-import and the console. ``_start`` asks again
+    # under the ledger lock, for a suspension that commits meanwhile.
+    with db.reader() as session:
+        institutions.require_accredited(session, institution_id)
     settle_released(db)  # a crash after some earlier publish left rows to settle: now, not never
     known: dict = {}  # learner refs, shared by both passes: each learner is looked up once
     if mode == "all_or_nothing":
@@ -245,6 +252,7 @@ def _check(
 def _start(db: Database, institution_id: int) -> str:
     with db.unit_of_work() as session:
         lock(session)  # one at a time: two imports of one institution must not both start
+        institutions.require_accredited(session, institution_id)
         if import_running(session, institution_id=institution_id):
             raise CreditbankError("import_in_progress")
         now = clock.now()

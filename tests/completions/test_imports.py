@@ -22,7 +22,7 @@ from creditbank.institutions.models import Institution
 from creditbank.learners.models import Learner
 from creditbank.learners.queries import statement
 from creditbank.ledger.models import BatchState, LedgerTransaction, Lot, LotBatch, LotState
-from tests.conftest import completion_body, institution, learner, outcome
+from tests.conftest import ADMIN, OPERATOR, completion_body, institution, learner, outcome
 
 ROWS = 12
 CHUNK = 3
@@ -367,6 +367,81 @@ def test_a_batch_with_an_idempotency_key_answers_the_same_twice(client, db):
     assert second.headers.get("Idempotent-Replayed") == "true"
     other = client.post("/api/v1/completions/batch", content=data + b"\n", headers=headers)
     assert other.status_code == 409 and other.json()["code"] == "idempotency_key_reused"
+
+
+class TestRefusedInstitution:
+    """A suspended or not accredited institution's upload is refused before anything is written: no
+    import record is left behind (a "failed" import with 0 rows that ``creditbank abandon-import``
+    and the console would list), whatever the mode, and the error is the one the API gives."""
+
+    def _refused(self, client, state: str):
+        importer, _, people = _world(client, None)
+        if state == "suspended":
+            assert client.post("/api/v1/institutions/IMPORTER/suspend", headers=OPERATOR).status_code == 200
+            return importer, people, "institution_suspended"
+        pending = institution(client, "PENDING", "待认证学院", accredit=False)
+        return pending, people, "institution_not_accredited"
+
+    def _nothing_written(self, db) -> None:
+        assert _count(db, CompletionImport) == 0
+        assert _count(db, LotBatch) == 0
+        assert _count(db, Completion) == 0
+
+    @pytest.mark.parametrize("mode", ["all_or_nothing", "partial"])
+    @pytest.mark.parametrize("state", ["suspended", "pending"])
+    def test_the_import_is_refused_and_leaves_no_import_record(self, client, db, settings, state, mode):
+        _, people, code = self._refused(client, state)
+        who = "IMPORTER" if state == "suspended" else "PENDING"
+        for rows in (_rows(people), []):  # an empty file too: it would publish an empty import
+            with pytest.raises(CreditbankError) as caught:
+                imports.run(db, institution_id=_institution_id(db, who), api_key_id=None,
+                            secret=settings.id_secret(), rows=lambda rows=rows: rows, mode=mode, chunk=CHUNK)  # fmt: skip
+            assert caught.value.code == code
+        self._nothing_written(db)
+
+    @pytest.mark.parametrize("mode", ["all_or_nothing", "partial"])
+    def test_the_api_refuses_a_not_accredited_institutions_batch_and_writes_nothing(self, client, db, mode):
+        headers, people, _ = self._refused(client, "pending")
+        data = "external_id,account_no,outcome_code,completed_on\n" + "".join(
+            f"P{n},{p['account_no']},IMP-1,2026-06-01\n" for n, p in enumerate(people)
+        )
+        r = client.post(f"/api/v1/completions/batch?mode={mode}", content=data.encode(),
+                        headers=headers | {"Content-Type": "text/csv", "Accept-Language": "en"})  # fmt: skip
+        assert (r.status_code, r.json()["code"]) == (403, "institution_not_accredited"), r.text
+        self._nothing_written(db)
+
+    def test_the_command_line_import_of_a_suspended_institution_changes_nothing(
+        self, client, db, settings, tmp_path, monkeypatch
+    ):
+        from typer.testing import CliRunner
+
+        from creditbank.cli import app as cli
+        from creditbank.config import get_settings
+
+        _, people, _ = self._refused(client, "suspended")
+        file = tmp_path / "term.csv"
+        file.write_text(
+            "external_id,account_no,outcome_code,completed_on\n"
+            + "".join(f"S{n},{p['account_no']},IMP-1,2026-06-01\n" for n, p in enumerate(people)),
+            encoding="utf-8",
+        )
+        monkeypatch.setenv("CREDITBANK_DATABASE_URL", db.url)
+        monkeypatch.setenv("CREDITBANK_KEYS_DIR", str(settings.keys_dir))
+        monkeypatch.setenv("CREDITBANK_SECRET", settings.secret.get_secret_value())
+        monkeypatch.setenv("CREDITBANK_ADMIN_TOKEN", ADMIN)
+        get_settings.cache_clear()
+        try:
+            imported = CliRunner().invoke(
+                cli, ["import", str(file), "--institution", "IMPORTER", "--mode", "partial"],
+                env={"COLUMNS": "300"},
+            )  # fmt: skip
+            listed = CliRunner().invoke(cli, ["abandon-import"], env={"COLUMNS": "300"})
+        finally:
+            get_settings.cache_clear()
+        assert imported.exit_code == 1, imported.output
+        assert "institution_suspended" in imported.output and "已被暂停" in imported.output
+        self._nothing_written(db)
+        assert "没有未发布的批量导入" in listed.output, listed.output
 
 
 class TestAbandon:

@@ -369,6 +369,7 @@ def import_file(
     from creditbank.institutions import service as institutions
 
     settings = get_settings()
+    _set_up_database(settings, upgrades=True).dispose()  # into a bank: never a new empty one
     db = _prepare(settings)
     mode = ImportMode(mode).value  # type: ignore[assignment]
     size = file.stat().st_size
@@ -427,10 +428,12 @@ IMPORT_STATES = {
 }
 
 
-def _set_up_database(settings: Settings) -> Database:
+def _set_up_database(settings: Settings, *, replica: bool = False, upgrades: bool = False) -> Database:
     """The bank's existing database, for the commands that repair or inspect one: a URL that names
     no database, or one whose schema is older than this creditbank, is refused with a message (it
-    would otherwise be created empty, or fail with a traceback on a missing table)."""
+    would otherwise be created empty, or fail with a traceback on a missing table). ``replica``:
+    with the read replica of the settings. ``upgrades``: the caller brings an older schema up to
+    date itself (``_prepare``), so only a database that is missing or not set up is refused."""
     from alembic.runtime.migration import MigrationContext
     from alembic.script import ScriptDirectory
     from sqlalchemy.engine import make_url
@@ -449,7 +452,7 @@ def _set_up_database(settings: Settings) -> Database:
                 f"No database at {shown}: check CREDITBANK_DATABASE_URL (and the folder you run in)",
                 1,
             )
-    db = Database(url)
+    db = Database(url, replica_url=settings.database_replica_url if replica else None)
     head = ScriptDirectory.from_config(alembic_config(url)).get_current_head()
     try:
         with db.engine.connect() as connection:
@@ -458,7 +461,7 @@ def _set_up_database(settings: Settings) -> Database:
         db.dispose()
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
         _fail(f"无法连接数据库 {shown} / cannot reach the database at {shown}: {reason}", 1)
-    if current != head:
+    if current != head and (current is None or not upgrades):
         db.dispose()
         what = "尚未建立" if current is None else "的结构不是最新版本"
         _fail(
@@ -617,7 +620,7 @@ def stats_refresh() -> None:
     from creditbank.stats.snapshots import Policy, Statistics
 
     settings = get_settings()
-    db = Database(settings.database_url, replica_url=settings.database_replica_url)
+    db = _set_up_database(settings, replica=True)
     statistics = Statistics(
         db, Policy(settings.stats_live_seconds, settings.stats_refresh_seconds, settings.stats_wait_seconds)
     )
@@ -891,6 +894,7 @@ def staff_create(
     from creditbank.staff import service as staff_accounts
 
     settings = get_settings()
+    _set_up_database(settings, upgrades=True).dispose()  # its institution is in a bank: never a new one
     db = _prepare(settings)
     try:
         with db.unit_of_work() as session:
@@ -914,6 +918,20 @@ keys_app = typer.Typer(help="Issuer signing keys 签发密钥", no_args_is_help=
 app.add_typer(keys_app, name="keys")
 
 
+def _keys_folder(settings: Settings) -> None:
+    """Refuse a keys folder that does not exist (a mistyped CREDITBANK_KEYS_DIR, another working
+    folder): the key commands would otherwise make a new key there — and ``log checkpoint`` would
+    sign with it, leaving a checkpoint in the database that ``audit`` then reports as edited."""
+    if not settings.keys_dir.is_dir():
+        _fail(
+            f"找不到密钥目录 {settings.keys_dir}：请检查 CREDITBANK_KEYS_DIR（在哪个文件夹运行？）；"
+            f"creditbank serve 在首次运行时建立它\n"
+            f"No keys folder at {settings.keys_dir}: check CREDITBANK_KEYS_DIR (and the folder you run in); "
+            f"creditbank serve creates it on its first run",
+            1,
+        )
+
+
 def _issuer(db: Database | None = None):
     """The issuer as stored with the keys; never set up here, and never taken from a default
     port: without ``issuer.json`` (a bank set up before identities were stored) the DID comes
@@ -922,6 +940,7 @@ def _issuer(db: Database | None = None):
     from creditbank.certificates.keys import KeyStore
 
     settings = get_settings()
+    _keys_folder(settings)
     fallback = None
     if db is not None and KeyStore(settings.keys_dir).identity() is None:
         with db.reader() as session:
@@ -961,6 +980,7 @@ def keys_move_domain(
     from creditbank.certificates.keys import KeyStore, KeyStoreError
 
     settings = get_settings()
+    _keys_folder(settings)
     try:
         moved = KeyStore(settings.keys_dir).move_domain(new_url)
     except (KeyStoreError, ValueError) as error:
@@ -984,8 +1004,19 @@ def keys_compromised(
     """Mark a key compromised: what it signed from SINCE on no longer verifies."""
     from datetime import datetime
 
-    at = datetime.fromisoformat(since.replace("Z", "+00:00"))
-    _issuer().keys.mark_compromised(kid, at)
+    from creditbank.certificates.keys import KeyStoreError
+
+    try:
+        at = datetime.fromisoformat(since.replace("Z", "+00:00"))
+    except ValueError:
+        _fail(
+            f"--since 的时间“{since}”无效，请写成 ISO 8601，如 2026-01-31T08:00:00Z\n"
+            f"--since: '{since}' is not a valid time; write it as ISO 8601, e.g. 2026-01-31T08:00:00Z"
+        )
+    try:
+        _issuer().keys.mark_compromised(kid, at)
+    except KeyStoreError as error:
+        _fail(str(error))
     console.print(f"{kid} marked compromised since {at.isoformat()}")
 
 
@@ -999,7 +1030,8 @@ def _log():
     from creditbank.app import log_service
 
     settings = get_settings()
-    return log_service(settings, Database(settings.database_url))
+    _keys_folder(settings)
+    return log_service(settings, _set_up_database(settings))
 
 
 @log_app.command("checkpoint")

@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
@@ -323,3 +324,116 @@ def test_a_read_replica_url_that_cannot_be_one_is_refused_in_words(sqlite_url, t
         assert result.exit_code == 2 and isinstance(result.exception, SystemExit), result.output
         assert "SQLite 没有只读副本" in result.output and "SQLite has no read replica" in result.output
         assert not (tmp_path / "keys").exists()  # refused before anything was set up
+
+
+DATABASE_COMMANDS = [
+    ["import", "term.csv", "--institution", "HCZCEC"],
+    ["abandon-import"],
+    ["audit"],
+    ["expire-conversions"],
+    ["stats"],
+    ["stats-refresh"],
+    [
+        "staff",
+        "create",
+        "yc-clerk",
+        "--institution",
+        "HCZCEC",
+        "--role",
+        "clerk",
+        "--password",
+        "竹林深处2026abc",
+    ],
+    ["log", "checkpoint"],
+    ["log", "keys", "list"],
+    ["log", "keys", "rotate"],
+]
+"""Every command that works on an existing bank's database (``serve``, ``demo`` and ``operator
+create`` set one up; ``backup``, ``restore``, ``verify`` and ``witness`` say their own words)."""
+
+KEY_COMMANDS = [
+    ["keys", "list"],
+    ["keys", "rotate"],
+    ["keys", "move-domain", "https://xuefen.example.gov.cn"],
+    ["keys", "compromised", "key-x", "--since", "2026-01-01T00:00:00Z"],
+    ["log", "checkpoint"],
+    ["log", "keys", "list"],
+    ["log", "keys", "rotate"],
+]
+
+
+class TestEveryCommandOnAWrongDatabaseOrKeysFolder:
+    """A mistyped CREDITBANK_DATABASE_URL or CREDITBANK_KEYS_DIR (or another working folder) is said in
+    both languages with exit 1 — no traceback, no empty database or new keys left behind (before,
+    ``stats-refresh`` and ``log …`` printed tracebacks and left an empty .db; ``import`` and
+    ``staff create`` set up a new bank there; the key commands made a new key, and ``log checkpoint``
+    signed with it a checkpoint that ``audit`` then called edited)."""
+
+    def _invoke(self, args, monkeypatch, tmp_path, url: str, keys: Path):
+        from creditbank.config import get_settings
+
+        monkeypatch.chdir(tmp_path)
+        (tmp_path / "term.csv").write_text("external_id,account_no,outcome_code,completed_on\n")
+        monkeypatch.setenv("CREDITBANK_DATABASE_URL", url)
+        monkeypatch.setenv("CREDITBANK_KEYS_DIR", str(keys))
+        monkeypatch.setenv("CREDITBANK_SECRET", "s")
+        get_settings.cache_clear()
+        try:
+            result = CliRunner().invoke(app, args, env={"COLUMNS": "300"})
+        finally:
+            get_settings.cache_clear()
+        assert result.exception is None or isinstance(result.exception, SystemExit), result.output
+        return result
+
+    @pytest.mark.parametrize("args", DATABASE_COMMANDS, ids=" ".join)
+    def test_a_database_that_does_not_exist_is_named_and_not_created(self, args, tmp_path, monkeypatch):
+        (tmp_path / "keys").mkdir()
+        missing = tmp_path / "typo" / "creditbank.db"
+        result = self._invoke(args, monkeypatch, tmp_path, f"sqlite:///{missing}", tmp_path / "keys")
+        assert result.exit_code == 1, result.output
+        assert "找不到数据库" in result.output and "No database at" in result.output, result.output
+        assert not missing.parent.exists()
+        assert sorted(p.name for p in (tmp_path / "keys").iterdir()) == []
+
+    @pytest.mark.parametrize("args", DATABASE_COMMANDS, ids=" ".join)
+    def test_an_unset_database_url_in_an_empty_folder_creates_no_database(self, args, tmp_path, monkeypatch):
+        monkeypatch.delenv("CREDITBANK_DATABASE_URL", raising=False)
+        (tmp_path / "keys").mkdir()
+        result = self._invoke(args, monkeypatch, tmp_path, "sqlite:///./creditbank.db", tmp_path / "keys")
+        assert result.exit_code == 1 and "找不到数据库" in result.output, result.output
+        assert not (tmp_path / "creditbank.db").exists()
+
+    @pytest.mark.parametrize("args", DATABASE_COMMANDS, ids=" ".join)
+    def test_a_postgresql_server_that_does_not_answer_is_named(self, args, tmp_path, monkeypatch):
+        from tests.test_serve import free_port
+
+        (tmp_path / "keys").mkdir()
+        url = f"postgresql+psycopg://creditbank:pg-s3cret@127.0.0.1:{free_port()}/creditbank"
+        result = self._invoke(args, monkeypatch, tmp_path, url, tmp_path / "keys")
+        assert result.exit_code == 1, result.output
+        assert "无法连接数据库" in result.output and "cannot reach the database" in result.output
+        assert "pg-s3cret" not in result.output
+
+    @pytest.mark.parametrize("args", KEY_COMMANDS, ids=" ".join)
+    def test_a_keys_folder_that_does_not_exist_is_named_and_not_created(
+        self, args, sqlite_url, tmp_path, monkeypatch
+    ):
+        missing = tmp_path / "typo-keys"
+        result = self._invoke(args, monkeypatch, tmp_path, sqlite_url, missing)
+        assert result.exit_code == 1, result.output
+        assert "找不到密钥目录" in result.output and "No keys folder at" in result.output, result.output
+        assert not missing.exists()
+
+    def test_an_unknown_key_or_a_bad_time_is_said_in_words(self, tmp_path, monkeypatch):
+        from creditbank.certificates.keys import KeyStore
+
+        KeyStore(tmp_path / "keys").ensure_active()
+        url = f"sqlite:///{tmp_path / 'unused.db'}"
+        unknown = self._invoke(
+            ["keys", "compromised", "key-x", "--since", "2026-01-01T00:00:00Z"], monkeypatch, tmp_path, url,
+            tmp_path / "keys",
+        )  # fmt: skip
+        assert unknown.exit_code == 2 and "没有密钥 key-x / no key key-x" in unknown.output, unknown.output
+        bad = self._invoke(["keys", "compromised", "key-x", "--since", "昨天"], monkeypatch, tmp_path, url,
+                           tmp_path / "keys")  # fmt: skip
+        assert bad.exit_code == 2 and "ISO 8601" in bad.output and "无效" in bad.output, bad.output

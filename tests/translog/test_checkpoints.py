@@ -156,6 +156,7 @@ def test_covering_signs_on_demand_when_no_checkpoint_includes_the_leaf(log, db):
 
 def test_cli_prints_the_signed_checkpoint(settings, db, monkeypatch):
     _append(db, 0, 2)
+    settings.keys_dir.mkdir(exist_ok=True)  # a bank's keys folder (serve makes it; a missing one is refused)
     monkeypatch.setenv("CREDITBANK_DATABASE_URL", settings.database_url)
     monkeypatch.setenv("CREDITBANK_KEYS_DIR", str(settings.keys_dir))
     from creditbank.config import get_settings

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
+import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, inspect
 
 import creditbank.models  # noqa: F401 - registers the tables
 from creditbank.db import metadata
+from creditbank.migrations import alembic_config, upgrade
 
 
 def test_models_and_migrations_agree(db_url):
@@ -26,3 +32,71 @@ def test_openapi_documents_every_route(client):
             if route.path.startswith("/api/") or route.path == "/healthz":
                 assert (route.path, method) in documented
                 assert spec["paths"][route.path][method.lower()].get("summary"), route.path
+
+
+def _index(url: str, name: str) -> dict | None:
+    engine = create_engine(url)
+    with engine.connect() as connection:
+        found = {i["name"]: i for i in inspect(connection).get_indexes("ledger_account")}.get(name)
+    engine.dispose()
+    return found
+
+
+def test_the_migrations_go_down_and_up_again(db_url):
+    """``downgrade`` then ``upgrade head`` on both databases, through the index of 0014 (built
+    concurrently on PostgreSQL, outside a transaction, in both directions)."""
+    command.downgrade(alembic_config(db_url), "0013")
+    assert _index(db_url, "ix_ledger_account_institution_id") is None
+    upgrade(db_url)
+    assert _index(db_url, "ix_ledger_account_institution_id") is not None
+    test_models_and_migrations_agree(db_url)
+
+
+@pytest.fixture
+def pg_url(request: pytest.FixtureRequest, tmp_path) -> str:
+    from tests.conftest import _fresh_database
+
+    return _fresh_database("postgresql", request, tmp_path)
+
+
+@pytest.mark.postgres
+def test_ledger_writes_go_on_while_0014_builds_its_index_on_postgresql(pg_url):
+    """A plain CREATE INDEX queues a SHARE lock on ledger_account: once it waits (here behind a
+    transaction that is writing), every later enrolment, post or conversion waits behind it for
+    the whole build. Built concurrently, a write arriving meanwhile goes through at once."""
+    import psycopg
+
+    command.downgrade(alembic_config(pg_url), "0013")
+    dsn = pg_url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(dsn) as writing, psycopg.connect(dsn) as later:
+        writing.execute("LOCK TABLE ledger_account IN ROW EXCLUSIVE MODE")  # a write in progress
+        done: list[BaseException | None] = []
+
+        def migrate() -> None:
+            try:
+                upgrade(pg_url, "0014")
+                done.append(None)
+            except BaseException as exc:  # handed to the test's thread
+                done.append(exc)
+
+        thread = threading.Thread(target=migrate)
+        thread.start()
+        with psycopg.connect(dsn, autocommit=True) as watch:  # until the migration waits for the writer
+            while not watch.execute(
+                "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid) "
+                "WHERE NOT l.granted AND a.datname = current_database()"
+            ).fetchone()[0]:  # type: ignore[index]
+                assert thread.is_alive(), done
+                time.sleep(0.05)
+        later.execute("SET lock_timeout = '3s'")
+        try:
+            later.execute("LOCK TABLE ledger_account IN ROW EXCLUSIVE MODE")  # another write
+            blocked = False
+        except psycopg.errors.LockNotAvailable:
+            blocked = True
+        later.rollback()
+        writing.commit()
+        thread.join()
+    assert done == [None]
+    assert not blocked, "a write waited for the index build"
+    assert _index(pg_url, "ix_ledger_account_institution_id") is not None

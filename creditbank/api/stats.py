@@ -339,9 +339,11 @@ def recognition_candidates(
     by: Literal["credits", "hours"] = "credits",
     top: Annotated[int, Query(ge=1, le=100)] = 5,
 ) -> list[dict]:
-    """Only learners who agreed in their portal to be named appear."""
+    """Only learners who agreed in their portal to be named appear. On a large bank the candidates
+    are computed ahead like the other figures: each item then carries the list's ``as_of`` time
+    (null when computed for this answer) and ``ledger_seq``."""
     period = queries.Period.of(start, end)
-    found, _stamp = statistics(request).candidates(
+    found, stamp = statistics(request).candidates(
         period, district=district, category=category, by=by, top=top
     )
     return [
@@ -354,7 +356,9 @@ def recognition_candidates(
             credits=c.credits_units / 100,
             hours=round(c.hours, 2),
             completions=c.completions,
-        ).model_dump()
+            as_of=stamp.as_of,
+            ledger_seq=stamp.ledger_seq,
+        ).model_dump(mode="json")
         for c in found
     ]
 

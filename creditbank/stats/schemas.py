@@ -90,6 +90,9 @@ class AreaOut(BaseModel):
 
 
 class CandidateOut(BaseModel):
+    """A candidate for recognition. The answer stays a list (as it always was); each item carries
+    the list's ``as_of`` and ``ledger_seq``, the same for all of them, as every other figure does."""
+
     rank: int
     account_no: str
     name: str
@@ -98,6 +101,14 @@ class CandidateOut(BaseModel):
     credits: float
     hours: float
     completions: int
+    as_of: datetime | None = Field(
+        default=None,
+        description="When the candidates were computed, if they were computed ahead (a large bank: "
+        "docs/statistics.md); null: computed for this answer, current.",
+    )
+    ledger_seq: int | None = Field(
+        default=None, description="The ledger position the candidates include (every transaction up to it)"
+    )
 
 
 class AwardIn(BaseModel):

@@ -193,6 +193,30 @@ class TestLargeBank:
         r = slow.post("/operator/stats/refresh", data={"csrf_token": token}, follow_redirects=False)
         assert r.status_code == 303 and "refreshed=1" in r.headers["location"]
 
+    def test_recognition_candidates_say_as_of_when_like_every_other_figure(self, slow):
+        from tests.stats.test_recognition import PERIOD
+        from tests.stats.test_recognition import _world as consenting_learners
+
+        consenting_learners(slow)
+
+        def candidates() -> list[dict]:
+            r = slow.get("/api/v1/stats/recognition", params=PERIOD, headers=OPERATOR)
+            assert r.status_code == 200, r.text
+            assert r.json(), "the world has consenting candidates"
+            return r.json()
+
+        live = candidates()
+        assert {c["as_of"] for c in live} == {None}  # computed for this answer
+        assert len({c["ledger_seq"] for c in live}) == 1 and live[0]["ledger_seq"] >= 1
+        settle(slow)
+        served = candidates()
+        as_of = {c["as_of"] for c in served}
+        assert len(as_of) == 1 and None not in as_of, "one time for the whole list"
+        assert datetime.now(UTC) - datetime.fromisoformat(as_of.pop()) < timedelta(minutes=5)
+        assert {c["ledger_seq"] for c in served} == {live[0]["ledger_seq"]}
+        strip = [{k: v for k, v in c.items() if k != "as_of"} for c in served]
+        assert strip == [{k: v for k, v in c.items() if k != "as_of"} for c in live]
+
 
 class TestCollegeSizedBank:
     def test_figures_kept_in_a_slow_moment_are_computed_per_request_again_once_cheap(self, settings, db):

@@ -100,6 +100,12 @@ CODES: dict[str, tuple[int, str, str]] = {
     ),
     # certificates and verification
     "certificate_not_found": (404, "找不到证书 {id}", "Certificate {id} not found"),
+    "certificate_data_invalid": (
+        409,
+        "无法签发证书：记录中的{what_zh}为空或含有不可见、控制字符（{value}），请联系{who_zh}更正后再申请",
+        "The certificate cannot be issued: the recorded {what_en} is empty or holds invisible or "
+        "control characters ({value}); ask {who_en} to correct it, then try again",
+    ),
     "nothing_to_certify": (
         422,
         "还没有可以写入成绩单的学习成果",
@@ -285,6 +291,12 @@ CODES: dict[str, tuple[int, str, str]] = {
         "{rejected} rows were rejected; nothing was imported",
     ),
     "invalid_value": (422, "{field} 的值无效：{reason}", "Invalid value for {field}: {reason}"),
+    "invalid_text": (
+        422,
+        "{field} 含有不可见或控制字符（{char}），常见于从 Excel 或微信复制的文字：请删除后重新输入",
+        "{field} contains an invisible or control character ({char}), as text copied from Excel or "
+        "WeChat often does: delete it and type the text again",
+    ),
     # the VC-API test endpoints (creditbank/vcapi); `errors` carries VC 2.0 ProblemDetails
     "vc_invalid_request": (400, "请求不符合 VC-API：{detail}", "Not a VC-API request: {detail}"),
     "vc_invalid_document": (

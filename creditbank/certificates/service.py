@@ -6,6 +6,7 @@ import dataclasses
 import hashlib
 import json
 from datetime import datetime
+from typing import overload
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import event, func, select
@@ -24,7 +25,7 @@ from creditbank.db import table_of
 from creditbank.errors import CreditbankError
 from creditbank.institutions import service as institutions
 from creditbank.institutions.models import Institution
-from creditbank.kit import clock, qrpayload, statuslist
+from creditbank.kit import clock, qrpayload, statuslist, text
 from creditbank.kit.canonical import canonical_bytes, digest_hex
 from creditbank.kit.dataintegrity import sign_proof_set
 from creditbank.kit.tokens import new_id
@@ -149,19 +150,55 @@ def _lines(
 
 
 def _line(outcome: Outcome, institution: Institution, units: int, on: str) -> Line:
+    owner = (f"机构 {institution.code}", f"institution {institution.code}")
+    title_zh = _stored(outcome.title_zh, ("学习成果名称", "outcome title"), owner)
+    title_en = _stored(
+        outcome.title_en, ("学习成果英文名称", "outcome's English title"), owner, required=False
+    )
     return Line(
         outcome_ref=f"{institution.code}:{outcome.code}:v{outcome.version}",
-        title_zh=outcome.title_zh,
-        title_en=outcome.title_en,
+        title_zh=title_zh,
+        title_en=title_en,
         category=outcome.category,
         level=outcome.level,
         credits=_credits_text(units),
         completed_on=on,
         institution_code=institution.code,
-        institution_name=institution.name_zh,
+        institution_name=_stored(institution.name_zh, ("机构名称", "institution name"), _OPERATOR),
         available=_credits_text(outcome.credits_units),
-        outcome_title_zh=outcome.title_zh,
-        outcome_title_en=outcome.title_en,
+        outcome_title_zh=title_zh,
+        outcome_title_en=title_en,
+    )
+
+
+_OPERATOR = ("平台运营方", "the operator")
+
+
+@overload
+def _stored(value: str, what: tuple[str, str], who: tuple[str, str]) -> str: ...
+@overload
+def _stored(
+    value: str | None, what: tuple[str, str], who: tuple[str, str], *, required: bool
+) -> str | None: ...
+def _stored(
+    value: str | None, what: tuple[str, str], who: tuple[str, str], *, required: bool = True
+) -> str | None:
+    """A stored name or title as a certificate prints and signs it (``kit.text``: what is entered
+    today is clean already; rows from before the rule may not be). Blank, or holding a control or
+    bidi character, it is refused with ``certificate_data_invalid`` naming what to correct and
+    who can: signing it would break the credential's schema (a blank name) or print a name that
+    reads differently from the signed one."""
+    try:
+        cleaned = text.normalize(value or "")
+    except text.InvalidText as exc:
+        problem = exc.char
+    else:
+        if cleaned or not required:
+            return cleaned or None
+        problem = "空 / empty"
+    raise CreditbankError(
+        "certificate_data_invalid",
+        {"what_zh": what[0], "what_en": what[1], "who_zh": who[0], "who_en": who[1], "value": problem},
     )
 
 
@@ -281,10 +318,12 @@ class AwardFacts:
 def _award_line(award: AwardFacts) -> Line:
     by = f"{award.district}学分银行" if award.district else BANK_NAME_ZH
     earned = _credits_text(award.credits_units)
+    title_zh = _stored(award.title_zh, ("表彰名称", "award title"), _OPERATOR)
+    title_en = _stored(award.title_en, ("表彰英文名称", "award's English title"), _OPERATOR, required=False)
     return Line(
         outcome_ref=f"AWARD:{award.award_id}",
-        title_zh=f"{award.title_zh}（{award.period_from} 至 {award.period_to}，{earned} 学分）",
-        title_en=f"{award.title_en or award.title_zh} ({award.period_from} to {award.period_to}, {earned} credits)",
+        title_zh=f"{title_zh}（{award.period_from} 至 {award.period_to}，{earned} 学分）",
+        title_en=f"{title_en or title_zh} ({award.period_from} to {award.period_to}, {earned} credits)",
         category=award.category or "community",
         level=1,
         credits="0",  # an award grants no credits; what earned it is in the title and the criteria
@@ -354,7 +393,11 @@ def issue(
         issuer_did=issuer.did,
         issuer_name_zh=BANK_NAME_ZH,
         issuer_name_en=BANK_NAME_EN,
-        learner_name=learner.name,
+        learner_name=_stored(
+            learner.name,
+            ("姓名", "name"),
+            ("为你开户的机构或平台运营方", "the institution that enrolled you, or the operator"),
+        ),
         id_masked=learner.id_masked,
         account_no=learner.account_no,
         total_credits=_credits_text(total),
@@ -380,13 +423,19 @@ def issue(
             achievement, evidence = credentials.conversion_parts(printed, issuer.base_url)
         else:
             assert qualification is not None  # the qualification branch above found it
+            owner = ("资历所属机构", "the qualification's institution")
             achievement, evidence = credentials.qualification_parts(
                 printed,
                 issuer.base_url,
                 code=qualification.code,
                 version=qualification.version,
-                name_zh=qualification.name_zh,
-                name_en=qualification.name_en,
+                name_zh=_stored(qualification.name_zh, ("资历名称", "qualification name"), owner),
+                name_en=_stored(
+                    qualification.name_en,
+                    ("资历英文名称", "qualification's English name"),
+                    owner,
+                    required=False,
+                ),
                 total_required=_credits_text(qualification.total_units),
             )
         unsigned = credentials.summary_credential(

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
+from creditbank.kit.text import PRINTED
+
 
 class EnrolmentIn(BaseModel):
-    name: str = Field(min_length=1, max_length=100, examples=["张桂兰"])
+    name: Annotated[str, Field(min_length=1, max_length=100), PRINTED] = Field(
+        examples=["张桂兰"],
+        description="Printed and signed on certificates: normalised (kit.text), never blank",
+    )
     national_id: str = Field(
         min_length=15,
         max_length=25,

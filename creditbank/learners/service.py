@@ -13,7 +13,7 @@ from sqlmodel import Session, col, select
 from creditbank.db import Database
 from creditbank.errors import CreditbankError
 from creditbank.institutions import service as institutions
-from creditbank.kit import clock, idcard, passwords
+from creditbank.kit import clock, idcard, passwords, text
 from creditbank.kit.tokens import (
     hmac_hex,
     new_account_no,
@@ -73,6 +73,9 @@ def enroll(
     school's slip). An activated account gets no code: codes never reach it again."""
     if institution_id is not None:
         institutions.require_accredited(session, institution_id)
+    # Every way in (API, console, CLI, demo) passes here: the name a certificate will sign is
+    # normalised and never blank (a blank one broke every certificate of the learner).
+    name = text.clean(name, field="name", max_length=100)
     nid = parse_national_id(national_id)
     digest = id_hmac(secret, nid.number)
     learner = session.exec(select(Learner).where(Learner.id_hmac == digest).with_for_update()).first()
@@ -82,7 +85,7 @@ def enroll(
             account_no=_free_account_no(session),
             id_hmac=digest,
             id_masked=nid.masked,
-            name=name.strip(),
+            name=name,
             birth_year=(birth_date or nid.birth_date).year,
             gender=gender or nid.gender,
             phone=phone,

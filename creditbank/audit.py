@@ -157,15 +157,13 @@ def audit(
                 f"posting id={pid}: balance_after {after} ≠ running balance {running[account_id]}"
             ):
                 return report
-            if (
-                lot_id is not None
-                and lot_id in lot_keys
-                and units != 0
-                and codes.get(account_id, "").startswith("learner:")
-            ):
-                learner_totals[lot_keys[lot_id]] += units
-                lot_net[lot_id] += units
+            if lot_id is not None and lot_id in lot_keys and codes.get(account_id, "").startswith("learner:"):
+                # A lot's first posting is its deposit, 0 included: completions of 0-credit
+                # outcomes were posted before the catalogue and the posting refused them.
                 lot_first.setdefault(lot_id, units)
+                if units != 0:
+                    learner_totals[lot_keys[lot_id]] += units
+                    lot_net[lot_id] += units
         tx_ids.add(tx.id)
         if tx.reverses_id:
             tx_reverses[tx.reverses_id] = tx.id

@@ -54,7 +54,24 @@ CODES: dict[str, tuple[int, str, str]] = {
     # catalogue
     "outcome_not_found": (404, "找不到学习成果 {code}", "Learning outcome {code} not found"),
     "credits_or_hours_required": (422, "请填写学分或学时", "Give credits or learning hours"),
+    "credits_must_be_positive": (
+        422,
+        "学分必须大于 0：不计学分的活动不能作为学习成果发布",
+        "Credits must be more than 0: an activity worth no credits cannot be published as an outcome",
+    ),
+    "hours_too_few_for_credit": (
+        422,
+        "学时不足以折算学分：至少需要 {min_hours} 学时（每学分 {hours_per_credit} 学时）",
+        "Too few learning hours to make any credit: at least {min_hours} hours are needed "
+        "({hours_per_credit} hours per credit)",
+    ),
     # completions and ledger
+    "outcome_without_credits": (
+        422,
+        "学习成果 {code} 计 0 学分，不能登记：请先在目录中为它填写学分或足够的学时（发布新版本）",
+        "Outcome {code} is worth 0 credits and cannot be posted: give it credits or enough hours in "
+        "the catalogue first (a new version)",
+    ),
     "completed_on_in_future": (422, "完成日期 {date} 晚于今天", "Completion date {date} is in the future"),
     "score_below_minimum": (
         422,

@@ -16,12 +16,24 @@ from creditbank.kit import clock
 
 
 def credits_units_for(spec: OutcomeSpec, hours_per_credit: float) -> tuple[int, bool]:
-    """Credits in hundredths; derived from hours (rounded down to 0.5) when not given."""
+    """Credits in hundredths; derived from hours (rounded down to 0.5) when not given.
+
+    An outcome is worth more than 0 credits: a completion deposits its credits as a lot, and a
+    lot of nothing is no credit a learner could see, spend or be certified for (docs/ledger.md).
+    A 2-hour lecture is refused here, with the hours it would need, not later at every posting."""
     if spec.credits is not None:
-        return round(spec.credits * 100), False
+        units = round(spec.credits * 100)
+        if units <= 0:
+            raise CreditbankError("credits_must_be_positive")
+        return units, False
     if spec.hours is None:  # OutcomeSpec refuses this already; a spec built in code might not
         raise CreditbankError("credits_or_hours_required")
     halves = math.floor(spec.hours / hours_per_credit * 2 + 1e-9)
+    if halves <= 0:
+        raise CreditbankError(
+            "hours_too_few_for_credit",
+            {"min_hours": f"{hours_per_credit / 2:g}", "hours_per_credit": f"{hours_per_credit:g}"},
+        )
     return halves * 50, True
 
 

@@ -370,7 +370,7 @@ class Poster:
                     {"external_id": row.external_id, "first_line": seen[0]},
                 )
             return rules.Problem("external_id_conflict", "external_id", {"external_id": row.external_id})
-        problem = rules.check_score(row.score, outcome.min_score)
+        problem = worth_nothing(outcome) or rules.check_score(row.score, outcome.min_score)
         if problem is not None:
             return problem
         if (ref.learner_id, outcome.code) in self._seen_pairs:
@@ -574,6 +574,14 @@ class Poster:
                 _PAIRS, {"institution_id": self.institution.id, "learner_ids": ids[i : i + 500]}
             )
             self._seen_pairs.update((learner_id, code) for learner_id, code in rows)
+
+
+def worth_nothing(outcome: _Outcome) -> rules.Problem | None:
+    """An outcome of 0 credits, published before the catalogue refused them (docs/ledger.md): a
+    completion of it would deposit a lot of nothing, so it is refused, row by row in a batch."""
+    if outcome.credits_units > 0:
+        return None
+    return rules.Problem("outcome_without_credits", "outcome_code", {"code": outcome.code})
 
 
 def _digest(row: rules.CleanRow, ref: _LearnerRef) -> str:

@@ -22,6 +22,7 @@ from creditbank.api.deps import (
     write,
     write_in_steps,
 )
+from creditbank.api.problems import validation_errors
 from creditbank.catalogue import service as catalogue
 from creditbank.catalogue.models import Outcome
 from creditbank.catalogue.schemas import OutcomeOut, OutcomeSpec
@@ -259,13 +260,7 @@ async def post_batch(
         try:
             body = BatchJsonIn.model_validate_json(await _limited_json(request, settings.max_upload_bytes))
         except ValidationError as exc:  # parsed by hand (the body may also be CSV/XLSX), so map it here
-            raise CreditbankError(
-                "validation_error",
-                errors=[
-                    {"field": ".".join(map(str, e["loc"])), "code": e["type"], "message_en": e["msg"]}
-                    for e in exc.errors()
-                ],
-            ) from None
+            raise CreditbankError("validation_error", errors=validation_errors(exc.errors())) from None
         chosen_mode = mode or body.mode
         request_hash = body_digest(request, {"mode": chosen_mode, "rows": body.rows})
         rows = [(i + 1, {c: r.get(c) for c in COLUMNS}) for i, r in enumerate(body.rows)]

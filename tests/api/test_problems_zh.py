@@ -1,8 +1,23 @@
-"""Validation errors (422 from request models) speak Chinese too (issue 8 item 9)."""
+"""Validation errors (422 from request models) speak Chinese too (issue 8 item 9), with the same
+reason as the English message — a clerk reading only the Chinese must learn what to fix."""
 
 from __future__ import annotations
 
-from tests.conftest import institution
+import ast
+from pathlib import Path
+
+import creditbank
+from creditbank.api.problems import VALIDATOR_ZH
+from tests.conftest import institution, learner, outcome, signed_in
+
+RULE = {
+    "code": "R-1",
+    "name_zh": "家政育婴师转学前教育",
+    "target_outcome_code": "YC-ELEC",
+    "credits": 1,
+    "source": {"all_of": ["YCCEC:YC-WECHAT"]},
+    "effective_from": "2026-01-01",
+}
 
 
 def test_a_validation_error_carries_a_chinese_message_for_each_field(client):
@@ -10,7 +25,7 @@ def test_a_validation_error_carries_a_chinese_message_for_each_field(client):
     response = client.post("/api/v1/learners", json={"national_id": "11010519491231002X"}, headers=inst)
     assert response.status_code == 422
     [error] = [e for e in response.json()["errors"] if e["field"] == "name"]
-    assert error["message_zh"] == "缺少必填字段 name" and error["message_en"] == "Field required"
+    assert error["message_zh"] == "缺少必填字段 姓名（name）" and error["message_en"] == "Field required"
     outcome = client.put(
         "/api/v1/catalogue/X-1",
         json={"title_zh": "课", "category": "community", "level": 99, "credits": 1},
@@ -18,3 +33,56 @@ def test_a_validation_error_carries_a_chinese_message_for_each_field(client):
     )
     assert outcome.status_code == 422
     assert any("level" in e["message_zh"] and "应不大于" in e["message_zh"] for e in outcome.json()["errors"])
+
+
+class TestValidatorReasons:
+    def test_a_rule_whose_any_n_of_is_larger_than_its_list_says_so_in_chinese(self, client):
+        inst = institution(client)
+        body = RULE | {"source": {"any_n_of": {"n": 3, "outcomes": ["YCCEC:A", "YCCEC:B"]}}}
+        [error] = client.post("/api/v1/conversion-rules", json=body, headers=inst).json()["errors"]
+        assert error["field"] == "source"
+        assert error["message_zh"] == "来源条件（source）：任选项数 any_n_of.n 大于所列成果的个数"
+        assert error["message_en"] == "any_n_of.n is larger than the list"
+
+    def test_a_rule_that_ends_before_it_starts_says_so_in_chinese(self, client):
+        inst = institution(client)
+        body = RULE | {"effective_until": "2025-12-31"}
+        [error] = client.post("/api/v1/conversion-rules", json=body, headers=inst).json()["errors"]
+        assert error["message_zh"] == "失效日期 effective_until 早于生效日期 effective_from"
+        assert "请求内容" not in error["message_zh"]
+
+    def test_an_empty_conversion_request_says_which_fields_to_give(self, client):
+        inst = institution(client)
+        outcome(client, inst)
+        me = signed_in(client, learner(client, inst))
+        response = client.post("/api/v1/me/conversions", json={}, headers=me)
+        assert response.status_code == 422
+        [error] = response.json()["errors"]
+        assert "rule_id" in error["message_zh"] and "rule_code" in error["message_zh"]
+        assert error["message_en"] == "give exactly one of rule_id or rule_code"
+
+    def test_every_validator_message_has_its_chinese(self):
+        """A new ``raise ValueError("…")`` in a request model without a translation would bring
+        back "请求内容 的值无效"."""
+        messages = set()
+        for path in Path(creditbank.__file__).parent.rglob("schemas.py"):
+            for node in ast.walk(ast.parse(path.read_text())):
+                if (
+                    isinstance(node, ast.Raise)
+                    and isinstance(node.exc, ast.Call)
+                    and getattr(node.exc.func, "id", None) == "ValueError"
+                    and node.exc.args
+                    and isinstance(node.exc.args[0], ast.Constant)
+                ):
+                    messages.add(node.exc.args[0].value)
+        assert messages and messages <= set(VALIDATOR_ZH)
+
+
+def test_a_json_batch_whose_rows_are_not_a_list_is_refused_in_both_languages(client):
+    inst = institution(client)
+    response = client.post("/api/v1/completions/batch", json={"rows": "abc"}, headers=inst)
+    assert response.status_code == 422
+    [error] = response.json()["errors"]
+    assert error["field"] == "rows"
+    assert error["message_zh"] == "数据行（rows）应为列表"
+    assert error["message_en"]

@@ -14,6 +14,21 @@ from typing import Any
 CODES: dict[str, tuple[int, str, str]] = {
     "validation_error": (422, "请求内容格式不正确", "The request body is not valid"),
     "not_found": (404, "找不到该资源", "Resource not found"),
+    "method_not_allowed": (
+        405,
+        "这个地址不接受 {method} 请求，只接受 {allowed}",
+        "{method} is not allowed here; use {allowed}",
+    ),
+    "unsupported_media_type": (
+        415,
+        "请求内容应为 JSON（Content-Type: application/json），收到的是 {received}",
+        "The request body must be JSON (Content-Type: application/json); got {received}",
+    ),
+    "invalid_parameter": (
+        422,
+        "参数 {names} 的值不正确",
+        "The value of parameter {names} is not valid",
+    ),
     "unauthorized": (401, "需要登录或有效的令牌", "A valid token is required"),
     "forbidden": (403, "无权执行此操作", "You are not allowed to do this"),
     "rate_limited": (429, "尝试次数过多，请稍后再试", "Too many attempts; try again later"),

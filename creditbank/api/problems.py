@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -19,7 +20,7 @@ _HTTP_CODES = {
     401: "unauthorized",
     403: "forbidden",
     404: "not_found",
-    405: "not_found",
+    405: "method_not_allowed",
     413: "upload_too_large",
     415: "unsupported_file",
     429: "rate_limited",
@@ -157,25 +158,66 @@ def validation_en(kind: str, message: str, ctx: dict[str, Any]) -> str:
     return message
 
 
+PARAMETER_PLACES = {"query": "查询参数", "path": "路径参数", "header": "请求头", "cookie": "Cookie"}
+
+_LINE_COLUMN = re.compile(r"line (\d+) column (\d+)")
+
+
+def _malformed_json(loc: list[str], ctx: dict[str, Any]) -> dict[str, Any]:
+    """Where the JSON broke, as a person counts: FastAPI gives the character offset, pydantic's own
+    parser (the batch route) a line and column."""
+    reason = str(ctx.get("error", ""))
+    if loc and loc[0].isdigit():
+        near = int(loc[0]) + 1
+        zh, en = f"JSON 格式错误（第 {near} 个字符附近）", f"Malformed JSON near character {near}"
+    elif match := _LINE_COLUMN.search(reason):
+        line, column = match.groups()
+        zh, en = (
+            f"JSON 格式错误（第 {line} 行第 {column} 列附近）",
+            f"Malformed JSON near line {line}, column {column}",
+        )
+    else:
+        zh, en = "JSON 格式错误", "Malformed JSON"
+    return {
+        "field": "",
+        "code": "json_invalid",
+        "message_zh": zh,
+        "message_en": f"{en}: {reason}" if reason else en,
+    }
+
+
 def validation_errors(raw: Sequence[Any], *, dropped: tuple[str, ...] = ("body",)) -> list[dict[str, Any]]:
-    """pydantic's errors as the ``errors`` of a problem: field path, type, Chinese and English."""
+    """pydantic's errors as the ``errors`` of a problem: field path, type, Chinese and English.
+    A query, path or header parameter is named as such (``in``), without the location prefix."""
     entries = []
     for e in raw:
         loc = [str(p) for p in e.get("loc", ())]
-        if loc and loc[0] in dropped:
+        place = loc[0] if loc and loc[0] in PARAMETER_PLACES else None
+        if loc and (loc[0] in dropped or place):
             loc = loc[1:]
-        field = ".".join(loc)
         kind = str(e.get("type", ""))
         ctx = e.get("ctx") or {}
-        entries.append(
-            {
-                "field": field,
-                "code": kind,
-                "message_zh": validation_zh(kind, field, ctx),
-                "message_en": validation_en(kind, str(e.get("msg", "")), ctx),
-            }
-        )
+        if kind == "json_invalid":
+            entries.append(_malformed_json(loc, ctx))
+            continue
+        field = ".".join(loc)
+        entry = {
+            "field": field,
+            "code": kind,
+            "message_zh": validation_zh(kind, field, ctx),
+            "message_en": validation_en(kind, str(e.get("msg", "")), ctx),
+        }
+        if place:
+            entry["in"] = place
+            entry["message_zh"] = f"{PARAMETER_PLACES[place]} {entry['message_zh']}"
+            entry["message_en"] = f"{place} parameter {field}: {entry['message_en']}"
+        entries.append(entry)
     return entries
+
+
+def _is_json(content_type: str) -> bool:
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
 
 
 def language(request: Request) -> str:
@@ -229,15 +271,29 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _shape(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return problem(request, "validation_error", errors=validation_errors(exc.errors()))
+        received = request.headers.get("content-type", "")
+        if isinstance(exc.body, bytes | bytearray) and not _is_json(received):
+            # FastAPI hands a JSON route's body over unparsed when it is not declared JSON; the
+            # model then fails on a string. What is wrong is the media type (RFC 9110 §15.5.16).
+            return problem(request, "unsupported_media_type", {"received": received or "（未注明 / none）"})
+        errors = validation_errors(exc.errors())
+        if errors and all("in" in e for e in errors):
+            names = ", ".join(dict.fromkeys(e["field"] for e in errors))
+            return problem(request, "invalid_parameter", {"names": names}, errors=errors)
+        return problem(request, "validation_error", errors=errors)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         code = _HTTP_CODES.get(exc.status_code, "validation_error")
+        headers = getattr(exc, "headers", None)
+        params = {}
+        if exc.status_code == 405:
+            params = {"method": request.method, "allowed": (headers or {}).get("Allow", "")}
         html_page = getattr(request.app.state, "html_error", None)
         if html_page is not None and wants_html(request):
-            return html_page(request, "page_not_found" if exc.status_code == 404 else code, exc.status_code)
-        return problem(request, code, status=exc.status_code, headers=getattr(exc, "headers", None))
+            page_code = "page_not_found" if exc.status_code == 404 else code
+            return html_page(request, page_code, exc.status_code, params)
+        return problem(request, code, params, status=exc.status_code, headers=headers)
 
     @app.exception_handler(Exception)
     async def _bug(request: Request, exc: Exception) -> JSONResponse:

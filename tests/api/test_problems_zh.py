@@ -86,3 +86,68 @@ def test_a_json_batch_whose_rows_are_not_a_list_is_refused_in_both_languages(cli
     assert error["field"] == "rows"
     assert error["message_zh"] == "数据行（rows）应为列表"
     assert error["message_en"]
+
+
+class TestRequestShape:
+    """Refusals about how the request was sent, not what it said."""
+
+    def test_a_method_the_route_does_not_take_is_405_with_allow(self, client):
+        inst = institution(client)
+        response = client.get("/api/v1/completions", headers=inst)
+        assert response.status_code == 405
+        assert response.headers["Allow"] == "POST"
+        body = response.json()
+        assert body["code"] == "method_not_allowed"
+        assert body["title"] == "这个地址不接受 GET 请求，只接受 POST"
+        assert "GET is not allowed here" in body["detail"]
+
+    def test_a_body_not_sent_as_json_is_415(self, client):
+        inst = institution(client)
+        response = client.post(
+            "/api/v1/learners", content=b'{"name": "x"}', headers=inst | {"Content-Type": "text/plain"}
+        )
+        assert response.status_code == 415
+        body = response.json()
+        assert body["code"] == "unsupported_media_type"
+        assert "text/plain" in body["title"] and "application/json" in body["title"]
+        # the batch route answers an unreadable upload with the same status
+        png = client.post(
+            "/api/v1/completions/batch",
+            content=b"\x89PNG\r\n\x1a\n",
+            headers=inst | {"Content-Type": "image/png"},
+        )
+        assert png.status_code == 415
+
+    def test_malformed_json_says_where_as_a_person_counts(self, client):
+        inst = institution(client)
+        response = client.post(
+            "/api/v1/learners",
+            content=b'{"name": "x",,}',
+            headers=inst | {"Content-Type": "application/json"},
+        )
+        assert response.status_code == 422
+        [error] = response.json()["errors"]
+        assert error["field"] == ""
+        assert error["message_zh"] == "JSON 格式错误（第 14 个字符附近）"
+        assert error["message_en"].startswith("Malformed JSON near character 14")
+        batch = client.post(
+            "/api/v1/completions/batch",
+            content=b'{"rows": [}',
+            headers=inst | {"Content-Type": "application/json"},
+        )
+        assert batch.status_code == 422
+        [error] = batch.json()["errors"]
+        assert error["message_zh"] == "JSON 格式错误（第 1 行第 11 列附近）"
+
+    def test_a_bad_query_parameter_is_named(self, client):
+        inst = institution(client)
+        me = signed_in(client, learner(client, inst))
+        response = client.get("/api/v1/me/ledger?limit=abc", headers=me | {"Accept-Language": "en"})
+        assert response.status_code == 422
+        body = response.json()
+        assert body["code"] == "invalid_parameter"
+        assert body["title"] == "The value of parameter limit is not valid"
+        assert body["detail"] == "参数 limit 的值不正确"
+        [error] = body["errors"]
+        assert error["field"] == "limit" and error["in"] == "query"
+        assert error["message_zh"] == "查询参数 条数（limit）应为整数"

@@ -483,10 +483,14 @@ class CreditbankError(Exception):
 
 
 def render(code: str, params: dict[str, Any], lang: str = "zh") -> str:
+    """The message in ``lang``. A parameter given per language (``reason_zh`` and ``reason_en``)
+    fills ``{reason}`` in that language, so a Chinese reason never lands in the English message."""
     _, zh, en = CODES[code]
     template = en if lang == "en" else zh
+    suffix = "_en" if lang == "en" else "_zh"
+    chosen = {key[:-3]: value for key, value in params.items() if key.endswith(suffix)}
     try:
-        return template.format(**params)
+        return template.format(**(params | chosen))
     except (KeyError, IndexError):
         return template
 

@@ -221,12 +221,19 @@ def _parse_header(cells: list[str | None], line: int) -> list[str | None]:
         if cell is None:
             raise CreditbankError(
                 "malformed_row",
-                {"line": line, "reason": f"第 {index + 1} 列没有列名 / column {index + 1} has no name"},
+                {
+                    "line": line,
+                    "reason_zh": f"第 {index + 1} 列没有列名",
+                    "reason_en": f"column {index + 1} has no name",
+                },
             )
         name = _normalise(cell)
         if name in names:
-            reason = f"列名重复：{cell}（{name}） / duplicate column {cell} ({name})"
-            raise CreditbankError("malformed_row", {"line": line, "reason": reason})
+            reasons = {
+                "reason_zh": f"列名重复：{cell}（{name}）",
+                "reason_en": f"duplicate column {cell} ({name})",
+            }
+            raise CreditbankError("malformed_row", {"line": line, **reasons})
         if name in IGNORED:
             names[index] = ""  # a known column whose values are not imported
             continue
@@ -247,10 +254,11 @@ def _make_row(
     line: int, cells: list[str | None], names: list[str | None], fixed_width: bool
 ) -> Row | RowProblem:
     if fixed_width and len(cells) != len(names):
-        reason = (
-            f"应有 {len(names)} 列，实际 {len(cells)} 列 / expected {len(names)} fields, got {len(cells)}"
-        )
-        return RowProblem(line, "malformed_row", {"line": line, "reason": reason})
+        reasons = {
+            "reason_zh": f"应有 {len(names)} 列，实际 {len(cells)} 列",
+            "reason_en": f"expected {len(names)} fields, got {len(cells)}",
+        }
+        return RowProblem(line, "malformed_row", {"line": line, **reasons})
     values: dict[str, str | None] = dict.fromkeys(COLUMNS)
     for index, cell in enumerate(cells):
         name = names[index] if index < len(names) else None
@@ -260,8 +268,11 @@ def _make_row(
             values[name] = cell
         elif cell is not None:
             # A value under no header: dropping it silently could lose what the uploader meant.
-            reason = f"第 {index + 1} 列有值但没有列名 / column {index + 1} has a value but no header"
-            return RowProblem(line, "malformed_row", {"line": line, "reason": reason})
+            reasons = {
+                "reason_zh": f"第 {index + 1} 列有值但没有列名",
+                "reason_en": f"column {index + 1} has a value but no header",
+            }
+            return RowProblem(line, "malformed_row", {"line": line, **reasons})
     return Row(line, values)
 
 
@@ -305,8 +316,11 @@ def _csv_records(file: IO[bytes], encoding: str) -> Iterator[Record]:
             except StopIteration:
                 return
             except csv.Error as exc:  # e.g. an unclosed quote swallowing the rest of the file
-                reason = f"无法解析（引号未闭合？）/ cannot parse (unclosed quote?): {exc}"
-                raise CreditbankError("malformed_row", {"line": start, "reason": reason}) from exc
+                reasons = {
+                    "reason_zh": "无法解析（引号未闭合？）",
+                    "reason_en": f"cannot parse (unclosed quote?): {exc}",
+                }
+                raise CreditbankError("malformed_row", {"line": start, **reasons}) from exc
             yield start, [field.strip() or None for field in fields]
     finally:
         # Hand the caller's file back open: a discarded TextIOWrapper would close it.

@@ -39,15 +39,44 @@ class CleanRow:
     hours: float | None
 
 
+# The columns as the Chinese headers name them (batchfile.ALIASES reads these too): a row's message
+# names its column both ways, so a clerk finds it whichever header the file used.
+COLUMN_ZH = {
+    "external_id": "外部编号",
+    "account_no": "学习账号",
+    "national_id": "身份证号",
+    "outcome_code": "成果代码",
+    "completed_on": "完成日期",
+    "score": "成绩",
+    "hours": "学时",
+}
+_SHOWN = 24  # characters of a refused value quoted back; the rest is "…"
+
+
+def invalid(column: str, raw: Any, zh: str, en: str) -> Problem:
+    """``invalid_value`` for one cell: the column in both namings, the value as it came (shortened)
+    and the reason, each in its own language."""
+    params = {
+        "field_zh": f"{COLUMN_ZH[column]} {column}",
+        "field_en": f"{column} ({COLUMN_ZH[column]})",
+        "reason_zh": zh,
+        "reason_en": en,
+    }
+    shown = _text(raw)
+    if shown:
+        shown = shown if len(shown) <= _SHOWN else shown[: _SHOWN - 1] + "…"
+        params["reason_zh"] = f"“{shown}”{zh}"
+        params["reason_en"] = f"'{shown}' {en}"
+    return Problem("invalid_value", column, params)
+
+
 def clean(line: int, values: dict[str, Any], *, today: date) -> CleanRow | Problem:
     external_id = _text(values.get("external_id"))
     if not external_id:
-        return Problem("invalid_value", "external_id", {"field": "external_id", "reason": "必填 / required"})
+        return invalid("external_id", None, "必填", "is required")
     if len(external_id) > 100:
-        return Problem(
-            "invalid_value",
-            "external_id",
-            {"field": "external_id", "reason": "最长 100 字符 / at most 100 characters"},
+        return invalid(
+            "external_id", external_id, "太长，最多 100 个字符", "is too long: at most 100 characters"
         )
     account_no = _text(values.get("account_no"))
     national_id = _text(values.get("national_id"))
@@ -61,12 +90,10 @@ def clean(line: int, values: dict[str, Any], *, today: date) -> CleanRow | Probl
         try:
             national_id = idcard.parse(national_id, today=today).number
         except idcard.InvalidNationalId as exc:
-            return Problem("invalid_national_id", "national_id", {"reason": exc.zh})
+            return Problem("invalid_national_id", "national_id", {"reason_zh": exc.zh, "reason_en": exc.en})
     outcome_code = _text(values.get("outcome_code"))
     if not outcome_code:
-        return Problem(
-            "invalid_value", "outcome_code", {"field": "outcome_code", "reason": "必填 / required"}
-        )
+        return invalid("outcome_code", None, "必填", "is required")
     completed_raw = values.get("completed_on")
     if isinstance(completed_raw, date):
         completed_on = completed_raw
@@ -74,10 +101,11 @@ def clean(line: int, values: dict[str, Any], *, today: date) -> CleanRow | Probl
         try:
             completed_on = date.fromisoformat(_text(completed_raw) or "")
         except ValueError:
-            return Problem(
-                "invalid_value",
+            return invalid(
                 "completed_on",
-                {"field": "completed_on", "reason": "应为 YYYY-MM-DD / expected YYYY-MM-DD"},
+                completed_raw,
+                "不是日期，应写成 YYYY-MM-DD，如 2026-03-01",
+                "is not a date: write it as YYYY-MM-DD, e.g. 2026-03-01",
             )
     if completed_on > today:
         return Problem("completed_on_in_future", "completed_on", {"date": completed_on.isoformat()})
@@ -92,11 +120,7 @@ def clean(line: int, values: dict[str, Any], *, today: date) -> CleanRow | Probl
         except (TypeError, ValueError):
             number = math.nan
         if not math.isfinite(number) or number < 0 or number > 100000:
-            return Problem(
-                "invalid_value",
-                name,
-                {"field": name, "reason": "应为非负数 / expected a non-negative number"},
-            )
+            return invalid(name, raw, "应为不小于 0 的数字", "should be a number, 0 or more")
         numbers[name] = number
     return CleanRow(
         line=line,

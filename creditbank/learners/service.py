@@ -44,7 +44,7 @@ def parse_national_id(raw: str) -> idcard.NationalId:
     try:
         return idcard.parse(raw, today=clock.today())
     except idcard.InvalidNationalId as exc:
-        raise CreditbankError("invalid_national_id", {"reason": exc.zh}) from None
+        raise CreditbankError("invalid_national_id", {"reason_zh": exc.zh, "reason_en": exc.en}) from None
 
 
 def id_hmac(secret: bytes, number: str) -> str:

@@ -309,6 +309,36 @@ class TestBatch:
             == 2.5
         )
 
+    def test_a_bad_cell_is_named_as_the_file_names_it_and_quoted_each_language_apart(self, client):
+        inst, person = _world(client)
+        data = _csv(
+            [
+                "外部编号,学习账号,成果代码,完成日期,成绩,学时",
+                f"D1,{person['account_no']},YC-ELEC,2026/13/45,,",
+                f"D2,{person['account_no']},YC-WECHAT,2026-01-06,八十八分以上的成绩请填数字而不是文字说明谢谢合作配合工作,",
+            ]
+        )
+        r = client.post(
+            "/api/v1/completions/batch", content=data, headers=inst | {"Content-Type": "text/csv"}
+        )
+        assert r.status_code == 422
+        date_error, score_error = r.json()["errors"]
+        assert date_error["field"] == "completed_on"
+        assert date_error["message_zh"] == (
+            "完成日期 completed_on 的值无效：“2026/13/45”不是日期，应写成 YYYY-MM-DD，如 2026-03-01"
+        )
+        assert date_error["message_en"] == (
+            "Invalid value for completed_on (完成日期): '2026/13/45' is not a date: write it as YYYY-MM-DD, "
+            "e.g. 2026-03-01"
+        )
+        assert (
+            "“八十八分以上的成绩请填数字而不是文字说明谢谢合作配合工作”" not in score_error["message_zh"]
+        )  # shortened
+        assert (
+            "“八十八分以上的成绩请填数字" in score_error["message_zh"] and "…”" in score_error["message_zh"]
+        )
+        assert "expected" not in score_error["message_zh"] and "应为" not in score_error["message_en"]
+
     def test_all_or_nothing_reports_every_bad_row_and_writes_nothing(self, client, db):
         inst, person = _world(client)
         acct = person["account_no"]

@@ -74,6 +74,13 @@ class TestEnrolment:
         )
         assert r.status_code == 422 and r.json()["code"] == "invalid_national_id"
         assert "校验位" in r.json()["title"]
+        english = client.post(
+            "/api/v1/learners",
+            json={"name": "x", "national_id": "110105194912310021"},
+            headers=inst | {"Accept-Language": "en"},
+        ).json()
+        assert english["title"].startswith("Invalid national ID number: ")
+        assert not any("\u4e00" <= ch <= "\u9fff" for ch in english["title"])  # no Chinese inside
 
 
 class TestActivation:

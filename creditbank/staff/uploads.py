@@ -26,6 +26,7 @@ from creditbank.completions.service import BatchReport
 from creditbank.db import Database
 from creditbank.errors import CreditbankError
 from creditbank.kit import clock, sealed
+from creditbank.kit.spreadsheet import xlsx_row
 from creditbank.kit.tokens import new_id
 from creditbank.staff.models import StaffUpload
 from creditbank.staff.service import StaffUser, record
@@ -142,18 +143,22 @@ def _record_upload(
 def _refused_workbook(refused: list[Refused], values: dict[int, dict[str, Any]]) -> bytes:
     """The refused rows with the columns the importer reads, plus the original line and the reasons.
 
-    The file uploads again as it is: ``batchfile.IGNORED`` names the two extra columns."""
+    The file uploads again as it is: ``batchfile.IGNORED`` names the two extra columns. The cells
+    are the uploader's text, so they go through ``kit.spreadsheet``: never a formula in Excel."""
     book = Workbook(write_only=True)
     sheet = book.create_sheet("refused 不合格")
-    sheet.append([*COLUMNS, REASON_HEADER, LINE_HEADER])
+    sheet.append(xlsx_row(sheet, [*COLUMNS, REASON_HEADER, LINE_HEADER]))
     for item in refused:
         row = values.get(item.line) or {}
         sheet.append(
-            [
-                *(_cell(row.get(c)) for c in COLUMNS),
-                "；".join(item.reasons_zh) + " / " + "; ".join(item.reasons_en),
-                item.line,
-            ]
+            xlsx_row(
+                sheet,
+                [
+                    *(_cell(row.get(c)) for c in COLUMNS),
+                    "；".join(item.reasons_zh) + " / " + "; ".join(item.reasons_en),
+                    item.line,
+                ],
+            )
         )
     out = BytesIO()
     book.save(out)

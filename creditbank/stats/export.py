@@ -1,4 +1,7 @@
-"""A figure as CSV or XLSX: the table's header and cells, exactly as the page shows them."""
+"""A figure as CSV or XLSX: the table's header and cells, exactly as the page shows them.
+
+Labels are place names institutions typed in: every cell goes through ``kit.spreadsheet`` so that
+none is ever a formula in the office's spreadsheet."""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ import io
 
 from openpyxl import Workbook
 
+from creditbank.kit.spreadsheet import csv_row, xlsx_row
 from creditbank.stats.figures import Figure, as_of_text
 
 CSV_TYPE = "text/csv; charset=utf-8"
@@ -29,13 +33,13 @@ def to_csv(figure: Figure, lang: str = "zh") -> bytes:
     for figures computed ahead, an empty line and "数据截至 …")."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(_header(figure, lang))
+    writer.writerow(csv_row(_header(figure, lang)))
     for row in figure.table(lang):
-        writer.writerow(["" if v is None else v for v in row])
+        writer.writerow(csv_row("" if v is None else v for v in row))
     as_of = as_of_text(figure.as_of, figure.ledger_seq, lang)
     if as_of:  # figures computed ahead say when (docs/statistics.md); current ones are the table alone
         writer.writerow([])
-        writer.writerow([as_of])
+        writer.writerow(csv_row([as_of]))
     return ("\ufeff" + out.getvalue()).encode()
 
 
@@ -57,16 +61,16 @@ def to_xlsx_book(figures: list[Figure], lang: str = "zh") -> bytes:
 
 def _sheet(book: Workbook, figure: Figure, lang: str) -> None:
     sheet = book.create_sheet(figure.name[:31])
-    sheet.append(_header(figure, lang))
+    sheet.append(xlsx_row(sheet, _header(figure, lang)))
     for row in figure.table(lang):
-        sheet.append(row)
+        sheet.append(xlsx_row(sheet, row))
     period = _period(figure, lang)
     if period:
         sheet.append([])
-        sheet.append([period])
+        sheet.append(xlsx_row(sheet, [period]))
     as_of = as_of_text(figure.as_of, figure.ledger_seq, lang)
     if as_of:
-        sheet.append([as_of])
+        sheet.append(xlsx_row(sheet, [as_of]))
 
 
 def filename(figure: Figure, extension: str) -> str:

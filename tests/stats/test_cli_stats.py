@@ -14,7 +14,7 @@ from creditbank.cli import app
 from creditbank.config import Settings, get_settings
 from creditbank.stats.queries import FIGURES
 from tests.conftest import OPERATOR
-from tests.stats.test_statistics import PERIOD, build
+from tests.stats.test_statistics import PERIOD, build, formula_world
 
 GROUPS = ("district", "township", "age_band", "gender", "category", "month")
 API_PATHS = {  # figure -> (path under /api/v1/stats/, extra query)
@@ -215,3 +215,20 @@ def test_kept_figures_due_for_a_refresh_are_recomputed_before_the_command_ends(s
     assert "newer figures are being computed" in again.output
     [after] = computed_at()
     assert after > before  # the refresh it started was kept, not abandoned with the process
+
+
+def test_csv_and_xlsx_hold_no_formulas(client, settings, monkeypatch, tmp_path):
+    """As the API's files (tests/stats/test_statistics.py): a district typed as ``=1+2`` is text."""
+    from openpyxl import load_workbook
+
+    formula_world(client)
+    period = ["--from", PERIOD["from"], "--to", PERIOD["to"]]
+    result = run(settings, *period, "--figure", "district", "--format", "csv", monkeypatch=monkeypatch)
+    assert result.exit_code == 0, result.output
+    assert "'=1+2,1,1" in result.stdout.splitlines()
+    out = tmp_path / "stats.xlsx"
+    result = run(settings, *period, "--format", "xlsx", "--output", str(out), monkeypatch=monkeypatch)
+    assert result.exit_code == 0, result.output
+    book = load_workbook(out)
+    assert not [c.coordinate for s in book for row in s.iter_rows() for c in row if c.data_type == "f"]
+    assert "=1+2" in [row[0].value for row in book["participation-district"].iter_rows()]

@@ -16,7 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 from openpyxl import load_workbook
 
-from tests.conftest import OPERATOR, completion_body, institution, national_id, outcome
+from tests.conftest import OPERATOR, completion_body, institution, learner, national_id, outcome
 
 START, END = date(2026, 1, 1), date(2026, 6, 30)
 PERIOD = {"from": START.isoformat(), "to": END.isoformat()}
@@ -384,3 +384,39 @@ class TestExports:
         assert lines[0][4] == "参与率 (%)"
         for row, line in zip(fig["rows"], lines[1:]):
             assert float(line[4]) == round(row["rate"] * 100, 1)
+
+
+def formula_world(client: TestClient) -> None:
+    """One learner enrolled with a district and 乡镇/街道 a spreadsheet would compute, one completion."""
+    head = institution(client)
+    outcome(client, head, "YC-ELEC")
+    person = learner(client, head, district="=1+2", township="@SUM(1)")
+    r = client.post("/api/v1/completions", json=completion_body(person["account_no"]), headers=head)
+    assert r.status_code == 201, r.text
+
+
+class TestExportsHoldNoFormulas:
+    """A place name an institution typed is text in the office's spreadsheet, never a formula
+    (CSV injection): ``=1+2`` as a district stays the text ``=1+2``."""
+
+    def _get(self, client, path: str, **params: str):
+        r = client.get(f"/api/v1/stats/{path}", params=PERIOD | params, headers=OPERATOR)
+        assert r.status_code == 200, r.text
+        return r
+
+    def test_csv_cells_that_would_be_formulas_start_with_a_quote(self, client):
+        formula_world(client)
+        r = self._get(client, "participation", group_by="district", format="csv")
+        assert "=1+2,1,1" not in r.text.splitlines()
+        assert ["'=1+2", "1", "1"] in list(csv.reader(io.StringIO(r.content.decode("utf-8-sig"))))
+        r = self._get(client, "participation", group_by="township", format="csv")
+        assert ["'=1+2@SUM(1)", "1", "1"] in list(csv.reader(io.StringIO(r.content.decode("utf-8-sig"))))
+
+    def test_xlsx_cells_are_text_as_shown_and_numbers_stay_numbers(self, client):
+        formula_world(client)
+        for group, label in (("district", "=1+2"), ("township", "=1+2@SUM(1)")):
+            r = self._get(client, "participation", group_by=group, format="xlsx")
+            cells = list(load_workbook(io.BytesIO(r.content)).active.iter_rows())
+            assert not [c.coordinate for row in cells for c in row if c.data_type == "f"]
+            row = next(row for row in cells if row[0].value == label)
+            assert [(c.value, c.data_type) for c in row] == [(label, "s"), (1, "n"), (1, "n")]

@@ -9,6 +9,7 @@ import io
 import re
 import zipfile
 
+import openpyxl
 import pytest
 from sqlalchemy import update
 from sqlmodel import select
@@ -304,6 +305,30 @@ class TestUploadLoop:
         staff_sign_in(client, "ou-clerk")
         assert client.get(link).status_code == 403
         assert client.get(link.replace("YCCEC", "CQOUYC")).status_code == 404
+
+    def test_a_refused_external_id_that_looks_like_a_formula_is_text_in_the_download(self, client, world):
+        staff_sign_in(client, "yc-clerk")
+        text = (
+            "external_id,account_no,outcome_code,completed_on\r\n"
+            + f"=1+1,{world.people[0]},YC-NOPE,2026-03-01\r\n"
+        )
+        result = _upload(client, text.encode(), name="term.csv", kind="text/csv")
+        assert 'data-rejected="1"' in result.text, result.text[:500]
+        link = re.search(r'id="download-refused" href="([^"]+)"', result.text).group(1)
+        download = client.get(link).content
+        cell = openpyxl.load_workbook(io.BytesIO(download)).active["A2"]
+        # Shown as typed, stored as text: Excel never computes it (not a formula, data type 'f').
+        assert (cell.value, cell.data_type) == ("=1+1", "s")
+        assert read_sheet(download)[1][-1] == 2  # the line number stays a number
+        # Fixed in Excel and uploaded again, the row keeps its external_id as the institution wrote it.
+        book = openpyxl.load_workbook(io.BytesIO(download))
+        book.active["D2"] = "YC-ELEC"
+        fixed = io.BytesIO()
+        book.save(fixed)
+        again = _upload(client, fixed.getvalue(), name="term-refused.xlsx")
+        assert 'data-accepted="1"' in again.text, again.text[:500]
+        with client.app.state.db.reader() as session:
+            assert session.exec(select(Completion.external_id)).all() == ["=1+1"]
 
 
 class TestRolesAndRevocation:

@@ -115,7 +115,12 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     )
     app.state.statistics = Statistics(
         app.state.db,
-        StatsPolicy(settings.stats_live_seconds, settings.stats_refresh_seconds, settings.stats_wait_seconds),
+        StatsPolicy(
+            settings.stats_live_seconds,
+            settings.stats_refresh_seconds,
+            settings.stats_wait_seconds,
+            settings.stats_statement_timeout_seconds,
+        ),
     )
     app.state.printer = Printer(app.state.issuer.base_url)
     app.state.pdf = app.state.printer.pdf

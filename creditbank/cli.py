@@ -622,14 +622,27 @@ def stats_refresh() -> None:
     settings = get_settings()
     db = _set_up_database(settings, replica=True)
     statistics = Statistics(
-        db, Policy(settings.stats_live_seconds, settings.stats_refresh_seconds, settings.stats_wait_seconds)
+        db,
+        Policy(
+            settings.stats_live_seconds,
+            settings.stats_refresh_seconds,
+            settings.stats_wait_seconds,
+            settings.stats_statement_timeout_seconds,
+        ),
     )
+    stopped = False
     try:
         for key, seconds, seq in statistics.refresh_all():
+            if isinstance(seq, CreditbankError):  # stopped at the statement timeout: the others go on
+                console.print(f"[red]{key}: {seq}[/red]", emoji=False)
+                stopped = True
+                continue
             console.print(f"{key}: {seconds:.1f} s, 账本第 {seq} 笔 / ledger position {seq}", emoji=False)
     finally:
         statistics.close()
         db.dispose()
+    if stopped:
+        raise typer.Exit(1)
 
 
 class StatsFormat(enum.StrEnum):
@@ -780,7 +793,10 @@ def stats(
         db = Database(settings.database_url, replica_url=settings.database_replica_url)
     # A terminal or cron job waits for figures nobody computed yet rather than being told to retry.
     policy = Policy(
-        settings.stats_live_seconds, settings.stats_refresh_seconds, max(3600.0, settings.stats_wait_seconds)
+        settings.stats_live_seconds,
+        settings.stats_refresh_seconds,
+        max(3600.0, settings.stats_wait_seconds),
+        settings.stats_statement_timeout_seconds,
     )
     statistics = Statistics(db, policy)
     try:

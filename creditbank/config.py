@@ -86,6 +86,12 @@ class Settings(BaseSettings):
     on a large bank); longer, it answers ``stats_computing`` (503) and the computation goes on in
     the background, so asking again a little later gets them. 0: never wait (always computed in the
     background)."""
+    stats_statement_timeout_seconds: float = 300.0
+    """PostgreSQL: the longest one statement of a statistics computation may run (``SET LOCAL
+    statement_timeout``) — a pathological period must not hold a connection and a core for hours.
+    One whole dashboard took 33–50 s at 10 M completions (bench/scale.py), its longest statement a
+    fraction of that. Past it the computation stops and the figures answer 503 ``stats_timeout``
+    (kept figures are still served). 0: no limit. SQLite has no such setting."""
     log_witnesses: list[str] = []
     """Verifier keys (``name+id+key``, type 4) of the witnesses whose cosignatures the bank accepts
     and publishes; JSON list in ``CREDITBANK_LOG_WITNESSES``."""

@@ -427,6 +427,14 @@ CODES: dict[str, tuple[int, str, str]] = {
         "These figures take long to compute and are being computed in the background; "
         "reload in {retry_after} s",
     ),
+    "stats_timeout": (
+        503,
+        "这个期间（或区县）的统计计算超过了 {seconds} 秒的上限，已停止：请选择较短的期间或单个区县；"
+        "上限由管理员设置（CREDITBANK_STATS_STATEMENT_TIMEOUT_SECONDS）",
+        "Computing these figures took longer than the limit of {seconds} s and was stopped: choose a "
+        "shorter period or one district; the limit is the administrator's "
+        "(CREDITBANK_STATS_STATEMENT_TIMEOUT_SECONDS)",
+    ),
     "population_invalid": (
         422,
         "第 {line} 行：{district} {band} 的常住人口必须是正整数（填写的是“{value}”），未作任何更改",

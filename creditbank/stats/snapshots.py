@@ -36,8 +36,8 @@ from dataclasses import asdict, dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import delete, or_, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import delete, or_, select, text, update
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, col
 
 from creditbank.db import Database, may_lag
@@ -64,6 +64,9 @@ class Policy:
     """Kept figures are recomputed at most this often (unless asked for, or their inputs changed)."""
     wait_seconds: float = 30.0
     """How long a request waits for figures nobody computed yet before it answers ``stats_computing``."""
+    statement_timeout_seconds: float = 300.0
+    """PostgreSQL: the longest a statement of a computation may run; past it the computation stops
+    with ``stats_timeout`` (0: no limit)."""
 
     def claim_void_after(self, compute_seconds: float) -> timedelta:
         """A claim this old belongs to a worker that died: another may recompute."""
@@ -192,9 +195,24 @@ def ledger_seq(session: Session) -> int:
     return int(session.execute(select(col(LedgerHead.seq))).scalar_one_or_none() or 0)
 
 
+def _bounded(session: Session, timeout: float) -> None:
+    """PostgreSQL: no statement of this computation runs longer than ``timeout`` seconds (0: no
+    limit). ``SET LOCAL``: for this transaction only — the pooled connection goes back unchanged."""
+    if timeout > 0 and session.get_bind().dialect.name == "postgresql":
+        session.execute(text(f"SET LOCAL statement_timeout = {max(1, round(timeout * 1000))}"))
+
+
+def timed_out(error: BaseException) -> bool:
+    """Was ``error`` PostgreSQL cancelling a statement at its ``statement_timeout`` (SQLSTATE 57014)?"""
+    return isinstance(error, OperationalError) and getattr(error.orig, "sqlstate", None) == "57014"
+
+
 @may_lag()
-def compute_dashboard(session: Session, period: queries.Period, district: str | None) -> dict[str, Any]:
+def compute_dashboard(
+    session: Session, period: queries.Period, district: str | None, *, timeout: float = 0
+) -> dict[str, Any]:
     """Every figure of the dashboard and the district filter's choices, as kept JSON."""
+    _bounded(session, timeout)
     seq = ledger_seq(session)  # first: whatever the figures read includes at least this position
     figures = queries.dashboard(session, period, district=district)
     return {
@@ -206,9 +224,15 @@ def compute_dashboard(session: Session, period: queries.Period, district: str | 
 
 @may_lag()
 def compute_candidates(
-    session: Session, period: queries.Period, district: str | None, by: Literal["credits", "hours"]
+    session: Session,
+    period: queries.Period,
+    district: str | None,
+    by: Literal["credits", "hours"],
+    *,
+    timeout: float = 0,
 ) -> dict[str, Any]:
     """The top ``TOP`` per district and category: any narrower question is a filter of it."""
+    _bounded(session, timeout)
     seq = ledger_seq(session)
     found = awards.candidates(session, period, district=district, by=by, top=TOP)
     return {"ledger_seq": seq, "candidates": [asdict(c) for c in found]}
@@ -216,8 +240,9 @@ def compute_candidates(
 
 @may_lag()
 def live_figure(
-    session: Session, name: str, period: queries.Period, district: str | None
+    session: Session, name: str, period: queries.Period, district: str | None, *, timeout: float = 0
 ) -> tuple[int, Figure]:
+    _bounded(session, timeout)
     return ledger_seq(session), queries.figure(session, name, period, district=district)
 
 
@@ -229,7 +254,10 @@ def live_candidates(
     category: str | None,
     by: Literal["credits", "hours"],
     top: int,
+    *,
+    timeout: float = 0,
 ) -> tuple[int, list[awards.Candidate]]:
+    _bounded(session, timeout)
     found = awards.candidates(session, period, district=district, category=category, by=by, top=top)
     return ledger_seq(session), found
 
@@ -273,7 +301,7 @@ class Statistics:
         if row is not None and kept(row.compute_seconds, self.policy):
             payload, stamp = self._serve(key, row)
             return next(figure_from_dict(f, stamp) for f in payload["figures"] if f["name"] == name)
-        seq, figure = self._live(key, lambda: self.db.read(live_figure, name, period, district))
+        seq, figure = self._live(key, lambda: self._read(live_figure, name, period, district))
         return replace(figure, ledger_seq=seq)
 
     def candidates(
@@ -295,9 +323,7 @@ class Statistics:
                 if c["rank"] <= top and (category is None or c["category"] == category)
             ]
             return found, stamp
-        seq, found = self._live(
-            key, lambda: self.db.read(live_candidates, period, district, category, by, top)
-        )
+        seq, found = self._live(key, lambda: self._read(live_candidates, period, district, category, by, top))
         return found, Stamp(seq)
 
     def districts(self) -> list[str]:
@@ -321,18 +347,24 @@ class Statistics:
             return None
         return self._serve(key, row)[1]
 
-    def refresh_all(self, *, default: bool = True) -> list[tuple[str, float, int]]:
+    def refresh_all(self, *, default: bool = True) -> list[tuple[str, float, int | CreditbankError]]:
         """Recompute every kept row now, in this thread (``creditbank stats-refresh``, for a cron job),
         and the default dashboard (the year to date, all districts) even when nobody asked for it yet.
-        Returns (key, seconds, ledger position) of each."""
+        Returns (key, seconds, ledger position) of each — or the ``stats_timeout`` error of one
+        stopped at the statement timeout (the others are still recomputed)."""
         with self.db.reader() as session:
             keys = [Key.parse(k) for k in session.execute(select(col(Snapshot.key))).scalars()]
         if default:
             first = Key.of("dashboard", queries.Period.of(None, None), None)
             keys = [first, *[k for k in keys if k != first]]
-        done = []
+        done: list[tuple[str, float, int | CreditbankError]] = []
         for key in keys:
-            payload, seconds = self._compute_and_keep(key, always=True)
+            t0 = time.perf_counter()
+            try:
+                payload, seconds = self._compute_and_keep(key, always=True)
+            except CreditbankError as error:
+                done.append((key.text(), time.perf_counter() - t0, error))
+                continue
             done.append((key.text(), seconds, int(payload["ledger_seq"])))
         return done
 
@@ -454,8 +486,9 @@ class Statistics:
                 and row.compute_seconds < self.policy.wait_seconds
             ):
                 # The office changed what the figures show (or asked for fresh ones) and they take
-                # less than a request may wait: show the new ones now rather than the kept ones.
-                with contextlib.suppress(FutureTimeout):
+                # less than a request may wait: show the new ones now rather than the kept ones
+                # (a recomputation stopped at the statement timeout leaves the kept ones).
+                with contextlib.suppress(FutureTimeout, CreditbankError):
                     self._result(job)
                     fresh = self._load(key)
                     if fresh is not None:
@@ -482,9 +515,20 @@ class Statistics:
     def _compute(self, key: Key) -> dict[str, Any]:
         period = key.period()
         if key.kind == "dashboard":
-            return self.db.read(compute_dashboard, period, key.district)
+            return self._read(compute_dashboard, period, key.district)
         by: Literal["credits", "hours"] = "hours" if key.kind == "recognition-hours" else "credits"
-        return self.db.read(compute_candidates, period, key.district, by)
+        return self._read(compute_candidates, period, key.district, by)
+
+    def _read(self, compute: Callable[..., Any], *args: Any) -> Any:
+        """``compute`` bounded by ``statement_timeout_seconds``; a computation stopped there is
+        ``stats_timeout`` (503, in words), never a 500 — asking again would only run as long."""
+        limit = self.policy.statement_timeout_seconds
+        try:
+            return self.db.read(compute, *args, timeout=limit)
+        except OperationalError as error:
+            if timed_out(error):
+                raise CreditbankError("stats_timeout", {"seconds": f"{limit:g}"}) from error
+            raise
 
     def _compute_and_keep(
         self, key: Key, *, always: bool, known: bool = False, claimed_at: datetime | None = None
@@ -496,6 +540,11 @@ class Statistics:
         t0 = time.perf_counter()
         try:
             payload = self._compute(key)
+        except CreditbankError as error:  # stopped at the statement timeout: said, no stack trace
+            logger.warning("statistics %s: %s", key.text(), error)
+            if claimed_at is not None:
+                self._release(key, claimed_at)
+            raise
         except Exception:
             logger.exception("statistics %s could not be computed", key.text())
             if claimed_at is not None:

@@ -6,6 +6,7 @@ Both databases."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 
@@ -347,3 +348,97 @@ def test_figures_are_still_served_after_the_app_stopped_and_started_again(settin
         r = again.get(FIGURE, params=CATEGORY, headers=OPERATOR)
         assert r.status_code == 200, r.text
         assert by_category(again)[0] == {"community": (1, 1)}
+
+
+@pytest.fixture
+def pg_settings(request: pytest.FixtureRequest, tmp_path) -> Settings:
+    from tests.conftest import _fresh_database, _settings
+
+    return _settings(_fresh_database("postgresql", request, tmp_path), tmp_path)
+
+
+@pytest.mark.postgres
+class TestStatementTimeout:
+    """On PostgreSQL no statement of a statistics computation runs longer than
+    ``stats_statement_timeout_seconds``: a pathological period stops there and says so (503
+    ``stats_timeout``, Chinese and English), kept figures are still served, and the next computation
+    runs normally. "Too long" here: the completions are locked by another transaction, which the
+    computation waits for (a lock wait counts towards the timeout)."""
+
+    LIMIT = 0.3
+
+    @staticmethod
+    def _locked(url: str):
+        import psycopg
+
+        holder = psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"))
+        holder.execute("LOCK TABLE completion IN ACCESS EXCLUSIVE MODE")
+        # Without a statement timeout the computation would wait for ever: let go after a while, so
+        # that a regression fails (the figures then arrive with 200) instead of hanging the suite.
+        release = threading.Timer(30, holder.close)
+        release.daemon = True
+        release.start()
+        return holder
+
+    def test_a_figure_that_runs_too_long_is_a_503_in_words_and_the_next_one_is_computed(self, pg_settings):
+        db = Database(pg_settings.database_url)
+        try:
+            with bank(pg_settings, db, stats_statement_timeout_seconds=self.LIMIT) as client:
+                Posting(client).post(0)
+                holder = self._locked(pg_settings.database_url)
+                try:
+                    r = client.get(FIGURE, params=CATEGORY, headers=OPERATOR)
+                    en = client.get(FIGURE, params=CATEGORY, headers=OPERATOR | {"Accept-Language": "en"})
+                finally:
+                    holder.close()
+                assert (r.status_code, r.json()["code"]) == (503, "stats_timeout"), r.text
+                assert "超过了 0.3 秒的上限" in r.json()["title"] and "已停止" in r.json()["title"]
+                assert "took longer than the limit" in en.json()["title"], en.text
+                assert by_category(client)[0] == {"community": (1, 1)}  # nothing held: computed
+        finally:
+            db.dispose()
+
+    def test_kept_figures_are_still_served_when_their_recomputation_runs_too_long(self, pg_settings):
+        db = Database(pg_settings.database_url)
+        try:
+            with bank(
+                pg_settings, db, stats_live_seconds=0.0, stats_refresh_seconds=3600.0,
+                stats_statement_timeout_seconds=self.LIMIT,
+            ) as client:  # fmt: skip
+                Posting(client).post(0)
+                by_category(client)
+                settle(client)
+                _, kept_body = by_category(client)
+                assert kept_body["as_of"] is not None
+                holder = self._locked(pg_settings.database_url)
+                try:
+                    assert client.post("/api/v1/stats/refresh", headers=OPERATOR).status_code == 202
+                    served, body = by_category(client)  # waits for the recomputation, which stops
+                    settle(client)
+                finally:
+                    holder.close()
+                assert served == {"community": (1, 1)} and body["as_of"] == kept_body["as_of"]
+                assert [r.claimed_at for r in kept_rows(db)] == [None]  # released: tried again later
+        finally:
+            db.dispose()
+
+    def test_the_cron_command_names_the_period_that_ran_too_long_and_exits_1(self, pg_settings, monkeypatch):
+        from typer.testing import CliRunner
+
+        from creditbank.cli import app
+        from creditbank.config import get_settings
+
+        monkeypatch.setenv("CREDITBANK_DATABASE_URL", pg_settings.database_url)
+        monkeypatch.setenv("CREDITBANK_KEYS_DIR", str(pg_settings.keys_dir))
+        monkeypatch.setenv("CREDITBANK_SECRET", "s")
+        monkeypatch.setenv("CREDITBANK_STATS_STATEMENT_TIMEOUT_SECONDS", str(self.LIMIT))
+        holder = self._locked(pg_settings.database_url)
+        get_settings.cache_clear()
+        try:
+            result = CliRunner().invoke(app, ["stats-refresh"], env={"COLUMNS": "300"})
+        finally:
+            get_settings.cache_clear()
+            holder.close()
+        assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
+        assert Key.of("dashboard", _ytd(), None).text() in result.output
+        assert "stats_timeout" in result.output and "已停止" in result.output

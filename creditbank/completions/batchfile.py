@@ -35,9 +35,10 @@ from creditbank.errors import CreditbankError
 COLUMNS = ("external_id", "account_no", "national_id", "outcome_code", "completed_on", "score", "hours")
 REQUIRED = ("external_id", "outcome_code", "completed_on")  # plus at least one of account_no / national_id
 LEARNER_REFS = ("account_no", "national_id")
-IGNORED = frozenset({"不合格原因_reason", "原行号_line"})
-"""Columns the console's refused-rows file adds (the reasons, the original line): read and ignored,
-so the fixed file uploads again as it is."""
+IGNORED = frozenset({"不合格原因", "reason_refused", "原行号_line", "不合格原因_reason"})
+"""Columns the console's refused-rows file adds (the reasons in Chinese and in English, the
+original line; 不合格原因_reason from files downloaded before the two were split): read and
+ignored, so the fixed file uploads again as it is."""
 
 # Header names Chinese institutions actually use in their exports.
 ALIASES = {
@@ -116,7 +117,11 @@ Record = tuple[int, list[str | None]]
 
 
 def read_rows(
-    file: IO[bytes], *, filename: str | None = None, max_rows: int = 100_000
+    file: IO[bytes],
+    *,
+    filename: str | None = None,
+    max_rows: int = 100_000,
+    headers: dict[str, str] | None = None,
 ) -> Iterator[Row | RowProblem]:
     """Stream the data rows of an uploaded CSV or XLSX file.
 
@@ -127,9 +132,12 @@ def read_rows(
 
     ``filename`` is accepted for callers' convenience only: the format is decided by content,
     since LMS exports are routinely misnamed (.csv files that are really .xlsx, and vice versa).
+    ``headers``, when given, is filled with the file's own header of each column it imports
+    (``{"completed_on": "完成日期", …}``, in file order), so what is written back for the uploader —
+    the refused rows — keeps the names they used.
     """
     del filename
-    rows = _read(file, max_rows)
+    rows = _read(file, max_rows, headers)
     # Run the generator up to the first data row now, so that a bad header or an empty file fails
     # at the call and not at some later iteration the caller did not wrap.
     first = next(rows, None)
@@ -138,12 +146,12 @@ def read_rows(
     return itertools.chain([first], rows)
 
 
-def _read(file: IO[bytes], max_rows: int) -> Iterator[Row | RowProblem]:
+def _read(file: IO[bytes], max_rows: int, headers: dict[str, str] | None) -> Iterator[Row | RowProblem]:
     file.seek(0)  # an UploadFile may still sit at the end of what was written into it
     head = file.read(_SNIFF_BYTES)
     file.seek(0)
     if head.startswith(_XLSX_MAGIC):
-        yield from _rows(_xlsx_records(file, max_rows), fixed_width=False, max_rows=max_rows)
+        yield from _rows(_xlsx_records(file, max_rows), fixed_width=False, max_rows=max_rows, headers=headers)
         return
     # UTF-16 is text, just in an encoding we do not take: say so rather than "not a CSV".
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
@@ -151,13 +159,15 @@ def _read(file: IO[bytes], max_rows: int) -> Iterator[Row | RowProblem]:
     if head.startswith(_BINARY_MAGIC) or b"\x00" in head:
         raise CreditbankError("unsupported_file")
     encoding = _detect_encoding(file, head)
-    yield from _rows(_csv_records(file, encoding), fixed_width=True, max_rows=max_rows)
+    yield from _rows(_csv_records(file, encoding), fixed_width=True, max_rows=max_rows, headers=headers)
 
 
 # --- shared row logic -------------------------------------------------------------------------
 
 
-def _rows(records: Iterator[Record], *, fixed_width: bool, max_rows: int) -> Iterator[Row | RowProblem]:
+def _rows(
+    records: Iterator[Record], *, fixed_width: bool, max_rows: int, headers: dict[str, str] | None = None
+) -> Iterator[Row | RowProblem]:
     """Header detection, blank rows, the row limit and the Row objects — same for both formats."""
     for header_line, header_cells in records:  # noqa: B007 — used after the loop
         if not _is_blank(header_cells):
@@ -165,6 +175,13 @@ def _rows(records: Iterator[Record], *, fixed_width: bool, max_rows: int) -> Ite
     else:
         raise CreditbankError("empty_file")
     names = _parse_header(header_cells, header_line)
+    if headers is not None:
+        headers.clear()
+        headers.update(
+            (name, str(cell).replace("\ufeff", "").strip())
+            for name, cell in zip(names, header_cells, strict=False)
+            if name
+        )
     plain = all(names)  # the usual file: every column named and imported — rows need no per-cell care
 
     count = 0

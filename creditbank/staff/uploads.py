@@ -1,8 +1,8 @@
 """A clerk's upload of completions: the file read by ``completions.batchfile``, imported by
 the staged import ``completions.imports.run`` in partial mode (each row is imported whole or
 refused whole; a file-level problem — not CSV/XLSX, merged cells, missing columns, too many rows —
-refuses the whole file), and the refused rows kept as an XLSX with a reasons column, to fix and
-upload again.
+refuses the whole file), and the refused rows kept as an XLSX in the file's own columns and
+headers, with the reasons in Chinese and in English, to fix and upload again.
 
 Staged like ``POST /completions/batch`` (docs/scale.md, "Big imports"): a term-end upload holds the
 ledger lock one chunk at a time, so other institutions' posts keep moving; the upload's rows
@@ -31,7 +31,8 @@ from creditbank.kit.tokens import new_id
 from creditbank.staff.models import StaffUpload
 from creditbank.staff.service import StaffUser, record
 
-REASON_HEADER = "不合格原因 reason"
+REASON_ZH_HEADER = "不合格原因"
+REASON_EN_HEADER = "reason refused"
 LINE_HEADER = "原行号 line"
 
 
@@ -64,9 +65,10 @@ def import_upload(
     (``completions.imports.run``); an error raised here (a file-level problem, too many rows, the
     institution's other import still running) leaves nothing imported that anyone can see."""
     values: dict[int, dict[str, Any]] = {}
+    headers: dict[str, str] = {}
 
     def rows() -> Iterator[tuple[int, dict[str, Any]] | tuple[int, str, dict[str, Any]]]:
-        for r in read_rows(file, filename=filename, max_rows=max_rows):
+        for r in read_rows(file, filename=filename, max_rows=max_rows, headers=headers):
             if isinstance(r, Row):
                 values[r.line] = r.values
                 yield r.line, r.values
@@ -76,7 +78,7 @@ def import_upload(
     done: list[UploadResult] = []
 
     def publish(session: Session, report: BatchReport) -> None:
-        done.append(_record_upload(session, user, institution_id, filename, report, values, secret))
+        done.append(_record_upload(session, user, institution_id, filename, report, values, headers, secret))
 
     imports.run(
         db,
@@ -98,6 +100,7 @@ def _record_upload(
     filename: str | None,
     report: BatchReport,
     values: dict[int, dict[str, Any]],
+    headers: dict[str, str],
     secret: bytes,
 ) -> UploadResult:
     """The upload's record and the staff action, in the transaction that publishes its rows. The
@@ -126,7 +129,9 @@ def _record_upload(
         accepted=report.accepted,
         replayed=report.replayed,
         rejected=report.rejected,
-        refused_xlsx=sealed.seal_bytes(_refused_workbook(refused, values), secret) if refused else None,
+        refused_xlsx=sealed.seal_bytes(_refused_workbook(refused, values, headers), secret)
+        if refused
+        else None,
     )
     session.add(upload)
     session.flush()
@@ -140,22 +145,29 @@ def _record_upload(
     return UploadResult(upload=upload, refused=refused)
 
 
-def _refused_workbook(refused: list[Refused], values: dict[int, dict[str, Any]]) -> bytes:
-    """The refused rows with the columns the importer reads, plus the original line and the reasons.
+def _refused_workbook(
+    refused: list[Refused], values: dict[int, dict[str, Any]], headers: dict[str, str]
+) -> bytes:
+    """The refused rows in the uploaded file's own columns and headers (``headers``: column → the
+    header the file gave it; every column the importer reads when it is empty), then the reasons
+    in Chinese and in English, one column each, and the original line.
 
-    The file uploads again as it is: ``batchfile.IGNORED`` names the two extra columns. The cells
+    The file uploads again as it is: ``batchfile.IGNORED`` names the three extra columns. The cells
     are the uploader's text, so they go through ``kit.spreadsheet``: never a formula in Excel."""
+    columns = list(headers) or list(COLUMNS)
     book = Workbook(write_only=True)
     sheet = book.create_sheet("refused 不合格")
-    sheet.append(xlsx_row(sheet, [*COLUMNS, REASON_HEADER, LINE_HEADER]))
+    titles = [*(headers.get(c, c) for c in columns), REASON_ZH_HEADER, REASON_EN_HEADER, LINE_HEADER]
+    sheet.append(xlsx_row(sheet, titles))
     for item in refused:
         row = values.get(item.line) or {}
         sheet.append(
             xlsx_row(
                 sheet,
                 [
-                    *(_cell(row.get(c)) for c in COLUMNS),
-                    "；".join(item.reasons_zh) + " / " + "; ".join(item.reasons_en),
+                    *(_cell(row.get(c)) for c in columns),
+                    "；".join(item.reasons_zh),
+                    "; ".join(item.reasons_en),
                     item.line,
                 ],
             )

@@ -195,15 +195,17 @@ class TestUploadLoop:
         download = client.get(link)
         assert download.status_code == 200 and download.headers["content-type"] == XLSX
         rows = read_sheet(download.content)
-        assert rows[0][-2:] == ["不合格原因 reason", "原行号 line"]
-        assert [r[0] for r in rows[1:]] == ["T-2", "T-4"] and all(r[-2] for r in rows[1:])
+        assert rows[0] == [
+            "external_id", "account_no", "outcome_code", "completed_on", "不合格原因", "reason refused", "原行号 line"
+        ]  # fmt: skip
+        assert [r[0] for r in rows[1:]] == ["T-2", "T-4"] and all(r[-3] and r[-2] for r in rows[1:])
 
         # Fix in place (the reason and line columns stay), upload the same file again.
         for row in rows[1:]:
             if row[0] == "T-2":
-                row[3] = "YC-FARM"
+                row[2] = "YC-FARM"
             else:
-                row[4] = "2026-03-02"
+                row[3] = "2026-03-02"
         fixed = sheet(rows[1:], header=rows[0])
         again = _upload(client, fixed, name="term-refused.xlsx")
         assert 'data-accepted="2"' in again.text and 'data-rejected="0"' in again.text
@@ -215,6 +217,28 @@ class TestUploadLoop:
         assert 'data-accepted="0"' in replay.text and 'data-replayed="2"' in replay.text
         assert {p: balance(client, world.yc, p) for p in world.people} == after
 
+    def test_the_refused_rows_keep_the_files_own_headers_and_each_language_in_its_column(self, client, world):
+        staff_sign_in(client, "yc-clerk")
+        a, b, _ = world.people
+        header = ["外部编号", "学习账号", "课程代码", "完成日期", "成绩"]
+        data = sheet(
+            [["H-1", a, "YC-ELEC", "2026/13/45", None], ["H-2", b, "YC-ELEC", "2026-03-01", None]], header
+        )
+        result = _upload(client, data)
+        assert 'data-accepted="1"' in result.text and 'data-rejected="1"' in result.text
+        link = re.search(r'id="download-refused" href="([^"]+)"', result.text).group(1)
+        rows = read_sheet(client.get(link).content)
+        assert rows[0] == [*header, "不合格原因", "reason refused", "原行号 line"]
+        [refused] = rows[1:]
+        assert refused[:4] == ["H-1", a, "YC-ELEC", "2026/13/45"]
+        zh, en, line = refused[-3:]
+        assert zh.startswith("完成日期 completed_on 的值无效：“2026/13/45”不是日期") and "expected" not in zh
+        assert en.startswith("Invalid value for completed_on") and "不是日期" not in en
+        assert line == 2
+        refused[3] = "2026-03-01"  # fixed: the file goes back as it is
+        again = _upload(client, sheet([refused], rows[0]), name="fixed.xlsx")
+        assert 'data-accepted="1"' in again.text and 'data-rejected="0"' in again.text
+
     def test_refused_id_numbers_are_kept_sealed_and_the_clerk_downloads_them_in_clear(self, client, world):
         staff_sign_in(client, "yc-clerk")
         number = national_id()  # nobody enrolled with it: the row is refused, the number kept to fix
@@ -223,7 +247,7 @@ class TestUploadLoop:
         # The database alone must not show an ID number (SPEC §3.2) — not even inside the XLSX blob.
         assert number not in _stored_text(_refused_blobs(client)[0])
         link = re.search(r'id="download-refused" href="([^"]+)"', result.text).group(1)
-        assert read_sheet(client.get(link).content)[1][2] == number
+        assert read_sheet(client.get(link).content)[1][1] == number  # in the file's own column
 
     def test_a_refused_rows_file_kept_before_sealing_is_sealed_by_the_migration(
         self, client, world, settings
@@ -322,7 +346,7 @@ class TestUploadLoop:
         assert read_sheet(download)[1][-1] == 2  # the line number stays a number
         # Fixed in Excel and uploaded again, the row keeps its external_id as the institution wrote it.
         book = openpyxl.load_workbook(io.BytesIO(download))
-        book.active["D2"] = "YC-ELEC"
+        book.active["C2"] = "YC-ELEC"  # outcome_code, the file's third column
         fixed = io.BytesIO()
         book.save(fixed)
         again = _upload(client, fixed.getvalue(), name="term-refused.xlsx")

@@ -81,14 +81,14 @@ def test_clerk_uploads_fixes_and_uploads_again(live, browser, tmp_path):
     rows = read_sheet(saved.read_bytes())
     assert [r[0] for r in rows[1:]] == ["J-2", "J-4"]
 
-    # Fixed in Excel: the outcome code and the date; the reason column stays where it was.
+    # Fixed in Excel: the outcome code and the date (the file's own columns); the reason columns stay.
     book = openpyxl.load_workbook(saved)
     ws = book.active
     for row in ws.iter_rows(min_row=2):
         if row[0].value == "J-2":
-            row[3].value = "YC-FARM"
+            row[2].value = "YC-FARM"
         else:
-            row[4].value = "2026-03-02"
+            row[3].value = "2026-03-02"
     book.save(saved)
     page.click("#upload-again")
     page.set_input_files("#file", str(saved))

@@ -73,7 +73,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     interval = app.state.settings.log_checkpoint_interval
     task = asyncio.create_task(_checkpoints(app, interval)) if interval > 0 else None
     yield
-    app.state.verifier.tally.flush()
+    await run_in_threadpool(app.state.verifier.tally.flush)  # a write: off the event loop
     app.state.statistics.close()
     if task is not None:
         task.cancel()
@@ -138,14 +138,17 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.add_middleware(VerifyAnswers)  # outermost: a repeated verify by id costs no routing
 
     @app.get("/healthz", tags=["public 公开"], summary="Liveness, database and PDF check")
-    def healthz() -> dict:
+    async def healthz() -> dict:
         """``ok``, or ``degraded`` (still serving, HTTP 200) when certificate PDFs cannot be
         rendered or render slowly; ``checks.pdf`` then says what is missing and how to fix it."""
+        # async: it answers while every thread of the pool waits for a database connection — the
+        # check runs on the event loop's own connection (db.Database.loop_engine).
         from sqlalchemy import text
 
         with app.state.db.reader() as session:
             session.execute(text("SELECT 1"))
-        pdf = app.state.printer.readiness
+        printer = app.state.printer
+        pdf = printer.known_readiness or await run_in_threadpool(lambda: printer.readiness)
         healthy = pdf.ok and not pdf.slow
         return {
             "status": "ok" if healthy else "degraded",

@@ -11,10 +11,16 @@ query function marked ``@may_lag`` and run through ``Database.read``, or a domai
 ``Database.replica_reader()`` for what never changes. Everything else (every write, revocation
 status, balances a decision rests on, sign-in and sessions, idempotency) uses the primary, and
 without a replica URL every read does (docs/scale.md, "Read replica").
+
+Reads made on a thread that runs an asyncio event loop (``async def`` routes, ASGI middleware, the
+verify answer cache) take the one connection reserved for them (``Database.loop_engine``), never
+the pool the thread-pool routes share: a pool those routes have exhausted would otherwise hold the
+event loop — every request of the worker — for the pool timeout (docs/operations.md).
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sqlite3
 import time
@@ -92,16 +98,48 @@ def create_sqlite_file(url: str) -> None:
     os.close(fd)  # an empty file is an empty SQLite database
 
 
-def make_engine(url: str, *, connect_timeout: int | None = None) -> Engine:
+POOL_SIZE = 10
+POOL_OVERFLOW = 20
+"""A PostgreSQL worker's pool: 10 connections kept, 20 more while busy (SQLite: SQLAlchemy's 5 + 10)."""
+
+
+def make_engine(
+    url: str, *, connect_timeout: int | None = None, pool: tuple[int, int, float] | None = None
+) -> Engine:
+    """``pool``: (kept, overflow, checkout timeout in seconds) instead of the defaults."""
+    sizes = {} if pool is None else {"pool_size": pool[0], "max_overflow": pool[1], "pool_timeout": pool[2]}
     if is_sqlite(url):
         create_sqlite_file(url)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **sizes)
         _sqlite_transactions(engine)
         return engine
     connect = {"connect_timeout": connect_timeout} if connect_timeout else {}
-    engine = create_engine(url, pool_size=10, max_overflow=20, connect_args=connect)
+    sizes = sizes or {"pool_size": POOL_SIZE, "max_overflow": POOL_OVERFLOW}
+    engine = create_engine(url, connect_args=connect, **sizes)
     _ping_when_idle(engine)
     return engine
+
+
+LOOP_POOL = (1, 4, 2.0)
+"""The event loop's own connection: one kept. A loop never holds a session across an ``await``, so
+one is all a worker uses; the spares (made and closed again) are for sessions that overlap on one
+``Database`` all the same — two event loops (tests), or nested sessions under a loop that is not a
+server's (Playwright's sync API runs one in the test's main thread). Nothing but event-loop reads
+checks out from it, so the thread pool never exhausts it."""
+LOOP_CONNECT_SECONDS = 2
+"""How long a read on the event loop waits for PostgreSQL to accept a new connection (the loop's
+connection was lost): a server that does not answer stalls the loop this long, not the OS's minutes."""
+
+
+def on_event_loop() -> bool:
+    """Is this thread running an asyncio event loop (an ``async def`` route, an ASGI middleware)?
+    Sync routes and ``run_in_threadpool`` run on worker threads, where it is not."""
+    return asyncio._get_running_loop() is not None
+
+
+def _in_memory(url: str) -> bool:
+    database = make_url(url).database
+    return is_sqlite(url) and (not database or database == ":memory:" or "mode=memory" in url)
 
 
 PING_AFTER_IDLE = 1.0
@@ -218,7 +256,8 @@ class Database:
     """The engine(s) plus the kinds of unit of work: read-only, read-only that may lag, writing.
 
     ``replica_url`` (a PostgreSQL hot standby streaming from ``url``) gives a second engine for the
-    reads that may lag; without it those reads use the primary, exactly as before."""
+    reads that may lag; without it those reads use the primary, exactly as before. ``loop_engine``
+    is the primary too, with the one connection that reads made on the event loop use."""
 
     def __init__(self, url: str, replica_url: str | None = None) -> None:
         self.url = url
@@ -226,6 +265,13 @@ class Database:
         self.sqlite = is_sqlite(self.engine)
         self._writer = self.engine.execution_options(writer=True)
         self._autocommit = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        # An in-memory SQLite database exists once per engine: its loop reads share the engine.
+        self.loop_engine = (
+            self.engine
+            if _in_memory(url)
+            else make_engine(url, connect_timeout=LOOP_CONNECT_SECONDS, pool=LOOP_POOL)
+        )
+        self._loop_autocommit = self.loop_engine.execution_options(isolation_level="AUTOCOMMIT")
         self.replica_url = replica_url or None
         if self.replica_url is not None and (self.sqlite or is_sqlite(self.replica_url)):
             raise ValueError("a read replica needs PostgreSQL (streaming replication) on both sides")
@@ -264,8 +310,9 @@ class Database:
             self._replica_rests_until = time.monotonic() + REPLICA_REST_SECONDS
 
     def reader(self) -> Session:
-        """A read on the primary: what must be current (status, balances for a decision, sign-in)."""
-        return Session(self.engine, expire_on_commit=False)
+        """A read on the primary: what must be current (status, balances for a decision, sign-in).
+        On the event loop it uses the loop's own connection (``loop_engine``)."""
+        return Session(self.loop_engine if on_event_loop() else self.engine, expire_on_commit=False)
 
     def autocommit_reader(self) -> Session:
         """A read on the primary with no transaction around its statements (PostgreSQL autocommit):
@@ -276,7 +323,8 @@ class Database:
         It refuses to write. SQLite has no round trips to save: an ordinary read there."""
         if self.sqlite:
             return _read_only(self.reader())
-        return _read_only(Session(self._autocommit, expire_on_commit=False))
+        bind = self._loop_autocommit if on_event_loop() else self._autocommit
+        return _read_only(Session(bind, expire_on_commit=False))
 
     def replica_reader(self) -> Session:
         """A read that may be a moment old: on the replica when there is one, else the primary.
@@ -338,6 +386,8 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+        if self.loop_engine is not self.engine:
+            self.loop_engine.dispose()
         if self.has_replica:
             self.replica_engine.dispose()
 

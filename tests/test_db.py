@@ -32,13 +32,16 @@ def _backend(database: Database) -> int:
 
 def _pings(database: Database, monkeypatch: pytest.MonkeyPatch) -> list[int]:
     pings: list[int] = []
-    original = database.engine.dialect.do_ping
+    # Both engines: after a browser test, Playwright's event loop runs in this thread, and the reads
+    # of the tests below then use the event loop's engine (db.on_event_loop).
+    for engine in {database.engine, database.loop_engine}:
+        original = engine.dialect.do_ping
 
-    def counted(dbapi_connection):
-        pings.append(1)
-        return original(dbapi_connection)
+        def counted(dbapi_connection, original=original):
+            pings.append(1)
+            return original(dbapi_connection)
 
-    monkeypatch.setattr(database.engine.dialect, "do_ping", counted)
+        monkeypatch.setattr(engine.dialect, "do_ping", counted)
     return pings
 
 

@@ -37,6 +37,7 @@ from creditbank.errors import CreditbankError
 from creditbank.httpio import limit_verification, spool_body
 from creditbank.learners import service as learners
 from creditbank.verification import inputs
+from creditbank.verification.online import OffTheLoop
 
 router = APIRouter(tags=["certificates 证书"])
 
@@ -179,7 +180,8 @@ def issue_batch(
     },
 )
 async def certificate_pdf(certificate_id: str, request: Request, db: DbDep) -> Response:
-    # async: a PDF rendered before costs one small read; a render waits for a slot on the event loop
+    # async: a PDF rendered before costs one small read (on the event loop's own connection,
+    # db.Database.loop_engine); a render waits for a slot on the event loop
     # (certificates.printing.StoredPdfs), not in the thread pool the rest of the API needs.
     with db.reader() as session:
         state = certificates.print_state(session, certificate_id)
@@ -369,14 +371,20 @@ def rotate_key(request: Request, principal: Operator) -> dict:
 
 @router.get("/api/v1/verify/{certificate_id}", summary="Verify a certificate by id · 在线验证")
 async def verify_by_id(certificate_id: str, request: Request) -> dict:
-    # async on purpose: one indexed read and cached checks cost less than a hop to the thread pool.
+    # async on purpose: one indexed read and cached checks cost less than a hop to the thread pool,
+    # and a thread pool whose every thread waits for a database connection must not hold a verifier
+    # up — on the loop, reads use its own connection (db.Database.loop_engine).
     # With a replica, a certificate not yet cached is read there, and a replica that does not answer
     # holds that read for the connect timeout — on the event loop that would stall every request.
+    # A certificate no checkpoint covers yet needs one signed (a write): that too in the thread pool.
     limit_verification(request)
     verifier = request.app.state.verifier
-    if verifier.db.has_replica:
-        return (await run_in_threadpool(verifier.by_id, certificate_id)).as_dict()
-    return verifier.by_id(certificate_id).as_dict()
+    if not verifier.db.has_replica:
+        try:
+            return verifier.by_id(certificate_id).as_dict()
+        except OffTheLoop:
+            pass
+    return (await run_in_threadpool(verifier.by_id, certificate_id)).as_dict()
 
 
 _VERIFY_DOC = """Verify what a verifier holds · 验证证书. Send one of:

@@ -40,6 +40,12 @@ class Printer:
             return self._readiness
 
     @property
+    def known_readiness(self):
+        """``readiness`` if it was checked already, else None (checking runs subprocesses: not on
+        the event loop)."""
+        return self._readiness
+
+    @property
     def renderer(self):
         ready = self.readiness
         if not ready.ok:  # a clear 503 naming the fix, instead of a 500 or boxes on paper

@@ -20,7 +20,7 @@ from creditbank.certificates import service as certificates
 from creditbank.certificates.credentials import qr_claims
 from creditbank.certificates.keys import IssuerKey
 from creditbank.certificates.models import Certificate, StatusList
-from creditbank.db import Database, referenced
+from creditbank.db import Database, on_event_loop, referenced
 from creditbank.errors import CreditbankError
 from creditbank.kit import merkle, statuslist
 from creditbank.kit.canonical import digest_hex
@@ -40,6 +40,12 @@ from creditbank.verification.verify import (
     verify_credential,
     verify_payload,
 )
+
+
+class OffTheLoop(Exception):
+    """``by_id`` on the event loop met a certificate that no checkpoint it knows covers yet (issued a
+    moment ago, without a log proof): signing one is a write, which waits for locks and the shared
+    pool — ask again in the thread pool."""
 
 
 class _ProofCache:
@@ -252,6 +258,8 @@ class OnlineVerifier:
             )
         view = self.log.latest_view()
         if view is None or view.size <= log_index:
+            if on_event_loop():  # signing a checkpoint is a write: its locks must not hold the loop
+                raise OffTheLoop(log_index)
             self.log.covering(log_index)
             view = self.log.latest_view(fresh=True)
         assert view is not None
@@ -352,7 +360,6 @@ class OnlineVerifier:
         if live is None:
             raise CreditbankError("certificate_not_found", {"id": certificate_id})
         recorded_hash, revoked_at, reason, revoked = live
-        self.tally.count(certificate_id)
         with self._lock:  # cachetools' LRU is not thread-safe; the page route runs in the thread pool
             cached = self._immutable.get(certificate_id)
         if cached is None or cached[0] != recorded_hash:
@@ -370,7 +377,7 @@ class OnlineVerifier:
             "revoked_at": revoked_at.isoformat() if revoked_at else None,
             "revoke_reason": reason,
         }
-        return verify_credential(
+        verdict = verify_credential(
             credential,
             keys=self.key,
             check_proofs=lambda document, resolve: self._proofs.check(document, resolve, math.inf),
@@ -379,6 +386,8 @@ class OnlineVerifier:
             status=lambda _entry: StatusAnswer(revoked=revoked, reason=reason if revoked else None),
             log_inclusion=self.log_check(log_index, credential, recorded_hash),
         )
+        self.tally.count(certificate_id)  # once a verdict is given (not when it is asked again off the loop)
+        return verdict
 
     def verify_input(self, submitted: inputs.Submitted) -> dict[str, Any]:
         if submitted.credential is None and submitted.payload is None and submitted.certificate_id:

@@ -34,7 +34,7 @@ from typing import Any, ParamSpec, TypeVar
 
 from sqlalchemy import Date, DateTime, Engine, MetaData, Table, TypeDecorator, create_engine, event, inspect
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DisconnectionError, OperationalError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
 from sqlmodel import Session, SQLModel
 
 # Stable constraint names so alembic migrations can alter them on SQLite (batch mode) and PG alike.
@@ -154,12 +154,17 @@ def _ping_when_idle(engine: Engine) -> None:
     round trip waits for the server process to be scheduled (bench/hotpath.py). A connection
     returned a moment ago is alive; one that rested may belong to a server that restarted or a
     proxy that dropped it, and is pinged (a dead one is replaced: SQLAlchemy's documented custom
-    pessimistic check, ``DisconnectionError`` in ``checkout``). What is lost: a connection that
-    dies within that second fails its next statement once (writes are retried by ``api.deps.write``;
-    SQLAlchemy then replaces every connection of the pool)."""
+    pessimistic check, ``DisconnectionError`` in ``checkout``). A connection that dies within that
+    second fails the next statement sent on it: a read runs that statement again on a fresh
+    connection (``_ReadSession``), a write is retried whole by ``api.deps.write``; SQLAlchemy then
+    replaces every connection of the pool."""
 
     @event.listens_for(engine, "checkin")
     def _rested_since(_dbapi_connection, record):
+        record.info["checked_in"] = time.monotonic()
+
+    @event.listens_for(engine, "connect")
+    def _made_now(_dbapi_connection, record):  # a connection just made is alive: no ping
         record.info["checked_in"] = time.monotonic()
 
     @event.listens_for(engine, "checkout")
@@ -252,6 +257,29 @@ def _read_only(session: Session) -> Session:
     return session
 
 
+class _ReadSession(Session):
+    """A session that only reads, and whose first statement survives a connection that died.
+
+    Pooled connections are pinged only after a rest (``_ping_when_idle``): one the server dropped
+    less than ``PING_AFTER_IDLE`` after its last use fails the first statement sent on it. Nothing
+    has run on that connection in this session yet, so that statement is run again, once, on a fresh
+    connection (SQLAlchemy has invalidated the dead one, and every pooled connection as old) — the
+    reader sees one slower answer instead of a 500, and a connection in steady use is still never
+    pinged. A connection lost later in a session is an error as before: its earlier statements
+    may have to agree with the next one. Writes are retried whole by ``api.deps.write``."""
+
+    def _execute_internal(self, *args: Any, **kwargs: Any) -> Any:
+        if self.in_transaction():
+            return super()._execute_internal(*args, **kwargs)
+        try:
+            return super()._execute_internal(*args, **kwargs)
+        except DBAPIError as error:
+            if not error.connection_invalidated:
+                raise
+            self.rollback()  # gives the dead connection back; the next statement checks out anew
+        return super()._execute_internal(*args, **kwargs)
+
+
 class Database:
     """The engine(s) plus the kinds of unit of work: read-only, read-only that may lag, writing.
 
@@ -312,7 +340,7 @@ class Database:
     def reader(self) -> Session:
         """A read on the primary: what must be current (status, balances for a decision, sign-in).
         On the event loop it uses the loop's own connection (``loop_engine``)."""
-        return Session(self.loop_engine if on_event_loop() else self.engine, expire_on_commit=False)
+        return _ReadSession(self.loop_engine if on_event_loop() else self.engine, expire_on_commit=False)
 
     def autocommit_reader(self) -> Session:
         """A read on the primary with no transaction around its statements (PostgreSQL autocommit):
@@ -324,7 +352,7 @@ class Database:
         if self.sqlite:
             return _read_only(self.reader())
         bind = self._loop_autocommit if on_event_loop() else self._autocommit
-        return _read_only(Session(bind, expire_on_commit=False))
+        return _read_only(_ReadSession(bind, expire_on_commit=False))
 
     def replica_reader(self) -> Session:
         """A read that may be a moment old: on the replica when there is one, else the primary.
@@ -332,7 +360,7 @@ class Database:
         the caller must cope with a row the replica does not have yet (fall back to ``reader``)."""
         if self.has_replica:
             self.replica_reads += 1
-        return _read_only(Session(self.replica_engine, expire_on_commit=False))
+        return _read_only(_ReadSession(self.replica_engine, expire_on_commit=False))
 
     def read(self, query: Callable[..., R], /, *args: Any, **kwargs: Any) -> R:
         """Run ``query(session, *args, **kwargs)`` where its declaration allows: on the replica when it

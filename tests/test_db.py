@@ -1,19 +1,24 @@
-"""The engine and its sessions: pooled connections checked only after a rest, reads without a transaction."""
+"""The engine and its sessions: pooled connections checked only after a rest, a read that meets a
+connection which died since its last use run again on a fresh one, reads without a transaction."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 
 from creditbank import db as dbmodule
+from creditbank.app import create_app
 from creditbank.db import Database
 from creditbank.institutions.models import OperatorToken
 from creditbank.kit import clock
-from tests.conftest import _fresh_database
+from tests.conftest import _fresh_database, _settings, institution, outcome
 
 pytestmark = pytest.mark.postgres
 
@@ -45,13 +50,35 @@ def _pings(database: Database, monkeypatch: pytest.MonkeyPatch) -> list[int]:
     return pings
 
 
+def _admin(database: Database) -> psycopg.Connection:
+    server = database.engine.url.set(drivername="postgresql", database="postgres")
+    return psycopg.connect(server.render_as_string(hide_password=False), autocommit=True)
+
+
+def _terminate(database: Database, pids: list[int] | None = None) -> None:
+    """Kill the server processes behind ``pids`` (default: every connection to this database) and
+    wait until they are gone — their sockets closed, as after a server restart or a failover."""
+    name = database.engine.url.database
+    with _admin(database) as admin:
+        if pids is None:
+            rows = admin.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s", (name,))
+            pids = [pid for (pid,) in rows]
+        assert pids
+        for pid in pids:
+            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        deadline = time.monotonic() + 30
+        while admin.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE pid = ANY(%s)", (pids,)
+        ).fetchone() != (0,):
+            assert time.monotonic() < deadline, "the terminated backends did not exit"
+            time.sleep(0.01)
+
+
 class TestPooledConnections:
     def test_a_connection_the_server_dropped_while_it_rested_is_replaced_not_an_error(self, pg, monkeypatch):
         # A restarted server or a proxy's idle timeout: the next request must not fail.
         first = _backend(pg)
-        server = pg.engine.url.set(drivername="postgresql", database="postgres")
-        with psycopg.connect(server.render_as_string(hide_password=False), autocommit=True) as admin:
-            admin.execute("SELECT pg_terminate_backend(%s)", (first,))
+        _terminate(pg, [first])
         monkeypatch.setattr(dbmodule, "PING_AFTER_IDLE", 0.0)  # it has rested long enough
         assert _backend(pg) != first
 
@@ -66,6 +93,55 @@ class TestPooledConnections:
         monkeypatch.setattr(dbmodule, "PING_AFTER_IDLE", 0.0)
         _backend(pg)
         assert pings == [1]
+
+
+class TestAConnectionThatDiedSinceItsLastUse:
+    """Killed less than ``PING_AFTER_IDLE`` after its last use, it is handed out unpinged: a read's
+    first statement on it fails, and is run again once on a fresh connection — not a 500."""
+
+    @pytest.fixture(autouse=True)
+    def _never_pinged(self, monkeypatch):
+        # However slow this machine is between two requests, the connection counts as just used.
+        monkeypatch.setattr(dbmodule, "PING_AFTER_IDLE", 3600.0)
+
+    def test_a_read_runs_its_statement_again_on_a_fresh_connection(self, pg, monkeypatch):
+        first = _backend(pg)
+        _terminate(pg, [first])
+        pings = _pings(pg, monkeypatch)
+        assert _backend(pg) != first
+        assert pings == []  # found out by the statement itself, not by a ping per checkout
+
+    def test_so_does_a_read_outside_a_transaction(self, pg):
+        with pg.autocommit_reader() as session:
+            first = session.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        _terminate(pg, [first])
+        with pg.autocommit_reader() as session:
+            assert session.execute(text("SELECT pg_backend_pid()")).scalar_one() != first
+
+    def test_a_connection_lost_in_the_middle_of_a_read_is_still_an_error(self, pg):
+        # Its earlier statements may have to agree with the next one: nothing is run again.
+        with pg.reader() as session:
+            first = session.execute(text("SELECT pg_backend_pid()")).scalar_one()
+            _terminate(pg, [first])
+            with pytest.raises(OperationalError, match="terminating connection"):
+                session.execute(text("SELECT 1"))
+
+    def test_read_routes_answer_after_the_server_dropped_every_connection_of_the_worker(
+        self, request, tmp_path
+    ):
+        settings = _settings(_fresh_database("postgresql", request, tmp_path), tmp_path)
+        with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+            inst = institution(client)
+            outcome(client, inst)
+            assert client.get("/api/v1/catalogue", headers=inst).status_code == 200  # API key, then catalogue
+            assert client.get("/healthz").status_code == 200  # the event loop's own connection
+            _terminate(client.app.state.db)
+            catalogue = client.get("/api/v1/catalogue", headers=inst)
+            assert catalogue.status_code == 200, catalogue.text
+            assert [o["code"] for o in catalogue.json()] == ["YC-ELEC"]
+            health = client.get("/healthz")
+            assert health.status_code == 200, health.text
+            client.app.state.db.dispose()
 
 
 class TestAutocommitReader:

@@ -114,6 +114,21 @@ def candidates(
     ]
 
 
+def withdrawn(session: Session, account_nos: list[str]) -> set[str]:
+    """Which of these learners do not (or no longer) agree to be named."""
+    found: set[str] = set()
+    for start in range(0, len(account_nos), 1000):
+        part = account_nos[start : start + 1000]
+        found.update(
+            session.execute(
+                select(col(Learner.account_no)).where(
+                    col(Learner.account_no).in_(part), col(Learner.named_consent_at).is_(None)
+                )
+            ).scalars()
+        )
+    return found
+
+
 def set_consent(session: Session, *, learner_id: int, named: bool) -> Learner:
     learner = session.get(Learner, learner_id)
     if learner is None:

@@ -317,11 +317,19 @@ class Statistics:
         row = self._load(key)
         if row is not None and top <= TOP and kept(row.compute_seconds, self.policy):
             payload, stamp = self._serve(key, row)
-            found = [
-                awards.Candidate(**c)
-                for c in payload["candidates"]
-                if c["rank"] <= top and (category is None or c["category"] == category)
-            ]
+            listed = [c for c in payload["candidates"] if category is None or c["category"] == category]
+            # Consent is honoured from the moment it is withdrawn, not from the next recomputation:
+            # whoever withdrew since is left out (read now, on the primary) and the others move up.
+            withdrawn = self.db.read(awards.withdrawn, [c["account_no"] for c in listed])
+            found: list[awards.Candidate] = []
+            ranks: dict[tuple[str | None, str], int] = {}
+            for c in listed:
+                if c["account_no"] in withdrawn:
+                    continue
+                group = (c["district"], c["category"])
+                ranks[group] = ranks.get(group, 0) + 1
+                if ranks[group] <= top:
+                    found.append(awards.Candidate(**(c | {"rank": ranks[group]})))
             return found, stamp
         seq, found = self._live(key, lambda: self._read(live_candidates, period, district, category, by, top))
         return found, Stamp(seq)

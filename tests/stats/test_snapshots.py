@@ -218,6 +218,27 @@ class TestLargeBank:
         strip = [{k: v for k, v in c.items() if k != "as_of"} for c in served]
         assert strip == [{k: v for k, v in c.items() if k != "as_of"} for c in live]
 
+    def test_a_learner_who_withdrew_consent_is_not_named_by_kept_candidates(self, slow):
+        from tests.stats.test_recognition import PERIOD
+        from tests.stats.test_recognition import _world as consenting_learners
+
+        people = consenting_learners(slow)
+
+        def community_of_yongchuan() -> list[tuple[int, str]]:
+            r = slow.get("/api/v1/stats/recognition", params=PERIOD | {"top": "1"}, headers=OPERATOR)
+            assert r.status_code == 200, r.text
+            found = [c for c in r.json() if (c["district"], c["category"]) == ("永川区", "community")]
+            return [(c["rank"], c["name"]) for c in found]
+
+        community_of_yongchuan()
+        settle(slow)  # kept from here on (refreshed only when asked)
+        assert community_of_yongchuan() == [(1, "甲")]
+        r = slow.put("/api/v1/me/recognition-consent", json={"named": False}, headers=people["甲"][1])
+        assert r.status_code == 200, r.text
+        # Not named from the moment they withdrew, not from the next recomputation on; the next
+        # consenting learner moves up.
+        assert community_of_yongchuan() == [(1, "乙")]
+
 
 class TestCollegeSizedBank:
     def test_figures_kept_in_a_slow_moment_are_computed_per_request_again_once_cheap(self, settings, db):

@@ -145,3 +145,19 @@ def test_staff_get_a_403_page_on_every_office_page(client, path):
     staff_sign_in(client, "yc-approver")
     response = client.get(path)
     assert response.status_code == 403 and response.headers["content-type"].startswith("text/html")
+
+
+def _label(html: str, for_id: str) -> str:
+    return re.search(rf'<label for="{for_id}">([^<]*)<', html).group(1).strip()
+
+
+def test_fields_are_labelled_with_what_they_store(office):
+    """The district field is stored as the learner's/institution's district (区县), not a street;
+    the statistics' period starts on a date — not a rule's "takes effect"."""
+    assert _label(office.get("/operator/institutions").text, "district") == "区县（可不填）"
+    assert _label(office.get("/operator/stats").text, "from") == "起始日期"
+    assert _label(office.get("/operator/stats/recognition").text, "from") == "起始日期"
+    institution(office, "YCCEC", "永川区社区教育学院")
+    add_staff(office, "YCCEC", "yc-clerk", "clerk")
+    staff_sign_in(office, "yc-clerk")
+    assert _label(office.get("/console/YCCEC/enrol").text, "district") == "区县（可不填）"

@@ -18,7 +18,7 @@ from creditbank.completions import service as completions
 from creditbank.conversion import progress
 from creditbank.conversion import service as conversions
 from creditbank.conversion.progress import CATEGORY_EN
-from creditbank.errors import CreditbankError
+from creditbank.errors import CODES, CreditbankError
 from creditbank.httpio import client_address
 from creditbank.kit import clock, qrcodes
 from creditbank.learners import queries as learner_queries
@@ -76,9 +76,27 @@ def activate(
     password_again: Secret,
 ):
     account_no = account_no.strip().upper()
+    # What can be told without the activation code, all at once: a reader over 60 should not fix
+    # one thing, submit, and only then learn of the next. The code they typed is kept (it is their
+    # own, 16 digits from the slip); the passwords are not.
+    problems = [
+        code
+        for code, wrong in (
+            ("weak_password", len(password) < 8),  # learners' own rule (weak_password), asked early
+            ("passwords_differ", password != password_again),
+        )
+        if wrong
+    ]
+    if problems:
+        return renderer(ctx.request).page(
+            ctx,
+            "web/activate.html.j2",
+            status=CODES[problems[0]][0],
+            errors=[ctx.error_text(code) for code in problems],
+            account_no=account_no,
+            activation_code=activation_code,
+        )
     try:
-        if password != password_again:
-            raise CreditbankError("passwords_differ")
         _, token = learners.activate(
             ctx.db,
             secret=ctx.settings.id_secret(),
@@ -88,7 +106,14 @@ def activate(
             client=client_address(ctx.request),
         )
     except CreditbankError as exc:
-        return _form_again(ctx, "web/activate.html.j2", exc.code, exc.params, account_no=account_no)
+        return _form_again(
+            ctx,
+            "web/activate.html.j2",
+            exc.code,
+            exc.params,
+            account_no=account_no,
+            activation_code=activation_code,
+        )
     return _signed_in(ctx, token, "/me?welcome=1")
 
 

@@ -206,3 +206,24 @@ class TestEmployerPages:
             files={"file": ("a.txt", b"hi", "text/plain")},
         )
         assert response.status_code == 415 and "Upload the certificate" in error_text(response)
+
+
+class TestActivationForm:
+    def test_every_password_problem_shows_at_once_and_the_code_stays(self, client, world):
+        response = client.post(
+            "/activate",
+            data={"csrf_token": csrf(client, "/activate"), "account_no": world.account_no,
+                  "activation_code": world.code, "password": "short", "password_again": "shorter"},
+        )  # fmt: skip
+        assert response.status_code == 422
+        alert = re.search(r'id="error"[^>]*>(.*?)</p>', response.text, re.S).group(1)
+        assert "密码至少需要 8 位" in alert and "两次输入的密码不一样" in alert
+        assert f'name="activation_code" value="{world.code}"' in response.text
+        assert 'value="short' not in response.text  # the passwords are typed again
+        nothing_changed = client.post(
+            "/activate",
+            data={"csrf_token": csrf(client, "/activate"), "account_no": world.account_no,
+                  "activation_code": world.code, "password": PASSWORD, "password_again": PASSWORD},
+            follow_redirects=False,
+        )  # fmt: skip
+        assert nothing_changed.status_code == 303  # the code was not used up by the refusal

@@ -206,8 +206,10 @@ CAP_WORDS = {
     "per_year_cap": N_("the yearly limit on converted credits"),
     "per_institution_cap": N_("the limit on credits from one school"),
 }
+# The marks are characters every Chinese font has (○ is GB2312): an emoji (U+23F3, the hourglass) is an empty
+# box on a computer without an emoji font (Debian's chromium) — tests/web/test_foundation.py.
 STATE_WORDS = {
-    "pending": (N_("Waiting for the school's decision"), "info", "⏳"),
+    "pending": (N_("Waiting for the school's decision"), "info", "○"),
     "approved": (N_("Approved: the credits were converted"), "ok", "✓"),
     "rejected": (N_("Not approved"), "bad", "✗"),
     "expired": (N_("Expired: no decision in 30 days, your credits were released"), "warn", "⚠"),

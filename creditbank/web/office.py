@@ -32,7 +32,7 @@ Code = Annotated[str, Path(max_length=32)]
 Text = Annotated[str, Form(max_length=200)]
 OptionalText = Annotated[str | None, Form(max_length=200)]
 STATE_WORDS = {
-    "pending": (N_("Waiting for accreditation"), "info", "⏳"),
+    "pending": (N_("Waiting for accreditation"), "info", "○"),
     "accredited": (N_("Accredited"), "ok", "✓"),
     "suspended": (N_("Suspended: cannot post new credits"), "warn", "⚠"),
 }

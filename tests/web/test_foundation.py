@@ -182,3 +182,25 @@ class TestOfflineDocs:
         assert assets and all(a.startswith("/") for a in assets), assets
         for asset in assets:
             assert client.get(asset).status_code == 200, asset
+
+
+# Characters shown as emoji by default (Unicode emoji-data, Emoji_Presentation=Yes, and the emoji
+# variation selector): on a computer without an emoji font they are an empty box.
+_EMOJI = re.compile(
+    "[\U0001f000-\U0001faff\u231a\u231b\u23e9-\u23ec\u23f0\u23f3\u23f8-\u23fa\u25fd\u25fe\u2614\u2615"
+    "\u2648-\u2653\u267f\u2693\u26a1\u26aa\u26ab\u26bd\u26be\u26c4\u26c5\u26ce\u26d4\u26ea\u26f2-\u26f5"
+    "\u26fa\u26fd\u2705\u270a\u270b\u2728\u274c\u274e\u2753-\u2755\u2757\u2795-\u2797\u27b0\u27bf"
+    "\u2b1b\u2b1c\u2b50\u2b55\ufe0f]"
+)
+
+
+def test_no_page_relies_on_an_emoji_font():
+    sources = [*(ROOT / "templates").rglob("*.j2"), *(ROOT / "creditbank" / "web").rglob("*.py")]
+    sources += [*(ROOT / "creditbank" / "web" / "locale").rglob("*.po")]
+    found = [
+        f"{path.relative_to(ROOT)}:{number}: {match.group()!r}"
+        for path in sources
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        for match in _EMOJI.finditer(line)
+    ]
+    assert found == []

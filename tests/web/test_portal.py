@@ -227,3 +227,12 @@ class TestActivationForm:
             follow_redirects=False,
         )  # fmt: skip
         assert nothing_changed.status_code == 303  # the code was not used up by the refusal
+
+
+def test_a_pending_request_is_marked_with_a_character_every_font_has(signed_in):
+    """⏳ was an empty box in Debian's chromium (no emoji font)."""
+    page = signed_in.get("/me/conversions").text
+    rule_id = re.search(r'name="rule_id" value="(\d+)"', page).group(1)
+    done = signed_in.post("/me/conversions", data={"rule_id": rule_id, "csrf_token": csrf(signed_in, "/me")})
+    tag = re.search(r'<span class="tag info">([^<]*)</span>', done.text).group(1)
+    assert tag == "○ 等待学校审核"

@@ -366,7 +366,9 @@ class Database:
         """Run ``query(session, *args, **kwargs)`` where its declaration allows: on the replica when it
         is marked ``@may_lag`` (and its fence, if any, is passed there), otherwise on the primary.
         A replica that cannot answer — unreachable, or a hot standby cancelling the query because
-        replay needs its rows ("conflict with recovery") — sends the read to the primary."""
+        replay needs its rows ("conflict with recovery") — sends the read to the primary. A query
+        stopped at its own ``statement_timeout`` (SQLSTATE 57014) is raised: it would run as long
+        there."""
         marked = getattr(query, "__may_lag__", None)
         if marked is None or not self.replica_usable:
             with self.reader() as session:
@@ -394,6 +396,10 @@ class Database:
                     return answer
                 self.replica_fallbacks += 1
         except OperationalError as error:
+            if getattr(error.orig, "sqlstate", None) == "57014":
+                # Stopped by the statement_timeout the query set itself (statistics) or cancelled on
+                # purpose: the replica answered, and the primary would only run it as long again.
+                raise
             self.replica_failed(error)
         with self.reader() as session:
             return query(session, *args, **kwargs)

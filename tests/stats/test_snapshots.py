@@ -443,6 +443,30 @@ class TestStatementTimeout:
         finally:
             db.dispose()
 
+    def test_a_computation_stopped_on_the_replica_is_not_run_again_on_the_primary(self, pg_settings):
+        """The replica answered (it stopped the statement at the limit the computation set): running
+        it again on the primary would put the pathological query on the primary too, and resting
+        the replica would send every other read there for a while."""
+        from creditbank.errors import CreditbankError
+        from creditbank.stats import queries
+        from creditbank.stats.snapshots import Policy, Statistics
+
+        url = pg_settings.database_url
+        db = Database(url, replica_url=url)  # the same database stands in for a streaming standby
+        statistics = Statistics(db, Policy(wait_seconds=60.0, statement_timeout_seconds=self.LIMIT))
+        holder = self._locked(url)
+        try:
+            with pytest.raises(CreditbankError) as caught:
+                statistics.figure("participation-category", queries.Period.of(None, None))
+        finally:
+            holder.close()
+            statistics.close()
+        try:
+            assert caught.value.code == "stats_timeout"
+            assert (db.replica_failures, db.replica_usable) == (0, True)
+        finally:
+            db.dispose()
+
     def test_the_cron_command_names_the_period_that_ran_too_long_and_exits_1(self, pg_settings, monkeypatch):
         from typer.testing import CliRunner
 

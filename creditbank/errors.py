@@ -228,6 +228,17 @@ CODES: dict[str, tuple[int, str, str]] = {
     ),
     "not_eligible": (422, "还不满足转换条件", "The conversion conditions are not met yet"),
     "lot_not_yours": (403, "学分批次 {lot_id} 不属于你的账户", "Lot {lot_id} is not in your account"),
+    "conversion_target_held": (
+        409,
+        "你已获得学习成果“{title}”（{ref}）的学分，不能再通过转换重复获得",
+        "You already hold the credits of “{title}” ({ref}); a conversion cannot grant them twice",
+    ),
+    "conversion_already_requested": (
+        409,
+        "你已申请转换为“{title}”（{ref}），正在等待学校审核；被拒绝或过期后才能再申请",
+        "You already asked for a conversion into “{title}” ({ref}) and it is waiting for the "
+        "school's decision; ask again only if it is refused or expires",
+    ),
     "conversion_not_found": (404, "找不到转换申请 {id}", "Conversion request {id} not found"),
     "conversion_already_decided": (
         409,

@@ -49,7 +49,7 @@ def conversion_out(session: Session, conversion: Conversion) -> dict:
     return queries.conversion_out(session, conversion).model_dump(mode="json")
 
 
-def option_out(option: engine.Option) -> dict:
+def option_out(option: engine.Option, taken: conversions.Taken | None = None) -> dict:
     rule = option.rule
     return {
         "rule": {
@@ -67,6 +67,8 @@ def option_out(option: engine.Option) -> dict:
         "missing": [{"zh": m.zh, "en": m.en} for m in option.missing],
         "notes": [{"zh": m.zh, "en": m.en} for m in option.notes],
         "bound_by_cap": option.bound_by_cap,
+        # Not eligible because the learner holds the target or asked for it already (docs/conversion.md).
+        "taken": None if taken is None else {"code": taken.code, "conversion_id": taken.conversion_id},
     }
 
 
@@ -204,7 +206,7 @@ def qualification_version(
 )
 def my_options(db: DbDep, principal: LearnerCaller) -> list[dict]:
     with db.reader() as session:
-        return [option_out(o) for o in conversions.options(session, principal.learner)]
+        return [option_out(o, t) for o, t in conversions.options_with_standing(session, principal.learner)]
 
 
 @router.post(

@@ -397,7 +397,10 @@ def progress(session: Session, learner: Learner, code: str) -> Progress:
     hypothetical = list(counted)
     applied = []
     extra_transfer = 0
+    taken = service.taken_targets(session, learner.id)  # a target held or asked for is not granted again
     for rule in rules:
+        if service.taken_for(session, rule, taken) is not None:
+            continue
         view = service.rule_view(session, rule, learner_id=learner.id, today=today)
         if view.transferred is not None:
             view = dataclasses.replace(
@@ -417,6 +420,9 @@ def progress(session: Session, learner: Learner, code: str) -> Progress:
             for lot in lots
         ]
         target = referenced(session, Outcome, rule.target_outcome_id)
+        taken[(target.institution_id, target.code)] = service.Taken(
+            "conversion_already_requested", view.target_ref, target.title_zh, target.title_zh, None
+        )
         hypothetical.append(_Counted(option.grant_units, target.category, view.target_ref))
         extra_transfer += option.grant_units
         applied.append(WouldApply(rule.id, rule.code, rule.version, option.grant_units, option.bound_by_cap))

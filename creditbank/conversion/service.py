@@ -375,8 +375,118 @@ def rule_view(
     )
 
 
+@dataclass(frozen=True)
+class Taken:
+    """Why a learner cannot be granted a target outcome by a conversion (again)."""
+
+    code: Literal["conversion_target_held", "conversion_already_requested"]
+    ref: str
+    """The target outcome, ``INST:CODE``."""
+    title_zh: str
+    title_en: str
+    conversion_id: str | None
+    """The pending request (``conversion_already_requested``) or the approved conversion that
+    granted it; None when a completion of the outcome itself is held."""
+
+    def error(self) -> CreditbankError:
+        return CreditbankError(
+            self.code, {"ref": self.ref, "title_zh": self.title_zh, "title_en": self.title_en}
+        )
+
+    def message(self) -> engine.Message:
+        if self.code == "conversion_already_requested":
+            return engine.Message(
+                f"已申请转换为「{self.title_zh}」，正在等待学校审核",
+                f"Requested: the conversion into “{self.title_en}” is waiting for the school's decision",
+            )
+        return engine.Message(
+            f"你已获得「{self.title_zh}」的学分，不能重复获得",
+            f"You already hold the credits of “{self.title_en}”; they cannot be granted twice",
+        )
+
+
+def taken_targets(
+    session: Session, learner_id: int, *, besides: str | None = None
+) -> dict[tuple[int, str], Taken]:
+    """The outcomes (institution id, code — any version) this learner holds or has asked for: a live
+    lot of the outcome (a completion, or a conversion approved into it), or a pending request whose
+    rule targets it (``besides``: a request to leave out — the one being approved). A conversion
+    never grants one course twice, as a completion is never posted twice (duplicate_completion)."""
+    taken: dict[tuple[int, str], Taken] = {}
+    for lot_conversion, outcome, institution_code in session.execute(
+        select(col(Lot.conversion_id), Outcome, col(Institution.code))
+        .join(Outcome, col(Outcome.id) == col(Lot.outcome_id))
+        .join(Institution, col(Institution.id) == col(Outcome.institution_id))
+        .where(col(Lot.learner_id) == learner_id, lot_live())
+        .order_by(col(Lot.id))
+    ):
+        taken.setdefault(
+            (outcome.institution_id, outcome.code),
+            Taken(
+                "conversion_target_held",
+                f"{institution_code}:{outcome.code}",
+                outcome.title_zh,
+                outcome.title_en or outcome.title_zh,
+                lot_conversion,
+            ),
+        )
+    pending = (
+        select(col(Conversion.id), Outcome, col(Institution.code))
+        .join(ConversionRule, col(ConversionRule.id) == col(Conversion.rule_id))
+        .join(Outcome, col(Outcome.id) == col(ConversionRule.target_outcome_id))
+        .join(Institution, col(Institution.id) == col(Outcome.institution_id))
+        .where(
+            col(Conversion.learner_id) == learner_id,
+            col(Conversion.state) == ConversionState.pending,
+            col(Conversion.expires_at) >= clock.now(),
+        )
+        .order_by(col(Conversion.requested_at), col(Conversion.id))
+    )
+    if besides is not None:
+        pending = pending.where(col(Conversion.id) != besides)
+    for conversion_id, outcome, institution_code in session.execute(pending):
+        taken.setdefault(
+            (outcome.institution_id, outcome.code),
+            Taken(
+                "conversion_already_requested",
+                f"{institution_code}:{outcome.code}",
+                outcome.title_zh,
+                outcome.title_en or outcome.title_zh,
+                conversion_id,
+            ),
+        )
+    return taken
+
+
+def taken_for(session: Session, rule: ConversionRule, taken: dict[tuple[int, str], Taken]) -> Taken | None:
+    target = referenced(session, Outcome, rule.target_outcome_id)
+    return taken.get((target.institution_id, target.code))
+
+
+def options_with_standing(session: Session, learner: Learner) -> list[tuple[engine.Option, Taken | None]]:
+    """Every approved rule evaluated for this learner, with what already stands in its way: a rule
+    whose target the learner holds or has asked for is not eligible, and says why."""
+    taken = taken_targets(session, learner.id)
+    answer = []
+    for option in options(session, learner):
+        rule = referenced(session, ConversionRule, option.rule.id)
+        standing = taken_for(session, rule, taken)
+        if standing is not None:
+            option = replace(
+                option,
+                eligible=False,
+                would_use=(),
+                grant_units=0,
+                bound_by_cap=None,
+                missing=(standing.message(),),
+                notes=(),
+            )
+        answer.append((option, standing))
+    return answer
+
+
 def options(session: Session, learner: Learner) -> list[engine.Option]:
-    """Every approved rule, evaluated for this learner (GET /me/conversion-options)."""
+    """Every approved rule, evaluated by the engine for this learner's lots (what they would use)."""
     today = clock.today()
     rules = (
         session.execute(
@@ -444,6 +554,10 @@ def request(
     ):
         reason = option.missing[0].zh if option.missing else rule.state
         raise CreditbankError("rule_not_available", {"code": rule.code, "reason": reason})
+    # Under the ledger lock taken above: of racing requests for one target, only the first passes.
+    standing = taken_for(session, rule, taken_targets(session, learner.id))
+    if standing is not None:
+        raise standing.error()
     if not option.eligible:
         raise CreditbankError(
             "not_eligible",
@@ -598,6 +712,11 @@ def decide(
     if decision == "reject":  # it only gives the learner's credits back
         _release(session, conversion, ConversionState.rejected, by=decided_by, reason=reason)
         return conversion
+    # The learner may have been given the target meanwhile (its completion posted): refuse, and the
+    # institution rejects the request, which releases the credits.
+    standing = taken_for(session, rule, taken_targets(session, conversion.learner_id, besides=conversion.id))
+    if standing is not None:
+        raise standing.error()
     _approve(session, writer, conversion, rule, decided_by=decided_by, reason=reason)
     return conversion
 

@@ -1,6 +1,7 @@
 """Races on conversions (SPEC §3.5: "a lot is never used twice, even when 100 requests race").
 
-One learner fires 100 conversion requests at once over lots that allow exactly k of them; then the
+One learner fires 100 conversion requests at once (under five rules, each its own target: a target is
+granted once) over lots that allow exactly k of them; then the
 target institution approves every pending request at once; then 20 decisions race on one request;
 then requests, approvals and revocations all race together; then twenty retries of one request
 (and of one decision) share an Idempotency-Key. After each race the database must
@@ -44,9 +45,11 @@ def _race(workers: int, calls: list):
         return list(pool.map(lambda call: call(), calls))
 
 
-def _world(client, *, lots: list[float], amount: float, grant: float = 2.0) -> dict:
+def _world(client, *, lots: list[float], amount: float, grant: float = 2.0, rules: int = 1) -> dict:
     """A community centre (A) that issued one learner ``lots`` (community, level 2, one outcome each),
-    an open university (B) with a rule "≥ amount community credits at level ≥ 2 → grant of B:TARGET"."""
+    an open university (B) with ``rules`` rules "≥ amount community credits at level ≥ 2 → grant of
+    B:TARGET<i>" — one target each: a learner is granted a target once, so requests that race for
+    the same credits ask for different targets."""
     n = next(_codes)
     a_code, b_code = f"RACA{n}", f"RACB{n}"
     a = institution(client, a_code, f"社区学院{n}")
@@ -55,24 +58,37 @@ def _world(client, *, lots: list[float], amount: float, grant: float = 2.0) -> d
         outcome(
             client, a, f"COM-{i}", title_zh=f"社区课程{i}", category="community", level=2, credits=credits
         )
-    outcome(client, b, "TARGET", title_zh="现代农业技术基础", category="academic", level=5, credits=grant)
-    r = client.post(
-        "/api/v1/conversion-rules",
-        headers=b,
-        json={
-            "code": "QTY",
-            "name_zh": "社区学分转换",
-            "target_outcome_code": "TARGET",
-            "credits": grant,
-            "source": {
-                "credits": {"category": "community", "min_level": 2, "amount": amount, "within_years": 5}
+    rule_ids = []
+    for t in range(rules):
+        outcome(
+            client,
+            b,
+            f"TARGET{t}",
+            title_zh=f"现代农业技术基础{t}",
+            category="academic",
+            level=5,
+            credits=grant,
+        )
+        r = client.post(
+            "/api/v1/conversion-rules",
+            headers=b,
+            json={
+                "code": f"QTY{t}",
+                "name_zh": f"社区学分转换{t}",
+                "target_outcome_code": f"TARGET{t}",
+                "credits": grant,
+                "source": {
+                    "credits": {"category": "community", "min_level": 2, "amount": amount, "within_years": 5}
+                },
+                "effective_from": "2020-01-01",
             },
-            "effective_from": "2020-01-01",
-        },
-    )
-    assert r.status_code == 201, r.text
-    rule_id = r.json()["id"]
-    assert client.post(f"/api/v1/conversion-rules/{rule_id}/approve", headers=OPERATOR).status_code == 200
+        )
+        assert r.status_code == 201, r.text
+        rule_ids.append(r.json()["id"])
+        assert (
+            client.post(f"/api/v1/conversion-rules/{rule_ids[-1]}/approve", headers=OPERATOR).status_code
+            == 200
+        )
     person = learner(client, a, name="赵大山")
     completions = []
     for i in range(len(lots)):
@@ -86,7 +102,8 @@ def _world(client, *, lots: list[float], amount: float, grant: float = 2.0) -> d
     return {
         "a": a,
         "b": b,
-        "rule_id": rule_id,
+        "rule_id": rule_ids[0],
+        "rule_ids": rule_ids,
         "person": person,
         "me": signed_in(client, person, "长城长城12345"),
         "completions": completions,
@@ -141,24 +158,34 @@ def _conversion_transactions(db) -> int:
 
 class TestHundredRequestsForTheSameLots:
     def test_exactly_k_succeed_and_approving_them_all_at_once_over_consumes_nothing(self, client, db):
-        w = _world(client, lots=[1.0] * 5, amount=1.5)
+        w = _world(client, lots=[1.0] * 5, amount=1.5, rules=5)
         lots_before = _check_lots(db)
         available = sum(lot.amount_units for lot in lots_before.values())
         k = available // w["amount_units"]  # partial use is allowed: 500 // 150 = 3, 0.5 left over
         assert k == 3
 
-        body = {"rule_id": w["rule_id"]}
-        answers = _race(25, [lambda: client.post("/api/v1/me/conversions", json=body, headers=w["me"])] * 100)
+        answers = _race(
+            25,
+            [
+                lambda rule_id=w["rule_ids"][i % 5]: client.post(
+                    "/api/v1/me/conversions", json={"rule_id": rule_id}, headers=w["me"]
+                )
+                for i in range(100)
+            ],
+        )
 
         statuses = Counter(r.status_code for r in answers)
-        assert statuses == {201: k, 422: 100 - k}, (
+        assert statuses[201] == k and statuses[201] + statuses[409] + statuses[422] == 100, (
             statuses,
             [r.text for r in answers if r.status_code >= 500][:3],
         )
         for r in answers:
-            if r.status_code != 201:
+            if r.status_code == 422:
                 _assert_problem(r, 422, "not_eligible")
+            elif r.status_code == 409:  # the same target asked for again: one request per target
+                _assert_problem(r, 409, "conversion_already_requested")
         created = [r.json() for r in answers if r.status_code == 201]
+        assert len({c["rule"]["id"] for c in created}) == k
         assert all(c["state"] == "pending" for c in created)
         assert all(
             sum(round(x["credits"] * 100) for x in c["locked"]) == w["amount_units"] for c in created
@@ -172,7 +199,7 @@ class TestHundredRequestsForTheSameLots:
         assert round(balance["total"] * 100) == available  # a lock is not a balance change
         assert round(balance["convertible"] * 100) == available - k * w["amount_units"]
         options = client.get("/api/v1/me/conversion-options", headers=w["me"]).json()
-        assert [o["eligible"] for o in options if o["rule"]["id"] == w["rule_id"]] == [False]
+        assert [o["eligible"] for o in options if o["rule"]["id"] in w["rule_ids"]] == [False] * 5
 
         # The target institution approves every pending request at once.
         pending = client.get("/api/v1/conversions", headers=w["b"]).json()
@@ -215,28 +242,38 @@ class TestHundredRequestsForTheSameLots:
 
     def test_requests_naming_the_same_two_lots_race_for_one_use(self, client, db):
         """With lot_ids the engine may only use the named lots: two lots of 1 credit hold one 1.5."""
-        w = _world(client, lots=[1.0] * 4, amount=1.5)
+        w = _world(client, lots=[1.0] * 4, amount=1.5, rules=4)
         with db.reader() as session:
             named = sorted(
                 session.execute(select(Lot.id).where(Lot.completion_id.in_(w["completions"][:2]))).scalars()
             )
-        body = {"rule_id": w["rule_id"], "lot_ids": named}
-        answers = _race(20, [lambda: client.post("/api/v1/me/conversions", json=body, headers=w["me"])] * 40)
+        answers = _race(
+            20,
+            [
+                lambda rule_id=w["rule_ids"][i % 4]: client.post(
+                    "/api/v1/me/conversions", json={"rule_id": rule_id, "lot_ids": named}, headers=w["me"]
+                )
+                for i in range(40)
+            ],
+        )
         statuses = Counter(r.status_code for r in answers)
-        assert statuses == {201: 1, 422: 39}, (
+        assert statuses[201] == 1 and statuses[409] + statuses[422] == 39, (
             statuses,
             [r.text for r in answers if r.status_code >= 500][:3],
         )
         for r in answers:
-            if r.status_code != 201:
+            if r.status_code == 422:
                 _assert_problem(r, 422, "not_eligible")
+            elif r.status_code == 409:
+                _assert_problem(r, 409, "conversion_already_requested")
         (won,) = [r.json() for r in answers if r.status_code == 201]
         assert {x["lot_id"] for x in won["locked"]} == set(named)
         lots = _check_lots(db)
         assert sum(lots[i].locked_units for i in named) == w["amount_units"]
         # The lots not named are untouched, and still (with the half credit left) make one more request.
         assert all(lot.locked_units == 0 for lot in lots.values() if lot.id not in named)
-        r = client.post("/api/v1/me/conversions", json={"rule_id": w["rule_id"]}, headers=w["me"])
+        other = next(i for i in w["rule_ids"] if i != won["rule"]["id"])
+        r = client.post("/api/v1/me/conversions", json={"rule_id": other}, headers=w["me"])
         assert r.status_code == 201, r.text
         _check_lots(db)
 
@@ -289,15 +326,15 @@ class TestEverythingAtOnce:
         """Requests, approvals, rejections, institution revocations (refused while a lot is held) and
         forced operator revocations (cascading) all at once: only 2xx or the expected 4xx codes, and
         the lot and ledger invariants hold afterwards."""
-        w = _world(client, lots=[1.0] * 8, amount=1.5)
+        w = _world(client, lots=[1.0] * 8, amount=1.5, rules=8)
 
-        def request():
-            return client.post("/api/v1/me/conversions", json={"rule_id": w["rule_id"]}, headers=w["me"])
+        def request(rule_id: int):
+            return client.post("/api/v1/me/conversions", json={"rule_id": rule_id}, headers=w["me"])
 
-        first = [request(), request()]
+        first = [request(w["rule_ids"][0]), request(w["rule_ids"][1])]
         assert [r.status_code for r in first] == [201, 201], [r.text for r in first]
         pending = [r.json()["id"] for r in first]
-        calls = [request] * 30
+        calls = [lambda rule_id=w["rule_ids"][i % 8]: request(rule_id) for i in range(30)]
         for i, cid in enumerate(pending):
             body = {"decision": "approve"} if i == 0 else {"decision": "reject", "reason": "材料不全"}
             calls.append(
@@ -320,7 +357,13 @@ class TestEverythingAtOnce:
                 )
             )
         answers = _race(20, calls)
-        allowed = {"not_eligible", "lot_consumed", "conversion_already_decided"}
+        allowed = {
+            "not_eligible",
+            "lot_consumed",
+            "conversion_already_decided",
+            "conversion_already_requested",
+            "conversion_target_held",
+        }
         for r in answers:
             assert r.status_code < 500, r.text
             if r.status_code >= 400:
@@ -358,10 +401,12 @@ class TestEverythingAtOnce:
                 with db.reader() as session:
                     state = session.get(Conversion, lot.conversion_id).state
                 assert (lot.state == "active") == (state == "approved"), (lot, state)
-        # What remains is still usable exactly: request until refused, then everything checks out.
-        while (r := request()).status_code == 201:
-            pass
-        _assert_problem(r, 422, "not_eligible")
+        # What remains is still usable exactly: ask for every target once; with 8 credits, 8 targets of
+        # 1.5 cannot all be had, so some are refused for want of credits — then everything checks out.
+        answers = [request(rule_id) for rule_id in w["rule_ids"]]
+        codes = Counter(r.json()["code"] for r in answers if r.status_code != 201)
+        assert codes["not_eligible"] >= 1, codes
+        assert set(codes) <= {"not_eligible", "conversion_already_requested", "conversion_target_held"}, codes
         lots = _check_lots(db)
         free = sum(
             lot.amount_units - lot.consumed_units - lot.locked_units
@@ -409,3 +454,129 @@ class TestOneIdempotencyKey:
             (r.status_code, r.text) for r in answers if r.status_code != 200
         ][:3]
         assert len({r.json()["transaction_id"] for r in answers}) == 1
+
+
+def _any_of_world(client) -> dict:
+    """A learner who holds both sources of an any_n_of rule (n = 1 of A:IT-1, A:IT-2 → 1.5 credits of
+    B:OU-IT-BASICS): either lot alone makes the rule, so without a check the target could be had twice."""
+    n = next(_codes)
+    a_code, b_code = f"ANYA{n}", f"ANYB{n}"
+    a = institution(client, a_code, f"社区学院{n}")
+    b = institution(client, b_code, f"开放大学{n}")
+    for code in ("IT-1", "IT-2"):
+        outcome(client, a, code, title_zh=f"智能手机{code}", category="community", level=2, credits=1.0)
+    outcome(client, b, "OU-IT-BASICS", title_zh="计算机应用基础", category="academic", level=5, credits=3)
+    r = client.post(
+        "/api/v1/conversion-rules",
+        headers=b,
+        json={
+            "code": "IT-ANY",
+            "name_zh": "智能手机课程转计算机应用基础",
+            "target_outcome_code": "OU-IT-BASICS",
+            "credits": 1.5,
+            "source": {"any_n_of": {"n": 1, "outcomes": [f"{a_code}:IT-1", f"{a_code}:IT-2"]}},
+            "effective_from": "2020-01-01",
+        },
+    )
+    assert r.status_code == 201, r.text
+    rule_id = r.json()["id"]
+    assert client.post(f"/api/v1/conversion-rules/{rule_id}/approve", headers=OPERATOR).status_code == 200
+    person = learner(client, a, name="钱秀英")
+    for code in ("IT-1", "IT-2"):
+        r = client.post("/api/v1/completions", headers=a, json=completion_body(person["account_no"], code))
+        assert r.status_code == 201, r.text
+    return {
+        "a": a,
+        "b": b,
+        "rule_id": rule_id,
+        "person": person,
+        "me": signed_in(client, person, "长城长城12345"),
+    }
+
+
+class TestOneTargetOnce:
+    """A conversion never grants a course the learner holds or has asked for already (as a completion
+    is never posted twice): the any_n_of rule above gave OU-IT-BASICS twice, one request per lot."""
+
+    def test_asking_again_is_refused_while_pending_and_after_approval(self, client, db):
+        w = _any_of_world(client)
+        body = {"rule_id": w["rule_id"]}
+        first = client.post("/api/v1/me/conversions", json=body, headers=w["me"])
+        assert first.status_code == 201, first.text
+        again = client.post("/api/v1/me/conversions", json=body, headers=w["me"])
+        _assert_problem(again, 409, "conversion_already_requested")
+        assert "计算机应用基础" in again.json()["title"] and "等待学校审核" in again.json()["title"]
+        (option,) = [
+            o
+            for o in client.get("/api/v1/me/conversion-options", headers=w["me"]).json()
+            if o["rule"]["id"] == w["rule_id"]
+        ]
+        assert option["eligible"] is False and option["would_use"] == []
+        assert option["taken"] == {
+            "code": "conversion_already_requested",
+            "conversion_id": first.json()["id"],
+        }
+        r = client.post(
+            f"/api/v1/conversions/{first.json()['id']}/decide", json={"decision": "approve"}, headers=w["b"]
+        )
+        assert r.status_code == 200, r.text
+        held = client.post("/api/v1/me/conversions", json=body, headers=w["me"] | {"Accept-Language": "en"})
+        _assert_problem(held, 409, "conversion_target_held")
+        assert held.json()["title"].startswith("You already hold the credits of")
+        assert _conversion_transactions(db) == 1
+        balance = client.get("/api/v1/me/balance", headers=w["me"]).json()
+        assert balance["by_category"]["academic"] == 1.5
+        _check_lots(db)
+
+    def test_a_rejected_request_may_be_asked_again(self, client, db):
+        w = _any_of_world(client)
+        body = {"rule_id": w["rule_id"]}
+        first = client.post("/api/v1/me/conversions", json=body, headers=w["me"]).json()
+        r = client.post(
+            f"/api/v1/conversions/{first['id']}/decide",
+            json={"decision": "reject", "reason": "材料不全"},
+            headers=w["b"],
+        )
+        assert r.status_code == 200, r.text
+        assert client.post("/api/v1/me/conversions", json=body, headers=w["me"]).status_code == 201
+        _check_lots(db)
+
+    def test_twenty_requests_at_once_make_one(self, client, db):
+        w = _any_of_world(client)
+        body = {"rule_id": w["rule_id"]}
+        answers = _race(20, [lambda: client.post("/api/v1/me/conversions", json=body, headers=w["me"])] * 20)
+        statuses = Counter(r.status_code for r in answers)
+        assert statuses == {201: 1, 409: 19}, (
+            statuses,
+            [r.text for r in answers if r.status_code >= 500][:3],
+        )
+        for r in answers:
+            if r.status_code != 201:
+                _assert_problem(r, 409, "conversion_already_requested")
+        with db.reader() as session:
+            assert session.execute(select(func.count()).select_from(Conversion)).scalar_one() == 1
+        _check_lots(db)
+
+    def test_approval_is_refused_when_the_learner_was_given_the_target_meanwhile(self, client, db):
+        w = _any_of_world(client)
+        pending = client.post(
+            "/api/v1/me/conversions", json={"rule_id": w["rule_id"]}, headers=w["me"]
+        ).json()
+        r = client.post(
+            "/api/v1/completions",
+            headers=w["b"],
+            json=completion_body(w["person"]["account_no"], "OU-IT-BASICS"),
+        )
+        assert r.status_code == 201, r.text
+        approve = client.post(
+            f"/api/v1/conversions/{pending['id']}/decide", json={"decision": "approve"}, headers=w["b"]
+        )
+        _assert_problem(approve, 409, "conversion_target_held")
+        assert _conversion_transactions(db) == 0
+        reject = client.post(
+            f"/api/v1/conversions/{pending['id']}/decide",
+            json={"decision": "reject", "reason": "已直接登记该课程"},
+            headers=w["b"],
+        )
+        assert reject.status_code == 200 and reject.json()["state"] == "rejected", reject.text
+        _check_lots(db)

@@ -4,7 +4,8 @@ Hypothesis plays two institutions and two learners: a community centre (A) and a
 (B) post completions; the learners request conversions under two rules of B — a quantity rule
 ("≥ 1.5 community credits at level ≥ 2 earned within 5 years → 2 credits of B:T", partial use of the
 last lot) and an all_of rule ("A:X and B:T → 3 credits of B:ADV", so the lot a quantity conversion
-deposited can be used again) — both capped by a qualification (at most 50 % of 10 credits may be
+deposited can be used again) — both capped by a qualification, and each granting its target once
+(a request is refused while the learner holds the target or has asked for it) (at most 50 % of 10 credits may be
 transferred); B (or the operator) approves and rejects; completions are revoked by their
 institution (refused with ``lot_consumed`` while their lot is locked or consumed) or by the
 operator with ``force`` (the cascade releases pending requests and reverses approved ones,
@@ -333,6 +334,25 @@ def test_conversion_state_machine(client, db, db_url, sequential_ids):
                 return None
             return sorted(uses), grant, base
 
+        def target_ref(self, rule_name: str) -> str:
+            return f"{self.w.codes[1]}:{'T' if rule_name == 'QTY' else 'ADV'}"
+
+        def holds(self, person: int, ref: str) -> bool:
+            """A live lot of the outcome: a completion of it, or a conversion approved into it."""
+            return any(
+                lot.learner == person and lot.ref == ref and lot.state == "active"
+                for lot in self.w.lots.values()
+            )
+
+        def taken(self, person: int, rule_name: str) -> str | None:
+            """Why a request would be refused before its credits are counted: a target is granted once
+            (each rule here has its own target, so a pending request of the rule is one for the target)."""
+            if self.holds(person, self.target_ref(rule_name)):
+                return "conversion_target_held"
+            if any(c.learner == person and c.rule == rule_name for c in self.pending()):
+                return "conversion_already_requested"
+            return None
+
         # -- applying decided facts to the model ---------------------------------------------------
         def release(self, conversion: MConversion, state: str) -> None:
             for lot_id, units in conversion.held:
@@ -407,11 +427,16 @@ def test_conversion_state_machine(client, db, db_url, sequential_ids):
             self.w.completions[completion_id] = MCompletion(completion_id, inst, person, code, lot_id)
 
         def send_request(self, person: int, rule_name: str, lot_ids: list[str] | None = None):
+            taken = self.taken(person, rule_name)
             expected = self.predict(person, rule_name, lot_ids)
             body = {"rule_id": self.w.rule_ids[rule_name]} | (
                 {"lot_ids": lot_ids} if lot_ids is not None else {}
             )
             r = client.post("/api/v1/me/conversions", json=body, headers=self.w.tokens[person])
+            if taken is not None:
+                hypothesis.event(f"request {rule_name}: {taken}")
+                _problem(r, 409, taken)
+                return r
             hypothesis.event(
                 f"request {rule_name}{' naming lots' if lot_ids else ''}: "
                 f"{'eligible' if expected else 'not eligible'}"
@@ -497,6 +522,10 @@ def test_conversion_state_machine(client, db, db_url, sequential_ids):
                 return
             if conversion.state != "pending":
                 _problem(r, 409, "conversion_already_decided")
+                return
+            if decision == "approve" and self.holds(conversion.learner, self.target_ref(conversion.rule)):
+                # Its target was posted to the learner as a completion after the request.
+                _problem(r, 409, "conversion_target_held")
                 return
             assert r.status_code == 200, r.text
             out = r.json()
@@ -600,7 +629,11 @@ def test_conversion_state_machine(client, db, db_url, sequential_ids):
             if trigger == "request":
                 # A new request by the same learner expires the overdue one first — but only a request
                 # that succeeds commits; pick one the model says will.
-                choices = [name for name in ("QTY", "ALL") if self.predict(conversion.learner, name)]
+                choices = [
+                    name
+                    for name in ("QTY", "ALL")
+                    if self.taken(conversion.learner, name) is None and self.predict(conversion.learner, name)
+                ]
                 if choices:
                     self.send_request(conversion.learner, data.draw(st.sampled_from(choices), label="rule"))
                 else:

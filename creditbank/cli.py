@@ -533,6 +533,16 @@ def audit() -> None:
     if settings.secret is not None or (settings.keys_dir / "secret.key").exists():
         sealed.configure(settings.id_secret())  # certificates issued before migration 0005 are sealed
     db = _set_up_database(settings)
+    if not settings.keys_dir.is_dir():
+        from sqlalchemy import func, select
+
+        from creditbank.translog.models import TranslogCheckpoint
+
+        with db.reader() as session:
+            signed = session.execute(select(func.count()).select_from(TranslogCheckpoint)).scalar_one()
+        if signed:  # without the log's keys every checkpoint would be reported as edited
+            db.dispose()
+            _keys_folder(settings)
     verifiers = log_service(settings, db).verifiers()
     with db.reader() as session:
         report = run_audit(session, log_verifiers=verifiers)

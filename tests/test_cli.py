@@ -424,6 +424,23 @@ class TestEveryCommandOnAWrongDatabaseOrKeysFolder:
         assert "找不到密钥目录" in result.output and "No keys folder at" in result.output, result.output
         assert not missing.exists()
 
+    def test_audit_with_a_keys_folder_that_does_not_exist_does_not_call_the_log_edited(
+        self, sqlite_url, tmp_path, monkeypatch
+    ):
+        from creditbank.app import log_service
+        from creditbank.config import Settings
+
+        db = Database(sqlite_url)
+        log_service(Settings(database_url=sqlite_url, keys_dir=tmp_path / "keys"), db).checkpoint()
+        db.dispose()
+        missing = tmp_path / "typo-keys"
+        result = self._invoke(["audit"], monkeypatch, tmp_path, sqlite_url, missing)
+        assert result.exit_code == 1, result.output
+        assert "找不到密钥目录" in result.output and "edited" not in result.output, result.output
+        assert not missing.exists()
+        fine = self._invoke(["audit"], monkeypatch, tmp_path, sqlite_url, tmp_path / "keys")
+        assert fine.exit_code == 0 and "audit passed" in fine.output, fine.output
+
     def test_an_unknown_key_or_a_bad_time_is_said_in_words(self, tmp_path, monkeypatch):
         from creditbank.certificates.keys import KeyStore
 

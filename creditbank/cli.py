@@ -44,6 +44,9 @@ def _fail(message: str, code: int = 2) -> NoReturn:
 
 
 SECRETS_FILE = "first-run-secrets.txt"
+_secrets_told: set[Path] = set()
+"""Secrets files whose path this process has printed: a first run writes there twice (the operator
+token, then the demo's keys and codes) and says so once."""
 
 
 def show_secrets(settings: Settings, text: str) -> None:
@@ -60,6 +63,9 @@ def show_secrets(settings: Settings, text: str) -> None:
     os.fchmod(fd, 0o600)
     with os.fdopen(fd, "a", encoding="utf-8") as out:
         out.write(text.rstrip("\n") + "\n\n")
+    if path.resolve() in _secrets_told:
+        return
+    _secrets_told.add(path.resolve())
     console.print(
         f"令牌、密钥等秘密信息未打印（输出不是终端），已写入 {path}（仅本用户可读，0600），读完请删除。\n"
         f"Secrets (operator token, API keys, activation codes) are not printed here (output is not a "

@@ -56,6 +56,8 @@ def test_item_18_first_run_secrets_go_to_an_owner_only_file_off_a_terminal(tmp_p
     printed = result.output
     assert "cbo_" not in printed and "cbk_" not in printed and "激活码 code" not in printed
     assert str(secrets_file) in "".join(printed.split())  # only where to find them (Rich may wrap)
+    # The operator token and the demo's keys went there in two writes: said once.
+    assert "".join(printed.split()).count("Read it, then delete it.".replace(" ", "")) == 1
     kept = secrets_file.read_text(encoding="utf-8")
     assert "cbo_" in kept and "cbk_" in kept and "激活码 code" in kept
     assert _mode(secrets_file) == 0o600

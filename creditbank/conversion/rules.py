@@ -200,6 +200,8 @@ class RuleView:
     """outcome_ref -> (title_zh, title_en) for every ref the source names, for explanations."""
     caps: Caps | None = None
     transferred: Transferred | None = None
+    target_title_en: str | None = None
+    """The target's English title, for English pages (None: they show the Chinese one)."""
 
     def __post_init__(self) -> None:
         if (self.credits_units is None) == (self.ratio is None):

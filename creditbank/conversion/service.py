@@ -364,6 +364,7 @@ def rule_view(
         source=source.for_engine(),
         target_ref=f"{owner.code}:{target.code}",
         target_title_zh=target.title_zh,
+        target_title_en=target.title_en,
         credits_units=rule.credits_units,
         ratio=rule.ratio,
         effective_from=rule.effective_from,

@@ -236,3 +236,12 @@ def test_a_pending_request_is_marked_with_a_character_every_font_has(signed_in):
     done = signed_in.post("/me/conversions", data={"rule_id": rule_id, "csrf_token": csrf(signed_in, "/me")})
     tag = re.search(r'<span class="tag info">([^<]*)</span>', done.text).group(1)
     assert tag == "○ 等待学校审核"
+
+
+def test_english_pages_name_the_target_course_in_english(signed_in):
+    signed_in.cookies.set("cb_lang", "en")
+    page = signed_in.get("/me/conversions").text
+    assert "credits of “Modern agricultural technology”" in page
+    assert "“现代农业技术基础”" not in page
+    signed_in.cookies.set("cb_lang", "zh")
+    assert "「现代农业技术基础」" in signed_in.get("/me/conversions").text

@@ -6,7 +6,6 @@ Every change is recorded as the operator account's (``staff_action``)."""
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
@@ -26,6 +25,7 @@ from creditbank.staff import service as staff_accounts
 from creditbank.web.accounts import OperatorPage
 from creditbank.web.base import Csrf, Ctx, PageRoute, redirect, renderer
 from creditbank.web.i18n import N_
+from creditbank.web.learner import category_name
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 Code = Annotated[str, Path(max_length=32)]
@@ -216,14 +216,53 @@ def disable_staff(ctx: OperatorPage, _csrf: Csrf, code: Code, staff_id: Annotate
 # -- conversion rules --------------------------------------------------------------------------------
 
 
+def _source_refs(source: dict) -> list[str]:
+    return list(source.get("all_of") or (source.get("any_n_of") or {}).get("outcomes") or [])
+
+
 @router.get("/operator/rules", response_class=HTMLResponse)
 def rules_page(ctx: OperatorPage, done: Annotated[int | None, Query(ge=1, le=2**62)] = None):
+    """Each proposed rule in words the district office reads — course and school names, the code
+    beside them in small type — rather than its JSON."""
     with ctx.db.reader() as session:
         proposed = conversion_queries.rules(session, state="proposed")
-    items = [
-        {"rule": r, "source": json.dumps(r.source, ensure_ascii=False, indent=2, sort_keys=True)}
-        for r in proposed
-    ]
+        refs = {ref for r in proposed for ref in [r.target_outcome, *_source_refs(r.source)]}
+        titles: dict[str, str] = {}
+        for ref in refs:
+            try:
+                _, found = conversions.resolve_ref(session, ref)
+            except CreditbankError:
+                continue  # an outcome withdrawn since: its code alone is shown
+            titles[ref] = ctx.pick(found.title_zh, found.title_en)
+        codes = {r.owner for r in proposed} | {ref.partition(":")[0] for ref in refs}
+        schools = {code: ctx.pick(*pair) for code, pair in institutions.names(session, codes).items()}
+
+    def outcome(ref: str) -> dict[str, str]:
+        school = ref.partition(":")[0]
+        return {"ref": ref, "title": titles.get(ref, ref), "school": schools.get(school, school)}
+
+    items = []
+    for r in proposed:
+        credits_source = r.source.get("credits")
+        items.append(
+            {
+                "rule": r,
+                "owner": schools.get(r.owner, r.owner),
+                "target": outcome(r.target_outcome),
+                "all_of": [outcome(ref) for ref in r.source.get("all_of") or []],
+                "any_n_of": r.source.get("any_n_of")
+                and {
+                    "n": r.source["any_n_of"]["n"],
+                    "outcomes": [outcome(ref) for ref in r.source["any_n_of"]["outcomes"]],
+                },
+                "credits": credits_source
+                and credits_source
+                | {
+                    "category_name": category_name(ctx, credits_source["category"]),
+                    "amount": f"{credits_source['amount']:g}",
+                },
+            }
+        )
     return _page(ctx, "rules", items=items, done=done)
 
 

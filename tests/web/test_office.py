@@ -105,7 +105,13 @@ def test_a_proposed_rule_is_shown_with_its_text_and_approved(office):
     )
     assert proposed.status_code == 201
     page = office.get("/operator/rules")
-    assert "社区农业学分转现代农业技术基础" in page.text and "&#34;community&#34;" in page.text
+    assert "社区农业学分转现代农业技术基础" in page.text and "&#34;community&#34;" not in page.text
+    source = re.search(r'id="source-AGRI-3">(.*?)</div>', page.text, re.S).group(1)
+    assert "至少 3 学分社区教育" in source and "社区教育" in source and "2 级及以上" in source
+    grants = re.search(r'id="grants-AGRI-3">(.*?)</dd>', page.text, re.S).group(1)
+    assert "现代农业技术基础" in grants and "CQOUYC:OU-AGRI" in grants
+    owner = re.search(r'id="owner-AGRI-3">(.*?)</dd>', page.text, re.S).group(1)
+    assert owner.startswith("重庆开放大学永川分校") and "CQOUYC" in owner
     office.post(
         f"/operator/rules/{proposed.json()['id']}/approve",
         data={"csrf_token": csrf(office, "/operator/rules")},
@@ -161,3 +167,29 @@ def test_fields_are_labelled_with_what_they_store(office):
     add_staff(office, "YCCEC", "yc-clerk", "clerk")
     staff_sign_in(office, "yc-clerk")
     assert _label(office.get("/console/YCCEC/enrol").text, "district") == "区县（可不填）"
+
+
+def test_a_rule_on_named_courses_lists_them_by_title_and_school(office):
+    from tests.conftest import outcome
+
+    yc = institution(office, "YCCEC", "永川区社区教育学院")
+    outcome(office, yc, "YC-WECHAT", title_zh="玩转微信享受智慧生活", category="senior", level=1, credits=1)
+    ou = institution(office, "CQOUYC", "重庆开放大学永川分校")
+    outcome(office, ou, "OU-IT", title_zh="计算机应用基础", category="academic", level=5, credits=2)
+    proposed = office.post(
+        "/api/v1/conversion-rules",
+        headers=ou,
+        json={
+            "code": "IT-1",
+            "name_zh": "智慧生活转计算机应用基础",
+            "target_outcome_code": "OU-IT",
+            "credits": 1,
+            "effective_from": "2026-01-01",
+            "source": {"all_of": ["YCCEC:YC-WECHAT"]},
+        },
+    )
+    assert proposed.status_code == 201
+    page = office.get("/operator/rules").text
+    source = re.search(r'id="source-IT-1">(.*?)</div>', page, re.S).group(1)
+    assert "玩转微信享受智慧生活 · 永川区社区教育学院" in source
+    assert '<small class="number">YCCEC:YC-WECHAT</small>' in source

@@ -38,6 +38,7 @@ from creditbank.httpio import limit_verification, spool_body
 from creditbank.learners import service as learners
 from creditbank.verification import inputs
 from creditbank.verification.online import OffTheLoop
+from creditbank.verification.schemas import VerificationOut
 
 router = APIRouter(tags=["certificates 证书"])
 
@@ -369,7 +370,17 @@ def rotate_key(request: Request, principal: Operator) -> dict:
     return {"kid": key.kid, "status": key.status}
 
 
-@router.get("/api/v1/verify/{certificate_id}", summary="Verify a certificate by id · 在线验证")
+VERIFICATION_RESPONSES: dict[int | str, dict] = {
+    200: {"model": VerificationOut, "description": "The report: each check, the verdict, the certificate"}
+}
+
+
+@router.get(
+    "/api/v1/verify/{certificate_id}",
+    summary="Verify a certificate by id · 在线验证",
+    response_model=None,  # answered as built (a hot path); documented by VERIFICATION_RESPONSES
+    responses=VERIFICATION_RESPONSES,
+)
 async def verify_by_id(certificate_id: str, request: Request) -> dict:
     # async on purpose: one indexed read and cached checks cost less than a hop to the thread pool,
     # and a thread pool whose every thread waits for a database connection must not hold a verifier
@@ -400,6 +411,8 @@ Each check is reported separately; a check that cannot apply is `ok: null`, neve
     "/api/v1/verify",
     summary="Verify a credential, PDF, QR photo or QR payload · 上传验证",
     description=_VERIFY_DOC,
+    response_model=None,
+    responses=VERIFICATION_RESPONSES,
     openapi_extra={
         "requestBody": {
             "content": {

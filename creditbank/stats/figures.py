@@ -12,6 +12,7 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from creditbank.certificates.credentials import CATEGORY_NAMES, KIND_TITLES
+from creditbank.kit.units import credits as units_to_credits
 
 Kind = Literal["label", "count", "percent", "credits", "hours", "text"]
 
@@ -68,9 +69,17 @@ class Figure:
             "from": self.start.isoformat() if self.start else None,
             "to": self.end.isoformat() if self.end else None,
             "columns": [{"key": c.key, "zh": c.zh, "en": c.en, "kind": c.kind} for c in self.columns],
-            "rows": [{k: _json(v) for k, v in row.items()} for row in self.rows],
+            "rows": [self._json_row(row) for row in self.rows],
             "as_of": self.as_of.isoformat() if self.as_of else None,
             "ledger_seq": self.ledger_seq,
+        }
+
+    def _json_row(self, row: dict[str, Any]) -> dict[str, Any]:
+        """A row for the JSON: credits in credits (1.5, SPEC §4) — the rows hold hundredths, as the
+        ledger does — and fractions to four decimals."""
+        credits = {c.key for c in self.columns if c.kind == "credits"}
+        return {
+            k: (units_to_credits(v) if k in credits and v is not None else _json(v)) for k, v in row.items()
         }
 
     def table(self, lang: str) -> list[list[Any]]:

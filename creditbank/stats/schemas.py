@@ -21,7 +21,8 @@ class FigureOut(BaseModel):
     Each row has ``key`` (the group: a district, an age band such as ``60_plus``, a category, a
     month ``2026-03``, …; null = not given), ``label_zh``/``label_en`` and the numbers named by
     ``columns``: counts as integers, shares (``rate``, ``*_coverage``, ``target``) as fractions
-    (0.6 = 60 %), credits in hundredths (``credits``: 150 = 1.5 credits)."""
+    (0.6 = 60 %), credits as numbers with at most two decimals (``credits``: 1.5), as everywhere in
+    the API."""
 
     figure: str = Field(examples=["participation-district"])
     title_zh: str

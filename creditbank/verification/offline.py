@@ -30,6 +30,7 @@ from creditbank.kit import clock, statuslist
 from creditbank.kit import signednote as sn
 from creditbank.kit.dataintegrity import verify_proof_set
 from creditbank.kit.multikey import public_key_from_multibase
+from creditbank.kit.units import credits_of_text
 from creditbank.verification import inputs, logproof
 from creditbank.verification.verify import (
     Check,
@@ -298,7 +299,9 @@ def verify(
         {
             "id": claims.get("certificate_id"),
             "learner_name": claims.get("learner_name"),
-            "total_credits": claims.get("total_credits"),
+            "total_credits": credits_of_text(
+                claims.get("total_credits")
+            ),  # signed as text, shown as a number
         }
         if claims
         else None

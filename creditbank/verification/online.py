@@ -26,6 +26,7 @@ from creditbank.kit import merkle, statuslist
 from creditbank.kit.canonical import digest_hex
 from creditbank.kit.dataintegrity import verify_proof_set
 from creditbank.kit.multikey import public_key_bytes
+from creditbank.kit.units import credits_of_text
 from creditbank.translog.service import Log
 from creditbank.verification import inputs, logproof
 from creditbank.verification.tally import Tally
@@ -218,6 +219,8 @@ class OnlineVerifier:
 
     @staticmethod
     def summary(certificate: Certificate) -> dict[str, Any]:
+        """What the report says about the certificate. Credits are JSON numbers (SPEC §4), though the
+        certificate prints them as text (its signed claims and credential stay as they are)."""
         printed = certificates.printed_of(certificate)
         return {
             "id": certificate.id,
@@ -229,12 +232,12 @@ class OnlineVerifier:
             "issued_on": printed.issued_on,
             "issuer": printed.issuer_name_zh,
             "issuer_did": printed.issuer_did,
-            "total_credits": printed.total_credits,
+            "total_credits": credits_of_text(printed.total_credits),
             "lines": [
                 {
                     "title_zh": line.title_zh,
                     "title_en": line.title_en,
-                    "credits": line.credits,
+                    "credits": credits_of_text(line.credits),
                     "completed_on": line.completed_on,
                     "institution": line.institution_name,
                 }

@@ -40,6 +40,7 @@ from creditbank.institutions.models import Institution, InstitutionState
 from creditbank.kit import clock, idcard
 from creditbank.learners import service as learner_service
 from creditbank.staff import service as staff_accounts
+from creditbank.stats import service as stats
 
 # -- what the demo contains ----------------------------------------------------------------------
 
@@ -51,8 +52,13 @@ class DemoInstitution:
     name_en: str
     kind: str
     district: str
+    """The 区/县 as the learners' addresses and the district office's lists name it."""
     id_prefix: str
     """Start of the institution's own record numbers (``external_id``), e.g. ``YC-2025-000123``."""
+    township: str
+    """The 乡镇/街道 it stands in: what coverage counts (``AREA_LIST``)."""
+    village: str | None = None
+    """The 村/社区, for one that stands in a village or community."""
 
 
 @dataclass(frozen=True)
@@ -95,48 +101,55 @@ INSTITUTIONS: tuple[DemoInstitution, ...] = (
         "永川区社区教育学院",
         "Yongchuan District Community Education College",
         "community_college",
-        "重庆市永川区",
+        "永川区",
         "YC",
+        "中山路街道",
     ),
     DemoInstitution(
         "CQOUYC",
         "重庆开放大学永川分校",
         "Chongqing Open University, Yongchuan Branch",
         "open_university",
-        "重庆市永川区",
+        "永川区",
         "OUYC",
+        "中山路街道",  # one campus with the community college (seed: 永川电大与社区教育学院一体)
     ),
     DemoInstitution(
         "HCZCEC",
         "皇城镇社区教育中心",
         "Huangcheng Town Community Education Centre",
         "community_school",
-        "山东省淄博市临淄区皇城镇",
+        "临淄区",
         "HC",
+        "皇城镇",
     ),
     DemoInstitution(
         "JDZCS",
         "景德镇陶瓷文化社区学校",
         "Jingdezhen Ceramic Culture Community School",
         "community_school",
-        "江西省景德镇市",
+        "珠山区",
         "JDZCS",
+        "石狮埠街道",
+        "瓷都社区",
     ),
     DemoInstitution(
         "JDZVC",
         "景德镇陶瓷职业技术学院",
         "Jingdezhen Ceramic Vocational and Technical College",
         "vocational_college",
-        "江西省景德镇市",
+        "昌江区",
         "JDZVC",
+        "新枫街道",
     ),
     DemoInstitution(
         "XDCEC",
         "新都社区教育学院",
         "Xindu Community Education College",
         "community_college",
-        "四川省成都市新都区",
+        "新都区",
         "XD",
+        "新都街道",
     ),
 )
 
@@ -523,6 +536,29 @@ AREAS: tuple[Area, ...] = (
     ),
 )
 
+DEMO_VILLAGES: dict[tuple[str, str], tuple[str, ...]] = {
+    ("临淄区", "皇城镇"): ("东门村", "西门村", "南门村", "北门村"),
+    ("珠山区", "石狮埠街道"): ("瓷都社区", "陶阳社区"),
+    ("新都区", "新都街道"): ("香城社区",),
+}
+"""Some 村/社区 of the district office's area list, so 村/社区 coverage has something to count. Demo
+names (the seeds name the 乡镇/街道, not their villages; 香城 is 新都's own name for itself)."""
+
+DEMO_SHARE_OF_RESIDENTS = {"under_18": 0.25, "18_59": 0.45, "60_plus": 0.7}
+"""The share of a district's residents in each age band that the demo's learners stand for. The
+demo has a few hundred learners, not a district's hundreds of thousands: its resident population is
+made to the demo's scale (learners ÷ share, at least ``DEMO_MIN_RESIDENTS``), so the participation
+rates come out like a district's (seeds: 景德镇's target 60 %) instead of 0.0 %. Demo figures, not
+statistics; the summary says so."""
+
+DEMO_DISTRICT_REACH = {"永川区": 1.0, "临淄区": 1.3, "珠山区": 0.85, "昌江区": 0.75, "新都区": 0.95}
+"""How far each district's offer reaches, relative to 永川 (皇城镇's 田间学校 reach many): some
+districts meet the targets, others do not — as on a real dashboard."""
+
+DEMO_MIN_RESIDENTS = 20
+
+_DEMO_BANDS = {"y": "under_18", "a": "18_59", "s": "60_plus"}
+
 _AREA_OF = {
     "YCCEC": "永川",
     "CQOUYC": "永川",
@@ -819,6 +855,32 @@ def plan_completions(
     return planned
 
 
+def plan_population(people: list[PlannedLearner]) -> dict[tuple[str, str], int]:
+    """(district, age band) → resident population, at the demo's scale (``DEMO_SHARE_OF_RESIDENTS``)."""
+    learners: defaultdict[tuple[str, str], int] = defaultdict(int)
+    for person in people:
+        learners[(_place(person.district)[0], _DEMO_BANDS[person.band])] += 1
+    population = {}
+    for district in sorted({d for d, _ in learners}):
+        reach = DEMO_DISTRICT_REACH.get(district, 1.0)
+        for band, share in DEMO_SHARE_OF_RESIDENTS.items():
+            residents = math.ceil(learners[(district, band)] / (share * reach))
+            population[(district, band)] = max(DEMO_MIN_RESIDENTS, residents)
+    return population
+
+
+def plan_areas() -> list[tuple[str, str, str]]:
+    """The district office's area list: every 乡镇/街道 the demo's learners live in, and some 村/社区."""
+    areas = []
+    for area in AREAS:
+        for _, where in area.places:
+            district, township = _place(where)
+            assert township is not None, where
+            areas.append((district, township, ""))
+            areas += [(district, township, v) for v in DEMO_VILLAGES.get((district, township), ())]
+    return areas
+
+
 def _weight(outcome: DemoOutcome, band: str, female: bool) -> float:
     weight = outcome.weight
     if outcome.code == "OU-NANNY-CERT" and not female:
@@ -861,6 +923,8 @@ def load(db: Database, settings: Settings, *, learners: int = 300, seed: int = 2
                 name_en=spec.name_en,
                 kind=spec.kind,
                 district=spec.district,
+                township=spec.township,
+                village=spec.village,
             )
             institutions.set_state(session, code=spec.code, state=InstitutionState.accredited)
             key, keys[spec.code] = institutions.issue_api_key(session, code=spec.code, label="demo 演示")
@@ -935,6 +999,7 @@ def load(db: Database, settings: Settings, *, learners: int = 300, seed: int = 2
                 mode="all_or_nothing",
             )
         _conversion_rules(session, by_code["CQOUYC"], today)
+        _district_office(session, people)
         logins = _staff_logins(session, secret)
         issuer = Issuer(settings)
         issued = _certificates(session, issuer, [accounts[p.index] for p in _showcase(people)], accounts[-1])
@@ -954,6 +1019,22 @@ def load(db: Database, settings: Settings, *, learners: int = 300, seed: int = 2
     lines.append(f"  区学分银行管理 District office: {base}/operator/signin  (+ 动态验证码 TOTP code)")
     lines.append(f"    {who:<32} {username:<14} {password}")
     return summary + "\n" + "\n".join(lines)
+
+
+def _district_office(session, people: list[PlannedLearner]) -> None:
+    """What the district office enters before its dashboard shows rates and coverage: the resident
+    population and the area list (demo figures). The targets stay the seeds' defaults."""
+    stats.set_population(
+        session,
+        lines=[
+            stats.PopulationLine(district, band, residents, line)
+            for line, ((district, band), residents) in enumerate(plan_population(people).items(), start=1)
+        ],
+    )
+    stats.replace_areas(
+        session,
+        lines=[stats.AreaLine(d, t, v, line) for line, (d, t, v) in enumerate(plan_areas(), start=1)],
+    )
 
 
 def _staff_logins(session, secret: bytes) -> list[tuple[str, str, str]]:
@@ -1086,6 +1167,8 @@ def _summary(
         f"  机构 institutions {len(INSTITUTIONS)} · 学习成果 outcomes {len(OUTCOMES)} · "
         f"学习者 learners {len(people)} (60+: {seniors})",
         f"  学习成果记录 completions {len(planned)} · 学分 credits {total_units / 100:g}",
+        "  统计用的常住人口与区域名录为演示数字（按演示学习者人数缩小），并非统计数据 / the statistics' "
+        "resident population and area list are demo figures (scaled to the demo's learners), not statistics",
         "  机构 API 密钥 API keys (shown once 仅显示一次; Authorization: Bearer …):",
     ]
     for spec in INSTITUTIONS:

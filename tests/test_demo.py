@@ -26,6 +26,7 @@ from creditbank.learners import service as learner_service
 from creditbank.learners.models import InstitutionLearner, Learner
 from creditbank.ledger.queries import balance
 from creditbank.migrations import upgrade
+from creditbank.stats import queries
 
 SPEC_INSTITUTIONS = {
     "YCCEC": "永川区社区教育学院",
@@ -92,9 +93,10 @@ class TestInstitutions:
             found = {i.code: i for i in session.execute(select(Institution)).scalars()}
         for code, name in SPEC_INSTITUTIONS.items():
             assert found[code].name_zh == name
-        jingdezhen = [i for i in found.values() if "景德镇" in (i.district or "")]
+        jingdezhen = [i for i in found.values() if "景德镇" in i.name_zh]
         assert {i.kind for i in jingdezhen} >= {"community_school", "vocational_college"}
-        assert found["HCZCEC"].district and "皇城镇" in found["HCZCEC"].district
+        assert {i.district for i in jingdezhen} <= {"珠山区", "昌江区"}  # 景德镇's districts
+        assert (found["HCZCEC"].district, found["HCZCEC"].township) == ("临淄区", "皇城镇")
         assert all(i.state == InstitutionState.accredited for i in found.values())
 
     def test_summary_keys_work_for_their_institution(self, loaded: Loaded) -> None:
@@ -112,6 +114,36 @@ class TestInstitutions:
             assert session.execute(select(func.count()).select_from(Institution)).scalar_one() == len(
                 demo.INSTITUTIONS
             )
+
+
+class TestDistrictOffice:
+    """The dashboard's headline figures have what they need (issue: "无数据 / 请先录入常住人口")."""
+
+    def test_every_district_of_the_learners_has_a_population_and_a_participation_rate(
+        self, loaded: Loaded
+    ) -> None:
+        with loaded.db.reader() as session:
+            lived_in = set(session.execute(select(Learner.district).distinct()).scalars())
+            rate = queries.participation_rate(session, queries.Period.of(None, None))
+        assert lived_in == {"永川区", "临淄区", "珠山区", "昌江区", "新都区"}
+        rows = {(r["district"], r["age_band"]): r for r in rate.rows}
+        for district in lived_in:
+            for band in ("all", "under_18", "18_59", "60_plus"):
+                row = rows[(district, band)]
+                assert row["residents"] and row["residents"] >= row["learners"] and row["rate"] is not None
+        assert any(r["rate"] > 0 for r in rate.rows)
+
+    def test_coverage_counts_the_institutions_where_they_stand(self, loaded: Loaded) -> None:
+        with loaded.db.reader() as session:
+            figure = queries.coverage(session)
+        rows = {r["key"]: r for r in figure.rows}
+        assert set(rows) == {"永川区", "临淄区", "珠山区", "昌江区", "新都区", None}
+        assert rows["临淄区"]["townships_covered"] == rows["临淄区"]["townships"] == 1
+        assert all(r["townships_covered"] >= 1 and r["township_coverage"] for r in rows.values())
+        assert rows["珠山区"]["villages_covered"] == 1 and rows[None]["village_coverage"]
+
+    def test_the_summary_says_the_figures_are_demo_figures(self, loaded: Loaded) -> None:
+        assert "演示数字" in loaded.summary and "demo figures" in loaded.summary
 
 
 class TestCatalogue:

@@ -53,6 +53,7 @@ from creditbank.errors import CreditbankError, row_error
 from creditbank.institutions import service as institutions
 from creditbank.institutions.models import Institution
 from creditbank.kit import clock
+from creditbank.kit.gcpace import fewer_collections
 from creditbank.kit.tokens import new_id
 from creditbank.ledger.models import BatchState, LedgerHead, Lot, LotBatch, LotState
 from creditbank.ledger.queries import released
@@ -84,6 +85,7 @@ Published = Callable[[Session, BatchReport], None]
 """Called inside the publishing transaction (the API stores the Idempotency-Key answer there)."""
 
 
+@fewer_collections()  # a dozen short-lived containers per row: rarer collections (kit.gcpace)
 def run(
     db: Database,
     *,

@@ -22,7 +22,7 @@ from creditbank.catalogue.service import current_versions
 from creditbank.completions import rules
 from creditbank.completions.models import Completion, CompletionImport, CompletionState, ImportState, live
 from creditbank.conversion.service import reverse_for_lot
-from creditbank.db import bulk_insert, table_of
+from creditbank.db import bulk_insert, in_values, table_of
 from creditbank.errors import CreditbankError, row_error
 from creditbank.institutions import service as institutions
 from creditbank.institutions.models import Institution
@@ -127,7 +127,7 @@ class Prepared:
 
 # The look-ups of every chunk, built once with bound parameters: building a statement and its cache
 # key costs SQLAlchemy 60–160 µs each, ~2.5 ms of CPU per single post when each call built its own
-# (bench/hotpath.py). ``expanding`` parameters take a list (``IN``).
+# (bench/hotpath.py). The lists of a chunk's look-ups are one parameter each (``db.in_values``).
 _INSTITUTION_ID = bindparam("institution_id", type_=Integer)
 _FRESH_INSTITUTION = (
     select(Institution, col(LedgerAccount.id), col(LedgerAccount.code))
@@ -155,7 +155,7 @@ def _learners_by(column: Any) -> Select:
             (col(InstitutionLearner.learner_id) == col(Learner.id))
             & (col(InstitutionLearner.institution_id) == _INSTITUTION_ID),
         )
-        .where(column.in_(bindparam("keys", expanding=True)))
+        .where(in_values(column, "keys"))
     )
 
 
@@ -168,7 +168,7 @@ _EXISTING = (
     .join(Learner, col(Learner.id) == col(Completion.learner_id))
     .where(
         col(Completion.institution_id) == _INSTITUTION_ID,
-        col(Completion.external_id).in_(bindparam("external_ids", expanding=True)),
+        in_values(col(Completion.external_id), "external_ids"),
     )
 )
 # Live pairs: active ones (the partial unique index answers), and pending ones of this
@@ -179,10 +179,10 @@ _PAIRS = union_all(
     select(col(Completion.learner_id), col(Completion.outcome_code)).where(
         col(Completion.institution_id) == _INSTITUTION_ID,
         col(Completion.state) == CompletionState.active,
-        col(Completion.learner_id).in_(bindparam("learner_ids", expanding=True)),
+        in_values(col(Completion.learner_id), "learner_ids"),
     ),
     select(col(Completion.learner_id), col(Completion.outcome_code)).where(
-        col(Completion.learner_id).in_(bindparam("learner_ids", expanding=True)),
+        in_values(col(Completion.learner_id), "learner_ids"),
         col(Completion.state) == CompletionState.pending,
         col(Completion.import_id).in_(
             select(col(CompletionImport.id)).where(
@@ -523,14 +523,15 @@ class Poster:
         numbers = sorted(k for k in missing if k.startswith("CB"))
         hmacs = sorted(k for k in missing if not k.startswith("CB"))
         for statement, values in ((_LEARNERS_BY_ACCOUNT, numbers), (_LEARNERS_BY_HMAC, hmacs)):
-            for i in range(0, len(values), 500):
-                for learner_id, account_no, digest, account_id, linked in self.session.execute(
-                    statement, {"institution_id": self.institution.id, "keys": values[i : i + 500]}
-                ):
-                    ref = _LearnerRef(learner_id, account_no, account_id, bool(linked))
-                    known[account_no] = ref
-                    if digest:
-                        known[digest] = ref
+            if not values:
+                continue
+            for learner_id, account_no, digest, account_id, linked in self.session.execute(
+                statement, {"institution_id": self.institution.id, "keys": values}
+            ):
+                ref = _LearnerRef(learner_id, account_no, account_id, bool(linked))
+                known[account_no] = ref
+                if digest:
+                    known[digest] = ref
         return {k: known[k] for k in keys if k in known}
 
     def _outcomes(self, codes: set[str]) -> None:
@@ -547,19 +548,19 @@ class Poster:
 
     def _existing(self, external_ids: list[str]) -> dict[str, Posted]:
         found: dict[str, Posted] = {}
-        unique = sorted(set(external_ids))
-        for i in range(0, len(unique), 500):
-            rows = self.session.execute(
-                _EXISTING, {"institution_id": self.institution.id, "external_ids": unique[i : i + 500]}
+        if not external_ids:
+            return found
+        rows = self.session.execute(
+            _EXISTING, {"institution_id": self.institution.id, "external_ids": sorted(set(external_ids))}
+        )
+        for completion, account_no, in_published in rows:
+            live_pending = completion.state == CompletionState.pending and bool(in_published)
+            found[completion.external_id] = as_posted(
+                completion, account_no, replayed=True, published=live_pending
             )
-            for completion, account_no, in_published in rows:
-                live_pending = completion.state == CompletionState.pending and bool(in_published)
-                found[completion.external_id] = as_posted(
-                    completion, account_no, replayed=True, published=live_pending
-                )
-                self._hashes[completion.id] = completion.content_hash
-                if completion.revoked_by == ABANDONED_BY:
-                    self._abandoned.add(completion.id)
+            self._hashes[completion.id] = completion.content_hash
+            if completion.revoked_by == ABANDONED_BY:
+                self._abandoned.add(completion.id)
         return found
 
     def _hash_of(self, posted: Posted) -> str:
@@ -569,10 +570,8 @@ class Poster:
         # Once per learner per import: pairs this import adds are tracked in memory as it goes.
         ids = sorted(learner_ids - self._pairs_loaded)
         self._pairs_loaded |= learner_ids
-        for i in range(0, len(ids), 500):
-            rows = self.session.execute(
-                _PAIRS, {"institution_id": self.institution.id, "learner_ids": ids[i : i + 500]}
-            )
+        if ids:
+            rows = self.session.execute(_PAIRS, {"institution_id": self.institution.id, "learner_ids": ids})
             self._seen_pairs.update((learner_id, code) for learner_id, code in rows)
 
 

@@ -464,11 +464,18 @@ def _sqlite_rows(table: Table, columns: list[str], rows: list[dict]) -> list[tup
     pick = itemgetter(*columns)
     if not temporal:
         return [pick(r) for r in rows]
+    # A chunk's rows share few dates and times (a completion date among a few hundred, one creation
+    # stamp per chunk): each distinct value is converted once.
+    texts: dict[object, object] = {}
     out = []
     for r in rows:
         values = list(pick(r))
         for i in temporal:
-            values[i] = _sqlite_value(values[i])
+            value = values[i]
+            text = texts.get(value)
+            if text is None:
+                text = texts[value] = _sqlite_value(value)
+            values[i] = text
         out.append(tuple(values))
     return out
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
 from json.encoder import encode_basestring as _string  # what json.dumps(ensure_ascii=False) writes
-from typing import Any
+from typing import Any, NamedTuple
 
 from creditbank.kit import idcard
 from creditbank.kit.tokens import is_account_no
@@ -25,9 +25,10 @@ class Problem:
     params: dict[str, Any]
 
 
-@dataclass(frozen=True)
-class CleanRow:
-    """A row whose fields are well-formed; whether the learner/outcome exist is checked later."""
+class CleanRow(NamedTuple):
+    """A row whose fields are well-formed; whether the learner/outcome exist is checked later.
+    A named tuple: made twice per row of an import (check pass, write pass), ~4x quicker to build
+    than a frozen dataclass."""
 
     line: int
     external_id: str

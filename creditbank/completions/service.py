@@ -253,6 +253,7 @@ class Poster:
         self._adopted: list[str] = []
         self._abandoned: set[str] = set()
         self._flushes = 0
+        self._created_at = clock.now()
         self._written = 0
         self._known = known_learners if known_learners is not None else {}
         """Learner refs found so far (account number or ID HMAC → learner): a learner's ids never
@@ -303,6 +304,7 @@ class Poster:
         if prepared is None:
             prepared = self.prepare(rows)
         cleaned, refs, digests = prepared.cleaned, prepared.refs, prepared.digests
+        self._created_at = clock.now()  # one stamp per chunk, written in its transaction
         good = [c for c in cleaned if isinstance(c, rules.CleanRow)]
         self.take_lock()
         if self.write and self.writer is not None:
@@ -444,7 +446,7 @@ class Poster:
                     "staff_id": self.staff_id,
                     "transaction_id": tx_id,
                     "state": CompletionState.pending if staged else CompletionState.active,
-                    "created_at": clock.now(),
+                    "created_at": self._created_at,
                     "revoked_at": None,
                     "revoke_reason": None,
                     "revoke_transaction_id": None,

@@ -24,7 +24,7 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 from xml.etree import ElementTree as ET
 
 from openpyxl import load_workbook
@@ -99,8 +99,10 @@ _XLSX_ERRORS = (
 )
 
 
-@dataclass(frozen=True)
-class Row:
+class Row(NamedTuple):
+    """One data row (a named tuple: made once per row and pass of an import, ~4x quicker to build
+    than a frozen dataclass)."""
+
     line: int  # 1-based line as shown in an editor / Excel (header is line 1, first data row is 2)
     values: dict[str, str | None]  # every key of COLUMNS; stripped strings, "" -> None
 

@@ -220,7 +220,9 @@ STATE_WORDS = {
 @router.get("/me/conversions", response_class=HTMLResponse)
 def conversion_options(ctx: LearnerPage):
     with ctx.db.reader() as session:
-        options = conversions.options(session, ctx.me)
+        # With what stands in each rule's way: right after "apply", the rule's credits are locked by the
+        # request — the page says the request waits, not that credits are missing.
+        options = conversions.options_with_standing(session, ctx.me)
     return renderer(ctx.request).page(
         ctx, "web/conversions.html.j2", options=options, cap_words={k: ctx._(v) for k, v in CAP_WORDS.items()}
     )

@@ -245,3 +245,29 @@ def test_english_pages_name_the_target_course_in_english(signed_in):
     assert "“现代农业技术基础”" not in page
     signed_in.cookies.set("cb_lang", "zh")
     assert "「现代农业技术基础」" in signed_in.get("/me/conversions").text
+
+
+class TestConversionOptionsAfterApplying:
+    """Right after 申请这项转换 the rule showed ✗ 还不满足 还差 … 学分 (its credits were locked by the
+    request): a senior would think the request failed. The option says the request waits instead."""
+
+    def test_the_option_says_the_request_waits_and_leads_to_it(self, signed_in, world):
+        page = signed_in.get("/me/conversions").text
+        rule_id = re.search(r'name="rule_id" value="(\d+)"', page).group(1)
+        done = signed_in.post(
+            "/me/conversions", data={"rule_id": rule_id, "csrf_token": csrf(signed_in, "/me")}
+        )
+        request_id = re.search(r'<li id="(cnv_[^"]+)" data-state="pending"', done.text).group(1)
+        section = _option(signed_in.get("/me/conversions").text, "AGRI-3")
+        assert 'data-taken="requested"' in section and 'data-eligible="no"' in section
+        assert "已申请，等待审核" in section
+        assert "还不满足" not in section and "还差" not in section
+        assert f'href="/me/conversions/requests#{request_id}"' in section
+        assert 'name="rule_id"' not in section  # nothing to apply for twice
+        signed_in.cookies.set("cb_lang", "en")
+        english = _option(signed_in.get("/me/conversions").text, "AGRI-3")
+        assert "Requested, waiting for the school&#39;s decision" in english and "Not yet" not in english
+
+
+def _option(page: str, rule_code: str) -> str:
+    return re.search(rf'<section[^>]*data-rule="{rule_code}".*?</section>', page, re.S).group(0)

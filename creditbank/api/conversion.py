@@ -33,6 +33,7 @@ from creditbank.conversion.schemas import (
     ConversionOut,
     DecideIn,
     QualificationSpec,
+    RejectRuleIn,
     RuleOut,
     RuleSpec,
 )
@@ -100,15 +101,17 @@ def propose_rule(
     summary="Conversion rules anyone can read (approved by default) · 转换规则公示",
     description="Approved and retired rules are public. Proposed rules (drafts) are listed only to "
     "the operator and to the institution that owns them; anyone else gets an empty list. "
-    "草案（proposed）仅管理员和规则所属机构可见。",
+    "草案（proposed）仅管理员和规则所属机构可见。 Rejected rules (with the operator's reason) likewise.",
     # A token is optional here (it shows the caller's drafts): say so, or clients assume it is required.
     openapi_extra={"security": [{}, {"HTTPBearer": []}]},
 )
 def list_rules(
-    db: DbDep, caller: MaybeCaller, state: Literal["proposed", "approved", "retired"] = "approved"
+    db: DbDep,
+    caller: MaybeCaller,
+    state: Literal["proposed", "approved", "retired", "rejected"] = "approved",
 ) -> list[dict]:
     owner_id = None
-    if state == "proposed":
+    if state in ("proposed", "rejected"):
         if caller is None or caller.role not in ("operator", "institution"):
             return []
         if caller.role == "institution":
@@ -126,6 +129,28 @@ def approve_rule(rule_id: DbId, db: DbDep, principal: Operator) -> Response:
         db,
         principal,
         lambda session: (200, rule_out(session, conversions.approve_rule(session, rule_id=rule_id))),
+    )
+
+
+@router.post(
+    "/conversion-rules/{rule_id}/reject",
+    response_model=RuleOut,
+    summary="Reject a proposed rule, saying why · 驳回转换规则",
+    description="The operator turns down a `proposed` rule; `reason` (required) is kept and shown to "
+    "the institution that proposed it (`rejection_reason`, state `rejected`; listed with "
+    "`GET /conversion-rules?state=rejected` to the operator and that institution). Rejecting it again "
+    "answers the rule as it is; an approved or retired rule is 409 `rule_state_conflict`. The "
+    "institution proposes the rule again with changed content to start a new version. "
+    "管理员驳回待批准的规则并写明理由，提出机构可以看到。",
+)
+def reject_rule(rule_id: DbId, body: RejectRuleIn, db: DbDep, principal: Operator) -> Response:
+    return write(
+        db,
+        principal,
+        lambda session: (
+            200,
+            rule_out(session, conversions.reject_rule(session, rule_id=rule_id, reason=body.reason.strip())),
+        ),
     )
 
 

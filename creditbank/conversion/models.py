@@ -13,6 +13,9 @@ class RuleState(StrEnum):
     proposed = "proposed"
     approved = "approved"
     retired = "retired"
+    rejected = "rejected"
+    """Not approved by the operator, with a reason for the owner; never used (proposing the same
+    code again starts a new version)."""
 
 
 class Qualification(SQLModel, table=True):
@@ -59,6 +62,9 @@ class ConversionRule(SQLModel, table=True):
     created_at: datetime
     approved_at: datetime | None = None
     retired_at: datetime | None = None
+    rejected_at: datetime | None = None
+    rejection_reason: str | None = Field(default=None, max_length=500)
+    """The operator's words to the proposing institution."""
 
 
 class ConversionState(StrEnum):

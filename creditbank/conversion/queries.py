@@ -57,6 +57,7 @@ def _rules(session: Session, *where: Any) -> list[RuleOut]:
             effective_from=rule.effective_from,
             effective_until=rule.effective_until,
             qualification_code=qualification_code,
+            rejection_reason=rule.rejection_reason,
         )
         for rule, owner_code, target_code, outcome_code, qualification_code in rows
     ]

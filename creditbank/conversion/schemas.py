@@ -99,6 +99,12 @@ class RuleOut(BaseModel):
     effective_from: date
     effective_until: date | None
     qualification_code: str | None
+    rejection_reason: str | None = None
+    """Why the operator rejected it (state ``rejected``)."""
+
+
+class RejectRuleIn(BaseModel):
+    reason: str = Field(min_length=1, max_length=500, examples=["来源课程的学时不足，请补充说明后重新提出"])
 
 
 class DecideIn(BaseModel):

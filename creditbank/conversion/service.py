@@ -221,7 +221,7 @@ def _refuse_cycles(
         )
         .join(Outcome, col(Outcome.id) == col(ConversionRule.target_outcome_id))
         .join(Institution, col(Institution.id) == col(Outcome.institution_id))
-        .where(col(ConversionRule.state) != RuleState.retired)
+        .where(col(ConversionRule.state).not_in([RuleState.retired, RuleState.rejected]))
     )
     for source_json, owner_id, code, target_inst, target_code in rows:
         if (owner_id, code) == exclude_code:
@@ -258,6 +258,19 @@ def approve_rule(session: Session, *, rule_id: int) -> ConversionRule:
         .values(state=RuleState.retired, retired_at=clock.now())
     )
     rule.state, rule.approved_at = RuleState.approved, clock.now()
+    session.add(rule)
+    session.flush()
+    return rule
+
+
+def reject_rule(session: Session, *, rule_id: int, reason: str) -> ConversionRule:
+    """The operator turns a proposed rule down, saying why; a rule already rejected stays as it was."""
+    rule = get_rule(session, rule_id)
+    if rule.state == RuleState.rejected:
+        return rule
+    if rule.state != RuleState.proposed:
+        raise CreditbankError("rule_state_conflict", {"state": rule.state})
+    rule.state, rule.rejected_at, rule.rejection_reason = RuleState.rejected, clock.now(), reason
     session.add(rule)
     session.flush()
     return rule

@@ -221,7 +221,11 @@ def _source_refs(source: dict) -> list[str]:
 
 
 @router.get("/operator/rules", response_class=HTMLResponse)
-def rules_page(ctx: OperatorPage, done: Annotated[int | None, Query(ge=1, le=2**62)] = None):
+def rules_page(
+    ctx: OperatorPage,
+    done: Annotated[int | None, Query(ge=1, le=2**62)] = None,
+    rejected: Annotated[int | None, Query(ge=1, le=2**62)] = None,
+):
     """Each proposed rule in words the district office reads — course and school names, the code
     beside them in small type — rather than its JSON."""
     with ctx.db.reader() as session:
@@ -263,7 +267,7 @@ def rules_page(ctx: OperatorPage, done: Annotated[int | None, Query(ge=1, le=2**
                 },
             }
         )
-    return _page(ctx, "rules", items=items, done=done)
+    return _page(ctx, "rules", items=items, done=done, rejected=rejected)
 
 
 @router.post("/operator/rules/{rule_id}/approve", response_class=HTMLResponse)
@@ -272,6 +276,35 @@ def approve_rule(ctx: OperatorPage, _csrf: Csrf, rule_id: Annotated[int, Path(ge
         rule = conversions.approve_rule(session, rule_id=rule_id)
         _record(session, ctx, "rule", f"{rule.code} v{rule.version} approved", rule.owner_institution_id)
     return redirect(ctx, f"/operator/rules?done={rule_id}")
+
+
+@router.post("/operator/rules/{rule_id}/reject", response_class=HTMLResponse)
+def reject_rule(
+    ctx: OperatorPage,
+    _csrf: Csrf,
+    rule_id: Annotated[int, Path(ge=1, le=2**62)],
+    reason: Annotated[str, Form(max_length=500)] = "",
+):
+    if not reason.strip():
+        raise CreditbankError(
+            "invalid_value",
+            {
+                "field_zh": "驳回理由",
+                "field_en": "reason",
+                "reason_zh": "请写明理由，提出规则的机构会看到",
+                "reason_en": "say why; the institution that proposed the rule reads it",
+            },
+        )
+    with ctx.db.unit_of_work() as session:
+        rule = conversions.reject_rule(session, rule_id=rule_id, reason=reason.strip())
+        _record(
+            session,
+            ctx,
+            "rule",
+            f"{rule.code} v{rule.version} rejected: {rule.rejection_reason}",
+            rule.owner_institution_id,
+        )
+    return redirect(ctx, f"/operator/rules?rejected={rule_id}")
 
 
 # -- signing keys -----------------------------------------------------------------------------------

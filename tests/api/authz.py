@@ -67,7 +67,8 @@ class World:
     cert: dict  # the learner's achievement certificate for c1: stays valid through every walk
     cert_revoke: dict  # the learner's transcript (rests on c1, so on A): the certificate-revoke target
     # Conversion rules by code: AUTHZ-CONV (A's, approved: the one the learner applies), AUTHZ-RETIRE (A's,
-    # approved: the retire target), AUTHZ-APPROVE (B's, proposed: the approve target).
+    # approved: the retire target), AUTHZ-APPROVE (B's, proposed: the approve target), AUTHZ-REJECT (B's,
+    # proposed: the reject target).
     rules: dict[str, dict]
     conversions: dict[
         str, str
@@ -115,6 +116,7 @@ def build_world(client: TestClient) -> World:
         (a, "AUTHZ-CONV", "YC-X1", True),
         (a, "AUTHZ-RETIRE", "YC-X2", True),
         (b, "AUTHZ-APPROVE", "B-X2", False),
+        (b, "AUTHZ-REJECT", "B-X1", False),
     ]:
         proposed = client.post("/api/v1/conversion-rules", json=rule_body(code, target), headers=owner)
         assert proposed.status_code == 201, proposed.text

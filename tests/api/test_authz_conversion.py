@@ -142,6 +142,14 @@ ROWS: dict[tuple[str, str], Route] = {
         lambda w, role: (f"/api/v1/conversion-rules/{w.rules['AUTHZ-APPROVE']['id']}/approve", {}),
         _check_rule_state("AUTHZ-APPROVE", "approved"),
     ),
+    ("POST", "/api/v1/conversion-rules/{rule_id}/reject"): Route(
+        "operator",
+        lambda w, role: (
+            f"/api/v1/conversion-rules/{w.rules['AUTHZ-REJECT']['id']}/reject",
+            {"json": {"reason": "来源课程与目标课程内容不对应"}},
+        ),
+        _check_rule_state("AUTHZ-REJECT", "rejected"),
+    ),
     ("POST", "/api/v1/conversion-rules/{rule_id}/retire"): Route(
         "institution_or_operator",
         lambda w, role: (f"/api/v1/conversion-rules/{w.rules['AUTHZ-RETIRE']['id']}/retire", {}),
@@ -262,17 +270,24 @@ def expected_state(role: str) -> dict[str, Any]:
     # The learner's c1 lot (1.5 community) has 0.5 locked by each of the world's two requests; the learner's walk
     # locks the last 0.5; deciding one (operator, A) consumes its 0.5 and deposits 1 senior credit (YC-X1).
     decided = role in (OP, A)
-    rules = {"approved": ["YCCEC:AUTHZ-CONV", "YCCEC:AUTHZ-RETIRE"], "proposed": ["CQOU:AUTHZ-APPROVE"]}
+    rules = {
+        "approved": ["YCCEC:AUTHZ-CONV", "YCCEC:AUTHZ-RETIRE"],
+        "proposed": ["CQOU:AUTHZ-APPROVE", "CQOU:AUTHZ-REJECT"],
+    }
     if role == OP:
-        rules = {"approved": ["CQOU:AUTHZ-APPROVE", "YCCEC:AUTHZ-CONV"], "retired": ["YCCEC:AUTHZ-RETIRE"]}
+        rules = {
+            "approved": ["CQOU:AUTHZ-APPROVE", "YCCEC:AUTHZ-CONV"],
+            "rejected": ["CQOU:AUTHZ-REJECT"],
+            "retired": ["YCCEC:AUTHZ-RETIRE"],
+        }
     elif role == A:
         rules = {
             "approved": ["YCCEC:AUTHZ-CONV"],
-            "proposed": ["CQOU:AUTHZ-APPROVE", "YCCEC:AUTHZ-RULE"],
+            "proposed": ["CQOU:AUTHZ-APPROVE", "CQOU:AUTHZ-REJECT", "YCCEC:AUTHZ-RULE"],
             "retired": ["YCCEC:AUTHZ-RETIRE"],
         }
     elif role == B:
-        rules["proposed"] = ["CQOU:AUTHZ-APPROVE", "CQOU:AUTHZ-RULE"]
+        rules["proposed"] = ["CQOU:AUTHZ-APPROVE", "CQOU:AUTHZ-REJECT", "CQOU:AUTHZ-RULE"]
     conversions = {f"for {OP}": "pending", f"for {A}": "pending"}
     if decided:
         conversions[f"for {role}"] = "approved"

@@ -523,3 +523,47 @@ class TestConversionAndQualificationCertificates:
         achievement = cert.json()["credential"]["credentialSubject"]["achievement"]
         assert achievement["achievementType"] == "Diploma" and achievement["humanCode"] == "OU-AGRI-CERT"
         assert client.get(f"/api/v1/verify/{cert.json()['id']}").json()["valid"] is True
+
+
+class TestRejectRule:
+    """The operator turns a proposed rule down with a reason the proposing institution reads."""
+
+    def test_a_rejected_rule_keeps_its_reason_for_its_owner_and_is_never_used(self, client, world):
+        proposed = rule(client, world["ou"])
+        assert proposed.status_code == 201
+        rule_id = proposed.json()["id"]
+        no_reason = client.post(
+            f"/api/v1/conversion-rules/{rule_id}/reject", json={"reason": ""}, headers=OPERATOR
+        )
+        assert no_reason.status_code == 422
+        rejected = client.post(
+            f"/api/v1/conversion-rules/{rule_id}/reject", json={"reason": "学时证明不足"}, headers=OPERATOR
+        )
+        assert rejected.status_code == 200
+        assert (rejected.json()["state"], rejected.json()["rejection_reason"]) == ("rejected", "学时证明不足")
+        mine = client.get("/api/v1/conversion-rules?state=rejected", headers=world["ou"]).json()
+        assert [(r["id"], r["rejection_reason"]) for r in mine] == [(rule_id, "学时证明不足")]
+        assert client.get("/api/v1/conversion-rules?state=rejected", headers=world["yc"]).json() == []
+        assert client.get("/api/v1/conversion-rules?state=rejected").json() == []
+        assert client.get("/api/v1/conversion-rules?state=proposed", headers=OPERATOR).json() == []
+        late = client.post(f"/api/v1/conversion-rules/{rule_id}/approve", headers=OPERATOR)
+        assert late.status_code == 409 and late.json()["code"] == "rule_state_conflict"
+        # Proposed again with a change: a new version, waiting again.
+        again = rule(client, world["ou"], credits=1)
+        assert again.status_code == 201 and (again.json()["version"], again.json()["state"]) == (
+            2,
+            "proposed",
+        )
+
+    def test_only_a_proposed_rule_can_be_rejected(self, client, world):
+        rule_id = approved(client, world["ou"])["id"]
+        refused = client.post(
+            f"/api/v1/conversion-rules/{rule_id}/reject", json={"reason": "x"}, headers=OPERATOR
+        )
+        assert refused.status_code == 409 and refused.json()["code"] == "rule_state_conflict"
+        assert (
+            client.post(
+                f"/api/v1/conversion-rules/{rule_id}/reject", json={"reason": "x"}, headers=world["ou"]
+            ).status_code
+            == 403
+        )

@@ -193,3 +193,39 @@ def test_a_rule_on_named_courses_lists_them_by_title_and_school(office):
     source = re.search(r'id="source-IT-1">(.*?)</div>', page, re.S).group(1)
     assert "玩转微信享受智慧生活 · 永川区社区教育学院" in source
     assert '<small class="number">YCCEC:YC-WECHAT</small>' in source
+
+
+def test_the_operator_rejects_a_rule_with_a_reason_the_institution_reads(office):
+    from tests.conftest import outcome
+
+    ou = institution(office, "CQOUYC", "重庆开放大学永川分校")
+    outcome(office, ou, "OU-AGRI", title_zh="现代农业技术基础", category="academic", level=5, credits=2)
+    proposed = office.post(
+        "/api/v1/conversion-rules",
+        headers=ou,
+        json={
+            "code": "AGRI-3",
+            "name_zh": "社区农业学分转现代农业技术基础",
+            "target_outcome_code": "OU-AGRI",
+            "credits": 2,
+            "effective_from": "2026-01-01",
+            "source": {"credits": {"category": "community", "min_level": 2, "amount": 3}},
+        },
+    ).json()
+    page = office.get("/operator/rules").text
+    assert 'id="reject-rule-AGRI-3"' in page
+    blank = office.post(
+        f"/operator/rules/{proposed['id']}/reject",
+        data={"csrf_token": csrf(office, "/operator/rules"), "reason": " "},
+    )
+    assert blank.status_code == 422 and "驳回理由" in error_text(blank)
+    done = office.post(
+        f"/operator/rules/{proposed['id']}/reject",
+        data={"csrf_token": csrf(office, "/operator/rules"), "reason": "请补充田间学校的学时证明"},
+    )
+    assert done.status_code == 200 and 'id="rejected"' in done.text and 'id="no-rules"' in done.text
+    [seen] = office.get("/api/v1/conversion-rules?state=rejected", headers=ou).json()
+    assert (seen["state"], seen["rejection_reason"]) == ("rejected", "请补充田间学校的学时证明")
+    with office.app.state.db.reader() as session:
+        actions = [(a.action, a.subject) for a in session.exec(select(StaffAction))]
+    assert ("rule", "AGRI-3 v1 rejected: 请补充田间学校的学时证明") in actions

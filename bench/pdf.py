@@ -1,6 +1,7 @@
 """Certificate PDF benchmark: the product path vs bare WeasyPrint, then 1 process vs 2.
 
     python bench/pdf.py [--n 1000] [--samples 30] [--workers 2] [--http | --only-http] [--flood 12]
+                        [--only-seal]
 
 1. Per certificate, in the same run and interleaved (so machine noise hits both alike):
    * product — ``Renderer.render(view, credential_json=…)``: Jinja template, QR code
@@ -10,6 +11,10 @@
      the renderer's own FontConfiguration — the floor for this page design.
    For an achievement (1 page) and a 25-line transcript (3 pages). Target: product/bare
    ≤ 1.15 on the median.
+1b. The seal on the PDF's bytes (``kit.pdfseal``, what every served PDF carries): the same
+   certificate rendered sealed (``render(seal=Issuer.seal_pdf)``) and unsealed, interleaved, and
+   the seal's own work — sealing (SHA-256 of the file, one Ed25519 signature) and checking.
+   ``--only-seal`` runs this part alone.
 2. A batch of N achievement certificates (all different: ids, names, 600-character QR
    URLs), rendered by a pool of 1 worker process, then by a pool of ``--workers``
    processes, each worker with its own Renderer created and warmed up before the clock
@@ -134,6 +139,70 @@ def credential_for(view: CertificateView) -> bytes:
 
 
 # --- 1. product vs bare ----------------------------------------------------------------
+
+
+def issuer_sealer(workdir: Path):
+    """The issuer's ``seal_pdf`` with a fresh key store, as the app seals every PDF it serves."""
+    from creditbank.certificates.service import Issuer
+    from creditbank.config import Settings
+
+    return Issuer(Settings(keys_dir=workdir / "keys", database_url="sqlite://")).seal_pdf
+
+
+def seal_cost(renderer: Renderer, seal, *, kind: str, lines: int, samples: int) -> dict:
+    """Sealed vs unsealed render of the same certificate, interleaved; and the seal's own parts:
+    sealing the bytes (SHA-256 of the file, one Ed25519 signature) and checking them."""
+    from creditbank.kit import pdfseal
+
+    sealed_times, bare_times, seal_only, check_only = [], [], [], []
+    public = None
+    for i in range(-2, samples):
+        view = make_view(20_000 + i, kind=kind, lines=lines)
+        credential = credential_for(view)
+        for which in ("sealed", "bare") if i % 2 == 0 else ("bare", "sealed"):
+            gc.collect()
+            start = time.perf_counter()
+            renderer.render(view, credential_json=credential, seal=seal if which == "sealed" else None)
+            elapsed = time.perf_counter() - start
+            if i >= 0:
+                (sealed_times if which == "sealed" else bare_times).append(elapsed)
+        slotted = renderer.render(view, credential_json=credential, seal=lambda data: data)
+        start = time.perf_counter()
+        sealed = seal(slotted)
+        middle = time.perf_counter()
+        found = pdfseal.find(sealed)
+        assert found is not None
+        if public is None:
+            public = seal.__self__.keys.get(found.kid).public_key
+        assert found.verify(public)
+        end = time.perf_counter()
+        if i >= 0:
+            seal_only.append(middle - start)
+            check_only.append(end - middle)
+    return {
+        "kind": f"{kind} ({lines} line{'s' if lines > 1 else ''})",
+        "sealed": statistics.median(sealed_times),
+        "bare": statistics.median(bare_times),
+        "difference": statistics.median(s - b for s, b in zip(sealed_times, bare_times)),
+        "seal": statistics.median(seal_only),
+        "check": statistics.median(check_only),
+    }
+
+
+def seal_part(renderer: Renderer, samples: int) -> None:
+    import tempfile
+
+    print(f"\n1b. The seal on the PDF's bytes, {samples} certificates per kind, interleaved (ms)")
+    print(f"{'document':<22}{'sealed':>9}{'unsealed':>10}{'diff':>8}{'seal()':>9}{'find+verify':>13}")
+    with tempfile.TemporaryDirectory(prefix="bench-seal-") as workdir:
+        seal = issuer_sealer(Path(workdir))
+        for kind, lines in (("achievement", 1), ("transcript", 25)):
+            r = seal_cost(renderer, seal, kind=kind, lines=lines, samples=samples)
+            print(
+                f"{r['kind']:<22}{1000 * r['sealed']:>9.1f}{1000 * r['bare']:>10.1f}{1000 * r['difference']:>8.1f}"
+                f"{1000 * r['seal']:>9.2f}{1000 * r['check']:>13.2f}"
+            )
+    print("   diff: median of the per-certificate differences; seal(), find+verify: the seal's own work")
 
 
 def compare(renderer: Renderer, *, kind: str, lines: int, samples: int) -> dict:
@@ -499,6 +568,7 @@ def main() -> None:
         help="also part 3: a repeated download vs a render over HTTP, /healthz in a flood",
     )
     parser.add_argument("--only-http", action="store_true", help="part 3 only")
+    parser.add_argument("--only-seal", action="store_true", help="part 1b only: the seal's cost")
     parser.add_argument("--http-samples", type=int, default=15, help="renders timed in part 3 (default 15)")
     parser.add_argument(
         "--flood", type=int, default=12, help="concurrent downloads in part 3's flood (default 12)"
@@ -517,6 +587,10 @@ def main() -> None:
     print(f"CPUs: {os.cpu_count()}  load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     start = time.perf_counter()
     renderer = Renderer()
+    if args.only_seal:
+        seal_part(renderer, args.samples)
+        print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        return
     print(
         f"Renderer() (font check + GB 2312 pre-subset of 3 faces): {1000 * (time.perf_counter() - start):.0f} ms\n"
     )
@@ -537,6 +611,7 @@ def main() -> None:
     print(
         "   product/bare/min: medians and minima of the render times; ratio: median of the per-certificate ratios"
     )
+    seal_part(renderer, args.samples)
     del renderer
 
     print(f"\n2. Batch of {args.n} achievement certificates (each worker warm before the clock starts)")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator
 
@@ -123,7 +124,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         ),
     )
     app.state.printer = Printer(app.state.issuer.base_url)
-    app.state.pdf = app.state.printer.pdf
+    app.state.pdf = functools.partial(app.state.printer.pdf, seal=app.state.issuer.seal_pdf)
     app.state.pdfs = StoredPdfs(
         slots=settings.pdf_render_slots,
         queue=settings.pdf_render_queue,

@@ -4,7 +4,9 @@ The PDF is for people: the claims in Chinese and English, large type, a QR code 
 leads to the live status and carries the signed offline payload. It is never what gets
 signed — the credential JSON is (STYLE: "sign the credential, not the PDF bytes"), and it
 travels inside the PDF as the embedded file ``credential.json`` so the file alone can be
-verified in full (SPEC §3.7).
+verified in full (SPEC §3.7). What the page prints is bound to the bank by a seal on the file's
+bytes besides (``render(seal=…)``, ``kit.pdfseal``): a white box and a new number drawn over the
+page, or one byte changed in a font, break it.
 
 Speed (measured on the 2-core build machine): one A4 page with a CJK font renders in
 ~0.2 s, but only when HarfBuzz's subsetter (Debian ``libharfbuzz-subset0``) is installed;
@@ -33,6 +35,7 @@ import sys
 import tempfile
 import threading
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,6 +44,7 @@ from urllib.parse import urlsplit, urlunsplit
 import jinja2
 from markupsafe import Markup
 
+from creditbank.kit import pdfseal
 from creditbank.kit.qrcodes import qr_png
 from creditbank.kit.resources import shared_dir
 
@@ -544,10 +548,19 @@ class Renderer:
         )
 
     def render(
-        self, view: CertificateView, *, credential_json: bytes, log_proof_json: bytes | None = None
+        self,
+        view: CertificateView,
+        *,
+        credential_json: bytes,
+        log_proof_json: bytes | None = None,
+        seal: Callable[[bytes], bytes] | None = None,
     ) -> bytes:
         """An A4 PDF of ``view`` with ``credential_json`` embedded, byte for byte, as credential.json
-        (and the transparency-log proof as log-proof.json when given)."""
+        (and the transparency-log proof as log-proof.json when given).
+
+        ``seal`` (the issuer's ``seal_pdf``) fills the seal slot written into the file, binding all
+        its bytes to the bank's key (``kit.pdfseal``); without it the PDF has no slot, as every PDF
+        printed before seals existed."""
         html = self.html(view)
         attachments = [
             self._weasyprint.Attachment(
@@ -568,9 +581,12 @@ class Renderer:
             )
         with self._lock:
             document = self._weasyprint.HTML(string=html, base_url=self._base_url)
-            return document.write_pdf(
-                font_config=self._font_config, attachments=attachments, finisher=_associate_attachments
+            pdf = document.write_pdf(
+                font_config=self._font_config,
+                attachments=attachments,
+                finisher=_with_seal_slot if seal is not None else _associate_attachments,
             )
+        return seal(pdf) if seal is not None else pdf
 
 
 def _associate_attachments(document: Any, pdf: Any) -> None:
@@ -588,6 +604,17 @@ def _associate_attachments(document: Any, pdf: Any) -> None:
         filespec.setdefault("AFRelationship", "/Data")
     if files:
         pdf.catalog.setdefault("AF", pydyf.Array()).extend(filespec.reference for filespec in files)
+
+
+def _with_seal_slot(document: Any, pdf: Any) -> None:
+    """The attachments' /AF, and the empty seal slot: an uncompressed stream (an object stream
+    would deflate the slot) named from the catalog as /CreditbankSeal."""
+    import pydyf
+
+    _associate_attachments(document, pdf)
+    slot = pydyf.Stream([pdfseal.slot()], {"Type": "/CreditbankSeal"}, compress=False)
+    pdf.add_object(slot)
+    pdf.catalog["CreditbankSeal"] = slot.reference
 
 
 def extract_attachment(pdf_bytes: bytes, name: str = ATTACHMENT_NAME) -> bytes | None:

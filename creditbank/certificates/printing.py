@@ -106,13 +106,22 @@ class Printer:
             revoke_reason=certificate.revoke_reason or "" if certificate.revoked_at else "",
         )
 
-    def pdf(self, certificate: Certificate, *, log_proof: dict | None = None) -> bytes:
+    def pdf(
+        self,
+        certificate: Certificate,
+        *,
+        log_proof: dict | None = None,
+        seal: Callable[[bytes], bytes] | None = None,
+    ) -> bytes:
         """The PDF; ``log_proof`` (the transparency-log inclusion proof as of now) rides along as a
-        second attachment, so the file alone proves the certificate was logged."""
+        second attachment, so the file alone proves the certificate was logged. ``seal`` (the
+        issuer's ``seal_pdf``, given by the app: one printer may serve several apps in the tests)
+        binds the file's bytes to the bank's key."""
         return self.renderer.render(
             self.view(certificate),
             credential_json=certificate.credential_json.encode(),
             log_proof_json=json.dumps(log_proof, ensure_ascii=False).encode() if log_proof else None,
+            seal=seal,
         )
 
 

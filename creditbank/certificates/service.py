@@ -25,7 +25,7 @@ from creditbank.db import table_of
 from creditbank.errors import CreditbankError
 from creditbank.institutions import service as institutions
 from creditbank.institutions.models import Institution
-from creditbank.kit import clock, qrpayload, statuslist, text
+from creditbank.kit import clock, pdfseal, qrpayload, statuslist, text
 from creditbank.kit.canonical import canonical_bytes, digest_hex
 from creditbank.kit.dataintegrity import sign_proof_set
 from creditbank.kit.tokens import new_id
@@ -82,6 +82,18 @@ class Issuer:
             created=clock.iso_seconds(clock.now()),
         )
         return signed, key.kid
+
+    def seal_pdf(self, pdf: bytes) -> bytes:
+        """``pdf`` (rendered with a seal slot) sealed with the current signing key: the seal says
+        which key and when, so a later rotation leaves it valid and a compromise judges it by its
+        time, as for a credential's proof."""
+        key = self.keys.ensure_active()
+        return pdfseal.seal(
+            pdf,
+            kid=key.kid,
+            sealed_at=clock.iso_seconds(clock.now()),
+            sign=self.keys.private_key(key.kid).sign,
+        )
 
     def resolve(self, verification_method: str) -> Ed25519PublicKey | None:
         """Keys come only from our own store, never from the document being verified."""

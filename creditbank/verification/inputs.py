@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from creditbank.errors import CreditbankError
-from creditbank.kit import jsonshape
+from creditbank.kit import jsonshape, pdfseal
 
 # What a credential to verify may be, checked before any canonicalisation (issue 9, items 3 and
 # 13). The bank's achievement credentials are ~3 kB; a 60-line transcript is 146 kB with 4 200
@@ -28,6 +28,11 @@ class Submitted:
     log_proof: dict | None = None
     """The transparency-log proof that came with the credential (a PDF's ``log-proof.json``, or
     ``log_proof`` beside ``credential`` in JSON)."""
+    seal: pdfseal.Seal | None = None
+    """A PDF's seal on its bytes (``kit.pdfseal``), found but not yet checked: keys are the
+    verifier's business."""
+    seal_damaged: str | None = None
+    """Why a PDF's seal could not even be read (several, or damaged)."""
 
 
 def split_qr_text(text: str) -> tuple[str | None, str | None]:
@@ -99,6 +104,10 @@ def from_bytes(data: bytes, filename: str | None = None) -> Submitted:
                     "reason": "PDF 中既没有附带的证书数据也没有二维码 / the PDF has neither an attached credential nor a QR code"
                 },
             )
+        try:
+            seal, seal_damaged = pdfseal.find(data), None
+        except pdfseal.SealError as exc:
+            seal, seal_damaged = None, str(exc)
         return Submitted(
             credential=credential,
             payload=payload,
@@ -107,6 +116,8 @@ def from_bytes(data: bytes, filename: str | None = None) -> Submitted:
             pdf_without_attachment=attachment is None,
             printed_text=pdf_text(data),
             log_proof=json_object(log_proof) if log_proof else None,
+            seal=seal,
+            seal_damaged=seal_damaged,
         )
     if head.startswith((b"\x89PNG", b"\xff\xd8")):
         texts = qrcodes.decode_qr_image(data)

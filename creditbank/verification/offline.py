@@ -293,6 +293,9 @@ def verify(
             printed_text=submitted.printed_text,
             credential=submitted.credential,
             claims=verdict.claims,
+            seal=submitted.seal,
+            seal_damaged=submitted.seal_damaged,
+            keys=lookup,
         )
     claims = verdict.claims or {}
     summary = (

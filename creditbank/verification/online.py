@@ -33,6 +33,7 @@ from creditbank.verification.tally import Tally
 from creditbank.verification.verify import (
     NOT_LOGGED,
     Check,
+    KeyLookup,
     StatusAnswer,
     Verdict,
     claims_agree,
@@ -424,7 +425,7 @@ class OnlineVerifier:
                         log_inclusion=self._recorded_log_check(certificate),
                     )
                 )
-        verdict = combine(verdicts, submitted)
+        verdict = combine(verdicts, submitted, self.key)
         counted = verdict.certificate.get("id") if verdict.certificate else None
         if counted:
             self.tally.count(counted)
@@ -496,18 +497,13 @@ class OnlineVerifier:
         }
 
 
-def combine(verdicts: list[Verdict], submitted: inputs.Submitted) -> Verdict:
+def combine(verdicts: list[Verdict], submitted: inputs.Submitted, keys: KeyLookup) -> Verdict:
     """A PDF carries two copies of the claims (attachment and QR): both must pass and agree, and
-    its pages must print what they sign."""
+    its bytes must be the ones the bank sealed (``keys``: for the seal)."""
     if len(verdicts) == 1:
         single = verdicts[0]
         if submitted.source == "pdf":
-            pdf_checks(
-                single.checks,
-                printed_text=submitted.printed_text,
-                credential=submitted.credential,
-                claims=single.claims,
-            )
+            _pdf_checks(single.checks, submitted, single.claims, keys)
         return single
     credential_verdict, payload_verdict = verdicts
     checks: dict[str, Check] = {}
@@ -521,14 +517,23 @@ def combine(verdicts: list[Verdict], submitted: inputs.Submitted) -> Verdict:
             "the PDF's attached credential and its QR code disagree",
         )
     elif submitted.source == "pdf":
-        pdf_checks(
-            checks,
-            printed_text=submitted.printed_text,
-            credential=submitted.credential,
-            claims=payload_verdict.claims,
-        )
+        _pdf_checks(checks, submitted, payload_verdict.claims, keys)
     return Verdict(
         checks=checks,
         certificate=credential_verdict.certificate or payload_verdict.certificate,
         claims=payload_verdict.claims,
+    )
+
+
+def _pdf_checks(
+    checks: dict[str, Check], submitted: inputs.Submitted, claims: dict | None, keys: KeyLookup
+) -> None:
+    pdf_checks(
+        checks,
+        printed_text=submitted.printed_text,
+        credential=submitted.credential,
+        claims=claims,
+        seal=submitted.seal,
+        seal_damaged=submitted.seal_damaged,
+        keys=keys,
     )

@@ -14,16 +14,17 @@ file), never from the document being verified.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from creditbank.certificates.keys import IssuerKey, valid_at
 from creditbank.errors import CreditbankError
-from creditbank.kit import clock, qrpayload
+from creditbank.kit import clock, pdfseal, qrpayload
 from creditbank.kit.canonical import digest_hex
 from creditbank.kit.dataintegrity import JCS, RDFC, ProofCheck, UndefinedTermError, verify_proof_set
 from creditbank.kit.jsonld import WorkBudgetExceeded
@@ -319,8 +320,6 @@ def credential_facts(credential: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-_WHITESPACE = re.compile(r"\s+")
-
 PRINTED_TEXT_DIFFERS = Check(
     False,
     "PDF 页面上印的内容与签名的证书数据不符",
@@ -332,24 +331,124 @@ NO_VALID_ATTACHMENT = Check(
     "the PDF carries no valid signed credential (credential.json); the QR alone does not vouch for it",
 )
 
+PDF_SEALS_SINCE = datetime(2026, 12, 3, tzinfo=UTC)
+"""Every PDF of a certificate issued (``validFrom``) from this time on carries the bank's seal
+(``kit.pdfseal``): the seal came with the release of 2 December 2026, and a PDF is rendered when it
+is downloaded, so no PDF of a later certificate was ever printed without one. Without a seal such
+a PDF was changed after the bank made it. Older certificates may have PDFs from before: those are
+checked as far as their printed text allows and said to be unsealed (``integrity`` null)."""
+
+_CHANGED_ZH = "此 PDF 在本行签发后被改动过"
+_CHANGED_EN = "This PDF was changed after the bank issued it"
+
+
+def _changed(why_zh: str, why_en: str) -> Check:
+    return Check(False, f"{_CHANGED_ZH}（{why_zh}）", f"{_CHANGED_EN} ({why_en})")
+
+
+def seal_check(seal: pdfseal.Seal | None, damaged: str | None, keys: KeyLookup) -> Check | None:
+    """The PDF's seal, checked with the bank's published keys (retired keys too; a compromised
+    key vouches only for what it sealed before ``compromised_at``). None: the PDF has no seal."""
+    if damaged is not None:
+        return _changed(f"页面封印损坏：{damaged}", f"its seal is damaged: {damaged}")
+    if seal is None:
+        return None
+    key = keys(seal.kid)
+    if key is None:
+        return Check(
+            False,
+            f"PDF 的封印密钥 {seal.kid} 不是本行公布的密钥",
+            f"the PDF's seal key {seal.kid} is not one the bank published",
+        )
+    if not seal.verify(key.public_key):
+        return _changed("文件的字节与本行的封印不符", "its bytes do not match the bank's seal")
+    sealed_at = clock.parse_iso(seal.sealed_at)
+    if sealed_at is None:
+        return _changed("封印时间无法识别", "the seal's time is unreadable")
+    ok, reason = valid_at(key, sealed_at)
+    if not ok:
+        return Check(False, f"PDF 的封印不可信：{reason}", f"the PDF's seal cannot be trusted: {reason}")
+    return Check(
+        True,
+        f"PDF 封印完好：本行生成此文件后未改动任何字节（密钥 {seal.kid}，封于 {seal.sealed_at}）",
+        f"the PDF's seal verifies: not a byte changed since the bank made it "
+        f"(key {seal.kid}, sealed {seal.sealed_at})",
+    )
+
+
+def issued_at(credential: dict[str, Any]) -> datetime | None:
+    issued = clock.parse_iso(credential.get("validFrom"))
+    return issued if issued is None or issued.tzinfo else issued.replace(tzinfo=UTC)
+
+
+_INVISIBLE = {"Cc", "Cf", "Cn", "Co", "Cs", "Zl", "Zp", "Zs"}
+
+
+def printable(text: str) -> str:
+    """``text`` as the comparison of printed and signed text sees it: NFKC, without whitespace and
+    without what prints nothing (zero-width and direction marks, control characters such as NUL,
+    PDF text extraction's U+FFFE for a hyphenated line break). The same on both sides: a genuine
+    name with U+200B or U+202E in it is the name that was printed."""
+    return "".join(
+        c for c in unicodedata.normalize("NFKC", text) if unicodedata.category(c) not in _INVISIBLE
+    )
+
+
+_NUMBER_LINE = re.compile(r"[0-9]+(?:\.[0-9]+)?")
+
 
 def printed_text_matches(text: str, claims: dict[str, Any] | None) -> bool:
-    """Does a PDF's page text show what the signed claims say — the learner's name, the issue
-    date, the total credits and every title with its credits and date? Whitespace is ignored
-    (line wrapping splits long titles); the signed values must appear as printed."""
+    """Does a PDF's page text show what the signed claims say, in the places the bank's template
+    prints them? Compared by whole lines and whole words, never by substring:
+
+    * the learner's name, the issue date and the total credits are each whole lines (a long name
+      may wrap over several),
+    * each line's title is whole lines after its number (``3 秋季…``, wrapping allowed), and its
+      credits and date are two adjacent words (``1.5 2025-02-20``),
+    * no line is a number other than the total: a number drawn over the page (a white box and a
+      "9") adds such a line, since the text it covers stays in the file.
+
+    For PDFs without a seal only (see ``pdf_checks``); a seal proves every byte instead."""
     if not claims:
         return False
-    page = _WHITESPACE.sub("", text)
+    lines = [printable(line) for line in text.splitlines()]
+    lines = [line for line in lines if line]
+    words = [printable(word) for word in text.split()]
+    words = [word for word in words if word]
 
-    def shown(value: Any) -> bool:
-        needle = _WHITESPACE.sub("", str(value or ""))
-        return bool(needle) and needle in page
+    def whole_lines(value: Any) -> bool:
+        wanted = printable(str(value or ""))
+        if not wanted:
+            return False
+        for first in range(len(lines)):
+            joined = ""
+            for line in lines[first:]:
+                joined += line
+                if joined == wanted:
+                    return True
+                if not wanted.startswith(joined):
+                    break
+        return False
 
-    wanted = [claims.get("learner_name"), claims.get("issued_on"), claims.get("total_credits")]
-    for line in claims.get("lines") or []:
-        if isinstance(line, dict):
-            wanted += [line.get("title_zh"), line.get("credits"), line.get("completed_on")]
-    return all(shown(value) for value in wanted)
+    def adjacent(*values: Any) -> bool:
+        wanted = [printable(str(v or "")) for v in values]
+        if not all(wanted):
+            return False
+        return any(words[i : i + len(wanted)] == wanted for i in range(len(words)))
+
+    total = printable(str(claims.get("total_credits") or ""))
+    if not (whole_lines(claims.get("learner_name")) and whole_lines(total)):
+        return False
+    if "issued_on" in claims and not whole_lines(claims.get("issued_on")):
+        return False
+    for number, line in enumerate(claims.get("lines") or [], start=1):
+        if not isinstance(line, dict):
+            return False
+        if not whole_lines(f"{number}{line.get('title_zh') or ''}"):
+            return False
+        if not adjacent(line.get("credits"), line.get("completed_on")):
+            return False
+    return all(line == total for line in lines if _NUMBER_LINE.fullmatch(line))
 
 
 def pdf_checks(
@@ -358,18 +457,57 @@ def pdf_checks(
     printed_text: str | None,
     credential: dict[str, Any] | None,
     claims: dict[str, Any] | None,
+    seal: pdfseal.Seal | None = None,
+    seal_damaged: str | None = None,
+    keys: KeyLookup | None = None,
 ) -> None:
-    """Issue 9 item 9: a PDF is genuine only if its attachment is the signed credential and its
-    pages print what is signed (the QR's claims; without a readable QR, the credential's name and
-    total). Failures go into ``integrity`` (the other checks stay as they are)."""
+    """A PDF is genuine only if its attachment is the signed credential and its bytes are the ones
+    the bank made: its seal (``seal_check``) proves that for every byte — the page, the fonts, the
+    attachments. A PDF without a seal is judged by its issue date: a certificate issued since
+    ``PDF_SEALS_SINCE`` never had an unsealed PDF (changed after issue); an older one may have one,
+    whose printed text is compared with what is signed (the QR's claims; without a readable QR, the
+    credential's name and total) and whose integrity is then null — the page itself could not be
+    checked — never silently true. Failures go into ``integrity`` (the other checks stay as they
+    are); an integrity failure found before is kept."""
     if credential is None:
         checks["integrity"] = NO_VALID_ATTACHMENT
+        return
+    before = checks["integrity"]
+    if before.ok is False:
+        return
+    sealed = seal_check(seal, seal_damaged, keys or (lambda _kid: None))
+    if sealed is not None:
+        if sealed.ok is not True:
+            checks["integrity"] = sealed
+        elif before.ok is True:
+            checks["integrity"] = Check(True, f"{before.zh}；{sealed.zh}", f"{before.en}; {sealed.en}")
+        else:
+            checks["integrity"] = sealed
+        return
+    issued = issued_at(credential)
+    since = PDF_SEALS_SINCE.date().isoformat()
+    if issued is None or issued >= PDF_SEALS_SINCE:
+        checks["integrity"] = _changed(
+            f"{since} 起签发的证书，其 PDF 都带本行的封印，此文件没有",
+            f"PDFs of certificates issued since {since} carry the bank's seal; this one has none",
+        )
         return
     if claims is None:
         facts = credential_facts(credential)
         claims = {"learner_name": facts["learner_name"], "total_credits": f"{facts['total_credits']:g}"}
     if printed_text is not None and not printed_text_matches(printed_text, claims):
         checks["integrity"] = PRINTED_TEXT_DIFFERS
+        return
+    checked_zh = f"{before.zh}；" if before.ok is True else ""
+    checked_en = f"{before.en}; " if before.ok is True else ""
+    checks["integrity"] = Check(
+        None,
+        f"{checked_zh}此 PDF 没有本行的封印（{since} 前签发的证书的 PDF 可能没有）：页面上的主要内容与签名数据相符，"
+        "但页面本身无法逐字节核对，请以此处显示的核验结果为准",
+        f"{checked_en}this PDF has no seal from the bank (PDFs of certificates issued before {since} may "
+        "not): the main printed values match the signed data, but the page itself could not be checked "
+        "byte for byte — rely on the result shown here, not on the printout",
+    )
 
 
 def claims_agree(credential: dict[str, Any], claims: dict[str, Any] | None) -> bool:

@@ -256,7 +256,7 @@ class TestPdf:
 
     def test_pdf_whose_attachment_and_qr_disagree_is_invalid(self, client, world, tmp_path):
         first, second = issue(client, world, index=0), issue(client, world, index=1)
-        printer = client.app.state.pdf.__self__
+        printer = client.app.state.printer
         from creditbank.certificates.models import Certificate
 
         with client.app.state.db.reader() as session:

@@ -2,7 +2,10 @@
 
 Keeping the genuine QR and the genuine attached credential but printing "王五, 120 credits,
 临床医学" was reported valid online and exit 0 offline; a PDF with a garbage attachment was
-valid on its QR alone. Both are now invalid, with the reason."""
+valid on its QR alone. Both are now invalid, with the reason.
+
+The forged PDFs here are rendered without the bank's seal, as PDFs were before seals: the printed
+text is what guards those (a sealed PDF's bytes are checked instead: test_pdf_seal.py)."""
 
 from __future__ import annotations
 
@@ -18,6 +21,15 @@ from creditbank.cli import app as cli
 from tests.conftest import OPERATOR, completion_body, institution, learner, outcome
 
 
+@pytest.fixture(autouse=True)
+def _issued_before_seals(monkeypatch) -> None:
+    from datetime import UTC, datetime
+
+    from creditbank.verification import verify
+
+    monkeypatch.setattr(verify, "PDF_SEALS_SINCE", datetime(2100, 1, 1, tzinfo=UTC))
+
+
 @pytest.fixture
 def genuine(client) -> dict:
     inst = institution(client)
@@ -26,7 +38,7 @@ def genuine(client) -> dict:
     done = client.post("/api/v1/completions", json=completion_body(person["account_no"]), headers=inst).json()
     item = {"kind": "achievement", "account_no": person["account_no"], "completion_id": done["id"]}
     cert = client.post("/api/v1/certificates/batch", json={"items": [item]}, headers=OPERATOR).json()[0]
-    printer = client.app.state.pdf.__self__
+    printer = client.app.state.printer
     with client.app.state.db.reader() as session:
         row = session.get(Certificate, cert["id"])
         view, credential_json = printer.view(row), row.credential_json.encode()
@@ -99,13 +111,16 @@ def test_printed_text_match_ignores_line_wrapping():
             {"title_zh": "永川区社区教育学院的居民用电安全", "credits": "1.5", "completed_on": "2026-03-01"}
         ],
     }
-    page = "姓名 张桂兰\r\n2026-12-02 1.5\r\n1 永川区社区教育学\r\n院的居民用电安全\r\n1.5 2026-03-01"
+    page = (
+        "姓名\r\n张桂兰\r\n发证日期\r\n2026-12-02\r\n学分合计\r\n1.5\r\n1 永川区社区教育学\r\n院的居民用电安全\r\n"
+        "1.5 2026-03-01 永川区社区教育学院"
+    )
     assert printed_text_matches(page, claims)
     assert not printed_text_matches(page.replace("张桂兰", "王五"), claims)
     assert not printed_text_matches(
         io.StringIO(page)
         .read()
         .replace("1.5 2026-03-01", "120 2026-03-01")
-        .replace("2026-12-02 1.5", "2026-12-02 120"),
+        .replace("\r\n1.5\r\n", "\r\n120\r\n"),
         claims,
     )

@@ -1,0 +1,355 @@
+"""A certificate PDF's bytes are sealed with the bank's key: one changed byte fails verification.
+
+Found by review (2026-12-02): a transcript PDF (total 5 credits) with a white box and a new number
+drawn over the page by pypdfium2 (total 5→9, a course line 1→5) verified as 有效 VALID online, on
+the /verify page and offline — the page text was only searched for each signed value as a
+substring ("5" is in every date), and nothing bound the file's bytes. One flipped byte in an
+embedded font, or in the attachment's /CheckSum, was VALID too. And a genuine certificate of a
+learner whose name holds an invisible character (U+200B, U+202E) was INVALID ("printed text
+differs").
+"""
+
+from __future__ import annotations
+
+import ctypes
+import io
+import json
+import re
+from datetime import UTC, datetime
+from typing import ClassVar
+from urllib.parse import urlsplit
+
+import pytest
+from typer.testing import CliRunner
+
+from creditbank.certificates.models import Certificate
+from creditbank.cli import app as cli
+from creditbank.kit import pdfseal
+from creditbank.verification import inputs, verify
+from tests.conftest import OPERATOR, completion_body, institution, learner, outcome
+from tests.web.staffworld import csrf
+
+CHANGED_ZH = "此 PDF 在本行签发后被改动过"
+CHANGED_EN = "This PDF was changed after the bank issued it"
+
+
+def _issue(client, name: str = "胡淑英", kind: str = "transcript") -> dict:
+    """A learner with 1.5 + 0.5 + 1 + 1 + 1 = 5 credits, and a certificate of ``kind``."""
+    inst = institution(client)
+    courses = [("YC-VEG", "春季蔬菜田间管理培训", 1.5), ("YC-OLD", "智慧助老我能行", 0.5)]
+    courses += [(f"YC-C{n}", f"家庭教育培训第{n}讲", 1) for n in (1, 2, 3)]
+    for code, title, credits in courses:
+        outcome(client, inst, code, title_zh=title, credits=credits)
+    person = learner(client, inst, name=name)
+    done = [
+        client.post(
+            "/api/v1/completions",
+            json=completion_body(person["account_no"], code, completed_on=f"2025-0{n + 1}-1{n}"),
+            headers=inst,
+        ).json()
+        for n, (code, _, _) in enumerate(courses)
+    ]
+    item = {"kind": kind, "account_no": person["account_no"]}
+    if kind == "achievement":
+        item["completion_id"] = done[0]["id"]
+    response = client.post("/api/v1/certificates/batch", json={"items": [item]}, headers=OPERATOR)
+    assert response.status_code in (200, 201), response.text
+    return response.json()[0]
+
+
+def _download(client, certificate: dict) -> bytes:
+    response = client.get(f"/api/v1/certificates/{certificate['id']}.pdf")
+    assert response.status_code == 200, response.text
+    return response.content
+
+
+def _online(client, pdf: bytes) -> dict:
+    return client.post("/api/v1/verify", content=pdf, headers={"Content-Type": "application/pdf"}).json()
+
+
+def _page(client, pdf: bytes) -> str:
+    response = client.post(
+        "/verify",
+        data={"csrf_token": csrf(client, "/verify")},
+        files={"file": ("cert.pdf", pdf, "application/pdf")},
+    )
+    assert response.status_code == 200, response.text
+    return response.text
+
+
+def _offline(client, tmp_path, pdf: bytes, certificate: dict):
+    (tmp_path / "cert.pdf").write_bytes(pdf)
+    (tmp_path / "keys.json").write_text(client.get("/api/v1/keys").text)
+    status_list = urlsplit(certificate["credential"]["credentialStatus"]["statusListCredential"]).path
+    (tmp_path / "status.json").write_text(client.get(status_list).text)
+    files = ["--keys", str(tmp_path / "keys.json"), "--status-list", str(tmp_path / "status.json")]
+    return CliRunner().invoke(cli, ["verify", str(tmp_path / "cert.pdf"), "--offline", *files])
+
+
+def _char_box(textpage, text: str, after: str) -> tuple[float, float, float, float]:
+    """The box of the first whole-word ``text`` printed after the first ``after``."""
+    page_text = textpage.get_text_range()
+    start = page_text.index(after) + len(after)
+    found = re.compile(rf"(?<![\w.-]){re.escape(text)}(?![\w.-])").search(page_text, start)
+    assert found is not None, (text, after)
+    boxes = [textpage.get_charbox(i) for i in range(found.start(), found.end())]
+    return boxes[0][0], min(b[1] for b in boxes), boxes[-1][2], max(b[3] for b in boxes)
+
+
+def overlay(pdf: bytes, edits: list[tuple[str, str, str]]) -> bytes:
+    """What the reviewer did: for each (after, old, new) a white box over ``old`` (the first one
+    printed after ``after``) and ``new`` drawn on it, with pypdfium2; ``PdfDocument.save()``. The
+    attachments are untouched."""
+    import pypdfium2 as pdfium
+    import pypdfium2.raw as raw
+
+    document = pdfium.PdfDocument(pdf)
+    page = document[0]
+    textpage = page.get_textpage()
+    for after, old, new in edits:
+        left, bottom, right, top = _char_box(textpage, old, after)
+        box = raw.FPDFPageObj_CreateNewRect(left - 1, bottom - 1, right - left + 6, top - bottom + 2)
+        raw.FPDFPageObj_SetFillColor(box, 255, 255, 255, 255)
+        raw.FPDFPath_SetDrawMode(box, raw.FPDF_FILLMODE_WINDING, False)
+        raw.FPDFPage_InsertObject(page.raw, box)
+        text = raw.FPDFPageObj_NewTextObj(document.raw, b"Helvetica", ctypes.c_float(top - bottom + 1))
+        encoded = ctypes.create_string_buffer((new + "\0").encode("utf-16-le"))
+        raw.FPDFText_SetText(text, ctypes.cast(encoded, ctypes.POINTER(ctypes.c_ushort)))
+        raw.FPDFPageObj_Transform(text, 1, 0, 0, 1, left, bottom)
+        raw.FPDFPage_InsertObject(page.raw, text)
+    assert raw.FPDFPage_GenerateContent(page.raw)
+    textpage.close()
+    buffer = io.BytesIO()
+    document.save(buffer)
+    document.close()
+    return buffer.getvalue()
+
+
+FORGERY = [("Total credits", "5", "9"), ("家庭教育培训第1讲", "1", "5")]
+
+
+def flip_font_byte(pdf: bytes) -> bytes:
+    """One byte in the middle of an embedded font program (WeasyPrint writes CFF fonts as
+    ``/Subtype /OpenType`` streams)."""
+    font = re.search(rb"<<[^>]*/Subtype /OpenType[^>]*/Length (\d+)>>\nstream\n", pdf)
+    assert font is not None
+    at = font.end() + int(font.group(1)) // 2
+    return pdf[:at] + bytes([pdf[at] ^ 0x01]) + pdf[at + 1 :]
+
+
+def flip_attachment_checksum(pdf: bytes) -> bytes:
+    found = re.search(rb"/CheckSum *<([0-9a-fA-F])", pdf) or re.search(rb"/CheckSum *\((.)", pdf)
+    assert found is not None
+    at = found.start(1)
+    return pdf[:at] + (b"0" if pdf[at : at + 1] != b"0" else b"1") + pdf[at + 1 :]
+
+
+def _integrity(verdict: dict) -> dict:
+    return verdict["checks"]["integrity"]
+
+
+@pytest.fixture
+def transcript(client) -> dict:
+    certificate = _issue(client)
+    return certificate | {"pdf": _download(client, certificate)}
+
+
+class TestTheSealedPdf:
+    @pytest.fixture(autouse=True)
+    def _issued_since_seals(self, monkeypatch):
+        """The certificates here are issued after seals began (whatever the date of the run)."""
+        monkeypatch.setattr(verify, "PDF_SEALS_SINCE", datetime(2000, 1, 1, tzinfo=UTC))
+
+    def test_the_untouched_pdf_verifies_online_on_the_page_and_offline(self, client, transcript, tmp_path):
+        pdf = transcript["pdf"]
+        seal = pdfseal.find(pdf)
+        assert (
+            seal is not None
+            and seal.kid == transcript["credential"]["proof"][0]["verificationMethod"].split("#")[1]
+        )
+        verdict = _online(client, pdf)
+        assert verdict["valid"] is True, verdict["checks"]
+        assert _integrity(verdict)["ok"] is True
+        assert "未改动任何字节" in _integrity(verdict)["detail_zh"]
+        assert "not a byte changed since the bank made it" in _integrity(verdict)["detail_en"]
+        assert 'data-verdict="valid"' in _page(client, pdf)
+        result = _offline(client, tmp_path, pdf, transcript)
+        assert result.exit_code == 0 and "有效 VALID" in result.output, result.output
+
+    def test_numbers_drawn_over_the_page_fail_online_on_the_page_and_offline(
+        self, client, transcript, tmp_path
+    ):
+        forged = overlay(transcript["pdf"], FORGERY)
+        assert "9" in inputs.pdf_text(forged).split()  # the new number is on the page
+        verdict = _online(client, forged)
+        assert verdict["valid"] is False and verdict["verdict"] == "invalid"
+        assert _integrity(verdict)["ok"] is False
+        assert _integrity(verdict)["detail_zh"].startswith(CHANGED_ZH)
+        assert _integrity(verdict)["detail_en"].startswith(CHANGED_EN)
+        page = _page(client, forged)
+        assert 'data-verdict="invalid"' in page and CHANGED_ZH in page
+        result = _offline(client, tmp_path, forged, transcript)
+        assert result.exit_code == 1 and "无效 INVALID" in result.output, result.output
+        assert CHANGED_EN in " ".join(result.output.split())
+
+    @pytest.mark.parametrize("change", [flip_font_byte, flip_attachment_checksum], ids=["font", "checksum"])
+    def test_one_flipped_byte_fails(self, client, transcript, tmp_path, change):
+        changed = change(transcript["pdf"])
+        assert len(changed) == len(transcript["pdf"]) and changed != transcript["pdf"]
+        verdict = _online(client, changed)
+        assert verdict["valid"] is False and _integrity(verdict)["detail_en"].startswith(CHANGED_EN)
+        assert _offline(client, tmp_path, changed, transcript).exit_code == 1
+
+    def test_a_resave_by_another_tool_breaks_the_seal(self, client, transcript):
+        import pypdfium2 as pdfium
+
+        buffer = io.BytesIO()
+        pdfium.PdfDocument(transcript["pdf"]).save(buffer)
+        verdict = _online(client, buffer.getvalue())
+        assert verdict["valid"] is False and _integrity(verdict)["detail_en"].startswith(CHANGED_EN)
+
+    def test_a_seal_removed_from_the_pdf_of_a_certificate_issued_since_seals_fails(self, client, transcript):
+        pdf = transcript["pdf"]
+        unsealed = pdf.replace(pdfseal.MARKER, b"XXSEAL1 ")
+        verdict = _online(client, unsealed)
+        assert verdict["valid"] is False
+        assert "carry the bank's seal; this one has none" in _integrity(verdict)["detail_en"]
+
+    def test_the_revoked_pdf_reports_revoked_not_forged(self, client, transcript, tmp_path):
+        assert _download(client, transcript) == transcript["pdf"]  # kept, not rendered again
+        response = client.post(
+            f"/api/v1/certificates/{transcript['id']}/revoke", json={"reason": "录入错误"}, headers=OPERATOR
+        )
+        assert response.status_code == 200, response.text
+        stamped = _download(client, transcript)
+        assert stamped != transcript["pdf"] and "已撤销 REVOKED" in inputs.pdf_text(stamped)
+        for pdf in (stamped, transcript["pdf"]):
+            verdict = _online(client, pdf)
+            assert verdict["verdict"] == "revoked", verdict["checks"]
+            assert _integrity(verdict)["ok"] is True
+        result = _offline(client, tmp_path, stamped, transcript)
+        assert result.exit_code == 1 and "已撤销 REVOKED" in result.output, result.output
+
+    def test_the_pdf_still_carries_both_attachments_and_a_readable_qr(self, client, transcript):
+        from creditbank.certificates.pdf import LOG_PROOF_NAME, extract_attachment
+        from creditbank.kit import qrcodes
+
+        pdf = transcript["pdf"]
+        assert json.loads(extract_attachment(pdf)) == transcript["credential"]
+        assert extract_attachment(pdf, LOG_PROOF_NAME) is not None
+        assert qrcodes.decode_qr_pdf(pdf) == [transcript["verify_url"]]
+
+
+class TestInvisibleCharactersInNames:
+    @pytest.mark.parametrize("name", ["李\u200b梅", "王\u202e五"])
+    def test_a_genuine_certificate_of_such_a_name_verifies(self, client, tmp_path, name, monkeypatch):
+        certificate = _issue(client, name=name, kind="achievement")
+        pdf = _download(client, certificate)
+        assert _online(client, pdf)["valid"] is True
+        assert _offline(client, tmp_path, pdf, certificate).exit_code == 0
+        # and a PDF of it from before seals: its printed text is compared, invisible marks and all
+        monkeypatch.setattr(verify, "PDF_SEALS_SINCE", datetime(2100, 1, 1, tzinfo=UTC))
+        verdict = _online(client, _unsealed(client, certificate))
+        assert verdict["valid"] is True and _integrity(verdict)["ok"] is None, verdict["checks"]
+
+
+def _unsealed(client, certificate: dict) -> bytes:
+    """The PDF as printed before seals existed (no seal slot), with today's log proof."""
+    printer = client.app.state.printer
+    with client.app.state.db.reader() as session:
+        row = session.get(Certificate, certificate["id"])
+        return printer.pdf(row)
+
+
+class TestPdfsFromBeforeSeals:
+    @pytest.fixture(autouse=True)
+    def _issued_before_seals(self, monkeypatch):
+        monkeypatch.setattr(verify, "PDF_SEALS_SINCE", datetime(2100, 1, 1, tzinfo=UTC))
+
+    def test_still_verify_but_say_the_page_itself_was_not_checked(self, client, transcript, tmp_path):
+        pdf = _unsealed(client, transcript)
+        assert pdfseal.find(pdf) is None
+        verdict = _online(client, pdf)
+        assert verdict["valid"] is True and _integrity(verdict)["ok"] is None
+        assert "identical to the bank's record" in _integrity(verdict)["detail_en"]
+        assert "could not be checked byte for byte" in _integrity(verdict)["detail_en"]
+        assert "无法逐字节核对" in _page(client, pdf)
+        result = _offline(client, tmp_path, pdf, transcript)
+        assert result.exit_code == 0, result.output
+        assert "could not be checked byte for byte" in " ".join(result.output.split())
+
+    def test_numbers_drawn_over_such_a_page_are_noticed(self, client, transcript, tmp_path):
+        forged = overlay(_unsealed(client, transcript), FORGERY)
+        verdict = _online(client, forged)
+        assert verdict["valid"] is False
+        assert _integrity(verdict)["detail_en"] == "printed text differs from the signed credential"
+        assert _offline(client, tmp_path, forged, transcript).exit_code == 1
+
+    def test_after_the_cut_over_an_unsealed_pdf_is_a_changed_one(self, client, transcript, monkeypatch):
+        monkeypatch.setattr(verify, "PDF_SEALS_SINCE", datetime(2000, 1, 1, tzinfo=UTC))
+        verdict = _online(client, _unsealed(client, transcript))
+        assert verdict["valid"] is False and _integrity(verdict)["detail_en"].startswith(CHANGED_EN)
+
+
+class TestSealFormat:
+    def test_a_seal_binds_every_byte_and_its_own_place(self):
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+        key = Ed25519PrivateKey.generate()
+        data = b"%PDF-1.7\nhead " + pdfseal.slot() + b" tail\n%%EOF\n"
+        sealed = pdfseal.seal(
+            data, kid="key-20261202-abcdef", sealed_at="2026-12-02T14:00:00Z", sign=key.sign
+        )
+        assert len(sealed) == len(data)
+        found = pdfseal.find(sealed)
+        assert found is not None and found.verify(key.public_key())
+        moved = sealed.replace(b"head ", b"").replace(b" tail", b" headtail")  # same bytes, seal earlier
+        assert pdfseal.find(moved) is not None and not pdfseal.find(moved).verify(key.public_key())
+        appended = pdfseal.find(sealed + b"1 0 obj\n<<>>\nendobj\n")
+        assert appended is not None and not appended.verify(key.public_key())
+        with pytest.raises(pdfseal.SealError):
+            pdfseal.find(sealed + pdfseal.MARKER)
+        with pytest.raises(pdfseal.SealError):
+            pdfseal.find(data)  # an empty slot
+
+
+class TestPrintedText:
+    CLAIMS: ClassVar[dict] = {
+        "learner_name": "穆罕默德·阿卜杜拉·热合曼·艾尔肯·买买提明·吐尔逊",
+        "issued_on": "2026-12-02",
+        "total_credits": "5",
+        "lines": [
+            {"title_zh": "春季蔬菜田间管理培训", "credits": "1.5", "completed_on": "2025-02-20"},
+            {"title_zh": "家庭教育培训", "credits": "1", "completed_on": "2026-11-02"},
+        ],
+    }
+    PAGE = (
+        "姓名\r\nName\r\n穆罕默德·阿卜杜拉·热合曼·艾尔肯·买\r\n买提明·吐尔逊\r\n发证日期\r\nDate of issue\r\n"
+        "2026-12-02\r\n学分合计\r\nTotal credits\r\n5\r\n序号\r\n1 春季蔬菜田间\r\n管理培训\r\n"
+        "1.5 2025-02-20 皇城镇社区教育中心\r\n2 家庭教育培训\r\nFamily education\r\n1 2026-11-02 皇城镇社区教育中心\r\n"
+        "学分合计 Total credits 5\r\n第 1 页，共 1 页 · Page 1 of 1"
+    )
+
+    def test_whole_lines_and_words_wrapping_allowed(self):
+        assert verify.printed_text_matches(self.PAGE, self.CLAIMS)
+
+    @pytest.mark.parametrize(
+        "old, new",
+        [
+            ("\r\n5\r\n序号", "\r\n9\r\n序号"),  # the total
+            ("1 2026-11-02", "5 2026-11-02"),  # a line's credits
+            ("\r\n买提明·吐尔逊", "\r\n买提明"),  # the name cut short
+            ("Page 1 of 1", "Page 1 of 1\r\n9"),  # a number added: the covered one is still there
+        ],
+    )
+    def test_a_changed_or_added_value_is_noticed_not_found_inside_a_date(self, old, new):
+        assert old in self.PAGE
+        assert not verify.printed_text_matches(self.PAGE.replace(old, new), self.CLAIMS)
+
+    def test_invisible_characters_count_the_same_on_both_sides(self):
+        claims = self.CLAIMS | {"learner_name": "王\x00\u202e五\u200b"}
+        page = self.PAGE.replace("穆罕默德·阿卜杜拉·热合曼·艾尔肯·买\r\n买提明·吐尔逊", "王五")
+        assert verify.printed_text_matches(page, claims)
+        assert verify.printed_text_matches(
+            page.replace("王五", "王\u200b五"), self.CLAIMS | {"learner_name": "王五"}
+        )

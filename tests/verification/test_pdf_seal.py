@@ -20,11 +20,14 @@ from typing import ClassVar
 from urllib.parse import urlsplit
 
 import pytest
+from sqlalchemy import update
+from sqlmodel import col
 from typer.testing import CliRunner
 
 from creditbank.certificates.models import Certificate
 from creditbank.cli import app as cli
-from creditbank.kit import pdfseal
+from creditbank.kit import pdfseal, text
+from creditbank.learners.models import Learner
 from creditbank.verification import inputs, verify
 from tests.conftest import OPERATOR, completion_body, institution, learner, outcome
 from tests.web.staffworld import csrf
@@ -33,8 +36,9 @@ CHANGED_ZH = "此 PDF 在本行签发后被改动过"
 CHANGED_EN = "This PDF was changed after the bank issued it"
 
 
-def _issue(client, name: str = "胡淑英", kind: str = "transcript") -> dict:
-    """A learner with 1.5 + 0.5 + 1 + 1 + 1 = 5 credits, and a certificate of ``kind``."""
+def _issue(client, name: str = "胡淑英", kind: str = "transcript", stored_name: str | None = None) -> dict:
+    """A learner with 1.5 + 0.5 + 1 + 1 + 1 = 5 credits, and a certificate of ``kind``.
+    ``stored_name``: the name as stored before enrolment refused invisible characters (kit.text)."""
     inst = institution(client)
     courses = [("YC-VEG", "春季蔬菜田间管理培训", 1.5), ("YC-OLD", "智慧助老我能行", 0.5)]
     courses += [(f"YC-C{n}", f"家庭教育培训第{n}讲", 1) for n in (1, 2, 3)]
@@ -49,6 +53,13 @@ def _issue(client, name: str = "胡淑英", kind: str = "transcript") -> dict:
         ).json()
         for n, (code, _, _) in enumerate(courses)
     ]
+    if stored_name is not None:
+        with client.app.state.db.unit_of_work() as session:
+            session.execute(
+                update(Learner)
+                .where(col(Learner.account_no) == person["account_no"])
+                .values(name=stored_name)
+            )
     item = {"kind": kind, "account_no": person["account_no"]}
     if kind == "achievement":
         item["completion_id"] = done[0]["id"]
@@ -243,7 +254,11 @@ class TestTheSealedPdf:
 class TestInvisibleCharactersInNames:
     @pytest.mark.parametrize("name", ["李\u200b梅", "王\u202e五"])
     def test_a_genuine_certificate_of_such_a_name_verifies(self, client, tmp_path, name, monkeypatch):
-        certificate = _issue(client, name=name, kind="achievement")
+        """Certificates issued before enrolment and issue refused such names (kit.text) carry them."""
+        with monkeypatch.context() as before_the_rule:
+            before_the_rule.setattr(text, "normalize", lambda value: value)
+            certificate = _issue(client, kind="achievement", stored_name=name)
+        assert certificate["credential"]["credentialSubject"]["identifier"][0]["identityHash"] == name
         pdf = _download(client, certificate)
         assert _online(client, pdf)["valid"] is True
         assert _offline(client, tmp_path, pdf, certificate).exit_code == 0

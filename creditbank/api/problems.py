@@ -62,6 +62,7 @@ _VALIDATION_ZH = {
     "too_long": "{field} 的项数太多（最多 {max_length} 项）",
     "value_error": "{field} 的值无效",
     "string_pattern_mismatch": "{field} 的格式不正确",
+    "blank_text": "{field} 不能为空（只有空格或不可见字符）",
     "invalid_text": "{field} 含有不可见或控制字符（{char}），常见于从 Excel 或微信复制的文字：请删除后重新输入",
 }
 

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from pydantic import BaseModel, Field, model_validator
 
 from creditbank.catalogue.models import Category
 from creditbank.errors import CreditbankError
+from creditbank.kit.text import OPTIONAL_PRINTED, PRINTED
 
 
 class OutcomeSpec(BaseModel):
     """What an institution says about one outcome (PUT /catalogue/{code})."""
 
-    title_zh: str = Field(min_length=1, max_length=200)
-    title_en: str | None = Field(default=None, max_length=200)
+    title_zh: Annotated[str, Field(min_length=1, max_length=200), PRINTED]
+    """Printed and signed on certificates: normalised (``kit.text``), never blank."""
+    title_en: Annotated[str | None, Field(max_length=200), OPTIONAL_PRINTED] = None
     category: Category
     level: int = Field(ge=1, le=10)
     credits: float | None = Field(default=None, ge=0, le=1000, multiple_of=0.01)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
 from creditbank.errors import CreditbankError
+from creditbank.kit.text import OPTIONAL_PRINTED, PRINTED
 
 # -- request bodies (validated here so the CLI and demo use the same rules as the API) -----------
 
@@ -40,8 +41,8 @@ class SourceSpec(BaseModel):
 
 class RuleSpec(BaseModel):
     code: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
-    name_zh: str = Field(min_length=1, max_length=200)
-    name_en: str | None = Field(default=None, max_length=200)
+    name_zh: Annotated[str, Field(min_length=1, max_length=200), PRINTED]
+    name_en: Annotated[str | None, Field(max_length=200), OPTIONAL_PRINTED] = None
     target_outcome_code: str = Field(min_length=1, max_length=100)
     credits: float | None = Field(default=None, gt=0, le=1000, multiple_of=0.01)
     ratio: float | None = Field(default=None, gt=0, le=10)
@@ -72,8 +73,8 @@ class Requirement(BaseModel):
 
 
 class QualificationSpec(BaseModel):
-    name_zh: str = Field(min_length=1, max_length=200)
-    name_en: str | None = Field(default=None, max_length=200)
+    name_zh: Annotated[str, Field(min_length=1, max_length=200), PRINTED]
+    name_en: Annotated[str | None, Field(max_length=200), OPTIONAL_PRINTED] = None
     total_credits: float = Field(gt=0, le=10000, multiple_of=0.01)
     max_transfer_ratio: float | None = Field(default=None, gt=0, le=1)
     per_year_cap: float | None = Field(default=None, gt=0, le=10000)

@@ -7,7 +7,7 @@ from sqlmodel import Session, col, select
 
 from creditbank.errors import CreditbankError
 from creditbank.institutions.models import ApiKey, Institution, InstitutionState, OperatorToken
-from creditbank.kit import clock
+from creditbank.kit import clock, text
 from creditbank.kit.tokens import new_id, new_secret, sha256_hex
 from creditbank.ledger.models import AccountKind, LedgerAccount
 
@@ -29,8 +29,18 @@ def create(
     township: str | None = None,
     village: str | None = None,
 ) -> tuple[Institution, bool]:
-    """Create an institution (pending) and its issuance account. Same code, same fields → replay."""
+    """Create an institution (pending) and its issuance account. Same code, same fields → replay.
+
+    Its names and places are printed on certificates: normalised here (``kit.text``) for every way
+    in — the API, the operator's pages, the CLI, the demo."""
     code = code.strip().upper()
+    name_zh = text.clean(name_zh, field="name_zh", max_length=200)
+    name_en = text.optional(name_en, field="name_en", max_length=200)
+    district, township, village = (
+        _place(district, "district"),
+        _place(township, "township"),
+        _place(village, "village"),
+    )
     existing = session.exec(select(Institution).where(Institution.code == code)).first()
     if existing is not None:
         if (
@@ -126,8 +136,8 @@ def set_state(session: Session, *, code: str, state: InstitutionState) -> Instit
     return institution
 
 
-def _place(name: str | None) -> str | None:
-    return (name or "").strip() or None
+def _place(name: str | None, field: str) -> str | None:
+    return text.optional(name, field=field, max_length=100)
 
 
 def set_location(
@@ -136,9 +146,9 @@ def set_location(
     """Where the institution stands (区/县, 乡镇/街道, 村/社区): what coverage statistics count."""
     institution = get(session, code)
     institution.district, institution.township, institution.village = (
-        _place(district),
-        _place(township),
-        _place(village),
+        _place(district, "district"),
+        _place(township, "township"),
+        _place(village, "village"),
     )
     session.add(institution)
     session.flush()

@@ -21,9 +21,8 @@ refuses:
 from __future__ import annotations
 
 import unicodedata
-from typing import Any
 
-from pydantic import BeforeValidator, ValidationInfo
+from pydantic import AfterValidator, ValidationInfo
 from pydantic_core import PydanticCustomError
 
 from creditbank.errors import CreditbankError
@@ -86,28 +85,36 @@ def optional(value: str | None, *, field: str, max_length: int | None = None) ->
     return clean(cleaned, field=field, max_length=max_length)
 
 
-def _validate(value: Any, info: ValidationInfo) -> Any:
-    if not isinstance(value, str):
-        return value  # not text at all: pydantic's own type error says so
+def _normalized(value: str, info: ValidationInfo) -> str:
     try:
         return normalize(value)
     except InvalidText as exc:
-        field = info.field_name or "text"
         raise PydanticCustomError(
             "invalid_text",
             "{field} contains invisible or control characters ({char})",
-            {"field": field, "char": exc.char},
+            {"field": info.field_name or "text", "char": exc.char},
         ) from None
 
 
-def _blank_is_none(value: Any) -> Any:
-    return None if isinstance(value, str) and not value else value
+def _required(value: str, info: ValidationInfo) -> str:
+    cleaned = _normalized(value, info)
+    if not cleaned:
+        raise PydanticCustomError(
+            "blank_text",
+            "{field} is blank: it needs at least one visible character",
+            {"field": info.field_name or "text"},
+        )
+    return cleaned
 
 
-PRINTED = BeforeValidator(_validate)
-"""Marks a request body's text field: ``Annotated[str, Field(min_length=1, max_length=100), PRINTED]``.
-The length rules come first in the ``Annotated`` so that they apply to the normalised text (a name
-of spaces is then ``string_too_short``); placed after the marker they would be checked generically."""
-BLANK_IS_NONE = BeforeValidator(_blank_is_none)
-"""For an optional field, before ``PRINTED``: ``Annotated[str | None, Field(max_length=100),
-BLANK_IS_NONE, PRINTED]`` (the last-listed validator runs first: normalise, then blank → None)."""
+def _optional(value: str | None, info: ValidationInfo) -> str | None:
+    return None if value is None else _normalized(value, info) or None
+
+
+PRINTED = AfterValidator(_required)
+"""Marks a request body's required text field: ``Annotated[str, Field(min_length=1, max_length=100),
+PRINTED]``. The length rules apply to the text as sent (so the OpenAPI schema stays true: whatever it
+calls invalid is refused), then it is normalised; blank after that is ``blank_text``."""
+OPTIONAL_PRINTED = AfterValidator(_optional)
+"""The same for an optional field, ``Annotated[str | None, Field(max_length=100), OPTIONAL_PRINTED]``:
+blank after normalising becomes None."""

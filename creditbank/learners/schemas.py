@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
-from creditbank.kit.text import PRINTED
+from creditbank.kit.text import OPTIONAL_PRINTED, PRINTED
 
 
 class EnrolmentIn(BaseModel):
@@ -22,11 +22,15 @@ class EnrolmentIn(BaseModel):
         description="身份证号: validated, HMAC'd and masked; never stored in clear",
     )
     phone: str | None = Field(default=None, pattern=r"^\+?[0-9 -]{5,20}$")
-    district: str | None = Field(default=None, max_length=100, examples=["永川区"], description="区/县")
-    township: str | None = Field(
-        default=None, max_length=100, examples=["中山路街道"], description="乡镇/街道"
+    district: Annotated[str | None, Field(max_length=100), OPTIONAL_PRINTED] = Field(
+        default=None, examples=["永川区"], description="区/县"
     )
-    village: str | None = Field(default=None, max_length=100, examples=["萱花社区"], description="村/社区")
+    township: Annotated[str | None, Field(max_length=100), OPTIONAL_PRINTED] = Field(
+        default=None, examples=["中山路街道"], description="乡镇/街道"
+    )
+    village: Annotated[str | None, Field(max_length=100), OPTIONAL_PRINTED] = Field(
+        default=None, examples=["萱花社区"], description="村/社区"
+    )
     gender: Literal["male", "female"] | None = None
     birth_date: date | None = Field(
         default=None, description="Only its year is kept; by default the year in the ID number"

@@ -74,8 +74,12 @@ def enroll(
     if institution_id is not None:
         institutions.require_accredited(session, institution_id)
     # Every way in (API, console, CLI, demo) passes here: the name a certificate will sign is
-    # normalised and never blank (a blank one broke every certificate of the learner).
+    # normalised and never blank (a blank one broke every certificate of the learner), and so are
+    # the places statistics group by.
     name = text.clean(name, field="name", max_length=100)
+    district = text.optional(district, field="district", max_length=100)
+    township = text.optional(township, field="township", max_length=100)
+    village = text.optional(village, field="village", max_length=100)
     nid = parse_national_id(national_id)
     digest = id_hmac(secret, nid.number)
     learner = session.exec(select(Learner).where(Learner.id_hmac == digest).with_for_update()).first()

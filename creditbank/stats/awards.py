@@ -20,7 +20,7 @@ from creditbank.certificates import service as certificates
 from creditbank.certificates.models import Certificate, CertificateKind
 from creditbank.completions.models import Completion
 from creditbank.errors import CreditbankError
-from creditbank.kit import clock
+from creditbank.kit import clock, text
 from creditbank.kit.tokens import new_id
 from creditbank.learners.models import Learner
 from creditbank.stats.models import Award
@@ -182,7 +182,7 @@ def record(
         period_to=period.end,
         credits_units=int(units or 0),
         hours=float(hours or 0),
-        reason=(reason or "").strip() or None,
+        reason=text.optional(reason, field="reason", max_length=500),
         awarded_at=clock.now(),
     )
     session.add(award)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, StrictInt
+
+from creditbank.kit.text import OPTIONAL_PRINTED
 
 
 class ColumnOut(BaseModel):
@@ -120,7 +122,8 @@ class AwardIn(BaseModel):
     )
     from_: date | None = Field(default=None, alias="from", description="Default: 1 January this year")
     to: date | None = Field(default=None, description="Default: today")
-    reason: str | None = Field(default=None, max_length=500)
+    reason: Annotated[str | None, Field(max_length=500), OPTIONAL_PRINTED] = None
+    """Printed on the award certificate (``kit.text``)."""
 
 
 class AwardOut(BaseModel):

@@ -159,9 +159,12 @@ def save_outcome(
             spec = OutcomeSpec.model_validate({k: _blank(v) for k, v in form.items() if k != "outcome_code"})
         except ValidationError as exc:
             first = exc.errors()[0]
-            raise CreditbankError(
-                "invalid_value", {"field": ".".join(map(str, first["loc"])), "reason": first["msg"]}
-            ) from None
+            field = ".".join(map(str, first["loc"]))
+            if first["type"] == "invalid_text":  # kit.text: say which character, in both languages
+                raise CreditbankError(
+                    "invalid_text", {"field": field, "char": first["ctx"]["char"]}
+                ) from None
+            raise CreditbankError("invalid_value", {"field": field, "reason": first["msg"]}) from None
         with ctx.db.unit_of_work() as session:
             # Read afresh in the writing transaction: a suspended institution publishes nothing
             # (issue 9 item 6), even from a page opened before the operator suspended it.
@@ -208,8 +211,6 @@ def enrol(
     institution_id = own_institution(ctx, code)
     form = {"name": name, "national_id": national_id, "phone": phone, "district": district}
     try:
-        if not name.strip():
-            raise CreditbankError("invalid_value", {"field": "name", "reason": "必填 / required"})
         with ctx.db.unit_of_work() as session:
             enrolment = learners.enroll(
                 session,

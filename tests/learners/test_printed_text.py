@@ -72,3 +72,86 @@ class TestStoredBadData:
         r = client.post("/api/v1/me/certificates", json={"kind": "transcript"}, headers=me)
         assert r.status_code == 409, r.text
         assert r.json()["code"] == "certificate_data_invalid"
+
+
+class TestInvisibleCharacters:
+    """Copy-paste from Excel or WeChat brings zero-width spaces along (removed); controls and
+    bidi overrides make a printed name read otherwise than the signed one (refused)."""
+
+    def test_zero_width_and_bom_are_removed_and_the_name_is_nfc(self, client):
+        inst = institution(client)
+        person = learner(client, inst, name="\ufeff李\u200b梅\u200d", district="永川区\u200b")
+        me = client.get("/api/v1/me", headers=signed_in(client, person)).json()
+        assert (me["name"], me["district"]) == ("李梅", "永川区")
+        nfd = learner(client, inst, name="Rene\u0301 Dupont")
+        nfd_me = client.get("/api/v1/me", headers=signed_in(client, nfd)).json()
+        assert nfd_me["name"] == "Ren\u00e9 Dupont"
+
+    def test_controls_and_bidi_overrides_are_refused_and_nothing_is_created(self, client, db):
+        inst = institution(client)
+        for name, char in (("李\u0000梅", "U+0000"), ("李\u202e梅", "U+202E"), ("李\u2066梅", "U+2066")):
+            r = client.post(
+                "/api/v1/learners",
+                json={"name": name, "national_id": "110105195501010035"},
+                headers=inst | {"Accept-Language": "en"},
+            )
+            assert r.status_code == 422, r.text
+            error = r.json()["errors"][0]
+            assert (error["field"], error["code"]) == ("name", "invalid_text")
+            assert char in error["message_en"] and "不可见或控制字符" in error["message_zh"]
+        assert _learners(db) == 0
+
+    def test_institution_outcome_and_qualification_names(self, client):
+        from tests.conftest import OPERATOR
+
+        r = client.post("/api/v1/institutions", json={"code": "BAD", "name_zh": "a\u0000b"}, headers=OPERATOR)
+        assert r.status_code == 422 and r.json()["errors"][0]["code"] == "invalid_text"
+        assert client.get("/api/v1/institutions/BAD", headers=OPERATOR).status_code == 404
+        r = client.post(
+            "/api/v1/institutions", json={"code": "BLANK", "name_zh": " \u200b "}, headers=OPERATOR
+        )
+        assert r.status_code == 422 and r.json()["errors"][0]["field"] == "name_zh"
+        inst = institution(client)
+        bad_outcome = {"title_zh": "居民\u202e用电", "category": "community", "level": 2, "credits": 1}
+        r = client.put("/api/v1/catalogue/YC-X", json=bad_outcome, headers=inst)
+        assert r.status_code == 422 and r.json()["errors"][0]["code"] == "invalid_text"
+        assert "YC-X" not in {o["code"] for o in client.get("/api/v1/catalogue", headers=inst).json()}
+        cleaned = outcome(client, inst, code="YC-Y", title_zh="居民\u200b用电", title_en="  ")
+        assert (cleaned["title_zh"], cleaned["title_en"]) == ("居民用电", None)
+        r = client.put(
+            "/api/v1/qualifications/Q1",
+            json={"name_zh": "\u0007", "total_credits": 10, "requirements": []},
+            headers=inst,
+        )
+        assert r.status_code == 422 and r.json()["errors"][0]["code"] == "invalid_text"
+
+
+class TestServices:
+    """The rule holds below the API too: the CLI, the demo and the console call the services."""
+
+    def test_enrol_and_create_normalise_or_refuse(self, db, settings):
+        import pytest
+
+        from creditbank.errors import CreditbankError
+        from creditbank.institutions import service as institutions
+        from creditbank.learners import service as learners
+        from tests.conftest import national_id
+
+        with db.unit_of_work() as session:
+            made, _ = institutions.create(session, code="T1", name_zh="永川\u200b学院 ", district=" ")
+            assert (made.name_zh, made.district) == ("永川学院", None)
+            _again, created = institutions.create(session, code="T1", name_zh="永川学院")
+            assert not created  # the same institution, however it was typed
+            enrolled = learners.enroll(
+                session, secret=settings.id_secret(), name=" 李\u200b梅", national_id=national_id()
+            )
+            assert enrolled.learner.name == "李梅"
+        for call in (
+            lambda s: learners.enroll(
+                s, secret=settings.id_secret(), name="\u202e", national_id=national_id()
+            ),
+            lambda s: institutions.create(s, code="T2", name_zh="a\u0000b"),
+        ):
+            with pytest.raises(CreditbankError) as caught, db.unit_of_work() as session:
+                call(session)
+            assert caught.value.code == "invalid_text"

@@ -101,6 +101,14 @@ class TestCatalogue:
         assert response.status_code == 422 and "level" in error_text(response)
         assert "YC-X" not in {o["code"] for o in client.get("/api/v1/catalogue", headers=world.yc).json()}
 
+    def test_a_title_with_a_control_character_is_refused_in_words(self, client, world):
+        staff_sign_in(client, "yc-clerk")
+        form = {"csrf_token": csrf(client, "/console/YCCEC/catalogue/new"), "outcome_code": "YC-X",
+                "title_zh": "茶艺\u0000入门", "category": "culture_leisure", "level": "1", "credits": "0.5"}  # fmt: skip
+        response = client.post("/console/YCCEC/catalogue", data=form)
+        assert response.status_code == 422 and "不可见或控制字符" in error_text(response)
+        assert "YC-X" not in {o["code"] for o in client.get("/api/v1/catalogue", headers=world.yc).json()}
+
 
 class TestEnrolment:
     def test_the_slip_carries_a_code_that_activates_the_account(self, client, world):
@@ -137,6 +145,24 @@ class TestEnrolment:
         )
         assert response.status_code == 422 and "身份证号无效" in error_text(response)
         assert "110105194912310021" not in response.text
+
+    def test_pasted_invisible_characters(self, client, world):
+        """A name pasted from WeChat: a zero-width space is dropped, a right-to-left override refused."""
+        staff_sign_in(client, "yc-clerk")
+
+        def enrol(name: str):
+            token = csrf(client, "/console/YCCEC/enrol")
+            data = {"csrf_token": token, "name": name, "national_id": national_id()}
+            return client.post("/console/YCCEC/enrol", data=data)
+
+        refused = enrol("赵\u202e德芳")
+        assert refused.status_code == 422 and "不可见或控制字符" in error_text(refused)
+        assert "U+202E" in error_text(refused)
+        assert not any(action == "enrol" and "new" in subject for action, subject in _actions(client))
+        blank = enrol(" \u200b ")
+        assert blank.status_code == 422 and "name" in error_text(blank)
+        accepted = enrol("赵\u200b德芳")
+        assert accepted.status_code == 201 and "赵德芳" in accepted.text and "\u200b" not in accepted.text
 
 
 class TestOneCompletion:

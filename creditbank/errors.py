@@ -88,6 +88,11 @@ CODES: dict[str, tuple[int, str, str]] = {
         "the catalogue first (a new version)",
     ),
     "completed_on_in_future": (422, "完成日期 {date} 晚于今天", "Completion date {date} is in the future"),
+    "completed_on_before_birth": (
+        422,
+        "完成日期 {date} 早于学习者的出生年份（{birth_year} 年），请核对日期",
+        "Completion date {date} is before the learner's birth year ({birth_year}); check the date",
+    ),
     "score_below_minimum": (
         422,
         "成绩 {score} 低于最低要求 {minimum}",

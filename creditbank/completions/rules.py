@@ -139,6 +139,24 @@ _is_account_no = lru_cache(maxsize=1 << 16)(is_account_no)
 """A file names each learner ~20 times (one row per outcome): their check digit is computed once."""
 
 
+EARLIEST_BIRTH_YEAR = 1900
+"""No learner is born before it (``kit.idcard`` refuses such ID numbers; enrolment such birth dates)."""
+
+
+def check_completed_on(completed_on: date, birth_year: int) -> Problem | None:
+    """A completion cannot predate its learner (``completed_on: 1800-01-01`` for someone born in 1949
+    was accepted and signed). Only the birth year is stored (``Learner.birth_year``: the full date
+    would give digits 7–14 of the ID number away), so the bound is 1 January of that year."""
+    born = max(birth_year, EARLIEST_BIRTH_YEAR)
+    if completed_on.year < born:
+        return Problem(
+            "completed_on_before_birth",
+            "completed_on",
+            {"date": completed_on.isoformat(), "birth_year": born},
+        )
+    return None
+
+
 def check_score(score: float | None, min_score: float | None) -> Problem | None:
     if min_score is None:
         return None

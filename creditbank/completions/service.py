@@ -94,6 +94,8 @@ class _LearnerRef:
     linked: bool = False
     """The institution had enrolled or taught the learner when they were looked up (links are never
     removed): a post for them need not ask ``learners.link`` again."""
+    birth_year: int = 0
+    """What ``rules.check_completed_on`` holds a completion date against."""
 
 
 class _Account(NamedTuple):
@@ -148,6 +150,7 @@ def _learners_by(column: Any) -> Select:
             col(Learner.id_hmac),
             col(LedgerAccount.id),
             col(InstitutionLearner.learner_id).is_not(None),
+            col(Learner.birth_year),
         )
         .join(LedgerAccount, col(LedgerAccount.learner_id) == col(Learner.id))
         .outerjoin(
@@ -372,7 +375,11 @@ class Poster:
                     {"external_id": row.external_id, "first_line": seen[0]},
                 )
             return rules.Problem("external_id_conflict", "external_id", {"external_id": row.external_id})
-        problem = worth_nothing(outcome) or rules.check_score(row.score, outcome.min_score)
+        problem = (
+            worth_nothing(outcome)
+            or rules.check_completed_on(row.completed_on, ref.birth_year)
+            or rules.check_score(row.score, outcome.min_score)
+        )
         if problem is not None:
             return problem
         if (ref.learner_id, outcome.code) in self._seen_pairs:
@@ -527,10 +534,10 @@ class Poster:
         for statement, values in ((_LEARNERS_BY_ACCOUNT, numbers), (_LEARNERS_BY_HMAC, hmacs)):
             if not values:
                 continue
-            for learner_id, account_no, digest, account_id, linked in self.session.execute(
+            for learner_id, account_no, digest, account_id, linked, born in self.session.execute(
                 statement, {"institution_id": self.institution.id, "keys": values}
             ):
-                ref = _LearnerRef(learner_id, account_no, account_id, bool(linked))
+                ref = _LearnerRef(learner_id, account_no, account_id, bool(linked), born)
                 known[account_no] = ref
                 if digest:
                     known[digest] = ref

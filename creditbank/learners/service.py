@@ -81,6 +81,16 @@ def enroll(
     township = text.optional(township, field="township", max_length=100)
     village = text.optional(village, field="village", max_length=100)
     nid = parse_national_id(national_id)
+    if birth_date is not None and not (date(1900, 1, 1) <= birth_date <= clock.today()):
+        # The year is kept and completions are held against it (completions.rules.check_completed_on).
+        raise CreditbankError(
+            "invalid_value",
+            {
+                "field": "birth_date",
+                "reason_zh": "应在 1900 年至今天之间",
+                "reason_en": "between 1900 and today",
+            },
+        )
     digest = id_hmac(secret, nid.number)
     learner = session.exec(select(Learner).where(Learner.id_hmac == digest).with_for_update()).first()
     created = learner is None

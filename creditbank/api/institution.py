@@ -160,6 +160,7 @@ def enroll(
             account_no=enrolment.learner.account_no,
             activation_code=enrolment.activation_code,
             created=enrolment.created,
+            name_differs=enrolment.name_differs,
         )
         return (201 if enrolment.created else 200), out.model_dump(mode="json")
 

@@ -43,6 +43,12 @@ class EnrolmentOut(BaseModel):
         description="16 digits, to hand to the learner once; null when the account is already active"
     )
     created: bool
+    name_differs: bool = Field(
+        default=False,
+        description="true: the ID number was enrolled already under another name; the account is that "
+        "person's and keeps its name — check the ID number. The name itself is never returned "
+        "(the console shows it to the clerk)",
+    )
     redacted: list[str] | None = Field(
         default=None,
         description="On an Idempotency-Key replay: ['activation_code'] — the code is never stored, so never shown again",

@@ -38,6 +38,11 @@ class Enrolment:
     learner: Learner
     activation_code: str | None
     created: bool
+    name_differs: bool = False
+    """The 身份证号 was enrolled already, under another name than the one given now (the stored
+    name is kept: SPEC §3.2 matches on the ID number alone). The console shows the clerk the
+    registered name so a mistyped number or a wrong person is caught at the desk; the API says
+    only this flag (``docs/api.md``)."""
 
 
 def parse_national_id(raw: str) -> idcard.NationalId:
@@ -122,7 +127,17 @@ def enroll(
     if institution_id is not None:
         link(session, institution_id=institution_id, learner_ids=[learner.id])
     session.flush()
-    return Enrolment(learner=learner, activation_code=code, created=created)
+    return Enrolment(
+        learner=learner,
+        activation_code=code,
+        created=created,
+        name_differs=not created and _comparable(learner.name) != _comparable(name),
+    )
+
+
+def _comparable(name: str) -> str:
+    """Two spellings of one name: "王秀英", "王 秀英" and "王秀英 " (normalised already) are the same."""
+    return "".join(name.split()).casefold()
 
 
 def _code_hmac(secret: bytes, account_no: str, code: str) -> str:

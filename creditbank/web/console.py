@@ -25,6 +25,7 @@ from creditbank.conversion import service as conversions
 from creditbank.errors import CreditbankError
 from creditbank.httpio import spool_body
 from creditbank.institutions import service as institutions
+from creditbank.kit import text
 from creditbank.learners import service as learners
 from creditbank.learners.service import ACTIVATION_DAYS
 from creditbank.ledger import queries
@@ -226,7 +227,8 @@ def enrol(
                 session,
                 ctx.staff,
                 "enrol",
-                f"{enrolment.learner.account_no} ({'new' if enrolment.created else 'again'})",
+                f"{enrolment.learner.account_no} ({'new' if enrolment.created else 'again'}"
+                f"{', name differs' if enrolment.name_differs else ''})",
             )
     except CreditbankError as exc:
         form.pop("national_id")  # never echo an ID number back into a page
@@ -239,6 +241,9 @@ def enrol(
         account_no=enrolment.learner.account_no,
         activation_code=enrolment.activation_code,
         created=enrolment.created,
+        # Shown to the clerk at the desk, who holds the ID card: a mistyped number or another
+        # person is caught before the slip (and its code) is handed over.
+        entered_name=text.normalize(name) if enrolment.name_differs else None,
         days=ACTIVATION_DAYS,
         base_url=ctx.request.app.state.issuer.base_url,
     )

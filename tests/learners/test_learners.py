@@ -52,6 +52,22 @@ class TestEnrolment:
         assert (first.json()["created"], again.json()["created"]) == (True, False)
         assert tokens.is_account_no(first.json()["account_no"])
 
+    def test_same_id_under_another_name_says_so_without_the_name(self, client, db):
+        inst = institution(client)
+        number = national_id()
+        first = client.post("/api/v1/learners", json={"name": "王秀英", "national_id": number}, headers=inst)
+        assert first.json()["name_differs"] is False
+        spaced = client.post(
+            "/api/v1/learners", json={"name": "王 秀英 ", "national_id": number}, headers=inst
+        )
+        assert (spaced.status_code, spaced.json()["name_differs"]) == (200, False)
+        other = client.post("/api/v1/learners", json={"name": "王秀荣", "national_id": number}, headers=inst)
+        assert other.status_code == 200 and other.json()["created"] is False
+        assert other.json()["account_no"] == first.json()["account_no"]
+        assert other.json()["name_differs"] is True and "王秀英" not in other.text
+        with db.reader() as session:
+            assert session.execute(select(Learner.name)).scalar_one() == "王秀英"  # the record keeps its name
+
     def test_clear_id_number_is_never_stored(self, client, db):
         inst = institution(client)
         number = national_id(born=date(1950, 1, 2))

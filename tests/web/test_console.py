@@ -146,6 +146,27 @@ class TestEnrolment:
         assert response.status_code == 422 and "身份证号无效" in error_text(response)
         assert "110105194912310021" not in response.text
 
+    def test_the_same_id_number_under_another_name_is_shown_to_the_clerk(self, client, world):
+        staff_sign_in(client, "yc-clerk")
+        number = national_id()
+
+        def enrol(name: str):
+            token = csrf(client, "/console/YCCEC/enrol")
+            return client.post(
+                "/console/YCCEC/enrol", data={"csrf_token": token, "name": name, "national_id": number}
+            )
+
+        assert enrol("王秀英").status_code == 201
+        same = enrol("王秀英")
+        assert same.status_code == 200 and 'id="name-differs"' not in same.text
+        other = enrol("王秀荣")
+        assert other.status_code == 200
+        warning = re.search(r'id="name-differs"[^>]*>(.*?)</p>', other.text, re.S).group(1)
+        assert "该身份证号已登记为 王秀英" in warning and "王秀荣" in warning
+        account = re.search(r'id="slip-account">([^<]+)<', other.text).group(1)
+        assert re.search(r'id="slip-name">([^<]+)<', other.text).group(1) == "王秀英"
+        assert ("enrol", f"{account} (again, name differs)") in _actions(client)
+
     def test_pasted_invisible_characters(self, client, world):
         """A name pasted from WeChat: a zero-width space is dropped, a right-to-left override refused."""
         staff_sign_in(client, "yc-clerk")

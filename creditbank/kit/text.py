@@ -63,11 +63,15 @@ def clean(value: str, *, field: str, max_length: int | None = None) -> str:
     except InvalidText as exc:
         raise CreditbankError("invalid_text", {"field": field, "char": exc.char}) from None
     if not cleaned:
-        raise CreditbankError("invalid_value", {"field": field, "reason": "必填 / required"})
+        raise CreditbankError("invalid_value", {"field": field, "reason_zh": "必填", "reason_en": "required"})
     if max_length is not None and len(cleaned) > max_length:
         raise CreditbankError(
             "invalid_value",
-            {"field": field, "reason": f"最长 {max_length} 字符 / at most {max_length} characters"},
+            {
+                "field": field,
+                "reason_zh": f"最长 {max_length} 字符",
+                "reason_en": f"at most {max_length} characters",
+            },
         )
     return cleaned
 

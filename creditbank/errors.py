@@ -130,6 +130,14 @@ CODES: dict[str, tuple[int, str, str]] = {
         "该学分已用于学分转换，不能直接撤销",
         "The credits were already used in a conversion and cannot simply be revoked",
     ),
+    "lot_locked": (
+        409,
+        "该学分尚未使用，但正被待审核的学分转换申请（{requests}）锁定，不能直接撤销："
+        "须先由审核学校（{schools}）拒绝该申请，或待申请过期",
+        "The credits are not used yet but are locked by a conversion request waiting for a decision "
+        "({requests}), so they cannot simply be revoked: the deciding school ({schools}) must reject "
+        "the request first, or it must expire",
+    ),
     "learner_ref_required": (
         422,
         "请填写 account_no 或 national_id 之一",

@@ -21,7 +21,7 @@ from creditbank.catalogue.models import Outcome
 from creditbank.catalogue.service import current_versions
 from creditbank.completions import rules
 from creditbank.completions.models import Completion, CompletionImport, CompletionState, ImportState, live
-from creditbank.conversion.service import reverse_for_lot
+from creditbank.conversion.service import locked_by, reverse_for_lot
 from creditbank.db import bulk_insert, in_values, table_of
 from creditbank.errors import CreditbankError, row_error
 from creditbank.institutions import service as institutions
@@ -772,8 +772,9 @@ def revoke(
 ) -> Posted:
     """Reverse a completion's lot. ``institution_id`` None = the operator. Repeating is a no-op.
 
-    A lot already used by a conversion is refused with ``lot_consumed`` — unless the operator
-    forces the cascade, which first undoes those conversions (and what was built on them)."""
+    A lot already used by a conversion is refused with ``lot_consumed``, one only locked by pending
+    requests with ``lot_locked`` (naming them) — unless the operator forces the cascade, which first
+    undoes those conversions (and what was built on them)."""
     lock(session)  # first: the lot must not change under us
     if institution_id is not None:  # a suspended institution is read-only; the operator may act
         institutions.require_accredited(session, institution_id)
@@ -789,8 +790,17 @@ def revoke(
         raise CreditbankError("completion_pending", {"external_id": completion.external_id})
     lot = session.execute(select(Lot).where(col(Lot.completion_id) == completion.id)).scalar_one()
     if lot.consumed_units or lot.locked_units:
-        if not force:
+        if not force and lot.consumed_units:
             raise CreditbankError("lot_consumed")
+        if not force:  # only held by pending requests: say so, and who can release them
+            held = locked_by(session, lot_id=lot.id)
+            raise CreditbankError(
+                "lot_locked",
+                {
+                    "requests": "、".join(c for c, _ in held),
+                    "schools": "、".join(dict.fromkeys(code for _, code in held)),
+                },
+            )
         reverse_for_lot(
             session, lot_id=lot.id, reason=f"来源记录已撤销 / source completion revoked: {reason or '—'}"
         )

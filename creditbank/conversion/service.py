@@ -854,6 +854,21 @@ def conversion_facts(conversion: Conversion, rule: ConversionRule, held: list[Co
 # -- the revocation cascade ------------------------------------------------------------------
 
 
+def locked_by(session: Session, *, lot_id: str) -> list[tuple[str, str]]:
+    """The pending requests holding a lot, as (conversion id, code of the institution deciding it)."""
+    return [
+        (conversion_id, code)
+        for conversion_id, code in session.execute(
+            select(col(Conversion.id), col(Institution.code))
+            .join(ConversionLot, col(ConversionLot.conversion_id) == col(Conversion.id))
+            .join(ConversionRule, col(ConversionRule.id) == col(Conversion.rule_id))
+            .join(Institution, col(Institution.id) == col(ConversionRule.owner_institution_id))
+            .where(col(ConversionLot.lot_id) == lot_id, col(Conversion.state) == ConversionState.pending)
+            .order_by(col(Conversion.id))
+        )
+    ]
+
+
 def reverse_for_lot(session: Session, *, lot_id: str, reason: str) -> list[str]:
     """Undo every conversion that used a lot (pending ones are released, approved ones reversed,
     recursively when their own target lot was used further). Returns the reversed conversion ids."""

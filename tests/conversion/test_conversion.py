@@ -308,6 +308,40 @@ class TestRequestAndDecide:
         with db.reader() as session:
             assert audit(session).ok
 
+    def test_revoking_a_completion_locked_by_a_pending_request_says_so(self, client, world, db):
+        """Its credits were only locked, not used: the refusal said 该学分已用于学分转换 (already used)."""
+        approved(client, world["ou"])
+        first = post(client, world, "HC-AGRI-0")
+        post(client, world, "HC-AGRI-1")
+        cid = client.post("/api/v1/me/conversions", json={"rule_code": "AGRI-3"}, headers=world["me"]).json()[
+            "id"
+        ]
+        refused = client.post(
+            f"/api/v1/completions/{first['id']}/revoke", json={"reason": "登记错误"}, headers=world["hc"]
+        )
+        assert refused.status_code == 409 and refused.json()["code"] == "lot_locked", refused.text
+        title = refused.json()["title"]
+        assert "尚未使用" in title and "待审核" in title and cid in title and "已用于" not in title
+        english = client.post(
+            f"/api/v1/completions/{first['id']}/revoke",
+            json={"reason": "登记错误"},
+            headers=world["hc"] | {"Accept-Language": "en"},
+        )
+        assert english.json()["title"].startswith("The credits are not used yet but are locked")
+        # Once the deciding school rejects the request, the completion can be revoked.
+        r = client.post(
+            f"/api/v1/conversions/{cid}/decide",
+            json={"decision": "reject", "reason": "登记有误"},
+            headers=world["ou"],
+        )
+        assert r.status_code == 200, r.text
+        revoked = client.post(
+            f"/api/v1/completions/{first['id']}/revoke", json={"reason": "登记错误"}, headers=world["hc"]
+        )
+        assert revoked.status_code == 200 and revoked.json()["state"] == "revoked", revoked.text
+        with db.reader() as session:
+            assert audit(session).ok
+
 
 class TestCapsAndProgress:
     def test_transfer_cap_binds_and_is_named(self, client, world):

@@ -360,6 +360,7 @@ class TestEverythingAtOnce:
         allowed = {
             "not_eligible",
             "lot_consumed",
+            "lot_locked",
             "conversion_already_decided",
             "conversion_already_requested",
             "conversion_target_held",

@@ -7,7 +7,8 @@ last lot) and an all_of rule ("A:X and B:T → 3 credits of B:ADV", so the lot a
 deposited can be used again) — both capped by a qualification, and each granting its target once
 (a request is refused while the learner holds the target or has asked for it) (at most 50 % of 10 credits may be
 transferred); B (or the operator) approves and rejects; completions are revoked by their
-institution (refused with ``lot_consumed`` while their lot is locked or consumed) or by the
+institution (refused with ``lot_consumed`` while their lot is consumed, ``lot_locked`` while it is only
+locked by pending requests) or by the
 operator with ``force`` (the cascade releases pending requests and reverses approved ones,
 recursively); pending requests expire (``expires_at`` moved into the past, then the expiry is
 triggered by a new request, by a decision, or by the sweep ``expire_pending``).
@@ -603,7 +604,7 @@ def test_conversion_state_machine(client, db, db_url, sequential_ids):
                 assert r.status_code == 200 and r.json()["state"] == "revoked", r.text
                 return
             if used and not force:
-                _problem(r, 409, "lot_consumed")
+                _problem(r, 409, "lot_consumed" if lot.consumed else "lot_locked")
                 return
             assert r.status_code == 200 and r.json()["state"] == "revoked", r.text
             if used:

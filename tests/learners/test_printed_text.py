@@ -106,7 +106,7 @@ class TestInvisibleCharacters:
 
         r = client.post("/api/v1/institutions", json={"code": "BAD", "name_zh": "a\u0000b"}, headers=OPERATOR)
         assert r.status_code == 422 and r.json()["errors"][0]["code"] == "invalid_text"
-        assert client.get("/api/v1/institutions/BAD", headers=OPERATOR).status_code == 404
+        assert "BAD" not in {i["code"] for i in client.get("/api/v1/institutions", headers=OPERATOR).json()}
         r = client.post(
             "/api/v1/institutions", json={"code": "BLANK", "name_zh": " \u200b "}, headers=OPERATOR
         )

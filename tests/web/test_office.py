@@ -9,7 +9,7 @@ import pytest
 from sqlmodel import select
 
 from creditbank.staff.models import StaffAction
-from tests.conftest import institution
+from tests.conftest import OPERATOR, institution
 from tests.web.staffworld import (
     STAFF_PASSWORD,
     add_operator,
@@ -229,3 +229,23 @@ def test_the_operator_rejects_a_rule_with_a_reason_the_institution_reads(office)
     with office.app.state.db.reader() as session:
         actions = [(a.action, a.subject) for a in session.exec(select(StaffAction))]
     assert ("rule", "AGRI-3 v1 rejected: 请补充田间学校的学时证明") in actions
+
+
+def test_an_institution_name_with_a_control_character_is_refused_and_nothing_is_created(office):
+    """kit.text on the operator's form: a NUL or a right-to-left override in the name is refused in
+    words (the service says which character); a zero-width space is dropped."""
+    token = csrf(office, "/operator/institutions")
+    for name, char in (("皇城镇\u0000社区教育中心", "U+0000"), ("皇城镇\u202e社区教育中心", "U+202E")):
+        refused = office.post(
+            "/operator/institutions", data={"csrf_token": token, "code": "HCZ", "name_zh": name}
+        )
+        assert refused.status_code == 422 and "不可见或控制字符" in error_text(refused), refused.text[:300]
+        assert char in error_text(refused)
+    assert "HCZ" not in {i["code"] for i in office.get("/api/v1/institutions", headers=OPERATOR).json()}
+    made = office.post(
+        "/operator/institutions",
+        data={"csrf_token": token, "code": "HCZ", "name_zh": "皇城镇\u200b社区教育中心"},
+        follow_redirects=False,
+    )
+    assert made.status_code == 303
+    assert "皇城镇社区教育中心" in office.get("/operator/institutions/HCZ").text

@@ -520,7 +520,7 @@ class TestConversionAndQualificationCertificates:
             "来源 Source: 大棚套种技术",
         ]
         verdict = client.get(f"/api/v1/verify/{cert.json()['id']}").json()
-        assert verdict["valid"] is True and verdict["certificate"]["total_credits"] == "2"
+        assert verdict["valid"] is True and verdict["certificate"]["total_credits"] == 2
 
     def test_qualification_certificate_only_when_requirements_are_met(self, client, world):
         client.put(

@@ -1258,11 +1258,9 @@ def _load_file(path: Path) -> bytes:
 
 
 def _print_error(exc: CreditbankError) -> None:
-    """Both languages once: a parameter that is already bilingual ("中文 / English") is not
-    repeated inside the English message too."""
-    bilingual = any(" / " in str(value) for value in exc.params.values())
-    text = exc.message("zh") if bilingual else f"{exc.message('zh')} / {exc.message('en')}"
-    console.print(f"[red]{text}[/red] ({exc.code})")
+    """Both languages, each message in its own (errors.render gives a "中文 / English" reason to each
+    language its half)."""
+    console.print(f"[red]{exc.message('zh')} / {exc.message('en')}[/red] ({exc.code})")
 
 
 @app.command()

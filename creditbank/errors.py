@@ -521,10 +521,31 @@ def render(code: str, params: dict[str, Any], lang: str = "zh") -> str:
     template = en if lang == "en" else zh
     suffix = "_en" if lang == "en" else "_zh"
     chosen = {key[:-3]: value for key, value in params.items() if key.endswith(suffix)}
+    if "reason" in params and "reason" not in chosen:
+        halves = _bilingual(str(params["reason"]))
+        if halves:
+            chosen["reason"] = halves[1] if lang == "en" else halves[0]
     try:
         return template.format(**(params | chosen))
     except (KeyError, IndexError):
         return template
+
+
+def _has_cjk(text: str) -> bool:
+    return any("\u3000" <= ch <= "\u9fff" or "\uff00" <= ch <= "\uffef" for ch in text)
+
+
+def _bilingual(reason: str) -> tuple[str, str] | None:
+    """("必填", "required") from the older "必填 / required" reasons (Chinese, then English after
+    " / "), so each message keeps its own language; None when the text is not such a pair (e.g.
+    "clerk / approver", "UTF-8 / GB18030"). New code passes reason_zh and reason_en instead."""
+    start = 0
+    while (at := reason.find(" / ", start)) != -1:
+        left, right = reason[:at].strip(), reason[at + 3 :].strip()
+        if left and right and _has_cjk(left) and not _has_cjk(right):
+            return left, right
+        start = at + 3
+    return None
 
 
 def row_error(

@@ -151,3 +151,24 @@ class TestRequestShape:
         [error] = body["errors"]
         assert error["field"] == "limit" and error["in"] == "query"
         assert error["message_zh"] == "查询参数 条数（limit）应为整数"
+
+
+class TestEachLanguageItsOwn:
+    def test_an_older_bilingual_reason_is_split_between_the_two_messages(self, client):
+        inst = institution(client)
+        me = signed_in(client, learner(client, inst))
+        body = client.post(
+            "/api/v1/me/certificates", json={"kind": "achievement"}, headers=me | {"Accept-Language": "en"}
+        ).json()
+        assert body["title"] == "Invalid value for completion_id: required"
+        assert body["detail"] == "completion_id 的值无效：必填"
+
+    def test_a_reason_that_is_not_such_a_pair_is_left_whole(self):
+        from creditbank.errors import render
+
+        assert render("invalid_value", {"field": "roles", "reason": "clerk / approver"}, "zh").endswith(
+            "clerk / approver"
+        )
+        assert render("stats_file_invalid", {"reason": "UTF-8 / GB18030"}, "en").startswith(
+            "Cannot read this CSV file: UTF-8 / GB18030"
+        )

@@ -66,13 +66,13 @@ class World:
     spare_key_id: str  # a key of SPARE-ACC: the DELETE api-keys target
     cert: dict  # the learner's achievement certificate for c1: stays valid through every walk
     cert_revoke: dict  # the learner's transcript (rests on c1, so on A): the certificate-revoke target
-    # Conversion rules by code: AUTHZ-CONV (A's, approved: the one the learner applies), AUTHZ-RETIRE (A's,
-    # approved: the retire target), AUTHZ-APPROVE (B's, proposed: the approve target), AUTHZ-REJECT (B's,
-    # proposed: the reject target).
+    # Conversion rules by code. A's, approved, one target each (a learner gets each target course once, so
+    # a second pending request for the same target is refused): AUTHZ-CONV (-> YC-X1: the request A decides),
+    # AUTHZ-CONV-OP (-> YC-X3: the request the operator decides), AUTHZ-CONV-NEW (-> YC-X4: the one the
+    # learner's walk applies for), AUTHZ-RETIRE (-> YC-X2: the retire target). B's, proposed: AUTHZ-APPROVE
+    # (the approve target), AUTHZ-REJECT (the reject target).
     rules: dict[str, dict]
-    conversions: dict[
-        str, str
-    ]  # role -> the learner's pending request under AUTHZ-CONV that this role decides
+    conversions: dict[str, str]  # role -> the learner's pending request that this role decides (OP, A)
     own: dict[str, dict[str, Any]] = field(default_factory=dict)  # per institution role: what it posts with
 
 
@@ -81,6 +81,9 @@ def build_world(client: TestClient) -> World:
     outcome(client, a, "YC-ELEC")  # 1.5 community credits, level 2
     outcome(client, a, "YC-X1", title_zh="玩转智能手机", category="senior", level=1, credits=1)
     outcome(client, a, "YC-X2", title_zh="家庭急救", category="community", level=1, credits=0.5)
+    # Targets of the other conversion rules: like YC-X1, so deciding either request grants the same.
+    outcome(client, a, "YC-X3", title_zh="网上办事入门", category="senior", level=1, credits=1)
+    outcome(client, a, "YC-X4", title_zh="老年人防诈骗", category="senior", level=1, credits=1)
     b = institution(client, "CQOU", "重庆开放大学")
     outcome(client, b, "B-X1", title_zh="现代农业技术基础", category="academic", level=4, credits=2)
     outcome(client, b, "B-X2", title_zh="电子商务入门", category="vocational_training", level=3, credits=1)
@@ -114,6 +117,8 @@ def build_world(client: TestClient) -> World:
     rules = {}
     for owner, code, target, approve in [
         (a, "AUTHZ-CONV", "YC-X1", True),
+        (a, "AUTHZ-CONV-OP", "YC-X3", True),
+        (a, "AUTHZ-CONV-NEW", "YC-X4", True),
         (a, "AUTHZ-RETIRE", "YC-X2", True),
         (b, "AUTHZ-APPROVE", "B-X2", False),
         (b, "AUTHZ-REJECT", "B-X1", False),
@@ -128,9 +133,9 @@ def build_world(client: TestClient) -> World:
             assert approved.status_code == 200, approved.text
             rules[code] = approved.json()
     conversions = {}
-    for role in (A, OP):
+    for role, code in ((A, "AUTHZ-CONV"), (OP, "AUTHZ-CONV-OP")):
         requested = client.post(
-            "/api/v1/me/conversions", json={"rule_id": rules["AUTHZ-CONV"]["id"]}, headers=session
+            "/api/v1/me/conversions", json={"rule_id": rules[code]["id"]}, headers=session
         )
         assert requested.status_code == 201, requested.text
         conversions[role] = requested.json()["id"]

@@ -1,9 +1,11 @@
 """Authorization of the conversion routes (``creditbank/api/conversion.py``, SPEC §3.5–§3.6).
 
 A owns a qualification and the conversion rules the learner's credits can feed; the approved rules and
-the qualifications are public. The learner's c1 lot (1.5 community credits) funds three requests of 0.5
-under A's rule: two made by the world — one for A to decide, one for the operator, since a decided
-request answers 409 — and one by the learner's own walk. B owns no request, so it must not learn that
+the qualifications are public. The learner's c1 lot (1.5 community credits) funds three requests of 0.5,
+each under its own rule of A's, since a learner gets each target course once (a second request for a
+target already asked for answers 409 conversion_already_requested): two made by the world — one for A
+to decide (AUTHZ-CONV), one for the operator (AUTHZ-CONV-OP), since a decided request answers 409 —
+and one by the learner's own walk (AUTHZ-CONV-NEW). B owns no request, so it must not learn that
 A's exist (404, as for completions). Rules and qualifications are written only for what the institution
 owns.
 
@@ -59,7 +61,12 @@ def _check_public_rules(r, w, role) -> None:
     """Approved rules only: neither B's proposed AUTHZ-APPROVE nor a rule just proposed in this walk."""
     eq(
         [(x["owner"], x["code"], x["state"]) for x in r.json()],
-        [("YCCEC", "AUTHZ-CONV", "approved"), ("YCCEC", "AUTHZ-RETIRE", "approved")],
+        [
+            ("YCCEC", "AUTHZ-CONV", "approved"),
+            ("YCCEC", "AUTHZ-CONV-OP", "approved"),
+            ("YCCEC", "AUTHZ-CONV-NEW", "approved"),
+            ("YCCEC", "AUTHZ-RETIRE", "approved"),
+        ],
         "listed rules",
     )
 
@@ -80,20 +87,28 @@ def _check_qualification(r, w, role) -> None:
 
 
 def _check_options(r, w, role) -> None:
-    rule = w.rules["AUTHZ-CONV"]
-    [option] = [o for o in r.json() if o["rule"]["id"] == rule["id"]]
+    """The rule the learner's walk applies for is open; the world's two, already asked for, are not."""
+    options = {o["rule"]["id"]: o for o in r.json()}
+    option = options[w.rules["AUTHZ-CONV-NEW"]["id"]]
     eq(
         (option["eligible"], option["grant"], [u["credits"] for u in option["would_use"]], option["missing"]),
         (True, 1.0, [0.5], []),
         "conversion option",
     )
+    for decider, code in ((A, "AUTHZ-CONV"), (OP, "AUTHZ-CONV-OP")):
+        option = options[w.rules[code]["id"]]
+        eq(
+            (option["eligible"], option["taken"]),
+            (False, {"code": "conversion_already_requested", "conversion_id": w.conversions[decider]}),
+            f"conversion option {code}",
+        )
 
 
 def _check_requested(r, w, role) -> None:
     body = r.json()
     eq(
         (r.status_code, body["state"], body["rule"]["id"], [x["credits"] for x in body["locked"]]),
-        (201, "pending", w.rules["AUTHZ-CONV"]["id"], [0.5]),
+        (201, "pending", w.rules["AUTHZ-CONV-NEW"]["id"], [0.5]),
         "conversion request",
     )
     assert body["id"] not in w.conversions.values(), "a request must be a new one"
@@ -109,7 +124,7 @@ def _check_my_conversions(r, w, role) -> None:
 
 
 def _check_pending(r, w, role) -> None:
-    """A sees the learner's requests under its rule; B, which owns no rule with requests, sees none."""
+    """A sees the learner's requests under its rules; B, which owns no rule with requests, sees none."""
     expected = sorted(w.conversions.values()) if role == A else []
     eq(sorted(c["id"] for c in r.json()), expected, "pending requests")
     assert all(c["state"] == "pending" for c in r.json()), r.json()
@@ -187,7 +202,7 @@ ROWS: dict[tuple[str, str], Route] = {
     ),
     ("POST", "/api/v1/me/conversions"): Route(
         "learner",
-        lambda w, role: ("/api/v1/me/conversions", {"json": {"rule_id": w.rules["AUTHZ-CONV"]["id"]}}),
+        lambda w, role: ("/api/v1/me/conversions", {"json": {"rule_id": w.rules["AUTHZ-CONV-NEW"]["id"]}}),
         _check_requested,
     ),
     ("GET", "/api/v1/me/conversions"): Route(
@@ -268,21 +283,22 @@ def state(client: TestClient, w: World) -> dict[str, Any]:
 
 def expected_state(role: str) -> dict[str, Any]:
     # The learner's c1 lot (1.5 community) has 0.5 locked by each of the world's two requests; the learner's walk
-    # locks the last 0.5; deciding one (operator, A) consumes its 0.5 and deposits 1 senior credit (YC-X1).
+    # locks the last 0.5; deciding one consumes its 0.5 and deposits 1 senior credit (A: YC-X1, operator: YC-X3).
     decided = role in (OP, A)
+    conv = ["YCCEC:AUTHZ-CONV", "YCCEC:AUTHZ-CONV-NEW", "YCCEC:AUTHZ-CONV-OP"]
     rules = {
-        "approved": ["YCCEC:AUTHZ-CONV", "YCCEC:AUTHZ-RETIRE"],
+        "approved": [*conv, "YCCEC:AUTHZ-RETIRE"],
         "proposed": ["CQOU:AUTHZ-APPROVE", "CQOU:AUTHZ-REJECT"],
     }
     if role == OP:
         rules = {
-            "approved": ["CQOU:AUTHZ-APPROVE", "YCCEC:AUTHZ-CONV"],
+            "approved": ["CQOU:AUTHZ-APPROVE", *conv],
             "rejected": ["CQOU:AUTHZ-REJECT"],
             "retired": ["YCCEC:AUTHZ-RETIRE"],
         }
     elif role == A:
         rules = {
-            "approved": ["YCCEC:AUTHZ-CONV"],
+            "approved": conv,
             "proposed": ["CQOU:AUTHZ-APPROVE", "CQOU:AUTHZ-REJECT", "YCCEC:AUTHZ-RULE"],
             "retired": ["YCCEC:AUTHZ-RETIRE"],
         }

@@ -28,7 +28,7 @@ from tests.conftest import OPERATOR, completion_body, institution, national_id
 
 def _check_catalogue(r, w, role) -> None:
     codes = sorted(o["code"] for o in r.json())
-    expected = ["B-X1", "B-X2"] if role == B else ["YC-ELEC", "YC-X1", "YC-X2"]
+    expected = ["B-X1", "B-X2"] if role == B else ["YC-ELEC", "YC-X1", "YC-X2", "YC-X3", "YC-X4"]
     if role in (A, B):  # an institution's walk may have just published one more
         codes = [c for c in codes if c != "AUTHZ-NEW"]
     eq(codes, expected, "catalogue codes")
@@ -133,9 +133,9 @@ def expected_state(role: str) -> dict[str, Any]:
         "c1": "active",
         "c2": "revoked" if role in (OP, A) else "active",
         "learner2 balance": {OP: 0.0, A: 1.5}.get(role, 1.5),
-        "catalogue A": ["AUTHZ-NEW", "YC-ELEC", "YC-X1", "YC-X2"]
+        "catalogue A": ["AUTHZ-NEW", "YC-ELEC", "YC-X1", "YC-X2", "YC-X3", "YC-X4"]
         if role == A
-        else ["YC-ELEC", "YC-X1", "YC-X2"],
+        else ["YC-ELEC", "YC-X1", "YC-X2", "YC-X3", "YC-X4"],
         "catalogue B": ["AUTHZ-NEW", "B-X1", "B-X2"] if role == B else ["B-X1", "B-X2"],
     }
 

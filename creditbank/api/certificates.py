@@ -347,18 +347,22 @@ def _published(
 )
 def did_json(request: Request) -> Response:
     issuer = _issuer(request)
-    document = did_document(issuer.did, issuer.keys.all(), issuer.identity.previous)
+    document = did_document(
+        issuer.did, issuer.keys.all(), issuer.identity.previous, issuer.identity.pdf_seals_since
+    )
     return _published(request, document, negotiation.DID_TYPES)
 
 
 @router.get("/.well-known/jwks.json", summary="The issuer's public keys as JWKS")
 def jwks_json(request: Request) -> Response:
-    return _published(request, jwks(_issuer(request).keys.all()))
+    issuer = _issuer(request)
+    return _published(request, jwks(issuer.keys.all(), issuer.identity.pdf_seals_since))
 
 
 @router.get("/api/v1/keys", summary="Issuer keys with their status (active, retired, compromised) · 密钥状态")
 def key_status(request: Request) -> Response:
-    return _published(request, describe(_issuer(request).keys.all()))
+    issuer = _issuer(request)
+    return _published(request, describe(issuer.keys.all(), issuer.identity.pdf_seals_since))
 
 
 @router.post(

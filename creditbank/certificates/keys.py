@@ -12,10 +12,11 @@ On disk, in ``keys_dir`` (shared by every uvicorn worker):
   atomically (temp file + ``os.replace``) under an exclusive ``flock`` on ``.issuer-keys.lock``.
 
 * ``issuer.json`` — the issuer identity, fixed when the bank is set up: ``{did, base_url,
-  created_at, previous: [{did, base_url, until}]}``. It is never derived from where the
-  server happens to listen; ``move_domain`` is the one way to change it, and keeps every
+  created_at, pdf_seals_since, previous: [{did, base_url, until}]}``. It is never derived from
+  where the server happens to listen; ``move_domain`` is the one way to change it, and keeps every
   earlier DID (listed as ``alsoKnownAs`` in the DID document, its keys still resolvable), so
-  certificates issued under an earlier address keep verifying.
+  certificates issued under an earlier address keep verifying. ``pdf_seals_since`` is when this
+  bank first ran with PDF seals (see :attr:`Identity.pdf_seals_since`).
 
 kid: ``key-YYYYMMDD-<6 hex>`` (UTC creation date). Times are aware UTC datetimes in memory and
 ``clock.iso`` text on disk.
@@ -40,7 +41,7 @@ import secrets
 import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -176,6 +177,11 @@ class Identity:
     base_url: str
     created_at: datetime
     previous: tuple[FormerIdentity, ...] = ()
+    pdf_seals_since: datetime | None = None
+    """When this bank first ran with PDF seals (``kit.pdfseal``): its set-up for a bank set up with
+    them, its first start after the upgrade for an older one (``KeyStore.ensure_pdf_seals_since``).
+    A PDF is rendered and sealed when downloaded, so every PDF of a certificate issued since has a
+    seal; an older certificate may have an unsealed PDF from before. None: not recorded yet."""
 
     @property
     def dids(self) -> tuple[str, ...]:
@@ -192,6 +198,7 @@ class Identity:
             "did": self.did,
             "base_url": self.base_url,
             "created_at": _iso(self.created_at),
+            "pdf_seals_since": _iso(self.pdf_seals_since),
             "previous": [
                 {"did": f.did, "base_url": f.base_url, "until": _iso(f.until)} for f in self.previous
             ],
@@ -213,6 +220,7 @@ class Identity:
                 base_url=str(data["base_url"]).rstrip("/"),
                 created_at=_parse_time(data.get("created_at"), "created_at", "identity") or _now(),
                 previous=previous,
+                pdf_seals_since=_parse_time(data.get("pdf_seals_since"), "pdf_seals_since", "identity"),
             )
         except (KeyError, TypeError, AttributeError):
             raise KeyStoreError(
@@ -221,6 +229,14 @@ class Identity:
         if did_for(identity.base_url) != identity.did:
             raise KeyStoreError(f"{where} 中的 did 与 base_url 不符 / {where}: did does not match base_url")
         return identity
+
+
+def _seals_begin(now: datetime, *, fresh: bool) -> datetime:
+    """``now`` to the whole second, as certificates state their issue time (``validFrom``): down
+    for a new bank (a certificate issued in its first second has a sealed PDF), up for an older one
+    (one its previous release issued in the same second may not)."""
+    down = now.replace(microsecond=0)
+    return down if fresh or down == now else down + timedelta(seconds=1)
 
 
 def new_kid(now: datetime | None = None) -> str:
@@ -373,17 +389,36 @@ class KeyStore:
         return Identity.from_json(data, str(self.identity_path))
 
     def ensure_identity(self, base_url: str) -> Identity:
-        """The stored identity; on first use, ``base_url`` becomes it (once, across workers)."""
+        """The stored identity; on first use, ``base_url`` becomes it (once, across workers). A bank
+        set up now (no keys yet) seals every PDF it ever makes: its seals begin with it; a bank with
+        keys from before identities were stored begins now (``_seals_begin``)."""
         current = self.identity()
         if current is not None:
             return current
         proposed = Identity.for_base_url(base_url)  # validates before anything is written
+        proposed = replace(
+            proposed, pdf_seals_since=_seals_begin(proposed.created_at, fresh=not self._read())
+        )
         with self._locked():
             current = self.identity()
             if current is not None:
                 return current
             self._write_json(self.identity_path, proposed.as_json())
             return proposed
+
+    def ensure_pdf_seals_since(self) -> Identity | None:
+        """The stored identity, with the time this bank first ran with PDF seals recorded: now, on
+        the first start of a bank set up before seals (once, across workers). None before set-up."""
+        current = self.identity()
+        if current is None or current.pdf_seals_since is not None:
+            return current
+        with self._locked():
+            current = self.identity()
+            if current is None or current.pdf_seals_since is not None:
+                return current
+            recorded = replace(current, pdf_seals_since=_seals_begin(_now(), fresh=False))
+            self._write_json(self.identity_path, recorded.as_json())
+            return recorded
 
     def move_domain(self, base_url: str) -> Identity:
         """The bank's new public address becomes its identity; the old DID stays listed (its keys
@@ -404,6 +439,7 @@ class KeyStore:
                 moved,
                 created_at=current.created_at,
                 previous=(*previous, FormerIdentity(current.did, current.base_url, now)),
+                pdf_seals_since=current.pdf_seals_since,
             )
             self._write_json(self.identity_path, moved.as_json())
             return moved
@@ -564,8 +600,34 @@ def did_json_path(base_url: str) -> str:
     return f"{path}/did.json" if path else "/.well-known/did.json"
 
 
+PDF_SEALS_SINCE = "creditbank_pdf_seals_since"
+"""The member of the published key documents (JWKS, DID document, each ``GET /api/v1/keys`` row)
+saying since when every PDF of a certificate the bank issues carries its seal
+(:attr:`Identity.pdf_seals_since`), so an offline verifier can tell a stripped seal from a PDF
+made before seals. Extra members are allowed by both formats; a document without it is older."""
+
+
+def _seals_member(pdf_seals_since: datetime | None) -> dict[str, Any]:
+    return {} if pdf_seals_since is None else {PDF_SEALS_SINCE: clock.iso_seconds(pdf_seals_since)}
+
+
+def published_pdf_seals_since(document: Any) -> datetime | None:
+    """:data:`PDF_SEALS_SINCE` in a published key document (JWKS or DID document: the member; a key
+    list: the value every row carries); None if it is missing, unreadable or the rows disagree."""
+    if isinstance(document, list):
+        values = [row.get(PDF_SEALS_SINCE) if isinstance(row, dict) else None for row in document]
+        value = values[0] if values and all(v == values[0] for v in values) else None
+    else:
+        value = document.get(PDF_SEALS_SINCE) if isinstance(document, dict) else None
+    parsed = clock.parse_iso(value)
+    return parsed if parsed is not None and parsed.tzinfo is not None else None  # a naive time: whose?
+
+
 def did_document(
-    did: str, keys: Sequence[IssuerKey], previous: Sequence[FormerIdentity] = ()
+    did: str,
+    keys: Sequence[IssuerKey],
+    previous: Sequence[FormerIdentity] = (),
+    pdf_seals_since: datetime | None = None,
 ) -> dict[str, Any]:
     """Every key as a ``Multikey`` verification method (old certificates name retired and
     compromised keys too); ``assertionMethod`` lists only the keys that are not compromised.
@@ -586,14 +648,19 @@ def did_document(
     document: dict[str, Any] = {"@context": list(DID_CONTEXT), "id": did}
     if previous:
         document["alsoKnownAs"] = [former.did for former in reversed(previous)]
-    return document | {"verificationMethod": methods, "assertionMethod": assertion}
+    return (
+        document
+        | {"verificationMethod": methods, "assertionMethod": assertion}
+        | _seals_member(pdf_seals_since)
+    )
 
 
-def jwks(keys: Sequence[IssuerKey]) -> dict[str, Any]:
-    """``{"keys": [OKP/Ed25519 JWK with kid, …]}`` for every key. JWKS has no status field:
-    compromised keys are listed like the others; their status is in :func:`key_status`."""
+def jwks(keys: Sequence[IssuerKey], pdf_seals_since: datetime | None = None) -> dict[str, Any]:
+    """``{"keys": [OKP/Ed25519 JWK with kid, …]}`` for every key, and :data:`PDF_SEALS_SINCE` when
+    given. JWKS has no status field: compromised keys are listed like the others; their status is
+    in :func:`key_status`."""
     multikey = _multikey()
-    return {"keys": [multikey.jwk(k.public_key, k.kid) for k in keys]}
+    return {"keys": [multikey.jwk(k.public_key, k.kid) for k in keys]} | _seals_member(pdf_seals_since)
 
 
 def key_status(keys: Sequence[IssuerKey]) -> list[dict[str, Any]]:
@@ -610,7 +677,9 @@ def key_status(keys: Sequence[IssuerKey]) -> list[dict[str, Any]]:
     ]
 
 
-def describe(keys: Sequence[IssuerKey]) -> list[dict[str, Any]]:
+def describe(keys: Sequence[IssuerKey], pdf_seals_since: datetime | None = None) -> list[dict[str, Any]]:
     """Rows for ``creditbank keys list`` and ``GET /api/v1/keys``: the ``issuer-keys.json`` rows
-    (public key included), so a saved copy works as an offline key file (:func:`keys_from_metadata`)."""
-    return [_row(k) for k in keys]
+    (public key included), so a saved copy works as an offline key file (:func:`keys_from_metadata`).
+    With ``pdf_seals_since``, every row carries :data:`PDF_SEALS_SINCE` too (the list has no room
+    for a member of its own, and changing its shape would break saved files and clients)."""
+    return [_row(k) | _seals_member(pdf_seals_since) for k in keys]

@@ -3,7 +3,9 @@
 The key file is what the bank publishes: ``GET /api/v1/keys`` (keys with their status and
 compromise times — the most complete), ``/.well-known/did.json`` (keys missing from
 ``assertionMethod`` count as compromised from the beginning) or ``/.well-known/jwks.json``
-(no status at all: every key is taken as valid).
+(no status at all: every key is taken as valid). Each also says since when the bank seals every
+PDF (``creditbank_pdf_seals_since``); a file saved before that was published says nothing, and an
+unsealed PDF is then checked by its printed text (``integrity`` null), never called forged.
 
 Without the network there is no revocation status: a genuine certificate is then the verdict
 ``unchecked`` ("signature genuine; revocation not checked"), never ``valid`` — unless the caller
@@ -24,7 +26,13 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from creditbank.certificates.keys import IssuerKey, KeyStoreError, keys_from_metadata, valid_at
+from creditbank.certificates.keys import (
+    IssuerKey,
+    KeyStoreError,
+    keys_from_metadata,
+    published_pdf_seals_since,
+    valid_at,
+)
 from creditbank.errors import CreditbankError
 from creditbank.kit import clock, statuslist
 from creditbank.kit import signednote as sn
@@ -45,48 +53,62 @@ from creditbank.verification.verify import (
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-def load_keys(data: bytes) -> tuple[set[str] | None, dict[str, IssuerKey]]:
-    """(the issuer's DIDs if the file names them — a did.json's ``id`` and ``alsoKnownAs``, the
-    addresses the bank had before it moved —, keys by kid)."""
+@dataclass(frozen=True)
+class KeyFile:
+    dids: set[str] | None
+    """The issuer's DIDs if the file names them (a did.json's ``id`` and ``alsoKnownAs``, the
+    addresses the bank had before it moved)."""
+    keys: dict[str, IssuerKey]
+    pdf_seals_since: datetime | None
+    """Since when every PDF the bank makes is sealed; None when the file does not say."""
+
+
+def load_keys(data: bytes) -> KeyFile:
+    """A saved ``GET /api/v1/keys``, did.json or jwks.json (``unusable_input`` if it is none)."""
     try:
         document: Any = json.loads(data)
-        if isinstance(document, list):
-            return None, {k.kid: k for k in keys_from_metadata(document)}
-        if isinstance(document, dict) and "verificationMethod" in document:
-            dids = {document.get("id"), *document.get("alsoKnownAs", [])} - {None}
-            trusted = set(document.get("assertionMethod", []))
-            keys: dict[str, IssuerKey] = {}
-            for method in document["verificationMethod"]:
-                method_did, _, kid = method["id"].partition("#")
-                if method_did not in dids or (kid in keys and keys[kid].status != "compromised"):
-                    continue
-                compromised = method["id"] not in trusted
-                keys[kid] = IssuerKey(
-                    kid=kid,
-                    public_key=public_key_from_multibase(method["publicKeyMultibase"]),
-                    created_at=_EPOCH,
-                    status="compromised" if compromised else "active",
-                    retired_at=None,
-                    compromised_at=_EPOCH if compromised else None,
-                )
-            return dids, keys
-        if isinstance(document, dict) and isinstance(document.get("keys"), list):
-            keys = {}
-            for jwk in document["keys"]:
-                raw = base64.urlsafe_b64decode(jwk["x"] + "=" * (-len(jwk["x"]) % 4))
-                keys[jwk["kid"]] = IssuerKey(
-                    kid=jwk["kid"],
-                    public_key=Ed25519PublicKey.from_public_bytes(raw),
-                    created_at=_EPOCH,
-                    status="active",
-                    retired_at=None,
-                    compromised_at=None,
-                )
-            return None, keys
+        dids, keys = _keys_of(document)
+        return KeyFile(dids, keys, published_pdf_seals_since(document))
     except (ValueError, KeyError, TypeError, KeyStoreError, RecursionError) as exc:
         raise CreditbankError(
             "unusable_input", {"reason": f"密钥文件无法读取 / unreadable key file ({exc})"}
         ) from None
+
+
+def _keys_of(document: Any) -> tuple[set[str] | None, dict[str, IssuerKey]]:
+    if isinstance(document, list):
+        return None, {k.kid: k for k in keys_from_metadata(document)}
+    if isinstance(document, dict) and "verificationMethod" in document:
+        dids = {document.get("id"), *document.get("alsoKnownAs", [])} - {None}
+        trusted = set(document.get("assertionMethod", []))
+        keys: dict[str, IssuerKey] = {}
+        for method in document["verificationMethod"]:
+            method_did, _, kid = method["id"].partition("#")
+            if method_did not in dids or (kid in keys and keys[kid].status != "compromised"):
+                continue
+            compromised = method["id"] not in trusted
+            keys[kid] = IssuerKey(
+                kid=kid,
+                public_key=public_key_from_multibase(method["publicKeyMultibase"]),
+                created_at=_EPOCH,
+                status="compromised" if compromised else "active",
+                retired_at=None,
+                compromised_at=_EPOCH if compromised else None,
+            )
+        return dids, keys
+    if isinstance(document, dict) and isinstance(document.get("keys"), list):
+        keys = {}
+        for jwk in document["keys"]:
+            raw = base64.urlsafe_b64decode(jwk["x"] + "=" * (-len(jwk["x"]) % 4))
+            keys[jwk["kid"]] = IssuerKey(
+                kid=jwk["kid"],
+                public_key=Ed25519PublicKey.from_public_bytes(raw),
+                created_at=_EPOCH,
+                status="active",
+                retired_at=None,
+                compromised_at=None,
+            )
+        return None, keys
     raise CreditbankError(
         "unusable_input",
         {"reason": "不是 did.json、jwks.json 或密钥列表 / not a did.json, jwks.json or key list"},
@@ -201,7 +223,8 @@ def verify(
     """``log_keys``: the log's public keys, to check the transparency-log proof a PDF (or a JSON
     ``{credential, log_proof}``) carries; ``witnesses`` and ``quorum``: demand cosignatures by at
     least ``quorum`` of them on its checkpoint."""
-    dids, keys = load_keys(key_file)
+    key_file_read = load_keys(key_file)
+    dids, keys = key_file_read.dids, key_file_read.keys
 
     def lookup(ref: str) -> IssuerKey | None:
         method_did, _, kid = ref.rpartition("#")
@@ -296,6 +319,7 @@ def verify(
             seal=submitted.seal,
             seal_damaged=submitted.seal_damaged,
             keys=lookup,
+            seals_since=key_file_read.pdf_seals_since,
         )
     claims = verdict.claims or {}
     summary = (

@@ -9,6 +9,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Hashable
+from datetime import datetime
 from typing import Any
 
 from cachetools import LRUCache
@@ -425,7 +426,7 @@ class OnlineVerifier:
                         log_inclusion=self._recorded_log_check(certificate),
                     )
                 )
-        verdict = combine(verdicts, submitted, self.key)
+        verdict = combine(verdicts, submitted, self.key, self.issuer.identity.pdf_seals_since)
         counted = verdict.certificate.get("id") if verdict.certificate else None
         if counted:
             self.tally.count(counted)
@@ -497,13 +498,19 @@ class OnlineVerifier:
         }
 
 
-def combine(verdicts: list[Verdict], submitted: inputs.Submitted, keys: KeyLookup) -> Verdict:
+def combine(
+    verdicts: list[Verdict],
+    submitted: inputs.Submitted,
+    keys: KeyLookup,
+    seals_since: datetime | None = None,
+) -> Verdict:
     """A PDF carries two copies of the claims (attachment and QR): both must pass and agree, and
-    its bytes must be the ones the bank sealed (``keys``: for the seal)."""
+    its bytes must be the ones the bank sealed (``keys``: for the seal; ``seals_since``: when the
+    bank first ran with seals, ``pdf_checks``)."""
     if len(verdicts) == 1:
         single = verdicts[0]
         if submitted.source == "pdf":
-            _pdf_checks(single.checks, submitted, single.claims, keys)
+            _pdf_checks(single.checks, submitted, single.claims, keys, seals_since)
         return single
     credential_verdict, payload_verdict = verdicts
     checks: dict[str, Check] = {}
@@ -517,7 +524,7 @@ def combine(verdicts: list[Verdict], submitted: inputs.Submitted, keys: KeyLooku
             "the PDF's attached credential and its QR code disagree",
         )
     elif submitted.source == "pdf":
-        _pdf_checks(checks, submitted, payload_verdict.claims, keys)
+        _pdf_checks(checks, submitted, payload_verdict.claims, keys, seals_since)
     return Verdict(
         checks=checks,
         certificate=credential_verdict.certificate or payload_verdict.certificate,
@@ -526,7 +533,11 @@ def combine(verdicts: list[Verdict], submitted: inputs.Submitted, keys: KeyLooku
 
 
 def _pdf_checks(
-    checks: dict[str, Check], submitted: inputs.Submitted, claims: dict | None, keys: KeyLookup
+    checks: dict[str, Check],
+    submitted: inputs.Submitted,
+    claims: dict | None,
+    keys: KeyLookup,
+    seals_since: datetime | None,
 ) -> None:
     pdf_checks(
         checks,
@@ -536,4 +547,5 @@ def _pdf_checks(
         seal=submitted.seal,
         seal_damaged=submitted.seal_damaged,
         keys=keys,
+        seals_since=seals_since,
     )

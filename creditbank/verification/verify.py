@@ -331,13 +331,6 @@ NO_VALID_ATTACHMENT = Check(
     "the PDF carries no valid signed credential (credential.json); the QR alone does not vouch for it",
 )
 
-PDF_SEALS_SINCE = datetime(2026, 12, 3, tzinfo=UTC)
-"""Every PDF of a certificate issued (``validFrom``) from this time on carries the bank's seal
-(``kit.pdfseal``): the seal came with the release of 2 December 2026, and a PDF is rendered when it
-is downloaded, so no PDF of a later certificate was ever printed without one. Without a seal such
-a PDF was changed after the bank made it. Older certificates may have PDFs from before: those are
-checked as far as their printed text allows and said to be unsealed (``integrity`` null)."""
-
 _CHANGED_ZH = "此 PDF 在本行签发后被改动过"
 _CHANGED_EN = "This PDF was changed after the bank issued it"
 
@@ -460,15 +453,19 @@ def pdf_checks(
     seal: pdfseal.Seal | None = None,
     seal_damaged: str | None = None,
     keys: KeyLookup | None = None,
+    seals_since: datetime | None = None,
 ) -> None:
     """A PDF is genuine only if its attachment is the signed credential and its bytes are the ones
     the bank made: its seal (``seal_check``) proves that for every byte — the page, the fonts, the
-    attachments. A PDF without a seal is judged by its issue date: a certificate issued since
-    ``PDF_SEALS_SINCE`` never had an unsealed PDF (changed after issue); an older one may have one,
-    whose printed text is compared with what is signed (the QR's claims; without a readable QR, the
-    credential's name and total) and whose integrity is then null — the page itself could not be
-    checked — never silently true. Failures go into ``integrity`` (the other checks stay as they
-    are); an integrity failure found before is kept."""
+    attachments. A PDF without a seal is judged by its issue date against ``seals_since``, the time
+    this bank first ran with seals (``keys.Identity.pdf_seals_since``; offline, what the key file
+    publishes): a certificate issued since never had an unsealed PDF, since a PDF is rendered and
+    sealed when downloaded (changed after issue); an older one may have one — and so may any, when
+    the time is not known (None: an older key file) —, whose printed text is compared with what is
+    signed (the QR's claims; without a readable QR, the credential's name and total) and whose
+    integrity is then null — the page itself could not be checked — never silently true. Failures
+    go into ``integrity`` (the other checks stay as they are); an integrity failure found before
+    is kept."""
     if credential is None:
         checks["integrity"] = NO_VALID_ATTACHMENT
         return
@@ -485,13 +482,15 @@ def pdf_checks(
             checks["integrity"] = sealed
         return
     issued = issued_at(credential)
-    since = PDF_SEALS_SINCE.date().isoformat()
-    if issued is None or issued >= PDF_SEALS_SINCE:
+    since = clock.iso_seconds(seals_since) if seals_since is not None else None
+    if seals_since is not None and (issued is None or issued >= seals_since):
         checks["integrity"] = _changed(
-            f"{since} 起签发的证书，其 PDF 都带本行的封印，此文件没有",
-            f"PDFs of certificates issued since {since} carry the bank's seal; this one has none",
+            f"本行自 {since} 起签发的证书，其 PDF 都带本行的封印，此文件没有",
+            f"PDFs of certificates the bank issued since {since} carry its seal; this one has none",
         )
         return
+    maybe_zh = f"{since} 前签发的证书的 PDF 可能没有" if since else "较早的 PDF 可能没有"
+    maybe_en = f"PDFs of certificates issued before {since} may not" if since else "older PDFs may not"
     if claims is None:
         facts = credential_facts(credential)
         claims = {"learner_name": facts["learner_name"], "total_credits": f"{facts['total_credits']:g}"}
@@ -502,11 +501,11 @@ def pdf_checks(
     checked_en = f"{before.en}; " if before.ok is True else ""
     checks["integrity"] = Check(
         None,
-        f"{checked_zh}此 PDF 没有本行的封印（{since} 前签发的证书的 PDF 可能没有）：页面上的主要内容与签名数据相符，"
+        f"{checked_zh}此 PDF 没有本行的封印（{maybe_zh}）：页面上的主要内容与签名数据相符，"
         "但页面本身无法逐字节核对，请以此处显示的核验结果为准",
-        f"{checked_en}this PDF has no seal from the bank (PDFs of certificates issued before {since} may "
-        "not): the main printed values match the signed data, but the page itself could not be checked "
-        "byte for byte — rely on the result shown here, not on the printout",
+        f"{checked_en}this PDF has no seal from the bank ({maybe_en}): the main printed values match the "
+        "signed data, but the page itself could not be checked byte for byte — rely on the result shown "
+        "here, not on the printout",
     )
 
 

@@ -19,15 +19,7 @@ from typer.testing import CliRunner
 from creditbank.certificates.models import Certificate
 from creditbank.cli import app as cli
 from tests.conftest import OPERATOR, completion_body, institution, learner, outcome
-
-
-@pytest.fixture(autouse=True)
-def _issued_before_seals(monkeypatch) -> None:
-    from datetime import UTC, datetime
-
-    from creditbank.verification import verify
-
-    monkeypatch.setattr(verify, "PDF_SEALS_SINCE", datetime(2100, 1, 1, tzinfo=UTC))
+from tests.verification.test_pdf_seal import upgraded_after_issue
 
 
 @pytest.fixture
@@ -42,6 +34,7 @@ def genuine(client) -> dict:
     with client.app.state.db.reader() as session:
         row = session.get(Certificate, cert["id"])
         view, credential_json = printer.view(row), row.credential_json.encode()
+    upgraded_after_issue(client)  # the certificate was issued before the bank sealed its PDFs
     return {"cert": cert, "printer": printer, "view": view, "credential_json": credential_json}
 
 

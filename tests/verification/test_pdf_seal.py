@@ -7,6 +7,11 @@ substring ("5" is in every date), and nothing bound the file's bytes. One flippe
 embedded font, or in the attachment's /CheckSum, was VALID too. And a genuine certificate of a
 learner whose name holds an invisible character (U+200B, U+202E) was INVALID ("printed text
 differs").
+
+Found by review too: whether an unsealed PDF is forged was decided by a constant date (the day
+after the release with seals), so a bank upgraded months later would have called every genuine
+unsealed PDF of a certificate issued in between forged. Each bank records when it first ran with
+seals (``issuer.json``) and publishes it with its keys (``creditbank_pdf_seals_since``).
 """
 
 from __future__ import annotations
@@ -15,18 +20,21 @@ import ctypes
 import io
 import json
 import re
-from datetime import UTC, datetime
+from datetime import datetime, timedelta
 from typing import ClassVar
 from urllib.parse import urlsplit
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import update
 from sqlmodel import col
 from typer.testing import CliRunner
 
+from creditbank.app import create_app
+from creditbank.certificates.keys import PDF_SEALS_SINCE, KeyStore
 from creditbank.certificates.models import Certificate
 from creditbank.cli import app as cli
-from creditbank.kit import pdfseal, text
+from creditbank.kit import clock, pdfseal, text
 from creditbank.learners.models import Learner
 from creditbank.verification import inputs, verify
 from tests.conftest import OPERATOR, completion_body, institution, learner, outcome
@@ -66,6 +74,25 @@ def _issue(client, name: str = "胡淑英", kind: str = "transcript", stored_nam
     response = client.post("/api/v1/certificates/batch", json={"items": [item]}, headers=OPERATOR)
     assert response.status_code in (200, 201), response.text
     return response.json()[0]
+
+
+def _set_up_before_seals(keys_dir) -> None:
+    """``issuer.json`` as a release without seals wrote it."""
+    path = KeyStore(keys_dir).identity_path
+    identity = json.loads(path.read_text(encoding="utf-8"))
+    identity.pop("pdf_seals_since")
+    path.write_text(json.dumps(identity), encoding="utf-8")
+
+
+def upgraded_after_issue(client) -> datetime:
+    """The bank ran a release without seals until now, after its certificates were issued: what the
+    first start of this release records (``create_app``; ``test_the_first_start_after_an_upgrade_
+    records_it`` starts one). Returns the recorded time."""
+    issuer = client.app.state.issuer
+    _set_up_before_seals(issuer.keys.keys_dir)
+    issuer.identity = issuer.keys.ensure_pdf_seals_since()
+    assert issuer.identity.pdf_seals_since is not None
+    return issuer.identity.pdf_seals_since
 
 
 def _download(client, certificate: dict) -> bytes:
@@ -166,10 +193,7 @@ def transcript(client) -> dict:
 
 
 class TestTheSealedPdf:
-    @pytest.fixture(autouse=True)
-    def _issued_since_seals(self, monkeypatch):
-        """The certificates here are issued after seals began (whatever the date of the run)."""
-        monkeypatch.setattr(verify, "PDF_SEALS_SINCE", datetime(2000, 1, 1, tzinfo=UTC))
+    """Certificates of a bank set up with seals: every PDF it ever made is sealed."""
 
     def test_the_untouched_pdf_verifies_online_on_the_page_and_offline(self, client, transcript, tmp_path):
         pdf = transcript["pdf"]
@@ -224,7 +248,7 @@ class TestTheSealedPdf:
         unsealed = pdf.replace(pdfseal.MARKER, b"XXSEAL1 ")
         verdict = _online(client, unsealed)
         assert verdict["valid"] is False
-        assert "carry the bank's seal; this one has none" in _integrity(verdict)["detail_en"]
+        assert "carry its seal; this one has none" in _integrity(verdict)["detail_en"]
 
     def test_the_revoked_pdf_reports_revoked_not_forged(self, client, transcript, tmp_path):
         assert _download(client, transcript) == transcript["pdf"]  # kept, not rendered again
@@ -263,7 +287,7 @@ class TestInvisibleCharactersInNames:
         assert _online(client, pdf)["valid"] is True
         assert _offline(client, tmp_path, pdf, certificate).exit_code == 0
         # and a PDF of it from before seals: its printed text is compared, invisible marks and all
-        monkeypatch.setattr(verify, "PDF_SEALS_SINCE", datetime(2100, 1, 1, tzinfo=UTC))
+        upgraded_after_issue(client)
         verdict = _online(client, _unsealed(client, certificate))
         assert verdict["valid"] is True and _integrity(verdict)["ok"] is None, verdict["checks"]
 
@@ -277,9 +301,11 @@ def _unsealed(client, certificate: dict) -> bytes:
 
 
 class TestPdfsFromBeforeSeals:
+    """Certificates issued before the bank was upgraded to seals."""
+
     @pytest.fixture(autouse=True)
-    def _issued_before_seals(self, monkeypatch):
-        monkeypatch.setattr(verify, "PDF_SEALS_SINCE", datetime(2100, 1, 1, tzinfo=UTC))
+    def _issued_before_seals(self, client, transcript):
+        upgraded_after_issue(client)
 
     def test_still_verify_but_say_the_page_itself_was_not_checked(self, client, transcript, tmp_path):
         pdf = _unsealed(client, transcript)
@@ -300,10 +326,96 @@ class TestPdfsFromBeforeSeals:
         assert _integrity(verdict)["detail_en"] == "printed text differs from the signed credential"
         assert _offline(client, tmp_path, forged, transcript).exit_code == 1
 
-    def test_after_the_cut_over_an_unsealed_pdf_is_a_changed_one(self, client, transcript, monkeypatch):
-        monkeypatch.setattr(verify, "PDF_SEALS_SINCE", datetime(2000, 1, 1, tzinfo=UTC))
+    def test_a_bank_upgraded_after_the_issue_date_judges_it_by_its_printed_text(self, client, transcript):
+        """The cut-over is this bank's upgrade, not a date in the code: a certificate issued before
+        it (here, moments before) is not called forged for having an unsealed PDF."""
+        since = client.app.state.issuer.identity.pdf_seals_since
+        assert verify_issued(transcript) < since
+        assert client.get("/.well-known/jwks.json").json()[PDF_SEALS_SINCE] == clock.iso_seconds(since)
         verdict = _online(client, _unsealed(client, transcript))
-        assert verdict["valid"] is False and _integrity(verdict)["detail_en"].startswith(CHANGED_EN)
+        assert verdict["valid"] is True and _integrity(verdict)["ok"] is None, verdict["checks"]
+
+
+def verify_issued(certificate: dict) -> datetime:
+    issued = verify.issued_at(certificate["credential"])
+    assert issued is not None
+    return issued
+
+
+class TestTheCutOver:
+    """When seals began is each bank's own fact (``issuer.json``), published with its keys."""
+
+    def test_a_stripped_seal_of_a_certificate_issued_after_it_fails_online_and_offline(
+        self, client, tmp_path, monkeypatch
+    ):
+        with monkeypatch.context() as an_hour_ago:  # the bank was upgraded an hour ago
+            earlier = clock.now() - timedelta(hours=1)
+            an_hour_ago.setattr(clock, "now", lambda: earlier)
+            upgraded_after_issue(client)
+        certificate = _issue(client)
+        pdf = _download(client, certificate)
+        assert pdfseal.find(pdf) is not None
+        for unsealed in (pdf.replace(pdfseal.MARKER, b"XXSEAL1 "), _unsealed(client, certificate)):
+            verdict = _online(client, unsealed)
+            assert verdict["valid"] is False and _integrity(verdict)["detail_en"].startswith(CHANGED_EN)
+            assert "carry its seal; this one has none" in _integrity(verdict)["detail_en"]
+            assert 'data-verdict="invalid"' in _page(client, unsealed)
+            result = _offline(client, tmp_path, unsealed, certificate)
+            assert result.exit_code == 1 and "无效 INVALID" in result.output, result.output
+            assert "this one has none" in " ".join(result.output.split())
+
+    @pytest.mark.parametrize("document", ["/api/v1/keys", "/.well-known/jwks.json", "/.well-known/did.json"])
+    def test_every_published_key_document_says_when_and_the_offline_verifier_uses_it(
+        self, client, tmp_path, transcript, document
+    ):
+        since = client.app.state.issuer.identity.pdf_seals_since
+        published = client.get(document).json()
+        rows = published if isinstance(published, list) else [published]
+        assert all(row[PDF_SEALS_SINCE] == clock.iso_seconds(since) for row in rows)
+        (tmp_path / "keys.json").write_text(json.dumps(published))
+        (tmp_path / "cert.pdf").write_bytes(transcript["pdf"].replace(pdfseal.MARKER, b"XXSEAL1 "))
+        result = CliRunner().invoke(
+            cli, ["verify", str(tmp_path / "cert.pdf"), "--offline", "--keys", str(tmp_path / "keys.json")]
+        )
+        assert result.exit_code == 1 and "this one has none" in " ".join(result.output.split()), result.output
+
+    @pytest.mark.parametrize("document", ["/api/v1/keys", "/.well-known/jwks.json", "/.well-known/did.json"])
+    def test_an_older_key_file_without_it_is_lenient(self, client, tmp_path, transcript, document):
+        """A key file saved before banks published the time cannot tell a stripped seal from a PDF
+        made before seals: the printed text is checked and integrity stays null, never forged."""
+        published = client.get(document).json()
+        for row in published if isinstance(published, list) else [published]:
+            row.pop(PDF_SEALS_SINCE)
+        (tmp_path / "keys.json").write_text(json.dumps(published))
+
+        def offline(pdf: bytes) -> tuple[int, str]:
+            (tmp_path / "cert.pdf").write_bytes(pdf)
+            keys = ["--keys", str(tmp_path / "keys.json")]
+            result = CliRunner().invoke(cli, ["verify", str(tmp_path / "cert.pdf"), "--offline", *keys])
+            return result.exit_code, " ".join(result.output.split())
+
+        code, output = offline(_unsealed(client, transcript))
+        assert code == 3, output  # genuine; revocation not checked (no status list given)
+        assert "could not be checked byte for byte" in output
+        code, output = offline(overlay(_unsealed(client, transcript), FORGERY))
+        assert code == 1 and "printed text differs" in output, output
+
+    def test_the_first_start_after_an_upgrade_records_it(self, settings, db, client, transcript):
+        keys_dir = client.app.state.issuer.keys.keys_dir
+        set_up = KeyStore(keys_dir).identity()
+        assert set_up is not None and set_up.pdf_seals_since == set_up.created_at.replace(
+            microsecond=0
+        )  # new: from set-up
+        _set_up_before_seals(keys_dir)
+        with TestClient(create_app(settings, db)) as restarted:
+            recorded = KeyStore(keys_dir).identity()
+            assert recorded is not None and recorded.pdf_seals_since is not None
+            assert recorded.pdf_seals_since > verify_issued(transcript)
+            assert restarted.app.state.issuer.identity == recorded
+            verdict = _online(restarted, _unsealed(restarted, transcript))
+            assert verdict["valid"] is True and _integrity(verdict)["ok"] is None, verdict["checks"]
+        with TestClient(create_app(settings, db)):  # a later start keeps it
+            assert KeyStore(keys_dir).identity() == recorded
 
 
 class TestSealFormat:

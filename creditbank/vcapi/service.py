@@ -33,7 +33,15 @@ from creditbank import contexts
 from creditbank.certificates.keys import IssuerKey, valid_at
 from creditbank.contexts import ContextNotBundledError
 from creditbank.kit import clock, jsonld, multikey
-from creditbank.kit.dataintegrity import CRYPTOSUITES, JCS, RDFC, ProofError, create_proof, verify_proof
+from creditbank.kit.dataintegrity import (
+    CRYPTOSUITES,
+    JCS,
+    RDFC,
+    ProofCheck,
+    ProofError,
+    create_proof,
+    verify_proof,
+)
 from creditbank.kit.jsonld import (
     DocumentLoader,
     JsonLdProcessingError,
@@ -403,6 +411,33 @@ class VcApi:
             where = f"proof[{n}]" if isinstance(document["proof"], list) else "proof"
             self._one_proof(document, proof, where, purpose, options, ids, proofs)
 
+    def _verify_proof(
+        self,
+        document: Mapping[str, Any],
+        proof: Mapping[str, Any],
+        key: Ed25519PublicKey,
+        purpose: str,
+        all_proofs: list[Any],
+        previous: Any,
+    ) -> ProofCheck:
+        check = verify_proof(
+            dict(document), dict(proof), key, proof_purpose=purpose, document_loader=self.loader
+        )
+        if not check.ok and previous is not None:
+            # A chained proof signs the document together with the proofs it names (Data Integrity
+            # §4); Digital Bazaar's libraries sign it without them. Either way the signature covers
+            # the whole document, so both are accepted.
+            chained = [p for p in all_proofs if isinstance(p, dict) and p.get("id") in _as_list(previous)]
+            check = verify_proof(
+                dict(document),
+                dict(proof),
+                key,
+                proof_purpose=purpose,
+                document_loader=self.loader,
+                previous_proofs=chained,
+            )
+        return check
+
     def _one_proof(
         self,
         document: Mapping[str, Any],
@@ -450,22 +485,11 @@ class VcApi:
         key = self._key_for(str(proof["verificationMethod"]), proof.get("created"), purpose)
         if isinstance(key, str):
             raise refuse("PROOF_VERIFICATION_ERROR", key)
-        check = verify_proof(
-            dict(document), dict(proof), key, proof_purpose=purpose, document_loader=self.loader
-        )
-        if not check.ok and previous is not None:
-            # A chained proof signs the document together with the proofs it names (Data Integrity
-            # §4); Digital Bazaar's libraries sign it without them. Either way the signature covers
-            # the whole document, so both are accepted.
-            chained = [p for p in all_proofs if isinstance(p, dict) and p.get("id") in _as_list(previous)]
-            check = verify_proof(
-                dict(document),
-                dict(proof),
-                key,
-                proof_purpose=purpose,
-                document_loader=self.loader,
-                previous_proofs=chained,
-            )
+        try:
+            check = self._verify_proof(document, proof, key, purpose, all_proofs, previous)
+        except WorkBudgetExceeded as exc:
+            # Refused, not judged (as in _expands): a document built to be slow says nothing about its proof.
+            raise _problem("vc_too_costly", "PROOF_TRANSFORMATION_ERROR", f"{where}: {exc}") from None
         if not check.ok:
             problem = (
                 "DATA_LOSS_DETECTION_ERROR"

@@ -375,6 +375,21 @@ class TestTheBanksOwnCredentials:
         body = _refused(api.post("/credentials/verify", json={"verifiableCredential": cert["credential"]}))
         assert body["code"] == "vc_revoked"
 
+    def test_a_proof_past_its_work_budget_is_refused_not_a_500(self, api, monkeypatch):
+        # A loaded machine once ran the bank's own transcript past the 2 s budget inside the proof
+        # check, which had no answer for it: 500. The check itself is forced over budget here.
+        from creditbank.kit import jsonld
+        from creditbank.vcapi import service
+
+        cert = _bank_certificate(api)
+
+        def over_budget(*args: Any, **kwargs: Any) -> Any:
+            raise jsonld.WorkBudgetExceeded(2.0)
+
+        monkeypatch.setattr(service, "verify_proof", over_budget)
+        body = _refused(api.post("/credentials/verify", json={"verifiableCredential": cert["credential"]}))
+        assert body["code"] == "vc_too_costly"
+
     def test_another_did_web_is_not_resolved(self, api):
         cert = _bank_certificate(api)
         forged = copy.deepcopy(cert["credential"])

@@ -12,11 +12,13 @@ import os
 import shutil
 import warnings
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import event
 
 from creditbank.app import create_app
 from creditbank.config import Settings
@@ -215,3 +217,24 @@ def wide_console(monkeypatch: pytest.MonkeyPatch) -> None:
     from creditbank.cli import console
 
     monkeypatch.setattr(console, "width", 300)
+
+
+@contextmanager
+def counting(db: Database) -> Iterator[list[str]]:
+    """The SQL statements ``db`` runs inside the block (SQLite's BEGIN aside), on either engine: a
+    test's own thread reads through ``db.loop_engine`` when an event loop is left running on it
+    (a pytest-xdist worker that ran a Playwright test first), through ``db.engine`` otherwise."""
+    statements: list[str] = []
+
+    def count(_conn, _cursor, statement, *_args) -> None:
+        if not statement.startswith("BEGIN"):
+            statements.append(statement)
+
+    engines = {id(e): e for e in (db.engine, db.loop_engine)}.values()
+    for engine in engines:
+        event.listen(engine, "before_cursor_execute", count)
+    try:
+        yield statements
+    finally:
+        for engine in engines:
+            event.remove(engine, "before_cursor_execute", count)

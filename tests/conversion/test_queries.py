@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import date
-
-from sqlalchemy import event
 
 from creditbank.catalogue import service as catalogue
 from creditbank.catalogue.schemas import OutcomeSpec
@@ -14,21 +10,7 @@ from creditbank.conversion import service as conversions
 from creditbank.conversion.schemas import QualificationSpec, RuleSpec
 from creditbank.db import Database
 from creditbank.institutions import service as institutions
-from tests.conftest import institution, outcome
-
-
-@contextmanager
-def counting(db: Database) -> Iterator[list[str]]:
-    statements: list[str] = []
-
-    def count(_conn, _cursor, statement, *_args) -> None:
-        statements.append(statement)
-
-    event.listen(db.engine, "before_cursor_execute", count)
-    try:
-        yield statements
-    finally:
-        event.remove(db.engine, "before_cursor_execute", count)
+from tests.conftest import counting, institution, outcome
 
 
 def _add_rules(db: Database, first: int, last: int) -> None:

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import event
-
 from creditbank.learners import service as learners
 from creditbank.ledger import queries
-from tests.conftest import completion_body, institution, learner, outcome
+from tests.conftest import completion_body, counting, institution, learner, outcome
 
 
 class TestBalance:
@@ -23,19 +21,10 @@ class TestBalance:
             completion_body(person["account_no"], "YC-OLD", completed_on="2020-01-01"),  # expired
         ):
             assert client.post("/api/v1/completions", json=body, headers=inst).status_code == 201
-        statements: list[str] = []
-
-        def count(_conn, _cursor, sql, *_):
-            if not sql.startswith("BEGIN"):
-                statements.append(sql)
-
         with db.reader() as session:
             holder = learners.by_account_no(session, person["account_no"])
-            event.listen(db.engine, "before_cursor_execute", count)
-            try:
+            with counting(db) as statements:
                 balance = queries.balance(session, holder)
-            finally:
-                event.remove(db.engine, "before_cursor_execute", count)
         assert len(statements) == 1
         assert balance.total_units == 250
         assert balance.by_category == {"community": 150, "senior": 100}

@@ -86,7 +86,8 @@ def test_a_duplicate_username_is_said_and_nothing_is_created(office):
     assert response.status_code == 409 and "yc-clerk" in error_text(response)
 
 
-def test_a_proposed_rule_is_shown_with_its_text_and_approved(office):
+def _propose_agri_rule(office):
+    """The open university's rule AGRI-3 (3 community credits → 现代农业技术基础), proposed."""
     from tests.conftest import outcome
 
     ou = institution(office, "CQOUYC", "重庆开放大学永川分校")
@@ -103,6 +104,11 @@ def test_a_proposed_rule_is_shown_with_its_text_and_approved(office):
             "source": {"credits": {"category": "community", "min_level": 2, "amount": 3}},
         },
     )
+    return ou, proposed
+
+
+def test_a_proposed_rule_is_shown_with_its_text_and_approved(office):
+    ou, proposed = _propose_agri_rule(office)
     assert proposed.status_code == 201
     page = office.get("/operator/rules")
     assert "社区农业学分转现代农业技术基础" in page.text and "&#34;community&#34;" not in page.text
@@ -196,22 +202,8 @@ def test_a_rule_on_named_courses_lists_them_by_title_and_school(office):
 
 
 def test_the_operator_rejects_a_rule_with_a_reason_the_institution_reads(office):
-    from tests.conftest import outcome
-
-    ou = institution(office, "CQOUYC", "重庆开放大学永川分校")
-    outcome(office, ou, "OU-AGRI", title_zh="现代农业技术基础", category="academic", level=5, credits=2)
-    proposed = office.post(
-        "/api/v1/conversion-rules",
-        headers=ou,
-        json={
-            "code": "AGRI-3",
-            "name_zh": "社区农业学分转现代农业技术基础",
-            "target_outcome_code": "OU-AGRI",
-            "credits": 2,
-            "effective_from": "2026-01-01",
-            "source": {"credits": {"category": "community", "min_level": 2, "amount": 3}},
-        },
-    ).json()
+    ou, response = _propose_agri_rule(office)
+    proposed = response.json()
     page = office.get("/operator/rules").text
     assert 'id="reject-rule-AGRI-3"' in page
     blank = office.post(

@@ -149,7 +149,7 @@ def reject_rule(rule_id: DbId, body: RejectRuleIn, db: DbDep, principal: Operato
         principal,
         lambda session: (
             200,
-            rule_out(session, conversions.reject_rule(session, rule_id=rule_id, reason=body.reason.strip())),
+            rule_out(session, conversions.reject_rule(session, rule_id=rule_id, reason=body.reason)),
         ),
     )
 

@@ -570,6 +570,10 @@ class TestRejectRule:
             f"/api/v1/conversion-rules/{rule_id}/reject", json={"reason": ""}, headers=OPERATOR
         )
         assert no_reason.status_code == 422
+        blank = client.post(  # a reason of spaces says nothing to the institution either
+            f"/api/v1/conversion-rules/{rule_id}/reject", json={"reason": "   "}, headers=OPERATOR
+        )
+        assert blank.status_code == 422 and blank.json()["errors"][0]["code"] == "blank_text"
         rejected = client.post(
             f"/api/v1/conversion-rules/{rule_id}/reject", json={"reason": "学时证明不足"}, headers=OPERATOR
         )

@@ -20,7 +20,7 @@ from __future__ import annotations
 import copy
 import json
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -420,14 +420,15 @@ class VcApi:
         all_proofs: list[Any],
         previous: Any,
     ) -> ProofCheck:
-        check = verify_proof(
-            dict(document), dict(proof), key, proof_purpose=purpose, document_loader=self.loader
-        )
-        if not check.ok and previous is not None:
-            # A chained proof signs the document together with the proofs it names (Data Integrity
-            # §4); Digital Bazaar's libraries sign it without them. Either way the signature covers
-            # the whole document, so both are accepted.
-            chained = [p for p in all_proofs if isinstance(p, dict) and p.get("id") in _as_list(previous)]
+        # A chained proof signs the document together with the proofs it names (Data Integrity
+        # §4); Digital Bazaar's libraries sign it without them. Either way the signature covers
+        # the whole document, so both are accepted.
+        chains: list[Sequence[Any]] = [()]
+        if previous is not None:
+            chains.append(
+                [p for p in all_proofs if isinstance(p, dict) and p.get("id") in _as_list(previous)]
+            )
+        for chained in chains:
             check = verify_proof(
                 dict(document),
                 dict(proof),
@@ -436,6 +437,8 @@ class VcApi:
                 document_loader=self.loader,
                 previous_proofs=chained,
             )
+            if check.ok:
+                break
         return check
 
     def _one_proof(

@@ -106,7 +106,9 @@ class RuleOut(BaseModel):
 
 class RejectRuleIn(BaseModel):
     reason: Annotated[
-        str, Field(min_length=1, max_length=500, examples=["来源课程的学时不足，请补充说明后重新提出"]), PRINTED
+        str,
+        Field(min_length=1, max_length=500, examples=["来源课程的学时不足，请补充说明后重新提出"]),
+        PRINTED,
     ]
 
 

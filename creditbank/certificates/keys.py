@@ -607,6 +607,21 @@ saying since when every PDF of a certificate the bank issues carries its seal
 made before seals. Extra members are allowed by both formats; a document without it is older."""
 
 
+VOCABULARY = "https://creditbank.example/ns#"
+"""creditbank's own JSON-LD vocabulary (the namespace of its problem types, ``api.problems``): an
+identifier, never fetched."""
+
+SEALS_CONTEXT = {
+    PDF_SEALS_SINCE: {
+        "@id": VOCABULARY + "pdfSealsSince",
+        "@type": "http://www.w3.org/2001/XMLSchema#dateTime",
+    }
+}
+"""The DID document is JSON-LD: a member its contexts do not define is dropped by a JSON-LD processor
+(or refused, in safe mode). This inline context defines :data:`PDF_SEALS_SINCE` in the document
+itself, so nothing has to be fetched to read it."""
+
+
 def _seals_member(pdf_seals_since: datetime | None) -> dict[str, Any]:
     return {} if pdf_seals_since is None else {PDF_SEALS_SINCE: clock.iso_seconds(pdf_seals_since)}
 
@@ -634,7 +649,9 @@ def did_document(
 
     After a move to a new domain (``previous``), the old DIDs are listed as ``alsoKnownAs`` and
     the keys that existed under each old DID are listed under it too, so the verification
-    methods old certificates name (``did:web:<old>#kid``) resolve from the new address."""
+    methods old certificates name (``did:web:<old>#kid``) resolve from the new address.
+
+    With ``pdf_seals_since``: :data:`PDF_SEALS_SINCE`, defined by :data:`SEALS_CONTEXT`."""
     multikey = _multikey()
     methods = [multikey.multikey_document(k.public_key, id=f"{did}#{k.kid}", controller=did) for k in keys]
     assertion = [f"{did}#{k.kid}" for k in keys if k.status != "compromised"]
@@ -645,14 +662,12 @@ def did_document(
             for k in older
         ]
         assertion += [f"{former.did}#{k.kid}" for k in older if k.status != "compromised"]
-    document: dict[str, Any] = {"@context": list(DID_CONTEXT), "id": did}
+    seals = _seals_member(pdf_seals_since)
+    context: list[Any] = [*DID_CONTEXT, SEALS_CONTEXT] if seals else list(DID_CONTEXT)
+    document: dict[str, Any] = {"@context": context, "id": did}
     if previous:
         document["alsoKnownAs"] = [former.did for former in reversed(previous)]
-    return (
-        document
-        | {"verificationMethod": methods, "assertionMethod": assertion}
-        | _seals_member(pdf_seals_since)
-    )
+    return document | {"verificationMethod": methods, "assertionMethod": assertion} | seals
 
 
 def jwks(keys: Sequence[IssuerKey], pdf_seals_since: datetime | None = None) -> dict[str, Any]:

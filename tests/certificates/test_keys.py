@@ -254,6 +254,28 @@ def test_did_document(tmp_path: Path) -> None:
     json.dumps(doc)
 
 
+def test_did_document_defines_when_pdf_seals_began_for_json_ld_processors(tmp_path: Path) -> None:
+    """did.json is JSON-LD: a member its contexts do not define is dropped by a JSON-LD processor
+    (the published time would vanish for anyone reading the document as JSON-LD) or refused by a
+    strict one. Expanded with the bundled contexts only (nothing fetched), it keeps its value."""
+    from pyld import jsonld as pyld
+
+    from creditbank.kit import jsonld
+
+    _, keys = _three_keys(tmp_path)
+    did = "did:web:127.0.0.1%3A8000"
+    since = datetime(2027, 3, 15, 8, 0, tzinfo=UTC)
+    doc = keymod.did_document(did, keys, pdf_seals_since=since)
+    assert doc[keymod.PDF_SEALS_SINCE] == "2027-03-15T08:00:00Z"
+    [expanded] = pyld.expand(json.loads(json.dumps(doc)), jsonld.default_loader().options())
+    assert expanded[keymod.VOCABULARY + "pdfSealsSince"] == [
+        {"@type": "http://www.w3.org/2001/XMLSchema#dateTime", "@value": "2027-03-15T08:00:00Z"}
+    ]
+    jsonld.to_dataset(doc)  # strict: no member of the document is undefined
+    # Without the time (not recorded yet) the document and its contexts are as before.
+    assert keymod.did_document(did, keys)["@context"] == list(keymod.DID_CONTEXT)
+
+
 def test_jwks_and_key_status(tmp_path: Path) -> None:
     _, keys = _three_keys(tmp_path)
     document = keymod.jwks(keys)

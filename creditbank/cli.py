@@ -984,12 +984,19 @@ def _issuer(db: Database | None = None):
 def keys_list() -> None:
     """Every issuer key with its status (active, retired, compromised)."""
     from creditbank.certificates.keys import describe
+    from creditbank.kit import clock
 
     issuer = _issuer()
     issuer.keys.ensure_active()
     console.print(f"issuer {issuer.did}  ·  {issuer.base_url}")
     for former in issuer.identity.previous:
         console.print(f"  formerly {former.did}  ·  {former.base_url}  (until {former.until.isoformat()})")
+    since = issuer.identity.pdf_seals_since
+    if since is not None:
+        shown = clock.iso_seconds(since)
+        console.print(
+            f"自 {shown} 起签发的证书，其 PDF 都带封印 / certificates issued from {shown} on have sealed PDFs"
+        )
     for row in describe(issuer.keys.all()):
         console.print("  " + "  ".join(f"{k}={v}" for k, v in row.items() if v is not None))
 

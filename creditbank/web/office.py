@@ -20,6 +20,7 @@ from creditbank.conversion import service as conversions
 from creditbank.errors import CreditbankError
 from creditbank.institutions import service as institutions
 from creditbank.institutions.models import InstitutionState
+from creditbank.kit import clock
 from creditbank.learners import secret as deployment_secret
 from creditbank.staff import service as staff_accounts
 from creditbank.web.accounts import OperatorPage
@@ -318,7 +319,10 @@ def _keys(ctx: Ctx) -> list[dict]:
 
 @router.get("/operator/keys", response_class=HTMLResponse)
 def keys_page(ctx: OperatorPage, done: Annotated[str | None, Query(max_length=40)] = None):
-    return _page(ctx, "keys", keys=_keys(ctx), done=done, issuer=ctx.request.app.state.issuer)
+    issuer = ctx.request.app.state.issuer
+    since = issuer.identity.pdf_seals_since  # as published with the keys (docs/certificates.md)
+    seals_since = None if since is None else clock.iso_seconds(since)
+    return _page(ctx, "keys", keys=_keys(ctx), done=done, issuer=issuer, seals_since=seals_since)
 
 
 @router.post("/operator/keys/rotate", response_class=HTMLResponse)

@@ -400,6 +400,20 @@ class TestTheCutOver:
         code, output = offline(overlay(_unsealed(client, transcript), FORGERY))
         assert code == 1 and "printed text differs" in output, output
 
+    def test_the_operator_sees_it_in_keys_list(self, client, settings, monkeypatch):
+        from creditbank.config import get_settings
+
+        published = client.get("/.well-known/jwks.json").json()[PDF_SEALS_SINCE]
+        monkeypatch.setenv("CREDITBANK_KEYS_DIR", str(settings.keys_dir))
+        get_settings.cache_clear()
+        try:
+            result = CliRunner().invoke(cli, ["keys", "list"], env={"COLUMNS": "300"})
+        finally:
+            get_settings.cache_clear()
+        assert result.exit_code == 0, result.output
+        assert f"自 {published} 起签发的证书，其 PDF 都带封印" in result.output
+        assert f"certificates issued from {published} on have sealed PDFs" in result.output
+
     def test_the_first_start_after_an_upgrade_records_it(self, settings, db, client, transcript):
         keys_dir = client.app.state.issuer.keys.keys_dir
         set_up = KeyStore(keys_dir).identity()

@@ -137,6 +137,17 @@ def test_rotating_the_key_and_running_the_audit(office):
     assert 'data-passed="yes"' in office.get("/operator/audit").text
 
 
+def test_the_keys_page_says_since_when_pdfs_are_sealed_as_published(office):
+    """The time verifiers judge unsealed PDFs by (creditbank_pdf_seals_since) is on the operator's
+    keys page, in Chinese and in English, exactly as the key documents publish it."""
+    published = office.get("/.well-known/jwks.json").json()["creditbank_pdf_seals_since"]
+    zh = office.get("/operator/keys").text
+    assert f"自 {published}（UTC）起签发的证书，其 PDF 都带本行的封印" in zh, zh
+    office.cookies.set("cb_lang", "en")
+    en = office.get("/operator/keys").text
+    assert f"Certificates issued from {published} (UTC) on have sealed PDFs" in en, en
+
+
 def test_a_bad_compromise_time_is_a_sentence_and_no_key_changes(office):
     page = office.get("/operator/keys").text
     kid = re.search(r'<option value="([^"]+)"', page).group(1)

@@ -105,9 +105,10 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         settings.rate_limit_file or ratelimit.default_path(settings.database_url),
         slots=settings.rate_limit_slots,
     )
-    # The first start of this release on a bank set up before PDF seals records when sealing began
-    # (a bank set up now has it from its set-up); CLI commands do not, an older server may still run.
-    KeyStore(settings.keys_dir).ensure_pdf_seals_since()
+    # The first start of this release on a bank set up before PDF seals records since when PDFs are
+    # sealed: a grace period from now, as older workers may still be serving unsealed ones (a rolling
+    # upgrade); a bank set up now has it from its set-up. CLI commands do not record it.
+    KeyStore(settings.keys_dir).ensure_pdf_seals_since(grace=settings.pdf_seal_grace())
     app.state.issuer = Issuer(settings)
     app.state.log = log_service(settings, app.state.db)
     app.state.verifier = OnlineVerifier(

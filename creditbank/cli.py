@@ -147,7 +147,9 @@ def _settle_identity(settings: Settings, db: Database, listen_url: str | None) -
             with db.reader() as session:
                 recorded = certificates.identity_on_record(session)
             chosen = configured or (recorded.base_url if recorded else None) or listen_url
-            identity = store.ensure_identity(chosen or certificates.DEFAULT_BASE_URL)
+            identity = store.ensure_identity(
+                chosen or certificates.DEFAULT_BASE_URL, grace=settings.pdf_seal_grace()
+            )
             console.print(
                 f"签发方身份已确定（此后不随端口或地址变化）：{identity.did} · {identity.base_url}\n"
                 f"Issuer identity fixed (never follows the port or address): {identity.did} · "

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import os
 import secrets
+from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -68,6 +69,11 @@ class Settings(BaseSettings):
     """Seconds a download may wait for a render slot before it is refused with ``pdf_busy``."""
     pdf_cache_bytes: int = 128 * 1024 * 1024
     """Rendered PDFs kept per worker process (an achievement's is ~80 kB)."""
+    pdf_seal_grace_hours: float = Field(default=24.0, ge=0)
+    """Upgrading a bank set up before PDF seals: how long after the first start of the new release
+    older workers or hosts may still be serving (a rolling upgrade). Certificates issued before
+    then are not expected to have sealed PDFs; set it before that first start if the upgrade takes
+    longer, 0 when every old server was stopped first (docs/certificates.md)."""
     verify_recheck_seconds: float = 0.25
     """How often each process re-reads what its cached verify-by-id answers depend on (revocation
     epoch, key status, log checkpoint): a revocation committed by any process is honoured everywhere
@@ -99,6 +105,9 @@ class Settings(BaseSettings):
     def has_id_secret(self) -> bool:
         """True when the secret is configured or its file exists (nothing is created)."""
         return self.secret is not None or (self.keys_dir / "secret.key").exists()
+
+    def pdf_seal_grace(self) -> timedelta:
+        return timedelta(hours=self.pdf_seal_grace_hours)
 
     def id_secret(self) -> bytes:
         """The deployment secret for ID-number HMACs, created once on first use.

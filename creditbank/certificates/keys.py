@@ -15,8 +15,8 @@ On disk, in ``keys_dir`` (shared by every uvicorn worker):
   created_at, pdf_seals_since, previous: [{did, base_url, until}]}``. It is never derived from
   where the server happens to listen; ``move_domain`` is the one way to change it, and keeps every
   earlier DID (listed as ``alsoKnownAs`` in the DID document, its keys still resolvable), so
-  certificates issued under an earlier address keep verifying. ``pdf_seals_since`` is when this
-  bank first ran with PDF seals (see :attr:`Identity.pdf_seals_since`).
+  certificates issued under an earlier address keep verifying. ``pdf_seals_since`` is since when
+  every PDF the bank makes is sealed (see :attr:`Identity.pdf_seals_since`).
 
 kid: ``key-YYYYMMDD-<6 hex>`` (UTC creation date). Times are aware UTC datetimes in memory and
 ``clock.iso`` text on disk.
@@ -178,10 +178,11 @@ class Identity:
     created_at: datetime
     previous: tuple[FormerIdentity, ...] = ()
     pdf_seals_since: datetime | None = None
-    """When this bank first ran with PDF seals (``kit.pdfseal``): its set-up for a bank set up with
-    them, its first start after the upgrade for an older one (``KeyStore.ensure_pdf_seals_since``).
-    A PDF is rendered and sealed when downloaded, so every PDF of a certificate issued since has a
-    seal; an older certificate may have an unsealed PDF from before. None: not recorded yet."""
+    """Since when every PDF of a certificate this bank issues is sealed (``kit.pdfseal``): its
+    set-up for a bank set up with seals; for an older one, its first start after the upgrade plus
+    :data:`UPGRADE_GRACE`, while older workers may still serve (``KeyStore.ensure_pdf_seals_since``;
+    may lie ahead). A PDF is rendered and sealed when downloaded, so every PDF of a certificate
+    issued since has a seal; an older certificate may have an unsealed PDF. None: not recorded yet."""
 
     @property
     def dids(self) -> tuple[str, ...]:
@@ -231,12 +232,25 @@ class Identity:
         return identity
 
 
-def _seals_begin(now: datetime, *, fresh: bool) -> datetime:
-    """``now`` to the whole second, as certificates state their issue time (``validFrom``): down
-    for a new bank (a certificate issued in its first second has a sealed PDF), up for an older one
-    (one its previous release issued in the same second may not)."""
-    down = now.replace(microsecond=0)
-    return down if fresh or down == now else down + timedelta(seconds=1)
+UPGRADE_GRACE = timedelta(hours=24)
+"""How long after the first start of a release with seals an older release may still be serving
+PDFs (``CREDITBANK_PDF_SEAL_GRACE_HOURS``): a rolling upgrade restarts workers and hosts one after
+another, and an old one renders every PDF it serves without a seal — also of certificates issued
+after that first start. So an upgraded bank's seals are said to begin this long after its first
+start, and an unsealed PDF of a certificate issued before then is never called changed
+(docs/certificates.md, "When this bank's seals began")."""
+
+
+def _seals_begin(now: datetime, *, fresh: bool, grace: timedelta = UPGRADE_GRACE) -> datetime:
+    """Since when every PDF of a certificate issued (``validFrom``, whole seconds) is sealed. A new
+    bank: ``now`` to the second, down (a certificate issued in its first second has a sealed PDF;
+    no older release ever served it). An upgraded one: ``now + grace`` to the second, up (an older
+    release may still be serving meanwhile; one it issued in the same second has no seal)."""
+    if fresh:
+        return now.replace(microsecond=0)
+    later = now + grace
+    down = later.replace(microsecond=0)
+    return down if down == later else down + timedelta(seconds=1)
 
 
 def new_kid(now: datetime | None = None) -> str:
@@ -388,17 +402,17 @@ class KeyStore:
             raise KeyStoreError(f"{self.identity_path} 不是有效的 JSON / is not valid JSON: {exc}") from None
         return Identity.from_json(data, str(self.identity_path))
 
-    def ensure_identity(self, base_url: str) -> Identity:
+    def ensure_identity(self, base_url: str, *, grace: timedelta = UPGRADE_GRACE) -> Identity:
         """The stored identity; on first use, ``base_url`` becomes it (once, across workers). A bank
         set up now (no keys yet) seals every PDF it ever makes: its seals begin with it; a bank with
-        keys from before identities were stored begins now (``_seals_begin``)."""
+        keys from before identities were stored is being upgraded: ``grace`` from now
+        (``_seals_begin``)."""
         current = self.identity()
         if current is not None:
             return current
         proposed = Identity.for_base_url(base_url)  # validates before anything is written
-        proposed = replace(
-            proposed, pdf_seals_since=_seals_begin(proposed.created_at, fresh=not self._read())
-        )
+        begin = _seals_begin(proposed.created_at, fresh=not self._read(), grace=grace)
+        proposed = replace(proposed, pdf_seals_since=begin)
         with self._locked():
             current = self.identity()
             if current is not None:
@@ -406,9 +420,10 @@ class KeyStore:
             self._write_json(self.identity_path, proposed.as_json())
             return proposed
 
-    def ensure_pdf_seals_since(self) -> Identity | None:
-        """The stored identity, with the time this bank first ran with PDF seals recorded: now, on
-        the first start of a bank set up before seals (once, across workers). None before set-up."""
+    def ensure_pdf_seals_since(self, *, grace: timedelta = UPGRADE_GRACE) -> Identity | None:
+        """The stored identity, with since when its PDFs are sealed recorded: on the first start of a
+        bank set up before seals (once, across workers), ``grace`` from now — older workers may
+        still be serving unsealed PDFs meanwhile (:data:`UPGRADE_GRACE`). None before set-up."""
         current = self.identity()
         if current is None or current.pdf_seals_since is not None:
             return current
@@ -416,7 +431,7 @@ class KeyStore:
             current = self.identity()
             if current is None or current.pdf_seals_since is not None:
                 return current
-            recorded = replace(current, pdf_seals_since=_seals_begin(_now(), fresh=False))
+            recorded = replace(current, pdf_seals_since=_seals_begin(_now(), fresh=False, grace=grace))
             self._write_json(self.identity_path, recorded.as_json())
             return recorded
 

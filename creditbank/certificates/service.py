@@ -58,7 +58,7 @@ class Issuer:
         identity = self.keys.identity()
         if identity is None:
             if create:
-                identity = self.keys.ensure_identity(configured)
+                identity = self.keys.ensure_identity(configured, grace=settings.pdf_seal_grace())
             else:
                 identity = fallback or Identity.for_base_url(configured)
         self.identity = identity

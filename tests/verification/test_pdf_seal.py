@@ -31,6 +31,7 @@ from sqlmodel import col
 from typer.testing import CliRunner
 
 from creditbank.app import create_app
+from creditbank.certificates import keys as keymod
 from creditbank.certificates.keys import PDF_SEALS_SINCE, KeyStore
 from creditbank.certificates.models import Certificate
 from creditbank.cli import app as cli
@@ -87,10 +88,11 @@ def _set_up_before_seals(keys_dir) -> None:
 def upgraded_after_issue(client) -> datetime:
     """The bank ran a release without seals until now, after its certificates were issued: what the
     first start of this release records (``create_app``; ``test_the_first_start_after_an_upgrade_
-    records_it`` starts one). Returns the recorded time."""
+    records_it`` starts one) when every old server was stopped first (no grace period:
+    ``CREDITBANK_PDF_SEAL_GRACE_HOURS=0``). Returns the recorded time."""
     issuer = client.app.state.issuer
     _set_up_before_seals(issuer.keys.keys_dir)
-    issuer.identity = issuer.keys.ensure_pdf_seals_since()
+    issuer.identity = issuer.keys.ensure_pdf_seals_since(grace=timedelta(0))
     assert issuer.identity.pdf_seals_since is not None
     return issuer.identity.pdf_seals_since
 
@@ -399,6 +401,34 @@ class TestTheCutOver:
         assert "could not be checked byte for byte" in output
         code, output = offline(overlay(_unsealed(client, transcript), FORGERY))
         assert code == 1 and "printed text differs" in output, output
+
+    def test_a_rolling_upgrade_old_workers_unsealed_pdfs_of_new_certificates_are_not_called_changed(
+        self, settings, db, client, tmp_path, monkeypatch
+    ):
+        """Hosts restarted one after another: after the first start of this release (here an hour
+        ago), an old worker still renders every PDF it serves without a seal — also of a
+        certificate issued after that start. The recorded time lies a grace period
+        (CREDITBANK_PDF_SEAL_GRACE_HOURS, 24 h) after that start, so such a PDF is judged by its
+        printed text (integrity null), online and offline, not reported as changed. (Past the
+        recorded time a stripped seal fails: the tests above.)"""
+        _set_up_before_seals(client.app.state.issuer.keys.keys_dir)
+        started = clock.now() - timedelta(hours=1)
+        with monkeypatch.context() as an_hour_ago:
+            an_hour_ago.setattr(keymod, "_now", lambda: started)
+            first_host = create_app(settings, db)  # records the time (create_app)
+        with TestClient(first_host) as upgraded:
+            certificate = _issue(upgraded)  # issued after that start (by any host)
+            assert verify_issued(certificate) > started
+            from_an_old_worker = _unsealed(upgraded, certificate)
+            verdict = _online(upgraded, from_an_old_worker)
+            assert verdict["valid"] is True and _integrity(verdict)["ok"] is None, verdict["checks"]
+            result = _offline(upgraded, tmp_path, from_an_old_worker, certificate)
+            assert result.exit_code == 0 and "could not be checked byte for byte" in " ".join(
+                result.output.split()
+            ), result.output
+            since = upgraded.app.state.issuer.identity.pdf_seals_since
+            assert since >= started + timedelta(hours=24)  # and published so
+            assert upgraded.get("/.well-known/jwks.json").json()[PDF_SEALS_SINCE] == clock.iso_seconds(since)
 
     def test_the_operator_sees_it_in_keys_list(self, client, settings, monkeypatch):
         from creditbank.config import get_settings

@@ -295,6 +295,17 @@ CODES: dict[str, tuple[int, str, str]] = {
         "只支持 CSV（UTF-8 或 GB18030）、XLSX 或 JSON",
         "Only CSV (UTF-8 or GB18030), XLSX or JSON are accepted",
     ),
+    "unsupported_spreadsheet": (
+        415,
+        "只支持 CSV（UTF-8 或 GB18030）或 Excel（.xlsx）文件",
+        "Only CSV (UTF-8 or GB18030) or Excel (.xlsx) files are accepted",
+    ),
+    "old_excel_file": (
+        415,
+        "这是旧版 Excel 文件（.xls），无法读取：请在 Excel/WPS 中“另存为” .xlsx 后再上传",
+        "This is an old Excel file (.xls), which cannot be read: save it as .xlsx in Excel or WPS and "
+        "upload again",
+    ),
     "unsupported_verify_input": (
         415,
         "请上传证书 PDF、证书二维码的照片（PNG 或 JPEG）或凭证 JSON 文件",

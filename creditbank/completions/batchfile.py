@@ -54,10 +54,12 @@ ALIASES = {
 }
 
 _XLSX_MAGIC = b"PK\x03\x04"
-# Files people upload by mistake. Old .xls (OLE2) is the common one: refuse it clearly instead of
-# reporting a baffling "unknown encoding".
+# An old .xls (OLE2; Excel 97–2003, and what many office systems still export) is the file people
+# upload by mistake most: refused with the fix (save as .xlsx), not a baffling "unknown encoding".
+_OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+# Other files uploaded by mistake.
 _BINARY_MAGIC = (
-    b"\xd0\xcf\x11\xe0",  # OLE2: .xls, .doc
+    b"\xd0\xcf\x11\xe0",  # other OLE2 files: .doc
     b"%PDF-",
     b"\x89PNG",
     b"\xff\xd8\xff",  # JPEG
@@ -158,6 +160,8 @@ def _read(file: IO[bytes], max_rows: int, headers: dict[str, str] | None) -> Ite
     # UTF-16 is text, just in an encoding we do not take: say so rather than "not a CSV".
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         raise CreditbankError("wrong_encoding")
+    if head.startswith(_OLE2_MAGIC):
+        raise CreditbankError("old_excel_file")
     if head.startswith(_BINARY_MAGIC) or b"\x00" in head:
         raise CreditbankError("unsupported_file")
     encoding = _detect_encoding(file, head)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
@@ -99,15 +100,16 @@ def clean(line: int, values: dict[str, Any], *, today: date) -> CleanRow | Probl
     if isinstance(completed_raw, date):
         completed_on = completed_raw
     else:
-        try:
-            completed_on = date.fromisoformat(_text(completed_raw) or "")
-        except ValueError:
+        parsed = parse_date(_text(completed_raw) or "")
+        if parsed is None:
             return invalid(
                 "completed_on",
                 completed_raw,
-                "不是日期，应写成 YYYY-MM-DD，如 2026-03-01",
-                "is not a date: write it as YYYY-MM-DD, e.g. 2026-03-01",
+                "不是日期，应写成 YYYY-MM-DD，如 2026-03-01（2026/3/1、2026.3.1、2026年3月1日 也可以；年份在前）",
+                "is not a date: write it as YYYY-MM-DD, e.g. 2026-03-01 (2026/3/1, 2026.3.1 and "
+                "2026年3月1日 work too; year first)",
             )
+        completed_on = parsed
     if completed_on > today:
         return Problem("completed_on_in_future", "completed_on", {"date": completed_on.isoformat()})
     numbers: dict[str, float | None] = {}
@@ -133,6 +135,34 @@ def clean(line: int, values: dict[str, Any], *, today: date) -> CleanRow | Probl
         score=numbers["score"],
         hours=numbers["hours"],
     )
+
+
+def parse_date(text: str) -> date | None:
+    """A completion date as offices write it, or None. ISO ``2026-03-01`` first (nearly every row of
+    a big import: one C call, no regex); then the forms Excel and WPS write in a Chinese locale
+    when a date cell is saved as CSV — ``2026/3/1``, ``2026-3-1``, ``2026.3.1``, ``2026年3月1日``.
+    Only year-first forms: ``01/03/2026`` is 1 March in one locale and 3 January in another, so
+    it is refused rather than guessed."""
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        return _local_date(text)
+
+
+_LOCAL_DATE = re.compile(r"(\d{4})(?:([-/.])(\d{1,2})\2(\d{1,2})|年(\d{1,2})月(\d{1,2})日?)")
+
+
+@lru_cache(maxsize=4096)
+def _local_date(text: str) -> date | None:
+    """Cached: a term's file has a few dozen distinct dates over its 100 000 rows."""
+    match = _LOCAL_DATE.fullmatch(text.replace(" ", ""))
+    if match is None:
+        return None
+    year, _, month, day, month_zh, day_zh = match.groups()
+    try:
+        return date(int(year), int(month or month_zh), int(day or day_zh))
+    except ValueError:
+        return None
 
 
 _is_account_no = lru_cache(maxsize=1 << 16)(is_account_no)

@@ -269,7 +269,7 @@ def post_completion(
     code: Code,
     account_no: Annotated[str, Form(max_length=20)],
     outcome_code: Annotated[str, Form(max_length=64)],
-    completed_on: Annotated[str, Form(max_length=10)],
+    completed_on: Annotated[str, Form(max_length=20)],  # 2026年10月1日 too
     external_id: Annotated[str | None, Form(max_length=100)] = None,
     score: Annotated[str | None, Form(max_length=20)] = None,
     hours: Annotated[str | None, Form(max_length=20)] = None,
@@ -334,7 +334,7 @@ async def upload(ctx: ClerkPage, code: Code):
     own_institution(ctx, code)
     limit = ctx.settings.max_upload_bytes
     if not ctx.request.headers.get("content-type", "").startswith("multipart/form-data"):
-        raise CreditbankError("unsupported_file")
+        raise CreditbankError("unsupported_spreadsheet")
     file, _, filename = await spool_body(ctx.request, limit)  # refuses > limit before reading it all
     form = await ctx.request.form()
     token = form.get(security.CSRF_FIELD)
@@ -362,6 +362,8 @@ def _import(ctx: Ctx, code: str, file, filename: str | None):
             max_rows=ctx.settings.max_batch_rows,
         )
     except CreditbankError as exc:  # a file-level problem: nothing was imported
+        if exc.code == "unsupported_file":  # the API's words name JSON, which this page does not take
+            exc = CreditbankError("unsupported_spreadsheet")
         with ctx.db.reader() as session:
             recent = uploads.recent(session, institution_id=ctx.staff.institution_id or 0)
         return _again(

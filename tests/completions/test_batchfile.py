@@ -128,12 +128,15 @@ def test_bytes_valid_in_neither_encoding_are_wrong_encoding():
     "content",
     [
         b"external_id\x00,account_no\r\n",  # NUL bytes: some binary format
-        b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"x" * 100,  # old .xls
         b"%PDF-1.7\n" + b"x" * 100,
     ],
 )
 def test_binary_files_are_unsupported(content):
     assert refused(io.BytesIO(content)).code == "unsupported_file"
+
+
+def test_an_old_xls_file_is_refused_with_the_fix():
+    assert refused(io.BytesIO(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"x" * 100)).code == "old_excel_file"
 
 
 def test_errors_surface_at_call_not_later():

@@ -95,3 +95,65 @@ class TestEnrolmentBirthDate:
                 headers=inst,
             )
             assert (r.status_code, r.json()["code"]) == (422, "invalid_value"), r.text
+
+
+class TestOfficeDateForms:
+    """Excel and WPS in a Chinese locale save a date cell to CSV as 2026/10/01 or 2026-10-1: a
+    GB18030 file of them was refused row by row (不是日期，应写成 YYYY-MM-DD)."""
+
+    def test_a_gb18030_file_with_the_dates_excel_and_wps_write_is_imported(self, client, db):
+        inst, person, _ = _world(client)
+        acct = person["account_no"]
+        data = (
+            "外部编号,学习账号,成果代码,完成日期\r\n"
+            f"W1,{acct},YC-ELEC,2026/10/01\r\n"
+            f"W2,{acct},YC-TEA,2026-10-1\r\n"
+        ).encode("gb18030")
+        r = client.post(
+            "/api/v1/completions/batch", content=data, headers=inst | {"Content-Type": "text/csv"}
+        )
+        assert (r.status_code, r.json()["accepted"]) == (200, 2), r.text
+        with db.reader() as session:
+            dates = session.execute(select(Completion.completed_on)).scalars().all()
+        assert dates == [date(2026, 10, 1), date(2026, 10, 1)]
+
+    def test_dots_and_chinese_dates_in_json_rows_and_day_first_refused(self, client, db):
+        inst, person, _ = _world(client)
+        acct = person["account_no"]
+        rows = [
+            {"external_id": "J1", "account_no": acct, "outcome_code": "YC-ELEC", "completed_on": "2026.9.3"},
+            {
+                "external_id": "J2",
+                "account_no": acct,
+                "outcome_code": "YC-TEA",
+                "completed_on": "2026年9月30日",
+            },
+            {"external_id": "J3", "account_no": acct, "outcome_code": "YC-TEA", "completed_on": "03/09/2026"},
+        ]
+        r = client.post("/api/v1/completions/batch", json={"mode": "partial", "rows": rows}, headers=inst)
+        assert r.status_code == 200 and r.json()["accepted"] == 2, r.text
+        (error,) = r.json()["errors"]
+        assert (error["line"], error["field"]) == (3, "completed_on")
+        assert "2026年3月1日" in error["message_zh"] and "年份在前" in error["message_zh"]
+        assert "year first" in error["message_en"]
+        with db.reader() as session:
+            dates = sorted(session.execute(select(Completion.completed_on)).scalars().all())
+        assert dates == [date(2026, 9, 3), date(2026, 9, 30)]
+
+    def test_an_old_xls_file_says_to_save_it_as_xlsx(self, client):
+        inst, _, _ = _world(client)
+        xls = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 500
+        r = client.post(
+            "/api/v1/completions/batch",
+            content=xls,
+            headers=inst | {"Content-Type": "application/vnd.ms-excel"},
+        )
+        assert (r.status_code, r.json()["code"]) == (415, "old_excel_file"), r.text
+        assert "另存为” .xlsx" in r.json()["title"]
+        r = client.post(
+            "/api/v1/completions/batch",
+            files={"file": ("成绩.xls", xls, "application/vnd.ms-excel")},
+            headers=inst | {"Accept-Language": "en"},
+        )
+        assert (r.status_code, r.json()["code"]) == (415, "old_excel_file"), r.text
+        assert "Save it as .xlsx in Excel or WPS".lower() in r.json()["title"].lower()

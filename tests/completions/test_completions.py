@@ -326,10 +326,11 @@ class TestBatch:
         assert date_error["field"] == "completed_on"
         assert date_error["message_zh"] == (
             "完成日期 completed_on 的值无效：“2026/13/45”不是日期，应写成 YYYY-MM-DD，如 2026-03-01"
+            "（2026/3/1、2026.3.1、2026年3月1日 也可以；年份在前）"
         )
         assert date_error["message_en"] == (
             "Invalid value for completed_on (完成日期): '2026/13/45' is not a date: write it as YYYY-MM-DD, "
-            "e.g. 2026-03-01"
+            "e.g. 2026-03-01 (2026/3/1, 2026.3.1 and 2026年3月1日 work too; year first)"
         )
         assert (
             "“八十八分以上的成绩请填数字而不是文字说明谢谢合作配合工作”" not in score_error["message_zh"]

@@ -286,6 +286,16 @@ class TestUploadLoop:
         again = _upload(client, sheet([refused], rows[0]), name="fixed.xlsx")
         assert 'data-accepted="1"' in again.text and 'data-rejected="0"' in again.text
 
+    def test_a_gb18030_csv_with_the_dates_excel_and_wps_write_is_imported(self, client, world):
+        staff_sign_in(client, "yc-clerk")
+        a, b, _ = world.people
+        before = {p: balance(client, world.yc, p) for p in (a, b)}
+        data = (f"外部编号,学习账号,课程代码,完成日期\r\nG-1,{a},YC-ELEC,2026/10/01\r\n"
+                f"G-2,{b},YC-ELEC,2026-10-1\r\n").encode("gb18030")  # fmt: skip
+        result = _upload(client, data, name="十月.csv", kind="text/csv")
+        assert 'data-accepted="2"' in result.text and 'data-rejected="0"' in result.text, error_text(result)
+        assert {p: balance(client, world.yc, p) for p in (a, b)} == {a: before[a] + 1.5, b: before[b] + 1.5}
+
     def test_refused_id_numbers_are_kept_sealed_and_the_clerk_downloads_them_in_clear(self, client, world):
         staff_sign_in(client, "yc-clerk")
         number = national_id()  # nobody enrolled with it: the row is refused, the number kept to fix
@@ -333,6 +343,13 @@ class TestUploadLoop:
         "name,data,kind,status,words",
         [
             ("photo.png", b"\x89PNG\r\n\x1a\n" + b"\x00" * 100, "image/png", 415, "只支持 CSV"),
+            (
+                "成绩.xls",
+                b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 500,
+                "application/vnd.ms-excel",
+                415,
+                "请在 Excel/WPS 中“另存为” .xlsx 后再上传",
+            ),
             ("merged.xlsx", None, XLSX, 422, "合并单元格"),
         ],
     )
@@ -346,6 +363,7 @@ class TestUploadLoop:
         before = [balance(client, world.yc, p) for p in world.people]
         response = _upload(client, data, name=name, kind=kind)
         assert response.status_code == status and words in error_text(response)
+        assert "JSON" not in error_text(response)  # the API's JSON body is no choice on this page
         assert "没有导入" in response.text
         assert [balance(client, world.yc, p) for p in world.people] == before
 

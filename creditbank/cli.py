@@ -35,7 +35,9 @@ class ImportMode(enum.StrEnum):
 app = typer.Typer(
     help="creditbank 学分银行 — learning-credit bank", no_args_is_help=True, epilog=ENVIRONMENT_HELP
 )
-console = Console()
+console = Console(highlight=False)
+"""No automatic highlighting: it coloured values by guesswork — half of a DID (``did:w`` plain,
+``eb:127.0.0.1`` coloured), digits inside tokens — and colour carries no meaning here."""
 
 
 def _fail(message: str, code: int = 2) -> NoReturn:
@@ -101,7 +103,11 @@ def _prepare(settings: Settings, listen_url: str | None = None) -> Database:
         with db.unit_of_work() as session:
             token = institutions.ensure_operator_token(session)
         if token:
-            show_secrets(settings, f"Operator token 管理员令牌 (shown once, only its hash is kept): {token}")
+            show_secrets(
+                settings,
+                f"管理员令牌 operator token: {token}\n"
+                "  （仅显示这一次，库中只存其哈希 / shown once; only its hash is kept）",
+            )
     return db
 
 

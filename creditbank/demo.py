@@ -1000,24 +1000,34 @@ def load(db: Database, settings: Settings, *, learners: int = 300, seed: int = 2
             )
         _conversion_rules(session, by_code["CQOUYC"], today)
         _district_office(session, people)
-        logins = _staff_logins(session, secret)
+        logins, (office, office_password, totp_secret) = _staff_logins(session, secret)
         issuer = Issuer(settings)
         issued = _certificates(session, issuer, [accounts[p.index] for p in _showcase(people)], accounts[-1])
     elapsed = time.perf_counter() - started
     total_units = sum(credit_units[c.outcome.code] for c in planned)
     summary = _summary(people, planned, accounts, codes, keys, total_units, elapsed, seed)
     base = issuer.base_url
+    # One secret a line, its label before it: on an 80-column terminal a long line wrapped and left
+    # the operator's password alone on the next line, with nothing saying what it was.
     lines = [
-        f"  学习者网页 Learner portal: {base}/activate  (账号 + 激活码 above, then choose a password; later {base}/signin)",
-        f"  用人单位验证 Employer check: {base}/verify  (upload a certificate PDF or a QR photo)",
+        f"  学习者网页 Learner portal: {base}/activate",
+        f"    （账号和激活码见上，再设密码；以后在 {base}/signin 登录）",
+        "    (account number and code above, then choose a password; later /signin)",
+        f"  用人单位验证 Employer check: {base}/verify",
         "  演示证书 Demo certificates (open on a phone, or POST /api/v1/verify):",
     ]
     lines += [f"    {label:<22} {base}/v/{certificate_id}" for label, certificate_id in issued]
-    lines.append(f"  机构工作台 Institution console: {base}/staff/signin  (用户名 username / 密码 password)")
-    lines += [f"    {who:<32} {username:<14} {password}" for who, username, password in logins[:-1]]
-    who, username, password = logins[-1]
-    lines.append(f"  区学分银行管理 District office: {base}/operator/signin  (+ 动态验证码 TOTP code)")
-    lines.append(f"    {who:<32} {username:<14} {password}")
+    lines.append(f"  机构工作台 Institution console: {base}/staff/signin")
+    for who, username, password in logins:
+        lines += [f"    {who}", f"      用户名 username: {username}", f"      密码 password:   {password}"]
+    lines += [
+        f"  区学分银行管理 District office: {base}/operator/signin",
+        "    管理员 operator（密码 + 动态验证码 password + TOTP code）",
+        f"      用户名 username:  {office}",
+        f"      密码 password:    {office_password}",
+        f"      TOTP 密钥 secret: {totp_secret}",
+        "      （把密钥加入身份验证器 App / add the secret to an authenticator app）",
+    ]
     return summary + "\n" + "\n".join(lines)
 
 
@@ -1037,7 +1047,7 @@ def _district_office(session, people: list[PlannedLearner]) -> None:
     )
 
 
-def _staff_logins(session, secret: bytes) -> list[tuple[str, str, str]]:
+def _staff_logins(session, secret: bytes) -> tuple[list[tuple[str, str, str]], tuple[str, str, str]]:
     """Demo logins: a clerk at the community college, an approver (and clerk) at the open
     university, and an operator whose TOTP secret is printed (add it to an authenticator app).
     The passwords are random, printed once."""
@@ -1055,8 +1065,7 @@ def _staff_logins(session, secret: bytes) -> list[tuple[str, str, str]]:
     account, totp_secret = staff_accounts.create_operator(
         session, username="office", name="区社区教育办公室", password=password, secret=secret
     )
-    logins.append((f"管理员 operator · TOTP {totp_secret}", account.username, password))
-    return logins
+    return logins, (account.username, password, totp_secret)
 
 
 def _conversion_rules(session, open_university: Institution, today: date) -> None:
@@ -1172,15 +1181,16 @@ def _summary(
         "  机构 API 密钥 API keys (shown once 仅显示一次; Authorization: Bearer …):",
     ]
     for spec in INSTITUTIONS:
-        lines.append(f"    {spec.code:<7} {keys[spec.code]}  {spec.name_zh}")
+        lines += [f"    {spec.code} {spec.name_zh}", f"      API 密钥 key: {keys[spec.code]}"]
     lines.append(
         "  演示学习者 Demo learners (activate on the learner portal below, or POST /api/v1/auth/activate):"
     )
     for person in _showcase(people):
-        lines.append(
-            f"    {accounts[person.index]}  激活码 code {codes[person.index]}  "
-            f"{person.name} {person.age}岁 {person.district}"
-        )
+        lines += [
+            f"    {person.name} {person.age}岁 {person.district}",
+            f"      账号 account: {accounts[person.index]}",
+            f"      激活码 code:  {codes[person.index]}",
+        ]
     return "\n".join(lines)
 
 

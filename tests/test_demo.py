@@ -100,7 +100,9 @@ class TestInstitutions:
         assert all(i.state == InstitutionState.accredited for i in found.values())
 
     def test_summary_keys_work_for_their_institution(self, loaded: Loaded) -> None:
-        keys = dict(re.findall(r"^\s+([A-Z]+)\s+(cbk_[\w-]+)", loaded.summary, re.MULTILINE))
+        keys = dict(
+            re.findall(r"^\s+([A-Z]+) \S+\n\s+API 密钥 key: (cbk_[\w-]+)", loaded.summary, re.MULTILINE)
+        )
         assert set(keys) == {spec.code for spec in demo.INSTITUTIONS}
         with loaded.db.reader() as session:
             for code, key in keys.items():
@@ -278,7 +280,9 @@ class TestDeterminism:
         """The summary's account number and activation code are what a person types into the learner API."""
         trial = load_fresh(tmp_path / "trial", learners=30)
         try:
-            found = re.findall(r"(CB\d{10}[\dX])\s+激活码 code (\d{4} \d{4} \d{4} \d{4})", trial.summary)
+            found = re.findall(
+                r"账号 account: (CB\d{10}[\dX])\n\s+激活码 code: +(\d{4} \d{4} \d{4} \d{4})", trial.summary
+            )
             assert len(found) == 2
             for account_no, code in found:
                 learner, token = learner_service.activate(

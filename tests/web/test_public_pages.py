@@ -67,3 +67,29 @@ def test_docs_and_redoc_render_with_no_network_but_the_bank(live_sqlite, browser
     blocked = [v for v in page.context.csp_violations if "cdn.redoc.ly/redoc/logo-mini.svg" not in v]
     assert outside == [] and blocked == []
     page.context.close()
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_staff_and_the_district_office_find_their_sign_in_from_the_home_page(live_sqlite, browser, lang):
+    """Before: /staff/signin and /operator/signin were only printed in the terminal at start."""
+    page = new_page(browser, live_sqlite.base, "phone", lang)
+    page.goto("/")
+    words = {
+        "zh": ("机构工作人员登录", "区学分银行管理员登录", "工作人员登录", "区学分银行管理员登录"),
+        "en": (
+            "Institution staff sign-in",
+            "District office sign-in",
+            "Staff sign-in",
+            "District office sign-in",
+        ),
+    }[lang]
+    page.get_by_role("link", name=words[0]).click()
+    page.wait_for_url("**/staff/signin")
+    assert page.inner_text("h1") == words[2]
+    page.go_back()
+    page.get_by_role("link", name=words[1]).click()
+    page.wait_for_url("**/operator/signin")
+    assert page.inner_text("h1") == words[3]
+    page.goto("/")
+    check(page, "home-staff-links")
+    page.context.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable
 from typing import Annotated, Any, Literal
 
@@ -22,7 +23,7 @@ from creditbank.api.deps import (
     write,
     write_in_steps,
 )
-from creditbank.api.problems import validation_errors
+from creditbank.api.problems import malformed_json, validation_errors
 from creditbank.catalogue import service as catalogue
 from creditbank.catalogue.models import Outcome
 from creditbank.catalogue.schemas import OutcomeOut, OutcomeSpec
@@ -258,9 +259,26 @@ async def post_batch(
     secret = settings.id_secret()
     source: Callable[[], Iterable[tuple[int, dict[str, Any]] | tuple[int, str, dict[str, Any]]]]
     if request.headers.get("content-type", "").startswith("application/json"):
+        # Parsed by hand (the body may also be CSV/XLSX), with Python's json as FastAPI parses every
+        # other JSON body: malformed JSON is then reported at the same place in the same words.
+        raw = await _limited_json(request, settings.max_upload_bytes)
         try:
-            body = BatchJsonIn.model_validate_json(await _limited_json(request, settings.max_upload_bytes))
-        except ValidationError as exc:  # parsed by hand (the body may also be CSV/XLSX), so map it here
+            body = BatchJsonIn.model_validate(json.loads(raw))
+        except json.JSONDecodeError as exc:
+            raise CreditbankError(
+                "validation_error", errors=[malformed_json(exc.doc, exc.pos, exc.msg)]
+            ) from None
+        except UnicodeDecodeError:
+            errors = [
+                {
+                    "field": "",
+                    "code": "json_invalid",
+                    "message_zh": "JSON 格式错误（不是 UTF-8 文本）",
+                    "message_en": "Malformed JSON: not UTF-8 text",
+                }
+            ]
+            raise CreditbankError("validation_error", errors=errors) from None
+        except ValidationError as exc:
             raise CreditbankError("validation_error", errors=validation_errors(exc.errors())) from None
         chosen_mode = mode or body.mode
         request_hash = body_digest(request, {"mode": chosen_mode, "rows": body.rows})

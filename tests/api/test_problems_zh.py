@@ -6,6 +6,8 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+import pytest
+
 import creditbank
 from creditbank.api.problems import VALIDATOR_ZH
 from tests.conftest import institution, learner, outcome, signed_in
@@ -118,26 +120,29 @@ class TestRequestShape:
         )
         assert png.status_code == 415
 
-    def test_malformed_json_says_where_as_a_person_counts(self, client):
+    @pytest.mark.parametrize(
+        ("body", "line", "column"),
+        [
+            (b'{"name": "x",,}', 1, 14),
+            # Characters, not bytes (胡淑英 is 9 bytes), and lines as an editor counts them.
+            ('{\n  "rows": [\n    "胡淑英",,\n  ]\n}'.encode(), 3, 11),
+            (b'{"rows": [', 1, 11),
+        ],
+    )
+    def test_malformed_json_says_where_as_a_person_counts_the_same_on_every_route(
+        self, client, body, line, column
+    ):
+        """The JSON routes said "near character 14", the batch route "near line 1, column 11" (and
+        counted bytes): one format now, line and column in characters, in both languages."""
         inst = institution(client)
-        response = client.post(
-            "/api/v1/learners",
-            content=b'{"name": "x",,}',
-            headers=inst | {"Content-Type": "application/json"},
-        )
-        assert response.status_code == 422
-        [error] = response.json()["errors"]
-        assert error["field"] == ""
-        assert error["message_zh"] == "JSON 格式错误（第 14 个字符附近）"
-        assert error["message_en"].startswith("Malformed JSON near character 14")
-        batch = client.post(
-            "/api/v1/completions/batch",
-            content=b'{"rows": [}',
-            headers=inst | {"Content-Type": "application/json"},
-        )
-        assert batch.status_code == 422
-        [error] = batch.json()["errors"]
-        assert error["message_zh"] == "JSON 格式错误（第 1 行第 11 列附近）"
+        for path in ("/api/v1/learners", "/api/v1/completions/batch"):
+            response = client.post(path, content=body, headers=inst | {"Content-Type": "application/json"})
+            assert response.status_code == 422, (path, response.text)
+            assert response.json()["code"] == "validation_error"
+            [error] = response.json()["errors"]
+            assert error["field"] == "" and error["code"] == "json_invalid"
+            assert error["message_zh"] == f"JSON 格式错误（第 {line} 行第 {column} 列附近）", path
+            assert error["message_en"].startswith(f"Malformed JSON near line {line}, column {column}: ")
 
     def test_a_bad_query_parameter_is_named(self, client):
         inst = institution(client)

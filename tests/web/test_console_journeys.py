@@ -16,6 +16,7 @@ import openpyxl
 import pytest
 
 from creditbank.learners import service as learners
+from tests.conftest import completion_body
 from tests.web.conftest import check, new_page
 from tests.web.consoleworld import balance, build, read_sheet, sheet
 from tests.web.staffworld import STAFF_PASSWORD, add_operator, totp_code
@@ -260,3 +261,37 @@ def test_every_staff_and_operator_page_passes_axe(live_sqlite, browser, size, la
         office.goto(path)
         check(office, name)
     del world
+
+
+@pytest.mark.parametrize(
+    ("username", "promised", "button"),
+    [
+        ("yc-clerk", "查找记录；登记错误的记录由审批员撤销", False),
+        ("yc-approver", "查找记录，撤销登记错误的记录", True),
+    ],
+)
+def test_the_console_home_promises_each_role_only_what_its_pages_do(
+    live, browser, username, promised, button
+):
+    """Before: a clerk's home page said 查找记录，撤销登记错误的记录, and the completions page gave a
+    clerk no way to revoke (an approver's act)."""
+    world = build(live.client)
+    posted = live.client.post("/api/v1/completions", json=completion_body(world.people[0]), headers=world.yc)
+    assert posted.status_code == 201, posted.text
+    page = new_page(browser, live.base, "phone")
+    _staff_sign_in(page, username)
+    hint = page.inner_text("#go-completions .hint")
+    assert hint == promised
+    page.click("#go-completions")
+    page.wait_for_url("**/completions")
+    page.fill("#account_no", world.people[0])
+    page.click("#find")
+    page.wait_for_selector("#completions")
+    revoke = page.locator(f"#revoke-{posted.json()['id']}")
+    assert revoke.count() == (1 if button else 0)
+    said = page.locator("#approver-revokes")
+    assert said.count() == (0 if button else 1)
+    if not button:
+        assert "审批员" in said.inner_text()
+    check(page, f"console-completions-{username}")
+    page.context.close()

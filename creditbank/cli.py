@@ -21,7 +21,8 @@ from creditbank.kit import sealed
 ENVIRONMENT_HELP = (
     "Database and settings (every command): CREDITBANK_DATABASE_URL (default sqlite:///./creditbank.db, "
     "in the current folder), CREDITBANK_KEYS_DIR (default ./keys), CREDITBANK_SECRET, "
-    "CREDITBANK_KEY_PASSPHRASE, CREDITBANK_BASE_URL (first start only), CREDITBANK_ADMIN_TOKEN, "
+    "CREDITBANK_KEY_PASSPHRASE, CREDITBANK_BASE_URL and CREDITBANK_BANK_NAME_ZH/_EN (first start only), "
+    "CREDITBANK_ADMIN_TOKEN, "
     "CREDITBANK_HOURS_PER_CREDIT, CREDITBANK_DATABASE_REPLICA_URL (optional: a PostgreSQL read replica; "
     "docs/operations.md). 数据库与设置见上述 CREDITBANK_* 环境变量。"
 )
@@ -154,12 +155,17 @@ def _settle_identity(settings: Settings, db: Database, listen_url: str | None) -
                 recorded = certificates.identity_on_record(session)
             chosen = configured or (recorded.base_url if recorded else None) or listen_url
             identity = store.ensure_identity(
-                chosen or certificates.DEFAULT_BASE_URL, grace=settings.pdf_seal_grace()
+                chosen or certificates.DEFAULT_BASE_URL,
+                grace=settings.pdf_seal_grace(),
+                name_zh=settings.bank_name_zh,
+                name_en=settings.bank_name_en,
             )
             console.print(
-                f"签发方身份已确定（此后不随端口或地址变化）：{identity.did} · {identity.base_url}\n"
-                f"Issuer identity fixed (never follows the port or address): {identity.did} · "
-                f"{identity.base_url} — stored in {store.identity_path}; to move: creditbank keys move-domain URL"
+                f"签发方身份已确定（此后不随端口或地址变化）：{identity.name_zh} · {identity.did} · "
+                f"{identity.base_url}\n"
+                f"Issuer identity fixed (never follows the port or address): {identity.name_en} · {identity.did} · "
+                f"{identity.base_url} — stored in {store.identity_path}; to move: creditbank keys move-domain URL; "
+                f"to rename: creditbank keys rename"
             )
     except (KeyStoreError, ValueError) as error:
         _fail(f"签发方身份无效 / issuer identity unusable: {error}")
@@ -171,6 +177,18 @@ def _settle_identity(settings: Settings, db: Database, listen_url: str | None) -
             f"CREDITBANK_BASE_URL={configured} differs from the bank's issuer identity {identity.base_url} "
             f"({identity.did}, fixed at setup in {store.identity_path}). To move the bank to the new address "
             f"run: creditbank keys move-domain {configured}; otherwise unset or correct CREDITBANK_BASE_URL."
+        )
+
+    named = (settings.bank_name_zh, settings.bank_name_en)
+    if any(named) and named != (identity.name_zh, identity.name_en):
+        _fail(
+            f"CREDITBANK_BANK_NAME_ZH/EN（{named[0] or '未设置'} / {named[1] or '未设置'}）与本行设立时确定的名称"
+            f"（{identity.name_zh} / {identity.name_en}，见 {store.identity_path}）不同。要为今后签发的证书改名，"
+            f"请运行 creditbank keys rename --zh 名称 --en NAME（已签发的证书保留原名）；否则取消这两个变量。\n"
+            f"CREDITBANK_BANK_NAME_ZH/EN ({named[0] or 'unset'} / {named[1] or 'unset'}) differ from the bank's "
+            f"name fixed at setup ({identity.name_zh} / {identity.name_en}, in {store.identity_path}). To rename "
+            f"the bank for new certificates run: creditbank keys rename --zh NAME --en NAME (certificates already "
+            f"issued keep their name); otherwise unset both."
         )
 
 
@@ -1041,6 +1059,31 @@ def keys_move_domain(
         f"the old DID is listed under alsoKnownAs in the new did.json. Restart creditbank with "
         f"CREDITBANK_BASE_URL={moved.base_url} (or unset); ideally redirect the old address's "
         f"/.well-known/did.json to the new one."
+    )
+
+
+@keys_app.command("rename")
+def keys_rename(
+    zh: Annotated[str, typer.Option("--zh", help="中文名称，如 永川区学分银行")],
+    en: Annotated[
+        str, typer.Option("--en", help="English name, e.g. Yongchuan District Learning-Credit Bank")
+    ],
+) -> None:
+    """Rename the bank (签发方) for certificates issued from now on; each certificate issued before
+    keeps, and verifies with, the name it was signed with."""
+    from creditbank.certificates.keys import KeyStore, KeyStoreError
+
+    settings = get_settings()
+    _keys_folder(settings)
+    try:
+        renamed = KeyStore(settings.keys_dir).rename(zh, en)
+    except (KeyStoreError, ValueError) as error:
+        _fail(str(error))
+    console.print(
+        f"签发方名称已改为：{renamed.name_zh} / {renamed.name_en}（今后签发的证书使用；已签发的证书保留原名）。"
+        f"请重启 creditbank；如设置了 CREDITBANK_BANK_NAME_ZH/EN，请同样修改或取消。\n"
+        f"The bank is now named {renamed.name_zh} / {renamed.name_en} on new certificates (those issued "
+        f"before keep their name). Restart creditbank; change or unset CREDITBANK_BANK_NAME_ZH/EN if set."
     )
 
 

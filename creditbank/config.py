@@ -27,6 +27,12 @@ class Settings(BaseSettings):
     becomes the issuer identity stored in ``keys_dir/issuer.json`` (default: where ``serve``
     listens). Later it must agree with the stored identity; ``creditbank keys move-domain``
     changes it."""
+    bank_name_zh: str | None = None
+    """The bank's name as its certificates print and sign it (签发方), e.g. 永川区学分银行; with
+    ``bank_name_en``. Used once, like ``base_url``: when the bank is set up it is stored with the keys
+    (``keys_dir/issuer.json``; default 学分银行 / creditbank learning-credit bank). Later it must agree
+    with the stored name; ``creditbank keys rename`` changes it for new certificates."""
+    bank_name_en: str | None = None
     keys_dir: Path = Path("./keys")
     key_passphrase: SecretStr | None = None
     secret: SecretStr | None = None

@@ -355,6 +355,7 @@ KEY_COMMANDS = [
     ["keys", "list"],
     ["keys", "rotate"],
     ["keys", "move-domain", "https://xuefen.example.gov.cn"],
+    ["keys", "rename", "--zh", "永川区学分银行", "--en", "Yongchuan Learning-Credit Bank"],
     ["keys", "compromised", "key-x", "--since", "2026-01-01T00:00:00Z"],
     ["log", "checkpoint"],
     ["log", "keys", "list"],

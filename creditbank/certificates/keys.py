@@ -12,11 +12,14 @@ On disk, in ``keys_dir`` (shared by every uvicorn worker):
   atomically (temp file + ``os.replace``) under an exclusive ``flock`` on ``.issuer-keys.lock``.
 
 * ``issuer.json`` — the issuer identity, fixed when the bank is set up: ``{did, base_url,
-  created_at, pdf_seals_since, previous: [{did, base_url, until}]}``. It is never derived from
+  name_zh, name_en, created_at, pdf_seals_since, previous: [{did, base_url, until}]}``. It is never derived from
   where the server happens to listen; ``move_domain`` is the one way to change it, and keeps every
   earlier DID (listed as ``alsoKnownAs`` in the DID document, its keys still resolvable), so
   certificates issued under an earlier address keep verifying. ``pdf_seals_since`` is since when
-  every PDF the bank makes is sealed (see :attr:`Identity.pdf_seals_since`).
+  every PDF the bank makes is sealed (see :attr:`Identity.pdf_seals_since`). ``name_zh``/``name_en``
+  are the bank's name as its certificates print and sign it (签发方): set up with it
+  (``CREDITBANK_BANK_NAME_ZH``/``_EN``, default 学分银行); ``creditbank keys rename`` changes it
+  for new certificates only — each certificate keeps the name it was signed with.
 
 kid: ``key-YYYYMMDD-<6 hex>`` (UTC creation date). Times are aware UTC datetimes in memory and
 ``clock.iso`` text on disk.
@@ -50,10 +53,15 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from pydantic import SecretStr
 
-from creditbank.kit import clock
+from creditbank.kit import clock, text
 
 METADATA = "issuer-keys.json"
 IDENTITY = "issuer.json"
+DEFAULT_NAME_ZH = "学分银行"
+DEFAULT_NAME_EN = "creditbank learning-credit bank"
+"""The name of a bank set up without one (the demo), and of every bank before names were stored:
+what its certificates said then."""
+NAME_MAX_LENGTH = 60
 LOCK = ".issuer-keys.lock"
 STATUSES = ("active", "retired", "compromised")
 DID_CONTEXT = ["https://www.w3.org/ns/did/v1", "https://w3id.org/security/multikey/v1"]
@@ -183,6 +191,9 @@ class Identity:
     :data:`UPGRADE_GRACE`, while older workers may still serve (``KeyStore.ensure_pdf_seals_since``;
     may lie ahead). A PDF is rendered and sealed when downloaded, so every PDF of a certificate
     issued since has a seal; an older certificate may have an unsealed PDF. None: not recorded yet."""
+    name_zh: str = DEFAULT_NAME_ZH
+    """The bank's name as certificates print and sign it (签发方), e.g. 永川区学分银行."""
+    name_en: str = DEFAULT_NAME_EN
 
     @property
     def dids(self) -> tuple[str, ...]:
@@ -198,6 +209,8 @@ class Identity:
         return {
             "did": self.did,
             "base_url": self.base_url,
+            "name_zh": self.name_zh,
+            "name_en": self.name_en,
             "created_at": _iso(self.created_at),
             "pdf_seals_since": _iso(self.pdf_seals_since),
             "previous": [
@@ -222,14 +235,26 @@ class Identity:
                 created_at=_parse_time(data.get("created_at"), "created_at", "identity") or _now(),
                 previous=previous,
                 pdf_seals_since=_parse_time(data.get("pdf_seals_since"), "pdf_seals_since", "identity"),
+                # A file written before names were stored: the name its certificates were signed with.
+                name_zh=bank_name(data.get("name_zh") or DEFAULT_NAME_ZH, "name_zh"),
+                name_en=bank_name(data.get("name_en") or DEFAULT_NAME_EN, "name_en"),
             )
-        except (KeyError, TypeError, AttributeError):
+        except (KeyError, TypeError, AttributeError, ValueError):
             raise KeyStoreError(
                 f"{where} 格式错误（需要 did 与 base_url）/ {where} is malformed (needs did and base_url)"
             ) from None
         if did_for(identity.base_url) != identity.did:
             raise KeyStoreError(f"{where} 中的 did 与 base_url 不符 / {where}: did does not match base_url")
         return identity
+
+
+def bank_name(value: str, field: str) -> str:
+    """A bank name as it will be printed and signed: ``kit.text``'s rules (one line, no invisible or
+    bidirectional characters), 1–60 characters; ValueError (``text.InvalidText`` is one) otherwise."""
+    cleaned = text.normalize(str(value))
+    if not 0 < len(cleaned) <= NAME_MAX_LENGTH:
+        raise ValueError(f"{field}: 1–{NAME_MAX_LENGTH} characters / 1–{NAME_MAX_LENGTH} 个字符")
+    return cleaned
 
 
 UPGRADE_GRACE = timedelta(hours=24)
@@ -402,7 +427,14 @@ class KeyStore:
             raise KeyStoreError(f"{self.identity_path} 不是有效的 JSON / is not valid JSON: {exc}") from None
         return Identity.from_json(data, str(self.identity_path))
 
-    def ensure_identity(self, base_url: str, *, grace: timedelta = UPGRADE_GRACE) -> Identity:
+    def ensure_identity(
+        self,
+        base_url: str,
+        *,
+        grace: timedelta = UPGRADE_GRACE,
+        name_zh: str | None = None,
+        name_en: str | None = None,
+    ) -> Identity:
         """The stored identity; on first use, ``base_url`` becomes it (once, across workers). A bank
         set up now (no keys yet) seals every PDF it ever makes: its seals begin with it; a bank with
         keys from before identities were stored is being upgraded: ``grace`` from now
@@ -412,7 +444,12 @@ class KeyStore:
             return current
         proposed = Identity.for_base_url(base_url)  # validates before anything is written
         begin = _seals_begin(proposed.created_at, fresh=not self._read(), grace=grace)
-        proposed = replace(proposed, pdf_seals_since=begin)
+        proposed = replace(
+            proposed,
+            pdf_seals_since=begin,
+            name_zh=bank_name(name_zh or DEFAULT_NAME_ZH, "name_zh"),
+            name_en=bank_name(name_en or DEFAULT_NAME_EN, "name_en"),
+        )
         with self._locked():
             current = self.identity()
             if current is not None:
@@ -455,9 +492,26 @@ class KeyStore:
                 created_at=current.created_at,
                 previous=(*previous, FormerIdentity(current.did, current.base_url, now)),
                 pdf_seals_since=current.pdf_seals_since,
+                name_zh=current.name_zh,
+                name_en=current.name_en,
             )
             self._write_json(self.identity_path, moved.as_json())
             return moved
+
+    def rename(self, name_zh: str, name_en: str) -> Identity:
+        """The bank's name on certificates issued from now on. Each certificate keeps the name it
+        was signed with (it is part of the signed credential and the QR payload)."""
+        zh, en = bank_name(name_zh, "name_zh"), bank_name(name_en, "name_en")
+        with self._locked():
+            current = self.identity()
+            if current is None:
+                raise KeyStoreError(
+                    f"{self.keys_dir} 中还没有签发方身份（先运行 creditbank serve）/ no issuer identity "
+                    f"in {self.keys_dir} yet (run creditbank serve first)"
+                )
+            renamed = replace(current, name_zh=zh, name_en=en)
+            self._write_json(self.identity_path, renamed.as_json())
+            return renamed
 
     def active(self) -> IssuerKey:
         actives = [k for k in self._read() if k.status == "active"]

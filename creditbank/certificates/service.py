@@ -35,10 +35,6 @@ from creditbank.ledger.queries import lot_live
 from creditbank.translog import sequencer as translog
 from creditbank.translog.models import LeafKind
 
-BANK_NAME_ZH = "学分银行"
-BANK_NAME_EN = "creditbank learning-credit bank"
-
-
 DEFAULT_BASE_URL = "http://127.0.0.1:8000"
 
 
@@ -58,12 +54,20 @@ class Issuer:
         identity = self.keys.identity()
         if identity is None:
             if create:
-                identity = self.keys.ensure_identity(configured, grace=settings.pdf_seal_grace())
+                identity = self.keys.ensure_identity(
+                    configured,
+                    grace=settings.pdf_seal_grace(),
+                    name_zh=settings.bank_name_zh,
+                    name_en=settings.bank_name_en,
+                )
             else:
                 identity = fallback or Identity.for_base_url(configured)
         self.identity = identity
         self.base_url = identity.base_url
         self.did = identity.did
+        self.name_zh = identity.name_zh
+        """签发方 on the certificates this bank issues now (each keeps the name it was signed with)."""
+        self.name_en = identity.name_en
         self.configured_base_url = settings.base_url.rstrip("/") if settings.base_url else None
 
     def verification_method(self, kid: str) -> str:
@@ -327,8 +331,8 @@ class AwardFacts:
     awarded_on: str
 
 
-def _award_line(award: AwardFacts) -> Line:
-    by = f"{award.district}学分银行" if award.district else BANK_NAME_ZH
+def _award_line(award: AwardFacts, bank_name_zh: str) -> Line:
+    by = f"{award.district}学分银行" if award.district else bank_name_zh
     earned = _credits_text(award.credits_units)
     title_zh = _stored(award.title_zh, ("表彰名称", "award title"), _OPERATOR)
     title_en = _stored(award.title_en, ("表彰英文名称", "award's English title"), _OPERATOR, required=False)
@@ -373,7 +377,7 @@ def issue(
     if kind == CertificateKind.award:
         if award is None:
             raise CreditbankError("invalid_value", {"field": "award", "reason": "必填 / required"})
-        rows: list = [(set(), _award_line(award), 0)]
+        rows: list = [(set(), _award_line(award, issuer.name_zh), 0)]
     elif kind == CertificateKind.conversion:
         rows = _conversion_lines(session, conversion_id, learner.id)
     elif kind == CertificateKind.qualification:
@@ -403,8 +407,8 @@ def issue(
         kind=kind.value,
         issued_on=clock.today().isoformat(),
         issuer_did=issuer.did,
-        issuer_name_zh=BANK_NAME_ZH,
-        issuer_name_en=BANK_NAME_EN,
+        issuer_name_zh=issuer.name_zh,
+        issuer_name_en=issuer.name_en,
         learner_name=_stored(
             learner.name,
             ("姓名", "name"),

@@ -233,6 +233,7 @@ class OnlineVerifier:
             "issued_at": certificate.issued_at.isoformat(),
             "issued_on": printed.issued_on,
             "issuer": printed.issuer_name_zh,
+            "issuer_en": printed.issuer_name_en,
             "issuer_did": printed.issuer_did,
             "total_credits": credits_of_text(printed.total_credits),
             "lines": [

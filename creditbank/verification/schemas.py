@@ -47,6 +47,8 @@ class CertificateSummaryOut(BaseModel):
     issued_at: str | None = None
     issued_on: str | None = None
     issuer: str | None = None
+    """签发方 as the certificate prints it (the bank's name when it was signed), Chinese."""
+    issuer_en: str | None = None
     issuer_did: str | None = None
     total_credits: float | None = Field(default=None, examples=[5], description="Credits, a JSON number")
     lines: list[LineOut] | None = None

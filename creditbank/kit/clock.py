@@ -6,7 +6,9 @@ from __future__ import annotations
 from datetime import MAXYEAR, MINYEAR, UTC, date, datetime
 from zoneinfo import ZoneInfo
 
-_CHINA = ZoneInfo("Asia/Shanghai")
+ZONE = ZoneInfo("Asia/Shanghai")
+"""The bank's time zone. Learners and institutions are in China: "today", and every date and time a
+page shows, are Beijing's (timestamps are stored in UTC)."""
 
 
 def now() -> datetime:
@@ -16,7 +18,14 @@ def now() -> datetime:
 def today() -> date:
     # Learners and institutions are in China: a completion dated "today" in Beijing must not be
     # refused as "in the future" because UTC is still on yesterday.
-    return datetime.now(_CHINA).date()
+    return now().astimezone(ZONE).date()
+
+
+def local(ts: datetime) -> datetime:
+    """``ts`` in the bank's time zone; a naive timestamp is taken as UTC (how they are stored)."""
+    if ts.tzinfo is None:
+        ts = ts.replace(tzinfo=UTC)
+    return ts.astimezone(ZONE)
 
 
 def add_years(day: date, years: int) -> date:

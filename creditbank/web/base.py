@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from typing import Annotated, Any, TypeVar
 from urllib.parse import quote
 
@@ -18,17 +19,20 @@ from fastapi import Depends, Form, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
-from jinja2 import Environment, FileSystemLoader, select_autoescape
+from jinja2 import Environment, FileSystemLoader, pass_context, select_autoescape
+from jinja2.runtime import Context
 
 from creditbank.config import Settings
 from creditbank.db import Database
 from creditbank.errors import CODES, CreditbankError, render
+from creditbank.kit import clock
 from creditbank.kit.resources import shared_dir
 from creditbank.learners import service as learners
 from creditbank.learners.models import Learner
 from creditbank.staff import service as staff_accounts
 from creditbank.staff.service import StaffUser
 from creditbank.web import i18n, security
+from creditbank.web.i18n import N_
 
 log = logging.getLogger("creditbank.web")
 TEMPLATES = shared_dir("templates", "web/base.html.j2")
@@ -150,6 +154,42 @@ def _csrf(ctx: Page, csrf_token: Annotated[str | None, Form()] = None) -> None:
 Csrf = Annotated[None, Depends(_csrf)]
 
 
+BEIJING_TIME = N_("%(time)s (Beijing time)")
+
+
+def _moment(value: date | datetime | str) -> date | datetime:
+    if isinstance(value, str):  # an ISO timestamp kept as text (the key files)
+        parsed = clock.parse_iso(value)
+        if parsed is None:
+            raise ValueError(f"not an ISO date or time: {value!r}")
+        return parsed
+    return value
+
+
+def local_date(value: date | datetime | str | None) -> str:
+    """``2026-12-03``: a day as the bank counts days — a timestamp's date in Beijing, not in UTC
+    (at 16:30 UTC it is already tomorrow there, and "today" is Beijing's everywhere: kit.clock)."""
+    if value is None:
+        return ""
+    moment = _moment(value)
+    if isinstance(moment, datetime):
+        moment = clock.local(moment).date()
+    return moment.isoformat()
+
+
+@pass_context
+def local_datetime(context: Context, value: datetime | str | None) -> str:
+    """``2026-12-03 00:36（北京时间）`` / ``2026-12-03 00:36 (Beijing time)``: every time a page shows,
+    in the bank's zone and saying so (timestamps are stored in UTC)."""
+    if value is None:
+        return ""
+    moment = _moment(value)
+    if not isinstance(moment, datetime):
+        return moment.isoformat()
+    shown = clock.local(moment).strftime("%Y-%m-%d %H:%M")
+    return context["_"](BEIJING_TIME, time=shown)
+
+
 class Renderer:
     def __init__(self, settings: Settings) -> None:
         self.env = Environment(
@@ -160,6 +200,8 @@ class Renderer:
         )
         self.env.filters["credits"] = lambda units: f"{units / 100:g}"
         self.env.filters["urlquote"] = lambda s: quote(str(s), safe="")
+        self.env.filters["date"] = local_date
+        self.env.filters["datetime"] = local_datetime
         self.csrf_key = security.csrf_key(settings.id_secret())
 
     def page(

@@ -9,7 +9,6 @@ Pages call the domain services the API calls; every change records the staff acc
 from __future__ import annotations
 
 import secrets
-from datetime import date
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Form, Path, Query, Response
@@ -25,7 +24,7 @@ from creditbank.conversion import service as conversions
 from creditbank.errors import CreditbankError
 from creditbank.httpio import spool_body
 from creditbank.institutions import service as institutions
-from creditbank.kit import text
+from creditbank.kit import clock, text
 from creditbank.learners import service as learners
 from creditbank.learners.service import ACTIVATION_DAYS
 from creditbank.ledger import queries
@@ -258,7 +257,7 @@ def completion_form(ctx: ClerkPage, code: Code, account_no: Annotated[str, Query
     with ctx.db.reader() as session:
         outcomes = list(catalogue.current_catalogue(session, institution_id=institution_id).values())
     return _page(
-        ctx, "completion_form", outcomes=outcomes, form={"account_no": account_no}, today=date.today()
+        ctx, "completion_form", outcomes=outcomes, form={"account_no": account_no}, today=clock.today()
     )
 
 
@@ -285,7 +284,7 @@ def post_completion(
         "hours": hours,
     }
     values = {
-        "external_id": _blank(external_id) or f"web-{date.today():%Y%m%d}-{secrets.token_hex(4)}",
+        "external_id": _blank(external_id) or f"web-{clock.today():%Y%m%d}-{secrets.token_hex(4)}",
         "account_no": form["account_no"],
         "national_id": None,
         "outcome_code": outcome_code.strip(),
@@ -313,7 +312,7 @@ def post_completion(
             outcomes = list(
                 catalogue.current_catalogue(session, institution_id=ctx.staff.institution_id or 0).values()
             )
-        return _again(ctx, "completion_form", exc, outcomes=outcomes, form=form, today=date.today())
+        return _again(ctx, "completion_form", exc, outcomes=outcomes, form=form, today=clock.today())
     return _page(ctx, "completion_posted", status=200 if posted.replayed else 201, posted=posted)
 
 

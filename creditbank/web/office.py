@@ -6,7 +6,7 @@ Every change is recorded as the operator account's (``staff_action``)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Form, Path, Query
@@ -321,8 +321,10 @@ def _keys(ctx: Ctx) -> list[dict]:
 def keys_page(ctx: OperatorPage, done: Annotated[str | None, Query(max_length=40)] = None):
     issuer = ctx.request.app.state.issuer
     since = issuer.identity.pdf_seals_since  # as published with the keys (docs/certificates.md)
-    seals_since = None if since is None else clock.iso_seconds(since)
-    return _page(ctx, "keys", keys=_keys(ctx), done=done, issuer=issuer, seals_since=seals_since)
+    published = None if since is None else clock.iso_seconds(since)
+    return _page(
+        ctx, "keys", keys=_keys(ctx), done=done, issuer=issuer, seals_since=since, published=published
+    )
 
 
 @router.post("/operator/keys/rotate", response_class=HTMLResponse)
@@ -346,8 +348,8 @@ def key_compromised(
         raise CreditbankError(
             "invalid_value", {"field": "since", "reason": "例如 2026-12-01 08:00 / e.g. 2026-12-01 08:00"}
         ) from None
-    if at.tzinfo is None:
-        at = at.replace(tzinfo=UTC)
+    if at.tzinfo is None:  # as the page shows every time: Beijing's (kit.clock.ZONE)
+        at = at.replace(tzinfo=clock.ZONE)
     issuer = ctx.request.app.state.issuer
     if kid not in {k.kid for k in issuer.keys.all()}:
         raise CreditbankError("invalid_value", {"field": "kid", "reason": kid})

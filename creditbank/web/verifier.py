@@ -123,5 +123,5 @@ def shared_certificates(ctx: Page, link_id: Annotated[str, Path(max_length=60)])
         headers={"Referrer-Policy": "no-referrer"},
         verdicts=verdicts,
         note=shared.link.note,
-        expires_on=shared.link.expires_at.date().isoformat(),
+        expires_at=shared.link.expires_at,
     )

@@ -8,6 +8,7 @@ import re
 import pytest
 from sqlmodel import select
 
+from creditbank.kit import clock
 from creditbank.staff.models import StaffAction
 from tests.conftest import OPERATOR, institution
 from tests.web.staffworld import (
@@ -141,11 +142,14 @@ def test_the_keys_page_says_since_when_pdfs_are_sealed_as_published(office):
     """The time verifiers judge unsealed PDFs by (creditbank_pdf_seals_since) is on the operator's
     keys page, in Chinese and in English, exactly as the key documents publish it."""
     published = office.get("/.well-known/jwks.json").json()["creditbank_pdf_seals_since"]
+    beijing = clock.local(clock.parse_iso(published)).strftime("%Y-%m-%d %H:%M")  # as every time shown
     zh = office.get("/operator/keys").text
-    assert f"自 {published}（UTC）起签发的证书，其 PDF 都带本行的封印" in zh, zh
+    assert f"自 {beijing}（北京时间）起签发的证书，其 PDF 都带本行的封印" in zh, zh
+    assert f"（creditbank_pdf_seals_since：{published}，UTC）" in zh, zh
     office.cookies.set("cb_lang", "en")
     en = office.get("/operator/keys").text
-    assert f"Certificates issued from {published} (UTC) on have sealed PDFs" in en, en
+    assert f"Certificates issued from {beijing} (Beijing time) on have sealed PDFs" in en, en
+    assert f"creditbank_pdf_seals_since ({published}, UTC)" in en, en
 
 
 def test_a_bad_compromise_time_is_a_sentence_and_no_key_changes(office):

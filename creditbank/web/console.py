@@ -33,6 +33,7 @@ from creditbank.staff import uploads
 from creditbank.web import security
 from creditbank.web.accounts import ROLE_NAMES, ApproverPage, ClerkPage, StaffPage, own_institution
 from creditbank.web.base import Csrf, CsrfRefused, Ctx, PageRoute, redirect, renderer
+from creditbank.web.i18n import N_
 from creditbank.web.learner import CAP_WORDS, category_name
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
@@ -443,16 +444,25 @@ def revoke_completion(
 
 @router.get("/console/{code}/conversions", response_class=HTMLResponse)
 def conversion_queue(ctx: ApproverPage, code: Code, done: Annotated[str | None, Query(max_length=40)] = None):
-    institution_id = own_institution(ctx, code)
+    return _queue(ctx, own_institution(ctx, code), done=done)
+
+
+def _queue(ctx: Ctx, institution_id: int, *, status: int = 200, **values):
+    """The queue; after a refused decision (``refused`` = the request's id, ``error``, the
+    ``reason`` typed) the refusal stands beside that request's reason box."""
     with ctx.db.reader() as session:
         reviews = conversions.pending_reviews(session, institution_id=institution_id)
     return _page(
         ctx,
         "conversions",
+        status=status,
         reviews=reviews,
-        done=done,
         cap_words={k: ctx._(v) for k, v in CAP_WORDS.items()},
+        **values,
     )
+
+
+REASON_NEEDED = N_("Write the reason for the rejection in the box: the learner reads it.")
 
 
 @router.post("/console/{code}/conversions/{conversion_id}", response_class=HTMLResponse)
@@ -467,19 +477,29 @@ def decide_conversion(
     institution_id = own_institution(ctx, code)
     assert ctx.staff is not None
     if decision == "reject" and not _blank(reason):
-        raise CreditbankError(
-            "invalid_value", {"field": "reason", "reason": "拒绝时请写明理由 / a rejection needs a reason"}
+        return _queue(
+            ctx, institution_id, status=422, refused=conversion_id, error=ctx._(REASON_NEEDED), reason=reason
         )
     with ctx.db.unit_of_work() as session:  # committed on its own, as the API does
         conversions.expire_pending(session, conversion_id=conversion_id)
-    with ctx.db.unit_of_work() as session:
-        conversions.decide(
-            session,
-            conversion_id=conversion_id,
-            institution_id=institution_id,
-            decision=decision,
-            reason=_blank(reason),
-            decided_by=ctx.staff.actor,
+    try:
+        with ctx.db.unit_of_work() as session:
+            conversions.decide(
+                session,
+                conversion_id=conversion_id,
+                institution_id=institution_id,
+                decision=decision,
+                reason=_blank(reason),
+                decided_by=ctx.staff.actor,
+            )
+            staff_accounts.record(session, ctx.staff, decision, conversion_id)
+    except CreditbankError as exc:  # decided or expired meanwhile, say: the queue as it is now, and why
+        return _queue(
+            ctx,
+            institution_id,
+            status=exc.http_status,
+            refused=conversion_id,
+            error=ctx.error_text(exc.code, exc.params),
+            reason=reason,
         )
-        staff_accounts.record(session, ctx.staff, decision, conversion_id)
     return redirect(ctx, f"/console/{code}/conversions?done={conversion_id}")

@@ -432,17 +432,42 @@ def share_links(ctx: LearnerPage):
     return renderer(ctx.request).page(ctx, "web/share_links.html.j2", links=links)
 
 
-@router.get("/me/share/new", response_class=HTMLResponse)
-def new_share_link(ctx: LearnerPage, certificate: Annotated[str | None, Query(max_length=40)] = None):
+SHARE_FIELDS = {"share_needs_certificates": "certificates", "certificate_not_found": "certificates"}
+"""Which part of the share form a refusal is about (``invalid_value`` names its field)."""
+
+
+def _share_form(
+    ctx: Ctx,
+    *,
+    chosen: list[str],
+    days: int = LIFETIMES[0],
+    note: str = "",
+    refused: CreditbankError | None = None,
+) -> HTMLResponse:
     with ctx.db.reader() as session:
         mine = [
             certificate_view(ctx, c)
             for c in certificates.for_learner(session, ctx.learner_id)
             if c.revoked_at is None
         ]
-    return renderer(ctx.request).page(
-        ctx, "web/share_new.html.j2", certificates=mine, chosen=certificate, lifetimes=LIFETIMES
+    values: dict = {
+        "certificates": mine,
+        "chosen": chosen,
+        "days": days,
+        "note": note,
+        "lifetimes": LIFETIMES,
+    }
+    if refused is None:
+        return renderer(ctx.request).page(ctx, "web/share_new.html.j2", **values)
+    field = SHARE_FIELDS.get(refused.code) or str(refused.params.get("field", "certificates"))
+    return _form_again(
+        ctx, "web/share_new.html.j2", refused.code, refused.params, error_field=field, **values
     )
+
+
+@router.get("/me/share/new", response_class=HTMLResponse)
+def new_share_link(ctx: LearnerPage, certificate: Annotated[str | None, Query(max_length=40)] = None):
+    return _share_form(ctx, chosen=[certificate] if certificate else [])
 
 
 @router.post("/me/share")
@@ -453,10 +478,17 @@ def create_share_link(
     certificate_ids: Annotated[list[str] | None, Form(alias="certificate_id", max_length=200)] = None,
     note: Annotated[str | None, Form(max_length=1000)] = None,
 ):
-    with ctx.db.unit_of_work() as session:
-        link = sharing.create(
-            session, learner_id=ctx.learner_id, certificate_ids=certificate_ids or [], days=days, note=note
-        )
+    try:
+        with ctx.db.unit_of_work() as session:
+            link = sharing.create(
+                session,
+                learner_id=ctx.learner_id,
+                certificate_ids=certificate_ids or [],
+                days=days,
+                note=note,
+            )
+    except CreditbankError as exc:  # the form again, what was chosen and written kept
+        return _share_form(ctx, chosen=certificate_ids or [], days=days, note=note or "", refused=exc)
     return redirect(ctx, f"/me/share/{link.id}?new=1")
 
 

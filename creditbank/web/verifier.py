@@ -70,8 +70,18 @@ def verify_page(ctx: Page, certificate_id: Annotated[str, Path(max_length=100)])
 
 @router.get("/verify", response_class=HTMLResponse)
 def upload_form(ctx: Page):
+    return _upload_form(ctx)
+
+
+def _upload_form(ctx: Ctx, refused: CreditbankError | None = None):
+    """The upload form; after a refused file, the same form with why beside the file field."""
+    error = None if refused is None else ctx.error_text(refused.code, refused.params)
     return renderer(ctx.request).page(
-        ctx, "web/upload.html.j2", limit_mb=ctx.settings.max_upload_bytes // (1024 * 1024)
+        ctx,
+        "web/upload.html.j2",
+        status=200 if refused is None else refused.http_status,
+        error=error,
+        limit_mb=ctx.settings.max_upload_bytes // (1024 * 1024),
     )
 
 
@@ -80,22 +90,27 @@ async def upload(ctx: Page):
     """The same verdict as POST /api/v1/verify, for a PDF or a photo of the QR code."""
     limit_verification(ctx.request)
     limit = ctx.settings.max_upload_bytes
-    if not ctx.request.headers.get("content-type", "").startswith("multipart/form-data"):
-        raise CreditbankError("unsupported_upload")
-    file, _, filename = await spool_body(  # refuses > limit before reading it all
-        ctx.request, limit, unsupported="unsupported_verify_input"
-    )
-    form = await ctx.request.form()
-    token = form.get(security.CSRF_FIELD)
-    if ctx.new_nonce or not security.csrf_ok(
-        ctx.request.app.state.web.csrf_key, ctx.nonce, token if isinstance(token, str) else None
-    ):
-        raise CsrfRefused
-    data = file.read()
-    if not data.startswith(UPLOAD_TYPES):
-        raise CreditbankError("unsupported_upload")
-    submitted = await run_in_threadpool(inputs.from_bytes, data, filename)
-    verdict = await run_in_threadpool(ctx.request.app.state.verifier.verify_input, submitted)
+    try:
+        if not ctx.request.headers.get("content-type", "").startswith("multipart/form-data"):
+            raise CreditbankError("unsupported_upload")
+        file, _, filename = await spool_body(  # refuses > limit before reading it all
+            ctx.request, limit, unsupported="unsupported_verify_input"
+        )
+        form = await ctx.request.form()
+        token = form.get(security.CSRF_FIELD)
+        if ctx.new_nonce or not security.csrf_ok(
+            ctx.request.app.state.web.csrf_key, ctx.nonce, token if isinstance(token, str) else None
+        ):
+            raise CsrfRefused
+        data = file.read()
+        if not data.startswith(UPLOAD_TYPES):
+            raise CreditbankError("unsupported_upload")
+        submitted = await run_in_threadpool(inputs.from_bytes, data, filename)
+        verdict = await run_in_threadpool(ctx.request.app.state.verifier.verify_input, submitted)
+    except CreditbankError as exc:  # a file it cannot read (no QR code, not a PDF, too big): try another
+        if exc.http_status == 429:
+            raise
+        return _upload_form(ctx, exc)
     return renderer(ctx.request).page(ctx, "web/upload_result.html.j2", v=verdict_view(ctx, verdict))
 
 

@@ -542,6 +542,15 @@ def render(code: str, params: dict[str, Any], lang: str = "zh") -> str:
         return template
 
 
+def in_language(text: str, lang: str) -> str:
+    """One half of a stored "中文 / English" text (a revocation reason, an older reason), the
+    whole text when it is not such a pair."""
+    halves = _bilingual(text)
+    if halves is None:
+        return text
+    return halves[1] if lang == "en" else halves[0]
+
+
 def _has_cjk(text: str) -> bool:
     return any("\u3000" <= ch <= "\u9fff" or "\uff00" <= ch <= "\uffef" for ch in text)
 

@@ -18,7 +18,7 @@ from creditbank.completions import service as completions
 from creditbank.conversion import progress
 from creditbank.conversion import service as conversions
 from creditbank.conversion.progress import CATEGORY_EN
-from creditbank.errors import CODES, CreditbankError
+from creditbank.errors import CODES, CreditbankError, in_language
 from creditbank.httpio import client_address
 from creditbank.kit import clock, qrcodes
 from creditbank.learners import queries as learner_queries
@@ -304,7 +304,9 @@ def certificate_view(ctx: Ctx, certificate) -> dict:
         "issued_on": printed.issued_on,
         "total_credits": printed.total_credits,
         "revoked": certificate.revoked_at is not None,
-        "revoke_reason": certificate.revoke_reason,
+        "revoke_reason": in_language(certificate.revoke_reason, ctx.lang)
+        if certificate.revoke_reason
+        else "",
     }
 
 
@@ -397,13 +399,24 @@ def certificate_qr(ctx: LearnerPage, certificate_id: CertificateId):
 LIFETIMES = (30, 90, 180)
 
 
-def share_view(ctx: Ctx, shared: sharing.Shared, titles: dict[str, str]) -> dict:
+def share_view(ctx: Ctx, shared: sharing.Shared, mine: dict[str, dict]) -> dict:
+    """A link and what it shows: an active link whose certificate was revoked since does not say
+    ✓ 有效 — the reader it was sent to sees 已撤销 (/s/{id})."""
     state = shared.state(clock.now())
     words = {
         "active": (N_("Active"), "ok", "✓"),
         "expired": (N_("Expired"), "warn", "⚠"),
         "revoked": (N_("Revoked by you"), "bad", "✗"),
     }[state]
+    shown = [
+        mine.get(c) or {"id": c, "title": c, "revoked": False, "revoke_reason": ""}
+        for c in shared.certificate_ids
+    ]
+    revoked = sum(1 for c in shown if c["revoked"])
+    if state == "active" and revoked == len(shown):
+        words = (N_("The link works, but the certificate it shares is revoked"), "bad", "✗")
+    elif state == "active" and revoked:
+        words = (N_("The link works, but some certificates it shares are revoked"), "warn", "⚠")
     return {
         "id": shared.link.id,
         "url": f"{ctx.request.app.state.issuer.base_url}/s/{shared.link.id}",
@@ -414,21 +427,19 @@ def share_view(ctx: Ctx, shared: sharing.Shared, titles: dict[str, str]) -> dict
         "state_words": ctx._(words[0]),
         "tone": words[1],
         "icon": words[2],
-        "titles": [titles.get(c, c) for c in shared.certificate_ids],
+        "certificates": shown,
     }
 
 
-def _titles(ctx: Ctx, session) -> dict[str, str]:
-    return {
-        c.id: certificate_view(ctx, c)["title"] for c in certificates.for_learner(session, ctx.learner_id)
-    }
+def _views(ctx: Ctx, session) -> dict[str, dict]:
+    return {c.id: certificate_view(ctx, c) for c in certificates.for_learner(session, ctx.learner_id)}
 
 
 @router.get("/me/share", response_class=HTMLResponse)
 def share_links(ctx: LearnerPage):
     with ctx.db.reader() as session:
-        titles = _titles(ctx, session)
-        links = [share_view(ctx, s, titles) for s in sharing.for_learner(session, ctx.learner_id)]
+        mine = _views(ctx, session)
+        links = [share_view(ctx, s, mine) for s in sharing.for_learner(session, ctx.learner_id)]
     return renderer(ctx.request).page(ctx, "web/share_links.html.j2", links=links)
 
 
@@ -499,7 +510,7 @@ ShareId = Annotated[str, Path(max_length=60)]
 def share_link(ctx: LearnerPage, link_id: ShareId, new: int = 0):
     with ctx.db.reader() as session:
         shared = sharing.get_for_learner(session, learner_id=ctx.learner_id, link_id=link_id)
-        link = share_view(ctx, shared, _titles(ctx, session))
+        link = share_view(ctx, shared, _views(ctx, session))
     return renderer(ctx.request).page(ctx, "web/share_link.html.j2", link=link, new=bool(new))
 
 

@@ -104,3 +104,18 @@ class Snapshot(SQLModel, table=True):
     requested_at: datetime | None = None
     """The office asked for fresh figures (立即更新) or changed what they show (population, targets,
     area list) at this time: the next request recomputes without waiting for the interval."""
+
+
+class StoppedComputation(SQLModel, table=True):
+    """A computation of kept statistics (a ``stats_snapshot`` key) that PostgreSQL stopped at
+    ``CREDITBANK_STATS_STATEMENT_TIMEOUT_SECONDS``: for ``CREDITBANK_STATS_REFRESH_SECONDS`` after it,
+    no worker starts it again by itself — the office is told it stopped (503 ``stats_timeout``, or
+    beside the kept figures) instead of "being computed" while each view ran it again for as long.
+    Removed when the figures are computed and kept."""
+
+    __tablename__ = "stats_stopped"
+    key: str = Field(primary_key=True, max_length=200)
+    """The ``stats_snapshot`` key (``kind|from|to|district``)."""
+    stopped_at: datetime
+    limit_seconds: float
+    """The statement timeout it ran into."""

@@ -47,7 +47,7 @@ from creditbank.ledger.models import LedgerHead
 from creditbank.stats import awards, queries
 from creditbank.stats import service as office
 from creditbank.stats.figures import Chart, Column, Figure
-from creditbank.stats.models import Snapshot
+from creditbank.stats.models import Snapshot, StoppedComputation
 
 logger = logging.getLogger(__name__)
 
@@ -117,6 +117,11 @@ class Stamp:
     """Newer figures are being computed (kept figures only)."""
     compute_seconds: float | None = None
     """How long the computation took."""
+    stopped_at: datetime | None = None
+    """The last recomputation of kept figures stopped at the statement timeout then (they are not
+    recomputed by themselves for ``Policy.refresh_seconds`` after it)."""
+    stopped_limit: float | None = None
+    """The statement timeout that recomputation ran into, in seconds."""
 
 
 @dataclass(frozen=True)
@@ -411,6 +416,7 @@ class Statistics:
         row = self._load(key)
         if row is not None and kept(row.compute_seconds, self.policy):
             return self._serve(key, row)
+        self._refuse_if_stopped(key)
         payload, seconds = self._wait(
             self._submit(key, lambda: self._compute_and_keep(key, always=False, known=row is not None))
         )
@@ -425,6 +431,7 @@ class Statistics:
             answer = compute()
             return answer, time.perf_counter() - t0
 
+        self._refuse_if_stopped(key)
         try:
             if self.policy.wait_seconds <= 0:
                 raise FutureTimeout
@@ -437,8 +444,49 @@ class Statistics:
         return answer
 
     def _start(self, key: Key) -> None:
-        """Compute ``key`` in the background and keep it (once per process at a time)."""
-        self._submit(key, lambda: self._compute_and_keep(key, always=True))
+        """Compute ``key`` in the background and keep it (once per process at a time) — unless it
+        stopped at the statement timeout a short while ago."""
+        if self._stopped(key, clock.now()) is None:
+            self._submit(key, lambda: self._compute_and_keep(key, always=True))
+
+    # A kept computation (a dashboard, candidates) stopped at the statement timeout is kept in mind
+    # (stats_stopped, every worker): started again by the next view, it would only run as long and
+    # stop again, while the office — whose request had stopped waiting — was told "being computed"
+    # for ever. Until the refresh interval has passed the period (and its single figures) answers
+    # stats_timeout, kept figures are served with the stop beside them; 立即更新 (or a change of
+    # targets…) and creditbank stats-refresh try at once. A figure computed for a request that
+    # stopped is said to that request and not kept in mind (a lock held a moment is not a period).
+
+    def _stopped(self, key: Key, now: datetime) -> StoppedComputation | None:
+        """The stop of ``key``'s computation within the refresh interval, if any."""
+        with self.db.reader() as session:
+            stop = session.get(StoppedComputation, key.text())
+        if stop is None or (now - stop.stopped_at).total_seconds() >= self.policy.refresh_seconds:
+            return None
+        return stop
+
+    def _refuse_if_stopped(self, key: Key) -> None:
+        now = clock.now()
+        stop = self._stopped(key, now)
+        if stop is not None:
+            retry = self.policy.refresh_seconds - (now - stop.stopped_at).total_seconds()
+            raise CreditbankError(
+                "stats_timeout", {"seconds": f"{stop.limit_seconds:g}", "retry_after": max(1, round(retry))}
+            )
+
+    def _record_stop(self, key: Key, limit: float) -> None:
+        for attempt in (1, 2):
+            try:
+                with self.db.unit_of_work() as session:
+                    stop = session.get(StoppedComputation, key.text(), with_for_update=True)
+                    if stop is None:
+                        stop = StoppedComputation(key=key.text(), stopped_at=clock.now(), limit_seconds=limit)
+                    stop.stopped_at, stop.limit_seconds = clock.now(), limit
+                    session.add(stop)
+                return
+            except IntegrityError:  # another worker's computation of the same key stopped too
+                if attempt == 2:
+                    raise
 
     def _submit(self, key: Key, work: Callable[[], tuple[dict[str, Any], float]]) -> Future:
         """Run ``work`` in the pool. A computation of the same key already under way for longer than
@@ -478,14 +526,22 @@ class Statistics:
     def _serve(self, key: Key, row: Snapshot) -> tuple[dict[str, Any], Stamp]:
         now = clock.now()
         refreshing = claimed(row.claimed_at, row.compute_seconds, now, self.policy)
-        if due(
+        stop = None
+        is_due = due(
             computed_at=row.computed_at,
             requested_at=row.requested_at,
             claimed_at=row.claimed_at,
             compute_seconds=row.compute_seconds,
             now=now,
             policy=self.policy,
-        ):
+        )
+        if is_due or not refreshing:
+            stop = self._stopped(key, now)
+            if stop is not None and stop.stopped_at < row.computed_at:
+                stop = None  # kept since: the stop is history
+        if is_due and stop is not None and (row.requested_at is None or row.requested_at <= stop.stopped_at):
+            is_due = False  # stopped a short while ago and not asked for since: not again by itself
+        if is_due:
             job = self._refresh(key, row, now)
             refreshing = True
             if (
@@ -502,6 +558,8 @@ class Statistics:
                     if fresh is not None:
                         row, refreshing = fresh, False
         stamp = Stamp(row.ledger_seq, row.computed_at, refreshing, row.compute_seconds)
+        if stop is not None and not refreshing:
+            stamp = replace(stamp, stopped_at=stop.stopped_at, stopped_limit=stop.limit_seconds)
         return json.loads(row.payload), stamp
 
     def _refresh(self, key: Key, row: Snapshot, now: datetime) -> Future | None:
@@ -550,6 +608,8 @@ class Statistics:
             payload = self._compute(key)
         except CreditbankError as error:  # stopped at the statement timeout: said, no stack trace
             logger.warning("statistics %s: %s", key.text(), error)
+            if error.code == "stats_timeout":  # kept in mind: not started again by the next view
+                self._record_stop(key, self.policy.statement_timeout_seconds)
             if claimed_at is not None:
                 self._release(key, claimed_at)
             raise
@@ -592,6 +652,9 @@ class Statistics:
                                 compute_seconds=seconds,
                             )
                         )
+                        session.execute(
+                            delete(StoppedComputation).where(col(StoppedComputation.key) == key.text())
+                        )
                         return
                     if row.computed_at > started:
                         return  # a computation that started later was kept meanwhile
@@ -605,6 +668,9 @@ class Statistics:
                     if row.requested_at is not None and row.requested_at <= started:
                         row.requested_at = None  # asked for before this computation began: answered
                     session.add(row)
+                    session.execute(
+                        delete(StoppedComputation).where(col(StoppedComputation.key) == key.text())
+                    )
                 return
             except IntegrityError:  # another worker inserted the same key at the same moment
                 if attempt == 2:

@@ -23,7 +23,7 @@ from creditbank.stats import export, queries
 from creditbank.stats import service as stats
 from creditbank.stats.figures import AGE_BANDS, Figure, as_of_text, cell, shown
 from creditbank.stats.models import AgeBand
-from creditbank.stats.snapshots import Statistics
+from creditbank.stats.snapshots import Stamp, Statistics
 from creditbank.web import charts
 from creditbank.web.accounts import OperatorPage
 from creditbank.web.base import Csrf, Ctx, PageRoute, redirect, renderer
@@ -84,6 +84,7 @@ def dashboard(ctx: OperatorPage, start: From = None, end: To = None, district: D
         stamp=shown_.stamp,
         as_of=as_of_text(shown_.stamp.as_of, shown_.stamp.ledger_seq, ctx.lang),
         refreshed=ctx.request.query_params.get("refreshed"),
+        stopped=_stopped(shown_.stamp),
         refresh_seconds=statistics(ctx).policy.refresh_seconds,
         wait_seconds=statistics(ctx).policy.wait_seconds,
         figures=[
@@ -100,6 +101,13 @@ def dashboard(ctx: OperatorPage, start: From = None, end: To = None, district: D
             for f in figures
         ],
     )
+
+
+def _stopped(stamp: Stamp) -> dict[str, Any] | None:
+    """The last recomputation of kept figures stopped at the statement timeout: when, and the limit."""
+    if stamp.stopped_at is None:
+        return None
+    return {"at": stamp.stopped_at, "seconds": f"{stamp.stopped_limit or 0:g}"}
 
 
 def statistics(ctx: Ctx) -> Statistics:

@@ -13,11 +13,13 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 
 from creditbank.app import create_app
 from creditbank.config import Settings
 from creditbank.db import Database
 from creditbank.kit import clock
+from creditbank.stats import snapshots
 from creditbank.stats.models import Snapshot
 from creditbank.stats.snapshots import Key, Policy, due, kept
 from tests.conftest import OPERATOR, completion_body, institution, learner, outcome
@@ -240,6 +242,73 @@ class TestLargeBank:
         assert community_of_yongchuan() == [(1, "乙")]
 
 
+class _Cancelled(Exception):
+    sqlstate = "57014"  # PostgreSQL's query_canceled, as a statement timeout raises it
+
+
+def stopping(calls: list[str]):
+    """A computation PostgreSQL stops at the statement timeout (the real thing: TestStatementTimeout)."""
+
+    def stopped(*args, **kwargs):
+        calls.append("stopped")
+        raise OperationalError("SELECT …", {}, _Cancelled("canceling statement due to statement timeout"))
+
+    return stopped
+
+
+class TestAComputationStoppedAtTheLimit:
+    """A computation stopped at the statement timeout is remembered (every worker): the office is
+    told it stopped, and it is not started again by every view — before, a period computed in the
+    background said "being computed" for ever while each view started it again for as long."""
+
+    def test_a_period_nobody_computed_yet_says_it_stopped_and_is_not_started_again(
+        self, settings, db, monkeypatch
+    ):
+        calls: list[str] = []
+        with bank(settings, db, stats_live_seconds=0.0, stats_wait_seconds=0.0) as client:
+            Posting(client).post(0)
+            monkeypatch.setattr(snapshots, "compute_dashboard", stopping(calls))
+            r = client.get("/api/v1/stats/credits", headers=OPERATOR)
+            assert (r.status_code, r.json()["code"]) == (503, "stats_computing")
+            settle(client)  # the background computation stopped at the limit
+            assert calls == ["stopped"]
+            r = client.get("/api/v1/stats/credits", headers=OPERATOR)
+            assert (r.status_code, r.json()["code"]) == (503, "stats_timeout"), r.text
+            assert "已停止" in r.json()["title"] and 0 < int(r.headers["Retry-After"]) <= 600
+            operator_sign_in(client, add_operator(client))
+            page = client.get("/operator/stats")
+            assert page.status_code == 503 and "已停止" in page.text and "正在后台计算" not in page.text
+            settle(client)
+            assert calls == ["stopped"]  # nothing started again
+
+    def test_kept_figures_say_their_recomputation_stopped_and_only_refresh_now_tries_again(
+        self, slow, monkeypatch
+    ):
+        Posting(slow).post(0)
+        by_category(slow)
+        settle(slow)  # kept
+        calls: list[str] = []
+        computes = snapshots.compute_dashboard
+        monkeypatch.setattr(snapshots, "compute_dashboard", stopping(calls))
+        operator_sign_in(slow, add_operator(slow))
+        refresh = {"csrf_token": csrf(slow, "/operator/stats")}
+        slow.post("/operator/stats/refresh", data=refresh)  # the office asks for fresh figures: stops
+        settle(slow)
+        page = slow.get("/operator/stats")
+        assert page.status_code == 200 and "数据截至" in page.text
+        assert 'id="stopped"' in page.text and "最近一次更新计算超过了" in page.text, page.text
+        slow.get("/operator/stats")
+        settle(slow)
+        assert calls == ["stopped"]  # not again by itself
+        slow.post("/operator/stats/refresh", data=refresh)
+        settle(slow)
+        assert calls == ["stopped", "stopped"]  # 立即更新 tries at once
+        monkeypatch.setattr(snapshots, "compute_dashboard", computes)
+        slow.post("/operator/stats/refresh", data=refresh)
+        settle(slow)
+        assert 'id="stopped"' not in slow.get("/operator/stats").text  # computed and kept: history
+
+
 class TestCollegeSizedBank:
     def test_figures_kept_in_a_slow_moment_are_computed_per_request_again_once_cheap(self, settings, db):
         with bank(settings, db, stats_live_seconds=0.0) as slow:
@@ -440,6 +509,29 @@ class TestStatementTimeout:
                     holder.close()
                 assert served == {"community": (1, 1)} and body["as_of"] == kept_body["as_of"]
                 assert [r.claimed_at for r in kept_rows(db)] == [None]  # released: tried again later
+        finally:
+            db.dispose()
+
+    def test_a_period_computed_in_the_background_that_runs_too_long_says_so_next_time(self, pg_settings):
+        """The request stopped waiting (stats_computing); the computation went on in the background
+        under the same bound and stopped there: the next view says so (not "being computed" again)."""
+        db = Database(pg_settings.database_url)
+        try:
+            with bank(
+                pg_settings, db, stats_live_seconds=0.0, stats_wait_seconds=0.0,
+                stats_statement_timeout_seconds=self.LIMIT,
+            ) as client:  # fmt: skip
+                Posting(client).post(0)
+                holder = self._locked(pg_settings.database_url)
+                try:
+                    r = client.get(FIGURE, params=CATEGORY, headers=OPERATOR)
+                    assert (r.status_code, r.json()["code"]) == (503, "stats_computing"), r.text
+                    settle(client)
+                finally:
+                    holder.close()
+                r = client.get(FIGURE, params=CATEGORY, headers=OPERATOR)
+                assert (r.status_code, r.json()["code"]) == (503, "stats_timeout"), r.text
+                assert "超过了 0.3 秒的上限" in r.json()["title"]
         finally:
             db.dispose()
 

@@ -59,6 +59,12 @@ CODES: dict[str, tuple[int, str, str]] = {
     # learners
     "invalid_national_id": (422, "身份证号无效：{reason}", "Invalid national ID number: {reason}"),
     "learner_not_found": (404, "找不到学习账户 {ref}", "Learning account {ref} not found"),
+    "activation_slip_not_allowed": (
+        403,
+        "这位学习者由{who_zh}开户：新的激活单只能由开户机构或区学分银行管理员发放，请学习者到那里办理",
+        "This learner was enrolled by {who_en}: only the enrolling institution or the district office "
+        "can issue a new activation slip; send the learner there",
+    ),
     "invalid_activation_code": (
         401,
         "账号或激活码不对，或激活码已过期、已用过（已激活的账户请直接登录）",

@@ -6,7 +6,7 @@ import json
 from collections.abc import Callable, Iterable
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import ValidationError
 
@@ -43,9 +43,10 @@ from creditbank.httpio import spool_body
 from creditbank.institutions import service as institutions
 from creditbank.kit.units import credits
 from creditbank.learners import service as learners
-from creditbank.learners.schemas import EnrolmentIn, EnrolmentOut
+from creditbank.learners.schemas import ActivationSlipOut, EnrolmentIn, EnrolmentOut
 from creditbank.ledger import queries
 from creditbank.ledger.schemas import BalanceOut
+from creditbank.staff import service as activity
 
 router = APIRouter(prefix="/api/v1", tags=["institution 机构"])
 
@@ -177,6 +178,57 @@ def enroll(
 
 def _institution_id(principal: Principal) -> int | None:
     return principal.institution.id if principal.institution else None
+
+
+@router.post(
+    "/learners/{account_no}/activation-slips",
+    response_model=ActivationSlipOut,
+    status_code=201,
+    summary="A new activation slip for a learner who forgot their password · 重新发放激活单",
+    description="For the institution that enrolled the learner, or the operator. The answer's code "
+    "is shown once (print it on a slip; an Idempotency-Key replay answers it as null). Nothing "
+    "changes for the learner until they activate with it (`POST /api/v1/auth/activate`): then the "
+    "new password replaces the old one and every session of the account ends. Recorded in the "
+    "activity log (who, when; never the code). Another institution that taught or re-enrolled the "
+    "learner: 403 `activation_slip_not_allowed`; one that cannot see them: 404.",
+)
+def new_activation_slip(
+    account_no: Annotated[str, Path(max_length=20)],
+    request: Request,
+    db: DbDep,
+    settings: SettingsDep,
+    principal: ActingInstitutionOrOperator,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    secret = settings.id_secret()
+
+    def use_case(session):
+        slip = learners.new_activation_slip(
+            session, secret=secret, account_no=account_no, institution_id=_institution_id(principal)
+        )
+        who = f"API key {principal.api_key.id}" if principal.api_key else "operator token"
+        activity.record_api(
+            session,
+            "new activation slip",
+            f"{slip.learner.account_no} ({who})",
+            institution_id=_institution_id(principal),
+        )
+        out = ActivationSlipOut(
+            account_no=slip.learner.account_no,
+            activation_code=slip.activation_code,
+            expires_at=slip.expires_at,
+            had_password=slip.had_password,
+        )
+        return 201, out.model_dump(mode="json")
+
+    return write(
+        db,
+        principal,
+        use_case,
+        idempotency_key=idempotency_key,
+        request_hash=body_digest(request, None),
+        secret_fields=("activation_code",),
+    )
 
 
 @router.post(

@@ -55,6 +55,23 @@ class EnrolmentOut(BaseModel):
     )
 
 
+class ActivationSlipOut(BaseModel):
+    account_no: str
+    activation_code: str | None = Field(
+        description="16 digits, to hand to the learner once (printed on the new slip); null on an "
+        "Idempotency-Key replay"
+    )
+    expires_at: datetime = Field(description="The code works until then, once")
+    had_password: bool = Field(
+        description="true: the account was activated — its password and sessions keep working until "
+        "the learner activates with this code, which replaces the password and ends every session"
+    )
+    redacted: list[str] | None = Field(
+        default=None,
+        description="On an Idempotency-Key replay: ['activation_code'] — the code is never stored, so never shown again",
+    )
+
+
 class ActivateIn(BaseModel):
     account_no: str = Field(min_length=13, max_length=13)
     activation_code: str = Field(

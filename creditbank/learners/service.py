@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerifyMismatchError
 from sqlalchemy import bindparam, delete
 from sqlmodel import Session, col, select
 
-from creditbank.db import Database
+from creditbank.db import Database, referenced
 from creditbank.errors import CreditbankError
 from creditbank.institutions import service as institutions
+from creditbank.institutions.models import Institution
 from creditbank.kit import clock, idcard, passwords, text
 from creditbank.kit.tokens import (
     hmac_hex,
@@ -75,7 +76,8 @@ def enroll(
     Only the operator and accredited institutions enrol, and a refusal comes before any lookup, so
     it says nothing about who exists. Each enrolment of a not-yet-activated account adds its own
     code; earlier codes keep working (a second school's enrolment must not void the first
-    school's slip). An activated account gets no code: codes never reach it again."""
+    school's slip). Enrolling an activated account gives no code: only a deliberate
+    ``new_activation_slip`` (a forgotten password) gives one."""
     if institution_id is not None:
         institutions.require_accredited(session, institution_id)
     # Every way in (API, console, CLI, demo) passes here: the name a certificate will sign is
@@ -123,7 +125,7 @@ def enroll(
         )
     code = None
     if learner.activated_at is None:
-        code = _new_code(session, secret, learner, institution_id)
+        code, _ = _new_code(session, secret, learner, institution_id)
     if institution_id is not None:
         link(session, institution_id=institution_id, learner_ids=[learner.id])
     session.flush()
@@ -135,6 +137,55 @@ def enroll(
     )
 
 
+@dataclass(frozen=True)
+class NewSlip:
+    learner: Learner
+    activation_code: str
+    expires_at: datetime
+    had_password: bool
+    """The account was activated: its password and sessions stay until the new code is used."""
+
+
+def new_activation_slip(
+    session: Session, *, secret: bytes, account_no: str, institution_id: int | None
+) -> NewSlip:
+    """A new activation code for a learner who forgot their password (or lost their slip).
+
+    Who: the institution that enrolled the learner (``Learner.enrolled_by_id``) or the operator
+    (``institution_id`` None). An institution that cannot see the learner gets ``learner_not_found``
+    (it does not learn the account exists); one that only taught or re-enrolled them gets
+    ``activation_slip_not_allowed``, naming who can. A pending or suspended institution is refused
+    first.
+
+    Nothing changes for the learner now: the old password keeps working until the new code is
+    used, and ``activate`` then replaces it and ends every session (docs/privacy.md, "A forgotten
+    password" — why at use, not at issue). The code is one more live code of the account, under
+    the same cap (``MAX_LIVE_CODES``) and guessing budgets as an enrolment's."""
+    if institution_id is not None:
+        institutions.require_accredited(session, institution_id)
+    visible = visible_to(session, account_no, institution_id=institution_id)
+    learner = session.exec(select(Learner).where(Learner.id == visible.id).with_for_update()).one()
+    if institution_id is not None and learner.enrolled_by_id != institution_id:
+        who_zh, who_en = enrolled_by(session, learner)
+        raise CreditbankError("activation_slip_not_allowed", {"who_zh": who_zh, "who_en": who_en})
+    code, expires_at = _new_code(session, secret, learner, institution_id)
+    session.flush()
+    return NewSlip(
+        learner=learner,
+        activation_code=code,
+        expires_at=expires_at,
+        had_password=learner.password_hash is not None,
+    )
+
+
+def enrolled_by(session: Session, learner: Learner) -> tuple[str, str]:
+    """Who enrolled the learner, in Chinese and English (the operator: the district office)."""
+    if learner.enrolled_by_id is None:
+        return "区学分银行", "the district office"
+    enroller = referenced(session, Institution, learner.enrolled_by_id)
+    return enroller.name_zh, enroller.name_en or enroller.name_zh
+
+
 def _comparable(name: str) -> str:
     """Two spellings of one name: "王秀英", "王 秀英" and "王秀英 " (normalised already) are the same."""
     return "".join(name.split()).casefold()
@@ -144,7 +195,9 @@ def _code_hmac(secret: bytes, account_no: str, code: str) -> str:
     return hmac_hex(secret, f"activation\x00{account_no}\x00{normalize_activation_code(code)}")
 
 
-def _new_code(session: Session, secret: bytes, learner: Learner, institution_id: int | None) -> str:
+def _new_code(
+    session: Session, secret: bytes, learner: Learner, institution_id: int | None
+) -> tuple[str, datetime]:
     now = clock.now()
     live = list(
         session.exec(
@@ -162,16 +215,17 @@ def _new_code(session: Session, secret: bytes, learner: Learner, institution_id:
     for row in live[: max(0, len(live) - MAX_LIVE_CODES + 1)]:
         session.delete(row)
     code = new_activation_code()
+    expires_at = now + timedelta(days=ACTIVATION_DAYS)
     session.add(
         ActivationCode(
             learner_id=learner.id,
             code_hmac=_code_hmac(secret, learner.account_no, code),
             institution_id=institution_id,
             created_at=now,
-            expires_at=now + timedelta(days=ACTIVATION_DAYS),
+            expires_at=expires_at,
         )
     )
-    return code
+    return code, expires_at
 
 
 def _free_account_no(session: Session) -> str:
@@ -238,7 +292,11 @@ def activate(
     password: str,
     client: str | None = None,
 ) -> tuple[Learner, str]:
-    """Set the first password with a live code, and open a session.
+    """Set the password with a live code, and open a session.
+
+    The code is an enrolment's (the first password) or a new slip's (``new_activation_slip``, a
+    forgotten password): then the old password is replaced and every session of the account ends
+    — a phone left signed in, or whoever knew the old password, is shut out.
 
     Every attempt spends from the guessing budgets first (``learners.attempts``: per account, per
     client and for the whole service). An unknown account, an activated one, a wrong, used or
@@ -259,17 +317,20 @@ def activate(
         # Again, locked: another request may have used a code of this account meanwhile.
         learner = _activatable(session, account_no, expected, lock=True)
         learner.password_hash = password_hash
-        learner.activated_at = clock.now()
+        learner.activated_at = learner.activated_at or clock.now()  # when first activated
         session.add(learner)
         # Every code of the account dies with the activation: none can take it over later.
         session.execute(delete(ActivationCode).where(col(ActivationCode.learner_id) == learner.id))
+        # A new slip's code replaced the password: sessions opened with the old one end here.
+        session.execute(delete(LearnerSession).where(col(LearnerSession.learner_id) == learner.id))
         return learner, open_session(session, learner)
 
 
 def _activatable(session: Session, account_no: str, code_hmac: str, *, lock: bool) -> Learner:
     query = select(Learner).where(Learner.account_no == account_no)
     learner = session.exec(query.with_for_update() if lock else query).first()
-    if learner is None or learner.activated_at is not None or not _live_code(session, learner, code_hmac):
+    # An activated account has a live code only from a deliberate new slip (new_activation_slip).
+    if learner is None or not _live_code(session, learner, code_hmac):
         raise CreditbankError("invalid_activation_code")
     return learner
 

@@ -324,6 +324,15 @@ def record(
     session.flush()
 
 
+def record_api(session: Session, action: str, subject: str, *, institution_id: int | None) -> None:
+    """One line in ``staff_action`` for a change made through the API that people answer for (a new
+    activation slip): the subject names the API key, or the operator token when no institution."""
+    session.add(
+        StaffAction(at=clock.now(), institution_id=institution_id, action=action[:40], subject=subject[:300])
+    )
+    session.flush()
+
+
 def actions(
     session: Session, *, institution_id: int | None = None, action: str | None = None, limit: int = 50
 ) -> list[StaffAction]:

@@ -249,6 +249,81 @@ def enrol(
     )
 
 
+# -- a new activation slip (a forgotten password) -------------------------------------------------
+
+
+@router.get("/console/{code}/learners/{account_no}/activation-slip", response_class=HTMLResponse)
+def new_slip_form(ctx: ClerkPage, code: Code, account_no: Annotated[str, Path(max_length=20)]):
+    institution_id = own_institution(ctx, code)
+    return new_slip_form_page(ctx, account_no, institution_id=institution_id, base=f"/console/{code}")
+
+
+@router.post("/console/{code}/learners/{account_no}/activation-slip", response_class=HTMLResponse)
+def new_slip(
+    ctx: ClerkPage,
+    _csrf: Csrf,
+    code: Code,
+    account_no: Annotated[str, Path(max_length=20)],
+    checked: Annotated[str | None, Form(max_length=10)] = None,
+):
+    institution_id = own_institution(ctx, code)
+    return issue_new_slip(ctx, account_no, checked, institution_id=institution_id, base=f"/console/{code}")
+
+
+def new_slip_form_page(ctx: Ctx, account_no: str, *, institution_id: int | None, status: int = 200, **values):
+    """The confirmation before a new slip: who, and what happens when the code is used. Shared with
+    the operator's page (``office``; ``institution_id`` None)."""
+    base = values.pop("base")
+    with ctx.db.reader() as session:
+        # A learner this institution cannot see is "not found", as everywhere in the console.
+        person = learners.visible_to(session, account_no, institution_id=institution_id)
+        if institution_id is not None and person.enrolled_by_id != institution_id:
+            who_zh, who_en = learners.enrolled_by(session, person)
+            refusal = CreditbankError("activation_slip_not_allowed", {"who_zh": who_zh, "who_en": who_en})
+            values |= {"error": ctx.error_text(refusal.code, refusal.params), "refused": True}
+            status = refusal.http_status
+    return _page(
+        ctx,
+        "new_slip",
+        status=status,
+        person=person,
+        action=f"{base}/learners/{person.account_no}/activation-slip",
+        **values,
+    )
+
+
+def issue_new_slip(ctx: Ctx, account_no: str, checked: str | None, *, institution_id: int | None, base: str):
+    """Issue the slip once the box "I checked the ID card" is ticked, and show it to print (the code
+    is shown this once). The activity log names who, never the code."""
+    assert ctx.staff is not None
+    if checked != "yes":
+        return new_slip_form_page(
+            ctx,
+            account_no,
+            institution_id=institution_id,
+            status=422,
+            base=base,
+            error=ctx._("Tick the box once you have checked the learner's ID card."),
+        )
+    with ctx.db.unit_of_work() as session:
+        # Another institution's learner: refused here (403) with who can, as the form page says.
+        slip = learners.new_activation_slip(
+            session, secret=ctx.settings.id_secret(), account_no=account_no, institution_id=institution_id
+        )
+        staff_accounts.record(session, ctx.staff, "new activation slip", slip.learner.account_no)
+    return _page(
+        ctx,
+        "slip_new",
+        status=201,
+        name=slip.learner.name,
+        account_no=slip.learner.account_no,
+        activation_code=slip.activation_code,
+        had_password=slip.had_password,
+        days=ACTIVATION_DAYS,
+        base_url=ctx.request.app.state.issuer.base_url,
+    )
+
+
 # -- one completion ------------------------------------------------------------------------------
 
 

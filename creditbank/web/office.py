@@ -23,6 +23,7 @@ from creditbank.institutions.models import InstitutionState
 from creditbank.kit import clock
 from creditbank.learners import secret as deployment_secret
 from creditbank.staff import service as staff_accounts
+from creditbank.web import console
 from creditbank.web.accounts import OperatorPage
 from creditbank.web.base import Csrf, Ctx, PageRoute, redirect, renderer
 from creditbank.web.i18n import N_
@@ -385,3 +386,21 @@ async def audit_now(ctx: OperatorPage, _csrf: Csrf):
 
     await run_in_threadpool(run)
     return redirect(ctx, "/operator/audit")
+
+
+# -- a new activation slip (a forgotten password; the console's pages, for any learner) -----------
+
+
+@router.get("/operator/learners/{account_no}/activation-slip", response_class=HTMLResponse)
+def new_slip_form(ctx: OperatorPage, account_no: Annotated[str, Path(max_length=20)]):
+    return console.new_slip_form_page(ctx, account_no, institution_id=None, base="/operator")
+
+
+@router.post("/operator/learners/{account_no}/activation-slip", response_class=HTMLResponse)
+def new_slip(
+    ctx: OperatorPage,
+    _csrf: Csrf,
+    account_no: Annotated[str, Path(max_length=20)],
+    checked: Annotated[str | None, Form(max_length=10)] = None,
+):
+    return console.issue_new_slip(ctx, account_no, checked, institution_id=None, base="/operator")

@@ -88,6 +88,22 @@ ROWS: dict[tuple[str, str], Route] = {
             "enrolment",
         ),
     ),
+    ("POST", "/api/v1/learners/{account_no}/activation-slips"): Route(
+        "institution_or_operator",
+        lambda w, role: (f"/api/v1/learners/{w.learner['account_no']}/activation-slips", {}),
+        lambda r, w, role: eq(
+            (
+                r.status_code,
+                r.json()["account_no"],
+                bool(r.json()["activation_code"]),
+                r.json()["had_password"],
+            ),
+            (201, w.learner["account_no"], True, True),
+            "new activation slip",
+        ),
+        # B never enrolled nor taught the learner: as if the account did not exist.
+        overrides={B: e404("learner_not_found")},
+    ),
     ("POST", "/api/v1/completions"): Route("institution", _post_completion, _check_posted),
     ("POST", "/api/v1/completions/batch"): Route(
         "institution",

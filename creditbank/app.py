@@ -142,7 +142,9 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.add_middleware(PublicCors)
     app.add_middleware(VerifyAnswers)  # outermost: a repeated verify by id costs no routing
 
-    @app.get("/healthz", tags=["public 公开"], summary="Liveness, database and PDF check")
+    @app.get(
+        "/healthz", tags=["public 公开"], summary="存活、数据库与 PDF 检查 · Liveness, database and PDF check"
+    )
     async def healthz() -> dict:
         """``ok``, or ``degraded`` (still serving, HTTP 200) when certificate PDFs cannot be
         rendered or render slowly; ``checks.pdf`` then says what is missing and how to fix it."""

@@ -88,7 +88,7 @@ def _with_log_proofs(request: Request, response: Response) -> Response:
     "/api/v1/me/certificates",
     status_code=201,
     response_model=CertificateOut,
-    summary="Issue myself a certificate or transcript · 申请证书",
+    summary="申请证书 · Issue myself a certificate or transcript",
 )
 def issue_mine(
     body: IssueIn,
@@ -122,7 +122,7 @@ def issue_mine(
     "/api/v1/certificates/batch",
     status_code=201,
     response_model=list[CertificateOut],
-    summary="Issue certificates for many learners (institution: its own completions/learners) · 批量发证",
+    summary="批量发证 · Issue certificates for many learners (institution: its own completions/learners)",
 )
 def issue_batch(
     body: BatchIssueIn,
@@ -167,7 +167,7 @@ def issue_batch(
 
 @router.get(
     "/api/v1/certificates/{certificate_id}.pdf",
-    summary="The certificate as a PDF (credential attached) · 下载 PDF",
+    summary="下载 PDF · The certificate as a PDF (credential attached)",
     response_class=Response,
     responses={
         200: {"content": {"application/pdf": {}}},
@@ -209,7 +209,7 @@ _AS_CREDENTIAL = {media: {"schema": _VC_SCHEMA} for media in negotiation.CREDENT
 @router.get(
     "/api/v1/certificates/{certificate_id}",
     response_model=CertificateOut,
-    summary="A certificate and its signed credential (anyone holding the id) · 查看证书",
+    summary="查看证书 · A certificate and its signed credential (anyone holding the id)",
     description="The credential's own id. `Accept: application/vc` (or `application/vc+ld+json`, "
     "`application/ld+json`) answers the signed credential itself; a browser (`text/html`) is sent to "
     "the verification page `/v/{id}`; anything else gets this record with the credential inside.",
@@ -238,7 +238,7 @@ _IMMUTABLE = _VARY | {"Cache-Control": "public, max-age=86400, immutable"}
 
 @router.get(
     "/api/v1/outcomes/{ref}",
-    summary="A learning outcome, as credentials name it: INSTITUTION:CODE:vN · 学习成果（按版本）",
+    summary="学习成果（按版本） · A learning outcome, as credentials name it: INSTITUTION:CODE:vN",
     description="The achievement id inside every credential. JSON: the Open Badges 3.0 `Achievement` of "
     "that outcome version (`application/json` or `application/ld+json`, with its `@context`); a browser "
     "(`text/html`) gets a readable page. `INSTITUTION:CODE` without `:vN` answers the current version.",
@@ -262,7 +262,7 @@ def outcome_achievement(
 @router.post(
     "/api/v1/certificates/{certificate_id}/revoke",
     response_model=CertificateOut,
-    summary="Revoke a certificate (flips its status-list bit) · 撤销证书",
+    summary="撤销证书 · Revoke a certificate (flips its status-list bit)",
 )
 def revoke_certificate(
     certificate_id: str,
@@ -291,7 +291,7 @@ def revoke_certificate(
 
 @router.get(
     "/api/v1/status-lists/{list_id}",
-    summary="Signed Bitstring Status List credential · 撤销状态列表",
+    summary="撤销状态列表 · Signed Bitstring Status List credential",
     description="A `BitstringStatusListCredential` (VC 2.0), served as `application/vc` unless the "
     "client asks for `application/vc+ld+json`, `application/ld+json` or `application/json`.",
     response_class=Response,
@@ -340,7 +340,7 @@ def _published(
 
 @router.get(
     "/.well-known/did.json",
-    summary="The issuer's DID document (did:web) · 签发方公钥",
+    summary="签发方公钥 · The issuer's DID document (did:web)",
     description="`application/did+json` by default; `application/did+ld+json`, `application/ld+json` "
     "or `application/json` when the resolver asks for it (`Accept`). The document carries its `@context`.",
     responses={200: {"content": {media: {"schema": {"type": "object"}} for media in negotiation.DID_TYPES}}},
@@ -353,20 +353,20 @@ def did_json(request: Request) -> Response:
     return _published(request, document, negotiation.DID_TYPES)
 
 
-@router.get("/.well-known/jwks.json", summary="The issuer's public keys as JWKS")
+@router.get("/.well-known/jwks.json", summary="本行公钥（JWKS） · The issuer's public keys as JWKS")
 def jwks_json(request: Request) -> Response:
     issuer = _issuer(request)
     return _published(request, jwks(issuer.keys.all(), issuer.identity.pdf_seals_since))
 
 
-@router.get("/api/v1/keys", summary="Issuer keys with their status (active, retired, compromised) · 密钥状态")
+@router.get("/api/v1/keys", summary="密钥状态 · Issuer keys with their status (active, retired, compromised)")
 def key_status(request: Request) -> Response:
     issuer = _issuer(request)
     return _published(request, describe(issuer.keys.all(), issuer.identity.pdf_seals_since))
 
 
 @router.post(
-    "/api/v1/keys/rotate", summary="Rotate the issuer key: new certificates use a new key · 轮换密钥"
+    "/api/v1/keys/rotate", summary="轮换密钥 · Rotate the issuer key: new certificates use a new key"
 )
 def rotate_key(request: Request, principal: Operator) -> dict:
     key = _issuer(request).keys.rotate()
@@ -381,7 +381,7 @@ VERIFICATION_RESPONSES: dict[int | str, dict] = {
 
 @router.get(
     "/api/v1/verify/{certificate_id}",
-    summary="Verify a certificate by id · 在线验证",
+    summary="在线验证 · Verify a certificate by id",
     response_model=None,  # answered as built (a hot path); documented by VERIFICATION_RESPONSES
     responses=VERIFICATION_RESPONSES,
 )
@@ -413,7 +413,7 @@ Each check is reported separately; a check that cannot apply is `ok: null`, neve
 
 @router.post(
     "/api/v1/verify",
-    summary="Verify a credential, PDF, QR photo or QR payload · 上传验证",
+    summary="上传验证 · Verify a credential, PDF, QR photo or QR payload",
     description=_VERIFY_DOC,
     response_model=None,
     responses=VERIFICATION_RESPONSES,

@@ -77,7 +77,7 @@ def option_out(option: engine.Option, taken: conversions.Taken | None = None) ->
     "/conversion-rules",
     status_code=201,
     response_model=RuleOut,
-    summary="Propose a conversion rule for one of your outcomes · 提出转换规则",
+    summary="提出转换规则 · Propose a conversion rule for one of your outcomes",
 )
 def propose_rule(
     body: RuleSpec,
@@ -98,7 +98,7 @@ def propose_rule(
 @router.get(
     "/conversion-rules",
     response_model=list[RuleOut],
-    summary="Conversion rules anyone can read (approved by default) · 转换规则公示",
+    summary="转换规则公示 · Conversion rules anyone can read (approved by default)",
     description="Approved and retired rules are public. Proposed rules (drafts) are listed only to "
     "the operator and to the institution that owns them; anyone else gets an empty list. "
     "草案（proposed）仅管理员和规则所属机构可见。 Rejected rules (with the operator's reason) likewise.",
@@ -122,7 +122,7 @@ def list_rules(
 
 
 @router.post(
-    "/conversion-rules/{rule_id}/approve", response_model=RuleOut, summary="Approve a rule · 批准转换规则"
+    "/conversion-rules/{rule_id}/approve", response_model=RuleOut, summary="批准转换规则 · Approve a rule"
 )
 def approve_rule(rule_id: DbId, db: DbDep, principal: Operator) -> Response:
     return write(
@@ -135,7 +135,7 @@ def approve_rule(rule_id: DbId, db: DbDep, principal: Operator) -> Response:
 @router.post(
     "/conversion-rules/{rule_id}/reject",
     response_model=RuleOut,
-    summary="Reject a proposed rule, saying why · 驳回转换规则",
+    summary="驳回转换规则 · Reject a proposed rule, saying why",
     description="The operator turns down a `proposed` rule; `reason` (required) is kept and shown to "
     "the institution that proposed it (`rejection_reason`, state `rejected`; listed with "
     "`GET /conversion-rules?state=rejected` to the operator and that institution). Rejecting it again "
@@ -157,7 +157,7 @@ def reject_rule(rule_id: DbId, body: RejectRuleIn, db: DbDep, principal: Operato
 @router.post(
     "/conversion-rules/{rule_id}/retire",
     response_model=RuleOut,
-    summary="Retire a rule (operator or its owner) · 停用转换规则",
+    summary="停用转换规则 · Retire a rule (operator or its owner)",
 )
 def retire_rule(rule_id: DbId, db: DbDep, principal: ActingInstitutionOrOperator) -> Response:
     institution_id = principal.institution.id if principal.institution else None
@@ -174,7 +174,7 @@ def retire_rule(rule_id: DbId, db: DbDep, principal: ActingInstitutionOrOperator
 
 
 @router.put(
-    "/qualifications/{code}", response_model=None, summary="Publish or edit a qualification · 发布资历"
+    "/qualifications/{code}", response_model=None, summary="发布资历 · Publish or edit a qualification"
 )
 def put_qualification(
     code: str, body: QualificationSpec, db: DbDep, principal: ActingInstitution
@@ -190,7 +190,7 @@ def put_qualification(
 
 @router.get(
     "/qualifications/{code}",
-    summary="A qualification and its requirements · 资历要求",
+    summary="资历要求 · A qualification and its requirements",
     description="The qualification's current version. `Accept: application/ld+json` answers it as an Open "
     "Badges 3.0 `Achievement` (what qualification certificates issued before versioned ids name), "
     "a browser (`text/html`) a readable page.",
@@ -210,7 +210,7 @@ def get_qualification(code: str, request: Request, db: DbDep) -> Response | dict
 
 @router.get(
     "/qualifications/{code}/versions/{version}",
-    summary="A qualification in one version, as qualification certificates name it · 资历（按版本）",
+    summary="资历（按版本） · A qualification in one version, as qualification certificates name it",
     description="The achievement id of a qualification certificate. JSON: the Open Badges 3.0 `Achievement` "
     "of that version (`application/json` or `application/ld+json`); a browser (`text/html`) gets a page.",
     response_class=Response,
@@ -227,7 +227,7 @@ def qualification_version(
 
 @router.get(
     "/me/conversion-options",
-    summary="What my credits can be converted into, and what is missing · 可转换项目",
+    summary="可转换项目 · What my credits can be converted into, and what is missing",
 )
 def my_options(db: DbDep, principal: LearnerCaller) -> list[dict]:
     with db.reader() as session:
@@ -238,7 +238,7 @@ def my_options(db: DbDep, principal: LearnerCaller) -> list[dict]:
     "/me/conversions",
     status_code=201,
     response_model=ConversionOut,
-    summary="Apply a conversion rule: the chosen credits are locked at once · 申请学分转换",
+    summary="申请学分转换 · Apply a conversion rule: the chosen credits are locked at once",
 )
 def request_conversion(
     body: ConversionIn,
@@ -266,7 +266,7 @@ def request_conversion(
 
 
 @router.get(
-    "/me/conversions", response_model=list[ConversionOut], summary="My conversion requests · 我的转换申请"
+    "/me/conversions", response_model=list[ConversionOut], summary="我的转换申请 · My conversion requests"
 )
 def my_conversions(db: DbDep, principal: LearnerCaller) -> list[dict]:
     with db.reader() as session:
@@ -277,7 +277,7 @@ def my_conversions(db: DbDep, principal: LearnerCaller) -> list[dict]:
 @router.get(
     "/conversions",
     response_model=list[ConversionOut],
-    summary="Conversion requests targeting my outcomes (pending by default) · 待处理的转换申请",
+    summary="待处理的转换申请 · Conversion requests targeting my outcomes (pending by default)",
 )
 def institution_conversions(
     db: DbDep,
@@ -295,7 +295,7 @@ def institution_conversions(
 @router.post(
     "/conversions/{conversion_id}/decide",
     response_model=ConversionOut,
-    summary="Approve or reject a request (the target institution) · 审核转换申请",
+    summary="审核转换申请 · Approve or reject a request (the target institution)",
 )
 def decide(
     conversion_id: str,
@@ -324,7 +324,7 @@ def decide(
     )
 
 
-@router.get("/me/progress/{qualification_code}", summary="How far I am from a qualification · 资历进度")
+@router.get("/me/progress/{qualification_code}", summary="资历进度 · How far I am from a qualification")
 def my_progress(qualification_code: str, db: DbDep, principal: LearnerCaller) -> dict:
     with db.reader() as session:
         return progress_service.progress(session, principal.learner, qualification_code).as_dict()

@@ -93,7 +93,7 @@ def balance_out(b: queries.Balance) -> dict:
 @router.put(
     "/catalogue/{outcome_code}",
     response_model=OutcomeOut,
-    summary="Publish or edit a learning outcome (a change adds a version) · 发布学习成果",
+    summary="发布学习成果 · Publish or edit a learning outcome (a change adds a version)",
 )
 def put_outcome(
     outcome_code: str, body: OutcomeSpec, db: DbDep, settings: SettingsDep, principal: ActingInstitution
@@ -120,7 +120,7 @@ def _valid_code(code: str) -> bool:
     return 1 <= len(code) <= 64 and all(c.isalnum() or c in "._-" for c in code)
 
 
-@router.get("/catalogue", response_model=list[OutcomeOut], summary="The current catalogue · 学习成果目录")
+@router.get("/catalogue", response_model=list[OutcomeOut], summary="学习成果目录 · The current catalogue")
 def get_catalogue(
     db: DbDep,
     principal: InstitutionOrOperator,
@@ -142,7 +142,7 @@ def get_catalogue(
     "/learners",
     response_model=EnrolmentOut,
     status_code=201,
-    summary="Enrol a learner (same ID number → same account) · 学习者开户",
+    summary="学习者开户 · Enrol a learner (same ID number → same account)",
 )
 def enroll(
     body: EnrolmentIn,
@@ -235,7 +235,7 @@ def new_activation_slip(
     "/completions",
     response_model=CompletionOut,
     status_code=201,
-    summary="Post one completion (replay of the same external_id returns the original) · 登记学习成果",
+    summary="登记学习成果 · Post one completion (replay of the same external_id returns the original)",
     responses={200: {"description": "Replay: the completion already posted with this external_id"}},
 )
 def post_completion(
@@ -278,7 +278,7 @@ Limits: 20 MB, 100 000 rows → 413."""
 @router.post(
     "/completions/batch",
     response_model=BatchReportOut,
-    summary="Batch import · 批量导入",
+    summary="批量导入 · Batch import",
     description=_BATCH_DOC,
     openapi_extra={
         "requestBody": {
@@ -388,7 +388,7 @@ async def _limited_json(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-@router.get("/completions/{completion_id}", response_model=CompletionOut, summary="One completion · 查看记录")
+@router.get("/completions/{completion_id}", response_model=CompletionOut, summary="查看记录 · One completion")
 def get_completion(completion_id: str, db: DbDep, principal: InstitutionOrOperator) -> dict:
     with db.reader() as session:
         completion, account_no = completions.get(session, completion_id)
@@ -400,7 +400,7 @@ def get_completion(completion_id: str, db: DbDep, principal: InstitutionOrOperat
 @router.post(
     "/completions/{completion_id}/revoke",
     response_model=CompletionOut,
-    summary="Revoke a mistaken completion (reverses its credits) · 撤销记录",
+    summary="撤销记录 · Revoke a mistaken completion (reverses its credits)",
 )
 def revoke_completion(
     completion_id: str,
@@ -432,7 +432,7 @@ def revoke_completion(
 @router.get(
     "/learners/{account_no}/balance",
     response_model=BalanceOut,
-    summary="A learner's balance (learners this institution enrolled or taught) · 学分余额",
+    summary="学分余额 · A learner's balance (learners this institution enrolled or taught)",
 )
 def learner_balance(account_no: str, db: DbDep, principal: InstitutionOrOperator) -> dict:
     with db.autocommit_reader() as session:  # two statements, each complete: no transaction needed

@@ -22,7 +22,7 @@ router = APIRouter(prefix="/api/v1", tags=["learner 学习者"])
 @router.post(
     "/auth/activate",
     response_model=TokenOut,
-    summary="Activate an account with the code, set a password · 激活账户",
+    summary="激活账户 · Activate an account with the code, set a password",
 )
 def activate(body: ActivateIn, request: Request, db: DbDep, settings: SettingsDep) -> TokenOut:
     # The service runs its own short transactions: the password is hashed with none open.
@@ -38,7 +38,7 @@ def activate(body: ActivateIn, request: Request, db: DbDep, settings: SettingsDe
 
 
 @router.post(
-    "/auth/token", response_model=TokenOut, summary="Sign in with account number and password · 登录"
+    "/auth/token", response_model=TokenOut, summary="登录 · Sign in with account number and password"
 )
 def sign_in(body: SignInIn, request: Request, db: DbDep) -> TokenOut:
     learner, token = learners.sign_in(
@@ -47,20 +47,20 @@ def sign_in(body: SignInIn, request: Request, db: DbDep) -> TokenOut:
     return TokenOut(access_token=token, account_no=learner.account_no)
 
 
-@router.get("/me", response_model=MeOut, summary="My account · 我的账户")
+@router.get("/me", response_model=MeOut, summary="我的账户 · My account")
 def me(principal: LearnerCaller) -> dict:
     # The learner sees their own phone in full; every other page masks it.
     return MeOut.model_validate(principal.learner, from_attributes=True).model_dump(mode="json")
 
 
-@router.get("/me/balance", response_model=BalanceOut, summary="My credits by category and level · 我的学分")
+@router.get("/me/balance", response_model=BalanceOut, summary="我的学分 · My credits by category and level")
 def my_balance(db: DbDep, principal: LearnerCaller) -> dict:
     with db.autocommit_reader() as session:  # the figures are one statement
         return balance_out(queries.balance(session, principal.learner))
 
 
 @router.get(
-    "/me/ledger", response_model=LedgerPageOut, summary="Every credit's origin, oldest first · 学分明细"
+    "/me/ledger", response_model=LedgerPageOut, summary="学分明细 · Every credit's origin, oldest first"
 )
 def my_ledger(
     db: DbDep,

@@ -26,7 +26,7 @@ def key_out(k: ApiKey, secret: str | None = None) -> dict:
     "/institutions",
     status_code=201,
     response_model=InstitutionOut,
-    summary="Create an institution (pending) · 新建机构",
+    summary="新建机构 · Create an institution (pending)",
 )
 def create_institution(
     body: InstitutionIn,
@@ -44,7 +44,7 @@ def create_institution(
     )
 
 
-@router.get("/institutions", response_model=list[InstitutionOut], summary="List institutions · 机构列表")
+@router.get("/institutions", response_model=list[InstitutionOut], summary="机构列表 · List institutions")
 def list_institutions(db: DbDep, principal: Operator) -> list[dict]:
     with db.reader() as session:
         return [institution_out(i) for i in institutions.list_all(session)]
@@ -69,21 +69,21 @@ router.add_api_route(
     _state_route(InstitutionState.accredited),
     methods=["POST"],
     response_model=InstitutionOut,
-    summary="Accredit (or re-accredit) an institution · 认证机构",
+    summary="认证机构 · Accredit (or re-accredit) an institution",
 )
 router.add_api_route(
     "/institutions/{code}/suspend",
     _state_route(InstitutionState.suspended),
     methods=["POST"],
     response_model=InstitutionOut,
-    summary="Suspend an institution: no new postings, existing credits stay · 暂停机构",
+    summary="暂停机构 · Suspend an institution: no new postings, existing credits stay",
 )
 
 
 @router.put(
     "/institutions/{code}/location",
     response_model=InstitutionOut,
-    summary="Set where an institution stands (区/县, 乡镇/街道, 村/社区) · 机构所在地",
+    summary="机构所在地 · Set where an institution stands (区/县, 乡镇/街道, 村/社区)",
 )
 def set_location(code: str, body: LocationIn, db: DbDep, principal: Operator) -> Response:
     """Coverage statistics count an accredited institution in the 乡镇/街道 and 村/社区 named here."""
@@ -101,7 +101,7 @@ def set_location(code: str, body: LocationIn, db: DbDep, principal: Operator) ->
     "/institutions/{code}/api-keys",
     status_code=201,
     response_model=ApiKeyOut,
-    summary="Issue an API key (shown once) · 发放 API 密钥",
+    summary="发放 API 密钥 · Issue an API key (shown once)",
 )
 def create_api_key(
     code: str,
@@ -128,7 +128,9 @@ def create_api_key(
 
 
 @router.get(
-    "/institutions/{code}/api-keys", response_model=list[ApiKeyOut], summary="List API keys (no secrets)"
+    "/institutions/{code}/api-keys",
+    response_model=list[ApiKeyOut],
+    summary="列出 API 密钥（不含密钥本身） · List API keys (no secrets)",
 )
 def list_api_keys(code: str, db: DbDep, principal: Operator) -> list[dict]:
     with db.reader() as session:
@@ -136,7 +138,7 @@ def list_api_keys(code: str, db: DbDep, principal: Operator) -> list[dict]:
 
 
 @router.delete(
-    "/institutions/{code}/api-keys/{key_id}", response_model=ApiKeyOut, summary="Revoke an API key · 吊销密钥"
+    "/institutions/{code}/api-keys/{key_id}", response_model=ApiKeyOut, summary="吊销密钥 · Revoke an API key"
 )
 def revoke_api_key(code: str, key_id: str, db: DbDep, principal: Operator) -> Response:
     return write(

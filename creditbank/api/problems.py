@@ -217,6 +217,8 @@ def validation_errors(
             entry["in"] = place
             entry["message_zh"] = f"{PARAMETER_PLACES[place]} {entry['message_zh']}"
             entry["message_en"] = f"{place} parameter {field}: {entry['message_en']}"
+        elif field:  # named as message_zh names it: "name: Field required", not "Field required" alone
+            entry["message_en"] = f"{field}: {entry['message_en']}"
         entries.append(entry)
     return entries
 

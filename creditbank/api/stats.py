@@ -91,7 +91,7 @@ def _figure(
     "/participation",
     response_model=FigureOut,
     responses=FIGURE_RESPONSES,
-    summary="Participation: distinct learners and 人次 per group · 学习参与人数与人次",
+    summary="学习参与人数与人次 · Participation: distinct learners and 人次 per group",
 )
 def participation(
     request: Request,
@@ -113,7 +113,7 @@ def participation(
     "/participation-rate",
     response_model=FigureOut,
     responses=FIGURE_RESPONSES,
-    summary="Participation rate against the resident population and targets · 学习参与率",
+    summary="学习参与率 · Participation rate against the resident population and targets",
 )
 def participation_rate(
     request: Request,
@@ -131,7 +131,7 @@ def participation_rate(
     "/coverage",
     response_model=FigureOut,
     responses=FIGURE_RESPONSES,
-    summary="Coverage of 乡镇/街道 and 村/社区 by accredited institutions · 覆盖率",
+    summary="覆盖率 · Coverage of 乡镇/街道 and 村/社区 by accredited institutions",
 )
 def coverage(
     request: Request, db: DbDep, principal: Operator, district: District = None, format: Format = "json"
@@ -143,7 +143,7 @@ def coverage(
     "/credits",
     response_model=FigureOut,
     responses=FIGURE_RESPONSES,
-    summary="Credits issued per institution and category · 各机构颁发学分",
+    summary="各机构颁发学分 · Credits issued per institution and category",
 )
 def credits(
     request: Request,
@@ -161,7 +161,7 @@ def credits(
     "/conversions",
     response_model=FigureOut,
     responses=FIGURE_RESPONSES,
-    summary="Conversion requests by state · 学分转换申请",
+    summary="学分转换申请 · Conversion requests by state",
 )
 def conversions(
     request: Request,
@@ -178,7 +178,7 @@ def conversions(
     "/certificates",
     response_model=FigureOut,
     responses=FIGURE_RESPONSES,
-    summary="Certificates issued, revoked and verified · 证书签发、撤销与核验",
+    summary="证书签发、撤销与核验 · Certificates issued, revoked and verified",
 )
 def certificates(
     request: Request,
@@ -195,7 +195,7 @@ def certificates(
     "/refresh",
     response_model=RefreshOut,
     status_code=202,
-    summary="Recompute figures computed ahead, now · 立即更新统计",
+    summary="立即更新统计 · Recompute figures computed ahead, now",
 )
 def refresh(
     request: Request, principal: Operator, start: From = None, end: To = None, district: District = None
@@ -226,7 +226,7 @@ def _population(db) -> list[dict]:
         ]
 
 
-@router.get("/population", response_model=list[PopulationOut], summary="Resident population · 常住人口")
+@router.get("/population", response_model=list[PopulationOut], summary="常住人口 · Resident population")
 def get_population(db: DbDep, principal: Operator) -> list[dict]:
     return _population(db)
 
@@ -234,7 +234,7 @@ def get_population(db: DbDep, principal: Operator) -> list[dict]:
 @router.put(
     "/population",
     response_model=list[PopulationOut],
-    summary="Set the resident population of districts and age bands · 录入常住人口",
+    summary="录入常住人口 · Set the resident population of districts and age bands",
 )
 def put_population(body: list[PopulationIn], db: DbDep, principal: Operator) -> Response:
     """Creates or replaces each (district, age band) given; the others stay. All or nothing."""
@@ -254,13 +254,13 @@ def _targets_out(shares: dict[str, float]) -> dict[str, float]:
     return {name: round(share * 100, 2) for name, share in shares.items()}
 
 
-@router.get("/targets", response_model=TargetsOut, summary="Targets, in percent · 目标")
+@router.get("/targets", response_model=TargetsOut, summary="目标 · Targets, in percent")
 def get_targets(db: DbDep, principal: Operator) -> dict[str, float]:
     with db.reader() as session:
         return _targets_out(queries.targets(session))
 
 
-@router.put("/targets", response_model=TargetsOut, summary="Change targets, in percent · 修改目标")
+@router.put("/targets", response_model=TargetsOut, summary="修改目标 · Change targets, in percent")
 def put_targets(body: TargetsIn, db: DbDep, principal: Operator) -> Response:
     def use_case(session) -> tuple[int, Any]:
         stats.set_targets(session, percents=body.model_dump(exclude_none=True))
@@ -269,7 +269,7 @@ def put_targets(body: TargetsIn, db: DbDep, principal: Operator) -> Response:
     return write(db, principal, use_case)
 
 
-@router.get("/areas", response_model=list[AreaOut], summary="The 乡镇/街道 and 村/社区 to cover · 区域名录")
+@router.get("/areas", response_model=list[AreaOut], summary="区域名录 · The 乡镇/街道 and 村/社区 to cover")
 def get_areas(db: DbDep, principal: Operator) -> list[dict]:
     with db.reader() as session:
         return [
@@ -281,7 +281,7 @@ def get_areas(db: DbDep, principal: Operator) -> list[dict]:
 @router.put(
     "/areas",
     response_model=list[AreaOut],
-    summary="Replace the area list of the districts given · 更新区域名录",
+    summary="更新区域名录 · Replace the area list of the districts given",
 )
 def put_areas(body: list[AreaIn], db: DbDep, principal: Operator) -> Response:
     """For each district named in the body, its list becomes exactly these 乡镇/街道 and 村/社区 (a
@@ -327,7 +327,7 @@ def award_out(award: Award, learner: Learner) -> dict:
 @router.get(
     "/recognition",
     response_model=list[CandidateOut],
-    summary="Candidates for recognition: most credits or hours per district and category · 表彰候选人",
+    summary="表彰候选人 · Candidates for recognition: most credits or hours per district and category",
 )
 def recognition_candidates(
     request: Request,
@@ -363,7 +363,7 @@ def recognition_candidates(
     ]
 
 
-@awards_router.post("/awards", status_code=201, response_model=AwardOut, summary="Record an award · 记录表彰")
+@awards_router.post("/awards", status_code=201, response_model=AwardOut, summary="记录表彰 · Record an award")
 def record_award(body: AwardIn, db: DbDep, principal: Operator) -> Response:
     period = queries.Period.of(body.from_, body.to)
 
@@ -382,13 +382,13 @@ def record_award(body: AwardIn, db: DbDep, principal: Operator) -> Response:
     return write(db, principal, use_case)
 
 
-@awards_router.get("/awards", response_model=list[AwardOut], summary="Awards recorded · 表彰记录")
+@awards_router.get("/awards", response_model=list[AwardOut], summary="表彰记录 · Awards recorded")
 def list_awards(db: DbDep, principal: Operator) -> list[dict]:
     with db.reader() as session:
         return [award_out(a, lr) for a, lr in awards.listed(session)]
 
 
-@awards_router.get("/me/awards", response_model=list[AwardOut], summary="My awards · 我的表彰")
+@awards_router.get("/me/awards", response_model=list[AwardOut], summary="我的表彰 · My awards")
 def my_awards(db: DbDep, principal: LearnerCaller) -> list[dict]:
     with db.reader() as session:
         return [award_out(a, lr) for a, lr in awards.listed(session, learner_id=principal.learner.id)]
@@ -397,7 +397,7 @@ def my_awards(db: DbDep, principal: LearnerCaller) -> list[dict]:
 @awards_router.put(
     "/me/recognition-consent",
     response_model=ConsentOut,
-    summary="Agree (or not) to be named for recognition · 同意公开表彰",
+    summary="同意公开表彰 · Agree (or not) to be named for recognition",
 )
 def my_consent(body: ConsentIn, db: DbDep, principal: LearnerCaller) -> Response:
     def use_case(session) -> tuple[int, Any]:
@@ -413,7 +413,7 @@ def my_consent(body: ConsentIn, db: DbDep, principal: LearnerCaller) -> Response
     "/me/awards/{award_id}/certificate",
     status_code=201,
     response_model=CertificateOut,
-    summary="My award as a signed certificate (Open Badge, achievement type Award) · 表彰证书",
+    summary="表彰证书 · My award as a signed certificate (Open Badge, achievement type Award)",
 )
 def my_award_certificate(
     award_id: Annotated[str, Path(max_length=40)], request: Request, db: DbDep, principal: LearnerCaller

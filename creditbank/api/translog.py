@@ -50,7 +50,7 @@ def _view(request: Request) -> service.CheckpointView:
 
 @router.get(
     "/log/checkpoint",
-    summary="The newest signed checkpoint (C2SP tlog-checkpoint, with cosignatures) · 最新检查点",
+    summary="最新检查点 · The newest signed checkpoint (C2SP tlog-checkpoint, with cosignatures)",
     response_class=Response,
     responses={200: {"content": {"text/plain": {}}}},
 )
@@ -63,7 +63,7 @@ async def checkpoint_note(request: Request) -> Response:
 
 @router.get(
     "/log/tile/{path:path}",
-    summary="A tile of hashes or an entry bundle (C2SP tlog-tiles) · 日志瓦片",
+    summary="日志瓦片 · A tile of hashes or an entry bundle (C2SP tlog-tiles)",
     response_class=Response,
     responses={200: {"content": {"application/octet-stream": {}}}},
 )
@@ -92,7 +92,7 @@ async def tile(path: str, request: Request) -> Response:
 @router.get(
     "/api/v1/log/checkpoint",
     response_model=CheckpointOut,
-    summary="The newest signed checkpoint as JSON · 最新检查点",
+    summary="最新检查点 · The newest signed checkpoint as JSON",
 )
 def checkpoint_json(request: Request, response: Response) -> CheckpointOut:
     view = _view(request)
@@ -110,7 +110,7 @@ def checkpoint_json(request: Request, response: Response) -> CheckpointOut:
 @router.get(
     "/api/v1/log/proof/inclusion",
     response_model=InclusionProofOut,
-    summary="Inclusion proof of a leaf in a checkpointed tree (default: the newest) · 包含证明",
+    summary="包含证明 · Inclusion proof of a leaf in a checkpointed tree (default: the newest)",
 )
 def inclusion_proof(
     request: Request,
@@ -126,7 +126,7 @@ def inclusion_proof(
 @router.get(
     "/api/v1/log/proof/consistency",
     response_model=ConsistencyProofOut,
-    summary="Consistency proof between two checkpointed tree sizes (default second: the newest) · 一致性证明",
+    summary="一致性证明 · Consistency proof between two checkpointed tree sizes (default second: the newest)",
 )
 def consistency_proof(
     request: Request,
@@ -142,7 +142,7 @@ def consistency_proof(
 @router.get(
     "/api/v1/log/leaves/{leaf_index}",
     response_model=LeafOut,
-    summary="One log entry by its index (kind and digest; never whose) · 日志记录",
+    summary="日志记录 · One log entry by its index (kind and digest; never whose)",
 )
 def leaf(leaf_index: Annotated[int, Path(ge=0, le=2**63 - 1)], request: Request, db: DbDep) -> LeafOut:
     view = _log(request).latest_view()
@@ -170,7 +170,7 @@ is the credential."""
 @router.post(
     "/api/v1/log/cosignatures",
     response_model=CosignedOut,
-    summary="Submit a witness cosignature on a checkpoint · 提交见证签名",
+    summary="提交见证签名 · Submit a witness cosignature on a checkpoint",
     description=_COSIGN_DOC,
     openapi_extra={
         "requestBody": {"content": {"text/plain": {"schema": {"type": "string"}}}, "required": True}
@@ -193,7 +193,7 @@ async def cosignatures(request: Request) -> CosignedOut:
 @router.get(
     "/api/v1/log/keys",
     response_model=LogKeysOut,
-    summary="The log's checkpoint keys (signed-note vkeys) and the witnesses it publishes · 日志公钥",
+    summary="日志公钥 · The log's checkpoint keys (signed-note vkeys) and the witnesses it publishes",
 )
 def log_keys(request: Request) -> LogKeysOut:
     log = _log(request)

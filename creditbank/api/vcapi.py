@@ -45,7 +45,7 @@ def _vcapi(request: Request) -> VcApi:
 @router.post(
     "/credentials/issue",
     status_code=201,
-    summary="Issue: sign with the test-only did:key (VC-API) · 测试签发",
+    summary="测试签发 · Issue: sign with the test-only did:key (VC-API)",
     description="Body `{credential, options?}`; `options.cryptosuite`: `eddsa-rdfc-2022` and/or "
     "`eddsa-jcs-2022` (default both), `options.created`. The issuer must be the test did:key. Answers "
     "the signed credential itself (as the W3C suites read it), not wrapped in `verifiableCredential`.",
@@ -64,7 +64,7 @@ async def issue(request: Request) -> JSONResponse:
 
 @router.post(
     "/credentials/verify",
-    summary="Verify a credential (VC-API) · 测试验证凭证",
+    summary="测试验证凭证 · Verify a credential (VC-API)",
     description="Body `{verifiableCredential, options?}`. did:key credentials and the bank's own did:web "
     "credentials (with their revocation status); `options.challenge`/`domain` are checked when given.",
     openapi_extra={"requestBody": _BODY},
@@ -77,7 +77,7 @@ async def verify_credential(request: Request) -> JSONResponse:
 
 @router.post(
     "/presentations/verify",
-    summary="Verify a presentation (VC-API) · 测试验证出示",
+    summary="测试验证出示 · Verify a presentation (VC-API)",
     description="Body `{verifiablePresentation, options: {challenge, domain}}`: the presentation's proof "
     "(purpose `authentication`, the challenge and domain asked for) and every credential in it.",
     openapi_extra={"requestBody": _BODY},

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import FileResponse, HTMLResponse
 
 from creditbank.web import security
 from creditbank.web.base import (
@@ -21,6 +22,7 @@ from creditbank.web.base import (
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 Next = Annotated[str | None, Query(alias="next", max_length=500)]
+FAVICON = Path(__file__).parent / "static" / "favicon.ico"
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -28,6 +30,14 @@ def home(ctx: Page):
     if ctx.learner is not None:
         return redirect(ctx, "/me")
     return renderer(ctx.request).page(ctx, "web/home.html.j2")
+
+
+@router.get("/favicon.ico")
+def favicon():
+    """Browsers ask for it on every site whatever the page links (pages link /static/favicon.svg too)."""
+    return FileResponse(
+        FAVICON, media_type="image/x-icon", headers={"Cache-Control": "public, max-age=86400"}
+    )
 
 
 def _preference(ctx, name: str, value: str, target: str | None):

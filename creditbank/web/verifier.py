@@ -46,7 +46,7 @@ def verdict_view(ctx: Ctx, verdict: dict) -> dict:
 @qr_router.get(
     "/v/{certificate_id}",
     response_class=HTMLResponse,
-    summary="The verification page a phone opens from the QR code · 扫码验证页面",
+    summary="扫码验证页面 · The verification page a phone opens from the QR code",
     responses={404: {"description": "No such certificate: a page saying it may be forged"}},
 )
 def verify_page(ctx: Page, certificate_id: Annotated[str, Path(max_length=100)]):

@@ -27,7 +27,9 @@ def test_a_validation_error_carries_a_chinese_message_for_each_field(client):
     response = client.post("/api/v1/learners", json={"national_id": "11010519491231002X"}, headers=inst)
     assert response.status_code == 422
     [error] = [e for e in response.json()["errors"] if e["field"] == "name"]
-    assert error["message_zh"] == "缺少必填字段 姓名（name）" and error["message_en"] == "Field required"
+    assert (
+        error["message_zh"] == "缺少必填字段 姓名（name）" and error["message_en"] == "name: Field required"
+    )
     outcome = client.put(
         "/api/v1/catalogue/X-1",
         json={"title_zh": "课", "category": "community", "level": 99, "credits": 1},
@@ -44,7 +46,7 @@ class TestValidatorReasons:
         [error] = client.post("/api/v1/conversion-rules", json=body, headers=inst).json()["errors"]
         assert error["field"] == "source"
         assert error["message_zh"] == "来源条件（source）：任选项数 any_n_of.n 大于所列成果的个数"
-        assert error["message_en"] == "any_n_of.n is larger than the list"
+        assert error["message_en"] == "source: any_n_of.n is larger than the list"
 
     def test_a_rule_that_ends_before_it_starts_says_so_in_chinese(self, client):
         inst = institution(client)

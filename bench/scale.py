@@ -6,6 +6,7 @@ product's hot operations timed on it against a small database, in one run (issue
     python bench/scale.py --dir /work/tmp/scale --keep    # keep the cluster (stopped) for --reuse
     python bench/scale.py --reuse --dir /work/tmp/scale   # measure again without building, then remove it
     python bench/scale.py --reuse --keep --round 2 …      # … or keep it for yet another round
+    python bench/scale.py --layout learner                # each learner's rows together (CLUSTER's order)
 
 ``--reuse`` first upgrades the kept databases to the newest migration (alembic), so a run after a
 schema change measures the new code on the old rows; new tables start empty (the statistics kept by
@@ -26,7 +27,11 @@ What it does:
    The rows are the product's: completion digests by ``completions.rules.content_hash``, the hash
    chain by ``ledger.chain.payload``/``tx_hash`` (every transaction links to the one before, the
    head row holds the tip), running ``balance_after_units``, account balances and versions,
-   ``learner_balance`` sums, one log leaf per transaction in ``seq`` order. ``creditbank audit``
+   ``learner_balance`` sums, one log leaf per transaction in ``seq`` order. Row order
+   (``--layout``): ``time`` (default) interleaves the learners of each block of 50 000, so that a
+   learner's rows lie on pages of their own as credits arriving over years in institutions' imports
+   leave them; ``learner`` writes each learner's rows together (the only order before 2026-12-02
+   17:00: the best case for a statement page). ``creditbank audit``
    passes on the small database (checked in the run); on the large one the audit would need tens of
    GB of memory (it holds every posting), so the run re-checks the chain where the measured
    operations touch it: a sample of transactions across the whole chain, and the tail — everything
@@ -40,7 +45,10 @@ What it does:
    completion post (``completions.service.post_one`` in a ``unit_of_work``: lock, chain, commit),
    a 10 000-row staged import (``completions.imports.run``, all-or-nothing, for a big institution)
    and every statistics query of the dashboard (``creditbank.stats``), p99 (or median for the slow
-   ones, said so) and the ratio large ÷ small. Goal: every ratio ≤ 1.5.
+   ones, said so) and the ratio large ÷ small. Goal: every ratio ≤ 1.5. Before the timing, the
+   statement's SQL is EXPLAINed (ANALYZE, BUFFERS) for 50 learners nothing else touches: pages
+   per statement from PostgreSQL's cache and from outside it, per plan node — what locality
+   changes, and steadier than a p99 on a shared machine.
 5. Sizes: ``pg_database_size``, ``pg_total_relation_size`` per table and ``pg_relation_size`` per
    index, and bytes per completion.
 
@@ -91,6 +99,7 @@ BULK_TABLES = (
     "translog_leaf",
 )
 IMPORT_ROWS = 10_000
+EXPLAINED = 50
 GOAL = 1.5
 
 
@@ -413,7 +422,26 @@ def account_no_of(k: int) -> str:
     return f"CB{digits}{mod11_2(digits)}"
 
 
-def generate(dsn: str, n_learners: int, per_learner: int, seed: int) -> Built:
+@dataclass
+class Account:
+    """A learner of the block being generated: what their completions are and what they add up to."""
+
+    learner_id: int
+    account_id: int
+    account_no: str
+    outcomes: list[Outcome]
+    balance: int = 0
+    postings: int = 0
+    by_key: dict[tuple[str, int], int] = field(default_factory=lambda: defaultdict(int))
+
+
+LAYOUT_BLOCK = 50_000
+"""``--layout time``: learners interleaved per block. A learner's 10 postings then lie ~100 000
+postings (~1 000 heap pages) apart, each on a page of its own — as in a bank whose learners' credits
+arrive over years in institutions' imports — while the generator keeps only one block in memory."""
+
+
+def generate(dsn: str, n_learners: int, per_learner: int, seed: int, layout: str = "learner") -> Built:
     """Stream every bulk row; return the counts. Chain, balances and digests as the product makes them."""
     import psycopg
 
@@ -449,101 +477,120 @@ def generate(dsn: str, n_learners: int, per_learner: int, seed: int) -> Built:
     streams = Streams(dsn, COLUMNS)
     add = streams.add
     seq, prev, posting_id, n = 0, head_hash, 0, 0
+    block = LAYOUT_BLOCK if layout == "time" else 1
     t0 = time.perf_counter()
     try:
-        for k in range(n_learners):
-            learner_id = k + 1
-            account_id = first_account + k
-            account_no = account_no_of(k)
-            district = DISTRICTS[rng.randrange(len(DISTRICTS))]
-            home = institution_ids[rng.randrange(len(institution_ids))]
-            taught = {home}
-            while len(taught) < 1 + (k % 3):
-                taught.add(institution_ids[rng.randrange(len(institution_ids))])
-            add(
-                "learner",
-                f"{learner_id}\t{account_no}\t{hmac_hex(SECRET, f'id-{k}')}\t500118********{k % 10000:04d}\t"
-                f"学员{k}\t{rng.choice((1940, 1950, 1958, 1962, 1970, 1985, 1995, 2005, 2010))}\t"
-                f"{'male' if k % 2 else 'female'}\t{district}\t{district}街道{rng.randrange(10)}\t\\N\t"
-                f"{created if rng.random() < 0.3 else chr(92) + 'N'}\t{home}\t{created}\n",
-            )
-            for inst in sorted(taught):
-                add("institution_learner", f"{inst}\t{learner_id}\n")
-            choices = [o for inst in sorted(taught) for o in by_institution[inst]]
-            balance = 0
-            by_key: dict[tuple[str, int], int] = defaultdict(int)
-            code = f"learner:{account_no}"
-            postings = 0
-            for outcome in rng.sample(choices, min(per_learner, len(choices))):
-                n += 1
-                postings += 1
-                seq += 1
-                units = outcome.credits_units
-                completed_on = start + timedelta(days=rng.randrange(731))
-                score = float(60 + n % 41)
-                external_id = f"E{n:010d}"
-                digest = content_hash(
-                    external_id=external_id,
-                    account_no=account_no,
-                    outcome_code=outcome.code,
-                    completed_on=completed_on,
-                    score=score,
-                    hours=None,
-                )
-                completion_id, lot_id, tx_id = new_id("cmp"), new_id("lot"), new_id("txn")
-                issuer_id, issuer_code = issuance[outcome.institution_id]
-                body = payload(
-                    seq=seq,
-                    tx_id=tx_id,
-                    prev_hash=prev,
-                    kind="deposit",
-                    event_on=completed_on,
-                    recorded_at=recorded_at,
-                    reverses_id=None,
-                    completion_id=completion_id,
-                    completion_hash=digest,
-                    postings=[(issuer_code, -units, None), (code, units, lot_id)],
-                )
-                tx = tx_hash(body)
-                day = completed_on.isoformat()
+        for first in range(0, n_learners, block):
+            ledger: list[Account] = []
+            for k in range(first, min(first + block, n_learners)):
+                learner_id = k + 1
+                account_no = account_no_of(k)
+                district = DISTRICTS[rng.randrange(len(DISTRICTS))]
+                home = institution_ids[rng.randrange(len(institution_ids))]
+                taught = {home}
+                while len(taught) < 1 + (k % 3):
+                    taught.add(institution_ids[rng.randrange(len(institution_ids))])
                 add(
-                    "ledger_transaction",
-                    f"{tx_id}\t{seq}\tdeposit\t{completion_id}\t{digest}\t{day}\t{recorded_at}\t{prev}\t{tx}\n",
+                    "learner",
+                    f"{learner_id}\t{account_no}\t{hmac_hex(SECRET, f'id-{k}')}\t500118********{k % 10000:04d}\t"
+                    f"学员{k}\t{rng.choice((1940, 1950, 1958, 1962, 1970, 1985, 1995, 2005, 2010))}\t"
+                    f"{'male' if k % 2 else 'female'}\t{district}\t{district}街道{rng.randrange(10)}\t\\N\t"
+                    f"{created if rng.random() < 0.3 else chr(92) + 'N'}\t{home}\t{created}\n",
                 )
-                add("translog_leaf", f"{seq - 1}\t1\t{tx_id}\t\\\\x{tx}\n")
-                prev = tx
-                issuance_balance[outcome.institution_id] -= units
-                issuance_version[outcome.institution_id] += 1
-                balance += units
-                posting_id += 2
+                for inst in sorted(taught):
+                    add("institution_learner", f"{inst}\t{learner_id}\n")
+                choices = [o for inst in sorted(taught) for o in by_institution[inst]]
+                picked = rng.sample(choices, min(per_learner, len(choices)))
+                ledger.append(Account(learner_id, first_account + k, account_no, picked))
+            # "learner": each learner's completions one after the other (block of 1), so a
+            # learner's postings share a page or two. "time": round r deposits the r-th
+            # completion of every learner of the block, as term-end imports of many learners do.
+            for r in range(per_learner):
+                for account in ledger:
+                    if r >= len(account.outcomes):
+                        continue
+                    outcome = account.outcomes[r]
+                    learner_id, account_id, account_no = (
+                        account.learner_id,
+                        account.account_id,
+                        account.account_no,
+                    )
+                    code = f"learner:{account_no}"
+                    n += 1
+                    account.postings += 1
+                    seq += 1
+                    units = outcome.credits_units
+                    completed_on = start + timedelta(days=rng.randrange(731))
+                    score = float(60 + n % 41)
+                    external_id = f"E{n:010d}"
+                    digest = content_hash(
+                        external_id=external_id,
+                        account_no=account_no,
+                        outcome_code=outcome.code,
+                        completed_on=completed_on,
+                        score=score,
+                        hours=None,
+                    )
+                    completion_id, lot_id, tx_id = new_id("cmp"), new_id("lot"), new_id("txn")
+                    issuer_id, issuer_code = issuance[outcome.institution_id]
+                    body = payload(
+                        seq=seq,
+                        tx_id=tx_id,
+                        prev_hash=prev,
+                        kind="deposit",
+                        event_on=completed_on,
+                        recorded_at=recorded_at,
+                        reverses_id=None,
+                        completion_id=completion_id,
+                        completion_hash=digest,
+                        postings=[(issuer_code, -units, None), (code, units, lot_id)],
+                    )
+                    tx = tx_hash(body)
+                    day = completed_on.isoformat()
+                    add(
+                        "ledger_transaction",
+                        f"{tx_id}\t{seq}\tdeposit\t{completion_id}\t{digest}\t{day}\t{recorded_at}\t{prev}\t{tx}\n",
+                    )
+                    add("translog_leaf", f"{seq - 1}\t1\t{tx_id}\t\\\\x{tx}\n")
+                    prev = tx
+                    issuance_balance[outcome.institution_id] -= units
+                    issuance_version[outcome.institution_id] += 1
+                    account.balance += units
+                    posting_id += 2
+                    add(
+                        "posting",
+                        f"{posting_id - 1}\t{tx_id}\t{issuer_id}\t{-units}\t\\N\t{issuance_balance[outcome.institution_id]}\n"
+                        f"{posting_id}\t{tx_id}\t{account_id}\t{units}\t{lot_id}\t{account.balance}\n",
+                    )
+                    expires = (
+                        "\\N"
+                        if outcome.validity_years is None
+                        else add_years(completed_on, outcome.validity_years)
+                    )
+                    add(
+                        "lot",
+                        f"{lot_id}\t{learner_id}\t{completion_id}\t{tx_id}\t{outcome.institution_id}\t{outcome.id}\t"
+                        f"{outcome.category}\t{outcome.level}\t{day}\t{expires}\t{units}\t0\t0\tactive\n",
+                    )
+                    add(
+                        "completion",
+                        f"{completion_id}\t{outcome.institution_id}\t{external_id}\t{learner_id}\t{outcome.id}\t"
+                        f"{outcome.code}\t{day}\t{score}\t\\N\t{units}\t{digest}\t{keys[outcome.institution_id]}\t"
+                        f"{tx_id}\tactive\t{created}\n",
+                    )
+                    account.by_key[(outcome.category, outcome.level)] += units
+            for account in ledger:
                 add(
-                    "posting",
-                    f"{posting_id - 1}\t{tx_id}\t{issuer_id}\t{-units}\t\\N\t{issuance_balance[outcome.institution_id]}\n"
-                    f"{posting_id}\t{tx_id}\t{account_id}\t{units}\t{lot_id}\t{balance}\n",
+                    "ledger_account",
+                    f"{account.account_id}\tlearner:{account.account_no}\tlearner\t{account.learner_id}\t"
+                    f"{account.balance}\t{account.postings}\n",
                 )
-                expires = (
-                    "\\N"
-                    if outcome.validity_years is None
-                    else add_years(completed_on, outcome.validity_years)
-                )
-                add(
-                    "lot",
-                    f"{lot_id}\t{learner_id}\t{completion_id}\t{tx_id}\t{outcome.institution_id}\t{outcome.id}\t"
-                    f"{outcome.category}\t{outcome.level}\t{day}\t{expires}\t{units}\t0\t0\tactive\n",
-                )
-                add(
-                    "completion",
-                    f"{completion_id}\t{outcome.institution_id}\t{external_id}\t{learner_id}\t{outcome.id}\t"
-                    f"{outcome.code}\t{day}\t{score}\t\\N\t{units}\t{digest}\t{keys[outcome.institution_id]}\t"
-                    f"{tx_id}\tactive\t{created}\n",
-                )
-                by_key[(outcome.category, outcome.level)] += units
-            add("ledger_account", f"{account_id}\t{code}\tlearner\t{learner_id}\t{balance}\t{postings}\n")
-            for (category, level), units in sorted(by_key.items()):
-                add("learner_balance", f"{learner_id}\t{category}\t{level}\t{units}\n")
-            if k and k % 100_000 == 0:
+                for (category, level), units in sorted(account.by_key.items()):
+                    add("learner_balance", f"{account.learner_id}\t{category}\t{level}\t{units}\n")
+            done = first + len(ledger)
+            if done // 100_000 != first // 100_000 and done < n_learners:
                 rate = n / (time.perf_counter() - t0)
-                log(f"  {k:,} learners, {n:,} completions ({rate:,.0f}/s)")
+                log(f"  {done:,} learners, {n:,} completions ({rate:,.0f}/s)")
         streams.close()
     except BaseException:
         for connection, _ in streams._stack:
@@ -566,7 +613,7 @@ def generate(dsn: str, n_learners: int, per_learner: int, seed: int) -> Built:
     return built
 
 
-def build(cluster, name: str, n_learners: int, per_learner: int, seed: int) -> Built:
+def build(cluster, name: str, n_learners: int, per_learner: int, seed: int, layout: str) -> Built:
     import psycopg
 
     cluster.admin_execute(f"CREATE DATABASE {name}")
@@ -579,7 +626,7 @@ def build(cluster, name: str, n_learners: int, per_learner: int, seed: int) -> B
         drop_schema(connection, schema)
     log(f"{name}: schema and services {setup:.1f}s; loading {n_learners:,} learners with COPY …")
     t0 = time.perf_counter()
-    built = generate(dsn, n_learners, per_learner, seed)
+    built = generate(dsn, n_learners, per_learner, seed, layout)
     built.name, built.setup_seconds = name, setup
     built.load_seconds = time.perf_counter() - t0
     log(
@@ -648,6 +695,9 @@ class World:
     account_nos: list[str]
     certificate_ids: list[str]
     checkpoint_seconds: float = 0.0
+    explain_nos: list[str] = field(default_factory=list)
+    """Learners whose statement is EXPLAINed (``statement_buffers``): none of them is timed, posted
+    to or imported for, so their pages are as cold as the database's."""
 
 
 def p99(samples: list[float]) -> float:
@@ -704,13 +754,86 @@ def make_world(cluster, name: str, n_learners: int, workdir: Path) -> World:
                 issued_by="bench",
             )
             ids.append(certificate.id)
-    world = World(name, url, db, app, account_nos, ids)
+    taken = set(picks)
+    others = [k for k in random.Random(8).sample(range(n_learners), 2200) if k not in taken][:EXPLAINED]
+    world = World(name, url, db, app, account_nos, ids, explain_nos=[account_no_of(k) for k in others])
     t0 = time.perf_counter()
     verdict = app.state.verifier.by_id(ids[0]).as_dict()  # signs the first checkpoint: integrates every leaf
     world.checkpoint_seconds = time.perf_counter() - t0
     if verdict["valid"] is not True:
         raise SystemExit(f"{name}: certificate {ids[0]} does not verify: {verdict}")
     return world
+
+
+def statement_buffers(world: World) -> dict:
+    """``EXPLAIN (ANALYZE, BUFFERS)`` of the SQL ``learners.queries.statement`` sends, for
+    ``EXPLAINED`` learners not touched before in this run: shared buffers per statement (hit = in
+    PostgreSQL's cache already, read = fetched from the OS or the disk), split by plan node (each
+    node's own, children excluded), and the time spent reading (``track_io_timing``). The pages a
+    statement touches are what locality changes; how many of them are hits depends on what ran
+    before."""
+    from sqlalchemy import event
+
+    from creditbank.learners import queries as learner_queries
+    from creditbank.learners import service as learners
+
+    captured: list[tuple[str, dict]] = []
+
+    def grab(_conn, _cursor, statement, parameters, _context, _executemany) -> None:
+        captured.append((statement, parameters))
+
+    # The SQL once, for a learner of the timed set (its pages get warm: it is not measured here).
+    with world.db.reader() as session:  # type: ignore[attr-defined]
+        template = learners.visible_to(session, world.account_nos[0], institution_id=None)
+        connection = session.connection()
+        event.listen(connection, "before_cursor_execute", grab)
+        try:
+            learner_queries.statement(session, template, after=None, limit=100)
+        finally:
+            event.remove(connection, "before_cursor_execute", grab)
+    sql, params = captured[-1]
+    keys = [k for k, v in params.items() if v == template.id and isinstance(v, int)]
+    assert keys and template.id != 100, f"cannot tell the learner's parameters in {params}"
+
+    nodes: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
+    totals = {"hit": 0.0, "read": 0.0, "io_ms": 0.0, "lines": 0.0, "ms": 0.0}
+
+    def walk(node: dict) -> None:
+        children = node.get("Plans", [])
+        # A CTE's or subquery's plan is listed under the node it belongs to but its pages are
+        # counted where it runs (the CTE Scan, the node testing the subquery): subtract only the
+        # ordinary inputs, and give the CTE Scan none of its own.
+        inputs = [c for c in children if c.get("Parent Relationship") not in ("InitPlan", "SubPlan")]
+        hit = node["Shared Hit Blocks"] - sum(c["Shared Hit Blocks"] for c in inputs)
+        read = node["Shared Read Blocks"] - sum(c["Shared Read Blocks"] for c in inputs)
+        if node["Node Type"] == "CTE Scan":
+            hit = read = 0
+        if hit or read:
+            where = node.get("Index Name") or node.get("Relation Name") or ""
+            key = f"{node['Node Type']} {where}".strip()
+            nodes[key][0] += hit
+            nodes[key][1] += read
+        for child in children:
+            walk(child)
+
+    n = len(world.explain_nos)
+    for account_no in world.explain_nos:
+        with world.db.reader() as session:  # type: ignore[attr-defined]
+            learner = learners.visible_to(session, account_no, institution_id=None)
+            connection = session.connection()
+            connection.exec_driver_sql("SET LOCAL track_io_timing = on")
+            plan = connection.exec_driver_sql(
+                "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + sql,
+                {**params, **dict.fromkeys(keys, learner.id)},
+            ).scalar_one()[0]
+        top = plan["Plan"]
+        totals["hit"] += top["Shared Hit Blocks"] / n
+        totals["read"] += top["Shared Read Blocks"] / n
+        totals["io_ms"] += top.get("I/O Read Time", 0.0) / n
+        totals["lines"] += top["Actual Rows"] / n
+        totals["ms"] += plan["Execution Time"] / n
+        walk(top)
+    return {"nodes": {k: (h / n, r / n) for k, (h, r) in nodes.items()}, **totals}
 
 
 def time_calls(fn, args: list, warm: int = 5) -> list[float]:
@@ -1050,6 +1173,21 @@ def report(built: dict[str, Built], size: dict[str, dict], results: dict[str, di
             f"{'yes' if ratio <= GOAL else '**no**'} | {statistics.median(samples):,.1f} / {statistics.median(big):,.1f} |"
         )
     print(
+        f"\n### Statement page: pages per statement (EXPLAIN ANALYZE BUFFERS, {EXPLAINED} untouched learners)\n"
+    )
+    print("| database | lines | shared hit | shared read | read time ms | execution ms |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for name, b in extra["buffers"].items():
+        print(
+            f"| {name} | {b['lines']:.1f} | {b['hit']:.1f} | {b['read']:.1f} | {b['io_ms']:.2f} | {b['ms']:.2f} |"
+        )
+    print("\n| plan node (its own pages) | small hit / read | large hit / read |")
+    print("|---|---:|---:|")
+    small_nodes, large_nodes = (extra["buffers"][n]["nodes"] for n in ("scale_small", "scale_large"))
+    for key in sorted(set(small_nodes) | set(large_nodes), key=lambda k: -sum(large_nodes.get(k, (0, 0)))):
+        a, b = small_nodes.get(key, (0, 0)), large_nodes.get(key, (0, 0))
+        print(f"| {key} | {a[0]:.1f} / {a[1]:.1f} | {b[0]:.1f} / {b[1]:.1f} |")
+    print(
         f"\nAudit: small database `creditbank audit` {extra['audit_small']}; large database chain check "
         f"{extra['chain_large']}."
     )
@@ -1064,6 +1202,13 @@ def main() -> None:
     parser.add_argument("--scale", type=float, default=1.0, help="multiplies --learners (0.02 = 1/50)")
     parser.add_argument(
         "--per-learner", type=int, default=10, help="completions per learner (2 postings each)"
+    )
+    parser.add_argument(
+        "--layout",
+        choices=("time", "learner"),
+        default="time",
+        help="row order of a build: learners interleaved as their credits arrive over time, or each "
+        "learner's rows together (the best case for a statement page, what CLUSTER would give)",
     )
     parser.add_argument("--small-learners", type=int, default=2_500, help="learners of the small database")
     parser.add_argument("--repeat", type=int, default=300, help="samples per fast operation")
@@ -1113,12 +1258,13 @@ def main() -> None:
                 built[name] = counted(cluster, name)
                 log(f"{name}: reusing {built[name].completions:,} completions (schema upgraded to head)")
                 continue
-            built[name] = build(cluster, name, n, args.per_learner, seed=11)
+            built[name] = build(cluster, name, n, args.per_learner, seed=11, layout=args.layout)
         load_build = os.getloadavg()[0]
         size = {name: sizes(cluster, name) for name in built}
         checkpoint: dict[str, float] = {}
         results: dict[str, dict] = {}
         tails: dict[str, int] = {}
+        buffers: dict[str, dict] = {}
         for name in built:
             world = make_world(cluster, name, built[name].learners, workdir)
             worlds.append(world)
@@ -1132,7 +1278,8 @@ def main() -> None:
             csv_path = workdir / f"import-{world.name}.csv"
             # Learners of the import and of the posts: the same positions in both databases' pick lists.
             import_file(csv_path, world.account_nos[100:2100])
-            log(f"{world.name}: timing …")
+            buffers[world.name] = statement_buffers(world)
+            log(f"{world.name}: statement EXPLAINed for {EXPLAINED} untouched learners; timing …")
             results[world.name] = measure(
                 world, args.repeat, args.stats_repeat, world.account_nos[60:70], csv_path, args.round
             )
@@ -1151,6 +1298,7 @@ def main() -> None:
                 "checkpoint": checkpoint,
                 "audit_small": audit_small,
                 "chain_large": chain_large,
+                "buffers": buffers,
             },
         )
         if "FAILED" in audit_small or "FAILED" in chain_large:

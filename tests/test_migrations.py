@@ -100,3 +100,51 @@ def test_ledger_writes_go_on_while_0014_builds_its_index_on_postgresql(pg_url):
     assert done == [None]
     assert not blocked, "a write waited for the index build"
     assert _index(pg_url, "ix_ledger_account_institution_id") is not None
+
+
+def _included(url: str, name: str) -> list[str] | None:
+    """PostgreSQL: the INCLUDE columns of an index (None: no such index)."""
+    import psycopg
+
+    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as connection:
+        row = connection.execute(
+            "SELECT ARRAY(SELECT a.attname FROM unnest(i.indkey[i.indnkeyatts:]) WITH ORDINALITY k(n, o) "
+            "JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.n ORDER BY k.o) "
+            "FROM pg_index i WHERE i.indexrelid = to_regclass(%s)",
+            (name,),
+        ).fetchone()
+    return None if row is None else list(row[0])
+
+
+@pytest.mark.postgres
+def test_0020_finishes_an_upgrade_stopped_halfway_on_postgresql(pg_url):
+    """0020 rebuilds two indexes concurrently, outside a transaction, in steps: an upgrade stopped
+    between them (here: posting's new index built and the old one dropped but not renamed; lot's
+    temporary index left by a build that failed) is finished by the next upgrade, and the
+    statement page's indexes end up holding its columns."""
+    import psycopg
+
+    command.downgrade(alembic_config(pg_url), "0019")
+    assert _included(pg_url, "ix_posting_account_tx") == []
+    with psycopg.connect(
+        pg_url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True
+    ) as connection:
+        connection.execute(
+            "CREATE INDEX ix_posting_account_tx_new ON posting (account_id, transaction_id) "
+            "INCLUDE (amount_units, balance_after_units, lot_id)"
+        )
+        connection.execute("DROP INDEX ix_posting_account_tx")
+        connection.execute("CREATE INDEX ix_lot_learner_state_new ON lot (learner_id)")
+    upgrade(pg_url)
+    assert _included(pg_url, "ix_posting_account_tx") == ["amount_units", "balance_after_units", "lot_id"]
+    assert _included(pg_url, "ix_lot_learner_state") == [
+        "id",
+        "batch_id",
+        "category",
+        "level",
+        "outcome_id",
+        "institution_id",
+    ]
+    assert _included(pg_url, "ix_posting_account_tx_new") is None
+    assert _included(pg_url, "ix_lot_learner_state_new") is None
+    test_models_and_migrations_agree(pg_url)

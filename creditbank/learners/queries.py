@@ -71,6 +71,25 @@ def statement_page(session: Session, learner: Learner, *, after: int | None, lim
 @may_lag(fence=account_state)
 def statement(session: Session, learner: Learner, *, after: int | None, limit: int) -> list[StatementLine]:
     """Every movement on the learner's account, oldest first, paged by ``seq`` (keyset, not offset)."""
+    # The learner's lots, read together (a learner's postings carry the learner's own lots, or
+    # none): on PostgreSQL from the learner's entries of ix_lot_learner_state alone, one or two
+    # index pages (migration 0020), where looking up each line's lot read a random page per line
+    # on a large ledger (bench/scale.py). MATERIALIZED keeps the planner from turning it back into
+    # one look-up per line. ``hidden``: a batch import not yet published shows nothing
+    # (completions.imports).
+    lots = (
+        select(
+            col(Lot.id).label("id"),
+            col(Lot.category).label("category"),
+            col(Lot.level).label("level"),
+            col(Lot.outcome_id).label("outcome_id"),
+            col(Lot.institution_id).label("institution_id"),
+            lot_hidden().label("hidden"),
+        )
+        .where(col(Lot.learner_id) == learner.id)
+        .cte("learner_lot")
+        .prefix_with("MATERIALIZED", dialect="postgresql")
+    )
     query = (
         select(
             col(LedgerTransaction.seq),
@@ -86,19 +105,15 @@ def statement(session: Session, learner: Learner, *, after: int | None, limit: i
             col(Outcome.code),
             col(Outcome.title_zh),
             col(Outcome.title_en),
-            col(Lot.category),
-            col(Lot.level),
+            lots.c.category,
+            lots.c.level,
         )
         .join(Posting, col(Posting.transaction_id) == col(LedgerTransaction.id))
         .join(LedgerAccount, col(LedgerAccount.id) == col(Posting.account_id))
-        .outerjoin(Lot, col(Lot.id) == col(Posting.lot_id))
-        .outerjoin(Outcome, col(Outcome.id) == col(Lot.outcome_id))
-        .outerjoin(Institution, col(Institution.id) == col(Lot.institution_id))
-        .where(
-            col(LedgerAccount.learner_id) == learner.id,
-            # A batch import not yet published shows nothing (completions.imports).
-            or_(col(Lot.id).is_(None), ~lot_hidden()),
-        )
+        .outerjoin(lots, lots.c.id == col(Posting.lot_id))
+        .outerjoin(Outcome, col(Outcome.id) == lots.c.outcome_id)
+        .outerjoin(Institution, col(Institution.id) == lots.c.institution_id)
+        .where(col(LedgerAccount.learner_id) == learner.id, or_(lots.c.id.is_(None), ~lots.c.hidden))
         .order_by(col(LedgerTransaction.seq))
         .limit(limit)
     )

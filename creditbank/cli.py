@@ -655,6 +655,46 @@ def expire_conversions() -> None:
     console.print(f"{count} 个过期申请已释放 / expired requests released")
 
 
+@app.command("districts")
+def districts_command(
+    apply: Annotated[
+        bool, typer.Option("--apply", help="改写可确定的写法 / rewrite the spellings that name one district")
+    ] = False,
+) -> None:
+    """The bank's districts (its area list and resident population) and the other spellings stored on
+    learners and institutions, e.g. 重庆市永川区 for 永川区, which statistics count as a district of their
+    own. --apply rewrites each spelling that names exactly one district; the rest are listed to fix."""
+    from creditbank.institutions import districts
+    from creditbank.stats import service as stats
+
+    settings = get_settings()
+    with _set_up_database(settings).unit_of_work() as session:
+        known = districts.known(session)
+        variants = stats.map_district_variants(session) if apply else stats.district_variants(session)
+        if not apply:
+            session.rollback()
+    if not known:
+        console.print(
+            "本行还没有区域名录或常住人口：区县按填写的保存。请先在“统计 → 区域名录 / 常住人口”中录入。\n"
+            "The bank has no area list or resident population yet: districts are kept as written. Enter them "
+            "first (Statistics → Area list / Resident population)."
+        )
+        return
+    console.print(f"本行的区县 / the bank's districts: {'、'.join(known)}")
+    if not variants:
+        console.print("没有其他写法 / no other spellings stored")
+        return
+    for v in variants:
+        target = v.district or "？无法确定 / cannot tell — fix by hand"
+        done = "已改写 / rewritten" if apply and v.district else ""
+        console.print(
+            f"  {v.written} → {target}  （学习者 {v.learners} 人 learners, 机构 {v.institutions} 个 institutions）{done}",
+            emoji=False,
+        )
+    if not apply and any(v.district for v in variants):
+        console.print("加 --apply 改写以上可确定的写法 / add --apply to rewrite those that name one district")
+
+
 @app.command("stats-refresh")
 def stats_refresh() -> None:
     """Recompute the statistics kept for a large bank now (every period and district someone looked at,

@@ -57,6 +57,18 @@ CODES: dict[str, tuple[int, str, str]] = {
     ),
     "api_key_not_found": (404, "找不到该 API 密钥", "API key not found"),
     # learners
+    "unknown_district": (
+        422,
+        "区县“{district}”不在本行的区域名录中，可填：{allowed}。如需新增区县，请平台运营方在“统计 → 区域名录”"
+        "或“常住人口”中添加",
+        "District '{district}' is not in the bank's area list; use one of: {allowed}. To add a district, the "
+        "operator adds it under Statistics → Area list or Resident population",
+    ),
+    "ambiguous_district": (
+        422,
+        "区县“{district}”可能是 {choices} 中的任一个，请写出完整名称",
+        "District '{district}' could be any of {choices}; write its full name",
+    ),
     "invalid_national_id": (422, "身份证号无效：{reason}", "Invalid national ID number: {reason}"),
     "learner_not_found": (404, "找不到学习账户 {ref}", "Learning account {ref} not found"),
     "activation_slip_not_allowed": (

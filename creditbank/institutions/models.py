@@ -3,6 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
+from sqlalchemy import UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -48,3 +49,30 @@ class OperatorToken(SQLModel, table=True):
     """Given by the database when the row is flushed, and read only after that: an int, not int | None."""
     token_hash: str = Field(unique=True, max_length=64)
     created_at: datetime
+
+
+class Area(SQLModel, table=True):
+    """One 乡镇/街道 (``village`` empty) or one 村/社区 of a district: the denominators of coverage."""
+
+    __tablename__ = "stats_area"
+    __table_args__ = (UniqueConstraint("district", "township", "village"),)
+    id: int = Field(default=None, primary_key=True)
+    """Given by the database when the row is flushed, and read only after that: an int, not int | None."""
+    district: str = Field(max_length=100)
+    """区/县 (e.g. 永川区). The districts of the area list and the population are the bank's districts:
+    learners' and institutions' districts are written as one of them (``institutions.districts``)."""
+    township: str = Field(max_length=100)
+    """乡镇/街道."""
+    village: str = Field(default="", max_length=100)
+    """村/社区; empty for the 乡镇/街道 row itself."""
+
+
+class Population(SQLModel, table=True):
+    """Resident population of a district in one age band (entered on a page or imported from CSV)."""
+
+    __tablename__ = "stats_population"
+    district: str = Field(primary_key=True, max_length=100)
+    age_band: str = Field(primary_key=True, max_length=16)
+    """An ``AgeBand`` value."""
+    residents: int
+    updated_at: datetime

@@ -6,6 +6,7 @@ from sqlalchemy import bindparam
 from sqlmodel import Session, col, select
 
 from creditbank.errors import CreditbankError
+from creditbank.institutions import districts
 from creditbank.institutions.models import ApiKey, Institution, InstitutionState, OperatorToken
 from creditbank.kit import clock, text
 from creditbank.kit.tokens import new_id, new_secret, sha256_hex
@@ -37,7 +38,7 @@ def create(
     name_zh = text.clean(name_zh, field="name_zh", max_length=200)
     name_en = text.optional(name_en, field="name_en", max_length=200)
     district, township, village = (
-        _place(district, "district"),
+        districts.check(session, district),
         _place(township, "township"),
         _place(village, "village"),
     )
@@ -146,7 +147,7 @@ def set_location(
     """Where the institution stands (区/县, 乡镇/街道, 村/社区): what coverage statistics count."""
     institution = get(session, code)
     institution.district, institution.township, institution.village = (
-        _place(district, "district"),
+        districts.check(session, district),
         _place(township, "township"),
         _place(village, "village"),
     )

@@ -12,6 +12,7 @@ from sqlmodel import Session, col, select
 
 from creditbank.db import Database, referenced
 from creditbank.errors import CreditbankError
+from creditbank.institutions import districts
 from creditbank.institutions import service as institutions
 from creditbank.institutions.models import Institution
 from creditbank.kit import clock, idcard, passwords, text
@@ -84,7 +85,7 @@ def enroll(
     # normalised and never blank (a blank one broke every certificate of the learner), and so are
     # the places statistics group by.
     name = text.clean(name, field="name", max_length=100)
-    district = text.optional(district, field="district", max_length=100)
+    district = districts.check(session, district)  # one spelling per district (the area list)
     township = text.optional(township, field="township", max_length=100)
     village = text.optional(village, field="village", max_length=100)
     nid = parse_national_id(national_id)

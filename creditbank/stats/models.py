@@ -6,8 +6,13 @@ from __future__ import annotations
 from datetime import date, datetime
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, Column, UniqueConstraint
+from sqlalchemy import BigInteger, Column
 from sqlmodel import Field, SQLModel
+
+# The area list (区域名录) and the population are the bank's districts: enrolment and institutions
+# check a district against them (institutions.districts), below the statistics, so they live there.
+from creditbank.institutions.models import Area as Area
+from creditbank.institutions.models import Population as Population
 
 
 class AgeBand(StrEnum):
@@ -16,32 +21,6 @@ class AgeBand(StrEnum):
     under_18 = "under_18"
     adult = "18_59"
     senior = "60_plus"
-
-
-class Area(SQLModel, table=True):
-    """One 乡镇/街道 (``village`` empty) or one 村/社区 of a district: the denominators of coverage."""
-
-    __tablename__ = "stats_area"
-    __table_args__ = (UniqueConstraint("district", "township", "village"),)
-    id: int = Field(default=None, primary_key=True)
-    """Given by the database when the row is flushed, and read only after that: an int, not int | None."""
-    district: str = Field(max_length=100)
-    """区/县, written as on the learners and institutions (e.g. 永川区)."""
-    township: str = Field(max_length=100)
-    """乡镇/街道."""
-    village: str = Field(default="", max_length=100)
-    """村/社区; empty for the 乡镇/街道 row itself."""
-
-
-class Population(SQLModel, table=True):
-    """Resident population of a district in one age band (entered on a page or imported from CSV)."""
-
-    __tablename__ = "stats_population"
-    district: str = Field(primary_key=True, max_length=100)
-    age_band: str = Field(primary_key=True, max_length=16)
-    """An ``AgeBand`` value."""
-    residents: int
-    updated_at: datetime
 
 
 class Target(SQLModel, table=True):

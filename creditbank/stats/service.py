@@ -12,11 +12,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import CompoundSelect, delete, select, union, update
+from sqlalchemy import CompoundSelect, delete, func, select, union, update
 from sqlmodel import Session, col
 
 from creditbank.db import may_lag
 from creditbank.errors import CreditbankError
+from creditbank.institutions import districts as bank_districts
 from creditbank.institutions.models import Institution
 from creditbank.kit import clock
 from creditbank.learners.models import Learner
@@ -72,8 +73,11 @@ def _residents(entry: PopulationLine) -> int:
 def set_population(session: Session, *, lines: Iterable[PopulationLine]) -> int:
     """Create or replace the resident population of each (district, age band) given."""
     checked: dict[tuple[str, str], int] = {}
+    known = bank_districts.known(session)
     for entry in lines:
+        # 重庆市永川区 for a district the bank has (永川区) is that district, not a second one.
         district = entry.district.strip()
+        district = bank_districts.canonical(district, known) or district
         band = _BAND_ALIASES.get(entry.age_band.strip())
         if not district or len(district) > 100 or band is None:
             raise CreditbankError(
@@ -135,8 +139,10 @@ def replace_areas(session: Session, *, lines: Iterable[AreaLine]) -> int:
     """The area list of each district in ``lines`` becomes exactly those lines (a 村/社区 line adds
     its 乡镇/街道 too). Districts not in ``lines`` keep theirs."""
     wanted: dict[str, set[tuple[str, str]]] = {}
+    known = bank_districts.known(session)
     for entry in lines:
         district, township, village = entry.district.strip(), entry.township.strip(), entry.village.strip()
+        district = bank_districts.canonical(district, known) or district  # as in set_population
         if not district or not township:
             raise CreditbankError("area_invalid", {"line": entry.line, "reason": "empty"})
         if max(len(district), len(township), len(village)) > 100:
@@ -171,6 +177,55 @@ def districts(session: Session) -> list[str]:
         select(col(Population.district).label("d")).distinct(),
     )
     return sorted(d for (d,) in session.execute(select(names.subquery().c.d)).all() if d)
+
+
+@dataclass(frozen=True)
+class DistrictVariant:
+    """A district stored on learners or institutions that is not one of the bank's districts (e.g.
+    重庆市永川区 entered before districts were checked), and the one it names."""
+
+    written: str
+    district: str | None
+    """The bank's district it names (``institutions.districts.canonical``); None: none or two."""
+    learners: int
+    institutions: int
+
+
+def district_variants(session: Session) -> list[DistrictVariant]:
+    """Every stored spelling that is not one of the bank's districts, with how many rows carry it."""
+    known = bank_districts.known(session)
+    if not known:
+        return []
+    counts: dict[str, list[int]] = {}
+    for position, column in enumerate((col(Learner.district), col(Institution.district))):
+        rows = session.execute(
+            select(column, func.count()).where(column.is_not(None), column.not_in(known)).group_by(column)
+        ).all()
+        for written, count in rows:
+            counts.setdefault(written, [0, 0])[position] = count
+    return [
+        DistrictVariant(written, bank_districts.canonical(written, known), n_learners, n_institutions)
+        for written, (n_learners, n_institutions) in sorted(counts.items())
+    ]
+
+
+def map_district_variants(session: Session) -> list[DistrictVariant]:
+    """Rewrite each stored spelling that names one of the bank's districts as that district (learners
+    and institutions); the others are left for the operator. Returns every variant found."""
+    variants = district_variants(session)
+    mapped = [v for v in variants if v.district is not None]
+    for variant in mapped:
+        session.execute(
+            update(Learner).where(col(Learner.district) == variant.written).values(district=variant.district)
+        )
+        session.execute(
+            update(Institution)
+            .where(col(Institution.district) == variant.written)
+            .values(district=variant.district)
+        )
+    if mapped:
+        figures_changed(session)
+    return variants
 
 
 # -- CSV files -------------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from creditbank.completions import service as completions
 from creditbank.conversion import service as conversions
 from creditbank.errors import CreditbankError
 from creditbank.httpio import spool_body
+from creditbank.institutions import districts
 from creditbank.institutions import service as institutions
 from creditbank.kit import clock, text
 from creditbank.learners import service as learners
@@ -196,7 +197,13 @@ def save_outcome(
 @router.get("/console/{code}/enrol", response_class=HTMLResponse)
 def enrol_form(ctx: ClerkPage, code: Code):
     own_institution(ctx, code)
-    return _page(ctx, "enrol", form={})
+    return _page(ctx, "enrol", form={}, districts=_districts(ctx))
+
+
+def _districts(ctx: Ctx) -> list[str]:
+    """The bank's districts for the form's choice (``institutions.districts``)."""
+    with ctx.db.reader() as session:
+        return districts.known(session)
 
 
 @router.post("/console/{code}/enrol", response_class=HTMLResponse)
@@ -232,7 +239,7 @@ def enrol(
             )
     except CreditbankError as exc:
         form.pop("national_id")  # never echo an ID number back into a page
-        return _again(ctx, "enrol", exc, form=form)
+        return _again(ctx, "enrol", exc, form=form, districts=_districts(ctx))
     return _page(
         ctx,
         "slip",

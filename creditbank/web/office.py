@@ -18,6 +18,7 @@ from creditbank.certificates.keys import describe
 from creditbank.conversion import queries as conversion_queries
 from creditbank.conversion import service as conversions
 from creditbank.errors import CreditbankError
+from creditbank.institutions import districts
 from creditbank.institutions import service as institutions
 from creditbank.institutions.models import InstitutionState
 from creditbank.kit import clock
@@ -72,7 +73,14 @@ def office_home(ctx: OperatorPage):
 def institutions_page(ctx: OperatorPage):
     with ctx.db.reader() as session:
         found = institutions.list_all(session)
-    return _page(ctx, "institutions", institutions=[(i, _state(ctx, i.state)) for i in found], form={})
+        known = districts.known(session)
+    return _page(
+        ctx,
+        "institutions",
+        institutions=[(i, _state(ctx, i.state)) for i in found],
+        form={},
+        districts=known,
+    )
 
 
 @router.post("/operator/institutions", response_class=HTMLResponse)
@@ -109,6 +117,7 @@ def create_institution(
     except CreditbankError as exc:
         with ctx.db.reader() as session:
             found = institutions.list_all(session)
+            known = districts.known(session)
         return _page(
             ctx,
             "institutions",
@@ -116,6 +125,7 @@ def create_institution(
             error=ctx.error_text(exc.code, exc.params),
             institutions=[(i, _state(ctx, i.state)) for i in found],
             form=form,
+            districts=known,
         )
     return redirect(ctx, f"/operator/institutions/{institution.code}")
 

@@ -15,6 +15,7 @@ from sqlalchemy import update
 from sqlmodel import select
 
 from creditbank.completions.models import Completion, CompletionImport
+from creditbank.learners.models import Learner
 from creditbank.staff.models import StaffAction, StaffUpload
 from tests.conftest import OPERATOR, national_id
 from tests.web.consoleworld import XLSX, balance, build, csrf_of, read_sheet, sheet
@@ -111,6 +112,34 @@ class TestCatalogue:
 
 
 class TestEnrolment:
+    def test_a_typed_district_is_written_as_the_banks_and_an_unknown_one_refused(self, client, world):
+        population = [{"district": d, "age_band": "60_plus", "residents": 100} for d in ("永川区", "临淄区")]
+        assert client.put("/api/v1/stats/population", json=population, headers=OPERATOR).status_code == 200
+        staff_sign_in(client, "yc-clerk")
+
+        def enrol(district: str):
+            return client.post(
+                "/console/YCCEC/enrol",
+                data={
+                    "csrf_token": csrf(client, "/console/YCCEC/enrol"),
+                    "name": "刘淑芬",
+                    "national_id": national_id(),
+                    "district": district,
+                },
+            )
+
+        form = client.get("/console/YCCEC/enrol").text
+        assert '<select id="district" name="district">' in form and '<option value="永川区">' in form
+        response = enrol("重庆市永川区")  # an older form, or a script posting the form
+        assert response.status_code == 201, error_text(response)
+        account = re.search(r'id="slip-account">([^<]+)<', response.text).group(1)
+        with client.app.state.db.reader() as session:
+            stored = session.exec(select(Learner.district).where(Learner.account_no == account)).one()
+        assert stored == "永川区"
+        refused = enrol("火星区")
+        assert refused.status_code == 422 and "临淄区、永川区" in error_text(refused)
+        assert '<select id="district" name="district">' in refused.text
+
     def test_the_slip_carries_a_code_that_activates_the_account(self, client, world):
         staff_sign_in(client, "yc-clerk")
         response = client.post(

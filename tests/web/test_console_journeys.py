@@ -295,3 +295,29 @@ def test_the_console_home_promises_each_role_only_what_its_pages_do(
         assert "审批员" in said.inner_text()
     check(page, f"console-completions-{username}")
     page.context.close()
+
+
+def test_clerk_chooses_the_district_from_the_banks_list(live, browser):
+    """The enrolment form offers the bank's districts (its population / area list) as a choice, so a
+    clerk cannot type a second spelling of one district (重庆市永川区 made its own statistics row)."""
+    from tests.conftest import OPERATOR
+
+    build(live.client)
+    population = [
+        {"district": d, "age_band": "60_plus", "residents": 100} for d in ("永川区", "临淄区", "珠山区")
+    ]
+    assert live.client.put("/api/v1/stats/population", json=population, headers=OPERATOR).status_code == 200
+    page = new_page(browser, live.base, "phone")
+    _staff_sign_in(page, "yc-clerk")
+    page.goto("/console/YCCEC/enrol")
+    options = page.locator("select#district option")
+    assert options.all_inner_texts() == ["未填写", "临淄区", "永川区", "珠山区"]
+    check(page, "console-enrol-districts")
+    page.fill("#name", "刘淑芬")
+    page.fill("#national_id", "11010519491231002X")
+    page.select_option("#district", "永川区")
+    page.click("#enrol")
+    page.wait_for_selector("#slip")
+    account = page.inner_text("#slip-account").strip()
+    with live.app.state.db.reader() as session:
+        assert learners.by_account_no(session, account).district == "永川区"

@@ -184,7 +184,7 @@ def _institution_id(principal: Principal) -> int | None:
     "/learners/{account_no}/activation-slips",
     response_model=ActivationSlipOut,
     status_code=201,
-    summary="A new activation slip for a learner who forgot their password · 重新发放激活单",
+    summary="重新发放激活单 · A new activation slip for a learner who forgot their password",
     description="For the institution that enrolled the learner, or the operator. The answer's code "
     "is shown once (print it on a slip; an Idempotency-Key replay answers it as null). Nothing "
     "changes for the learner until they activate with it (`POST /api/v1/auth/activate`): then the "

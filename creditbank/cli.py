@@ -313,6 +313,8 @@ def serve(
 
         if demo_data.is_empty(db):
             show_secrets(settings, demo_data.load(db, settings))
+        else:
+            console.print(_demo_not_loaded(settings, db), markup=False)
     from creditbank.app import log_service
 
     first = log_service(settings, db).checkpoint()
@@ -369,6 +371,39 @@ def vc_api_did() -> None:
     console.print(_vc_api_did(get_settings()), emoji=False)
 
 
+def _demo_not_loaded(settings: Settings, db: Database) -> str:
+    """``serve --demo`` or ``demo`` on a database with data: the demo's logins were printed at the
+    first start only (never stored: only hashes are), so say so and how to get back in."""
+    from sqlalchemy.engine import make_url
+
+    from creditbank import demo as demo_data
+
+    url = make_url(settings.database_url)
+    start_over = (
+        f"从头开始：删除 {url.database} 和 {settings.keys_dir}/，再运行 creditbank serve --demo\n"
+        f"    start over: delete {url.database} and {settings.keys_dir}/, then creditbank serve --demo"
+        if url.get_backend_name() == "sqlite" and url.database
+        else "从头开始：换一个空数据库和空的密钥文件夹\n    start over: an empty database and keys folder"
+    )
+    first = "数据库已有数据，未加载演示数据。\nThe database already has data; demo not loaded."
+    if demo_data.is_loaded(db):
+        first += (
+            "\n演示数据已加载过，登录信息只在第一次启动时显示过（不保存）。\n"
+            "The demo is already loaded; its logins were shown at first start only."
+        )
+    return (
+        f"{first}\n"
+        "忘记了登录信息 / lost the logins:\n"
+        "  · 管理员：creditbank operator create 用户名（新建一个管理员账号）\n"
+        "    operator: creditbank operator create USERNAME (a new operator account)\n"
+        "  · 机构工作人员：creditbank staff create 用户名 --institution 代码 --role clerk\n"
+        "    staff: creditbank staff create USERNAME --institution CODE --role clerk\n"
+        "  · 学习者：登记学校重新发放激活单（工作台再次登记 → 忘记密码？重新发放激活单）\n"
+        "    learner: their school issues a new activation slip (enrol again → new slip)\n"
+        f"  · {start_over}"
+    )
+
+
 @app.command()
 def demo() -> None:
     """Load the demo institutions, catalogue, learners and two years of completions."""
@@ -376,8 +411,8 @@ def demo() -> None:
 
     settings = get_settings()
     db = _prepare(settings)
-    if not demo_data.is_empty(db):
-        console.print("The database already has data; demo not loaded. 数据库已有数据，未加载演示数据。")
+    if not demo_data.is_empty(db):  # refused: exit 1, so a script does not carry on as if loaded
+        console.print(_demo_not_loaded(settings, db), markup=False)
         raise typer.Exit(1)
     show_secrets(settings, demo_data.load(db, settings))
 

@@ -899,6 +899,13 @@ def is_empty(db: Database) -> bool:
         return session.exec(select(Institution.id).limit(1)).first() is None
 
 
+def is_loaded(db: Database) -> bool:
+    """True when the demo's first institution exists (the demo was loaded here before)."""
+    with db.reader() as session:
+        found = session.exec(select(Institution.id).where(Institution.code == INSTITUTIONS[0].code)).first()
+        return found is not None
+
+
 def load(db: Database, settings: Settings, *, learners: int = 300, seed: int = 2026) -> str:
     """Load the demo into an empty database; returns a short bilingual summary to print."""
     if not is_empty(db):

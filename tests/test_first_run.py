@@ -174,3 +174,20 @@ class TestOnAnEightyColumnTerminal:
         assert re.search(r"用户名 username: +office\n", block), block
         assert re.search(r"密码 password: +\S{10,}\n", block), block
         assert re.search(r"TOTP 密钥 secret: +[A-Z2-7]{32}\n", block), block
+
+    def test_a_second_serve_with_demo_says_the_demo_is_loaded_and_how_to_get_back_in(self, tmp_path):
+        code, raw = in_terminal(tmp_path, "demo")
+        assert code == 0, raw
+        _, again = in_terminal(tmp_path, "serve", "--demo", "--port", "0", until="creditbank on http")
+        said = ANSI.sub("", again)
+        assert "演示数据已加载" in said and "demo is already loaded" in said, said
+        assert "creditbank operator create" in said and "creditbank.db" in said, said
+        assert "cbk_" not in said
+
+    def test_demo_on_a_database_with_data_is_refused_with_a_non_zero_exit(self, tmp_path):
+        code, raw = in_terminal(tmp_path, "demo")
+        assert code == 0, raw
+        code, again = in_terminal(tmp_path, "demo")
+        said = ANSI.sub("", again)
+        assert code == 1 and "数据库已有数据，未加载演示数据" in said, again
+        assert "演示数据已加载过" in said and "creditbank operator create" in said, said

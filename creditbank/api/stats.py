@@ -6,11 +6,12 @@ Every figure answers JSON by default, or the very table the dashboard shows as C
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
+from pydantic import TypeAdapter
 
 from creditbank.api.certificates import certificate_out
 from creditbank.api.deps import DbDep, LearnerCaller, Operator, write
@@ -324,9 +325,24 @@ def award_out(award: Award, learner: Learner) -> dict:
     ).model_dump(mode="json", by_alias=True)
 
 
+_TIME = TypeAdapter(datetime)
+AS_OF_HEADERS: dict[str, Any] = {
+    "Creditbank-As-Of": {
+        "description": "When the candidates were computed, if they were computed ahead (as each "
+        "item's as_of; here also for an empty list); absent: computed for this answer",
+        "schema": {"type": "string", "format": "date-time"},
+    },
+    "Creditbank-Ledger-Seq": {
+        "description": "The ledger position the candidates include (as each item's ledger_seq)",
+        "schema": {"type": "integer"},
+    },
+}
+
+
 @router.get(
     "/recognition",
     response_model=list[CandidateOut],
+    responses={200: {"description": "The candidates", "headers": AS_OF_HEADERS}},
     summary="表彰候选人 · Candidates for recognition: most credits or hours per district and category",
 )
 def recognition_candidates(
@@ -338,15 +354,16 @@ def recognition_candidates(
     category: Annotated[str | None, Query(max_length=32)] = None,
     by: Literal["credits", "hours"] = "credits",
     top: Annotated[int, Query(ge=1, le=100)] = 5,
-) -> list[dict]:
+) -> Response:
     """Only learners who agreed in their portal to be named appear. On a large bank the candidates
     are computed ahead like the other figures: each item then carries the list's ``as_of`` time
-    (null when computed for this answer) and ``ledger_seq``."""
+    (null when computed for this answer) and ``ledger_seq`` — and so do the headers
+    ``Creditbank-As-Of`` and ``Creditbank-Ledger-Seq``, which an empty list has too."""
     period = queries.Period.of(start, end)
     found, stamp = statistics(request).candidates(
         period, district=district, category=category, by=by, top=top
     )
-    return [
+    items = [
         CandidateOut(
             rank=c.rank,
             account_no=c.account_no,
@@ -361,6 +378,11 @@ def recognition_candidates(
         ).model_dump(mode="json")
         for c in found
     ]
+    # The answer stays a list (existing clients); the headers say as_of for an empty one too.
+    headers = {"Creditbank-Ledger-Seq": str(stamp.ledger_seq)}
+    if stamp.as_of is not None:
+        headers["Creditbank-As-Of"] = _TIME.dump_python(stamp.as_of, mode="json")  # as each item's
+    return JSONResponse(items, headers=headers)
 
 
 @awards_router.post("/awards", status_code=201, response_model=AwardOut, summary="记录表彰 · Record an award")

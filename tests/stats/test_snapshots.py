@@ -215,10 +215,34 @@ class TestLargeBank:
         served = candidates()
         as_of = {c["as_of"] for c in served}
         assert len(as_of) == 1 and None not in as_of, "one time for the whole list"
+        headers = slow.get("/api/v1/stats/recognition", params=PERIOD, headers=OPERATOR).headers
+        assert datetime.fromisoformat(headers["Creditbank-As-Of"]) == datetime.fromisoformat(
+            next(iter(as_of))
+        )
         assert datetime.now(UTC) - datetime.fromisoformat(as_of.pop()) < timedelta(minutes=5)
         assert {c["ledger_seq"] for c in served} == {live[0]["ledger_seq"]}
         strip = [{k: v for k, v in c.items() if k != "as_of"} for c in served]
         assert strip == [{k: v for k, v in c.items() if k != "as_of"} for c in live]
+
+    def test_recognition_candidates_say_as_of_in_headers_too_also_when_nobody_is_named(self, slow):
+        """The answer is a list (as it always was): an empty one had nowhere to say that it is as of
+        an earlier moment (nobody consenting then) — the headers say it, for any list."""
+        from tests.stats.test_recognition import PERIOD
+
+        Posting(slow).post(0)  # a learner who did not agree to be named
+
+        def candidates():
+            r = slow.get("/api/v1/stats/recognition", params=PERIOD, headers=OPERATOR)
+            assert r.status_code == 200 and r.json() == [], r.text
+            return r.headers
+
+        live = candidates()
+        assert "Creditbank-As-Of" not in live and int(live["Creditbank-Ledger-Seq"]) >= 1
+        settle(slow)
+        kept_ = candidates()
+        as_of = datetime.fromisoformat(kept_["Creditbank-As-Of"].replace("Z", "+00:00"))
+        assert datetime.now(UTC) - as_of < timedelta(minutes=5)
+        assert kept_["Creditbank-Ledger-Seq"] == live["Creditbank-Ledger-Seq"]
 
     def test_a_learner_who_withdrew_consent_is_not_named_by_kept_candidates(self, slow):
         from tests.stats.test_recognition import PERIOD

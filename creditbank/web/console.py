@@ -480,7 +480,12 @@ def completions_page(
     account_no: Annotated[str, Query(max_length=20)] = "",
     revoked: Annotated[str | None, Query(max_length=40)] = None,
 ):
-    institution_id = own_institution(ctx, code)
+    return _completions(ctx, own_institution(ctx, code), account_no, revoked=revoked)
+
+
+def _completions(ctx: Ctx, institution_id: int, account_no: str, *, status: int = 200, **values):
+    """The list (one learner's with their balance); after a refused revocation (``refused`` = the
+    record's id, ``error``, the ``reason`` typed) the refusal stands beside that record's reason box."""
     with ctx.db.reader() as session:
         found = completions.for_institution(
             session, institution_id=institution_id, account_no=account_no or None, limit=50
@@ -494,7 +499,12 @@ def completions_page(
                 balance = queries.balance(session, learner)
             except CreditbankError:
                 balance = None
-    return _page(ctx, "completions", found=found, account_no=account_no, balance=balance, revoked=revoked)
+    return _page(
+        ctx, "completions", status=status, found=found, account_no=account_no, balance=balance, **values
+    )
+
+
+REVOKE_REASON_NEEDED = N_("Write the reason for revoking in the box: the learner sees it.")
 
 
 @router.post("/console/{code}/completions/{completion_id}/revoke", response_class=HTMLResponse)
@@ -504,20 +514,30 @@ def revoke_completion(
     code: Code,
     completion_id: Annotated[str, Path(max_length=40)],
     reason: Annotated[str, Form(max_length=500)],
+    account_no: Annotated[str, Form(max_length=20)] = "",
 ):
     institution_id = own_institution(ctx, code)
     assert ctx.staff is not None
+    # Refused (no reason; credits a pending conversion holds, lot_locked): the list again, as it was
+    # filtered, the refusal beside the record's reason box — never a dead-end page.
+    again = {"refused": completion_id, "reason": reason}
     if not reason.strip():
-        raise CreditbankError("invalid_value", {"field": "reason", "reason": "必填 / required"})
-    with ctx.db.unit_of_work() as session:
-        posted = completions.revoke(
-            session,
-            completion_id=completion_id,
-            institution_id=institution_id,
-            reason=reason.strip(),
-            revoked_by=ctx.staff.actor,
+        return _completions(
+            ctx, institution_id, account_no, status=422, error=ctx._(REVOKE_REASON_NEEDED), **again
         )
-        staff_accounts.record(session, ctx.staff, "revoke", f"{posted.id}: {reason.strip()}")
+    try:
+        with ctx.db.unit_of_work() as session:
+            posted = completions.revoke(
+                session,
+                completion_id=completion_id,
+                institution_id=institution_id,
+                reason=reason.strip(),
+                revoked_by=ctx.staff.actor,
+            )
+            staff_accounts.record(session, ctx.staff, "revoke", f"{posted.id}: {reason.strip()}")
+    except CreditbankError as exc:
+        error = ctx.error_text(exc.code, exc.params)
+        return _completions(ctx, institution_id, account_no, status=exc.http_status, error=error, **again)
     return redirect(ctx, f"/console/{code}/completions?account_no={posted.account_no}&revoked={posted.id}")
 
 

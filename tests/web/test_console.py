@@ -490,6 +490,48 @@ class TestRolesAndRevocation:
         assert revoked.state == "revoked" and revoked.revoke_reason == "录入错误"
         assert revoked.revoked_by and revoked.revoked_by.startswith("staff:")
 
+    def test_a_revocation_without_a_reason_stays_on_the_list_beside_that_record(self, client, world):
+        completion_id = self._posted(client, world)
+        staff_sign_in(client, "yc-approver")
+        page = client.get(f"/console/YCCEC/completions?account_no={world.people[0]}")
+        response = client.post(
+            f"/console/YCCEC/completions/{completion_id}/revoke",
+            data={"csrf_token": csrf_of(page.text), "reason": "   ", "account_no": world.people[0]},
+        )
+        assert response.status_code == 422
+        record = re.search(rf'<li data-id="{completion_id}".*?</li>', response.text, re.S).group(0)
+        assert "✗ 撤销时请在框中写明理由，学习者会看到。" in record and "reason" not in error_text(response)
+        assert 'id="learner-balance"' in response.text  # still the learner's list, as it was filtered
+        assert balance(client, world.yc, world.people[0]) == 1.5
+
+    def test_credits_a_pending_conversion_holds_are_refused_beside_the_record(self, client, world):
+        from creditbank.learners import service as learners
+        from tests.conftest import completion_body
+
+        person = world.people[0]
+        ids = []
+        for code in ("YC-ELEC", "YC-FARM"):
+            posted = client.post("/api/v1/completions", json=completion_body(person, code), headers=world.yc)
+            ids.append(posted.json()["id"])
+        with client.app.state.db.unit_of_work() as session:
+            token = learners.open_session(session, learners.by_account_no(session, person))
+        asked = client.post(
+            "/api/v1/me/conversions",
+            json={"rule_id": world.rule_id},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        assert asked.status_code == 201, asked.text
+        staff_sign_in(client, "yc-approver")
+        page = client.get(f"/console/YCCEC/completions?account_no={person}")
+        response = client.post(
+            f"/console/YCCEC/completions/{ids[0]}/revoke",
+            data={"csrf_token": csrf_of(page.text), "reason": "录入错误", "account_no": person},
+        )
+        assert response.status_code == 409
+        record = re.search(rf'<li data-id="{ids[0]}".*?</li>', response.text, re.S).group(0)
+        assert 'id="error"' in record and 'value="录入错误"' in record, record
+        assert balance(client, world.yc, person) == 3.5
+
     def test_a_clerk_posting_an_approval_is_refused_before_anything_is_looked_up(self, client, world):
         staff_sign_in(client, "ou-clerk")
         response = client.post(

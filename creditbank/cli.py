@@ -519,7 +519,15 @@ def _set_up_database(settings: Settings, *, replica: bool = False, upgrades: boo
                 f"No database at {shown}: check CREDITBANK_DATABASE_URL (and the folder you run in)",
                 1,
             )
-    db = Database(url, replica_url=settings.database_replica_url if replica else None)
+    try:
+        db = Database(url, replica_url=settings.database_replica_url if replica else None)
+    except ValueError:  # a replica URL beside a SQLite database (or naming one)
+        _fail(
+            f"CREDITBANK_DATABASE_REPLICA_URL 只能与 PostgreSQL 数据库一起使用（流复制），而数据库是 {shown}："
+            f"请删除该设置或改用 PostgreSQL\nCREDITBANK_DATABASE_REPLICA_URL needs PostgreSQL on both sides "
+            f"(streaming replication), and the database is {shown}: unset it or use PostgreSQL",
+            1,
+        )
     head = ScriptDirectory.from_config(alembic_config(url)).get_current_head()
     try:
         with db.engine.connect() as connection:

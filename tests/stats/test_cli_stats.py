@@ -170,6 +170,27 @@ def test_a_database_not_set_up_gets_the_same_message_as_the_other_commands(tmp_p
     assert "尚未建立" in result.output and "creditbank serve" in result.output
 
 
+def test_stats_refresh_with_a_replica_beside_sqlite_is_said_in_both_languages(sqlite_settings, monkeypatch):
+    """stats-refresh reads on the replica when there is one: a replica URL beside a SQLite database
+    (a copied PostgreSQL configuration) printed a traceback (ValueError from Database)."""
+    from creditbank.cli import app as cli
+
+    monkeypatch.setenv("CREDITBANK_DATABASE_URL", sqlite_settings.database_url)
+    monkeypatch.setenv("CREDITBANK_KEYS_DIR", str(sqlite_settings.keys_dir))
+    monkeypatch.setenv("CREDITBANK_SECRET", "test-secret")
+    monkeypatch.setenv("CREDITBANK_DATABASE_REPLICA_URL", "postgresql+psycopg://cb@127.0.0.1:5433/creditbank")
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(cli, ["stats-refresh"], env={"COLUMNS": "300"})
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
+    assert (
+        "只能与 PostgreSQL 数据库一起使用" in result.output
+        and "needs PostgreSQL on both sides" in result.output
+    )
+
+
 def test_xlsx_holds_one_sheet_per_figure(sqlite_settings, monkeypatch, tmp_path):
     from openpyxl import load_workbook
 

@@ -240,6 +240,12 @@ def rules_page(
 ):
     """Each proposed rule in words the district office reads — course and school names, the code
     beside them in small type — rather than its JSON."""
+    return _rules(ctx, done=done, rejected=rejected)
+
+
+def _rules(ctx: Ctx, *, status: int = 200, **values):
+    """The rules page; after a refused rejection (``refused`` = the rule's id, ``error``, the
+    ``reason`` typed) the refusal stands beside that rule's reason box."""
     with ctx.db.reader() as session:
         proposed = conversion_queries.rules(session, state="proposed")
         refs = {ref for r in proposed for ref in [r.target_outcome, *_source_refs(r.source)]}
@@ -279,7 +285,7 @@ def rules_page(
                 },
             }
         )
-    return _page(ctx, "rules", items=items, done=done, rejected=rejected)
+    return _page(ctx, "rules", status=status, items=items, **values)
 
 
 @router.post("/operator/rules/{rule_id}/approve", response_class=HTMLResponse)
@@ -297,25 +303,29 @@ def reject_rule(
     rule_id: Annotated[int, Path(ge=1, le=2**62)],
     reason: Annotated[str, Form(max_length=500)] = "",
 ):
-    if not reason.strip():
-        raise CreditbankError(
-            "invalid_value",
-            {
-                "field_zh": "驳回理由",
-                "field_en": "reason",
-                "reason_zh": "请写明理由，提出规则的机构会看到",
-                "reason_en": "say why; the institution that proposed the rule reads it",
-            },
-        )
-    with ctx.db.unit_of_work() as session:
-        rule = conversions.reject_rule(session, rule_id=rule_id, reason=reason.strip())
-        _record(
-            session,
-            ctx,
-            "rule",
-            f"{rule.code} v{rule.version} rejected: {rule.rejection_reason}",
-            rule.owner_institution_id,
-        )
+    try:
+        if not reason.strip():
+            raise CreditbankError(
+                "invalid_value",
+                {
+                    "field_zh": "驳回理由",
+                    "field_en": "reason",
+                    "reason_zh": "请写明理由，提出规则的机构会看到",
+                    "reason_en": "say why; the institution that proposed the rule reads it",
+                },
+            )
+        with ctx.db.unit_of_work() as session:
+            rule = conversions.reject_rule(session, rule_id=rule_id, reason=reason.strip())
+            _record(
+                session,
+                ctx,
+                "rule",
+                f"{rule.code} v{rule.version} rejected: {rule.rejection_reason}",
+                rule.owner_institution_id,
+            )
+    except CreditbankError as exc:  # the rules again, the refusal beside this rule's reason box
+        error = ctx.error_text(exc.code, exc.params)
+        return _rules(ctx, status=exc.http_status, refused=rule_id, error=error, reason=reason)
     return redirect(ctx, f"/operator/rules?rejected={rule_id}")
 
 

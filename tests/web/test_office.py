@@ -226,6 +226,11 @@ def test_the_operator_rejects_a_rule_with_a_reason_the_institution_reads(office)
         data={"csrf_token": csrf(office, "/operator/rules"), "reason": " "},
     )
     assert blank.status_code == 422 and "驳回理由" in error_text(blank)
+    # Not a dead end: the rules page again, the refusal beside this rule's reason box.
+    section = re.search(
+        r'<section class="card"[^>]*data-rule="AGRI-3">.*?</section>', blank.text, re.S
+    ).group(0)
+    assert 'id="error"' in section and 'id="reject-rule-AGRI-3"' in section, section
     done = office.post(
         f"/operator/rules/{proposed['id']}/reject",
         data={"csrf_token": csrf(office, "/operator/rules"), "reason": "请补充田间学校的学时证明"},

@@ -84,6 +84,12 @@ CODES: dict[str, tuple[int, str, str]] = {
     ),
     "invalid_credentials": (401, "账号或密码错误", "Wrong account number or password"),
     "weak_password": (422, "密码至少需要 8 位", "The password needs at least 8 characters"),
+    "name_correction_not_allowed": (
+        403,
+        "这位学习者由{who_zh}开户：姓名只能由开户机构或区学分银行更正，请与其联系",
+        "This learner was enrolled by {who_en}: only the enrolling institution or the district office "
+        "can correct the name; ask them",
+    ),
     # catalogue
     "outcome_not_found": (404, "找不到学习成果 {code}", "Learning outcome {code} not found"),
     "credits_or_hours_required": (422, "请填写学分或学时", "Give credits or learning hours"),

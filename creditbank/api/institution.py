@@ -42,8 +42,17 @@ from creditbank.errors import CreditbankError
 from creditbank.httpio import spool_body
 from creditbank.institutions import service as institutions
 from creditbank.kit.units import credits
+from creditbank.learners import names
 from creditbank.learners import service as learners
-from creditbank.learners.schemas import ActivationSlipOut, EnrolmentIn, EnrolmentOut
+from creditbank.learners.schemas import (
+    ActivationSlipOut,
+    EnrolmentIn,
+    EnrolmentOut,
+    NameCorrectedOut,
+    NameCorrectionIn,
+    NameCorrectionOut,
+    NameHistoryOut,
+)
 from creditbank.ledger import queries
 from creditbank.ledger.schemas import BalanceOut
 from creditbank.staff import service as activity
@@ -442,3 +451,75 @@ def learner_balance(account_no: str, db: DbDep, principal: InstitutionOrOperator
             institution_id=principal.institution.id if principal.role == "institution" else None,
         )
         return balance_out(queries.balance(session, learner))
+
+
+def correction_out(c: names.Correction) -> NameCorrectionOut:
+    return NameCorrectionOut(
+        id=c.id,
+        old_name=c.old_name,
+        new_name=c.new_name,
+        reason=c.reason,
+        corrected_at=c.corrected_at,
+        institution_code=c.institution_code,
+        institution_name=c.institution_name_zh,
+    )
+
+
+@router.post(
+    "/learners/{account_no}/name-corrections",
+    response_model=NameCorrectedOut,
+    status_code=201,
+    summary="更正姓名 · Correct a learner's name (the enrolling institution, the operator)",
+    description="The old name, the new one, the reason, who and when are kept "
+    "(`GET …/name-corrections`); certificates already issued keep the name they were signed with "
+    "and stay valid. The ID number cannot be corrected: another ID number is another person (enrol "
+    "them). The name the learner already has: 200, `changed: false`, nothing recorded.",
+    responses={200: {"description": "The name was this already: nothing changed"}},
+)
+def correct_name(
+    account_no: str,
+    body: NameCorrectionIn,
+    request: Request,
+    db: DbDep,
+    principal: ActingInstitutionOrOperator,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    def use_case(session):
+        done = names.correct(
+            session,
+            account_no=account_no,
+            name=body.name,
+            reason=body.reason,
+            institution_id=_institution_id(principal),
+            corrected_by=principal.key,
+        )
+        out = NameCorrectedOut(
+            account_no=done.learner.account_no,
+            name=done.learner.name,
+            changed=done.changed,
+            correction=correction_out(done.correction) if done.correction else None,
+        )
+        return (201 if done.changed else 200), out.model_dump(mode="json")
+
+    return write(
+        db, principal, use_case, idempotency_key=idempotency_key, request_hash=body_digest(request, body)
+    )
+
+
+@router.get(
+    "/learners/{account_no}/name-corrections",
+    response_model=NameHistoryOut,
+    summary="姓名更正记录 · A learner's name and its corrections (learners this institution enrolled or taught)",
+)
+def name_history(account_no: str, db: DbDep, principal: InstitutionOrOperator) -> dict:
+    with db.reader() as session:
+        learner = learners.visible_to(
+            session,
+            account_no,
+            institution_id=principal.institution.id if principal.role == "institution" else None,
+        )
+        return NameHistoryOut(
+            account_no=learner.account_no,
+            name=learner.name,
+            corrections=[correction_out(c) for c in names.history(session, learner.id)],
+        ).model_dump(mode="json")

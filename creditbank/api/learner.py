@@ -7,12 +7,21 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 
 from creditbank.api.deps import DbDep, LearnerCaller, SettingsDep
-from creditbank.api.institution import balance_out
+from creditbank.api.institution import balance_out, correction_out
 from creditbank.httpio import client_address
 from creditbank.kit.units import credits
+from creditbank.learners import names
 from creditbank.learners import queries as learner_queries
 from creditbank.learners import service as learners
-from creditbank.learners.schemas import ActivateIn, LedgerLineOut, LedgerPageOut, MeOut, SignInIn, TokenOut
+from creditbank.learners.schemas import (
+    ActivateIn,
+    LedgerLineOut,
+    LedgerPageOut,
+    MeOut,
+    NameHistoryOut,
+    SignInIn,
+    TokenOut,
+)
 from creditbank.ledger import queries
 from creditbank.ledger.schemas import BalanceOut
 
@@ -51,6 +60,21 @@ def sign_in(body: SignInIn, request: Request, db: DbDep) -> TokenOut:
 def me(principal: LearnerCaller) -> dict:
     # The learner sees their own phone in full; every other page masks it.
     return MeOut.model_validate(principal.learner, from_attributes=True).model_dump(mode="json")
+
+
+@router.get(
+    "/me/name-corrections",
+    response_model=NameHistoryOut,
+    summary="我的姓名更正记录 · Corrections of my name: old, new, why, who, when",
+)
+def my_name_history(db: DbDep, principal: LearnerCaller) -> dict:
+    with db.reader() as session:
+        learner = learners.by_account_no(session, principal.learner.account_no)
+        return NameHistoryOut(
+            account_no=learner.account_no,
+            name=learner.name,
+            corrections=[correction_out(c) for c in names.history(session, learner.id)],
+        ).model_dump(mode="json")
 
 
 @router.get("/me/balance", response_model=BalanceOut, summary="我的学分 · My credits by category and level")

@@ -72,3 +72,24 @@ class DeploymentSecret(SQLModel, table=True):
     fingerprint: str = Field(max_length=64)
     """HMAC-SHA256(secret, a fixed label): tells a changed secret apart, reveals nothing of it."""
     recorded_at: datetime
+
+
+class NameCorrection(SQLModel, table=True):
+    """One correction of a learner's stored name (``learners.names``). Append-only: rows are added,
+    never changed or deleted — the name a certificate signed before a correction stays on record
+    beside who changed it, when and why. The ID number is never corrected here (another ID number
+    is another person: a new enrolment)."""
+
+    __tablename__ = "learner_name_correction"
+    id: str = Field(primary_key=True, max_length=40)
+    """``ncr_`` + an ordered id: sorts by creation."""
+    learner_id: int = Field(foreign_key="learner.id", index=True)
+    old_name: str = Field(max_length=100)
+    """Exactly as it was stored, odd characters and all (a name from before ``kit.text``)."""
+    new_name: str = Field(max_length=100)
+    reason: str = Field(max_length=500)
+    institution_id: int | None = Field(default=None, foreign_key="institution.id")
+    """The enrolling institution that corrected it; None: the operator (the district office)."""
+    corrected_by: str = Field(max_length=40)
+    """Who, as records name callers: ``inst:3`` (an API key), ``staff:12``, ``operator``, ``operator:1``."""
+    corrected_at: datetime

@@ -125,3 +125,42 @@ class LedgerLineOut(BaseModel):
 class LedgerPageOut(BaseModel):
     items: list[LedgerLineOut]
     next_after: int | None = Field(description="Pass as ?after= for the next page; null at the end")
+
+
+class NameCorrectionIn(BaseModel):
+    name: Annotated[str, Field(min_length=1, max_length=100), PRINTED] = Field(
+        examples=["张晓明"],
+        description="The right name, as on the ID card: normalised like an enrolment's (kit.text), never blank",
+    )
+    reason: Annotated[str, Field(min_length=1, max_length=500), PRINTED] = Field(
+        examples=["开户时把“晓”录成了“小”，已核对身份证"],
+        description="Why (required): kept in the history, which the learner reads",
+    )
+
+
+class NameCorrectionOut(BaseModel):
+    id: str
+    old_name: str = Field(description="Exactly as it was stored")
+    new_name: str
+    reason: str
+    corrected_at: datetime
+    institution_code: str | None = Field(
+        description="The institution that corrected it; null: the district office (the operator)"
+    )
+    institution_name: str
+
+
+class NameCorrectedOut(BaseModel):
+    account_no: str
+    name: str = Field(description="The learner's name now")
+    changed: bool = Field(
+        description="false: the name was this already, nothing was changed (a repeated correction); "
+        "`correction` is then the one that set it, or null if it was never corrected"
+    )
+    correction: NameCorrectionOut | None
+
+
+class NameHistoryOut(BaseModel):
+    account_no: str
+    name: str
+    corrections: list[NameCorrectionOut] = Field(description="Newest first")

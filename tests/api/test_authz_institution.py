@@ -122,6 +122,26 @@ ROWS: dict[tuple[str, str], Route] = {
         lambda r, w, role: eq((r.json()["id"], r.json()["state"]), (w.c2, "revoked"), "revoked completion"),
         overrides={B: e404("completion_not_found")},
     ),
+    ("POST", "/api/v1/learners/{account_no}/name-corrections"): Route(
+        "institution_or_operator",
+        lambda w, role: (
+            f"/api/v1/learners/{w.learner2['account_no']}/name-corrections",
+            {"json": {"name": "李建华", "reason": "开户时录错了字"}},
+        ),
+        lambda r, w, role: eq(
+            (r.status_code, r.json()["name"], r.json()["correction"]["old_name"]),
+            (201, "李建华", "李建国"),
+            "name correction",
+        ),
+        # B never enrolled nor taught learner2: as if the account did not exist.
+        overrides={B: e404("learner_not_found")},
+    ),
+    ("GET", "/api/v1/learners/{account_no}/name-corrections"): Route(
+        "institution_or_operator",
+        lambda w, role: (f"/api/v1/learners/{w.learner['account_no']}/name-corrections", {}),
+        lambda r, w, role: eq((r.json()["name"], r.json()["corrections"]), ("张桂兰", []), "name history"),
+        overrides={B: e404("learner_not_found")},
+    ),
     ("GET", "/api/v1/learners/{account_no}/balance"): Route(
         "institution_or_operator",
         lambda w, role: (f"/api/v1/learners/{w.learner['account_no']}/balance", {}),
@@ -132,12 +152,13 @@ ROWS: dict[tuple[str, str], Route] = {
 
 
 def state(client: TestClient, w: World) -> dict[str, Any]:
-    """The world's two completions, learner2's balance and both catalogues, read with the operator token."""
+    """The world's two completions, learner2's balance and name and both catalogues, read with the operator token."""
     get = lambda url: client.get(url, headers=OPERATOR)  # noqa: E731
     return {
         "c1": get(f"/api/v1/completions/{w.c1}").json()["state"],
         "c2": get(f"/api/v1/completions/{w.c2}").json()["state"],
         "learner2 balance": get(f"/api/v1/learners/{w.learner2['account_no']}/balance").json()["total"],
+        "learner2 name": get(f"/api/v1/learners/{w.learner2['account_no']}/name-corrections").json()["name"],
         "catalogue A": sorted(o["code"] for o in get("/api/v1/catalogue?institution=YCCEC").json()),
         "catalogue B": sorted(o["code"] for o in get("/api/v1/catalogue?institution=CQOU").json()),
     }
@@ -149,6 +170,7 @@ def expected_state(role: str) -> dict[str, Any]:
         "c1": "active",
         "c2": "revoked" if role in (OP, A) else "active",
         "learner2 balance": {OP: 0.0, A: 1.5}.get(role, 1.5),
+        "learner2 name": "李建华" if role in (OP, A) else "李建国",
         "catalogue A": ["AUTHZ-NEW", "YC-ELEC", "YC-X1", "YC-X2", "YC-X3", "YC-X4"]
         if role == A
         else ["YC-ELEC", "YC-X1", "YC-X2", "YC-X3", "YC-X4"],

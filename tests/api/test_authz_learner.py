@@ -62,6 +62,11 @@ ROWS: dict[tuple[str, str], Route] = {
         "learner", lambda w, role: ("/api/v1/me/balance", {}), check_balance
     ),
     ("GET", "/api/v1/me/ledger"): Route("learner", lambda w, role: ("/api/v1/me/ledger", {}), _check_ledger),
+    ("GET", "/api/v1/me/name-corrections"): Route(
+        "learner",
+        lambda w, role: ("/api/v1/me/name-corrections", {}),
+        lambda r, w, role: eq((r.json()["name"], r.json()["corrections"]), ("张桂兰", []), "my name history"),
+    ),
 }
 
 

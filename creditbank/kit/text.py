@@ -56,6 +56,15 @@ def normalize(value: str) -> str:
     return " ".join("".join(kept).split())
 
 
+def visible(value: str) -> str:
+    """``value`` for showing on a page as it is stored, with every character rule 4 refuses written
+    ``⟨U+202E⟩`` — a name stored before these rules (kept in a correction's history) would
+    otherwise reorder the text around it or hide what was wrong with it."""
+    return "".join(
+        f"⟨U+{ord(char):04X}⟩" if unicodedata.category(char) in ("Cc", "Cf", "Cs") else char for char in value
+    )
+
+
 def clean(value: str, *, field: str, max_length: int | None = None) -> str:
     """A required field: normalised, or ``invalid_text`` / ``invalid_value`` (empty, too long)."""
     try:

@@ -27,6 +27,7 @@ from creditbank.db import Database
 from creditbank.errors import CODES, CreditbankError, render
 from creditbank.kit import clock
 from creditbank.kit.resources import shared_dir
+from creditbank.kit.text import visible
 from creditbank.learners import service as learners
 from creditbank.learners.models import Learner
 from creditbank.staff import service as staff_accounts
@@ -202,6 +203,7 @@ class Renderer:
         self.env.filters["urlquote"] = lambda s: quote(str(s), safe="")
         self.env.filters["date"] = local_date
         self.env.filters["datetime"] = local_datetime
+        self.env.filters["visible"] = visible
         self.csrf_key = security.csrf_key(settings.id_secret())
 
     def page(

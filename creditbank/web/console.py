@@ -26,6 +26,7 @@ from creditbank.httpio import spool_body
 from creditbank.institutions import districts
 from creditbank.institutions import service as institutions
 from creditbank.kit import clock, text
+from creditbank.learners import names
 from creditbank.learners import service as learners
 from creditbank.learners.service import ACTIVATION_DAYS
 from creditbank.ledger import queries
@@ -329,6 +330,102 @@ def issue_new_slip(ctx: Ctx, account_no: str, checked: str | None, *, institutio
         days=ACTIVATION_DAYS,
         base_url=ctx.request.app.state.issuer.base_url,
     )
+
+
+# -- one learner: name, balance, name corrections ------------------------------------------------
+
+
+@router.get("/console/{code}/learners", response_class=HTMLResponse)
+def find_learner(ctx: StaffPage, code: Code, account_no: Annotated[str, Query(max_length=20)] = ""):
+    own_institution(ctx, code)
+    if account_no.strip():
+        return redirect(ctx, f"/console/{code}/learners/{account_no.strip().upper()}")
+    return _page(ctx, "learner_find", base=f"/console/{code}")
+
+
+def _learner_page(ctx: Ctx, code: str, account_no: str, *, status: int = 200, **values):
+    institution_id = own_institution(ctx, code)
+    with ctx.db.reader() as session:
+        # Learners this institution enrolled or taught; anyone else's account is "not found".
+        learner = learners.visible_to(session, account_no, institution_id=institution_id)
+        history = names.history(session, learner.id)
+        balance = queries.balance(session, learner)
+        enrolled_by = learners.enrolled_by(session, learner)
+        usernames = {
+            f"staff:{account.id}": account.username
+            for account in staff_accounts.list_staff(session, institution_id=institution_id)
+        }
+    assert ctx.staff is not None
+    return _page(
+        ctx,
+        "learner",
+        status=status,
+        person=learner,
+        history=history,
+        balance=balance,
+        enrolled_by=ctx.pick(*enrolled_by),
+        ours=learner.enrolled_by_id == institution_id,
+        may_correct=learner.enrolled_by_id == institution_id and ctx.staff.has("clerk"),
+        usernames=usernames,
+        form=values.pop("form", {}),
+        base=f"/console/{code}",
+        completions_url=f"/console/{code}/completions?account_no={learner.account_no}",
+        **values,
+    )
+
+
+@router.get("/console/{code}/learners/{account_no}", response_class=HTMLResponse)
+def learner_page(
+    ctx: StaffPage,
+    code: Code,
+    account_no: Annotated[str, Path(max_length=20)],
+    corrected: Annotated[str | None, Query(max_length=10)] = None,
+):
+    return _learner_page(ctx, code, account_no, corrected=corrected)
+
+
+@router.post("/console/{code}/learners/{account_no}/name", response_class=HTMLResponse)
+def correct_name(
+    ctx: ClerkPage,
+    _csrf: Csrf,
+    code: Code,
+    account_no: Annotated[str, Path(max_length=20)],
+    name: Annotated[str, Form(max_length=100)],
+    reason: Annotated[str, Form(max_length=500)],
+):
+    institution_id = own_institution(ctx, code)
+    assert ctx.staff is not None
+    try:
+        with ctx.db.unit_of_work() as session:
+            done = names.correct(
+                session,
+                account_no=account_no,
+                name=name,
+                reason=reason,
+                institution_id=institution_id,
+                corrected_by=ctx.staff.actor,
+            )
+            if done.changed and done.correction is not None:
+                c = done.correction
+                staff_accounts.record(
+                    session,
+                    ctx.staff,
+                    "name",
+                    f"{done.learner.account_no}: {text.visible(c.old_name)} → {c.new_name}",
+                )
+    except CreditbankError as exc:
+        if exc.code in ("learner_not_found", "institution_suspended", "institution_not_accredited"):
+            raise
+        return _learner_page(
+            ctx,
+            code,
+            account_no,
+            status=exc.http_status,
+            error=ctx.error_text(exc.code, exc.params),
+            form={"name": name, "reason": reason},
+        )
+    outcome = "yes" if done.changed else "same"
+    return redirect(ctx, f"/console/{code}/learners/{done.learner.account_no}?corrected={outcome}")
 
 
 # -- one completion ------------------------------------------------------------------------------

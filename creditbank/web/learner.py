@@ -21,6 +21,7 @@ from creditbank.conversion.progress import CATEGORY_EN
 from creditbank.errors import CODES, CreditbankError, in_language
 from creditbank.httpio import client_address
 from creditbank.kit import clock, qrcodes
+from creditbank.learners import names
 from creditbank.learners import queries as learner_queries
 from creditbank.learners import service as learners
 from creditbank.ledger import queries
@@ -154,6 +155,7 @@ def sign_out(ctx: Page, _csrf: Csrf):
 def balance(ctx: LearnerPage, welcome: int = 0):
     with ctx.db.reader() as session:
         figures = queries.balance(session, ctx.me)
+        corrections = names.history(session, ctx.me.id)
     categories = sorted(figures.by_category.items(), key=lambda kv: -kv[1])
     return renderer(ctx.request).page(
         ctx,
@@ -162,6 +164,7 @@ def balance(ctx: LearnerPage, welcome: int = 0):
         categories=[(category_name(ctx, c), units) for c, units in categories],
         levels=sorted(figures.by_level.items()),
         welcome=bool(welcome),
+        corrections=corrections,
     )
 
 

@@ -21,8 +21,11 @@ from creditbank.errors import CreditbankError
 from creditbank.institutions import districts
 from creditbank.institutions import service as institutions
 from creditbank.institutions.models import InstitutionState
-from creditbank.kit import clock
+from creditbank.kit import clock, text
+from creditbank.learners import names
 from creditbank.learners import secret as deployment_secret
+from creditbank.learners import service as learners
+from creditbank.ledger import queries as ledger_queries
 from creditbank.staff import service as staff_accounts
 from creditbank.web import console
 from creditbank.web.accounts import OperatorPage
@@ -146,6 +149,91 @@ def _institution_page(ctx: Ctx, code: str, *, status: int = 200, **values):
         form=values.pop("form", {}),
         **values,
     )
+
+
+# -- learners: a name enrolled wrongly is corrected here or by the school that enrolled them -------
+
+
+@router.get("/operator/learners", response_class=HTMLResponse)
+def find_learner(ctx: OperatorPage, account_no: Annotated[str, Query(max_length=20)] = ""):
+    if account_no.strip():
+        return redirect(ctx, f"/operator/learners/{account_no.strip().upper()}")
+    return _page(ctx, "learner_find", base="/operator")
+
+
+def _learner_page(ctx: Ctx, account_no: str, *, status: int = 200, **values):
+    with ctx.db.reader() as session:
+        learner = learners.by_account_no(session, account_no)
+        history = names.history(session, learner.id)
+        balance = ledger_queries.balance(session, learner)
+        enrolled_by = learners.enrolled_by(session, learner)
+        usernames = {f"operator:{a.id}": a.username for a in staff_accounts.list_operators(session)}
+    return _page(
+        ctx,
+        "learner",
+        status=status,
+        person=learner,
+        history=history,
+        balance=balance,
+        enrolled_by=ctx.pick(*enrolled_by),
+        ours=True,
+        may_correct=True,
+        usernames=usernames,
+        form=values.pop("form", {}),
+        base="/operator",
+        completions_url=None,
+        **values,
+    )
+
+
+@router.get("/operator/learners/{account_no}", response_class=HTMLResponse)
+def learner_page(
+    ctx: OperatorPage,
+    account_no: Annotated[str, Path(max_length=20)],
+    corrected: Annotated[str | None, Query(max_length=10)] = None,
+):
+    return _learner_page(ctx, account_no, corrected=corrected)
+
+
+@router.post("/operator/learners/{account_no}/name", response_class=HTMLResponse)
+def correct_name(
+    ctx: OperatorPage,
+    _csrf: Csrf,
+    account_no: Annotated[str, Path(max_length=20)],
+    name: Annotated[str, Form(max_length=100)],
+    reason: Annotated[str, Form(max_length=500)],
+):
+    assert ctx.staff is not None
+    try:
+        with ctx.db.unit_of_work() as session:
+            done = names.correct(
+                session,
+                account_no=account_no,
+                name=name,
+                reason=reason,
+                institution_id=None,
+                corrected_by=ctx.staff.actor,
+            )
+            if done.changed and done.correction is not None:
+                c = done.correction
+                _record(
+                    session,
+                    ctx,
+                    "name",
+                    f"{done.learner.account_no}: {text.visible(c.old_name)} → {c.new_name}",
+                )
+    except CreditbankError as exc:
+        if exc.code == "learner_not_found":
+            raise
+        return _learner_page(
+            ctx,
+            account_no,
+            status=exc.http_status,
+            error=ctx.error_text(exc.code, exc.params),
+            form={"name": name, "reason": reason},
+        )
+    outcome = "yes" if done.changed else "same"
+    return redirect(ctx, f"/operator/learners/{done.learner.account_no}?corrected={outcome}")
 
 
 @router.get("/operator/institutions/{code}", response_class=HTMLResponse)

@@ -17,7 +17,7 @@ from sqlmodel import select
 from creditbank.completions.models import Completion, CompletionImport
 from creditbank.learners.models import Learner
 from creditbank.staff.models import StaffAction, StaffUpload
-from tests.conftest import OPERATOR, national_id
+from tests.conftest import OPERATOR, learner, national_id
 from tests.web.consoleworld import XLSX, balance, build, csrf_of, read_sheet, sheet
 from tests.web.staffworld import STAFF_PASSWORD, csrf, staff_sign_in
 
@@ -213,6 +213,128 @@ class TestEnrolment:
         assert blank.status_code == 422 and "name" in error_text(blank)
         accepted = enrol("赵\u200b德芳")
         assert accepted.status_code == 201 and "赵德芳" in accepted.text and "\u200b" not in accepted.text
+
+
+class TestLearnerName:
+    """The learner's page: a clerk of the enrolling school corrects a mistyped name; the old name,
+    the reason and the clerk stay in the history, which the learner sees on their own page."""
+
+    def _correct(self, client, account: str, name: str, reason: str = "开户时录错了字", code: str = "YCCEC"):
+        token = csrf(client, f"/console/{code}/learners/{account}")
+        return client.post(
+            f"/console/{code}/learners/{account}/name",
+            data={"csrf_token": token, "name": name, "reason": reason},
+            follow_redirects=False,
+        )
+
+    def test_a_clerk_corrects_a_name_and_the_history_shows_who_and_why(self, client, world):
+        account = world.people[2]  # enrolled by YCCEC as 王秀英
+        staff_sign_in(client, "yc-clerk")
+        page = client.get(f"/console/YCCEC/learners/{account}")
+        assert page.status_code == 200 and 'id="correct-name"' in page.text
+        assert re.search(r'id="learner-name">([^<]+)<', page.text).group(1) == "王秀英"
+        done = self._correct(client, account, "王秀荣", "身份证上是“荣”")
+        assert done.status_code == 303 and done.headers["location"].endswith("?corrected=yes")
+        page = client.get(done.headers["location"])
+        assert re.search(r'id="learner-name">([^<]+)<', page.text).group(1) == "王秀荣"
+        history = re.search(r'id="name-history">(.*?)</ol>', page.text, re.S).group(1)
+        assert "王秀英" in history and "王秀荣" in history and "身份证上是“荣”" in history
+        assert "yc-clerk" in history and "永川区社区教育学院" in history
+        assert ("name", f"{account}: 王秀英 → 王秀荣") in _actions(client)
+        api = client.get(f"/api/v1/learners/{account}/name-corrections", headers=world.yc).json()
+        assert api["name"] == "王秀荣" and api["corrections"][0]["old_name"] == "王秀英"
+
+        again = self._correct(client, account, "王秀荣", "再提交一次")
+        assert again.status_code == 303 and again.headers["location"].endswith("?corrected=same")
+        assert (
+            len(
+                client.get(f"/api/v1/learners/{account}/name-corrections", headers=world.yc).json()[
+                    "corrections"
+                ]
+            )
+            == 1
+        )
+
+    def test_the_learner_sees_the_correction_on_their_own_page(self, client, world):
+        person = learner(client, world.yc, name="张小明")
+        staff_sign_in(client, "yc-clerk")
+        assert self._correct(client, person["account_no"], "张晓明").status_code == 303
+        client.cookies.clear()
+        activated = client.post(
+            "/activate",
+            data={
+                "csrf_token": csrf(client, "/activate"),
+                "account_no": person["account_no"],
+                "activation_code": person["activation_code"],
+                "password": STAFF_PASSWORD,
+                "password_again": STAFF_PASSWORD,
+            },
+            follow_redirects=False,
+        )
+        assert activated.status_code == 303
+        mine = client.get("/me").text
+        assert re.search(r'id="my-name"><strong>([^<]+)<', mine).group(1) == "张晓明"
+        history = re.search(r'id="name-history">(.*?)</ol>', mine, re.S).group(1)
+        assert "张小明 更正为 张晓明" in history and "开户时录错了字" in history
+        assert "yc-clerk" not in history  # the school, not its staff's usernames
+
+    def test_a_blank_or_invisible_name_is_refused_in_words_and_nothing_changes(self, client, world):
+        account = world.people[0]
+        staff_sign_in(client, "yc-clerk")
+        blank = self._correct(client, account, " \u200b ")
+        assert blank.status_code == 422 and "name" in error_text(blank)
+        assert 'value="开户时录错了字"' in blank.text  # the reason typed is kept
+        hidden = self._correct(client, account, "张\u202e桂兰")
+        assert hidden.status_code == 422 and "U+202E" in error_text(hidden)
+        no_reason = self._correct(client, account, "张桂英", "   ")
+        assert no_reason.status_code == 422 and "reason" in error_text(no_reason)
+        api = client.get(f"/api/v1/learners/{account}/name-corrections", headers=world.yc).json()
+        assert (api["name"], api["corrections"]) == ("张桂兰", [])
+        assert not any(action == "name" for action, _ in _actions(client))
+
+    def test_a_name_stored_with_a_hidden_character_is_shown_as_such_and_corrected(self, client, world):
+        account = world.people[1]
+        with client.app.state.db.unit_of_work() as session:  # a row from before kit.text
+            session.execute(update(Learner).where(Learner.account_no == account).values(name="李\u202e建国"))
+        staff_sign_in(client, "yc-clerk")
+        page = client.get(f"/console/YCCEC/learners/{account}").text
+        assert "李⟨U+202E⟩建国" in page and "\u202e" not in page
+        assert self._correct(client, account, "李建国", "姓名里有看不见的字符").status_code == 303
+        page = client.get(f"/console/YCCEC/learners/{account}").text
+        history = re.search(r'id="name-history">(.*?)</ol>', page, re.S).group(1)
+        assert "李⟨U+202E⟩建国" in history and "\u202e" not in page
+        assert ("name", f"{account}: 李⟨U+202E⟩建国 → 李建国") in _actions(client)
+
+    def test_another_institutions_staff_cannot(self, client, world):
+        account = world.people[0]
+        staff_sign_in(client, "ou-clerk")
+        assert client.get(f"/console/CQOUYC/learners/{account}").status_code == 404
+        assert self._correct(client, account, "张桂英", code="CQOUYC").status_code == 404
+        assert client.get(f"/console/YCCEC/learners/{account}").status_code == 403
+        # Once it taught the learner it sees the page, and who can correct the name — not the form.
+        taught = client.post(
+            "/api/v1/completions",
+            json={
+                "external_id": "ou-1",
+                "account_no": account,
+                "outcome_code": "OU-AGRI",
+                "completed_on": "2026-03-01",
+            },
+            headers=world.ou,
+        )
+        assert taught.status_code == 201, taught.text
+        page = client.get(f"/console/CQOUYC/learners/{account}")
+        assert page.status_code == 200 and 'id="correct-name"' not in page.text
+        assert "永川区社区教育学院" in re.search(r'id="not-ours">([^<]+)<', page.text).group(1)
+        refused = self._correct(client, account, "张桂英", code="CQOUYC")
+        assert refused.status_code == 403 and "永川区社区教育学院" in error_text(refused)
+        api = client.get(f"/api/v1/learners/{account}/name-corrections", headers=world.yc).json()
+        assert (api["name"], api["corrections"]) == ("张桂兰", [])
+
+    def test_an_approver_only_account_sees_the_page_but_not_the_form(self, client, world):
+        staff_sign_in(client, "yc-approver")
+        page = client.get(f"/console/YCCEC/learners/{world.people[0]}")
+        assert page.status_code == 200 and 'id="correct-name"' not in page.text
 
 
 class TestOneCompletion:
@@ -600,7 +722,7 @@ class TestConversionQueue:
 def test_every_console_page_opens_for_its_own_staff(client, world):
     staff_sign_in(client, "yc-clerk")
     for path in ("", "/catalogue", "/catalogue/new", "/catalogue/YC-ELEC", "/enrol", "/completions/new",
-                 "/upload", "/completions"):  # fmt: skip
+                 "/upload", "/completions", "/learners", f"/learners/{world.people[0]}"):  # fmt: skip
         response = client.get(f"/console/YCCEC{path}")
         assert response.status_code == 200, (path, response.text[:300])
     assert STAFF_PASSWORD not in response.text

@@ -233,9 +233,18 @@ def test_every_staff_and_operator_page_passes_axe(live_sqlite, browser, size, la
         ("/console/YCCEC/catalogue/new", "console-outcome-new"), ("/console/YCCEC/catalogue/YC-ELEC", "console-outcome"),
         ("/console/YCCEC/enrol", "console-enrol"), ("/console/YCCEC/completions/new", "console-completion"),
         ("/console/YCCEC/upload", "console-upload"), ("/console/YCCEC/completions", "console-completions"),
+        ("/console/YCCEC/learners", "console-learner-find"),
     ):  # fmt: skip
         page.goto(path)
         check(page, name)
+    page.goto(f"/console/YCCEC/learners/{world.people[2]}")  # enrolled as 王秀英
+    page.fill("#name", "王秀荣")
+    page.fill("#reason", "身份证上是“荣”，开户时录错")
+    page.click("#correct-name")
+    page.wait_for_selector("#corrected")
+    assert page.inner_text("#learner-name") == "王秀荣"
+    assert "王秀英" in page.inner_text("#name-history")
+    check(page, "console-learner")
     page.goto("/console/CQOUYC")
     check(page, "console-403-institution")
     page.goto("/console/YCCEC/enrol")
@@ -257,10 +266,10 @@ def test_every_staff_and_operator_page_passes_axe(live_sqlite, browser, size, la
         ("/operator", "operator-home"), ("/operator/institutions", "operator-institutions"),
         ("/operator/institutions/YCCEC", "operator-institution"), ("/operator/rules", "operator-rules"),
         ("/operator/keys", "operator-keys"), ("/operator/audit", "operator-audit"),
+        ("/operator/learners", "operator-learner-find"), (f"/operator/learners/{world.people[2]}", "operator-learner"),
     ):  # fmt: skip
         office.goto(path)
         check(office, name)
-    del world
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ from sqlmodel import select
 
 from creditbank.kit import clock
 from creditbank.staff.models import StaffAction
-from tests.conftest import OPERATOR, institution
+from tests.conftest import OPERATOR, institution, learner
 from tests.web.staffworld import (
     STAFF_PASSWORD,
     add_operator,
@@ -164,7 +164,8 @@ def test_a_bad_compromise_time_is_a_sentence_and_no_key_changes(office):
 
 
 @pytest.mark.parametrize(
-    "path", ["/operator/institutions", "/operator/rules", "/operator/keys", "/operator/audit"]
+    "path",
+    ["/operator/institutions", "/operator/rules", "/operator/keys", "/operator/audit", "/operator/learners"],
 )
 def test_staff_get_a_403_page_on_every_office_page(client, path):
     institution(client, "YCCEC", "永川区社区教育学院")
@@ -261,3 +262,30 @@ def test_an_institution_name_with_a_control_character_is_refused_and_nothing_is_
     )
     assert made.status_code == 303
     assert "皇城镇社区教育中心" in office.get("/operator/institutions/HCZ").text
+
+
+def test_the_office_corrects_any_learners_name_and_the_history_names_the_office(office):
+    school = institution(office, "YCCEC", "永川区社区教育学院")
+    account = learner(office, school, name="张小明")["account_no"]
+    found = office.get(f"/operator/learners?account_no={account.lower()}", follow_redirects=False)
+    assert found.status_code == 303 and found.headers["location"] == f"/operator/learners/{account}"
+    page = office.get(f"/operator/learners/{account}")
+    assert "永川区社区教育学院" in re.search(r'id="enrolled-by">([^<]+)<', page.text).group(1)
+    token = csrf(office, f"/operator/learners/{account}")
+    blank = office.post(
+        f"/operator/learners/{account}/name", data={"csrf_token": token, "name": " ", "reason": "核对身份证"}
+    )
+    assert blank.status_code == 422 and "name" in error_text(blank)
+    done = office.post(
+        f"/operator/learners/{account}/name",
+        data={"csrf_token": token, "name": "张晓明", "reason": "学校已停办，由区学分银行核对身份证后更正"},
+        follow_redirects=False,
+    )
+    assert done.status_code == 303 and done.headers["location"].endswith("?corrected=yes")
+    history = re.search(
+        r'id="name-history">(.*?)</ol>', office.get(done.headers["location"]).text, re.S
+    ).group(1)
+    assert "张小明" in history and "张晓明" in history and "区学分银行 (office)" in history
+    api = office.get(f"/api/v1/learners/{account}/name-corrections", headers=school).json()
+    assert api["name"] == "张晓明" and api["corrections"][0]["institution_code"] is None
+    assert office.get("/operator/learners/CB00000000000").status_code == 404

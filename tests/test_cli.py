@@ -333,6 +333,7 @@ DATABASE_COMMANDS = [
     ["expire-conversions"],
     ["stats"],
     ["stats-refresh"],
+    ["districts", "--apply"],
     [
         "staff",
         "create",

@@ -1363,7 +1363,7 @@ def witness(
         time.sleep(every)
 
 
-EXIT_VALID, EXIT_INVALID, EXIT_UNUSABLE, EXIT_UNCHECKED = 0, 1, 2, 3
+EXIT_VALID, EXIT_INVALID, EXIT_UNUSABLE, EXIT_UNCHECKED, EXIT_NO_ANSWER = 0, 1, 2, 3, 4
 _EXIT_CODES = {
     "valid": EXIT_VALID,
     "revoked": EXIT_INVALID,
@@ -1437,11 +1437,13 @@ def verify(
     ] = 0,
 ) -> None:
     """Verify a certificate. Online (default) it uses the database and keys/ given by the
-    CREDITBANK_* variables; --offline uses only --keys (and --status-list).
+    CREDITBANK_* variables; a link where there is no such database (anywhere but the bank's server)
+    is sent to the bank it names (POST <bank>/api/v1/verify); --offline uses only --keys (and
+    --status-list).
 
     Exit codes: 0 valid · 1 invalid or revoked · 2 unusable input (file not found, unreadable, a
     link without its fragment offline) · 3 signature genuine but revocation not checked (offline
-    without --status-list)."""
+    without --status-list) · 4 the bank a link names could not be reached or answered an error."""
     from creditbank.verification import offline as offline_verifier
 
     try:
@@ -1473,6 +1475,8 @@ def verify(
                 witnesses=witnesses,
                 quorum=quorum,
             )
+        elif target.strip().startswith(("http://", "https://")) and _missing_database(get_settings()):
+            result = _verify_at_the_bank(target.strip())
         else:
             result = _verify_online(submitted)
     except CreditbankError as exc:
@@ -1482,20 +1486,88 @@ def verify(
     raise typer.Exit(_EXIT_CODES[result["verdict"]])
 
 
-def _verify_online(submitted) -> dict:
+def _missing_database(settings) -> str | None:
+    """The SQLite file the settings name when it is not there (this is not the bank's machine)."""
     from sqlalchemy.engine import make_url
 
+    url = make_url(settings.database_url)
+    if url.get_backend_name() == "sqlite" and url.database and not Path(url.database).exists():
+        return url.database
+    return None
+
+
+def _verify_at_the_bank(link: str) -> dict:
+    """Ask the bank the link names (everything before its /v/…, so a bank under a path prefix
+    works) for the verdict, as the web page and POST /api/v1/verify give it."""
+    import json
+    import urllib.error
+    import urllib.request
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(link)
+    prefix = parts.path.rsplit("/v/", 1)[0] if "/v/" in parts.path else ""
+    bank = f"{parts.scheme}://{parts.netloc}{prefix}"
+
+    def ask(lang: str) -> tuple[int, bytes]:
+        request = urllib.request.Request(
+            f"{bank}/api/v1/verify",
+            data=json.dumps({"url": link}).encode(),
+            headers={"Content-Type": "application/json", "Accept-Language": lang},
+            method="POST",
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=20) as response:
+                return response.status, response.read()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read()
+
+    def problem(body: bytes) -> dict:
+        """SPEC §4's problem+json, or nothing when whatever answered is not a creditbank."""
+        try:
+            answer = json.loads(body)
+        except ValueError:
+            return {}
+        return answer if isinstance(answer, dict) and "code" in answer else {}
+
+    try:
+        status, body = ask("zh-CN")
+        if status == 200:
+            verdict = json.loads(body)
+            if isinstance(verdict, dict) and verdict.get("verdict") in _EXIT_CODES:
+                console.print(f"由 {bank} 验证 / verified by {bank}", markup=False)
+                return verdict
+        refusal = problem(body) if status != 200 else {}
+        zh = str(refusal.get("detail", ""))
+        en = str(problem(ask("en")[1]).get("detail", "")) if refusal else ""
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        console.print(
+            f"无法连接发证机构 {bank}：{exc}\ncould not reach the bank at {bank}: {exc}",
+            style="red",
+            markup=False,
+        )
+        raise typer.Exit(EXIT_NO_ANSWER) from None
+    console.print(
+        f"{bank} 答复 HTTP {status}：{zh}\n{bank} answered HTTP {status}: {en}", style="red", markup=False
+    )
+    if refusal.get("code") == "certificate_not_found":  # as the bank's own database would say
+        raise typer.Exit(EXIT_INVALID)
+    if refusal and status in (400, 413, 415, 422):  # the bank read the link and says what is wrong
+        raise typer.Exit(EXIT_UNUSABLE)
+    raise typer.Exit(EXIT_NO_ANSWER)
+
+
+def _verify_online(submitted) -> dict:
     from creditbank.verification.online import OnlineVerifier
 
     settings = get_settings()
-    url = make_url(settings.database_url)
-    if url.get_backend_name() == "sqlite" and url.database and not Path(url.database).exists():
+    missing = _missing_database(settings)
+    if missing:
         raise CreditbankError(
             "unusable_input",
             {
-                "reason": f"没有数据库 {url.database}：请在本行服务器上运行，或离线验证（--offline --keys FILE）/ "
-                f"no database at {url.database}: run this where the bank runs, or verify offline "
-                "(--offline --keys FILE)"
+                "reason": f"没有数据库 {missing}：请在本行服务器上运行，给出证书链接，或离线验证（--offline --keys FILE）/ "
+                f"no database at {missing}: run this where the bank runs, give the certificate's link, or "
+                "verify offline (--offline --keys FILE)"
             },
         )
     sealed.configure(settings.id_secret())

@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from itertools import islice
 from typing import Any
 
@@ -53,7 +53,7 @@ from creditbank.errors import CreditbankError, row_error
 from creditbank.institutions import service as institutions
 from creditbank.institutions.models import Institution
 from creditbank.kit import clock
-from creditbank.kit.gcpace import fewer_collections
+from creditbank.kit.gcpace import between_chunks, fewer_collections
 from creditbank.kit.tokens import new_id
 from creditbank.ledger.models import BatchState, LedgerHead, Lot, LotBatch, LotState
 from creditbank.ledger.queries import released
@@ -160,10 +160,13 @@ def run(
                 _beat(session, import_id, written)
                 last_seq = poster.writer.seq
                 held = time.monotonic() - held  # the commit follows; the lock is released with it
+            count = len(part)
+            part, prepared = [], None  # the chunk's rows are garbage now: collect before the next chunk
+            between_chunks()
             if chunk is None:
-                size = _next_size(size, len(part), held, LOCK_HOLD if others else IDLE_HOLD)
+                size = _next_size(size, count, held, LOCK_HOLD if others else IDLE_HOLD)
             if progress is not None:
-                progress(len(part))
+                progress(count)
         report.errors.sort(key=lambda e: e["line"])
         if db.sqlite:
             _yield_to_writers(db)
@@ -194,12 +197,6 @@ def _next_size(size: int, rows: int, held: float, target: float, most: int = MAX
         return size
     fits = int(rows * target / max(held, 1e-3))
     return max(MIN_CHUNK, min(most, 2 * size, fits))
-
-
-def _chunks(rows: Rows, size: int) -> Iterator[list]:
-    iterator = iter(rows)
-    while part := list(islice(iterator, size)):
-        yield part
 
 
 def _post(poster: Poster, part: list, report: BatchReport, prepared: Prepared | None = None) -> int:
@@ -238,7 +235,8 @@ def _check(
     """Step 1: every row checked, nothing written, no lock held (one short read per chunk)."""
     report = BatchReport(mode="all_or_nothing")
     poster: Poster | None = None
-    for part in _chunks(rows, chunk):
+    iterator = iter(rows)
+    while part := list(islice(iterator, chunk)):
         with db.reader() as session:
             institution = referenced(session, Institution, institution_id)
             if poster is None:
@@ -247,6 +245,8 @@ def _check(
             else:
                 poster.rebind(session, institution)
             _post(poster, part, report)
+        part = []  # the chunk's rows are garbage now: collect before the next chunk
+        between_chunks()
     if report.errors:
         raise _rejected(report)
 

@@ -22,7 +22,7 @@ from creditbank.catalogue.service import current_versions
 from creditbank.completions import rules
 from creditbank.completions.models import Completion, CompletionImport, CompletionState, ImportState, live
 from creditbank.conversion.service import locked_by, reverse_for_lot
-from creditbank.db import bulk_insert, in_values, table_of
+from creditbank.db import bulk_insert_values, in_values, table_of
 from creditbank.errors import CreditbankError, row_error
 from creditbank.institutions import service as institutions
 from creditbank.institutions.models import Institution
@@ -112,6 +112,15 @@ class _Outcome(NamedTuple):
     validity_years: int | None
     min_score: float | None
 
+
+COMPLETION_COLUMNS = (
+    "id", "institution_id", "external_id", "learner_id", "outcome_id", "outcome_code", "completed_on", "score",
+    "hours", "credits_units", "content_hash", "api_key_id", "staff_id", "transaction_id", "state", "created_at",
+    "import_id",
+)  # fmt: skip
+"""What a post writes of a completion, in the order of ``Poster._completions`` (the revocation
+columns are NULL until a revocation)."""
+_COMPLETION = table_of(Completion)
 
 _CHECKED = Posted("", "", "", "", 0, "", date.min, CompletionState.pending, replayed=False)
 """What a checking poster answers for a row it would write (nothing is read from it but ``replayed``)."""
@@ -249,7 +258,8 @@ class Poster:
         self._seen_external: dict[str, tuple[int, tuple]] = {}
         """External id → (first line, ``_same`` key) of the rows of this file seen so far."""
         self._seen_pairs: set[tuple[int, str]] = set()
-        self._completions: list[dict] = []
+        self._completions: list[tuple] = []
+        """Rows to insert, in ``COMPLETION_COLUMNS`` order (tuples: no dict per imported row)."""
         self._taught: set[int] = set()
         self._hashes: dict[str, str] = {}
         self._pairs_loaded: set[int] = set()
@@ -415,51 +425,48 @@ class Poster:
                     ),
                 ],
             )
-            self.writer.add_lot(
-                {
-                    "id": lot_id,
-                    "learner_id": ref.learner_id,
-                    "completion_id": completion_id,
-                    "transaction_id": tx_id,
-                    "institution_id": self.institution.id,
-                    "outcome_id": outcome.id,
-                    "category": outcome.category,
-                    "level": outcome.level,
-                    "earned_on": row.completed_on,
-                    "expires_on": None
+            self.writer.add_lot_values(  # LOT_COLUMNS
+                (
+                    lot_id,
+                    ref.learner_id,
+                    completion_id,
+                    None,
+                    tx_id,
+                    self.institution.id,
+                    outcome.id,
+                    outcome.category,
+                    outcome.level,
+                    row.completed_on,
+                    None
                     if outcome.validity_years is None
                     else clock.add_years(row.completed_on, outcome.validity_years),
-                    "amount_units": units,
-                    "consumed_units": 0,
-                    "locked_units": 0,
-                    "state": LotState.pending if staged else LotState.active,
-                    "batch_id": self.import_id,
-                }
+                    units,
+                    0,
+                    0,
+                    LotState.pending if staged else LotState.active,
+                    self.import_id,
+                )
             )
-            self._completions.append(
-                {
-                    "id": completion_id,
-                    "institution_id": self.institution.id,
-                    "external_id": row.external_id,
-                    "learner_id": ref.learner_id,
-                    "outcome_id": outcome.id,
-                    "outcome_code": outcome.code,
-                    "completed_on": row.completed_on,
-                    "score": row.score,
-                    "hours": row.hours,
-                    "credits_units": units,
-                    "content_hash": digest,
-                    "api_key_id": self.api_key_id,
-                    "staff_id": self.staff_id,
-                    "transaction_id": tx_id,
-                    "state": CompletionState.pending if staged else CompletionState.active,
-                    "created_at": self._created_at,
-                    "revoked_at": None,
-                    "revoke_reason": None,
-                    "revoke_transaction_id": None,
-                    "import_id": self.import_id,
-                    "revoked_by": None,
-                }
+            self._completions.append(  # COMPLETION_COLUMNS
+                (
+                    completion_id,
+                    self.institution.id,
+                    row.external_id,
+                    ref.learner_id,
+                    outcome.id,
+                    outcome.code,
+                    row.completed_on,
+                    row.score,
+                    row.hours,
+                    units,
+                    digest,
+                    self.api_key_id,
+                    self.staff_id,
+                    tx_id,
+                    CompletionState.pending if staged else CompletionState.active,
+                    self._created_at,
+                    self.import_id,
+                )
             )
             if not ref.linked:
                 self._taught.add(ref.learner_id)
@@ -494,7 +501,7 @@ class Poster:
             )
             self._adopted = []
         wrote = len(self._completions)
-        bulk_insert(self.session, table_of(Completion), self._completions)
+        bulk_insert_values(self.session, _COMPLETION, COMPLETION_COLUMNS, self._completions)
         self._completions = []
         self._written += wrote
         self._flushes += bool(wrote)

@@ -5,7 +5,8 @@ The head row is the lock (``FOR UPDATE`` on PostgreSQL; on SQLite the writer alr
 at a time, so concurrent writers can never give two leaves one index or leave a hole, and a
 rolled-back transaction takes its leaves with it. Only counters and rows are written here — the
 tree's hashes are computed when the next checkpoint integrates the new leaves (``tiles.integrate``).
-Rows go in with Core executemany (``db.bulk_insert``): one statement for a 100 000-row import.
+Rows go in as tuples with one executemany or COPY (``db.bulk_insert_values``): one statement for a
+100 000-row import.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from collections.abc import Sequence
 from sqlalchemy import BigInteger, bindparam, select, update
 from sqlmodel import Session
 
-from creditbank.db import bulk_insert, table_of
+from creditbank.db import bulk_insert_values, table_of
 from creditbank.kit import merkle
 from creditbank.translog.models import LeafKind, TranslogHead, TranslogLeaf
 
@@ -65,12 +66,10 @@ def append(session: Session, entries: Sequence[Entry]) -> int:
             raise ValueError(f"log entry {kind!r} {ref!r}: a ref and a 32-byte digest are required")
     size = session.connection().execute(_ADVANCE, {"n": len(entries)}).scalar_one()
     first = int(size) - len(entries)
-    bulk_insert(
+    bulk_insert_values(
         session,
         _LEAF,
-        [
-            {"leaf_index": first + i, "kind": int(kind), "ref": ref, "digest": digest}
-            for i, (kind, ref, digest) in enumerate(entries)
-        ],
+        ("leaf_index", "kind", "ref", "digest"),
+        [(first + i, int(kind), ref, digest) for i, (kind, ref, digest) in enumerate(entries)],
     )
     return first

@@ -70,8 +70,13 @@ IDLE_HOLD = 0.6
 """The same while nobody else writes: bigger chunks, fewer commits. The first writer to arrive
 waits for at most one such chunk; from the next chunk on the import holds ``LOCK_HOLD``."""
 MIN_CHUNK = 100
-MAX_CHUNK = 4000
-"""Each chunk costs a commit and a handful of queries; beyond ~4 000 rows that saving is gone."""
+MAX_CHUNK = 12000
+"""A cap on a chunk's memory; the time it holds the lock (``LOCK_HOLD``, ``IDLE_HOLD``) sizes it. Each
+commit writes every page the chunk touched to the WAL, and the checkpoint that follows copies them
+into the database — with a big file's scattered keys (external ids, learners, accounts) most leaf
+pages of the indexes, however few rows the chunk has: fewer, bigger chunks while nobody else writes
+cost less (SQLite, 100 000 rows replayed in chunks: commits 0.55 s of CPU with 4 000-row chunks,
+0.35 s with 12 000; 4 000 was the cap until 2026-12-02)."""
 CHECK_CHUNK = 2000
 """Rows per read transaction of the check pass (no lock held, so no reason to keep it small)."""
 SETTLE_CHUNK = STAGED_CHUNK

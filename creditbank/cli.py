@@ -1172,25 +1172,36 @@ def keys_rename(
 
 @keys_app.command("compromised")
 def keys_compromised(
-    kid: str, since: Annotated[str, typer.Option(help="ISO time of the compromise")]
+    kid: str,
+    since: Annotated[
+        str,
+        typer.Option(
+            help="泄露时间，ISO 8601；不写时区即北京时间（与运营页面相同），如 2026-01-31T16:00 或 "
+            "2026-01-31T08:00:00Z / ISO time of the compromise; without a zone it is Beijing time "
+            "(as on the operator's keys page), e.g. 2026-01-31T16:00 or 2026-01-31T08:00:00Z"
+        ),
+    ],
 ) -> None:
     """Mark a key compromised: what it signed from SINCE on no longer verifies."""
-    from datetime import datetime
-
     from creditbank.certificates.keys import KeyStoreError
+    from creditbank.kit import clock
 
-    try:
-        at = datetime.fromisoformat(since.replace("Z", "+00:00"))
-    except ValueError:
+    at = clock.parse_typed(since)
+    if at is None:
         _fail(
-            f"--since 的时间“{since}”无效，请写成 ISO 8601，如 2026-01-31T08:00:00Z\n"
-            f"--since: '{since}' is not a valid time; write it as ISO 8601, e.g. 2026-01-31T08:00:00Z"
+            f"--since 的时间“{since}”无效，请写成 ISO 8601，如 2026-01-31T08:00:00Z（不写时区即北京时间）\n"
+            f"--since: '{since}' is not a valid time; write it as ISO 8601, e.g. 2026-01-31T08:00:00Z "
+            "(without a zone it is Beijing time)"
         )
     try:
         _issuer().keys.mark_compromised(kid, at)
     except KeyStoreError as error:
         _fail(str(error))
-    console.print(f"{kid} marked compromised since {at.isoformat()}")
+    utc, beijing = clock.iso_seconds(at), f"{clock.local(at):%Y-%m-%d %H:%M}"
+    console.print(
+        f"{kid} 已标记为泄露，自 {utc}（北京时间 {beijing}）起 / "
+        f"{kid} marked compromised since {utc} ({beijing} Beijing time)"
+    )
 
 
 log_app = typer.Typer(help="Transparency log 透明日志", no_args_is_help=True)

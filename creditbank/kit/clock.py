@@ -64,3 +64,13 @@ def parse_iso(text: object) -> datetime | None:
         return datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         return None
+
+
+def parse_typed(text: str) -> datetime | None:
+    """A time a person typed (ISO 8601, '…Z' or an offset allowed, 'T' or a space), or None when it
+    is not one. Without a zone it is the bank's time — what every page shows — so the keys page
+    and ``creditbank keys compromised`` read '2026-12-03 00:36' as the same instant."""
+    parsed = parse_iso(text.strip())
+    if parsed is not None and parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=ZONE)
+    return parsed

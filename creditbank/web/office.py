@@ -6,7 +6,6 @@ Every change is recorded as the operator account's (``staff_action``)."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Form, Path, Query
@@ -451,14 +450,11 @@ def key_compromised(
     kid: Annotated[str, Form(max_length=200)],
     since: Annotated[str, Form(max_length=40)],
 ):
-    try:
-        at = datetime.fromisoformat(since.strip().replace("Z", "+00:00"))
-    except ValueError:
+    at = clock.parse_typed(since)  # without a zone, Beijing time: as the page shows every time
+    if at is None:
         raise CreditbankError(
             "invalid_value", {"field": "since", "reason": "例如 2026-12-01 08:00 / e.g. 2026-12-01 08:00"}
-        ) from None
-    if at.tzinfo is None:  # as the page shows every time: Beijing's (kit.clock.ZONE)
-        at = at.replace(tzinfo=clock.ZONE)
+        )
     issuer = ctx.request.app.state.issuer
     if kid not in {k.kid for k in issuer.keys.all()}:
         raise CreditbankError("invalid_value", {"field": "kid", "reason": kid})

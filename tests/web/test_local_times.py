@@ -113,3 +113,40 @@ def test_the_completion_forms_example_is_the_day_the_server_accepts(client, worl
     staff_sign_in(client, "yc-clerk")
     form = client.get("/console/YCCEC/completions/new").text
     assert "例如 2026-12-03" in form and 'value="2026-12-03"' in form
+
+
+def test_the_keys_command_reads_a_time_without_a_zone_as_the_keys_page_does(client, settings, monkeypatch):
+    from typer.testing import CliRunner
+
+    from creditbank.certificates.keys import KeyStore
+    from creditbank.cli import app
+    from creditbank.config import get_settings
+
+    office = operator_sign_in(client, add_operator(client))
+    office.post("/operator/keys/rotate", data={"csrf_token": csrf(office, "/operator/keys")})
+    on_page, on_command = re.findall(r'<option value="([^"]+)"', office.get("/operator/keys").text)[:2]
+    marked = office.post(
+        "/operator/keys/compromised",
+        data={"csrf_token": csrf(office, "/operator/keys"), "kid": on_page, "since": "2026-12-03 00:36"},
+    )
+    assert marked.status_code == 200, marked.text
+    monkeypatch.setenv("CREDITBANK_DATABASE_URL", settings.database_url)
+    monkeypatch.setenv("CREDITBANK_KEYS_DIR", str(settings.keys_dir))
+    get_settings.cache_clear()
+    try:
+        typed = CliRunner().invoke(app, ["keys", "compromised", on_command, "--since", "2026-12-03 00:36"])
+    finally:
+        get_settings.cache_clear()
+    assert typed.exit_code == 0, typed.output
+    keys = {key.kid: key for key in KeyStore(settings.keys_dir).all()}
+    assert keys[on_page].compromised_at == keys[on_command].compromised_at == AT
+    assert "2026-12-02T16:36:00Z（北京时间 2026-12-03 00:36）" in typed.output, typed.output
+
+
+def test_the_keys_commands_help_says_a_time_without_a_zone_is_beijing_time():
+    from typer.testing import CliRunner
+
+    from creditbank.cli import app
+
+    shown = CliRunner().invoke(app, ["keys", "compromised", "--help"], env={"COLUMNS": "300"})
+    assert "不写时区即北京时间" in shown.output and "without a zone it is Beijing time" in shown.output

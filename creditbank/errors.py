@@ -287,6 +287,17 @@ CODES: dict[str, tuple[int, str, str]] = {
         "该转换申请已过期，锁定的学分已释放",
         "This conversion request expired; its credits were released",
     ),
+    "conversion_not_withdrawable": (
+        409,
+        "这项转换申请{state}，不能再撤回；只有等待学校审核的申请可以撤回",
+        "This conversion request {state}; only a request still waiting for the school's decision can be "
+        "withdrawn",
+    ),
+    "conversion_withdrawn": (
+        409,
+        "学习者已撤回这项转换申请，无需再审核",
+        "The learner withdrew this conversion request; there is nothing to decide",
+    ),
     "qualification_not_met": (
         422,
         "尚未满足资历 {code} 的要求",

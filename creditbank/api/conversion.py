@@ -265,6 +265,40 @@ def request_conversion(
     )
 
 
+@router.post(
+    "/me/conversions/{conversion_id}/withdraw",
+    response_model=ConversionOut,
+    summary="撤回转换申请 · Withdraw my pending request: its credits are released at once",
+    description="The learner takes back a request of theirs that still waits for the school's decision "
+    "(asked by mistake, or a change of mind): state `withdrawn`, and the credits it locked are released "
+    "exactly as a rejection releases them; the school can no longer decide it (409 "
+    "`conversion_withdrawn`). Withdrawing again answers the request as it is (200); an `Idempotency-Key` "
+    "is honoured. A request already approved, rejected or reversed is 409 `conversion_not_withdrawable`, "
+    "an expired one 409 `conversion_expired` (its credits were released already); another learner's "
+    "request is 404 `conversion_not_found`. Against a concurrent approval exactly one of the two wins. "
+    "学习者可以撤回仍在等待学校审核的申请，锁定的学分立即退回；已处理的申请不能撤回。",
+)
+def withdraw_conversion(
+    conversion_id: Annotated[str, Path(max_length=40)],
+    request: Request,
+    db: DbDep,
+    principal: LearnerCaller,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    with db.unit_of_work() as session:  # committed on its own: a refusal below must not undo the release
+        conversions.expire_pending(session, learner_id=principal.learner.id, conversion_id=conversion_id)
+
+    def use_case(session: Session):
+        conversion = conversions.withdraw(
+            session, conversion_id=conversion_id, learner_id=principal.learner.id
+        )
+        return 200, conversion_out(session, conversion)
+
+    return write(
+        db, principal, use_case, idempotency_key=idempotency_key, request_hash=body_digest(request, None)
+    )
+
+
 @router.get(
     "/me/conversions", response_model=list[ConversionOut], summary="我的转换申请 · My conversion requests"
 )
@@ -278,11 +312,15 @@ def my_conversions(db: DbDep, principal: LearnerCaller) -> list[dict]:
     "/conversions",
     response_model=list[ConversionOut],
     summary="待处理的转换申请 · Conversion requests targeting my outcomes (pending by default)",
+    description="Requests under the rules the institution owns, in one `state`: `pending` (to decide), "
+    "`approved`, `rejected`, `expired` (undecided for 30 days, credits released), `reversed` (undone "
+    "by a forced revocation of a source record) or `withdrawn` (taken back by the learner before a "
+    "decision, credits released; 已撤回).",
 )
 def institution_conversions(
     db: DbDep,
     principal: InstitutionCaller,
-    state: Literal["pending", "approved", "rejected", "expired", "reversed"] = "pending",
+    state: Literal["pending", "approved", "rejected", "expired", "reversed", "withdrawn"] = "pending",
     limit: int = Query(default=100, ge=1, le=1000),
 ) -> list[dict]:
     with db.reader() as session:
@@ -296,6 +334,11 @@ def institution_conversions(
     "/conversions/{conversion_id}/decide",
     response_model=ConversionOut,
     summary="审核转换申请 · Approve or reject a request (the target institution)",
+    description="Only a `pending` request is decided. Deciding one already decided is 409 "
+    "`conversion_already_decided`; one the learner withdrew 409 `conversion_withdrawn` (已撤回: its "
+    "credits were released, nothing to decide); an expired one 409 `conversion_expired`; approving "
+    "when the learner meanwhile holds the target outcome 409 `conversion_target_held`. Another "
+    "institution's request is 404.",
 )
 def decide(
     conversion_id: str,

@@ -75,6 +75,8 @@ class ConversionState(StrEnum):
     expired = "expired"
     reversed = "reversed"
     """Undone by a forced revocation cascade."""
+    withdrawn = "withdrawn"
+    """Taken back by the learner before a decision; its locks released as a rejection releases them."""
 
 
 class Conversion(SQLModel, table=True):

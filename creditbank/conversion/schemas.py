@@ -144,7 +144,12 @@ class LockedOut(BaseModel):
 
 class ConversionOut(BaseModel):
     id: str
-    state: str
+    state: str = Field(
+        description="`pending` (credits locked, waiting for the school), `approved`, `rejected`, "
+        "`expired` (no decision in 30 days), `reversed` (undone with a revoked source record) or "
+        "`withdrawn` (taken back by the learner before a decision); all but pending and approved "
+        "have released their credits"
+    )
     rule: dict[str, Any]
     grant: float
     bound_by_cap: str | None

@@ -619,6 +619,18 @@ def request(
     return conversion
 
 
+def get_for_learner(
+    session: Session, *, learner_id: int, conversion_id: str
+) -> tuple[Conversion, ConversionRule, int]:
+    """One of the learner's own requests, its rule and the credits it holds (hundredths); another
+    learner's is ``conversion_not_found``, as if it did not exist."""
+    conversion = session.get(Conversion, conversion_id)
+    if conversion is None or conversion.learner_id != learner_id:
+        raise CreditbankError("conversion_not_found", {"id": conversion_id})
+    rule = referenced(session, ConversionRule, conversion.rule_id)
+    return conversion, rule, sum(h.units for h in held_lots(session, conversion.id))
+
+
 def for_learner(session: Session, learner_id: int) -> list[tuple[Conversion, ConversionRule]]:
     """A learner's own requests with their rules, newest first."""
     return [
@@ -697,6 +709,51 @@ def expire_pending(
     return len(expired)
 
 
+NOT_WITHDRAWABLE: dict[str, tuple[str, str]] = {
+    ConversionState.approved: ("已经批准，学分已转换", "was already approved and the credits converted"),
+    ConversionState.rejected: (
+        "已被学校拒绝，锁定的学分已退回",
+        "was refused by the school and its credits released",
+    ),
+    ConversionState.reversed: ("已被取消，学分已退回", "was cancelled and its credits given back"),
+}
+"""How a request that can no longer be withdrawn stands, in the words of conversion_not_withdrawable."""
+
+
+def withdraw(session: Session, *, conversion_id: str, learner_id: int) -> Conversion:
+    """The learner takes back their own pending request: its locked credits are released exactly as
+    a rejection releases them (state ``withdrawn``), and the school has nothing left to decide.
+
+    Under the ledger lock every request and decision takes, so against a concurrent approval exactly
+    one wins: the loser meets the winner's state (``conversion_not_withdrawable`` here,
+    ``conversion_withdrawn`` in ``decide``). Withdrawing again answers the request as it is (a
+    double tap on a phone is not an error); an approved, rejected or reversed one is 409
+    ``conversion_not_withdrawable``, an expired one ``conversion_expired`` (callers run
+    ``expire_pending`` first, in a unit of work of its own, as for ``decide``). Another learner's
+    request is ``conversion_not_found``, as if it did not exist."""
+    lock(session)
+    conversion = session.execute(
+        select(Conversion)
+        .where(col(Conversion.id) == conversion_id)
+        .execution_options(populate_existing=True)  # as the lock found it, not as this session saw it
+    ).scalar_one_or_none()
+    if conversion is None or conversion.learner_id != learner_id:
+        raise CreditbankError("conversion_not_found", {"id": conversion_id})
+    if conversion.state == ConversionState.withdrawn:
+        return conversion
+    if conversion.state == ConversionState.expired or (
+        conversion.state == ConversionState.pending and conversion.expires_at < clock.now()
+    ):
+        raise CreditbankError("conversion_expired")
+    if conversion.state != ConversionState.pending:
+        zh, en = NOT_WITHDRAWABLE.get(
+            conversion.state, (f"已处理（{conversion.state}）", f"was {conversion.state}")
+        )
+        raise CreditbankError("conversion_not_withdrawable", {"state_zh": zh, "state_en": en})
+    _release(session, conversion, ConversionState.withdrawn, by=f"learner:{learner_id}", reason=None)
+    return conversion
+
+
 def decide(
     session: Session,
     *,
@@ -721,6 +778,8 @@ def decide(
         conversion.state == ConversionState.pending and conversion.expires_at < clock.now()
     ):
         raise CreditbankError("conversion_expired")
+    if conversion.state == ConversionState.withdrawn:
+        raise CreditbankError("conversion_withdrawn")
     if conversion.state != ConversionState.pending:
         raise CreditbankError("conversion_already_decided", {"state": conversion.state})
     if decision == "reject":  # it only gives the learner's credits back
@@ -921,6 +980,36 @@ def _reverse(session: Session, conversion: Conversion, reason: str) -> None:
 
 
 # -- the approver's view of a request -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Withdrawn:
+    """A request its learner took back, as the approving institution's console lists it."""
+
+    conversion: Conversion
+    rule: ConversionRule
+    learner_name: str
+    account_no: str
+
+
+def recently_withdrawn(
+    session: Session, *, institution_id: int, days: int = PENDING_DAYS, limit: int = 50
+) -> list[Withdrawn]:
+    """Requests under the rules ``institution_id`` owns that their learners withdrew in the last
+    ``days``, newest first: the console says 已撤回 where a request it may have seen waiting was."""
+    rows = session.execute(
+        select(Conversion, ConversionRule, col(Learner.name), col(Learner.account_no))
+        .join(ConversionRule, col(ConversionRule.id) == col(Conversion.rule_id))
+        .join(Learner, col(Learner.id) == col(Conversion.learner_id))
+        .where(
+            col(ConversionRule.owner_institution_id) == institution_id,
+            col(Conversion.state) == ConversionState.withdrawn,
+            col(Conversion.decided_at) >= clock.now() - timedelta(days=days),
+        )
+        .order_by(col(Conversion.decided_at).desc(), col(Conversion.id))
+        .limit(limit)
+    ).all()
+    return [Withdrawn(*row) for row in rows]
 
 
 @dataclass(frozen=True)

@@ -147,7 +147,8 @@ CONVERSION_STATES = {
     "approved": ("已批准", "approved"),
     "rejected": ("已拒绝", "rejected"),
     "expired": ("已过期", "expired"),
-    "reversed": ("已撤回", "reversed"),
+    "reversed": ("已取消", "reversed"),
+    "withdrawn": ("已撤回", "withdrawn"),
 }
 ALL = ("全部", "all")
 

@@ -651,11 +651,13 @@ def _queue(ctx: Ctx, institution_id: int, *, status: int = 200, **values):
     ``reason`` typed) the refusal stands beside that request's reason box."""
     with ctx.db.reader() as session:
         reviews = conversions.pending_reviews(session, institution_id=institution_id)
+        withdrawn = conversions.recently_withdrawn(session, institution_id=institution_id)
     return _page(
         ctx,
         "conversions",
         status=status,
         reviews=reviews,
+        withdrawn=withdrawn,
         cap_words={k: ctx._(v) for k, v in CAP_WORDS.items()},
         **values,
     )

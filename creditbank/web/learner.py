@@ -217,6 +217,7 @@ STATE_WORDS = {
     "rejected": (N_("Not approved"), "bad", "✗"),
     "expired": (N_("Expired: no decision in 30 days, your credits were released"), "warn", "⚠"),
     "reversed": (N_("Cancelled: a source record was withdrawn"), "warn", "⚠"),
+    "withdrawn": (N_("Withdrawn by you: your credits were given back"), "info", "←"),
 }
 
 
@@ -242,7 +243,7 @@ def request_conversion(ctx: LearnerPage, _csrf: Csrf, rule_id: Annotated[int, Fo
 
 
 @router.get("/me/conversions/requests", response_class=HTMLResponse)
-def conversion_requests(ctx: LearnerPage, done: int = 0):
+def conversion_requests(ctx: LearnerPage, done: int = 0, withdrawn: int = 0):
     with ctx.db.reader() as session:
         rows = conversions.for_learner(session, ctx.learner_id)
     items = [
@@ -255,7 +256,42 @@ def conversion_requests(ctx: LearnerPage, done: int = 0):
         }
         for c, rule in rows
     ]
-    return renderer(ctx.request).page(ctx, "web/conversion_requests.html.j2", items=items, done=bool(done))
+    return renderer(ctx.request).page(
+        ctx, "web/conversion_requests.html.j2", items=items, done=bool(done), withdrawn=bool(withdrawn)
+    )
+
+
+ConversionId = Annotated[str, Path(max_length=40)]
+
+
+@router.get("/me/conversions/requests/{conversion_id}/withdraw", response_class=HTMLResponse)
+def withdraw_form(ctx: LearnerPage, conversion_id: ConversionId):
+    """Asks first, in plain words: what withdrawing does (the school stops, the credits come back)."""
+    with ctx.db.reader() as session:
+        conversion, rule, held_units = conversions.get_for_learner(
+            session, learner_id=ctx.learner_id, conversion_id=conversion_id
+        )
+    words = STATE_WORDS.get(conversion.state, (conversion.state, "info", ""))
+    return renderer(ctx.request).page(
+        ctx,
+        "web/conversion_withdraw.html.j2",
+        conversion=conversion,
+        name=ctx.pick(rule.name_zh, rule.name_en),
+        held_units=held_units,
+        state=ctx._(words[0]),
+        tone=words[1],
+        icon=words[2],
+    )
+
+
+@router.post("/me/conversions/requests/{conversion_id}/withdraw")
+def withdraw_conversion(ctx: LearnerPage, _csrf: Csrf, conversion_id: ConversionId):
+    # As POST /api/v1/me/conversions/{id}/withdraw: a stale request is released on its own first.
+    with ctx.db.unit_of_work() as session:
+        conversions.expire_pending(session, learner_id=ctx.learner_id, conversion_id=conversion_id)
+    with ctx.db.unit_of_work() as session:
+        conversions.withdraw(session, conversion_id=conversion_id, learner_id=ctx.learner_id)
+    return redirect(ctx, f"/me/conversions/requests?withdrawn=1#{conversion_id}")
 
 
 # -- progress toward a qualification --------------------------------------------------------------

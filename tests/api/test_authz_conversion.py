@@ -29,6 +29,7 @@ from tests.api.authz import (
     Expect,
     Route,
     World,
+    build_world,
     e404,
     eq,
     owned_by,
@@ -123,6 +124,15 @@ def _check_my_conversions(r, w, role) -> None:
     )
 
 
+def _check_withdrawn(r, w, role) -> None:
+    body = r.json()
+    eq(
+        (body["id"], body["state"], body["transaction_id"], [x["credits"] for x in body["locked"]]),
+        (w.conversions[A], "withdrawn", None, [0.5]),
+        "withdrawn request",
+    )
+
+
 def _check_pending(r, w, role) -> None:
     """A sees the learner's requests under its rules; B, which owns no rule with requests, sees none."""
     expected = sorted(w.conversions.values()) if role == A else []
@@ -207,6 +217,13 @@ ROWS: dict[tuple[str, str], Route] = {
     ),
     ("GET", "/api/v1/me/conversions"): Route(
         "learner", lambda w, role: ("/api/v1/me/conversions", {}), _check_my_conversions
+    ),
+    # After the list above (which expects the world's requests pending): the learner withdraws the one
+    # A would decide; A's own walk lists and decides it (the learner's withdrawal is refused there).
+    ("POST", "/api/v1/me/conversions/{conversion_id}/withdraw"): Route(
+        "learner",
+        lambda w, role: (f"/api/v1/me/conversions/{w.conversions[A]}/withdraw", {}),
+        _check_withdrawn,
     ),
     ("GET", "/api/v1/me/progress/{qualification_code}"): Route(
         "learner",
@@ -307,12 +324,13 @@ def expected_state(role: str) -> dict[str, Any]:
     conversions = {f"for {OP}": "pending", f"for {A}": "pending"}
     if decided:
         conversions[f"for {role}"] = "approved"
-    if role == LRN:
+    if role == LRN:  # the learner's walk asks for a new one and withdraws A's (its 0.5 comes back)
         conversions["new"] = "pending"
+        conversions[f"for {A}"] = "withdrawn"
     return {
         "balance": 2.0 if decided else 1.5,
         "by_category": {"community": 1.0, "senior": 1.0} if decided else {"community": 1.5},
-        "convertible": {OP: 1.5, A: 1.5, LRN: 0.0}.get(role, 0.5),
+        "convertible": {OP: 1.5, A: 1.5}.get(role, 0.5),
         "rules": rules,
         "qualification": (2, "YCCEC", "社区学习证书（修订）") if role == A else (1, "YCCEC", "社区学习证书"),
         "conversions": conversions,
@@ -389,3 +407,15 @@ def test_suspended_institution_cannot_grant_credits_by_approving_a_conversion(cl
     assert (r.status_code, problem_code(r)) == (403, "institution_suspended"), r.text
     balance = client.get(f"/api/v1/learners/{person['account_no']}/balance", headers=OPERATOR).json()
     assert (balance["total"], balance["by_category"]) == (1.5, {"community": 1.5}), balance
+
+
+def test_a_learner_cannot_withdraw_another_learners_request(client):
+    """A request is withdrawn only by the learner who asked: another learner's session gets 404, as if the
+    request did not exist (as certificates and share links do), and the request stays pending."""
+    w = build_world(client)
+    other = signed_in(client, w.learner2, PASSWORD)
+    r = client.post(f"/api/v1/me/conversions/{w.conversions[A]}/withdraw", headers=other)
+    assert (r.status_code, problem_code(r)) == (404, "conversion_not_found"), r.text
+    assert _conversions(client, w) == {f"for {OP}": "pending", f"for {A}": "pending"}
+    balance = client.get(f"/api/v1/learners/{w.learner['account_no']}/balance", headers=OPERATOR).json()
+    assert balance["convertible"] == 0.5  # still 1.0 locked by the world's two requests

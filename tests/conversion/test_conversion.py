@@ -605,3 +605,149 @@ class TestRejectRule:
             ).status_code
             == 403
         )
+
+
+# -- withdrawing a pending request -----------------------------------------------------------------
+# A learner (many are over 60) asked by mistake or changed their mind: before, the credits stayed locked
+# until the school decided or 30 days passed. Withdrawing releases the locks exactly as a rejection does
+# (state ``withdrawn``), only while the request waits, only by the learner who asked; again is the same
+# answer; the school can no longer decide it. The race against an approval is in test_conversion_races.py.
+
+PROBLEM = "application/problem+json"
+
+
+def _ask(client, world) -> dict:
+    approved(client, world["ou"])
+    for i in range(3):
+        post(client, world, f"HC-AGRI-{i}")
+    r = client.post("/api/v1/me/conversions", json={"rule_code": "AGRI-3"}, headers=world["me"])
+    assert r.status_code == 201, r.text
+    assert balance(client, world)["convertible"] == 1.5  # 4.5 held, 3 locked
+    return r.json()
+
+
+def _withdraw(client, world, conversion_id: str, headers: dict | None = None):
+    return client.post(f"/api/v1/me/conversions/{conversion_id}/withdraw", headers=headers or world["me"])
+
+
+def _problem(response, status: int, code: str) -> dict:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith(PROBLEM)
+    body = response.json()
+    assert body["code"] == code, body
+    return body
+
+
+def _locked(db) -> int:
+    with db.reader() as session:
+        return sum(session.execute(select(Lot.locked_units)).scalars())
+
+
+def _state(db, conversion_id: str) -> str:
+    with db.reader() as session:
+        return session.get(Conversion, conversion_id).state
+
+
+class TestWithdraw:
+    def test_withdrawing_gives_the_credits_back_at_once_and_the_learner_may_ask_again(
+        self, client, world, db
+    ):
+        asked = _ask(client, world)
+        r = _withdraw(client, world, asked["id"])
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert (body["id"], body["state"], body["transaction_id"]) == (asked["id"], "withdrawn", None)
+        assert body["decided_at"] is not None
+        # Released exactly as a rejection releases: nothing locked, nothing consumed, nothing posted.
+        assert balance(client, world)["convertible"] == 4.5
+        assert _locked(db) == 0
+        with db.reader() as session:
+            assert audit(session).ok
+        # The school no longer has it to decide, and sees it as withdrawn.
+        assert client.get("/api/v1/conversions", headers=world["ou"]).json() == []
+        listed = client.get("/api/v1/conversions?state=withdrawn", headers=world["ou"]).json()
+        assert [(c["id"], c["state"]) for c in listed] == [(asked["id"], "withdrawn")]
+        mine = client.get("/api/v1/me/conversions", headers=world["me"]).json()
+        assert [(c["id"], c["state"]) for c in mine] == [(asked["id"], "withdrawn")]
+        # The rule is open again (a withdrawn request no longer counts as asked for), and asking works.
+        (option,) = client.get("/api/v1/me/conversion-options", headers=world["me"]).json()
+        assert option["eligible"] is True and option["taken"] is None
+        again = client.post("/api/v1/me/conversions", json={"rule_code": "AGRI-3"}, headers=world["me"])
+        assert again.status_code == 201 and again.json()["id"] != asked["id"], again.text
+
+    def test_withdrawing_again_answers_the_same_and_an_idempotency_key_is_honoured(self, client, world, db):
+        asked = _ask(client, world)
+        keyed = world["me"] | {"Idempotency-Key": "withdraw-1"}
+        first = _withdraw(client, world, asked["id"], keyed)
+        assert first.status_code == 200, first.text
+        replay = _withdraw(client, world, asked["id"], keyed)
+        assert replay.status_code == 200 and replay.headers.get("Idempotent-Replayed") == "true"
+        assert replay.json() == first.json()
+        # Without the key (a second tap on the button): the request as it is, not an error.
+        plain = _withdraw(client, world, asked["id"])
+        assert plain.status_code == 200 and plain.json() == first.json()
+        assert balance(client, world)["convertible"] == 4.5 and _locked(db) == 0
+
+    def test_the_school_cannot_decide_a_withdrawn_request(self, client, world, db):
+        asked = _ask(client, world)
+        assert _withdraw(client, world, asked["id"]).status_code == 200
+        for decision in ({"decision": "approve"}, {"decision": "reject", "reason": "材料不全"}):
+            r = client.post(f"/api/v1/conversions/{asked['id']}/decide", json=decision, headers=world["ou"])
+            body = _problem(r, 409, "conversion_withdrawn")
+            assert "已撤回" in body["title"] and "withdrew" in body["detail"]
+        assert _state(db, asked["id"]) == "withdrawn"
+        b = balance(client, world)
+        assert (b["total"], b["convertible"]) == (4.5, 4.5)
+
+    def test_a_decided_request_cannot_be_withdrawn(self, client, world, db):
+        asked = _ask(client, world)
+        d = client.post(
+            f"/api/v1/conversions/{asked['id']}/decide", json={"decision": "approve"}, headers=world["ou"]
+        )
+        assert d.status_code == 200, d.text
+        r = _withdraw(client, world, asked["id"])
+        body = _problem(r, 409, "conversion_not_withdrawable")
+        assert "已经批准" in body["title"] and "不能再撤回" in body["title"]
+        english = _withdraw(client, world, asked["id"], world["me"] | {"Accept-Language": "en"})
+        assert _problem(english, 409, "conversion_not_withdrawable")["title"].startswith(
+            "This conversion request was already approved"
+        )
+        assert _state(db, asked["id"]) == "approved"
+        assert balance(client, world)["by_category"] == {"academic": 2.0, "community": 1.5}
+
+    def test_a_rejected_request_cannot_be_withdrawn(self, client, world, db):
+        asked = _ask(client, world)
+        d = client.post(
+            f"/api/v1/conversions/{asked['id']}/decide",
+            json={"decision": "reject", "reason": "材料不全"},
+            headers=world["ou"],
+        )
+        assert d.status_code == 200, d.text
+        body = _problem(_withdraw(client, world, asked["id"]), 409, "conversion_not_withdrawable")
+        assert "拒绝" in body["title"]
+        assert _state(db, asked["id"]) == "rejected"
+
+    def test_an_expired_request_says_it_expired(self, client, world, db):
+        asked = _ask(client, world)
+        with db.engine.begin() as connection:
+            connection.execute(
+                update(Conversion)
+                .where(Conversion.id == asked["id"])
+                .values(expires_at=datetime.now(UTC) - timedelta(days=1))
+            )
+        _problem(_withdraw(client, world, asked["id"]), 409, "conversion_expired")
+        assert _state(db, asked["id"]) == "expired"  # released by the expiry, which is kept
+        assert balance(client, world)["convertible"] == 4.5
+
+    def test_another_learners_request_is_not_found_and_stays_as_it_was(self, client, world, db):
+        asked = _ask(client, world)
+        stranger = learner(client, world["hc"], name="钱秀英")
+        their = signed_in(client, stranger, "12345678")
+        r = _withdraw(client, world, asked["id"], their)
+        _problem(r, 404, "conversion_not_found")
+        unknown = _withdraw(client, world, "cnv_nosuchrequest")
+        _problem(unknown, 404, "conversion_not_found")
+        assert _state(db, asked["id"]) == "pending" and _locked(db) == 300
+        # An institution's key is not a learner's session.
+        assert _withdraw(client, world, asked["id"], world["ou"]).status_code == 403
+        assert _state(db, asked["id"]) == "pending"

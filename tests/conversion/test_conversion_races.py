@@ -581,3 +581,63 @@ class TestOneTargetOnce:
         )
         assert reject.status_code == 200 and reject.json()["state"] == "rejected", reject.text
         _check_lots(db)
+
+
+class TestWithdrawalAgainstApproval:
+    """A learner withdraws a request while the school approves it: under the ledger lock exactly one of
+    the two wins, and the other meets its result — approved (credits converted, the withdrawal 409
+    conversion_not_withdrawable) or withdrawn (credits released, the approval 409 conversion_withdrawn)."""
+
+    def test_exactly_one_of_withdraw_and_approve_wins_for_each_request(self, client, db):
+        w = _world(client, lots=[1.0] * 8, amount=1.5, rules=5)
+        asked = []
+        for rule_id in w["rule_ids"]:
+            r = client.post("/api/v1/me/conversions", json={"rule_id": rule_id}, headers=w["me"])
+            assert r.status_code == 201, r.text
+            asked.append(r.json()["id"])
+        calls, kinds = [], []
+        for cid in asked:
+            for i in range(6):
+                if i % 2 == 0:
+                    kinds.append((cid, "withdraw"))
+                    calls.append(
+                        lambda cid=cid: client.post(f"/api/v1/me/conversions/{cid}/withdraw", headers=w["me"])
+                    )
+                else:
+                    kinds.append((cid, "approve"))
+                    calls.append(
+                        lambda cid=cid: client.post(
+                            f"/api/v1/conversions/{cid}/decide", json={"decision": "approve"}, headers=w["b"]
+                        )
+                    )
+        answers = _race(15, calls)
+        assert all(r.status_code < 500 for r in answers), [r.text for r in answers if r.status_code >= 500][
+            :3
+        ]
+        approved = 0
+        for cid in asked:
+            mine = [(kind, r) for (c, kind), r in zip(kinds, answers, strict=True) if c == cid]
+            withdraws = [r for kind, r in mine if kind == "withdraw"]
+            approvals = [r for kind, r in mine if kind == "approve"]
+            with db.reader() as session:
+                final = session.get(Conversion, cid).state
+            if final == "withdrawn":  # every withdrawal answers the withdrawn request, no approval passed
+                assert [r.status_code for r in withdraws] == [200] * 3, [r.text for r in withdraws]
+                assert all(r.json()["state"] == "withdrawn" for r in withdraws)
+                for r in approvals:
+                    _assert_problem(r, 409, "conversion_withdrawn")
+            else:  # one approval won; the rest of them and every withdrawal meet it
+                assert final == "approved", final
+                approved += 1
+                assert sorted(r.status_code for r in approvals) == [200, 409, 409], [
+                    r.text for r in approvals
+                ]
+                for r in approvals:
+                    if r.status_code == 409:
+                        _assert_problem(r, 409, "conversion_already_decided")
+                for r in withdraws:
+                    _assert_problem(r, 409, "conversion_not_withdrawable")
+        lots = _check_lots(db)  # no lock left behind by a withdrawn request, consumption only by approved
+        assert sum(lot.locked_units for lot in lots.values()) == 0
+        assert _conversion_transactions(db) == approved
+        assert len([lot for lot in lots.values() if lot.conversion_id is not None]) == approved

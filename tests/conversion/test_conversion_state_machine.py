@@ -11,7 +11,8 @@ institution (refused with ``lot_consumed`` while their lot is consumed, ``lot_lo
 locked by pending requests) or by the
 operator with ``force`` (the cascade releases pending requests and reverses approved ones,
 recursively); pending requests expire (``expires_at`` moved into the past, then the expiry is
-triggered by a new request, by a decision, or by the sweep ``expire_pending``).
+triggered by a new request, by a decision, or by the sweep ``expire_pending``); learners withdraw
+their pending requests (``withdrawn``, released like a rejection; refused once decided).
 
 The machine keeps its own model of every lot, conversion and completion, predicts each answer
 (status, code, which lots are locked with how many units, the grant and the binding cap) and
@@ -521,6 +522,9 @@ def test_conversion_state_machine(client, db, db_url, sequential_ids):
             if conversion.state == "expired":
                 _problem(r, 409, "conversion_expired")
                 return
+            if conversion.state == "withdrawn":
+                _problem(r, 409, "conversion_withdrawn")
+                return
             if conversion.state != "pending":
                 _problem(r, 409, "conversion_already_decided")
                 return
@@ -553,6 +557,32 @@ def test_conversion_state_machine(client, db, db_url, sequential_ids):
                 conversion=conversion.id,
             )
             conversion.state, conversion.target_lot = "approved", target
+
+        @precondition(lambda self: self.w.conversions)
+        @rule(data=st.data())
+        def withdraw(self, data: st.DataObject) -> None:
+            """The learner takes a request back (another learner's is not found): only a pending one,
+            released as a rejection is; again answers the same."""
+            conversion = self.w.conversions[
+                data.draw(st.sampled_from(sorted(self.w.conversions)), label="conversion")
+            ]
+            who = data.draw(st.sampled_from(["learner", "learner", "other"]), label="who")
+            person = conversion.learner if who == "learner" else (conversion.learner + 1) % N_LEARNERS
+            hypothesis.event(f"withdraw by {who}: {conversion.state}")
+            r = client.post(f"/api/v1/me/conversions/{conversion.id}/withdraw", headers=self.w.tokens[person])
+            if who == "other":
+                _problem(r, 404, "conversion_not_found")
+                return
+            if conversion.state in ("pending", "withdrawn"):
+                assert r.status_code == 200 and r.json()["state"] == "withdrawn", r.text
+                if conversion.state == "pending":
+                    self.release(conversion, "withdrawn")
+                return
+            _problem(
+                r,
+                409,
+                "conversion_expired" if conversion.state == "expired" else "conversion_not_withdrawable",
+            )
 
         @precondition(lambda self: self.w.completions)
         @rule(data=st.data())

@@ -134,8 +134,8 @@ def test_the_table_shows_the_apis_numbers_and_the_csv_is_the_dashboards_export(
 def test_an_empty_bank_prints_zeros_not_an_error(settings, monkeypatch):
     result = run(settings, "--figure", "conversions", monkeypatch=monkeypatch)
     assert result.exit_code == 0, result.output
-    counts = [line.split()[2] for line in result.stdout.splitlines()[4:9]]
-    assert counts == ["0"] * 5, result.stdout
+    counts = [line.split()[2] for line in result.stdout.splitlines()[4:10]]
+    assert counts == ["0"] * 6, result.stdout
     whole = run(settings, "--format", "json", monkeypatch=monkeypatch)
     assert whole.exit_code == 0, whole.output
     assert len(json.loads(whole.stdout)) == len(FIGURES)

@@ -340,6 +340,7 @@ class TestCreditsConversionsCertificates:
             "pending": 0,
             "expired": 0,
             "reversed": 0,
+            "withdrawn": 0,
         }
 
 

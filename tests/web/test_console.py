@@ -710,6 +710,48 @@ class TestConversionQueue:
         assert [(c["id"], c["state"]) for c in mine] == [(conversion_id, "approved")]
         assert ("approve", conversion_id) in _actions(client)
 
+    def test_a_request_the_learner_withdrew_says_so_and_cannot_be_decided(self, client, world):
+        """The approver opened the queue, then the learner withdrew: the queue says 已撤回 with no
+        approve/reject, and the approval the stale page still sends is refused in words."""
+        person = world.people[0]
+        from tests.conftest import completion_body
+
+        for code in ("YC-ELEC", "YC-FARM"):
+            posted = client.post("/api/v1/completions", json=completion_body(person, code), headers=world.yc)
+            assert posted.status_code == 201
+        with client.app.state.db.unit_of_work() as session:
+            from creditbank.learners import service as learners
+
+            token = learners.open_session(session, learners.by_account_no(session, person))
+        bearer = {"Authorization": f"Bearer {token}"}
+        asked = client.post("/api/v1/me/conversions", json={"rule_id": world.rule_id}, headers=bearer)
+        assert asked.status_code == 201, asked.text
+        conversion_id = asked.json()["id"]
+        staff_sign_in(client, "ou-approver")
+        stale = client.get("/console/CQOUYC/conversions").text
+        assert f'id="approve-{conversion_id}"' in stale
+
+        withdrawn = client.post(f"/api/v1/me/conversions/{conversion_id}/withdraw", headers=bearer)
+        assert withdrawn.status_code == 200, withdrawn.text
+        queue = client.get("/console/CQOUYC/conversions").text
+        assert f'data-conversion="{conversion_id}"' not in queue  # not among those to decide
+        assert f'id="approve-{conversion_id}"' not in queue and f'id="reject-{conversion_id}"' not in queue
+        row = re.search(rf'<li data-withdrawn="{conversion_id}">.*?</li>', queue, re.S).group(0)
+        assert "已撤回" in row and "学习者已撤回" in queue
+        refused = client.post(
+            f"/console/CQOUYC/conversions/{conversion_id}",
+            data={"csrf_token": csrf_of(stale), "decision": "approve"},
+        )
+        assert refused.status_code == 409 and "学习者已撤回这项转换申请" in error_text(refused)
+        client.cookies.set("cb_lang", "en")
+        english = client.get("/console/CQOUYC/conversions").text
+        assert "Withdrawn by the learner" in english
+        row = re.search(rf'<li data-withdrawn="{conversion_id}">.*?</li>', english, re.S).group(0)
+        assert "Withdrawn" in row
+        mine = client.get("/api/v1/me/conversions", headers=bearer).json()
+        assert [(c["id"], c["state"]) for c in mine] == [(conversion_id, "withdrawn")]
+        assert client.get("/api/v1/me/balance", headers=bearer).json()["convertible"] == 3.5
+
     def test_a_rejection_needs_a_reason(self, client, world):
         staff_sign_in(client, "ou-approver")
         response = client.post(

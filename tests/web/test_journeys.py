@@ -54,6 +54,19 @@ def test_learner_and_employer_journey(live_any_db, browser, tmp_path):
     assert "等待学校审核" in page.inner_text("#requests")
     check(page, "journey-requests")
 
+    # Asked by mistake: withdraw it, after a question in plain words; the credits come back.
+    request_id = page.get_attribute("[data-state=pending]", "id")
+    page.click(f"#withdraw-{request_id}")
+    assert "学分会马上退回您的账户" in page.inner_text("#what-happens")
+    check(page, "journey-withdraw")
+    page.click("#confirm-withdraw")
+    page.wait_for_url("**/me/conversions/requests?withdrawn=1*")
+    assert page.get_attribute(f"[id='{request_id}']", "data-state") == "withdrawn"
+    assert "已撤回" in page.inner_text("#requests") and "申请已撤回" in page.inner_text("#withdrawn")
+    check(page, "journey-withdrawn")
+    page.goto("/me/conversions")
+    assert page.get_attribute("[data-rule=AGRI-3]", "data-eligible") == "yes"
+
     # Issue a transcript and download its PDF.
     page.goto("/me/certificates")
     page.click("#go-new-certificate")
@@ -117,6 +130,7 @@ def _pages(page, world, live) -> list[tuple[str, str]]:
         ("/me/statement", "statement"),
         ("/me/conversions", "conversions"),
         ("/me/conversions/requests", "conversion-requests"),
+        (f"/me/conversions/requests/{world.request}/withdraw", "conversion-withdraw"),
         ("/me/progress/OU-AGRI-DIP", "progress"),
         ("/me/certificates", "certificates"),
         ("/me/certificates/new", "certificate-new"),
@@ -142,6 +156,8 @@ def test_every_page_is_accessible_in_both_languages_and_sizes(live_sqlite, brows
     # Things to show: a pending request, a certificate, a link, and the other learner's revoked link.
     page.goto("/me/conversions")
     page.click("#request-AGRI-3")
+    page.wait_for_url("**/me/conversions/requests?done=1")
+    world.request = page.get_attribute("[data-state=pending]", "id")
     page.goto("/me/certificates/new")
     page.click("#issue-transcript")
     page.wait_for_selector("#done")

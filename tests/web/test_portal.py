@@ -271,3 +271,67 @@ class TestConversionOptionsAfterApplying:
 
 def _option(page: str, rule_code: str) -> str:
     return re.search(rf'<section[^>]*data-rule="{rule_code}".*?</section>', page, re.S).group(0)
+
+
+class TestWithdrawingARequest:
+    """A learner who asked by mistake, or changed their mind, takes the request back: asked first in
+    plain words (what happens to the credits), then the credits come back and the option is open again.
+    Before, the credits stayed locked until the school decided."""
+
+    def _apply(self, signed_in) -> str:
+        page = signed_in.get("/me/conversions").text
+        rule_id = re.search(r'name="rule_id" value="(\d+)"', page).group(1)
+        done = signed_in.post(
+            "/me/conversions", data={"rule_id": rule_id, "csrf_token": csrf(signed_in, "/me")}
+        )
+        return re.search(r'<li id="(cnv_[^"]+)" data-state="pending"', done.text).group(1)
+
+    def test_the_learner_is_asked_first_then_the_credits_come_back(self, signed_in, world):
+        request_id = self._apply(signed_in)
+        listed = signed_in.get("/me/conversions/requests").text
+        ask = f'href="/me/conversions/requests/{request_id}/withdraw" id="withdraw-{request_id}"'
+        assert ask in listed and "撤回这项申请" in listed
+        confirm = signed_in.get(f"/me/conversions/requests/{request_id}/withdraw")
+        assert confirm.status_code == 200
+        assert "要撤回这项申请吗？" in confirm.text and "社区农业学分转现代农业技术基础" in confirm.text
+        assert "它占用的 3 学分会马上退回您的账户" in confirm.text and "还可以重新申请" in confirm.text
+        assert 'id="confirm-withdraw">确定撤回<' in confirm.text and "不撤回，保留申请" in confirm.text
+        signed_in.cookies.set("cb_lang", "en")
+        english = signed_in.get(f"/me/conversions/requests/{request_id}/withdraw").text
+        assert "Withdraw this request?" in english and "come back to your account at once" in english
+        signed_in.cookies.set("cb_lang", "zh")
+        # Opening the question changes nothing; nor does a form without its CSRF token.
+        assert 'data-state="pending"' in signed_in.get("/me/conversions/requests").text
+        refused = signed_in.post(f"/me/conversions/requests/{request_id}/withdraw", data={})
+        assert refused.status_code == 403
+        assert 'data-state="pending"' in signed_in.get("/me/conversions/requests").text
+
+        done = signed_in.post(
+            f"/me/conversions/requests/{request_id}/withdraw",
+            data={"csrf_token": csrf(signed_in, f"/me/conversions/requests/{request_id}/withdraw")},
+            follow_redirects=False,
+        )
+        assert done.status_code == 303
+        assert done.headers["location"] == f"/me/conversions/requests?withdrawn=1#{request_id}"
+        page = signed_in.get(done.headers["location"]).text
+        assert 'id="withdrawn"' in page and "申请已撤回" in page
+        assert f'<li id="{request_id}" data-state="withdrawn"' in page
+        assert "← 已撤回：学分已退回您的账户" in page and f'id="withdraw-{request_id}"' not in page
+        option = _option(signed_in.get("/me/conversions").text, "AGRI-3")
+        assert 'data-eligible="yes"' in option and 'name="rule_id"' in option
+        # Coming back to the question: nothing left to withdraw, said so.
+        again = signed_in.get(f"/me/conversions/requests/{request_id}/withdraw").text
+        assert 'id="not-withdrawable"' in again and 'id="confirm-withdraw"' not in again
+
+    def test_another_learners_request_is_not_found(self, signed_in, world):
+        request_id = self._apply(signed_in)
+        own_cookie = signed_in.cookies.get("cb_session")
+        signed_in.cookies.set("cb_session", world.other_token)
+        assert signed_in.get(f"/me/conversions/requests/{request_id}/withdraw").status_code == 404
+        token = csrf(signed_in, "/me")
+        refused = signed_in.post(
+            f"/me/conversions/requests/{request_id}/withdraw", data={"csrf_token": token}
+        )
+        assert refused.status_code == 404
+        signed_in.cookies.set("cb_session", own_cookie)
+        assert f'<li id="{request_id}" data-state="pending"' in signed_in.get("/me/conversions/requests").text

@@ -132,6 +132,13 @@ CODES: dict[str, tuple[int, str, str]] = {
         "该学习者已登记过学习成果 {code}",
         "The learner already has outcome {code}",
     ),
+    "outcome_held_by_conversion": (
+        409,
+        "该学习者已通过学分转换“{rule}”（规则 {rule_code}，转换申请 {conversion}）获得学习成果 {code}，"
+        "同一课程不能重复计入",
+        "The learner already holds outcome {code} through the conversion “{rule}” (rule {rule_code}, "
+        "request {conversion}); the same course cannot count twice",
+    ),
     "external_id_conflict": (
         409,
         "外部编号 {external_id} 已用于内容不同的记录",

@@ -245,6 +245,12 @@ def new_activation_slip(
     response_model=CompletionOut,
     status_code=201,
     summary="登记学习成果 · Post one completion (replay of the same external_id returns the original)",
+    description="Validated, then recorded with its ledger transaction in one database transaction. "
+    "Refused, each with its own `code`: a learner who already has this outcome (any version) — 409 "
+    "`duplicate_completion` when it was posted, 409 `outcome_held_by_conversion` when an approved (not "
+    "reversed) conversion granted it (the message names the rule and the conversion; 同一课程不能重复计入); "
+    "the same `external_id` with other content 409 `external_id_conflict`; a score below the minimum, a "
+    "date in the future or before the learner's birth 422.",
     responses={200: {"description": "Replay: the completion already posted with this external_id"}},
 )
 def post_completion(
@@ -280,7 +286,9 @@ Send **CSV** (UTF-8, UTF-8 with BOM, or GB18030) or **XLSX**, either as the raw 
 completed_on, score, hours` (Chinese headers 外部编号, 学习账号, 身份证号, 成果代码, 完成日期, 成绩, 学时 work too).
 
 `mode=all_or_nothing` (default): any bad row → 422 `batch_rejected` with every bad row in `errors`,
-and nothing is written. `mode=partial`: good rows are written, bad rows are listed.
+and nothing is written. `mode=partial`: good rows are written, bad rows are listed. Each row is checked
+as a single post is (e.g. `duplicate_completion`, `outcome_held_by_conversion` for a course the learner
+holds through an approved conversion).
 Limits: 20 MB, 100 000 rows → 413."""
 
 

@@ -14,13 +14,26 @@ from datetime import date, timedelta
 from itertools import islice
 from typing import Any, NamedTuple
 
-from sqlalchemy import Integer, Select, bindparam, select, text, union_all, update
+from sqlalchemy import (
+    CompoundSelect,
+    Integer,
+    Select,
+    String,
+    bindparam,
+    cast,
+    null,
+    select,
+    text,
+    union_all,
+    update,
+)
 from sqlmodel import Session, col
 
 from creditbank.catalogue.models import Outcome
 from creditbank.catalogue.service import current_versions
 from creditbank.completions import rules
 from creditbank.completions.models import Completion, CompletionImport, CompletionState, ImportState, live
+from creditbank.conversion.models import Conversion, ConversionRule, ConversionState
 from creditbank.conversion.service import locked_by, reverse_for_lot
 from creditbank.db import bulk_insert_values, in_values, table_of
 from creditbank.errors import CreditbankError, row_error
@@ -186,14 +199,22 @@ _EXISTING = (
 # Live pairs: active ones (the partial unique index answers), and pending ones of this
 # institution's published imports still settling (usually none; found by learner). Two selects in
 # one statement: with models.live() in one WHERE, or the institution named in the second, SQLite
-# walked every completion of the institution, per chunk of a big import.
-_PAIRS = union_all(
-    select(col(Completion.learner_id), col(Completion.outcome_code)).where(
+# walked every completion of the institution, per chunk of a big import. The third select: the
+# outcomes of this institution the learners hold through an approved conversion (SPEC 3.4: not a
+# duplicate of the same outcome — a converted course counts once), in the same round trip; its
+# rows carry the conversion and its rule for the refusal's words, the others NULL.
+_NO_TEXT = cast(null(), String)
+_PAIRS: CompoundSelect[int, str, str | None, str | None, str | None, str | None] = union_all(
+    select(
+        col(Completion.learner_id), col(Completion.outcome_code), _NO_TEXT, _NO_TEXT, _NO_TEXT, _NO_TEXT
+    ).where(
         col(Completion.institution_id) == _INSTITUTION_ID,
         col(Completion.state) == CompletionState.active,
         in_values(col(Completion.learner_id), "learner_ids"),
     ),
-    select(col(Completion.learner_id), col(Completion.outcome_code)).where(
+    select(
+        col(Completion.learner_id), col(Completion.outcome_code), _NO_TEXT, _NO_TEXT, _NO_TEXT, _NO_TEXT
+    ).where(
         in_values(col(Completion.learner_id), "learner_ids"),
         col(Completion.state) == CompletionState.pending,
         col(Completion.import_id).in_(
@@ -202,6 +223,21 @@ _PAIRS = union_all(
                 col(CompletionImport.id).in_(released()),
             )
         ),
+    ),
+    select(
+        col(Conversion.learner_id),
+        col(Outcome.code),
+        col(Conversion.id),
+        col(ConversionRule.code),
+        col(ConversionRule.name_zh),
+        col(ConversionRule.name_en),
+    )
+    .join(ConversionRule, col(ConversionRule.id) == col(Conversion.rule_id))
+    .join(Outcome, col(Outcome.id) == col(ConversionRule.target_outcome_id))
+    .where(
+        in_values(col(Conversion.learner_id), "learner_ids"),
+        col(Conversion.state) == ConversionState.approved,  # reversed ones hold nothing any more
+        col(Outcome.institution_id) == _INSTITUTION_ID,
     ),
 )
 _RUNNING_IMPORT = select(col(CompletionImport.id)).where(
@@ -258,6 +294,10 @@ class Poster:
         self._seen_external: dict[str, tuple[int, tuple]] = {}
         """External id → (first line, ``_same`` key) of the rows of this file seen so far."""
         self._seen_pairs: set[tuple[int, str]] = set()
+        self._converted: dict[tuple[int, str], dict[str, str]] = {}
+        """(learner, outcome code) → the refusal's words, for outcomes held through an approved
+        conversion: loaded with the pairs, once per learner per poster (a conversion approved while
+        a staged import runs is not seen by its later chunks; docs/conversion.md)."""
         self._completions: list[tuple] = []
         """Rows to insert, in ``COMPLETION_COLUMNS`` order (tuples: no dict per imported row)."""
         self._taught: set[int] = set()
@@ -370,6 +410,8 @@ class Poster:
                 # adopting would credit the learner twice for one course.
                 if (ref.learner_id, outcome.code) in self._seen_pairs:
                     return rules.Problem("duplicate_completion", "outcome_code", {"code": outcome.code})
+                if (held := self._converted.get((ref.learner_id, outcome.code))) is not None:
+                    return rules.Problem("outcome_held_by_conversion", "outcome_code", held)
                 self._seen_external[row.external_id] = (row.line, _same(row, ref))
                 self._seen_pairs.add((ref.learner_id, outcome.code))
                 if self.write:
@@ -394,6 +436,8 @@ class Poster:
             return problem
         if (ref.learner_id, outcome.code) in self._seen_pairs:
             return rules.Problem("duplicate_completion", "outcome_code", {"code": outcome.code})
+        if (held := self._converted.get((ref.learner_id, outcome.code))) is not None:
+            return rules.Problem("outcome_held_by_conversion", "outcome_code", held)
         self._seen_external[row.external_id] = (row.line, _same(row, ref))
         self._seen_pairs.add((ref.learner_id, outcome.code))
         if self.write and digest is None:
@@ -588,7 +632,17 @@ class Poster:
         self._pairs_loaded |= learner_ids
         if ids:
             rows = self.session.execute(_PAIRS, {"institution_id": self.institution.id, "learner_ids": ids})
-            self._seen_pairs.update((learner_id, code) for learner_id, code in rows)
+            for learner_id, code, conversion_id, rule_code, rule_zh, rule_en in rows:
+                if conversion_id is None:
+                    self._seen_pairs.add((learner_id, code))
+                else:
+                    self._converted[(learner_id, code)] = {
+                        "code": code,
+                        "conversion": conversion_id,
+                        "rule_code": rule_code,
+                        "rule_zh": rule_zh,
+                        "rule_en": rule_en or rule_zh,
+                    }
 
 
 def worth_nothing(outcome: _Outcome) -> rules.Problem | None:

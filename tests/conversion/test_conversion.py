@@ -751,3 +751,108 @@ class TestWithdraw:
         # An institution's key is not a learner's session.
         assert _withdraw(client, world, asked["id"], world["ou"]).status_code == 403
         assert _state(db, asked["id"]) == "pending"
+
+
+# -- a course held through a conversion is not posted again (SPEC 3.4) ------------------------------
+# A completion is "not a duplicate of the same outcome for the same learner": one of a course the
+# learner already holds through an approved conversion was accepted, and the course counted twice.
+
+
+class TestACourseHeldThroughConversion:
+    def _converted(self, client, world) -> str:
+        """The learner holds OU-AGRI (2 academic credits) through rule AGRI-3; returns the conversion."""
+        approved(client, world["ou"])
+        for i in range(2):
+            post(client, world, f"HC-AGRI-{i}")
+        asked = client.post("/api/v1/me/conversions", json={"rule_code": "AGRI-3"}, headers=world["me"])
+        assert asked.status_code == 201, asked.text
+        d = client.post(
+            f"/api/v1/conversions/{asked.json()['id']}/decide",
+            json={"decision": "approve"},
+            headers=world["ou"],
+        )
+        assert d.status_code == 200, d.text
+        return asked.json()["id"]
+
+    def _post_target(self, client, world, headers: dict | None = None):
+        return client.post(
+            "/api/v1/completions",
+            json=completion_body(world["person"]["account_no"], "OU-AGRI"),
+            headers=world["ou"] | (headers or {}),
+        )
+
+    def test_posting_it_is_refused_naming_the_conversion_any_version(self, client, world, db):
+        cid = self._converted(client, world)
+        r = self._post_target(client, world)
+        assert r.status_code == 409 and r.json()["code"] == "outcome_held_by_conversion", r.text
+        title = r.json()["title"]
+        assert "已通过学分转换“社区农业学分转现代农业技术基础”" in title, title
+        assert "AGRI-3" in title and cid in title and "OU-AGRI" in title and "不能重复计入" in title
+        english = self._post_target(client, world, {"Accept-Language": "en"}).json()["title"]
+        assert english.startswith("The learner already holds outcome OU-AGRI through the conversion")
+        assert "“Community farming to modern agriculture”" in english and cid in english
+        # A new version of the course is the same course.
+        outcome(
+            client,
+            world["ou"],
+            "OU-AGRI",
+            title_zh="现代农业技术基础（新版）",
+            category="academic",
+            level=5,
+            credits=3,
+        )
+        r = self._post_target(client, world)
+        assert r.status_code == 409 and r.json()["code"] == "outcome_held_by_conversion", r.text
+        assert balance(client, world)["by_category"] == {"academic": 2.0}
+        # Another course of the same school is posted as ever.
+        other = client.post(
+            "/api/v1/completions",
+            json=completion_body(world["person"]["account_no"], "OU-PRESCHOOL"),
+            headers=world["ou"],
+        )
+        assert other.status_code == 201, other.text
+        with db.reader() as session:
+            assert audit(session).ok
+
+    @pytest.mark.parametrize("mode", ["partial", "all_or_nothing"])
+    def test_a_batch_refuses_that_row_alone(self, client, world, mode):
+        cid = self._converted(client, world)
+        other = learner(client, world["ou"], name="钱秀英")
+        rows = [
+            "external_id,account_no,outcome_code,completed_on,score,hours",
+            f"OU-1,{other['account_no']},OU-AGRI,2026-03-01,,",
+            f"OU-2,{world['person']['account_no']},OU-AGRI,2026-03-01,,",
+            f"OU-3,{world['person']['account_no']},OU-PRESCHOOL,2026-03-01,,",
+        ]
+        r = client.post(
+            f"/api/v1/completions/batch?mode={mode}",
+            content=("\n".join(rows) + "\n").encode(),
+            headers=world["ou"] | {"Content-Type": "text/csv"},
+        )
+        errors = r.json()["errors"]
+        assert [(e["line"], e["code"], e.get("field")) for e in errors] == [
+            (3, "outcome_held_by_conversion", "outcome_code")
+        ], r.text
+        assert cid in errors[0]["message_zh"] and "AGRI-3" in errors[0]["message_en"]
+        if mode == "partial":
+            assert r.status_code == 200 and (r.json()["accepted"], r.json()["rejected"]) == (2, 1), r.text
+            by_category = balance(client, world)["by_category"]
+            assert by_category == {"academic": 5.0}  # OU-PRESCHOOL's 3, not OU-AGRI again
+        else:
+            assert r.status_code == 422 and r.json()["code"] == "batch_rejected", r.text
+            assert balance(client, world)["by_category"] == {"academic": 2.0}
+
+    def test_a_reversed_conversion_holds_nothing_any_more(self, client, world):
+        cid = self._converted(client, world)
+        source = client.get("/api/v1/me/ledger", headers=world["me"]).json()["items"][0]["completion_id"]
+        forced = client.post(
+            f"/api/v1/completions/{source}/revoke",
+            json={"reason": "登记错误", "force": True},
+            headers=OPERATOR,
+        )
+        assert forced.status_code == 200, forced.text
+        mine = {c["id"]: c["state"] for c in client.get("/api/v1/me/conversions", headers=world["me"]).json()}
+        assert mine[cid] == "reversed"
+        r = self._post_target(client, world)
+        assert r.status_code == 201, r.text
+        assert balance(client, world)["by_category"] == {"academic": 2.0, "community": 1.5}

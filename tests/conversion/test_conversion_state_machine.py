@@ -12,7 +12,8 @@ locked by pending requests) or by the
 operator with ``force`` (the cascade releases pending requests and reverses approved ones,
 recursively); pending requests expire (``expires_at`` moved into the past, then the expiry is
 triggered by a new request, by a decision, or by the sweep ``expire_pending``); learners withdraw
-their pending requests (``withdrawn``, released like a rejection; refused once decided).
+their pending requests (``withdrawn``, released like a rejection; refused once decided); a completion
+of B:T is refused while the learner holds it through an approved conversion (``outcome_held_by_conversion``).
 
 The machine keeps its own model of every lot, conversion and completion, predicts each answer
 (status, code, which lots are locked with how many units, the grant and the binding cap) and
@@ -408,6 +409,14 @@ def test_conversion_state_machine(client, db, db_url, sequential_ids):
                 c.inst == inst and c.learner == person and c.outcome_code == code and c.state == "active"
                 for c in self.w.completions.values()
             )
+            # B:T held through an approved (not reversed) quantity conversion counts as held too.
+            converted = any(
+                lot.learner == person
+                and lot.ref == f"{self.w.codes[inst]}:{code}"
+                and lot.conversion is not None
+                and lot.state == "active"
+                for lot in self.w.lots.values()
+            )
             r = client.post(
                 "/api/v1/completions",
                 headers=self.w.headers[inst],
@@ -415,6 +424,10 @@ def test_conversion_state_machine(client, db, db_url, sequential_ids):
             )
             if held:
                 _problem(r, 409, "duplicate_completion")
+                return
+            if converted:
+                hypothesis.event("post: a course held through a conversion")
+                _problem(r, 409, "outcome_held_by_conversion")
                 return
             assert r.status_code == 201, r.text
             completion_id = r.json()["id"]

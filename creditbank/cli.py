@@ -1448,9 +1448,9 @@ def verify(
     ] = 0,
 ) -> None:
     """Verify a certificate. Online (default) it uses the database and keys/ given by the
-    CREDITBANK_* variables; a link where there is no such database (anywhere but the bank's server)
-    is sent to the bank it names (POST <bank>/api/v1/verify); --offline uses only --keys (and
-    --status-list).
+    CREDITBANK_* variables; a link where there is no such database (anywhere but the bank's server),
+    or a link of another bank (not this bank's address), is sent to the bank it names
+    (POST <bank>/api/v1/verify); --offline uses only --keys (and --status-list).
 
     Exit codes: 0 valid · 1 invalid or revoked · 2 unusable input (file not found, unreadable, a
     link without its fragment offline) · 3 signature genuine but revocation not checked (offline
@@ -1486,7 +1486,7 @@ def verify(
                 witnesses=witnesses,
                 quorum=quorum,
             )
-        elif target.strip().startswith(("http://", "https://")) and _missing_database(get_settings()):
+        elif target.strip().startswith(("http://", "https://")) and not _verified_here(target.strip()):
             result = _verify_at_the_bank(target.strip())
         else:
             result = _verify_online(submitted)
@@ -1507,17 +1507,58 @@ def _missing_database(settings) -> str | None:
     return None
 
 
-def _verify_at_the_bank(link: str) -> dict:
-    """Ask the bank the link names (everything before its /v/…, so a bank under a path prefix
-    works) for the verdict, as the web page and POST /api/v1/verify give it."""
-    import json
-    import urllib.error
-    import urllib.request
+def _bank_of(link: str) -> str:
+    """The bank a link names: everything before its /v/… (so a bank under a path prefix works)."""
     from urllib.parse import urlsplit
 
     parts = urlsplit(link)
     prefix = parts.path.rsplit("/v/", 1)[0] if "/v/" in parts.path else ""
-    bank = f"{parts.scheme}://{parts.netloc}{prefix}"
+    return f"{parts.scheme}://{parts.netloc}{prefix}"
+
+
+def _same_address(a: str, b: str) -> bool:
+    from urllib.parse import urlsplit
+
+    one, other = urlsplit(a.strip()), urlsplit(b.strip())
+    try:
+        ports = (one.port, other.port)
+    except ValueError:  # a port that is not a number: no bank's address
+        return False
+    default = {"http": 80, "https": 443}
+    return (
+        one.scheme.lower() == other.scheme.lower()
+        and one.hostname == other.hostname
+        and (ports[0] or default.get(one.scheme.lower())) == (ports[1] or default.get(other.scheme.lower()))
+        and one.path.rstrip("/") == other.path.rstrip("/")
+    )
+
+
+def _verified_here(link: str) -> bool:
+    """Is ``link`` this machine's bank's, to check in its database? Not where there is no database
+    (an employer's machine), nor for another bank's link (its origin none of this bank's addresses,
+    now or before ``keys move-domain``): that database would only say "not found". Without a keys
+    folder the local check says what is missing."""
+    settings = get_settings()
+    if _missing_database(settings):
+        return False
+    if not settings.keys_dir.is_dir():
+        return True
+    db = Database(settings.database_url)
+    try:
+        issuer = _issuer(db)
+    finally:
+        db.dispose()
+    addresses = [issuer.base_url, *(former.base_url for former in issuer.identity.previous)]
+    return any(_same_address(_bank_of(link), address) for address in addresses)
+
+
+def _verify_at_the_bank(link: str) -> dict:
+    """Ask the bank the link names for the verdict, as the web page and POST /api/v1/verify give it."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    bank = _bank_of(link)
 
     def ask(lang: str) -> tuple[int, bytes]:
         request = urllib.request.Request(

@@ -4,6 +4,7 @@ with the same verdicts and exit codes; a bank that does not answer is exit 4, no
 
 from __future__ import annotations
 
+import shutil
 from urllib.parse import urlsplit
 
 import pytest
@@ -22,6 +23,33 @@ def elsewhere(tmp_path, monkeypatch):
     folder.mkdir()
     monkeypatch.chdir(folder)
     monkeypatch.delenv("CREDITBANK_DATABASE_URL", raising=False)
+    get_settings.cache_clear()
+    yield folder
+    get_settings.cache_clear()
+
+
+OTHER = "https://xuefen.other-bank.example"
+
+
+@pytest.fixture
+def another_bank(tmp_path, sqlite_template, monkeypatch):
+    """A folder where another bank runs (its own creditbank.db and keys/, its own address): a link
+    of the first bank given here is not this database's to judge."""
+    from creditbank.certificates.service import Issuer
+    from creditbank.config import Settings
+
+    folder = tmp_path / "other-bank"
+    folder.mkdir()
+    shutil.copyfile(sqlite_template, folder / "creditbank.db")
+    Issuer(
+        Settings(
+            database_url=f"sqlite:///{folder / 'creditbank.db'}", keys_dir=folder / "keys", base_url=OTHER
+        )
+    )
+    monkeypatch.chdir(folder)
+    for name in ("CREDITBANK_DATABASE_URL", "CREDITBANK_KEYS_DIR", "CREDITBANK_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("CREDITBANK_SECRET", "the-other-banks-secret")
     get_settings.cache_clear()
     yield folder
     get_settings.cache_clear()
@@ -62,3 +90,16 @@ def test_a_bank_that_does_not_answer_is_exit_4_in_both_languages(elsewhere):
     assert f"无法连接发证机构 {base}" in result.output and f"could not reach the bank at {base}" in flat(
         result.output
     )
+
+
+def test_on_a_banks_server_another_banks_link_asks_that_bank(settings, client, issued, another_bank):  # noqa: F811
+    with live_bank(settings) as (base, _, _):
+        valid = run(at(base, issued[0]["verify_url"]))
+        revoked = run(at(base, issued[1]["verify_url"].split("#")[0]))
+    assert valid.exit_code == 0, valid.output
+    assert "有效 VALID" in valid.output and f"verified by {base}" in valid.output
+    assert revoked.exit_code == 1 and "已撤销 REVOKED" in revoked.output, revoked.output
+    # This bank's own links are still its database's (no network: OTHER does not resolve).
+    own = run(f"{OTHER}/v/crt_doesnotexist0000")
+    assert own.exit_code == 1 and "certificate_not_found" in own.output, own.output
+    assert "verified by" not in own.output

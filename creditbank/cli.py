@@ -705,8 +705,9 @@ def districts_command(
     ] = False,
 ) -> None:
     """The bank's districts (its area list and resident population) and the other spellings stored on
-    learners and institutions, e.g. 重庆市永川区 for 永川区, which statistics count as a district of their
-    own. --apply rewrites each spelling that names exactly one district; the rest are listed to fix."""
+    learners, institutions and awards, e.g. 重庆市永川区 for 永川区, which statistics count as a district
+    of their own. --apply rewrites each spelling that names exactly one district; the rest are listed
+    to fix."""
     from creditbank.institutions import districts
     from creditbank.stats import service as stats
 
@@ -731,7 +732,8 @@ def districts_command(
         target = v.district or "？无法确定 / cannot tell — fix by hand"
         done = "已改写 / rewritten" if apply and v.district else ""
         console.print(
-            f"  {v.written} → {target}  （学习者 {v.learners} 人 learners, 机构 {v.institutions} 个 institutions）{done}",
+            f"  {v.written} → {target}  （学习者 {v.learners} 人 learners, 机构 {v.institutions} 个 institutions, "
+            f"表彰 {v.awards} 项 awards）{done}",
             emoji=False,
         )
     if not apply and any(v.district for v in variants):

@@ -22,7 +22,7 @@ from creditbank.institutions.models import Institution
 from creditbank.kit import clock
 from creditbank.learners.models import Learner
 from creditbank.stats.figures import AGE_BANDS
-from creditbank.stats.models import AgeBand, Area, Population, Snapshot, Target
+from creditbank.stats.models import AgeBand, Area, Award, Population, Snapshot, Target
 from creditbank.stats.queries import TARGETS
 
 MAX_RESIDENTS = 100_000_000
@@ -181,14 +181,24 @@ def districts(session: Session) -> list[str]:
 
 @dataclass(frozen=True)
 class DistrictVariant:
-    """A district stored on learners or institutions that is not one of the bank's districts (e.g.
-    重庆市永川区 entered before districts were checked), and the one it names."""
+    """A district stored on learners, institutions or awards that is not one of the bank's districts
+    (e.g. 重庆市永川区 entered before districts were checked), and the one it names."""
 
     written: str
     district: str | None
     """The bank's district it names (``institutions.districts.canonical``); None: none or two."""
     learners: int
     institutions: int
+    awards: int
+    """Awards recorded with it: an award keeps the learner's district of its day (stats.awards)."""
+
+
+_STORING_DISTRICTS: tuple[type[Learner] | type[Institution] | type[Award], ...] = (
+    Learner,
+    Institution,
+    Award,
+)
+"""What stores a district, in DistrictVariant's order of counts."""
 
 
 def district_variants(session: Session) -> list[DistrictVariant]:
@@ -197,32 +207,30 @@ def district_variants(session: Session) -> list[DistrictVariant]:
     if not known:
         return []
     counts: dict[str, list[int]] = {}
-    for position, column in enumerate((col(Learner.district), col(Institution.district))):
+    for position, model in enumerate(_STORING_DISTRICTS):
+        column = col(model.district)
         rows = session.execute(
             select(column, func.count()).where(column.is_not(None), column.not_in(known)).group_by(column)
         ).all()
         for written, count in rows:
-            counts.setdefault(written, [0, 0])[position] = count
+            counts.setdefault(written, [0] * len(_STORING_DISTRICTS))[position] = count
     return [
-        DistrictVariant(written, bank_districts.canonical(written, known), n_learners, n_institutions)
-        for written, (n_learners, n_institutions) in sorted(counts.items())
+        DistrictVariant(written, bank_districts.canonical(written, known), *n)
+        for written, n in sorted(counts.items())
     ]
 
 
 def map_district_variants(session: Session) -> list[DistrictVariant]:
-    """Rewrite each stored spelling that names one of the bank's districts as that district (learners
-    and institutions); the others are left for the operator. Returns every variant found."""
+    """Rewrite each stored spelling that names one of the bank's districts as that district (learners,
+    institutions and awards — an award's certificate already issued keeps the text it was signed
+    with); the others are left for the operator. Returns every variant found."""
     variants = district_variants(session)
     mapped = [v for v in variants if v.district is not None]
     for variant in mapped:
-        session.execute(
-            update(Learner).where(col(Learner.district) == variant.written).values(district=variant.district)
-        )
-        session.execute(
-            update(Institution)
-            .where(col(Institution.district) == variant.written)
-            .values(district=variant.district)
-        )
+        for model in _STORING_DISTRICTS:
+            session.execute(
+                update(model).where(col(model.district) == variant.written).values(district=variant.district)
+            )
     if mapped:
         figures_changed(session)
     return variants

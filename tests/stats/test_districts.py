@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from creditbank.cli import app as cli
 from creditbank.learners.models import Learner
-from tests.conftest import OPERATOR, completion_body, institution, learner, national_id, outcome
+from tests.conftest import OPERATOR, completion_body, institution, learner, national_id, outcome, signed_in
 from tests.stats.test_statistics import figure, numbers
 
 DEMO_DISTRICTS = ("永川区", "临淄区", "珠山区", "昌江区", "新都区")
@@ -102,6 +102,43 @@ class TestStoredSpellings:
         finally:
             get_settings.cache_clear()
         assert _participants(client) == {"永川区": (2, 2), "火星区": (1, 1)}
+
+    def test_the_operator_command_rewrites_the_district_of_awards_recorded_before(
+        self, client, settings, monkeypatch
+    ):
+        from creditbank.config import get_settings
+
+        inst = institution(client)
+        outcome(client, inst)
+        person = learner(client, inst, district="重庆市永川区")  # before the bank had its list
+        _post(client, inst, person)
+        me = signed_in(client, person)
+        assert (
+            client.put("/api/v1/me/recognition-consent", json={"named": True}, headers=me).status_code == 200
+        )
+        body = {"account_no": person["account_no"], "title": "star", "from": "2026-01-01", "to": "2026-12-31"}
+        awarded = client.post("/api/v1/awards", json=body, headers=OPERATOR)
+        assert awarded.status_code == 201, awarded.text
+        assert awarded.json()["district"] == "重庆市永川区"
+        _population(client)
+
+        monkeypatch.setenv("CREDITBANK_DATABASE_URL", settings.database_url)
+        monkeypatch.setenv("CREDITBANK_KEYS_DIR", str(settings.keys_dir))
+        monkeypatch.setenv("CREDITBANK_SECRET", "test-secret")
+        get_settings.cache_clear()
+        try:
+            listed = CliRunner().invoke(cli, ["districts"], env={"COLUMNS": "300"})
+            assert listed.exit_code == 0, listed.output
+            assert "重庆市永川区 → 永川区" in listed.output and "表彰 1 项 awards" in listed.output, (
+                listed.output
+            )
+            applied = CliRunner().invoke(cli, ["districts", "--apply"])
+            assert applied.exit_code == 0, applied.output
+            again = CliRunner().invoke(cli, ["districts"])
+        finally:
+            get_settings.cache_clear()
+        assert [a["district"] for a in client.get("/api/v1/awards", headers=OPERATOR).json()] == ["永川区"]
+        assert "没有其他写法 / no other spellings stored" in again.output, again.output
 
     def test_the_operator_adding_a_known_district_in_another_spelling_adds_no_second_one(self, client):
         _population(client)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 from sqlalchemy import func, or_, select
 from sqlmodel import Session, col
@@ -12,7 +12,9 @@ from creditbank.catalogue.models import Outcome
 from creditbank.db import may_lag
 from creditbank.institutions import service as institutions
 from creditbank.institutions.models import Institution
-from creditbank.learners.models import Learner
+from creditbank.kit import clock
+from creditbank.learners.models import ActivationCode, Learner
+from creditbank.learners.names import OPERATOR_EN, OPERATOR_ZH
 from creditbank.ledger.models import LedgerAccount, LedgerTransaction, Lot, Posting
 from creditbank.ledger.queries import lot_hidden
 
@@ -120,3 +122,39 @@ def statement(session: Session, learner: Learner, *, after: int | None, limit: i
     if after is not None:
         query = query.where(col(LedgerTransaction.seq) > after)
     return [StatementLine(*row) for row in session.execute(query)]
+
+
+@dataclass(frozen=True)
+class IssuedSlip:
+    issued_at: datetime
+    institution_name_zh: str
+    institution_name_en: str
+
+
+def issued_slips(session: Session, learner: Learner) -> list[IssuedSlip]:
+    """The new activation slips issued to this activated learner whose code is still unused and
+    unexpired, newest first: who issued each and when — never the code.
+
+    An activated account has live codes only from ``new_activation_slip`` (enrolment gives it none,
+    and activating deletes every code), so a live code here is a slip someone asked for in the
+    learner's name; the learner is shown it on /me so that a slip they did not ask for is noticed
+    before the code is used."""
+    if learner.activated_at is None:
+        return []
+    rows = session.execute(
+        select(col(ActivationCode.created_at), col(Institution.name_zh), col(Institution.name_en))
+        .join(Institution, col(Institution.id) == col(ActivationCode.institution_id), isouter=True)
+        .where(
+            col(ActivationCode.learner_id) == learner.id,
+            col(ActivationCode.expires_at) >= clock.now(),
+        )
+        .order_by(col(ActivationCode.created_at).desc(), col(ActivationCode.id).desc())
+    ).all()
+    return [
+        IssuedSlip(
+            issued_at=issued_at,
+            institution_name_zh=name_zh or OPERATOR_ZH,
+            institution_name_en=(name_en or name_zh) if name_zh else OPERATOR_EN,
+        )
+        for issued_at, name_zh, name_en in rows
+    ]

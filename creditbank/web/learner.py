@@ -156,6 +156,7 @@ def balance(ctx: LearnerPage, welcome: int = 0):
     with ctx.db.reader() as session:
         figures = queries.balance(session, ctx.me)
         corrections = names.history(session, ctx.me.id)
+        slips = learner_queries.issued_slips(session, ctx.me)
     categories = sorted(figures.by_category.items(), key=lambda kv: -kv[1])
     return renderer(ctx.request).page(
         ctx,
@@ -165,6 +166,7 @@ def balance(ctx: LearnerPage, welcome: int = 0):
         levels=sorted(figures.by_level.items()),
         welcome=bool(welcome),
         corrections=corrections,
+        slips=slips,
     )
 
 

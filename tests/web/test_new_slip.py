@@ -116,6 +116,52 @@ class TestTheConsolesNewSlip:
         assert row.operator_id is not None and row.subject == person["account_no"]
 
 
+class TestTheLearnerIsTold:
+    """A slip the learner did not ask for must not go unnoticed: /me names who issued it, and when,
+    until its code is used (then the notice goes), never the code."""
+
+    @staticmethod
+    def _me(client, token: str, lang: str = "zh") -> str:
+        client.cookies.set("cb_session", token)
+        client.cookies.set("cb_lang", lang)
+        page = client.get("/me")
+        assert page.status_code == 200, page.text
+        return page.text
+
+    def test_me_names_the_institution_until_the_new_code_is_used(self, client, world):
+        person = _activated(client, world)
+        token = person["headers"]["Authorization"].removeprefix("Bearer ")
+        assert 'id="new-slips"' not in self._me(client, token)
+        staff_sign_in(client, "yc-clerk")
+        issued = _issue(client, "/console/YCCEC", person["account_no"], checked="yes")
+        assert issued.status_code == 201, issued.text
+        code = CODE.search(issued.text).group(1)
+
+        page = self._me(client, token)
+        assert "永川区社区教育学院 于 " in page and "（北京时间） 为您发放了新的激活单" in page
+        assert "如果不是您本人申请，请联系该机构或区学分银行" in page
+        assert code not in page and code.replace(" ", "") not in page
+        english = self._me(client, token, "en")
+        assert "永川区社区教育学院 issued you a new activation slip on " in english
+        assert "(Beijing time)" in english and "please contact that institution" in english
+
+        used = client.post(
+            "/api/v1/auth/activate",
+            json={"account_no": person["account_no"], "activation_code": code, "password": NEW},
+        )
+        assert used.status_code == 200, used.text
+        page = self._me(client, used.json()["access_token"])
+        assert 'id="new-slips"' not in page and "激活单" not in page
+
+    def test_a_slip_from_the_district_office_names_the_district_office(self, client, world):
+        person = _activated(client, world)
+        token = person["headers"]["Authorization"].removeprefix("Bearer ")
+        operator_sign_in(client, add_operator(client))
+        assert _issue(client, "/operator", person["account_no"], checked="yes").status_code == 201
+        page = self._me(client, token)
+        assert "区学分银行 于 " in page and "为您发放了新的激活单" in page
+
+
 def test_the_clerk_issues_a_new_slip_and_the_learner_gets_back_in_with_a_new_password(live, browser):
     """The reviewer's case in Chromium: the clerk re-enrols the learner who forgot their password,
     follows 忘记密码？重新发放激活单, confirms, and prints the slip; the learner activates with it, and

@@ -61,6 +61,15 @@ class Corrected:
     (None if the name was never corrected)."""
     changed: bool
 
+    @property
+    def action_note(self) -> str | None:
+        """The staff activity log's line for a correction made now (None when nothing changed):
+        the old name with hidden characters written out, as the clerk's page shows it."""
+        if not self.changed or self.correction is None:
+            return None
+        c = self.correction
+        return f"{self.learner.account_no}: {text.visible(c.old_name)} → {c.new_name}"
+
 
 def correct(
     session: Session,

@@ -405,14 +405,8 @@ def correct_name(
                 institution_id=institution_id,
                 corrected_by=ctx.staff.actor,
             )
-            if done.changed and done.correction is not None:
-                c = done.correction
-                staff_accounts.record(
-                    session,
-                    ctx.staff,
-                    "name",
-                    f"{done.learner.account_no}: {text.visible(c.old_name)} → {c.new_name}",
-                )
+            if done.action_note is not None:
+                staff_accounts.record(session, ctx.staff, "name", done.action_note)
     except CreditbankError as exc:
         if exc.code in ("learner_not_found", "institution_suspended", "institution_not_accredited"):
             raise

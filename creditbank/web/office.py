@@ -20,7 +20,7 @@ from creditbank.errors import CreditbankError
 from creditbank.institutions import districts
 from creditbank.institutions import service as institutions
 from creditbank.institutions.models import InstitutionState
-from creditbank.kit import clock, text
+from creditbank.kit import clock
 from creditbank.learners import names
 from creditbank.learners import secret as deployment_secret
 from creditbank.learners import service as learners
@@ -213,14 +213,8 @@ def correct_name(
                 institution_id=None,
                 corrected_by=ctx.staff.actor,
             )
-            if done.changed and done.correction is not None:
-                c = done.correction
-                _record(
-                    session,
-                    ctx,
-                    "name",
-                    f"{done.learner.account_no}: {text.visible(c.old_name)} → {c.new_name}",
-                )
+            if done.action_note is not None:
+                _record(session, ctx, "name", done.action_note)
     except CreditbankError as exc:
         if exc.code == "learner_not_found":
             raise

@@ -1,5 +1,6 @@
 """HTTP plumbing both faces share — the API routes (``api/``) and the pages (``web/``): receiving
-an upload without holding it in memory, the caller's address, and the verification rate limit.
+an upload without holding it in memory, strict JSON bodies (:class:`JsonRoute`), the caller's
+address, and the verification rate limit.
 
 It lives beside the faces rather than in either, so a page never imports a route module to reach
 it (and one limiter counts a client's verifications whether they come from the API or the page)."""
@@ -7,12 +8,17 @@ it (and one limiter counts a client's verifications whether they come from the A
 from __future__ import annotations
 
 import hashlib
+import json
 import tempfile
-from typing import IO
+from collections.abc import Callable, Coroutine
+from typing import IO, Any
 
-from fastapi import Request
+from fastapi import Request, Response
+from fastapi.params import Form
+from fastapi.routing import APIRoute
 
 from creditbank.errors import CreditbankError
+from creditbank.kit import jsonbody
 from creditbank.kit.ratelimit import RateLimiter
 
 verify_limit = RateLimiter(limit=120, window_seconds=60, name="verify")
@@ -72,3 +78,40 @@ async def spool_body(
         spooled.write(chunk)
     spooled.seek(0)
     return spooled, digest.hexdigest(), None
+
+
+def is_json(content_type: str) -> bool:
+    """``application/json`` or ``application/*+json`` (what FastAPI parses as a JSON body)."""
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
+
+
+class _StrictJson(Request):
+    async def json(self) -> Any:
+        if not hasattr(self, "_json"):
+            self._json = jsonbody.loads(await self.body())
+        return self._json
+
+
+class JsonRoute(APIRoute):
+    """A route whose JSON body is read by :func:`creditbank.kit.jsonbody.loads` before FastAPI sees
+    it: a body that is not UTF-8, holds NaN, Infinity or a number out of range, or is nested past
+    Python's recursion is 422 ``validation_error`` with a ``json_invalid`` entry saying why, as a
+    syntax error is (FastAPI's own parsing answered a bare 400 or let NaN through). Every API router
+    and the pages use it."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+        if self.body_field is None or isinstance(self.body_field.field_info, Form):
+            return handler  # no body, a form, or a body read by hand (which uses jsonbody itself)
+
+        async def strict_handler(request: Request) -> Response:
+            request = _StrictJson(request.scope, request.receive)
+            if is_json(request.headers.get("content-type", "")) and await request.body():
+                try:
+                    await request.json()  # kept for FastAPI, which asks for it next
+                except (jsonbody.NotJson, json.JSONDecodeError) as exc:
+                    raise CreditbankError("validation_error", errors=[jsonbody.problem_entry(exc)]) from None
+            return await handler(request)
+
+        return strict_handler

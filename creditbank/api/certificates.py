@@ -34,13 +34,13 @@ from creditbank.certificates.schemas import (
     RevokeCertificateIn,
 )
 from creditbank.errors import CreditbankError
-from creditbank.httpio import limit_verification, spool_body
+from creditbank.httpio import JsonRoute, limit_verification, spool_body
 from creditbank.learners import service as learners
 from creditbank.verification import inputs
 from creditbank.verification.online import OffTheLoop
 from creditbank.verification.schemas import VerificationOut
 
-router = APIRouter(tags=["certificates 证书"])
+router = APIRouter(route_class=JsonRoute, tags=["certificates 证书"])
 
 
 def _issuer(request: Request) -> certificates.Issuer:

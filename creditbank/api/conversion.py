@@ -37,9 +37,10 @@ from creditbank.conversion.schemas import (
     RuleOut,
     RuleSpec,
 )
+from creditbank.httpio import JsonRoute
 from creditbank.kit.units import credits
 
-router = APIRouter(prefix="/api/v1", tags=["conversion 学分转换"])
+router = APIRouter(route_class=JsonRoute, prefix="/api/v1", tags=["conversion 学分转换"])
 
 
 def rule_out(session: Session, rule: ConversionRule) -> dict:

@@ -23,7 +23,7 @@ from creditbank.api.deps import (
     write,
     write_in_steps,
 )
-from creditbank.api.problems import malformed_json, validation_errors
+from creditbank.api.problems import validation_errors
 from creditbank.catalogue import service as catalogue
 from creditbank.catalogue.models import Outcome
 from creditbank.catalogue.schemas import OutcomeOut, OutcomeSpec
@@ -39,8 +39,9 @@ from creditbank.completions.schemas import (
     RowErrorOut,
 )
 from creditbank.errors import CreditbankError
-from creditbank.httpio import spool_body
+from creditbank.httpio import JsonRoute, spool_body
 from creditbank.institutions import service as institutions
+from creditbank.kit import jsonbody
 from creditbank.kit.units import credits
 from creditbank.learners import names
 from creditbank.learners import service as learners
@@ -57,7 +58,7 @@ from creditbank.ledger import queries
 from creditbank.ledger.schemas import BalanceOut
 from creditbank.staff import service as activity
 
-router = APIRouter(prefix="/api/v1", tags=["institution 机构"])
+router = APIRouter(route_class=JsonRoute, prefix="/api/v1", tags=["institution 机构"])
 
 
 def outcome_out(o: Outcome) -> dict:
@@ -328,25 +329,16 @@ async def post_batch(
     secret = settings.id_secret()
     source: Callable[[], Iterable[tuple[int, dict[str, Any]] | tuple[int, str, dict[str, Any]]]]
     if request.headers.get("content-type", "").startswith("application/json"):
-        # Parsed by hand (the body may also be CSV/XLSX), with Python's json as FastAPI parses every
-        # other JSON body: malformed JSON is then reported at the same place in the same words.
+        # Parsed by hand (the body may also be CSV/XLSX), as every other JSON body is (httpio.JsonRoute):
+        # malformed JSON is then reported at the same place in the same words.
         raw = await _limited_json(request, settings.max_upload_bytes)
+        if not raw.strip():  # as FastAPI reports an empty body on the other routes
+            missing = [{"type": "missing", "loc": ("body",), "msg": "Field required"}]
+            raise CreditbankError("validation_error", errors=validation_errors(missing))
         try:
-            body = BatchJsonIn.model_validate(json.loads(raw))
-        except json.JSONDecodeError as exc:
-            raise CreditbankError(
-                "validation_error", errors=[malformed_json(exc.doc, exc.pos, exc.msg)]
-            ) from None
-        except UnicodeDecodeError:
-            errors = [
-                {
-                    "field": "",
-                    "code": "json_invalid",
-                    "message_zh": "JSON 格式错误（不是 UTF-8 文本）",
-                    "message_en": "Malformed JSON: not UTF-8 text",
-                }
-            ]
-            raise CreditbankError("validation_error", errors=errors) from None
+            body = BatchJsonIn.model_validate(jsonbody.loads(raw))
+        except (jsonbody.NotJson, json.JSONDecodeError) as exc:
+            raise CreditbankError("validation_error", errors=[jsonbody.problem_entry(exc)]) from None
         except ValidationError as exc:
             raise CreditbankError("validation_error", errors=validation_errors(exc.errors())) from None
         chosen_mode = mode or body.mode

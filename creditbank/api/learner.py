@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Request
 
 from creditbank.api.deps import DbDep, LearnerCaller, SettingsDep
 from creditbank.api.institution import balance_out, correction_out
-from creditbank.httpio import client_address
+from creditbank.httpio import JsonRoute, client_address
 from creditbank.kit.units import credits
 from creditbank.learners import names
 from creditbank.learners import queries as learner_queries
@@ -25,7 +25,7 @@ from creditbank.learners.schemas import (
 from creditbank.ledger import queries
 from creditbank.ledger.schemas import BalanceOut
 
-router = APIRouter(prefix="/api/v1", tags=["learner 学习者"])
+router = APIRouter(route_class=JsonRoute, prefix="/api/v1", tags=["learner 学习者"])
 
 
 @router.post(

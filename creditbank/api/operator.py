@@ -5,11 +5,12 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 
 from creditbank.api.deps import DbDep, IdempotencyKey, Operator, body_digest, write
+from creditbank.httpio import JsonRoute
 from creditbank.institutions import service as institutions
 from creditbank.institutions.models import ApiKey, Institution, InstitutionState
 from creditbank.institutions.schemas import ApiKeyIn, ApiKeyOut, InstitutionIn, InstitutionOut, LocationIn
 
-router = APIRouter(prefix="/api/v1", tags=["operator 管理员"])
+router = APIRouter(route_class=JsonRoute, prefix="/api/v1", tags=["operator 管理员"])
 
 
 def institution_out(i: Institution) -> dict:

@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from creditbank.errors import CODES, CreditbankError, render
+from creditbank.httpio import is_json
 
 log = logging.getLogger("creditbank")
 
@@ -158,43 +159,25 @@ def validation_en(kind: str, message: str, ctx: dict[str, Any]) -> str:
     return message
 
 
+_OBJECT_EXPECTED = (
+    "请求内容应为一个 JSON 对象（{…}），不能是列表、文字、数字或 null",
+    "The request body must be a JSON object ({…}), not an array, a string, a number or null",
+)
+_BODY_AS_A_WHOLE = {
+    "missing": ("请求内容为空：请发送一个 JSON 对象", "The request body is empty; send a JSON object"),
+    "dict_type": _OBJECT_EXPECTED,
+    "model_type": _OBJECT_EXPECTED,
+    "model_attributes_type": _OBJECT_EXPECTED,
+}
+"""What is wrong with the body itself (no field to name): pydantic's words would be "Field required"
+or "Input should be a valid dictionary or object to extract fields from"."""
+
 PARAMETER_PLACES = {"query": "查询参数", "path": "路径参数", "header": "请求头", "cookie": "Cookie"}
 
 
-def malformed_json(doc: str, pos: int, reason: str = "") -> dict[str, Any]:
-    """Where a JSON body broke, as a person counts in an editor: line and column, in characters,
-    from 1 — the same on every route (FastAPI's JSON bodies and the batch route's are both parsed
-    by Python's ``json``: ``doc`` and ``pos`` of its ``JSONDecodeError``)."""
-    line = doc.count("\n", 0, pos) + 1
-    column = pos - doc.rfind("\n", 0, pos)
-    en = f"Malformed JSON near line {line}, column {column}"
-    return {
-        "field": "",
-        "code": "json_invalid",
-        "message_zh": f"JSON 格式错误（第 {line} 行第 {column} 列附近）",
-        "message_en": f"{en}: {reason}" if reason else en,
-    }
-
-
-def _malformed_json(loc: list[str], ctx: dict[str, Any], body: Any) -> dict[str, Any]:
-    """FastAPI's ``json_invalid``: the offset is in ``loc``, the text it parsed is the error's body."""
-    reason = str(ctx.get("error", ""))
-    if loc and loc[0].isdigit() and isinstance(body, str):
-        return malformed_json(body, int(loc[0]), reason)
-    return {
-        "field": "",
-        "code": "json_invalid",
-        "message_zh": "JSON 格式错误",
-        "message_en": f"Malformed JSON: {reason}" if reason else "Malformed JSON",
-    }
-
-
-def validation_errors(
-    raw: Sequence[Any], *, dropped: tuple[str, ...] = ("body",), body: Any = None
-) -> list[dict[str, Any]]:
+def validation_errors(raw: Sequence[Any], *, dropped: tuple[str, ...] = ("body",)) -> list[dict[str, Any]]:
     """pydantic's errors as the ``errors`` of a problem: field path, type, Chinese and English.
-    A query, path or header parameter is named as such (``in``), without the location prefix.
-    ``body``: the request body FastAPI parsed (for where malformed JSON broke)."""
+    A query, path or header parameter is named as such (``in``), without the location prefix."""
     entries = []
     for e in raw:
         loc = [str(p) for p in e.get("loc", ())]
@@ -203,9 +186,6 @@ def validation_errors(
             loc = loc[1:]
         kind = str(e.get("type", ""))
         ctx = e.get("ctx") or {}
-        if kind == "json_invalid":
-            entries.append(_malformed_json(loc, ctx, body))
-            continue
         field = ".".join(loc)
         entry = {
             "field": field,
@@ -213,6 +193,8 @@ def validation_errors(
             "message_zh": validation_zh(kind, field, ctx),
             "message_en": validation_en(kind, str(e.get("msg", "")), ctx),
         }
+        if not field and not place and kind in _BODY_AS_A_WHOLE:
+            entry["message_zh"], entry["message_en"] = _BODY_AS_A_WHOLE[kind]
         if place:
             entry["in"] = place
             entry["message_zh"] = f"{PARAMETER_PLACES[place]} {entry['message_zh']}"
@@ -221,11 +203,6 @@ def validation_errors(
             entry["message_en"] = f"{field}: {entry['message_en']}"
         entries.append(entry)
     return entries
-
-
-def _is_json(content_type: str) -> bool:
-    media = content_type.split(";", 1)[0].strip().lower()
-    return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
 
 
 def language(request: Request) -> str:
@@ -280,11 +257,11 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _shape(request: Request, exc: RequestValidationError) -> JSONResponse:
         received = request.headers.get("content-type", "")
-        if isinstance(exc.body, bytes | bytearray) and not _is_json(received):
+        if isinstance(exc.body, bytes | bytearray) and not is_json(received):
             # FastAPI hands a JSON route's body over unparsed when it is not declared JSON; the
             # model then fails on a string. What is wrong is the media type (RFC 9110 §15.5.16).
             return problem(request, "unsupported_media_type", {"received": received or "（未注明 / none）"})
-        errors = validation_errors(exc.errors(), body=exc.body)
+        errors = validation_errors(exc.errors())
         if errors and all("in" in e for e in errors):
             names = ", ".join(dict.fromkeys(e["field"] for e in errors))
             return problem(request, "invalid_parameter", {"names": names}, errors=errors)

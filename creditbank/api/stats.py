@@ -17,6 +17,7 @@ from creditbank.api.certificates import certificate_out
 from creditbank.api.deps import DbDep, LearnerCaller, Operator, write
 from creditbank.api.problems import language
 from creditbank.certificates.schemas import CertificateOut
+from creditbank.httpio import JsonRoute
 from creditbank.learners.models import Learner
 from creditbank.stats import awards, export, queries
 from creditbank.stats import service as stats
@@ -39,7 +40,7 @@ from creditbank.stats.schemas import (
 )
 from creditbank.stats.snapshots import Statistics
 
-router = APIRouter(prefix="/api/v1/stats", tags=["statistics 统计"])
+router = APIRouter(route_class=JsonRoute, prefix="/api/v1/stats", tags=["statistics 统计"])
 
 From = Annotated[date | None, Query(alias="from", description="First day (default: 1 January this year)")]
 To = Annotated[
@@ -301,7 +302,7 @@ def put_areas(body: list[AreaIn], db: DbDep, principal: Operator) -> Response:
 
 # -- recognition (学习激励) ---------------------------------------------------------------------------
 
-awards_router = APIRouter(prefix="/api/v1", tags=["recognition 学习激励"])
+awards_router = APIRouter(route_class=JsonRoute, prefix="/api/v1", tags=["recognition 学习激励"])
 
 
 def award_out(award: Award, learner: Learner) -> dict:

@@ -15,6 +15,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from creditbank.api.deps import DbDep
 from creditbank.errors import CreditbankError
+from creditbank.httpio import JsonRoute
 from creditbank.kit.signednote import MAX_NOTE_BYTES, Verifier
 from creditbank.translog import service, tiles
 from creditbank.translog.models import LeafKind
@@ -30,7 +31,7 @@ from creditbank.translog.schemas import (
 )
 from creditbank.translog.sequencer import entry_bytes, entry_hash
 
-router = APIRouter(tags=["transparency log 透明日志"])
+router = APIRouter(route_class=JsonRoute, tags=["transparency log 透明日志"])
 
 IMMUTABLE = "public, max-age=31536000, immutable"
 CHECKPOINT_CACHE = "public, max-age=5"  # tlog-tiles: the checkpoint must not be cached beyond a few seconds

@@ -4,7 +4,6 @@ on: ``POST /credentials/issue`` → 201 with the signed credential; ``POST /cred
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
@@ -13,9 +12,11 @@ from fastapi.responses import JSONResponse
 
 from creditbank.api.problems import language
 from creditbank.errors import CODES, render
+from creditbank.httpio import JsonRoute
+from creditbank.kit import jsonbody
 from creditbank.vcapi.service import PROBLEMS, VcApi, VcApiProblem
 
-router = APIRouter(tags=["VC-API (conformance tests) 互操作测试"])
+router = APIRouter(route_class=JsonRoute, tags=["VC-API (conformance tests) 互操作测试"])
 
 _BODY = {
     "content": {
@@ -33,9 +34,9 @@ _PROBLEM = {
 async def _json(request: Request) -> Any:
     raw = await request.body()
     try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise VcApiProblem("vc_invalid_request", "PARSING_ERROR", "the body is not JSON") from None
+        return jsonbody.loads(raw)
+    except ValueError as exc:  # json.JSONDecodeError or jsonbody.NotJson (not UTF-8, NaN, too deep)
+        raise VcApiProblem("vc_invalid_request", "PARSING_ERROR", f"the body is not JSON: {exc}") from None
 
 
 def _vcapi(request: Request) -> VcApi:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from creditbank.errors import CreditbankError
-from creditbank.kit import jsonshape, pdfseal
+from creditbank.kit import jsonbody, jsonshape, pdfseal
 
 # What a credential to verify may be, checked before any canonicalisation (issue 9, items 3 and
 # 13). The bank's achievement credentials are ~3 kB; a 60-line transcript is 146 kB with 4 200
@@ -190,10 +189,12 @@ def json_object(data: bytes) -> dict | None:
     if len(data) > CREDENTIAL_MAX_BYTES:
         raise CreditbankError("credential_too_large", {"what": f"> {CREDENTIAL_MAX_BYTES // 1024} KiB"})
     try:
-        value = json.loads(data)
-    except RecursionError:
-        raise CreditbankError("json_too_deep", {"limit": CREDENTIAL_LIMITS.depth}) from None
-    except (ValueError, UnicodeDecodeError):
+        value = jsonbody.loads(data)  # strict: NaN or 1e400 would reach RFC 8785, which refuses them
+    except jsonbody.NotJson as exc:
+        if exc.kind == "depth":
+            raise CreditbankError("json_too_deep", {"limit": CREDENTIAL_LIMITS.depth}) from None
+        return None
+    except ValueError:
         return None
     try:
         jsonshape.check(value, CREDENTIAL_LIMITS)

@@ -18,13 +18,13 @@ from urllib.parse import quote
 from fastapi import Depends, Form, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse
-from fastapi.routing import APIRoute
 from jinja2 import Environment, FileSystemLoader, pass_context, select_autoescape
 from jinja2.runtime import Context
 
 from creditbank.config import Settings
 from creditbank.db import Database
 from creditbank.errors import CODES, CreditbankError, render
+from creditbank.httpio import JsonRoute
 from creditbank.kit import clock
 from creditbank.kit.resources import shared_dir
 from creditbank.kit.text import visible
@@ -270,7 +270,7 @@ def error_page(ctx: Ctx, code: str, params: dict[str, Any] | None = None, *, sta
     )
 
 
-class PageRoute(APIRoute):
+class PageRoute(JsonRoute):
     """Refusals on a page answer a page in the reader's language, with the API's status code."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:

@@ -43,7 +43,9 @@ DESCRIPTION = """学分银行 creditbank — certification, accumulation and con
 
 Authenticate with `Authorization: Bearer <token>`: the operator token (`cbo_…`), an institution
 API key (`cbk_…`) or a learner session (`cbs_…`). Errors are RFC 9457 `application/problem+json`
-with a stable `code`; messages follow `Accept-Language` (zh-CN by default, `en`).
+with a stable `code`; messages follow `Accept-Language` (zh-CN by default, `en`). Each problem's
+`type` is `<the bank's base URL>/problems/{code}`, a page saying what the code means and what to do
+next; `/problems` lists every code.
 Every POST honours an `Idempotency-Key` header."""
 
 

@@ -542,6 +542,190 @@ CODES: dict[str, tuple[int, str, str]] = {
 }
 
 
+STATUS_NAMES: dict[int, tuple[str, str]] = {
+    400: ("请求有误", "Bad Request"),
+    401: ("未认证", "Unauthorized"),
+    403: ("无权操作", "Forbidden"),
+    404: ("找不到", "Not Found"),
+    405: ("方法不允许", "Method Not Allowed"),
+    409: ("与当前状态冲突", "Conflict"),
+    410: ("已失效", "Gone"),
+    413: ("内容过大", "Content Too Large"),
+    415: ("内容类型不支持", "Unsupported Media Type"),
+    422: ("内容不符合要求", "Unprocessable Content"),
+    429: ("请求过于频繁", "Too Many Requests"),
+    500: ("服务器内部错误", "Internal Server Error"),
+    503: ("暂时无法处理", "Service Unavailable"),
+}
+"""The HTTP status of each code, in words (RFC 9110's reason phrases in English)."""
+
+STATUS_ADVICE: dict[int, tuple[str, str]] = {
+    400: (
+        "请求本身有误：按 detail 中的说明改正后再发送，原样重发仍会失败。",
+        "The request itself is wrong: correct it as the message says and send it again; unchanged it "
+        "fails again.",
+    ),
+    401: (
+        "没有有效的凭据：请重新登录，或在请求头 Authorization: Bearer 中带上有效的令牌或 API 密钥。原样重发"
+        "仍会失败。",
+        "No valid credentials: sign in again, or send a valid token or API key in the Authorization: "
+        "Bearer header. Unchanged, the request fails again.",
+    ),
+    403: (
+        "本行知道你是谁，但你无权执行此操作：请联系消息中提到的机构或区学分银行（运营方）。原样重发仍会失败。",
+        "The bank knows who you are, but you may not do this: ask the institution or the district office "
+        "(the operator) the message names. Unchanged, the request fails again.",
+    ),
+    404: (
+        "要找的内容不存在，或不属于你：请核对地址中的编号或代码。",
+        "What was asked for does not exist, or is not yours: check the id or code in the address.",
+    ),
+    405: (
+        "这个地址不接受该请求方法：请改用响应头 Allow 列出的方法。",
+        "This address does not take this method: use one the Allow header lists.",
+    ),
+    409: (
+        "请求与当前状态冲突（已经做过、已被占用或期间有了变化）：请先查询当前状态再决定；原样重发不会成功。",
+        "The request conflicts with the current state (already done, taken, or changed meanwhile): read "
+        "the current state first; resending it unchanged will not succeed.",
+    ),
+    410: (
+        "已经失效，不会再恢复：请向持有人索取新的链接。",
+        "It is gone for good: ask its holder for a new link.",
+    ),
+    413: (
+        "内容超过上限：请拆分或缩小后重新发送。",
+        "The content is over the limit: split it or make it smaller, then send it again.",
+    ),
+    415: (
+        "内容类型不对：请按消息所说的格式发送，并写对请求头 Content-Type。",
+        "The kind of content is wrong: send one of the formats the message names, with a matching "
+        "Content-Type header.",
+    ),
+    422: (
+        "内容能读取，但不符合要求：请按消息（以及 errors 中的每一项）改正后重新发送；原样重发仍会失败。",
+        "The content was read but does not meet the rules: correct it as the message (and each entry of "
+        "errors) says, then send it again; unchanged it fails again.",
+    ),
+    429: (
+        "请求过于频繁：请等待响应头 Retry-After 给出的秒数后再试。",
+        "Too many requests: wait the number of seconds the Retry-After header gives, then try again.",
+    ),
+    500: (
+        "这是本行程序的错误，不是你的请求造成的：请稍后再试；如果一再出现，请把时间和请求的地址告诉区学分银行"
+        "（运营方）。",
+        "A fault in the bank, not in your request: try again later; if it keeps happening, tell the "
+        "district office (the operator) the time and the address you asked.",
+    ),
+    503: (
+        "暂时无法处理：请等待 Retry-After 给出的秒数（或片刻）后原样重试；带 Idempotency-Key 的 POST 重试"
+        "不会重复执行。",
+        "Temporarily unable to answer: wait the Retry-After seconds (or a moment) and retry unchanged; a "
+        "POST retried with the same Idempotency-Key is not done twice.",
+    ),
+}
+"""What to do next after any code of that status (a code's own advice, :data:`ADVICE`, comes first)."""
+
+ADVICE: dict[str, tuple[str, str]] = {
+    "validation_error": (
+        "errors 中的每一项说明一处问题：field 是字段（空表示整个请求内容），code 是问题的类型（如 missing、"
+        "json_invalid），message_zh / message_en 说明怎样改。JSON 请求体必须是 UTF-8 编码的 JSON 对象。",
+        "Each entry of errors is one problem: field names the field (empty: the body as a whole), code "
+        "its kind (such as missing or json_invalid), message_zh / message_en how to fix it. A JSON body "
+        "must be a JSON object encoded in UTF-8.",
+    ),
+    "invalid_parameter": (
+        "errors 中每一项的 in 说明参数在哪里（query、path、header），field 是参数名。",
+        "In each entry of errors, in says where the parameter is (query, path, header) and field names it.",
+    ),
+    "unsupported_media_type": (
+        "JSON 接口请发送 Content-Type: application/json 的 UTF-8 JSON；批量导入另收 CSV 和 XLSX。",
+        "JSON routes take UTF-8 JSON sent as Content-Type: application/json; the batch import also takes "
+        "CSV and XLSX.",
+    ),
+    "unauthorized": (
+        "令牌有三种：运营方令牌 cbo_…、机构 API 密钥 cbk_…（由运营方签发）、学习者会话 cbs_…"
+        "（POST /api/v1/auth/token 获取）。会话过期后请重新获取。",
+        "There are three kinds of token: the operator's cbo_…, an institution's API key cbk_… (issued by "
+        "the operator) and a learner's session cbs_… (from POST /api/v1/auth/token); get a new session "
+        "when one expires.",
+    ),
+    "institution_not_accredited": (
+        "请区学分银行（运营方）认证该机构（POST /api/v1/institutions/{code}/accredit），之后即可开户和登记。",
+        "Ask the district office (the operator) to accredit the institution (POST "
+        "/api/v1/institutions/{code}/accredit); then it can enrol and post.",
+    ),
+    "idempotency_key_reused": (
+        "同一个 Idempotency-Key 只能用于同一个请求：想取回原来的结果，请原样重发原请求；内容不同的新请求请换一个"
+        "新的键。",
+        "An Idempotency-Key belongs to one request: to get the first answer back, resend that request "
+        "unchanged; a different request needs a new key.",
+    ),
+    "duplicate_completion": (
+        "这条学习成果已经登记，学分已经计入，无需重发。如需更正，先撤销原记录"
+        "（POST /api/v1/completions/{id}/revoke）再登记。",
+        "The outcome is already recorded and its credits counted; do not send it again. To correct it, "
+        "revoke the first record (POST /api/v1/completions/{id}/revoke), then post again.",
+    ),
+    "external_id_conflict": (
+        "外部编号是登记的幂等键：同一编号原样重发会得到原来的结果；内容不同的记录请用新的外部编号，或先撤销原记录。",
+        "external_id is the idempotency key of a completion: resent unchanged it answers the first "
+        "result; a different record needs a new external_id, or revoke the first one.",
+    ),
+    "lots_changed": (
+        "请重新查询可转换选项（GET /api/v1/me/conversion-options），再按新的结果申请。",
+        "Read the conversion options again (GET /api/v1/me/conversion-options) and apply as they now say.",
+    ),
+    "conversion_expired": (
+        "如仍需要这项转换，请重新申请一次。",
+        "If the conversion is still wanted, apply for it again.",
+    ),
+    "import_in_progress": (
+        "等正在进行的导入结束后，原样重新提交即可。",
+        "Once the running import has finished, send this one again unchanged.",
+    ),
+    "body_too_large": (
+        "上限由 CREDITBANK_MAX_JSON_BYTES 设定；大量记录请用批量导入（POST /api/v1/completions/batch）。",
+        "The limit is CREDITBANK_MAX_JSON_BYTES; send many records through the batch import (POST "
+        "/api/v1/completions/batch).",
+    ),
+    "upload_too_large": (
+        "把文件拆成几份，分别上传。",
+        "Split the file into parts and upload each.",
+    ),
+    "too_many_rows": (
+        "把文件拆成几份，分别上传。",
+        "Split the file into parts and upload each.",
+    ),
+    "pdf_unavailable": (
+        "这是服务器的配置问题：运维人员按 /healthz 中 checks.pdf 的说明补装缺少的组件；证书本身和核验不受影响。",
+        "A set-up problem of the server: its administrator installs what /healthz's checks.pdf names; "
+        "certificates and their verification are unaffected.",
+    ),
+    "internal_error": (
+        "本行已记录这次错误的详细情况；报告时请附上时间和请求的地址。",
+        "The bank logged the details; when reporting it, give the time and the address asked.",
+    ),
+}
+"""A code's own next step, where its status's (:data:`STATUS_ADVICE`) is not enough."""
+
+
+def next_steps(code: str) -> tuple[list[str], list[str]]:
+    """What to do next after ``code`` (Chinese, English): its own advice if it has any, then what
+    holds for every code of its status."""
+    own = ADVICE.get(code)
+    general = STATUS_ADVICE[CODES[code][0]]
+    if own is None:
+        return [general[0]], [general[1]]
+    return [own[0], general[0]], [own[1], general[1]]
+
+
+def problem_type(base_url: str, code: str) -> str:
+    """The RFC 9457 ``type`` of ``code``: its documentation page on the bank itself (§3.1.1: a type
+    URI should give human-readable documentation when opened), ``<base_url>/problems/<code>``."""
+    return f"{base_url.rstrip('/')}/problems/{code}"
+
+
 @dataclass
 class CreditbankError(Exception):
     """A refusal the caller can act on. ``code`` must be a key of ``CODES``."""

@@ -23,7 +23,13 @@ PROBLEM_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["type", "title", "status", "code"],
     "properties": {
-        "type": {"type": "string"},
+        "type": {
+            "type": "string",
+            "format": "uri",
+            "description": "`<the bank's base URL>/problems/{code}`: a page saying what the code means and "
+            "what to do next (JSON to `Accept: application/json`); every code is listed at `/problems`. "
+            "Match on `code`, not on `type` (the base URL is each bank's own).",
+        },
         "title": {"type": "string"},
         "status": {"type": "integer"},
         "detail": {"type": "string"},

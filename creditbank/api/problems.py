@@ -11,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from creditbank.errors import CODES, CreditbankError, render
+from creditbank.errors import CODES, CreditbankError, problem_type, render
 from creditbank.httpio import is_json
 
 log = logging.getLogger("creditbank")
@@ -220,6 +220,13 @@ def wants_html(request: Request) -> bool:
     return "text/html" in request.headers.get("accept", "")
 
 
+def _base_url(request: Request) -> str:
+    """The bank's address as keys/issuer.json fixes it (certificates' verify URLs use the same), not
+    the host or port this request came in on; the request's own base only before the app is set up."""
+    issuer = getattr(request.app.state, "issuer", None)
+    return issuer.base_url if issuer is not None else str(request.base_url)
+
+
 def problem(
     request: Request,
     code: str,
@@ -232,7 +239,7 @@ def problem(
     lang = language(request)
     status = status or CODES[code][0]
     body: dict[str, Any] = {
-        "type": f"https://creditbank.example/problems/{code}",
+        "type": problem_type(_base_url(request), code),
         "title": render(code, params or {}, lang),
         "status": status,
         "detail": render(code, params or {}, "en" if lang == "zh" else "zh"),

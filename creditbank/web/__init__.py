@@ -18,6 +18,7 @@ from creditbank.web import (
     console,
     learner,
     office,
+    problems,
     public,
     recognition,
     security,
@@ -46,4 +47,5 @@ def install(app: FastAPI) -> None:
     app.include_router(office.router)
     app.include_router(stats.router)
     app.include_router(recognition.router)
+    app.include_router(problems.router)
     app.state.html_error = public.status_page

@@ -78,6 +78,9 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     yield
     await run_in_threadpool(app.state.verifier.tally.flush)  # a write: off the event loop
     app.state.statistics.close()
+    # WeasyPrint's copies of the fonts in the temporary directory: uvicorn ends the process with the
+    # signal that stopped it, so no exit handler would remove them. Off the loop: waits for a render.
+    await run_in_threadpool(app.state.printer.close)
     if task is not None:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -129,7 +132,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
             settings.stats_statement_timeout_seconds,
         ),
     )
-    app.state.printer = Printer(app.state.issuer.base_url)
+    app.state.printer = Printer(app.state.issuer.base_url, settings.font_cache_dir)
     app.state.pdf = functools.partial(app.state.printer.pdf, seal=app.state.issuer.seal_pdf)
     app.state.pdfs = StoredPdfs(
         slots=settings.pdf_render_slots,

@@ -46,6 +46,11 @@ class Settings(BaseSettings):
     database in /dev/shm, see ``kit.ratelimit.default_path``)."""
     rate_limit_slots: int = 65_536
     """Buckets in that table (48 bytes each: 3 MiB); the least useful are evicted beyond it."""
+    font_cache_dir: Path | None = None
+    """Where the CJK faces certificate PDFs are printed with are kept once cut (~6 MB, shared by every
+    process and restart; default ``$XDG_CACHE_HOME/creditbank/fonts``, else
+    ``~/.cache/creditbank/fonts``). Not writable: each process cuts them into a temporary folder
+    removed when it stops (docs/operations.md, "Temporary files")."""
     max_upload_bytes: int = 20 * 1024 * 1024
     """Largest file a route that takes one accepts (batch import, PDF to verify)."""
     max_json_bytes: int = 1024 * 1024

@@ -21,6 +21,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import event
 
 from creditbank.app import create_app
+from creditbank.certificates.printing import Printer
 from creditbank.config import Settings
 from creditbank.db import Database
 from creditbank.kit import idcard
@@ -126,6 +127,34 @@ def db(settings: Settings) -> Iterator[Database]:
 def client(settings: Settings, db: Database) -> Iterator[TestClient]:
     with TestClient(create_app(settings, db)) as test_client:
         yield test_client
+
+
+class _SharedPrinter(Printer):
+    """A printer many apps use in turn (``shared_printers``): an app's shutdown leaves it open."""
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.fixture(scope="session")
+def shared_printers() -> Iterator[dict[str, Printer]]:
+    """One printer per base URL for the whole run, closed at its end (WeasyPrint's temporary copies
+    of the fonts go with it)."""
+    printers: dict[str, Printer] = {}
+    yield printers
+    for printer in printers.values():
+        Printer.close(printer)
+
+
+def share_printers(monkeypatch: pytest.MonkeyPatch, printers: dict[str, Printer]) -> None:
+    """Apps created from now on take their printer from ``printers``: each app would otherwise
+    start its own WeasyPrint renderer on its first PDF, loading the CJK font (about a second)."""
+    from creditbank import app
+
+    def printer(base_url: str, font_cache_dir: Path | None = None) -> Printer:
+        return printers.setdefault(base_url, _SharedPrinter(base_url, font_cache_dir))
+
+    monkeypatch.setattr(app, "Printer", printer)
 
 
 # -- factories: plain functions over the public API ----------------------------------------------

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -74,11 +75,15 @@ class Served:
 
 
 @contextlib.contextmanager
-def serving(env: dict[str, str], port: int, cwd: Path) -> Iterator[Served]:
+def serving(
+    env: dict[str, str], port: int, cwd: Path, *args: str, stop: signal.Signals = signal.SIGTERM
+) -> Iterator[Served]:
+    """``creditbank serve --port port *args``, stopped at the end with ``stop`` (SIGTERM: what
+    systemd and ``kill`` send; SIGINT: Ctrl-C), killed if it has not stopped in 30 s."""
     log = cwd / f"serve-{port}.log"
     with open(log, "w") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "creditbank.cli", "serve", "--port", str(port)],
+            [sys.executable, "-m", "creditbank.cli", "serve", "--port", str(port), *args],
             env=env,
             cwd=cwd,
             stdout=out,
@@ -99,7 +104,7 @@ def serving(env: dict[str, str], port: int, cwd: Path) -> Iterator[Served]:
         yield served
     finally:
         served.http.close()
-        process.terminate()
+        process.send_signal(stop)
         try:
             process.wait(timeout=30)
         except subprocess.TimeoutExpired:

@@ -13,11 +13,14 @@ Speed (measured on the 2-core build machine): one A4 page with a CJK font render
 without it WeasyPrint falls back to fontTools and takes ~6 s. ``check_fonts`` refuses to
 start without a CJK font and logs a warning without the subsetter. Create one
 ``Renderer`` per process and reuse it: it keeps the font configuration, the Jinja
-environment and the compiled template.
+environment and the compiled template; ``close()`` it when done (it removes WeasyPrint's
+temporary copies of the fonts). The pre-subset CJK faces are cut once per machine and
+kept in a cache every process reuses (``faces``).
 
     renderer = Renderer()
     pdf_bytes = renderer.render(view, credential_json=signed_bytes)
     assert extract_attachment(pdf_bytes) == signed_bytes
+    renderer.close()
 """
 
 from __future__ import annotations
@@ -26,13 +29,11 @@ import base64
 import ctypes.util
 import glob
 import io
-import itertools
 import logging
+import multiprocessing.util
 import os
 import shutil
-import subprocess
 import sys
-import tempfile
 import threading
 import weakref
 from collections.abc import Callable
@@ -44,6 +45,7 @@ from urllib.parse import urlsplit, urlunsplit
 import jinja2
 from markupsafe import Markup
 
+from creditbank.certificates import faces
 from creditbank.kit import pdfseal
 from creditbank.kit.qrcodes import qr_png
 from creditbank.kit.resources import shared_dir
@@ -244,25 +246,17 @@ def subsetter_available() -> bool:
     return ctypes.util.find_library("harfbuzz-subset") is not None
 
 
-def _run(*args: str) -> str:
-    try:
-        result = subprocess.run(args, capture_output=True, text=True, timeout=30, check=False)
-    except (OSError, subprocess.TimeoutExpired):
-        return ""
-    return result.stdout if result.returncode == 0 else ""
-
-
 def _fontconfig_font(searched: list[str]) -> str | None:
     config = os.environ.get("FONTCONFIG_FILE")
     suffix = f" (FONTCONFIG_FILE={config})" if config else ""
     for family in _PREFERRED_FAMILIES:
         searched.append(f"fc-match '{family}'{suffix}")
         # fc-match always answers with *some* font; only an exact family match counts.
-        families, _, path = _run("fc-match", "-f", "%{family}\t%{file}", family).partition("\t")
+        families, _, path = faces.run_tool("fc-match", "-f", "%{family}\t%{file}", family).partition("\t")
         if family in families.split(",") and path and os.path.exists(path):
             return path
     searched.append(f"fc-list :lang=zh{suffix}")
-    paths = sorted(p for p in _run("fc-list", ":lang=zh", "-f", "%{file}\n").splitlines() if p)
+    paths = sorted(p for p in faces.run_tool("fc-list", ":lang=zh", "-f", "%{file}\n").splitlines() if p)
     if paths:
         return next((p for p in paths if "Sans" in p), paths[0])
     return None
@@ -281,212 +275,6 @@ def _globbed_font(searched: list[str]) -> str | None:
     return None
 
 
-# --- Pre-subset fonts -------------------------------------------------------------------
-#
-# WeasyPrint subsets every embedded font per document but keeps glyph ids ("retain gids"):
-# a subset of Noto CJK (65 535 glyphs, hanzi at high ids) still carries metrics and empty
-# outlines for every id below the highest one used — ~100–160 kB per face, and most of the
-# render time. So once per Renderer we cut each face down to GB 2312 (6 763 hanzi) plus
-# Latin and punctuation with compact ids, and hand it to WeasyPrint by @font-face. Any
-# character outside it (a rare name character) falls back to the full system font.
-
-
-@dataclass(frozen=True)
-class _Face:
-    css_family: str
-    weight: int
-    pattern: str
-    family: str
-
-
-_FACES = (
-    _Face("Noto Sans CJK SC GB", 400, "Noto Sans CJK SC:weight=regular", "Noto Sans CJK SC"),
-    _Face("Noto Sans CJK SC GB", 700, "Noto Sans CJK SC:weight=bold", "Noto Sans CJK SC"),
-    _Face("Noto Serif CJK SC GB", 700, "Noto Serif CJK SC:weight=bold", "Noto Serif CJK SC"),
-)
-_NON_HAN_RANGES = (
-    (0x20, 0x7E),
-    (0xA0, 0x24F),
-    (0x2000, 0x206F),
-    (0x2100, 0x218F),
-    (0x2460, 0x24FF),
-    (0x3000, 0x303F),
-    (0xFF00, 0xFFEF),
-)
-_LAYOUT_FEATURES = (b"kern", b"liga", b"ccmp", b"mark", b"mkmk", b"calt", b"clig", b"rlig")
-_DROP_TABLES = (b"vhea", b"vmtx", b"VORG")  # vertical writing: never used here
-
-
-def _gb2312_han() -> list[tuple[int, int]]:
-    """GB 2312's hanzi as code-point ranges."""
-    ranges: list[tuple[int, int]] = []
-    for code in range(0x4E00, 0xA000):
-        if len(chr(code).encode("gb2312", "ignore")) == 2:
-            if ranges and ranges[-1][1] == code - 1:
-                ranges[-1] = (ranges[-1][0], code)
-            else:
-                ranges.append((code, code))
-    return ranges
-
-
-def _subset_face(path: str, index: int, ranges: list[tuple[int, int]]) -> bytes | None:
-    """One face of ``path`` cut down to the code points in ``ranges`` (HarfBuzz's subsetter,
-    through ``uharfbuzz``, which ships its own HarfBuzz: no system library needed)."""
-    import uharfbuzz as hb
-
-    try:
-        face = hb.Face(hb.Blob.from_file_path(path), index)
-    except (OSError, hb.HarfBuzzError):
-        return None
-    subset_input = hb.SubsetInput()
-    for first, last in ranges:
-        subset_input.unicode_set.add_range(first, last)
-    features = subset_input.layout_feature_tag_set
-    features.clear()  # no closure over other regions' variants: ~13 000 → ~7 300 glyphs
-    features.update(int.from_bytes(tag, "big") for tag in _LAYOUT_FEATURES)
-    subset_input.drop_table_tag_set.update(int.from_bytes(tag, "big") for tag in _DROP_TABLES)
-    try:
-        result = hb.subset(face, subset_input)
-    except hb.HarfBuzzError:
-        return None
-    data = result.blob.data if result is not None else b""
-    return bytes(data) or None
-
-
-def _identity_charset(otf: bytes) -> bytes | None:
-    """Make a CID-keyed CFF font's charset the identity (CID n = glyph n); None if impossible.
-
-    A compact subset keeps each glyph's original CID (glyph 6 574 may be CID 42 543), but
-    WeasyPrint writes glyph ids as the codes of a CIDFontType0 font, which PDF readers map
-    through the charset as CIDs: without this, strict readers would draw the wrong glyphs.
-    Identity also lets the charset shrink from 2 bytes per glyph to 5 bytes. Patched in place
-    (the tail of the old charset becomes padding), so no offset moves.
-    """
-    data = bytearray(otf)
-    num_tables = int.from_bytes(data[4:6], "big")
-    records = {bytes(data[12 + 16 * i : 16 + 16 * i]): 12 + 16 * i for i in range(num_tables)}
-    if b"CFF " not in records:
-        return None
-    record = records[b"CFF "]
-    cff = int.from_bytes(data[record + 8 : record + 12], "big")
-    cff_length = int.from_bytes(data[record + 12 : record + 16], "big")
-
-    def index_end(at: int) -> tuple[int, list[bytes]]:
-        count = int.from_bytes(data[at : at + 2], "big")
-        if count == 0:
-            return at + 2, []
-        size = data[at + 2]
-        offsets = [
-            int.from_bytes(data[at + 3 + i * size : at + 3 + (i + 1) * size], "big") for i in range(count + 1)
-        ]
-        base = at + 2 + (count + 1) * size
-        return base + offsets[-1], [bytes(data[base + a : base + b]) for a, b in itertools.pairwise(offsets)]
-
-    names_end, _ = index_end(cff + data[cff + 2])
-    _, top_dicts = index_end(names_end)
-    operators = _dict_operators(top_dicts[0]) if top_dicts else {}
-    if (12, 30) not in operators or 15 not in operators or 17 not in operators:
-        return None  # not CID-keyed
-    glyphs = int.from_bytes(data[cff + operators[17][0] : cff + operators[17][0] + 2], "big")
-    start = cff + operators[15][0]
-    old_format, at, covered = data[start], start + 1, 1
-    cids: list[int] = []
-    while covered < glyphs:
-        first = int.from_bytes(data[at : at + 2], "big")
-        if old_format == 0:
-            cids.append(first)
-            at, covered = at + 2, covered + 1
-            continue
-        width = 1 if old_format == 1 else 2
-        left = int.from_bytes(data[at + 2 : at + 2 + width], "big")
-        cids.extend(range(first, first + left + 1))
-        at, covered = at + 2 + width, covered + left + 1
-    if cids == list(range(1, glyphs)):
-        return otf
-    new = b"\x02" + (1).to_bytes(2, "big") + (glyphs - 2).to_bytes(2, "big")
-    if old_format not in (0, 1, 2) or glyphs < 2 or len(new) > at - start:
-        return None
-    data[start:at] = new + bytes(at - start - len(new))
-    # Table checksum, then the whole-font adjustment in 'head'.
-    data[record + 4 : record + 8] = _checksum(data[cff : cff + cff_length]).to_bytes(4, "big")
-    if b"head" in records:
-        head = int.from_bytes(data[records[b"head"] + 8 : records[b"head"] + 12], "big")
-        data[head + 8 : head + 12] = bytes(4)
-        data[head + 8 : head + 12] = ((0xB1B0AFBA - _checksum(data)) & 0xFFFFFFFF).to_bytes(4, "big")
-    return bytes(data)
-
-
-def _checksum(block: bytes | bytearray) -> int:
-    padded = bytes(block) + bytes(-len(block) % 4)
-    return sum(int.from_bytes(padded[i : i + 4], "big") for i in range(0, len(padded), 4)) & 0xFFFFFFFF
-
-
-def _dict_operators(top: bytes) -> dict[int | tuple[int, int], list[int]]:
-    """A CFF DICT's operators with their integer operands (reals are skipped)."""
-    operators: dict[int | tuple[int, int], list[int]] = {}
-    operands: list[int] = []
-    i = 0
-    while i < len(top):
-        b0 = top[i]
-        if b0 <= 21:
-            key: int | tuple[int, int] = (12, top[i + 1]) if b0 == 12 else b0
-            operators[key], operands = operands, []
-            i += 2 if b0 == 12 else 1
-        elif b0 == 28:
-            operands.append(int.from_bytes(top[i + 1 : i + 3], "big", signed=True))
-            i += 3
-        elif b0 == 29:
-            operands.append(int.from_bytes(top[i + 1 : i + 5], "big", signed=True))
-            i += 5
-        elif b0 == 30:  # real number: nibbles up to an 0xf nibble
-            i += 1
-            while i < len(top) and (top[i] & 0x0F) != 0x0F and (top[i] >> 4) != 0x0F:
-                i += 1
-            i += 1
-        elif b0 <= 246:
-            operands.append(b0 - 139)
-            i += 1
-        elif b0 <= 250:
-            operands.append((b0 - 247) * 256 + top[i + 1] + 108)
-            i += 2
-        elif b0 <= 254:
-            operands.append(-(b0 - 251) * 256 - top[i + 1] - 108)
-            i += 2
-        else:
-            i += 1
-    return operators
-
-
-def _match_face(face: _Face) -> tuple[str, int] | None:
-    if not shutil.which("fc-match"):
-        return None
-    answer = _run("fc-match", "-f", "%{family}\t%{file}\t%{index}", face.pattern)
-    families, path, index = ([*answer.split("\t"), "", ""])[:3]
-    if face.family not in families.split(",") or not os.path.exists(path) or not index.isdigit():
-        return None
-    return path, int(index)
-
-
-def _build_font_faces(folder: Path) -> str:
-    """@font-face rules for the pre-subset faces written into ``folder`` ("" if impossible)."""
-    ranges = sorted([*_NON_HAN_RANGES, *_gb2312_han()])
-    rules = []
-    for number, face in enumerate(_FACES):
-        found = _match_face(face)
-        data = _subset_face(*found, ranges) if found else None
-        data = _identity_charset(data) if data else None
-        if data is None:
-            log.info("no pre-subset for %s; the system font is used directly", face.pattern)
-            continue
-        target = folder / f"face{number}.otf"
-        target.write_bytes(data)
-        rules.append(
-            f'@font-face {{ font-family: "{face.css_family}"; font-weight: {face.weight}; '
-            f'font-style: normal; src: url("{target.as_uri()}"); }}'
-        )
-    return "\n".join(rules)
-
-
 def default_templates_dir() -> Path:
     """Where ``certificate.html.j2`` lives (see ``kit.resources``)."""
     return shared_dir("templates", TEMPLATE)
@@ -499,13 +287,21 @@ def verify_address(verify_url: str) -> str:
 
 
 class Renderer:
-    """Renders certificates to PDF. Create once per process and reuse.
+    """Renders certificates to PDF. Create once per process and reuse; ``close()`` when done.
 
     Rendering is serialised by a lock: WeasyPrint's Pango font map is not meant to be
     shared by threads. For throughput, use processes (each with its own ``Renderer``).
+
+    The pre-subset faces come from ``font_cache_dir`` (default ``faces.default_cache_dir()``), cut
+    there by the first process that needs them. WeasyPrint copies every @font-face font into a
+    folder of its own under the temporary directory (~6 MB here) and removes it only when its
+    font configuration is garbage-collected — never when a process ends on a signal (uvicorn
+    re-raises SIGTERM after its graceful shutdown, so the interpreter's exit handlers do not run).
+    ``close()`` removes it, and any temporary folder of faces; the app calls it at shutdown, and
+    an exit handler does at a normal interpreter exit.
     """
 
-    def __init__(self, templates_dir: Path | None = None) -> None:
+    def __init__(self, templates_dir: Path | None = None, *, font_cache_dir: Path | None = None) -> None:
         import weasyprint
         from weasyprint.text.fonts import FontConfiguration
 
@@ -524,9 +320,21 @@ class Renderer:
         self._font_config = FontConfiguration()
         self._base_url = self.templates_dir.as_uri() + "/"
         self._lock = threading.Lock()
-        self._font_folder = Path(tempfile.mkdtemp(prefix="creditbank-fonts-"))
-        weakref.finalize(self, shutil.rmtree, self._font_folder, True)
-        self._font_faces = Markup(_build_font_faces(self._font_folder))
+        prepared = faces.prepare(font_cache_dir if font_cache_dir is not None else faces.default_cache_dir())
+        self._font_faces = Markup(prepared.css)
+        self._closed = False
+        self._clean_up = weakref.finalize(self, _clean_up, os.getpid(), self._font_config, prepared.temporary)
+        # A worker of a multiprocessing pool started by fork ends with os._exit: no exit handler runs
+        # there, multiprocessing's own finalizers do.
+        multiprocessing.util.Finalize(self, self._clean_up, exitpriority=0)
+
+    def close(self) -> None:
+        """Remove what this renderer put in the temporary directory (WeasyPrint's copies of the
+        faces; the faces themselves if the cache could not be written). Waits for a render in
+        progress; rendering afterwards is an error."""
+        with self._lock:
+            self._closed = True
+            self._clean_up()
 
     @property
     def font_config(self) -> Any:
@@ -580,6 +388,8 @@ class Renderer:
                 )
             )
         with self._lock:
+            if self._closed:
+                raise RuntimeError("Renderer is closed")
             document = self._weasyprint.HTML(string=html, base_url=self._base_url)
             pdf = document.write_pdf(
                 font_config=self._font_config,
@@ -587,6 +397,20 @@ class Renderer:
                 finisher=_with_seal_slot if seal is not None else _associate_attachments,
             )
         return seal(pdf) if seal is not None else pdf
+
+
+def _clean_up(owner: int, font_config: Any, temporary: Path | None) -> None:
+    if os.getpid() != owner:  # a forked child exiting: the folders are its parent's, still in use
+        return
+    # WeasyPrint's own folder of @font-face copies (``FontConfiguration._folder``, made on the first
+    # render; its ``__del__`` removes it too, but only if the object is ever collected). Forgotten,
+    # so a render through this configuration after all would make a new one rather than fail.
+    folder = getattr(font_config, "_folder", None)
+    if folder:
+        shutil.rmtree(folder, ignore_errors=True)
+        font_config._folder = None
+    if temporary is not None:
+        shutil.rmtree(temporary, ignore_errors=True)
 
 
 def _associate_attachments(document: Any, pdf: Any) -> None:

@@ -7,6 +7,7 @@ import asyncio
 import json
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import anyio.to_thread
@@ -22,8 +23,9 @@ if TYPE_CHECKING:  # WeasyPrint loads only when the first PDF is asked for
 
 
 class Printer:
-    def __init__(self, base_url: str) -> None:
+    def __init__(self, base_url: str, font_cache_dir: Path | None = None) -> None:
         self.base_url = base_url.rstrip("/")
+        self.font_cache_dir = font_cache_dir
         self._renderer: Renderer | None = None
         self._readiness: Readiness | None = None
         self._lock = threading.Lock()  # the renderer's start (fonts: seconds)
@@ -62,8 +64,16 @@ class Printer:
             if self._renderer is None:
                 from creditbank.certificates.pdf import Renderer
 
-                self._renderer = Renderer()
+                self._renderer = Renderer(font_cache_dir=self.font_cache_dir)
             return self._renderer
+
+    def close(self) -> None:
+        """At the app's shutdown: the renderer removes its temporary files (``Renderer.close``). The
+        printer stays usable: a PDF asked for afterwards starts a new renderer."""
+        with self._lock:
+            renderer, self._renderer = self._renderer, None
+        if renderer is not None:
+            renderer.close()
 
     def view(self, certificate: Certificate):
         from creditbank.certificates.pdf import CertificateLine, CertificateView

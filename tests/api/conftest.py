@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
+
+from tests.conftest import share_printers
 
 
 @pytest.fixture(autouse=True)
@@ -19,18 +19,12 @@ def _cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(service, "_hasher", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
 
 
-_printers: dict[str, Any] = {}
-
-
 @pytest.fixture(autouse=True)
-def _one_pdf_renderer_per_run(monkeypatch: pytest.MonkeyPatch) -> None:
+def _one_pdf_renderer_per_run(monkeypatch: pytest.MonkeyPatch, shared_printers: dict) -> None:
     """Each app builds its own WeasyPrint renderer on the first PDF asked for, loading the CJK font
     (about two seconds); every walk asks for one. Share one printer per base URL across the run —
     the PDFs are still really rendered."""
-    from creditbank import app
-    from creditbank.certificates.printing import Printer
-
-    monkeypatch.setattr(app, "Printer", lambda base_url: _printers.setdefault(base_url, Printer(base_url)))
+    share_printers(monkeypatch, shared_printers)
 
 
 @pytest.fixture(autouse=True)

@@ -158,14 +158,16 @@ def squeeze(text: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def renderer() -> Renderer:
+def renderer() -> Iterator[Renderer]:
     try:
-        return Renderer()
+        renderer = Renderer()
     except FontMissing as error:
         if os.environ.get("CI"):
             pytest.fail(str(error))
         warnings.warn(str(error), stacklevel=1)
         pytest.skip("no CJK font — run scripts/setup-system.sh")
+    yield renderer
+    renderer.close()
 
 
 @pytest.fixture(scope="module")

@@ -19,19 +19,14 @@ from creditbank.certificates import service as certificates
 from creditbank.certificates.printing import StoredPdfs
 from creditbank.errors import CreditbankError
 from tests.certificates.test_certificates import issue, world  # noqa: F401
-from tests.conftest import OPERATOR
-
-_printers: dict = {}
+from tests.conftest import OPERATOR, share_printers
 
 
 @pytest.fixture(autouse=True)
-def _one_renderer(monkeypatch: pytest.MonkeyPatch) -> None:
-    """One WeasyPrint renderer for the module (its start loads the CJK font, ~2 s); every app keeps
+def _one_renderer(monkeypatch: pytest.MonkeyPatch, shared_printers: dict) -> None:
+    """One WeasyPrint renderer for the run (its start loads the CJK font, ~1 s); every app keeps
     its own store of PDFs, which is what these tests look at."""
-    from creditbank import app
-    from creditbank.certificates.printing import Printer
-
-    monkeypatch.setattr(app, "Printer", lambda base_url: _printers.setdefault(base_url, Printer(base_url)))
+    share_printers(monkeypatch, shared_printers)
 
 
 def text_of(pdf: bytes) -> str:

@@ -100,8 +100,8 @@ def _context(request: Request) -> Ctx:
         return cached
     cookies = request.cookies
     lang = cookies.get(security.LANG_COOKIE, "")
-    if lang not in i18n.LANGUAGES:
-        lang = i18n.DEFAULT
+    if lang not in i18n.LANGUAGES:  # no choice made yet: what the browser asks for
+        lang = i18n.from_accept_language(request.headers.get("accept-language", ""))
     text = cookies.get(security.TEXT_COOKIE, "m")
     if text not in TEXT_SIZES:
         text = "m"

@@ -1,4 +1,5 @@
-"""Languages of the pages: zh-CN by default, English by a remembered switch.
+"""Languages of the pages: the remembered switch (``cb_lang``) when the reader used it; before that the
+browser's ``Accept-Language`` (Chinese or English, whichever it ranks first); zh-CN when it names neither.
 
 Texts live in Babel message catalogues (``creditbank/web/locale/<lang>/LC_MESSAGES/messages.po``,
 extracted with ``pybabel extract -F babel.cfg``). The ``.po`` files are compiled in memory when
@@ -51,6 +52,26 @@ class Translator:
     def ngettext(self, singular: str, plural: str, n: int, **params: object) -> str:
         text = self._t.ngettext(singular, plural, n)
         return text % ({"num": n} | params)
+
+
+def from_accept_language(header: str) -> str:
+    """The language a browser ranks first of the two we have (``en-US,en;q=0.9`` → en, ``zh-TW`` or
+    ``fr,zh;q=0.5`` → zh); zh when it names neither. Ties keep the header's order (RFC 9110 §12.5.4)."""
+    ranked: list[tuple[float, int, str]] = []
+    for position, part in enumerate(header.split(",")):
+        tag, _, params = part.strip().partition(";")
+        q = 1.0
+        for param in params.split(";"):
+            name, _, value = param.strip().partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        primary = tag.strip().lower().split("-")[0]
+        if primary in LANGUAGES and q > 0:
+            ranked.append((-q, position, primary))
+    return min(ranked)[2] if ranked else DEFAULT
 
 
 def N_(message: str) -> str:

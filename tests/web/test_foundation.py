@@ -149,6 +149,26 @@ class TestLanguages:
         page = client.get("/signin")
         assert '<html lang="en"' in page.text and "Account number" in page.text and "中文" in page.text
 
+    @pytest.mark.parametrize(
+        ("header", "english"),
+        [
+            ("en", True), ("en-US,en;q=0.9", True), ("en-GB, zh-CN;q=0.8", True), ("fr, en;q=0.5", True),
+            ("zh-CN,zh;q=0.9,en;q=0.8", False), ("zh-TW", False), ("de", False), ("", False),
+            ("zh;q=0.5, en;q=0.9", True),
+        ],
+    )  # fmt: skip
+    def test_a_first_visit_reads_the_browsers_language(self, client, header, english):
+        page = client.get("/activate", headers={"Accept-Language": header})
+        assert page.status_code == 200
+        assert ('<html lang="en"' in page.text) is english, page.text[:300]
+        assert ("Activate your account" in page.text) is english or ("激活" in page.text) is not english
+
+    def test_the_readers_own_choice_wins_over_the_browsers(self, client):
+        client.get("/lang/zh")
+        assert '<html lang="zh-CN"' in client.get("/activate", headers={"Accept-Language": "en"}).text
+        client.get("/lang/en")
+        assert '<html lang="en"' in client.get("/activate", headers={"Accept-Language": "zh-CN"}).text
+
     def test_refusals_speak_the_readers_language(self, client):
         client.get("/lang/en")
         response = client.post("/signin", data={"account_no": "CB1", "password": "x"})

@@ -348,7 +348,11 @@ def _published(
 def did_json(request: Request) -> Response:
     issuer = _issuer(request)
     document = did_document(
-        issuer.did, issuer.keys.all(), issuer.identity.previous, issuer.identity.pdf_seals_since
+        issuer.did,
+        issuer.keys.all(),
+        issuer.identity.previous,
+        issuer.identity.pdf_seals_since,
+        base_url=issuer.base_url,
     )
     return _published(request, document, negotiation.DID_TYPES)
 

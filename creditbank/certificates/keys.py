@@ -676,19 +676,43 @@ saying since when every PDF of a certificate the bank issues carries its seal
 made before seals. Extra members are allowed by both formats; a document without it is older."""
 
 
-VOCABULARY = "https://creditbank.example/ns#"
-"""creditbank's own JSON-LD vocabulary (the namespace of its problem types, ``api.problems``): an
-identifier, never fetched."""
+XSD_DATETIME = "http://www.w3.org/2001/XMLSchema#dateTime"
 
-SEALS_CONTEXT = {
-    PDF_SEALS_SINCE: {
-        "@id": VOCABULARY + "pdfSealsSince",
-        "@type": "http://www.w3.org/2001/XMLSchema#dateTime",
+
+def vocabulary(base_url: str) -> str:
+    """creditbank's own JSON-LD vocabulary on the bank itself, ``<base_url>/ns#``: the page
+    ``/ns`` documents each term (``/ns#pdfSealsSince`` lands on it). A JSON-LD processor never
+    fetches a term's IRI (only ``@context`` URLs), so nothing depends on it being reachable; it is
+    served so that whoever reads the IRI can open it. It was ``https://creditbank.example/ns#``, a
+    reserved domain nobody could open. Never inside a credential (their contexts are the W3C and
+    1EdTech ones): only did.json's inline context below names it."""
+    return f"{base_url.rstrip('/')}/ns#"
+
+
+VOCABULARY_TERMS: dict[str, dict[str, str]] = {
+    "pdfSealsSince": {
+        "member": PDF_SEALS_SINCE,
+        "range": XSD_DATETIME,
+        "label_zh": "PDF 封印起始时间",
+        "label_en": "PDFs sealed since",
+        "comment_zh": "自此时间（UTC）起本行签发的证书，其 PDF 都带本行的封印：没有封印的这类 PDF 是被改动过的；"
+        "更早签发的证书的 PDF 可能没有封印，改为核对页面上印的文字。",
+        "comment_en": "Every PDF of a certificate the bank issued since this time (UTC) carries the bank's "
+        "seal: such a PDF without one was changed; PDFs of certificates issued before may have none and "
+        "are checked by their printed text instead.",
+        "where": "/.well-known/did.json, /.well-known/jwks.json, /api/v1/keys",
     }
 }
-"""The DID document is JSON-LD: a member its contexts do not define is dropped by a JSON-LD processor
-(or refused, in safe mode). This inline context defines :data:`PDF_SEALS_SINCE` in the document
-itself, so nothing has to be fetched to read it."""
+"""The vocabulary's terms (one so far), for did.json's context and the ``/ns`` page."""
+
+
+def seals_context(base_url: str) -> dict[str, Any]:
+    """The inline context defining :data:`PDF_SEALS_SINCE` in the DID document.
+
+    The DID document is JSON-LD: a member its contexts do not define is dropped by a JSON-LD
+    processor (or refused, in safe mode). This defines it in the document itself, so nothing has to
+    be fetched to read it."""
+    return {PDF_SEALS_SINCE: {"@id": vocabulary(base_url) + "pdfSealsSince", "@type": XSD_DATETIME}}
 
 
 def _seals_member(pdf_seals_since: datetime | None) -> dict[str, Any]:
@@ -712,6 +736,7 @@ def did_document(
     keys: Sequence[IssuerKey],
     previous: Sequence[FormerIdentity] = (),
     pdf_seals_since: datetime | None = None,
+    base_url: str | None = None,
 ) -> dict[str, Any]:
     """Every key as a ``Multikey`` verification method (old certificates name retired and
     compromised keys too); ``assertionMethod`` lists only the keys that are not compromised.
@@ -720,7 +745,8 @@ def did_document(
     the keys that existed under each old DID are listed under it too, so the verification
     methods old certificates name (``did:web:<old>#kid``) resolve from the new address.
 
-    With ``pdf_seals_since``: :data:`PDF_SEALS_SINCE`, defined by :data:`SEALS_CONTEXT`."""
+    With ``pdf_seals_since``: :data:`PDF_SEALS_SINCE`, defined by :func:`seals_context` in the
+    vocabulary of ``base_url`` (the bank's, which ``did`` names)."""
     multikey = _multikey()
     methods = [multikey.multikey_document(k.public_key, id=f"{did}#{k.kid}", controller=did) for k in keys]
     assertion = [f"{did}#{k.kid}" for k in keys if k.status != "compromised"]
@@ -732,7 +758,9 @@ def did_document(
         ]
         assertion += [f"{former.did}#{k.kid}" for k in older if k.status != "compromised"]
     seals = _seals_member(pdf_seals_since)
-    context: list[Any] = [*DID_CONTEXT, SEALS_CONTEXT] if seals else list(DID_CONTEXT)
+    if seals and base_url is None:
+        raise ValueError("the PDF seals time is defined in the bank's vocabulary: give base_url")
+    context: list[Any] = [*DID_CONTEXT, seals_context(base_url or "")] if seals else list(DID_CONTEXT)
     document: dict[str, Any] = {"@context": context, "id": did}
     if previous:
         document["alsoKnownAs"] = [former.did for former in reversed(previous)]

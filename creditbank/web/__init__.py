@@ -24,6 +24,7 @@ from creditbank.web import (
     security,
     stats,
     verifier,
+    vocabulary,
 )
 from creditbank.web.base import Renderer
 
@@ -48,4 +49,5 @@ def install(app: FastAPI) -> None:
     app.include_router(stats.router)
     app.include_router(recognition.router)
     app.include_router(problems.router)
+    app.include_router(vocabulary.router)
     app.state.html_error = public.status_page

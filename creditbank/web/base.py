@@ -257,6 +257,29 @@ def local_path(target: str | None, default: str = "/me") -> str:
     return target
 
 
+def asks_for(request: Request, offers: tuple[str, ...]) -> str | None:
+    """The first of ``offers`` (JSON types) that ``Accept`` names itself with a higher q than any
+    range taking HTML (``text/html``, ``text/*``, ``*/*``); None — the page — otherwise, so a browser,
+    curl's ``*/*`` and a request without ``Accept`` get the page."""
+    best: tuple[float, str | None] = (0.0, None)
+    html = 0.0
+    for part in request.headers.get("accept", "").split(","):
+        media, *params = (p.strip().lower() for p in part.split(";"))
+        q = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip() == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        if media in offers and q > best[0]:
+            best = (q, media)
+        elif media in ("text/html", "text/*", "*/*"):
+            html = max(html, q)
+    return best[1] if best[0] > html else None
+
+
 def error_page(ctx: Ctx, code: str, params: dict[str, Any] | None = None, *, status: int | None = None):
     status = status or CODES[code][0]
     headers = {"Retry-After": "60"} if status == 429 else None

@@ -12,9 +12,10 @@ from fastapi import APIRouter, HTTPException, Path
 from fastapi.responses import HTMLResponse, JSONResponse
 
 from creditbank.errors import CODES, STATUS_NAMES, next_steps, problem_type
-from creditbank.web.base import Ctx, Page, PageRoute, renderer
+from creditbank.web.base import Ctx, Page, PageRoute, asks_for, renderer
 
 router = APIRouter(route_class=PageRoute, tags=["public 公开"])
+_JSON = ("application/json", "application/problem+json")
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
 _CACHE = {"Cache-Control": "public, max-age=3600", "Vary": "Accept"}
 """For the JSON only: a page carries the signed-in reader's name and form token (base.html.j2), so
@@ -60,27 +61,6 @@ def _parts(template: str) -> list[tuple[str, bool]]:
     return [(piece, i % 2 == 1) for i, piece in enumerate(pieces) if piece]
 
 
-def _wants_json(ctx: Ctx) -> bool:
-    """JSON only when ``Accept`` names it (application/json or application/problem+json) above every
-    range that takes HTML: a browser, curl's ``*/*`` and no ``Accept`` get the page."""
-    best_json, best_html = 0.0, 0.0
-    for part in ctx.request.headers.get("accept", "").split(","):
-        media, *params = (p.strip().lower() for p in part.split(";"))
-        q = 1.0
-        for param in params:
-            name, _, value = param.partition("=")
-            if name.strip() == "q":
-                try:
-                    q = float(value)
-                except ValueError:
-                    q = 0.0
-        if media in ("application/json", "application/problem+json"):
-            best_json = max(best_json, q)
-        elif media in ("text/html", "text/*", "*/*"):
-            best_html = max(best_html, q)
-    return best_json > best_html
-
-
 def _base_url(ctx: Ctx) -> str:
     return str(ctx.request.app.state.issuer.base_url)
 
@@ -109,7 +89,7 @@ def problem_list(ctx: Page):
     page (the problem's `type`). Generated from the bank's one registry of codes."""
     base_url = _base_url(ctx)
     entries = [entry(base_url, code) for code in CODES]
-    if _wants_json(ctx):
+    if asks_for(ctx.request, _JSON):
         return JSONResponse({"problems": entries}, headers=_CACHE)
     return renderer(ctx.request).page(
         ctx, "web/problems.html.j2", headers={"Vary": "Accept"}, entries=entries
@@ -137,7 +117,7 @@ def problem_page(ctx: Page, code: Annotated[str, Path(max_length=64)]):
     if code not in CODES:  # the app's 404: a page for a browser, problem+json for a JSON client
         raise HTTPException(404)
     item = entry(_base_url(ctx), code)
-    if _wants_json(ctx):
+    if asks_for(ctx.request, _JSON):
         return JSONResponse(item, headers=_CACHE)
     return renderer(ctx.request).page(
         ctx,

@@ -265,10 +265,10 @@ def test_did_document_defines_when_pdf_seals_began_for_json_ld_processors(tmp_pa
     _, keys = _three_keys(tmp_path)
     did = "did:web:127.0.0.1%3A8000"
     since = datetime(2027, 3, 15, 8, 0, tzinfo=UTC)
-    doc = keymod.did_document(did, keys, pdf_seals_since=since)
+    doc = keymod.did_document(did, keys, pdf_seals_since=since, base_url="http://127.0.0.1:8000")
     assert doc[keymod.PDF_SEALS_SINCE] == "2027-03-15T08:00:00Z"
     [expanded] = pyld.expand(json.loads(json.dumps(doc)), jsonld.default_loader().options())
-    assert expanded[keymod.VOCABULARY + "pdfSealsSince"] == [
+    assert expanded["http://127.0.0.1:8000/ns#pdfSealsSince"] == [
         {"@type": "http://www.w3.org/2001/XMLSchema#dateTime", "@value": "2027-03-15T08:00:00Z"}
     ]
     jsonld.to_dataset(doc)  # strict: no member of the document is undefined

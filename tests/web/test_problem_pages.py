@@ -1,4 +1,4 @@
-"""A problem's ``type`` opened in Chromium: the page the RFC 9457 type names is there, readable and
+"""A problem's ``type`` (and did.json's vocabulary term) opened in Chromium: the page is there, readable and
 accessible at both sizes and in both page languages (its text is Chinese first, English second)."""
 
 from __future__ import annotations
@@ -30,4 +30,18 @@ def test_a_problems_type_opens_in_the_browser(live_sqlite, browser, lang, size):
     page.click("#all-codes")
     assert page.locator("#code-unauthorized td").nth(1).inner_text() == "401"
     check(page, "problems")
+    page.context.close()
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_the_vocabulary_term_did_json_names_opens_in_the_browser(live_sqlite, browser, lang):
+    did = live_sqlite.client.get("/.well-known/did.json").json()
+    iri = did["@context"][-1]["creditbank_pdf_seals_since"]["@id"]
+    assert iri == f"{live_sqlite.base}/ns#pdfSealsSince"
+    page = new_page(browser, live_sqlite.base, "phone", lang)
+    response = page.goto(iri)
+    assert response is not None and response.status == 200
+    term = page.locator("#pdfSealsSince")
+    assert "PDF 封印起始时间" in term.inner_text() and "PDFs sealed since" in term.inner_text()
+    check(page, "vocabulary")
     page.context.close()

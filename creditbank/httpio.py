@@ -16,6 +16,7 @@ from typing import IO, Any
 from fastapi import Request, Response
 from fastapi.params import Form
 from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException
 
 from creditbank.errors import CreditbankError
 from creditbank.kit import jsonbody
@@ -54,7 +55,12 @@ async def spool_body(
     content_type = request.headers.get("content-type", "")
     digest = hashlib.sha256()
     if content_type.startswith("multipart/form-data"):
-        form = await request.form(max_files=1)
+        try:
+            form = await request.form(max_files=1)
+        except HTTPException as exc:  # Starlette's 400 for a body that is not multipart as declared
+            if exc.status_code != 400:
+                raise
+            raise CreditbankError("validation_error", errors=[_multipart_invalid(exc.detail)]) from None
         upload = form.get("file")
         if upload is None or isinstance(upload, str):
             raise CreditbankError(unsupported)
@@ -78,6 +84,20 @@ async def spool_body(
         spooled.write(chunk)
     spooled.seek(0)
     return spooled, digest.hexdigest(), None
+
+
+def _multipart_invalid(reason: str) -> dict[str, str]:
+    """The ``errors`` entry for an upload declared multipart/form-data that does not parse as one
+    (was Starlette's bare 400): like a JSON body's ``json_invalid``, a 422 ``validation_error``."""
+    return {
+        "field": "",
+        "code": "multipart_invalid",
+        "message_zh": "上传内容不是有效的 multipart/form-data：请用名为 file 的表单字段上传文件，"
+        "或按文件本身的类型（如 application/pdf、text/csv）直接发送",
+        "message_en": f"The upload is not valid multipart/form-data ({reason}): send the file in a form "
+        "field named file, or send the file itself with its own Content-Type (such as application/pdf, "
+        "text/csv)",
+    }
 
 
 def is_json(content_type: str) -> bool:

@@ -173,3 +173,19 @@ class TestBodiesOfTheWrongShape:
         assert response.status_code == 413
         assert response.json()["code"] == "body_too_large"
         assert response.json()["title"] == "请求内容超过 1024 KB 上限"
+
+
+class TestUploadsThatAreNotMultipart:
+    @pytest.mark.parametrize(
+        ("path", "who"), [("/api/v1/verify", None), ("/api/v1/completions/batch", "institution")]
+    )
+    @pytest.mark.parametrize("content_type", ["multipart/form-data; boundary=zzz", "multipart/form-data"])
+    def test_a_body_declared_multipart_that_is_not_is_a_problem_with_a_code(
+        self, client, callers, path, who, content_type
+    ):
+        """Was Starlette's 400 passed through as "validation_error" with status 400 and no errors."""
+        headers = {"Content-Type": content_type} | (callers[who] if who else {})
+        entry = _refusal(client.post(path, content=b"garbage", headers=headers | {"Accept-Language": "en"}))
+        assert entry["code"] == "multipart_invalid"
+        assert entry["message_zh"].startswith("上传内容不是有效的 multipart/form-data")
+        assert entry["message_en"].startswith("The upload is not valid multipart/form-data (")

@@ -305,6 +305,23 @@ CODES: dict[str, tuple[int, str, str]] = {
         "学习者已撤回这项转换申请，无需再审核",
         "The learner withdrew this conversion request; there is nothing to decide",
     ),
+    "conversion_superseded": (
+        409,
+        "学校已直接为学习者登记了这门课程（学习成果记录 {completion}），这项转换申请已自动结束，"
+        "锁定的学分已退回，无需再审核",
+        "The school posted this course for the learner directly (completion {completion}); the "
+        "conversion request ended by itself and its credits were released — there is nothing to decide",
+    ),
+    "conversion_target_importing": (
+        409,
+        "学习成果 {ref} 已由本机构的批量导入（{import_id}）登记给该学习者，但导入尚未发布，暂不能审核："
+        "导入发布后这项转换申请会自动结束、学分退回，无需批准；若该导入已失败，请重新发送同一文件，"
+        "或请区学分银行管理员放弃该导入后再审核",
+        "Your institution's batch import ({import_id}) has posted outcome {ref} for this learner but "
+        "is not published yet, so the request cannot be decided now: once the import is published the "
+        "request ends by itself and its credits are released, nothing to approve; if that import "
+        "failed, send the same file again, or have the operator abandon it, then decide",
+    ),
     "qualification_not_met": (
         422,
         "尚未满足资历 {code} 的要求",

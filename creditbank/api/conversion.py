@@ -315,13 +315,16 @@ def my_conversions(db: DbDep, principal: LearnerCaller) -> list[dict]:
     summary="待处理的转换申请 · Conversion requests targeting my outcomes (pending by default)",
     description="Requests under the rules the institution owns, in one `state`: `pending` (to decide), "
     "`approved`, `rejected`, `expired` (undecided for 30 days, credits released), `reversed` (undone "
-    "by a forced revocation of a source record) or `withdrawn` (taken back by the learner before a "
-    "decision, credits released; 已撤回).",
+    "by a forced revocation of a source record), `withdrawn` (taken back by the learner before a "
+    "decision, credits released; 已撤回) or `superseded` (the institution posted the target course to "
+    "the learner itself, by a completion or an import: the request ended, credits released; 已被直接登记取代).",
 )
 def institution_conversions(
     db: DbDep,
     principal: InstitutionCaller,
-    state: Literal["pending", "approved", "rejected", "expired", "reversed", "withdrawn"] = "pending",
+    state: Literal[
+        "pending", "approved", "rejected", "expired", "reversed", "withdrawn", "superseded"
+    ] = "pending",
     limit: int = Query(default=100, ge=1, le=1000),
 ) -> list[dict]:
     with db.reader() as session:
@@ -337,9 +340,12 @@ def institution_conversions(
     summary="审核转换申请 · Approve or reject a request (the target institution)",
     description="Only a `pending` request is decided. Deciding one already decided is 409 "
     "`conversion_already_decided`; one the learner withdrew 409 `conversion_withdrawn` (已撤回: its "
-    "credits were released, nothing to decide); an expired one 409 `conversion_expired`; approving "
-    "when the learner meanwhile holds the target outcome 409 `conversion_target_held`. Another "
-    "institution's request is 404.",
+    "credits were released, nothing to decide); one ended because the institution posted the target "
+    "course to the learner itself 409 `conversion_superseded` (its credits were released); an expired "
+    "one 409 `conversion_expired`; approving when the learner meanwhile holds the target outcome 409 "
+    "`conversion_target_held`, and while the institution's own batch import has written it for the "
+    "learner but not published it 409 `conversion_target_importing` (publishing ends the request). "
+    "Another institution's request is 404.",
 )
 def decide(
     conversion_id: str,

@@ -19,7 +19,9 @@ time, and stays all-or-nothing for everybody who reads:
 3. **Publish**: one short transaction marks the import ``published`` and releases its
    ``lot_batch`` (with the Idempotency-Key answer, if any): two rows, whatever the import's size.
    From that commit on every pending completion and lot of the import counts as active
-   (``models.live``, ``ledger.queries.lot_live``) — the whole batch becomes visible at once.
+   (``models.live``, ``ledger.queries.lot_live``) — the whole batch becomes visible at once. A
+   learner's pending conversion request for a course the import gives them ends in the same
+   transaction (``superseded``, its credits released), as a single post of the course ends it.
 4. **Settle**: the import's rows are turned ``active`` in short chunks (each its own transaction,
    like step 2), then the batch is marked ``settled``. Nothing a reader sees changes; it only
    puts the rows under the partial unique index and keeps readers' "released" set empty. A crash
@@ -45,9 +47,12 @@ from typing import Any
 from sqlalchemy import bindparam, select, update
 from sqlmodel import Session, col
 
+from creditbank.catalogue.models import Outcome
 from creditbank.completions import rules
 from creditbank.completions.models import Completion, CompletionImport, CompletionState, ImportState
 from creditbank.completions.service import ABANDONED_BY, BatchReport, Poster, Prepared, import_running
+from creditbank.conversion.models import Conversion, ConversionRule, ConversionState
+from creditbank.conversion.service import supersede
 from creditbank.db import Database, in_values, referenced, table_of
 from creditbank.errors import CreditbankError, row_error
 from creditbank.institutions import service as institutions
@@ -280,8 +285,30 @@ def _beat(session: Session, import_id: str, written: int) -> None:
     )
 
 
+_SUPERSEDED = (
+    # The learners' pending requests whose target (any version: the code at its institution) this
+    # import gives them: request → the completion that ends it. Pending requests are few; each
+    # finds its learner's completions by index.
+    select(col(Conversion.id), col(Completion.id))
+    .join(ConversionRule, col(ConversionRule.id) == col(Conversion.rule_id))
+    .join(Outcome, col(Outcome.id) == col(ConversionRule.target_outcome_id))
+    .join(
+        Completion,
+        (col(Completion.learner_id) == col(Conversion.learner_id))
+        & (col(Completion.institution_id) == col(Outcome.institution_id))
+        & (col(Completion.outcome_code) == col(Outcome.code)),
+    )
+    .where(
+        col(Conversion.state) == ConversionState.pending,
+        col(Completion.import_id) == bindparam("import_id"),
+        col(Completion.state) == CompletionState.pending,
+    )
+)
+
+
 def _publish(session: Session, import_id: str) -> None:
-    """Step 3: the whole batch becomes visible at once — by two row updates, whatever its size.
+    """Step 3: the whole batch becomes visible at once — by two row updates, whatever its size
+    (and the release of the learners' pending conversion requests for courses it gives them).
 
     The import turns ``published`` and its ``lot_batch`` ``released``: from this commit on, every
     reader counts the pending rows of the import as active (``models.live``,
@@ -301,6 +328,8 @@ def _publish(session: Session, import_id: str) -> None:
         .where(col(CompletionImport.id) == import_id)
         .values(state=ImportState.published, finished_at=clock.now())
     )
+    # The courses count from this commit on: a request for one of them has nothing left to grant.
+    supersede(session, dict(session.execute(_SUPERSEDED, {"import_id": import_id}).all()))
 
 
 _LOT, _COMPLETION = table_of(Lot), table_of(Completion)

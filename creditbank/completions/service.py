@@ -34,7 +34,7 @@ from creditbank.catalogue.service import current_versions
 from creditbank.completions import rules
 from creditbank.completions.models import Completion, CompletionImport, CompletionState, ImportState, live
 from creditbank.conversion.models import Conversion, ConversionRule, ConversionState
-from creditbank.conversion.service import locked_by, reverse_for_lot
+from creditbank.conversion.service import locked_by, reverse_for_lot, supersede
 from creditbank.db import bulk_insert_values, in_values, table_of
 from creditbank.errors import CreditbankError, row_error
 from creditbank.institutions import service as institutions
@@ -43,7 +43,7 @@ from creditbank.kit import clock
 from creditbank.kit.tokens import hmac_hex, new_ordered_id
 from creditbank.learners import service as learners
 from creditbank.learners.models import InstitutionLearner, Learner
-from creditbank.ledger.models import LedgerAccount, Lot, LotState, TxKind
+from creditbank.ledger.models import LedgerAccount, LedgerTransaction, Lot, LotState, TxKind
 from creditbank.ledger.queries import released
 from creditbank.ledger.writer import LedgerWriter, Leg, lock
 
@@ -201,19 +201,24 @@ _EXISTING = (
 # one statement: with models.live() in one WHERE, or the institution named in the second, SQLite
 # walked every completion of the institution, per chunk of a big import. The third select: the
 # outcomes of this institution the learners hold through an approved conversion (SPEC 3.4: not a
-# duplicate of the same outcome — a converted course counts once), in the same round trip; its
-# rows carry the conversion and its rule for the refusal's words, the others NULL.
+# duplicate of the same outcome — a converted course counts once) or have asked for (a pending
+# request, which the completion supersedes), in the same round trip; its rows carry the conversion,
+# its rule for the refusal's words and its state, the others NULL.
 _NO_TEXT = cast(null(), String)
-_PAIRS: CompoundSelect[int, str, str | None, str | None, str | None, str | None] = union_all(
+_PAIRS: CompoundSelect[int, str, str | None, str | None, str | None, str | None, str | None] = union_all(
     select(
-        col(Completion.learner_id), col(Completion.outcome_code), _NO_TEXT, _NO_TEXT, _NO_TEXT, _NO_TEXT
+        col(Completion.learner_id),
+        col(Completion.outcome_code),
+        *[_NO_TEXT] * 5,
     ).where(
         col(Completion.institution_id) == _INSTITUTION_ID,
         col(Completion.state) == CompletionState.active,
         in_values(col(Completion.learner_id), "learner_ids"),
     ),
     select(
-        col(Completion.learner_id), col(Completion.outcome_code), _NO_TEXT, _NO_TEXT, _NO_TEXT, _NO_TEXT
+        col(Completion.learner_id),
+        col(Completion.outcome_code),
+        *[_NO_TEXT] * 5,
     ).where(
         in_values(col(Completion.learner_id), "learner_ids"),
         col(Completion.state) == CompletionState.pending,
@@ -231,14 +236,37 @@ _PAIRS: CompoundSelect[int, str, str | None, str | None, str | None, str | None]
         col(ConversionRule.code),
         col(ConversionRule.name_zh),
         col(ConversionRule.name_en),
+        col(Conversion.state),
     )
     .join(ConversionRule, col(ConversionRule.id) == col(Conversion.rule_id))
     .join(Outcome, col(Outcome.id) == col(ConversionRule.target_outcome_id))
     .where(
         in_values(col(Conversion.learner_id), "learner_ids"),
-        col(Conversion.state) == ConversionState.approved,  # reversed ones hold nothing any more
+        # Reversed ones hold nothing any more; pending ones are ended by the completion.
+        col(Conversion.state).in_((ConversionState.approved, ConversionState.pending)),
         col(Outcome.institution_id) == _INSTITUTION_ID,
     ),
+)
+_CONVERTED_SINCE = (
+    # Conversions into this institution's outcomes approved after ledger position ``seq``: a staged
+    # import asks between chunks when another writer moved the ledger, so a conversion the
+    # institution approved meanwhile refuses the import's later rows of that course too.
+    select(
+        col(Conversion.learner_id),
+        col(Outcome.code),
+        col(Conversion.id),
+        col(ConversionRule.code),
+        col(ConversionRule.name_zh),
+        col(ConversionRule.name_en),
+    )
+    .join(LedgerTransaction, col(LedgerTransaction.id) == col(Conversion.transaction_id))
+    .join(ConversionRule, col(ConversionRule.id) == col(Conversion.rule_id))
+    .join(Outcome, col(Outcome.id) == col(ConversionRule.target_outcome_id))
+    .where(
+        col(LedgerTransaction.seq) > bindparam("seq", type_=Integer),
+        col(Conversion.state) == ConversionState.approved,
+        col(Outcome.institution_id) == _INSTITUTION_ID,
+    )
 )
 _RUNNING_IMPORT = select(col(CompletionImport.id)).where(
     col(CompletionImport.institution_id) == _INSTITUTION_ID,
@@ -296,8 +324,16 @@ class Poster:
         self._seen_pairs: set[tuple[int, str]] = set()
         self._converted: dict[tuple[int, str], dict[str, str]] = {}
         """(learner, outcome code) → the refusal's words, for outcomes held through an approved
-        conversion: loaded with the pairs, once per learner per poster (a conversion approved while
-        a staged import runs is not seen by its later chunks; docs/conversion.md)."""
+        conversion: loaded with the pairs, once per learner per poster; a staged import adds those
+        approved between its chunks (``_CONVERTED_SINCE``)."""
+        self._requested: dict[tuple[int, str], list[str]] = {}
+        """(learner, outcome code) → the learner's pending requests for that outcome: a completion
+        written outside a staged import supersedes them in ``flush`` (a staged import's, as it
+        publishes)."""
+        self._superseding: dict[str, str] = {}
+        """Pending request → the completion this poster wrote that ends it (``conversion.supersede``)."""
+        self._seq_seen: int | None = None
+        """The ledger's head after this poster's previous flush (a staged import: between chunks)."""
         self._completions: list[tuple] = []
         """Rows to insert, in ``COMPLETION_COLUMNS`` order (tuples: no dict per imported row)."""
         self._taught: set[int] = set()
@@ -363,6 +399,8 @@ class Poster:
         if self.write and self.writer is not None:
             self.writer.prefetch({self.issuance.id} | {ref.account_id for ref in refs.values()})
         existing = self._existing([c.external_id for c in good])
+        if self.writer is not None and self._seq_seen is not None and self.writer.seq != self._seq_seen:
+            self._converted_since(self._seq_seen)  # someone wrote since our previous chunk
         self._load_pairs({r.learner_id for r in refs.values()})
         results: list[Posted | rules.Problem] = []
         for row in cleaned:
@@ -514,6 +552,9 @@ class Poster:
             )
             if not ref.linked:
                 self._taught.add(ref.learner_id)
+            if not staged:  # a staged import's rows count (and supersede) when it publishes
+                for conversion_id in self._requested.get((ref.learner_id, outcome.code), ()):
+                    self._superseding[conversion_id] = completion_id
         return Posted(
             id=completion_id,
             external_id=row.external_id,
@@ -557,6 +598,10 @@ class Poster:
         if self._taught:
             learners.link(self.session, institution_id=self.institution.id, learner_ids=sorted(self._taught))
             self._taught = set()
+        if self._superseding:
+            supersede(self.session, self._superseding)
+            self._superseding = {}
+        self._seq_seen = self.writer.seq
 
     def _statistics_stale(self) -> bool:
         """PostgreSQL: whether the rows this poster wrote are a large part of what the planner
@@ -632,17 +677,38 @@ class Poster:
         self._pairs_loaded |= learner_ids
         if ids:
             rows = self.session.execute(_PAIRS, {"institution_id": self.institution.id, "learner_ids": ids})
-            for learner_id, code, conversion_id, rule_code, rule_zh, rule_en in rows:
+            for learner_id, code, conversion_id, rule_code, rule_zh, rule_en, state in rows:
                 if conversion_id is None:
                     self._seen_pairs.add((learner_id, code))
+                elif state == ConversionState.pending:
+                    self._requested.setdefault((learner_id, code), []).append(conversion_id)
                 else:
-                    self._converted[(learner_id, code)] = {
-                        "code": code,
-                        "conversion": conversion_id,
-                        "rule_code": rule_code,
-                        "rule_zh": rule_zh,
-                        "rule_en": rule_en or rule_zh,
-                    }
+                    self._hold(learner_id, code, conversion_id, rule_code, rule_zh, rule_en)
+
+    def _hold(
+        self,
+        learner_id: int,
+        code: str,
+        conversion_id: str,
+        rule_code: str,
+        rule_zh: str,
+        rule_en: str | None,
+    ) -> None:
+        self._converted[(learner_id, code)] = {
+            "code": code,
+            "conversion": conversion_id,
+            "rule_code": rule_code,
+            "rule_zh": rule_zh,
+            "rule_en": rule_en or rule_zh,
+        }
+
+    def _converted_since(self, seq: int) -> None:
+        """Conversions into this institution's outcomes approved after ledger position ``seq`` (while a
+        staged import waited between two chunks): its later rows of those courses are refused."""
+        for learner_id, code, conversion_id, rule_code, rule_zh, rule_en in self.session.execute(
+            _CONVERTED_SINCE, {"institution_id": self.institution.id, "seq": seq}
+        ):
+            self._hold(learner_id, code, conversion_id, rule_code, rule_zh, rule_en)
 
 
 def worth_nothing(outcome: _Outcome) -> rules.Problem | None:

@@ -77,6 +77,11 @@ class ConversionState(StrEnum):
     """Undone by a forced revocation cascade."""
     withdrawn = "withdrawn"
     """Taken back by the learner before a decision; its locks released as a rejection releases them."""
+    superseded = "superseded"
+    """Ended while pending because the target institution posted the target outcome itself to the
+    learner (a completion of any version of it): the course is held once, through the completion,
+    and the request's locks are released as a rejection releases them. ``decided_by`` is
+    ``completion:<id>``, the completion that ended it."""
 
 
 class Conversion(SQLModel, table=True):

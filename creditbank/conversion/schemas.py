@@ -146,9 +146,10 @@ class ConversionOut(BaseModel):
     id: str
     state: str = Field(
         description="`pending` (credits locked, waiting for the school), `approved`, `rejected`, "
-        "`expired` (no decision in 30 days), `reversed` (undone with a revoked source record) or "
-        "`withdrawn` (taken back by the learner before a decision); all but pending and approved "
-        "have released their credits"
+        "`expired` (no decision in 30 days), `reversed` (undone with a revoked source record), "
+        "`withdrawn` (taken back by the learner before a decision) or `superseded` (ended because the "
+        "school posted the target course to the learner itself); all but pending and approved have "
+        "released their credits"
     )
     rule: dict[str, Any]
     grant: float

@@ -37,7 +37,7 @@ from creditbank.kit.canonical import digest_hex
 from creditbank.kit.tokens import new_id
 from creditbank.learners.models import Learner
 from creditbank.ledger.models import LedgerAccount, Lot, LotState, TxKind
-from creditbank.ledger.queries import is_live, lot_live
+from creditbank.ledger.queries import is_live, lot_hidden, lot_live
 from creditbank.ledger.writer import LedgerWriter, Leg, lock
 
 PENDING_DAYS = 30
@@ -709,6 +709,82 @@ def expire_pending(
     return len(expired)
 
 
+SUPERSEDED_BY = "completion:"
+"""``Conversion.decided_by`` of a superseded request: the prefix of the completion that ended it."""
+
+
+def supersede(session: Session, ends: dict[str, str]) -> list[str]:
+    """End pending requests whose target outcome the learner was just given by a completion:
+    ``ends`` maps a conversion id to the completion that holds the course now. Each request still
+    pending is released as a rejection releases it, state ``superseded`` — the course counts once,
+    through the completion, never stuck waiting with the learner's credits locked. Called under the
+    ledger lock by whoever makes the completion count (a post; an import as it publishes); returns
+    the ids it ended (one decided meanwhile is left as it stands)."""
+    if not ends:
+        return []
+    pending = (
+        session.execute(
+            select(Conversion)
+            .where(col(Conversion.id).in_(sorted(ends)), col(Conversion.state) == ConversionState.pending)
+            .order_by(col(Conversion.id))
+            .execution_options(populate_existing=True)
+        )
+        .scalars()
+        .all()
+    )
+    for conversion in pending:
+        completion = ends[conversion.id]
+        _release(
+            session,
+            conversion,
+            ConversionState.superseded,
+            by=f"{SUPERSEDED_BY}{completion}",
+            reason=f"学校已直接登记该课程（学习成果记录 {completion}） / "
+            f"the school posted this course directly (completion {completion})",
+        )
+    return [c.id for c in pending]
+
+
+def superseded_by(conversion: Conversion) -> str:
+    """The completion that ended a superseded request."""
+    return (conversion.decided_by or "").removeprefix(SUPERSEDED_BY)
+
+
+@dataclass(frozen=True)
+class Superseded:
+    """A request of the learner's that a completion of its target ended, as /me tells them."""
+
+    conversion: Conversion
+    title_zh: str
+    title_en: str | None
+    institution_zh: str
+    institution_en: str | None
+
+
+def recently_superseded(session: Session, *, learner_id: int, days: int = PENDING_DAYS) -> list[Superseded]:
+    """The learner's requests superseded in the last ``days``, newest first, with the target course
+    and the school that posted it: /me says so while it is news."""
+    rows = session.execute(
+        select(
+            Conversion,
+            col(Outcome.title_zh),
+            col(Outcome.title_en),
+            col(Institution.name_zh),
+            col(Institution.name_en),
+        )
+        .join(ConversionRule, col(ConversionRule.id) == col(Conversion.rule_id))
+        .join(Outcome, col(Outcome.id) == col(ConversionRule.target_outcome_id))
+        .join(Institution, col(Institution.id) == col(Outcome.institution_id))
+        .where(
+            col(Conversion.learner_id) == learner_id,
+            col(Conversion.state) == ConversionState.superseded,
+            col(Conversion.decided_at) >= clock.now() - timedelta(days=days),
+        )
+        .order_by(col(Conversion.decided_at).desc(), col(Conversion.id))
+    ).all()
+    return [Superseded(*row) for row in rows]
+
+
 NOT_WITHDRAWABLE: dict[str, tuple[str, str]] = {
     ConversionState.approved: ("已经批准，学分已转换", "was already approved and the credits converted"),
     ConversionState.rejected: (
@@ -716,6 +792,10 @@ NOT_WITHDRAWABLE: dict[str, tuple[str, str]] = {
         "was refused by the school and its credits released",
     ),
     ConversionState.reversed: ("已被取消，学分已退回", "was cancelled and its credits given back"),
+    ConversionState.superseded: (
+        "已自动结束：学校已直接登记了这门课程，学分已退回",
+        "ended by itself: the school posted the course directly and its credits were given back",
+    ),
 }
 """How a request that can no longer be withdrawn stands, in the words of conversion_not_withdrawable."""
 
@@ -780,18 +860,52 @@ def decide(
         raise CreditbankError("conversion_expired")
     if conversion.state == ConversionState.withdrawn:
         raise CreditbankError("conversion_withdrawn")
+    if conversion.state == ConversionState.superseded:
+        raise CreditbankError("conversion_superseded", {"completion": superseded_by(conversion)})
     if conversion.state != ConversionState.pending:
         raise CreditbankError("conversion_already_decided", {"state": conversion.state})
     if decision == "reject":  # it only gives the learner's credits back
         _release(session, conversion, ConversionState.rejected, by=decided_by, reason=reason)
         return conversion
-    # The learner may have been given the target meanwhile (its completion posted): refuse, and the
-    # institution rejects the request, which releases the credits.
+    # A completion of the target posted since the request ended it (``supersede``); one posted before
+    # this release (or by other means) still stands in the way: refuse, and the institution rejects.
     standing = taken_for(session, rule, taken_targets(session, conversion.learner_id, besides=conversion.id))
     if standing is not None:
         raise standing.error()
+    # The institution's own staged import may have written the target for this learner, not yet
+    # published (invisible to taken_targets): approving now would grant the course a second time when
+    # it publishes. Publishing supersedes this request instead (completions.imports).
+    importing = _importing(session, conversion.learner_id, rule)
+    if importing is not None:
+        raise CreditbankError("conversion_target_importing", importing)
     _approve(session, writer, conversion, rule, decided_by=decided_by, reason=reason)
     return conversion
+
+
+def _importing(session: Session, learner_id: int, rule: ConversionRule) -> dict[str, str] | None:
+    """The staged import (``{import_id, ref}``) that has written a completion of the rule's target
+    outcome — any version — for this learner and is not published: its lot is on the ledger, hidden
+    (``lot_hidden``), in the import's batch. A dead import's rows count too, until the file is sent
+    again (then it publishes and supersedes the request) or the operator abandons it (its lots are
+    reversed)."""
+    target = referenced(session, Outcome, rule.target_outcome_id)
+    batch = session.execute(
+        select(col(Lot.batch_id))
+        .join(Outcome, col(Outcome.id) == col(Lot.outcome_id))
+        .where(
+            col(Lot.learner_id) == learner_id,
+            col(Lot.completion_id).is_not(None),
+            col(Lot.batch_id).is_not(None),
+            col(Outcome.institution_id) == target.institution_id,
+            col(Outcome.code) == target.code,
+            lot_hidden(),
+        )
+        .limit(1)
+    ).scalar()
+    if batch is None:
+        return None
+    owner = referenced(session, Institution, target.institution_id)
+    return {"import_id": batch, "ref": f"{owner.code}:{target.code}"}
 
 
 def _approve(

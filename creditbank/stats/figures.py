@@ -149,6 +149,7 @@ CONVERSION_STATES = {
     "expired": ("已过期", "expired"),
     "reversed": ("已取消", "reversed"),
     "withdrawn": ("已撤回", "withdrawn"),
+    "superseded": ("已被直接登记取代", "superseded by a posted completion"),
 }
 ALL = ("全部", "all")
 

@@ -531,7 +531,7 @@ def conversions(session: Session, period: Period) -> Figure:
         .group_by(col(Conversion.state))
     )
     found = {state: (_int(n), _int(units)) for state, n, units in session.execute(query).all()}
-    order = ["approved", "rejected", "pending", "expired", "reversed", "withdrawn"]
+    order = ["approved", "rejected", "pending", "expired", "reversed", "withdrawn", "superseded"]
     rows = [
         labelled(
             "state",

@@ -157,6 +157,7 @@ def balance(ctx: LearnerPage, welcome: int = 0):
         figures = queries.balance(session, ctx.me)
         corrections = names.history(session, ctx.me.id)
         slips = learner_queries.issued_slips(session, ctx.me)
+        superseded = conversions.recently_superseded(session, learner_id=ctx.learner_id)
     categories = sorted(figures.by_category.items(), key=lambda kv: -kv[1])
     return renderer(ctx.request).page(
         ctx,
@@ -167,6 +168,7 @@ def balance(ctx: LearnerPage, welcome: int = 0):
         welcome=bool(welcome),
         corrections=corrections,
         slips=slips,
+        superseded=superseded,
     )
 
 
@@ -220,6 +222,11 @@ STATE_WORDS = {
     "expired": (N_("Expired: no decision in 30 days, your credits were released"), "warn", "⚠"),
     "reversed": (N_("Cancelled: a source record was withdrawn"), "warn", "⚠"),
     "withdrawn": (N_("Withdrawn by you: your credits were given back"), "info", "←"),
+    "superseded": (
+        N_("Ended: the school posted this course for you directly, your credits were given back"),
+        "info",
+        "✓",
+    ),
 }
 
 

@@ -558,7 +558,10 @@ class TestOneTargetOnce:
             assert session.execute(select(func.count()).select_from(Conversion)).scalar_one() == 1
         _check_lots(db)
 
-    def test_approval_is_refused_when_the_learner_was_given_the_target_meanwhile(self, client, db):
+    def test_a_request_ends_when_the_learner_is_given_the_target_meanwhile(self, client, db):
+        # Before, the approval was refused (conversion_target_held) and the credits stayed locked until
+        # the school rejected the request; the posting now ends it (tests/conversion/
+        # test_course_posted_meanwhile.py has the rest).
         w = _any_of_world(client)
         pending = client.post(
             "/api/v1/me/conversions", json={"rule_id": w["rule_id"]}, headers=w["me"]
@@ -572,14 +575,10 @@ class TestOneTargetOnce:
         approve = client.post(
             f"/api/v1/conversions/{pending['id']}/decide", json={"decision": "approve"}, headers=w["b"]
         )
-        _assert_problem(approve, 409, "conversion_target_held")
+        _assert_problem(approve, 409, "conversion_superseded")
         assert _conversion_transactions(db) == 0
-        reject = client.post(
-            f"/api/v1/conversions/{pending['id']}/decide",
-            json={"decision": "reject", "reason": "已直接登记该课程"},
-            headers=w["b"],
-        )
-        assert reject.status_code == 200 and reject.json()["state"] == "rejected", reject.text
+        with db.reader() as session:
+            assert session.get(Conversion, pending["id"]).state == "superseded"
         _check_lots(db)
 
 

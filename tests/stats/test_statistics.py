@@ -341,6 +341,7 @@ class TestCreditsConversionsCertificates:
             "expired": 0,
             "reversed": 0,
             "withdrawn": 0,
+            "superseded": 0,
         }
 
 

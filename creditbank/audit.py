@@ -7,7 +7,8 @@ digest changed), and any materialised balance that disagrees with the postings. 
 leaf recomputed from the row it names, every transaction and certificate event in exactly one leaf and
 in order, the tree rebuilt and compared with the stored tiles and every signed checkpoint — so a row
 edited, deleted, inserted or reordered behind the service's back is named even when whoever did it
-also rewrote the hash chain to match.
+also rewrote the hash chain to match. Beside the ledger, the history of learners' names: the
+database's refusal to change it still in place, and every correction chained to the current name.
 
 It lives above the domain packages (beside ``app`` and ``cli``) because it reads across them: the
 ledger, the completions its deposits rest on, the conversions holding its lots and the learners'
@@ -21,7 +22,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlmodel import Session, col
 
 from creditbank.certificates.models import Certificate
@@ -31,7 +32,7 @@ from creditbank.completions.models import Completion
 from creditbank.conversion.models import Conversion, ConversionLot
 from creditbank.kit import signednote as sn
 from creditbank.kit.canonical import digest_hex
-from creditbank.learners.models import Learner
+from creditbank.learners.models import Learner, NameCorrection
 from creditbank.ledger import chain
 from creditbank.ledger.models import (
     LearnerBalance,
@@ -240,9 +241,89 @@ def audit(
     total = session.execute(select(func.coalesce(func.sum(Posting.amount_units), 0))).scalar_one()
     if total != 0 and problem(f"all postings sum to {total}, not 0"):
         return report
+    if _audit_names(session, problem):
+        return report
     report.log_checkpoints_signed = log_verifiers is not None
     _audit_log(session, report, problem, ledger_hashes, log_verifiers)
     return report
+
+
+NAME_TRIGGERS = {
+    "sqlite": ("learner_name_correction_no_update", "learner_name_correction_no_delete"),
+    "postgresql": ("learner_name_correction_append_only", "learner_name_correction_no_truncate"),
+}
+"""The triggers of migration 0022 that make the database refuse to change or delete a name correction."""
+
+
+def _audit_names(session: Session, problem: Callable[[str], bool]) -> bool:
+    """The history of learners' names (``learners.names``): the database still refuses to change it
+    (the triggers of migration 0022 present and enabled), each learner's corrections chain — every
+    correction replaced the name the previous one set — and the last one set the learner's name.
+    A correction edited or deleted by hand, or a name changed without one, breaks the chain.
+    Names themselves are not printed (personal data): account numbers and correction ids are.
+    Returns True when the report is full."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        present = set(
+            session.execute(
+                text(
+                    "SELECT tgname FROM pg_trigger "
+                    "WHERE tgrelid = 'learner_name_correction'::regclass AND tgenabled <> 'D'"
+                )
+            ).scalars()
+        )
+    else:
+        present = set(
+            session.execute(
+                text(
+                    "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'learner_name_correction'"
+                )
+            ).scalars()
+        )
+    for name in NAME_TRIGGERS.get(dialect, ()):
+        if name not in present and problem(
+            f"learner_name_correction: trigger {name} is missing or disabled — "
+            "the history of names can be changed or deleted unnoticed"
+        ):
+            return True
+    corrected = select(col(NameCorrection.learner_id))
+    learners = {
+        learner_id: (account_no, name)
+        for learner_id, account_no, name in session.execute(
+            select(col(Learner.id), col(Learner.account_no), col(Learner.name)).where(
+                col(Learner.id).in_(corrected)
+            )
+        )
+    }
+    last: dict[int, NameCorrection] = {}
+    for row in session.execute(
+        select(NameCorrection).order_by(
+            col(NameCorrection.learner_id), col(NameCorrection.corrected_at), col(NameCorrection.id)
+        )
+    ).scalars():
+        account_no = learners.get(row.learner_id, (f"?{row.learner_id}", ""))[0]
+        where = f"name correction {row.id} of learner {account_no}"
+        before = last.get(row.learner_id)
+        if row.old_name == row.new_name and problem(f"{where}: its old and new names are the same"):
+            return True
+        if (
+            before is not None
+            and row.old_name != before.new_name
+            and problem(
+                f"{where}: its old name is not the name correction {before.id} set — "
+                "a correction was edited or deleted"
+            )
+        ):
+            return True
+        last[row.learner_id] = row
+    for learner_id, row in last.items():
+        account_no, name = learners.get(learner_id, (f"?{learner_id}", None))
+        if name != row.new_name and problem(
+            f"learner {account_no}: the name is not the one the last correction {row.id} set — "
+            "the name was changed without a correction, or the last correction was edited or deleted"
+        ):
+            return True
+    return False
 
 
 def _audit_log(

@@ -701,6 +701,17 @@ ADVICE: dict[str, tuple[str, str]] = {
         "等正在进行的导入结束后，原样重新提交即可。",
         "Once the running import has finished, send this one again unchanged.",
     ),
+    "conversion_superseded": (
+        "无需任何操作：学习者已通过学习成果记录获得这门课程，申请锁定的学分已退回；学习者在“我的学分”页面会看到说明。",
+        "Nothing to do: the learner holds the course through the completion, and the credits the request "
+        "held were released; the learner's /me page says so.",
+    ),
+    "conversion_target_importing": (
+        "等该批量导入发布（GET /api/v1/conversions?state=superseded 会列出因此结束的申请）；导入若已失败，"
+        "原样重新提交同一文件即可完成它。",
+        "Wait for that batch import to publish (GET /api/v1/conversions?state=superseded then lists the "
+        "request it ended); if the import failed, send the same file again to finish it.",
+    ),
     "body_too_large": (
         "上限由 CREDITBANK_MAX_JSON_BYTES 设定；大量记录请用批量导入（POST /api/v1/completions/batch）。",
         "The limit is CREDITBANK_MAX_JSON_BYTES; send many records through the batch import (POST "

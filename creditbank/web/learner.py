@@ -177,9 +177,23 @@ def balance(ctx: LearnerPage, welcome: int = 0):
 STATEMENT_PAGE = 20
 KIND_WORDS = {
     "deposit": N_("Credits earned"),
-    "reversal": N_("Credits withdrawn (record corrected)"),
     "conversion": N_("Conversion"),
 }
+# A reversal undoes a transaction line by line; what that means for the learner depends on what it
+# undid and which way the credits move. One label for all ("credits withdrawn") called credits given
+# back after a conversion was undone a withdrawal.
+RETURNED = N_("Credits returned (conversion undone)")
+"""Only a conversion takes credits out of a lot, so credits coming back are always a conversion's."""
+WITHDRAWN = {
+    True: N_("Credits withdrawn (record corrected)"),  # a completion's deposit (it carries the completion)
+    False: N_("Converted credits withdrawn (conversion undone)"),  # a conversion's target lot
+}
+
+
+def _statement_kind(line: learner_queries.StatementLine) -> str:
+    if line.kind != "reversal":
+        return KIND_WORDS.get(line.kind, line.kind)
+    return RETURNED if line.amount_units > 0 else WITHDRAWN[line.completion_id is not None]
 
 
 @router.get("/me/statement", response_class=HTMLResponse)
@@ -190,12 +204,16 @@ def statement(ctx: LearnerPage, after: Annotated[int | None, Query(ge=0, le=2**6
     rows = [
         {
             "line": line,
-            "kind": ctx._(KIND_WORDS.get(line.kind, line.kind)),
+            "kind": ctx._(_statement_kind(line)),
             "title": ctx.pick(line.outcome_title_zh or "", line.outcome_title_en) or line.outcome_code or "",
             "institution": ctx.pick(*names[line.institution_code]) if line.institution_code in names else "",
             "category": category_name(ctx, line.category) if line.category else "",
+            # The balance after a transaction, on its last line only: its lines happen at once, and the
+            # sums between them (3.5 + 1.5 + 1.5 before the 2 converted credits go) were never a balance.
+            "balance_after": i + 1 == len(page.lines)
+            or page.lines[i + 1].transaction_id != line.transaction_id,
         }
-        for line in lines
+        for i, line in enumerate(lines)
     ]
     return renderer(ctx.request).page(
         ctx,

@@ -1097,8 +1097,10 @@ def _reverse(session: Session, conversion: Conversion, reason: str) -> None:
 
 
 @dataclass(frozen=True)
-class Withdrawn:
-    """A request its learner took back, as the approving institution's console lists it."""
+class Ended:
+    """A request that ended without a decision — its learner took it back (``withdrawn``), or the
+    institution posted the course itself (``superseded``) — as the approving institution's console
+    lists it."""
 
     conversion: Conversion
     rule: ConversionRule
@@ -1106,24 +1108,30 @@ class Withdrawn:
     account_no: str
 
 
-def recently_withdrawn(
-    session: Session, *, institution_id: int, days: int = PENDING_DAYS, limit: int = 50
-) -> list[Withdrawn]:
-    """Requests under the rules ``institution_id`` owns that their learners withdrew in the last
-    ``days``, newest first: the console says 已撤回 where a request it may have seen waiting was."""
+def recently_ended(
+    session: Session,
+    *,
+    institution_id: int,
+    state: ConversionState,
+    days: int = PENDING_DAYS,
+    limit: int = 50,
+) -> list[Ended]:
+    """Requests under the rules ``institution_id`` owns that ended in ``state`` (``withdrawn`` or
+    ``superseded``) in the last ``days``, newest first: the console says so where a request it may
+    have seen waiting was."""
     rows = session.execute(
         select(Conversion, ConversionRule, col(Learner.name), col(Learner.account_no))
         .join(ConversionRule, col(ConversionRule.id) == col(Conversion.rule_id))
         .join(Learner, col(Learner.id) == col(Conversion.learner_id))
         .where(
             col(ConversionRule.owner_institution_id) == institution_id,
-            col(Conversion.state) == ConversionState.withdrawn,
+            col(Conversion.state) == state,
             col(Conversion.decided_at) >= clock.now() - timedelta(days=days),
         )
         .order_by(col(Conversion.decided_at).desc(), col(Conversion.id))
         .limit(limit)
     ).all()
-    return [Withdrawn(*row) for row in rows]
+    return [Ended(*row) for row in rows]
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from creditbank.catalogue.models import Category
 from creditbank.catalogue.schemas import OutcomeSpec
 from creditbank.completions import service as completions
 from creditbank.conversion import service as conversions
+from creditbank.conversion.models import ConversionState
 from creditbank.errors import CreditbankError
 from creditbank.httpio import spool_body
 from creditbank.institutions import districts
@@ -645,13 +646,19 @@ def _queue(ctx: Ctx, institution_id: int, *, status: int = 200, **values):
     ``reason`` typed) the refusal stands beside that request's reason box."""
     with ctx.db.reader() as session:
         reviews = conversions.pending_reviews(session, institution_id=institution_id)
-        withdrawn = conversions.recently_withdrawn(session, institution_id=institution_id)
+        withdrawn = conversions.recently_ended(
+            session, institution_id=institution_id, state=ConversionState.withdrawn
+        )
+        superseded = conversions.recently_ended(
+            session, institution_id=institution_id, state=ConversionState.superseded
+        )
     return _page(
         ctx,
         "conversions",
         status=status,
         reviews=reviews,
         withdrawn=withdrawn,
+        superseded=superseded,
         cap_words={k: ctx._(v) for k, v in CAP_WORDS.items()},
         **values,
     )

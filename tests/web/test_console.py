@@ -752,6 +752,45 @@ class TestConversionQueue:
         assert [(c["id"], c["state"]) for c in mine] == [(conversion_id, "withdrawn")]
         assert client.get("/api/v1/me/balance", headers=bearer).json()["convertible"] == 3.5
 
+    def test_a_request_ended_by_the_posted_course_says_so_and_cannot_be_decided(self, client, world):
+        """The approver opened the queue, then the school posted the request's course (OU-AGRI) to the
+        learner: the request ended (superseded), the queue lists it under 已自动结束 with no approve or
+        reject, and the approval the stale page still sends is refused in words."""
+        from tests.conftest import completion_body
+
+        person = world.people[0]
+        for code in ("YC-ELEC", "YC-FARM"):
+            posted = client.post("/api/v1/completions", json=completion_body(person, code), headers=world.yc)
+            assert posted.status_code == 201
+        with client.app.state.db.unit_of_work() as session:
+            from creditbank.learners import service as learners
+
+            token = learners.open_session(session, learners.by_account_no(session, person))
+        bearer = {"Authorization": f"Bearer {token}"}
+        asked = client.post("/api/v1/me/conversions", json={"rule_id": world.rule_id}, headers=bearer)
+        assert asked.status_code == 201, asked.text
+        conversion_id = asked.json()["id"]
+        staff_sign_in(client, "ou-approver")
+        stale = client.get("/console/CQOUYC/conversions").text
+        assert f'id="approve-{conversion_id}"' in stale
+
+        course = client.post("/api/v1/completions", json=completion_body(person, "OU-AGRI"), headers=world.ou)
+        assert course.status_code == 201, course.text
+        queue = client.get("/console/CQOUYC/conversions").text
+        assert f'id="approve-{conversion_id}"' not in queue and f'id="reject-{conversion_id}"' not in queue
+        row = re.search(rf'<li data-superseded="{conversion_id}">.*?</li>', queue, re.S).group(0)
+        assert "已直接登记，自动结束" in row and "已自动结束：本机构已直接登记该课程" in queue
+        refused = client.post(
+            f"/console/CQOUYC/conversions/{conversion_id}",
+            data={"csrf_token": csrf_of(stale), "decision": "approve"},
+        )
+        assert refused.status_code == 409 and "这项转换申请已自动结束" in error_text(refused)
+        client.cookies.set("cb_lang", "en")
+        english = client.get("/console/CQOUYC/conversions").text
+        assert "Ended: you posted the course directly" in english
+        mine = client.get("/api/v1/me/conversions", headers=bearer).json()
+        assert [(c["id"], c["state"]) for c in mine] == [(conversion_id, "superseded")]
+
     def test_a_rejection_needs_a_reason(self, client, world):
         staff_sign_in(client, "ou-approver")
         response = client.post(

@@ -35,6 +35,7 @@ from creditbank.certificates.schemas import (
 )
 from creditbank.errors import CreditbankError
 from creditbank.httpio import JsonRoute, limit_verification, spool_body
+from creditbank.kit import reasons
 from creditbank.learners import service as learners
 from creditbank.verification import inputs
 from creditbank.verification.online import OffTheLoop
@@ -56,7 +57,7 @@ def certificate_out(request: Request, certificate: Certificate) -> dict:
         verify_url=certificates.qr_url(issuer.base_url, certificate),
         credential=json.loads(certificate.credential_json),
         revoked=certificate.revoked_at is not None,
-        revoke_reason=certificate.revoke_reason,
+        revoke_reason=reasons.both(certificate.revoke_reason) or None,
         part_of=certificate.parent_id,
         log_index=certificate.log_index,
     ).model_dump(mode="json")

@@ -17,6 +17,7 @@ from creditbank.certificates import service
 from creditbank.certificates.credentials import KIND_TITLES
 from creditbank.certificates.models import Certificate
 from creditbank.errors import CreditbankError
+from creditbank.kit import reasons
 
 if TYPE_CHECKING:  # WeasyPrint loads only when the first PDF is asked for
     from creditbank.certificates.pdf import Readiness, Renderer
@@ -83,8 +84,8 @@ class Printer:
         note_zh = note_en = ""
         if certificate.revoked_at is not None:
             note_zh, note_en = (
-                f"本证书已撤销：{certificate.revoke_reason}",
-                f"This certificate was revoked: {certificate.revoke_reason}",
+                f"本证书已撤销：{reasons.text(certificate.revoke_reason, 'zh')}",
+                f"This certificate was revoked: {reasons.text(certificate.revoke_reason, 'en')}",
             )
         return CertificateView(
             certificate_id=certificate.id,
@@ -113,7 +114,7 @@ class Printer:
             note_zh=note_zh,
             note_en=note_en,
             revoked_on=certificate.revoked_at.date().isoformat() if certificate.revoked_at else "",
-            revoke_reason=certificate.revoke_reason or "" if certificate.revoked_at else "",
+            revoke_reason=reasons.both(certificate.revoke_reason) if certificate.revoked_at else "",
         )
 
     def pdf(

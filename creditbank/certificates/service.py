@@ -25,7 +25,7 @@ from creditbank.db import table_of
 from creditbank.errors import CreditbankError
 from creditbank.institutions import service as institutions
 from creditbank.institutions.models import Institution
-from creditbank.kit import clock, pdfseal, qrpayload, statuslist, text
+from creditbank.kit import clock, pdfseal, qrpayload, reasons, statuslist, text
 from creditbank.kit.canonical import canonical_bytes, digest_hex
 from creditbank.kit.dataintegrity import sign_proof_set
 from creditbank.kit.tokens import new_id
@@ -839,7 +839,7 @@ def completion_revoked(session: Session, *, completion_id: str, reason: str | No
     return revoke_for_completion(
         session,
         completion_id=completion_id,
-        reason=f"所依据的学习成果记录已撤销：{reason or '未说明'} / the completion it rests on was revoked",
+        reason=reasons.coded(reasons.COMPLETION_REVOKED, reason),
     )
 
 

@@ -39,7 +39,7 @@ from creditbank.db import bulk_insert_values, in_values, table_of
 from creditbank.errors import CreditbankError, row_error
 from creditbank.institutions import service as institutions
 from creditbank.institutions.models import Institution
-from creditbank.kit import clock
+from creditbank.kit import clock, reasons
 from creditbank.kit.tokens import hmac_hex, new_ordered_id
 from creditbank.learners import service as learners
 from creditbank.learners.models import InstitutionLearner, Learner
@@ -928,9 +928,7 @@ def revoke(
                     "schools": "、".join(dict.fromkeys(code for _, code in held)),
                 },
             )
-        reverse_for_lot(
-            session, lot_id=lot.id, reason=f"来源记录已撤销 / source completion revoked: {reason or '—'}"
-        )
+        reverse_for_lot(session, lot_id=lot.id, reason=reasons.coded(reasons.SOURCE_REVOKED, reason))
         session.refresh(lot)
     # After the cascade's own transactions: the writer reads the current chain tip.
     writer = LedgerWriter(session)

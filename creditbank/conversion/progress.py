@@ -40,6 +40,11 @@ def _text(units: int) -> str:
     return f"{units / 100:g}"
 
 
+def _credits_en(units: int, kind: str = "") -> str:
+    """ "1 credit", "1.5 credits" ("1 academic credit"): one is singular in English."""
+    return f"{_text(units)} {kind + ' ' if kind else ''}credit{'' if abs(units) == 100 else 's'}"
+
+
 # -- what progress says (read by the API and by certificates) ----------------------------------
 
 
@@ -62,6 +67,7 @@ class RequirementStatus:
     missing: Missing | None
     outcome: str | None = None
     title_zh: str | None = None
+    title_en: str | None = None
     category: str | None = None
     min_units: int = 0
     counted_units: int = 0
@@ -69,7 +75,13 @@ class RequirementStatus:
     def as_dict(self) -> dict[str, Any]:
         missing = self.missing.as_dict() if self.missing else None
         if self.outcome is not None:
-            return {"outcome": self.outcome, "title_zh": self.title_zh, "met": self.met, "missing": missing}
+            return {
+                "outcome": self.outcome,
+                "title_zh": self.title_zh,
+                "title_en": self.title_en,
+                "met": self.met,
+                "missing": missing,
+            }
         return {
             "category": self.category,
             "min_credits": _credits(self.min_units),
@@ -170,8 +182,10 @@ class NotCounted:
             "counts_toward": self.qualification_code,
             "zh": f"「{self.title_zh}」{text} 学分按转换规则 {self.rule_code} 转换，计入资历 "
             f"{self.qualification_code}，不计入本资历",
-            "en": f"{text} credits of “{self.title_en or self.title_zh}” were converted under rule "
-            f"{self.rule_code} for {self.qualification_code} and do not count here",
+            "en": f"{_credits_en(self.units)} of “{self.title_en or self.title_zh}” "
+            f"{'was' if self.units == 100 else 'were'} converted under rule "
+            f"{self.rule_code} for {self.qualification_code} and "
+            f"{'does' if self.units == 100 else 'do'} not count here",
         }
 
 
@@ -330,6 +344,7 @@ def _evaluate(
                     missing=None if met else Missing(f"还差学习成果「{zh}」", f"still need “{en or zh}”"),
                     outcome=r["outcome"],
                     title_zh=zh,
+                    title_en=en,
                 )
             )
         else:
@@ -345,7 +360,7 @@ def _evaluate(
                     missing=None
                     if need <= 0
                     else Missing(
-                        f"还差 {_text(need)} 个{zh_name}学分", f"still need {_text(need)} {en_name} credits"
+                        f"还差 {_text(need)} 个{zh_name}学分", f"still need {_credits_en(need, en_name)}"
                     ),
                     category=r["category"],
                     min_units=r["min_units"],
@@ -439,7 +454,8 @@ def progress(session: Session, learner: Learner, code: str) -> Progress:
                     units=lot.available_units,
                     expires_on=lot.expires_on,
                     zh=f"「{lot.title_zh}」的 {_text(lot.available_units)} 学分将于 {lot.expires_on} 过期，过期后不能再用于转换",
-                    en=f"{_text(lot.available_units)} credits of “{lot.title_en or lot.title_zh}” expire on "
+                    en=f"{_credits_en(lot.available_units)} of “{lot.title_en or lot.title_zh}” "
+                    f"{'expires' if lot.available_units == 100 else 'expire'} on "
                     f"{lot.expires_on} and can no longer be converted after that",
                 )
             )

@@ -19,6 +19,7 @@ from creditbank.conversion.models import Conversion, ConversionLot, ConversionRu
 from creditbank.conversion.schemas import ConversionOut, LockedOut, RuleOut
 from creditbank.conversion.sources import RuleSource
 from creditbank.institutions.models import Institution
+from creditbank.kit import reasons
 from creditbank.kit.units import credits
 
 # -- rules -----------------------------------------------------------------------------------------
@@ -108,7 +109,7 @@ def conversions_out(session: Session, conversions: Sequence[Conversion]) -> list
             requested_at=c.requested_at.isoformat(),
             expires_at=c.expires_at.isoformat(),
             decided_at=c.decided_at.isoformat() if c.decided_at else None,
-            reason=c.reason,
+            reason=reasons.both(c.reason) or None,
             transaction_id=c.transaction_id,
             target_lot_id=c.target_lot_id,
         )

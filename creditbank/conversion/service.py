@@ -32,7 +32,7 @@ from creditbank.db import referenced
 from creditbank.errors import CreditbankError
 from creditbank.institutions import service as institutions
 from creditbank.institutions.models import Institution
-from creditbank.kit import clock
+from creditbank.kit import clock, reasons
 from creditbank.kit.canonical import digest_hex
 from creditbank.kit.tokens import new_id
 from creditbank.learners.models import Learner
@@ -704,7 +704,7 @@ def expire_pending(
             conversion,
             ConversionState.expired,
             by="system",
-            reason="超过 30 天未处理 / not decided within 30 days",
+            reason=reasons.coded(reasons.EXPIRED),
         )
     return len(expired)
 
@@ -739,8 +739,7 @@ def supersede(session: Session, ends: dict[str, str]) -> list[str]:
             conversion,
             ConversionState.superseded,
             by=f"{SUPERSEDED_BY}{completion}",
-            reason=f"学校已直接登记该课程（学习成果记录 {completion}） / "
-            f"the school posted this course directly (completion {completion})",
+            reason=reasons.coded(reasons.SUPERSEDED, completion),
         )
     return [c.id for c in pending]
 
@@ -798,6 +797,16 @@ NOT_WITHDRAWABLE: dict[str, tuple[str, str]] = {
     ),
 }
 """How a request that can no longer be withdrawn stands, in the words of conversion_not_withdrawable."""
+STATE_NAMES: dict[str, tuple[str, str]] = {
+    ConversionState.pending: ("等待审核", "pending"),
+    ConversionState.approved: ("已批准", "approved"),
+    ConversionState.rejected: ("已拒绝", "rejected"),
+    ConversionState.expired: ("已过期", "expired"),
+    ConversionState.reversed: ("已取消", "reversed"),
+    ConversionState.withdrawn: ("已撤回", "withdrawn"),
+    ConversionState.superseded: ("已自动结束", "superseded"),
+}
+"""A state named in a message: Chinese words in the Chinese one (not "已处理（rejected）")."""
 
 
 def withdraw(session: Session, *, conversion_id: str, learner_id: int) -> Conversion:
@@ -826,9 +835,8 @@ def withdraw(session: Session, *, conversion_id: str, learner_id: int) -> Conver
     ):
         raise CreditbankError("conversion_expired")
     if conversion.state != ConversionState.pending:
-        zh, en = NOT_WITHDRAWABLE.get(
-            conversion.state, (f"已处理（{conversion.state}）", f"was {conversion.state}")
-        )
+        name_zh, name_en = STATE_NAMES.get(conversion.state, ("已处理", conversion.state))
+        zh, en = NOT_WITHDRAWABLE.get(conversion.state, (f"已处理（{name_zh}）", f"was {name_en}"))
         raise CreditbankError("conversion_not_withdrawable", {"state_zh": zh, "state_en": en})
     _release(session, conversion, ConversionState.withdrawn, by=f"learner:{learner_id}", reason=None)
     return conversion
@@ -863,7 +871,11 @@ def decide(
     if conversion.state == ConversionState.superseded:
         raise CreditbankError("conversion_superseded", {"completion": superseded_by(conversion)})
     if conversion.state != ConversionState.pending:
-        raise CreditbankError("conversion_already_decided", {"state": conversion.state})
+        name_zh, name_en = STATE_NAMES.get(conversion.state, ("已处理", conversion.state))
+        raise CreditbankError(
+            "conversion_already_decided",
+            {"state": conversion.state, "state_zh": name_zh, "state_en": name_en},
+        )
     if decision == "reject":  # it only gives the learner's credits back
         _release(session, conversion, ConversionState.rejected, by=decided_by, reason=reason)
         return conversion

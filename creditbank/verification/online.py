@@ -23,7 +23,7 @@ from creditbank.certificates.keys import IssuerKey
 from creditbank.certificates.models import Certificate, StatusList
 from creditbank.db import Database, on_event_loop, referenced
 from creditbank.errors import CreditbankError
-from creditbank.kit import merkle, statuslist
+from creditbank.kit import merkle, reasons, statuslist
 from creditbank.kit.canonical import digest_hex
 from creditbank.kit.dataintegrity import verify_proof_set
 from creditbank.kit.multikey import public_key_bytes
@@ -247,7 +247,7 @@ class OnlineVerifier:
                 for line in printed.lines
             ],
             "revoked_at": certificate.revoked_at.isoformat() if certificate.revoked_at else None,
-            "revoke_reason": certificate.revoke_reason,
+            **_reason_fields(certificate.revoke_reason),
         }
 
     def log_check(
@@ -381,7 +381,7 @@ class OnlineVerifier:
         _, credential, summary, log_index = cached
         summary = summary | {
             "revoked_at": revoked_at.isoformat() if revoked_at else None,
-            "revoke_reason": reason,
+            **_reason_fields(reason),
         }
         verdict = verify_credential(
             credential,
@@ -550,3 +550,12 @@ def _pdf_checks(
         keys=keys,
         seals_since=seals_since,
     )
+
+
+def _reason_fields(stored: str | None) -> dict[str, str | None]:
+    """A revocation reason for both readers (``revoke_reason``, Chinese / English) and for each."""
+    return {
+        "revoke_reason": reasons.both(stored) or None,
+        "revoke_reason_zh": reasons.text(stored, "zh") or None,
+        "revoke_reason_en": reasons.text(stored, "en") or None,
+    }

@@ -54,6 +54,9 @@ class CertificateSummaryOut(BaseModel):
     lines: list[LineOut] | None = None
     revoked_at: str | None = None
     revoke_reason: str | None = None
+    """Why it was revoked, Chinese / English (the revoker's own words as typed)."""
+    revoke_reason_zh: str | None = None
+    revoke_reason_en: str | None = None
 
 
 class VerificationOut(BaseModel):

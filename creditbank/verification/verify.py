@@ -23,8 +23,8 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from creditbank.certificates.keys import IssuerKey, valid_at
-from creditbank.errors import CreditbankError
-from creditbank.kit import clock, pdfseal, qrpayload
+from creditbank.errors import CreditbankError, in_language
+from creditbank.kit import clock, pdfseal, qrpayload, reasons
 from creditbank.kit.canonical import digest_hex
 from creditbank.kit.dataintegrity import JCS, RDFC, ProofCheck, UndefinedTermError, verify_proof_set
 from creditbank.kit.jsonld import WorkBudgetExceeded
@@ -38,16 +38,17 @@ class Check:
     zh: str
     en: str
     reason: str | None = None
-    """Text in neither language alone — e.g. a revocation reason as the revoker wrote it, often
-    already bilingual — shown once after both messages."""
+    """A stored revocation reason (``kit.reasons``): each detail gets it in its own language."""
 
     def as_dict(self) -> dict[str, Any]:
-        if self.reason:
+        if self.reason is not None:
+            zh = reasons.text(self.reason, "zh") or "未说明"
+            en = reasons.text(self.reason, "en") or "no reason given"
             return {
                 "ok": self.ok,
-                "detail": f"{self.zh} / {self.en}：{self.reason}",
-                "detail_zh": f"{self.zh}：{self.reason}",
-                "detail_en": f"{self.en}: {self.reason}",
+                "detail": f"{self.zh}：{zh} / {self.en}: {en}",
+                "detail_zh": f"{self.zh}：{zh}",
+                "detail_en": f"{self.en}: {en}",
             }
         return {"ok": self.ok, "detail": f"{self.zh} / {self.en}", "detail_zh": self.zh, "detail_en": self.en}
 
@@ -116,7 +117,12 @@ def _key_check(key: IssuerKey | None, signed_at: datetime | None) -> Check:
         return Check(False, "缺少签名时间", "signature time missing")
     ok, reason = valid_at(key, signed_at)
     if not ok:
-        return Check(False, reason or "签名密钥已泄露", reason or "key compromised")
+        # valid_at says it in both languages ("中文 / English"): each detail takes its own half.
+        return Check(
+            False,
+            in_language(reason, "zh") if reason else "签名密钥已泄露",
+            in_language(reason, "en") if reason else "key compromised",
+        )
     if key.status == "retired":
         return Check(
             True,
@@ -140,7 +146,7 @@ def _status_check(answer: StatusAnswer | None) -> Check:
             True, f"未撤销（据 {answer.as_of} 的状态列表）", f"not revoked (status list of {answer.as_of})"
         )
     if answer.revoked:
-        return Check(False, "证书已撤销", "revoked", reason=answer.reason or "未说明 / not given")
+        return Check(False, "证书已撤销", "revoked", reason=answer.reason or "")
     return Check(True, "未撤销", "not revoked")
 
 
@@ -178,9 +184,9 @@ def verify_credential(
         if not proof_list:
             checks["signature"] = Check(False, "没有签名", "no proof")
         elif failed:
-            reasons = "; ".join(f"{r.cryptosuite}: {r.reason}" for r in failed)
+            why = "; ".join(f"{r.cryptosuite}: {r.reason}" for r in failed)
             checks["signature"] = Check(
-                False, f"签名不符，内容可能被篡改（{reasons}）", f"signature does not match ({reasons})"
+                False, f"签名不符，内容可能被篡改（{why}）", f"signature does not match ({why})"
             )
         elif not {RDFC, JCS} <= suites:
             checks["signature"] = Check(
@@ -251,7 +257,9 @@ def verify_payload(
         Check(True, "二维码签名正确", "QR signature verifies")
         if ok
         else Check(
-            False, f"二维码签名不符，内容可能被篡改（{reason}）", f"QR signature does not match ({reason})"
+            False,
+            f"二维码签名不符，内容可能被篡改（{in_language(reason or '', 'zh')}）",
+            f"QR signature does not match ({in_language(reason or '', 'en')})",
         )
     )
     checks["issuer_key"] = _key_check(key, qrpayload.signed_at(claims))
@@ -360,7 +368,11 @@ def seal_check(seal: pdfseal.Seal | None, damaged: str | None, keys: KeyLookup) 
         return _changed("封印时间无法识别", "the seal's time is unreadable")
     ok, reason = valid_at(key, sealed_at)
     if not ok:
-        return Check(False, f"PDF 的封印不可信：{reason}", f"the PDF's seal cannot be trusted: {reason}")
+        return Check(
+            False,
+            f"PDF 的封印不可信：{in_language(reason or '', 'zh')}",
+            f"the PDF's seal cannot be trusted: {in_language(reason or '', 'en')}",
+        )
     return Check(
         True,
         f"PDF 封印完好：本行生成此文件后未改动任何字节（密钥 {seal.kid}，封于 {seal.sealed_at}）",

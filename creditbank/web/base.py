@@ -25,7 +25,7 @@ from creditbank.config import Settings
 from creditbank.db import Database
 from creditbank.errors import CODES, CreditbankError, render
 from creditbank.httpio import JsonRoute
-from creditbank.kit import clock
+from creditbank.kit import clock, reasons
 from creditbank.kit.resources import shared_dir
 from creditbank.kit.text import visible
 from creditbank.learners import service as learners
@@ -89,9 +89,40 @@ class Ctx:
     def pick(self, zh: str, en: str | None) -> str:
         return i18n.pick(zh, en, self.lang)
 
+    def reason(self, stored: str | None) -> str:
+        """A stored reason (``kit.reasons``) in the reader's language around the person's own words."""
+        return reasons.text(stored, self.lang)
+
     def error_text(self, code: str, params: dict[str, Any] | None = None) -> str:
-        """The API's own wording for a refusal (errors.CODES): one source for both faces."""
-        return render(code, params or {}, self.lang)
+        """The API's own wording for a refusal (errors.CODES): one source for both faces. A field the
+        message names is named in words a reader knows (机构代码, not ``code``) unless it already is."""
+        params = dict(params or {})
+        field = params.get("field")
+        if isinstance(field, str) and field in FIELD_WORDS and "field_zh" not in params:
+            params["field_zh"], params["field_en"] = FIELD_WORDS[field]
+        return render(code, params, self.lang)
+
+
+FIELD_WORDS: dict[str, tuple[str, str]] = {
+    "code": ("机构代码", "institution code"),
+    "name_zh": ("中文名称", "Chinese name"),
+    "name_en": ("英文名称", "English name"),
+    "name": ("姓名", "name"),
+    "reason": ("原因", "reason"),
+    "days": ("有效天数", "days valid"),
+    "note": ("附言", "note"),
+    "username": ("用户名", "username"),
+    "roles": ("角色", "roles"),
+    "kind": ("类型", "kind"),
+    "since": ("泄露时间", "compromised since"),
+    "birth_date": ("出生日期", "date of birth"),
+    "township": ("乡镇/街道", "乡镇/街道 (town or subdistrict)"),
+    "village": ("村/社区", "村/社区 (village or community)"),
+    "completion_id": ("学习成果记录", "learning record"),
+    "outcome_code": ("学习成果", "learning outcome"),
+}
+"""Fields a refusal names (``invalid_value``'s ``{field}``), as the pages' forms call them; the API
+keeps the field's own name for the programs that call it."""
 
 
 def _context(request: Request) -> Ctx:

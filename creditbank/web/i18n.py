@@ -47,11 +47,22 @@ class Translator:
 
     def __call__(self, message: str, **params: object) -> str:
         text = self._t.gettext(message)
+        if self.lang == "en" and _one(params.get("credits")):
+            text = text.replace("%(credits)s credits", "%(credits)s credit")
         return text % params if params else text
 
     def ngettext(self, singular: str, plural: str, n: int, **params: object) -> str:
         text = self._t.ngettext(singular, plural, n)
         return text % ({"num": n} | params)
+
+
+def _one(amount: object) -> bool:
+    """1 credit, 1.5 credits: credits are decimals, so gettext's integer plural forms do not fit; in
+    English only exactly one (or minus one) is singular."""
+    try:
+        return abs(float(str(amount))) == 1
+    except ValueError:
+        return False
 
 
 def from_accept_language(header: str) -> str:

@@ -17,10 +17,9 @@ from creditbank.certificates.models import CertificateKind
 from creditbank.completions import service as completions
 from creditbank.conversion import progress
 from creditbank.conversion import service as conversions
-from creditbank.conversion.progress import CATEGORY_EN
-from creditbank.errors import CODES, CreditbankError, in_language
+from creditbank.errors import CODES, CreditbankError
 from creditbank.httpio import client_address
-from creditbank.kit import clock, qrcodes
+from creditbank.kit import clock, qrcodes, reasons
 from creditbank.learners import names
 from creditbank.learners import queries as learner_queries
 from creditbank.learners import service as learners
@@ -35,9 +34,21 @@ Secret = Annotated[str, Form(max_length=1000)]
 Next = Annotated[str | None, Form(alias="next", max_length=500)]
 
 
+CATEGORY_WORDS_EN = {
+    "academic": "Academic education",
+    "vocational_training": "Vocational training",
+    "vocational_certificate": "Vocational skill certificates",
+    "community": "Community education",
+    "senior": "Education for older people",
+    "culture_leisure": "Culture and leisure",
+}
+"""A kind of learning as a page's label names it in English: 学历教育 is academic *education*, and a
+label starts with a capital (not "academic credits")."""
+
+
 def category_name(ctx: Ctx, category: str) -> str:
     zh = {str(k): v for k, v in CATEGORY_ZH.items()}.get(category, category)
-    return ctx.pick(zh, CATEGORY_EN.get(category))
+    return ctx.pick(zh, CATEGORY_WORDS_EN.get(category))
 
 
 def _signed_in(ctx: Ctx, token: str, target: str | None):
@@ -280,6 +291,7 @@ def conversion_requests(ctx: LearnerPage, done: int = 0, withdrawn: int = 0):
             "state": ctx._(STATE_WORDS.get(c.state, (c.state, "info", ""))[0]),
             "tone": STATE_WORDS.get(c.state, (c.state, "info", ""))[1],
             "icon": STATE_WORDS.get(c.state, (c.state, "info", ""))[2],
+            "reason": reasons.text(c.reason, ctx.lang),
         }
         for c, rule in rows
     ]
@@ -341,7 +353,7 @@ def qualification_progress(ctx: LearnerPage, code: Annotated[str, Path(max_lengt
         r["label"] = (
             ctx._("%(category)s credits", category=category_name(ctx, r["category"]))
             if "category" in r
-            else ctx.pick(r["title_zh"], None)
+            else ctx.pick(r["title_zh"], r["title_en"])
         )
     return renderer(ctx.request).page(ctx, "web/progress.html.j2", report=report)
 
@@ -370,9 +382,7 @@ def certificate_view(ctx: Ctx, certificate) -> dict:
         "issued_on": printed.issued_on,
         "total_credits": printed.total_credits,
         "revoked": certificate.revoked_at is not None,
-        "revoke_reason": in_language(certificate.revoke_reason, ctx.lang)
-        if certificate.revoke_reason
-        else "",
+        "revoke_reason": reasons.text(certificate.revoke_reason, ctx.lang),
     }
 
 

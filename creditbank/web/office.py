@@ -101,10 +101,16 @@ def create_institution(
         if not (2 <= len(ref) <= 32 and all(c.isalnum() or c in "-_" for c in ref) and ref.isascii()):
             raise CreditbankError(
                 "invalid_value",
-                {"field": "code", "reason": "2–32 位字母、数字、-_ / 2–32 letters, digits, -_"},
+                {
+                    "field": "code",
+                    "reason_zh": "2–32 位字母、数字、-_",
+                    "reason_en": "2–32 letters, digits, -_",
+                },
             )
         if not name_zh.strip():
-            raise CreditbankError("invalid_value", {"field": "name_zh", "reason": "必填 / required"})
+            raise CreditbankError(
+                "invalid_value", {"field": "name_zh", "reason_zh": "必填", "reason_en": "required"}
+            )
         with ctx.db.unit_of_work() as session:
             institution, created = institutions.create(
                 session,

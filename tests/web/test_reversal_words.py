@@ -90,3 +90,111 @@ def test_every_balance_the_statement_shows_is_one_the_learner_had(client):
     # Shown only after a whole transaction, and then it is the running sum of every line before it.
     assert [shown for shown, _ in held] == ["1.5", "3.5", "4.5", "3.5", "4.5", "3"], lines
     assert all(float(shown) * 100 == total for shown, total in held)
+
+
+CJK = re.compile(r"[\u3000-\u9fff\uff00-\uffef]")
+
+
+def test_a_request_undone_by_the_cascade_says_why_in_the_pages_language_only(client):
+    _forced(client)
+    page = _text(client.get("/me/conversions/requests").text)
+    assert "原因：来源记录已撤销：登记错误" in page and "source" not in page, page
+    client.cookies.set("cb_lang", "en")
+    page = _text(client.get("/me/conversions/requests").text)
+    assert "Reason: A record it used was revoked: 登记错误" in page and "来源" not in page, page
+
+
+def test_a_certificate_revoked_with_its_record_says_why_in_the_pages_language_only(client):
+    _, _, certificate, _ = _forced(client)
+    mine = _text(client.get("/me/certificates").text)
+    assert "所依据的学习成果记录已撤销：登记错误" in mine and "rests on" not in mine, mine
+    check = _text(client.get(f"/v/{certificate}").text)
+    assert "原因：所依据的学习成果记录已撤销：登记错误" in check
+    assert "撤销状态: 证书已撤销：所依据的学习成果记录已撤销：登记错误" in check
+    assert "rests on" not in check and "no signed data" not in check and "链接中没有签名数据" in check, check
+    client.cookies.set("cb_lang", "en")
+    check = _text(client.get(f"/v/{certificate}").text)
+    assert "Reason: The learning record it rests on was revoked: 登记错误" in check
+    assert "revoked: The learning record it rests on was revoked: 登记错误" in check
+    assert "所依据" not in check and "未携带" not in check and "No signed data in the link" in check, check
+    # The API keeps one field for both readers, and one per language.
+    answer = client.get(f"/api/v1/verify/{certificate}").json()
+    status = answer["checks"]["status"]
+    assert status["detail_zh"] == "证书已撤销：所依据的学习成果记录已撤销：登记错误"
+    assert status["detail_en"] == "revoked: The learning record it rests on was revoked: 登记错误"
+    assert (
+        answer["certificate"]["revoke_reason_en"] == "The learning record it rests on was revoked: 登记错误"
+    )
+
+
+def test_reasons_stored_before_read_in_one_language():
+    from creditbank.kit import reasons
+
+    old = "来源记录已撤销 / source completion revoked: 登记错误"
+    assert reasons.text(old, "zh") == "来源记录已撤销：登记错误"
+    assert reasons.text(old, "en") == "A record it used was revoked: 登记错误"
+    old = "所依据的学习成果记录已撤销：登记错误 / the completion it rests on was revoked"
+    assert reasons.text(old, "en") == "The learning record it rests on was revoked: 登记错误"
+    assert reasons.text("超过 30 天未处理 / not decided within 30 days", "zh") == "超过 30 天未处理"
+    assert reasons.text("不符合条件", "en") == "不符合条件"  # a person's own words, as typed
+
+
+def test_a_compromised_key_is_named_in_each_language_alone(tmp_path):
+    from datetime import UTC, datetime
+
+    from creditbank.certificates.keys import KeyStore
+    from creditbank.verification.verify import _key_check
+
+    store = KeyStore(tmp_path, None)
+    first = store.ensure_active()
+    store.rotate()
+    at = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
+    check = _key_check(store.mark_compromised(first.kid, at), at).as_dict()
+    assert check["ok"] is False and "泄露" in check["detail_zh"]
+    assert not re.search(r"[A-Za-z]{4,}", check["detail_zh"].replace(first.kid, "")), check
+    assert "compromised" in check["detail_en"] and not CJK.search(check["detail_en"]), check
+
+
+def test_a_request_decided_twice_names_its_state_in_chinese(client):
+    world, _, _, undone = _forced(client)  # the cascade undid the approved request: 已取消
+    decide = f"/api/v1/conversions/{undone}/decide"
+    again = client.post(decide, json={"decision": "approve"}, headers=world.ou).json()
+    assert again["title"] == "该转换申请已处理（已取消）", again
+    english = client.post(decide, json={"decision": "approve"}, headers=world.ou | {"Accept-Language": "en"})
+    assert english.json()["title"] == "This conversion request was already decided (reversed)"
+
+
+def test_english_pages_speak_english(client):
+    world, _, _, _ = _forced(client)
+    put = client.put(
+        "/api/v1/qualifications/OU-AGRI-CERT",
+        headers=world.ou,
+        json={
+            "name_zh": "现代农业证书",
+            "name_en": "Modern agriculture certificate",
+            "total_credits": 4,
+            "max_transfer_ratio": 0.5,
+            "requirements": [{"outcome": "OU-AGRI"}, {"category": "academic", "min_credits": 1}],
+        },
+    )
+    assert put.status_code in (200, 201), put.text
+    client.cookies.set("cb_lang", "en")
+    progress = _text(client.get("/me/progress/OU-AGRI-CERT").text)
+    assert "Modern agricultural technology" in progress and "现代农业技术基础" not in progress, progress
+    assert "Academic education credits" in progress and "still need 1 academic credit " in progress, progress
+    statement = _text(client.get("/me/statement").text)
+    assert "+1 credit " in statement and "1 credits" not in statement.replace("+1 credit ", ""), statement
+    assert "+1.5 credits" in statement
+
+
+def test_the_offices_institution_form_names_the_field_in_words(client):
+    from tests.web.staffworld import add_operator, csrf, operator_sign_in
+
+    operator_sign_in(client, add_operator(client))
+    form = {"csrf_token": csrf(client, "/operator/institutions"), "code": "坏代码!", "name_zh": "某某学校"}
+    refused = _text(client.post("/operator/institutions", data=form).text)
+    assert "机构代码 的值无效：2–32 位字母、数字、-_" in refused and "code 的值无效" not in refused, refused
+    client.cookies.set("cb_lang", "en")
+    form["csrf_token"] = csrf(client, "/operator/institutions")
+    refused = _text(client.post("/operator/institutions", data=form).text)
+    assert "Invalid value for institution code: 2–32 letters, digits, -_" in refused, refused

@@ -75,7 +75,8 @@ def test_my_certificates_say_why_one_was_revoked_in_my_language(client):
     assert "✗ 已撤销 · 原因：所依据的学习成果记录已撤销：登记错误" in page and "the completion" not in page
     client.cookies.set("cb_lang", "en")
     page = client.get("/me/certificates").text
-    assert "the completion it rests on was revoked" in page and "登记错误" not in page
+    # The bank's words in English around the revoker's own words, as typed (kit.reasons).
+    assert "The learning record it rests on was revoked: 登记错误" in page and "所依据" not in page
 
 
 def test_the_share_list_with_a_revoked_certificate_in_chromium(live, browser):

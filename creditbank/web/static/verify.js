@@ -6,12 +6,16 @@
     const record = JSON.parse(document.getElementById("record").textContent);
     const mark = document.querySelector("#qr-check span");
     const text = document.getElementById("qr-text");
+    // The page's language only (as every other line of it): a Chinese page in Chinese, an English one in English.
+    const english = document.documentElement.lang === "en";
+    const say = (zh, en) => english ? en : zh;
     const fail = (zh, en) => {
-      mark.className = "mark-false"; mark.textContent = "✗"; text.textContent = zh + " / " + en;
+      mark.className = "mark-false"; mark.textContent = "✗"; text.textContent = say(zh, en);
       const box = document.getElementById("verdict");
       box.className = "verdict invalid"; box.dataset.verdict = "invalid";
-      box.querySelector(".big").textContent = "✗ 无效"; box.querySelector(".en").textContent = "INVALID";
-      document.getElementById("verdict-reason").innerHTML = zh + "<br>" + en;
+      box.querySelector(".big").textContent = say("✗ 无效", "✗ INVALID");
+      box.querySelector(".en").textContent = say("INVALID", "无效");
+      document.getElementById("verdict-reason").textContent = say(zh, en);
     };
     const b64 = (s) => Uint8Array.from(atob(s.replace(/-/g, "+").replace(/_/g, "/") + "===".slice((s.length + 3) % 4)), c => c.charCodeAt(0));
     const parts = fragment.split(".");
@@ -30,5 +34,7 @@
     if (signatureOk === false) return fail("二维码签名不符，内容被篡改", "QR signature does not match: altered");
     if (fragment !== record.payload) return fail("二维码内容与本行存档不一致，可能是伪造的", "QR content differs from the bank's record; it may be forged");
     mark.className = "mark-true"; mark.textContent = "✓";
-    text.textContent = (signatureOk ? "签名正确，且与存档一致" : "与存档一致") + " / " + (signatureOk ? "signature verifies and matches the record" : "matches the record");
+    text.textContent = signatureOk
+      ? say("签名正确，且与存档一致", "The signature verifies and matches the record")
+      : say("与存档一致", "Matches the record");
   })();

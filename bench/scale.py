@@ -410,7 +410,8 @@ COLUMNS = {
             "level", "earned_on", "expires_on", "amount_units", "consumed_units", "locked_units", "state"],
     "ledger_transaction": ["id", "seq", "kind", "completion_id", "completion_hash", "event_on", "recorded_at",
                            "prev_hash", "hash"],
-    "posting": ["id", "transaction_id", "account_id", "amount_units", "lot_id", "balance_after_units"],
+    "posting": ["id", "transaction_id", "account_id", "amount_units", "lot_id", "balance_after_units", "tx_seq",
+                "tx_kind", "tx_event_on", "tx_recorded_at", "tx_completion_id"],
     "translog_leaf": ["leaf_index", "kind", "ref", "digest"],
 }  # fmt: skip
 
@@ -557,10 +558,11 @@ def generate(dsn: str, n_learners: int, per_learner: int, seed: int, layout: str
                     issuance_version[outcome.institution_id] += 1
                     account.balance += units
                     posting_id += 2
+                    copies = f"{seq}\tdeposit\t{day}\t{recorded_at}\t{completion_id}"  # the transaction's, as the writer copies them
                     add(
                         "posting",
-                        f"{posting_id - 1}\t{tx_id}\t{issuer_id}\t{-units}\t\\N\t{issuance_balance[outcome.institution_id]}\n"
-                        f"{posting_id}\t{tx_id}\t{account_id}\t{units}\t{lot_id}\t{account.balance}\n",
+                        f"{posting_id - 1}\t{tx_id}\t{issuer_id}\t{-units}\t\\N\t{issuance_balance[outcome.institution_id]}\t{copies}\n"
+                        f"{posting_id}\t{tx_id}\t{account_id}\t{units}\t{lot_id}\t{account.balance}\t{copies}\n",
                     )
                     expires = (
                         "\\N"
@@ -1254,9 +1256,13 @@ def main() -> None:
             if args.reuse and database_exists(cluster, name):
                 from creditbank.migrations import upgrade
 
+                t0 = time.perf_counter()
                 upgrade(cluster.url(name))  # a migration newer than the kept database: its tables appear
                 built[name] = counted(cluster, name)
-                log(f"{name}: reusing {built[name].completions:,} completions (schema upgraded to head)")
+                log(
+                    f"{name}: reusing {built[name].completions:,} completions (schema upgraded to head in "
+                    f"{time.perf_counter() - t0:.1f}s)"
+                )
                 continue
             built[name] = build(cluster, name, n, args.per_learner, seed=11, layout=args.layout)
         load_build = os.getloadavg()[0]

@@ -3,9 +3,10 @@ transparency log.
 
 Finds an edited posting (its transaction's hash no longer matches), a deleted or reordered
 transaction (a gap in ``seq`` or a broken ``prev_hash`` link), an edited completion (its content
-digest changed), and any materialised balance that disagrees with the postings. Then the log: every
-leaf recomputed from the row it names, every transaction and certificate event in exactly one leaf and
-in order, the tree rebuilt and compared with the stored tiles and every signed checkpoint — so a row
+digest changed), any materialised balance that disagrees with the postings, and a posting whose
+copy of its transaction's fields (what a statement line shows) disagrees with the transaction.
+Then the log: every leaf recomputed from the row it names, every transaction and certificate event
+in exactly one leaf and in order, the tree rebuilt and compared with the stored tiles and every signed checkpoint — so a row
 edited, deleted, inserted or reordered behind the service's back is named even when whoever did it
 also rewrote the hash chain to match. Beside the ledger, the history of learners' names: the
 database's refusal to change it still in place, and every correction chained to the current name.
@@ -22,7 +23,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, or_, select, text
 from sqlmodel import Session, col
 
 from creditbank.certificates.models import Certificate
@@ -173,6 +174,8 @@ def audit(
     for tx_id in postings_by_tx:
         if problem(f"postings of transaction {tx_id} have no transaction row"):
             return report
+    if _audit_posting_copies(session, problem):
+        return report
 
     head = session.get(LedgerHead, 1)
     if head is None or (head.seq, head.hash) != (expected_seq - 1, prev):
@@ -323,6 +326,42 @@ def _audit_names(session: Session, problem: Callable[[str], bool]) -> bool:
             "the name was changed without a correction, or the last correction was edited or deleted"
         ):
             return True
+    return False
+
+
+# A posting's copies of its transaction's fields (what a statement line shows, migration 0023),
+# in the order compared: (posting column, transaction column, name printed).
+_COPIES = (
+    (Posting.tx_seq, LedgerTransaction.seq, "seq"),
+    (Posting.tx_kind, LedgerTransaction.kind, "kind"),
+    (Posting.tx_event_on, LedgerTransaction.event_on, "event_on"),
+    (Posting.tx_recorded_at, LedgerTransaction.recorded_at, "recorded_at"),
+    (Posting.tx_completion_id, LedgerTransaction.completion_id, "completion_id"),
+)
+
+
+def _audit_posting_copies(session: Session, problem: Callable[[str], bool]) -> bool:
+    """Every posting's copies of its transaction's fields equal the transaction's. The chain hashes
+    the transaction row, not the copies, so an edited copy (a statement showing another date, kind
+    or order than the chain) is found here. One join in the database: only disagreeing rows come
+    back. True when enough problems were found to stop."""
+    copies = [col(c) for c, _, _ in _COPIES]
+    originals = [col(t) for _, t, _ in _COPIES]
+    differs = or_(*(c.is_distinct_from(t) for c, t in zip(copies, originals, strict=True)))
+    rows = session.execute(
+        select(col(Posting.id), col(LedgerTransaction.id), *copies, *originals)
+        .join(LedgerTransaction, col(LedgerTransaction.id) == col(Posting.transaction_id))
+        .where(differs)
+        .order_by(col(Posting.id))
+    )
+    n = len(_COPIES)
+    for pid, tx_id, *values in rows:
+        for (_, _, name), copy, original in zip(_COPIES, values[:n], values[n:], strict=True):
+            if copy != original and problem(
+                f"posting id={pid} of transaction {tx_id}: its copy of the transaction's {name} "
+                f"({copy}) ≠ {original} — edited after it was written"
+            ):
+                return True
     return False
 
 

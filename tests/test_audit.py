@@ -219,6 +219,23 @@ def edit_completion_date(conn: Connection, ledger: Ledger) -> None:
     assert changed.rowcount == 1
 
 
+def edit_posting_copy_of_the_date(conn: Connection, ledger: Ledger) -> None:
+    """The learner's statement line of c3 shows another date than the chain's: only the copy moved."""
+    statement = text("UPDATE posting SET tx_event_on = :d WHERE id = :id").bindparams(
+        bindparam("d", type_=Date)
+    )
+    changed = conn.execute(statement, {"d": date(2020, 1, 2), "id": learner_leg(ledger, 3).id})
+    assert changed.rowcount == 1
+
+
+def edit_posting_copy_of_the_order(conn: Connection, ledger: Ledger) -> None:
+    """c1's learner line moved after every other line of the statement (its copy of seq)."""
+    changed = conn.execute(
+        text("UPDATE posting SET tx_seq = 99 WHERE id = :id"), {"id": learner_leg(ledger, 1).id}
+    )
+    assert changed.rowcount == 1
+
+
 def problems_for(ledger: Ledger, name: str) -> list[str]:
     """Fragments that must appear in the output, proving which detector fired."""
     tx = ledger.tx
@@ -251,6 +268,14 @@ def problems_for(ledger: Ledger, name: str) -> list[str]:
         "completion_date": [
             f"seq=1 id={tx[1].id}: completion {ledger.completions[0]['id']} was edited after it was posted"
         ],
+        "posting_copy_of_the_date": [
+            f"posting id={learner_leg(ledger, 3).id} of transaction {tx[3].id}: its copy of the transaction's "
+            f"event_on (2020-01-02) ≠ {tx[3].event_on.isoformat()}"
+        ],
+        "posting_copy_of_the_order": [
+            f"posting id={learner_leg(ledger, 1).id} of transaction {tx[1].id}: its copy of the transaction's "
+            "seq (99) ≠ 1"
+        ],
     }[name]
 
 
@@ -264,6 +289,8 @@ TAMPERING: dict[str, Callable[[Connection, Ledger], None]] = {
     "account_balance": edit_account_balance,
     "completion_score": edit_completion_score,
     "completion_date": edit_completion_date,
+    "posting_copy_of_the_date": edit_posting_copy_of_the_date,
+    "posting_copy_of_the_order": edit_posting_copy_of_the_order,
 }
 # Tamperings that exactly one detector must catch (nothing else is out of line).
 ONLY_ONE_PROBLEM = {
@@ -272,6 +299,8 @@ ONLY_ONE_PROBLEM = {
     "account_balance",
     "completion_score",
     "completion_date",
+    "posting_copy_of_the_date",
+    "posting_copy_of_the_order",
 }
 
 

@@ -135,7 +135,7 @@ def test_0020_finishes_an_upgrade_stopped_halfway_on_postgresql(pg_url):
         )
         connection.execute("DROP INDEX ix_posting_account_tx")
         connection.execute("CREATE INDEX ix_lot_learner_state_new ON lot (learner_id)")
-    upgrade(pg_url)
+    upgrade(pg_url, "0022")  # 0023 replaces ix_posting_account_tx
     assert _included(pg_url, "ix_posting_account_tx") == ["amount_units", "balance_after_units", "lot_id"]
     assert _included(pg_url, "ix_lot_learner_state") == [
         "id",
@@ -147,4 +147,83 @@ def test_0020_finishes_an_upgrade_stopped_halfway_on_postgresql(pg_url):
     ]
     assert _included(pg_url, "ix_posting_account_tx_new") is None
     assert _included(pg_url, "ix_lot_learner_state_new") is None
+    upgrade(pg_url)
     test_models_and_migrations_agree(pg_url)
+
+
+def test_0023_copies_the_transaction_fields_of_every_posting_and_the_statement_reads_the_same(
+    db_url, client, db
+):
+    """0023 fills the new columns of the postings already on the ledger from their transactions: the
+    statement (which reads the copies) shows the same lines after the upgrade as the transactions
+    said before, the audit passes, and posting goes on. On PostgreSQL the upgrade is also finished
+    when it stopped halfway: some postings filled, the NOT NULL check added but not validated, the
+    new index left invalid by a failed concurrent build."""
+    from sqlalchemy import text
+
+    from creditbank.audit import audit
+    from creditbank.learners import queries as learner_queries
+    from creditbank.learners import service as learners
+    from tests.conftest import completion_body, institution, learner, outcome
+
+    inst = institution(client)
+    outcome(client, inst)
+    outcome(client, inst, "YC-WELD", category="vocational_training", level=4, credits=2.25)
+    person, other = learner(client, inst), learner(client, inst, "李建国")
+    posted = []
+    for who, code in ((person, "YC-ELEC"), (other, "YC-ELEC"), (person, "YC-WELD")):
+        r = client.post("/api/v1/completions", json=completion_body(who["account_no"], code), headers=inst)
+        assert r.status_code == 201, r.text
+        posted.append(r.json())
+    r = client.post(
+        f"/api/v1/completions/{posted[0]['id']}/revoke", json={"reason": "登记错误"}, headers=inst
+    )
+    assert r.status_code == 200, r.text
+
+    def statement(after: int | None = None) -> list:
+        with db.reader() as session:
+            holder = learners.by_account_no(session, person["account_no"])
+            return learner_queries.statement(session, holder, after=after, limit=100)
+
+    before = statement()
+    assert [(line.kind, line.amount_units) for line in before] == [
+        ("deposit", 150),
+        ("deposit", 225),
+        ("reversal", -150),
+    ]
+    db.engine.dispose()  # no pooled connection keeps a plan of the old columns
+    command.downgrade(alembic_config(db_url), "0022")
+    if not db.sqlite:
+        import psycopg
+
+        with psycopg.connect(db_url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as c:
+            c.execute(
+                "ALTER TABLE posting ADD COLUMN tx_seq bigint, ADD COLUMN tx_kind varchar(16), "
+                "ADD COLUMN tx_event_on date, ADD COLUMN tx_recorded_at varchar(24), "
+                "ADD COLUMN tx_completion_id varchar(40)"
+            )
+            c.execute(
+                "UPDATE posting p SET tx_seq = t.seq, tx_kind = t.kind, tx_event_on = t.event_on, "
+                "tx_recorded_at = t.recorded_at, tx_completion_id = t.completion_id FROM ledger_transaction t "
+                "WHERE t.id = p.transaction_id AND t.seq = 1"
+            )
+            c.execute(
+                "ALTER TABLE posting ADD CONSTRAINT ck_posting_tx_copies_present CHECK (tx_seq IS NOT NULL "
+                "AND tx_kind IS NOT NULL AND tx_event_on IS NOT NULL AND tx_recorded_at IS NOT NULL) NOT VALID"
+            )
+            with pytest.raises(psycopg.errors.UniqueViolation):  # leaves an invalid index of that name
+                c.execute("CREATE UNIQUE INDEX CONCURRENTLY ix_posting_account_seq ON posting (account_id)")
+    upgrade(db_url)
+    test_models_and_migrations_agree(db_url)
+    assert statement() == before
+    assert statement(after=before[0].seq) == before[1:]
+    with db.engine.connect() as connection:
+        missing = connection.execute(text("SELECT count(*) FROM posting WHERE tx_seq IS NULL")).scalar_one()
+    assert missing == 0
+    with db.reader() as session:
+        report = audit(session)
+    assert report.ok, report.problems
+    r = client.post("/api/v1/completions", json=completion_body(other["account_no"], "YC-WELD"), headers=inst)
+    assert r.status_code == 201, r.text
+    with db.reader() as session:
+        assert audit(session).ok

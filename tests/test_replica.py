@@ -266,7 +266,7 @@ class TestRouting:
     ):
         pair.caught_up()
         lines = client.get("/api/v1/me/ledger", headers=world["me"]).json()["items"]
-        assert db.replica_reads and any("ledger_transaction" in s for s in replica_sql)
+        assert db.replica_reads and any("posting.tx_seq" in s for s in replica_sql)
         fallbacks = db.replica_fallbacks
         with pair.paused():
             post(client, world, "RP-3")
@@ -281,7 +281,7 @@ class TestRouting:
         pair.caught_up()
         replica_sql.clear()
         assert client.get("/api/v1/me/ledger", headers=world["me"]).json()["items"] == after
-        assert any("ledger_transaction" in s for s in replica_sql), "caught up, the replica answers again"
+        assert any("posting.tx_seq" in s for s in replica_sql), "caught up, the replica answers again"
 
 
 @pytest.mark.postgres

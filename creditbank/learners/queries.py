@@ -15,7 +15,7 @@ from creditbank.institutions.models import Institution
 from creditbank.kit import clock
 from creditbank.learners.models import ActivationCode, Learner
 from creditbank.learners.names import OPERATOR_EN, OPERATOR_ZH
-from creditbank.ledger.models import LedgerAccount, LedgerTransaction, Lot, Posting
+from creditbank.ledger.models import LedgerAccount, Lot, Posting
 from creditbank.ledger.queries import lot_hidden
 
 
@@ -92,17 +92,20 @@ def statement(session: Session, learner: Learner, *, after: int | None, limit: i
         .cte("learner_lot")
         .prefix_with("MATERIALIZED", dialect="postgresql")
     )
+    # A line's transaction fields are read from the posting's copies of them (migration 0023): on
+    # PostgreSQL the page is one range of ix_posting_account_seq, index pages only, where joining
+    # each line's transaction read a random heap page per line on a large ledger.
     query = (
         select(
-            col(LedgerTransaction.seq),
-            col(LedgerTransaction.id),
-            col(LedgerTransaction.kind),
-            col(LedgerTransaction.event_on),
-            col(LedgerTransaction.recorded_at),
+            col(Posting.tx_seq),
+            col(Posting.transaction_id),
+            col(Posting.tx_kind),
+            col(Posting.tx_event_on),
+            col(Posting.tx_recorded_at),
             col(Posting.amount_units),
             col(Posting.balance_after_units),
             col(Posting.lot_id),
-            col(LedgerTransaction.completion_id),
+            col(Posting.tx_completion_id),
             col(Institution.code),
             col(Outcome.code),
             col(Outcome.title_zh),
@@ -110,17 +113,16 @@ def statement(session: Session, learner: Learner, *, after: int | None, limit: i
             lots.c.category,
             lots.c.level,
         )
-        .join(Posting, col(Posting.transaction_id) == col(LedgerTransaction.id))
         .join(LedgerAccount, col(LedgerAccount.id) == col(Posting.account_id))
         .outerjoin(lots, lots.c.id == col(Posting.lot_id))
         .outerjoin(Outcome, col(Outcome.id) == lots.c.outcome_id)
         .outerjoin(Institution, col(Institution.id) == lots.c.institution_id)
         .where(col(LedgerAccount.learner_id) == learner.id, or_(lots.c.id.is_(None), ~lots.c.hidden))
-        .order_by(col(LedgerTransaction.seq))
+        .order_by(col(Posting.tx_seq), col(Posting.id))
         .limit(limit)
     )
     if after is not None:
-        query = query.where(col(LedgerTransaction.seq) > after)
+        query = query.where(col(Posting.tx_seq) > after)
     return [StatementLine(*row) for row in session.execute(query)]
 
 

@@ -84,15 +84,26 @@ class LedgerTransaction(SQLModel, table=True):
     hash: str = Field(max_length=64)
 
 
+_STATEMENT_LINE = (
+    "transaction_id", "amount_units", "balance_after_units", "lot_id",
+    "tx_kind", "tx_event_on", "tx_recorded_at", "tx_completion_id",
+)  # fmt: skip
+"""What a statement line shows of a posting besides its index keys: ``ix_posting_account_seq``
+includes them on PostgreSQL (the migration lists the same)."""
+
+
 class Posting(SQLModel, table=True):
     __table_args__ = (
-        # The statement page by account: on PostgreSQL the line's columns are in the index too, so
-        # one learner's lines are read from an index page or two, not a heap page each (0020).
+        # The statement page: one learner's lines in order, a range of this index. On PostgreSQL
+        # every column a line shows is in it (INCLUDE), so a page of lines is read from an index
+        # page or two instead of a heap page of posting and of ledger_transaction per line (0020,
+        # 0023; bench/scale.py). ``id`` orders the legs of one transaction on the same account.
         Index(
-            "ix_posting_account_tx",
+            "ix_posting_account_seq",
             "account_id",
-            "transaction_id",
-            postgresql_include=["amount_units", "balance_after_units", "lot_id"],
+            "tx_seq",
+            "id",
+            postgresql_include=_STATEMENT_LINE,
         ),
     )
     # BigInteger: a province-scale ledger passes 2^31 postings (docs/scale.md).
@@ -106,6 +117,15 @@ class Posting(SQLModel, table=True):
     lot_id: str | None = Field(default=None, max_length=40, index=True)
     balance_after_units: int
     """The account's balance right after this posting, so a statement line needs no running sum."""
+    # Copies of the transaction's fields a statement line shows (migration 0023), written with the
+    # posting by ``ledger.writer`` and compared with the transaction by ``creditbank audit``: a
+    # statement then reads postings (and the learner's lots) only, not one random transaction row
+    # per line. The transaction row stays what the chain hashes.
+    tx_seq: int = Field(sa_column=Column(BigInteger, nullable=False))
+    tx_kind: str = Field(max_length=16)
+    tx_event_on: date
+    tx_recorded_at: str = Field(max_length=24)
+    tx_completion_id: str | None = Field(default=None, max_length=40)
 
 
 class LotState(StrEnum):

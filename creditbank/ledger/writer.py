@@ -84,7 +84,10 @@ TX_COLUMNS = (
     "id", "seq", "kind", "reverses_id", "completion_id", "completion_hash", "event_on", "recorded_at",
     "prev_hash", "hash",
 )  # fmt: skip
-POSTING_COLUMNS = ("transaction_id", "account_id", "amount_units", "lot_id", "balance_after_units")
+POSTING_COLUMNS = (
+    "transaction_id", "account_id", "amount_units", "lot_id", "balance_after_units",
+    "tx_seq", "tx_kind", "tx_event_on", "tx_recorded_at", "tx_completion_id",
+)  # fmt: skip
 LOT_COLUMNS = (
     "id", "learner_id", "completion_id", "conversion_id", "transaction_id", "institution_id", "outcome_id",
     "category", "level", "earned_on", "expires_on", "amount_units", "consumed_units", "locked_units", "state",
@@ -183,7 +186,13 @@ class LedgerWriter:
             self._balances[leg.account_id] = balance
             self._deltas[leg.account_id] += leg.units
             self._versions[leg.account_id] += 1
-            self._postings.append((tx_id, leg.account_id, leg.units, leg.lot_id, balance))
+            # The transaction's fields a statement line shows, copied (models.Posting says why).
+            self._postings.append(
+                (
+                    tx_id, leg.account_id, leg.units, leg.lot_id, balance,
+                    self.seq, kind, event_on, self.recorded_at, completion_id,
+                )
+            )  # fmt: skip
             if leg.balance_key is not None:
                 self._learner_deltas[leg.balance_key] += leg.units
         return tx_id

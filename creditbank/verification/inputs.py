@@ -121,8 +121,13 @@ def from_bytes(data: bytes, filename: str | None = None) -> Submitted:
     if head.startswith((b"\x89PNG", b"\xff\xd8")):
         texts = qrcodes.decode_qr_image(data)
         if not texts:
-            raise CreditbankError(
-                "unusable_input", {"reason": "图片中没有找到二维码 / no QR code found in the image"}
+            raise CreditbankError(  # what to do next: a photo the reader can take again
+                "unusable_input",
+                {
+                    "reason_zh": "图片中没有找到二维码。请重新拍一张：手机对正二维码，把整个二维码拍进去，光线要充足、不反光",
+                    "reason_en": "no QR code found in the image. Please take the photo again: hold the phone "
+                    "straight over the code, get the whole code in the picture, in good light without glare",
+                },
             )
         certificate_id, payload = split_qr_text(texts[0])
         return Submitted(payload=payload, certificate_id=certificate_id, source="image")

@@ -380,6 +380,8 @@ def certificate_view(ctx: Ctx, certificate) -> dict:
         else ctx._(CERTIFICATE_KINDS.get(certificate.kind, "")),
         "titles": titles,
         "issued_on": printed.issued_on,
+        # Two transcripts of one day differ by the time and what they hold (the date alone read alike).
+        "issued_at": certificate.issued_at,
         "total_credits": printed.total_credits,
         "revoked": certificate.revoked_at is not None,
         "revoke_reason": reasons.text(certificate.revoke_reason, ctx.lang),

@@ -6,10 +6,12 @@ import asyncio
 import contextlib
 import functools
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, Response
+from sqlmodel import Session
 
 from creditbank import __version__, hooks, web
 from creditbank.api import (
@@ -25,12 +27,13 @@ from creditbank.api import (
     translog,
 )
 from creditbank.api.cors import PublicCors
+from creditbank.api.problems import RETRY_AFTER_DATABASE
 from creditbank.api.verifycache import VerifyAnswers
 from creditbank.certificates.keys import KeyStore
 from creditbank.certificates.printing import Printer, StoredPdfs
 from creditbank.certificates.service import DEFAULT_BASE_URL, Issuer
 from creditbank.config import Settings, get_settings
-from creditbank.db import Database
+from creditbank.db import Database, connection_failed
 from creditbank.kit import ratelimit, sealed
 from creditbank.learners import secret as deployment_secret
 from creditbank.stats.snapshots import Policy as StatsPolicy
@@ -85,6 +88,23 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+def _check(reader: Callable[[], Session]) -> dict:
+    """``{ok: true}``, or ``{ok: false, detail}`` naming why the database did not answer — only a
+    connection failure; any other error is a bug and raised."""
+    from sqlalchemy import text
+
+    try:
+        with reader() as session:
+            session.execute(text("SELECT 1"))
+    except Exception as exc:
+        if not connection_failed(exc):
+            raise
+        cause = getattr(exc, "orig", None) or exc
+        lines = str(cause).strip().splitlines()
+        return {"ok": False, "detail": f"{type(cause).__name__}: {lines[0] if lines else ''}"}
+    return {"ok": True}
 
 
 def create_app(settings: Settings | None = None, db: Database | None = None) -> FastAPI:
@@ -150,23 +170,27 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     @app.get(
         "/healthz", tags=["public 公开"], summary="存活、数据库与 PDF 检查 · Liveness, database and PDF check"
     )
-    async def healthz() -> dict:
-        """``ok``, or ``degraded`` (still serving, HTTP 200) when certificate PDFs cannot be
-        rendered or render slowly; ``checks.pdf`` then says what is missing and how to fix it."""
+    async def healthz() -> Response:
+        """``ok``; ``degraded`` (still serving, HTTP 200) when certificate PDFs cannot be rendered or
+        render slowly (``checks.pdf`` says what is missing), or when the read replica does not answer
+        (``checks.replica``: its reads go to the primary meanwhile); ``down`` (HTTP 503,
+        ``Retry-After``) when the database does not answer (``checks.database.detail`` says why)."""
         # async: it answers while every thread of the pool waits for a database connection — the
         # check runs on the event loop's own connection (db.Database.loop_engine).
-        from sqlalchemy import text
-
-        with app.state.db.reader() as session:
-            session.execute(text("SELECT 1"))
+        db: Database = app.state.db
+        database = _check(db.reader)
+        checks: dict = {"database": database}
+        if db.has_replica:
+            checks["replica"] = await run_in_threadpool(_check, db.replica_reader)
         printer = app.state.printer
         pdf = printer.known_readiness or await run_in_threadpool(lambda: printer.readiness)
-        healthy = pdf.ok and not pdf.slow
-        return {
-            "status": "ok" if healthy else "degraded",
-            "version": __version__,
-            "checks": {"database": {"ok": True}, "pdf": pdf.as_dict()},
-        }
+        checks["pdf"] = pdf.as_dict()
+        healthy = pdf.ok and not pdf.slow and checks.get("replica", database)["ok"]
+        status = "down" if not database["ok"] else "ok" if healthy else "degraded"
+        body = {"status": status, "version": __version__, "checks": checks}
+        if not database["ok"]:
+            return JSONResponse(body, status_code=503, headers={"Retry-After": str(RETRY_AFTER_DATABASE)})
+        return JSONResponse(body)
 
     app.include_router(operator.router)
     app.include_router(institution.router)

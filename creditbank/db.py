@@ -131,11 +131,43 @@ def make_engine(
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **sizes)
         _sqlite_transactions(engine)
         return engine
-    connect = {"connect_timeout": connect_timeout} if connect_timeout else {}
+    # What the URL says itself (?connect_timeout=…) wins over these defaults.
+    defaults = {"connect_timeout": connect_timeout or CONNECT_SECONDS, **KEEPALIVES}
+    connect = {k: v for k, v in defaults.items() if k not in make_url(url).query}
     sizes = sizes or {"pool_size": POOL_SIZE, "max_overflow": POOL_OVERFLOW}
     engine = create_engine(url, connect_args=connect, **sizes)
     _ping_when_idle(engine)
     return engine
+
+
+CONNECT_SECONDS = 5
+"""How long a thread-pool connection waits for PostgreSQL to accept it (libpq ``connect_timeout``):
+a server that is down or stopped answers 503 ``database_unavailable`` after this, not never."""
+KEEPALIVES = {"keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10, "keepalives_count": 3}
+"""TCP keepalives (libpq): a connection whose server machine vanished (network cut, host down) fails
+after about a minute instead of the operating system's two hours."""
+
+
+def connection_failed(error: BaseException) -> bool:
+    """Did ``error`` come from the database being unreachable rather than from the statement?
+
+    True for a connection that could not be made or was lost (psycopg's ``OperationalError`` with
+    no SQLSTATE, class 08, or the server shutting down: 57P01–57P03), a pool checkout refused by the
+    ping, and a pool with no connection to hand out in time. False for everything the code handles
+    itself: serialization failures and deadlocks (40xxx, retried), lock and statement timeouts
+    (55P03, 57014), and every SQLite error ("database is locked" included)."""
+    from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+    if isinstance(error, DisconnectionError | PoolTimeout):
+        return True
+    if not isinstance(error, DBAPIError) or error.orig is None:
+        return False
+    if error.connection_invalidated:
+        return True
+    if not type(error.orig).__module__.startswith("psycopg") or not isinstance(error, OperationalError):
+        return False
+    sqlstate = getattr(error.orig, "sqlstate", None)
+    return sqlstate is None or sqlstate.startswith("08") or sqlstate in ("57P01", "57P02", "57P03")
 
 
 LOOP_POOL = (1, 4, 2.0)

@@ -34,6 +34,11 @@ CODES: dict[str, tuple[int, str, str]] = {
     "rate_limited": (429, "尝试次数过多，请稍后再试", "Too many attempts; try again later"),
     "busy": (503, "服务器正忙，请稍等片刻再试", "The server is busy; try again in a moment"),
     "internal_error": (500, "服务器内部错误", "Internal server error"),
+    "database_unavailable": (
+        503,
+        "服务暂时无法使用（数据库暂时连不上），请一分钟后再试",
+        "The service is briefly unavailable (its database cannot be reached); try again in a minute",
+    ),
     # institutions
     "institution_exists": (409, "机构代码 {code} 已存在", "Institution code {code} already exists"),
     "institution_not_found": (404, "找不到机构 {code}", "Institution {code} not found"),
@@ -729,6 +734,13 @@ ADVICE: dict[str, tuple[str, str]] = {
         "这是服务器的配置问题：运维人员按 /healthz 中 checks.pdf 的说明补装缺少的组件；证书本身和核验不受影响。",
         "A set-up problem of the server: its administrator installs what /healthz's checks.pdf names; "
         "certificates and their verification are unaffected.",
+    ),
+    "database_unavailable": (
+        "已保存的数据不受影响：请一分钟后原样重试。运维人员：检查 PostgreSQL 是否在运行、能否从"
+        "本机连上（/healthz 的 checks.database 说明原因）；数据库恢复后服务立即恢复，无需重启。",
+        "What was saved is safe: retry unchanged in a minute. Administrators: check that "
+        "PostgreSQL is running and reachable from this host (/healthz's checks.database says why); the "
+        "service recovers as soon as the database does, without a restart.",
     ),
     "internal_error": (
         "本行已记录这次错误的详细情况；报告时请附上时间和请求的地址。",

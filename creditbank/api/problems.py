@@ -9,8 +9,11 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from sqlalchemy.exc import DBAPIError, DisconnectionError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from creditbank.db import connection_failed
 from creditbank.errors import CODES, CreditbankError, problem_type, render
 from creditbank.httpio import is_json
 
@@ -287,7 +290,40 @@ def install(app: FastAPI) -> None:
             return html_page(request, page_code, exc.status_code, params)
         return problem(request, code, params, status=exc.status_code, headers=headers)
 
+    async def _database(request: Request, exc: Exception) -> Response:
+        if not connection_failed(exc):
+            return await _bug(request, exc)
+        return database_unavailable(request, exc)
+
+    for kind in (DBAPIError, DisconnectionError, PoolTimeout):
+        app.add_exception_handler(kind, _database)
+
     @app.exception_handler(Exception)
-    async def _bug(request: Request, exc: Exception) -> JSONResponse:
+    async def _bug(request: Request, exc: Exception) -> Response:
+        # Also what a middleware's database failure reaches (ServerErrorMiddleware).
+        if connection_failed(exc):
+            return database_unavailable(request, exc)
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return problem(request, "internal_error")
+
+
+RETRY_AFTER_DATABASE = 30
+"""Seconds a caller is told to wait when the database cannot be reached (``Retry-After``)."""
+
+
+def database_unavailable(request: Request, exc: BaseException) -> Response:
+    """503 ``database_unavailable`` (a page for a browser), logged in one line — no traceback: the
+    cause is the database's, and an outage would otherwise log one per request."""
+    reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    log.error(
+        "database unavailable on %s %s: %s: %s",
+        request.method,
+        request.url.path,
+        type(getattr(exc, "orig", None) or exc).__name__,
+        reason[0] if reason else "",
+    )
+    headers = {"Retry-After": str(RETRY_AFTER_DATABASE)}
+    html_page = getattr(request.app.state, "html_error", None)
+    if html_page is not None and wants_html(request):
+        return html_page(request, "database_unavailable", 503, None, headers=headers, database=False)
+    return problem(request, "database_unavailable", headers=headers)

@@ -126,6 +126,11 @@ keeps the field's own name for the programs that call it."""
 
 
 def _context(request: Request) -> Ctx:
+    return context_of(request)
+
+
+def context_of(request: Request, *, database: bool = True) -> Ctx:
+    """``database=False``: without looking up who is signed in (the database is unreachable)."""
     cached = getattr(request.state, "web_ctx", None)
     if cached is not None:
         return cached
@@ -139,6 +144,8 @@ def _context(request: Request) -> Ctx:
     nonce = cookies.get(security.CSRF_COOKIE) or ""
     fresh = len(nonce) < 20
     ctx = Ctx(request, lang, text, security.new_nonce() if fresh else nonce, fresh)
+    if not database:
+        return ctx
     token = cookies.get(security.SESSION_COOKIE)
     if token:
         with ctx.db.reader() as session:
@@ -311,9 +318,17 @@ def asks_for(request: Request, offers: tuple[str, ...]) -> str | None:
     return best[1] if best[0] > html else None
 
 
-def error_page(ctx: Ctx, code: str, params: dict[str, Any] | None = None, *, status: int | None = None):
+def error_page(
+    ctx: Ctx,
+    code: str,
+    params: dict[str, Any] | None = None,
+    *,
+    status: int | None = None,
+    headers: dict[str, str] | None = None,
+):
     status = status or CODES[code][0]
-    headers = {"Retry-After": "60"} if status == 429 else None
+    if headers is None and status == 429:
+        headers = {"Retry-After": "60"}
     return renderer(ctx.request).page(
         ctx,
         "web/error.html.j2",

@@ -13,7 +13,7 @@ from creditbank.web.base import (
     TEXT_SIZES,
     Page,
     PageRoute,
-    _context,
+    context_of,
     error_page,
     local_path,
     redirect,
@@ -71,7 +71,16 @@ def redoc(ctx: Page):
     return renderer(ctx.request).page(ctx, "web/redoc.html.j2", headers={"Cache-Control": "no-cache"})
 
 
-def status_page(request: Request, code: str, status: int, params: dict | None = None):
-    """Errors outside the page routes (an unknown path, a body over the limit) for a browser: a page."""
-    ctx = _context(request)
-    return error_page(ctx, code, params, status=status)
+def status_page(
+    request: Request,
+    code: str,
+    status: int,
+    params: dict | None = None,
+    *,
+    headers: dict[str, str] | None = None,
+    database: bool = True,
+):
+    """Errors outside the page routes (an unknown path, a body over the limit, the database
+    unreachable: ``database=False`` then, nobody's session is looked up) for a browser: a page."""
+    ctx = context_of(request, database=database)
+    return error_page(ctx, code, params, status=status, headers=headers)

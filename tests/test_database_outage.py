@@ -1,0 +1,116 @@
+"""PostgreSQL stopped under a running app: every route answers 503 ``database_unavailable`` (a page
+for a browser), ``/healthz`` says the database is down, and the bank recovers the moment PostgreSQL
+is back. A cluster of its own: stopping the suite's shared one would fail everybody's tests."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from creditbank.app import create_app
+from creditbank.db import Database
+from creditbank.migrations import upgrade
+from tests import pgcluster
+from tests.conftest import _settings, institution, learner
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[pgcluster.Cluster]:
+    if pgcluster.find_bindir() is None:
+        pytest.skip("PostgreSQL binaries absent")
+    own = pgcluster.start_cluster()
+    own.admin_execute("CREATE DATABASE bank")
+    upgrade(own.url("bank"))
+    yield own
+    own.stop(remove=True)
+
+
+def _pg_ctl(cluster: pgcluster.Cluster, *args: str) -> None:
+    res = pgcluster._run(
+        [str(cluster._bindir / "pg_ctl"), "-D", str(cluster.datadir), "-w", "-t", "60", *args],
+        cwd=cluster.datadir.parent,
+        timeout=90,
+    )
+    assert res.returncode == 0, res.stdout + res.stderr
+
+
+def _stop(cluster: pgcluster.Cluster) -> None:
+    _pg_ctl(cluster, "-m", "fast", "stop")
+
+
+def _start(cluster: pgcluster.Cluster) -> None:
+    opts = (
+        f"-p {cluster.port} -k {cluster.datadir} -c listen_addresses={cluster.host} "
+        "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+    )
+    _pg_ctl(cluster, "-o", opts, "-l", str(cluster.log_path), "start")
+
+
+@pytest.fixture
+def app_client(cluster: pgcluster.Cluster, tmp_path) -> Iterator[TestClient]:
+    settings = _settings(cluster.url("bank"), tmp_path)
+    db = Database(settings.database_url)
+    # As uvicorn does: an exception no handler answers becomes a 500, it is not raised into the test.
+    with TestClient(create_app(settings, db), raise_server_exceptions=False) as client:
+        yield client
+    db.dispose()
+
+
+def test_with_postgresql_stopped_every_route_answers_503_and_the_bank_recovers_when_it_is_back(
+    cluster: pgcluster.Cluster, app_client: TestClient, caplog: pytest.LogCaptureFixture
+):
+    client = app_client
+    school = institution(client, code="OUTAGE1")
+    person = learner(client, school)
+    balance = f"/api/v1/learners/{person['account_no']}/balance"
+    assert client.get(balance, headers=school).status_code == 200
+
+    _stop(cluster)
+    try:
+        caplog.clear()
+        answer = client.get(balance, headers=school)
+        assert answer.status_code == 503, answer.text
+        assert answer.headers["content-type"] == "application/problem+json"
+        assert int(answer.headers["Retry-After"]) > 0
+        problem = answer.json()
+        assert problem["code"] == "database_unavailable"
+        assert "一分钟后再试" in problem["title"]
+        assert "try again in a minute" in problem["detail"]
+        english = client.get(balance, headers=school | {"Accept-Language": "en"}).json()
+        assert "briefly unavailable" in english["title"]
+
+        health = client.get("/healthz")
+        assert health.status_code == 503
+        assert health.json()["status"] == "down"
+        assert health.json()["checks"]["database"]["ok"] is False
+        assert health.json()["checks"]["database"]["detail"]
+
+        verify = client.get("/api/v1/verify/cert_doesnotmatter")
+        assert (verify.status_code, verify.json()["code"]) == (503, "database_unavailable")
+
+        page = client.get("/v/cert_doesnotmatter", headers={"Accept": "text/html"})
+        assert page.status_code == 503
+        assert page.headers["content-type"].startswith("text/html")
+        assert "服务暂时无法使用" in page.text and "一分钟后再试" in page.text
+        assert "Retry-After" in page.headers
+        client.cookies.set("cb_session", "cbs_someone")  # a signed-in learner: nobody is looked up
+        signed_in_page = client.get("/me", headers={"Accept": "text/html"})
+        client.cookies.clear()
+        assert signed_in_page.status_code == 503, signed_in_page.text[:300]
+
+        # One line per request, no traceback: an outage must not bury the log.
+        outage_lines = [r for r in caplog.records if r.levelno >= logging.ERROR]
+        assert outage_lines
+        assert all(r.exc_info is None for r in outage_lines), [r.getMessage() for r in outage_lines]
+        assert all("database unavailable" in r.getMessage() for r in outage_lines)
+    finally:
+        _start(cluster)
+
+    assert client.get("/healthz").status_code == 200
+    assert client.get("/healthz").json()["checks"]["database"] == {"ok": True}
+    assert client.get(balance, headers=school).status_code == 200

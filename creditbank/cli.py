@@ -12,9 +12,10 @@ from typing import Annotated, Any, NoReturn
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from sqlalchemy.exc import DBAPIError
 
 from creditbank.config import Settings, get_settings
-from creditbank.db import Database
+from creditbank.db import Database, connection_failed
 from creditbank.errors import CreditbankError
 from creditbank.kit import sealed
 
@@ -98,6 +99,11 @@ def _prepare(settings: Settings, listen_url: str | None = None) -> Database:
     except deployment_secret.SecretRefused as exc:
         console.print(f"[red]{exc.zh}[/red]\n[red]{exc.en}[/red]")
         raise typer.Exit(1) from None
+    except DBAPIError as exc:
+        if not connection_failed(exc):
+            raise
+        db.dispose()
+        _unreachable(settings.database_url, exc)
     sealed.configure(secret)
     _settle_identity(settings, db, listen_url)
     if settings.admin_token is None:
@@ -110,6 +116,13 @@ def _prepare(settings: Settings, listen_url: str | None = None) -> Database:
                 "  （仅显示这一次，库中只存其哈希 / shown once; only its hash is kept）",
             )
     return db
+
+
+def _unreachable(url: str, exc: DBAPIError) -> NoReturn:
+    """PostgreSQL down, or no such database or user: said in both languages, the password masked."""
+    shown = _shown_url(url)
+    reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+    _fail(f"无法连接数据库 {shown} / cannot reach the database at {shown}: {reason}", 1)
 
 
 def _check_replica_url(settings: Settings) -> None:
@@ -534,8 +547,7 @@ def _set_up_database(settings: Settings, *, replica: bool = False, upgrades: boo
             current = MigrationContext.configure(connection).get_current_revision()
     except OperationalError as exc:  # PostgreSQL down, or no such database or user
         db.dispose()
-        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
-        _fail(f"无法连接数据库 {shown} / cannot reach the database at {shown}: {reason}", 1)
+        _unreachable(url, exc)
     if current != head and (current is None or not upgrades):
         db.dispose()
         what = "尚未建立" if current is None else "的结构不是最新版本"

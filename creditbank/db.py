@@ -152,7 +152,8 @@ def connection_failed(error: BaseException) -> bool:
     """Did ``error`` come from the database being unreachable rather than from the statement?
 
     True for a connection that could not be made or was lost (psycopg's ``OperationalError`` with
-    no SQLSTATE, class 08, or the server shutting down: 57P01–57P03), a pool checkout refused by the
+    no SQLSTATE, class 08, the server shutting down: 57P01–57P03, a login or database refused: class
+    28, 3D000), a pool checkout refused by the
     ping, and a pool with no connection to hand out in time. False for everything the code handles
     itself: serialization failures and deadlocks (40xxx, retried), lock and statement timeouts
     (55P03, 57014), and every SQLite error ("database is locked" included)."""
@@ -167,7 +168,11 @@ def connection_failed(error: BaseException) -> bool:
     if not type(error.orig).__module__.startswith("psycopg") or not isinstance(error, OperationalError):
         return False
     sqlstate = getattr(error.orig, "sqlstate", None)
-    return sqlstate is None or sqlstate.startswith("08") or sqlstate in ("57P01", "57P02", "57P03")
+    # 28xxx and 3D000: the server refused the login or has no such database (a connection attempt).
+    return sqlstate is None or sqlstate.startswith(("08", "28")) or sqlstate in CONNECTION_SQLSTATES
+
+
+CONNECTION_SQLSTATES = ("57P01", "57P02", "57P03", "3D000")
 
 
 LOOP_POOL = (1, 4, 2.0)

@@ -456,3 +456,24 @@ class TestEveryCommandOnAWrongDatabaseOrKeysFolder:
         bad = self._invoke(["keys", "compromised", "key-x", "--since", "昨天"], monkeypatch, tmp_path, url,
                            tmp_path / "keys")  # fmt: skip
         assert bad.exit_code == 2 and "ISO 8601" in bad.output and "无效" in bad.output, bad.output
+
+
+def test_serve_with_the_database_unreachable_says_so_in_both_languages_without_a_traceback(
+    tmp_path, monkeypatch
+):
+    from creditbank.config import get_settings
+    from tests.test_serve import free_port
+
+    url = f"postgresql+psycopg://creditbank:pg-s3cret@127.0.0.1:{free_port()}/creditbank"
+    monkeypatch.setenv("CREDITBANK_DATABASE_URL", url)
+    monkeypatch.setenv("CREDITBANK_KEYS_DIR", str(tmp_path / "keys"))
+    monkeypatch.setenv("CREDITBANK_SECRET", "test-secret")
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(app, ["serve", "--port", str(free_port())], env={"COLUMNS": "300"})
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
+    assert "无法连接数据库" in result.output and "cannot reach the database" in result.output
+    assert "127.0.0.1" in result.output and "pg-s3cret" not in result.output
+    assert "Traceback" not in result.output

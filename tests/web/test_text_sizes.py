@@ -1,8 +1,9 @@
 """No page scrolls sideways on a small phone at any text size: the learner's pages, the employer's
 (/v/, /s/, /verify), the clerk's console and the district office, each at 320, 360 and 390 px wide
-with the text-size switch at 标准 (18 px), 大 (24 px) and 特大 (30 px). A masked ID number, a
-certificate id, a date and time, a name in a label | value list — each must wrap or move below its
-label rather than push the page wider than the phone."""
+with the text-size switch at 标准 (18 px), 大 (24 px) and 特大 (30 px) — and in English at 特大. A
+masked ID number, a certificate id, a date and time, a name in a label | value list, a long English
+word in a menu — each must wrap or move below its label rather than push the page wider than the
+phone."""
 
 from __future__ import annotations
 
@@ -36,8 +37,8 @@ def _sweep(page, paths: list[str], text: str) -> list[str]:
     return wide
 
 
-@pytest.mark.parametrize("text", ["m", "l", "xl"])
-def test_no_page_scrolls_sideways_at_any_text_size_on_a_small_phone(live, browser, text):
+@pytest.mark.parametrize(("text", "lang"), [("m", "zh"), ("l", "zh"), ("xl", "zh"), ("xl", "en")])
+def test_no_page_scrolls_sideways_at_any_text_size_on_a_small_phone(live, browser, text, lang):
     world = build(live.client)
     client = live.client
     activated = client.post(
@@ -66,7 +67,7 @@ def test_no_page_scrolls_sideways_at_any_text_size_on_a_small_phone(live, browse
     client.cookies.clear()
     secret = add_operator(client)
 
-    page = new_page(browser, live.base, "phone")
+    page = new_page(browser, live.base, "phone", lang)  # English words are longer: the largest text
     host = live.base.split("//", 1)[1].split(":")[0]
     page.context.add_cookies([{"name": "cb_session", "value": token, "domain": host, "path": "/"}])
     page.goto(f"/text/{text}?next=/")

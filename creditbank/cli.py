@@ -1388,12 +1388,13 @@ def witness(
         time.sleep(every)
 
 
-EXIT_VALID, EXIT_INVALID, EXIT_UNUSABLE, EXIT_UNCHECKED, EXIT_NO_ANSWER = 0, 1, 2, 3, 4
+EXIT_VALID, EXIT_INVALID, EXIT_UNUSABLE, EXIT_UNCHECKED, EXIT_NO_ANSWER, EXIT_KEY_MISSING = 0, 1, 2, 3, 4, 5
 _EXIT_CODES = {
     "valid": EXIT_VALID,
     "revoked": EXIT_INVALID,
     "invalid": EXIT_INVALID,
     "unchecked": EXIT_UNCHECKED,
+    "unknown_key": EXIT_KEY_MISSING,
 }
 
 
@@ -1461,14 +1462,17 @@ def verify(
         int, typer.Option(help="How many of the --witness keys must cosign the checkpoint")
     ] = 0,
 ) -> None:
-    """Verify a certificate. Online (default) it uses the database and keys/ given by the
-    CREDITBANK_* variables; a link where there is no such database (anywhere but the bank's server),
-    or a link of another bank (not this bank's address), is sent to the bank it names
-    (POST <bank>/api/v1/verify); --offline uses only --keys (and --status-list).
+    """Verify a certificate. Without --offline, a link, PDF, photo of the QR or credential JSON is
+    sent to the bank it names (POST <bank>/api/v1/verify: the link's bank, everything before /v/)
+    wherever that bank is not this machine's (no database here, or another bank's address); this
+    bank's own are checked in the database and keys/ the CREDITBANK_* variables give. --offline uses
+    only --keys (and --status-list).
 
     Exit codes: 0 valid · 1 invalid or revoked · 2 unusable input (file not found, unreadable, a
     link without its fragment offline) · 3 signature genuine but revocation not checked (offline
-    without --status-list) · 4 the bank a link names could not be reached or answered an error."""
+    without --status-list) · 4 the bank a link names could not be reached or answered an error · 5
+    the --keys file lacks the key that signed (saved before the bank rotated its key, or another
+    bank's): download the bank's keys again, from the address printed."""
     from creditbank.verification import offline as offline_verifier
 
     try:
@@ -1499,9 +1503,10 @@ def verify(
                 log_keys=log_verifiers,
                 witnesses=witnesses,
                 quorum=quorum,
+                key_file_name=str(keys),
             )
-        elif target.strip().startswith(("http://", "https://")) and not _verified_here(target.strip()):
-            result = _verify_at_the_bank(target.strip())
+        elif (bank := _bank_to_ask(submitted)) is not None:
+            result = _verify_at_the_bank(bank, target.strip(), submitted)
         else:
             result = _verify_online(submitted)
     except CreditbankError as exc:
@@ -1521,15 +1526,6 @@ def _missing_database(settings) -> str | None:
     return None
 
 
-def _bank_of(link: str) -> str:
-    """The bank a link names: everything before its /v/… (so a bank under a path prefix works)."""
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(link)
-    prefix = parts.path.rsplit("/v/", 1)[0] if "/v/" in parts.path else ""
-    return f"{parts.scheme}://{parts.netloc}{prefix}"
-
-
 def _same_address(a: str, b: str) -> bool:
     from urllib.parse import urlsplit
 
@@ -1547,11 +1543,26 @@ def _same_address(a: str, b: str) -> bool:
     )
 
 
-def _verified_here(link: str) -> bool:
-    """Is ``link`` this machine's bank's, to check in its database? Not where there is no database
-    (an employer's machine), nor for another bank's link (its origin none of this bank's addresses,
-    now or before ``keys move-domain``): that database would only say "not found". Without a keys
-    folder the local check says what is missing."""
+def _bank_to_ask(submitted) -> str | None:
+    """The bank to send ``submitted`` to: the one its link names (a link given, a PDF's or a
+    photo's QR) or, for a credential without one, the one its ``id`` names — unless that bank is
+    this machine's (its database here and its address, now or before ``keys move-domain``, the
+    same), whose database answers. None: nothing names a bank, or this machine is that bank."""
+    bank = submitted.bank
+    credential_id = (submitted.credential or {}).get("id")
+    marker = "/api/v1/certificates/"
+    if bank is None and isinstance(credential_id, str) and "://" in credential_id and marker in credential_id:
+        bank = credential_id.rsplit(marker, 1)[0]
+    if bank is None or _verified_here(bank):
+        return None
+    return bank
+
+
+def _verified_here(bank: str) -> bool:
+    """Is ``bank`` this machine's bank, to check in its database? Not where there is no database
+    (an employer's machine), nor for another bank's address (none of this bank's, now or before
+    ``keys move-domain``): that database would only say "not found". Without a keys folder the
+    local check says what is missing."""
     settings = get_settings()
     if _missing_database(settings):
         return False
@@ -1563,26 +1574,38 @@ def _verified_here(link: str) -> bool:
     finally:
         db.dispose()
     addresses = [issuer.base_url, *(former.base_url for former in issuer.identity.previous)]
-    return any(_same_address(_bank_of(link), address) for address in addresses)
+    return any(_same_address(bank, address) for address in addresses)
 
 
-def _verify_at_the_bank(link: str) -> dict:
-    """Ask the bank the link names for the verdict, as the web page and POST /api/v1/verify give it."""
+_MEDIA_TYPES = {"pdf": "application/pdf", "json": "application/json"}
+
+
+def _verify_at_the_bank(bank: str, target: str, submitted) -> dict:
+    """Ask ``bank`` for the verdict, as the web page and POST /api/v1/verify give it: a link as
+    ``{"url": …}``, a file (PDF, photo of the QR, credential JSON) as it is — the bank checks the
+    file's bytes, its integrity and its status itself."""
     import json
     import urllib.error
     import urllib.request
 
-    bank = _bank_of(link)
+    if submitted.source in ("url", "payload"):  # a link, given or in a text file
+        link = target if "://" in target else Path(target).read_text("utf-8", "replace").strip()
+        data, media_type = json.dumps({"url": link}).encode(), "application/json"
+    else:
+        data = Path(target).read_bytes()
+        media_type = _MEDIA_TYPES.get(
+            submitted.source, "image/png" if data.startswith(b"\x89PNG") else "image/jpeg"
+        )
 
     def ask(lang: str) -> tuple[int, bytes]:
         request = urllib.request.Request(
             f"{bank}/api/v1/verify",
-            data=json.dumps({"url": link}).encode(),
-            headers={"Content-Type": "application/json", "Accept-Language": lang},
+            data=data,
+            headers={"Content-Type": media_type, "Accept-Language": lang},
             method="POST",
         )
         try:
-            with urllib.request.urlopen(request, timeout=20) as response:
+            with urllib.request.urlopen(request, timeout=60) as response:
                 return response.status, response.read()
         except urllib.error.HTTPError as exc:
             return exc.code, exc.read()
@@ -1631,9 +1654,11 @@ def _verify_online(submitted) -> dict:
         raise CreditbankError(
             "unusable_input",
             {
-                "reason": f"没有数据库 {missing}：请在本行服务器上运行，给出证书链接，或离线验证（--offline --keys FILE）/ "
-                f"no database at {missing}: run this where the bank runs, give the certificate's link, or "
-                "verify offline (--offline --keys FILE)"
+                "reason_zh": f"没有数据库 {missing}，而所给内容不含发证机构的链接：请给出证书的 PDF、二维码照片或链接，"
+                "在本行服务器上运行，或离线验证（--offline --keys FILE）",
+                "reason_en": f"no database at {missing}, and what was given names no bank's link: give the "
+                "certificate's PDF, a photo of its QR code or its link, run this where the bank runs, or verify "
+                "offline (--offline --keys FILE)",
             },
         )
     sealed.configure(settings.id_secret())
@@ -1649,6 +1674,7 @@ def _print_verdict(result: dict, *, offline: bool = False, submitted=None) -> No
         "revoked": "[yellow]已撤销 REVOKED[/yellow]",
         "invalid": "[red]无效 INVALID[/red]",
         "unchecked": "[yellow]签名真实；未检查撤销状态 SIGNATURE GENUINE; REVOCATION NOT CHECKED[/yellow]",
+        "unknown_key": "[yellow]无法核验：密钥文件中没有签名密钥 NOT CHECKED: THE KEY FILE LACKS THE SIGNING KEY[/yellow]",
     }
     console.print(labels[result["verdict"]])
     for name, check in result["checks"].items():
@@ -1660,6 +1686,16 @@ def _print_verdict(result: dict, *, offline: bool = False, submitted=None) -> No
     if certificate:
         console.print(
             f"  {certificate.get('id')} · {certificate.get('learner_name')} · {certificate.get('total_credits')} 学分"
+        )
+    missing = result.get("missing_key") or {}
+    if result["verdict"] == "unknown_key" and missing.get("keys_url"):
+        file, kid = missing.get("key_file") or "bank-keys.json", missing.get("kid")
+        fetch = f"curl -s {missing['keys_url']} > {file}"
+        console.print(
+            f"  密钥文件 {file} 中没有密钥 {kid}（可能保存于发证机构更换密钥之前）。请重新下载后再核验：{fetch}\n"
+            f"  The key file {file} lacks key {kid} (probably saved before the bank rotated its key). "
+            f"Download it again, then verify: {fetch}",
+            markup=False,
         )
     if result["verdict"] == "unchecked" and offline:
         entry = ((getattr(submitted, "credential", None) or {}).get("credentialStatus")) or {}

@@ -308,6 +308,10 @@ def verify_proof(
     return ProofCheck(str(suite), vm, True, None)
 
 
+UNKNOWN_METHOD = "unknown verification method"
+"""A proof's reason when ``resolve`` knows no key for its verification method."""
+
+
 def verify_proof_set(
     document: Mapping[str, Any],
     resolve: Callable[[str], Ed25519PublicKey | None],
@@ -339,7 +343,7 @@ def verify_proof_set(
             continue
         key = resolve(vm)
         if key is None:
-            checks.append(ProofCheck(suite, vm, False, "unknown verification method"))
+            checks.append(ProofCheck(suite, vm, False, UNKNOWN_METHOD))
             continue
         checks.append(
             verify_proof(

@@ -32,6 +32,27 @@ class Submitted:
     verifier's business."""
     seal_damaged: str | None = None
     """Why a PDF's seal could not even be read (several, or damaged)."""
+    link: str | None = None
+    """The bank's link the input carries — a PDF's or a photo's QR, or the link given — without
+    its fragment: ``<bank>/v/<certificate id>``, the bank being everything before ``/v/``."""
+
+    @property
+    def bank(self) -> str | None:
+        """The address of the bank the link names (``bank_of``), None without a link."""
+        return bank_of(self.link) if self.link else None
+
+
+def bank_of(link: str) -> str:
+    """The bank a link names: everything before its /v/… (so a bank under a path prefix works)."""
+    parts = urlsplit(link)
+    prefix = parts.path.rsplit("/v/", 1)[0] if "/v/" in parts.path else ""
+    return f"{parts.scheme}://{parts.netloc}{prefix}"
+
+
+def _link_of(text: str) -> str | None:
+    """A scanned QR text's link without its fragment (None for a bare payload)."""
+    text = text.strip()
+    return text.split("#", 1)[0] if "://" in text else None
 
 
 def split_qr_text(text: str) -> tuple[str | None, str | None]:
@@ -66,9 +87,11 @@ def from_text(text: str) -> Submitted:
                         "signed CB1.… payload"
                     },
                 )
-            return Submitted(payload=payload, certificate_id=certificate_id, source="payload")
+            return Submitted(
+                payload=payload, certificate_id=certificate_id, source="payload", link=_link_of(text)
+            )
         if certificate_id:
-            return Submitted(certificate_id=certificate_id, source="url")
+            return Submitted(certificate_id=certificate_id, source="url", link=_link_of(text))
         raise CreditbankError("unusable_input", {"reason": _NO_FRAGMENT})
     if text.startswith("CB1."):
         return Submitted(payload=text, source="payload")
@@ -117,6 +140,7 @@ def from_bytes(data: bytes, filename: str | None = None) -> Submitted:
             log_proof=json_object(log_proof) if log_proof else None,
             seal=seal,
             seal_damaged=seal_damaged,
+            link=_link_of(texts[0]) if texts else None,
         )
     if head.startswith((b"\x89PNG", b"\xff\xd8")):
         texts = qrcodes.decode_qr_image(data)
@@ -130,12 +154,14 @@ def from_bytes(data: bytes, filename: str | None = None) -> Submitted:
                 },
             )
         certificate_id, payload = split_qr_text(texts[0])
-        return Submitted(payload=payload, certificate_id=certificate_id, source="image")
+        return Submitted(
+            payload=payload, certificate_id=certificate_id, source="image", link=_link_of(texts[0])
+        )
     text = data.decode("utf-8", errors="replace").strip()
     if text.startswith("{"):
         credential = json_object(data)
         if credential is None:
-            raise CreditbankError("unusable_input", {"reason": "JSON 格式错误 / malformed JSON"})
+            raise not_an_object(data)
         return from_json(credential)
     return from_text(text)
 
@@ -184,6 +210,29 @@ def from_json(body: dict) -> Submitted:
         return Submitted(credential=body, source="json")
     raise CreditbankError(
         "unusable_input", {"reason": "需要 credential、payload 或 url / give credential, payload or url"}
+    )
+
+
+_KINDS = {list: ("列表", "an array"), str: ("文字", "a string"), bool: ("true/false", "true/false")}
+
+
+def not_an_object(data: bytes) -> CreditbankError:
+    """Why ``data``, sent as JSON, is not something to verify: not JSON at all, or JSON but not
+    the object expected (``[]`` is valid JSON — "malformed JSON" would send the caller looking for
+    a syntax error)."""
+    expected_zh = '应为 JSON 对象 {"credential": …}、{"payload": "CB1.…"} 或 {"url": "…/v/crt_…"}，或上传 PDF、二维码图片'
+    expected_en = (
+        'expected a JSON object {"credential": …}, {"payload": "CB1.…"} or {"url": "…/v/crt_…"}, '
+        "or an uploaded PDF or QR image"
+    )
+    try:
+        value = jsonbody.loads(data)
+    except ValueError:  # jsonbody.NotJson too: not JSON at all
+        return CreditbankError("unusable_input", {"reason": "JSON 格式错误 / malformed JSON"})
+    zh, en = _KINDS.get(type(value), ("数字或 null", "a number or null"))
+    return CreditbankError(
+        "unusable_input",
+        {"reason_zh": f"收到的是{zh}：{expected_zh}", "reason_en": f"got {en}: {expected_en}"},
     )
 
 

@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import unquote
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
@@ -42,6 +43,7 @@ from creditbank.kit.units import credits_of_text
 from creditbank.verification import inputs, logproof
 from creditbank.verification.verify import (
     Check,
+    KeyGap,
     StatusAnswer,
     Verdict,
     claims_agree,
@@ -149,13 +151,14 @@ def _unusable(reason: str) -> CreditbankError:
     return CreditbankError("unusable_input", {"reason": reason})
 
 
-def load_status_list(data: bytes, lookup) -> SavedStatusList:
-    """A saved ``BitstringStatusListCredential``, trusted only if the bank's keys signed it."""
+def load_status_list(data: bytes, lookup, key_gap: KeyGap | None = None) -> SavedStatusList | Check:
+    """A saved ``BitstringStatusListCredential``, trusted only if the bank's keys signed it; signed
+    with a key the key file lacks (``key_gap``): the check saying so, for ``status``."""
     document = inputs.json_object(data)
     types = document.get("type", []) if document else []
     if document is None or "BitstringStatusListCredential" not in types:
         raise _unusable(
-            "--status-list 不是本行的状态列表（GET /api/v1/status-lists/…）/ --status-list is not a "
+            "--status-list 不是本行的状态列表（GET /api/v1/status-lists/…） / --status-list is not a "
             "status list credential (GET /api/v1/status-lists/…)"
         )
 
@@ -163,9 +166,19 @@ def load_status_list(data: bytes, lookup) -> SavedStatusList:
         key = lookup(method)
         return key.public_key if key else None
 
+    proofs = document.get("proof")
+    for proof in proofs if isinstance(proofs, list) else [proofs]:
+        method = str(proof.get("verificationMethod", "")) if isinstance(proof, dict) else ""
+        if key_gap is not None and method and lookup(method) is None:
+            gap = key_gap(method)
+            return Check(
+                None,
+                f"未核对撤销状态：状态列表由密钥文件中没有的密钥签名（{gap.zh}）",
+                f"revocation not checked: the status list is signed with a key the key file lacks ({gap.en})",
+                missing_key=gap.missing_key,
+            )
     results = verify_proof_set(document, resolve, budget_seconds=math.inf)
     genuine = bool(results) and all(r.ok for r in results)
-    proofs = document.get("proof")
     for proof in proofs if isinstance(proofs, list) else [proofs]:
         if not isinstance(proof, dict):
             genuine = False
@@ -211,6 +224,66 @@ def load_log_keys(items: Sequence[str | bytes]) -> list[sn.Verifier]:
     return verifiers
 
 
+def keys_url(submitted: inputs.Submitted) -> str | None:
+    """Where the certificate's bank publishes its keys, by the address the certificate itself gives:
+    its link's bank (a PDF's or photo's QR), the credential's ``id`` (``<bank>/api/v1/certificates/…``)
+    or, failing both, its issuer's did:web (always https)."""
+    credential = submitted.credential or {}
+    marker = "/api/v1/certificates/"
+    credential_id = credential.get("id")
+    issuer = credential.get("issuer")
+    did = issuer.get("id") if isinstance(issuer, dict) else issuer
+    if submitted.bank:
+        base = submitted.bank
+    elif isinstance(credential_id, str) and "://" in credential_id and marker in credential_id:
+        base = credential_id.rsplit(marker, 1)[0]
+    elif isinstance(did, str) and did.startswith("did:web:"):
+        host, *path = did.removeprefix("did:web:").split(":")
+        base = "https://" + "/".join(unquote(part) for part in (host, *path))
+    else:
+        return None
+    return f"{base}/api/v1/keys"
+
+
+def _key_gap(submitted: inputs.Submitted, key_file_name: str, dids: set[str] | None) -> KeyGap:
+    """What to say of a key the key file lacks: not a forgery — the file predates the key (saved
+    before the bank rotated it) or is another bank's — and where to download the keys again."""
+    where = keys_url(submitted)
+    fetch_zh = (
+        f"请从 {where} 重新下载发证机构的密钥（地址取自证书本身，请确认是您所知的发证机构）"
+        if where
+        else ("请重新下载发证机构的密钥")
+    )
+    fetch_en = (
+        f"download the bank's keys again from {where} (the address the certificate itself gives: "
+        "check it is the bank you know)"
+        if where
+        else "download the bank's keys again"
+    )
+
+    def gap(ref: str) -> Check:
+        method_did, _, kid = ref.rpartition("#")
+        kid = kid or ref
+        if method_did and dids and method_did not in dids:
+            return Check(
+                None,
+                f"证书由 {method_did} 签发，密钥文件 {key_file_name} 属于另一发证机构（{'、'.join(sorted(dids))}）："
+                f"{fetch_zh}",
+                f"the certificate is signed by {method_did}; the key file {key_file_name} is another "
+                f"issuer's ({', '.join(sorted(dids))}): {fetch_en}",
+                missing_key=kid,
+            )
+        return Check(
+            None,
+            f"密钥文件 {key_file_name} 中没有签名密钥 {kid}：该文件可能保存于发证机构更换密钥之前。{fetch_zh}",
+            f"the key file {key_file_name} does not have the signing key {kid}: it was probably saved "
+            f"before the bank rotated its key. {fetch_en.capitalize()}",
+            missing_key=kid,
+        )
+
+    return gap
+
+
 def verify(
     submitted: inputs.Submitted,
     key_file: bytes,
@@ -219,10 +292,12 @@ def verify(
     log_keys: list[sn.Verifier] | None = None,
     witnesses: list[sn.Verifier] | None = None,
     quorum: int = 0,
+    key_file_name: str = "bank-keys.json",
 ) -> dict[str, Any]:
     """``log_keys``: the log's public keys, to check the transparency-log proof a PDF (or a JSON
     ``{credential, log_proof}``) carries; ``witnesses`` and ``quorum``: demand cosignatures by at
-    least ``quorum`` of them on its checkpoint."""
+    least ``quorum`` of them on its checkpoint. A key the key file (``key_file_name``, as the
+    verifier named it) lacks leaves what it signed unchecked: verdict ``unknown_key``."""
     key_file_read = load_keys(key_file)
     dids, keys = key_file_read.dids, key_file_read.keys
 
@@ -232,13 +307,16 @@ def verify(
             return None
         return keys.get(kid or ref)
 
+    key_gap = _key_gap(submitted, key_file_name, dids)
+
     if submitted.credential is None and submitted.payload is None:
         raise _unusable(
             "这个链接没有 #CB1.… 签名片段，离线无法核验：请在线验证（不加 --offline），或使用 PDF、二维码照片 / "
             "this link has no signed #CB1.… fragment, so it cannot be checked offline: verify it online "
             "(without --offline), or use the PDF or a photo of the QR code"
         )
-    saved = load_status_list(status_list, lookup) if status_list is not None else None
+    loaded = load_status_list(status_list, lookup, key_gap) if status_list is not None else None
+    saved = loaded if isinstance(loaded, SavedStatusList) else None
     notes: list[str] = []
     verdicts = []
     if submitted.credential is not None:
@@ -266,6 +344,7 @@ def verify(
                     witnesses=witnesses or [],
                     quorum=quorum,
                 )[0],
+                key_gap=key_gap,
             )
         )
     elif saved is not None:
@@ -280,6 +359,7 @@ def verify(
                 keys=lookup,
                 url_certificate_id=submitted.certificate_id,
                 log_inclusion=logproof.NO_ROOM_IN_QR,
+                key_gap=key_gap,
             )
         )
     if submitted.credential is not None and submitted.payload is not None:  # both verdicts made
@@ -320,7 +400,10 @@ def verify(
             seal_damaged=submitted.seal_damaged,
             keys=lookup,
             seals_since=key_file_read.pdf_seals_since,
+            key_gap=key_gap,
         )
+    if isinstance(loaded, Check) and verdict.checks["status"].ok is not False:
+        verdict.checks["status"] = loaded
     claims = verdict.claims or {}
     summary = (
         {
@@ -333,4 +416,15 @@ def verify(
         if claims
         else None
     )
-    return verdict.as_dict() | {"certificate": summary, "source": submitted.source}
+    missing = (
+        {
+            "missing_key": {
+                "kid": verdict.missing_key,
+                "keys_url": keys_url(submitted),
+                "key_file": key_file_name,
+            }
+        }
+        if verdict.missing_key
+        else {}
+    )
+    return verdict.as_dict() | {"certificate": summary, "source": submitted.source} | missing

@@ -26,7 +26,14 @@ from creditbank.certificates.keys import IssuerKey, valid_at
 from creditbank.errors import CreditbankError, in_language
 from creditbank.kit import clock, pdfseal, qrpayload, reasons
 from creditbank.kit.canonical import digest_hex
-from creditbank.kit.dataintegrity import JCS, RDFC, ProofCheck, UndefinedTermError, verify_proof_set
+from creditbank.kit.dataintegrity import (
+    JCS,
+    RDFC,
+    UNKNOWN_METHOD,
+    ProofCheck,
+    UndefinedTermError,
+    verify_proof_set,
+)
 from creditbank.kit.jsonld import WorkBudgetExceeded
 
 CHECKS = ("signature", "issuer_key", "integrity", "status", "log_inclusion")
@@ -39,6 +46,8 @@ class Check:
     en: str
     reason: str | None = None
     """A stored revocation reason (``kit.reasons``): each detail gets it in its own language."""
+    missing_key: str | None = None
+    """Not checked because the verifier's key file lacks this key (its kid): ``KeyGap``."""
 
     def as_dict(self) -> dict[str, Any]:
         if self.reason is not None:
@@ -69,6 +78,11 @@ class Verdict:
     notes: list[str] = field(default_factory=list)
 
     @property
+    def missing_key(self) -> str | None:
+        """The key a check needed and the verifier's key file does not have (offline)."""
+        return next((c.missing_key for c in self.checks.values() if c.missing_key), None)
+
+    @property
     def genuine(self) -> bool:
         """The signature and the signing key pass and no check fails (status may be unknown)."""
         if self.checks["signature"].ok is not True or self.checks["issuer_key"].ok is not True:
@@ -78,12 +92,16 @@ class Verdict:
     @property
     def valid(self) -> bool:
         """Genuine and known not to be revoked: nothing that could not be checked counts as a pass."""
-        return self.genuine and self.checks["status"].ok is True
+        return self.genuine and self.checks["status"].ok is True and self.missing_key is None
 
     @property
     def verdict(self) -> str:
         """有效 valid / 已撤销 revoked / 无效 invalid / ``unchecked`` (签名真实，未检查撤销状态:
-        genuine, but the revocation status could not be checked) — what the verifier shows."""
+        genuine, but the revocation status could not be checked) / ``unknown_key`` (offline: the key
+        file lacks a key the certificate names, so nothing it signed could be judged — a key file
+        saved before the bank rotated its key; never called forged) — what the verifier shows."""
+        if self.missing_key is not None and all(c.ok is not False for c in self.checks.values()):
+            return "unknown_key"
         if self.valid:
             return "valid"
         if self.genuine:
@@ -103,6 +121,10 @@ class Verdict:
 
 
 KeyLookup = Callable[[str], IssuerKey | None]  # verification method or kid → our published key
+KeyGap = Callable[[str], Check]
+"""Offline: a verification method or kid the ``KeyLookup`` lacks → the check saying so (``ok``
+None, ``missing_key`` set). The bank's own verifier has none: it knows every key it ever had, so
+a key it lacks is not its own and the signature fails."""
 StatusLookup = Callable[
     [dict[str, Any]], StatusAnswer | None
 ]  # credentialStatus entry → answer (None: unknown)
@@ -159,12 +181,25 @@ def verify_credential(
     summary: dict[str, Any] | None = None,
     check_proofs: Callable[..., list[ProofCheck]] = verify_proof_set,
     log_inclusion: Check | None = None,
+    key_gap: KeyGap | None = None,
 ) -> Verdict:
     """A full credential (from the API, a JSON upload or a PDF attachment). ``log_inclusion``: the
-    caller's transparency-log check (``verification.logproof``), since only it knows the log."""
+    caller's transparency-log check (``verification.logproof``), since only it knows the log.
+    ``key_gap``: offline, a signing key the key file lacks leaves the signature unchecked."""
     proofs = credential.get("proof")
     proof_list = proofs if isinstance(proofs, list) else [proofs] if isinstance(proofs, dict) else []
     checks: dict[str, Check] = {}
+    methods = [str(p.get("verificationMethod", "")) for p in proof_list if isinstance(p, dict)]
+    gap = next((key_gap(m) for m in methods if key_gap is not None and keys(m) is None), None)
+    if gap is not None:
+        checks["signature"] = Check(
+            None,
+            "未核对签名：密钥文件中没有签名所用的密钥",
+            "signature not checked: the key file lacks the key that signed it",
+            missing_key=gap.missing_key,
+        )
+        checks["issuer_key"] = gap
+        proof_list = []
 
     def resolve(method: str) -> Ed25519PublicKey | None:
         key = keys(method)
@@ -183,6 +218,13 @@ def verify_credential(
         failed = [r for r in results if not r.ok]
         if not proof_list:
             checks["signature"] = Check(False, "没有签名", "no proof")
+        elif failed and all(r.reason == UNKNOWN_METHOD for r in failed):
+            # Not a changed byte: a key that is not the bank's (the issuer_key check names it).
+            checks["signature"] = Check(
+                False,
+                "签名所用的密钥不是本行公布的密钥，不能证明由本行签发",
+                "signed with a key the bank never published: not shown to be the bank's",
+            )
         elif failed:
             why = "; ".join(f"{r.cryptosuite}: {r.reason}" for r in failed)
             checks["signature"] = Check(
@@ -198,15 +240,16 @@ def verify_credential(
             checks["signature"] = Check(
                 True, "两个签名（RDFC 与 JCS）均正确", "both proofs (RDFC and JCS) verify"
             )
-    key_checks = [
-        _key_check(keys(str(p.get("verificationMethod", ""))), clock.parse_iso(p.get("created")))
-        for p in proof_list
-        if isinstance(p, dict)
-    ]
-    bad_key = next((c for c in key_checks if c.ok is not True), None)
-    checks["issuer_key"] = bad_key or (
-        key_checks[0] if key_checks else Check(False, "没有签名密钥", "no signing key named")
-    )
+    if "issuer_key" not in checks:
+        key_checks = [
+            _key_check(keys(str(p.get("verificationMethod", ""))), clock.parse_iso(p.get("created")))
+            for p in proof_list
+            if isinstance(p, dict)
+        ]
+        bad_key = next((c for c in key_checks if c.ok is not True), None)
+        checks["issuer_key"] = bad_key or (
+            key_checks[0] if key_checks else Check(False, "没有签名密钥", "no signing key named")
+        )
     if recorded_hash is None:
         checks["integrity"] = Check(
             None, "没有可比对的存档副本（离线）", "no recorded copy to compare (offline)"
@@ -230,6 +273,7 @@ def verify_payload(
     summary: dict[str, Any] | None = None,
     url_certificate_id: str | None = None,
     log_inclusion: Check | None = None,
+    key_gap: KeyGap | None = None,
 ) -> Verdict:
     """The QR payload alone: every printed claim, checked with the issuer's public key.
 
@@ -252,17 +296,33 @@ def verify_payload(
             certificate=summary,
         )
     key = keys(kid)
-    ok, _, reason = qrpayload.verify(payload, lambda k: key.public_key if key and k == key.kid else None)
-    checks["signature"] = (
-        Check(True, "二维码签名正确", "QR signature verifies")
-        if ok
-        else Check(
-            False,
-            f"二维码签名不符，内容可能被篡改（{in_language(reason or '', 'zh')}）",
-            f"QR signature does not match ({in_language(reason or '', 'en')})",
+    if key is None and key_gap is not None:
+        gap = key_gap(kid)
+        checks["signature"] = Check(
+            None,
+            "未核对二维码签名：密钥文件中没有签名所用的密钥",
+            "QR signature not checked: the key file lacks the key that signed it",
+            missing_key=gap.missing_key,
         )
-    )
-    checks["issuer_key"] = _key_check(key, qrpayload.signed_at(claims))
+        checks["issuer_key"] = gap
+    else:
+        ok, _, reason = qrpayload.verify(payload, lambda k: key.public_key if key and k == key.kid else None)
+        checks["signature"] = (
+            Check(True, "二维码签名正确", "QR signature verifies")
+            if ok
+            else Check(
+                False,
+                "二维码签名所用的密钥不是本行公布的密钥",
+                "the QR is signed with a key the bank never published",
+            )
+            if key is None
+            else Check(
+                False,
+                f"二维码签名不符，内容可能被篡改（{in_language(reason or '', 'zh')}）",
+                f"QR signature does not match ({in_language(reason or '', 'en')})",
+            )
+        )
+        checks["issuer_key"] = _key_check(key, qrpayload.signed_at(claims))
     if recorded_claims is None:
         checks["integrity"] = Check(
             None, "没有可比对的存档副本（离线）", "no recorded copy to compare (offline)"
@@ -347,14 +407,25 @@ def _changed(why_zh: str, why_en: str) -> Check:
     return Check(False, f"{_CHANGED_ZH}（{why_zh}）", f"{_CHANGED_EN} ({why_en})")
 
 
-def seal_check(seal: pdfseal.Seal | None, damaged: str | None, keys: KeyLookup) -> Check | None:
+def seal_check(
+    seal: pdfseal.Seal | None, damaged: str | None, keys: KeyLookup, key_gap: KeyGap | None = None
+) -> Check | None:
     """The PDF's seal, checked with the bank's published keys (retired keys too; a compromised
-    key vouches only for what it sealed before ``compromised_at``). None: the PDF has no seal."""
+    key vouches only for what it sealed before ``compromised_at``). None: the PDF has no seal.
+    ``key_gap``: offline, a seal key the key file lacks leaves the seal unchecked (a PDF is sealed
+    when downloaded: an old certificate's PDF carries the newest key's seal)."""
     if damaged is not None:
         return _changed(f"页面封印损坏：{damaged}", f"its seal is damaged: {damaged}")
     if seal is None:
         return None
     key = keys(seal.kid)
+    if key is None and key_gap is not None:
+        return Check(
+            None,
+            f"未核对 PDF 的封印：密钥文件中没有封印密钥 {seal.kid}",
+            f"the PDF's seal not checked: the key file lacks its key {seal.kid}",
+            missing_key=key_gap(seal.kid).missing_key,
+        )
     if key is None:
         return Check(
             False,
@@ -466,6 +537,7 @@ def pdf_checks(
     seal_damaged: str | None = None,
     keys: KeyLookup | None = None,
     seals_since: datetime | None = None,
+    key_gap: KeyGap | None = None,
 ) -> None:
     """A PDF is genuine only if its attachment is the signed credential and its bytes are the ones
     the bank made: its seal (``seal_check``) proves that for every byte — the page, the fonts, the
@@ -484,7 +556,7 @@ def pdf_checks(
     before = checks["integrity"]
     if before.ok is False:
         return
-    sealed = seal_check(seal, seal_damaged, keys or (lambda _kid: None))
+    sealed = seal_check(seal, seal_damaged, keys or (lambda _kid: None), key_gap)
     if sealed is not None:
         if sealed.ok is not True:
             checks["integrity"] = sealed

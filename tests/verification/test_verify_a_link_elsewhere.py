@@ -4,6 +4,8 @@ with the same verdicts and exit codes; a bank that does not answer is exit 4, no
 
 from __future__ import annotations
 
+import contextlib
+import json
 import shutil
 from urllib.parse import urlsplit
 
@@ -103,3 +105,103 @@ def test_on_a_banks_server_another_banks_link_asks_that_bank(settings, client, i
     own = run(f"{OTHER}/v/crt_doesnotexist0000")
     assert own.exit_code == 1 and "certificate_not_found" in own.output, own.output
     assert "verified by" not in own.output
+
+
+@pytest.fixture
+def bank_with_pdfs(settings, tmp_path):
+    """A bank listening at the address its certificates name (its identity made at that address),
+    and the PDFs, a QR photo and a credential file an employer was given: one valid, one revoked."""
+    import io
+
+    import httpx
+
+    from creditbank.kit import qrcodes
+    from tests.conftest import OPERATOR, completion_body, institution, learner, outcome
+
+    files = tmp_path / "given"
+    files.mkdir()
+    with contextlib.ExitStack() as running:
+        base, _, _ = running.enter_context(live_bank(settings))
+        http = running.enter_context(httpx.Client(base_url=base, timeout=120))
+        inst = institution(http)
+        outcome(http, inst)
+        outcome(http, inst, "YC-BAMBOO", title_zh="楠竹工艺画", credits=1)
+        person = learner(http, inst)
+        items = []
+        for code in ("YC-ELEC", "YC-BAMBOO"):
+            done = http.post(
+                "/api/v1/completions", json=completion_body(person["account_no"], code), headers=inst
+            ).json()
+            items.append(
+                {"kind": "achievement", "account_no": person["account_no"], "completion_id": done["id"]}
+            )
+        certificates = http.post("/api/v1/certificates/batch", json={"items": items}, headers=OPERATOR).json()
+        revoked = http.post(
+            f"/api/v1/certificates/{certificates[1]['id']}/revoke",
+            json={"reason": "演示：机构登记错误 / demo: posted in error"},
+            headers=OPERATOR,
+        )
+        assert revoked.status_code == 200, revoked.text
+        for name, certificate in zip(("valid", "revoked"), certificates, strict=True):
+            assert certificate["verify_url"].startswith(f"{base}/v/")
+            pdf = http.get(f"/api/v1/certificates/{certificate['id']}.pdf", headers=OPERATOR)
+            assert pdf.status_code == 200, pdf.text
+            (files / f"{name}.pdf").write_bytes(pdf.content)
+            photo = io.BytesIO()
+            qrcodes.make(certificate["verify_url"]).save(photo, kind="png", scale=6, border=4)
+            (files / f"{name}.png").write_bytes(photo.getvalue())
+            (files / f"{name}.json").write_text(json.dumps(certificate["credential"], ensure_ascii=False))
+        yield base, files, running.close
+
+
+def test_a_pdf_a_photo_or_a_credential_is_verified_by_the_bank_it_names(bank_with_pdfs, elsewhere):
+    base, files, _ = bank_with_pdfs
+    for kind in ("pdf", "png", "json"):
+        valid = run(str(files / f"valid.{kind}"))
+        assert valid.exit_code == 0, (kind, valid.output)
+        assert "有效 VALID" in valid.output and f"verified by {base}" in valid.output
+        revoked = run(str(files / f"revoked.{kind}"))
+        assert revoked.exit_code == 1, (kind, revoked.output)
+        assert "已撤销 REVOKED" in revoked.output and "posted in error" in flat(revoked.output)
+    # The bank checked the PDF's bytes: its seal too.
+    assert "PDF 封印完好" in run(str(files / "valid.pdf")).output
+    assert not (elsewhere / "creditbank.db").exists()
+
+
+def test_a_changed_pdf_sent_to_the_bank_is_invalid(bank_with_pdfs, elsewhere):
+    _, files, _ = bank_with_pdfs
+    data = bytearray((files / "valid.pdf").read_bytes())
+    at = data.index(b"/Producer") if b"/Producer" in data else len(data) // 2
+    data[at + 2] ^= 1
+    (files / "changed.pdf").write_bytes(bytes(data))
+    result = run(str(files / "changed.pdf"))
+    assert result.exit_code == 1 and "无效 INVALID" in result.output, result.output
+
+
+def test_a_pdf_whose_bank_does_not_answer_is_exit_4(bank_with_pdfs, elsewhere):
+    base, files, stop = bank_with_pdfs
+    stop()
+    result = run(str(files / "valid.pdf"))
+    assert result.exit_code == 4, result.output
+    assert f"无法连接发证机构 {base}" in result.output and f"could not reach the bank at {base}" in flat(
+        result.output
+    )
+
+
+def test_on_another_banks_server_a_pdf_asks_the_bank_it_names(bank_with_pdfs, another_bank):
+    base, files, _ = bank_with_pdfs
+    result = run(str(files / "valid.pdf"))
+    assert result.exit_code == 0, result.output
+    assert f"verified by {base}" in result.output
+
+
+def test_without_a_link_and_without_a_database_one_clean_message_in_both_languages(elsewhere, client, issued):  # noqa: F811
+    payload = issued[0]["verify_url"].split("#")[1]  # a bare payload names no bank
+    result = run(payload)
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    text = flat(result.output)
+    assert text.count("没有数据库") == 1 and text.count("no database at") == 1, result.output
+    zh, en = text.split(" / ", 1)
+    assert "no database" not in zh and "没有数据库" not in en
+    assert zh.startswith("无法识别") and len(lines) <= 2

@@ -33,7 +33,6 @@ from creditbank.certificates.schemas import (
     IssueIn,
     RevokeCertificateIn,
 )
-from creditbank.errors import CreditbankError
 from creditbank.httpio import JsonRoute, limit_verification, spool_body
 from creditbank.kit import reasons
 from creditbank.learners import service as learners
@@ -462,6 +461,6 @@ async def _read_submission(request: Request) -> inputs.Submitted:
     if request.headers.get("content-type", "").startswith("application/json"):
         body = inputs.json_object(data)
         if body is None:
-            raise CreditbankError("unusable_input", {"reason": "JSON 格式错误 / malformed JSON"})
+            raise inputs.not_an_object(data)
         return inputs.from_json(body)
     return inputs.from_bytes(data, filename)

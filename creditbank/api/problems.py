@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -130,6 +131,9 @@ VALIDATOR_ZH = {
     ),
     "a rejection needs a reason the learner can read": "拒绝时请写明学习者能看懂的理由 reason",
     "give exactly one of rule_id or rule_code": "请填写 rule_id（规则编号）或 rule_code（规则代码），只填其中一个",
+    "an achievement certificate needs completion_id": "成果证书需要填写 completion_id（学习成果记录编号）",
+    "a conversion certificate needs conversion_id": "转换证书需要填写 conversion_id（已批准的转换申请编号）",
+    "a qualification certificate needs qualification_code": "资历证书需要填写 qualification_code（资历代码）",
 }
 
 
@@ -146,13 +150,19 @@ def validation_zh(kind: str, field: str, ctx: dict[str, Any]) -> str:
     if kind == "value_error":
         reason = VALIDATOR_ZH.get(str(ctx.get("error", "")))
         if reason:
-            return reason if not field else f"{field_zh(field)}：{reason}"
+            return reason if not field or _names(reason, field) else f"{field_zh(field)}：{reason}"
     template = _VALIDATION_ZH.get(kind, "{field} 的值不符合要求")
     try:
         text = template.format(field=field_zh(field), **{k: v for k, v in ctx.items() if k != "field"})
     except (KeyError, IndexError, ValueError):
         text = _VALIDATION_ZH["value_error"].format(field=field_zh(field))
     return text.replace("） ", "）")  # 姓名（name）应为文字: no space after a closing bracket
+
+
+def _names(reason: str, field: str) -> bool:
+    """Does a validator's reason already name the field it is about (``reason``, ``rule_id``)?
+    Then it is not prefixed with the field a second time."""
+    return re.search(rf"\b{re.escape(field.rsplit('.', 1)[-1])}\b", reason, re.ASCII) is not None
 
 
 def validation_en(kind: str, message: str, ctx: dict[str, Any]) -> str:
@@ -202,7 +212,8 @@ def validation_errors(raw: Sequence[Any], *, dropped: tuple[str, ...] = ("body",
             entry["in"] = place
             entry["message_zh"] = f"{PARAMETER_PLACES[place]} {entry['message_zh']}"
             entry["message_en"] = f"{place} parameter {field}: {entry['message_en']}"
-        elif field:  # named as message_zh names it: "name: Field required", not "Field required" alone
+        elif field and not (kind == "value_error" and _names(entry["message_en"], field)):
+            # named as message_zh names it: "name: Field required", not "Field required" alone
             entry["message_en"] = f"{field}: {entry['message_en']}"
         entries.append(entry)
     return entries

@@ -7,18 +7,40 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
+
+from creditbank.kit import fielderror
+
+NEEDED = {
+    "achievement": ("completion_id", "an achievement certificate needs completion_id"),
+    "conversion": ("conversion_id", "a conversion certificate needs conversion_id"),
+    "qualification": ("qualification_code", "a qualification certificate needs qualification_code"),
+}
+"""The field each kind names its subject by (a transcript needs none): missing, the request is a
+422 at that field — it was looked up as None ("找不到转换申请 None", 404)."""
 
 
 class IssueIn(BaseModel):
     kind: Literal["achievement", "transcript", "conversion", "qualification"]
-    completion_id: str | None = Field(default=None, description="For an achievement certificate")
+    completion_id: str | None = Field(
+        default=None, description="Required for an achievement certificate: the completion's id"
+    )
     conversion_id: str | None = Field(
-        default=None, description="For a conversion certificate (an approved conversion)"
+        default=None, description="Required for a conversion certificate: an approved conversion's id"
     )
     qualification_code: str | None = Field(
-        default=None, description="For a qualification certificate (requirements met)"
+        default=None,
+        description="Required for a qualification certificate: a qualification whose requirements are met",
     )
+
+    @model_validator(mode="after")
+    def _subject(self) -> IssueIn:
+        if self.kind in NEEDED:
+            field, message = NEEDED[self.kind]
+            value = getattr(self, field)
+            if not (value and value.strip()):
+                raise fielderror.at(field, message, value)
+        return self
 
 
 class IssueForIn(IssueIn):

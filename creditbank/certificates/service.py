@@ -379,8 +379,14 @@ def issue(
             raise CreditbankError("invalid_value", {"field": "award", "reason": "必填 / required"})
         rows: list = [(set(), _award_line(award, issuer.name_zh), 0)]
     elif kind == CertificateKind.conversion:
+        if not conversion_id:  # never looked up as None ("找不到转换申请 None")
+            raise CreditbankError("invalid_value", {"field": "conversion_id", "reason": "必填 / required"})
         rows = _conversion_lines(session, conversion_id, learner.id)
     elif kind == CertificateKind.qualification:
+        if not qualification_code:
+            raise CreditbankError(
+                "invalid_value", {"field": "qualification_code", "reason": "必填 / required"}
+            )
         qualification, rows = _qualification_lines(session, qualification_code, learner)
     elif kind == CertificateKind.achievement:
         if not completion_id:

@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field, model_validator
 
 from creditbank.errors import CreditbankError
+from creditbank.kit import fielderror
 from creditbank.kit.text import OPTIONAL_PRINTED, PRINTED
 
 # -- request bodies (validated here so the CLI and demo use the same rules as the API) -----------
@@ -56,7 +57,9 @@ class RuleSpec(BaseModel):
         if (self.credits is None) == (self.ratio is None):
             raise CreditbankError("credits_or_ratio_required")
         if self.effective_until and self.effective_until < self.effective_from:
-            raise ValueError("effective_until is before effective_from")
+            raise fielderror.at(
+                "effective_until", "effective_until is before effective_from", str(self.effective_until)
+            )
         return self
 
 
@@ -119,7 +122,7 @@ class DecideIn(BaseModel):
     @model_validator(mode="after")
     def _reason_for_rejection(self) -> DecideIn:
         if self.decision == "reject" and not (self.reason and self.reason.strip()):
-            raise ValueError("a rejection needs a reason the learner can read")
+            raise fielderror.at("reason", "a rejection needs a reason the learner can read", self.reason)
         return self
 
 
@@ -133,7 +136,7 @@ class ConversionIn(BaseModel):
     @model_validator(mode="after")
     def _one(self) -> ConversionIn:
         if (self.rule_id is None) == (self.rule_code is None):
-            raise ValueError("give exactly one of rule_id or rule_code")
+            raise fielderror.at("rule_id", "give exactly one of rule_id or rule_code", self.rule_id)
         return self
 
 

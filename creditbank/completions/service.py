@@ -9,7 +9,7 @@ the import path close to raw insert speed (bench/ingest.py).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from itertools import islice
 from typing import Any, NamedTuple
@@ -72,8 +72,10 @@ def on_revoked(hook: RevokedHook) -> RevokedHook:
     return hook
 
 
-@dataclass(frozen=True)
-class Posted:
+class Posted(NamedTuple):
+    """A posted (or replayed) completion as its institution is answered. A named tuple: a batch
+    import makes one per row, and a frozen dataclass's ``__init__`` cost ~1.5 µs of it."""
+
     id: str
     external_id: str
     account_no: str
@@ -454,7 +456,7 @@ class Poster:
                 self._seen_pairs.add((ref.learner_id, outcome.code))
                 if self.write:
                     self._adopted.append(earlier.id)
-                return replace(earlier, replayed=False)
+                return earlier._replace(replayed=False)
             return rules.Problem("external_id_conflict", "external_id", {"external_id": row.external_id})
         seen = self._seen_external.get(row.external_id)
         if seen is not None:

@@ -35,19 +35,32 @@ units = st.integers(min_value=-(2**53 - 1), max_value=2**53 - 1)
     postings=st.lists(st.tuples(text, units, st.none() | text), min_size=2, max_size=5),
 )
 def test_a_ledger_payload_hashes_to_the_rfc8785_digest(seq, ids, kind, day, optional, postings):
-    body = chain.payload(
-        seq=seq,
-        tx_id=ids[0],
-        prev_hash=ids[1],
-        kind=kind,
-        event_on=day,
-        recorded_at=ids[2],
-        reverses_id=optional[0],
-        completion_id=optional[1],
-        completion_hash=optional[2],
-        postings=postings,
-    )
-    assert trusted_digest_hex(body) == reference(body) == chain.tx_hash(body)
+    fields = {
+        "seq": seq,
+        "tx_id": ids[0],
+        "prev_hash": ids[1],
+        "kind": kind,
+        "event_on": day,
+        "recorded_at": ids[2],
+        "reverses_id": optional[0],
+        "completion_id": optional[1],
+        "completion_hash": optional[2],
+        "postings": postings,
+    }
+    body = chain.payload(**fields)
+    # The ledger writer hashes the fields without building the payload (chain.payload_hash).
+    assert trusted_digest_hex(body) == reference(body) == chain.tx_hash(body) == chain.payload_hash(**fields)
+
+
+def test_units_that_are_not_integers_take_the_general_path():
+    # Written directly, True would be "True" (JSON: true): the fast path must not take them. The
+    # writer's legs are integers; this is the guard, answering what hashing the payload answers.
+    fields = {
+        "seq": 7, "tx_id": "txn_a", "prev_hash": "0" * 64, "kind": "deposit", "event_on": date(2026, 3, 1),
+        "recorded_at": "2026-03-01T00:00:00Z", "reverses_id": None, "completion_id": "cmp_a",
+        "completion_hash": None, "postings": [("issuance:X", -1, None), ("learner:Y", True, "lot_a")],
+    }  # fmt: skip
+    assert chain.payload_hash(**fields) == chain.tx_hash(chain.payload(**fields))
 
 
 @settings(max_examples=300, deadline=None)

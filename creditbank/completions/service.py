@@ -321,8 +321,8 @@ class Poster:
         attribute costs ~1 µs each); loaded by ``prepare`` for the codes each chunk names — a
         single post reads one outcome, not the institution's whole catalogue."""
         self._codes_asked: set[str] = set()
-        self._seen_external: dict[str, tuple[int, tuple]] = {}
-        """External id → (first line, ``_same`` key) of the rows of this file seen so far."""
+        self._seen_external: dict[str, tuple[int, str]] = {}
+        """External id → (first line, content hash) of the rows of this file seen so far."""
         self._seen_pairs: set[tuple[int, str]] = set()
         self._converted: dict[tuple[int, str], dict[str, str]] = {}
         """(learner, outcome code) → the refusal's words, for outcomes held through an approved
@@ -370,18 +370,21 @@ class Poster:
 
     def prepare(self, rows: list[tuple[int, dict[str, Any]]]) -> Prepared:
         """What a chunk needs that no other writer can change: fields checked, learners found,
-        content hashes — a staged import does it outside the ledger lock, in a read transaction.
-        A checking poster (``write=False``) hashes nothing here: only rows that meet an earlier
-        record need their hash, and ``_one`` computes those."""
+        content hashes — a staged import does it outside the ledger lock, in a read transaction."""
         today = self.today
-        cleaned: list[rules.CleanRow | rules.Problem] = [
-            rules.clean(line, values, today=today) for line, values in rows
-        ]
+        return self.prepare_cleaned([rules.clean(line, values, today=today) for line, values in rows])
+
+    def prepare_cleaned(
+        self, cleaned: list[rules.CleanRow | rules.Problem], digests: dict[int, str] | None = None
+    ) -> Prepared:
+        """``prepare`` for rows already cleaned (``rules.clean``), with their content hashes by line
+        if known: a staged import's write pass takes both from its check pass instead of reading,
+        cleaning and hashing the file again."""
         good = [c for c in cleaned if isinstance(c, rules.CleanRow)]
         refs = self._learners(good)
         self._outcomes({c.outcome_code for c in good})
-        digests: dict[int, str] = {}
-        if self.write:
+        if digests is None:
+            digests = {}
             for row in good:
                 ref = refs.get(row.account_no or self._hmac(row.national_id))
                 if ref is not None:
@@ -430,13 +433,13 @@ class Poster:
         outcome = self.catalogue.get(row.outcome_code)
         if outcome is None:
             return rules.Problem("outcome_not_found", "outcome_code", {"code": row.outcome_code})
+        if digest is None:
+            digest = _digest(row, ref)
         # Idempotency first: a replay of an accepted completion is not a duplicate of itself.
         earlier = existing.get(row.external_id)
         if earlier is not None:
             if earlier.id in self._abandoned:  # reversed with its import: the id is spent
                 return rules.Problem("completion_abandoned", "external_id", {"external_id": row.external_id})
-            if digest is None:
-                digest = _digest(row, ref)
             if earlier.replayed and self._hash_of(earlier) == digest:
                 if earlier.state != CompletionState.pending:
                     return earlier
@@ -452,7 +455,7 @@ class Poster:
                     return rules.Problem("duplicate_completion", "outcome_code", {"code": outcome.code})
                 if (held := self._converted.get((ref.learner_id, outcome.code))) is not None:
                     return rules.Problem("outcome_held_by_conversion", "outcome_code", held)
-                self._seen_external[row.external_id] = (row.line, _same(row, ref))
+                self._seen_external[row.external_id] = (row.line, digest)
                 self._seen_pairs.add((ref.learner_id, outcome.code))
                 if self.write:
                     self._adopted.append(earlier.id)
@@ -460,7 +463,7 @@ class Poster:
             return rules.Problem("external_id_conflict", "external_id", {"external_id": row.external_id})
         seen = self._seen_external.get(row.external_id)
         if seen is not None:
-            if seen[1] == _same(row, ref):
+            if seen[1] == digest:  # the same external id: the same content, or a conflict
                 return rules.Problem(
                     "duplicate_in_file",
                     "external_id",
@@ -478,11 +481,9 @@ class Poster:
             return rules.Problem("duplicate_completion", "outcome_code", {"code": outcome.code})
         if (held := self._converted.get((ref.learner_id, outcome.code))) is not None:
             return rules.Problem("outcome_held_by_conversion", "outcome_code", held)
-        self._seen_external[row.external_id] = (row.line, _same(row, ref))
+        self._seen_external[row.external_id] = (row.line, digest)
         self._seen_pairs.add((ref.learner_id, outcome.code))
-        if self.write and digest is None:
-            digest = _digest(row, ref)
-        return self._record(row, ref, outcome, digest or "")
+        return self._record(row, ref, outcome, digest)
 
     def _record(self, row: rules.CleanRow, ref: _LearnerRef, outcome: _Outcome, digest: str) -> Posted:
         if not self.write:
@@ -729,18 +730,6 @@ def _digest(row: rules.CleanRow, ref: _LearnerRef) -> str:
         completed_on=row.completed_on,
         score=row.score,
         hours=row.hours,
-    )
-
-
-def _same(row: rules.CleanRow, ref: _LearnerRef) -> tuple:
-    """What ``rules.content_hash`` hashes, as a tuple: two rows of one file are the same completion
-    exactly when these are equal — compared without hashing (a check pass hashes nothing)."""
-    return (
-        ref.account_no,
-        row.outcome_code,
-        row.completed_on,
-        rules.canon(row.score),
-        rules.canon(row.hours),
     )
 
 

@@ -91,6 +91,48 @@ class TestStagedImport:
             assert audit(session).ok
             assert session.execute(select(CompletionImport.state)).scalar_one() == ImportState.published
 
+    def test_the_file_is_read_once_and_each_row_is_written_as_the_file_says(self, client, db, settings):
+        # All-or-nothing: the write pass takes the rows the check pass cleaned (imports._Cleaned)
+        # instead of reading the upload a second time — ID numbers, empty and decimal cells, and
+        # dates in the forms offices write come out of it as a single read of the file gives them.
+        _, _, people = _world(client, db)
+        rows = _rows(people)
+        for k, (_, values) in enumerate(rows):
+            if k % 2:
+                values.update(account_no=None, national_id=people[k]["national_id"])
+            values.update(
+                completed_on=["2026/3/1", "2025年12月31日", "2024-02-29"][k % 3],
+                score=["87.5", "", "90"][k % 3],
+                hours=["", "12", "0.25"][k % 3],
+            )
+        reads = []
+
+        def source():
+            reads.append(1)
+            return iter(rows)
+
+        report = imports.run(db, institution_id=_institution_id(db, "IMPORTER"), api_key_id=None,
+                             secret=settings.id_secret(), rows=source, chunk=CHUNK)  # fmt: skip
+        assert (report.accepted, report.rejected, len(reads)) == (ROWS, 0, 1)
+        with db.reader() as session:
+            written = {
+                c.external_id: (account_no, c.completed_on.isoformat(), c.score, c.hours, c.state)
+                for c, account_no in session.execute(
+                    select(Completion, Learner.account_no).join(Learner, Learner.id == Completion.learner_id)
+                )
+            }
+            assert audit(session).ok
+        assert written == {
+            f"E{k + 2}": (
+                p["account_no"],
+                ["2026-03-01", "2025-12-31", "2024-02-29"][k % 3],
+                [87.5, None, 90.0][k % 3],
+                [None, 12.0, 0.25][k % 3],
+                CompletionState.active,
+            )
+            for k, p in enumerate(people)
+        }
+
     def test_nothing_is_visible_or_spendable_until_the_import_publishes(self, client, db, settings):
         importer, _, people = _world(client, db)
         first = people[0]["account_no"]

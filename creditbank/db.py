@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import select
 import sqlite3
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -136,7 +137,7 @@ def make_engine(
     connect = {k: v for k, v in defaults.items() if k not in make_url(url).query}
     sizes = sizes or {"pool_size": POOL_SIZE, "max_overflow": POOL_OVERFLOW}
     engine = create_engine(url, connect_args=connect, **sizes)
-    _ping_when_idle(engine)
+    _ping_when_idle(engine, defaults["connect_timeout"])
     return engine
 
 
@@ -201,7 +202,42 @@ PING_AFTER_IDLE = 1.0
 """Seconds a pooled PostgreSQL connection may rest before its next checkout pings the server."""
 
 
-def _ping_when_idle(engine: Engine) -> None:
+def _ping_within(dbapi_connection: Any, seconds: float) -> None:
+    """``SELECT 1`` on a psycopg connection, giving up after ``seconds`` (``TimeoutError``).
+
+    A server that is stopped (SIGSTOP, a frozen VM) or behind a network that drops packets never
+    answers, while the kernel keeps acknowledging: neither TCP keepalives nor a statement_timeout
+    (the server's own) end the wait, and psycopg's ``execute`` would wait forever — each request
+    that takes a rested connection would hang, on the event loop the whole worker. libpq's
+    asynchronous calls let the wait end: the pool then replaces the connection, and a new one
+    gives up after ``connect_timeout``."""
+    pgconn = dbapi_connection.pgconn
+    deadline = time.monotonic() + seconds
+    pgconn.send_query(b"SELECT 1")
+    while pgconn.flush() != 0:
+        _wait_socket(pgconn.socket, deadline, write=True)
+    while True:
+        pgconn.consume_input()
+        if not pgconn.is_busy():
+            break
+        _wait_socket(pgconn.socket, deadline, write=False)
+    while (result := pgconn.get_result()) is not None:
+        if result.error_message:
+            raise ConnectionError(result.error_message.decode(errors="replace"))
+
+
+def _wait_socket(fileno: int, deadline: float, *, write: bool) -> None:
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        raise TimeoutError("PostgreSQL did not answer the ping")
+    ready = (
+        select.select([], [fileno], [], remaining) if write else select.select([fileno], [], [], remaining)
+    )
+    if not any(ready):
+        raise TimeoutError("PostgreSQL did not answer the ping")
+
+
+def _ping_when_idle(engine: Engine, ping_seconds: float) -> None:
     """Check a pooled connection before use only when it has rested for ``PING_AFTER_IDLE``.
 
     ``pool_pre_ping`` pings on every checkout: one round trip per session, two per request (API
@@ -228,7 +264,10 @@ def _ping_when_idle(engine: Engine) -> None:
         if rested is not None and time.monotonic() - rested < PING_AFTER_IDLE:
             return
         try:
-            engine.dialect.do_ping(dbapi_connection)
+            if engine.dialect.driver == "psycopg":
+                _ping_within(dbapi_connection, ping_seconds)
+            else:
+                engine.dialect.do_ping(dbapi_connection)
         except Exception as exc:  # any driver error: the pool replaces this connection
             raise DisconnectionError() from exc
 

@@ -4,12 +4,18 @@ is back. A cluster of its own: stopping the suite's shared one would fail everyb
 
 from __future__ import annotations
 
+import concurrent.futures
 import logging
-from collections.abc import Iterator
+import os
+import signal
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TypeVar
 
 import pytest
 from fastapi.testclient import TestClient
 
+from creditbank import db as db_module
 from creditbank.app import create_app
 from creditbank.db import Database
 from creditbank.migrations import upgrade
@@ -17,6 +23,7 @@ from tests import pgcluster
 from tests.conftest import _settings, institution, learner
 
 pytestmark = pytest.mark.postgres
+R = TypeVar("R")
 
 
 @pytest.fixture(scope="module")
@@ -114,3 +121,59 @@ def test_with_postgresql_stopped_every_route_answers_503_and_the_bank_recovers_w
     assert client.get("/healthz").status_code == 200
     assert client.get("/healthz").json()["checks"]["database"] == {"ok": True}
     assert client.get(balance, headers=school).status_code == 200
+
+
+def _server_processes(cluster: pgcluster.Cluster) -> list[int]:
+    """The postmaster and every process it started (backends, checkpointer, …)."""
+    postmaster = int((cluster.datadir / "postmaster.pid").read_text().split()[0])
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == postmaster:
+            children.append(int(stat.parent.name))
+    return [postmaster, *children]
+
+
+def _within(seconds: float, call: Callable[[], R]) -> R:
+    """``call()``, or a failure if it is still waiting after ``seconds`` (a hang, not a slow answer)."""
+    pool = concurrent.futures.ThreadPoolExecutor(1)
+    future = pool.submit(call)
+    try:
+        return future.result(timeout=seconds)
+    except concurrent.futures.TimeoutError:
+        pytest.fail(f"still waiting after {seconds} s: the request hangs")
+    finally:
+        pool.shutdown(wait=False)  # a hung call ends once the server is resumed
+
+
+def test_a_postgresql_that_stopped_answering_costs_a_503_not_a_request_that_never_ends(
+    cluster: pgcluster.Cluster, app_client: TestClient, monkeypatch: pytest.MonkeyPatch
+):
+    """SIGSTOP: the server's kernel still acknowledges every packet, so only the bank's own limits
+    (the ping's and connect_timeout) can end the wait."""
+    client = app_client
+    school = institution(client, code="OUTAGE2")
+    person = learner(client, school)
+    balance = f"/api/v1/learners/{person['account_no']}/balance"
+    assert client.get(balance, headers=school).status_code == 200
+    monkeypatch.setattr(db_module, "PING_AFTER_IDLE", 0.0)  # as after a rest: every checkout pings
+
+    frozen = _server_processes(cluster)
+    try:
+        for pid in frozen:
+            os.kill(pid, signal.SIGSTOP)
+        answer = _within(60, lambda: client.get(balance, headers=school))
+        assert (answer.status_code, answer.json()["code"]) == (503, "database_unavailable")
+        health = _within(60, lambda: client.get("/healthz"))
+        assert health.status_code == 503 and health.json()["checks"]["database"]["ok"] is False
+        page = _within(60, lambda: client.get("/v/cert_x", headers={"Accept": "text/html"}))
+        assert page.status_code == 503 and "服务暂时无法使用" in page.text
+    finally:
+        for pid in frozen:
+            os.kill(pid, signal.SIGCONT)
+
+    assert client.get(balance, headers=school).status_code == 200
+    assert client.get("/healthz").status_code == 200

@@ -47,6 +47,13 @@ def _pings(database: Database, monkeypatch: pytest.MonkeyPatch) -> list[int]:
             return original(dbapi_connection)
 
         monkeypatch.setattr(engine.dialect, "do_ping", counted)
+    within = dbmodule._ping_within  # psycopg's ping: bounded in time (docs/operations.md)
+
+    def counted_within(dbapi_connection, seconds):
+        pings.append(1)
+        return within(dbapi_connection, seconds)
+
+    monkeypatch.setattr(dbmodule, "_ping_within", counted_within)
     return pings
 
 

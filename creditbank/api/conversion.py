@@ -356,6 +356,7 @@ def decide(
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
     with db.unit_of_work() as session:  # committed on its own: a refusal below must not undo the release
+        conversions.supersede_if_held(session, conversion_id=conversion_id)  # the ledger lock first
         conversions.expire_pending(session, conversion_id=conversion_id)
 
     def use_case(session: Session):

@@ -744,6 +744,41 @@ def supersede(session: Session, ends: dict[str, str]) -> list[str]:
     return [c.id for c in pending]
 
 
+def supersede_if_held(session: Session, *, conversion_id: str) -> bool:
+    """A pending request whose target outcome (any version) the learner already holds through a
+    live completion is ended as that posting ends one now (``supersede``): such requests were left
+    waiting, credits locked, by completions posted before 2026-12-02 (then approving was 409
+    ``conversion_target_held`` until the school rejected). Deciding calls it first, in a unit of
+    work of its own (as ``expire_pending``), so the decision meets ``conversion_superseded``.
+    Returns whether it ended the request."""
+    lock(session)
+    conversion = session.execute(
+        select(Conversion)
+        .where(col(Conversion.id) == conversion_id, col(Conversion.state) == ConversionState.pending)
+        .execution_options(populate_existing=True)
+    ).scalar_one_or_none()
+    if conversion is None:
+        return False
+    rule = referenced(session, ConversionRule, conversion.rule_id)
+    target = referenced(session, Outcome, rule.target_outcome_id)
+    completion = session.execute(
+        select(col(Lot.completion_id))
+        .join(Outcome, col(Outcome.id) == col(Lot.outcome_id))
+        .where(
+            col(Lot.learner_id) == conversion.learner_id,
+            col(Lot.completion_id).is_not(None),
+            col(Outcome.institution_id) == target.institution_id,
+            col(Outcome.code) == target.code,
+            lot_live(),
+        )
+        .order_by(col(Lot.id))
+        .limit(1)
+    ).scalar()
+    if completion is None:
+        return False
+    return bool(supersede(session, {conversion.id: completion}))
+
+
 def superseded_by(conversion: Conversion) -> str:
     """The completion that ended a superseded request."""
     return (conversion.decided_by or "").removeprefix(SUPERSEDED_BY)
@@ -879,8 +914,8 @@ def decide(
     if decision == "reject":  # it only gives the learner's credits back
         _release(session, conversion, ConversionState.rejected, by=decided_by, reason=reason)
         return conversion
-    # A completion of the target posted since the request ended it (``supersede``); one posted before
-    # this release (or by other means) still stands in the way: refuse, and the institution rejects.
+    # A completion of the target ended the request when it was posted (``supersede``), or as the
+    # callers' ``supersede_if_held`` found it; anything else holding the target still refuses.
     standing = taken_for(session, rule, taken_targets(session, conversion.learner_id, besides=conversion.id))
     if standing is not None:
         raise standing.error()

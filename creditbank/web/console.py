@@ -683,6 +683,7 @@ def decide_conversion(
             ctx, institution_id, status=422, refused=conversion_id, error=ctx._(REASON_NEEDED), reason=reason
         )
     with ctx.db.unit_of_work() as session:  # committed on its own, as the API does
+        conversions.supersede_if_held(session, conversion_id=conversion_id)  # the ledger lock first
         conversions.expire_pending(session, conversion_id=conversion_id)
     try:
         with ctx.db.unit_of_work() as session:

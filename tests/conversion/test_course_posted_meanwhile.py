@@ -16,11 +16,11 @@ Both databases.
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from creditbank.audit import audit
 from creditbank.completions import imports
-from creditbank.conversion.models import Conversion
+from creditbank.conversion.models import Conversion, ConversionLot
 from creditbank.errors import CreditbankError
 from creditbank.institutions.models import Institution
 from creditbank.ledger.models import LedgerTransaction, Lot
@@ -173,6 +173,33 @@ class TestPostedWhileTheRequestWaits:
         client.cookies.set("cb_lang", "en")
         english = client.get("/me").text
         assert "for you directly" in english and "ended by itself" in english, english
+
+    def test_a_request_left_waiting_beside_a_course_posted_before_is_ended_when_decided(
+        self, client, world, db
+    ):
+        """Data from before requests were superseded on posting: the course posted, the request still
+        pending with its credits locked. Deciding it ends it as the posting would have (the approval
+        was 409 conversion_target_held, and the credits stayed locked until a rejection)."""
+        cid = _ask(client, world)
+        r = client.post(
+            "/api/v1/completions",
+            json=completion_body(world["person"]["account_no"], "OU-AGRI"),
+            headers=world["ou"],
+        )
+        assert r.status_code == 201, r.text
+        with db.engine.begin() as connection:  # back to how such a request was left
+            connection.execute(
+                update(Conversion)
+                .where(Conversion.id == cid)
+                .values(state="pending", decided_at=None, decided_by=None, reason=None)
+            )
+            for lot_id, units in connection.execute(
+                select(ConversionLot.lot_id, ConversionLot.units).where(ConversionLot.conversion_id == cid)
+            ).all():
+                connection.execute(update(Lot).where(Lot.id == lot_id).values(locked_units=units))
+        assert _locked(db) == 300
+        _problem(_decide(client, world, cid), 409, "conversion_superseded")
+        _superseded_and_released(client, world, db, cid)
 
 
 # -- the school approves while its own staged import of the course runs ----------------------------

@@ -16,6 +16,7 @@ from json.encoder import encode_basestring as _string  # what json.dumps(ensure_
 from typing import Any, NamedTuple
 
 from creditbank.kit import idcard
+from creditbank.kit.halfwidth import fold
 from creditbank.kit.tokens import is_account_no
 
 
@@ -85,7 +86,7 @@ def clean(line: int, values: dict[str, Any], *, today: date) -> CleanRow | Probl
     if bool(account_no) == bool(national_id):
         return Problem("learner_ref_required", "account_no", {})
     if account_no:
-        account_no = account_no.upper()
+        account_no = fold(account_no).upper()  # ＣＢ６１８… typed in full-width mode is the same number
         if not _is_account_no(account_no):
             return Problem("learner_not_found", "account_no", {"ref": account_no})
     if national_id:
@@ -94,6 +95,8 @@ def clean(line: int, values: dict[str, Any], *, today: date) -> CleanRow | Probl
         except idcard.InvalidNationalId as exc:
             return Problem("invalid_national_id", "national_id", {"reason_zh": exc.zh, "reason_en": exc.en})
     outcome_code = _text(values.get("outcome_code"))
+    if outcome_code and not outcome_code.isascii():
+        outcome_code = fold(outcome_code)  # codes are the catalogue's ASCII ones: ＹＣ－ＥＬＥＣ is YC-ELEC
     if not outcome_code:
         return invalid("outcome_code", None, "必填", "is required")
     completed_raw = values.get("completed_on")
@@ -105,9 +108,10 @@ def clean(line: int, values: dict[str, Any], *, today: date) -> CleanRow | Probl
             return invalid(
                 "completed_on",
                 completed_raw,
-                "不是日期，应写成 YYYY-MM-DD，如 2026-03-01（2026/3/1、2026.3.1、2026年3月1日 也可以；年份在前）",
+                "不是日期，应写成 YYYY-MM-DD，如 2026-03-01（2026/3/1、2026.3.1、2026年3月1日 也可以，"
+                "后面可带时间如 2026/3/1 0:00；年份在前）",
                 "is not a date: write it as YYYY-MM-DD, e.g. 2026-03-01 (2026/3/1, 2026.3.1 and "
-                "2026年3月1日 work too; year first)",
+                "2026年3月1日 work too, also with a time after them such as 2026/3/1 0:00; year first)",
             )
         completed_on = parsed
     if completed_on > today:
@@ -140,21 +144,34 @@ def clean(line: int, values: dict[str, Any], *, today: date) -> CleanRow | Probl
 def parse_date(text: str) -> date | None:
     """A completion date as offices write it, or None. ISO ``2026-03-01`` first (nearly every row of
     a big import: one C call, no regex); then the forms Excel and WPS write in a Chinese locale
-    when a date cell is saved as CSV — ``2026/3/1``, ``2026-3-1``, ``2026.3.1``, ``2026年3月1日``.
+    when a date cell is saved as CSV — ``2026/3/1``, ``2026-3-1``, ``2026.3.1``, ``2026年3月1日`` —
+    with or without a time after it: WPS writes a date cell as ``2026/3/5 0:00`` or
+    ``2026/03/05 00:00:00``, and an LMS's completion *time* says the day as well. The time must be a
+    real one (``25:00`` is refused) and is not kept: a completion is dated by its day, as written.
     Only year-first forms: ``01/03/2026`` is 1 March in one locale and 3 January in another, so
-    it is refused rather than guessed."""
+    it is refused rather than guessed. Full-width digits are folded."""
     try:
         return date.fromisoformat(text)
     except ValueError:
         return _local_date(text)
 
 
-_LOCAL_DATE = re.compile(r"(\d{4})(?:([-/.])(\d{1,2})\2(\d{1,2})|年(\d{1,2})月(\d{1,2})日?)")
+_LOCAL_DATE = re.compile(r"([0-9]{4})(?:([-/.])([0-9]{1,2})\2([0-9]{1,2})|年([0-9]{1,2})月([0-9]{1,2})日?)")
+_TIME = re.compile(r"(?:\s+|T)([0-9]{1,2}):([0-9]{2})(?::([0-9]{2})(?:\.[0-9]{1,6})?)?")
 
 
 @lru_cache(maxsize=4096)
 def _local_date(text: str) -> date | None:
     """Cached: a term's file has a few dozen distinct dates over its 100 000 rows."""
+    text = fold(text).strip()
+    time = _TIME.search(text)
+    if time is not None:
+        if time.end() != len(text):
+            return None
+        hour, minute, second = (int(part or 0) for part in time.groups())
+        if hour > 23 or minute > 59 or second > 59:
+            return None
+        text = text[: time.start()]
     match = _LOCAL_DATE.fullmatch(text.replace(" ", ""))
     if match is None:
         return None

@@ -14,4 +14,4 @@ def mod11_2(digits: str) -> str:
 def is_valid(number: str) -> bool:
     """True when the last character is the MOD 11-2 check of the digits before it."""
     body, check = number[:-1], number[-1:].upper()
-    return body.isdigit() and bool(check) and mod11_2(body) == check
+    return body.isascii() and body.isdigit() and bool(check) and mod11_2(body) == check

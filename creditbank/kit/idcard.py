@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from creditbank.kit.checkdigit import mod11_2
+from creditbank.kit.halfwidth import fold
 
 # GB/T 2260 province-level codes, plus Taiwan (71), Hong Kong (81), Macao (82) as issued on residence permits.
 PROVINCES = {
@@ -51,7 +52,19 @@ PROVINCES = {
     "82": "澳门",
 }
 
-_SHAPE = re.compile(r"^\d{17}[\dX]$")
+_SHAPE = re.compile(r"^[0-9]{17}[0-9X]$")  # ASCII only: ``\d`` takes any script's digits
+_SCIENTIFIC = re.compile(r"^[0-9](?:\.[0-9]*)?E\+?[0-9]{1,2}$")  # 5.00118E+17, as Excel shows a big number
+
+SAVED_AS_NUMBER_ZH = (
+    "身份证号被 Excel 存成了数字，后几位已经丢失（Excel 的数字只保留 15 位）。请把原表中这一列设为“文本”格式，"
+    "重新填写或导出后再上传"
+)
+SAVED_AS_NUMBER_EN = (
+    "Excel saved the ID number as a number and lost its last digits (Excel numbers keep 15). Set the "
+    "column's format to Text (文本) in the original sheet, fill it in or export it again, and upload again"
+)
+"""Why an ID number from a spreadsheet's number cell is refused (``completions.batchfile`` says it
+of a numeric XLSX cell too): the digits after the 15th are gone and cannot be recovered from the file."""
 
 
 class InvalidNationalId(ValueError):
@@ -89,12 +102,19 @@ def mask(number: str) -> str:
 
 
 def normalize(raw: str) -> str:
-    return raw.strip().replace(" ", "").upper()
+    """Spaces out, upper case, full-width digits and ``Ｘ`` folded (``kit.halfwidth``): a number
+    typed in full-width mode is the same number (and the same HMAC)."""
+    return fold(raw).strip().replace(" ", "").upper()
 
 
 def parse(raw: str, *, today: date | None = None) -> NationalId:
     number = normalize(raw)
     if not _SHAPE.match(number):
+        if _SCIENTIFIC.match(number):
+            raise InvalidNationalId(
+                f"{number} 是科学计数法：{SAVED_AS_NUMBER_ZH}",
+                f"{number} is scientific notation: {SAVED_AS_NUMBER_EN}",
+            )
         raise InvalidNationalId("应为 18 位，最后一位可为 X", "must be 18 characters, the last may be X")
     province = PROVINCES.get(number[:2])
     if province is None or number[2:6] == "0000":
@@ -106,6 +126,11 @@ def parse(raw: str, *, today: date | None = None) -> NationalId:
     if born.year < 1900 or born > (today or date.today()):
         raise InvalidNationalId("出生日期不合理", "birth date is out of range")
     if mod11_2(number[:17]) != number[17]:
+        if number.endswith("000"):  # what an 18-digit number becomes once Excel keeps only 15 digits
+            raise InvalidNationalId(
+                f"校验位不正确，且末三位是 000：很可能是{SAVED_AS_NUMBER_ZH}",
+                f"check digit is wrong and it ends in 000: most likely {SAVED_AS_NUMBER_EN}",
+            )
         raise InvalidNationalId("校验位不正确", "check digit is wrong")
     gender = "male" if int(number[16]) % 2 else "female"
     return NationalId(number=number, birth_date=born, gender=gender, province=province)

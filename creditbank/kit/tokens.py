@@ -16,6 +16,7 @@ import threading
 import time
 
 from creditbank.kit.checkdigit import mod11_2
+from creditbank.kit.halfwidth import fold
 
 
 def new_id(prefix: str) -> str:
@@ -87,11 +88,18 @@ def new_account_no() -> str:
     return f"CB{digits}{mod11_2(digits)}"
 
 
+def normalize_account_no(value: str) -> str:
+    """An account number as typed, in the form it is stored: full-width ``ＣＢ６１８…`` folded
+    (``kit.halfwidth``), spaces out, upper case."""
+    return fold(value).strip().replace(" ", "").upper()
+
+
 def is_account_no(value: str) -> bool:
     value = value.strip().upper()
     return (
         len(value) == 13
         and value.startswith("CB")
+        and value[2:12].isascii()  # isdigit() alone takes "²" and other scripts' digits
         and value[2:12].isdigit()
         and mod11_2(value[2:12]) == value[12]
     )

@@ -5,9 +5,15 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, Field
 
+from creditbank.kit import halfwidth
 from creditbank.kit.text import OPTIONAL_PRINTED, PRINTED
+
+
+def _folded(value: object) -> object:
+    # Before the pattern: full-width digits typed in a Chinese input method are a phone number too.
+    return halfwidth.phone(value) if isinstance(value, str) else value
 
 
 class EnrolmentIn(BaseModel):
@@ -21,7 +27,12 @@ class EnrolmentIn(BaseModel):
         examples=["500118195603124427"],
         description="身份证号: validated, HMAC'd and masked; never stored in clear",
     )
-    phone: str | None = Field(default=None, pattern=r"^\+?[0-9 -]{5,20}$")
+    phone: Annotated[str | None, BeforeValidator(_folded)] = Field(
+        default=None,
+        pattern=halfwidth.PHONE,
+        examples=["138 0013 8000"],
+        description="Full-width digits (１３８…) are taken as ASCII ones; stored as folded",
+    )
     district: Annotated[str | None, Field(max_length=100), OPTIONAL_PRINTED] = Field(
         default=None, examples=["永川区"], description="区/县"
     )

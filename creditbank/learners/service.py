@@ -15,12 +15,13 @@ from creditbank.errors import CreditbankError
 from creditbank.institutions import districts
 from creditbank.institutions import service as institutions
 from creditbank.institutions.models import Institution
-from creditbank.kit import clock, idcard, passwords, text
+from creditbank.kit import clock, halfwidth, idcard, passwords, text
 from creditbank.kit.tokens import (
     hmac_hex,
     new_account_no,
     new_activation_code,
     new_secret,
+    normalize_account_no,
     normalize_activation_code,
     sha256_hex,
 )
@@ -52,6 +53,24 @@ def parse_national_id(raw: str) -> idcard.NationalId:
         return idcard.parse(raw, today=clock.today())
     except idcard.InvalidNationalId as exc:
         raise CreditbankError("invalid_national_id", {"reason_zh": exc.zh, "reason_en": exc.en}) from None
+
+
+def check_phone(phone: str | None) -> str | None:
+    """The phone number as stored, whichever way it came (the API's schema folds it the same way
+    first, ``learners.schemas``): full-width digits folded, spaces made one, blank → None; refused
+    with ``invalid_value`` unless it looks like a phone number (``kit.halfwidth.PHONE``). The
+    console's form stored ``１３８ ００１３ ８０００`` as typed while the API refused it."""
+    folded = halfwidth.phone(phone)
+    if folded is not None and not halfwidth.is_phone(folded):
+        raise CreditbankError(
+            "invalid_value",
+            {
+                "field": "phone 手机号",
+                "reason_zh": "应为 5–20 位数字，可含空格、“-”和开头的“+”",
+                "reason_en": "should be 5–20 digits, with spaces, dashes and a leading + allowed",
+            },
+        )
+    return folded
 
 
 def id_hmac(secret: bytes, number: str) -> str:
@@ -89,6 +108,7 @@ def enroll(
     township = text.optional(township, field="township", max_length=100)
     village = text.optional(village, field="village", max_length=100)
     nid = parse_national_id(national_id)
+    phone = check_phone(phone)
     if birth_date is not None and not (date(1900, 1, 1) <= birth_date <= clock.today()):
         # The year is kept and completions are held against it (completions.rules.check_completed_on).
         raise CreditbankError(
@@ -252,7 +272,9 @@ def link(session: Session, *, institution_id: int, learner_ids: list[int]) -> No
 
 
 def by_account_no(session: Session, account_no: str) -> Learner:
-    learner = session.exec(select(Learner).where(Learner.account_no == account_no.strip().upper())).first()
+    learner = session.exec(
+        select(Learner).where(Learner.account_no == normalize_account_no(account_no))
+    ).first()
     if learner is None:
         raise CreditbankError("learner_not_found", {"ref": account_no})
     return learner
@@ -274,7 +296,7 @@ def visible_to(session: Session, account_no: str, *, institution_id: int | None)
     """The learner, if the caller may read their account: the operator (``institution_id`` None)
     reads everyone; an institution only the learners it enrolled or taught. Anyone else is
     ``learner_not_found`` — indistinguishable from an account that does not exist. One query."""
-    params: dict[str, object] = {"account_no": account_no.strip().upper()}
+    params: dict[str, object] = {"account_no": normalize_account_no(account_no)}
     if institution_id is not None:
         params["institution_id"] = institution_id
     query = _BY_ACCOUNT if institution_id is None else _TAUGHT_BY_ACCOUNT
@@ -307,7 +329,7 @@ def activate(
     Its own units of work (issue 9 item 11): the code is checked in a read, the password hashed
     with no transaction open (argon2id, ~0.2 s, never holding the database's write lock; bounded
     by ``_work``), then one short writing transaction checks the code again and activates."""
-    account_no = account_no.strip().upper()
+    account_no = normalize_account_no(account_no)
     attempts.activation_attempt(account_no, client)
     expected = _code_hmac(secret, account_no, activation_code)
     with db.reader() as session:
@@ -356,7 +378,7 @@ def sign_in(
     64 MiB, and inside a writing transaction it held SQLite's write lock, so a sign-in flood
     queued every writer behind it. Hashing is bounded by ``_work`` (503 ``busy`` beyond it); only
     the new session row is written, in a short transaction of its own."""
-    account_no = account_no.strip().upper()
+    account_no = normalize_account_no(account_no)
     attempts.sign_in_attempt(account_no, client)
     with db.reader() as session:
         learner = session.exec(select(Learner).where(Learner.account_no == account_no)).first()

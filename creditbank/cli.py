@@ -11,7 +11,8 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn
+from rich.text import Text
 from sqlalchemy.exc import DBAPIError
 
 from creditbank.config import Settings, get_settings
@@ -445,7 +446,7 @@ def import_file(
     """Import a CSV/XLSX of completions for an institution, with a progress bar; rejected rows are
     listed after it."""
     from creditbank.completions import imports
-    from creditbank.completions.batchfile import Row, read_rows
+    from creditbank.completions.batchfile import FileInfo, Row, read_rows
     from creditbank.institutions import service as institutions
 
     settings = get_settings()
@@ -456,27 +457,45 @@ def import_file(
     if size > settings.max_upload_bytes:
         console.print(CreditbankError("upload_too_large", {"limit_mb": settings.max_upload_bytes >> 20}))
         raise typer.Exit(1)
+    info = FileInfo()
+    read = [0]  # rows read from the file by its first pass (all-or-nothing reads it to check first)
     with (
         open(file, "rb") as handle,
         Progress(
             TextColumn("{task.description}"),
             BarColumn(),
-            TextColumn("{task.completed} rows"),
+            _RowCount(),
             TimeElapsedColumn(),
             console=console,
         ) as progress,
     ):
-        task = progress.add_task(file.name, total=None)
+        checking = progress.add_task(f"{file.name} 读取 read", total=None)
+        writing = progress.add_task(f"{file.name} 导入 imported", total=None, visible=False)
         failure: CreditbankError | None = None
+        passes = [0]
         try:
             with db.reader() as session:
                 institution_id = institutions.get(session, institution).id
 
             def rows() -> Iterator[tuple[int, dict[str, Any]] | tuple[int, str, dict[str, Any]]]:
-                return (
-                    (r.line, r.values) if isinstance(r, Row) else (r.line, r.code, r.params)
-                    for r in read_rows(handle, filename=file.name, max_rows=settings.max_batch_rows)
-                )
+                passes[0] += 1
+                counting = passes[0] == 1
+                for count, r in enumerate(
+                    read_rows(handle, filename=file.name, max_rows=settings.max_batch_rows, info=info),
+                    start=1,
+                ):
+                    if counting and count % 512 == 0:
+                        read[0] = count
+                        progress.update(checking, completed=count)
+                    yield (r.line, r.values) if isinstance(r, Row) else (r.line, r.code, r.params)
+                    if counting:
+                        read[0] = count
+                if counting:
+                    progress.update(checking, completed=read[0])
+
+            def written(n: int) -> None:
+                progress.update(writing, visible=True)
+                progress.advance(writing, n)
 
             # Staged (completions.imports): checked, committed in chunks, published at once.
             report = imports.run(
@@ -486,18 +505,78 @@ def import_file(
                 secret=settings.id_secret(),
                 rows=rows,
                 mode=mode,
-                progress=lambda n: progress.advance(task, n),
+                progress=written,
             )
         except CreditbankError as exc:
             failure = exc
-    if failure is not None:  # after the progress bar, never into it
+    # After the progress bar, never into it.
+    _print_file_info(info, file.name)
+    if failure is not None:
         console.print(f"[red]{failure}[/red]")
-        for error in (failure.errors or [])[:50]:
-            console.print(f"  line {error['line']}: {error['code']} — {error['message_zh']}")
+        _print_rows(failure.errors or [])
+        good = read[0] - len(failure.errors or [])
+        if failure.code == "batch_rejected" and good > 0:
+            are = "is" if good == 1 else "are"
+            console.print(
+                f"其余 {good} 行没有问题：改正上面列出的行后重新导入整个文件，或加 --mode partial 先导入这 {good} 行"
+                f"（改正的行以后再导入）。\n"
+                f"The other {good} {_rows_word(good)} {are} fine: fix the lines listed above and import the whole "
+                f"file again, or add --mode partial to import those {good} now (and the fixed ones later).",
+                markup=False,
+            )
         raise typer.Exit(1)
-    console.print(f"accepted {report.accepted}, replayed {report.replayed}, rejected {report.rejected}")
-    for error in report.errors[:50]:
-        console.print(f"  line {error['line']}: {error['code']} — {error['message_zh']}")
+    console.print(
+        f"导入 {report.accepted} 行，已有 {report.replayed} 行，不合格 {report.rejected} 行，重复 {report.duplicates} 行 / "
+        f"accepted {report.accepted}, replayed {report.replayed}, rejected {report.rejected}, "
+        f"duplicates {report.duplicates}"
+    )
+    _print_rows(report.errors)
+    _print_rows(report.warnings)
+
+
+def _rows_word(n: int) -> str:
+    return "row" if n == 1 else "rows"
+
+
+class _RowCount(ProgressColumn):
+    """The bar's count: "1 行 row", "2 行 rows" (Chinese first, the English plural right)."""
+
+    def render(self, task: Any) -> Text:
+        n = int(task.completed)
+        return Text(f"{n} 行 {_rows_word(n)}")
+
+
+def _print_file_info(info: Any, name: str) -> None:
+    """How the file was read (once its header was found): the sheet, the header's line, the columns
+    it has beyond the importer's."""
+    if not info.header_line:
+        return
+    if info.sheet is not None:
+        console.print(
+            f"{name}：读取工作表“{info.sheet}”，表头在第 {info.header_line} 行 / read sheet "
+            f"'{info.sheet}', header on line {info.header_line}",
+            markup=False,
+        )
+    else:
+        console.print(
+            f"{name}：表头在第 {info.header_line} 行 / header on line {info.header_line}", markup=False
+        )
+    if info.ignored_columns:
+        shown = "、".join(info.ignored_columns)
+        console.print(f"未导入的列 / columns not imported: {shown}", markup=False)
+
+
+def _print_rows(entries: list[dict[str, Any]], limit: int = 50) -> None:
+    """Row errors or warnings, Chinese first then English, at most ``limit`` (and how many more)."""
+    for entry in entries[:limit]:
+        console.print(
+            f"  第 {entry['line']} 行 line {entry['line']}: {entry['code']} — {entry['message_zh']} / {entry['message_en']}",
+            markup=False,
+            highlight=False,
+        )
+    if len(entries) > limit:
+        more = len(entries) - limit
+        console.print(f"  …另有 {more} 行 / and {more} more {_rows_word(more)}")
 
 
 IMPORT_STATES = {

@@ -353,7 +353,12 @@ CODES: dict[str, tuple[int, str, str]] = {
         "Excel 文件解压后超出上限（{what}），请另存为普通的 .xlsx 或 CSV 后再上传",
         "The Excel file inflates beyond a limit ({what}); save it as a plain .xlsx or CSV and upload again",
     ),
-    "too_many_rows": (413, "文件超过 {limit} 行上限", "The file has more than {limit} rows"),
+    "too_many_rows": (
+        413,
+        "文件超过 {limit} 行上限：请把它拆成几个文件，每个不超过 {limit} 行，分别上传",
+        "The file has more than {limit} rows: split it into files of at most {limit} rows each and upload "
+        "them one by one",
+    ),
     "unsupported_file": (
         415,
         "只支持 CSV（UTF-8 或 GB18030）、XLSX 或 JSON",
@@ -380,7 +385,17 @@ CODES: dict[str, tuple[int, str, str]] = {
         "无法识别文件编码，请另存为 UTF-8 或 GB18030 的 CSV",
         "Unknown text encoding; save the CSV as UTF-8 or GB18030",
     ),
-    "missing_columns": (422, "缺少列：{columns}", "Missing columns: {columns}"),
+    "missing_columns": (
+        422,
+        "缺少列：{columns}（表头在第 {line} 行）。表头应有：{accepted}",
+        "Missing columns: {columns} (the header is line {line}). A header names: {accepted}",
+    ),
+    "header_not_found": (
+        422,
+        "前 {lines} 行中找不到表头。表头应有：{accepted}（中文或英文列名均可）；表头上方可以有标题行",
+        "No header in the first {lines} lines. A header names: {accepted} (Chinese or English names); "
+        "a title may stand above it",
+    ),
     "unknown_columns": (422, "无法识别的列：{columns}", "Unknown columns: {columns}"),
     "empty_file": (422, "文件中没有数据行", "The file has no data rows"),
     "malformed_row": (422, "第 {line} 行格式错误：{reason}", "Row {line} is malformed: {reason}"),
@@ -392,8 +407,8 @@ CODES: dict[str, tuple[int, str, str]] = {
     ),
     "duplicate_in_file": (
         409,
-        "外部编号 {external_id} 在文件中重复（第 {first_line} 行）",
-        "external_id {external_id} repeats line {first_line} of this file",
+        "与第 {first_line} 行完全相同（外部编号 {external_id}），只导入一次",
+        "The same as line {first_line} (external_id {external_id}); imported once",
     ),
     "import_in_progress": (
         409,
@@ -419,7 +434,7 @@ CODES: dict[str, tuple[int, str, str]] = {
     "batch_rejected": (
         422,
         "有 {rejected} 行不合格，整批未导入",
-        "{rejected} rows were rejected; nothing was imported",
+        "Nothing was imported: rows rejected: {rejected}",
     ),
     "invalid_value": (422, "{field} 的值无效：{reason}", "Invalid value for {field}: {reason}"),
     "invalid_text": (

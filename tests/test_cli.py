@@ -217,6 +217,69 @@ def test_import_prints_row_errors_after_the_progress_bar(sqlite_url, tmp_path, m
     assert "rows" not in result.output[error_at:]  # nothing of the bar after the errors
 
 
+def _import(tmp_path, monkeypatch, sqlite_url, name: str, text: str, *args: str):
+    monkeypatch.setenv("CREDITBANK_DATABASE_URL", sqlite_url)
+    monkeypatch.setenv("CREDITBANK_KEYS_DIR", str(tmp_path / "keys"))
+    monkeypatch.setenv("CREDITBANK_SECRET", "s")
+    (tmp_path / name).write_text(text, encoding="gb18030")
+    from creditbank.config import get_settings
+
+    get_settings.cache_clear()
+    result = CliRunner().invoke(
+        app, ["import", str(tmp_path / name), "--institution", "HCZCEC", *args], env={"COLUMNS": "300"}
+    )
+    get_settings.cache_clear()
+    return result
+
+
+class TestImportSpeaksToAClerk:
+    """The review of 2026-12-02: "1 rows", "0 rows" on a refused file, errors in Chinese only, and
+    no word of --mode partial."""
+
+    def test_one_row_is_one_row(self, sqlite_url, tmp_path, monkeypatch):
+        accounts = _world(sqlite_url, people=1, outcomes=1)
+        text = f"标题：春季名单\n外部编号,学习账号,成果代码,完成日期,姓名\nB-1,{accounts[0]},HC-0,2026/4/1 0:00,张三\n"
+        result = _import(tmp_path, monkeypatch, sqlite_url, "one.csv", text)
+        assert result.exit_code == 0, result.output
+        assert "1 行 row " in result.output and "1 rows" not in result.output
+        assert "表头在第 2 行 / header on line 2" in result.output
+        assert "未导入的列 / columns not imported: 姓名" in result.output
+        assert "accepted 1" in result.output
+
+    def test_a_refused_file_counts_what_it_read_and_suggests_partial(self, sqlite_url, tmp_path, monkeypatch):
+        accounts = _world(sqlite_url, people=2, outcomes=2)
+        rows = [f"B-{i},{accounts[i % 2]},HC-{i // 2},2026-04-01" for i in range(4)]
+        rows.append(f"B-9,{accounts[0]},NO-SUCH,2026-04-01")
+        result = _import(
+            tmp_path,
+            monkeypatch,
+            sqlite_url,
+            "bad.csv",
+            "\n".join(["external_id,account_no,outcome_code,completed_on", *rows]) + "\n",
+        )
+        assert result.exit_code == 1, result.output
+        assert "5 行 rows" in result.output and "0 行" not in result.output  # the rows read and checked
+        line = next(x for x in result.output.splitlines() if "outcome_not_found" in x)
+        assert line.index("找不到学习成果 NO-SUCH") < line.index("Learning outcome NO-SUCH not found")
+        assert "--mode partial" in result.output and "其余 4 行" in result.output
+        assert "The other 4 rows are fine" in result.output and "1 rows" not in result.output
+        assert _completions(sqlite_url) == 0
+
+    def test_a_repeated_row_is_said_once_and_imported_once(self, sqlite_url, tmp_path, monkeypatch):
+        accounts = _world(sqlite_url, people=1, outcomes=1)
+        row = f"B-1,{accounts[0]},HC-0,2026-04-01"
+        result = _import(
+            tmp_path,
+            monkeypatch,
+            sqlite_url,
+            "twice.csv",
+            f"external_id,account_no,outcome_code,completed_on\n{row}\n{row}\n",
+        )
+        assert result.exit_code == 0, result.output
+        assert "duplicates 1" in result.output and "duplicate_in_file — 与第 2 行完全相同" in result.output
+        assert _completions(sqlite_url) == 1
+
+
 class TestAbandonImportAsANewOperatorRunsIt:
     """``creditbank abandon-import`` on whatever database the environment names: a wrong URL or a
     database not set up is said in words (no traceback, no empty database left behind), and the

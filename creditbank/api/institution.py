@@ -29,12 +29,13 @@ from creditbank.catalogue.models import Outcome
 from creditbank.catalogue.schemas import OutcomeOut, OutcomeSpec
 from creditbank.completions import imports
 from creditbank.completions import service as completions
-from creditbank.completions.batchfile import COLUMNS, Row, read_rows
+from creditbank.completions.batchfile import COLUMNS, FileInfo, Row, read_rows
 from creditbank.completions.schemas import (
     BatchJsonIn,
     BatchReportOut,
     CompletionIn,
     CompletionOut,
+    FileReadOut,
     RevokeIn,
     RowErrorOut,
 )
@@ -328,6 +329,7 @@ async def post_batch(
 ) -> Response:
     secret = settings.id_secret()
     source: Callable[[], Iterable[tuple[int, dict[str, Any]] | tuple[int, str, dict[str, Any]]]]
+    read: FileInfo | None = None  # how a CSV/XLSX was read (the header's line, the sheet, extra columns)
     if request.headers.get("content-type", "").startswith("application/json"):
         # Parsed by hand (the body may also be CSV/XLSX), as every other JSON body is (httpio.JsonRoute):
         # malformed JSON is then reported at the same place in the same words.
@@ -353,9 +355,10 @@ async def post_batch(
         file, file_hash, filename = await spool_body(request, settings.max_upload_bytes)
         chosen_mode = mode or "all_or_nothing"
         request_hash = body_digest(request, {"mode": chosen_mode, "sha256": file_hash})
+        read = FileInfo()
         source = lambda: (  # noqa: E731
             (r.line, r.values) if isinstance(r, Row) else (r.line, r.code, r.params)
-            for r in read_rows(file, filename=filename, max_rows=settings.max_batch_rows)
+            for r in read_rows(file, filename=filename, max_rows=settings.max_batch_rows, info=read)
         )
 
     def shape(report: completions.BatchReport) -> dict:
@@ -365,8 +368,11 @@ async def post_batch(
             accepted=report.accepted,
             replayed=report.replayed,
             rejected=report.rejected,
+            duplicates=report.duplicates,
             committed=report.committed,
             errors=[RowErrorOut.model_validate(e) for e in report.errors],
+            warnings=[RowErrorOut.model_validate(e) for e in report.warnings],
+            file=None if read is None else FileReadOut.model_validate(read.as_dict()),
         ).model_dump(mode="json")
 
     def use_case(remember: Remember) -> tuple[int, dict]:

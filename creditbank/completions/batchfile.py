@@ -22,7 +22,7 @@ import re
 import zipfile
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import IO, Any, NamedTuple
 from xml.etree import ElementTree as ET
@@ -31,6 +31,7 @@ from openpyxl import load_workbook
 from openpyxl.utils.exceptions import InvalidFileException
 
 from creditbank.errors import CreditbankError
+from creditbank.kit import idcard
 
 COLUMNS = ("external_id", "account_no", "national_id", "outcome_code", "completed_on", "score", "hours")
 REQUIRED = ("external_id", "outcome_code", "completed_on")  # plus at least one of account_no / national_id
@@ -39,6 +40,19 @@ IGNORED = frozenset({"不合格原因", "reason_refused", "原行号_line", "不
 """Columns the console's refused-rows file adds (the reasons in Chinese and in English, the
 original line; 不合格原因_reason from files downloaded before the two were split): read and
 ignored, so the fixed file uploads again as it is."""
+
+HEADER_SEARCH_LINES = 10
+"""The header may be on any of the first lines: WPS and LMS reports put a title (永川区社区教育学院2026年
+春季结业名单), a date or a note above it. The first line naming every required column is the header."""
+ACCEPTED_ZH = (
+    "外部编号 external_id、学习账号 account_no 或 身份证号 national_id、成果代码 outcome_code、"
+    "完成日期 completed_on，可选 成绩 score、学时 hours"
+)
+ACCEPTED_EN = (
+    "external_id (外部编号), account_no (学习账号) or national_id (身份证号), outcome_code (成果代码), "
+    "completed_on (完成日期), optionally score (成绩) and hours (学时)"
+)
+"""The columns a header must name, for the messages that say what a file lacks."""
 
 # Header names Chinese institutions actually use in their exports.
 ALIASES = {
@@ -53,6 +67,7 @@ ALIASES = {
     "学时": "hours",
 }
 
+_HEADER_WORDS = frozenset(COLUMNS)
 _XLSX_MAGIC = b"PK\x03\x04"
 # An old .xls (OLE2; Excel 97–2003, and what many office systems still export) is the file people
 # upload by mistake most: refused with the fix (save as .xlsx), not a baffling "unknown encoding".
@@ -105,15 +120,46 @@ class Row(NamedTuple):
     """One data row (a named tuple: made once per row and pass of an import, ~4x quicker to build
     than a frozen dataclass)."""
 
-    line: int  # 1-based line as shown in an editor / Excel (header is line 1, first data row is 2)
-    values: dict[str, str | None]  # every key of COLUMNS; stripped strings, "" -> None
+    line: int  # 1-based line as shown in an editor / Excel (the header's line, then the data rows)
+    values: dict[str, str | None]
+    """Every key of COLUMNS; stripped strings, "" -> None. A column the file has beyond them (姓名,
+    备注…) is there too under its header as written: not imported, but the refused rows the console
+    gives back keep it."""
+
+
+@dataclass
+class FileInfo:
+    """How the file was read, for the uploader (``read_rows`` fills it in as it reads the header)."""
+
+    header_line: int = 0
+    """Where the header was found (0: not found): lines above it (a title, a note) are not read."""
+    sheet: str | None = None
+    """XLSX: the name of the sheet read (the active one, or else the one sheet with a header)."""
+    sheets: int = 1
+    ignored_columns: list[str] = field(default_factory=list)
+    """Headers of columns that are not imported (姓名, 备注…), as written."""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "header_line": self.header_line,
+            "sheet": self.sheet,
+            "ignored_columns": list(self.ignored_columns),
+        }
+
+
+class Number(str):
+    """The text of a numeric XLSX cell: an ID number in one has lost digits (``kit.idcard``)."""
+
+    __slots__ = ()
 
 
 @dataclass(frozen=True)
 class RowProblem:
     line: int
-    code: str  # "empty_row" or "malformed_row" (keys of errors.CODES)
+    code: str  # "empty_row", "malformed_row", "invalid_national_id"… (keys of errors.CODES)
     params: dict[str, Any]
+    values: dict[str, str | None] | None = None
+    """The row as read, when it could be (a refused row is given back to fix: ``staff.uploads``)."""
 
 
 # A record is one row as the format reader sees it: (line, cells) with cells already stripped.
@@ -126,6 +172,7 @@ def read_rows(
     filename: str | None = None,
     max_rows: int = 100_000,
     headers: dict[str, str] | None = None,
+    info: FileInfo | None = None,
 ) -> Iterator[Row | RowProblem]:
     """Stream the data rows of an uploaded CSV or XLSX file.
 
@@ -138,10 +185,11 @@ def read_rows(
     since LMS exports are routinely misnamed (.csv files that are really .xlsx, and vice versa).
     ``headers``, when given, is filled with the file's own header of each column it imports
     (``{"completed_on": "完成日期", …}``, in file order), so what is written back for the uploader —
-    the refused rows — keeps the names they used.
+    the refused rows — keeps the names they used. ``info``, when given, is filled with how the file
+    was read: the header's line, the sheet, the columns not imported.
     """
     del filename
-    rows = _read(file, max_rows, headers)
+    rows = _read(file, max_rows, headers, info if info is not None else FileInfo())
     # Run the generator up to the first data row now, so that a bad header or an empty file fails
     # at the call and not at some later iteration the caller did not wrap.
     first = next(rows, None)
@@ -150,12 +198,17 @@ def read_rows(
     return itertools.chain([first], rows)
 
 
-def _read(file: IO[bytes], max_rows: int, headers: dict[str, str] | None) -> Iterator[Row | RowProblem]:
+def _read(
+    file: IO[bytes], max_rows: int, headers: dict[str, str] | None, info: FileInfo
+) -> Iterator[Row | RowProblem]:
     file.seek(0)  # an UploadFile may still sit at the end of what was written into it
     head = file.read(_SNIFF_BYTES)
     file.seek(0)
     if head.startswith(_XLSX_MAGIC):
-        yield from _rows(_xlsx_records(file, max_rows), fixed_width=False, max_rows=max_rows, headers=headers)
+        records, merged = _xlsx_sheet(file, max_rows, info)
+        yield from _rows(
+            records, fixed_width=False, max_rows=max_rows, headers=headers, info=info, merged=merged
+        )
         return
     # UTF-16 is text, just in an encoding we do not take: say so rather than "not a CSV".
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
@@ -165,22 +218,34 @@ def _read(file: IO[bytes], max_rows: int, headers: dict[str, str] | None) -> Ite
     if head.startswith(_BINARY_MAGIC) or b"\x00" in head:
         raise CreditbankError("unsupported_file")
     encoding = _detect_encoding(file, head)
-    yield from _rows(_csv_records(file, encoding), fixed_width=True, max_rows=max_rows, headers=headers)
+    yield from _rows(
+        _csv_records(file, encoding), fixed_width=True, max_rows=max_rows, headers=headers, info=info
+    )
 
 
 # --- shared row logic -------------------------------------------------------------------------
 
 
 def _rows(
-    records: Iterator[Record], *, fixed_width: bool, max_rows: int, headers: dict[str, str] | None = None
+    records: Iterator[Record],
+    *,
+    fixed_width: bool,
+    max_rows: int,
+    headers: dict[str, str] | None = None,
+    info: FileInfo,
+    merged: list[tuple[str, int]] | None = None,
 ) -> Iterator[Row | RowProblem]:
     """Header detection, blank rows, the row limit and the Row objects — same for both formats."""
-    for header_line, header_cells in records:  # noqa: B007 — used after the loop
-        if not _is_blank(header_cells):
-            break
-    else:
-        raise CreditbankError("empty_file")
-    names = _parse_header(header_cells, header_line)
+    header_line, header_cells = _find_header(records)
+    names = _parse_header(header_cells, header_line, info)
+    info.header_line = header_line
+    if merged:
+        # A merged title above the header is harmless; a merged cell among the data leaves the
+        # rows under its top-left one blank.
+        below = [ref for ref, bottom in merged if bottom >= header_line]
+        if below:
+            shown = below[:_MAX_MERGED_SHOWN] + (["…"] if len(below) > _MAX_MERGED_SHOWN else [])
+            raise CreditbankError("merged_cells", {"ranges": ", ".join(shown)})
     if headers is not None:
         headers.clear()
         headers.update(
@@ -188,6 +253,8 @@ def _rows(
             for name, cell in zip(names, header_cells, strict=False)
             if name
         )
+    # XLSX: a number cell where an ID or account number belongs (Excel turned the ID into a number).
+    learner_columns = [] if fixed_width else [n for n in LEARNER_REFS if n in names]
     plain = all(names)  # the usual file: every column named and imported — rows need no per-cell care
 
     count = 0
@@ -211,9 +278,12 @@ def _rows(
         if plain and len(cells) == len(names):
             values: dict[str, str | None] = dict.fromkeys(COLUMNS)
             values.update(zip(names, cells))  # type: ignore[arg-type]  # plain: no None among the names
-            yield Row(line, values)
+            row: Row | RowProblem = Row(line, values)
         else:
-            yield _make_row(line, cells, names, fixed_width)
+            row = _make_row(line, cells, names, fixed_width)
+        if learner_columns and isinstance(row, Row):
+            row = _number_instead_of_id(row, learner_columns) or row
+        yield row
 
 
 def _counted(count: int, max_rows: int) -> int:
@@ -228,18 +298,49 @@ def _is_blank(cells: list[str | None]) -> bool:
     return not any(cells)
 
 
+def _find_header(records: Iterator[Record]) -> Record:
+    """The header: the first line naming every required column, among the first
+    ``HEADER_SEARCH_LINES`` (blank lines at the top do not count); the lines above it are skipped.
+    When none does, the refusal is about the line that came closest (a header with a column missing
+    or misspelt: ``missing_columns``), or, when no line names even two columns, that no header was
+    found, with the columns it should name."""
+    best: Record | None = None
+    best_known = 0
+    seen = False
+    for line, cells in records:
+        if not _is_blank(cells):
+            seen = True
+            known = {_normalise(cell) for cell in cells if cell is not None} & _HEADER_WORDS
+            if known.issuperset(REQUIRED) and not known.isdisjoint(LEARNER_REFS):
+                return line, cells
+            if len(known) > best_known:
+                best, best_known = (line, cells), len(known)
+        if seen and line >= HEADER_SEARCH_LINES:
+            break
+    if not seen:
+        raise CreditbankError("empty_file")
+    if best is not None and best_known >= 2:
+        return best  # _parse_header says which column is missing
+    raise CreditbankError(
+        "header_not_found",
+        {"lines": HEADER_SEARCH_LINES, "accepted_zh": ACCEPTED_ZH, "accepted_en": ACCEPTED_EN},
+    )
+
+
 def _normalise(name: str) -> str:
     key = re.sub(r"[\s\-]+", "_", name.replace("\ufeff", "").strip().lower())
     return ALIASES.get(key, key)
 
 
-def _parse_header(cells: list[str | None], line: int) -> list[str | None]:
-    """Column name per position; ``None`` for trailing unnamed columns (padding from exports)."""
+def _parse_header(cells: list[str | None], line: int, info: FileInfo) -> list[str | None]:
+    """Column name per position: ``None`` for trailing unnamed columns (padding from exports), ""
+    for a column read and dropped (``IGNORED``), the header as written for a column beyond
+    ``COLUMNS`` (姓名, 备注…: carried along, not imported, listed in ``info.ignored_columns``)."""
     width = len(cells)
     while width and cells[width - 1] is None:
         width -= 1
     names: list[str | None] = [None] * len(cells)
-    unknown: list[str] = []
+    info.ignored_columns = []
     for index, cell in enumerate(cells[:width]):
         if cell is None:
             raise CreditbankError(
@@ -251,26 +352,69 @@ def _parse_header(cells: list[str | None], line: int) -> list[str | None]:
                 },
             )
         name = _normalise(cell)
+        if name in IGNORED:
+            names[index] = ""  # a known column whose values are not imported
+            continue
+        if name not in _HEADER_WORDS:
+            # Not one of the bank's columns: the export's own (姓名, 备注, 班级…). SPEC's columns
+            # are the contract; anything else is the uploader's, kept with the row and not read.
+            written = cell.replace("\ufeff", "").strip()
+            info.ignored_columns.append(written)
+            key = written
+            while key in names:  # the same extra header twice: both kept for the refused rows
+                key += "'"
+            names[index] = key
+            continue
         if name in names:
             reasons = {
                 "reason_zh": f"列名重复：{cell}（{name}）",
                 "reason_en": f"duplicate column {cell} ({name})",
             }
             raise CreditbankError("malformed_row", {"line": line, **reasons})
-        if name in IGNORED:
-            names[index] = ""  # a known column whose values are not imported
-            continue
         names[index] = name
-        if name not in COLUMNS:
-            unknown.append(cell.replace("\ufeff", "").strip())
-    if unknown:
-        raise CreditbankError("unknown_columns", {"columns": ", ".join(unknown)})
     missing = [column for column in REQUIRED if column not in names]
     if not any(ref in names for ref in LEARNER_REFS):
         missing.append(" | ".join(LEARNER_REFS))
     if missing:
-        raise CreditbankError("missing_columns", {"columns": ", ".join(missing)})
+        raise CreditbankError(
+            "missing_columns",
+            {
+                "columns": ", ".join(missing),
+                "line": line,
+                "accepted_zh": ACCEPTED_ZH,
+                "accepted_en": ACCEPTED_EN,
+            },
+        )
     return names
+
+
+def _number_instead_of_id(row: Row, columns: list[str]) -> RowProblem | None:
+    """A numeric XLSX cell in the ID or account column: Excel stored the ID number as a number, and
+    kept 15 of its 18 digits (500118195503051230 became 500118195503051000, shown 5.00118E+17).
+    What is left may even pass the check digit (1 in 11) and name someone else: refused, saying why."""
+    for name in columns:
+        cell = row.values.get(name)
+        if type(cell) is not Number:
+            continue
+        if name == "national_id":
+            reasons = {"reason_zh": idcard.SAVED_AS_NUMBER_ZH, "reason_en": idcard.SAVED_AS_NUMBER_EN}
+            return RowProblem(row.line, "invalid_national_id", reasons, row.values)
+        if len(cell) >= 15:  # an ID number in the account column; a short number is just unknown
+            return RowProblem(
+                row.line,
+                "invalid_value",
+                {
+                    "field_zh": "学习账号 account_no",
+                    "field_en": "account_no (学习账号)",
+                    "reason_zh": f"“{cell}”是数字格式的单元格，不是学习账号（CB 开头，共 13 位）；若是身份证号，"
+                    f"请放在“身份证号”列。{idcard.SAVED_AS_NUMBER_ZH}",
+                    "reason_en": f"'{cell}' is a number cell, not an account number (CB and 11 more "
+                    f"characters); an ID number goes in the national_id (身份证号) column. "
+                    f"{idcard.SAVED_AS_NUMBER_EN}",
+                },
+                row.values,
+            )
+    return None
 
 
 def _make_row(
@@ -354,29 +498,63 @@ def _csv_records(file: IO[bytes], encoding: str) -> Iterator[Record]:
 # --- XLSX ---------------------------------------------------------------------------------------
 
 
-def _xlsx_records(file: IO[bytes], max_rows: int) -> Iterator[Record]:
+def _xlsx_sheet(
+    file: IO[bytes], max_rows: int, info: FileInfo
+) -> tuple[Iterator[Record], list[tuple[str, int]]]:
+    """The records of the sheet to read and its merged ranges (``(ref, bottom row)``), after the
+    zip-bomb checks. The sheet: the active one (what Excel or WPS showed when the file was saved),
+    unless it has no header and exactly one other sheet has: a workbook whose first sheet is a
+    cover or notes and whose names are on the second is read from the second either way."""
     try:
         with zipfile.ZipFile(file) as archive:
             _check_inflated_sizes(archive)
-            sheet_path = _first_worksheet_path(archive)
-            if sheet_path is not None:
-                _check_size(archive.getinfo(sheet_path), XLSX_MAX_SHEET_BYTES)
             _check_shared_strings(archive, max_strings=(max_rows + 1) * SHARED_STRINGS_PER_ROW + 1000)
-            merged = _merged_ranges(archive, sheet_path) if sheet_path else []
+            paths = _worksheet_paths(archive)
+            # Every sheet, before openpyxl reads a row of any (the choice below reads the first
+            # lines of each): a row of millions of cells is refused here (``_MergeCellFinder``).
+            merged_by_path = {path: _merged_ranges(archive, path) for path in set(paths.values())}
     except _XLSX_ERRORS as exc:
         raise CreditbankError("unsupported_file") from exc
-    if sheet_path is None:
+    if not paths:
         raise CreditbankError("empty_file")
-    if merged:
-        raise CreditbankError("merged_cells", {"ranges": ", ".join(merged)})
-
     file.seek(0)
     try:
         workbook = load_workbook(file, read_only=True, data_only=True)
     except _XLSX_ERRORS as exc:
         raise CreditbankError("unsupported_file") from exc
     try:
-        sheet = workbook.worksheets[0]
+        sheets = list(workbook.worksheets)
+        active = workbook.active
+        first = active if active in sheets else sheets[0]
+        chosen = first
+        if len(sheets) > 1 and not _has_header(first):
+            with_header = [sheet for sheet in sheets if sheet is not first and _has_header(sheet)]
+            if len(with_header) == 1:
+                chosen = with_header[0]
+        info.sheet, info.sheets = chosen.title, len(sheets)
+        merged = merged_by_path.get(paths.get(chosen.title, ""), [])
+    except _XLSX_ERRORS as exc:
+        workbook.close()
+        raise CreditbankError("unsupported_file") from exc
+    except BaseException:
+        workbook.close()
+        raise
+    return _xlsx_records(workbook, chosen), merged
+
+
+def _has_header(sheet: Any) -> bool:
+    """Whether the sheet's first lines hold a header (``_find_header``), read without the rest."""
+    sheet.reset_dimensions()
+    rows = sheet.iter_rows(min_row=1, max_row=HEADER_SEARCH_LINES, values_only=True)
+    try:
+        _find_header((line, [_cell_text(v) for v in values]) for line, values in enumerate(rows, start=1))
+    except CreditbankError:
+        return False
+    return True
+
+
+def _xlsx_records(workbook: Any, sheet: Any) -> Iterator[Record]:
+    try:
         # Some exporters write a wrong <dimension>; trusting it would silently cut rows off.
         sheet.reset_dimensions()
         # min_row=1: openpyxl then fills missing rows, so the position is the Excel row number.
@@ -404,10 +582,10 @@ def _cell_text(value: Any) -> str | None:
     if isinstance(value, bool):  # before int: bool is an int subclass
         return "TRUE" if value else "FALSE"
     if isinstance(value, int):
-        return str(value)
+        return Number(value)
     if isinstance(value, float):
         # 15 significant digits is what Excel displays: 0.1 + 0.2 shows as 0.3, not 0.30000000000000004.
-        return str(int(value)) if value.is_integer() else f"{value:.15g}"
+        return Number(int(value) if value.is_integer() else f"{value:.15g}")
     return str(value).strip() or None
 
 
@@ -415,8 +593,8 @@ def _local(tag: str) -> str:
     return tag.rpartition("}")[2]
 
 
-def _first_worksheet_path(archive: zipfile.ZipFile) -> str | None:
-    """Zip member of the first worksheet in workbook order (what openpyxl's worksheets[0] is)."""
+def _worksheet_paths(archive: zipfile.ZipFile) -> dict[str, str]:
+    """Zip member of each worksheet by its name, in workbook order (openpyxl's ``worksheets``)."""
     workbook_path = "xl/workbook.xml"
     with contextlib.suppress(KeyError):  # the package rels are optional in practice
         for rel in ET.fromstring(archive.read("_rels/.rels")):
@@ -427,26 +605,26 @@ def _first_worksheet_path(archive: zipfile.ZipFile) -> str | None:
     for rel in ET.fromstring(archive.read(posixpath.join(folder, "_rels", name + ".rels"))):
         if rel.get("Type", "").endswith("/worksheet"):  # not chartsheets, like openpyxl
             targets[rel.get("Id")] = rel.get("Target", "")
+    paths: dict[str, str] = {}
     for element in ET.fromstring(archive.read(workbook_path)).iter():
         if _local(element.tag) != "sheet":
             continue
         rel_id = next((v for k, v in element.attrib.items() if _local(k) == "id"), None)
         target = targets.get(rel_id)
         if target:
-            return (
+            paths[element.get("name", "")] = (
                 target.lstrip("/")
                 if target.startswith("/")
                 else posixpath.normpath(posixpath.join(folder, target))
             )
-    return None
+    return paths
 
 
 class _MergeCellFinder:
     """Parser target that only looks at start tags: no tree is built, so memory stays flat."""
 
     def __init__(self) -> None:
-        self.ranges: list[str] = []
-        self.total = 0
+        self.ranges: list[tuple[str, int]] = []
         self.cells_in_row = 0
 
     def start(self, tag: str, attrib: dict[str, str]) -> None:
@@ -459,12 +637,13 @@ class _MergeCellFinder:
             if self.cells_in_row > XLSX_MAX_CELLS_PER_ROW:
                 raise _too_big(f"一行超过 / a row has more than {XLSX_MAX_CELLS_PER_ROW} 个单元格 cells")
         elif name == "mergeCell":  # namespace-agnostic: transitional and strict OOXML
-            self.total += 1
-            if len(self.ranges) < _MAX_MERGED_SHOWN:
-                self.ranges.append(attrib.get("ref", "?"))
+            ref = attrib.get("ref", "?")
+            digits = "".join(c for c in ref.rpartition(":")[2] if c.isascii() and c.isdigit())
+            # Its last row (a range without one counts as reaching the data: refused as before).
+            self.ranges.append((ref, int(digits) if digits else 1 << 30))
 
-    def close(self) -> list[str]:
-        return self.ranges + (["…"] if self.total > len(self.ranges) else [])
+    def close(self) -> list[tuple[str, int]]:
+        return self.ranges
 
 
 def _too_big(what: str) -> CreditbankError:
@@ -522,10 +701,10 @@ def _check_shared_strings(archive: zipfile.ZipFile, max_strings: int) -> None:
         parser.close()
 
 
-def _merged_ranges(archive: zipfile.ZipFile, sheet_path: str) -> list[str]:
+def _merged_ranges(archive: zipfile.ZipFile, sheet_path: str) -> list[tuple[str, int]]:
     # openpyxl's read-only sheets do not expose merged cells, so look in the sheet XML ourselves.
     # A merged range keeps its value in the top-left cell only; the other rows would arrive blank.
-    parser: ET.XMLParser[list[str]] = ET.XMLParser(target=_MergeCellFinder())
+    parser: ET.XMLParser[list[tuple[str, int]]] = ET.XMLParser(target=_MergeCellFinder())
     with archive.open(sheet_path) as source:
         while chunk := source.read(_CHUNK):
             parser.feed(chunk)

@@ -244,7 +244,7 @@ def _post(
     written = 0
     for line, result in zip(lines, poster.post([], prepared), strict=True):
         if isinstance(result, rules.Problem):
-            report.errors.append(row_error(line, result.code, result.field, result.params))
+            report.refused(line, result)
         elif result.replayed:
             report.replayed += 1
         else:

@@ -44,14 +44,36 @@ class RowErrorOut(BaseModel):
     field: str | None = None
 
 
+class FileReadOut(BaseModel):
+    header_line: int = Field(description="The line the header was found on (a title above it is skipped)")
+    sheet: str | None = Field(
+        default=None, description="XLSX: the sheet read (the active one, or the one with a header)"
+    )
+    ignored_columns: list[str] = Field(
+        default_factory=list,
+        description="Columns beyond the importer's (姓名, 备注…), as written: not imported",
+    )
+
+
 class BatchReportOut(BaseModel):
     mode: str
     total_rows: int
     accepted: int
     replayed: int
     rejected: int
+    duplicates: int = Field(
+        default=0,
+        description="Rows the same as an earlier line word for word: imported once, listed in warnings",
+    )
     committed: bool
     errors: list[RowErrorOut]
+    warnings: list[RowErrorOut] = Field(
+        default_factory=list,
+        description="Rows not refused but worth a look: duplicate_in_file (with the first line)",
+    )
+    file: FileReadOut | None = Field(
+        default=None, description="How an uploaded CSV/XLSX was read; null for JSON"
+    )
 
 
 class RevokeIn(BaseModel):

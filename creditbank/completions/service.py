@@ -87,6 +87,12 @@ class Posted(NamedTuple):
     replayed: bool
 
 
+DUPLICATE = "duplicate_in_file"
+"""A row the same, word for word, as an earlier line of the file (same external_id, same content):
+counted once — SPEC 3.4's "the same content returns the original" within one file — and listed
+among the report's ``warnings``, not its errors. Same external_id, other content: ``external_id_conflict``."""
+
+
 @dataclass
 class BatchReport:
     mode: str
@@ -95,10 +101,23 @@ class BatchReport:
     replayed: int = 0
     errors: list[dict[str, Any]] = field(default_factory=list)
     committed: bool = False
+    duplicates: int = 0
+    """Rows repeating an earlier line exactly (``DUPLICATE``): not imported again, not refused."""
+    warnings: list[dict[str, Any]] = field(default_factory=list)
+    """Rows to look at that were not refused (``row_error`` entries): the duplicates, by line."""
 
     @property
     def rejected(self) -> int:
         return len(self.errors)
+
+    def refused(self, line: int, problem: rules.Problem) -> None:
+        """A row's problem: an error, or (a duplicate) a warning."""
+        entry = row_error(line, problem.code, problem.field, problem.params)
+        if problem.code == DUPLICATE:
+            self.duplicates += 1
+            self.warnings.append(entry)
+        else:
+            self.errors.append(entry)
 
 
 @dataclass(frozen=True)
@@ -435,13 +454,23 @@ class Poster:
             return rules.Problem("outcome_not_found", "outcome_code", {"code": row.outcome_code})
         if digest is None:
             digest = _digest(row, ref)
-        # Idempotency first: a replay of an accepted completion is not a duplicate of itself.
+        # This file first: a row repeated word for word counts once (its first line is the one
+        # imported or replayed), whether or not an earlier chunk of the import wrote it already.
+        seen = self._seen_external.get(row.external_id)
+        if seen is not None:
+            if seen[1] == digest:  # the same external id: the same content, or a conflict
+                return rules.Problem(
+                    DUPLICATE, "external_id", {"external_id": row.external_id, "first_line": seen[0]}
+                )
+            return rules.Problem("external_id_conflict", "external_id", {"external_id": row.external_id})
+        # Idempotency next: a replay of an accepted completion is not a duplicate of itself.
         earlier = existing.get(row.external_id)
         if earlier is not None:
             if earlier.id in self._abandoned:  # reversed with its import: the id is spent
                 return rules.Problem("completion_abandoned", "external_id", {"external_id": row.external_id})
             if earlier.replayed and self._hash_of(earlier) == digest:
                 if earlier.state != CompletionState.pending:
+                    self._seen_external[row.external_id] = (row.line, digest)
                     return earlier
                 if self.import_id is None:
                     # Written by an import that never published: only that file, sent again, finishes it.
@@ -460,15 +489,6 @@ class Poster:
                 if self.write:
                     self._adopted.append(earlier.id)
                 return earlier._replace(replayed=False)
-            return rules.Problem("external_id_conflict", "external_id", {"external_id": row.external_id})
-        seen = self._seen_external.get(row.external_id)
-        if seen is not None:
-            if seen[1] == digest:  # the same external id: the same content, or a conflict
-                return rules.Problem(
-                    "duplicate_in_file",
-                    "external_id",
-                    {"external_id": row.external_id, "first_line": seen[0]},
-                )
             return rules.Problem("external_id_conflict", "external_id", {"external_id": row.external_id})
         problem = (
             worth_nothing(outcome)
@@ -818,8 +838,8 @@ def import_rows(
             poster.write = False
         for (line, _), result in zip(good, poster.post(good), strict=True):
             if isinstance(result, rules.Problem):
-                report.errors.append(row_error(line, result.code, result.field, result.params))
-                if mode == "all_or_nothing":
+                report.refused(line, result)
+                if mode == "all_or_nothing" and result.code != DUPLICATE:
                     poster.write = False
             elif result.replayed:
                 report.replayed += 1

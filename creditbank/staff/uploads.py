@@ -21,7 +21,7 @@ from openpyxl import Workbook
 from sqlmodel import Session, col, select
 
 from creditbank.completions import imports
-from creditbank.completions.batchfile import COLUMNS, Row, read_rows
+from creditbank.completions.batchfile import COLUMNS, FileInfo, Row, read_rows
 from creditbank.completions.service import BatchReport
 from creditbank.db import Database
 from creditbank.errors import CreditbankError
@@ -49,6 +49,10 @@ class Refused:
 class UploadResult:
     upload: StaffUpload
     refused: list[Refused]
+    file: FileInfo
+    """How the file was read: the sheet, the header's line, the columns not imported."""
+    duplicates: list[dict[str, Any]]
+    """Rows repeating an earlier line exactly (imported once): the report's warnings."""
 
 
 def import_upload(
@@ -66,19 +70,24 @@ def import_upload(
     institution's other import still running) leaves nothing imported that anyone can see."""
     values: dict[int, dict[str, Any]] = {}
     headers: dict[str, str] = {}
+    info = FileInfo()
 
     def rows() -> Iterator[tuple[int, dict[str, Any]] | tuple[int, str, dict[str, Any]]]:
-        for r in read_rows(file, filename=filename, max_rows=max_rows, headers=headers):
+        for r in read_rows(file, filename=filename, max_rows=max_rows, headers=headers, info=info):
             if isinstance(r, Row):
                 values[r.line] = r.values
                 yield r.line, r.values
             else:
+                if r.values is not None:  # refused by the reader, but read: given back to fix
+                    values[r.line] = r.values
                 yield r.line, r.code, r.params
 
     done: list[UploadResult] = []
 
     def publish(session: Session, report: BatchReport) -> None:
-        done.append(_record_upload(session, user, institution_id, filename, report, values, headers, secret))
+        done.append(
+            _record_upload(session, user, institution_id, filename, report, values, headers, secret, info)
+        )
 
     imports.run(
         db,
@@ -102,6 +111,7 @@ def _record_upload(
     values: dict[int, dict[str, Any]],
     headers: dict[str, str],
     secret: bytes,
+    info: FileInfo,
 ) -> UploadResult:
     """The upload's record and the staff action, in the transaction that publishes its rows. The
     refused rows are kept sealed with the deployment secret: their ``national_id`` column holds ID
@@ -142,7 +152,7 @@ def _record_upload(
         f"{upload.filename}: {report.accepted} imported, {report.replayed} already there, "
         f"{report.rejected} refused ({upload.id})",
     )
-    return UploadResult(upload=upload, refused=refused)
+    return UploadResult(upload=upload, refused=refused, file=info, duplicates=list(report.warnings))
 
 
 def _refused_workbook(

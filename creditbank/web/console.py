@@ -543,7 +543,14 @@ def _import(ctx: Ctx, code: str, file, filename: str | None):
         return _again(
             ctx, "upload", exc, recent=recent, limit_mb=ctx.settings.max_upload_bytes // (1024 * 1024)
         )
-    return _page(ctx, "upload_result", upload=result.upload, refused=result.refused)
+    return _page(
+        ctx,
+        "upload_result",
+        upload=result.upload,
+        refused=result.refused,
+        file=result.file,
+        duplicates=result.duplicates,
+    )
 
 
 @router.get("/console/{code}/uploads/{upload_id}/refused.xlsx")

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from creditbank.completions.batchfile import COLUMNS, Row, RowProblem, read_rows
+from creditbank.completions.batchfile import COLUMNS, FileInfo, Row, RowProblem, read_rows
 from creditbank.errors import CODES, CreditbankError
 
 HEADER = "external_id,account_no,outcome_code,completed_on,score,hours"
@@ -182,17 +182,21 @@ def test_header_is_first_non_empty_row():
 
 def test_missing_required_columns():
     err = refused(csv_bytes("external_id,account_no,outcome_code", "E1,A001,OUT-1"))
-    assert (err.code, err.params) == ("missing_columns", {"columns": "completed_on"})
+    assert (err.code, err.params["columns"], err.params["line"]) == ("missing_columns", "completed_on", 1)
+    # It says what a header should name.
+    assert "完成日期 completed_on" in err.message("zh") and "completed_on (完成日期)" in err.message("en")
 
 
 def test_missing_learner_reference_column():
     err = refused(csv_bytes("external_id,outcome_code,completed_on", "E1,OUT-1,2024-03-01"))
-    assert (err.code, err.params) == ("missing_columns", {"columns": "account_no | national_id"})
+    assert (err.code, err.params["columns"]) == ("missing_columns", "account_no | national_id")
 
 
-def test_unknown_columns_are_listed_as_written():
-    err = refused(csv_bytes(HEADER + ",Remark,备注", "E1,A001,OUT-1,2024-03-01,,,x,y"))
-    assert (err.code, err.params) == ("unknown_columns", {"columns": "Remark, 备注"})
+def test_unknown_columns_are_read_along_and_listed_as_ignored():
+    info = FileInfo()
+    [row] = read_rows(csv_bytes(HEADER + ",Remark,备注", "E1,A001,OUT-1,2024-03-01,,,x,y"), info=info)
+    assert info.ignored_columns == ["Remark", "备注"]
+    assert row.values["external_id"] == "E1" and (row.values["Remark"], row.values["备注"]) == ("x", "y")
 
 
 def test_duplicate_columns_after_aliasing_are_a_malformed_header():
@@ -382,7 +386,7 @@ def test_xlsx_missing_columns():
     err = refused(
         xlsx_bytes([["external_id", "outcome_code", "completed_on"], ["E1", "OUT-1", "2024-03-01"]])
     )
-    assert (err.code, err.params) == ("missing_columns", {"columns": "account_no | national_id"})
+    assert (err.code, err.params["columns"]) == ("missing_columns", "account_no | national_id")
 
 
 def test_corrupt_zip_is_unsupported():

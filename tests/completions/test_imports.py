@@ -275,22 +275,31 @@ class TestStagedImport:
         assert _count(db, Completion) == 0 and _count(db, LedgerTransaction) == 0
         assert _count(db, CompletionImport) == 0
 
-    def test_a_row_repeated_in_the_file_is_refused_with_its_first_line_before_anything_is_written(
+    def test_a_row_repeated_in_the_file_counts_once_and_other_content_refuses_before_anything_is_written(
         self, client, db, settings
     ):
         _, _, people = _world(client, db)
         rows = _rows(people)
-        rows.append((ROWS + 2, dict(rows[0][1])))  # line 2 again, word for word
+        rows.append((ROWS + 2, dict(rows[0][1])))  # line 2 again, word for word: counted once
         rows.append((ROWS + 3, {**rows[1][1], "score": "75"}))  # line 3's id, other content
         with pytest.raises(CreditbankError) as caught:
             _run(db, settings, rows)
         errors = caught.value.errors or []
-        assert [(e["line"], e["code"]) for e in errors] == [
-            (ROWS + 2, "duplicate_in_file"),
-            (ROWS + 3, "external_id_conflict"),
-        ]
-        assert "line 2" in errors[0]["message_en"]  # the first line that named it
+        assert [(e["line"], e["code"]) for e in errors] == [(ROWS + 3, "external_id_conflict")]
         assert _count(db, Completion) == 0 and _count(db, LedgerTransaction) == 0
+
+    @pytest.mark.parametrize("mode", ["all_or_nothing", "partial"])
+    def test_a_row_repeated_chunks_later_is_a_duplicate_of_its_first_line(self, client, db, settings, mode):
+        """Partial mode wrote line 2 (pending) chunks before its repeat: that was duplicate_completion."""
+        _, _, people = _world(client, db)
+        rows = _rows(people)
+        rows.append((ROWS + 2, dict(rows[0][1])))  # line 2 again, chunks after line 2 was written
+        report = _run(db, settings, rows, mode=mode)
+        assert (report.accepted, report.duplicates, report.errors) == (ROWS, 1, [])
+        (warning,) = report.warnings
+        assert (warning["line"], warning["code"]) == (ROWS + 2, "duplicate_in_file")
+        assert "line 2" in warning["message_en"] and "第 2 行" in warning["message_zh"]
+        assert _count(db, Completion) == ROWS
 
     def test_the_importing_institution_waits_for_its_own_import(self, client, db, settings):
         importer, _, people = _world(client, db)

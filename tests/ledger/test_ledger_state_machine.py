@@ -227,19 +227,21 @@ def test_ledger_state_machine(client, db, db_url):
         def judge(
             self, row: Row, seen: dict[str, tuple], pairs: set[tuple[int, str]]
         ) -> tuple[str, str | None]:
-            """('new', None) | ('replay', completion id) | ('error', code). Updates seen/pairs on 'new'."""
+            """('new', None) | ('replay', completion id) | ('duplicate', None) | ('error', code). Updates
+            seen/pairs on 'new' (seen on 'replay' too: a row repeated word for word counts once)."""
             if row.completed_on > today:
                 return "error", "completed_on_in_future"
             key = row.key(self.learners)
+            if row.external_id in seen:
+                if seen[row.external_id] == key:
+                    return "duplicate", None
+                return "error", "external_id_conflict"
             earlier = self.by_ext.get((row.inst, row.external_id))
             if earlier is not None:
                 if self.completions[earlier].key(self.learners) == key:
+                    seen[row.external_id] = key
                     return "replay", earlier
                 return "error", "external_id_conflict"
-            if row.external_id in seen:
-                return "error", "duplicate_in_file" if seen[
-                    row.external_id
-                ] == key else "external_id_conflict"
             _, _, _, min_score, _ = CATALOGUES[row.inst][row.outcome_code]
             if min_score is not None:
                 if row.score is None:
@@ -537,7 +539,7 @@ def test_ledger_state_machine(client, db, db_url):
                     )
                     rows.append((row, spoil))
             # Bodies, and the model's verdict row by row.
-            bodies, expected_errors, new_rows, replays = [], [], [], 0
+            bodies, expected_errors, new_rows, replays, duplicates = [], [], [], 0, []
             seen: dict[str, tuple] = {}
             pairs: set[tuple[int, str]] = set()
             for line, (row, spoil) in enumerate(rows, start=1):
@@ -559,6 +561,8 @@ def test_ledger_state_machine(client, db, db_url):
                         expected_errors.append((line, ref))
                     elif verdict == "replay":
                         replays += 1
+                    elif verdict == "duplicate":
+                        duplicates.append((line, "duplicate_in_file"))
                     else:
                         new_rows.append(row)
                 bodies.append(body)
@@ -581,6 +585,8 @@ def test_ledger_state_machine(client, db, db_url):
                 assert r.status_code == 200, r.text
                 report = r.json()
                 assert [(e["line"], e["code"]) for e in report["errors"]] == expected_errors, (report, rows)
+                assert [(w["line"], w["code"]) for w in report["warnings"]] == duplicates, (report, rows)
+                assert report["duplicates"] == len(duplicates)
                 assert (report["total_rows"], report["accepted"], report["replayed"], report["rejected"]) == (
                     len(rows),
                     len(new_rows),

@@ -175,6 +175,41 @@ class TestEnrolment:
         assert response.status_code == 422 and "身份证号无效" in error_text(response)
         assert "110105194912310021" not in response.text
 
+    def test_full_width_id_number_and_phone_are_read_as_typed_in_a_chinese_input_method(self, client, world):
+        """The form stored １３８ ００１３ ８０００ as typed while the API refused it; the full-width ID
+        was 身份证号无效：地区码不存在."""
+        staff_sign_in(client, "yc-clerk")
+        number = national_id()
+        full = "".join(chr(ord(c) + 0xFEE0) for c in number)
+        response = client.post(
+            "/console/YCCEC/enrol",
+            data={
+                "csrf_token": csrf(client, "/console/YCCEC/enrol"),
+                "name": "刘淑芬",
+                "national_id": full,
+                "phone": "１３８\u3000００１３\u3000８０００",
+            },
+        )
+        assert response.status_code == 201, error_text(response)
+        account = re.search(r'id="slip-account">([^<]+)<', response.text).group(1)
+        with client.app.state.db.reader() as session:
+            phone = session.exec(select(Learner.phone).where(Learner.account_no == account)).one()
+        assert phone == "138 0013 8000"
+        again = learner(
+            client, world.yc, name="刘淑芬", national_id=number
+        )  # the ASCII number: the same person
+        assert again["account_no"] == account
+        refused = client.post(
+            "/console/YCCEC/enrol",
+            data={
+                "csrf_token": csrf(client, "/console/YCCEC/enrol"),
+                "name": "刘淑芬",
+                "national_id": national_id(),
+                "phone": "请打电话",
+            },
+        )
+        assert refused.status_code == 422 and "手机号" in error_text(refused)
+
     def test_the_same_id_number_under_another_name_is_shown_to_the_clerk(self, client, world):
         staff_sign_in(client, "yc-clerk")
         number = national_id()
@@ -446,6 +481,40 @@ class TestUploadLoop:
         result = _upload(client, data, name="十月.csv", kind="text/csv")
         assert 'data-accepted="2"' in result.text and 'data-rejected="0"' in result.text, error_text(result)
         assert {p: balance(client, world.yc, p) for p in (a, b)} == {a: before[a] + 1.5, b: before[b] + 1.5}
+
+    def test_a_wps_workbook_title_extra_columns_second_sheet_repeats_and_a_number_id(self, client, world):
+        """The review's files, in one workbook: the names on the second (active) sheet under a title
+        row, 姓名 and 备注 columns, a row repeated word for word, an ID Excel stored as a number."""
+        staff_sign_in(client, "yc-clerk")
+        a, b, _ = world.people
+        number = national_id()
+        book = openpyxl.Workbook()
+        book.active.title = "说明"
+        book.active.append(["请按模板填写"])
+        data = book.create_sheet("结业名单")
+        data.append(["永川区社区教育学院2026年春季结业名单"])
+        data.append(["外部编号", "姓名", "学习账号", "身份证号", "成果代码", "完成日期", "备注"])
+        data.append(["W-1", "张桂兰", a, None, "YC-ELEC", "2026/3/5 0:00", None])
+        data.append(["W-2", "李明", b, None, "YC-ELEC", "2026-03-05", "补录"])
+        data.append(["W-1", "张桂兰", a, None, "YC-ELEC", "2026/3/5 0:00", None])  # line 3 again
+        data.append(["W-3", "王芳", None, float(number), "YC-ELEC", "2026-03-05", None])
+        book.active = 1
+        out = io.BytesIO()
+        book.save(out)
+        result = _upload(client, out.getvalue(), name="春季结业名单.xlsx")
+        assert result.status_code == 200, error_text(result)
+        assert 'data-accepted="2"' in result.text and 'data-rejected="1"' in result.text
+        assert re.search(r'id="sheet">结业名单<', result.text)
+        assert re.search(r'id="header-line">2<', result.text)
+        assert re.search(r'id="ignored-columns">姓名、备注<', result.text)
+        assert re.search(r'id="duplicates">1<', result.text)
+        assert '<li data-line="5">' in result.text and "与第 3 行完全相同" in result.text
+        assert re.findall(r'<tr data-line="(\d+)">', result.text) == ["6"]
+        assert "存成了数字" in result.text and "文本" in result.text
+        link = re.search(r'id="download-refused" href="([^"]+)"', result.text).group(1)
+        rows = read_sheet(client.get(link).content)
+        assert rows[0][:7] == ["外部编号", "姓名", "学习账号", "身份证号", "成果代码", "完成日期", "备注"]
+        assert rows[1][:2] == ["W-3", "王芳"]  # the clerk's own columns kept to fix the row
 
     def test_refused_id_numbers_are_kept_sealed_and_the_clerk_downloads_them_in_clear(self, client, world):
         staff_sign_in(client, "yc-clerk")

@@ -245,7 +245,7 @@ class TestEnrolment:
         assert "U+202E" in error_text(refused)
         assert not any(action == "enrol" and "new" in subject for action, subject in _actions(client))
         blank = enrol(" \u200b ")
-        assert blank.status_code == 422 and "name" in error_text(blank)
+        assert blank.status_code == 422 and "姓名" in error_text(blank)
         accepted = enrol("赵\u200b德芳")
         assert accepted.status_code == 201 and "赵德芳" in accepted.text and "\u200b" not in accepted.text
 
@@ -317,7 +317,7 @@ class TestLearnerName:
         account = world.people[0]
         staff_sign_in(client, "yc-clerk")
         blank = self._correct(client, account, " \u200b ")
-        assert blank.status_code == 422 and "name" in error_text(blank)
+        assert blank.status_code == 422 and "姓名" in error_text(blank)
         assert 'value="开户时录错了字"' in blank.text  # the reason typed is kept
         hidden = self._correct(client, account, "张\u202e桂兰")
         assert hidden.status_code == 422 and "U+202E" in error_text(hidden)

@@ -212,6 +212,12 @@ def statement(ctx: LearnerPage, after: Annotated[int | None, Query(ge=0, le=2**6
     page = ctx.db.read(learner_queries.statement_page, ctx.me, after=after, limit=STATEMENT_PAGE + 1)
     more = len(page.lines) > STATEMENT_PAGE
     lines, names = page.lines[:STATEMENT_PAGE], page.institution_names
+    if more:
+        # A page ends after a whole transaction: the next page starts after this page's last seq, so
+        # the rest of a transaction cut off here (a conversion's reversal, three lines) was never shown.
+        whole = [i for i, line in enumerate(lines) if line.transaction_id != page.lines[i + 1].transaction_id]
+        if whole:
+            lines = lines[: whole[-1] + 1]
     rows = [
         {
             "line": line,

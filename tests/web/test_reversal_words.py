@@ -198,3 +198,16 @@ def test_the_offices_institution_form_names_the_field_in_words(client):
     form["csrf_token"] = csrf(client, "/operator/institutions")
     refused = _text(client.post("/operator/institutions", data=form).text)
     assert "Invalid value for institution code: 2–32 letters, digits, -_" in refused, refused
+
+
+def test_a_page_of_the_statement_never_cuts_a_transaction_in_two(client, monkeypatch):
+    from creditbank.web import learner as pages
+
+    _forced(client)
+    every = _statement(client)
+    monkeypatch.setattr(pages, "STATEMENT_PAGE", 7)  # the 7th line is the middle of the undone conversion
+    first = client.get("/me/statement").text
+    after = re.search(r'href="/me/statement\?after=(\d+)"', first).group(1)
+    second = client.get(f"/me/statement?after={after}").text
+    shown = first.count("data-kind=") + second.count("data-kind=")
+    assert shown == len(every) == 10, (first.count("data-kind="), second.count("data-kind="))

@@ -322,7 +322,7 @@ class TestLearnerName:
         hidden = self._correct(client, account, "张\u202e桂兰")
         assert hidden.status_code == 422 and "U+202E" in error_text(hidden)
         no_reason = self._correct(client, account, "张桂英", "   ")
-        assert no_reason.status_code == 422 and "reason" in error_text(no_reason)
+        assert no_reason.status_code == 422 and "原因" in error_text(no_reason)
         api = client.get(f"/api/v1/learners/{account}/name-corrections", headers=world.yc).json()
         assert (api["name"], api["corrections"]) == ("张桂兰", [])
         assert not any(action == "name" for action, _ in _actions(client))

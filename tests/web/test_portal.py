@@ -89,7 +89,9 @@ class TestLearnerSeesOnlyTheirOwn:
         response = signed_in.post(
             "/me/share", data={"csrf_token": csrf(signed_in, "/me"), "certificate_id": cert, "days": "365"}
         )
-        assert response.status_code == 422 and "days" in error_text(response)
+        assert response.status_code == 422 and "有效天数" in error_text(
+            response
+        )  # the field in words, not "days"
         assert "shr_" not in signed_in.get("/me/share").text
 
     def test_progress_warns_of_credits_expiring_within_90_days(self, signed_in):

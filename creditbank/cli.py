@@ -78,6 +78,15 @@ def show_secrets(settings: Settings, text: str) -> None:
     )
 
 
+def _ensure_keys_dir(settings: Settings) -> None:
+    """The keys folder, created 0700 (docs/deploy.md); an existing one others can enter is warned about."""
+    from creditbank.certificates.keys import ensure_keys_dir
+
+    warning = ensure_keys_dir(settings.keys_dir)
+    if warning:
+        console.print(f"[yellow]{warning}[/yellow]")
+
+
 def _prepare(settings: Settings, listen_url: str | None = None) -> Database:
     """Create/upgrade the database and the keys folder, fix the issuer identity on first run
     (``_settle_identity``); print the operator token on first run."""
@@ -89,7 +98,7 @@ def _prepare(settings: Settings, listen_url: str | None = None) -> Database:
     hooks.install()
 
     _check_replica_url(settings)
-    settings.keys_dir.mkdir(parents=True, exist_ok=True)
+    _ensure_keys_dir(settings)
     db = Database(settings.database_url, replica_url=settings.database_replica_url)
     try:
         if not settings.has_id_secret() and deployment_secret.database_has_learners(db.engine):
@@ -159,6 +168,7 @@ def _settle_identity(settings: Settings, db: Database, listen_url: str | None) -
     ``creditbank keys move-domain``."""
     from creditbank.certificates import service as certificates
     from creditbank.certificates.keys import KeyStore, KeyStoreError
+    from creditbank.kit import clock
 
     store = KeyStore(settings.keys_dir)
     configured = settings.base_url.rstrip("/") if settings.base_url else None
@@ -183,6 +193,19 @@ def _settle_identity(settings: Settings, db: Database, listen_url: str | None) -
             )
     except (KeyStoreError, ValueError) as error:
         _fail(f"签发方身份无效 / issuer identity unusable: {error}")
+    former = next((f for f in reversed(identity.previous) if f.base_url == configured), None)
+    if configured and former is not None:
+        moved_on = f"{clock.local(former.until):%Y-%m-%d}"
+        _fail(
+            f"本行已于 {moved_on} 从 {configured} 迁移到 {identity.base_url}（{identity.did}，见 "
+            f"{store.identity_path}），但 CREDITBANK_BASE_URL 仍是旧地址。请设置 "
+            f"CREDITBANK_BASE_URL={identity.base_url}（或取消这个变量）后再启动。只有确实要迁回旧地址时，"
+            f"才运行 creditbank keys move-domain {configured}。\n"
+            f"The bank moved from {configured} to {identity.base_url} ({identity.did}, in {store.identity_path}) "
+            f"on {moved_on}, but CREDITBANK_BASE_URL still names the old address. Set "
+            f"CREDITBANK_BASE_URL={identity.base_url} (or unset it) and start again. Only if you really mean "
+            f"to move the bank back, run: creditbank keys move-domain {configured}."
+        )
     if configured and configured != identity.base_url:
         _fail(
             f"CREDITBANK_BASE_URL={configured} 与本行的签发方身份 {identity.base_url}（{identity.did}，"
@@ -305,8 +328,9 @@ def serve(
         ),
     ] = True,
 ) -> None:
-    """Run the HTTP service (creates the SQLite database, keys, the issuer identity and an
-    operator token on first run)."""
+    """Run the HTTP service. On first run it sets up the configured database
+    (CREDITBANK_DATABASE_URL: a SQLite file is created; a PostgreSQL database must exist, its tables
+    are created), the keys folder, the issuer identity and an operator token."""
     import uvicorn
 
     from creditbank.certificates.service import Issuer
@@ -1206,8 +1230,17 @@ def keys_list() -> None:
 @keys_app.command("rotate")
 def keys_rotate() -> None:
     """Start signing with a new key; the old one is retired but stays published."""
-    key = _issuer().keys.rotate()
-    console.print(f"active key is now {key.kid}")
+    from creditbank.certificates.keys import KeyStoreError
+
+    try:
+        key = _issuer().keys.rotate()
+    except KeyStoreError as error:
+        _fail(str(error))
+    console.print(
+        f"现在用密钥 {key.kid} 签名；旧密钥已停用但仍公布，它签发的证书继续有效。\n"
+        f"The active key is now {key.kid}; the previous key is retired but stays published, so the "
+        f"certificates it signed keep verifying."
+    )
 
 
 @keys_app.command("move-domain")

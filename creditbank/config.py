@@ -129,7 +129,7 @@ class Settings(BaseSettings):
             return self.secret.get_secret_value().encode()
         path = self.keys_dir / "secret.key"
         if not path.exists():
-            self.keys_dir.mkdir(parents=True, exist_ok=True)
+            self.keys_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
             # O_EXCL: two processes starting at once must not each write a different secret.
             try:
                 fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

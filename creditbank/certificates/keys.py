@@ -2,8 +2,9 @@
 
 On disk, in ``keys_dir`` (shared by every uvicorn worker):
 
-* ``issuer-<kid>.pem`` — the private key, PKCS#8 PEM, mode 0600, created with ``O_EXCL`` so two
-  workers can never write the same file; encrypted (``BestAvailableEncryption``) when a
+* ``issuer-<kid>.pem`` — the private key, PKCS#8 PEM, mode 0600, written to a temp file in the
+  folder and renamed into place under the folder's lock (so a full disk leaves no empty key file
+  behind, and two workers can never write the same file); encrypted (``BestAvailableEncryption``) when a
   passphrase is configured (``CREDITBANK_KEY_PASSPHRASE``).
 * ``issuer-keys.json`` — public metadata, a JSON list of ``{kid, public_key_multibase,
   created_at, status, retired_at, compromised_at}``; ``status`` is ``active`` (exactly one: it
@@ -36,6 +37,7 @@ has no status field at all. The full status with times is :func:`key_status` / :
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
 import os
@@ -71,6 +73,42 @@ _KID = re.compile(r"key-[0-9]{8}-[0-9a-f]{6}")
 
 class KeyStoreError(RuntimeError):
     """A key-store problem an operator must fix; the message is in Chinese and English."""
+
+
+def _unwritable(folder: Path, exc: OSError) -> KeyStoreError:
+    """What an operator reads when the keys folder cannot be written: which folder and why."""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        zh, en = "磁盘已满", "the disk is full"
+    elif exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        zh, en = (
+            "文件夹不可写（权限、只读挂载或 chattr +i）",
+            "the folder is not writable (permissions, a read-only mount or chattr +i)",
+        )
+    else:
+        zh, en = f"写入失败（{exc.strerror}）", f"writing failed ({exc.strerror})"
+    return KeyStoreError(
+        f"无法写入密钥目录 {folder}：{zh}。密钥没有改动，请处理后重试。\n"
+        f"Cannot write to the keys folder {folder}: {en}. The keys are unchanged; fix it and try again."
+    )
+
+
+KEYS_DIR_MODE = 0o700
+
+
+def ensure_keys_dir(folder: Path | str) -> str | None:
+    """Create the keys folder 0700 (private keys and the deployment secret live there); for an
+    existing folder that others can read or enter, a bilingual warning (it is not changed: an
+    operator may have a reason, e.g. a backup group)."""
+    folder = Path(folder)
+    folder.mkdir(mode=KEYS_DIR_MODE, parents=True, exist_ok=True)
+    mode = folder.stat().st_mode & 0o777
+    if mode & 0o077:
+        return (
+            f"密钥目录 {folder} 的权限是 {mode:04o}，其他用户可以进入；建议 chmod 700 {folder}\n"
+            f"The keys folder {folder} is mode {mode:04o} — other users can enter it; "
+            f"run chmod 700 {folder} (docs/deploy.md)"
+        )
+    return None
 
 
 @dataclass(frozen=True)
@@ -313,15 +351,22 @@ class KeyStore:
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
-        self.keys_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        fd = os.open(
-            self.keys_dir / (LOCK if self.role == "issuer" else f".{self.role}-keys.lock"),
-            os.O_RDWR | os.O_CREAT,
-            0o600,
-        )
+        """The folder's lock; every write happens under it. A folder that cannot be written (full
+        disk, read-only, chattr +i) becomes a KeyStoreError saying so, not a traceback."""
+        try:
+            self.keys_dir.mkdir(mode=KEYS_DIR_MODE, parents=True, exist_ok=True)
+            fd = os.open(
+                self.keys_dir / (LOCK if self.role == "issuer" else f".{self.role}-keys.lock"),
+                os.O_RDWR | os.O_CREAT,
+                0o600,
+            )
+        except OSError as exc:
+            raise _unwritable(self.keys_dir, exc) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             yield
+        except OSError as exc:
+            raise _unwritable(self.keys_dir, exc) from None
         finally:
             os.close(fd)  # releases the lock
 
@@ -343,9 +388,17 @@ class KeyStore:
         self._cache = (signature, keys)
         return keys
 
-    def _write(self, keys: list[IssuerKey]) -> None:
-        """Atomic replace; call with the lock held."""
-        self._write_json(self.metadata_path, [_row(k) for k in keys])
+    def _write(self, keys: list[IssuerKey], new: IssuerKey | None = None) -> None:
+        """Atomic replace; call with the lock held. ``new``: a key just made by :meth:`_create`,
+        whose PEM is removed again if the metadata naming it cannot be written."""
+        try:
+            self._write_json(self.metadata_path, [_row(k) for k in keys])
+        except BaseException:
+            if new is not None:
+                self._private.pop(new.kid, None)
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(self.pem_path(new.kid))
+            raise
 
     def _write_json(self, path: Path, value: Any) -> None:
         """Atomic replace of a public JSON file; call with the lock held."""
@@ -371,7 +424,8 @@ class KeyStore:
         self._cache = None
 
     def _create(self, now: datetime) -> IssuerKey:
-        """A new key pair: the PEM is written (O_EXCL, 0600) before the metadata names it."""
+        """A new key pair: the PEM is written (0600, temp file renamed into place) before the
+        metadata names it. Call with the lock held: no other process creates a key meanwhile."""
         private = Ed25519PrivateKey.generate()
         encryption: serialization.KeySerializationEncryption = (
             serialization.BestAvailableEncryption(self._passphrase)
@@ -381,14 +435,20 @@ class KeyStore:
         pem = private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption)
         for _ in range(16):
             kid = new_kid(now)
-            try:
-                fd = os.open(self.pem_path(kid), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            except FileExistsError:
+            path = self.pem_path(kid)
+            if path.exists():
                 continue
-            with os.fdopen(fd, "wb") as f:
-                f.write(pem)
-                f.flush()
-                os.fsync(f.fileno())
+            fd, tmp = tempfile.mkstemp(dir=self.keys_dir, prefix=f".{self.role}-key.", suffix=".tmp")  # 0600
+            try:
+                with os.fdopen(fd, "wb") as f:
+                    f.write(pem)
+                    f.flush()
+                    os.fsync(f.fileno())
+                os.replace(tmp, path)
+            except BaseException:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(tmp)
+                raise
             self._private[kid] = private
             return IssuerKey(kid=kid, public_key=private.public_key(), created_at=now, status="active")
         raise KeyStoreError("无法生成唯一的 kid / could not allocate a unique kid")  # pragma: no cover
@@ -531,7 +591,7 @@ class KeyStore:
             if any(k.status == "active" for k in keys):
                 return self.active()
             key = self._create(_now())
-            self._write([*keys, key])
+            self._write([*keys, key], new=key)
             return key
 
     def rotate(self) -> IssuerKey:
@@ -544,7 +604,7 @@ class KeyStore:
                 for k in self._read()
             ]
             key = self._create(now)
-            self._write([*keys, key])
+            self._write([*keys, key], new=key)
             return key
 
     def mark_compromised(self, kid: str, at: datetime) -> IssuerKey:
@@ -567,9 +627,8 @@ class KeyStore:
                 retired_at=target.retired_at or (now if target.status == "active" else None),
             )
             keys = [updated if k.kid == kid else k for k in keys]
-            if target.status == "active":
-                keys.append(self._create(now))
-            self._write(keys)
+            fresh = self._create(now) if target.status == "active" else None
+            self._write([*keys, fresh] if fresh else keys, new=fresh)
             self._private.pop(kid, None)
             return updated
 

@@ -9,11 +9,12 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, inspect
 
 import creditbank.models  # noqa: F401 - registers the tables
 from creditbank.db import metadata
-from creditbank.migrations import alembic_config, upgrade
+from creditbank.migrations import alembic_config, current_revision, upgrade
 
 
 def test_models_and_migrations_agree(db_url):
@@ -227,3 +228,50 @@ def test_0023_copies_the_transaction_fields_of_every_posting_and_the_statement_r
     assert r.status_code == 201, r.text
     with db.reader() as session:
         assert audit(session).ok
+
+
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def test_two_processes_upgrading_a_fresh_database_at_once_both_succeed(backend, request, tmp_path):
+    """Two workers or hosts starting together on a new database: one waits for the other."""
+    import subprocess
+    import sys
+
+    if backend == "sqlite":
+        url = f"sqlite:///{tmp_path / 'fresh.db'}"
+    else:
+        pg_cluster = request.getfixturevalue("pg_cluster")
+        if pg_cluster is None:
+            pytest.skip("PostgreSQL binaries absent")
+        pg_cluster.admin_execute("CREATE DATABASE upgraded_twice")
+        url = pg_cluster.url("upgraded_twice")
+    code = f"from creditbank.migrations import upgrade; upgrade({url!r})"
+    both = [
+        subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE, text=True) for _ in range(2)
+    ]
+    outcomes = [(p.wait(timeout=300), p.stderr.read()) for p in both]
+    assert [rc for rc, _ in outcomes] == [0, 0], outcomes
+    assert current_revision(url) == ScriptDirectory.from_config(alembic_config(url)).get_current_head()
+
+
+def test_creditbank_migrate_upgrades_then_says_the_schema_is_up_to_date(pg_cluster, tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from creditbank.cli import app
+    from creditbank.config import get_settings
+
+    if pg_cluster is None:
+        pytest.skip("PostgreSQL binaries absent")
+    pg_cluster.admin_execute("CREATE DATABASE migrated_by_command")
+    monkeypatch.setenv("CREDITBANK_DATABASE_URL", pg_cluster.url("migrated_by_command"))
+    monkeypatch.setenv("CREDITBANK_KEYS_DIR", str(tmp_path / "keys"))
+    monkeypatch.setenv("CREDITBANK_SECRET", "test-secret")
+    get_settings.cache_clear()
+    try:
+        first = CliRunner().invoke(app, ["migrate"], env={"COLUMNS": "300"})
+        again = CliRunner().invoke(app, ["migrate"], env={"COLUMNS": "300"})
+    finally:
+        get_settings.cache_clear()
+    head = ScriptDirectory.from_config(alembic_config(pg_cluster.url("x"))).get_current_head()
+    assert first.exit_code == 0, first.output
+    assert "数据库结构已升级" in first.output and f"→ {head}" in first.output
+    assert again.exit_code == 0 and "the schema is up to date" in again.output

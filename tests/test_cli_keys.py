@@ -110,6 +110,31 @@ def test_rotate_says_what_happened_in_both_languages(tmp_path, monkeypatch):
     assert not list(folder.glob(".*.tmp"))
 
 
+def test_setting_up_a_bank_creates_its_keys_folder_0700_and_warns_about_an_open_one(tmp_path, monkeypatch):
+    old = os.umask(0o022)  # the usual umask: a plain mkdir made the folder 0755
+    try:
+        args = (
+            "operator",
+            "create",
+            "office",
+            "--name",
+            "区社区教育办公室",
+            "--password",
+            "长城长城长城12345",
+        )
+        result = _invoke(monkeypatch, tmp_path, *args)
+        assert result.exit_code == 0, result.output
+        assert (tmp_path / "keys").stat().st_mode & 0o777 == 0o700
+        os.chmod(tmp_path / "keys", 0o755)
+        again = _invoke(
+            monkeypatch, tmp_path, "operator", "create", "office2", "--password", "长城长城长城12345"
+        )
+        flat = " ".join(again.output.split())
+        assert "0755" in flat and f"chmod 700 {tmp_path / 'keys'}" in flat, flat
+    finally:
+        os.umask(old)
+
+
 def test_the_keys_folder_is_created_private(tmp_path):
     old = os.umask(0o022)
     try:

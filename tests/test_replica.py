@@ -429,3 +429,28 @@ class TestAReplicaThatDoesNotAnswer:
         assert verdict.status_code == 200 and verdict.json()["valid"] is True, verdict.text
         # The replica may make this read wait (up to its connect timeout): never on the event loop.
         assert on_loop == [False]
+
+
+@pytest.mark.postgres
+def test_healthz_reports_the_replica_and_one_that_does_not_answer_is_degraded_not_down(
+    pair: Pair, client: TestClient, tmp_path: Path
+):
+    health = client.get("/healthz").json()
+    assert health["checks"]["replica"] == {"ok": True}
+    nowhere = f"postgresql+psycopg://postgres@127.0.0.1:{pgcluster._free_port()}/{DB}"
+    settings = Settings(
+        database_url=pair.primary.url(DB),
+        database_replica_url=nowhere,
+        keys_dir=tmp_path / "keys",
+        admin_token=ADMIN,
+        secret="test-secret",
+        rate_limit_file=tmp_path / "ratelimit",
+    )
+    with TestClient(create_app(settings)) as standby_down:
+        answer = standby_down.get("/healthz")
+        assert answer.status_code == 200  # its reads go to the primary: still serving
+        assert answer.json()["status"] == "degraded"
+        assert answer.json()["checks"]["database"] == {"ok": True}
+        assert answer.json()["checks"]["replica"]["ok"] is False
+        assert answer.json()["checks"]["replica"]["detail"]
+        standby_down.app.state.db.dispose()  # type: ignore[attr-defined]

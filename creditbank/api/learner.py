@@ -92,7 +92,9 @@ def my_ledger(
     after: Annotated[int | None, Query(ge=0, description="seq of the last line already seen")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> dict:
-    lines = db.read(learner_queries.statement, principal.learner, after=after, limit=limit)
+    # Whole transactions per page: ``after`` is a transaction's seq, so a page cut inside one would
+    # make the next page skip its remaining lines.
+    lines, more = db.read(learner_queries.statement_whole, principal.learner, after=after, limit=limit)
     items = [
         LedgerLineOut(
             seq=line.seq,
@@ -113,5 +115,5 @@ def my_ledger(
         )
         for line in lines
     ]
-    next_after = items[-1].seq if len(items) == limit else None
+    next_after = items[-1].seq if more and items else None
     return LedgerPageOut(items=items, next_after=next_after).model_dump(mode="json")

@@ -58,16 +58,18 @@ class StatementPage:
     lines: list[StatementLine]
     institution_names: dict[str, tuple[str, str | None]]
     """Code → (Chinese, English) name of every institution the lines name."""
+    more: bool
+    """Whether a next page may follow (``statement_whole``)."""
 
 
 @may_lag(fence=account_state)
 def statement_page(session: Session, learner: Learner, *, after: int | None, limit: int) -> StatementPage:
-    """A page of the statement with the names of the institutions on it. May be read from a replica
+    """A page of the statement (whole transactions) with the names of the institutions on it. May be read from a replica
     (``Database.read``), but never older than the learner's account on the primary: a credit posted
     a moment ago is on the page (``account_state``)."""
-    lines = statement(session, learner, after=after, limit=limit)
+    lines, more = statement_whole(session, learner, after=after, limit=limit)
     codes = {line.institution_code for line in lines if line.institution_code}
-    return StatementPage(lines, institutions.names(session, codes))
+    return StatementPage(lines, institutions.names(session, codes), more)
 
 
 @may_lag(fence=account_state)
@@ -124,6 +126,33 @@ def statement(session: Session, learner: Learner, *, after: int | None, limit: i
     if after is not None:
         query = query.where(col(Posting.tx_seq) > after)
     return [StatementLine(*row) for row in session.execute(query)]
+
+
+# Longer than any one transaction's lines on one account (a conversion's reversal touches a few lots).
+_ONE_TRANSACTION = 10_000
+
+
+@may_lag(fence=account_state)
+def statement_whole(
+    session: Session, learner: Learner, *, after: int | None, limit: int
+) -> tuple[list[StatementLine], bool]:
+    """A page of the statement that ends after a whole transaction, and whether more may follow.
+
+    The next page starts after the last line's ``seq`` — a transaction's, shared by all its lines —
+    so a page cut inside a transaction (a conversion's reversal, three lines) would lose the rest of
+    it for good. A page holds at most ``limit`` lines unless one transaction alone is longer: then
+    the page is that transaction, whole."""
+    lines = statement(session, learner, after=after, limit=limit + 1)
+    if len(lines) <= limit:
+        return lines, False
+    cut = lines[limit].seq
+    if lines[limit - 1].seq != cut:
+        return lines[:limit], True
+    kept = [line for line in lines[:limit] if line.seq != cut]
+    if kept:
+        return kept, True
+    whole = statement(session, learner, after=cut - 1, limit=_ONE_TRANSACTION)
+    return [line for line in whole if line.seq == cut], True
 
 
 @dataclass(frozen=True)

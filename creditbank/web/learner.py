@@ -209,15 +209,10 @@ def _statement_kind(line: learner_queries.StatementLine) -> str:
 
 @router.get("/me/statement", response_class=HTMLResponse)
 def statement(ctx: LearnerPage, after: Annotated[int | None, Query(ge=0, le=2**62)] = None):
-    page = ctx.db.read(learner_queries.statement_page, ctx.me, after=after, limit=STATEMENT_PAGE + 1)
-    more = len(page.lines) > STATEMENT_PAGE
-    lines, names = page.lines[:STATEMENT_PAGE], page.institution_names
-    if more:
-        # A page ends after a whole transaction: the next page starts after this page's last seq, so
-        # the rest of a transaction cut off here (a conversion's reversal, three lines) was never shown.
-        whole = [i for i, line in enumerate(lines) if line.transaction_id != page.lines[i + 1].transaction_id]
-        if whole:
-            lines = lines[: whole[-1] + 1]
+    # Whole transactions per page (learners.queries.statement_whole): the next page starts after the
+    # last line's seq, so a transaction cut at a page's end would lose its other lines for good.
+    page = ctx.db.read(learner_queries.statement_page, ctx.me, after=after, limit=STATEMENT_PAGE)
+    lines, names, more = page.lines, page.institution_names, page.more
     rows = [
         {
             "line": line,
@@ -227,8 +222,7 @@ def statement(ctx: LearnerPage, after: Annotated[int | None, Query(ge=0, le=2**6
             "category": category_name(ctx, line.category) if line.category else "",
             # The balance after a transaction, on its last line only: its lines happen at once, and the
             # sums between them (3.5 + 1.5 + 1.5 before the 2 converted credits go) were never a balance.
-            "balance_after": i + 1 == len(page.lines)
-            or page.lines[i + 1].transaction_id != line.transaction_id,
+            "balance_after": i + 1 == len(lines) or lines[i + 1].transaction_id != line.transaction_id,
         }
         for i, line in enumerate(lines)
     ]

@@ -211,3 +211,38 @@ def test_a_page_of_the_statement_never_cuts_a_transaction_in_two(client, monkeyp
     second = client.get(f"/me/statement?after={after}").text
     shown = first.count("data-kind=") + second.count("data-kind=")
     assert shown == len(every) == 10, (first.count("data-kind="), second.count("data-kind="))
+
+
+def test_every_line_of_the_api_statement_arrives_whatever_the_page_size(client):
+    """GET /api/v1/me/ledger pages by a transaction's seq: a page cut inside the undone conversion
+    (three lines, one seq) made the next page skip its other lines for a program reading the API."""
+    _world, me, _transcript, _request = _forced(client)
+    every = client.get("/api/v1/me/ledger?limit=500", headers=me).json()
+    assert every["next_after"] is None and len(every["items"]) == 10
+    for limit in range(1, 10):
+        seen, after = [], None
+        for _ in range(20):
+            query = f"?limit={limit}" + (f"&after={after}" if after is not None else "")
+            page = client.get(f"/api/v1/me/ledger{query}", headers=me).json()
+            seen += page["items"]
+            after = page["next_after"]
+            if after is None:
+                break
+        assert seen == every["items"], limit
+
+
+def test_a_transaction_longer_than_a_page_is_shown_whole(client, monkeypatch):
+    from creditbank.web import learner as pages
+
+    _forced(client)
+    every = _statement(client)
+    monkeypatch.setattr(pages, "STATEMENT_PAGE", 1)
+    shown, url = 0, "/me/statement"
+    for _ in range(20):
+        html = client.get(url).text
+        shown += html.count("data-kind=")
+        following = re.search(r'href="(/me/statement\?after=\d+)"', html)
+        if following is None:
+            break
+        url = following.group(1)
+    assert shown == len(every) == 10

@@ -70,8 +70,13 @@ async def _checkpoints(app: FastAPI, interval: float) -> None:
         await asyncio.sleep(interval)
         try:
             await run_in_threadpool(app.state.log.checkpoint)
-        except Exception:  # keep the schedule alive; the next tick retries and audit will tell
-            logger.exception("scheduled transparency-log checkpoint failed")
+        except Exception as exc:  # keep the schedule alive; the next tick retries and audit will tell
+            if connection_failed(exc):  # an outage: one line a tick, not a traceback
+                logger.error(
+                    "scheduled transparency-log checkpoint: database unavailable (%s)", type(exc).__name__
+                )
+            else:
+                logger.exception("scheduled transparency-log checkpoint failed")
 
 
 @contextlib.asynccontextmanager

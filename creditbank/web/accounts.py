@@ -23,7 +23,19 @@ from creditbank.httpio import client_address
 from creditbank.kit.ratelimit import RateLimiter
 from creditbank.staff import service as staff_accounts
 from creditbank.web import security
-from creditbank.web.base import Csrf, Ctx, Page, PageRoute, SignInRequired, local_path, redirect, renderer
+from creditbank.web.base import (
+    Csrf,
+    Ctx,
+    FieldProblem,
+    Page,
+    PageRoute,
+    SignInRequired,
+    local_path,
+    redirect,
+    refills,
+    refused,
+    renderer,
+)
 from creditbank.web.i18n import N_
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
@@ -106,7 +118,23 @@ def staff_sign_in_form(ctx: Page, target: Annotated[str | None, Query(alias="nex
     )
 
 
+def _sign_in_again(operator: bool):
+    def again(ctx: Ctx, typed: dict[str, str], problems: dict[str, FieldProblem]):
+        return renderer(ctx.request).page(
+            ctx,
+            "web/staff/signin.html.j2",
+            status=422,
+            username=typed.get("username", ""),
+            next=local_path(typed.get("next"), "/operator" if operator else "/console"),
+            operator=operator,
+            **refused(ctx, problems),
+        )
+
+    return again
+
+
 @router.post("/staff/signin", response_class=HTMLResponse)
+@refills(_sign_in_again(operator=False))
 def staff_sign_in(ctx: Page, _csrf: Csrf, username: Text, password: Secret, target: Next = None):
     try:
         _limit(ctx.request, username)
@@ -136,6 +164,7 @@ def operator_sign_in_form(
 
 
 @router.post("/operator/signin", response_class=HTMLResponse)
+@refills(_sign_in_again(operator=True))
 def operator_sign_in(
     ctx: Page,
     _csrf: Csrf,

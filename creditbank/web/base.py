@@ -9,13 +9,14 @@ their own ``learner_id``; everything else answers "not found", as the API does).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Annotated, Any, TypeVar
 from urllib.parse import quote
 
 from fastapi import Depends, Form, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment, FileSystemLoader, pass_context, select_autoescape
@@ -34,6 +35,8 @@ from creditbank.staff import service as staff_accounts
 from creditbank.staff.service import StaffUser
 from creditbank.web import i18n, security
 from creditbank.web.i18n import N_
+
+Refill = Callable[["Ctx", dict[str, str], dict[str, "FieldProblem"]], Response]
 
 log = logging.getLogger("creditbank.web")
 TEMPLATES = shared_dir("templates", "web/base.html.j2")
@@ -270,6 +273,7 @@ class Renderer:
 
 
 R = TypeVar("R", bound=Response)
+E = TypeVar("E", bound=Callable[..., Any])
 
 
 def finish(ctx: Ctx, response: R) -> R:
@@ -339,6 +343,52 @@ def error_page(
     )
 
 
+FORM_INCOMPLETE = N_("The form is not complete yet: please see the fields marked below.")
+
+
+@dataclass(frozen=True)
+class FieldProblem:
+    """Why FastAPI refused one form field, for the form's template to say beside the field, in words
+    naming it (``templates/web/_fields.html.j2``): ``missing`` (left empty — an empty input arrives
+    as no value), ``too_long`` (over ``limit`` characters) or ``invalid``."""
+
+    kind: str
+    limit: int | None = None
+
+
+def field_problems(errors: Sequence[Any]) -> dict[str, FieldProblem] | None:
+    """Each refused form field's problem, or None when something other than the body's fields was
+    refused (a path or query value): that is no form to fill in again."""
+    problems: dict[str, FieldProblem] = {}
+    for error in errors:
+        loc = error.get("loc", ())
+        if len(loc) < 2 or loc[0] != "body" or not isinstance(loc[1], str):
+            return None
+        kind = {"missing": "missing", "string_too_long": "too_long"}.get(error.get("type"), "invalid")
+        limit = (error.get("ctx") or {}).get("max_length")
+        problems.setdefault(loc[1], FieldProblem(kind, limit))
+    return problems
+
+
+def refused(ctx: Ctx, problems: dict[str, FieldProblem]) -> dict[str, Any]:
+    """The template values of a refused form: the notice above it and each field's problem."""
+    return {"error": ctx._(FORM_INCOMPLETE), "problems": problems}
+
+
+def refills(again: Refill) -> Callable[[E], E]:
+    """Marks a POST page route whose form a reader fills in: when FastAPI refuses its fields (one left
+    empty, one too long), ``again(ctx, typed, problems)`` answers the same form, what was typed kept
+    and each problem beside its field, instead of the dead-end ``form_incomplete`` page. The route's
+    own dependencies (session, role, CSRF) have run by then; ``again`` checks the institution again as
+    the route does, and must never put a typed secret back into the page."""
+
+    def mark(endpoint: E) -> E:
+        endpoint.refill = again  # type: ignore[attr-defined]
+        return endpoint
+
+    return mark
+
+
 class PageRoute(JsonRoute):
     """Refusals on a page answer a page in the reader's language, with the API's status code."""
 
@@ -355,7 +405,25 @@ class PageRoute(JsonRoute):
                 return error_page(_context(request), "csrf_failed")
             except CreditbankError as exc:
                 return error_page(_context(request), exc.code, exc.params, status=exc.http_status)
-            except RequestValidationError:
-                return error_page(_context(request), "form_incomplete")
+            except RequestValidationError as exc:
+                return await self._refused_form(request, exc)
 
         return page_handler
+
+    async def _refused_form(self, request: Request, exc: RequestValidationError) -> Response:
+        ctx = _context(request)
+        again: Refill | None = getattr(self.endpoint, "refill", None)
+        problems = field_problems(exc.errors())
+        if again is None or problems is None or request.method != "POST":
+            return error_page(ctx, "form_incomplete")
+        form = await request.form()  # already parsed by FastAPI: Starlette keeps it on the request
+        token = form.get(security.CSRF_FIELD)
+        if ctx.new_nonce or not security.csrf_ok(
+            request.app.state.web.csrf_key, ctx.nonce, token if isinstance(token, str) else None
+        ):
+            return error_page(ctx, "csrf_failed")
+        typed = {key: value for key, value in form.items() if isinstance(value, str)}
+        try:
+            return await run_in_threadpool(again, ctx, typed, problems)
+        except CreditbankError as refusal:  # another institution's page, say: as the route would
+            return error_page(ctx, refusal.code, refusal.params, status=refusal.http_status)

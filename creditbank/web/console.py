@@ -35,7 +35,17 @@ from creditbank.staff import service as staff_accounts
 from creditbank.staff import uploads
 from creditbank.web import security
 from creditbank.web.accounts import ROLE_NAMES, ApproverPage, ClerkPage, StaffPage, own_institution
-from creditbank.web.base import Csrf, CsrfRefused, Ctx, PageRoute, redirect, renderer
+from creditbank.web.base import (
+    Csrf,
+    CsrfRefused,
+    Ctx,
+    FieldProblem,
+    PageRoute,
+    redirect,
+    refills,
+    refused,
+    renderer,
+)
 from creditbank.web.i18n import N_
 from creditbank.web.learner import CAP_WORDS, category_name
 
@@ -53,6 +63,15 @@ def _page(ctx: Ctx, template: str, *, status: int = 200, **values):
 def _again(ctx: Ctx, template: str, exc: CreditbankError, **values):
     """The same form, the problem said in words above it, what was typed kept."""
     return _page(ctx, template, status=exc.http_status, error=ctx.error_text(exc.code, exc.params), **values)
+
+
+Typed = dict[str, str]
+Problems = dict[str, FieldProblem]
+
+
+def _code(ctx: Ctx) -> str:
+    """The institution code of the page a refused form was sent from (its path)."""
+    return str(ctx.request.path_params.get("code", ""))
 
 
 def _blank(value: str | None) -> str | None:
@@ -126,7 +145,26 @@ def edit_outcome(ctx: ClerkPage, code: Code, outcome_code: Annotated[str, Path(m
     return _page(ctx, "outcome_form", outcome=current, history=history, categories=_categories(ctx), form={})
 
 
+def _outcome_again(ctx: Ctx, typed: Typed, problems: Problems):
+    ref = typed.get("outcome_code", "").strip()
+    with ctx.db.reader() as session:
+        institution_id = own_institution(ctx, _code(ctx))
+        current = catalogue.current_version(session, institution_id=institution_id, code=ref) if ref else None
+        history = catalogue.versions(session, institution_id=institution_id, code=ref) if current else []
+    return _page(
+        ctx,
+        "outcome_form",
+        status=422,
+        outcome=current,
+        history=history,
+        categories=_categories(ctx),
+        form=typed,
+        **refused(ctx, problems),
+    )
+
+
 @router.post("/console/{code}/catalogue", response_class=HTMLResponse)
+@refills(_outcome_again)
 def save_outcome(
     ctx: ClerkPage,
     _csrf: Csrf,
@@ -208,7 +246,14 @@ def _districts(ctx: Ctx) -> list[str]:
         return districts.known(session)
 
 
+def _enrol_again(ctx: Ctx, typed: Typed, problems: Problems):
+    own_institution(ctx, _code(ctx))
+    form = {k: v for k, v in typed.items() if k != "national_id"}  # never echo an ID number back
+    return _page(ctx, "enrol", status=422, form=form, districts=_districts(ctx), **refused(ctx, problems))
+
+
 @router.post("/console/{code}/enrol", response_class=HTMLResponse)
+@refills(_enrol_again)
 def enrol(
     ctx: ClerkPage,
     _csrf: Csrf,
@@ -385,7 +430,14 @@ def learner_page(
     return _learner_page(ctx, code, account_no, corrected=corrected)
 
 
+def _name_again(ctx: Ctx, typed: Typed, problems: Problems):
+    account_no = str(ctx.request.path_params.get("account_no", ""))
+    form = {"name": typed.get("name", ""), "reason": typed.get("reason", "")}
+    return _learner_page(ctx, _code(ctx), account_no, status=422, form=form, **refused(ctx, problems))
+
+
 @router.post("/console/{code}/learners/{account_no}/name", response_class=HTMLResponse)
+@refills(_name_again)
 def correct_name(
     ctx: ClerkPage,
     _csrf: Csrf,
@@ -436,7 +488,24 @@ def completion_form(ctx: ClerkPage, code: Code, account_no: Annotated[str, Query
     )
 
 
+def _completion_again(ctx: Ctx, typed: Typed, problems: Problems):
+    institution_id = own_institution(ctx, _code(ctx))
+    with ctx.db.reader() as session:
+        outcomes = list(catalogue.current_catalogue(session, institution_id=institution_id).values())
+    form = typed | {"account_no": typed.get("account_no", "").strip().upper()}
+    return _page(
+        ctx,
+        "completion_form",
+        status=422,
+        outcomes=outcomes,
+        form=form,
+        today=clock.today(),
+        **refused(ctx, problems),
+    )
+
+
 @router.post("/console/{code}/completions", response_class=HTMLResponse)
+@refills(_completion_again)
 def post_completion(
     ctx: ClerkPage,
     _csrf: Csrf,
@@ -606,7 +675,22 @@ def _completions(ctx: Ctx, institution_id: int, account_no: str, *, status: int 
 REVOKE_REASON_NEEDED = N_("Write the reason for revoking in the box: the learner sees it.")
 
 
+def _revoke_again(ctx: Ctx, typed: Typed, problems: Problems):
+    """No reason at all (an empty box arrives as no value): as a blank one, beside the record's box."""
+    refused_id = str(ctx.request.path_params.get("completion_id", ""))
+    return _completions(
+        ctx,
+        own_institution(ctx, _code(ctx)),
+        typed.get("account_no", ""),
+        status=422,
+        error=ctx._(REVOKE_REASON_NEEDED),
+        refused=refused_id,
+        reason=typed.get("reason", ""),
+    )
+
+
 @router.post("/console/{code}/completions/{completion_id}/revoke", response_class=HTMLResponse)
+@refills(_revoke_again)
 def revoke_completion(
     ctx: ApproverPage,
     _csrf: Csrf,

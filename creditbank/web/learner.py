@@ -25,7 +25,19 @@ from creditbank.learners import queries as learner_queries
 from creditbank.learners import service as learners
 from creditbank.ledger import queries
 from creditbank.web import security
-from creditbank.web.base import Csrf, Ctx, LearnerPage, Page, PageRoute, local_path, redirect, renderer
+from creditbank.web.base import (
+    Csrf,
+    Ctx,
+    FieldProblem,
+    LearnerPage,
+    Page,
+    PageRoute,
+    local_path,
+    redirect,
+    refills,
+    refused,
+    renderer,
+)
 from creditbank.web.i18n import N_
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
@@ -78,7 +90,19 @@ def activate_form(ctx: Page, account_no: Annotated[str, Query(max_length=20)] = 
     return renderer(ctx.request).page(ctx, "web/activate.html.j2", account_no=account_no)
 
 
+def _activate_again(ctx: Ctx, typed: dict[str, str], problems: dict[str, FieldProblem]):
+    return renderer(ctx.request).page(
+        ctx,
+        "web/activate.html.j2",
+        status=422,
+        account_no=typed.get("account_no", "").strip().upper(),
+        activation_code=typed.get("activation_code", ""),
+        **refused(ctx, problems),
+    )
+
+
 @router.post("/activate", response_class=HTMLResponse)
+@refills(_activate_again)
 def activate(
     ctx: Page,
     _csrf: Csrf,
@@ -136,7 +160,19 @@ def sign_in_form(ctx: Page, target: Annotated[str | None, Query(alias="next", ma
     return renderer(ctx.request).page(ctx, "web/signin.html.j2", next=local_path(target), account_no="")
 
 
+def _sign_in_again(ctx: Ctx, typed: dict[str, str], problems: dict[str, FieldProblem]):
+    return renderer(ctx.request).page(
+        ctx,
+        "web/signin.html.j2",
+        status=422,
+        account_no=typed.get("account_no", "").strip().upper(),
+        next=local_path(typed.get("next")),
+        **refused(ctx, problems),
+    )
+
+
 @router.post("/signin", response_class=HTMLResponse)
+@refills(_sign_in_again)
 def sign_in(ctx: Page, _csrf: Csrf, account_no: Text, password: Secret, target: Next = None):
     account_no = account_no.strip().upper()
     try:

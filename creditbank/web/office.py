@@ -28,7 +28,7 @@ from creditbank.ledger import queries as ledger_queries
 from creditbank.staff import service as staff_accounts
 from creditbank.web import console
 from creditbank.web.accounts import OperatorPage
-from creditbank.web.base import Csrf, Ctx, PageRoute, redirect, renderer
+from creditbank.web.base import Csrf, Ctx, FieldProblem, PageRoute, redirect, refills, refused, renderer
 from creditbank.web.i18n import N_
 from creditbank.web.learner import category_name
 
@@ -85,7 +85,23 @@ def institutions_page(ctx: OperatorPage):
     )
 
 
+def _institution_again(ctx: Ctx, typed: dict[str, str], problems: dict[str, FieldProblem]):
+    with ctx.db.reader() as session:
+        found = institutions.list_all(session)
+        known = districts.known(session)
+    return _page(
+        ctx,
+        "institutions",
+        status=422,
+        institutions=[(i, _state(ctx, i.state)) for i in found],
+        form=typed,
+        districts=known,
+        **refused(ctx, problems),
+    )
+
+
 @router.post("/operator/institutions", response_class=HTMLResponse)
+@refills(_institution_again)
 def create_institution(
     ctx: OperatorPage,
     _csrf: Csrf,
@@ -200,7 +216,14 @@ def learner_page(
     return _learner_page(ctx, account_no, corrected=corrected)
 
 
+def _name_again(ctx: Ctx, typed: dict[str, str], problems: dict[str, FieldProblem]):
+    account_no = str(ctx.request.path_params.get("account_no", ""))
+    form = {"name": typed.get("name", ""), "reason": typed.get("reason", "")}
+    return _learner_page(ctx, account_no, status=422, form=form, **refused(ctx, problems))
+
+
 @router.post("/operator/learners/{account_no}/name", response_class=HTMLResponse)
+@refills(_name_again)
 def correct_name(
     ctx: OperatorPage,
     _csrf: Csrf,
@@ -272,7 +295,15 @@ def revoke_key(ctx: OperatorPage, _csrf: Csrf, code: Code, key_id: Annotated[str
     return redirect(ctx, f"/operator/institutions/{institution.code}?done=key-revoked")
 
 
+def _staff_again(ctx: Ctx, typed: dict[str, str], problems: dict[str, FieldProblem]):
+    values = refused(ctx, problems)
+    form = {"username": typed.get("username", ""), "name": typed.get("name", "")}  # never the password
+    code = str(ctx.request.path_params.get("code", ""))
+    return _institution_page(ctx, code, status=422, staff_error=values.pop("error"), form=form, **values)
+
+
 @router.post("/operator/institutions/{code}/staff", response_class=HTMLResponse)
+@refills(_staff_again)
 def create_staff(
     ctx: OperatorPage,
     _csrf: Csrf,
@@ -427,12 +458,27 @@ def _keys(ctx: Ctx) -> list[dict]:
 
 @router.get("/operator/keys", response_class=HTMLResponse)
 def keys_page(ctx: OperatorPage, done: Annotated[str | None, Query(max_length=40)] = None):
+    return _keys_page(ctx, done=done)
+
+
+def _keys_page(ctx: Ctx, *, status: int = 200, **values):
     issuer = ctx.request.app.state.issuer
     since = issuer.identity.pdf_seals_since  # as published with the keys (docs/certificates.md)
     published = None if since is None else clock.iso_seconds(since)
     return _page(
-        ctx, "keys", keys=_keys(ctx), done=done, issuer=issuer, seals_since=since, published=published
+        ctx,
+        "keys",
+        status=status,
+        keys=_keys(ctx),
+        issuer=issuer,
+        seals_since=since,
+        published=published,
+        **values,
     )
+
+
+def _compromised_again(ctx: Ctx, typed: dict[str, str], problems: dict[str, FieldProblem]):
+    return _keys_page(ctx, status=422, done=None, **refused(ctx, problems))
 
 
 @router.post("/operator/keys/rotate", response_class=HTMLResponse)
@@ -444,6 +490,7 @@ def rotate_key(ctx: OperatorPage, _csrf: Csrf):
 
 
 @router.post("/operator/keys/compromised", response_class=HTMLResponse)
+@refills(_compromised_again)
 def key_compromised(
     ctx: OperatorPage,
     _csrf: Csrf,

@@ -26,7 +26,7 @@ from creditbank.errors import CreditbankError
 from creditbank.httpio import spool_body
 from creditbank.institutions import districts
 from creditbank.institutions import service as institutions
-from creditbank.kit import clock, text
+from creditbank.kit import clock, text, tokens
 from creditbank.learners import names
 from creditbank.learners import service as learners
 from creditbank.learners.service import ACTIVATION_DAYS
@@ -420,6 +420,23 @@ def _learner_page(ctx: Ctx, code: str, account_no: str, *, status: int = 200, **
     )
 
 
+def learner_not_found(ctx: Ctx, base: str, account_no: str, refusal: CreditbankError):
+    """A learner the page cannot show (a mistyped number, another institution's learner): the search
+    page again inside the console, the number as typed, why — never a dead end with only 回到首页.
+    The words are the same whether the account exists elsewhere or not at all (no probing)."""
+    typed = account_no.strip().upper()
+    return _page(
+        ctx,
+        "learner_find",
+        status=refusal.http_status,
+        base=base,
+        account_no=typed,
+        error=ctx.error_text(refusal.code, refusal.params),
+        # CB + 10 digits + a MOD 11-2 check character: a number that fails it was mistyped.
+        typo=not tokens.is_account_no(typed),
+    )
+
+
 @router.get("/console/{code}/learners/{account_no}", response_class=HTMLResponse)
 def learner_page(
     ctx: StaffPage,
@@ -427,7 +444,12 @@ def learner_page(
     account_no: Annotated[str, Path(max_length=20)],
     corrected: Annotated[str | None, Query(max_length=10)] = None,
 ):
-    return _learner_page(ctx, code, account_no, corrected=corrected)
+    try:
+        return _learner_page(ctx, code, account_no, corrected=corrected)
+    except CreditbankError as exc:
+        if exc.code != "learner_not_found":
+            raise
+        return learner_not_found(ctx, f"/console/{code}", account_no, exc)
 
 
 def _name_again(ctx: Ctx, typed: Typed, problems: Problems):
@@ -461,7 +483,9 @@ def correct_name(
             if done.action_note is not None:
                 staff_accounts.record(session, ctx.staff, "name", done.action_note)
     except CreditbankError as exc:
-        if exc.code in ("learner_not_found", "institution_suspended", "institution_not_accredited"):
+        if exc.code == "learner_not_found":
+            return learner_not_found(ctx, f"/console/{code}", account_no, exc)
+        if exc.code in ("institution_suspended", "institution_not_accredited"):
             raise
         return _learner_page(
             ctx,
@@ -667,11 +691,29 @@ def _completions(ctx: Ctx, institution_id: int, account_no: str, *, status: int 
                 balance = queries.balance(session, learner)
             except CreditbankError:
                 balance = None
+        # Who revokes a mistake: named for a clerk, or — none yet — who can make one (docs/web.md).
+        approvers = [
+            person.name
+            for person in staff_accounts.list_staff(session, institution_id=institution_id)
+            if person.disabled_at is None and "approver" in person.roles.split()
+        ]
     return _page(
-        ctx, "completions", status=status, found=found, account_no=account_no, balance=balance, **values
+        ctx,
+        "completions",
+        status=status,
+        found=found,
+        account_no=account_no,
+        balance=balance,
+        approvers=approvers,
+        **values,
     )
 
 
+LOT_CONSUMED_NEXT = N_(
+    "%(refusal)s. If it must be revoked all the same, ask the district learning-credit bank office: only the office "
+    "can force the revocation, which first takes back the conversion that used these credits and the "
+    "certificates resting on it. Tell them the record and why."
+)
 REVOKE_REASON_NEEDED = N_("Write the reason for revoking in the box: the learner sees it.")
 
 
@@ -720,6 +762,8 @@ def revoke_completion(
             staff_accounts.record(session, ctx.staff, "revoke", f"{posted.id}: {reason.strip()}")
     except CreditbankError as exc:
         error = ctx.error_text(exc.code, exc.params)
+        if exc.code == "lot_consumed":  # say what to do: only the office may force it (docs/ledger.md)
+            error = ctx._(LOT_CONSUMED_NEXT, refusal=error)
         return _completions(ctx, institution_id, account_no, status=exc.http_status, error=error, **again)
     return redirect(ctx, f"/console/{code}/completions?account_no={posted.account_no}&revoked={posted.id}")
 

@@ -213,7 +213,12 @@ def learner_page(
     account_no: Annotated[str, Path(max_length=20)],
     corrected: Annotated[str | None, Query(max_length=10)] = None,
 ):
-    return _learner_page(ctx, account_no, corrected=corrected)
+    try:
+        return _learner_page(ctx, account_no, corrected=corrected)
+    except CreditbankError as exc:
+        if exc.code != "learner_not_found":
+            raise
+        return console.learner_not_found(ctx, "/operator", account_no, exc)
 
 
 def _name_again(ctx: Ctx, typed: dict[str, str], problems: dict[str, FieldProblem]):
@@ -246,7 +251,7 @@ def correct_name(
                 _record(session, ctx, "name", done.action_note)
     except CreditbankError as exc:
         if exc.code == "learner_not_found":
-            raise
+            return console.learner_not_found(ctx, "/operator", account_no, exc)
         return _learner_page(
             ctx,
             account_no,

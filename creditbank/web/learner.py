@@ -628,6 +628,15 @@ def share_link(ctx: LearnerPage, link_id: ShareId, new: int = 0):
     return renderer(ctx.request).page(ctx, "web/share_link.html.j2", link=link, new=bool(new))
 
 
+@router.get("/me/share/{link_id}/revoke", response_class=HTMLResponse)
+def revoke_share_form(ctx: LearnerPage, link_id: ShareId):
+    """Asks first, as withdrawing a conversion request does: stopping a link cannot be undone."""
+    with ctx.db.reader() as session:
+        shared = sharing.get_for_learner(session, learner_id=ctx.learner_id, link_id=link_id)
+        link = share_view(ctx, shared, _views(ctx, session))
+    return renderer(ctx.request).page(ctx, "web/share_revoke.html.j2", link=link)
+
+
 @router.post("/me/share/{link_id}/revoke")
 def revoke_share_link(ctx: LearnerPage, _csrf: Csrf, link_id: ShareId):
     with ctx.db.unit_of_work() as session:

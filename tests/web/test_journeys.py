@@ -96,7 +96,8 @@ def test_learner_and_employer_journey(live_any_db, browser, tmp_path):
     check(verifier, "journey-share-public")
     page.reload()
     assert page.get_attribute("#link-opened", "data-count") == "1"
-    page.click("#revoke-share")
+    page.click("#revoke-share")  # asks first: it cannot be undone
+    page.click("#confirm-revoke-share")
     page.wait_for_selector("#link[data-state=revoked]")
     gone = verifier.goto(url)
     assert gone.status == 410 and "已失效" in verifier.inner_text("#gone")
@@ -139,6 +140,7 @@ def _pages(page, world, live) -> list[tuple[str, str]]:
         ("/me/share", "share-links"),
         ("/me/share/new", "share-new"),
         (f"/me/share/{world.link}", "share-link"),
+        (f"/me/share/{world.link}/revoke", "share-revoke"),
         (f"/me/certificates/{world.other_certificate}", "error-not-yours"),
         (f"/s/{world.link}", "share-public"),
         (f"/s/{world.other_link}", "share-gone"),

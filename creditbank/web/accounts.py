@@ -12,6 +12,7 @@ signed in without the role → the 403 page in the reader's language (``staff_ro
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Annotated
 
@@ -35,6 +36,7 @@ from creditbank.web.base import (
     refills,
     refused,
     renderer,
+    retry_after,
 )
 from creditbank.web.i18n import N_
 
@@ -90,8 +92,9 @@ def own_institution(ctx: Ctx, code: str) -> int:
 
 def _limit(request: Request, username: str) -> None:
     client = client_address(request) or "?"
-    if not _sign_in_limit.allow(f"staff:{client}:{username.strip().lower()}"):
-        raise CreditbankError("rate_limited")
+    wait = _sign_in_limit.retry_after(f"staff:{client}:{username.strip().lower()}")
+    if wait > 0:  # the page says how long (web.base.wait_words)
+        raise CreditbankError("rate_limited", {"retry_after": max(1, math.ceil(wait))})
 
 
 def _signed_in(ctx: Ctx, token: str, target: str):
@@ -105,7 +108,12 @@ def _signed_in(ctx: Ctx, token: str, target: str):
 
 def _form_again(ctx: Ctx, template: str, exc: CreditbankError, **values):
     return renderer(ctx.request).page(
-        ctx, template, status=exc.http_status, error=ctx.error_text(exc.code, exc.params), **values
+        ctx,
+        template,
+        status=exc.http_status,
+        headers=retry_after(exc.http_status, exc.params),
+        error=ctx.error_text(exc.code, exc.params),
+        **values,
     )
 
 

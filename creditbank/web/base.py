@@ -9,6 +9,7 @@ their own ``learner_id``; everything else answers "not found", as the API does).
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -98,7 +99,10 @@ class Ctx:
 
     def error_text(self, code: str, params: dict[str, Any] | None = None) -> str:
         """The API's own wording for a refusal (errors.CODES): one source for both faces. A field the
-        message names is named in words a reader knows (机构代码, not ``code``) unless it already is."""
+        message names is named in words a reader knows (机构代码, not ``code``) unless it already is;
+        a page says how long to wait where the API says it in its Retry-After header."""
+        if code == "rate_limited" and params and params.get("retry_after"):
+            return wait_words(self._, int(params["retry_after"]))
         params = dict(params or {})
         field = params.get("field")
         if isinstance(field, str) and field in FIELD_WORDS and "field_zh" not in params:
@@ -126,6 +130,24 @@ FIELD_WORDS: dict[str, tuple[str, str]] = {
 }
 """Fields a refusal names (``invalid_value``'s ``{field}``), as the pages' forms call them; the API
 keeps the field's own name for the programs that call it."""
+
+
+TRY_AGAIN_MINUTES = (
+    N_("Too many attempts. Please try again in %(num)s minute."),
+    N_("Too many attempts. Please try again in %(num)s minutes."),
+)
+TRY_AGAIN_HOURS = (
+    N_("Too many attempts. Please try again in about %(num)s hour."),
+    N_("Too many attempts. Please try again in about %(num)s hours."),
+)
+
+
+def wait_words(_: i18n.Translator, seconds: int) -> str:
+    """``尝试次数过多，请 3 分钟后再试。``: a Retry-After in whole minutes (rounded up, never "0"),
+    in hours from two hours on (a blocked activation waits up to a day)."""
+    minutes = max(1, math.ceil(seconds / 60))
+    count, (one, many) = (minutes, TRY_AGAIN_MINUTES) if minutes < 120 else (math.ceil(minutes / 60), TRY_AGAIN_HOURS)
+    return _(one if count == 1 else many, num=count)
 
 
 def _context(request: Request) -> Ctx:
@@ -322,6 +344,13 @@ def asks_for(request: Request, offers: tuple[str, ...]) -> str | None:
     return best[1] if best[0] > html else None
 
 
+def retry_after(status: int, params: dict[str, Any] | None) -> dict[str, str] | None:
+    """The Retry-After header of a refusal that says when to come back (as the API's), else none."""
+    if status not in (429, 503):
+        return None
+    return {"Retry-After": str((params or {}).get("retry_after") or 60)}
+
+
 def error_page(
     ctx: Ctx,
     code: str,
@@ -331,8 +360,8 @@ def error_page(
     headers: dict[str, str] | None = None,
 ):
     status = status or CODES[code][0]
-    if headers is None and status == 429:
-        headers = {"Retry-After": "60"}
+    if headers is None:
+        headers = retry_after(status, params)
     return renderer(ctx.request).page(
         ctx,
         "web/error.html.j2",

@@ -37,6 +37,7 @@ from creditbank.web.base import (
     refills,
     refused,
     renderer,
+    retry_after,
 )
 from creditbank.web.i18n import N_
 
@@ -81,7 +82,12 @@ def _form_again(ctx: Ctx, template: str, code: str, params: dict | None = None, 
     """The same form again, the problem said in words above it, what was typed kept (not secrets)."""
     error = CreditbankError(code, params or {})
     return renderer(ctx.request).page(
-        ctx, template, status=error.http_status, error=ctx.error_text(code, params), **values
+        ctx,
+        template,
+        status=error.http_status,
+        headers=retry_after(error.http_status, params),
+        error=ctx.error_text(code, params),
+        **values,
     )
 
 

@@ -39,7 +39,9 @@ from creditbank.kit.ratelimit import Budget
 ACTIVATION_PER_CLIENT_ACCOUNT = Budget(
     capacity=5, per_second=5 / 3600, backoff_seconds=60, max_block_seconds=24 * 3600
 )
-ACTIVATION_PER_ACCOUNT = Budget(capacity=200, per_second=50 / 3600, backoff_seconds=60, max_block_seconds=3600)
+ACTIVATION_PER_ACCOUNT = Budget(
+    capacity=200, per_second=50 / 3600, backoff_seconds=60, max_block_seconds=3600
+)
 ACTIVATION_GLOBAL = Budget(capacity=60, per_second=1.0, backoff_seconds=10, max_block_seconds=15 * 60)
 PER_CLIENT_ACCOUNT = Budget(capacity=10, window_seconds=60, backoff_seconds=60, max_block_seconds=60)
 

@@ -146,7 +146,9 @@ def wait_words(_: i18n.Translator, seconds: int) -> str:
     """``尝试次数过多，请 3 分钟后再试。``: a Retry-After in whole minutes (rounded up, never "0"),
     in hours from two hours on (a blocked activation waits up to a day)."""
     minutes = max(1, math.ceil(seconds / 60))
-    count, (one, many) = (minutes, TRY_AGAIN_MINUTES) if minutes < 120 else (math.ceil(minutes / 60), TRY_AGAIN_HOURS)
+    count, (one, many) = (
+        (minutes, TRY_AGAIN_MINUTES) if minutes < 120 else (math.ceil(minutes / 60), TRY_AGAIN_HOURS)
+    )
     return _(one if count == 1 else many, num=count)
 
 

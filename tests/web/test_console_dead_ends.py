@@ -12,7 +12,14 @@ from creditbank.learners import service as learners
 from tests.conftest import completion_body
 from tests.web.conftest import check, new_page
 from tests.web.consoleworld import build
-from tests.web.staffworld import STAFF_PASSWORD, add_operator, add_staff, csrf, operator_sign_in, staff_sign_in
+from tests.web.staffworld import (
+    STAFF_PASSWORD,
+    add_operator,
+    add_staff,
+    csrf,
+    operator_sign_in,
+    staff_sign_in,
+)
 from tests.web.test_console import error_text
 
 
@@ -55,7 +62,8 @@ class TestALearnerNotShown:
         wrong = _mistyped(world.people[0])
         token = csrf(client, "/console/YCCEC/learners")
         answer = client.post(
-            f"/console/YCCEC/learners/{wrong}/name", data={"csrf_token": token, "name": "张桂芝", "reason": "错字"}
+            f"/console/YCCEC/learners/{wrong}/name",
+            data={"csrf_token": token, "name": "张桂芝", "reason": "错字"},
         )
         assert answer.status_code == 404 and 'class="staffnav"' in answer.text and 'id="typo"' in answer.text
 
@@ -108,7 +116,9 @@ class TestCreditsAlreadyConverted:
         with client.app.state.db.unit_of_work() as session:
             token = learners.open_session(session, learners.by_account_no(session, person))
         asked = client.post(
-            "/api/v1/me/conversions", json={"rule_id": world.rule_id}, headers={"Authorization": f"Bearer {token}"}
+            "/api/v1/me/conversions",
+            json={"rule_id": world.rule_id},
+            headers={"Authorization": f"Bearer {token}"},
         )
         conversion_id = asked.json()["id"]
         staff_sign_in(client, "ou-approver")
@@ -138,14 +148,18 @@ class TestCreditsAlreadyConverted:
             f"/console/YCCEC/completions/{completion_id}/revoke",
             data={"csrf_token": token, "reason": "entered wrongly", "account_no": world.people[0]},
         )
-        assert "cannot simply be revoked. If it must be revoked all the same, ask the district" in error_text(answer)
+        assert "cannot simply be revoked. If it must be revoked all the same, ask the district" in error_text(
+            answer
+        )
 
     def test_what_it_promises_the_office_can_do(self, client, world):
         completion_id = self._converted(client, world)
         from tests.conftest import OPERATOR
 
         forced = client.post(
-            f"/api/v1/completions/{completion_id}/revoke", json={"reason": "登记错了", "force": True}, headers=OPERATOR
+            f"/api/v1/completions/{completion_id}/revoke",
+            json={"reason": "登记错了", "force": True},
+            headers=OPERATOR,
         )
         assert forced.status_code == 200 and forced.json()["state"] == "revoked"
 

@@ -51,13 +51,21 @@ class TestLearnerForms:
         sent = {"csrf_token": token, "account_no": "cb12345678901", "activation_code": "",
                 "password": "长城长城长城12345", "password_again": ""}  # fmt: skip
         answer = client.post("/activate", data=sent)
-        refilled(answer, {"activation_code": "请填写“激活码”。", "password_again": "请填写“再输入一次密码”。"})
+        refilled(
+            answer, {"activation_code": "请填写“激活码”。", "password_again": "请填写“再输入一次密码”。"}
+        )
         assert 'value="CB12345678901"' in answer.text and "长城长城" not in answer.text
 
     def test_activation_in_english(self, client):
         client.get("/lang/en")
         token = csrf(client, "/activate")
-        sent = {"csrf_token": token, "account_no": "", "activation_code": "1234", "password": "", "password_again": ""}
+        sent = {
+            "csrf_token": token,
+            "account_no": "",
+            "activation_code": "1234",
+            "password": "",
+            "password_again": "",
+        }
         answer = client.post("/activate", data=sent)
         refilled(
             answer,
@@ -92,7 +100,9 @@ class TestLearnerForms:
 class TestStaffForms:
     def test_staff_sign_in_without_a_password(self, client, world):
         token = csrf(client, "/staff/signin")
-        answer = client.post("/staff/signin", data={"csrf_token": token, "username": "yc-clerk", "password": ""})
+        answer = client.post(
+            "/staff/signin", data={"csrf_token": token, "username": "yc-clerk", "password": ""}
+        )
         refilled(answer, {"password": "请填写“密码”。"})
         assert 'value="yc-clerk"' in answer.text
 
@@ -109,7 +119,8 @@ class TestStaffForms:
         token = csrf(client, "/console/YCCEC/enrol")
         number = national_id()
         answer = client.post(
-            "/console/YCCEC/enrol", data={"csrf_token": token, "name": "", "national_id": number, "phone": "13800000000"}
+            "/console/YCCEC/enrol",
+            data={"csrf_token": token, "name": "", "national_id": number, "phone": "13800000000"},
         )
         refilled(answer, {"name": "请填写“姓名”。"})
         assert 'value="13800000000"' in answer.text and number not in answer.text
@@ -123,7 +134,8 @@ class TestStaffForms:
         person = world.people[0]
         token = csrf(client, f"/console/YCCEC/learners/{person}")
         answer = client.post(
-            f"/console/YCCEC/learners/{person}/name", data={"csrf_token": token, "name": "张桂芝", "reason": ""}
+            f"/console/YCCEC/learners/{person}/name",
+            data={"csrf_token": token, "name": "张桂芝", "reason": ""},
         )
         refilled(answer, {"reason": "请填写“更正理由（学习者会看到）”。"})
         assert 'value="张桂芝"' in answer.text and person in answer.text
@@ -134,11 +146,14 @@ class TestStaffForms:
         person = world.people[0]
         token = csrf(client, f"/operator/learners/{person}")
         answer = client.post(
-            f"/operator/learners/{person}/name", data={"csrf_token": token, "name": "", "reason": "身份证为准"}
+            f"/operator/learners/{person}/name",
+            data={"csrf_token": token, "name": "", "reason": "身份证为准"},
         )
         refilled(answer, {"name": "请填写“正确的姓名（与身份证一致）”。"})
         assert 'value="身份证为准"' in answer.text
-        answer = client.post("/operator/institutions", data={"csrf_token": token, "code": "HCZCEC", "name_zh": ""})
+        answer = client.post(
+            "/operator/institutions", data={"csrf_token": token, "code": "HCZCEC", "name_zh": ""}
+        )
         refilled(answer, {"name_zh": "请填写“中文名称”。"})
         assert 'value="HCZCEC"' in answer.text
         answer = client.post(
@@ -149,7 +164,9 @@ class TestStaffForms:
         assert 'value="yc-new"' in answer.text and "typed-secret-1" not in answer.text
 
     def test_a_revocation_with_an_empty_reason_stays_beside_the_record(self, client, world):
-        posted = client.post("/api/v1/completions", json=completion_body(world.people[0], "YC-ELEC"), headers=world.yc)
+        posted = client.post(
+            "/api/v1/completions", json=completion_body(world.people[0], "YC-ELEC"), headers=world.yc
+        )
         completion_id = posted.json()["id"]
         staff_sign_in(client, "yc-approver")
         token = csrf(client, "/console/YCCEC/completions")
@@ -177,7 +194,12 @@ class TestOneCompletion:
         staff_sign_in(client, "yc-clerk")
         person = world.people[0]
         token = csrf(client, "/console/YCCEC/completions/new")
-        sent = {"csrf_token": token, "account_no": person.lower(), "outcome_code": "", "completed_on": "2026-11-30"}
+        sent = {
+            "csrf_token": token,
+            "account_no": person.lower(),
+            "outcome_code": "",
+            "completed_on": "2026-11-30",
+        }
         answer = client.post("/console/YCCEC/completions", data=sent)
         refilled(answer, {"outcome_code": "请选择“学习成果”。"})
         assert f'value="{person}"' in answer.text and 'value="2026-11-30"' in answer.text

@@ -112,7 +112,8 @@ def test_the_completion_forms_example_is_the_day_the_server_accepts(client, worl
     monkeypatch.setattr(clock, "now", lambda: AT)
     staff_sign_in(client, "yc-clerk")
     form = client.get("/console/YCCEC/completions/new").text
-    assert "例如 2026-12-03" in form and 'value="2026-12-03"' in form
+    # The help names the day filled in (since 43481cd: 已预先填上今天（2026-12-03）…), Beijing's day.
+    assert "今天（2026-12-03）" in form and 'value="2026-12-03"' in form
 
 
 def test_the_keys_command_reads_a_time_without_a_zone_as_the_keys_page_does(client, settings, monkeypatch):

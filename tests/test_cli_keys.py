@@ -142,8 +142,15 @@ def test_the_keys_folder_is_created_private(tmp_path):
         assert (tmp_path / "keys").stat().st_mode & 0o777 == 0o700
         (tmp_path / "open").mkdir(mode=0o755)
         os.chmod(tmp_path / "open", 0o755)
+        (tmp_path / "open" / "issuer.json").write_text("{}")  # a bank's folder: left as the operator set it
         warning = keystore.ensure_keys_dir(tmp_path / "open")
         assert warning is not None and "chmod 700" in warning and "0755" in warning
+        # A fresh checkout's keys/ (0755 from git, only its README): made private, no warning.
+        (tmp_path / "checkout").mkdir(mode=0o755)
+        os.chmod(tmp_path / "checkout", 0o755)
+        (tmp_path / "checkout" / "README.md").write_text("keys")
+        assert keystore.ensure_keys_dir(tmp_path / "checkout") is None
+        assert (tmp_path / "checkout").stat().st_mode & 0o777 == 0o700
     finally:
         os.umask(old)
 

@@ -102,6 +102,11 @@ def ensure_keys_dir(folder: Path | str) -> str | None:
     folder = Path(folder)
     folder.mkdir(mode=KEYS_DIR_MODE, parents=True, exist_ok=True)
     mode = folder.stat().st_mode & 0o777
+    if mode & 0o077 and not any(entry.name != "README.md" for entry in folder.iterdir()):
+        # A fresh checkout's keys/ (git gives it 0755, holding only its README): nothing of anyone's
+        # to respect yet, so the first run makes it private instead of warning a newcomer.
+        folder.chmod(KEYS_DIR_MODE)
+        return None
     if mode & 0o077:
         return (
             f"密钥目录 {folder} 的权限是 {mode:04o}，其他用户可以进入；建议 chmod 700 {folder}\n"

@@ -255,11 +255,18 @@ def _ping_when_idle(engine: Engine, ping_seconds: float) -> None:
         record.info["checked_in"] = time.monotonic()
 
     @event.listens_for(engine, "connect")
-    def _made_now(_dbapi_connection, record):  # a connection just made is alive: no ping
+    def _made_now(_dbapi_connection, record):
         record.info["checked_in"] = time.monotonic()
+        record.info["unused"] = True
 
     @event.listens_for(engine, "checkout")
     def _ping(dbapi_connection, record, _proxy):
+        # A connection just made is alive: its first checkout is never pinged, however short
+        # PING_AFTER_IDLE. SQLAlchemy checks the replacement of a connection that failed the ping
+        # once more and gives up after that second check with a bare "This connection is closed"
+        # (a 500): pinging the replacement could only fail a request it would have served.
+        if record.info.pop("unused", False):
+            return
         rested = record.info.get("checked_in")
         if rested is not None and time.monotonic() - rested < PING_AFTER_IDLE:
             return

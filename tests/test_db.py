@@ -102,6 +102,29 @@ class TestPooledConnections:
         assert pings == [1]
 
 
+    def test_the_connection_made_to_replace_one_that_failed_its_ping_is_handed_out_unpinged(
+        self, pg, monkeypatch
+    ):
+        # SQLAlchemy checks a replacement once and then gives up with "This connection is closed" (a
+        # 500): a server that has just come back (SIGCONT after a freeze, seen in CI) must not get
+        # the chance to fail a request on a connection made a moment ago.
+        first = _backend(pg)
+        pings = _pings(pg, monkeypatch)
+        monkeypatch.setattr(dbmodule, "PING_AFTER_IDLE", 0.0)
+        refuse = iter([True])  # only the first ping fails, as when the pooled one was frozen
+
+        def ping_that_fails_once(dbapi_connection, seconds):
+            pings.append(1)
+            if next(refuse, False):
+                raise TimeoutError("PostgreSQL did not answer the ping")
+
+        monkeypatch.setattr(dbmodule, "_ping_within", ping_that_fails_once)
+        assert _backend(pg) != first
+        assert pings == [1]  # the pooled one only; its replacement was not pinged
+        _backend(pg)
+        assert pings == [1, 1]  # once used and returned, it is pinged after a rest like any other
+
+
 class TestAConnectionThatDiedSinceItsLastUse:
     """Killed less than ``PING_AFTER_IDLE`` after its last use, it is handed out unpinged: a read's
     first statement on it fails, and is run again once on a fresh connection — not a 500."""

@@ -33,7 +33,7 @@ from creditbank.certificates.keys import KeyStore
 from creditbank.certificates.printing import Printer, StoredPdfs
 from creditbank.certificates.service import DEFAULT_BASE_URL, Issuer
 from creditbank.config import Settings, get_settings
-from creditbank.db import Database, connection_failed
+from creditbank.db import Database, connection_failed, pool_exhausted
 from creditbank.kit import ratelimit, sealed
 from creditbank.learners import secret as deployment_secret
 from creditbank.stats.snapshots import Policy as StatsPolicy
@@ -71,7 +71,9 @@ async def _checkpoints(app: FastAPI, interval: float) -> None:
         try:
             await run_in_threadpool(app.state.log.checkpoint)
         except Exception as exc:  # keep the schedule alive; the next tick retries and audit will tell
-            if connection_failed(exc):  # an outage: one line a tick, not a traceback
+            if pool_exhausted(exc):  # the worker is saturated: the next tick tries again
+                logger.warning("scheduled transparency-log checkpoint: no database connection came free")
+            elif connection_failed(exc):  # an outage: one line a tick, not a traceback
                 logger.error(
                     "scheduled transparency-log checkpoint: database unavailable (%s)", type(exc).__name__
                 )
@@ -97,13 +99,17 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 def _check(reader: Callable[[], Session]) -> dict:
     """``{ok: true}``, or ``{ok: false, detail}`` naming why the database did not answer — only a
-    connection failure; any other error is a bug and raised."""
+    connection failure; any other error is a bug and raised. A pool with no connection free in time
+    is ``{ok: true, busy: true, detail}``: its connections are all in use, so the database is up —
+    reporting it down would send an operator to restart a healthy PostgreSQL."""
     from sqlalchemy import text
 
     try:
         with reader() as session:
             session.execute(text("SELECT 1"))
     except Exception as exc:
+        if pool_exhausted(exc):
+            return {"ok": True, "busy": True, "detail": "no pooled connection came free in time (saturated)"}
         if not connection_failed(exc):
             raise
         cause = getattr(exc, "orig", None) or exc
@@ -177,9 +183,10 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     )
     async def healthz() -> Response:
         """``ok``; ``degraded`` (still serving, HTTP 200) when certificate PDFs cannot be rendered or
-        render slowly (``checks.pdf`` says what is missing), or when the read replica does not answer
-        (``checks.replica``: its reads go to the primary meanwhile); ``down`` (HTTP 503,
-        ``Retry-After``) when the database does not answer (``checks.database.detail`` says why)."""
+        render slowly (``checks.pdf`` says what is missing), when the read replica does not answer
+        (``checks.replica``: its reads go to the primary meanwhile), or when a check found its pool
+        saturated (``busy``); ``down`` (HTTP 503, ``Retry-After``) when the database does not answer
+        (``checks.database.detail`` says why)."""
         # async: it answers while every thread of the pool waits for a database connection — the
         # check runs on the event loop's own connection (db.Database.loop_engine).
         db: Database = app.state.db
@@ -190,7 +197,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         printer = app.state.printer
         pdf = printer.known_readiness or await run_in_threadpool(lambda: printer.readiness)
         checks["pdf"] = pdf.as_dict()
-        healthy = pdf.ok and not pdf.slow and checks.get("replica", database)["ok"]
+        busy = database.get("busy") or checks.get("replica", {}).get("busy")
+        healthy = pdf.ok and not pdf.slow and checks.get("replica", database)["ok"] and not busy
         status = "down" if not database["ok"] else "ok" if healthy else "degraded"
         body = {"status": status, "version": __version__, "checks": checks}
         if not database["ok"]:

@@ -50,7 +50,9 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.pool import QueuePool
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.visitors import InternalTraversal
 from sqlalchemy.types import NullType, TypeEngine
@@ -120,6 +122,9 @@ def create_sqlite_file(url: str) -> None:
 POOL_SIZE = 10
 POOL_OVERFLOW = 20
 """A PostgreSQL worker's pool: 10 connections kept, 20 more while busy (SQLite: SQLAlchemy's 5 + 10)."""
+POOL_TIMEOUT = 30.0
+"""Seconds a checkout waits for a pooled connection when every one is taken; then the request
+answers 503 ``busy`` (``pool_exhausted``): the worker is saturated, the database is not down."""
 
 
 def make_engine(
@@ -127,6 +132,8 @@ def make_engine(
 ) -> Engine:
     """``pool``: (kept, overflow, checkout timeout in seconds) instead of the defaults."""
     sizes = {} if pool is None else {"pool_size": pool[0], "max_overflow": pool[1], "pool_timeout": pool[2]}
+    if pool is None and not _in_memory(url):  # an in-memory SQLite's pool holds one connection, never waits
+        sizes["pool_timeout"] = POOL_TIMEOUT
     if is_sqlite(url):
         create_sqlite_file(url)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **sizes)
@@ -135,7 +142,8 @@ def make_engine(
     # What the URL says itself (?connect_timeout=…) wins over these defaults.
     defaults = {"connect_timeout": connect_timeout or CONNECT_SECONDS, **KEEPALIVES}
     connect = {k: v for k, v in defaults.items() if k not in make_url(url).query}
-    sizes = sizes or {"pool_size": POOL_SIZE, "max_overflow": POOL_OVERFLOW}
+    if pool is None:
+        sizes |= {"pool_size": POOL_SIZE, "max_overflow": POOL_OVERFLOW}
     engine = create_engine(url, connect_args=connect, **sizes)
     _ping_when_idle(engine, defaults["connect_timeout"])
     return engine
@@ -154,13 +162,11 @@ def connection_failed(error: BaseException) -> bool:
 
     True for a connection that could not be made or was lost (psycopg's ``OperationalError`` with
     no SQLSTATE, class 08, the server shutting down: 57P01–57P03, a login or database refused: class
-    28, 3D000), a pool checkout refused by the
-    ping, and a pool with no connection to hand out in time. False for everything the code handles
+    28, 3D000) and a pool checkout refused by the ping. False for everything the code handles
     itself: serialization failures and deadlocks (40xxx, retried), lock and statement timeouts
-    (55P03, 57014), and every SQLite error ("database is locked" included)."""
-    from sqlalchemy.exc import TimeoutError as PoolTimeout
-
-    if isinstance(error, DisconnectionError | PoolTimeout):
+    (55P03, 57014), every SQLite error ("database is locked" included) — and a pool with no
+    connection to hand out in time, which is the worker's saturation (``pool_exhausted``)."""
+    if isinstance(error, DisconnectionError):
         return True
     if not isinstance(error, DBAPIError) or error.orig is None:
         return False
@@ -174,6 +180,26 @@ def connection_failed(error: BaseException) -> bool:
 
 
 CONNECTION_SQLSTATES = ("57P01", "57P02", "57P03", "3D000")
+
+
+def pool_exhausted(error: BaseException) -> bool:
+    """Did ``error`` come from a pool with no connection to hand out within its timeout?
+
+    Every connection of the pool was checked out by other requests of this worker the whole time:
+    the worker is saturated (too many slow requests at once), the database answers them. Answered
+    503 ``busy`` with a short Retry-After — not ``database_unavailable``, which would send an
+    operator to restart a healthy PostgreSQL (docs/operations.md)."""
+    return isinstance(error, PoolTimeout)
+
+
+def pool_figures(engine: Engine) -> str:
+    """How full ``engine``'s pool is, for a log line: ``size 10, checked out 30, overflow 20``.
+    ``overflow`` counts the connections made beyond ``size`` (SQLAlchemy shows it negative while
+    fewer than ``size`` exist)."""
+    pool = engine.pool
+    if not isinstance(pool, QueuePool):
+        return type(pool).__name__
+    return f"size {pool.size()}, checked out {pool.checkedout()}, overflow {pool.overflow()}"
 
 
 LOOP_POOL = (1, 4, 2.0)
@@ -518,6 +544,15 @@ class Database:
             except BaseException:
                 session.rollback()
                 raise
+
+    def pool_figures(self) -> str:
+        """Every pool of this worker, for the log line of a request refused because one was full."""
+        figures = f"requests' pool {pool_figures(self.engine)}"
+        if self.loop_engine is not self.engine:
+            figures += f"; event loop's pool {pool_figures(self.loop_engine)}"
+        if self.has_replica:
+            figures += f"; replica's pool {pool_figures(self.replica_engine)}"
+        return figures
 
     def dispose(self) -> None:
         self.engine.dispose()

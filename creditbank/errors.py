@@ -750,6 +750,16 @@ ADVICE: dict[str, tuple[str, str]] = {
         "A set-up problem of the server: its administrator installs what /healthz's checks.pdf names; "
         "certificates and their verification are unaffected.",
     ),
+    "busy": (
+        "这不是故障：此刻同时要处理的请求太多；已保存的数据不受影响，数据库也正常。请等 Retry-After 给出的几秒后"
+        "原样重试。运维人员：docs/operations.md 的 Server busy 一节说明原因（每个 worker 的数据库连接都在使用中，"
+        "或密码计算排满）和对策，日志中的 server busy 一行给出连接池的数字；不要为此重启数据库。",
+        "Nothing is broken: too many requests are being handled at this moment; what was saved is safe and "
+        "the database is fine. Retry unchanged after the few seconds Retry-After gives. Administrators: "
+        "docs/operations.md, “Server busy”, says why (every database connection of the worker in use, or "
+        "the password-hashing queue full) and what to do; the log's “server busy” line gives the "
+        "connection pool's figures. Do not restart the database for this.",
+    ),
     "database_unavailable": (
         "已保存的数据不受影响：请一分钟后原样重试。运维人员：检查 PostgreSQL 是否在运行、能否从"
         "本机连上（/healthz 的 checks.database 说明原因）；数据库恢复后服务立即恢复，无需重启。",

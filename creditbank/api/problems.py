@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -14,7 +16,7 @@ from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from creditbank.db import connection_failed
+from creditbank.db import connection_failed, pool_exhausted
 from creditbank.errors import CODES, CreditbankError, problem_type, render
 from creditbank.httpio import is_json
 
@@ -302,6 +304,8 @@ def install(app: FastAPI) -> None:
         return problem(request, code, params, status=exc.status_code, headers=headers)
 
     async def _database(request: Request, exc: Exception) -> Response:
+        if pool_exhausted(exc):
+            return server_busy(request, exc)
         if not connection_failed(exc):
             return await _bug(request, exc)
         return database_unavailable(request, exc)
@@ -312,6 +316,8 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _bug(request: Request, exc: Exception) -> Response:
         # Also what a middleware's database failure reaches (ServerErrorMiddleware).
+        if pool_exhausted(exc):
+            return server_busy(request, exc)
         if connection_failed(exc):
             return database_unavailable(request, exc)
         log.exception("unhandled error on %s %s", request.method, request.url.path)
@@ -338,3 +344,58 @@ def database_unavailable(request: Request, exc: BaseException) -> Response:
     if html_page is not None and wants_html(request):
         return html_page(request, "database_unavailable", 503, None, headers=headers, database=False)
     return problem(request, "database_unavailable", headers=headers)
+
+
+RETRY_AFTER_BUSY = 5
+"""Seconds a caller is told to wait when every pooled connection was taken (``Retry-After``): the
+request has already waited ``db.POOL_TIMEOUT`` for one, so the worker is saturated — a little
+longer than the 1 s of a full password-hashing queue, so that retries do not keep it so."""
+BUSY_LOG_SECONDS = 10.0
+"""At most one log line about a saturated pool this often per worker: a burst of refused requests
+would otherwise log one each, just when the operator reads the log."""
+
+
+class _Every:
+    """Says whether to log now: at most once per ``seconds``, counting the occasions held back."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._last = -float("inf")
+        self._held = 0
+
+    def due(self, seconds: float) -> int | None:
+        """The occasions held back since the last line when one is due now, else None."""
+        with self._lock:
+            now = time.monotonic()
+            if now - self._last < seconds:
+                self._held += 1
+                return None
+            held, self._held, self._last = self._held, 0, now
+            return held
+
+
+_busy_log = _Every()
+
+
+def server_busy(request: Request, exc: BaseException) -> Response:
+    """503 ``busy`` (a page for a browser): no pooled connection came free within the pool's timeout.
+    The worker is saturated; the database answers — logged as that, with the pools' figures, at
+    most once per ``BUSY_LOG_SECONDS``."""
+    held = _busy_log.due(BUSY_LOG_SECONDS)
+    if held is not None:
+        db = getattr(request.app.state, "db", None)
+        log.warning(
+            "server busy on %s %s: no database connection came free in time — the worker is saturated, "
+            "the database is not down (%s; %s)%s",
+            request.method,
+            request.url.path,
+            exc.args[0] if exc.args else type(exc).__name__,  # SQLAlchemy's words, without its link
+            db.pool_figures() if db is not None else "pools unknown",
+            f"; {held} more refused so since the last such line" if held else "",
+        )
+    headers = {"Retry-After": str(RETRY_AFTER_BUSY)}
+    html_page = getattr(request.app.state, "html_error", None)
+    if html_page is not None and wants_html(request):
+        # database=False: looking up who is signed in would wait for the full pool again.
+        return html_page(request, "busy", 503, None, headers=headers, database=False)
+    return problem(request, "busy", headers=headers)

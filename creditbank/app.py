@@ -23,6 +23,7 @@ from creditbank.api import (
     openapi,
     operator,
     problems,
+    shapes,
     stats,
     translog,
 )
@@ -48,7 +49,8 @@ Authenticate with `Authorization: Bearer <token>`: the operator token (`cbo_…`
 API key (`cbk_…`) or a learner session (`cbs_…`). Errors are RFC 9457 `application/problem+json`
 with a stable `code`; messages follow `Accept-Language` (zh-CN by default, `en`). Each problem's
 `type` is `<the bank's base URL>/problems/{code}`, a page saying what the code means and what to do
-next; `/problems` lists every code.
+next; `/problems` lists every code. The JSON Schemas every credential is checked against are at
+`/schemas/{file}`, which is their `$id`.
 Every POST honours an `Idempotency-Key` header."""
 
 
@@ -209,6 +211,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.include_router(institution.router)
     app.include_router(learner.router)
     app.include_router(certificates.router)
+    app.include_router(shapes.router)
     app.include_router(conversion.router)
     app.include_router(translog.router)
     app.include_router(stats.router)

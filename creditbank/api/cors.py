@@ -2,9 +2,11 @@
 
 A browser-based verifier served from another origin (a wallet, DCC's VerifierPlus, an employer's
 own page) must be able to fetch the issuer's DID document, its keys, the status lists, the
-credentials themselves and the verify API. Those resources are listed in :data:`PUBLIC`; every
-other route keeps answering without CORS headers and an ``OPTIONS`` preflight to it still
-answers 405, so a browser never sends a token across origins.
+credentials themselves and the verify API, and an integrator's page the documents those name: the
+problem types (every error's ``type``), the bank's JSON-LD vocabulary and the credentials' JSON
+Schemas. Those resources are listed in :data:`PUBLIC`; every other route keeps answering without
+CORS headers and an ``OPTIONS`` preflight to it still answers 405, so a browser never sends a
+token across origins.
 
 For a listed path the middleware
 
@@ -62,6 +64,13 @@ PUBLIC: tuple[PublicResource, ...] = (
     PublicResource("/api/v1/qualifications/{code}/versions/{version}"),
     PublicResource("/api/v1/verify/{certificate_id}", cache_control=LIVE),
     PublicResource("/api/v1/verify", methods=("POST",), cache_control=LIVE),
+    # what an error's `type`, did.json's vocabulary term and a schema's `$id` open: each route sets
+    # its own Cache-Control — an hour for the JSON, `no-store` for a page (it may carry a signed-in
+    # reader's name; a browser shows another origin no answer to a fetch sent with cookies: `*`).
+    PublicResource("/problems"),
+    PublicResource("/problems/{code}"),
+    PublicResource("/ns"),
+    PublicResource("/schemas/{file}"),
     # the transparency log (issue 13): public by SPEC §4
     PublicResource("/api/v1/log/{rest:path}", cache_control=STATUS),
     PublicResource("/log/{rest:path}", cache_control=STATUS),

@@ -150,6 +150,54 @@ class TestAnswers:
         assert "access-control-allow-origin" not in r.headers
 
 
+class TestTheDocumentsTheResourcesName:
+    """An integrator's page on another origin reads what an error's ``type``, did.json's vocabulary
+    term and a schema's ``$id`` open — as JSON (or JSON-LD) for its code, as the page for a person."""
+
+    @pytest.mark.parametrize(
+        "path", ["/problems", "/problems/not_found", "/ns", "/schemas/achievement-credential.schema.json"]
+    )
+    def test_a_preflight_is_answered(self, client, path):
+        r = _preflight(client, path, "GET", "Accept, X-Verifier")
+        assert r.status_code == 204, r.text
+        assert r.headers["access-control-allow-origin"] == "*"
+        assert r.headers["access-control-allow-methods"] == "GET"
+        assert r.headers["access-control-allow-headers"] == "Accept, X-Verifier"
+
+    @pytest.mark.parametrize(
+        ("path", "accept", "media"),
+        [
+            ("/problems", "application/json", "application/json"),
+            ("/problems/idempotency_key_reused", "application/problem+json", "application/json"),
+            ("/ns", "application/ld+json", "application/ld+json"),
+            ("/schemas/achievement-credential.schema.json", "application/json", "application/json"),
+            ("/schemas/transcript-credential.schema.json", "*/*", "application/schema+json"),
+        ],
+    )
+    def test_the_json_is_readable_and_kept_an_hour(self, client, path, accept, media):
+        r = client.get(path, headers=ORIGIN | {"Accept": accept})
+        assert r.status_code == 200, r.text
+        assert r.headers["content-type"].split(";")[0] == media
+        assert r.headers["access-control-allow-origin"] == "*"
+        assert r.headers["cache-control"] == "public, max-age=3600"
+        assert r.headers["vary"] == "Accept"
+        assert r.json()
+
+    @pytest.mark.parametrize("path", ["/problems", "/problems/not_found", "/ns"])
+    def test_the_page_is_readable_and_never_kept(self, client, path):
+        """A page may carry a signed-in reader's name and form token: no cache keeps it."""
+        r = client.get(path, headers=ORIGIN | {"Accept": "text/html"})
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+        assert r.headers["access-control-allow-origin"] == "*"
+        assert r.headers["cache-control"] == "no-store"
+
+    def test_an_unknown_code_is_a_readable_404(self, client):
+        r = client.get("/problems/no_such_code", headers=ORIGIN | {"Accept": "application/json"})
+        assert r.status_code == 404 and r.json()["code"] == "not_found"
+        assert r.headers["access-control-allow-origin"] == "*"
+        assert r.headers["cache-control"] == "no-store"
+
+
 class TestConditionalGet:
     def test_the_did_document_is_not_sent_again_until_the_keys_change(self, client):
         client.post("/api/v1/keys/rotate", headers=OPERATOR)

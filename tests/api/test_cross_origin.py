@@ -4,7 +4,9 @@ The bank runs on one port; ``cross_origin_verifier.html`` is served from another
 cross-origin. The page reads each public verification resource twice — as a simple request and with
 headers that force a CORS preflight — and verifies the credentials itself (the eddsa-jcs-2022 proof
 with WebCrypto and the key from the bank's DID document; the revocation bit from the status list).
-A route that needs a token stays closed to it.
+It follows what an integrator's page follows too: a refusal's problem ``type``, the bank's JSON-LD
+vocabulary and the credentials' JSON Schemas, each schema once more by its ``$id``. A route that
+needs a token stays closed to it.
 """
 
 from __future__ import annotations
@@ -124,7 +126,8 @@ def test_a_verifier_on_another_origin_reads_every_public_resource_and_verifies(s
     fetches = results["fetches"]
     blocked = {name: r for name, r in fetches.items() if "error" in r}
     assert not blocked, f"cross-origin fetches the browser refused: {blocked}"
-    assert len(fetches) >= 2 * (3 + 3 * 4), sorted(fetches)  # keys ×3, per certificate ≥ 4 resources
+    # keys ×3, per certificate ≥ 4 resources, a problem type, the list, the vocabulary, 2 schemas ×2
+    assert len(fetches) >= 2 * (3 + 3 * 4 + 7), sorted(fetches)
     not_ok = {name: r["status"] for name, r in fetches.items() if r["status"] != 200}
     assert not not_ok, f"public resources that did not answer 200 cross-origin: {not_ok}"
     for name, r in fetches.items():

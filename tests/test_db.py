@@ -101,7 +101,6 @@ class TestPooledConnections:
         _backend(pg)
         assert pings == [1]
 
-
     def test_the_connection_made_to_replace_one_that_failed_its_ping_is_handed_out_unpinged(
         self, pg, monkeypatch
     ):

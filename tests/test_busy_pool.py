@@ -80,7 +80,9 @@ class TestEveryPooledConnectionTaken:
         assert english.json()["title"] == "The server is busy; try again in a moment"
         # What the problem type's page tells whoever opens it: wait, and nothing is down.
         entry = bank.get(problem["type"], headers={"Accept": "application/json"}).json()
-        assert "数据库也正常" in entry["next_steps_zh"][0] and "不要为此重启数据库" in entry["next_steps_zh"][0]
+        assert (
+            "数据库也正常" in entry["next_steps_zh"][0] and "不要为此重启数据库" in entry["next_steps_zh"][0]
+        )
         assert "Do not restart the database" in entry["next_steps_en"][0]
         # The connections came back: the next request is served as usual.
         assert bank.get(balance, headers=school).status_code == 200

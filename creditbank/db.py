@@ -21,10 +21,15 @@ event loop — every request of the worker — for the pool timeout (docs/operat
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import json
+import logging
 import os
 import select
+import socket
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -146,6 +151,8 @@ def make_engine(
         sizes |= {"pool_size": POOL_SIZE, "max_overflow": POOL_OVERFLOW}
     engine = create_engine(url, connect_args=connect, **sizes)
     _ping_when_idle(engine, defaults["connect_timeout"])
+    if engine.dialect.driver == "psycopg":
+        _watch_stalls(engine, defaults["connect_timeout"])
     return engine
 
 
@@ -236,7 +243,7 @@ def _ping_within(dbapi_connection: Any, seconds: float) -> None:
     (the server's own) end the wait, and psycopg's ``execute`` would wait forever — each request
     that takes a rested connection would hang, on the event loop the whole worker. libpq's
     asynchronous calls let the wait end: the pool then replaces the connection, and a new one
-    gives up after ``connect_timeout``."""
+    gives up after ``connect_timeout``. (A statement sent before the freeze: ``_Watchdog``.)"""
     pgconn = dbapi_connection.pgconn
     deadline = time.monotonic() + seconds
     pgconn.send_query(b"SELECT 1")
@@ -303,6 +310,143 @@ def _ping_when_idle(engine: Engine, ping_seconds: float) -> None:
                 engine.dialect.do_ping(dbapi_connection)
         except Exception as exc:  # any driver error: the pool replaces this connection
             raise DisconnectionError() from exc
+
+
+STALL_SECONDS = 30.0
+"""A command still running on a connection after this long (seen at every look of the watchdog)
+makes the watchdog ask its server, on a new connection, whether it answers at all."""
+WATCH_EVERY = 5.0
+"""Seconds between two looks of the watchdog at the connections in use."""
+
+
+class _Watchdog:
+    """Ends the wait of statements sent to a PostgreSQL that stopped answering altogether.
+
+    A server whose processes are stopped (SIGSTOP, a backend stuck on a hung disk) while its kernel
+    still acknowledges every packet leaves a statement in flight waiting forever: the server's own
+    ``statement_timeout`` cannot fire in a stopped process, TCP keepalives are answered by the
+    kernel, and psycopg's ``execute`` has no time limit (the checkout's ping bounds only what is
+    sent after the freeze). One thread per process looks at the connections in use every
+    ``WATCH_EVERY`` s. When a connection has been busy with a command (libpq ``ACTIVE``) at every
+    look for ``STALL_SECONDS``, it tries a new connection to that server, bounded like any other
+    (``connect_timeout``, then the ping's bound); only if that gets no answer at all — a refusal
+    such as "too many clients" is an answer — does it shut the sockets of that server's stalled
+    connections. Their statements then fail as a lost connection (503 ``database_unavailable``)
+    and the pool replaces them. A statement that is merely slow (statistics, a large import) runs
+    on: its server answered."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._watched: dict[Any, _Watched] = {}
+        self._thread: threading.Thread | None = None
+
+    def checked_out(self, record: Any, connection: Any, probe: Callable[[], bool]) -> None:
+        with self._lock:
+            self._watched[record] = _Watched(connection, probe)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="creditbank-db-watchdog", daemon=True)
+                self._thread.start()
+
+    def checked_in(self, record: Any) -> None:
+        with self._lock:
+            self._watched.pop(record, None)
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(WATCH_EVERY)
+            try:
+                self.look()
+            except Exception:  # the watchdog must outlive any surprise; the next look tries again
+                logging.getLogger("creditbank").exception("database watchdog")
+
+    def look(self) -> None:
+        """One look: note which connections are busy, and cut those stalled on a silent server."""
+        now = time.monotonic()
+        with self._lock:
+            watched = list(self._watched.values())
+        stalled: dict[Callable[[], bool], list[_Watched]] = {}
+        for w in watched:
+            if w.connection.pgconn.transaction_status != _ACTIVE:
+                w.busy_since = None
+            elif w.busy_since is None:
+                w.busy_since = now
+            elif now - w.busy_since >= STALL_SECONDS:
+                stalled.setdefault(w.probe, []).append(w)
+        for probe, connections in stalled.items():
+            if probe():
+                for w in connections:  # merely slow: asked about again after another STALL_SECONDS
+                    w.busy_since = time.monotonic()
+                continue
+            for w in connections:
+                _shut(w.connection)
+            logging.getLogger("creditbank").error(
+                "database unavailable: %d statement(s) in flight for %.0f s or more on a server that no "
+                "longer answers a new connection; their connections were closed",
+                len(connections),
+                STALL_SECONDS,
+            )
+
+
+class _Watched:
+    __slots__ = ("busy_since", "connection", "probe")
+
+    def __init__(self, connection: Any, probe: Callable[[], bool]) -> None:
+        self.connection = connection
+        self.probe = probe
+        self.busy_since: float | None = None
+
+
+_ACTIVE = 1
+"""libpq's ``PQTRANS_ACTIVE`` (``psycopg.pq.TransactionStatus.ACTIVE``): a command is in progress."""
+_watchdog = _Watchdog()
+
+
+def _shut(dbapi_connection: Any) -> None:
+    """Shut the connection's socket both ways from this thread: libpq's wait in the thread that sent
+    the statement wakes to a closed connection. Through a duplicate of the descriptor, which is
+    closed again: libpq's own stays open until the pool closes the connection."""
+    try:
+        duplicate = socket.socket(fileno=os.dup(dbapi_connection.pgconn.socket))
+    except Exception:  # closed meanwhile: its statement has ended
+        return
+    with duplicate, contextlib.suppress(OSError):
+        duplicate.shutdown(socket.SHUT_RDWR)
+
+
+def _watch_stalls(engine: Engine, seconds: float) -> None:
+    """Put the connections of ``engine`` (psycopg) under the watchdog while they are checked out."""
+    probe = functools.partial(_answers, engine, seconds)
+
+    @event.listens_for(engine, "checkout")
+    def _watch(dbapi_connection, record, _proxy):
+        _watchdog.checked_out(record, dbapi_connection, probe)
+
+    @event.listens_for(engine, "checkin")
+    def _unwatch(_dbapi_connection, record):
+        _watchdog.checked_in(record)
+
+
+def _answers(engine: Engine, seconds: float) -> bool:
+    """Does the server behind ``engine`` answer a new connection and its ping within ``seconds``
+    each? A refusal is an answer; only silence (a timeout) is not."""
+    import psycopg
+
+    cargs, cparams = engine.dialect.create_connect_args(engine.url)
+    try:
+        connection = psycopg.connect(*cargs, **{**cparams, "connect_timeout": max(1, round(seconds))})
+    except psycopg.errors.ConnectionTimeout:
+        return False
+    except psycopg.Error:
+        return True
+    try:
+        _ping_within(connection, seconds)
+    except TimeoutError:
+        return False
+    except Exception:
+        return True
+    finally:
+        connection.close()
+    return True
 
 
 REPLICA_CONNECT_SECONDS = 2

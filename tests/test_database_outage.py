@@ -12,12 +12,14 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
+import psycopg
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import text
 
 from creditbank import db as db_module
 from creditbank.app import create_app
-from creditbank.db import Database
+from creditbank.db import Database, connection_failed
 from creditbank.migrations import upgrade
 from tests import pgcluster
 from tests.conftest import _settings, institution, learner
@@ -177,3 +179,43 @@ def test_a_postgresql_that_stopped_answering_costs_a_503_not_a_request_that_neve
 
     assert client.get(balance, headers=school).status_code == 200
     assert client.get("/healthz").status_code == 200
+
+
+def test_a_statement_in_flight_when_postgresql_stopped_answering_ends_as_a_lost_connection(
+    cluster: pgcluster.Cluster, monkeypatch: pytest.MonkeyPatch
+):
+    """The statement was sent (and acknowledged by the server's kernel) before the freeze: no ping
+    and no connect_timeout bounds it — the watchdog does, once a new connection gets no answer."""
+    monkeypatch.setattr(db_module, "STALL_SECONDS", 0.0)  # stalled from its second look on
+    monkeypatch.setattr(db_module, "WATCH_EVERY", 0.2)
+    db = Database(cluster.url("bank"))
+    admin = psycopg.connect(cluster.dsn(), autocommit=True)
+
+    def read() -> BaseException | None:
+        try:
+            with db.reader() as session:
+                session.execute(text("SELECT pg_sleep(60)"))
+        except Exception as exc:
+            return exc
+        return None
+
+    frozen: list[int] = []
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        try:
+            reading = pool.submit(read)
+            while admin.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(60)'"
+            ).fetchone() != (1,):
+                assert not reading.done(), reading.result()
+            frozen = _server_processes(cluster)
+            for pid in frozen:
+                os.kill(pid, signal.SIGSTOP)
+            error = _within(60, reading.result)
+        finally:
+            for pid in frozen:
+                os.kill(pid, signal.SIGCONT)
+            admin.close()
+    assert error is not None and connection_failed(error), error  # answered 503 database_unavailable
+    with db.reader() as session:
+        assert session.execute(text("SELECT 1")).scalar_one() == 1
+    db.dispose()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import psycopg
@@ -189,3 +190,35 @@ class TestAutocommitReader:
             session.flush()
         with pg.reader() as session:
             assert session.execute(text("SELECT count(*) FROM operator_token")).scalar_one() == 0
+
+
+class TestTheWatchdog:
+    def test_a_slow_statement_on_a_server_that_answers_runs_to_its_end(self, request, tmp_path, monkeypatch):
+        # Statistics run for tens of seconds: a statement that long is asked about, not cut, while a
+        # new connection to its server is answered (tests/test_database_outage.py: one that is not).
+        probes: list[bool] = []
+        answers = dbmodule._answers
+
+        def counted(engine, seconds):
+            probes.append(answers(engine, seconds))
+            return probes[-1]
+
+        monkeypatch.setattr(dbmodule, "_answers", counted)
+        monkeypatch.setattr(dbmodule, "STALL_SECONDS", 0.0)
+        database = Database(_fresh_database("postgresql", request, tmp_path))
+
+        def slow() -> int:
+            with database.reader() as session:
+                return int(session.execute(text("SELECT 7 FROM pg_sleep(3)")).scalar_one())
+
+        with ThreadPoolExecutor(1) as pool, _admin(database) as admin:
+            running = pool.submit(slow)
+            while admin.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT 7 FROM pg_sleep(3)'"
+            ).fetchone() != (1,):
+                assert not running.done(), running.result()
+            dbmodule._watchdog.look()  # busy: noted
+            dbmodule._watchdog.look()  # still busy: stalled, so its server is asked
+            assert running.result() == 7
+        assert probes and all(probes)
+        database.dispose()

@@ -342,7 +342,7 @@ class _Watchdog:
 
     def checked_out(self, record: Any, connection: Any, probe: Callable[[], bool]) -> None:
         with self._lock:
-            self._watched[record] = _Watched(connection, probe)
+            self._watched[record] = _Watched(record, connection, probe)
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="creditbank-db-watchdog", daemon=True)
                 self._thread.start()
@@ -366,7 +366,7 @@ class _Watchdog:
             watched = list(self._watched.values())
         stalled: dict[Callable[[], bool], list[_Watched]] = {}
         for w in watched:
-            if w.connection.pgconn.transaction_status != _ACTIVE:
+            if not _busy(w):
                 w.busy_since = None
             elif w.busy_since is None:
                 w.busy_since = now
@@ -376,6 +376,10 @@ class _Watchdog:
             if probe():
                 for w in connections:  # merely slow: asked about again after another STALL_SECONDS
                     w.busy_since = time.monotonic()
+                continue
+            with self._lock:  # only those still checked out by the same request, still busy
+                connections = [w for w in connections if self._watched.get(w.record) is w and _busy(w)]
+            if not connections:
                 continue
             for w in connections:
                 _shut(w.connection)
@@ -388,9 +392,12 @@ class _Watchdog:
 
 
 class _Watched:
-    __slots__ = ("busy_since", "connection", "probe")
+    """A checked-out connection: a new one for each checkout."""
 
-    def __init__(self, connection: Any, probe: Callable[[], bool]) -> None:
+    __slots__ = ("busy_since", "connection", "probe", "record")
+
+    def __init__(self, record: Any, connection: Any, probe: Callable[[], bool]) -> None:
+        self.record = record
         self.connection = connection
         self.probe = probe
         self.busy_since: float | None = None
@@ -398,6 +405,12 @@ class _Watched:
 
 _ACTIVE = 1
 """libpq's ``PQTRANS_ACTIVE`` (``psycopg.pq.TransactionStatus.ACTIVE``): a command is in progress."""
+
+
+def _busy(watched: _Watched) -> bool:
+    return watched.connection.pgconn.transaction_status == _ACTIVE
+
+
 _watchdog = _Watchdog()
 
 

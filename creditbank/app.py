@@ -39,6 +39,7 @@ from creditbank.kit import ratelimit, sealed
 from creditbank.learners import secret as deployment_secret
 from creditbank.stats.snapshots import Policy as StatsPolicy
 from creditbank.stats.snapshots import Statistics
+from creditbank.translog.published import RecordFile
 from creditbank.translog.service import Log
 from creditbank.verification.online import OnlineVerifier
 from creditbank.verification.tally import Tally
@@ -63,7 +64,8 @@ def log_service(settings: Settings, db: Database) -> Log:
     keys = KeyStore(settings.keys_dir, passphrase, role="log")
     identity = KeyStore(settings.keys_dir).identity()  # the issuer's address, fixed at setup
     base_url = identity.base_url if identity else settings.base_url or DEFAULT_BASE_URL
-    return Log(db, keys, base_url, witnesses=settings.log_witnesses)
+    record = RecordFile(settings.keys_dir)  # outside the database: a restore cannot take it back
+    return Log(db, keys, base_url, witnesses=settings.log_witnesses, record=record)
 
 
 async def _checkpoints(app: FastAPI, interval: float) -> None:
@@ -149,6 +151,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     KeyStore(settings.keys_dir).ensure_pdf_seals_since(grace=settings.pdf_seal_grace())
     app.state.issuer = Issuer(settings)
     app.state.log = log_service(settings, app.state.db)
+    # Refuses to start on a database older than the log already published (restored from a backup).
+    app.state.log.settle_published()
     app.state.verifier = OnlineVerifier(
         app.state.db,
         app.state.issuer,

@@ -12,6 +12,10 @@ PostgreSQL: use the server's own tools (``pg_dump -Fc`` / ``pg_restore``, or
 What a database backup does not hold, on purpose, and must be kept separately: the deployment
 secret (``CREDITBANK_SECRET`` or ``keys/secret.key``: without it no learner can be matched by
 ID number again), the ``keys/`` folder (issuer and log signing keys) and the key passphrase.
+
+Nor the newest transparency-log checkpoint the bank published (``keys/log-published.json``): its
+value is being newer than any database copy — a restore that lost published checkpoints is caught
+against it (``translog.published``); inside a backup it would go back in time with the database.
 """
 
 from __future__ import annotations

@@ -242,6 +242,22 @@ def _check_signing_key(settings: Settings) -> None:
         _fail(f"签发密钥无法使用，服务未启动 / the signing key is unusable, not starting:\n{error}")
 
 
+def _check_log_published(settings: Settings, db: Database) -> None:
+    """Refuse to start on a database older than the transparency log the bank already published (a
+    restore to an earlier point): it would sign checkpoints that contradict the published ones."""
+    from creditbank.app import log_service
+    from creditbank.translog.published import LogBehind, RecordError
+
+    try:
+        log_service(settings, db).settle_published()
+    except LogBehind as exc:
+        db.dispose()
+        _fail(f"{exc.divergence.zh}\n{exc.divergence.en}", 1)
+    except RecordError as exc:
+        db.dispose()
+        _fail(str(exc), 1)
+
+
 def _apt_can_install() -> list[str] | None:
     """The command prefix that may run apt-get here (root, or sudo without a password), else None."""
     import os
@@ -340,6 +356,7 @@ def serve(
     listen_url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::', '') else host}:{port}"
     db = _prepare(settings, listen_url)
     _check_signing_key(settings)
+    _check_log_published(settings, db)
     _check_pdf_stack(install_fonts)
     if not demo:
         from creditbank.deployment import address_problems
@@ -355,7 +372,7 @@ def serve(
             console.print(_demo_not_loaded(settings, db), markup=False)
     from creditbank.app import log_service
 
-    first = log_service(settings, db).checkpoint()
+    first = log_service(settings, db).checkpoint()  # recorded as published (keys/log-published.json)
     console.print(f"transparency log: {first.note.splitlines()[0]}, {first.size} entries")
     db.dispose()
     issuer = Issuer(settings)
@@ -752,6 +769,7 @@ def audit() -> None:
     from creditbank.app import log_service
     from creditbank.audit import audit as run_audit
     from creditbank.learners import secret as deployment_secret
+    from creditbank.translog.published import RecordError
 
     settings = get_settings()
     if settings.secret is not None or (settings.keys_dir / "secret.key").exists():
@@ -767,11 +785,23 @@ def audit() -> None:
         if signed:  # without the log's keys every checkpoint would be reported as edited
             db.dispose()
             _keys_folder(settings)
-    verifiers = log_service(settings, db).verifiers()
+    log = log_service(settings, db)
+    verifiers = log.verifiers()
     with db.reader() as session:
         report = run_audit(session, log_verifiers=verifiers)
         # The secret the learners were matched with is part of what must be intact.
         report.problems += deployment_secret.audit(session, settings)
+    # The database must still contain what the log published (a restore can take it back).
+    try:
+        divergence = log.divergence()
+        resets = log.record.read().resets if log.record is not None else []
+    except RecordError as exc:
+        report.problems.append(str(exc))
+    else:
+        if divergence is not None:
+            report.problems += [divergence.zh, divergence.en]
+        for reset in resets:  # a declared fork stays visible
+            console.print(f"[yellow]{_reset_line(reset)}[/yellow]")
     console.print(
         f"{report.transactions} transactions, {report.postings} postings, {report.accounts} accounts, "
         f"{report.log_leaves} log entries"
@@ -1389,6 +1419,122 @@ def log_checkpoint() -> None:
         console.print(f"[red]拒绝签署：日志与已签署的检查点不一致 / refused to sign: {exc}[/red]")
         raise typer.Exit(1) from None
     sys.stdout.write(row.note)
+
+
+def _reset_line(reset: dict) -> str:
+    from creditbank.translog.published import when
+
+    abandoned, at = reset["abandoned"], when(reset["at"])
+    published_at = when(abandoned["signed_at"])
+    return (
+        f"{at[0]} 恢复后重置了日志：放弃 {published_at[0]} 公布的检查点（{abandoned['size']} 条），从数据库的 "
+        f"{reset['database_size']} 条继续 / {at[1]}: the log was reset after a restore — the checkpoint of "
+        f"{abandoned['size']} entries published {published_at[1]} was abandoned and the log went on from the "
+        f"database's {reset['database_size']} (evidence kept in keys/log-published.json)"
+    )
+
+
+@log_app.command("status")
+def log_status() -> None:
+    """The log in the database beside the newest checkpoint the bank published (keys/log-published.json).
+    Reads only. Exit 0 when the database contains the published checkpoint, 1 when it does not."""
+    import base64
+
+    from creditbank.translog import service
+    from creditbank.translog.published import RecordError, when
+
+    log = _log()
+    assert log.record is not None  # log_service always keeps the record
+    try:
+        record = log.record.read()
+        divergence = log.divergence()
+    except RecordError as exc:
+        _fail(str(exc), 1)
+    with log.db.reader() as session:
+        size = service.head(session).size
+        newest = service.latest(session)
+    console.print(f"透明日志 transparency log: {log.origin()}")
+    in_db = (
+        f"最新检查点 newest checkpoint {newest.size}, root {base64.b64encode(newest.root).decode()}"
+        if newest is not None
+        else "没有检查点 no checkpoint"
+    )
+    console.print(f"数据库 database:   {size} 条 entries · {in_db}")
+    mine = record.published
+    if mine is None:
+        console.print(f"已公布 published:  尚无记录 nothing recorded yet ({log.record.path})")
+    else:
+        console.print(
+            f"已公布 published:  {mine.size} 条 entries · root {base64.b64encode(mine.root).decode()} · "
+            f"{' · '.join(when(mine.signed_at))} ({log.record.path})"
+        )
+    for reset in record.resets:
+        console.print(f"[yellow]{_reset_line(reset)}[/yellow]")
+    if divergence is not None:
+        console.print(f"[red]{divergence.zh}[/red]\n[red]{divergence.en}[/red]")
+        raise typer.Exit(1)
+    console.print(
+        "[green]一致：数据库包含已公布的检查点 / consistent: the database contains the published log[/green]"
+    )
+
+
+@log_app.command("reset-after-restore")
+def log_reset_after_restore(
+    accept_fork: Annotated[
+        bool,
+        typer.Option(
+            "--accept-fork",
+            help="确认放弃已公布、但数据库中已不存在的检查点，日志从数据库继续（分叉）/ give up the published "
+            "checkpoint the database no longer holds and go on from the database: a declared fork",
+        ),
+    ] = False,
+) -> None:
+    """After a restore to an earlier point that cannot be undone: accept that the log goes on from the
+    database, abandoning the published checkpoint it no longer holds (kept as evidence). Needs
+    --accept-fork. Witnesses and verifiers holding the abandoned checkpoint will see a fork."""
+    from creditbank.translog import service
+    from creditbank.translog.published import Published, RecordError, when
+
+    log = _log()
+    assert log.record is not None
+    try:
+        divergence = log.divergence()
+    except RecordError as exc:
+        _fail(str(exc), 1)
+    if divergence is None:
+        console.print(
+            "数据库包含已公布的检查点，无需重置 / the database contains the published log: nothing to reset"
+        )
+        return
+    if not accept_fork:
+        console.print(f"{divergence.zh}\n{divergence.en}")
+        _fail(
+            "确认无法找回后，加 --accept-fork 再运行一次：日志将从数据库继续，这次分叉会被记下。\n"
+            "If it cannot be recovered, run this again with --accept-fork: the log goes on from the "
+            "database and the fork is recorded.",
+            1,
+        )
+    with log.db.reader() as session:
+        newest = service.latest(session)
+        recorded = Published.of(newest) if newest is not None else None
+    try:
+        log.record.reset(divergence, recorded)
+    except RecordError as exc:
+        _fail(str(exc), 1)
+    lost, size = divergence.published, divergence.database_size
+    published_at = when(lost.signed_at)
+    console.print(
+        f"已记下分叉：放弃 {published_at[0]} 公布的检查点（{lost.size} 条，作为证据保存在 {log.record.path}），"
+        f"日志从数据库的 {size} 条继续。请通知见证人：本日志在第 {size} 条之后分叉，请他们清除为本日志保存的"
+        f"状态，否则会拒绝新的检查点；告诉验证者：恢复点之后签发的证书已不在数据库中，需要重新签发，"
+        f"其 PDF 不会再通过在线验证。然后启动 creditbank serve。\n"
+        f"Fork recorded: the checkpoint of {lost.size} entries published {published_at[1]} is abandoned "
+        f"(kept as evidence in {log.record.path}); the log goes on from the database's {size} entries. "
+        f"Tell your witnesses the log forks after entry {size} and that they must drop their state for it "
+        f"(they refuse the new checkpoints until then); tell verifiers that certificates issued after the "
+        f"restore point are gone from the database and must be issued again (their PDFs no longer verify "
+        f"online). Then start creditbank serve."
+    )
 
 
 @log_app.command("verify-consistency")

@@ -13,6 +13,7 @@ The log's Ed25519 key comes from a ``KeyRing`` — in practice ``certificates.ke
 from __future__ import annotations
 
 import base64
+import logging
 import threading
 import time
 from collections.abc import Sequence
@@ -30,7 +31,7 @@ from creditbank.db import Database
 from creditbank.errors import CreditbankError
 from creditbank.kit import clock, merkle
 from creditbank.kit import signednote as sn
-from creditbank.translog import tiles
+from creditbank.translog import published, tiles
 from creditbank.translog.models import (
     LeafKind,
     TranslogCheckpoint,
@@ -39,6 +40,8 @@ from creditbank.translog.models import (
     TranslogLeaf,
 )
 from creditbank.translog.sequencer import entry_bytes, entry_hash
+
+logger = logging.getLogger("creditbank")
 
 PROOF_TYPE = "creditbank-log-inclusion/v1"
 _CHECKPOINT_LOCK = 0x63626C6F67  # "cblog": the advisory lock id of the checkpointer
@@ -95,8 +98,13 @@ def _ensure_origin(session: Session, base_url: str) -> str:
     return origin
 
 
-def checkpoint(session: Session, keys: KeyRing, *, base_url: str) -> TranslogCheckpoint:
-    """Sign a checkpoint of everything sequenced so far (the latest one when nothing is new)."""
+def checkpoint(
+    session: Session, keys: KeyRing, *, base_url: str, recorded: published.Published | None = None
+) -> TranslogCheckpoint:
+    """Sign a checkpoint of everything sequenced so far (the latest one when nothing is new).
+
+    ``recorded``: the newest checkpoint published, as kept outside the database; a database that
+    does not contain it (restored to an earlier point) is refused, as the signature would fork."""
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _CHECKPOINT_LOCK})
     origin = _ensure_origin(session, base_url)
@@ -113,6 +121,9 @@ def checkpoint(session: Session, keys: KeyRing, *, base_url: str) -> TranslogChe
             raise LogForked(f"checkpoint {previous.size} no longer verifies: {exc}") from None
         if signed.size != previous.size:
             raise LogForked(f"checkpoint row {previous.size} holds a note for size {signed.size}")
+    divergence = published.compare(session, recorded)
+    if divergence is not None:
+        raise LogForked(divergence.en)
     old = previous.size if previous is not None else 0
     tiles.integrate(session, old, size)
     store = tiles.TileStore(session, size)
@@ -337,8 +348,12 @@ class Log:
         *,
         witnesses: Sequence[str] = (),
         cache_tiles: int = 4096,
+        record: published.RecordFile | None = None,
     ) -> None:
         self.db = db
+        self.record = record
+        """Where the newest checkpoint published is kept outside the database (None: nowhere)."""
+        self._recorded_size = -1
         self.keys = keys
         self.base_url = base_url.rstrip("/")
         self.witnesses = [sn.parse_vkey(v) for v in witnesses]
@@ -419,8 +434,47 @@ class Log:
         return blob
 
     def checkpoint(self) -> TranslogCheckpoint:
+        recorded = self.record.read().published if self.record is not None else None
         with self.db.unit_of_work() as session:
-            return checkpoint(session, self.keys, base_url=self.base_url)
+            row = checkpoint(session, self.keys, base_url=self.base_url, recorded=recorded)
+        self._record(row)  # after the commit: a record ahead of the database would refuse a sound one
+        return row
+
+    def _record(self, row: TranslogCheckpoint) -> None:
+        if self.record is None or row.size <= self._recorded_size:
+            return
+        try:
+            self.record.advance(published.Published.of(row))
+        except published.RecordError as exc:
+            # The checkpoint is committed and may be served already; failing the request (a new
+            # certificate) would not unpublish it. The next checkpoint, or the next start, retries.
+            logger.error("transparency log: %s", exc)
+            return
+        self._recorded_size = row.size
+
+    def divergence(self) -> published.Divergence | None:
+        """How the database differs from the checkpoint recorded as published (None: it contains it).
+        Reads only: ``creditbank audit`` and ``log status``."""
+        if self.record is None:
+            return None
+        recorded = self.record.read().published
+        with self.db.reader() as session:
+            return published.compare(session, recorded)
+
+    def settle_published(self) -> None:
+        """At start: refuse a database that does not contain the checkpoint recorded as published
+        (``published.LogBehind``); otherwise record the database's newest checkpoint — a bank
+        upgraded from before the record gets it from its database here."""
+        if self.record is None:
+            return
+        recorded = self.record.read().published
+        with self.db.reader() as session:
+            divergence = published.compare(session, recorded)
+            newest = latest(session)
+        if divergence is not None:
+            raise published.LogBehind(divergence)
+        if newest is not None:
+            self._record(newest)
 
     def covering(self, leaf_index: int, *, wait_seconds: float = 0.0) -> TranslogCheckpoint:
         """A checkpoint that includes ``leaf_index``: an existing one, the scheduled one if it comes

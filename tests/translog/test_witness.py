@@ -14,7 +14,7 @@ from creditbank.app import create_app, log_service
 from creditbank.cli import app as cli
 from creditbank.db import Database
 from creditbank.kit import signednote as sn
-from creditbank.translog import sequencer
+from creditbank.translog import published, sequencer
 from creditbank.translog.client import LogClient
 from creditbank.translog.witness import Witness, WitnessRefusal, quorum
 from tests.translog.test_serving import transport_for
@@ -95,6 +95,9 @@ class TestRefusals:
         with fork_db.unit_of_work() as session:  # leaf 3 differs: a consistent tree of its own
             forged = [(k, r, bytes(32) if i == 3 else d) for i, (k, r, d) in enumerate(_entries(0, 12))]
             sequencer.append(session, forged)
+        # The record of what was published guards an honest bank against a restore, not a dishonest
+        # one against itself: a bank set on showing two views removes it first.
+        (settings.keys_dir / published.FILE).unlink()
         with TestClient(create_app(settings, fork_db)) as second_view:  # same keys_dir: same log key
             second_view.app.state.log.checkpoint()
             with pytest.raises(WitnessRefusal, match="fork: size 12 does not extend size 10") as refused:

@@ -572,7 +572,7 @@ def import_file(
         f"duplicates {report.duplicates}"
     )
     _print_rows(report.errors)
-    _print_rows(report.warnings)
+    _print_rows(report.warnings, total=report.duplicates)  # the report lists the first ones only
 
 
 def _rows_word(n: int) -> str:
@@ -607,16 +607,18 @@ def _print_file_info(info: Any, name: str) -> None:
         console.print(f"未导入的列 / columns not imported: {shown}", markup=False)
 
 
-def _print_rows(entries: list[dict[str, Any]], limit: int = 50) -> None:
-    """Row errors or warnings, Chinese first then English, at most ``limit`` (and how many more)."""
+def _print_rows(entries: list[dict[str, Any]], limit: int = 50, total: int | None = None) -> None:
+    """Row errors or warnings, Chinese first then English, at most ``limit`` (and how many more of
+    ``total``, when the list holds only the first ones)."""
     for entry in entries[:limit]:
         console.print(
             f"  第 {entry['line']} 行 line {entry['line']}: {entry['code']} — {entry['message_zh']} / {entry['message_en']}",
             markup=False,
             highlight=False,
         )
-    if len(entries) > limit:
-        more = len(entries) - limit
+    total = len(entries) if total is None else total
+    if total > limit:
+        more = total - limit
         console.print(f"  …另有 {more} 行 / and {more} more {_rows_word(more)}")
 
 

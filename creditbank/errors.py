@@ -146,9 +146,11 @@ CODES: dict[str, tuple[int, str, str]] = {
     ),
     "external_id_conflict": (
         409,
-        "外部编号 {external_id} 已用于内容不同的记录",
-        "external_id {external_id} was already used with different content",
+        "外部编号 {external_id} 已用于内容不同的记录{where}",
+        "external_id {external_id} was already used with different content{where}",
     ),
+    # {where}: which record — "：见本文件第 3 行" or "：已于 2026-03-05 登记（学习账号 …，成果代码 …）"
+    # (completions.service.Poster), so the clerk can find the other one.
     "idempotency_key_reused": (
         409,
         "Idempotency-Key 已用于不同的请求",
@@ -174,6 +176,15 @@ CODES: dict[str, tuple[int, str, str]] = {
         "({requests}), so they cannot simply be revoked: the deciding school ({schools}) must reject "
         "the request first, or it must expire",
     ),
+    "name_mismatch": (
+        422,
+        "姓名“{name}”与{ref}登记的姓名不一致：请核对{check}是否填错（学分会记到该号码登记的人名下）；"
+        "若号码无误，请学习者到开户机构或区学分银行更正姓名",
+        "The name '{name}' does not match the name registered for {ref}: check the {check} (the credits "
+        "would go to the person registered under it); if the number is right, the learner should have "
+        "their name corrected at the institution that enrolled them or at the district office",
+    ),
+    # The registered name is never shown: the file's own name, and whose number to check.
     "learner_ref_required": (
         422,
         "请填写 account_no 或 national_id 之一",
@@ -703,6 +714,14 @@ ADVICE: dict[str, tuple[str, str]] = {
         "（POST /api/v1/completions/{id}/revoke）再登记。",
         "The outcome is already recorded and its credits counted; do not send it again. To correct it, "
         "revoke the first record (POST /api/v1/completions/{id}/revoke), then post again.",
+    ),
+    "name_mismatch": (
+        "先核对这一行的身份证号或学习账号：多半是号码填错了，学分会记到别人名下。号码无误时，请学习者到开户机构或区学分银行"
+        "更正登记的姓名，再导入这一行。空格、全角字母、间隔号（·•・）的写法和更正前的旧姓名都不算不一致。",
+        "Check the row's ID or account number first: most likely it is mistyped, and the credits would go to "
+        "someone else. If it is right, the learner has the registered name corrected at the institution that "
+        "enrolled them or at the district office; then import the row again. Spaces, full-width letters, the "
+        "forms of the middle dot (·•・) and a name from before a correction do not count as different.",
     ),
     "external_id_conflict": (
         "外部编号是登记的幂等键：同一编号原样重发会得到原来的结果；内容不同的记录请用新的外部编号，或先撤销原记录。",

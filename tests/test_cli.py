@@ -238,12 +238,12 @@ class TestImportSpeaksToAClerk:
 
     def test_one_row_is_one_row(self, sqlite_url, tmp_path, monkeypatch):
         accounts = _world(sqlite_url, people=1, outcomes=1)
-        text = f"标题：春季名单\n外部编号,学习账号,成果代码,完成日期,姓名\nB-1,{accounts[0]},HC-0,2026/4/1 0:00,张三\n"
+        text = f"标题：春季名单\n外部编号,学习账号,成果代码,完成日期,姓名,备注\nB-1,{accounts[0]},HC-0,2026/4/1 0:00,赵大山,补录\n"
         result = _import(tmp_path, monkeypatch, sqlite_url, "one.csv", text)
         assert result.exit_code == 0, result.output
         assert "1 行 row " in result.output and "1 rows" not in result.output
         assert "表头在第 2 行 / header on line 2" in result.output
-        assert "未导入的列 / columns not imported: 姓名" in result.output
+        assert "未导入的列 / columns not imported: 备注" in result.output  # 姓名 is read: checked
         assert "accepted 1" in result.output
 
     def test_a_refused_file_counts_what_it_read_and_suggests_partial(self, sqlite_url, tmp_path, monkeypatch):

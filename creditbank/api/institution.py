@@ -285,12 +285,19 @@ _BATCH_DOC = """Import many completions at once · 批量导入.
 Send **CSV** (UTF-8, UTF-8 with BOM, or GB18030) or **XLSX**, either as the raw body
 (`Content-Type: text/csv` / the XLSX media type) or as multipart field `file`; or **JSON**
 `{"mode": ..., "rows": [{...}]}`. Columns: `external_id, account_no | national_id, outcome_code,
-completed_on, score, hours` (Chinese headers 外部编号, 学习账号, 身份证号, 成果代码, 完成日期, 成绩, 学时 work too).
+completed_on, score, hours, name` (Chinese headers 外部编号, 学习账号, 身份证号, 成果代码, 完成日期, 成绩, 学时, 姓名
+work too). `name` (姓名) is optional and not imported: when given, each row's name must be the one
+registered for its ID number or account — or one the learner had before a correction; spaces,
+full-width letters, the forms of the middle dot (·•・) and case do not count — else the row is refused
+with `name_mismatch` (most likely a wrong ID number: the credits would go to someone else). The
+message never says the registered name.
 
 `mode=all_or_nothing` (default): any bad row → 422 `batch_rejected` with every bad row in `errors`,
 and nothing is written. `mode=partial`: good rows are written, bad rows are listed. Each row is checked
 as a single post is (e.g. `duplicate_completion`, `outcome_held_by_conversion` for a course the learner
-holds through an approved conversion).
+holds through an approved conversion). `external_id_conflict` says which record has the id: the line
+of the same file, or the date it was posted (with its account and outcome). A row repeated word for
+word counts once: `duplicates` and `warning_counts` count every such row, `warnings` lists the first 100.
 Limits: 20 MB, 100 000 rows → 413."""
 
 
@@ -372,6 +379,7 @@ async def post_batch(
             committed=report.committed,
             errors=[RowErrorOut.model_validate(e) for e in report.errors],
             warnings=[RowErrorOut.model_validate(e) for e in report.warnings],
+            warning_counts=report.warning_counts,
             file=None if read is None else FileReadOut.model_validate(read.as_dict()),
         ).model_dump(mode="json")
 

@@ -33,7 +33,18 @@ from openpyxl.utils.exceptions import InvalidFileException
 from creditbank.errors import CreditbankError
 from creditbank.kit import idcard
 
-COLUMNS = ("external_id", "account_no", "national_id", "outcome_code", "completed_on", "score", "hours")
+COLUMNS = (
+    "external_id",
+    "account_no",
+    "national_id",
+    "outcome_code",
+    "completed_on",
+    "score",
+    "hours",
+    "name",
+)
+"""The importer's columns. ``name`` (姓名) is not imported: when a file has it, each row's name is
+checked against the learner's registered name (``name_mismatch``: a wrong ID number)."""
 REQUIRED = ("external_id", "outcome_code", "completed_on")  # plus at least one of account_no / national_id
 LEARNER_REFS = ("account_no", "national_id")
 IGNORED = frozenset({"不合格原因", "reason_refused", "原行号_line", "不合格原因_reason"})
@@ -46,11 +57,11 @@ HEADER_SEARCH_LINES = 10
 春季结业名单), a date or a note above it. The first line naming every required column is the header."""
 ACCEPTED_ZH = (
     "外部编号 external_id、学习账号 account_no 或 身份证号 national_id、成果代码 outcome_code、"
-    "完成日期 completed_on，可选 成绩 score、学时 hours"
+    "完成日期 completed_on，可选 成绩 score、学时 hours、姓名 name"
 )
 ACCEPTED_EN = (
     "external_id (外部编号), account_no (学习账号) or national_id (身份证号), outcome_code (成果代码), "
-    "completed_on (完成日期), optionally score (成绩) and hours (学时)"
+    "completed_on (完成日期), optionally score (成绩), hours (学时) and name (姓名)"
 )
 """The columns a header must name, for the messages that say what a file lacks."""
 
@@ -65,6 +76,9 @@ ALIASES = {
     "完成日期": "completed_on",
     "成绩": "score",
     "学时": "hours",
+    "姓名": "name",
+    "学员姓名": "name",
+    "学生姓名": "name",
 }
 
 _HEADER_WORDS = frozenset(COLUMNS)
@@ -98,7 +112,9 @@ XLSX_MAX_PART_BYTES = 4 * 1024 * 1024  # workbook, rels, styles, theme…: parse
 XLSX_MAX_TOTAL_BYTES = 320 * 1024 * 1024
 XLSX_MAX_RATIO = 100  # inflated / compressed, for members over 1 MB inflated
 XLSX_MAX_CELLS_PER_ROW = 1024
-SHARED_STRINGS_PER_ROW = 3  # external_id and the learner reference are unique per row; codes repeat
+SHARED_STRINGS_PER_ROW = (
+    4  # external_id, the learner reference and the name may be unique per row; codes repeat
+)
 
 # What openpyxl / zipfile raise on a damaged or non-xlsx zip. They are wide types, so they are only
 # ever caught around library calls, never around our own code.
@@ -122,8 +138,8 @@ class Row(NamedTuple):
 
     line: int  # 1-based line as shown in an editor / Excel (the header's line, then the data rows)
     values: dict[str, str | None]
-    """Every key of COLUMNS; stripped strings, "" -> None. A column the file has beyond them (姓名,
-    备注…) is there too under its header as written: not imported, but the refused rows the console
+    """Every key of COLUMNS; stripped strings, "" -> None. A column the file has beyond them (备注,
+    班级…) is there too under its header as written: not imported, but the refused rows the console
     gives back keep it."""
 
 
@@ -137,7 +153,7 @@ class FileInfo:
     """XLSX: the name of the sheet read (the active one, or else the one sheet with a header)."""
     sheets: int = 1
     ignored_columns: list[str] = field(default_factory=list)
-    """Headers of columns that are not imported (姓名, 备注…), as written."""
+    """Headers of columns that are not imported (备注, 班级…), as written."""
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -335,7 +351,7 @@ def _normalise(name: str) -> str:
 def _parse_header(cells: list[str | None], line: int, info: FileInfo) -> list[str | None]:
     """Column name per position: ``None`` for trailing unnamed columns (padding from exports), ""
     for a column read and dropped (``IGNORED``), the header as written for a column beyond
-    ``COLUMNS`` (姓名, 备注…: carried along, not imported, listed in ``info.ignored_columns``)."""
+    ``COLUMNS`` (备注, 班级…: carried along, not imported, listed in ``info.ignored_columns``)."""
     width = len(cells)
     while width and cells[width - 1] is None:
         width -= 1
@@ -356,7 +372,7 @@ def _parse_header(cells: list[str | None], line: int, info: FileInfo) -> list[st
             names[index] = ""  # a known column whose values are not imported
             continue
         if name not in _HEADER_WORDS:
-            # Not one of the bank's columns: the export's own (姓名, 备注, 班级…). SPEC's columns
+            # Not one of the bank's columns: the export's own (备注, 班级…). SPEC's columns
             # are the contract; anything else is the uploader's, kept with the row and not read.
             written = cell.replace("\ufeff", "").strip()
             info.ignored_columns.append(written)

@@ -321,13 +321,13 @@ class _Cleaned:
         dates: dict[int, date] = {}  # a file has a few hundred distinct dates
         make = rules.CleanRow._make
         for frame in self._frames:
-            for line, external_id, account_no, national_id, code, day, score, hours, digest in marshal.loads(
+            for line, ext_id, account, nid, code, day, score, hours, name, digest in marshal.loads(
                 zlib.decompress(frame)
             ):
                 on = dates.get(day)
                 if on is None:
                     on = dates[day] = date.fromordinal(day)
-                yield make((line, external_id, account_no, national_id, code, on, score, hours)), digest
+                yield make((line, ext_id, account, nid, code, on, score, hours, name)), digest
 
 
 def _start(db: Database, institution_id: int) -> str:

@@ -40,6 +40,9 @@ class CleanRow(NamedTuple):
     completed_on: date
     score: float | None
     hours: float | None
+    name: str | None = None
+    """The learner's name as the file gives it (its 姓名 column), to check against the registered one
+    (``Poster``); not part of the completion."""
 
 
 # The columns as the Chinese headers name them (batchfile.ALIASES reads these too): a row's message
@@ -52,6 +55,7 @@ COLUMN_ZH = {
     "completed_on": "完成日期",
     "score": "成绩",
     "hours": "学时",
+    "name": "姓名",
 }
 _SHOWN = 24  # characters of a refused value quoted back; the rest is "…"
 
@@ -138,6 +142,7 @@ def clean(line: int, values: dict[str, Any], *, today: date) -> CleanRow | Probl
         completed_on=completed_on,
         score=numbers["score"],
         hours=numbers["hours"],
+        name=_text(values.get("name")),
     )
 
 

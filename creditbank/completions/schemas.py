@@ -51,7 +51,7 @@ class FileReadOut(BaseModel):
     )
     ignored_columns: list[str] = Field(
         default_factory=list,
-        description="Columns beyond the importer's (姓名, 备注…), as written: not imported",
+        description="Columns beyond the importer's (备注, 班级…), as written: not imported",
     )
 
 
@@ -69,7 +69,13 @@ class BatchReportOut(BaseModel):
     errors: list[RowErrorOut]
     warnings: list[RowErrorOut] = Field(
         default_factory=list,
-        description="Rows not refused but worth a look: duplicate_in_file (with the first line)",
+        description="Rows not refused but worth a look: duplicate_in_file (with the first line) — the "
+        "first 100 by line; warning_counts counts them all",
+    )
+    warning_counts: dict[str, int] = Field(
+        default_factory=dict,
+        description="Every warning's code → its number of rows, including those beyond the 100 listed",
+        examples=[{"duplicate_in_file": 2}],
     )
     file: FileReadOut | None = Field(
         default=None, description="How an uploaded CSV/XLSX was read; null for JSON"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from itertools import islice
 from typing import Any, NamedTuple
 
@@ -40,9 +40,10 @@ from creditbank.errors import CreditbankError, row_error
 from creditbank.institutions import service as institutions
 from creditbank.institutions.models import Institution
 from creditbank.kit import clock, reasons
+from creditbank.kit.halfwidth import name_key
 from creditbank.kit.tokens import hmac_hex, new_ordered_id
 from creditbank.learners import service as learners
-from creditbank.learners.models import InstitutionLearner, Learner
+from creditbank.learners.models import InstitutionLearner, Learner, NameCorrection
 from creditbank.ledger.models import LedgerAccount, LedgerTransaction, Lot, LotState, TxKind
 from creditbank.ledger.queries import released
 from creditbank.ledger.writer import LedgerWriter, Leg, lock
@@ -87,6 +88,10 @@ class Posted(NamedTuple):
     replayed: bool
 
 
+WARNINGS_LISTED = 100
+"""Warnings a report lists (the first ones, by line); ``warning_counts`` counts every one. A term's
+file exported twice into one sheet repeats 50 000 rows: listing each made a 10 MB answer."""
+
 DUPLICATE = "duplicate_in_file"
 """A row the same, word for word, as an earlier line of the file (same external_id, same content):
 counted once — SPEC 3.4's "the same content returns the original" within one file — and listed
@@ -104,7 +109,10 @@ class BatchReport:
     duplicates: int = 0
     """Rows repeating an earlier line exactly (``DUPLICATE``): not imported again, not refused."""
     warnings: list[dict[str, Any]] = field(default_factory=list)
-    """Rows to look at that were not refused (``row_error`` entries): the duplicates, by line."""
+    """Rows to look at that were not refused (``row_error`` entries): the duplicates, the first
+    ``WARNINGS_LISTED`` of them by line."""
+    warning_counts: dict[str, int] = field(default_factory=dict)
+    """Every warning's code → how many rows have it, listed or not."""
 
     @property
     def rejected(self) -> int:
@@ -112,12 +120,13 @@ class BatchReport:
 
     def refused(self, line: int, problem: rules.Problem) -> None:
         """A row's problem: an error, or (a duplicate) a warning."""
-        entry = row_error(line, problem.code, problem.field, problem.params)
         if problem.code == DUPLICATE:
             self.duplicates += 1
-            self.warnings.append(entry)
+            self.warning_counts[DUPLICATE] = self.warning_counts.get(DUPLICATE, 0) + 1
+            if len(self.warnings) < WARNINGS_LISTED:  # rows come in line order: these are the first
+                self.warnings.append(row_error(line, problem.code, problem.field, problem.params))
         else:
-            self.errors.append(entry)
+            self.errors.append(row_error(line, problem.code, problem.field, problem.params))
 
 
 @dataclass(frozen=True)
@@ -130,6 +139,8 @@ class _LearnerRef:
     removed): a post for them need not ask ``learners.link`` again."""
     birth_year: int = 0
     """What ``rules.check_completed_on`` holds a completion date against."""
+    name: str = ""
+    """The registered name, for a file's 姓名 column (``Poster._name_matches``)."""
 
 
 class _Account(NamedTuple):
@@ -194,6 +205,7 @@ def _learners_by(column: Any) -> Select:
             col(LedgerAccount.id),
             col(InstitutionLearner.learner_id).is_not(None),
             col(Learner.birth_year),
+            col(Learner.name),
         )
         .join(LedgerAccount, col(LedgerAccount.learner_id) == col(Learner.id))
         .outerjoin(
@@ -289,6 +301,10 @@ _CONVERTED_SINCE = (
         col(Outcome.institution_id) == _INSTITUTION_ID,
     )
 )
+_FORMER_NAMES = select(col(NameCorrection.learner_id), col(NameCorrection.old_name)).where(
+    in_values(col(NameCorrection.learner_id), "learner_ids")
+)
+"""The names learners had before a correction (``learners.names``): a file's 姓名 may still say one."""
 _RUNNING_IMPORT = select(col(CompletionImport.id)).where(
     col(CompletionImport.institution_id) == _INSTITUTION_ID,
     col(CompletionImport.state) == ImportState.running,
@@ -359,6 +375,11 @@ class Poster:
         """Rows to insert, in ``COMPLETION_COLUMNS`` order (tuples: no dict per imported row)."""
         self._taught: set[int] = set()
         self._hashes: dict[str, str] = {}
+        self._posted_at: dict[str, datetime] = {}
+        """Completion → when it was posted, for an ``external_id_conflict`` with it."""
+        self._former: dict[int, frozenset[str]] = {}
+        """Learner → the ``name_key`` of each name they had before a correction (loaded only for
+        learners a row's 姓名 does not match by their current name)."""
         self._pairs_loaded: set[int] = set()
         self._adopted: list[str] = []
         self._abandoned: set[str] = set()
@@ -402,6 +423,7 @@ class Poster:
         good = [c for c in cleaned if isinstance(c, rules.CleanRow)]
         refs = self._learners(good)
         self._outcomes({c.outcome_code for c in good})
+        self._former_names([c for c in good if c.name is not None], refs)
         if digests is None:
             digests = {}
             for row in good:
@@ -449,6 +471,8 @@ class Poster:
                 "account_no" if row.account_no else "national_id",
                 {"ref": row.account_no or "national_id"},
             )
+        if row.name is not None and not self._name_matches(row.name, ref):
+            return _name_mismatch(row)
         outcome = self.catalogue.get(row.outcome_code)
         if outcome is None:
             return rules.Problem("outcome_not_found", "outcome_code", {"code": row.outcome_code})
@@ -462,7 +486,9 @@ class Poster:
                 return rules.Problem(
                     DUPLICATE, "external_id", {"external_id": row.external_id, "first_line": seen[0]}
                 )
-            return rules.Problem("external_id_conflict", "external_id", {"external_id": row.external_id})
+            return _conflict(
+                row.external_id, f"：见本文件第 {seen[0]} 行", f": see line {seen[0]} of this file"
+            )
         # Idempotency next: a replay of an accepted completion is not a duplicate of itself.
         earlier = existing.get(row.external_id)
         if earlier is not None:
@@ -489,7 +515,7 @@ class Poster:
                 if self.write:
                     self._adopted.append(earlier.id)
                 return earlier._replace(replayed=False)
-            return rules.Problem("external_id_conflict", "external_id", {"external_id": row.external_id})
+            return self._conflict_with(row.external_id, earlier)
         problem = (
             worth_nothing(outcome)
             or rules.check_completed_on(row.completed_on, ref.birth_year)
@@ -653,10 +679,10 @@ class Poster:
         for statement, values in ((_LEARNERS_BY_ACCOUNT, numbers), (_LEARNERS_BY_HMAC, hmacs)):
             if not values:
                 continue
-            for learner_id, account_no, digest, account_id, linked, born in self.session.execute(
+            for learner_id, account_no, digest, account_id, linked, born, name in self.session.execute(
                 statement, {"institution_id": self.institution.id, "keys": values}
             ):
-                ref = _LearnerRef(learner_id, account_no, account_id, bool(linked), born)
+                ref = _LearnerRef(learner_id, account_no, account_id, bool(linked), born, name)
                 known[account_no] = ref
                 if digest:
                     known[digest] = ref
@@ -687,12 +713,64 @@ class Poster:
                 completion, account_no, replayed=True, published=live_pending
             )
             self._hashes[completion.id] = completion.content_hash
+            self._posted_at[completion.id] = completion.created_at
             if completion.revoked_by == ABANDONED_BY:
                 self._abandoned.add(completion.id)
         return found
 
     def _hash_of(self, posted: Posted) -> str:
         return self._hashes[posted.id]
+
+    def _conflict_with(self, external_id: str, earlier: Posted) -> rules.Problem:
+        """``external_id_conflict`` with a completion posted before: when, for whom, which outcome —
+        what the clerk looks it up by (the console lists an account's completions)."""
+        on = clock.local(self._posted_at[earlier.id]).date().isoformat()
+        if earlier.state == CompletionState.pending:  # an import that never published: not shown anywhere
+            return _conflict(
+                external_id,
+                f"：{on} 由一次未完成的导入写入，尚未生效（学习账号 {earlier.account_no}，成果代码 {earlier.outcome_code}）",
+                f": written on {on} by an import that did not finish, not in effect (account "
+                f"{earlier.account_no}, outcome {earlier.outcome_code})",
+            )
+        return _conflict(
+            external_id,
+            f"：已于 {on} 登记（学习账号 {earlier.account_no}，成果代码 {earlier.outcome_code}）",
+            f": posted on {on} (account {earlier.account_no}, outcome {earlier.outcome_code})",
+        )
+
+    def _name_matches(self, name: str, ref: _LearnerRef) -> bool:
+        """Whether a row's 姓名 is the learner's registered name or one they had before a correction
+        (``name_key``: spaces, full-width forms, the middle dot's variants and case do not count).
+
+        Any name on record, whatever the completion's date: the check is there to catch a wrong ID
+        or account number — credits going to another resident — and a former name under the right
+        number is the right person. An LMS keeps the spelling it was given (the correction is made
+        at the bank, often long after), so refusing rows dated after the correction would refuse
+        this term's file for a name the office already knows was theirs, and protect nobody."""
+        if name == ref.name:  # nearly every row: as registered, character for character
+            return True
+        key = name_key(name)
+        return key == name_key(ref.name) or key in self._former.get(ref.learner_id, ())
+
+    def _former_names(self, rows: list[rules.CleanRow], refs: dict[str, _LearnerRef]) -> None:
+        """Load the former names of the learners whose rows' 姓名 is not their current name: one
+        query per chunk, and none at all when every name matches (the usual file)."""
+        wanted: set[int] = set()
+        for row in rows:
+            ref = refs.get(row.account_no or self._hmac(row.national_id))
+            if (
+                ref is not None
+                and row.name != ref.name
+                and ref.learner_id not in self._former
+                and name_key(row.name or "") != name_key(ref.name)
+            ):
+                wanted.add(ref.learner_id)
+        if not wanted:
+            return
+        former: dict[int, set[str]] = {learner_id: set() for learner_id in wanted}
+        for learner_id, old_name in self.session.execute(_FORMER_NAMES, {"learner_ids": sorted(wanted)}):
+            former[learner_id].add(name_key(old_name))
+        self._former.update((learner_id, frozenset(keys)) for learner_id, keys in former.items())
 
     def _load_pairs(self, learner_ids: set[int]) -> None:
         # Once per learner per import: pairs this import adds are tracked in memory as it goes.
@@ -740,6 +818,39 @@ def worth_nothing(outcome: _Outcome) -> rules.Problem | None:
     if outcome.credits_units > 0:
         return None
     return rules.Problem("outcome_without_credits", "outcome_code", {"code": outcome.code})
+
+
+def _conflict(external_id: str, where_zh: str, where_en: str) -> rules.Problem:
+    return rules.Problem(
+        "external_id_conflict",
+        "external_id",
+        {"external_id": external_id, "where_zh": where_zh, "where_en": where_en},
+    )
+
+
+_SHOWN_NAME = 24  # characters of a file's name quoted back, as ``rules.invalid`` quotes a value
+
+
+def _name_mismatch(row: rules.CleanRow) -> rules.Problem:
+    """The file's name and which number to check — never the registered name: the mistyped number
+    most likely belongs to another resident, whom the institution must not learn about from it."""
+    name = row.name or ""
+    shown = name if len(name) <= _SHOWN_NAME else name[: _SHOWN_NAME - 1] + "…"
+    if row.account_no:
+        words = {
+            "ref_zh": f"学习账号 {row.account_no} ",  # a space before 登记, as after a number in prose
+            "ref_en": f"account {row.account_no}",
+            "check_zh": "学习账号",
+            "check_en": "account number",
+        }
+    else:
+        words = {
+            "ref_zh": "这个身份证号",
+            "ref_en": "this ID number",
+            "check_zh": "身份证号",
+            "check_en": "ID number",
+        }
+    return rules.Problem("name_mismatch", "name", {"name": shown, **words})
 
 
 def _digest(row: rules.CleanRow, ref: _LearnerRef) -> str:

@@ -154,7 +154,7 @@ def enroll(
         learner=learner,
         activation_code=code,
         created=created,
-        name_differs=not created and _comparable(learner.name) != _comparable(name),
+        name_differs=not created and halfwidth.name_key(learner.name) != halfwidth.name_key(name),
     )
 
 
@@ -205,11 +205,6 @@ def enrolled_by(session: Session, learner: Learner) -> tuple[str, str]:
         return "区学分银行", "the district office"
     enroller = referenced(session, Institution, learner.enrolled_by_id)
     return enroller.name_zh, enroller.name_en or enroller.name_zh
-
-
-def _comparable(name: str) -> str:
-    """Two spellings of one name: "王秀英", "王 秀英" and "王秀英 " (normalised already) are the same."""
-    return "".join(name.split()).casefold()
 
 
 def _code_hmac(secret: bytes, account_no: str, code: str) -> str:

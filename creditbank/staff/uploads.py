@@ -66,7 +66,10 @@ class UploadResult:
     file: FileInfo
     """How the file was read: the sheet, the header's line, the columns not imported."""
     duplicates: list[dict[str, Any]]
-    """Rows repeating an earlier line exactly (imported once): the report's warnings."""
+    """Rows repeating an earlier line exactly (imported once): the report's warnings, the first
+    ``completions.service.WARNINGS_LISTED`` of them."""
+    duplicate_rows: int = 0
+    """How many rows repeated an earlier line, listed or not."""
 
     def reasons(self) -> list[ReasonCount]:
         """Each reason's count of refused rows, the most frequent first (then the earliest)."""
@@ -181,7 +184,13 @@ def _record_upload(
         f"{upload.filename}: {report.accepted} imported, {report.replayed} already there, "
         f"{report.rejected} refused ({upload.id})",
     )
-    return UploadResult(upload=upload, refused=refused, file=info, duplicates=list(report.warnings))
+    return UploadResult(
+        upload=upload,
+        refused=refused,
+        file=info,
+        duplicates=list(report.warnings),
+        duplicate_rows=report.duplicates,
+    )
 
 
 def _refused_workbook(

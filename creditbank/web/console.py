@@ -647,6 +647,7 @@ def _import(ctx: Ctx, code: str, file, filename: str | None):
         refused=result.refused[:SHOWN_REFUSED_ROWS],
         file=result.file,
         duplicates=result.duplicates,
+        duplicate_rows=result.duplicate_rows,
     )
 
 

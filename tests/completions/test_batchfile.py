@@ -70,6 +70,7 @@ def test_utf8_rows_have_every_column_and_editor_line_numbers():
                 "completed_on": "2024-03-01",
                 "score": "87.5",
                 "hours": None,
+                "name": None,
             },
         ),
         Row(
@@ -82,6 +83,7 @@ def test_utf8_rows_have_every_column_and_editor_line_numbers():
                 "completed_on": "2024-03-02",
                 "score": None,
                 "hours": "12",
+                "name": None,
             },
         ),
     ]
@@ -172,6 +174,7 @@ def test_header_names_are_normalised():
         "completed_on": "2024-03-01",
         "score": "1",
         "hours": "2",
+        "name": None,
     }
 
 
@@ -333,6 +336,7 @@ def test_xlsx_dates_numbers_and_sheet_row_numbers():
         "completed_on": "2024-03-01",
         "score": "87.5",
         "hours": "12",
+        "name": None,
     }
     assert items[2].values["account_no"] == "1234567"
     assert items[2].values["completed_on"] == "2024-03-02"

@@ -12,6 +12,7 @@ import openpyxl
 from sqlalchemy import func, select
 
 from creditbank.completions.models import Completion
+from creditbank.kit import clock
 from creditbank.kit.checkdigit import mod11_2
 from creditbank.learners.models import Learner
 from tests.conftest import institution, learner, national_id, outcome
@@ -247,7 +248,7 @@ class TestHeaders:
         text = f"外部编号,姓名,学习账号,成果代码,完成日期,备注\r\nE1,张桂兰,{person['account_no']},YC-ELEC,2026-03-05,补录\r\n"
         r = _csv(client, inst, text, encoding="gb18030")
         assert (r.status_code, r.json()["accepted"]) == (200, 1), r.text
-        assert r.json()["file"]["ignored_columns"] == ["姓名", "备注"]
+        assert r.json()["file"]["ignored_columns"] == ["备注"]  # 姓名 is read: checked, not imported
 
     def test_the_active_sheet_is_read_and_named(self, client):
         inst, person, _ = _world(client)
@@ -301,6 +302,54 @@ class TestRepeatedRows:
         assert (r.status_code, r.json()["code"]) == (422, "batch_rejected")
         assert [(e["line"], e["code"]) for e in r.json()["errors"]] == [(3, "external_id_conflict")]
         assert _count(db) == 0
+        (error,) = r.json()["errors"]  # which record has the id: the other line of this file
+        assert error["message_zh"] == "外部编号 E1 已用于内容不同的记录：见本文件第 2 行"
+        assert (
+            error["message_en"]
+            == "external_id E1 was already used with different content: see line 2 of this file"
+        )
+
+    def test_an_id_posted_before_with_other_content_says_when_and_for_whom(self, client, db):
+        inst, person, _ = _world(client)
+        account = person["account_no"]
+        first = client.post(
+            "/api/v1/completions",
+            json={
+                "external_id": "E1",
+                "account_no": account,
+                "outcome_code": "YC-ELEC",
+                "completed_on": "2026-03-05",
+            },
+            headers=inst,
+        )
+        assert first.status_code == 201, first.text
+        text = (
+            "external_id,account_no,outcome_code,completed_on\n"
+            f"E1,{account},YC-TEA,2026-03-05\n"
+            f"E2,{account},YC-TEA,2026-03-06\n"
+        )
+        r = _csv(client, inst, text, mode="partial")
+        assert (r.status_code, r.json()["accepted"]) == (200, 1), r.text
+        (error,) = r.json()["errors"]
+        assert (error["line"], error["code"]) == (2, "external_id_conflict")
+        today = clock.today().isoformat()
+        assert error["message_zh"] == (
+            f"外部编号 E1 已用于内容不同的记录：已于 {today} 登记（学习账号 {account}，成果代码 YC-ELEC）"
+        )
+        assert error["message_en"].endswith(f": posted on {today} (account {account}, outcome YC-ELEC)")
+        assert _count(db) == 2
+
+    def test_hundreds_of_repeats_are_all_counted_and_the_first_hundred_listed(self, client, db):
+        inst, person, _ = _world(client)
+        row = f"E1,{person['account_no']},YC-ELEC,2026-03-05"
+        text = "external_id,account_no,outcome_code,completed_on\n" + f"{row}\n" * 251
+        r = _csv(client, inst, text)
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert (body["accepted"], body["duplicates"], body["total_rows"]) == (1, 250, 251)
+        assert body["warning_counts"] == {"duplicate_in_file": 250}
+        assert [w["line"] for w in body["warnings"]] == list(range(3, 103))  # the first 100, in order
+        assert _count(db) == 1
 
     def test_too_many_rows_says_to_split_the_file(self, client, settings):
         inst, person, _ = _world(client)
@@ -309,3 +358,96 @@ class TestRepeatedRows:
         r = _csv(client, inst, "external_id,account_no,outcome_code,completed_on\n" + rows)
         assert (r.status_code, r.json()["code"]) == (413, "too_many_rows")
         assert "拆成" in r.json()["title"] and "不超过 2 行" in r.json()["title"]
+
+
+class TestNameColumn:
+    """A 姓名 column is checked against the learner registered under the row's ID number or account:
+    a name that differs most likely means a mistyped ID number — credits for another resident."""
+
+    @staticmethod
+    def _names(number: str, *rows: tuple[str, str, str]) -> str:
+        lines = ["外部编号,身份证号,姓名,成果代码,完成日期"]
+        lines += [f"{external_id},{number},{name},{code},2026-03-05" for external_id, name, code in rows]
+        return "\r\n".join(lines) + "\r\n"
+
+    def test_a_name_other_than_the_registered_one_refuses_the_row_without_saying_that_name(self, client, db):
+        inst, _, number = _world(client)  # 张桂兰
+        text = self._names(number, ("E1", "张桂兰", "YC-ELEC"), ("E2", "李建国", "YC-TEA"))
+        r = _csv(client, inst, text, encoding="gb18030")
+        assert (r.status_code, r.json()["code"]) == (422, "batch_rejected"), r.text
+        (error,) = r.json()["errors"]
+        assert (error["line"], error["code"], error["field"]) == (3, "name_mismatch", "name")
+        assert error["message_zh"].startswith(
+            "姓名“李建国”与这个身份证号登记的姓名不一致：请核对身份证号是否填错"
+        )
+        assert "开户机构或区学分银行更正姓名" in error["message_zh"]
+        assert (
+            "does not match the name registered for this ID number: check the ID number"
+            in error["message_en"]
+        )
+        assert "张桂兰" not in error["message_zh"] + error["message_en"]  # the registered name is not told
+        assert _count(db) == 0  # all or nothing: nothing written
+        partial = _csv(client, inst, text, encoding="gb18030", mode="partial")
+        assert (partial.json()["accepted"], partial.json()["rejected"]) == (1, 1), partial.text
+        assert _count(db) == 1
+
+    def test_an_account_number_row_names_the_account_to_check(self, client):
+        inst, person, _ = _world(client)
+        account = person["account_no"]
+        r = _csv(
+            client,
+            inst,
+            f"外部编号,学习账号,姓名,成果代码,完成日期\r\nE1,{account},王秀英,YC-ELEC,2026-03-05\r\n",
+        )
+        (error,) = r.json()["errors"]
+        assert error["code"] == "name_mismatch"
+        assert error["message_zh"].startswith(
+            f"姓名“王秀英”与学习账号 {account} 登记的姓名不一致：请核对学习账号"
+        )
+
+    def test_spaces_full_width_letters_middle_dots_and_case_are_the_same_name(self, client, db):
+        inst = institution(client)
+        codes = [f"YC-{n}" for n in range(4)]
+        for code in codes:
+            outcome(client, inst, code, credits=1)
+        spellings = {
+            "买买提·吐尔逊": ["买买提 • 吐尔逊", "买买提．吐尔逊", "买买提・吐尔逊", "买买提.吐尔逊"],
+            "张桂兰": ["张　桂兰", " 张 桂 兰", "张桂兰", "张\u200b桂兰"],  # the last: a zero-width space
+            "Li Na": ["LI NA", "Ｌｉ Ｎａ", "LiNa", "li  na"],
+        }
+        lines = ["external_id,account_no,name,outcome_code,completed_on"]
+        for n, (registered, written) in enumerate(spellings.items()):
+            account = learner(client, inst, name=registered)["account_no"]
+            lines += [f"E{n}-{k},{account},{name},{codes[k]},2026-03-05" for k, name in enumerate(written)]
+        lines.append(f"E9,{account},李娜,YC-0,2026-03-05")  # Li Na in characters: not what was registered
+        r = _csv(client, inst, "\n".join(lines) + "\n", mode="partial")
+        assert r.status_code == 200 and r.json()["accepted"] == 12, r.text
+        assert [(e["line"], e["code"]) for e in r.json()["errors"]] == [(14, "name_mismatch")]
+
+    def test_a_name_the_learner_had_before_a_correction_still_matches(self, client, db):
+        inst, _, _ = _world(client)
+        number = national_id()
+        person = learner(client, inst, name="张小明", national_id=number)
+        corrected = client.post(
+            f"/api/v1/learners/{person['account_no']}/name-corrections",
+            json={"name": "张晓明", "reason": "开户时录错"},
+            headers=inst,
+        )
+        assert corrected.status_code == 201, corrected.text
+        # The LMS still has the old spelling on one row, the new one on the other: both are theirs.
+        text = self._names(number, ("E1", "张小明", "YC-ELEC"), ("E2", "张晓明", "YC-TEA"))
+        r = _csv(client, inst, text)
+        assert r.status_code == 200 and r.json()["accepted"] == 2, r.text
+        # Someone else's name is still refused.
+        other = _csv(client, inst, self._names(number, ("E3", "张桂兰", "YC-ELEC")))
+        assert [e["code"] for e in other.json()["errors"]] == ["name_mismatch"]
+
+    def test_a_json_batch_may_send_the_name_too(self, client, db):
+        inst, person, _ = _world(client)
+        row = {"external_id": "J1", "account_no": person["account_no"], "outcome_code": "YC-ELEC",
+               "completed_on": "2026-03-05"}  # fmt: skip
+        wrong = client.post(BATCH, json={"rows": [row | {"name": "李建国"}]}, headers=inst)
+        assert [(e["line"], e["code"]) for e in wrong.json()["errors"]] == [(1, "name_mismatch")]
+        right = client.post(BATCH, json={"rows": [row | {"name": "张桂兰"}]}, headers=inst)
+        assert right.status_code == 200 and right.json()["accepted"] == 1, right.text
+        assert _count(db) == 1

@@ -22,7 +22,7 @@ from creditbank.institutions.models import Institution
 from creditbank.learners.models import Learner
 from creditbank.learners.queries import statement
 from creditbank.ledger.models import BatchState, LedgerTransaction, Lot, LotBatch, LotState
-from tests.conftest import ADMIN, OPERATOR, completion_body, institution, learner, outcome
+from tests.conftest import ADMIN, OPERATOR, completion_body, counting, institution, learner, outcome
 
 ROWS = 12
 CHUNK = 3
@@ -334,6 +334,49 @@ class TestStagedImport:
         assert _count(db, Completion, Completion.state == CompletionState.active) == ROWS - 1
         with db.reader() as session:
             assert audit(session).ok
+
+    @pytest.mark.parametrize("mode", ["all_or_nothing", "partial"])
+    def test_a_name_column_costs_a_query_per_chunk_at_most_and_a_wrong_name_is_refused(
+        self, client, db, settings, mode
+    ):
+        """The 姓名 check reads registered names with the learners (no query of its own) and the
+        names before a correction only for the chunks that need them — never one query per row."""
+        importer, _, people = _world(client, db)  # 张桂兰, each of them
+        for p in people[::2]:  # half of them corrected since: the file still says the old name
+            done = client.post(
+                f"/api/v1/learners/{p['account_no']}/name-corrections",
+                json={"name": "张贵兰", "reason": "开户时录错"},
+                headers=importer,
+            )
+            assert done.status_code == 201, done.text
+        rows = _rows(people)
+        for _, values in rows:
+            values["name"] = "张 桂兰"
+        rows[-1][1]["name"] = "李建国"  # the wrong person's ID number, most likely
+        with counting(db) as statements:
+            if mode == "partial":
+                report = _run(db, settings, rows, mode=mode)
+            else:
+                with pytest.raises(CreditbankError) as caught:
+                    _run(db, settings, rows)
+        former = [s for s in statements if "learner_name_correction" in s]
+        chunks = ROWS // CHUNK
+        if mode == "partial":
+            assert (report.accepted, [(e["line"], e["code"]) for e in report.errors]) == (
+                ROWS - 1,
+                [(ROWS + 1, "name_mismatch")],
+            )
+            assert len(former) == chunks  # one pass
+        else:
+            errors = caught.value.errors or []
+            assert [(e["line"], e["code"]) for e in errors] == [(ROWS + 1, "name_mismatch")]
+            assert _count(db, Completion) == 0 and _count(db, LedgerTransaction) == 0
+            assert len(former) == chunks  # the check pass only: nothing was written
+        # Every name the current one: the names before a correction are not asked for at all.
+        current = [(line, {**v, "external_id": f"N{line}", "name": "张桂兰"}) for line, v in rows[1::2]]
+        with counting(db) as statements:
+            _run(db, settings, current, mode="partial")
+        assert not [s for s in statements if "learner_name_correction" in s]
 
 
 class TestPublish:

@@ -59,3 +59,39 @@ def test_in_chromium(live, browser):
     page.wait_for_selector("#reasons")
     assert page.locator("#reasons tbody tr").count() == 2 and page.locator("#refused tbody tr").count() == 100
     check(page, "console-upload-many-refused")
+
+
+def test_a_name_that_is_not_the_registered_one_is_a_reason_of_its_own(client, world):
+    """The 姓名 column is checked: 李建国's account with 张桂兰's name is refused, saying to check the
+    number — without saying whose name the account has."""
+    staff_sign_in(client, "yc-clerk")
+    token = csrf(client, "/console/YCCEC/upload")
+    form = client.get("/console/YCCEC/upload")
+    assert "姓名" in form.text and re.search(r'id="name-column">[^<]*更正前的旧姓名也算一致', form.text)
+    zhang, li, _ = world.people
+    lines = ["外部编号,学习账号,姓名,成果代码,完成日期", f"N-1,{zhang},张桂兰,YC-ELEC,2026-03-01",
+             f"N-2,{li},张桂兰,YC-ELEC,2026-03-01"]  # fmt: skip
+    page = client.post(
+        "/console/YCCEC/upload",
+        data={"csrf_token": token},
+        files={"file": ("names.csv", "\r\n".join(lines).encode(), "text/csv")},
+    )
+    assert re.search(r'data-accepted="1"[^>]*data-rejected="1"', page.text), page.text
+    assert re.findall(r'<tr data-code="([a-z_]+)" data-rows="(\d+)">', page.text) == [("name_mismatch", "1")]
+    refused = re.search(r'<tr data-line="3">.*?</tr>', page.text, re.S).group(0)
+    assert f"姓名“张桂兰”与学习账号 {li} 登记的姓名不一致" in refused and "李建国" not in page.text
+
+
+def test_many_repeated_rows_are_counted_and_the_first_hundred_listed(client, world):
+    staff_sign_in(client, "yc-clerk")
+    token = csrf(client, "/console/YCCEC/upload")
+    row = f"R-1,{world.people[0]},YC-ELEC,2026-03-01"
+    data = "\n".join(["external_id,account_no,outcome_code,completed_on", *[row] * 151]).encode()
+    page = client.post(
+        "/console/YCCEC/upload", data={"csrf_token": token}, files={"file": ("twice.csv", data, "text/csv")}
+    )
+    assert re.search(r'data-accepted="1"[^>]*data-rejected="0"', page.text), page.text
+    assert re.search(r'id="duplicates">150<', page.text)
+    assert "以下是 150 个重复行中的前 100 行" in page.text
+    listed = re.findall(r'<li data-line="(\d+)">', page.text)
+    assert [int(n) for n in listed] == list(range(3, 103))

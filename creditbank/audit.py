@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy import func, or_, select, text
@@ -45,6 +45,7 @@ from creditbank.ledger.models import (
 )
 from creditbank.translog import audit as translog_audit
 from creditbank.translog.models import LeafKind
+from creditbank.translog.service import LOST_REF
 
 
 @dataclass
@@ -63,9 +64,15 @@ class AuditReport:
 
 
 def audit(
-    session: Session, *, max_problems: int = 50, log_verifiers: list[sn.Verifier] | None = None
+    session: Session,
+    *,
+    max_problems: int = 50,
+    log_verifiers: list[sn.Verifier] | None = None,
+    lost_leaves: Sequence[range] = (),
 ) -> AuditReport:
-    """``log_verifiers``: the transparency log's public keys, to check the checkpoints' signatures."""
+    """``log_verifiers``: the transparency log's public keys, to check the checkpoints' signatures.
+    ``lost_leaves``: leaves put back from the published log after a restore, as recorded outside the
+    database (``translog.published``) — they stand for records the restore lost."""
     report = AuditReport()
 
     def problem(text: str) -> bool:
@@ -247,7 +254,7 @@ def audit(
     if _audit_names(session, problem):
         return report
     report.log_checkpoints_signed = log_verifiers is not None
-    _audit_log(session, report, problem, ledger_hashes, log_verifiers)
+    _audit_log(session, report, problem, ledger_hashes, log_verifiers, lost_leaves)
     return report
 
 
@@ -371,6 +378,7 @@ def _audit_log(
     problem: Callable[[str], bool],
     ledger_hashes: dict[str, tuple[int, str]],
     log_verifiers: list[sn.Verifier] | None,
+    lost_leaves: Sequence[range],
 ) -> None:
     """Every leaf recomputed from the row it names, every row of the ledger and every certificate
     event in exactly one leaf, in order — then the log's own tiles and signed checkpoints."""
@@ -384,6 +392,15 @@ def _audit_log(
         nonlocal last_seq
         where = f"log leaf {leaf.index}"
         digest = leaf.digest.hex()
+        if leaf.ref == LOST_REF:
+            # Only where the record outside the database says so: in the database alone, marking a
+            # leaf lost would hide a deleted row.
+            if any(leaf.index in lost for lost in lost_leaves):
+                return False
+            return problem(
+                f"{where} is marked as put back after a restore, but keys/log-published.json records no "
+                "such re-append — the row it recorded was deleted"
+            )
         if leaf.kind == LeafKind.ledger_transaction:
             found = ledger_hashes.get(leaf.ref)
             if found is None:

@@ -771,7 +771,8 @@ def audit() -> None:
     from creditbank.app import log_service
     from creditbank.audit import audit as run_audit
     from creditbank.learners import secret as deployment_secret
-    from creditbank.translog.published import RecordError
+    from creditbank.translog import published
+    from creditbank.translog.published import Record, RecordError
 
     settings = get_settings()
     if settings.secret is not None or (settings.keys_dir / "secret.key").exists():
@@ -789,21 +790,23 @@ def audit() -> None:
             _keys_folder(settings)
     log = log_service(settings, db)
     verifiers = log.verifiers()
+    assert log.record is not None  # log_service always keeps the record
+    problems: list[str] = []
+    try:
+        record = log.record.read()
+    except RecordError as exc:
+        record, problems = Record(None), [str(exc)]
     with db.reader() as session:
-        report = run_audit(session, log_verifiers=verifiers)
+        report = run_audit(session, log_verifiers=verifiers, lost_leaves=record.lost_leaves())
         # The secret the learners were matched with is part of what must be intact.
         report.problems += deployment_secret.audit(session, settings)
-    # The database must still contain what the log published (a restore can take it back).
-    try:
-        divergence = log.divergence()
-        resets = log.record.read().resets if log.record is not None else []
-    except RecordError as exc:
-        report.problems.append(str(exc))
-    else:
-        if divergence is not None:
-            report.problems += [divergence.zh, divergence.en]
-        for reset in resets:  # a declared fork stays visible
-            console.print(f"[yellow]{_reset_line(reset)}[/yellow]")
+        # The database must still contain what the log published (a restore can take it back).
+        divergence = published.compare(session, record.published)
+    report.problems += problems
+    if divergence is not None:
+        report.problems += [divergence.zh, divergence.en]
+    for reset in record.resets:  # a declared fork, or records lost, stay visible
+        console.print(f"[yellow]{_reset_line(reset)}[/yellow]")
     console.print(
         f"{report.transactions} transactions, {report.postings} postings, {report.accounts} accounts, "
         f"{report.log_leaves} log entries"
@@ -1426,7 +1429,15 @@ def log_checkpoint() -> None:
 def _reset_line(reset: dict) -> str:
     from creditbank.translog.published import when
 
-    abandoned, at = reset["abandoned"], when(reset["at"])
+    at = when(reset["at"])
+    if "reappended" in reset:
+        first, size = reset["reappended"]["from"], reset["reappended"]["to"]
+        return (
+            f"{at[0]} 恢复后从已公布日志的副本补回了第 {first}–{size - 1} 条，它们对应的记录已随恢复丢失 / {at[1]}: "
+            f"entries {first}–{size - 1} were put back from a copy of the published log after a restore; the "
+            f"records they stand for were lost with it"
+        )
+    abandoned = reset["abandoned"]
     published_at = when(abandoned["signed_at"])
     return (
         f"{at[0]} 恢复后重置了日志：放弃 {published_at[0]} 公布的检查点（{abandoned['size']} 条），从数据库的 "
@@ -1490,10 +1501,21 @@ def log_reset_after_restore(
             "checkpoint the database no longer holds and go on from the database: a declared fork",
         ),
     ] = False,
+    entries_from: Annotated[
+        str | None,
+        typer.Option(
+            "--entries-from",
+            help="已公布日志的副本（镜像地址，或存有其 log/tile/… 的文件夹）：从中补回丢失的条目，不分叉 / a copy "
+            "of the published log (a mirror's address, or a folder holding its log/tile/…): put the lost "
+            "entries back from it, without a fork",
+        ),
+    ] = None,
 ) -> None:
-    """After a restore to an earlier point that cannot be undone: accept that the log goes on from the
-    database, abandoning the published checkpoint it no longer holds (kept as evidence). Needs
-    --accept-fork. Witnesses and verifiers holding the abandoned checkpoint will see a fork."""
+    """After a restore to an earlier point that cannot be undone. With --entries-from: put the
+    published entries the database lost back from a copy of the published log (checked against the
+    signed root), so the log goes on without a fork; the records they stand for stay lost. With
+    --accept-fork: the log goes on from the database, abandoning the published checkpoint it no longer
+    holds (kept as evidence); witnesses and verifiers holding it will see a fork."""
     from creditbank.translog import service
     from creditbank.translog.published import Published, RecordError, when
 
@@ -1508,12 +1530,17 @@ def log_reset_after_restore(
             "数据库包含已公布的检查点，无需重置 / the database contains the published log: nothing to reset"
         )
         return
+    if entries_from is not None:
+        _reappend(log, divergence, entries_from)
+        return
     if not accept_fork:
         console.print(f"{divergence.zh}\n{divergence.en}")
         _fail(
-            "确认无法找回后，加 --accept-fork 再运行一次：日志将从数据库继续，这次分叉会被记下。\n"
+            "确认无法找回后，加 --accept-fork 再运行一次：日志将从数据库继续，这次分叉会被记下；如有已公布日志的"
+            "镜像，先试 --entries-from 镜像。\n"
             "If it cannot be recovered, run this again with --accept-fork: the log goes on from the "
-            "database and the fork is recorded.",
+            "database and the fork is recorded. If a mirror of the published log exists, try "
+            "--entries-from MIRROR first.",
             1,
         )
     with log.db.reader() as session:
@@ -1536,6 +1563,51 @@ def log_reset_after_restore(
         f"(they refuse the new checkpoints until then); tell verifiers that certificates issued after the "
         f"restore point are gone from the database and must be issued again (their PDFs no longer verify "
         f"online). Then start creditbank serve."
+    )
+
+
+def _reappend(log: Any, divergence: Any, source: str) -> None:
+    """``reset-after-restore --entries-from``: the published entries the database lost, back from a copy."""
+    from creditbank.translog import service
+    from creditbank.translog.client import FetchError, client_for
+    from creditbank.translog.published import RecordError
+
+    lost = divergence.published
+    if not divergence.older:
+        _fail(
+            f"数据库的日志已有 {divergence.database_size} 条，与已公布的不同，无法补回：请先重新恢复数据库，"
+            f"在写入任何新记录之前运行本命令。\nThe database's log has {divergence.database_size} entries and "
+            f"differs from the published one: nothing can be put back. Restore the database again and run "
+            f"this before anything new is written.",
+            1,
+        )
+    first = divergence.database_size
+    try:
+        entries = client_for(source).entries_between(first, lost.size)
+    except FetchError as exc:
+        _fail(
+            f"无法从 {source} 读取第 {first}–{lost.size - 1} 条 / cannot read entries {first}–{lost.size - 1} "
+            f"from {source}: {exc}",
+            1,
+        )
+    try:
+        with log.db.unit_of_work() as session:
+            service.reappend(session, log.keys, lost, entries, first=first)
+    except service.LogForked as exc:
+        _fail(f"没有补回任何条目 / nothing was put back: {exc}", 1)
+    try:
+        log.record.reappended(first, lost.size)
+    except RecordError as exc:
+        _fail(str(exc), 1)
+    console.print(
+        f"已从 {source} 补回第 {first}–{lost.size - 1} 条（{lost.size - first} 条），数据库重新包含已公布的检查点"
+        f"（{lost.size} 条），日志不分叉，见证人无需任何操作。这些条目对应的记录（证书、撤销、记账）仍随恢复丢失："
+        f"请各机构重新登记恢复点之后的学习成果，丢失的证书需要重新签发。然后启动 creditbank serve。\n"
+        f"Put back entries {first}–{lost.size - 1} ({lost.size - first}) from {source}: the database holds the "
+        f"published checkpoint of {lost.size} again, the log does not fork and witnesses need do nothing. The "
+        f"records those entries stand for (certificates, revocations, postings) are still lost with the "
+        f"restore: institutions must post again what they recorded after the restore point, and lost "
+        f"certificates must be issued again. Then start creditbank serve."
     )
 
 

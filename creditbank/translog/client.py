@@ -6,8 +6,10 @@ bank runs. It trusts nothing it fetches: callers verify the checkpoint's signatu
 from __future__ import annotations
 
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable
+from pathlib import Path
 
 from creditbank.translog import tiles
 
@@ -33,6 +35,27 @@ def urllib_transport(
         return exc.code, exc.read()
     except (urllib.error.URLError, TimeoutError, OSError) as exc:
         raise FetchError(f"{url}: {exc}") from None
+
+
+def folder_transport(
+    method: str, url: str, body: bytes | None, content_type: str | None
+) -> tuple[int, bytes]:
+    """A static mirror copied to disk, read through ``file://`` URLs (its ``log/tile/…`` files)."""
+    path = Path(urllib.parse.unquote(urllib.parse.urlsplit(url).path))
+    try:
+        return 200, path.read_bytes()
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        return 404, b""
+    except OSError as exc:
+        raise FetchError(f"{path}: {exc}") from None
+
+
+def client_for(source: str) -> LogClient:
+    """A client for a bank or mirror address (``https://…``, the folder above ``log/``) or a folder
+    holding a copy of one."""
+    if source.startswith(("http://", "https://")):
+        return LogClient(source)
+    return LogClient(Path(source).resolve().as_uri(), folder_transport)
 
 
 class LogClient:
@@ -73,6 +96,21 @@ class LogClient:
             offset += 2 + length
         if len(out) != width or offset != len(blob):
             raise FetchError(f"entry bundle {index}: expected {width} entries")
+        return out
+
+    def entries_between(self, begin: int, end: int) -> list[bytes]:
+        """Entries ``begin … end-1``, bundle by bundle (a partial bundle, or the full one it became)."""
+        out: list[bytes] = []
+        for index in range(begin // tiles.WIDTH, (end - 1) // tiles.WIDTH + 1 if end > begin else 0):
+            width = min(tiles.WIDTH, end - index * tiles.WIDTH)
+            try:
+                bundle = self.entries(index, width)
+            except FetchError:
+                if width == tiles.WIDTH:
+                    raise
+                bundle = self.entries(index, tiles.WIDTH)[:width]
+            first = index * tiles.WIDTH
+            out += bundle[max(0, begin - first) :]
         return out
 
     def post(self, path: str, body: bytes, content_type: str) -> tuple[int, bytes]:

@@ -7,8 +7,10 @@ different tree. Under C2SP two checkpoints of one origin that are not consistent
 proof of a tampered log to every verifier. This record lives beside the log's keys, which a database
 restore does not touch: the bank compares its database with it at start (``serve``, each app),
 before each signature and in ``creditbank audit``, and refuses when the database does not contain
-it. ``creditbank log reset-after-restore --accept-fork`` is the one way past that refusal: it keeps
-the abandoned checkpoint in the record's ``resets`` as evidence.
+it. ``creditbank log reset-after-restore`` is the way past that refusal, and is recorded in the
+record's ``resets``: ``--entries-from`` puts the lost entries back from a copy of the published log
+(no fork; the leaves are marked lost, which the audit accepts only where the record says so),
+``--accept-fork`` gives the published checkpoint up and keeps it as evidence.
 
 The file is public data (the checkpoint was published), written like ``log-keys.json``: a temp file
 in the folder renamed into place, under a lock, and only ever forward — several workers sign.
@@ -77,7 +79,14 @@ class Record:
     published: Published | None
     resets: list[dict[str, Any]] = field(default_factory=list)
     """``reset-after-restore`` events, oldest first: ``{at, abandoned, database_size,
-    database_checkpoint}`` — the published checkpoint given up, and the log it was given up for."""
+    database_checkpoint}`` — the published checkpoint given up, and the log it was given up for — or
+    ``{at, reappended: {from, to}}`` — published entries put back from a copy, their records lost."""
+
+    def lost_leaves(self) -> list[range]:
+        """The leaves put back from a copy of the published log: their records are gone."""
+        return [
+            range(r["reappended"]["from"], r["reappended"]["to"]) for r in self.resets if "reappended" in r
+        ]
 
 
 @dataclass(frozen=True)
@@ -231,6 +240,14 @@ class RecordFile:
             updated = Record(newest, [*record.resets, event])
             self._write(updated)
             return updated
+
+    def reappended(self, first: int, size: int) -> None:
+        """Note that entries ``first … size-1`` were put back from a copy of the published log: their
+        leaves stand for records the restore lost (``creditbank audit`` accepts them as such)."""
+        with self._locked():
+            record = self.read()
+            event = {"at": clock.iso(clock.now()), "reappended": {"from": first, "to": size}}
+            self._write(Record(record.published, [*record.resets, event]))
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:

@@ -31,7 +31,7 @@ from creditbank.db import Database
 from creditbank.errors import CreditbankError
 from creditbank.kit import clock, merkle
 from creditbank.kit import signednote as sn
-from creditbank.translog import published, tiles
+from creditbank.translog import published, sequencer, tiles
 from creditbank.translog.models import (
     LeafKind,
     TranslogCheckpoint,
@@ -44,6 +44,9 @@ from creditbank.translog.sequencer import entry_bytes, entry_hash
 logger = logging.getLogger("creditbank")
 
 PROOF_TYPE = "creditbank-log-inclusion/v1"
+LOST_REF = "lost-in-restore"
+"""The ref of a leaf put back from the published log after a restore (``reappend``): the record it
+stands for is gone with the restore; only its kind and digest survive."""
 _CHECKPOINT_LOCK = 0x63626C6F67  # "cblog": the advisory lock id of the checkpointer
 
 
@@ -136,6 +139,51 @@ def checkpoint(
     body = sn.Checkpoint(origin, size, root).text
     note = sn.join(body, [sn.sign(body, origin, keys.private_key(key.kid))])
     row = TranslogCheckpoint(size=size, root=root, note=note, kid=key.kid, created_at=clock.now())
+    session.add(row)
+    session.flush()
+    return row
+
+
+def reappend(
+    session: Session, keys: KeyRing, recorded: published.Published, entries: Sequence[bytes], *, first: int
+) -> TranslogCheckpoint:
+    """After a restore to an earlier point: put back the published entries ``first …`` the database
+    lost, taken from a copy of the published log (a mirror), and the published checkpoint itself —
+    only if they and the database's own leaves make exactly the tree that was published, so the log
+    goes on without a fork. The copy need not be trusted: the signed root decides. Raises
+    ``LogForked`` (the caller's transaction rolls back: nothing changed) otherwise."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _CHECKPOINT_LOCK})
+    try:
+        signed, _ = sn.open_checkpoint(recorded.note, log_verifiers(recorded.origin, keys))
+    except sn.NoteError as exc:
+        raise LogForked(f"the recorded checkpoint does not verify with the log's keys: {exc}") from None
+    if (signed.size, signed.root) != (recorded.size, recorded.root):
+        raise LogForked("the recorded checkpoint's note and its size or root disagree")
+    size = sequencer.lock(session)
+    if size != first or first + len(entries) != recorded.size:
+        raise LogForked(
+            f"the log has {size} entries: {len(entries)} entries from {first} do not reach {recorded.size}"
+        )
+    items: list[sequencer.Entry] = []
+    for offset, entry in enumerate(entries):
+        if len(entry) != 1 + merkle.HASH_SIZE or entry[0] not in set(LeafKind):
+            raise LogForked(f"entry {first + offset} is not a creditbank log entry")
+        items.append((LeafKind(entry[0]), LOST_REF, entry[1:]))
+    sequencer.append(session, items)
+    previous = latest(session)
+    tiles.integrate(session, previous.size if previous is not None else 0, recorded.size)
+    if tiles.TileStore(session, recorded.size).root() != recorded.root:
+        raise LogForked(
+            f"the database's {first} entries and the {len(entries)} from the copy do not make the published "
+            f"tree of {recorded.size}: the copy is not of this log, or the database was written to after the restore"
+        )
+    kids = {sn.Verifier(recorded.origin, k.public_key).vkey: k.kid for k in keys.all()}
+    kid = kids[next(iter(sn.verify(recorded.note, [sn.parse_vkey(v) for v in kids])[1]))]
+    created = clock.parse_iso(recorded.signed_at) or clock.now()
+    row = TranslogCheckpoint(
+        size=recorded.size, root=recorded.root, note=recorded.note, kid=kid, created_at=created
+    )
     session.add(row)
     session.flush()
     return row

@@ -6,6 +6,7 @@ put back (``creditbank backup`` / ``restore`` too); on PostgreSQL the database c
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
@@ -22,7 +23,8 @@ from creditbank.app import create_app, log_service
 from creditbank.cli import app as cli
 from creditbank.config import Settings, get_settings
 from creditbank.db import Database
-from creditbank.translog import published
+from creditbank.kit import merkle
+from creditbank.translog import published, tiles
 from creditbank.translog.published import LogBehind
 from creditbank.translog.service import Log, LogForked
 from tests.conftest import completion_body, institution, learner, outcome
@@ -78,6 +80,22 @@ class Bank:
         finally:
             db.dispose()
 
+    def mirror(self, folder: Path) -> None:
+        """Copy the published entry bundles to ``folder/log/tile/entries/…``, as a static mirror keeps them."""
+        db = Database(self.settings.database_url)
+        try:
+            with TestClient(create_app(self.settings, db)) as client:
+                size = self.record()["published"]["size"]
+                for index in range((size + tiles.WIDTH - 1) // tiles.WIDTH):
+                    width = min(tiles.WIDTH, size - index * tiles.WIDTH)
+                    path = tiles.tile_path("entries", index, None if width == tiles.WIDTH else width)
+                    answer = client.get(f"/log/{path}")
+                    assert answer.status_code == 200, path
+                    (folder / "log" / path).parent.mkdir(parents=True, exist_ok=True)
+                    (folder / "log" / path).write_bytes(answer.content)
+        finally:
+            db.dispose()
+
     def record(self) -> dict:
         return json.loads((self.settings.keys_dir / published.FILE).read_text(encoding="utf-8"))
 
@@ -104,6 +122,7 @@ def restored(settings: Settings, request: pytest.FixtureRequest, tmp_path: Path)
     put_back = _snapshot(settings.database_url, request, tmp_path)
     bank.post(3, checkpoint=True)
     lost = bank.record()["published"]
+    bank.mirror(tmp_path / "mirror")
     put_back()
     return bank, lost, backed_up
 
@@ -230,6 +249,58 @@ class TestResetAfterRestore:
         assert again.exit_code == 0 and "nothing to reset" in again.output
 
 
+class TestTheLostEntriesBackFromAMirror:
+    def test_the_log_goes_on_without_a_fork(self, restored, monkeypatch, tmp_path):
+        bank, lost, backed_up = restored
+        mirror = str(tmp_path / "mirror")
+        back = _cli(monkeypatch, bank.settings, "log", "reset-after-restore", "--entries-from", mirror)
+        assert back.exit_code == 0, back.output
+        assert (
+            f"Put back entries {backed_up}–{lost['size'] - 1}" in back.output
+            and "does not fork" in back.output
+        )
+        assert bank.record()["published"] == lost  # nothing abandoned
+        assert _cli(monkeypatch, bank.settings, "log", "status").exit_code == 0
+
+        log = bank.post(1, checkpoint=True)  # starts; the next checkpoint extends the published one
+        grown = bank.record()["published"]
+        assert grown["size"] == lost["size"] + 1
+        proof = log.consistency_proof(lost["size"], grown["size"])
+        roots = [base64.b64decode(c["root"]) for c in (lost, grown)]
+        assert merkle.verify_consistency(lost["size"], grown["size"], proof, *roots)  # what a witness checks
+
+        audited = _cli(monkeypatch, bank.settings, "audit")
+        assert audited.exit_code == 0, audited.output
+        assert f"entries {backed_up}–{lost['size'] - 1} were put back" in audited.output
+
+        # In the database alone, marking a leaf lost would hide a deleted row: the record decides.
+        path = bank.settings.keys_dir / published.FILE
+        data = json.loads(path.read_text(encoding="utf-8"))
+        path.write_text(json.dumps(data | {"resets": []}), encoding="utf-8")
+        audited = _cli(monkeypatch, bank.settings, "audit")
+        assert audited.exit_code == 1 and f"log leaf {backed_up} is marked as put back" in audited.output
+
+    def test_a_copy_that_is_not_the_published_log_puts_nothing_back(self, restored, monkeypatch, tmp_path):
+        bank, lost, backed_up = restored
+        (bundle,) = (tmp_path / "mirror").rglob("*.p/*")
+        forged = bytearray(bundle.read_bytes())
+        forged[-1] ^= 1  # the last entry's digest
+        bundle.write_bytes(bytes(forged))
+        back = _cli(
+            monkeypatch,
+            bank.settings,
+            "log",
+            "reset-after-restore",
+            "--entries-from",
+            str(tmp_path / "mirror"),
+        )
+        assert back.exit_code == 1 and "nothing was put back" in back.output
+        assert "do not make the published tree" in back.output
+        status = _cli(monkeypatch, bank.settings, "log", "status")
+        assert status.exit_code == 1 and f"数据库 database:   {backed_up} 条 entries" in status.output
+        assert bank.record() == {"published": lost, "resets": []}
+
+
 class TestTheBackupCommands:
     def test_restoring_an_older_backup_is_caught_by_restore_and_serve(
         self, sqlite_settings, tmp_path, monkeypatch
@@ -249,3 +320,4 @@ class TestTheBackupCommands:
         served = _cli(monkeypatch, sqlite_settings, "serve", "--no-install-fonts")
         assert served.exit_code == 1
         assert "数据库里的透明日志比本行已经公布的旧" in served.output
+

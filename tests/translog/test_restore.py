@@ -320,4 +320,3 @@ class TestTheBackupCommands:
         served = _cli(monkeypatch, sqlite_settings, "serve", "--no-install-fonts")
         assert served.exit_code == 1
         assert "数据库里的透明日志比本行已经公布的旧" in served.output
-

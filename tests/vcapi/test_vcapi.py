@@ -28,12 +28,15 @@ from creditbank.kit import multikey
 from creditbank.kit.dataintegrity import RDFC, create_proof
 from tests.conftest import ADMIN, OPERATOR, completion_body, institution, learner, outcome
 from tests.kit.test_dataintegrity import CREATED, ob_credential
+from tests.kit.test_jsonld_budget import costly_collections
 from tests.verification.test_interop import INTEROP
 
 V2 = "https://www.w3.org/ns/credentials/v2"
 V1 = "https://www.w3.org/2018/credentials/v1"
 SEC = "https://w3id.org/security#"
 VC_ERR = "https://www.w3.org/TR/vc-data-model#"
+DB_PRESENTATION = Path(__file__).parents[1] / "vectors" / "digital-bazaar-presentation.json"
+"""Signed by tests/interop/vcapi.mjs sign-vp (challenge u-challenge-123, domain verifier.example)."""
 
 
 @pytest.fixture
@@ -414,7 +417,26 @@ class TestVerifyPresentations:
         vp = self._presentation(node, tmp_path)
         options = {"challenge": "u-challenge-123", "domain": "verifier.example"}
         r = api.post("/presentations/verify", json={"verifiablePresentation": vp, "options": options})
-        assert (r.status_code, r.json()["verified"]) == (200, True), r.text
+        assert (r.status_code, r.json().get("verified")) == (200, True), r.text
+
+    def test_a_garbage_collection_during_the_check_does_not_refuse_it(self, api, monkeypatch):
+        # The test above failed once in a full CI run. Reproduced (1 in ~300 fresh apps): 422
+        # vc_too_costly, the 2 s JSON-LD budget charged with a full garbage collection of the test
+        # process (6 s CPU) that the 10 ms check of this very presentation happened to set off.
+        # Here a collection of fixed cost is forced while the check loads its first context.
+        vp = json.loads(DB_PRESENTATION.read_text(encoding="utf-8"))
+        loader = api.app.state.vcapi.loader
+        load = loader.load
+        options = {"challenge": "u-challenge-123", "domain": "verifier.example"}
+        with costly_collections(monkeypatch) as collect:
+
+            def collecting(url: str) -> Any:
+                collect()
+                return load(url)
+
+            monkeypatch.setattr(loader, "load", collecting)
+            r = api.post("/presentations/verify", json={"verifiablePresentation": vp, "options": options})
+        assert (r.status_code, r.json().get("verified")) == (200, True), r.text
 
     @pytest.mark.parametrize(
         ("options", "problem"),

@@ -1566,6 +1566,54 @@ def log_reset_after_restore(
     )
 
 
+@log_app.command("record-published")
+def log_record_published(
+    source: Annotated[
+        str,
+        typer.Argument(
+            help="本行公布过的检查点：文件（见证人保存的 <origin>.checkpoint、存下的 /log/checkpoint），或提供 "
+            "/log/checkpoint 的镜像或 CDN 地址 / a checkpoint the bank published: a file (a witness's "
+            "<origin>.checkpoint, a saved /log/checkpoint) or the address of a mirror or CDN serving /log/checkpoint"
+        ),
+    ],
+) -> None:
+    """Tell the bank of a checkpoint it published that keys/log-published.json does not hold — when
+    keys/ itself came back from a backup, its record is only as new as that backup. The note must
+    verify with the log's keys; the record only moves forward. Then `log status` compares with it."""
+    from creditbank.kit import signednote as sn
+    from creditbank.translog.client import FetchError, client_for
+    from creditbank.translog.published import Published, RecordError
+
+    log = _log()
+    assert log.record is not None
+    try:
+        if source.startswith(("http://", "https://")):
+            note = client_for(source).checkpoint_note()
+        else:
+            note = Path(source).read_text(encoding="utf-8")
+        checkpoint, _ = sn.open_checkpoint(note, log.verifiers())
+    except (OSError, FetchError, sn.NoteError, UnicodeDecodeError) as exc:
+        _fail(f"不是本行日志签署的检查点 / not a checkpoint signed by this bank's log: {exc}", 1)
+    try:
+        recorded = log.record.advance(
+            Published(checkpoint.origin, checkpoint.size, checkpoint.root, note, "")
+        )
+        held = log.record.read().published
+    except RecordError as exc:
+        _fail(str(exc), 1)
+    if not recorded:
+        console.print(
+            f"记录中已有同样大或更大的检查点（{held.size if held else 0} 条），未改动 / the record already holds a "
+            f"checkpoint at least as large ({held.size if held else 0} entries): unchanged"
+        )
+        return
+    console.print(
+        f"已记下本行公布过的检查点（{checkpoint.size} 条）；请运行 creditbank log status 与数据库比较 / recorded the "
+        f"checkpoint of {checkpoint.size} entries the bank published; run creditbank log status to compare the "
+        f"database with it"
+    )
+
+
 def _reappend(log: Any, divergence: Any, source: str) -> None:
     """``reset-after-restore --entries-from``: the published entries the database lost, back from a copy."""
     from creditbank.translog import service

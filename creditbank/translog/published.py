@@ -54,7 +54,7 @@ class Published:
     note: str
     """The signed note (body and the log's signature line)."""
     signed_at: str
-    """When it was signed (ISO 8601 UTC)."""
+    """When it was signed (ISO 8601 UTC); empty when the bank was told of it afterwards."""
 
     @classmethod
     def of(cls, row: TranslogCheckpoint) -> Published:
@@ -161,6 +161,8 @@ class Divergence:
 
 def when(signed_at: str) -> tuple[str, str]:
     """A recorded time as people read it: Beijing time in Chinese, UTC in English."""
+    if not signed_at:  # told afterwards (``log record-published``): when it was signed is unknown
+        return "此前", "earlier"
     at = clock.parse_iso(signed_at)
     if at is None or at.tzinfo is None:
         return signed_at, signed_at

@@ -93,6 +93,7 @@ class Bank:
                     assert answer.status_code == 200, path
                     (folder / "log" / path).parent.mkdir(parents=True, exist_ok=True)
                     (folder / "log" / path).write_bytes(answer.content)
+                (folder / "log" / "checkpoint").write_bytes(client.get("/log/checkpoint").content)
         finally:
             db.dispose()
 
@@ -221,6 +222,42 @@ class TestARestoreToAnEarlierPoint:
         bank.post(1, checkpoint=True)
         status = _cli(monkeypatch, settings, "log", "status")
         assert status.exit_code == 0 and "consistent" in status.output
+
+
+class TestKeysRestoredToo:
+    def test_the_record_is_brought_forward_from_a_checkpoint_kept_elsewhere(
+        self, settings, request, tmp_path, monkeypatch
+    ):
+        bank = Bank(settings)
+        bank.post(2, checkpoint=True)
+        put_back = _snapshot(settings.database_url, request, tmp_path)
+        shutil.copytree(settings.keys_dir, tmp_path / "keys-backup")
+        bank.post(3, checkpoint=True)
+        bank.mirror(tmp_path / "mirror")  # /log/checkpoint as a CDN or a witness kept it
+        size = bank.record()["published"]["size"]
+        put_back()
+        shutil.rmtree(settings.keys_dir)
+        shutil.copytree(tmp_path / "keys-backup", settings.keys_dir)  # a new machine: both from backup
+        assert _cli(monkeypatch, settings, "log", "status").exit_code == 0  # the record is as old as the keys
+
+        seen = tmp_path / "mirror" / "log" / "checkpoint"
+        forged = tmp_path / "forged.checkpoint"
+        forged.write_text(seen.read_text().replace(f"\n{size}\n", f"\n{size + 1}\n", 1))
+        refused = _cli(monkeypatch, settings, "log", "record-published", str(forged))
+        assert refused.exit_code == 1 and "not a checkpoint signed by this bank's log" in refused.output
+
+        told = _cli(monkeypatch, settings, "log", "record-published", str(seen))
+        assert told.exit_code == 0 and f"recorded the checkpoint of {size} entries" in told.output
+        status = _cli(monkeypatch, settings, "log", "status")
+        assert (
+            status.exit_code == 1 and f"the checkpoint published earlier has {size} entries" in status.output
+        )
+        db = Database(settings.database_url)
+        try:
+            with pytest.raises(LogBehind):
+                create_app(settings, db)
+        finally:
+            db.dispose()
 
 
 class TestResetAfterRestore:

@@ -163,6 +163,12 @@ CODES: dict[str, tuple[int, str, str]] = {
         "Completion {id} belongs to a batch import that has not been published yet: it can be seen once published",
     ),
     "already_revoked": (409, "该记录已撤销", "This completion is already revoked"),
+    "completion_not_converted": (
+        409,
+        "学习成果记录 {id} 的学分没有被学分转换使用，不需要区学分银行强制撤销：请登记这条记录的机构（{institution}）的审批员在机构控制台直接撤销",
+        "No conversion used the credits of completion {id}, so the district office need not force its revocation: "
+        "an approver of the institution that posted it ({institution}) revokes it in the institution console",
+    ),
     "lot_consumed": (
         409,
         "该学分已用于学分转换，不能直接撤销",

@@ -819,25 +819,32 @@ def _line_ids(session: Session, transcript_id: str) -> list[str]:
     )
 
 
-def revoke_for_completion(session: Session, *, completion_id: str, reason: str) -> list[str]:
-    """Revoke every live certificate that rests on a completion (its credits were reversed): the
-    achievement certificates, the transcripts, and the transcript lines (embedded badges) that
-    carry it — a transcript's other lines stay valid."""
-    ids = (
+def resting_on(session: Session, *, completion_id: str, revoked: bool = False) -> list[Certificate]:
+    """The certificates that rest on a completion: the achievement certificates, the transcripts and
+    the transcript lines (embedded badges) that carry it, and conversion certificates whose credits
+    came from it. Those still valid — what revoking the completion revokes (the district office reads
+    them before it forces a revocation); ``revoked=True``: those already revoked."""
+    revoked_at = col(Certificate.revoked_at)
+    return list(
         session.execute(
-            select(col(Certificate.id))
+            select(Certificate)
             .join(CertificateSource, col(CertificateSource.certificate_id) == col(Certificate.id))
             .where(
-                col(CertificateSource.completion_id) == completion_id, col(Certificate.revoked_at).is_(None)
+                col(CertificateSource.completion_id) == completion_id,
+                revoked_at.is_not(None) if revoked else revoked_at.is_(None),
             )
             .order_by(Certificate.id)
-        )
-        .scalars()
-        .all()
+        ).scalars()
     )
+
+
+def revoke_for_completion(session: Session, *, completion_id: str, reason: str) -> list[str]:
+    """Revoke every live certificate that rests on a completion (its credits were reversed) — a
+    transcript's other lines stay valid."""
+    ids = [certificate.id for certificate in resting_on(session, completion_id=completion_id)]
     for certificate_id in ids:
         revoke(session, certificate_id=certificate_id, reason=reason, cascade=False)
-    return list(ids)
+    return ids
 
 
 def completion_revoked(session: Session, *, completion_id: str, reason: str | None) -> list[str]:

@@ -8,14 +8,21 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col
 
 from creditbank.catalogue.models import Outcome
-from creditbank.conversion.models import Conversion, ConversionLot, ConversionRule, Qualification
+from creditbank.conversion.models import (
+    Conversion,
+    ConversionLot,
+    ConversionRule,
+    ConversionState,
+    Qualification,
+)
 from creditbank.conversion.schemas import ConversionOut, LockedOut, RuleOut
 from creditbank.conversion.sources import RuleSource
 from creditbank.institutions.models import Institution
@@ -151,3 +158,68 @@ def institution_conversions(
         .all()
     )
     return conversions_out(session, found)
+
+
+# -- what a forced revocation undoes ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Undone:
+    """A conversion a forced revocation undoes (or undid), as the district office reads it: the
+    rule, the course it granted and the school that granted it, the credits it granted and the
+    credits it used (given back to the learner when it is reversed)."""
+
+    id: str
+    state: str
+    rule_code: str
+    rule_name_zh: str
+    rule_name_en: str | None
+    target_title_zh: str
+    target_title_en: str | None
+    owner_name_zh: str
+    owner_name_en: str | None
+    grant_units: int
+    used_units: int
+
+    @property
+    def balance_change_units(self) -> int:
+        """What undoing it does to the learner's balance: the credits it used come back, the
+        credits it granted go. A request still waiting only locked credits: nothing."""
+        if self.state != ConversionState.approved:
+            return 0
+        return self.used_units - self.grant_units
+
+
+def undone(session: Session, conversions: Sequence[Conversion]) -> list[Undone]:
+    """``conversions`` (``service.built_on``'s walk) in its order, in words: two queries."""
+    if not conversions:
+        return []
+    ids = [c.id for c in conversions]
+    used: dict[str, int] = dict(
+        session.execute(
+            select(col(ConversionLot.conversion_id), func.sum(col(ConversionLot.units)))
+            .where(col(ConversionLot.conversion_id).in_(ids))
+            .group_by(col(ConversionLot.conversion_id))
+        ).all()
+    )
+    words: dict[int, tuple[str, str, str | None, str, str | None, str, str | None]] = {
+        rule_id: (code, name_zh, name_en, title_zh, title_en, owner_zh, owner_en)
+        for rule_id, code, name_zh, name_en, title_zh, title_en, owner_zh, owner_en in session.execute(
+            select(
+                col(ConversionRule.id),
+                col(ConversionRule.code),
+                col(ConversionRule.name_zh),
+                col(ConversionRule.name_en),
+                col(Outcome.title_zh),
+                col(Outcome.title_en),
+                col(Institution.name_zh),
+                col(Institution.name_en),
+            )
+            .join(Outcome, col(Outcome.id) == col(ConversionRule.target_outcome_id))
+            .join(Institution, col(Institution.id) == col(ConversionRule.owner_institution_id))
+            .where(col(ConversionRule.id).in_({c.rule_id for c in conversions}))
+        )
+    }
+    return [
+        Undone(c.id, c.state, *words[c.rule_id], c.grant_units, int(used.get(c.id) or 0)) for c in conversions
+    ]

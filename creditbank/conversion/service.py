@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlmodel import Session, col
 
 from creditbank.catalogue.models import Outcome
@@ -1089,34 +1089,63 @@ def locked_by(session: Session, *, lot_id: str) -> list[tuple[str, str]]:
     ]
 
 
-def reverse_for_lot(session: Session, *, lot_id: str, reason: str) -> list[str]:
-    """Undo every conversion that used a lot (pending ones are released, approved ones reversed,
-    recursively when their own target lot was used further). Returns the reversed conversion ids."""
-    done: list[str] = []
-    uses = (
-        session.execute(
+LIVE = (ConversionState.pending, ConversionState.approved)
+"""The conversions a forced revocation still has to undo."""
+
+
+def built_on(session: Session, *, lot_id: str, undone: bool = False) -> list[Conversion]:
+    """The conversions resting on a lot, in the order a forced revocation undoes them: each pending
+    request holding it, and each approved conversion that used it — after what was built in turn on
+    that conversion's own credits (depth first). One walk for the preview the district office reads
+    before it confirms (web/revocation.py) and for :func:`reverse_for_lot`, so the page lists exactly
+    what the revocation then does.
+
+    ``undone=True``: afterwards, what such a revocation undid — reversed conversions and requests the
+    cascade ended (``decided_by = "cascade"``)."""
+    seen: set[str] = set()
+    order: list[Conversion] = []
+
+    def walk(held_lot: str) -> None:
+        state = col(Conversion.state)
+        which = (
+            or_(
+                state == ConversionState.reversed,
+                and_(state == ConversionState.rejected, col(Conversion.decided_by) == "cascade"),
+            )
+            if undone
+            else state.in_(LIVE)
+        )
+        uses = session.execute(
             select(Conversion)
             .join(ConversionLot, col(ConversionLot.conversion_id) == col(Conversion.id))
-            .where(
-                col(ConversionLot.lot_id) == lot_id,
-                col(Conversion.state).in_((ConversionState.pending, ConversionState.approved)),
-            )
-            .order_by(Conversion.id)
-        )
-        .scalars()
-        .all()
-    )
-    for conversion in uses:
-        if conversion.state not in (ConversionState.pending, ConversionState.approved):
-            continue  # already undone through another path of this cascade
+            .where(col(ConversionLot.lot_id) == held_lot, which)
+            .order_by(col(Conversion.id))
+        ).scalars()
+        for conversion in list(uses):
+            if conversion.id in seen:
+                continue  # reached through another path of this cascade
+            seen.add(conversion.id)
+            if conversion.target_lot_id is not None and conversion.state in (
+                ConversionState.approved,
+                ConversionState.reversed,
+            ):
+                walk(conversion.target_lot_id)
+            order.append(conversion)
+
+    walk(lot_id)
+    return order
+
+
+def reverse_for_lot(session: Session, *, lot_id: str, reason: str) -> list[str]:
+    """Undo every conversion that used a lot (pending ones are released, approved ones reversed,
+    recursively when their own target lot was used further). Returns the undone conversion ids."""
+    undone = built_on(session, lot_id=lot_id)
+    for conversion in undone:
         if conversion.state == ConversionState.pending:
             _release(session, conversion, ConversionState.rejected, by="cascade", reason=reason)
-            done.append(conversion.id)
-            continue
-        done += reverse_for_lot(session, lot_id=conversion.target_lot_id, reason=reason)
-        _reverse(session, conversion, reason)
-        done.append(conversion.id)
-    return done
+        else:
+            _reverse(session, conversion, reason)
+    return [conversion.id for conversion in undone]
 
 
 def _reverse(session: Session, conversion: Conversion, reason: str) -> None:

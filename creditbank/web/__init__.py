@@ -21,6 +21,7 @@ from creditbank.web import (
     problems,
     public,
     recognition,
+    revocation,
     security,
     stats,
     verifier,
@@ -46,6 +47,7 @@ def install(app: FastAPI) -> None:
     app.include_router(accounts.router)
     app.include_router(console.router)
     app.include_router(office.router)
+    app.include_router(revocation.router)
     app.include_router(stats.router)
     app.include_router(recognition.router)
     app.include_router(problems.router)

@@ -14,6 +14,7 @@ from fastapi.responses import HTMLResponse
 
 from creditbank.audit import audit as run_audit
 from creditbank.certificates.keys import describe
+from creditbank.completions import revocation
 from creditbank.conversion import queries as conversion_queries
 from creditbank.conversion import service as conversions
 from creditbank.errors import CreditbankError
@@ -189,6 +190,7 @@ def _learner_page(ctx: Ctx, account_no: str, *, status: int = 200, **values):
         balance = ledger_queries.balance(session, learner)
         enrolled_by = learners.enrolled_by(session, learner)
         usernames = {f"operator:{a.id}": a.username for a in staff_accounts.list_operators(session)}
+        records = revocation.of_learner(session, learner_id=learner.id)
     return _page(
         ctx,
         "learner",
@@ -203,6 +205,7 @@ def _learner_page(ctx: Ctx, account_no: str, *, status: int = 200, **values):
         form=values.pop("form", {}),
         base="/operator",
         completions_url=None,
+        records=records,  # every institution's: the way to a record only the office may revoke
         **values,
     )
 

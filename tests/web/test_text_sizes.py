@@ -12,7 +12,7 @@ import pytest
 from tests.web.conftest import new_page
 from tests.web.consoleworld import sheet
 from tests.web.staffworld import STAFF_PASSWORD, add_operator, add_staff, csrf, staff_sign_in, totp_code
-from tests.web.world import PASSWORD, build
+from tests.web.world import PASSWORD, build, completion_id
 
 WIDTHS = (320, 360, 390)
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -50,6 +50,13 @@ def test_no_page_scrolls_sideways_at_any_text_size_on_a_small_phone(live, browse
     transcript = client.post("/api/v1/me/certificates", json={"kind": "transcript"}, headers=bearer)
     assert transcript.status_code == 201, transcript.text
     certificate = transcript.json()["id"]
+    # A record a conversion used: the office's page of what forcing its revocation undoes.
+    asked = client.post("/api/v1/me/conversions", json={"rule_code": "AGRI-3"}, headers=bearer)
+    decided = client.post(
+        f"/api/v1/conversions/{asked.json()['id']}/decide", json={"decision": "approve"}, headers=world.ou
+    )
+    assert decided.status_code == 200, decided.text
+    converted = completion_id(client, world.account_no, "YC-ELEC")
 
     # The clerk's recent changes and uploads: each line starts with a date and time.
     add_staff(client, "YCCEC", "yc-clerk", "clerk")
@@ -115,6 +122,7 @@ def test_no_page_scrolls_sideways_at_any_text_size_on_a_small_phone(live, browse
         [
             "/operator", "/operator/institutions", "/operator/institutions/YCCEC", "/operator/rules",
             "/operator/keys", "/operator/audit", f"/operator/learners/{world.account_no}", "/operator/stats",
+            "/operator/completions", f"/operator/completions/{converted}",
         ],
         text,
     )  # fmt: skip

@@ -7,7 +7,10 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
+from creditbank.completions.models import Completion
+from creditbank.learners.models import Learner
 from tests.conftest import OPERATOR, completion_body, institution, learner, outcome
 
 PASSWORD = "长城长城12345"
@@ -114,3 +117,13 @@ def build(client: TestClient) -> World:
     link = made.headers["location"].split("/")[3].split("?")[0]
     client.cookies.clear()
     return World(yc, ou, person["account_no"], person["activation_code"], token, cert, link)
+
+
+def completion_id(client: TestClient, account_no: str, outcome_code: str) -> str:
+    """The id of a learner's record of a course (the API answers it only to the institution that posted it)."""
+    with client.app.state.db.reader() as session:  # type: ignore[attr-defined]
+        return session.execute(
+            select(Completion.id)
+            .join(Learner, Learner.id == Completion.learner_id)
+            .where(Completion.outcome_code == outcome_code, Learner.account_no == account_no)
+        ).scalar_one()

@@ -4,7 +4,8 @@ transparency log.
 Finds an edited posting (its transaction's hash no longer matches), a deleted or reordered
 transaction (a gap in ``seq`` or a broken ``prev_hash`` link), an edited completion (its content
 digest changed), any materialised balance that disagrees with the postings, and a posting whose
-copy of its transaction's fields (what a statement line shows) disagrees with the transaction.
+copy of its transaction's fields (what a statement line shows) disagrees with the transaction,
+and a learner holding one course twice — through its completion and through a conversion into it.
 Then the log: every leaf recomputed from the row it names, every transaction and certificate event
 in exactly one leaf and in order, the tree rebuilt and compared with the stored tiles and every signed checkpoint — so a row
 edited, deleted, inserted or reordered behind the service's back is named even when whoever did it
@@ -24,13 +25,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy import func, or_, select, text
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, col
 
+from creditbank.catalogue.models import Outcome
 from creditbank.certificates.models import Certificate
 from creditbank.certificates.service import revocation_digest
 from creditbank.completions import rules
 from creditbank.completions.models import Completion
 from creditbank.conversion.models import Conversion, ConversionLot
+from creditbank.institutions.models import Institution
 from creditbank.kit import signednote as sn
 from creditbank.kit.canonical import digest_hex
 from creditbank.learners.models import Learner, NameCorrection
@@ -41,8 +45,10 @@ from creditbank.ledger.models import (
     LedgerHead,
     LedgerTransaction,
     Lot,
+    LotState,
     Posting,
 )
+from creditbank.ledger.queries import lot_live
 from creditbank.translog import audit as translog_audit
 from creditbank.translog.models import LeafKind
 from creditbank.translog.service import LOST_REF
@@ -248,6 +254,8 @@ def audit(
             f"(reversal {reversal})"
         ):
             return report
+    if _audit_courses_held_once(session, problem):
+        return report
     total = session.execute(select(func.coalesce(func.sum(Posting.amount_units), 0))).scalar_one()
     if total != 0 and problem(f"all postings sum to {total}, not 0"):
         return report
@@ -256,6 +264,104 @@ def audit(
     report.log_checkpoints_signed = log_verifiers is not None
     _audit_log(session, report, problem, ledger_hashes, log_verifiers, lost_leaves)
     return report
+
+
+_RECORD = {
+    "completion": ("完成记录", "completion"),
+    "conversion": ("学分转换", "conversion"),
+    "lot": ("学分批次", "lot"),
+}
+"""How a finding names what holds a course: its completion or conversion (a lot of neither, by its own id)."""
+
+
+def _audit_courses_held_once(session: Session, problem: Callable[[str], bool]) -> bool:
+    """No learner holds one course (an institution's outcome, any version) through a conversion and
+    through another live lot of it — its completion, or another conversion. The services refuse both
+    orders (``outcome_held_by_conversion``, ``conversion_target_held``; ``conversion.taken_targets``
+    is the rule: a course is held by a live lot of it) and end a waiting request when the course is
+    posted (``superseded``); a hand-edited database or a race the guards missed leaves the course
+    counted twice with every balance and hash consistent, so only this finds it. Records that ended
+    (a revoked completion, a reversed conversion: their lots reversed; a withdrawn, rejected or
+    superseded request: no lot) hold nothing. Two completions of one course are the database's to
+    refuse (``uq_completion_active_outcome``).
+
+    Driven by the conversions (few beside the completions), each one's lot looked up among its
+    learner's lots (``ix_lot_learner_state``): the database returns only the courses held twice,
+    nothing is kept per lot, and the time follows the conversions, not the size of the ledger.
+    True when the report is full."""
+    # The conversions' lots first, a table of their own (MATERIALIZED), each found by its id: in one
+    # join, or found by ``lot.conversion_id`` (NULL on every other lot), both databases walked every
+    # learner's lots instead — 502 000 lots, 2 000 conversions: PostgreSQL 4.3 s → 0.19 s, SQLite
+    # 0.63 s → 0.10 s.
+    converted = (
+        select(
+            col(Lot.id).label("id"),
+            col(Lot.learner_id).label("learner_id"),
+            col(Lot.outcome_id).label("outcome_id"),
+            col(Conversion.id).label("conversion_id"),
+            col(LedgerTransaction.seq).label("seq"),
+        )
+        .select_from(Conversion)
+        .join(Lot, col(Lot.id) == col(Conversion.target_lot_id))
+        .join(LedgerTransaction, col(LedgerTransaction.id) == col(Lot.transaction_id))
+        .where(col(Lot.state) == LotState.active)  # a conversion's lot is written active, never batched
+        .cte("converted")
+        .prefix_with("MATERIALIZED")
+    )
+    target = aliased(Outcome)
+    rows = session.execute(
+        select(
+            col(Learner.account_no),
+            col(Institution.code),
+            col(target.code),
+            col(target.title_zh),
+            col(target.title_en),
+            converted.c.conversion_id,
+            converted.c.seq,
+            col(Lot.completion_id),
+            col(Lot.conversion_id),
+            col(Lot.id),
+            col(LedgerTransaction.seq),
+        )
+        .select_from(converted)
+        .join(target, col(target.id) == converted.c.outcome_id)
+        .join(Lot, (col(Lot.learner_id) == converted.c.learner_id) & (col(Lot.id) != converted.c.id))
+        .join(
+            Outcome,
+            (col(Outcome.id) == col(Lot.outcome_id))
+            & (col(Outcome.institution_id) == col(target.institution_id))
+            & (col(Outcome.code) == col(target.code)),
+        )
+        .join(Learner, col(Learner.id) == converted.c.learner_id)
+        .join(Institution, col(Institution.id) == col(target.institution_id))
+        .join(LedgerTransaction, col(LedgerTransaction.id) == col(Lot.transaction_id))
+        .where(
+            lot_live(),
+            # Two conversions of one course: the pair once, from the later one.
+            or_(col(Lot.conversion_id).is_(None), col(Lot.id) < converted.c.id),
+        )
+    )
+    courses: dict[tuple[str, str, str], tuple[str, str, dict[tuple[str, str], int]]] = {}
+    for account_no, institution, code, zh, en, conversion, seq, completion, other, lot, other_seq in rows:
+        _, _, records = courses.setdefault((account_no, institution, code), (zh, en or zh, {}))
+        records[("conversion", conversion)] = seq
+        if completion is not None:
+            records[("completion", completion)] = other_seq
+        else:
+            records[("conversion", other) if other is not None else ("lot", lot)] = other_seq
+    for (account_no, institution, code), (zh, en, records) in sorted(courses.items()):
+        held = sorted(records.items(), key=lambda record: record[1])  # in the order written
+        zh_list = "、".join(f"{_RECORD[kind][0]} {ref}（账本第 {seq} 笔）" for (kind, ref), seq in held)
+        en_list = ", ".join(f"{_RECORD[kind][1]} {ref} (ledger seq {seq})" for (kind, ref), seq in held)
+        times = ("两次", "twice") if len(held) == 2 else (f"{len(held)} 次", f"{len(held)} times")
+        if problem(
+            f"学习者 {account_no} {times[0]}持有课程 {institution}:{code}「{zh}」的学分：{zh_list}；"
+            "同一课程只计一次，后写入的记录本不该存在"
+            f" — learner {account_no} holds the credits of course {institution}:{code} “{en}” {times[1]}: "
+            f"{en_list}; a course counts once, the later record should not exist"
+        ):
+            return True
+    return False
 
 
 NAME_TRIGGERS = {

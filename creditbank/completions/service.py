@@ -15,6 +15,7 @@ from itertools import islice
 from typing import Any, NamedTuple
 
 from sqlalchemy import (
+    ColumnElement,
     CompoundSelect,
     Integer,
     Select,
@@ -229,6 +230,28 @@ _EXISTING = (
         in_values(col(Completion.external_id), "external_ids"),
     )
 )
+
+
+def _conversions_into_our_courses(*conditions: ColumnElement[bool]) -> Select:
+    """Learners' conversions whose rule targets one of this institution's courses (the target
+    outcome, any version: its code), with the rule a refusal names (``outcome_held_by_conversion``)
+    and the request's state (``Poster._note_conversion``)."""
+    return (
+        select(
+            col(Conversion.learner_id),
+            col(Outcome.code),
+            col(Conversion.id),
+            col(ConversionRule.code),
+            col(ConversionRule.name_zh),
+            col(ConversionRule.name_en),
+            col(Conversion.state),
+        )
+        .join(ConversionRule, col(ConversionRule.id) == col(Conversion.rule_id))
+        .join(Outcome, col(Outcome.id) == col(ConversionRule.target_outcome_id))
+        .where(col(Outcome.institution_id) == _INSTITUTION_ID, *conditions)
+    )
+
+
 # Live pairs: active ones (the partial unique index answers), and pending ones of this
 # institution's published imports still settling (usually none; found by learner). Two selects in
 # one statement: with models.live() in one WHERE, or the institution named in the second, SQLite
@@ -262,44 +285,19 @@ _PAIRS: CompoundSelect[int, str, str | None, str | None, str | None, str | None,
             )
         ),
     ),
-    select(
-        col(Conversion.learner_id),
-        col(Outcome.code),
-        col(Conversion.id),
-        col(ConversionRule.code),
-        col(ConversionRule.name_zh),
-        col(ConversionRule.name_en),
-        col(Conversion.state),
-    )
-    .join(ConversionRule, col(ConversionRule.id) == col(Conversion.rule_id))
-    .join(Outcome, col(Outcome.id) == col(ConversionRule.target_outcome_id))
-    .where(
+    _conversions_into_our_courses(
         in_values(col(Conversion.learner_id), "learner_ids"),
         # Reversed ones hold nothing any more; pending ones are ended by the completion.
         col(Conversion.state).in_((ConversionState.approved, ConversionState.pending)),
-        col(Outcome.institution_id) == _INSTITUTION_ID,
     ),
 )
 _CONVERTED_SINCE = (
-    # Conversions into this institution's outcomes approved after ledger position ``seq``: a staged
-    # import asks between chunks when another writer moved the ledger, so a conversion the
-    # institution approved meanwhile refuses the import's later rows of that course too.
-    select(
-        col(Conversion.learner_id),
-        col(Outcome.code),
-        col(Conversion.id),
-        col(ConversionRule.code),
-        col(ConversionRule.name_zh),
-        col(ConversionRule.name_en),
-    )
+    # Conversions approved after ledger position ``seq``: a staged import asks between chunks when
+    # another writer moved the ledger, so a conversion the institution approved meanwhile refuses
+    # the import's later rows of that course too.
+    _conversions_into_our_courses(col(Conversion.state) == ConversionState.approved)
     .join(LedgerTransaction, col(LedgerTransaction.id) == col(Conversion.transaction_id))
-    .join(ConversionRule, col(ConversionRule.id) == col(Conversion.rule_id))
-    .join(Outcome, col(Outcome.id) == col(ConversionRule.target_outcome_id))
-    .where(
-        col(LedgerTransaction.seq) > bindparam("seq", type_=Integer),
-        col(Conversion.state) == ConversionState.approved,
-        col(Outcome.institution_id) == _INSTITUTION_ID,
-    )
+    .where(col(LedgerTransaction.seq) > bindparam("seq", type_=Integer))
 )
 _FORMER_NAMES = select(col(NameCorrection.learner_id), col(NameCorrection.old_name)).where(
     in_values(col(NameCorrection.learner_id), "learner_ids")
@@ -781,12 +779,10 @@ class Poster:
             for learner_id, code, conversion_id, rule_code, rule_zh, rule_en, state in rows:
                 if conversion_id is None:
                     self._seen_pairs.add((learner_id, code))
-                elif state == ConversionState.pending:
-                    self._requested.setdefault((learner_id, code), []).append(conversion_id)
                 else:
-                    self._hold(learner_id, code, conversion_id, rule_code, rule_zh, rule_en)
+                    self._note_conversion(learner_id, code, conversion_id, rule_code, rule_zh, rule_en, state)
 
-    def _hold(
+    def _note_conversion(
         self,
         learner_id: int,
         code: str,
@@ -794,7 +790,13 @@ class Poster:
         rule_code: str,
         rule_zh: str,
         rule_en: str | None,
+        state: str,
     ) -> None:
+        """A row of ``_conversions_into_our_courses``: a pending request is ended by a completion of
+        its course (``_requested``), an approved conversion refuses one (``_converted``)."""
+        if state == ConversionState.pending:
+            self._requested.setdefault((learner_id, code), []).append(conversion_id)
+            return
         self._converted[(learner_id, code)] = {
             "code": code,
             "conversion": conversion_id,
@@ -806,10 +808,10 @@ class Poster:
     def _converted_since(self, seq: int) -> None:
         """Conversions into this institution's outcomes approved after ledger position ``seq`` (while a
         staged import waited between two chunks): its later rows of those courses are refused."""
-        for learner_id, code, conversion_id, rule_code, rule_zh, rule_en in self.session.execute(
+        for row in self.session.execute(
             _CONVERTED_SINCE, {"institution_id": self.institution.id, "seq": seq}
         ):
-            self._hold(learner_id, code, conversion_id, rule_code, rule_zh, rule_en)
+            self._note_conversion(*row)
 
 
 def worth_nothing(outcome: _Outcome) -> rules.Problem | None:

@@ -196,7 +196,7 @@ def compare(session: Session, published: Published | None) -> Divergence | None:
 
 
 class RecordFile:
-    """``keys/log-published.json``; the keys folder itself is made by the key store."""
+    """``keys/log-published.json`` (the keys folder is made 0700 if missing, as the key store makes it)."""
 
     def __init__(self, keys_dir: Path) -> None:
         self.keys_dir = Path(keys_dir)
@@ -211,6 +211,12 @@ class RecordFile:
             )
         except FileNotFoundError:
             return Record(None)
+        except OSError as exc:
+            raise RecordError(
+                f"无法读取 {self.path}（{exc.strerror}）：本行公布的最新检查点记在这里。请处理后重试。\n"
+                f"Cannot read {self.path} ({exc.strerror}): the newest checkpoint the bank published is kept "
+                f"there. Fix it and try again."
+            ) from None
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise RecordError(
                 f"{self.path} 已损坏，无法读出本行公布的最新检查点（{exc}）。请从密钥目录的备份恢复这个文件，"

@@ -181,9 +181,11 @@ def reappend(
     kids = {sn.Verifier(recorded.origin, k.public_key).vkey: k.kid for k in keys.all()}
     kid = kids[next(iter(sn.verify(recorded.note, [sn.parse_vkey(v) for v in kids])[1]))]
     created = clock.parse_iso(recorded.signed_at) or clock.now()
-    row = TranslogCheckpoint(
-        size=recorded.size, root=recorded.root, note=recorded.note, kid=kid, created_at=created
-    )
+    # The row keeps the note as the log signed it: witnesses' lines (a note taken from
+    # /log/checkpoint carries them) are cosignatures, published from their own table.
+    body, signatures = sn.split(recorded.note)
+    note = sn.join(body, [s.line for s in signatures if s.name == recorded.origin])
+    row = TranslogCheckpoint(size=recorded.size, root=recorded.root, note=note, kid=kid, created_at=created)
     session.add(row)
     session.flush()
     return row

@@ -89,7 +89,9 @@ def my_balance(db: DbDep, principal: LearnerCaller) -> dict:
 def my_ledger(
     db: DbDep,
     principal: LearnerCaller,
-    after: Annotated[int | None, Query(ge=0, description="seq of the last line already seen")] = None,
+    after: Annotated[
+        int | None, Query(ge=0, le=2**63 - 1, description="seq of the last line already seen")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> dict:
     # Whole transactions per page: ``after`` is a transaction's seq, so a page cut inside one would

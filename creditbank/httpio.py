@@ -1,6 +1,6 @@
 """HTTP plumbing both faces share — the API routes (``api/``) and the pages (``web/``): receiving
 an upload without holding it in memory, strict JSON bodies (:class:`JsonRoute`), the caller's
-address, and the verification rate limit.
+address, the caller's language (``Accept-Language``), and the verification rate limit.
 
 It lives beside the faces rather than in either, so a page never imports a route module to reach
 it (and one limiter counts a client's verifications whether they come from the API or the page)."""
@@ -21,6 +21,32 @@ from starlette.exceptions import HTTPException
 from creditbank.errors import CreditbankError
 from creditbank.kit import jsonbody
 from creditbank.kit.ratelimit import RateLimiter
+
+LANGUAGES = ("zh", "en")
+"""What the bank speaks, pages and API errors alike; the first is the default."""
+
+
+def preferred_language(header: str) -> str:
+    """Of our languages, the one an ``Accept-Language`` ranks highest by its q weights
+    (``de-DE,de;q=0.9,en;q=0.8`` or ``en;q=0.9,zh;q=0.1`` → en; ``zh-TW`` or ``fr,zh;q=0.5`` → zh;
+    ``q=0`` refuses a language); zh when it names neither. Ties keep the header's order (RFC 9110 §12.5.4). The pages
+    (before a reader's own choice) and the API's problem titles both ask this, so they agree."""
+    ranked: list[tuple[float, int, str]] = []
+    for position, part in enumerate(header.split(",")):
+        tag, _, params = part.strip().partition(";")
+        q = 1.0
+        for param in params.split(";"):
+            name, _, value = param.strip().partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        primary = tag.strip().lower().split("-")[0]
+        if primary in LANGUAGES and q > 0:
+            ranked.append((-q, position, primary))
+    return min(ranked)[2] if ranked else LANGUAGES[0]
+
 
 verify_limit = RateLimiter(limit=120, window_seconds=60, name="verify")
 """Verifications per client address a minute, API and page together (read at call time: tests and

@@ -18,7 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from creditbank.db import connection_failed, pool_exhausted
 from creditbank.errors import CODES, CreditbankError, problem_type, render
-from creditbank.httpio import is_json
+from creditbank.httpio import is_json, preferred_language
 
 log = logging.getLogger("creditbank")
 
@@ -222,10 +222,8 @@ def validation_errors(raw: Sequence[Any], *, dropped: tuple[str, ...] = ("body",
 
 
 def language(request: Request) -> str:
-    """zh-CN unless the caller prefers English (first tag of Accept-Language)."""
-    header = request.headers.get("accept-language", "")
-    first = header.split(",")[0].strip().lower()
-    return "en" if first.startswith("en") else "zh"
+    """zh-CN unless the caller's ``Accept-Language`` ranks English higher — as the pages rank it."""
+    return preferred_language(request.headers.get("accept-language", ""))
 
 
 def wants_html(request: Request) -> bool:

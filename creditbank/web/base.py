@@ -26,7 +26,7 @@ from jinja2.runtime import Context
 from creditbank.config import Settings
 from creditbank.db import Database
 from creditbank.errors import CODES, CreditbankError, render
-from creditbank.httpio import JsonRoute
+from creditbank.httpio import JsonRoute, preferred_language
 from creditbank.kit import clock, reasons
 from creditbank.kit.resources import shared_dir
 from creditbank.kit.text import visible
@@ -164,7 +164,7 @@ def context_of(request: Request, *, database: bool = True) -> Ctx:
     cookies = request.cookies
     lang = cookies.get(security.LANG_COOKIE, "")
     if lang not in i18n.LANGUAGES:  # no choice made yet: what the browser asks for
-        lang = i18n.from_accept_language(request.headers.get("accept-language", ""))
+        lang = preferred_language(request.headers.get("accept-language", ""))
     text = cookies.get(security.TEXT_COOKIE, "m")
     if text not in TEXT_SIZES:
         text = "m"

@@ -1,5 +1,5 @@
 """Languages of the pages: the remembered switch (``cb_lang``) when the reader used it; before that the
-browser's ``Accept-Language`` (Chinese or English, whichever it ranks first); zh-CN when it names neither.
+browser's ``Accept-Language`` ranked as the API ranks it (``httpio.preferred_language``).
 
 Texts live in Babel message catalogues (``creditbank/web/locale/<lang>/LC_MESSAGES/messages.po``,
 extracted with ``pybabel extract -F babel.cfg``). The ``.po`` files are compiled in memory when
@@ -18,9 +18,10 @@ from pathlib import Path
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
+from creditbank.httpio import LANGUAGES
+
 LOCALE_DIR = Path(__file__).parent / "locale"
-LANGUAGES = ("zh", "en")
-DEFAULT = "zh"
+DEFAULT = LANGUAGES[0]
 BABEL_LOCALE = {"zh": "zh_Hans_CN", "en": "en"}
 HTML_LANG = {"zh": "zh-CN", "en": "en"}
 
@@ -63,26 +64,6 @@ def _one(amount: object) -> bool:
         return abs(float(str(amount))) == 1
     except ValueError:
         return False
-
-
-def from_accept_language(header: str) -> str:
-    """The language a browser ranks first of the two we have (``en-US,en;q=0.9`` → en, ``zh-TW`` or
-    ``fr,zh;q=0.5`` → zh); zh when it names neither. Ties keep the header's order (RFC 9110 §12.5.4)."""
-    ranked: list[tuple[float, int, str]] = []
-    for position, part in enumerate(header.split(",")):
-        tag, _, params = part.strip().partition(";")
-        q = 1.0
-        for param in params.split(";"):
-            name, _, value = param.strip().partition("=")
-            if name.strip().lower() == "q":
-                try:
-                    q = float(value)
-                except ValueError:
-                    q = 0.0
-        primary = tag.strip().lower().split("-")[0]
-        if primary in LANGUAGES and q > 0:
-            ranked.append((-q, position, primary))
-    return min(ranked)[2] if ranked else DEFAULT
 
 
 def N_(message: str) -> str:

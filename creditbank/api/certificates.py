@@ -372,10 +372,20 @@ def key_status(request: Request) -> Response:
 @router.post(
     "/api/v1/keys/rotate", summary="轮换密钥 · Rotate the issuer key: new certificates use a new key"
 )
-def rotate_key(request: Request, principal: Operator) -> dict:
-    key = _issuer(request).keys.rotate()
-    request.app.state.verifier.answers.expire()  # "retired" shows at once here, elsewhere within the recheck
-    return {"kid": key.kid, "status": key.status}
+def rotate_key(
+    request: Request, db: DbDep, principal: Operator, idempotency_key: IdempotencyKey = None
+) -> Response:
+    # The keys live in files, the Idempotency-Key answer in the database: a retry of a rotation whose
+    # answer was lost replays it instead of retiring the key it just made. The answer is stored after
+    # the files are written, so only a crash between the two can let a retry rotate again.
+    def use_case(session: Session):
+        key = _issuer(request).keys.rotate()
+        request.app.state.verifier.answers.expire()  # "retired" shows at once here, elsewhere within the recheck
+        return 200, {"kid": key.kid, "status": key.status}
+
+    return write(
+        db, principal, use_case, idempotency_key=idempotency_key, request_hash=body_digest(request, None)
+    )
 
 
 VERIFICATION_RESPONSES: dict[int | str, dict] = {

@@ -14,7 +14,16 @@ from fastapi.responses import JSONResponse
 from pydantic import TypeAdapter
 
 from creditbank.api.certificates import certificate_out
-from creditbank.api.deps import DbDep, LearnerCaller, Operator, write
+from creditbank.api.deps import (
+    DbDep,
+    IdempotencyKey,
+    LearnerCaller,
+    Operator,
+    Remember,
+    body_digest,
+    write,
+    write_in_steps,
+)
 from creditbank.api.problems import language
 from creditbank.certificates.schemas import CertificateOut
 from creditbank.httpio import JsonRoute
@@ -200,21 +209,42 @@ def certificates(
     summary="立即更新统计 · Recompute figures computed ahead, now",
 )
 def refresh(
-    request: Request, principal: Operator, start: From = None, end: To = None, district: District = None
-) -> dict:
+    request: Request,
+    db: DbDep,
+    principal: Operator,
+    start: From = None,
+    end: To = None,
+    district: District = None,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
     """On a bank whose figures take long to compute, the dashboard's figures for this period and
     district are recomputed in the background now (``refreshing``: true), whatever
     ``CREDITBANK_STATS_REFRESH_SECONDS`` says; the figures answer with the new ``as_of`` once done.
     Figures computed for every request (``kept``: false) are always current: nothing to do."""
-    stamp = statistics(request).refresh_now(queries.Period.of(start, end), district)
-    if stamp is None:
-        return {"kept": False, "refreshing": False, "as_of": None, "ledger_seq": None}
-    return {
-        "kept": True,
-        "refreshing": stamp.refreshing,
-        "as_of": stamp.as_of,
-        "ledger_seq": stamp.ledger_seq,
-    }
+
+    # refresh_now commits on its own (and the computation writes from another thread): the answer is
+    # stored after it, like a staged import's (write_in_steps).
+    def use_case(remember: Remember) -> tuple[int, Any]:
+        stamp = statistics(request).refresh_now(queries.Period.of(start, end), district)
+        if stamp is None:
+            out = RefreshOut(kept=False, refreshing=False, as_of=None, ledger_seq=None)
+        else:
+            out = RefreshOut(
+                kept=True, refreshing=stamp.refreshing, as_of=stamp.as_of, ledger_seq=stamp.ledger_seq
+            )
+        body = out.model_dump(mode="json")
+        with db.unit_of_work() as session:
+            remember(session, 202, body)
+        return 202, body
+
+    # The period and district are the query: another period under the same key is another request.
+    return write_in_steps(
+        db,
+        principal,
+        use_case,
+        idempotency_key=idempotency_key,
+        request_hash=body_digest(request, dict(request.query_params)),
+    )
 
 
 # -- what the office enters ------------------------------------------------------------------------

@@ -131,7 +131,6 @@ VALIDATOR_ZH = {
     "a requirement is {category, min_credits} or {outcome}": (
         "每项要求应为 {category, min_credits}（类别及最低学分）或 {outcome}（指定成果）之一"
     ),
-    "a rejection needs a reason the learner can read": "拒绝时请写明学习者能看懂的理由 reason",
     "give exactly one of rule_id or rule_code": "请填写 rule_id（规则编号）或 rule_code（规则代码），只填其中一个",
     "an achievement certificate needs completion_id": "成果证书需要填写 completion_id（学习成果记录编号）",
     "a conversion certificate needs conversion_id": "转换证书需要填写 conversion_id（已批准的转换申请编号）",

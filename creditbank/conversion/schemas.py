@@ -117,13 +117,11 @@ class RejectRuleIn(BaseModel):
 
 class DecideIn(BaseModel):
     decision: Literal["approve", "reject"]
-    reason: str | None = Field(default=None, max_length=500)
-
-    @model_validator(mode="after")
-    def _reason_for_rejection(self) -> DecideIn:
-        if self.decision == "reject" and not (self.reason and self.reason.strip()):
-            raise fielderror.at("reason", "a rejection needs a reason the learner can read", self.reason)
-        return self
+    reason: str | None = Field(
+        default=None,
+        max_length=500,
+        description="Optional (SPEC §4); a rejection without one reads 未说明理由 / No reason given",
+    )
 
 
 class ConversionIn(BaseModel):

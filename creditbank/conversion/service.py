@@ -912,6 +912,8 @@ def decide(
             {"state": conversion.state, "state_zh": name_zh, "state_en": name_en},
         )
     if decision == "reject":  # it only gives the learner's credits back
+        if not (reason and reason.strip()):  # the learner reads that none was given, not an empty line
+            reason = reasons.coded(reasons.NOT_GIVEN)
         _release(session, conversion, ConversionState.rejected, by=decided_by, reason=reason)
         return conversion
     # A completion of the target ended the request when it was posted (``supersede``), or as the

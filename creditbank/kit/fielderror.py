@@ -1,8 +1,8 @@
 """A request model's own check that concerns one field, reported at that field.
 
-A ``ValueError`` raised in a model validator (one that needs several fields: a rejection needs a
-reason, a conversion certificate needs ``conversion_id``) is located at the model itself, so the
-problem's ``errors[].field`` came out empty — the caller could not tell which field to fix. Raising
+A ``ValueError`` raised in a model validator (one that needs several fields: a conversion certificate
+needs ``conversion_id``) is located at the model itself, so the problem's ``errors[].field`` came out
+empty — the caller could not tell which field to fix. Raising
 :func:`at` instead gives pydantic's own ``value_error`` with the field's location (nested models
 prefix their path as usual), read by ``api.problems`` like any other validator's reason."""
 

@@ -24,6 +24,8 @@ EXPIRED = "expired"
 """A request nobody decided within 30 days. No words."""
 SUPERSEDED = "superseded"
 """A request ended because the school posted the course itself. Words: that completion's id."""
+NOT_GIVEN = "not_given"
+"""A rejection whose decider gave no reason (the API's ``reason`` is optional, SPEC §4). No words."""
 
 _WORDS = {
     SOURCE_REVOKED: ("来源记录已撤销：{words}", "A record it used was revoked: {words}"),
@@ -36,6 +38,7 @@ _WORDS = {
         "学校已直接登记该课程（学习成果记录 {words}）",
         "The school posted this course directly (record {words})",
     ),
+    NOT_GIVEN: ("未说明理由", "No reason given"),
 }
 _NOT_GIVEN = ("未说明", "no reason given")
 _CODED = re.compile(rf"^({'|'.join(_WORDS)}): ?(.*)$", re.S)

@@ -243,6 +243,22 @@ class TestRequestAndDecide:
         assert r.status_code == 200 and r.json()["state"] == "rejected" and r.json()["reason"] == "材料不全"
         assert balance(client, world)["convertible"] == 4.5
 
+    @pytest.mark.parametrize("body", [{"decision": "reject"}, {"decision": "reject", "reason": "  "}])
+    def test_a_rejection_without_a_reason_says_none_was_given(self, client, world, body):
+        """SPEC §4: ``{decision, reason?}`` — the reason is optional, and the learner reads that none
+        was given rather than an empty line."""
+        self._ready(client, world)
+        cid = client.post("/api/v1/me/conversions", json={"rule_code": "AGRI-3"}, headers=world["me"]).json()[
+            "id"
+        ]
+        r = client.post(f"/api/v1/conversions/{cid}/decide", json=body, headers=world["ou"])
+        assert r.status_code == 200 and r.json()["state"] == "rejected", r.text
+        assert balance(client, world)["convertible"] == 4.5
+        [mine] = client.get("/api/v1/me/conversions", headers=world["me"]).json()
+        assert mine["reason"] == "未说明理由 / No reason given"
+        client.cookies.set("cb_session", world["me"]["Authorization"].removeprefix("Bearer "))
+        assert "原因：未说明理由" in client.get("/me/conversions/requests").text
+
     def test_deciding_twice_or_someone_elses_is_refused(self, client, world):
         self._ready(client, world)
         cid = client.post("/api/v1/me/conversions", json={"rule_code": "AGRI-3"}, headers=world["me"]).json()[

@@ -29,7 +29,7 @@ from creditbank.kit.dataintegrity import verify_proof_set
 from creditbank.kit.multikey import public_key_bytes
 from creditbank.kit.units import credits_of_text
 from creditbank.translog.service import Log
-from creditbank.verification import inputs, logproof
+from creditbank.verification import inputs, logproof, record
 from creditbank.verification.tally import Tally
 from creditbank.verification.verify import (
     NOT_LOGGED,
@@ -43,6 +43,8 @@ from creditbank.verification.verify import (
     verify_credential,
     verify_payload,
 )
+
+ALTERED = Check(False, record.ALTERED_ZH, record.ALTERED_EN)
 
 
 class OffTheLoop(Exception):
@@ -177,8 +179,9 @@ class OnlineVerifier:
         # (leaf index, checkpoint size, credential digest) → the log check: a proof never changes.
         self._log_checks: LRUCache[tuple[int, int, str], Check] = LRUCache(maxsize=20_000)
         self._proofs = _ProofCache()
-        # certificate id → (credential hash, credential, summary): what never changes once issued.
-        self._immutable: LRUCache[str, tuple[str, dict, dict, int]] = LRUCache(maxsize=20_000)
+        # certificate id → (credential hash, credential, summary, log index, what of the printed
+        # summary the signed documents do not vouch for): what never changes once issued.
+        self._immutable: LRUCache[str, tuple[str, dict, dict, int, list[str]]] = LRUCache(maxsize=20_000)
         self._lock = threading.Lock()
         self._stranger_slots = threading.BoundedSemaphore(STRANGER_SLOTS)
 
@@ -250,6 +253,21 @@ class OnlineVerifier:
             **_reason_fields(certificate.revoke_reason),
         }
 
+    def shown(
+        self, certificate: Certificate, credential: dict | None = None
+    ) -> tuple[dict[str, Any], list[str]]:
+        """The summary a verifier is shown, and what of the stored printed text the signed documents
+        do not vouch for (``record``). An altered record's text is never shown as the certificate's
+        content: the signed documents' is, and the caller fails ``integrity``."""
+        credential = credential if credential is not None else json.loads(certificate.credential_json)
+        summary = self.summary(certificate)
+        altered = record.differences(
+            certificate.id, certificate.printed_json, credential, certificate.qr_payload, self.key
+        )
+        if altered:
+            summary = record.signed_summary(summary, credential, certificate.qr_payload, self.key)
+        return summary, altered
+
     def log_check(
         self, log_index: int | None, credential: dict, digest: str, carried: dict | None = None
     ) -> Check:
@@ -311,17 +329,21 @@ class OnlineVerifier:
         self, session: Session, credential: dict, certificate: Certificate | None, carried: dict | None = None
     ) -> Verdict:
         digest = digest_hex(credential)
-        return verify_credential(
+        summary, altered = self.shown(certificate) if certificate else (None, [])
+        verdict = verify_credential(
             credential,
             keys=self.key,
             check_proofs=self._proof_checker(credential, certificate),
             status=(lambda _entry: self._status(session, certificate)) if certificate else None,
             recorded_hash=certificate.credential_hash if certificate else None,
-            summary=self.summary(certificate) if certificate else None,
+            summary=summary,
             log_inclusion=self.log_check(
                 certificate.log_index if certificate else None, credential, digest, carried
             ),
         )
+        if altered:
+            verdict.checks["integrity"] = ALTERED
+        return verdict
 
     def _proof_checker(self, credential: dict, certificate: Certificate | None):
         """A stranger's document gets the JSON-LD time budget; a byte-for-byte copy of one the
@@ -370,15 +392,12 @@ class OnlineVerifier:
             cached = self._immutable.get(certificate_id)
         if cached is None or cached[0] != recorded_hash:
             certificate = self.issued(certificate_id, recorded_hash)  # _live just found it
-            cached = (
-                recorded_hash,
-                json.loads(certificate.credential_json),
-                self.summary(certificate),
-                certificate.log_index,
-            )
+            credential = json.loads(certificate.credential_json)
+            summary, altered = self.shown(certificate, credential)
+            cached = (recorded_hash, credential, summary, certificate.log_index, altered)
             with self._lock:
                 self._immutable[certificate_id] = cached
-        _, credential, summary, log_index = cached
+        _, credential, summary, log_index, altered = cached
         summary = summary | {
             "revoked_at": revoked_at.isoformat() if revoked_at else None,
             **_reason_fields(reason),
@@ -392,6 +411,8 @@ class OnlineVerifier:
             status=lambda _entry: StatusAnswer(revoked=revoked, reason=reason if revoked else None),
             log_inclusion=self.log_check(log_index, credential, recorded_hash),
         )
+        if altered:
+            verdict.checks["integrity"] = ALTERED
         self.tally.count(certificate_id)  # once a verdict is given (not when it is asked again off the loop)
         return verdict
 
@@ -416,17 +437,19 @@ class OnlineVerifier:
             if submitted.payload is not None:
                 certificate = self._certificate_for_payload(session, submitted)
                 recorded = qr_claims(certificates.printed_of(certificate)) if certificate else None
-                verdicts.append(
-                    verify_payload(
-                        submitted.payload,
-                        keys=self.key,
-                        recorded_claims=recorded,
-                        status=(lambda _id: self._status(session, certificate)) if certificate else None,
-                        summary=self.summary(certificate) if certificate else None,
-                        url_certificate_id=submitted.certificate_id,
-                        log_inclusion=self._recorded_log_check(certificate),
-                    )
+                summary, altered = self.shown(certificate) if certificate else (None, [])
+                payload_verdict = verify_payload(
+                    submitted.payload,
+                    keys=self.key,
+                    recorded_claims=recorded,
+                    status=(lambda _id: self._status(session, certificate)) if certificate else None,
+                    summary=summary,
+                    url_certificate_id=submitted.certificate_id,
+                    log_inclusion=self._recorded_log_check(certificate),
                 )
+                if altered:
+                    payload_verdict.checks["integrity"] = ALTERED
+                verdicts.append(payload_verdict)
         verdict = combine(verdicts, submitted, self.key, self.issuer.identity.pdf_seals_since)
         counted = verdict.certificate.get("id") if verdict.certificate else None
         if counted:

@@ -18,6 +18,7 @@ from creditbank.api import (
     bodylimit,
     certificates,
     conversion,
+    health,
     institution,
     learner,
     openapi,
@@ -185,7 +186,10 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.add_middleware(VerifyAnswers)  # outermost: a repeated verify by id costs no routing
 
     @app.get(
-        "/healthz", tags=["public 公开"], summary="存活、数据库与 PDF 检查 · Liveness, database and PDF check"
+        "/healthz",
+        tags=["public 公开"],
+        summary="存活、数据库与 PDF 检查 · Liveness, database and PDF check",
+        responses=health.RESPONSES,
     )
     async def healthz() -> Response:
         """``ok``; ``degraded`` (still serving, HTTP 200) when certificate PDFs cannot be rendered or

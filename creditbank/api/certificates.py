@@ -31,7 +31,10 @@ from creditbank.certificates.schemas import (
     BatchIssueIn,
     CertificateOut,
     IssueIn,
+    JwksOut,
+    KeyRowOut,
     RevokeCertificateIn,
+    RotatedKeyOut,
 )
 from creditbank.httpio import JsonRoute, limit_verification, spool_body
 from creditbank.kit import reasons
@@ -357,20 +360,31 @@ def did_json(request: Request) -> Response:
     return _published(request, document, negotiation.DID_TYPES)
 
 
-@router.get("/.well-known/jwks.json", summary="本行公钥（JWKS） · The issuer's public keys as JWKS")
+@router.get(
+    "/.well-known/jwks.json",
+    summary="本行公钥（JWKS） · The issuer's public keys as JWKS",
+    responses={200: {"model": JwksOut, "description": "Every key, retired and compromised ones too"}},
+)
 def jwks_json(request: Request) -> Response:
     issuer = _issuer(request)
     return _published(request, jwks(issuer.keys.all(), issuer.identity.pdf_seals_since))
 
 
-@router.get("/api/v1/keys", summary="密钥状态 · Issuer keys with their status (active, retired, compromised)")
+@router.get(
+    "/api/v1/keys",
+    summary="密钥状态 · Issuer keys with their status (active, retired, compromised)",
+    responses={200: {"model": list[KeyRowOut], "description": "Every key with its status"}},
+)
 def key_status(request: Request) -> Response:
     issuer = _issuer(request)
     return _published(request, describe(issuer.keys.all(), issuer.identity.pdf_seals_since))
 
 
 @router.post(
-    "/api/v1/keys/rotate", summary="轮换密钥 · Rotate the issuer key: new certificates use a new key"
+    "/api/v1/keys/rotate",
+    summary="轮换密钥 · Rotate the issuer key: new certificates use a new key",
+    response_model=None,  # answered as built, documented by `responses`
+    responses={200: {"model": RotatedKeyOut, "description": "The new key"}},
 )
 def rotate_key(
     request: Request, db: DbDep, principal: Operator, idempotency_key: IdempotencyKey = None

@@ -32,6 +32,9 @@ from creditbank.conversion.schemas import (
     ConversionIn,
     ConversionOut,
     DecideIn,
+    OptionOut,
+    ProgressOut,
+    QualificationOut,
     QualificationSpec,
     RejectRuleIn,
     RuleOut,
@@ -175,7 +178,10 @@ def retire_rule(rule_id: DbId, db: DbDep, principal: ActingInstitutionOrOperator
 
 
 @router.put(
-    "/qualifications/{code}", response_model=None, summary="发布资历 · Publish or edit a qualification"
+    "/qualifications/{code}",
+    response_model=None,  # answered as built; documented by `responses` (conversion/schemas.py says why)
+    responses={200: {"model": QualificationOut, "description": "Edited · 已修改"}},
+    summary="发布资历 · Publish or edit a qualification",
 )
 def put_qualification(
     code: str, body: QualificationSpec, db: DbDep, principal: ActingInstitution
@@ -196,7 +202,14 @@ def put_qualification(
     "Badges 3.0 `Achievement` (what qualification certificates issued before versioned ids name), "
     "a browser (`text/html`) a readable page.",
     response_model=None,
-    responses=negotiation.ACHIEVEMENT_RESPONSES,
+    responses={
+        **negotiation.ACHIEVEMENT_RESPONSES,
+        200: {
+            "model": QualificationOut,
+            "description": "JSON: the qualification as published; JSON-LD: its Open Badges 3.0 Achievement",
+            "content": {negotiation.LD_JSON: {"schema": {"type": "object"}}},
+        },
+    },
 )
 def get_qualification(code: str, request: Request, db: DbDep) -> Response | dict:
     if negotiation.explicit(request, (negotiation.LD_JSON,)) or negotiation.wants_page(request):
@@ -229,6 +242,8 @@ def qualification_version(
 @router.get(
     "/me/conversion-options",
     summary="可转换项目 · What my credits can be converted into, and what is missing",
+    response_model=None,
+    responses={200: {"model": list[OptionOut], "description": "Every approved rule, eligible or not"}},
 )
 def my_options(db: DbDep, principal: LearnerCaller) -> list[dict]:
     with db.reader() as session:
@@ -375,7 +390,17 @@ def decide(
     )
 
 
-@router.get("/me/progress/{qualification_code}", summary="资历进度 · How far I am from a qualification")
+@router.get(
+    "/me/progress/{qualification_code}",
+    summary="资历进度 · How far I am from a qualification",
+    response_model=None,
+    responses={
+        200: {
+            "model": ProgressOut,
+            "description": "Met and unmet requirements, and what conversions would add",
+        }
+    },
+)
 def my_progress(qualification_code: str, db: DbDep, principal: LearnerCaller) -> dict:
     with db.reader() as session:
         return progress_service.progress(session, principal.learner, qualification_code).as_dict()

@@ -74,3 +74,54 @@ class CertificateOut(BaseModel):
 
 class RevokeCertificateIn(BaseModel):
     reason: str = Field(min_length=1, max_length=500)
+
+
+# -- the issuer's keys, as published (documented with `responses=`: the routes answer them as built,
+# with an ETag) ------------------------------------------------------------------------------------
+
+_SEALS = (
+    "自何时起本行所有证书 PDF 均带签章（离线验证据此识别被去掉的签章） · Since when every certificate PDF the "
+    "bank issues carries its seal, so an offline verifier tells a stripped seal from an older PDF; absent "
+    "in documents of banks that never said"
+)
+KeyState = Literal["active", "retired", "compromised"]
+
+
+class JwkOut(BaseModel):
+    """An RFC 8037 OKP/Ed25519 public key."""
+
+    kty: Literal["OKP"] = Field(description="密钥类型 · Key type")
+    crv: Literal["Ed25519"] = Field(description="曲线 · Curve")
+    x: str = Field(description="公钥（base64url） · The public key, base64url")
+    kid: str = Field(description="密钥编号（证书 proof 中引用） · The key id a certificate's proof names")
+
+
+class JwksOut(BaseModel):
+    """`/.well-known/jwks.json`: every issuer key, retired and compromised ones too (their status is
+    at `GET /api/v1/keys`)."""
+
+    keys: list[JwkOut] = Field(description="本行全部公钥 · Every public key of the bank")
+    creditbank_pdf_seals_since: str | None = Field(default=None, description=_SEALS)
+
+
+class KeyRowOut(BaseModel):
+    """One issuer key (`GET /api/v1/keys`); a saved list works as `creditbank verify --offline --keys`."""
+
+    kid: str = Field(description="密钥编号 · The key id")
+    public_key_multibase: str = Field(description="公钥（Multikey） · The public key, multibase")
+    created_at: str = Field(description="创建时间 · When it was made")
+    status: KeyState = Field(
+        description="active 正在使用（仅一个）、retired 已停用（旧证书仍有效）、compromised 已泄露（此后签的证书无效） · "
+        "active (exactly one), retired (what it signed stays valid), compromised (what it signed after "
+        "`compromised_at` is not)"
+    )
+    retired_at: str | None = Field(description="停用时间 · When it was retired")
+    compromised_at: str | None = Field(description="泄露时间 · From when it is compromised")
+    creditbank_pdf_seals_since: str | None = Field(default=None, description=_SEALS)
+
+
+class RotatedKeyOut(BaseModel):
+    """`POST /api/v1/keys/rotate`: the new key; the one before it is now retired."""
+
+    kid: str = Field(description="新密钥编号 · The new key's id")
+    status: KeyState = Field(description="新密钥状态（active） · Its status (active)")

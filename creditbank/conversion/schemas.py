@@ -162,3 +162,169 @@ class ConversionOut(BaseModel):
     reason: str | None
     transaction_id: str | None
     target_lot_id: str | None
+
+
+# -- what a learner reads: conversion options, qualifications, progress (SPEC §4) ----------------
+# Documented with `responses=` on the routes, not `response_model=`: the routes answer what they
+# build, and a model that lagged behind would silently drop a field clients rely on.
+# tests/api/test_openapi_responses.py checks every field answered is declared here.
+
+
+class Said(BaseModel):
+    """One sentence for a person, in both languages."""
+
+    zh: str = Field(description="中文说明 · The sentence in Chinese")
+    en: str = Field(description="英文说明 · The sentence in English")
+
+
+class RuleRef(BaseModel):
+    id: int = Field(description="规则编号 · The rule's id (`rule_id` of `POST /me/conversions`)")
+    code: str = Field(description="规则代码 · The rule's code")
+    version: int = Field(description="规则版本 · The rule's version")
+
+
+class OptionRule(RuleRef):
+    name_zh: str = Field(description="规则名称（中文） · The rule's name in Chinese")
+    name_en: str = Field(
+        description="规则名称（英文，缺则同中文） · In English (the Chinese one when it has none)"
+    )
+    target_outcome: str = Field(description="转入课程 `INSTITUTION:CODE` · The outcome the rule grants")
+    target_title_zh: str = Field(description="转入课程名称 · The title of that outcome")
+
+
+class WouldUse(BaseModel):
+    lot_id: str = Field(description="将使用的学分批次 · The credit lot that would be used (`lot_ids`)")
+    credits: float = Field(description="使用的学分 · Credits of that lot the conversion would use")
+
+
+class Taken(BaseModel):
+    code: Literal["conversion_target_held", "conversion_already_requested"] = Field(
+        description="为何不可再申请：已持有转入课程，或已提出申请 · Why not: the learner holds the target "
+        "outcome already, or has asked for it"
+    )
+    conversion_id: str | None = Field(
+        description="已有的转换申请 · The conversion that holds or asks for it (null: a completion holds it)"
+    )
+
+
+class OptionOut(BaseModel):
+    """One conversion rule and what it would do for the learner (`GET /me/conversion-options`)."""
+
+    rule: OptionRule = Field(description="转换规则 · The rule")
+    eligible: bool = Field(description="现在可以申请 · The learner can apply it now")
+    grant: float = Field(description="将获得的学分（已按上限扣减） · Credits it would grant, after caps")
+    would_use: list[WouldUse] = Field(description="将锁定的学分 · The credits it would lock")
+    missing: list[Said] = Field(description="还缺什么 · What is still missing (empty when eligible)")
+    notes: list[Said] = Field(description="补充说明 · Further remarks, e.g. a cap that reduced the grant")
+    bound_by_cap: Literal["max_transfer_ratio", "per_year_cap", "per_institution_cap"] | None = Field(
+        description="限制了学分的上限 · The cap that reduced the grant, if one did"
+    )
+    taken: Taken | None = Field(
+        description="不可申请的原因（已持有或已申请） · Set when the learner holds the target or asked for "
+        "it already (docs/conversion.md)"
+    )
+
+
+class OutcomeRequirementOut(BaseModel):
+    outcome: str = Field(description="须持有的课程 `INSTITUTION:CODE` · An outcome to hold")
+    title_zh: str = Field(description="课程名称 · Its title in Chinese")
+    title_en: str | None = Field(description="课程英文名称 · Its title in English, if it has one")
+
+
+class CategoryRequirementOut(BaseModel):
+    category: str = Field(description="学分类别 · A credit category")
+    min_credits: float = Field(description="至少需要的学分 · Credits of it needed at least")
+
+
+class QualificationOut(BaseModel):
+    """A qualification as its owner published it (`PUT`/`GET /qualifications/{code}`)."""
+
+    code: str = Field(description="资历代码 · The qualification's code")
+    version: int = Field(description="版本（每次修改加一） · Its version (one more at each edit)")
+    owner: str = Field(description="发布机构代码 · The institution that publishes it")
+    name_zh: str = Field(description="名称（中文） · Name in Chinese")
+    name_en: str | None = Field(description="名称（英文） · Name in English")
+    total_credits: float = Field(description="总学分要求 · Credits needed in total")
+    max_transfer_ratio: float | None = Field(
+        description="转换学分最高占比 · Largest share of the total that conversions may give"
+    )
+    per_year_cap: float | None = Field(description="每年转换学分上限 · Credits conversions may give a year")
+    per_institution_cap: float | None = Field(
+        description="每个来源机构的转换学分上限 · Credits conversions may give from one source institution"
+    )
+    requirements: list[OutcomeRequirementOut | CategoryRequirementOut] = Field(
+        description="要求：须持有的课程，或某类别的最少学分 · Requirements: an outcome to hold, or credits of a category"
+    )
+    conversion_rules: list[RuleRef] = Field(
+        description="计入本资历的已批准转换规则 · Approved rules bound to it"
+    )
+
+
+class OutcomeStatusOut(OutcomeRequirementOut):
+    met: bool = Field(description="已满足 · Met")
+    missing: Said | None = Field(description="还缺什么 · What is missing (null when met)")
+
+
+class CategoryStatusOut(CategoryRequirementOut):
+    counted: float = Field(description="已计入的学分 · Credits of the category counted")
+    met: bool = Field(description="已满足 · Met")
+    missing: Said | None = Field(description="还缺什么 · What is missing (null when met)")
+
+
+class TotalsOut(BaseModel):
+    required: float = Field(description="总学分要求 · Credits needed in total")
+    counted: float = Field(description="已计入的学分 · Credits counted")
+    transferred: float = Field(description="其中由转换获得 · Of those, credits from conversions")
+    missing: float = Field(description="还差的学分 · Credits still missing")
+
+
+class WouldApplyOut(BaseModel):
+    rule: RuleRef = Field(description="转换规则 · The rule")
+    grant: float = Field(description="将获得的学分 · Credits it would grant")
+    bound_by_cap: Literal["max_transfer_ratio", "per_year_cap", "per_institution_cap"] | None = Field(
+        description="限制了学分的上限 · The cap that reduced the grant, if one did"
+    )
+
+
+class WhatIfOut(BaseModel):
+    conversions: list[WouldApplyOut] = Field(description="可用的转换 · The conversions available now")
+    total_after: float = Field(description="转换后计入的学分 · Credits counted after them")
+    met_after: bool = Field(description="转换后是否满足 · Met after them")
+    still_missing: list[Said] = Field(description="转换后仍缺 · Still missing after them")
+
+
+class ExpiryWarningOut(BaseModel):
+    lot_id: str = Field(description="学分批次 · The credit lot")
+    title_zh: str = Field(description="课程名称 · Its outcome's title")
+    credits: float = Field(description="学分 · Its credits")
+    expires_on: date = Field(description="失效日期 · The day it stops counting")
+    zh: str = Field(description="提醒（中文） · The warning in Chinese")
+    en: str = Field(description="提醒（英文） · The warning in English")
+
+
+class NotCountedOut(BaseModel):
+    lot_id: str = Field(description="学分批次 · The credit lot")
+    title_zh: str = Field(description="课程名称 · Its outcome's title")
+    credits: float = Field(description="学分 · Its credits")
+    rule: str = Field(description="转换规则代码 · The rule that converted it")
+    counts_toward: str = Field(description="计入的资历 · The qualification it counts toward instead")
+    zh: str = Field(description="说明（中文） · Why, in Chinese")
+    en: str = Field(description="说明（英文） · Why, in English")
+
+
+class ProgressOut(BaseModel):
+    """How far the learner is from a qualification (`GET /me/progress/{qualification_code}`)."""
+
+    qualification: QualificationOut = Field(description="资历 · The qualification")
+    met: bool = Field(description="已满足全部要求 · Every requirement and the total are met")
+    total: TotalsOut = Field(description="学分合计 · Credits in total")
+    requirements: list[OutcomeStatusOut | CategoryStatusOut] = Field(
+        description="各项要求的完成情况 · Each requirement, met or what is missing"
+    )
+    not_counted: list[NotCountedOut] = Field(
+        description="为其他资历转换、不计入本资历的学分 · Credits converted for another qualification"
+    )
+    what_if: WhatIfOut = Field(
+        description="若申请现有转换 · If the learner applied the conversions available"
+    )
+    warnings: list[ExpiryWarningOut] = Field(description="即将失效的学分 · Credits that stop counting soon")

@@ -27,7 +27,12 @@ class AnyNSource(BaseModel):
 
 
 class SourceSpec(BaseModel):
-    all_of: list[str] | None = Field(default=None, min_length=1, max_length=100)
+    all_of: list[str] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=100,
+        description="INSTITUTION:CODE of each outcome; a bare CODE is the proposer's own",
+    )
     any_n_of: AnyNSource | None = None
     credits: CreditsSource | None = None
 

@@ -140,14 +140,15 @@ def propose_rule(
     """A new rule (or a new version of one), proposed by the institution that owns the target."""
     _accredited(institution)
     target_ref, target = _target(session, institution, spec.target_outcome_code)
+
+    def ref(given: str) -> str:  # a bare CODE is the proposer's own, as in a qualification (SPEC §4)
+        return resolve_ref(session, given, default_institution=institution.code)[0]
+
     if spec.source.all_of is not None:
-        source = RuleSource(all_of=tuple(resolve_ref(session, r)[0] for r in spec.source.all_of))
+        source = RuleSource(all_of=tuple(ref(r) for r in spec.source.all_of))
     elif spec.source.any_n_of is not None:
         source = RuleSource(
-            any_n_of=(
-                spec.source.any_n_of.n,
-                tuple(resolve_ref(session, r)[0] for r in spec.source.any_n_of.outcomes),
-            )
+            any_n_of=(spec.source.any_n_of.n, tuple(ref(r) for r in spec.source.any_n_of.outcomes))
         )
     elif spec.source.credits is not None:
         c = spec.source.credits
@@ -200,7 +201,7 @@ def propose_rule(
 
 
 def _target(session: Session, institution: Institution, code: str) -> tuple[str, Outcome]:
-    ref, outcome = resolve_ref(session, code if ":" in code else f"{institution.code}:{code}")
+    ref, outcome = resolve_ref(session, code, default_institution=institution.code)
     # Judge by what the reference resolved to, not by how it was spelled.
     if outcome.institution_id != institution.id:
         raise CreditbankError("rule_target_not_owned", {"ref": code})

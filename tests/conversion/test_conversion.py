@@ -127,6 +127,19 @@ class TestRules:
         # The refusal names the loop so the clerk can see which rule closes it.
         assert "YCCEC:YC-NANNY" in back.json()["title"] and "CQOUYC:OU-PRESCHOOL" in back.json()["title"]
 
+    def test_a_bare_source_code_is_the_proposers_own_outcome(self, client, world):
+        """SPEC §4: other institutions' outcomes are INSTITUTION:CODE; a bare CODE is the caller's
+        own — as in a qualification's requirements."""
+        r = rule(client, world["ou"], source={"any_n_of": {"n": 1, "outcomes": ["OU-PRESCHOOL"]}})
+        assert r.status_code == 201, r.text
+        assert r.json()["source"] == {"any_n_of": {"n": 1, "outcomes": ["CQOUYC:OU-PRESCHOOL"]}}
+        r = rule(client, world["ou"], code="AGRI-4", source={"all_of": ["OU-PRESCHOOL"]})
+        assert r.status_code == 201, r.text
+        assert r.json()["source"] == {"all_of": ["CQOUYC:OU-PRESCHOOL"]}
+        # Not another institution's outcome of that code: HC-AGRI-0 is 皇城镇's, not the proposer's.
+        r = rule(client, world["ou"], code="AGRI-5", source={"all_of": ["HC-AGRI-0"]})
+        assert r.status_code == 404 and r.json()["code"] == "outcome_not_found"
+
     def test_unknown_source_outcome_and_missing_credits(self, client, world):
         r = rule(client, world["ou"], source={"all_of": ["YCCEC:NOPE"]})
         assert r.status_code == 404 and r.json()["code"] == "outcome_not_found"

@@ -198,6 +198,12 @@ CODES: dict[str, tuple[int, str, str]] = {
     ),
     # certificates and verification
     "certificate_not_found": (404, "找不到证书 {id}", "Certificate {id} not found"),
+    "completion_disagrees_with_ledger": (
+        409,
+        "完成记录 {id} 与账本中的记账不一致（{fields}），记录可能被改动过，不能据此签发证书；请联系平台运营方核查",
+        "Completion {id} disagrees with its ledger entry ({fields}): the record may have been altered, so "
+        "no certificate can be issued from it; ask the operator to check it",
+    ),
     "certificate_data_invalid": (
         409,
         "无法签发证书：记录中的{what_zh}为空或含有不可见、控制字符（{value}），请联系{who_zh}更正后再申请",

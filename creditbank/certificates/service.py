@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import logging
 from datetime import datetime
 from typing import overload
 
@@ -17,6 +18,7 @@ from creditbank.certificates import credentials, shapes
 from creditbank.certificates.credentials import Line, Printed
 from creditbank.certificates.keys import Identity, KeyStore
 from creditbank.certificates.models import Certificate, CertificateKind, CertificateSource, StatusList
+from creditbank.completions import ledgered
 from creditbank.completions.models import Completion, live
 from creditbank.config import Settings
 from creditbank.conversion import progress
@@ -30,12 +32,14 @@ from creditbank.kit.canonical import canonical_bytes, digest_hex
 from creditbank.kit.dataintegrity import sign_proof_set
 from creditbank.kit.tokens import new_id
 from creditbank.learners.models import Learner
-from creditbank.ledger.models import LedgerHead, Lot
+from creditbank.ledger.models import LedgerAccount, LedgerHead, LedgerTransaction, Lot, Posting
 from creditbank.ledger.queries import lot_live
 from creditbank.translog import sequencer as translog
 from creditbank.translog.models import LeafKind
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8000"
+
+log = logging.getLogger(__name__)
 
 
 class Issuer:
@@ -128,10 +132,11 @@ def _lines(
                 col(Completion.id).in_(completion_ids),
             )
         )
-        return [
-            ({c.id}, _line(o, i, c.credits_units, c.completed_on.isoformat()), c.credits_units)
-            for c, o, i in session.execute(query)
-        ]
+        rows = []
+        for c, o, i in session.execute(query):
+            units = _posted_units(session, c, o)
+            rows.append(({c.id}, _line(o, i, units, c.completed_on.isoformat()), units))
+        return rows
     rows = []
     lot_query = (
         select(Lot, Outcome, Institution)
@@ -163,6 +168,42 @@ def _lines(
                 )
         rows.append((sources, line, left))
     return rows
+
+
+def _posted_units(session: Session, completion: Completion, outcome: Outcome) -> int:
+    """The credits its deposit put on the learner's account — the ledger's word, which the hash
+    chain covers, not the completion row's ``credits_units``, which nothing does. A row that
+    disagrees with its transaction (edited in the database) is refused: signing it would certify
+    credits the ledger never held."""
+    tx = session.get(LedgerTransaction, completion.transaction_id)
+    postings = session.execute(
+        select(col(LedgerAccount.code), col(Posting.amount_units), col(Posting.lot_id))
+        .join(LedgerAccount, col(LedgerAccount.id) == col(Posting.account_id))
+        .where(col(Posting.transaction_id) == completion.transaction_id)
+        .order_by(col(Posting.id))
+    ).all()
+    account_no = session.execute(
+        select(col(Learner.account_no)).where(col(Learner.id) == completion.learner_id)
+    ).scalar_one()
+    wrong = ledgered.disagreements(
+        completion,
+        account_no=account_no,
+        outcome_code=outcome.code,
+        tx_completion_id=tx.completion_id if tx else None,
+        tx_completion_hash=tx.completion_hash if tx else None,
+        postings=[(code, units, lot) for code, units, lot in postings],
+    )
+    if wrong:
+        log.error(
+            "completion %s disagrees with its ledger transaction %s (%s): certificate refused",
+            completion.id,
+            completion.transaction_id,
+            ", ".join(wrong),
+        )
+        raise CreditbankError(
+            "completion_disagrees_with_ledger", {"id": completion.id, "fields": ", ".join(wrong)}
+        )
+    return next(units for _, units, lot in postings if lot is not None)
 
 
 def _line(outcome: Outcome, institution: Institution, units: int, on: str) -> Line:

@@ -5,9 +5,9 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, WithJsonSchema, model_validator
 
 from creditbank.kit import fielderror
 
@@ -51,6 +51,53 @@ class BatchIssueIn(BaseModel):
     items: list[IssueForIn] = Field(min_length=1, max_length=1000)
 
 
+LOG_PROOF = WithJsonSchema(
+    {
+        "anyOf": [
+            {
+                "type": "object",
+                "required": [
+                    "type",
+                    "leaf_index",
+                    "leaf_kind",
+                    "digest",
+                    "tree_size",
+                    "inclusion_path",
+                    "checkpoint",
+                ],
+                "properties": {
+                    "type": {"type": "string", "description": "格式 · `creditbank-log-inclusion/v1`"},
+                    "leaf_index": {
+                        "type": "integer",
+                        "description": "日志条目序号 · The entry's index in the log",
+                    },
+                    "leaf_kind": {"type": "string", "description": "条目类型 · What the entry records"},
+                    "digest": {
+                        "type": "string",
+                        "description": "条目摘要（十六进制） · The entry's digest, hex",
+                    },
+                    "tree_size": {
+                        "type": "integer",
+                        "description": "证明所对应的日志大小 · The log size proven against",
+                    },
+                    "inclusion_path": {
+                        "type": "array",
+                        "items": {"type": "string"},
+                        "description": "包含证明的哈希（base64） · The inclusion proof's hashes, base64",
+                    },
+                    "checkpoint": {
+                        "type": "string",
+                        "description": "签名的检查点（含见证人签名） · The signed checkpoint note, with cosignatures",
+                    },
+                },
+            },
+            {"type": "null"},
+        ]
+    }
+)
+"""``translog.service.proof_bundle``, for the document only (the value stays the dict it builds)."""
+
+
 class CertificateOut(BaseModel):
     id: str
     kind: str
@@ -64,7 +111,7 @@ class CertificateOut(BaseModel):
         description="For a transcript line (an Open Badge embedded in a CLR transcript): the transcript's id",
     )
     log_index: int = Field(description="The certificate's entry in the transparency log (its issue)")
-    log_proof: dict[str, Any] | None = Field(
+    log_proof: Annotated[dict[str, Any] | None, LOG_PROOF] = Field(
         default=None,
         description="Inclusion proof of the certificate in the transparency log: "
         "`{type, leaf_index, leaf_kind, digest, tree_size, inclusion_path, checkpoint}` — verify it with "

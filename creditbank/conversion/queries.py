@@ -23,7 +23,7 @@ from creditbank.conversion.models import (
     ConversionState,
     Qualification,
 )
-from creditbank.conversion.schemas import ConversionOut, LockedOut, RuleOut
+from creditbank.conversion.schemas import ConversionOut, LockedOut, RuleOut, RuleRef
 from creditbank.conversion.sources import RuleSource
 from creditbank.institutions.models import Institution
 from creditbank.kit import reasons
@@ -91,7 +91,7 @@ def conversions_out(session: Session, conversions: Sequence[Conversion]) -> list
     if not conversions:
         return []
     names = {
-        rule_id: {"id": rule_id, "code": code, "version": version}
+        rule_id: RuleRef(id=rule_id, code=code, version=version)
         for rule_id, code, version in session.execute(
             select(col(ConversionRule.id), col(ConversionRule.code), col(ConversionRule.version)).where(
                 col(ConversionRule.id).in_({c.rule_id for c in conversions})

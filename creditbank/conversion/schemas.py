@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, WithJsonSchema, model_validator
 
 from creditbank.errors import CreditbankError
 from creditbank.kit import fielderror
@@ -93,6 +93,67 @@ class QualificationSpec(BaseModel):
 # -- answers and decisions ------------------------------------------------------------------------
 
 
+_CREDITS_SOURCE = {
+    "type": "object",
+    "required": ["category", "min_level", "amount", "within_years"],
+    "properties": {
+        "category": {"type": "string", "description": "学分类别 · Credit category"},
+        "min_level": {"type": "integer", "description": "最低等级 · Lowest level that counts"},
+        "amount": {"type": "number", "description": "所需学分 · Credits needed"},
+        "within_years": {
+            "anyOf": [{"type": "integer"}, {"type": "null"}],
+            "description": "近几年内取得 · Earned within the last N years (null: any time)",
+        },
+    },
+}
+RULE_SOURCE = WithJsonSchema(
+    {
+        "description": "来源条件（三者之一） · The source condition, one of: all of these outcomes, any N of "
+        "them, or credits of a category at a level (as proposed, SPEC §4)",
+        "oneOf": [
+            {
+                "type": "object",
+                "required": ["all_of"],
+                "properties": {
+                    "all_of": {
+                        "type": "array",
+                        "items": {"type": "string"},
+                        "description": "须全部持有的课程 `INSTITUTION:CODE` · Outcomes all needed",
+                    }
+                },
+            },
+            {
+                "type": "object",
+                "required": ["any_n_of"],
+                "properties": {
+                    "any_n_of": {
+                        "type": "object",
+                        "required": ["n", "outcomes"],
+                        "properties": {
+                            "n": {"type": "integer", "description": "须持有的门数 · How many are needed"},
+                            "outcomes": {
+                                "type": "array",
+                                "items": {"type": "string"},
+                                "description": "可选课程 `INSTITUTION:CODE` · The outcomes to choose from",
+                            },
+                        },
+                    }
+                },
+            },
+            {"type": "object", "required": ["credits"], "properties": {"credits": _CREDITS_SOURCE}},
+        ],
+    }
+)
+"""How the API shows a rule's ``source`` (``sources.RuleSource.public``), for the document only: the
+value stays the dict the office's pages read."""
+
+
+class RuleRef(BaseModel):
+    id: int = Field(description="规则编号 · The rule's id (`rule_id` of `POST /me/conversions`)")
+    code: str = Field(description="规则代码 · The rule's code")
+    version: int = Field(description="规则版本 · The rule's version")
+
+
 class RuleOut(BaseModel):
     id: int
     code: str
@@ -104,7 +165,7 @@ class RuleOut(BaseModel):
     target_outcome: str
     credits: float | None
     ratio: float | None
-    source: dict[str, Any]
+    source: Annotated[dict[str, Any], RULE_SOURCE]
     effective_from: date
     effective_until: date | None
     qualification_code: str | None
@@ -157,7 +218,7 @@ class ConversionOut(BaseModel):
         "school posted the target course to the learner itself); all but pending and approved have "
         "released their credits"
     )
-    rule: dict[str, Any]
+    rule: RuleRef = Field(description="转换规则 · The rule applied")
     grant: float
     bound_by_cap: str | None
     locked: list[LockedOut]
@@ -180,12 +241,6 @@ class Said(BaseModel):
 
     zh: str = Field(description="中文说明 · The sentence in Chinese")
     en: str = Field(description="英文说明 · The sentence in English")
-
-
-class RuleRef(BaseModel):
-    id: int = Field(description="规则编号 · The rule's id (`rule_id` of `POST /me/conversions`)")
-    code: str = Field(description="规则代码 · The rule's code")
-    version: int = Field(description="规则版本 · The rule's version")
 
 
 class OptionRule(RuleRef):

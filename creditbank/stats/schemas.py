@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, StrictInt
+from pydantic import BaseModel, Field, StrictInt, WithJsonSchema
 
 from creditbank.kit.text import OPTIONAL_PRINTED
 
@@ -15,6 +15,35 @@ class ColumnOut(BaseModel):
     zh: str
     en: str
     kind: Literal["label", "count", "percent", "credits", "hours", "text"]
+
+
+_CELL = {"type": ["string", "number", "boolean", "null"]}
+FIGURE_ROW = WithJsonSchema(
+    {
+        "type": "object",
+        "description": "一行：分组、标签，以及 `columns` 所列的各列 · One row: its group, its labels and a value "
+        "for each of `columns` (by their `key`)",
+        "required": ["key", "label_zh", "label_en"],
+        "properties": {
+            "key": {
+                "type": ["string", "integer", "null"],
+                "description": "分组（区县、年龄段、类别、月份…；null 为未填） · The group (district, age band, "
+                "category, month…; null: not given)",
+            },
+            "label_zh": {
+                "type": ["string", "null"],
+                "description": "分组名称（中文） · The group's name in Chinese",
+            },
+            "label_en": {
+                "type": ["string", "null"],
+                "description": "分组名称（英文） · The group's name in English",
+            },
+        },
+        "additionalProperties": _CELL,
+    }
+)
+"""A figure's row (``stats.figures.labelled`` and the queries), for the document only: which columns a
+row has depends on the figure, so the value stays a dict."""
 
 
 class FigureOut(BaseModel):
@@ -32,7 +61,7 @@ class FigureOut(BaseModel):
     from_: date | None = Field(default=None, alias="from")
     to: date | None = None
     columns: list[ColumnOut]
-    rows: list[dict[str, Any]]
+    rows: list[Annotated[dict[str, Any], FIGURE_ROW]]
     as_of: datetime | None = Field(
         default=None,
         description="When the figures were computed, if they were computed ahead (a large bank: "

@@ -44,6 +44,10 @@ FREE_FORM: dict[tuple[str, str], tuple[str, str]] = {
     ("GET", "/ns"): (ALL, "the bank's JSON-LD context, whose shape JSON-LD 1.1 defines"),
     ("GET", "/schemas/{file}"): (ALL, "a JSON Schema 2020-12 document: the metaschema is its schema"),
 }
+FREE_FORM_FIELDS: dict[tuple[str, str], str] = {
+    # (schema, property): why it has no shape of its own in the document
+    ("CertificateOut", "credential"): "the signed W3C Verifiable Credential (JSON Schema at /schemas/{file})",
+}
 
 
 @pytest.fixture
@@ -71,6 +75,23 @@ def _untyped(spec: dict, schema: dict) -> bool:
     return schema.get("type") in ("object", None) and "properties" not in schema and open_values
 
 
+def _named(spec: dict, found: list[Any]) -> set[str]:
+    """The names of the component schemas ``found`` refers to, however deep."""
+    names: set[str] = set()
+    while found:
+        schema = found.pop()
+        if isinstance(schema, dict):
+            ref = schema.get("$ref", "")
+            name = ref.rsplit("/", 1)[-1]
+            if ref and name not in names:
+                names.add(name)
+                found.append(spec["components"]["schemas"][name])
+            found.extend(schema.values())
+        elif isinstance(schema, list):
+            found.extend(schema)
+    return names
+
+
 def _json_answers(spec: dict) -> Iterator[tuple[str, str, str, str, dict]]:
     for path, item in spec["paths"].items():
         for method, operation in item.items():
@@ -93,6 +114,21 @@ class TestEveryJsonAnswerHasASchema:
             if _untyped(spec, schema):
                 untyped.append(f"{method} {path} {status} {media}: {schema}")
         assert not untyped, "2xx JSON answers without a schema:\n" + "\n".join(untyped)
+
+    def test_no_field_of_a_2xx_answer_is_untyped(self, client):
+        """The fields too: `{"rule": {}}` tells a client as little as `{}`."""
+        spec = client.get("/openapi.json").json()
+        schemas = spec["components"]["schemas"]
+        answered = _named(spec, [schema for *_, schema in _json_answers(spec)])
+        untyped = [
+            f"{name}.{field}: {prop}"
+            for name in sorted(answered)
+            for field, prop in schemas[name].get("properties", {}).items()
+            if (name, field) not in FREE_FORM_FIELDS
+            and any(_untyped(spec, alt) for alt in prop.get("anyOf", [prop]) if alt.get("type") != "null")
+        ]
+        assert not untyped, "fields without a schema:\n" + "\n".join(untyped)
+        assert all(field in schemas[name]["properties"] for name, field in FREE_FORM_FIELDS)
 
     def test_the_free_form_list_names_only_operations_that_exist(self, client):
         spec = client.get("/openapi.json").json()
@@ -171,6 +207,7 @@ class TestSpecRoutesDeclareEveryField:
         assert created.status_code == 201, created.text
         _declares_every_field(spec, "PUT", path, created)
         rule = client.post("/api/v1/conversion-rules", json=RULE, headers=bank["ou"])
+        _declares_every_field(spec, "POST", "/api/v1/conversion-rules", rule)
         assert client.post(
             f"/api/v1/conversion-rules/{rule.json()['id']}/approve", headers=OPERATOR
         ).is_success
@@ -187,6 +224,13 @@ class TestSpecRoutesDeclareEveryField:
         progress = client.get("/api/v1/me/progress/OU-AGRI-DIP", headers=bank["me"])
         assert progress.status_code == 200 and progress.json()["what_if"]["conversions"], progress.text
         _declares_every_field(spec, "GET", "/api/v1/me/progress/{qualification_code}", progress)
+
+        requested = client.post("/api/v1/me/conversions", json={"rule_code": "AGRI-3"}, headers=bank["me"])
+        assert requested.status_code == 201, requested.text
+        _declares_every_field(spec, "POST", "/api/v1/me/conversions", requested)
+        figure = client.get("/api/v1/stats/participation", params={"group_by": "district"}, headers=OPERATOR)
+        assert figure.status_code == 200 and figure.json()["rows"], figure.text
+        _declares_every_field(spec, "GET", "/api/v1/stats/participation", figure)
 
     def test_health_and_keys(self, client):
         spec = client.get("/openapi.json").json()

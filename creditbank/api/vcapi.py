@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 
 from creditbank.api.problems import language
 from creditbank.errors import CODES, render
@@ -24,6 +25,31 @@ _BODY = {
         "application/ld+json": {"schema": {"type": "object"}},
     },
     "required": True,
+}
+
+
+class ProblemDetails(BaseModel):
+    """VC 2.0 ProblemDetails."""
+
+    type: str = Field(description="类型 · Its type, e.g. `…#PROOF_VERIFICATION_WARNING`")
+    title: str = Field(description="标题 · Its title")
+    detail: str = Field(description="说明 · What was not checked, or why")
+
+
+class VerificationResult(BaseModel):
+    """``vcapi.service.Result``: a refusal is a 400/422 problem, so ``verified`` is always true here."""
+
+    verified: bool = Field(description="已验证 · Verified (a failure is answered as a problem instead)")
+    checks: list[str] = Field(description="已做的检查 · The checks made (`proof`, `validity`, `status`)")
+    warnings: list[ProblemDetails] = Field(description="警告 · What was verified only in part")
+    errors: list[ProblemDetails] = Field(description="总为空 · Always empty (errors are problems)")
+    problemDetails: list[ProblemDetails] = Field(  # the VC-API names it so
+        description="总为空 · Always empty (errors are problems)"
+    )
+
+
+_VERIFIED: dict[int | str, dict[str, Any]] = {
+    200: {"model": VerificationResult, "description": "Verified · 已验证"}
 }
 _PROBLEM = {
     "description": "Refused: RFC 9457 problem details; `errors` lists VC 2.0 ProblemDetails",
@@ -69,7 +95,7 @@ async def issue(request: Request) -> JSONResponse:
     description="Body `{verifiableCredential, options?}`. did:key credentials and the bank's own did:web "
     "credentials (with their revocation status); `options.challenge`/`domain` are checked when given.",
     openapi_extra={"requestBody": _BODY},
-    responses={400: _PROBLEM, 422: _PROBLEM},
+    responses={**_VERIFIED, 400: _PROBLEM, 422: _PROBLEM},
 )
 async def verify_credential(request: Request) -> JSONResponse:
     body = await _json(request)
@@ -82,7 +108,7 @@ async def verify_credential(request: Request) -> JSONResponse:
     description="Body `{verifiablePresentation, options: {challenge, domain}}`: the presentation's proof "
     "(purpose `authentication`, the challenge and domain asked for) and every credential in it.",
     openapi_extra={"requestBody": _BODY},
-    responses={400: _PROBLEM, 422: _PROBLEM},
+    responses={**_VERIFIED, 400: _PROBLEM, 422: _PROBLEM},
 )
 async def verify_presentation(request: Request) -> JSONResponse:
     body = await _json(request)

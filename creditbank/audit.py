@@ -11,6 +11,10 @@ in exactly one leaf and in order, the tree rebuilt and compared with the stored 
 edited, deleted, inserted or reordered behind the service's back is named even when whoever did it
 also rewrote the hash chain to match. Beside the ledger, the history of learners' names: the
 database's refusal to change it still in place, and every correction chained to the current name.
+Beside the chain, the rows it does not cover compared with what it does: a completion's credits,
+outcome and learner with its deposit, a certificate's printed text with its signed credential and
+QR (docs/ledger.md, "Auditing", also lists what is not covered: the catalogue, institutions,
+conversion rules, learners' profiles).
 
 It lives above the domain packages (beside ``app`` and ``cli``) because it reads across them: the
 ledger, the completions its deposits rest on, the conversions holding its lots and the learners'
@@ -29,9 +33,10 @@ from sqlalchemy.orm import aliased
 from sqlmodel import Session, col
 
 from creditbank.catalogue.models import Outcome
+from creditbank.certificates.keys import IssuerKey
 from creditbank.certificates.models import Certificate
 from creditbank.certificates.service import revocation_digest
-from creditbank.completions import rules
+from creditbank.completions import ledgered, rules
 from creditbank.completions.models import Completion
 from creditbank.conversion.models import Conversion, ConversionLot
 from creditbank.institutions.models import Institution
@@ -52,6 +57,7 @@ from creditbank.ledger.queries import lot_live
 from creditbank.translog import audit as translog_audit
 from creditbank.translog.models import LeafKind
 from creditbank.translog.service import LOST_REF
+from creditbank.verification import record
 
 
 @dataclass
@@ -75,10 +81,13 @@ def audit(
     max_problems: int = 50,
     log_verifiers: list[sn.Verifier] | None = None,
     lost_leaves: Sequence[range] = (),
+    certificate_keys: Callable[[str], IssuerKey | None] | None = None,
 ) -> AuditReport:
     """``log_verifiers``: the transparency log's public keys, to check the checkpoints' signatures.
     ``lost_leaves``: leaves put back from the published log after a restore, as recorded outside the
-    database (``translog.published``) — they stand for records the restore lost."""
+    database (``translog.published``) — they stand for records the restore lost.
+    ``certificate_keys``: the issuer's keys by kid, to check the QR payload a certificate's printed
+    text is compared with (without them its claims are compared unverified)."""
     report = AuditReport()
 
     def problem(text: str) -> bool:
@@ -109,6 +118,7 @@ def audit(
         )
     }
 
+    outcome_codes = dict(session.execute(select(col(Outcome.id), col(Outcome.code))).all())
     expected_seq, prev = 1, chain.GENESIS
     running: dict[int, int] = defaultdict(int)
     counts: dict[int, int] = defaultdict(int)
@@ -165,6 +175,32 @@ def audit(
                 f"{where}: completion {tx.completion_id} was edited after it was posted"
             ):
                 return report
+            # (A transaction whose hash fails is reported above: the row is not compared with it.)
+            elif (
+                recomputed == tx.hash
+                and found[0].transaction_id == tx.id
+                and (
+                    wrong := [
+                        w
+                        for w in ledgered.disagreements(
+                            found[0],
+                            account_no=found[1],
+                            outcome_code=outcome_codes.get(found[0].outcome_id),
+                            tx_completion_id=tx.completion_id,
+                            tx_completion_hash=tx.completion_hash,
+                            postings=[(codes.get(a, f"?{a}"), u, lot) for _, a, u, lot, _ in legs],
+                        )
+                        if w in _ROW_ONLY
+                    ]
+                )
+            ):
+                names = "、".join(_ROW_ONLY[w][0] for w in wrong)
+                if problem(
+                    f"完成记录 {tx.completion_id} 与其账本记账（第 {tx.seq} 笔）不一致：{names}在记账后被改动 — "
+                    f"completion {tx.completion_id} disagrees with its ledger transaction (seq {tx.seq}): "
+                    f"{', '.join(_ROW_ONLY[w][1] for w in wrong)} edited after it was posted"
+                ):
+                    return report
         for pid, account_id, units, lot_id, after in legs:
             running[account_id] += units
             counts[account_id] += 1
@@ -260,6 +296,8 @@ def audit(
     if total != 0 and problem(f"all postings sum to {total}, not 0"):
         return report
     if _audit_names(session, problem):
+        return report
+    if _audit_certificates(session, problem, certificate_keys):
         return report
     report.log_checkpoints_signed = log_verifiers is not None
     _audit_log(session, report, problem, ledger_hashes, log_verifiers, lost_leaves)
@@ -574,6 +612,44 @@ def _audit_log(
             and problem(f"the revocation of certificate {certificate.id} is in no log leaf")
         ):
             return
+
+
+_ROW_ONLY = {
+    "credits_units": ("学分", "its credits"),
+    "outcome_id": ("学习成果", "its outcome"),
+    "learner_id": ("学习者", "its learner"),
+}
+"""What of a completion row only the row holds (``completions.ledgered``): its identity digest is
+checked above, by the transaction's ``completion_hash``."""
+
+
+def _audit_certificates(
+    session: Session, problem: Callable[[str], bool], keys: Callable[[str], IssuerKey | None] | None
+) -> bool:
+    """Each certificate's printed text (what verification, the /v/ page and the PDF show) says what
+    the bank signed, and its credential is the one whose digest was recorded (and logged)."""
+    rows = session.execute(
+        select(
+            col(Certificate.id),
+            col(Certificate.credential_json),
+            col(Certificate.credential_hash),
+            col(Certificate.printed_json),
+            col(Certificate.qr_payload),
+        ).order_by(col(Certificate.id))
+    ).yield_per(1_000)
+    for certificate_id, credential_json, credential_hash, printed_json, qr_payload in rows:
+        credential = json.loads(credential_json)
+        if digest_hex(credential) != credential_hash:
+            wrong = ["credential_json"]
+        else:
+            wrong = record.differences(certificate_id, printed_json, credential, qr_payload, keys)
+        if wrong and problem(
+            f"证书 {certificate_id} 的存档内容与签名数据不一致（{', '.join(wrong)}），被改动过 — "
+            f"certificate {certificate_id}: its stored copy differs from the signed credential "
+            f"({', '.join(wrong)}): it was altered"
+        ):
+            return True
+    return False
 
 
 def _completion_digest(completion: Completion, account_no: str) -> str:

@@ -770,6 +770,7 @@ def audit() -> None:
     and checkpoint from the rows; exit 1 naming the first row edited, deleted, inserted or reordered."""
     from creditbank.app import log_service
     from creditbank.audit import audit as run_audit
+    from creditbank.certificates.keys import KeyStore
     from creditbank.learners import secret as deployment_secret
     from creditbank.translog import published
     from creditbank.translog.published import Record, RecordError
@@ -797,7 +798,12 @@ def audit() -> None:
     except RecordError as exc:
         record, problems = Record(None), [str(exc)]
     with db.reader() as session:
-        report = run_audit(session, log_verifiers=verifiers, lost_leaves=record.lost_leaves())
+        report = run_audit(
+            session,
+            log_verifiers=verifiers,
+            lost_leaves=record.lost_leaves(),
+            certificate_keys=KeyStore(settings.keys_dir).get if settings.keys_dir.is_dir() else None,
+        )
         # The secret the learners were matched with is part of what must be intact.
         report.problems += deployment_secret.audit(session, settings)
         # The database must still contain what the log published (a restore can take it back).

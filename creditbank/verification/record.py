@@ -43,22 +43,35 @@ def _printed(printed_json: str) -> Printed | None:
         return None
 
 
+def _qr_claims(
+    payload: str, key: Callable[[str], IssuerKey | None] | None
+) -> tuple[bool, dict[str, Any] | None]:
+    if key is None:
+        try:
+            return True, qrpayload.decode(payload)[1]
+        except qrpayload.PayloadError:
+            return False, None
+    ok, claims, _ = qrpayload.verify(
+        payload, lambda kid: found.public_key if (found := key(kid)) is not None else None
+    )
+    return ok, claims
+
+
 def differences(
     certificate_id: str,
     printed_json: str,
     credential: dict[str, Any],
     qr_payload: str,
-    key: Callable[[str], IssuerKey | None],
+    key: Callable[[str], IssuerKey | None] | None,
 ) -> list[str]:
     """What in ``printed_json`` the signed documents do not vouch for (empty: it agrees). ``key``
-    finds the bank's key by kid; the credential's own signature is the caller's check."""
+    finds the bank's key by kid; ``None`` (an audit without the keys folder) compares the QR's
+    claims unverified. The credential's own signature is the caller's check."""
     printed = _printed(printed_json)
     if printed is None:
         return ["printed_json"]
     wrong: list[str] = []
-    ok, claims, _ = qrpayload.verify(
-        qr_payload, lambda kid: found.public_key if (found := key(kid)) is not None else None
-    )
+    ok, claims = _qr_claims(qr_payload, key)
     if not ok or claims is None or qrpayload.certificate_id(claims) != certificate_id:
         wrong.append("qr_payload")
     elif not claims_match(qr_claims(printed), claims):
@@ -94,9 +107,7 @@ def signed_summary(
     text: the learner from the credential, the lines from the QR claims when their signature holds
     (a line's English title and institution name are not in them: the institution's code instead)."""
     facts = credential_facts(credential)
-    ok, claims, _ = qrpayload.verify(
-        qr_payload, lambda kid: found.public_key if (found := key(kid)) is not None else None
-    )
+    ok, claims = _qr_claims(qr_payload, key)
     signed = claims if ok and claims is not None else {}
     return summary | {
         "learner_name": facts["learner_name"],

@@ -75,6 +75,18 @@ CODES: dict[str, tuple[int, str, str]] = {
         "District '{district}' could be any of {choices}; write its full name",
     ),
     "invalid_national_id": (422, "身份证号无效：{reason}", "Invalid national ID number: {reason}"),
+    "birth_date_mismatch": (
+        422,
+        "出生日期 {given} 与身份证号中的出生日期 {from_id} 不一致：请核对身份证号，出生日期可以不填",
+        "Birth date {given} differs from the one in the ID number ({from_id}): check the ID number; "
+        "the birth date may be left out",
+    ),
+    "gender_mismatch": (
+        422,
+        "性别（{given_zh}）与身份证号中的性别（{from_id_zh}）不一致：请核对身份证号，性别可以不填",
+        "Gender {given_en} differs from the one in the ID number ({from_id_en}): check the ID number; "
+        "the gender may be left out",
+    ),
     "learner_not_found": (404, "找不到学习账户 {ref}", "Learning account {ref} not found"),
     "activation_slip_not_allowed": (
         403,

@@ -162,9 +162,11 @@ def share_printers(monkeypatch: pytest.MonkeyPatch, printers: dict[str, Printer]
 _ids = itertools.count(1)
 
 
-def national_id(born: date = date(1958, 5, 17), region: str = "500118") -> str:
-    """A valid, never-real ID number (the sequence part is ours)."""
-    return idcard.make(region, born, next(_ids) % 1000)
+def national_id(born: date = date(1958, 5, 17), region: str = "500118", gender: str | None = None) -> str:
+    """A valid, never-real ID number (the sequence part is ours; odd for a man, even for a woman)."""
+    count = next(_ids)
+    sequence = count % 1000 if gender is None else max(2 * count % 1000, 2) + (gender == "male")
+    return idcard.make(region, born, sequence)
 
 
 def institution(

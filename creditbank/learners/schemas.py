@@ -42,9 +42,14 @@ class EnrolmentIn(BaseModel):
     village: Annotated[str | None, Field(max_length=100), OPTIONAL_PRINTED] = Field(
         default=None, examples=["萱花社区"], description="村/社区"
     )
-    gender: Literal["male", "female"] | None = None
+    gender: Literal["male", "female"] | None = Field(
+        default=None,
+        description="Taken from the ID number; may be left out, and one that differs is refused (gender_mismatch)",
+    )
     birth_date: date | None = Field(
-        default=None, description="Only its year is kept; by default the year in the ID number"
+        default=None,
+        description="Taken from the ID number (only its year is kept); may be left out, and one that "
+        "differs is refused (birth_date_mismatch)",
     )
 
 

@@ -119,6 +119,7 @@ def enroll(
                 "reason_en": "between 1900 and today",
             },
         )
+    _agrees_with_id(nid, birth_date=birth_date, gender=gender)
     digest = id_hmac(secret, nid.number)
     learner = session.exec(select(Learner).where(Learner.id_hmac == digest).with_for_update()).first()
     created = learner is None
@@ -128,8 +129,8 @@ def enroll(
             id_hmac=digest,
             id_masked=nid.masked,
             name=name,
-            birth_year=(birth_date or nid.birth_date).year,
-            gender=gender or nid.gender,
+            birth_year=nid.birth_date.year,
+            gender=nid.gender,
             phone=phone,
             district=district,
             township=township,
@@ -156,6 +157,49 @@ def enroll(
         created=created,
         name_differs=not created and halfwidth.name_key(learner.name) != halfwidth.name_key(name),
     )
+
+
+GENDER_WORDS = {"male": ("男", "male"), "female": ("女", "female")}
+
+
+def _agrees_with_id(nid: idcard.NationalId, *, birth_date: date | None, gender: str | None) -> None:
+    """SPEC §3.2: the birth date is derived from the ID number (and so is the gender: the sequence's
+    parity). A given one that differs is refused rather than stored — statistics count the stored
+    one (a man born 1990 among women over 60), and the difference usually means a mistyped ID number."""
+    mismatches: list[CreditbankError] = []
+    if birth_date is not None and birth_date != nid.birth_date:
+        mismatches.append(
+            CreditbankError(
+                "birth_date_mismatch",
+                {"given": birth_date.isoformat(), "from_id": nid.birth_date.isoformat()},
+            )
+        )
+    if gender is not None and gender != nid.gender:
+        (given_zh, given_en), (id_zh, id_en) = (
+            GENDER_WORDS.get(gender, (gender, gender)),
+            GENDER_WORDS[nid.gender],
+        )
+        mismatches.append(
+            CreditbankError(
+                "gender_mismatch",
+                {"given_zh": given_zh, "given_en": given_en, "from_id_zh": id_zh, "from_id_en": id_en},
+            )
+        )
+    if mismatches:
+        first = mismatches[0]
+        raise CreditbankError(
+            first.code,
+            first.params,
+            errors=[
+                {
+                    "field": e.code.removesuffix("_mismatch"),
+                    "code": e.code,
+                    "message_zh": e.message("zh"),
+                    "message_en": e.message("en"),
+                }
+                for e in mismatches
+            ],
+        )
 
 
 @dataclass(frozen=True)

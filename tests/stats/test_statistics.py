@@ -93,7 +93,7 @@ def build(client: TestClient, seed: int = 7) -> tuple[list[Person], list[Posted]
         district, township = PLACES[i % len(PLACES)]
         born = date(rng.choice([1940, 1955, 1966, 1967, 1980, 2000, 2009, 2010, 2012]), 3, 4)
         gender = rng.choice(["male", "female"])
-        body = {"name": f"学员{i}", "national_id": national_id(born), "gender": gender}
+        body = {"name": f"学员{i}", "national_id": national_id(born, gender=gender), "gender": gender}
         body |= {k: v for k, v in (("district", district), ("township", township)) if v}
         account = None
         for head in heads.values():  # both institutions enrol them: the same account

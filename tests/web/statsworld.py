@@ -70,7 +70,7 @@ def build(client: TestClient) -> StatsWorld:
     for i, (district, township, born, gender, courses) in enumerate(PEOPLE):
         body = {
             "name": f"学员{i}",
-            "national_id": national_id(date(born, 6, 1)),
+            "national_id": national_id(date(born, 6, 1), gender=gender),
             "gender": gender,
             "district": district,
             "township": township,

@@ -37,7 +37,7 @@ CHECKS = tuple(REGISTERED_CHECKS.get_all())  # `--checks all`: every check schem
 # Valid data must be accepted — except where the bank refuses, with a 422 problem and its own
 # code, what JSON Schema cannot express: an ID number's check digit (invalid_national_id), "one of
 # account_no or national_id" (learner_ref_required), "credits or hours" (credits_or_hours_required),
-# a rejection without a reason, a file or QR payload that is not a certificate (unusable_input,
+# a birth date or gender contradicting the ID number (birth_date_mismatch, gender_mismatch), a file or QR payload that is not a certificate (unusable_input,
 # empty_file), first ≤ second in a consistency proof. Any other answer to valid data (400, 405,
 # 415, 500, …) still fails the check — but for the batch import, whose multipart `file` is any
 # bytes by its schema: a file that is neither CSV nor XLSX is 415 unsupported_file; and verifying an

@@ -128,11 +128,15 @@ def list_rules(
 @router.post(
     "/conversion-rules/{rule_id}/approve", response_model=RuleOut, summary="批准转换规则 · Approve a rule"
 )
-def approve_rule(rule_id: DbId, db: DbDep, principal: Operator) -> Response:
+def approve_rule(
+    rule_id: DbId, request: Request, db: DbDep, principal: Operator, idempotency_key: IdempotencyKey = None
+) -> Response:
     return write(
         db,
         principal,
         lambda session: (200, rule_out(session, conversions.approve_rule(session, rule_id=rule_id))),
+        idempotency_key=idempotency_key,
+        request_hash=body_digest(request, None),
     )
 
 
@@ -147,7 +151,14 @@ def approve_rule(rule_id: DbId, db: DbDep, principal: Operator) -> Response:
     "institution proposes the rule again with changed content to start a new version. "
     "管理员驳回待批准的规则并写明理由，提出机构可以看到。",
 )
-def reject_rule(rule_id: DbId, body: RejectRuleIn, db: DbDep, principal: Operator) -> Response:
+def reject_rule(
+    rule_id: DbId,
+    body: RejectRuleIn,
+    request: Request,
+    db: DbDep,
+    principal: Operator,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
     return write(
         db,
         principal,
@@ -155,6 +166,8 @@ def reject_rule(rule_id: DbId, body: RejectRuleIn, db: DbDep, principal: Operato
             200,
             rule_out(session, conversions.reject_rule(session, rule_id=rule_id, reason=body.reason)),
         ),
+        idempotency_key=idempotency_key,
+        request_hash=body_digest(request, body),
     )
 
 
@@ -163,7 +176,13 @@ def reject_rule(rule_id: DbId, body: RejectRuleIn, db: DbDep, principal: Operato
     response_model=RuleOut,
     summary="停用转换规则 · Retire a rule (operator or its owner)",
 )
-def retire_rule(rule_id: DbId, db: DbDep, principal: ActingInstitutionOrOperator) -> Response:
+def retire_rule(
+    rule_id: DbId,
+    request: Request,
+    db: DbDep,
+    principal: ActingInstitutionOrOperator,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
     institution_id = principal.institution.id if principal.institution else None
     return write(
         db,
@@ -174,6 +193,8 @@ def retire_rule(rule_id: DbId, db: DbDep, principal: ActingInstitutionOrOperator
                 session, conversions.retire_rule(session, rule_id=rule_id, institution_id=institution_id)
             ),
         ),
+        idempotency_key=idempotency_key,
+        request_hash=body_digest(request, None),
     )
 
 
@@ -353,7 +374,8 @@ def institution_conversions(
     "/conversions/{conversion_id}/decide",
     response_model=ConversionOut,
     summary="审核转换申请 · Approve or reject a request (the target institution)",
-    description="Only a `pending` request is decided. Deciding one already decided is 409 "
+    description="Only a `pending` request is decided. The same decision again answers the request as "
+    "it stands (200, the first reason kept); another decision on one already decided is 409 "
     "`conversion_already_decided`; one the learner withdrew 409 `conversion_withdrawn` (已撤回: its "
     "credits were released, nothing to decide); one ended because the institution posted the target "
     "course to the learner itself 409 `conversion_superseded` (its credits were released); an expired "

@@ -417,7 +417,13 @@ def recognition_candidates(
 
 
 @awards_router.post("/awards", status_code=201, response_model=AwardOut, summary="记录表彰 · Record an award")
-def record_award(body: AwardIn, db: DbDep, principal: Operator) -> Response:
+def record_award(
+    body: AwardIn,
+    request: Request,
+    db: DbDep,
+    principal: Operator,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
     period = queries.Period.of(body.from_, body.to)
 
     def use_case(session) -> tuple[int, Any]:
@@ -432,7 +438,9 @@ def record_award(body: AwardIn, db: DbDep, principal: Operator) -> Response:
         learner = session.get(Learner, award.learner_id)
         return 201, award_out(award, learner)
 
-    return write(db, principal, use_case)
+    return write(
+        db, principal, use_case, idempotency_key=idempotency_key, request_hash=body_digest(request, body)
+    )
 
 
 @awards_router.get("/awards", response_model=list[AwardOut], summary="表彰记录 · Awards recorded")
@@ -469,7 +477,11 @@ def my_consent(body: ConsentIn, db: DbDep, principal: LearnerCaller) -> Response
     summary="表彰证书 · My award as a signed certificate (Open Badge, achievement type Award)",
 )
 def my_award_certificate(
-    award_id: Annotated[str, Path(max_length=40)], request: Request, db: DbDep, principal: LearnerCaller
+    award_id: Annotated[str, Path(max_length=40)],
+    request: Request,
+    db: DbDep,
+    principal: LearnerCaller,
+    idempotency_key: IdempotencyKey = None,
 ) -> Response:
     issuer = request.app.state.issuer
 
@@ -479,4 +491,6 @@ def my_award_certificate(
         )
         return 201, certificate_out(request, certificate)
 
-    return write(db, principal, use_case)
+    return write(
+        db, principal, use_case, idempotency_key=idempotency_key, request_hash=body_digest(request, None)
+    )

@@ -878,6 +878,9 @@ def withdraw(session: Session, *, conversion_id: str, learner_id: int) -> Conver
     return conversion
 
 
+_DECIDED = {"approve": ConversionState.approved, "reject": ConversionState.rejected}
+
+
 def decide(
     session: Session,
     *,
@@ -906,6 +909,10 @@ def decide(
         raise CreditbankError("conversion_withdrawn")
     if conversion.state == ConversionState.superseded:
         raise CreditbankError("conversion_superseded", {"completion": superseded_by(conversion)})
+    if conversion.state == _DECIDED[decision]:
+        # The same decision again (a retry whose answer was lost): the request as it stands, as a
+        # repeated rule approval or completion revocation answers; the first reason is kept.
+        return conversion
     if conversion.state != ConversionState.pending:
         name_zh, name_en = STATE_NAMES.get(conversion.state, ("已处理", conversion.state))
         raise CreditbankError(

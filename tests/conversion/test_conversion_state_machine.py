@@ -548,6 +548,10 @@ def test_conversion_state_machine(client, db, db_url, sequential_ids):
             if conversion.state == "superseded":
                 _problem(r, 409, "conversion_superseded")
                 return
+            if conversion.state == {"approve": "approved", "reject": "rejected"}[decision]:
+                # The same decision again answers the request as it stands; nothing moves.
+                assert r.status_code == 200 and r.json()["state"] == conversion.state, r.text
+                return
             if conversion.state != "pending":
                 _problem(r, 409, "conversion_already_decided")
                 return

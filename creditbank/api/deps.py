@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -195,6 +196,13 @@ def body_digest(request: Request, body: Any) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
+def keyed_digest(request: Request, body: Any, secret: bytes) -> str:
+    """``body_digest`` under the deployment secret, for bodies carrying a password or an activation
+    code: a plain SHA-256 of them stored in ``idempotency_record`` could be guessed offline (an
+    8-digit code at once), bypassing argon2id and the guessing budgets."""
+    return hmac.new(secret, body_digest(request, body).encode(), hashlib.sha256).hexdigest()
+
+
 def write(
     db: Database,
     principal: Principal | None,
@@ -217,33 +225,56 @@ def write(
     for attempt in range(3):
         try:
             with db.unit_of_work() as session:
-                if idempotency_key:
-                    idempotency.serialise(session, scope, idempotency_key)
-                    record = idempotency.find(session, scope, idempotency_key)
-                    if record is not None:
-                        if record.request_hash != request_hash:
-                            raise CreditbankError("idempotency_key_reused")
-                        stored = json.loads(record.response_body)
-                        headers = {"Idempotent-Replayed": "true"}
-                        if isinstance(stored, dict) and stored.get("redacted"):
-                            headers["Idempotent-Redacted"] = ", ".join(stored["redacted"])
-                        return JSONResponse(stored, status_code=record.status_code, headers=headers)
-                status, body = use_case(session)
-                if idempotency_key:
-                    idempotency.remember(
-                        session,
-                        scope,
-                        idempotency_key,
-                        request_hash=request_hash or "",
-                        status_code=status,
-                        body=idempotency.redact(body, secret_fields),
-                    )
-            return JSONResponse(body, status_code=status)
+                response = answer_once(
+                    session,
+                    scope,
+                    use_case,
+                    idempotency_key=idempotency_key,
+                    request_hash=request_hash,
+                    secret_fields=secret_fields,
+                )
+            return response
         except (IntegrityError, OperationalError) as exc:
             # OperationalError: PostgreSQL serialization/deadlock or SQLite busy; both are retryable.
             if attempt == 2:
                 raise exc
     raise AssertionError("unreachable")
+
+
+def answer_once(
+    session: Session,
+    scope: str,
+    use_case: Callable[[Session], tuple[int, Any]],
+    *,
+    idempotency_key: str | None,
+    request_hash: str | None,
+    secret_fields: tuple[str, ...] = (),
+) -> JSONResponse:
+    """``write``'s work inside a transaction the caller opened: the stored answer if the key has
+    one, else the use case's, stored. For a route whose caller is known only inside its
+    transaction (a witness, by the cosignature it hands in)."""
+    if idempotency_key:
+        idempotency.serialise(session, scope, idempotency_key)
+        record = idempotency.find(session, scope, idempotency_key)
+        if record is not None:
+            if record.request_hash != request_hash:
+                raise CreditbankError("idempotency_key_reused")
+            stored = json.loads(record.response_body)
+            headers = {"Idempotent-Replayed": "true"}
+            if isinstance(stored, dict) and stored.get("redacted"):
+                headers["Idempotent-Redacted"] = ", ".join(stored["redacted"])
+            return JSONResponse(stored, status_code=record.status_code, headers=headers)
+    status, body = use_case(session)
+    if idempotency_key:
+        idempotency.remember(
+            session,
+            scope,
+            idempotency_key,
+            request_hash=request_hash or "",
+            status_code=status,
+            body=idempotency.redact(body, secret_fields),
+        )
+    return JSONResponse(body, status_code=status)
 
 
 Remember = Callable[[Session, int, Any], None]
@@ -256,22 +287,31 @@ def write_in_steps(
     *,
     idempotency_key: str | None = None,
     request_hash: str | None = None,
+    scope: str | None = None,
+    secret_fields: tuple[str, ...] = (),
+    before_replay: Callable[[], None] | None = None,
 ) -> JSONResponse:
     """``write`` for a use case that commits in steps (a staged batch import): it opens its own
     transactions and calls ``remember(session, status, body)`` inside its last one, where the
-    Idempotency-Key answer is stored — so the answer is kept exactly when the work is visible."""
-    scope = principal.key if principal else "anonymous"
+    Idempotency-Key answer is stored — so the answer is kept exactly when the work is visible.
+
+    A route without a token names its caller in ``scope`` (a sign-in: the account). A stored answer
+    found is compared only after ``before_replay`` ran: a sign-in spends a guess there, so that
+    "replayed" against "409" tells a password guesser no more than a normal attempt would."""
+    scope = scope or (principal.key if principal else "anonymous")
     if idempotency_key:
         with db.reader() as session:
             record = idempotency.find(session, scope, idempotency_key)
         if record is not None:
+            if before_replay is not None:
+                before_replay()
             if record.request_hash != request_hash:
                 raise CreditbankError("idempotency_key_reused")
-            return JSONResponse(
-                json.loads(record.response_body),
-                status_code=record.status_code,
-                headers={"Idempotent-Replayed": "true"},
-            )
+            stored = json.loads(record.response_body)
+            headers = {"Idempotent-Replayed": "true"}
+            if isinstance(stored, dict) and stored.get("redacted"):
+                headers["Idempotent-Redacted"] = ", ".join(stored["redacted"])
+            return JSONResponse(stored, status_code=record.status_code, headers=headers)
 
     def remember(session: Session, status: int, body: Any) -> None:
         if not idempotency_key:
@@ -284,7 +324,7 @@ def write_in_steps(
                 idempotency_key,
                 request_hash=request_hash or "",
                 status_code=status,
-                body=body,
+                body=idempotency.redact(body, secret_fields),
             )
 
     status, body = use_case(remember)

@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 
-from creditbank.api.deps import DbDep, LearnerCaller, SettingsDep
+from creditbank.api.deps import (
+    DbDep,
+    IdempotencyKey,
+    LearnerCaller,
+    Remember,
+    SettingsDep,
+    keyed_digest,
+    write_in_steps,
+)
 from creditbank.api.institution import balance_out, correction_out
+from creditbank.db import Database
 from creditbank.httpio import JsonRoute, client_address
+from creditbank.kit.tokens import normalize_account_no
 from creditbank.kit.units import credits
-from creditbank.learners import names
+from creditbank.learners import attempts, names
 from creditbank.learners import queries as learner_queries
 from creditbank.learners import service as learners
+from creditbank.learners.models import Learner
 from creditbank.learners.schemas import (
     ActivateIn,
     LedgerLineOut,
@@ -33,27 +44,78 @@ router = APIRouter(route_class=JsonRoute, prefix="/api/v1", tags=["learner 学�
     response_model=TokenOut,
     summary="激活账户 · Activate an account with the code, set a password",
 )
-def activate(body: ActivateIn, request: Request, db: DbDep, settings: SettingsDep) -> TokenOut:
+def activate(
+    body: ActivateIn,
+    request: Request,
+    db: DbDep,
+    settings: SettingsDep,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
     # The service runs its own short transactions: the password is hashed with none open.
-    learner, token = learners.activate(
+    account_no = normalize_account_no(body.account_no)
+
+    def use_case(remember: Remember) -> tuple[int, Any]:
+        learner, token = learners.activate(
+            db,
+            secret=settings.id_secret(),
+            account_no=body.account_no,
+            activation_code=body.activation_code,
+            password=body.password,
+            client=client_address(request),
+        )
+        return _signed_in(db, remember, learner, token)
+
+    return write_in_steps(
         db,
-        secret=settings.id_secret(),
-        account_no=body.account_no,
-        activation_code=body.activation_code,
-        password=body.password,
-        client=client_address(request),
+        None,
+        use_case,
+        idempotency_key=idempotency_key,
+        request_hash=keyed_digest(request, body, settings.id_secret()),
+        scope=f"account:{account_no}",
+        secret_fields=_TOKEN,
+        before_replay=lambda: attempts.activation_attempt(account_no, client_address(request)),
     )
-    return TokenOut(access_token=token, account_no=learner.account_no)
 
 
 @router.post(
     "/auth/token", response_model=TokenOut, summary="登录 · Sign in with account number and password"
 )
-def sign_in(body: SignInIn, request: Request, db: DbDep) -> TokenOut:
-    learner, token = learners.sign_in(
-        db, account_no=body.account_no, password=body.password, client=client_address(request)
+def sign_in(
+    body: SignInIn,
+    request: Request,
+    db: DbDep,
+    settings: SettingsDep,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    account_no = normalize_account_no(body.account_no)
+
+    def use_case(remember: Remember) -> tuple[int, Any]:
+        learner, token = learners.sign_in(
+            db, account_no=body.account_no, password=body.password, client=client_address(request)
+        )
+        return _signed_in(db, remember, learner, token)
+
+    return write_in_steps(
+        db,
+        None,
+        use_case,
+        idempotency_key=idempotency_key,
+        request_hash=keyed_digest(request, body, settings.id_secret()),
+        scope=f"account:{account_no}",
+        secret_fields=_TOKEN,
+        before_replay=lambda: attempts.sign_in_attempt(account_no, client_address(request)),
     )
-    return TokenOut(access_token=token, account_no=learner.account_no)
+
+
+# A session token is shown once: a replayed sign-in answers it as null (``redacted``) — sign in again.
+_TOKEN = ("access_token",)
+
+
+def _signed_in(db: Database, remember: Remember, learner: Learner, token: str) -> tuple[int, Any]:
+    out = TokenOut(access_token=token, account_no=learner.account_no).model_dump(mode="json")
+    with db.unit_of_work() as session:
+        remember(session, 200, out)
+    return 200, out
 
 
 @router.get("/me", response_model=MeOut, summary="我的账户 · My account")

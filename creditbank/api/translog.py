@@ -8,12 +8,14 @@ tlog-tiles, so any tlog client can follow the log and a plain file server or CDN
 from __future__ import annotations
 
 import base64
+import hashlib
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
+from sqlmodel import Session
 
-from creditbank.api.deps import DbDep
+from creditbank.api.deps import DbDep, IdempotencyKey, answer_once, body_digest
 from creditbank.errors import CreditbankError
 from creditbank.httpio import JsonRoute
 from creditbank.kit.signednote import MAX_NOTE_BYTES, Verifier
@@ -177,7 +179,7 @@ is the credential."""
         "requestBody": {"content": {"text/plain": {"schema": {"type": "string"}}}, "required": True}
     },
 )
-async def cosignatures(request: Request) -> CosignedOut:
+async def cosignatures(request: Request, idempotency_key: IdempotencyKey = None) -> Response:
     body = b""
     async for chunk in request.stream():
         body += chunk
@@ -187,8 +189,17 @@ async def cosignatures(request: Request) -> CosignedOut:
         note = body.decode("utf-8")
     except UnicodeDecodeError:
         raise CreditbankError("cosignature_refused", {"reason": "not UTF-8"}) from None
-    names = await run_in_threadpool(_log(request).accept_cosignatures, note)
-    return CosignedOut(checkpoint_size=int(note.split("\n")[1]), witnesses=names)
+    request_hash = body_digest(request, note)
+
+    def then(session: Session, names: list[str]) -> Response:
+        # The caller is who signed: a key is the witnesses', as an institution's is the institution's.
+        scope = "witness:" + hashlib.sha256("\n".join(sorted(names)).encode()).hexdigest()[:32]
+        out = CosignedOut(checkpoint_size=int(note.split("\n")[1]), witnesses=names).model_dump(mode="json")
+        return answer_once(
+            session, scope, lambda _: (200, out), idempotency_key=idempotency_key, request_hash=request_hash
+        )
+
+    return await run_in_threadpool(_log(request).accept_cosignatures, note, then)
 
 
 @router.get(

@@ -102,9 +102,15 @@ class SignInIn(BaseModel):
 
 
 class TokenOut(BaseModel):
-    access_token: str
+    access_token: str | None = Field(
+        description="The session token; null in a replay of an Idempotency-Key (listed in `redacted`)"
+    )
     token_type: Literal["bearer"] = "bearer"
     account_no: str
+    redacted: list[str] | None = Field(
+        default=None,
+        description="On an Idempotency-Key replay: the secret fields left out (shown once only): ['access_token']",
+    )
 
 
 class MeOut(BaseModel):

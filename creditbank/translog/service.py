@@ -16,10 +16,10 @@ import base64
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 from cachetools import LRUCache
@@ -42,6 +42,7 @@ from creditbank.translog.models import (
 from creditbank.translog.sequencer import entry_bytes, entry_hash
 
 logger = logging.getLogger("creditbank")
+T = TypeVar("T")
 
 PROOF_TYPE = "creditbank-log-inclusion/v1"
 LOST_REF = "lost-in-restore"
@@ -560,8 +561,10 @@ class Log:
     def verifiers(self) -> list[sn.Verifier]:
         return log_verifiers(self.origin(), self.keys)
 
-    def accept_cosignatures(self, note: str) -> list[str]:
+    def accept_cosignatures(self, note: str, then: Callable[[Session, list[str]], T]) -> T:
+        """Store the cosignatures, then ``then(session, witness names)`` in the same transaction
+        (the API keeps its Idempotency-Key answer there, under the witnesses who signed)."""
         with self.db.unit_of_work() as session:
-            names = accept_cosignatures(session, note, self.witnesses)
+            answer = then(session, accept_cosignatures(session, note, self.witnesses))
         self._latest = None  # the next read publishes them
-        return names
+        return answer

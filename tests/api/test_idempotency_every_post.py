@@ -139,3 +139,49 @@ class TestAwards:
         replay = client.post(url, headers=_key(me, "cert-1"))
         assert replay.headers["Idempotent-Replayed"] == "true" and replay.json() == cert.json()
 
+
+class TestSigningIn:
+    def test_a_retried_activation_replays_without_the_token_and_the_password_is_kept_hashed(self, client, db):
+        from tests.api.test_idempotency_secrets import _everything
+        from tests.conftest import institution, learner
+
+        person = learner(client, institution(client))
+        body = {
+            "account_no": person["account_no"],
+            "activation_code": person["activation_code"],
+            "password": "竹林深处2026",
+        }
+        first = client.post("/api/v1/auth/activate", json=body, headers={"Idempotency-Key": "act-1"})
+        again = client.post("/api/v1/auth/activate", json=body, headers={"Idempotency-Key": "act-1"})
+        assert first.status_code == again.status_code == 200
+        token = first.json()["access_token"]
+        assert again.json()["access_token"] is None and again.json()["redacted"] == ["access_token"]
+        assert again.headers["Idempotent-Redacted"] == "access_token"
+        assert client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+        other = client.post(
+            "/api/v1/auth/activate",
+            json=body | {"password": "另一个密码2026"},
+            headers={"Idempotency-Key": "act-1"},
+        )
+        assert _reused(other)
+        assert token not in _everything(db)
+
+    def test_a_retried_sign_in_opens_one_session(self, client, db):
+        from sqlalchemy import func, select
+
+        from creditbank.learners.models import LearnerSession
+        from tests.conftest import institution, learner, signed_in
+
+        person = learner(client, institution(client))
+        signed_in(client, person)
+        body = {"account_no": person["account_no"], "password": "竹林深处2026"}
+        first = client.post("/api/v1/auth/token", json=body, headers={"Idempotency-Key": "in-1"})
+        again = client.post("/api/v1/auth/token", json=body, headers={"Idempotency-Key": "in-1"})
+        assert first.status_code == again.status_code == 200
+        assert again.json()["access_token"] is None and again.headers["Idempotent-Replayed"] == "true"
+        with db.reader() as session:
+            assert session.execute(select(func.count()).select_from(LearnerSession)).scalar() == 2
+        wrong = client.post(
+            "/api/v1/auth/token", json=body | {"password": "猜一猜"}, headers={"Idempotency-Key": "in-1"}
+        )
+        assert _reused(wrong)

@@ -177,6 +177,27 @@ class TestTheBankAcceptsOnlyWhatItShould:
             assert r.json() == {"checkpoint_size": 3, "witnesses": [W1]}
         assert len(bank.get("/api/v1/log/checkpoint").json()["cosignatures"]) == 1
 
+    def test_an_idempotency_key_replays_and_refuses_another_note(self, bank, db, witnesses):
+        """SPEC §3.4: the key is the witness's; another checkpoint under it is 409, nothing stored."""
+        _checkpoint(bank, db, 0, 3)
+        text = sn.split(bank.get("/log/checkpoint").text)[0]
+        note = sn.join(text, [sn.cosign(text, W1, witnesses[0].key(), int(time.time()))])
+        headers = {"Content-Type": "text/plain", "Idempotency-Key": "cosign-1"}
+        first = bank.post("/api/v1/log/cosignatures", content=note.encode(), headers=headers)
+        again = bank.post("/api/v1/log/cosignatures", content=note.encode(), headers=headers)
+        assert first.status_code == again.status_code == 200
+        assert again.json() == first.json() and again.headers["Idempotent-Replayed"] == "true"
+        _checkpoint(bank, db, 3, 2)
+        newer = sn.split(bank.get("/log/checkpoint").text)[0]
+        other = sn.join(newer, [sn.cosign(newer, W1, witnesses[0].key(), int(time.time()))])
+        r = bank.post("/api/v1/log/cosignatures", content=other.encode(), headers=headers)
+        assert (r.status_code, r.json()["code"]) == (409, "idempotency_key_reused")
+        assert bank.get("/api/v1/log/checkpoint").json()["cosignatures"] == []  # the newer one: none kept
+        # Another witness's key of the same name is its own.
+        by_w2 = sn.join(newer, [sn.cosign(newer, W2, witnesses[1].key(), int(time.time()))])
+        r = bank.post("/api/v1/log/cosignatures", content=by_w2.encode(), headers=headers)
+        assert r.status_code == 200 and r.json()["witnesses"] == [W2]
+
 
 def _fresh_like(request, tmp_path: Path) -> str:
     """Another empty database on the same backend as this test's."""

@@ -372,6 +372,12 @@ CODES: dict[str, tuple[int, str, str]] = {
         "学分在处理期间发生变化，请重新申请",
         "The credits changed meanwhile; please apply again",
     ),
+    "conversion_lot_partly_used": (
+        409,
+        "「{title_zh}」的学分已有部分用于其他转换；按课程转换需要这门课程的全部学分，且未被使用过，不能批准",
+        "Part of the credits of “{title_en}” were already used for another conversion; a conversion by "
+        "course needs all of that course's credits, unused, so it cannot be approved",
+    ),
     # batch import
     "upload_too_large": (
         413,
@@ -755,6 +761,11 @@ ADVICE: dict[str, tuple[str, str]] = {
     "lots_changed": (
         "请重新查询可转换选项（GET /api/v1/me/conversion-options），再按新的结果申请。",
         "Read the conversion options again (GET /api/v1/me/conversion-options) and apply as they now say.",
+    ),
+    "conversion_lot_partly_used": (
+        "请拒绝这项申请：锁定的学分会退回学习者。一门课程的学分只能换一次——按学分数量转换用掉一部分后，就不能再按课程转换。",
+        "Reject the request: its locked credits go back to the learner. A course's credits convert once — "
+        "after a credits rule used part of them, the course no longer counts for a rule naming it.",
     ),
     "conversion_expired": (
         "如仍需要这项转换，请重新申请一次。",

@@ -13,6 +13,10 @@ Conventions
 * A lot is *usable* when it has ``available_units > 0`` and has not expired
   (``expires_on is None or expires_on >= today``). Lots with nothing available are ignored
   silently; expired lots that would otherwise match are excluded and said so in ``notes``.
+* Outcome rules (``AllOf`` / ``AnyNOf``) take a lot only *whole*: nothing of it consumed or
+  locked. A lot a credits rule took part of still counts as credits, never as its outcome again
+  (``missing`` names the conversion that took it); a lot an outcome rule took is wholly consumed
+  or locked, so nothing of it is left for a credits rule either.
 * ``Option.eligible`` is True only when the rule is approved and in effect, the learner named no
   unusable lot, the source condition is met and the grant after the caps is > 0. Then
   ``missing`` is empty and ``grant_units > 0``.
@@ -115,6 +119,16 @@ class LotView:
     """Last day the credits count for conversion; None = never."""
     available_units: int
     """amount - consumed - locked."""
+    amount_units: int | None = None
+    """The lot's whole amount; None = ``available_units`` (nothing of it used or locked)."""
+    used_for: tuple[tuple[str, str], ...] = ()
+    """(zh, en) names of the rules whose conversions (pending or approved) took part of the lot."""
+
+    @property
+    def whole(self) -> bool:
+        """Nothing of the lot is used or locked: only such a lot can count as its outcome (SPEC §3.5 —
+        partial consumption is for credit-quantity rules; one completion never makes two conversions)."""
+        return self.amount_units is None or self.available_units >= self.amount_units
 
 
 @dataclass(frozen=True)
@@ -319,17 +333,28 @@ class _Band:
 
 
 class _Index:
-    __slots__ = ("_bands", "expired_by_cat", "expired_by_ref", "usable_by_cat", "usable_by_ref")
+    __slots__ = (
+        "_bands",
+        "expired_by_cat",
+        "expired_by_ref",
+        "partial_by_ref",
+        "usable_by_cat",
+        "usable_by_ref",
+    )
 
     def __init__(self, lots: Iterable[LotView], today: date) -> None:
         self.usable_by_ref: dict[str, list[LotView]] = {}
         self.expired_by_ref: dict[str, list[LotView]] = {}
         self.usable_by_cat: dict[str, list[LotView]] = {}
         self.expired_by_cat: dict[str, list[LotView]] = {}
+        self.partial_by_ref: dict[str, list[LotView]] = {}
+        """Usable lots partly taken by a credits rule: they still count as credits, not as outcomes."""
         self._bands: dict[tuple[str, int], tuple[_Band, _Band]] = {}
         for lot in sorted((lot for lot in lots if lot.available_units > 0), key=_age):
             if lot.expires_on is None or lot.expires_on >= today:
                 by_ref, by_cat = self.usable_by_ref, self.usable_by_cat
+                if not lot.whole:
+                    by_ref = self.partial_by_ref
             else:
                 by_ref, by_cat = self.expired_by_ref, self.expired_by_cat
             by_ref.setdefault(lot.outcome_ref, []).append(lot)
@@ -379,6 +404,20 @@ def _too_old_note(lots: Sequence[LotView], units: int, years: int) -> Message:
     return Message(zh, en)
 
 
+def _partly_used(lot: LotView) -> Message:
+    """Why a lot of the right outcome does not count for an outcome rule: a credits rule took part of it."""
+    zh, en = _lot_titles(lot)
+    used = (lot.amount_units or lot.available_units) - lot.available_units
+    names_zh = "、".join(f"「{name}」" for name, _ in lot.used_for) or "其他转换"
+    names_en = ", ".join(f"“{name}”" for _, name in lot.used_for) or "another conversion"
+    return Message(
+        f"「{zh}」已有 {format_units(used)} 学分用于转换{names_zh}（已申请或已批准）；"
+        "按课程转换需要这门课程的全部学分，且未被使用过",
+        f"{_credits_en(used)} of “{en}” were already used for the conversion {names_en} "
+        "(requested or approved); a conversion by course needs all of that course's credits, unused",
+    )
+
+
 def _expired_of_refs(index: _Index, refs: Iterable[str]) -> list[Message]:
     lots = [lot for ref in refs for lot in index.expired_by_ref.get(ref, ())]
     if not lots:
@@ -395,6 +434,8 @@ def _match_all_of(rule: RuleView, source: AllOf, index: _Index) -> _Match:
         held = index.usable_by_ref.get(ref)
         if held:
             uses.append((held[0], held[0].available_units))
+        elif ref in index.partial_by_ref:
+            missing.append(_partly_used(index.partial_by_ref[ref][0]))
         else:
             unheld.append(ref)
             zh, en = _ref_titles(rule, ref)
@@ -422,7 +463,8 @@ def _match_any_n_of(rule: RuleView, source: AnyNOf, index: _Index) -> _Match:
         f"还差 {short} 项：从{_zh_list(t[0] for t in titles)}中任选",
         f"still need {short} more of: {', '.join(t[1] for t in titles)}",
     )
-    return [], [message], notes
+    partly = [_partly_used(index.partial_by_ref[ref][0]) for ref in unheld if ref in index.partial_by_ref]
+    return [], [message, *partly], notes
 
 
 def _match_credits_of(source: CreditsOf, index: _Index, today: date) -> _Match:
@@ -683,6 +725,8 @@ def _refusal(rule: RuleView, lot: LotView, today: date) -> Message | None:
             )
     if lot.available_units <= 0:
         return Message(f"「{zh}」的学分已用完或已锁定", f"“{en}” has no credits left (used or locked)")
+    if isinstance(source, (AllOf, AnyNOf)) and not lot.whole:
+        return _partly_used(lot)
     if lot.expires_on is not None and lot.expires_on < today:
         day = lot.expires_on.isoformat()
         return Message(

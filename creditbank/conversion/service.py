@@ -291,7 +291,11 @@ def retire_rule(session: Session, *, rule_id: int, institution_id: int | None) -
 # -- feeding the engine ----------------------------------------------------------------------
 
 
-def lot_views(session: Session, learner_id: int, *, lock: bool = False) -> list[engine.LotView]:
+def lot_views(
+    session: Session, learner_id: int, *, lock: bool = False, besides: str | None = None
+) -> list[engine.LotView]:
+    """The learner's live lots for the engine; ``besides``: a conversion whose own hold is not
+    named among those that took part of a lot (the request under review)."""
     query = (
         select(Lot, Outcome, Institution)
         .join(Outcome, col(Outcome.id) == col(Lot.outcome_id))
@@ -301,6 +305,12 @@ def lot_views(session: Session, learner_id: int, *, lock: bool = False) -> list[
     )
     if lock:
         query = query.with_for_update(of=Lot)
+    rows = session.execute(query.execution_options(populate_existing=True)).all()
+    used_for = _used_for(
+        session,
+        [lot.id for lot, _, _ in rows if lot.consumed_units + lot.locked_units > 0],
+        besides=besides,
+    )
     return [
         engine.LotView(
             id=lot.id,
@@ -313,9 +323,34 @@ def lot_views(session: Session, learner_id: int, *, lock: bool = False) -> list[
             earned_on=lot.earned_on,
             expires_on=lot.expires_on,
             available_units=lot.amount_units - lot.consumed_units - lot.locked_units,
+            amount_units=lot.amount_units,
+            used_for=tuple(used_for.get(lot.id, ())),
         )
-        for lot, outcome, institution in session.execute(query.execution_options(populate_existing=True))
+        for lot, outcome, institution in rows
     ]
+
+
+def _used_for(
+    session: Session, lot_ids: list[str], *, besides: str | None
+) -> dict[str, list[tuple[str, str]]]:
+    """Lot id -> (zh, en) names of the rules of the live conversions holding part of it: an outcome
+    rule's explanation says which conversion took the course's credits."""
+    if not lot_ids:
+        return {}
+    query = (
+        select(col(ConversionLot.lot_id), col(ConversionRule.name_zh), col(ConversionRule.name_en))
+        .join(Conversion, col(Conversion.id) == col(ConversionLot.conversion_id))
+        .join(ConversionRule, col(ConversionRule.id) == col(Conversion.rule_id))
+        .where(col(ConversionLot.lot_id).in_(lot_ids), col(Conversion.state).in_(LIVE))
+        .order_by(col(Conversion.requested_at), col(Conversion.id))
+    )
+    if besides is not None:
+        query = query.where(col(Conversion.id) != besides)
+    names: dict[str, list[tuple[str, str]]] = {}
+    for lot_id, name_zh, name_en in session.execute(query):
+        if (name_zh, name_en or name_zh) not in names.setdefault(lot_id, []):
+            names[lot_id].append((name_zh, name_en or name_zh))
+    return names
 
 
 def _titles(session: Session, refs: list[str]) -> dict[str, tuple[str, str | None]]:
@@ -1007,11 +1042,21 @@ def _approve(
             )
         ).all()
     )
+    by_outcome = bool(RuleSource.parse(rule.source_json).refs())
     legs: list[Leg] = []
     for h in held:
         lot = lots[h.lot_id]
         if not is_live(session, lot) or lot.locked_units < h.units:
             raise CreditbankError("lots_changed")
+        if by_outcome and (lot.consumed_units or lot.locked_units != h.units or h.units != lot.amount_units):
+            # An outcome rule needs the whole course, unused: a credits rule took part of this lot
+            # (requests made before 2026-12-03 could hold what was left). Under the row lock above,
+            # so of two racing approvals the credits one passes and this one is refused.
+            outcome = referenced(session, Outcome, lot.outcome_id)
+            raise CreditbankError(
+                "conversion_lot_partly_used",
+                {"title_zh": outcome.title_zh, "title_en": outcome.title_en or outcome.title_zh},
+            )
         key = (conversion.learner_id, lot.category, lot.level)
         # Consumed credits go back to the institution that issued them.
         legs.append(Leg(learner_account.id, learner_account.code, -h.units, lot.id, balance_key=key))
@@ -1267,7 +1312,7 @@ def pending_reviews(session: Session, *, institution_id: int, limit: int = 100) 
         back = {h.lot_id: h.units for h in held}
         lots = [
             replace(lot, available_units=lot.available_units + back.get(lot.id, 0))
-            for lot in lot_views(session, learner.id)
+            for lot in lot_views(session, learner.id, besides=conversion.id)
         ]
         view = rule_view(session, rule, learner_id=learner.id, today=today)
         if view.transferred is not None:

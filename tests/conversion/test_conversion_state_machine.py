@@ -851,9 +851,9 @@ def test_conversion_state_machine(client, db, db_url, sequential_ids):
 # -- focused cases: expiry through a refused decision; a cascade reaching one conversion twice -------
 
 
-def _small_world(client, *, all_of_second: str = "X") -> dict:
+def _small_world(client) -> dict:
     """A (community C1, C2 of 1 credit each, academic X), B (T, ADV); QTY: 1.5 community → 2 of B:T,
-    ALL: all_of [A:<all_of_second>, B:T] → 3 of B:ADV; one learner with C1 (older) and C2."""
+    ALL: all_of [A:X, B:T] → 3 of B:ADV; one learner with C1 (older) and C2."""
     n = next(_small)
     a_code, b_code = f"CSX{n}A", f"CSX{n}B"
     a = institution(client, a_code, "社区学院")
@@ -885,7 +885,7 @@ def _small_world(client, *, all_of_second: str = "X") -> dict:
             "name_zh": "进阶",
             "target_outcome_code": "ADV",
             "credits": 3,
-            "source": {"all_of": [f"{a_code}:{all_of_second}", f"{b_code}:T"]},
+            "source": {"all_of": [f"{a_code}:X", f"{b_code}:T"]},
         },
     )
     person = learner(client, a)
@@ -901,6 +901,7 @@ def _small_world(client, *, all_of_second: str = "X") -> dict:
     return {
         "a": a,
         "b": b,
+        "b_code": b_code,
         "qty": qty,
         "all": all_of,
         "me": signed_in(client, person, PASSWORD),
@@ -942,23 +943,42 @@ def test_forced_revocation_reverses_a_conversion_reached_by_two_paths_once(clien
         return f"{prefix}_{next(ids):06d}{real_new_id('')}" if prefix == "cnv" else real_new_id(prefix)
 
     monkeypatch.setattr(conversions, "new_id", new_id)
-    w = _small_world(client, all_of_second="C2")
-    # QTY takes C1 whole and half of C2; ALL then takes the other half of C2 and the B:T lot QTY made.
-    first = client.post("/api/v1/me/conversions", json={"rule_id": w["qty"]}, headers=w["me"]).json()
-    assert (
-        client.post(
-            f"/api/v1/conversions/{first['id']}/decide", json={"decision": "approve"}, headers=w["b"]
-        ).status_code
-        == 200
+    w = _small_world(client)
+    # QTY takes C1 whole and half of C2, REST the other half of C2 (credits rules may share a lot);
+    # BOTH takes the B:T and B:T2 lots they made, so C2 reaches BOTH by two paths.
+    outcome(client, w["b"], "T2", title_zh="农业经济", category="academic", level=5, credits=1.0)
+    outcome(client, w["b"], "ADV2", title_zh="进阶二", category="academic", level=6, credits=3.0)
+    rest = _rule(
+        client,
+        w["b"],
+        {
+            "code": "REST",
+            "name_zh": "余下的社区学分",
+            "target_outcome_code": "T2",
+            "credits": 1,
+            "source": {"credits": {"category": "community", "min_level": 2, "amount": 0.5}},
+        },
     )
-    second = client.post("/api/v1/me/conversions", json={"rule_id": w["all"]}, headers=w["me"])
-    assert second.status_code == 201, second.text
-    assert (
-        client.post(
-            f"/api/v1/conversions/{second.json()['id']}/decide", json={"decision": "approve"}, headers=w["b"]
-        ).status_code
-        == 200
+    both = _rule(
+        client,
+        w["b"],
+        {
+            "code": "BOTH",
+            "name_zh": "进阶二",
+            "target_outcome_code": "ADV2",
+            "credits": 3,
+            "source": {"all_of": [f"{w['b_code']}:T", f"{w['b_code']}:T2"]},
+        },
     )
+    made = []
+    for rule_id in (w["qty"], rest, both):
+        r = client.post("/api/v1/me/conversions", json={"rule_id": rule_id}, headers=w["me"])
+        assert r.status_code == 201, r.text
+        made.append(r.json()["id"])
+        decided = client.post(
+            f"/api/v1/conversions/{made[-1]}/decide", json={"decision": "approve"}, headers=w["b"]
+        )
+        assert decided.status_code == 200, decided.text
     r = client.post(
         f"/api/v1/completions/{w['completions']['C2']}/revoke",
         json={"reason": "登记错误", "force": True},
@@ -966,7 +986,7 @@ def test_forced_revocation_reverses_a_conversion_reached_by_two_paths_once(clien
     )
     assert r.status_code == 200, r.text
     with db.reader() as session:
-        assert {session.get(Conversion, c).state for c in (first["id"], second.json()["id"])} == {"reversed"}
+        assert {session.get(Conversion, c).state for c in made} == {"reversed"}
         assert session.execute(select(func.sum(Lot.consumed_units + Lot.locked_units))).scalar_one() == 0
         report = audit(session)
     assert report.ok, report.problems

@@ -72,6 +72,9 @@ def option_out(option: engine.Option, taken: conversions.Taken | None = None) ->
         "missing": [{"zh": m.zh, "en": m.en} for m in option.missing],
         "notes": [{"zh": m.zh, "en": m.en} for m in option.notes],
         "bound_by_cap": option.bound_by_cap,
+        # Said plainly, not left to a note: a capped conversion uses more credits than it grants.
+        "uses": credits(option.used_units) if option.eligible else 0.0,
+        "exchange": None if (m := option.exchange) is None else {"zh": m.zh, "en": m.en},
         # Not eligible because the learner holds the target or asked for it already (docs/conversion.md).
         "taken": None if taken is None else {"code": taken.code, "conversion_id": taken.conversion_id},
     }

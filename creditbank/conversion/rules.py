@@ -95,6 +95,11 @@ CATEGORY_EN: dict[str, str] = {
 CAP_TOTAL = "max_transfer_ratio"
 CAP_YEAR = "per_year_cap"
 CAP_INSTITUTION = "per_institution_cap"
+_CAP_NAMES = {
+    CAP_TOTAL: ("本资历的转换比例上限", "the qualification's cap on converted credits"),
+    CAP_YEAR: ("年度转换上限", "the yearly cap"),
+    CAP_INSTITUTION: ("来源机构上限", "the per-institution cap"),
+}
 _CAP_ORDER = {CAP_TOTAL: 0, CAP_YEAR: 1, CAP_INSTITUTION: 2}  # tie-break when two caps allow the same
 
 
@@ -254,6 +259,22 @@ class Option:
     @property
     def used_units(self) -> int:
         return sum(u.units for u in self.would_use)
+
+    @property
+    def exchange(self) -> Message | None:
+        """What applying gives and takes, in one sentence (None unless eligible): "将使用 2 学分，换得
+        0.5 学分". When a cap bound, approval still consumes every credit used (SPEC §3.5 consumes the
+        lots the rule took; the cap limits only the grant), so the sentence says so plainly too."""
+        if not self.eligible:
+            return None
+        used, grant = self.used_units, self.grant_units
+        zh = f"将使用 {format_units(used)} 学分，换得 {format_units(grant)} 学分"
+        en = f"Uses {_credits_en(used)} of yours to receive {_credits_en(grant)}"
+        if self.bound_by_cap is not None:
+            cap_zh, cap_en = _CAP_NAMES[self.bound_by_cap]
+            zh += f"：{cap_zh}只允许换得这些，所用的 {format_units(used)} 学分仍会全部用掉"
+            en += f": {cap_en} allows no more, and all {_credits_en(used)} used are still spent"
+        return Message(zh, en)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -394,6 +394,30 @@ class TestCapsAndProgress:
             and option["bound_by_cap"] == "max_transfer_ratio"
         )
 
+    def test_a_capped_option_says_how_many_credits_it_uses_and_how_many_it_gives(self, client, world):
+        """The cap halves the grant but approval still consumes all 3 credits used: said plainly, not
+        only in a note."""
+        client.put(
+            "/api/v1/qualifications/OU-AGRI-DIP",
+            headers=world["ou"],
+            json={
+                "name_zh": "现代农业专科",
+                "total_credits": 3,
+                "max_transfer_ratio": 0.5,
+                "requirements": [{"category": "academic", "min_credits": 2}],
+            },
+        )
+        approved(client, world["ou"], qualification_code="OU-AGRI-DIP")
+        post(client, world, "HC-AGRI-0")
+        post(client, world, "HC-AGRI-1")
+        [option] = client.get("/api/v1/me/conversion-options", headers=world["me"]).json()
+        assert (option["uses"], option["grant"]) == (3.0, 1.5)
+        assert option["exchange"] == {
+            "zh": "将使用 3 学分，换得 1.5 学分：本资历的转换比例上限只允许换得这些，所用的 3 学分仍会全部用掉",
+            "en": "Uses 3 credits of yours to receive 1.5 credits: the qualification's cap on converted "
+            "credits allows no more, and all 3 credits used are still spent",
+        }
+
     def test_progress_shows_requirements_what_if_and_warnings(self, client, world):
         q = client.put(
             "/api/v1/qualifications/OU-AGRI-DIP",

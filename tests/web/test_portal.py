@@ -6,6 +6,7 @@ import re
 
 import pytest
 
+from tests.conftest import OPERATOR, outcome
 from tests.web.world import PASSWORD, build
 
 
@@ -273,6 +274,42 @@ class TestConversionOptionsAfterApplying:
 
 def _option(page: str, rule_code: str) -> str:
     return re.search(rf'<section[^>]*data-rule="{rule_code}".*?</section>', page, re.S).group(0)
+
+
+def test_a_capped_option_says_before_applying_that_it_uses_more_than_it_gives(client, signed_in, world):
+    """A cap (2 credits of the diploma at most 50%) lets the rule grant 1 of its 2 credits, for the 3
+    community credits it uses: the page says 将使用 3 学分，换得 1 学分 above the button, not in a note."""
+    outcome(client, world.ou, "OU-SMALL", title_zh="农业概论", category="academic", level=5, credits=2)
+    put = client.put(
+        "/api/v1/qualifications/OU-SMALL-DIP",
+        headers=world.ou,
+        json={"name_zh": "农业短期课程", "total_credits": 2, "max_transfer_ratio": 0.5, "requirements": []},
+    )
+    assert put.status_code in (200, 201), put.text
+    rule = client.post(
+        "/api/v1/conversion-rules",
+        headers=world.ou,
+        json={
+            "code": "AGRI-CAP",
+            "name_zh": "社区农业学分转农业概论",
+            "target_outcome_code": "OU-SMALL",
+            "credits": 2,
+            "source": {"credits": {"category": "community", "min_level": 2, "amount": 3}},
+            "effective_from": "2020-01-01",
+            "qualification_code": "OU-SMALL-DIP",
+        },
+    )
+    assert rule.status_code == 201, rule.text
+    assert (
+        client.post(f"/api/v1/conversion-rules/{rule.json()['id']}/approve", headers=OPERATOR).status_code
+        == 200
+    )
+    section = _option(signed_in.get("/me/conversions").text, "AGRI-CAP")
+    exchange = re.search(r'id="exchange-AGRI-CAP">([^<]*)<', section).group(1)
+    assert exchange.startswith("⚠ 将使用 3 学分，换得 1 学分：本资历的转换比例上限只允许换得这些")
+    assert section.index("exchange-AGRI-CAP") < section.index('type="submit"')
+    plain = _option(signed_in.get("/me/conversions").text, "AGRI-3")
+    assert re.search(r'id="exchange-AGRI-3">将使用 3 学分，换得 2 学分<', plain)
 
 
 class TestWithdrawingARequest:

@@ -279,6 +279,14 @@ class OptionOut(BaseModel):
     bound_by_cap: Literal["max_transfer_ratio", "per_year_cap", "per_institution_cap"] | None = Field(
         description="限制了学分的上限 · The cap that reduced the grant, if one did"
     )
+    uses: float = Field(
+        description="将用掉的学分（批准时全部用掉，即使上限减少了所得） · Credits it would use up on approval — "
+        "all of them, even when a cap reduced the grant (0 unless eligible)"
+    )
+    exchange: Said | None = Field(
+        description="一句话说明用多少、换多少 · What it uses and what it grants, in one sentence: "
+        "将使用 2 学分，换得 0.5 学分 (null unless eligible)"
+    )
     taken: Taken | None = Field(
         description="不可申请的原因（已持有或已申请） · Set when the learner holds the target or asked for "
         "it already (docs/conversion.md)"

@@ -176,7 +176,13 @@ def test_staff_get_a_403_page_on_every_office_page(client, path):
 
 
 def _label(html: str, for_id: str) -> str:
-    return re.search(rf'<label for="{for_id}">([^<]*)<', html).group(1).strip()
+    found = re.search(rf'<label for="{for_id}">([^<]*)<', html)
+    # Once in a full run (PostgreSQL, load 10) the recognition page came without its form: say which
+    # page came instead, so the next failure names its cause.
+    heading = re.search(r"<h1[^>]*>(.*?)</h1>", html, re.S)
+    notices = re.findall(r'<p class="notice[^"]*"[^>]*>(.*?)</p>', html, re.S)
+    assert found, f"no label for {for_id!r}; the page says {heading and heading.group(1)!r} {notices!r}"
+    return found.group(1).strip()
 
 
 def test_fields_are_labelled_with_what_they_store(office):

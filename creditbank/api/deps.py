@@ -257,13 +257,7 @@ def answer_once(
         idempotency.serialise(session, scope, idempotency_key)
         record = idempotency.find(session, scope, idempotency_key)
         if record is not None:
-            if record.request_hash != request_hash:
-                raise CreditbankError("idempotency_key_reused")
-            stored = json.loads(record.response_body)
-            headers = {"Idempotent-Replayed": "true"}
-            if isinstance(stored, dict) and stored.get("redacted"):
-                headers["Idempotent-Redacted"] = ", ".join(stored["redacted"])
-            return JSONResponse(stored, status_code=record.status_code, headers=headers)
+            return _replayed(record, request_hash)
     status, body = use_case(session)
     if idempotency_key:
         idempotency.remember(
@@ -275,6 +269,17 @@ def answer_once(
             body=idempotency.redact(body, secret_fields),
         )
     return JSONResponse(body, status_code=status)
+
+
+def _replayed(record: idempotency.IdempotencyRecord, request_hash: str | None) -> JSONResponse:
+    """The answer stored under an Idempotency-Key, or 409 when the key came with another request."""
+    if record.request_hash != request_hash:
+        raise CreditbankError("idempotency_key_reused")
+    stored = json.loads(record.response_body)
+    headers = {"Idempotent-Replayed": "true"}
+    if isinstance(stored, dict) and stored.get("redacted"):
+        headers["Idempotent-Redacted"] = ", ".join(stored["redacted"])
+    return JSONResponse(stored, status_code=record.status_code, headers=headers)
 
 
 Remember = Callable[[Session, int, Any], None]
@@ -305,13 +310,7 @@ def write_in_steps(
         if record is not None:
             if before_replay is not None:
                 before_replay()
-            if record.request_hash != request_hash:
-                raise CreditbankError("idempotency_key_reused")
-            stored = json.loads(record.response_body)
-            headers = {"Idempotent-Replayed": "true"}
-            if isinstance(stored, dict) and stored.get("redacted"):
-                headers["Idempotent-Redacted"] = ", ".join(stored["redacted"])
-            return JSONResponse(stored, status_code=record.status_code, headers=headers)
+            return _replayed(record, request_hash)
 
     def remember(session: Session, status: int, body: Any) -> None:
         if not idempotency_key:

@@ -44,8 +44,10 @@ CODES: dict[str, tuple[int, str, str]] = {
     "institution_not_found": (404, "找不到机构 {code}", "Institution {code} not found"),
     "institution_not_accredited": (
         403,
-        "机构 {code} 尚未获得认证：只能查看，不能开户、登记或更改",
-        "Institution {code} is not accredited yet: it can read, not enrol, post or change",
+        "机构 {code} 尚未获得认证：只能查看，不能发布课程、开户、登记成果、提出转换规则或做其他更改；"
+        "认证由区学分银行办理",
+        "Institution {code} is not accredited yet: it can read, but not publish outcomes, enrol, post "
+        "completions, propose conversion rules or change anything else; the district office accredits it",
     ),
     "institution_suspended": (
         403,
@@ -729,9 +731,9 @@ ADVICE: dict[str, tuple[str, str]] = {
         "when one expires.",
     ),
     "institution_not_accredited": (
-        "请区学分银行（运营方）认证该机构（POST /api/v1/institutions/{code}/accredit），之后即可开户和登记。",
+        "请区学分银行（运营方）认证该机构（POST /api/v1/institutions/{code}/accredit），之后即可发布课程、开户和登记成果。",
         "Ask the district office (the operator) to accredit the institution (POST "
-        "/api/v1/institutions/{code}/accredit); then it can enrol and post.",
+        "/api/v1/institutions/{code}/accredit); then it can publish outcomes, enrol and post.",
     ),
     "idempotency_key_reused": (
         "同一个 Idempotency-Key 只能用于同一个请求：想取回原来的结果，请原样重发原请求；内容不同的新请求请换一个"

@@ -132,15 +132,18 @@ def _require(*roles: str) -> Callable[..., Awaitable[Principal]]:
 
 
 def _acting(*roles: str) -> Callable[..., Awaitable[Principal]]:
-    """``_require`` for the routes that change something: a suspended institution is read-only
-    (SPEC §3.1, issue 9 item 6) and is refused here, on every such route, with
-    ``institution_suspended``; the operator may still act on its records. The services check
-    again where it matters inside the transaction (postings, enrolment, certificates, decisions)."""
+    """``_require`` for the routes that change something: only an accredited institution changes
+    anything (SPEC §3.1). A pending one is refused here, on every such route, with
+    ``institution_not_accredited`` — publishing an outcome too, which learners and other
+    institutions' rules would see; a suspended one is read-only (issue 9 item 6),
+    ``institution_suspended``. The operator may still act on a suspended institution's records.
+    The services check again inside the transaction where a state change just committed matters
+    (outcomes, postings, enrolment, certificates, decisions)."""
     required = Depends(_require(*roles))  # a default, not an annotation: these are resolved as globals
 
     async def dependency(principal: Principal = required) -> Principal:
         if principal.institution is not None:
-            institutions.refuse_if_suspended(principal.institution)
+            institutions.may_act(principal.institution)
         return principal
 
     return dependency
@@ -162,7 +165,7 @@ InstitutionCaller = Annotated[InstitutionPrincipal, Depends(_require("institutio
 InstitutionOrOperator = Annotated[
     InstitutionPrincipal | OperatorPrincipal, Depends(_require("institution", "operator"))
 ]
-# The same callers, on routes that change something (a suspended institution is refused).
+# The same callers, on routes that change something (a pending or suspended institution is refused).
 ActingInstitution = Annotated[InstitutionPrincipal, Depends(_acting("institution"))]
 ActingInstitutionOrOperator = Annotated[
     InstitutionPrincipal | OperatorPrincipal, Depends(_acting("institution", "operator"))

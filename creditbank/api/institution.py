@@ -115,6 +115,9 @@ def put_outcome(
         )
 
     def use_case(session):
+        # Read afresh in the writing transaction, as the console does: a suspension (or anything but
+        # accreditation) that committed after the key was checked publishes nothing either.
+        institutions.require_accredited(session, principal.institution.id)
         outcome, created = catalogue.upsert(
             session,
             institution_id=principal.institution.id,

@@ -108,19 +108,14 @@ def require_accredited(session: Session, institution_id: int) -> Institution:
 
 def may_act(institution: Institution) -> None:
     """Refuse an institution that may not change anything: enrol, publish, post, revoke, issue,
-    decide (SPEC §3.1). Pending ones never could (``institution_not_accredited``); a suspended one
-    is read-only (``institution_suspended``, issue 9 item 6). The operator's own actions on a
+    decide, propose or retire rules (SPEC §3.1) — the check every changing route makes first. Pending
+    ones never could (``institution_not_accredited``); a suspended one is read-only
+    (``institution_suspended``, issue 9 item 6). The operator's own actions on a
     suspended institution's records are not asked here: they are allowed."""
     if institution.state == InstitutionState.suspended:
         raise CreditbankError("institution_suspended", {"code": institution.code})
     if institution.state != InstitutionState.accredited:
         raise CreditbankError("institution_not_accredited", {"code": institution.code})
-
-
-def refuse_if_suspended(institution: Institution) -> None:
-    """The check every changing route makes first: a suspended institution is read-only."""
-    if institution.state == InstitutionState.suspended:
-        raise CreditbankError("institution_suspended", {"code": institution.code})
 
 
 def set_state(session: Session, *, code: str, state: InstitutionState) -> Institution:

@@ -204,8 +204,11 @@ def test_suspended_institution_authenticates_but_cannot_post(client):
 
 def test_pending_institution_cannot_post(client):
     p = institution(client, "YCCEC", accredit=False)
-    outcome(client, p)
-    # A pending institution cannot enrol either (issue 9 item 5): the operator enrols the learner.
+    # Nor publish the outcome it would post (SPEC §3.1), nor enrol (issue 9 item 5): the operator
+    # enrols the learner.
+    r = client.put("/api/v1/catalogue/YC-ELEC", json={"title_zh": "居民用电安全", "category": "community",
+                   "level": 2, "credits": 1.5}, headers=p)  # fmt: skip
+    assert (r.status_code, problem_code(r)) == (403, "institution_not_accredited"), r.text
     person = learner(client, OPERATOR)
     r = client.post("/api/v1/completions", json=completion_body(person["account_no"]), headers=p)
     assert (r.status_code, problem_code(r)) == (403, "institution_not_accredited"), r.text

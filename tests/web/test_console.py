@@ -17,9 +17,9 @@ from sqlmodel import select
 from creditbank.completions.models import Completion, CompletionImport
 from creditbank.learners.models import Learner
 from creditbank.staff.models import StaffAction, StaffUpload
-from tests.conftest import OPERATOR, learner, national_id
+from tests.conftest import OPERATOR, institution, learner, national_id
 from tests.web.consoleworld import XLSX, balance, build, csrf_of, read_sheet, sheet
-from tests.web.staffworld import STAFF_PASSWORD, csrf, staff_sign_in
+from tests.web.staffworld import STAFF_PASSWORD, add_staff, csrf, staff_sign_in
 
 
 def error_text(response) -> str:
@@ -85,6 +85,19 @@ class TestCatalogue:
         assert response.status_code == 403 and "暂停" in error_text(response), response.text[:500]
         assert "YC-TEA" not in {o["code"] for o in client.get("/api/v1/catalogue", headers=world.yc).json()}
         assert ("catalogue", "YC-TEA v1") not in _actions(client)
+
+    def test_a_pending_institutions_clerk_is_told_in_words_to_wait_for_accreditation(self, client, world):
+        institution(client, "XDSQ", "新都社区教育学院", accredit=False)
+        add_staff(client, "XDSQ", "xd-clerk", "clerk")
+        staff_sign_in(client, "xd-clerk")
+        form = {"csrf_token": csrf(client, "/console/XDSQ/catalogue/new"), "outcome_code": "XD-TEA",
+                "title_zh": "茶艺入门", "category": "culture_leisure", "level": "1", "credits": "0.5"}  # fmt: skip
+        response = client.post("/console/XDSQ/catalogue", data=form, follow_redirects=False)
+        said = error_text(response)
+        assert response.status_code == 403 and "尚未获得认证" in said and "不能发布课程" in said, said
+        assert "institution_not_accredited" not in response.text and "区学分银行" in said, said
+        assert 'value="茶艺入门"' in response.text  # what was typed is kept for after accreditation
+        assert not client.get("/console/XDSQ/catalogue").text.count("XD-TEA")
 
     def test_a_bad_level_is_said_in_words_and_nothing_is_added(self, client, world):
         staff_sign_in(client, "yc-clerk")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
@@ -16,6 +17,7 @@ from creditbank.api.deps import (
     write_in_steps,
 )
 from creditbank.api.institution import balance_out, correction_out
+from creditbank.config import Settings
 from creditbank.db import Database
 from creditbank.httpio import JsonRoute, client_address
 from creditbank.kit.tokens import normalize_account_no
@@ -51,29 +53,21 @@ def activate(
     settings: SettingsDep,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
-    # The service runs its own short transactions: the password is hashed with none open.
-    account_no = normalize_account_no(body.account_no)
-
-    def use_case(remember: Remember) -> tuple[int, Any]:
-        learner, token = learners.activate(
+    return _token_answer(
+        request,
+        body,
+        db,
+        settings,
+        idempotency_key,
+        signs_in=lambda: learners.activate(
             db,
             secret=settings.id_secret(),
             account_no=body.account_no,
             activation_code=body.activation_code,
             password=body.password,
             client=client_address(request),
-        )
-        return _signed_in(db, remember, learner, token)
-
-    return write_in_steps(
-        db,
-        None,
-        use_case,
-        idempotency_key=idempotency_key,
-        request_hash=keyed_digest(request, body, settings.id_secret()),
-        scope=f"account:{account_no}",
-        secret_fields=_TOKEN,
-        before_replay=lambda: attempts.activation_attempt(account_no, client_address(request)),
+        ),
+        spend_attempt=attempts.activation_attempt,
     )
 
 
@@ -87,13 +81,45 @@ def sign_in(
     settings: SettingsDep,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
+    return _token_answer(
+        request,
+        body,
+        db,
+        settings,
+        idempotency_key,
+        signs_in=lambda: learners.sign_in(
+            db, account_no=body.account_no, password=body.password, client=client_address(request)
+        ),
+        spend_attempt=attempts.sign_in_attempt,
+    )
+
+
+# A session token is shown once: a replayed sign-in answers it as null (``redacted``) — sign in again.
+_TOKEN = ("access_token",)
+
+
+def _token_answer(
+    request: Request,
+    body: ActivateIn | SignInIn,
+    db: Database,
+    settings: Settings,
+    idempotency_key: str | None,
+    *,
+    signs_in: Callable[[], tuple[Learner, str]],
+    spend_attempt: Callable[[str, str | None], None],
+) -> Response:
+    """Activation and sign-in answer alike: the learner's session token, kept under the
+    Idempotency-Key of the account (there is no caller yet) without the token itself. A replay
+    spends a guess of the account's budget first (``spend_attempt``), as a new attempt would. The
+    services run their own short transactions (a password is hashed with none open): write_in_steps."""
     account_no = normalize_account_no(body.account_no)
 
     def use_case(remember: Remember) -> tuple[int, Any]:
-        learner, token = learners.sign_in(
-            db, account_no=body.account_no, password=body.password, client=client_address(request)
-        )
-        return _signed_in(db, remember, learner, token)
+        learner, token = signs_in()
+        out = TokenOut(access_token=token, account_no=learner.account_no).model_dump(mode="json")
+        with db.unit_of_work() as session:
+            remember(session, 200, out)
+        return 200, out
 
     return write_in_steps(
         db,
@@ -103,19 +129,8 @@ def sign_in(
         request_hash=keyed_digest(request, body, settings.id_secret()),
         scope=f"account:{account_no}",
         secret_fields=_TOKEN,
-        before_replay=lambda: attempts.sign_in_attempt(account_no, client_address(request)),
+        before_replay=lambda: spend_attempt(account_no, client_address(request)),
     )
-
-
-# A session token is shown once: a replayed sign-in answers it as null (``redacted``) — sign in again.
-_TOKEN = ("access_token",)
-
-
-def _signed_in(db: Database, remember: Remember, learner: Learner, token: str) -> tuple[int, Any]:
-    out = TokenOut(access_token=token, account_no=learner.account_no).model_dump(mode="json")
-    with db.unit_of_work() as session:
-        remember(session, 200, out)
-    return 200, out
 
 
 @router.get("/me", response_model=MeOut, summary="我的账户 · My account")

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import TypeAdapter
+from sqlmodel import Session
 
 from creditbank.api.certificates import certificate_out
 from creditbank.api.deps import (
@@ -250,17 +251,17 @@ def refresh(
 # -- what the office enters ------------------------------------------------------------------------
 
 
-def _population(db) -> list[dict]:
-    with db.reader() as session:
-        return [
-            PopulationOut(district=p.district, age_band=p.age_band, residents=p.residents).model_dump()
-            for p in stats.population(session)
-        ]
+def _population_out(session: Session) -> list[dict]:
+    return [
+        PopulationOut(district=p.district, age_band=p.age_band, residents=p.residents).model_dump()
+        for p in stats.population(session)
+    ]
 
 
 @router.get("/population", response_model=list[PopulationOut], summary="常住人口 · Resident population")
 def get_population(db: DbDep, principal: Operator) -> list[dict]:
-    return _population(db)
+    with db.reader() as session:
+        return _population_out(session)
 
 
 @router.put(
@@ -274,10 +275,7 @@ def put_population(body: list[PopulationIn], db: DbDep, principal: Operator) -> 
 
     def use_case(session) -> tuple[int, Any]:
         stats.set_population(session, lines=lines)
-        return 200, [
-            PopulationOut(district=p.district, age_band=p.age_band, residents=p.residents).model_dump()
-            for p in stats.population(session)
-        ]
+        return 200, _population_out(session)
 
     return write(db, principal, use_case)
 
@@ -301,13 +299,17 @@ def put_targets(body: TargetsIn, db: DbDep, principal: Operator) -> Response:
     return write(db, principal, use_case)
 
 
+def _areas_out(session: Session) -> list[dict]:
+    return [
+        AreaOut(district=a.district, township=a.township, village=a.village).model_dump()
+        for a in stats.areas(session)
+    ]
+
+
 @router.get("/areas", response_model=list[AreaOut], summary="区域名录 · The 乡镇/街道 and 村/社区 to cover")
 def get_areas(db: DbDep, principal: Operator) -> list[dict]:
     with db.reader() as session:
-        return [
-            AreaOut(district=a.district, township=a.township, village=a.village).model_dump()
-            for a in stats.areas(session)
-        ]
+        return _areas_out(session)
 
 
 @router.put(
@@ -322,10 +324,7 @@ def put_areas(body: list[AreaIn], db: DbDep, principal: Operator) -> Response:
 
     def use_case(session) -> tuple[int, Any]:
         stats.replace_areas(session, lines=lines)
-        return 200, [
-            AreaOut(district=a.district, township=a.township, village=a.village).model_dump()
-            for a in stats.areas(session)
-        ]
+        return 200, _areas_out(session)
 
     return write(db, principal, use_case)
 

@@ -243,6 +243,13 @@ class Said(BaseModel):
     en: str = Field(description="英文说明 · The sentence in English")
 
 
+BoundByCap = Annotated[
+    Literal["max_transfer_ratio", "per_year_cap", "per_institution_cap"] | None,
+    Field(description="限制了学分的上限 · The cap that reduced the grant, if one did"),
+]
+"""Which cap reduced a grant: an option's now, and a conversion's in a progress report's what-if."""
+
+
 class OptionRule(RuleRef):
     name_zh: str = Field(description="规则名称（中文） · The rule's name in Chinese")
     name_en: str = Field(
@@ -276,9 +283,7 @@ class OptionOut(BaseModel):
     would_use: list[WouldUse] = Field(description="将锁定的学分 · The credits it would lock")
     missing: list[Said] = Field(description="还缺什么 · What is still missing (empty when eligible)")
     notes: list[Said] = Field(description="补充说明 · Further remarks, e.g. a cap that reduced the grant")
-    bound_by_cap: Literal["max_transfer_ratio", "per_year_cap", "per_institution_cap"] | None = Field(
-        description="限制了学分的上限 · The cap that reduced the grant, if one did"
-    )
+    bound_by_cap: BoundByCap
     uses: float = Field(
         description="将用掉的学分（批准时全部用掉，即使上限减少了所得） · Credits it would use up on approval — "
         "all of them, even when a cap reduced the grant (0 unless eligible)"
@@ -349,9 +354,7 @@ class TotalsOut(BaseModel):
 class WouldApplyOut(BaseModel):
     rule: RuleRef = Field(description="转换规则 · The rule")
     grant: float = Field(description="将获得的学分 · Credits it would grant")
-    bound_by_cap: Literal["max_transfer_ratio", "per_year_cap", "per_institution_cap"] | None = Field(
-        description="限制了学分的上限 · The cap that reduced the grant, if one did"
-    )
+    bound_by_cap: BoundByCap
 
 
 class WhatIfOut(BaseModel):
@@ -361,19 +364,21 @@ class WhatIfOut(BaseModel):
     still_missing: list[Said] = Field(description="转换后仍缺 · Still missing after them")
 
 
-class ExpiryWarningOut(BaseModel):
+class LotLineOut(BaseModel):
+    """A credit lot as a progress report names it: by its outcome's title, with its credits."""
+
     lot_id: str = Field(description="学分批次 · The credit lot")
     title_zh: str = Field(description="课程名称 · Its outcome's title")
     credits: float = Field(description="学分 · Its credits")
+
+
+class ExpiryWarningOut(LotLineOut):
     expires_on: date = Field(description="失效日期 · The day it stops counting")
     zh: str = Field(description="提醒（中文） · The warning in Chinese")
     en: str = Field(description="提醒（英文） · The warning in English")
 
 
-class NotCountedOut(BaseModel):
-    lot_id: str = Field(description="学分批次 · The credit lot")
-    title_zh: str = Field(description="课程名称 · Its outcome's title")
-    credits: float = Field(description="学分 · Its credits")
+class NotCountedOut(LotLineOut):
     rule: str = Field(description="转换规则代码 · The rule that converted it")
     counts_toward: str = Field(description="计入的资历 · The qualification it counts toward instead")
     zh: str = Field(description="说明（中文） · Why, in Chinese")

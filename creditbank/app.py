@@ -41,7 +41,7 @@ from creditbank.learners import secret as deployment_secret
 from creditbank.stats.snapshots import Policy as StatsPolicy
 from creditbank.stats.snapshots import Statistics
 from creditbank.translog.published import RecordFile
-from creditbank.translog.service import Log
+from creditbank.translog.service import Log, LogForked
 from creditbank.verification.online import OnlineVerifier
 from creditbank.verification.tally import Tally
 
@@ -75,6 +75,8 @@ async def _checkpoints(app: FastAPI, interval: float) -> None:
         await asyncio.sleep(interval)
         try:
             await run_in_threadpool(app.state.log.checkpoint)
+        except LogForked:
+            pass  # logged by Log.checkpoint in one line, and /healthz says it until one is signed again
         except Exception as exc:  # keep the schedule alive; the next tick retries and audit will tell
             if pool_exhausted(exc):  # the worker is saturated: the next tick tries again
                 logger.warning("scheduled transparency-log checkpoint: no database connection came free")
@@ -100,6 +102,17 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+def _log_check(reader: Callable[[], Session], log: Log) -> dict | None:
+    """``checks.log``; None when the database did not answer (``checks.database`` says so)."""
+    try:
+        with reader() as session:
+            return log.health(session)
+    except Exception as exc:
+        if pool_exhausted(exc) or connection_failed(exc):
+            return None
+        raise
 
 
 def _check(reader: Callable[[], Session]) -> dict:
@@ -194,8 +207,9 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     async def healthz() -> Response:
         """``ok``; ``degraded`` (still serving, HTTP 200) when certificate PDFs cannot be rendered or
         render slowly (``checks.pdf`` says what is missing), when the read replica does not answer
-        (``checks.replica``: its reads go to the primary meanwhile), or when a check found its pool
-        saturated (``busy``); ``down`` (HTTP 503, ``Retry-After``) when the database does not answer
+        (``checks.replica``: its reads go to the primary meanwhile), when a check found its pool
+        saturated (``busy``), or when the transparency log no longer extends what the bank published
+        (``checks.log``: a database put back under the server; writes answer 503 ``log_forked``); ``down`` (HTTP 503, ``Retry-After``) when the database does not answer
         (``checks.database.detail`` says why)."""
         # async: it answers while every thread of the pool waits for a database connection — the
         # check runs on the event loop's own connection (db.Database.loop_engine).
@@ -204,11 +218,21 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         checks: dict = {"database": database}
         if db.has_replica:
             checks["replica"] = await run_in_threadpool(_check, db.replica_reader)
+        if database["ok"] and not database.get("busy"):
+            log = _log_check(db.reader, app.state.log)
+            if log is not None:
+                checks["log"] = log
         printer = app.state.printer
         pdf = printer.known_readiness or await run_in_threadpool(lambda: printer.readiness)
         checks["pdf"] = pdf.as_dict()
         busy = database.get("busy") or checks.get("replica", {}).get("busy")
-        healthy = pdf.ok and not pdf.slow and checks.get("replica", database)["ok"] and not busy
+        healthy = (
+            pdf.ok
+            and not pdf.slow
+            and checks.get("replica", database)["ok"]
+            and not busy
+            and checks.get("log", database)["ok"]
+        )
         status = "down" if not database["ok"] else "ok" if healthy else "degraded"
         body = {"status": status, "version": __version__, "checks": checks}
         if not database["ok"]:

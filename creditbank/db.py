@@ -600,6 +600,9 @@ class Database:
         self.replica_failures = 0
         """Reads sent to the primary because the replica failed (unreachable, query cancelled)."""
         self._replica_rests_until = 0.0
+        self.write_info: dict[str, Any] = {}
+        """Put in the ``Session.info`` of every writing session: what a layer above hands the domains'
+        writes (the transparency log's published checkpoint, ``translog.sequencer.PUBLISHED``)."""
 
     @property
     def has_replica(self) -> bool:
@@ -689,7 +692,7 @@ class Database:
             return query(session, *args, **kwargs)
 
     def writer(self) -> Session:
-        return Session(self._writer, expire_on_commit=False)
+        return Session(self._writer, expire_on_commit=False, info=self.write_info)
 
     @contextmanager
     def unit_of_work(self) -> Iterator[Session]:

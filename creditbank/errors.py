@@ -273,6 +273,14 @@ CODES: dict[str, tuple[int, str, str]] = {
         "The transparency log has no leaf {index} (it has {size})",
     ),
     "log_tile_not_found": (404, "没有这个日志瓦片：{path}", "No such log tile: {path}"),
+    "log_forked": (
+        503,
+        "本行数据库里的透明日志与已经公布的不一致（数据库可能被换成了较早的备份），登记和签发已暂停，"
+        "这次的内容没有保存。请告知区学分银行平台运营方检查本行（creditbank log status）",
+        "The bank's transparency log in its database no longer matches the one it published (the database "
+        "may have been replaced by an older backup): recording and issuing are paused and nothing of this "
+        "request was saved. Tell the district office's operator to check the bank (creditbank log status)",
+    ),
     "cosignature_refused": (403, "未接受的见证签名：{reason}", "Cosignature not accepted: {reason}"),
     # conversion and qualifications
     "invalid_outcome_ref": (
@@ -815,6 +823,16 @@ ADVICE: dict[str, tuple[str, str]] = {
         "docs/operations.md, “Server busy”, says why (every database connection of the worker in use, or "
         "the password-hashing queue full) and what to do; the log's “server busy” line gives the "
         "connection pool's figures. Do not restart the database for this.",
+    ),
+    "log_forked": (
+        "这不是你的请求的问题，重试也不会成功，直到运营方处理好：记下要登记或签发的内容，等运营方通知后再提交。"
+        "运营方：运行 creditbank log status 比较数据库与已公布的检查点，按 docs/operations.md“恢复到较早的时间点”"
+        "处理（/healthz 的 checks.log 和服务器日志中 transparency log 一行说明原因）；处理好后无需重启即恢复。",
+        "Nothing is wrong with your request, and retrying will not help until the operator has dealt with "
+        "it: keep what you meant to record or issue and send it once the operator says so. Operators: "
+        "run creditbank log status to compare the database with the published checkpoint and follow "
+        "docs/operations.md, “A restore to an earlier point” (/healthz's checks.log and the server log's "
+        "“transparency log” line say why); once it is dealt with, the bank recovers without a restart.",
     ),
     "database_unavailable": (
         "已保存的数据不受影响：请一分钟后原样重试。运维人员：检查 PostgreSQL 是否在运行、能否从"

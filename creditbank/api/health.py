@@ -31,18 +31,35 @@ class PdfCheck(BaseModel):
     fix_en: str | None = Field(default=None, description="如何修复（英文） · How to fix it, in English")
 
 
+class LogCheck(BaseModel):
+    ok: bool = Field(
+        description="透明日志包含本行已公布的检查点 · The transparency log contains the checkpoint the bank published"
+    )
+    detail: str | None = Field(
+        default=None,
+        description="为何不一致（英文）；此时登记和签发答 503 log_forked · Why not (English); "
+        "writes then answer 503 log_forked",
+    )
+    detail_zh: str | None = Field(default=None, description="为何不一致（中文） · Why not, in Chinese")
+
+
 class Checks(BaseModel):
     database: DatabaseCheck = Field(description="主数据库 · The primary database")
     replica: DatabaseCheck | None = Field(
         default=None, description="只读副本（配置时） · The read replica, when one is configured"
     )
     pdf: PdfCheck = Field(description="证书 PDF 打印 · Printing certificate PDFs")
+    log: LogCheck | None = Field(
+        default=None,
+        description="透明日志（数据库有应答时） · The transparency log, when the database answered",
+    )
 
 
 class Health(BaseModel):
     status: Literal["ok", "degraded", "down"] = Field(
-        description="ok 正常；degraded 仍可服务（PDF、副本或连接池有问题）；down 数据库无应答（HTTP 503） · ok; "
-        "degraded: still serving (PDFs, the replica or a saturated pool); down: the database does not answer (HTTP 503)"
+        description="ok 正常；degraded 仍可服务（PDF、副本、连接池或透明日志有问题）；down 数据库无应答（HTTP 503） · "
+        "ok; degraded: still serving (PDFs, the replica, a saturated pool or the transparency log); down: "
+        "the database does not answer (HTTP 503)"
     )
     version: str = Field(description="creditbank 版本 · The creditbank version")
     checks: Checks = Field(description="各项检查 · Each check")

@@ -33,6 +33,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlmodel import Session, col
 
+from creditbank.errors import CreditbankError
 from creditbank.kit import clock
 from creditbank.translog.models import TranslogCheckpoint, TranslogHead
 
@@ -168,6 +169,23 @@ def when(signed_at: str) -> tuple[str, str]:
     if at is None or at.tzinfo is None:
         return signed_at, signed_at
     return f"北京时间 {clock.local(at):%Y-%m-%d %H:%M}", f"{at.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+
+
+class LogForked(CreditbankError):
+    """The stored log no longer extends the last signed checkpoint: it will not be signed again, and
+    (``divergence``: the database does not contain the published checkpoint) nothing is appended to it.
+
+    A request that meets it answers 503 ``log_forked`` — the clerk is told that nothing was saved and
+    that the operator must check the bank; ``str()`` is the reason, for the operator's log and the
+    command line."""
+
+    def __init__(self, reason: str, divergence: Divergence | None = None) -> None:
+        super().__init__("log_forked")
+        self.reason = reason
+        self.divergence = divergence
+
+    def __str__(self) -> str:
+        return self.reason
 
 
 class LogBehind(RuntimeError):

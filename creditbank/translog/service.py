@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -39,6 +40,7 @@ from creditbank.translog.models import (
     TranslogHead,
     TranslogLeaf,
 )
+from creditbank.translog.published import LogForked
 from creditbank.translog.sequencer import entry_bytes, entry_hash
 
 logger = logging.getLogger("creditbank")
@@ -65,10 +67,6 @@ class KeyRing(Protocol):
     def private_key(self, kid: str) -> Ed25519PrivateKey: ...
 
     def all(self) -> Sequence[Any]: ...
-
-
-class LogForked(RuntimeError):
-    """The stored log no longer extends the last signed checkpoint: it will not be signed again."""
 
 
 def origin_for(base_url: str) -> str:
@@ -112,6 +110,11 @@ def checkpoint(
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _CHECKPOINT_LOCK})
     origin = _ensure_origin(session, base_url)
+    # First, even when nothing is new: the scheduled checkpoint is how a running server notices a
+    # database put back under it (``Log.health``), and the answer it gives a certificate.
+    divergence = published.compare(session, recorded)
+    if divergence is not None:
+        raise LogForked(divergence.en, divergence)
     size = head(session).size
     previous = latest(session)
     if previous is not None:
@@ -125,9 +128,6 @@ def checkpoint(
             raise LogForked(f"checkpoint {previous.size} no longer verifies: {exc}") from None
         if signed.size != previous.size:
             raise LogForked(f"checkpoint row {previous.size} holds a note for size {signed.size}")
-    divergence = published.compare(session, recorded)
-    if divergence is not None:
-        raise LogForked(divergence.en)
     old = previous.size if previous is not None else 0
     tiles.integrate(session, old, size)
     store = tiles.TileStore(session, size)
@@ -171,7 +171,7 @@ def reappend(
         if len(entry) != 1 + merkle.HASH_SIZE or entry[0] not in set(LeafKind):
             raise LogForked(f"entry {first + offset} is not a creditbank log entry")
         items.append((LeafKind(entry[0]), LOST_REF, entry[1:]))
-    sequencer.append(session, items)
+    sequencer.append(session, items, behind_published=True)
     previous = latest(session)
     tiles.integrate(session, previous.size if previous is not None else 0, recorded.size)
     if tiles.TileStore(session, recorded.size).root() != recorded.root:
@@ -405,6 +405,11 @@ class Log:
         self.record = record
         """Where the newest checkpoint published is kept outside the database (None: nowhere)."""
         self._recorded_size = -1
+        self._recorded: tuple[tuple[int, int, int], published.Published | None] | None = None
+        self.forked: str | None = None
+        """Why the last checkpoint was refused (``LogForked``); None once one is signed again."""
+        if record is not None:  # every write refuses to append to a log without it (sequencer)
+            db.write_info[sequencer.PUBLISHED] = self.published_checkpoint
         self.keys = keys
         self.base_url = base_url.rstrip("/")
         self.witnesses = [sn.parse_vkey(v) for v in witnesses]
@@ -484,12 +489,48 @@ class Log:
             self._tiles[(level, index, width)] = blob
         return blob
 
+    def published_checkpoint(self) -> published.Published | None:
+        """The checkpoint recorded as published, read again only when its file changed (every write
+        asks: a ``stat`` instead of reading and parsing JSON)."""
+        if self.record is None:
+            return None
+        try:
+            st = os.stat(self.record.path)
+        except FileNotFoundError:
+            return None
+        stamp = (st.st_ino, st.st_mtime_ns, st.st_size)  # written by rename: a new inode each time
+        cached = self._recorded
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
+        found = self.record.read().published
+        self._recorded = (stamp, found)
+        return found
+
     def checkpoint(self) -> TranslogCheckpoint:
-        recorded = self.record.read().published if self.record is not None else None
-        with self.db.unit_of_work() as session:
-            row = checkpoint(session, self.keys, base_url=self.base_url, recorded=recorded)
+        """Sign a checkpoint (``checkpoint``). A refusal (``LogForked``: 503 ``log_forked`` to a request
+        that needed it) is logged for the operator and shown by ``/healthz`` until one is signed."""
+        try:
+            with self.db.unit_of_work() as session:
+                row = checkpoint(
+                    session, self.keys, base_url=self.base_url, recorded=self.published_checkpoint()
+                )
+        except LogForked as exc:
+            self.forked = exc.reason
+            logger.error("transparency log: no checkpoint signed, the log is not extended: %s", exc.reason)
+            raise
+        self.forked = None
         self._record(row)  # after the commit: a record ahead of the database would refuse a sound one
         return row
+
+    def health(self, session: Session) -> dict[str, Any]:
+        """``/healthz``'s ``checks.log``: ``{ok: true}``, or ``{ok: false, detail, detail_zh?}`` when the
+        database does not contain the published checkpoint or the last checkpoint was refused."""
+        divergence = published.compare(session, self.published_checkpoint())
+        if divergence is not None:
+            return {"ok": False, "detail": divergence.en, "detail_zh": divergence.zh}
+        if self.forked is not None:
+            return {"ok": False, "detail": self.forked}
+        return {"ok": True}
 
     def _record(self, row: TranslogCheckpoint) -> None:
         if self.record is None or row.size <= self._recorded_size:
@@ -508,7 +549,7 @@ class Log:
         Reads only: ``creditbank audit`` and ``log status``."""
         if self.record is None:
             return None
-        recorded = self.record.read().published
+        recorded = self.published_checkpoint()
         with self.db.reader() as session:
             return published.compare(session, recorded)
 

@@ -181,14 +181,16 @@ class TestARestoreToAnEarlierPoint:
         assert "restored to an earlier point" in message and "reset-after-restore --accept-fork" in message
         assert f"{at_zh} 公布的检查点有 {lost['size']} 条" in message and "恢复" in message
 
-    def test_nothing_is_signed_over_the_published_log(self, restored):
-        bank, lost, _ = restored
+    def test_nothing_is_appended_or_signed_over_the_published_log(self, restored):
+        bank, lost, backed_up = restored
         db = Database(bank.settings.database_url)
         try:
             log = log_service(bank.settings, db)  # a server that was not stopped for the restore
-            _append(db, 5000, 1)  # a new posting
-            with pytest.raises(LogForked, match=f"has {lost['size']} entries"):
+            with pytest.raises(LogForked, match=f"has {lost['size']} entries, the database has {backed_up}"):
+                _append(db, 5000, 1)  # a new posting
+            with pytest.raises(LogForked, match=f"has {lost['size']} entries, the database has {backed_up}"):
                 log.checkpoint()
+            assert log.divergence().database_size == backed_up
         finally:
             db.dispose()
 
@@ -222,6 +224,92 @@ class TestARestoreToAnEarlierPoint:
         bank.post(1, checkpoint=True)
         status = _cli(monkeypatch, settings, "log", "status")
         assert status.exit_code == 0 and "consistent" in status.output
+
+
+class TestADatabasePutBackUnderARunningServer:
+    """The database restored to an earlier point while ``serve`` keeps running (not stopped first, as
+    docs/operations.md asks): what needs the log is refused in words, nothing is written, the
+    operator is told — and once the operator has dealt with it, the bank goes on without a restart."""
+
+    def test_writes_are_refused_with_nothing_saved_and_the_operator_is_told(
+        self, settings, request, tmp_path, monkeypatch, caplog
+    ):
+        from sqlalchemy import func, select
+
+        from creditbank.certificates.models import Certificate
+        from tests.conftest import OPERATOR
+
+        bank = Bank(settings)
+        bank.post(0, checkpoint=False)
+        db = Database(settings.database_url)
+        try:
+            with TestClient(create_app(settings, db)) as client:
+                log = client.app.state.log
+                person = learner(client, bank.inst)
+                posted = client.post(
+                    "/api/v1/completions", json=completion_body(person["account_no"]), headers=bank.inst
+                )
+                assert posted.status_code == 201, posted.text
+                log.checkpoint()
+                db.dispose()  # a restore ends the server's connections (PostgreSQL: DROP DATABASE … FORCE)
+                put_back = _snapshot(settings.database_url, request, tmp_path)
+                for _ in range(2):
+                    body = completion_body(learner(client, bank.inst)["account_no"])
+                    assert client.post("/api/v1/completions", json=body, headers=bank.inst).status_code == 201
+                log.checkpoint()
+                lost = bank.record()["published"]
+                db.dispose()
+                put_back()
+
+                newcomer = learner(client, bank.inst)  # enrolling adds nothing to the log
+                refused = client.post(
+                    "/api/v1/completions", json=completion_body(newcomer["account_no"]), headers=bank.inst
+                )
+                assert refused.status_code == 503, refused.text
+                assert refused.json()["code"] == "log_forked"
+                assert (
+                    "没有保存" in refused.json()["title"]
+                    and "creditbank log status" in refused.json()["title"]
+                )
+                issued = client.post(
+                    "/api/v1/certificates/batch",
+                    json={
+                        "items": [
+                            {
+                                "account_no": person["account_no"],
+                                "kind": "achievement",
+                                "completion_id": posted.json()["id"],
+                            }
+                        ]
+                    },
+                    headers=OPERATOR | {"Accept-Language": "en"},
+                )
+                assert (issued.status_code, issued.json()["code"]) == (503, "log_forked"), issued.text
+                assert "nothing of this request was saved" in issued.json()["title"]
+                balance = client.get(f"/api/v1/learners/{newcomer['account_no']}/balance", headers=bank.inst)
+                assert balance.json()["total"] == 0
+                with db.reader() as session:
+                    assert session.execute(select(func.count()).select_from(Certificate)).scalar_one() == 0
+                with pytest.raises(LogForked):
+                    log.checkpoint()  # the scheduled checkpoint signs nothing over the published log
+                assert f"has {lost['size']} entries" in caplog.text and "transparency log" in caplog.text
+
+                health = client.get("/healthz")
+                assert health.status_code == 200 and health.json()["status"] == "degraded"
+                check = health.json()["checks"]["log"]
+                assert check["ok"] is False and f"has {lost['size']} entries" in check["detail"]
+                assert "creditbank log status" in check["detail_zh"]
+
+                # The operator gives the published checkpoint up (the server still running): it goes on.
+                reset = _cli(monkeypatch, settings, "log", "reset-after-restore", "--accept-fork")
+                assert reset.exit_code == 0, reset.output
+                body = completion_body(learner(client, bank.inst)["account_no"])
+                again = client.post("/api/v1/completions", json=body, headers=bank.inst)
+                assert again.status_code == 201, again.text
+                log.checkpoint()
+                assert client.get("/healthz").json()["checks"]["log"] == {"ok": True}
+        finally:
+            db.dispose()
 
 
 class TestKeysRestoredToo:

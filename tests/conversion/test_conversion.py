@@ -372,22 +372,30 @@ class TestRequestAndDecide:
             assert audit(session).ok
 
 
+def _capped_option(client, world) -> dict:
+    """The learner's one option: AGRI-3 (3 community credits for 2) bound to a 3-credit qualification
+    whose conversions may give half of it, so the cap allows 1.5 of the 2."""
+    q = client.put(
+        "/api/v1/qualifications/OU-AGRI-DIP",
+        headers=world["ou"],
+        json={
+            "name_zh": "现代农业专科",
+            "total_credits": 3,
+            "max_transfer_ratio": 0.5,
+            "requirements": [{"category": "academic", "min_credits": 2}],
+        },
+    )
+    assert q.status_code == 201, q.text
+    approved(client, world["ou"], qualification_code="OU-AGRI-DIP")
+    post(client, world, "HC-AGRI-0")
+    post(client, world, "HC-AGRI-1")
+    [option] = client.get("/api/v1/me/conversion-options", headers=world["me"]).json()
+    return option
+
+
 class TestCapsAndProgress:
     def test_transfer_cap_binds_and_is_named(self, client, world):
-        client.put(
-            "/api/v1/qualifications/OU-AGRI-DIP",
-            headers=world["ou"],
-            json={
-                "name_zh": "现代农业专科",
-                "total_credits": 3,
-                "max_transfer_ratio": 0.5,
-                "requirements": [{"category": "academic", "min_credits": 2}],
-            },
-        )
-        approved(client, world["ou"], qualification_code="OU-AGRI-DIP")
-        post(client, world, "HC-AGRI-0")
-        post(client, world, "HC-AGRI-1")
-        [option] = client.get("/api/v1/me/conversion-options", headers=world["me"]).json()
+        option = _capped_option(client, world)
         assert (
             option["eligible"] is True
             and option["grant"] == 1.5
@@ -397,20 +405,7 @@ class TestCapsAndProgress:
     def test_a_capped_option_says_how_many_credits_it_uses_and_how_many_it_gives(self, client, world):
         """The cap halves the grant but approval still consumes all 3 credits used: said plainly, not
         only in a note."""
-        client.put(
-            "/api/v1/qualifications/OU-AGRI-DIP",
-            headers=world["ou"],
-            json={
-                "name_zh": "现代农业专科",
-                "total_credits": 3,
-                "max_transfer_ratio": 0.5,
-                "requirements": [{"category": "academic", "min_credits": 2}],
-            },
-        )
-        approved(client, world["ou"], qualification_code="OU-AGRI-DIP")
-        post(client, world, "HC-AGRI-0")
-        post(client, world, "HC-AGRI-1")
-        [option] = client.get("/api/v1/me/conversion-options", headers=world["me"]).json()
+        option = _capped_option(client, world)
         assert (option["uses"], option["grant"]) == (3.0, 1.5)
         assert option["exchange"] == {
             "zh": "将使用 3 学分，换得 1.5 学分：本资历的转换比例上限只允许换得这些，所用的 3 学分仍会全部用掉",

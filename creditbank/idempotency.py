@@ -48,15 +48,24 @@ def find(session: Session, scope: str, key: str) -> IdempotencyRecord | None:
 
 
 def remember(
-    session: Session, scope: str, key: str, *, request_hash: str, status_code: int, body: Any
+    session: Session,
+    scope: str,
+    key: str,
+    *,
+    request_hash: str | None,
+    status_code: int,
+    body: Any,
+    secret_fields: tuple[str, ...] = (),
 ) -> None:
+    """Keeps ``body`` as the answer to ``key`` — without the fields named in ``secret_fields`` (an API
+    key, an activation code, a session token: shown once), whichever route stores it (``redact``)."""
     session.add(
         IdempotencyRecord(
             principal=scope,
             key=key,
-            request_hash=request_hash,
+            request_hash=request_hash or "",
             status_code=status_code,
-            response_body=json.dumps(body, ensure_ascii=False),
+            response_body=json.dumps(redact(body, secret_fields), ensure_ascii=False),
             created_at=clock.now(),
         )
     )

@@ -267,9 +267,10 @@ def answer_once(
             session,
             scope,
             idempotency_key,
-            request_hash=request_hash or "",
+            request_hash=request_hash,
             status_code=status,
-            body=idempotency.redact(body, secret_fields),
+            body=body,
+            secret_fields=secret_fields,
         )
     return JSONResponse(body, status_code=status)
 
@@ -324,9 +325,10 @@ def write_in_steps(
                 session,
                 scope,
                 idempotency_key,
-                request_hash=request_hash or "",
+                request_hash=request_hash,
                 status_code=status,
-                body=idempotency.redact(body, secret_fields),
+                body=body,
+                secret_fields=secret_fields,
             )
 
     status, body = use_case(remember)

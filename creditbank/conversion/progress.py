@@ -22,14 +22,6 @@ from creditbank.ledger.models import Lot
 from creditbank.ledger.queries import lot_live
 
 WARN_DAYS = 90
-CATEGORY_EN = {
-    "academic": "academic",
-    "vocational_training": "vocational training",
-    "vocational_certificate": "vocational certificate",
-    "community": "community",
-    "senior": "senior",
-    "culture_leisure": "culture and leisure",
-}
 
 
 def _credits(units: int) -> float:
@@ -352,7 +344,7 @@ def _evaluate(
             need = r["min_units"] - have
             zh_name, en_name = (
                 CATEGORY_ZH.get(r["category"], r["category"]),
-                CATEGORY_EN.get(r["category"], r["category"]),
+                engine.CATEGORY_EN.get(r["category"], r["category"]),
             )
             out.append(
                 RequirementStatus(

@@ -69,6 +69,16 @@ def _quality(offer: str, ranges: list[tuple[str, str, float]]) -> float:
     return best
 
 
+def _best(offers: Sequence[str], ranges: list[tuple[str, str, float]]) -> str | None:
+    """The offer of highest q above 0 (ties: the earlier offer), ``None`` when every q is 0."""
+    best, best_q = None, 0.0
+    for offer in offers:
+        q = _quality(offer, ranges)
+        if q > best_q:
+            best, best_q = offer, q
+    return best
+
+
 def choose(accept: str | None, offers: Sequence[str]) -> str | None:
     """The offer the client prefers (ties: the earlier offer), ``offers[0]`` when it sends no
     ``Accept``, ``None`` when it accepts none of them."""
@@ -77,12 +87,7 @@ def choose(accept: str | None, offers: Sequence[str]) -> str | None:
     ranges = _ranges(accept)
     if not ranges:
         return offers[0]
-    best, best_q = None, 0.0
-    for offer in offers:
-        q = _quality(offer, ranges)
-        if q > best_q:
-            best, best_q = offer, q
-    return best
+    return _best(offers, ranges)
 
 
 def preferred(request: Request, offers: Sequence[str]) -> str:
@@ -98,12 +103,7 @@ def explicit(request: Request, offers: Sequence[str]) -> str | None:
     if not accept:
         return None
     ranges = [r for r in _ranges(accept) if "*" not in r[:2]]
-    best, best_q = None, 0.0
-    for offer in offers:
-        q = _quality(offer, ranges)
-        if q > best_q:
-            best, best_q = offer, q
-    return best
+    return _best(offers, ranges)
 
 
 def wants_page(request: Request) -> bool:

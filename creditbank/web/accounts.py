@@ -18,11 +18,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse
+from sqlmodel import Session
 
 from creditbank.errors import CreditbankError
 from creditbank.httpio import client_address
 from creditbank.kit.ratelimit import RateLimiter
 from creditbank.staff import service as staff_accounts
+from creditbank.staff.service import StaffUser
 from creditbank.web import security
 from creditbank.web.base import (
     Csrf,
@@ -106,15 +108,34 @@ def _signed_in(ctx: Ctx, token: str, target: str):
     return response
 
 
-def _form_again(ctx: Ctx, template: str, exc: CreditbankError, **values):
-    return renderer(ctx.request).page(
-        ctx,
-        template,
-        status=exc.http_status,
-        headers=retry_after(exc.http_status, exc.params),
-        error=ctx.error_text(exc.code, exc.params),
-        **values,
-    )
+def _sign_in(
+    ctx: Ctx,
+    username: str,
+    target: str | None,
+    *,
+    operator: bool,
+    check: Callable[[Session], tuple[StaffUser, str]],
+):
+    """Both sign-in forms: the guessing budget, then ``check`` (password, and the TOTP code for an
+    operator) — the session cookie and on to ``target``, or the form again saying what went wrong
+    with the name typed kept."""
+    home = "/operator" if operator else "/console"
+    try:
+        _limit(ctx.request, username)
+        with ctx.db.unit_of_work() as session:
+            _, token = check(session)
+    except CreditbankError as exc:
+        return renderer(ctx.request).page(
+            ctx,
+            "web/staff/signin.html.j2",
+            status=exc.http_status,
+            headers=retry_after(exc.http_status, exc.params),
+            error=ctx.error_text(exc.code, exc.params),
+            username=username,
+            next=local_path(target, home),
+            operator=operator,
+        )
+    return _signed_in(ctx, token, local_path(target, home))
 
 
 @router.get("/staff/signin", response_class=HTMLResponse)
@@ -144,20 +165,13 @@ def _sign_in_again(operator: bool):
 @router.post("/staff/signin", response_class=HTMLResponse)
 @refills(_sign_in_again(operator=False))
 def staff_sign_in(ctx: Page, _csrf: Csrf, username: Text, password: Secret, target: Next = None):
-    try:
-        _limit(ctx.request, username)
-        with ctx.db.unit_of_work() as session:
-            _, token = staff_accounts.sign_in_staff(session, username=username, password=password)
-    except CreditbankError as exc:
-        return _form_again(
-            ctx,
-            "web/staff/signin.html.j2",
-            exc,
-            username=username,
-            next=local_path(target, "/console"),
-            operator=False,
-        )
-    return _signed_in(ctx, token, local_path(target, "/console"))
+    return _sign_in(
+        ctx,
+        username,
+        target,
+        operator=False,
+        check=lambda session: staff_accounts.sign_in_staff(session, username=username, password=password),
+    )
 
 
 @router.get("/operator/signin", response_class=HTMLResponse)
@@ -181,22 +195,15 @@ def operator_sign_in(
     code: Annotated[str, Form(max_length=20)],
     target: Next = None,
 ):
-    try:
-        _limit(ctx.request, username)
-        with ctx.db.unit_of_work() as session:
-            _, token = staff_accounts.sign_in_operator(
-                session, username=username, password=password, code=code
-            )
-    except CreditbankError as exc:
-        return _form_again(
-            ctx,
-            "web/staff/signin.html.j2",
-            exc,
-            username=username,
-            next=local_path(target, "/operator"),
-            operator=True,
-        )
-    return _signed_in(ctx, token, local_path(target, "/operator"))
+    return _sign_in(
+        ctx,
+        username,
+        target,
+        operator=True,
+        check=lambda session: staff_accounts.sign_in_operator(
+            session, username=username, password=password, code=code
+        ),
+    )
 
 
 @router.post("/staff/signout")

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Request, Response
@@ -20,6 +21,7 @@ from creditbank.api.deps import (
     IdempotencyKey,
     LearnerCaller,
     Operator,
+    Principal,
     body_digest,
     write,
 )
@@ -36,6 +38,7 @@ from creditbank.certificates.schemas import (
     RevokeCertificateIn,
     RotatedKeyOut,
 )
+from creditbank.db import Database
 from creditbank.httpio import JsonRoute, limit_verification, spool_body
 from creditbank.kit import reasons
 from creditbank.learners import service as learners
@@ -73,18 +76,30 @@ def log_proof(request: Request, log_index: int) -> dict:
     )
 
 
-def _with_log_proofs(request: Request, response: Response) -> Response:
-    """After the commit (a leaf can only be proven once it is committed): add each certificate's proof.
-    Replays of an Idempotency-Key pass here too, so they get a proof as well."""
+def _write_certificates(
+    request: Request,
+    db: Database,
+    principal: Principal,
+    use_case: Callable[[Session], tuple[int, Any]],
+    *,
+    idempotency_key: str | None,
+    body: Any,
+) -> Response:
+    """``write`` for a use case answering certificates, then each one's log proof: after the commit
+    (a leaf can only be proven once it is committed). Replays of an Idempotency-Key pass here too,
+    so they get a proof as well."""
+    response = write(
+        db, principal, use_case, idempotency_key=idempotency_key, request_hash=body_digest(request, body)
+    )
     if response.status_code not in (200, 201):
         return response
-    body = json.loads(bytes(response.body))
-    for item in body if isinstance(body, list) else [body]:
+    answer = json.loads(bytes(response.body))
+    for item in answer if isinstance(answer, list) else [answer]:
         item["log_proof"] = log_proof(request, item["log_index"])
     headers = {
         k: v for k, v in response.headers.items() if k.lower() not in ("content-length", "content-type")
     }
-    return JSONResponse(body, status_code=response.status_code, headers=headers)
+    return JSONResponse(answer, status_code=response.status_code, headers=headers)
 
 
 @router.post(
@@ -113,12 +128,7 @@ def issue_mine(
         )
         return 201, certificate_out(request, certificate)
 
-    return _with_log_proofs(
-        request,
-        write(
-            db, principal, use_case, idempotency_key=idempotency_key, request_hash=body_digest(request, body)
-        ),
-    )
+    return _write_certificates(request, db, principal, use_case, idempotency_key=idempotency_key, body=body)
 
 
 @router.post(
@@ -160,12 +170,7 @@ def issue_batch(
             )
         return 201, [certificate_out(request, c) for c in issued]
 
-    return _with_log_proofs(
-        request,
-        write(
-            db, principal, use_case, idempotency_key=idempotency_key, request_hash=body_digest(request, body)
-        ),
-    )
+    return _write_certificates(request, db, principal, use_case, idempotency_key=idempotency_key, body=body)
 
 
 @router.get(
@@ -284,12 +289,7 @@ def revoke_certificate(
         )
         return 200, certificate_out(request, certificate)
 
-    return _with_log_proofs(
-        request,
-        write(
-            db, principal, use_case, idempotency_key=idempotency_key, request_hash=body_digest(request, body)
-        ),
-    )
+    return _write_certificates(request, db, principal, use_case, idempotency_key=idempotency_key, body=body)
 
 
 @router.get(

@@ -292,8 +292,19 @@ def award_credential(
     )
 
 
+def line_role(kind: str, index: int) -> str | None:
+    """What a printed line is on a conversion certificate: line 0 the granted ``target``, the
+    others the ``source`` credits it was converted from (so since the first one was issued). The
+    PDF, the verification page and the verify answer mark them by this; the signed credential
+    by shape (the target is the ``achievement``, the sources its ``evidence``). Other kinds: None."""
+    if kind != "conversion":
+        return None
+    return "target" if index == 0 else "source"
+
+
 def conversion_parts(p: Printed, base_url: str) -> tuple[dict, list[dict]]:
-    """Line 0 is the granted target; the other lines are the credits it was converted from."""
+    """Line 0 is the granted target; the other lines are the credits it was converted from
+    (``line_role``)."""
     target, sources = p.lines[0], p.lines[1:]
     achievement = achievement_of(target, base_url)
     evidence = [

@@ -70,6 +70,9 @@ class CertificateLine:
     """Display text, e.g. ``"1.5"``."""
     date: str
     institution: str
+    role: str | None = None
+    """On a conversion certificate ``target`` or ``source`` (``credentials.line_role``): printed
+    under their own headings."""
 
 
 @dataclass(frozen=True)
@@ -118,8 +121,9 @@ KINDS = {
         "The recognised learning outcomes and credits in the learner's account as of the date of issue.",
     ),
     "conversion": _Kind(
-        "下列学习成果已按经批准的转换规则转换为学分。",
-        "The learning outcomes below have been converted into credits under an approved conversion rule.",
+        "“转换来源”所列学习成果的学分，已按经批准的转换规则转换为“转换所得”的学分。",
+        "The credits of the learning outcomes under “Converted from” have been converted into those under "
+        "“Converted into” under an approved conversion rule.",
     ),
     "qualification": _Kind(
         "学习者已达到下列资格的全部学分要求。",

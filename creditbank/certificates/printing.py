@@ -14,7 +14,7 @@ import anyio.to_thread
 from cachetools import LRUCache
 
 from creditbank.certificates import service
-from creditbank.certificates.credentials import KIND_TITLES
+from creditbank.certificates.credentials import KIND_TITLES, line_role
 from creditbank.certificates.models import Certificate
 from creditbank.errors import CreditbankError
 from creditbank.kit import reasons
@@ -107,8 +107,9 @@ class Printer:
                     credits=line.credits,
                     date=line.completed_on,
                     institution=line.institution_name,
+                    role=line_role(printed.kind, n),
                 )
-                for line in printed.lines
+                for n, line in enumerate(printed.lines)
             ),
             verify_url=service.qr_url(self.base_url, certificate),
             note_zh=note_zh,

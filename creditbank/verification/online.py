@@ -18,7 +18,7 @@ from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, col
 
 from creditbank.certificates import service as certificates
-from creditbank.certificates.credentials import qr_claims
+from creditbank.certificates.credentials import line_role, qr_claims
 from creditbank.certificates.keys import IssuerKey
 from creditbank.certificates.models import Certificate, StatusList
 from creditbank.db import Database, on_event_loop, referenced
@@ -246,8 +246,9 @@ class OnlineVerifier:
                     "credits": credits_of_text(line.credits),
                     "completed_on": line.completed_on,
                     "institution": line.institution_name,
+                    "role": line_role(printed.kind, n),
                 }
-                for line in printed.lines
+                for n, line in enumerate(printed.lines)
             ],
             "revoked_at": certificate.revoked_at.isoformat() if certificate.revoked_at else None,
             **_reason_fields(certificate.revoke_reason),

@@ -16,7 +16,7 @@ import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from creditbank.certificates.credentials import Line, Printed, qr_claims
+from creditbank.certificates.credentials import Line, Printed, line_role, qr_claims
 from creditbank.certificates.keys import IssuerKey
 from creditbank.kit import qrpayload
 from creditbank.kit.units import credits_of_text
@@ -109,6 +109,7 @@ def signed_summary(
     facts = credential_facts(credential)
     ok, claims = _qr_claims(qr_payload, key)
     signed = claims if ok and claims is not None else {}
+    signed_lines = [line for line in signed.get("lines", []) if isinstance(line, dict)]
     return summary | {
         "learner_name": facts["learner_name"],
         "id_masked": facts["id_masked"],
@@ -121,8 +122,8 @@ def signed_summary(
                 "credits": credits_of_text(str(line.get("credits", "0"))),
                 "completed_on": line.get("completed_on"),
                 "institution": line.get("institution_code"),
+                "role": line_role(str(signed.get("kind")), n),  # the signed kind, not the record's
             }
-            for line in signed.get("lines", [])
-            if isinstance(line, dict)
+            for n, line in enumerate(signed_lines)
         ],
     }

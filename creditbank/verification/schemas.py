@@ -33,6 +33,11 @@ class LineOut(BaseModel):
     credits: float | None = Field(default=None, examples=[1.5])
     completed_on: str | None = Field(default=None, examples=["2026-03-01"])
     institution: str | None = None
+    role: Literal["target", "source"] | None = Field(
+        default=None,
+        description="On a conversion certificate: `target` the credits granted, `source` the credits "
+        "used from what they were converted from (credits: the amount used). Other kinds: null",
+    )
 
 
 class CertificateSummaryOut(BaseModel):

@@ -873,6 +873,8 @@ class CreditbankError(Exception):
     params: dict[str, Any] = field(default_factory=dict)
     errors: list[dict[str, Any]] | None = None
     status: int | None = None
+    extensions: dict[str, Any] | None = None
+    """More members of the problem (RFC 9457 §3.2), beside ``errors``."""
 
     def __post_init__(self) -> None:
         if self.code not in CODES:

@@ -295,8 +295,10 @@ full-width letters, the forms of the middle dot (·•・) and case do not count
 with `name_mismatch` (most likely a wrong ID number: the credits would go to someone else). The
 message never says the registered name.
 
-`mode=all_or_nothing` (default): any bad row → 422 `batch_rejected` with every bad row in `errors`,
-and nothing is written. `mode=partial`: good rows are written, bad rows are listed. Each row is checked
+`mode=all_or_nothing` (default): any bad row → 422 `batch_rejected`, and nothing is written; its
+`errors` lists the first 100 bad rows of each code (by line, with both messages), `error_counts`
+counts the rows of each code and `error_lines` gives every bad row's line by code — as the 200
+report of `mode=partial` does. `mode=partial`: good rows are written, bad rows are listed. Each row is checked
 as a single post is (e.g. `duplicate_completion`, `outcome_held_by_conversion` for a course the learner
 holds through an approved conversion). `external_id_conflict` says which record has the id: the line
 of the same file, or the date it was posted (with its account and outcome). A row repeated word for
@@ -372,6 +374,7 @@ async def post_batch(
         )
 
     def shape(report: completions.BatchReport) -> dict:
+        refused = completions.listing(report.errors)
         return BatchReportOut(
             mode=report.mode,
             total_rows=report.total_rows,
@@ -380,7 +383,9 @@ async def post_batch(
             rejected=report.rejected,
             duplicates=report.duplicates,
             committed=report.committed,
-            errors=[RowErrorOut.model_validate(e) for e in report.errors],
+            errors=[RowErrorOut.model_validate(e) for e in refused.errors],
+            error_counts=refused.counts,
+            error_lines=refused.lines,
             warnings=[RowErrorOut.model_validate(e) for e in report.warnings],
             warning_counts=report.warning_counts,
             file=None if read is None else FileReadOut.model_validate(read.as_dict()),
@@ -399,9 +404,25 @@ async def post_batch(
         )
         return 200, shape(report)
 
-    return await run_in_threadpool(
-        write_in_steps, db, principal, use_case, idempotency_key=idempotency_key, request_hash=request_hash
-    )
+    try:
+        return await run_in_threadpool(
+            write_in_steps,
+            db,
+            principal,
+            use_case,
+            idempotency_key=idempotency_key,
+            request_hash=request_hash,
+        )
+    except CreditbankError as exc:
+        if exc.code != "batch_rejected" or exc.errors is None:
+            raise
+        refused = completions.listing(exc.errors)
+        raise CreditbankError(
+            exc.code,
+            exc.params,
+            errors=refused.errors,
+            extensions={"error_counts": refused.counts, "error_lines": refused.lines},
+        ) from None
 
 
 async def _limited_json(request: Request, limit: int) -> bytes:

@@ -248,6 +248,7 @@ def problem(
     status: int | None = None,
     errors: list[dict[str, Any]] | None = None,
     headers: dict[str, str] | None = None,
+    extensions: dict[str, Any] | None = None,
 ) -> JSONResponse:
     lang = language(request)
     status = status or CODES[code][0]
@@ -260,6 +261,7 @@ def problem(
     }
     if errors is not None:
         body["errors"] = errors
+    body |= extensions or {}
     return JSONResponse(body, status_code=status, media_type="application/problem+json", headers=headers)
 
 
@@ -271,7 +273,13 @@ def install(app: FastAPI) -> None:
         if "retry_after" in exc.params:  # 429 and 503: when to come back (RFC 9110 §10.2.3)
             headers["Retry-After"] = str(exc.params["retry_after"])
         return problem(
-            request, exc.code, exc.params, status=exc.http_status, errors=exc.errors, headers=headers
+            request,
+            exc.code,
+            exc.params,
+            status=exc.http_status,
+            errors=exc.errors,
+            headers=headers,
+            extensions=exc.extensions,
         )
 
     @app.exception_handler(RequestValidationError)

@@ -66,7 +66,20 @@ class BatchReportOut(BaseModel):
         description="Rows the same as an earlier line word for word: imported once, listed in warnings",
     )
     committed: bool
-    errors: list[RowErrorOut]
+    errors: list[RowErrorOut] = Field(
+        description="Refused rows with their messages: the first 100 of each code by line; error_counts "
+        "counts them all and error_lines gives every refused row's line"
+    )
+    error_counts: dict[str, int] = Field(
+        default_factory=dict,
+        description="Every error code → its number of refused rows, including those beyond the 100 listed",
+        examples=[{"outcome_not_found": 2}],
+    )
+    error_lines: dict[str, list[int]] = Field(
+        default_factory=dict,
+        description="Every error code → the line of each refused row with it, in order (all of them)",
+        examples=[{"outcome_not_found": [3, 7]}],
+    )
     warnings: list[RowErrorOut] = Field(
         default_factory=list,
         description="Rows not refused but worth a look: duplicate_in_file (with the first line) — the "

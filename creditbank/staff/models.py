@@ -88,3 +88,7 @@ class StaffUpload(SQLModel, table=True):
     replayed: int
     rejected: int
     refused_xlsx: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
+    """The refused rows as an XLSX, sealed: uploads made before migration 0024."""
+    refused_rows: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
+    """The refused rows as the download shows them (``staff.uploads``): compressed JSON, sealed with
+    the deployment secret (the file's ID numbers are in it); the XLSX is built when downloaded."""

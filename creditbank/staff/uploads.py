@@ -1,8 +1,10 @@
 """A clerk's upload of completions: the file read by ``completions.batchfile``, imported by
 the staged import ``completions.imports.run`` in partial mode (each row is imported whole or
 refused whole; a file-level problem — not CSV/XLSX, merged cells, missing columns, too many rows —
-refuses the whole file), and the refused rows kept as an XLSX in the file's own columns and
-headers, with the reasons in Chinese and in English, to fix and upload again.
+refuses the whole file), and the refused rows kept to download as an XLSX in the file's own
+columns and headers, with the reasons in Chinese and in English, to fix and upload again. They are
+kept as data and the spreadsheet is built when downloaded: for a 100 000-row file refused whole,
+openpyxl took ~10 s, and the upload's answer (and the publishing transaction) waited for it.
 
 Staged like ``POST /completions/batch`` (docs/scale.md, "Big imports"): a term-end upload holds the
 ledger lock one chunk at a time, so other institutions' posts keep moving; the upload's rows
@@ -12,6 +14,8 @@ written in that same publishing transaction.
 
 from __future__ import annotations
 
+import json
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from io import BytesIO
@@ -171,9 +175,7 @@ def _record_upload(
         accepted=report.accepted,
         replayed=report.replayed,
         rejected=report.rejected,
-        refused_xlsx=sealed.seal_bytes(_refused_workbook(refused, values, headers), secret)
-        if refused
-        else None,
+        refused_rows=sealed.seal_bytes(_refused_rows(refused, values, headers), secret) if refused else None,
     )
     session.add(upload)
     session.flush()
@@ -193,33 +195,39 @@ def _record_upload(
     )
 
 
-def _refused_workbook(
+def _refused_rows(
     refused: list[Refused], values: dict[int, dict[str, Any]], headers: dict[str, str]
 ) -> bytes:
     """The refused rows in the uploaded file's own columns and headers (``headers``: column → the
     header the file gave it; every column the importer reads when it is empty), then the reasons
-    in Chinese and in English, one column each, and the original line.
-
-    The file uploads again as it is: ``batchfile.IGNORED`` names the three extra columns. The cells
-    are the uploader's text, so they go through ``kit.spreadsheet``: never a formula in Excel."""
+    in Chinese and in English, one column each, and the original line: ``{titles, rows}`` as
+    compressed JSON, what ``_workbook`` makes the download of (~0.3 s for 100 000 rows)."""
     columns = list(headers) or list(COLUMNS)
-    book = Workbook(write_only=True)
-    sheet = book.create_sheet("refused 不合格")
     titles = [*(headers.get(c, c) for c in columns), REASON_ZH_HEADER, REASON_EN_HEADER, LINE_HEADER]
-    sheet.append(xlsx_row(sheet, titles))
+    rows = []
     for item in refused:
         row = values.get(item.line) or {}
-        sheet.append(
-            xlsx_row(
-                sheet,
-                [
-                    *(_cell(row.get(c)) for c in columns),
-                    "；".join(item.reasons_zh),
-                    "; ".join(item.reasons_en),
-                    item.line,
-                ],
-            )
+        rows.append(
+            [
+                *(_cell(row.get(c)) for c in columns),
+                "；".join(item.reasons_zh),
+                "; ".join(item.reasons_en),
+                item.line,
+            ]
         )
+    text = json.dumps({"titles": titles, "rows": rows}, ensure_ascii=False, separators=(",", ":"))
+    return zlib.compress(text.encode(), 1)
+
+
+def _workbook(titles: list[str], rows: list[list[Any]]) -> bytes:
+    """The download. The file uploads again as it is: ``batchfile.IGNORED`` names the three extra
+    columns. The cells are the uploader's text, so they go through ``kit.spreadsheet``: never a
+    formula in Excel."""
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet("refused 不合格")
+    sheet.append(xlsx_row(sheet, titles))
+    for row in rows:
+        sheet.append(xlsx_row(sheet, row))
     out = BytesIO()
     book.save(out)
     return out.getvalue()
@@ -232,9 +240,14 @@ def _cell(value: Any) -> Any:
 def refused_file(session: Session, *, institution_id: int, upload_id: str) -> tuple[StaffUpload, bytes]:
     """The upload and its refused rows as the XLSX the clerk downloads (opened with the secret)."""
     upload = session.get(StaffUpload, upload_id)
-    if upload is None or upload.institution_id != institution_id or upload.refused_xlsx is None:
+    if upload is None or upload.institution_id != institution_id:
         raise CreditbankError("upload_not_found")
-    return upload, sealed.unseal_bytes(upload.refused_xlsx)
+    if upload.refused_rows is not None:
+        kept = json.loads(zlib.decompress(sealed.unseal_bytes(upload.refused_rows)))
+        return upload, _workbook(kept["titles"], kept["rows"])
+    if upload.refused_xlsx is None:  # nothing was refused
+        raise CreditbankError("upload_not_found")
+    return upload, sealed.unseal_bytes(upload.refused_xlsx)  # an upload made before migration 0024
 
 
 def recent(session: Session, *, institution_id: int, limit: int = 10) -> list[StaffUpload]:

@@ -6,6 +6,7 @@ import io
 from datetime import date, timedelta
 
 import openpyxl
+import pytest
 from sqlalchemy import event, func, select
 
 from creditbank.catalogue.models import Outcome
@@ -365,6 +366,31 @@ class TestBatch:
             (6, "duplicate_completion"),
         ]
         assert _count(db, Completion) == 0 and _count(db, LedgerTransaction) == 0
+
+    @pytest.mark.parametrize("mode", ["all_or_nothing", "partial"])
+    def test_a_file_refused_row_by_row_names_every_line_and_words_each_reason_a_hundred_times(
+        self, client, db, mode
+    ):
+        """A term's file with a wrong outcome code on every row: each line is named, by code, and
+        the reasons' words come for the first 100 of each code — not 100 000 copies of one sentence."""
+        inst, person = _world(client)
+        acct = person["account_no"]
+        rows = [f"R{i},{acct},NOPE-{i % 2},2026-01-05,," for i in range(230)] + ["R-bad,oops"]
+        r = client.post(
+            f"/api/v1/completions/batch?mode={mode}",
+            content=_csv([self.HEADER, *rows]),
+            headers=inst | {"Content-Type": "text/csv"},
+        )
+        assert r.status_code == (422 if mode == "all_or_nothing" else 200), r.text
+        report = r.json()
+        assert report["error_counts"] == {"outcome_not_found": 230, "malformed_row": 1}
+        assert report["error_lines"] == {"outcome_not_found": list(range(2, 232)), "malformed_row": [232]}
+        listed = [(e["line"], e["code"]) for e in report["errors"]]
+        assert listed == [(line, "outcome_not_found") for line in range(2, 102)] + [(232, "malformed_row")]
+        assert report["errors"][1]["message_zh"] == "找不到学习成果 NOPE-1"
+        if mode == "partial":
+            assert (report["accepted"], report["rejected"]) == (0, 231)
+        assert _count(db, Completion) == 0
 
     def test_partial_writes_good_rows_and_lists_bad_ones(self, client, db):
         inst, person = _world(client)

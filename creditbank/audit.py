@@ -32,13 +32,15 @@ from sqlalchemy import func, or_, select, text
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col
 
+from creditbank.catalogue import logged as catalogue_logged
 from creditbank.catalogue.models import Outcome
 from creditbank.certificates.keys import IssuerKey
 from creditbank.certificates.models import Certificate
 from creditbank.certificates.service import revocation_digest
 from creditbank.completions import ledgered, rules
 from creditbank.completions.models import Completion
-from creditbank.conversion.models import Conversion, ConversionLot
+from creditbank.conversion import logged as rules_logged
+from creditbank.conversion.models import Conversion, ConversionLot, ConversionRule, RuleState
 from creditbank.institutions.models import Institution
 from creditbank.kit import signednote as sn
 from creditbank.kit.canonical import digest_hex
@@ -527,6 +529,7 @@ def _audit_log(
     """Every leaf recomputed from the row it names, every row of the ledger and every certificate
     event in exactly one leaf, in order — then the log's own tiles and signed checkpoints."""
     certificates = {c.id: c for c in session.execute(select(Certificate)).scalars()}
+    published = _Published(session, problem)
     logged_tx: set[str] = set()
     issued: set[str] = set()
     revoked: set[str] = set()
@@ -566,6 +569,10 @@ def _audit_log(
                     "it (or its postings) was edited after it was written"
                 )
             return False
+        if leaf.kind == LeafKind.outcome_version:
+            return published.outcome(leaf)
+        if leaf.kind in rules_logged.EVENTS:
+            return published.rule(leaf)
         if leaf.kind not in (LeafKind.certificate_issued, LeafKind.certificate_revoked):
             return problem(f"{where} has an unknown kind {leaf.kind}")
         certificate = certificates.get(leaf.ref)
@@ -596,6 +603,8 @@ def _audit_log(
         return False
 
     report.log_leaves = translog_audit.audit_log(session, problem, log_verifiers, on_leaf)
+    if published.unlogged():
+        return
     for tx_id, (seq, _) in sorted(ledger_hashes.items(), key=lambda item: item[1][0]):
         if tx_id not in logged_tx and problem(
             f"ledger transaction seq={seq} id={tx_id} is in no log leaf — it was written behind the service's back"
@@ -612,6 +621,123 @@ def _audit_log(
             and problem(f"the revocation of certificate {certificate.id} is in no log leaf")
         ):
             return
+
+
+class _Published:
+    """The catalogue and the conversion rules against their log leaves (``catalogue.logged``,
+    ``conversion.logged``): each outcome version in exactly one leaf whose digest its row still
+    gives, each approved or retired rule in the leaves of those events, with the terms they logged.
+    Rows are named as people know them — ``INST:CODE v2`` — never by database id alone."""
+
+    def __init__(self, session: Session, problem: Callable[[str], bool]) -> None:
+        self.problem = problem
+        codes = dict(session.execute(select(col(Institution.id), col(Institution.code))).all())
+        self.outcomes = {
+            catalogue_logged.ref(o.id): o
+            for o in session.execute(select(Outcome).order_by(col(Outcome.id))).scalars()
+        }
+        self.rules = {
+            rules_logged.ref(r.id): r
+            for r in session.execute(select(ConversionRule).order_by(col(ConversionRule.id))).scalars()
+        }
+        self.codes = codes
+        self.logged_outcomes: set[str] = set()
+        self.rule_events: dict[str, list[int]] = defaultdict(list)
+
+    def _outcome_name(self, outcome: Outcome) -> str:
+        return f"{self.codes.get(outcome.institution_id, f'?{outcome.institution_id}')}:{outcome.code} v{outcome.version}"
+
+    def _rule_name(self, rule: ConversionRule) -> str:
+        return f"{self.codes.get(rule.owner_institution_id, f'?{rule.owner_institution_id}')}:{rule.code} v{rule.version}"
+
+    def outcome(self, leaf: translog_audit.Leaf) -> bool:
+        outcome = self.outcomes.get(leaf.ref)
+        if outcome is None:
+            return self.problem(
+                f"透明日志第 {leaf.index} 条记录的学习成果版本（{leaf.ref}）已不在数据库中：该行被删除 — "
+                f"log leaf {leaf.index} records outcome version {leaf.ref}, which is gone — the row was deleted"
+            )
+        name = self._outcome_name(outcome)
+        if leaf.ref in self.logged_outcomes:
+            return self.problem(
+                f"透明日志第 {leaf.index} 条再次记录了学习成果 {name} — "
+                f"log leaf {leaf.index} records outcome {name} a second time"
+            )
+        self.logged_outcomes.add(leaf.ref)
+        if catalogue_logged.digest(outcome) != leaf.digest:
+            return self.problem(
+                f"学习成果 {name}「{outcome.title_zh}」与发布时记入透明日志（第 {leaf.index} 条）的内容不一致："
+                "发布后在数据库中被改动（名称、学分、级别或类别等），此后签发的证书签入的是改动后的内容 — "
+                f"outcome {name} no longer matches what was logged when it was published (log leaf {leaf.index}): "
+                "it was edited in the database afterwards (title, credits, level, category…), and certificates "
+                "issued since sign the edited text"
+            )
+        return False
+
+    def rule(self, leaf: translog_audit.Leaf) -> bool:
+        rule = self.rules.get(leaf.ref)
+        event = rules_logged.EVENTS[LeafKind(leaf.kind)]
+        if rule is None:
+            return self.problem(
+                f"透明日志第 {leaf.index} 条记录的转换规则（{leaf.ref}）已不在数据库中：该行被删除 — "
+                f"log leaf {leaf.index} records conversion rule {leaf.ref} {event}, which is gone — the row was deleted"
+            )
+        name = self._rule_name(rule)
+        if leaf.kind in self.rule_events[leaf.ref]:
+            return self.problem(
+                f"透明日志第 {leaf.index} 条再次记录了转换规则 {name} 的{_RULE_EVENT[event]} — "
+                f"log leaf {leaf.index} records that conversion rule {name} was {event} a second time"
+            )
+        self.rule_events[leaf.ref].append(leaf.kind)
+        if rules_logged.digest(rule, LeafKind(leaf.kind)) != leaf.digest:
+            return self.problem(
+                f"转换规则 {name} 的条款与{_RULE_EVENT[event]}时记入透明日志（第 {leaf.index} 条）的不一致："
+                "之后在数据库中被改动，转换按改动后的条款授予学分 — "
+                f"conversion rule {name} no longer has the terms logged when it was {event} (log leaf {leaf.index}): "
+                "they were edited in the database afterwards, and conversions grant credits by the edited terms"
+            )
+        return False
+
+    def unlogged(self) -> bool:
+        """Rows no leaf vouches for: written (or put back in use) behind the service's back."""
+        for ref, outcome in self.outcomes.items():
+            if ref not in self.logged_outcomes:
+                name = self._outcome_name(outcome)
+                if self.problem(
+                    f"学习成果 {name} 不在透明日志中：它绕过服务被写入数据库 — "
+                    f"outcome {name} is in no log leaf — it was written behind the service's back"
+                ):
+                    return True
+        for ref, rule in self.rules.items():
+            events = self.rule_events.get(ref, [])
+            name = self._rule_name(rule)
+            if rule.state == RuleState.approved and LeafKind.rule_retired in events:
+                found = (
+                    f"转换规则 {name} 已停用（见透明日志），数据库中却又是已批准：被绕过服务重新启用 — "
+                    f"conversion rule {name} was retired (the log says so), but its row says approved: "
+                    "it was put back in use behind the service's back"
+                )
+            elif rule.state == RuleState.approved and LeafKind.rule_approved not in events:
+                found = (
+                    f"转换规则 {name} 的批准不在透明日志中：它绕过服务被批准 — "
+                    f"the approval of conversion rule {name} is in no log leaf — it was approved behind the "
+                    "service's back"
+                )
+            elif rule.state == RuleState.retired and LeafKind.rule_retired not in events:
+                found = f"转换规则 {name} 的停用不在透明日志中 — the retirement of conversion rule {name} is in no log leaf"
+            elif rule.state not in (RuleState.approved, RuleState.retired) and events:
+                found = (
+                    f"转换规则 {name} 曾被批准或停用（见透明日志），数据库中却是“{rule.state}” — "
+                    f"conversion rule {name} was approved or retired (the log says so), but its row says {rule.state}"
+                )
+            else:
+                continue
+            if self.problem(found):
+                return True
+        return False
+
+
+_RULE_EVENT = {RuleState.approved: "批准", RuleState.retired: "停用"}
 
 
 _ROW_ONLY = {

@@ -18,6 +18,9 @@ from creditbank.ledger.models import LedgerAccount, LedgerHead, LedgerTransactio
 from creditbank.translog.models import TranslogCheckpoint, TranslogHead, TranslogLeaf
 from tests.conftest import OPERATOR, completion_body, institution, learner, outcome
 
+OUTCOMES = 5
+"""The world's five outcome versions are the log's first leaves (published before anything is posted)."""
+
 
 @dataclass
 class World:
@@ -111,7 +114,8 @@ class TestHonest:
     def test_the_audit_passes_with_every_leaf_tile_and_checkpoint_checked(self, client, db, world):
         report = _audit(client, db)
         assert report.ok, _problems(report)
-        assert report.log_leaves == 8 and report.log_checkpoints_signed  # 5 deposits, 2 issues, 1 revocation
+        # 5 outcome versions, 5 deposits, 2 issues, 1 revocation
+        assert report.log_leaves == OUTCOMES + 8 and report.log_checkpoints_signed
 
 
 class TestEdited:
@@ -153,19 +157,26 @@ class TestEdited:
         assert f"the revocation of {world.revoked['id']} was edited" in _problems(_audit(client, db))
 
     def test_an_edited_leaf_is_named_by_its_tile(self, client, db, world):
-        _tamper(db, update(TranslogLeaf).where(TranslogLeaf.leaf_index == 1).values(digest=bytes(32)))
+        _tamper(
+            db, update(TranslogLeaf).where(TranslogLeaf.leaf_index == OUTCOMES + 1).values(digest=bytes(32))
+        )
         problems = _problems(_audit(client, db))
-        assert "log leaf 1: ledger transaction seq=2" in problems
-        assert "log checkpoint 7 (signed) does not match the tree rebuilt from the leaves" in problems
+        assert f"log leaf {OUTCOMES + 1}: ledger transaction seq=2" in problems
+        assert (
+            f"log checkpoint {OUTCOMES + 7} (signed) does not match the tree rebuilt from the leaves"
+            in problems
+        )
 
     def test_an_edited_checkpoint_fails_its_signature(self, client, db, world):
         _tamper(
             db,
             update(TranslogCheckpoint)
-            .where(TranslogCheckpoint.size == 7)
-            .values(note=text("replace(note, '\n7\n', '\n6\n')")),
+            .where(TranslogCheckpoint.size == OUTCOMES + 7)
+            .values(note=text(f"replace(note, '\n{OUTCOMES + 7}\n', '\n{OUTCOMES + 6}\n')")),
         )
-        assert "log checkpoint 7: its signature does not verify" in _problems(_audit(client, db))
+        assert f"log checkpoint {OUTCOMES + 7}: its signature does not verify" in _problems(
+            _audit(client, db)
+        )
 
 
 class TestDeleted:
@@ -180,13 +191,15 @@ class TestDeleted:
         )
 
     def test_a_deleted_leaf_is_named(self, client, db, world):
-        _tamper(db, delete(TranslogLeaf).where(TranslogLeaf.leaf_index == 4))
+        _tamper(db, delete(TranslogLeaf).where(TranslogLeaf.leaf_index == OUTCOMES + 4))
         problems = _problems(_audit(client, db))
-        assert "log leaf 4 is missing" in problems
+        assert f"log leaf {OUTCOMES + 4} is missing" in problems
 
     def test_deleting_the_newest_leaf_and_its_count_is_caught_by_the_checkpoint(self, client, db, world):
         _tamper(
-            db, delete(TranslogLeaf).where(TranslogLeaf.leaf_index == 7), update(TranslogHead).values(size=7)
+            db,
+            delete(TranslogLeaf).where(TranslogLeaf.leaf_index == OUTCOMES + 7),
+            update(TranslogHead).values(size=OUTCOMES + 7),
         )
         problems = _problems(_audit(client, db))
         assert "is in no log leaf" in problems  # the transaction it recorded
@@ -251,23 +264,29 @@ class TestInserted:
         _tamper(
             db,
             text(
-                "INSERT INTO translog_leaf (leaf_index, kind, ref, digest) SELECT 8, kind, ref, digest FROM translog_leaf WHERE leaf_index = 0"
+                f"INSERT INTO translog_leaf (leaf_index, kind, ref, digest) SELECT {OUTCOMES + 8}, kind, ref, "
+                f"digest FROM translog_leaf WHERE leaf_index = {OUTCOMES}"
             ),
         )
         problems = _problems(_audit(client, db))
-        assert "log leaf 8 records ledger transaction" in problems and "a second time" in problems
+        assert (
+            f"log leaf {OUTCOMES + 8} records ledger transaction" in problems and "a second time" in problems
+        )
 
 
 class TestReordered:
     def test_swapped_leaves_are_named(self, client, db, world):
         _tamper(
             db,
-            update(TranslogLeaf).where(TranslogLeaf.leaf_index == 0).values(leaf_index=-1),
-            update(TranslogLeaf).where(TranslogLeaf.leaf_index == 1).values(leaf_index=0),
-            update(TranslogLeaf).where(TranslogLeaf.leaf_index == -1).values(leaf_index=1),
+            update(TranslogLeaf).where(TranslogLeaf.leaf_index == OUTCOMES).values(leaf_index=-1),
+            update(TranslogLeaf).where(TranslogLeaf.leaf_index == OUTCOMES + 1).values(leaf_index=OUTCOMES),
+            update(TranslogLeaf).where(TranslogLeaf.leaf_index == -1).values(leaf_index=OUTCOMES + 1),
         )
         problems = _problems(_audit(client, db))
-        assert "log leaf 1 records ledger seq 1 after seq 2 — transactions were reordered" in problems
+        assert (
+            f"log leaf {OUTCOMES + 1} records ledger seq 1 after seq 2 — transactions were reordered"
+            in problems
+        )
 
     def test_swapped_transactions_with_a_rewritten_chain_are_named(self, client, db, world):
         with db.unit_of_work() as session:
@@ -285,7 +304,7 @@ def test_the_command_line_exits_1_naming_the_row(client, db, world, settings, mo
     from creditbank.cli import app
     from creditbank.config import get_settings
 
-    _tamper(db, update(TranslogLeaf).where(TranslogLeaf.leaf_index == 2).values(digest=bytes(32)))
+    _tamper(db, update(TranslogLeaf).where(TranslogLeaf.leaf_index == OUTCOMES + 2).values(digest=bytes(32)))
     monkeypatch.setenv("CREDITBANK_DATABASE_URL", settings.database_url)
     monkeypatch.setenv("CREDITBANK_KEYS_DIR", str(settings.keys_dir))
     get_settings.cache_clear()
@@ -294,4 +313,4 @@ def test_the_command_line_exits_1_naming_the_row(client, db, world, settings, mo
     finally:
         get_settings.cache_clear()
     assert result.exit_code == 1
-    assert "log leaf 2" in " ".join(result.output.split())
+    assert f"log leaf {OUTCOMES + 2}" in " ".join(result.output.split())

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import bindparam, func
 from sqlmodel import Session, col, select
 
+from creditbank.catalogue import logged
 from creditbank.catalogue.models import Outcome
 from creditbank.catalogue.schemas import OutcomeSpec
 from creditbank.errors import CreditbankError
@@ -40,7 +41,7 @@ def credits_units_for(spec: OutcomeSpec, hours_per_credit: float) -> tuple[int, 
 def upsert(
     session: Session, *, institution_id: int, code: str, spec: OutcomeSpec, hours_per_credit: float
 ) -> tuple[Outcome, bool]:
-    """Add a version when anything changed; an identical PUT returns the current version."""
+    """Add a version when anything changed (and log it); an identical PUT returns the current version."""
     current = current_version(session, institution_id=institution_id, code=code)
     units, derived = credits_units_for(spec, hours_per_credit)
     fields: dict[str, Any] = dict(
@@ -65,6 +66,7 @@ def upsert(
     )
     session.add(outcome)
     session.flush()
+    logged.append(session, outcome)  # what certificates will sign, tamper-evident from now on
     return outcome, True
 
 

@@ -17,6 +17,7 @@ from sqlmodel import Session, col
 
 from creditbank.catalogue.models import Outcome
 from creditbank.catalogue.service import current_version
+from creditbank.conversion import logged
 from creditbank.conversion import rules as engine
 from creditbank.conversion.models import (
     Conversion,
@@ -39,6 +40,7 @@ from creditbank.learners.models import Learner
 from creditbank.ledger.models import LedgerAccount, Lot, LotState, TxKind
 from creditbank.ledger.queries import is_live, lot_hidden, lot_live
 from creditbank.ledger.writer import LedgerWriter, Leg, lock
+from creditbank.translog.models import LeafKind
 
 PENDING_DAYS = 30
 
@@ -249,18 +251,24 @@ def approve_rule(session: Session, *, rule_id: int) -> ConversionRule:
     if rule.state != RuleState.proposed:
         raise CreditbankError("rule_state_conflict", {"state": rule.state})
     # Approving a new version retires the older approved versions of the same rule.
-    session.execute(
-        update(ConversionRule)
-        .where(
-            col(ConversionRule.owner_institution_id) == rule.owner_institution_id,
-            col(ConversionRule.code) == rule.code,
-            col(ConversionRule.state) == RuleState.approved,
+    older = (
+        session.execute(
+            select(ConversionRule).where(
+                col(ConversionRule.owner_institution_id) == rule.owner_institution_id,
+                col(ConversionRule.code) == rule.code,
+                col(ConversionRule.state) == RuleState.approved,
+            )
         )
-        .values(state=RuleState.retired, retired_at=clock.now())
+        .scalars()
+        .all()
     )
-    rule.state, rule.approved_at = RuleState.approved, clock.now()
+    now = clock.now()
+    for old in older:
+        old.state, old.retired_at = RuleState.retired, now
+    rule.state, rule.approved_at = RuleState.approved, now
     session.add(rule)
     session.flush()
+    logged.append(session, [(LeafKind.rule_retired, old) for old in older] + [(LeafKind.rule_approved, rule)])
     return rule
 
 
@@ -285,6 +293,7 @@ def retire_rule(session: Session, *, rule_id: int, institution_id: int | None) -
         rule.state, rule.retired_at = RuleState.retired, clock.now()
         session.add(rule)
         session.flush()
+        logged.append(session, [(LeafKind.rule_retired, rule)])
     return rule
 
 

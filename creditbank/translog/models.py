@@ -28,6 +28,12 @@ class LeafKind(IntEnum):
     """Digest: ``certificate.credential_hash`` — SHA-256 of the signed credential's RFC 8785 bytes."""
     certificate_revoked = 3
     """Digest: SHA-256 of the RFC 8785 revocation record (id, credential hash, time, reason)."""
+    outcome_version = 4
+    """Digest: SHA-256 of the RFC 8785 record of a published outcome version (``catalogue.logged``)."""
+    rule_approved = 5
+    """Digest: SHA-256 of the RFC 8785 terms of a conversion rule as approved (``conversion.logged``)."""
+    rule_retired = 6
+    """Digest: the same terms as retired (``conversion.logged``)."""
 
 
 class TranslogHead(SQLModel, table=True):
@@ -46,7 +52,8 @@ class TranslogLeaf(SQLModel, table=True):
     leaf_index: int = Field(sa_column=Column(_BIG_KEY, primary_key=True, autoincrement=False))
     kind: int = Field(sa_column=Column(SmallInteger, nullable=False))
     ref: str = Field(max_length=40)
-    """Which row the leaf records: a ledger transaction id or a certificate id."""
+    """Which row the leaf records: a ledger transaction id, a certificate id, ``outcome:<id>`` or
+    ``rule:<id>``."""
     digest: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     """32 bytes; the log entry is ``bytes([kind]) + digest``."""
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from creditbank.audit import audit
+from creditbank.catalogue import logged
 from creditbank.catalogue.models import Outcome
 from creditbank.completions import service as completions_service
 from creditbank.institutions.models import Institution
@@ -142,22 +143,24 @@ class TestOutcomesWorthNoCredits:
 
 
 def _zero_credit_outcome(db, code: str) -> None:
-    """An outcome of 0 credits as the catalogue stored them before it refused them."""
+    """An outcome of 0 credits as the catalogue stored them before it refused them (and logged as the
+    upgrade to 0024 logs the versions already published)."""
     with db.unit_of_work() as session:
         institution_id = session.execute(
             select(Institution.id).where(Institution.code == "YCCEC")
         ).scalar_one()
-        session.add(
-            Outcome(
-                institution_id=institution_id,
-                code=code,
-                version=1,
-                title_zh="社区讲坛",
-                category="senior",
-                level=1,
-                credits_units=0,
-                hours=2,
-                credits_from_hours=True,
-                created_at=clock.now(),
-            )
+        stored = Outcome(
+            institution_id=institution_id,
+            code=code,
+            version=1,
+            title_zh="社区讲坛",
+            category="senior",
+            level=1,
+            credits_units=0,
+            hours=2,
+            credits_from_hours=True,
+            created_at=clock.now(),
         )
+        session.add(stored)
+        session.flush()
+        logged.append(session, stored)

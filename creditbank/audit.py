@@ -7,14 +7,14 @@ digest changed), any materialised balance that disagrees with the postings, and 
 copy of its transaction's fields (what a statement line shows) disagrees with the transaction,
 and a learner holding one course twice — through its completion and through a conversion into it.
 Then the log: every leaf recomputed from the row it names, every transaction and certificate event
-in exactly one leaf and in order, the tree rebuilt and compared with the stored tiles and every signed checkpoint — so a row
-edited, deleted, inserted or reordered behind the service's back is named even when whoever did it
+(and every outcome version, rule approval and retirement) in exactly one leaf and in order, the
+tree rebuilt and compared with the stored tiles and every signed checkpoint — so a row edited, deleted, inserted or reordered behind the service's back is named even when whoever did it
 also rewrote the hash chain to match. Beside the ledger, the history of learners' names: the
 database's refusal to change it still in place, and every correction chained to the current name.
 Beside the chain, the rows it does not cover compared with what it does: a completion's credits,
 outcome and learner with its deposit, a certificate's printed text with its signed credential and
-QR (docs/ledger.md, "Auditing", also lists what is not covered: the catalogue, institutions,
-conversion rules, learners' profiles).
+QR (docs/ledger.md, "Auditing", also lists what is not covered: institutions, qualifications,
+learners' profiles).
 
 It lives above the domain packages (beside ``app`` and ``cli``) because it reads across them: the
 ledger, the completions its deposits rest on, the conversions holding its lots and the learners'
@@ -526,8 +526,9 @@ def _audit_log(
     log_verifiers: list[sn.Verifier] | None,
     lost_leaves: Sequence[range],
 ) -> None:
-    """Every leaf recomputed from the row it names, every row of the ledger and every certificate
-    event in exactly one leaf, in order — then the log's own tiles and signed checkpoints."""
+    """Every leaf recomputed from the row it names, every row of the ledger, every certificate event,
+    outcome version and rule approval or retirement in exactly one leaf, in order — then the log's
+    own tiles and signed checkpoints."""
     certificates = {c.id: c for c in session.execute(select(Certificate)).scalars()}
     published = _Published(session, problem)
     logged_tx: set[str] = set()

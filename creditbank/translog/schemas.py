@@ -37,7 +37,10 @@ class ConsistencyProofOut(BaseModel):
 
 class LeafOut(BaseModel):
     leaf_index: int
-    kind: str = Field(description="ledger_transaction | certificate_issued | certificate_revoked")
+    kind: str = Field(
+        description="ledger_transaction | certificate_issued | certificate_revoked | outcome_version | "
+        "rule_approved | rule_retired"
+    )
     digest: str = Field(description="Hex SHA-256 of the event's RFC 8785 bytes")
     entry: str = Field(description="Base64 of the 33-byte log entry: kind byte ‖ digest")
     leaf_hash: str = Field(description="Base64 SHA-256(0x00 ‖ entry)")

@@ -8,10 +8,12 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
+import threading
+import time
 from datetime import date
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 
 from creditbank.audit import audit
 from creditbank.catalogue.models import Outcome
@@ -246,3 +248,43 @@ def test_the_upgrade_logs_the_catalogue_and_rules_written_before(tmp_path):
         assert "conversion rule YCCEC:R v2 no longer has the terms logged when it was approved" in problems
     finally:
         db.dispose()
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_two_retirements_at_once_log_one(client, db, rules):
+    """The owner and the operator retire a rule at the same moment: the second waits for the first
+    and finds it retired — one leaf, and the audit passes (two leaves would read as a forgery)."""
+    from creditbank.conversion import service as conversions
+
+    _, _, second = rules
+    done: list[BaseException | None] = []
+    with db.unit_of_work() as first:
+        conversions.retire_rule(first, rule_id=second, institution_id=None)
+
+        def retire() -> None:
+            try:
+                with db.unit_of_work() as session:
+                    conversions.retire_rule(session, rule_id=second, institution_id=None)
+                done.append(None)
+            except BaseException as exc:  # handed to the test's thread
+                done.append(exc)
+
+        thread = threading.Thread(target=retire)
+        thread.start()
+        with db.engine.connect() as watch:  # until the second waits for the first's row lock
+            while not watch.execute(
+                text(
+                    "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid) "
+                    "WHERE NOT l.granted AND a.datname = current_database()"
+                )
+            ).scalar_one():
+                assert thread.is_alive(), done
+                time.sleep(0.05)
+    thread.join()
+    assert done == [None]
+    assert [leaf.kind for leaf in _leaves(db, f"rule:{second}")] == [
+        LeafKind.rule_approved,
+        LeafKind.rule_retired,
+    ]
+    assert _problems(db) == ""

@@ -237,15 +237,21 @@ def _refuse_cycles(
         edges.append(edge)
 
 
-def get_rule(session: Session, rule_id: int) -> ConversionRule:
-    rule = session.get(ConversionRule, rule_id)
+def get_rule(session: Session, rule_id: int, *, for_update: bool = False) -> ConversionRule:
+    """``for_update``: locked until the caller commits (PostgreSQL), so that of two approvals or
+    retirements at once the second sees the first's state — each is logged once."""
+    rule = (
+        session.get(ConversionRule, rule_id, with_for_update=True, populate_existing=True)
+        if for_update
+        else session.get(ConversionRule, rule_id)
+    )
     if rule is None:
         raise CreditbankError("rule_not_found", {"ref": rule_id})
     return rule
 
 
 def approve_rule(session: Session, *, rule_id: int) -> ConversionRule:
-    rule = get_rule(session, rule_id)
+    rule = get_rule(session, rule_id, for_update=True)
     if rule.state == RuleState.approved:
         return rule
     if rule.state != RuleState.proposed:
@@ -253,11 +259,13 @@ def approve_rule(session: Session, *, rule_id: int) -> ConversionRule:
     # Approving a new version retires the older approved versions of the same rule.
     older = (
         session.execute(
-            select(ConversionRule).where(
+            select(ConversionRule)
+            .where(
                 col(ConversionRule.owner_institution_id) == rule.owner_institution_id,
                 col(ConversionRule.code) == rule.code,
                 col(ConversionRule.state) == RuleState.approved,
             )
+            .with_for_update()
         )
         .scalars()
         .all()
@@ -286,7 +294,7 @@ def reject_rule(session: Session, *, rule_id: int, reason: str) -> ConversionRul
 
 
 def retire_rule(session: Session, *, rule_id: int, institution_id: int | None) -> ConversionRule:
-    rule = get_rule(session, rule_id)
+    rule = get_rule(session, rule_id, for_update=True)
     if institution_id is not None and rule.owner_institution_id != institution_id:
         raise CreditbankError("rule_not_found", {"ref": rule_id})
     if rule.state != RuleState.retired:

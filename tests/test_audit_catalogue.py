@@ -192,11 +192,11 @@ def test_a_rule_approved_behind_the_service_is_named(client, db):
 
 
 def test_the_upgrade_logs_the_catalogue_and_rules_written_before(tmp_path):
-    """Migration 0024 appends a leaf for every outcome version and every approved or retired rule
+    """Migration 0025 appends a leaf for every outcome version and every approved or retired rule
     already there, which the audit then recomputes from the rows (an edit after it is named)."""
     path = tmp_path / "old.db"
     url = f"sqlite:///{path}"
-    upgrade(url, "0023")
+    upgrade(url, "0024")
     raw = sqlite3.connect(path)  # foreign keys off: only the rows the upgrade reads
     raw.execute(
         "INSERT INTO institution (id, code, name_zh, state, created_at) "

@@ -144,7 +144,7 @@ class TestOutcomesWorthNoCredits:
 
 def _zero_credit_outcome(db, code: str) -> None:
     """An outcome of 0 credits as the catalogue stored them before it refused them (and logged as the
-    upgrade to 0024 logs the versions already published)."""
+    upgrade to 0025 logs the versions already published)."""
     with db.unit_of_work() as session:
         institution_id = session.execute(
             select(Institution.id).where(Institution.code == "YCCEC")

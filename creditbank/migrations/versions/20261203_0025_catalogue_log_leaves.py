@@ -14,8 +14,8 @@ Rows some leaf already records are skipped, so running it again appends nothing.
 Downgrade leaves the leaves (a log never shrinks); the release before this one names them in
 ``creditbank audit`` as leaves of an unknown kind.
 
-Revision ID: 0024
-Revises: 0023
+Revision ID: 0025
+Revises: 0024
 Create Date: 2026-12-03 05:00:00
 """
 
@@ -30,8 +30,8 @@ from alembic import op
 
 from creditbank.kit.canonical import canonical_bytes
 
-revision = "0024"
-down_revision = "0023"
+revision = "0025"
+down_revision = "0024"
 branch_labels = None
 depends_on = None
 

@@ -181,7 +181,11 @@ def _label(html: str, for_id: str) -> str:
     # page came instead, so the next failure names its cause.
     heading = re.search(r"<h1[^>]*>(.*?)</h1>", html, re.S)
     notices = re.findall(r'<p class="notice[^"]*"[^>]*>(.*?)</p>', html, re.S)
-    assert found, f"no label for {for_id!r}; the page says {heading and heading.group(1)!r} {notices!r}"
+    # A refusal outside the page's route (busy, database_unavailable, internal_error: the app's
+    # handlers) answers this client — which does not ask for HTML — as problem+json, with no h1.
+    problem = re.search(r'"code":"([a-z_]+)"', html) if heading is None else None
+    came = problem.group(1) if problem else (heading and heading.group(1))
+    assert found, f"no label for {for_id!r}; the page says {came!r} {notices!r}"
     return found.group(1).strip()
 
 

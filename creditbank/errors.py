@@ -580,6 +580,11 @@ CODES: dict[str, tuple[int, str, str]] = {
         "统计期间的开始日期 {from} 晚于结束日期 {to}",
         "The period starts ({from}) after it ends ({to})",
     ),
+    "stats_period_out_of_range": (
+        422,
+        "统计日期 {date} 超出范围，请选 {first} 至 {last} 之间的日期",
+        "The date {date} is out of range; choose dates from {first} to {last}",
+    ),
     "stats_group_unknown": (
         422,
         "不能按 {group_by} 分组，可选：{allowed}",

@@ -50,6 +50,10 @@ rate; 20 % is the national 老年教育发展规划 (2016—2020) figure for sen
 regularly. Every target can be changed on the dashboard or by ``PUT /api/v1/stats/targets``."""
 
 
+FIRST_DAY = date(1900, 1, 1)
+LAST_DAY = date(2199, 12, 31)
+
+
 @dataclass(frozen=True)
 class Period:
     """Completion dates from ``start`` to ``end``, both included (China's calendar days)."""
@@ -64,6 +68,14 @@ class Period:
         start = start or date(end.year, 1, 1)
         if start > end:
             raise CreditbankError("stats_period_invalid", {"from": start.isoformat(), "to": end.isoformat()})
+        # Year 1 or 9999 overflowed the UTC conversion (a 500) and a month grouping over them made
+        # 120 000 empty rows; no learning record the bank holds lies outside these years.
+        for day in (start, end):
+            if not FIRST_DAY <= day <= LAST_DAY:
+                raise CreditbankError(
+                    "stats_period_out_of_range",
+                    {"date": day.isoformat(), "first": FIRST_DAY.isoformat(), "last": LAST_DAY.isoformat()},
+                )
         return cls(start, end)
 
     def instants(self) -> tuple[datetime, datetime]:

@@ -181,6 +181,14 @@ class TestParticipation:
         )
         assert (r.status_code, r.json()["code"]) == (422, "stats_period_invalid")
 
+    @pytest.mark.parametrize("figure_name", ["participation", "conversions", "certificates"])
+    @pytest.mark.parametrize(("start", "end"), [("0001-01-01", "0001-01-02"), ("2026-01-01", "9999-12-31")])
+    def test_a_period_at_the_ends_of_the_calendar_is_refused_not_a_server_error(
+        self, client, figure_name, start, end
+    ):
+        r = client.get(f"/api/v1/stats/{figure_name}", params={"from": start, "to": end}, headers=OPERATOR)
+        assert (r.status_code, r.json()["code"]) == (422, "stats_period_out_of_range")
+
 
 class TestParticipationRate:
     def test_rate_is_participants_over_the_population_entered(self, client):

@@ -33,6 +33,11 @@ CODES: dict[str, tuple[int, str, str]] = {
     "forbidden": (403, "无权执行此操作", "You are not allowed to do this"),
     "rate_limited": (429, "尝试次数过多，请稍后再试", "Too many attempts; try again later"),
     "busy": (503, "服务器正忙，请稍等片刻再试", "The server is busy; try again in a moment"),
+    "text_has_nul": (
+        422,
+        "提交的内容含有不允许的空字符（NUL），请删去后再试",
+        "The request contains a NUL character, which is not allowed; remove it and retry",
+    ),
     "internal_error": (500, "服务器内部错误", "Internal server error"),
     "database_unavailable": (
         503,

@@ -309,6 +309,13 @@ def install(app: FastAPI) -> None:
         return problem(request, code, params, status=exc.status_code, headers=headers)
 
     async def _database(request: Request, exc: Exception) -> Response:
+        if _nul_refused(exc):
+            # PostgreSQL refuses NUL in text wherever it comes from (a path, a form, a JSON string);
+            # the statement failed, so nothing was written: the caller's input, not a bug.
+            html_page = getattr(request.app.state, "html_error", None)
+            if html_page is not None and wants_html(request):
+                return html_page(request, "text_has_nul", 422, {})
+            return problem(request, "text_has_nul")
         if pool_exhausted(exc):
             return server_busy(request, exc)
         if not connection_failed(exc):
@@ -327,6 +334,12 @@ def install(app: FastAPI) -> None:
             return database_unavailable(request, exc)
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return problem(request, "internal_error")
+
+
+def _nul_refused(exc: Exception) -> bool:
+    """psycopg's DataError for a NUL byte in a text value (PostgreSQL text cannot hold one)."""
+    orig = getattr(exc, "orig", None)
+    return type(orig).__name__ == "DataError" and "NUL (0x00)" in str(orig)
 
 
 RETRY_AFTER_DATABASE = 30

@@ -263,10 +263,11 @@ def _wait_socket(fileno: int, deadline: float, *, write: bool) -> None:
     remaining = deadline - time.monotonic()
     if remaining <= 0:
         raise TimeoutError("PostgreSQL did not answer the ping")
-    ready = (
-        select.select([], [fileno], [], remaining) if write else select.select([fileno], [], [], remaining)
-    )
-    if not any(ready):
+    # poll, not select: select() refuses a descriptor ≥ 1024 (FD_SETSIZE), which a worker serving
+    # hundreds of clients (or a long test process) reaches — the ping then raised ValueError.
+    poller = select.poll()
+    poller.register(fileno, select.POLLOUT if write else select.POLLIN)
+    if not poller.poll(remaining * 1000):
         raise TimeoutError("PostgreSQL did not answer the ping")
 
 

@@ -3,6 +3,7 @@ connection which died since its last use run again on a fresh one, reads without
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -123,6 +124,24 @@ class TestPooledConnections:
         assert pings == [1]  # the pooled one only; its replacement was not pinged
         _backend(pg)
         assert pings == [1, 1]  # once used and returned, it is pinged after a rest like any other
+
+    def test_a_rested_connection_is_pinged_in_a_worker_holding_over_a_thousand_descriptors(
+        self, pg, monkeypatch
+    ):
+        # A worker serving hundreds of clients holds sockets numbered past 1024, where select() gave
+        # up with ValueError: the ping "failed" and every rested connection was thrown away and a new
+        # one made (a connect per request). Found by a full test run whose process had that many.
+        pg.dispose()  # before: the sockets it closes would free low numbers for the next connection
+        held = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
+        try:
+            first = _backend(pg)  # its socket is numbered past the held ones
+            pings = _pings(pg, monkeypatch)
+            monkeypatch.setattr(dbmodule, "PING_AFTER_IDLE", 0.0)
+            assert _backend(pg) == first, "the rested connection was replaced, not pinged and kept"
+            assert pings, "the rested connection was not pinged"
+        finally:
+            for fd in held:
+                os.close(fd)
 
 
 class TestAConnectionThatDiedSinceItsLastUse:

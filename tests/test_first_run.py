@@ -117,9 +117,12 @@ def in_terminal(
     os.close(slave)
     chunks: list[bytes] = []
     deadline = time.monotonic() + timeout
+    # poll, not select: a long test process holds descriptors past 1024, where select() refuses.
+    poller = select.poll()
+    poller.register(master, select.POLLIN)
     try:
         while time.monotonic() < deadline:
-            ready, _, _ = select.select([master], [], [], 1)
+            ready = poller.poll(1000)
             if ready:
                 try:
                     chunk = os.read(master, 65536)

@@ -405,7 +405,9 @@ class Log:
         self.record = record
         """Where the newest checkpoint published is kept outside the database (None: nowhere)."""
         self._recorded_size = -1
-        self._recorded: tuple[tuple[int, int, int], published.Published | None] | None = None
+        self._recorded: (
+            tuple[tuple[int, int, int], published.Published | published.RecordError | None] | None
+        ) = None
         self.forked: str | None = None
         """Why the last checkpoint was refused (``LogForked``); None once one is signed again."""
         if record is not None:  # every write refuses to append to a log without it (sequencer)
@@ -500,11 +502,18 @@ class Log:
             return None
         stamp = (st.st_ino, st.st_mtime_ns, st.st_size)  # written by rename: a new inode each time
         cached = self._recorded
-        if cached is not None and cached[0] == stamp:
-            return cached[1]
-        found = self.record.read().published
-        self._recorded = (stamp, found)
-        return found
+        if cached is None or cached[0] != stamp:
+            try:
+                found: published.Published | published.RecordError | None = self.record.read().published
+            except published.RecordError as exc:
+                # Every write asks: a damaged or unreadable record must refuse writes in words (503),
+                # as a database behind it does, not fail each with a 500. Logged once per change.
+                logger.error("transparency log: writes refused: %s", exc)
+                found = exc
+            self._recorded = cached = (stamp, found)
+        if isinstance(cached[1], published.RecordError):
+            raise LogForked(str(cached[1]))
+        return cached[1]
 
     def checkpoint(self) -> TranslogCheckpoint:
         """Sign a checkpoint (``checkpoint``). A refusal (``LogForked``: 503 ``log_forked`` to a request
@@ -525,7 +534,10 @@ class Log:
     def health(self, session: Session) -> dict[str, Any]:
         """``/healthz``'s ``checks.log``: ``{ok: true}``, or ``{ok: false, detail, detail_zh?}`` when the
         database does not contain the published checkpoint or the last checkpoint was refused."""
-        divergence = published.compare(session, self.published_checkpoint())
+        try:
+            divergence = published.compare(session, self.published_checkpoint())
+        except LogForked as exc:
+            return {"ok": False, "detail": exc.reason}
         if divergence is not None:
             return {"ok": False, "detail": divergence.en, "detail_zh": divergence.zh}
         if self.forked is not None:

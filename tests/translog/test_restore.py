@@ -311,6 +311,27 @@ class TestADatabasePutBackUnderARunningServer:
         finally:
             db.dispose()
 
+    def test_a_damaged_record_refuses_writes_in_words_until_it_is_mended(self, settings):
+        # Every write reads the record (keys/log-published.json): damaged, it answered each post 500.
+        bank = Bank(settings)
+        bank.post(1, checkpoint=True)
+        record = settings.keys_dir / published.FILE
+        good = record.read_bytes()
+        db = Database(settings.database_url)
+        try:
+            with TestClient(create_app(settings, db)) as client:
+                record.write_text("{not json", encoding="utf-8")
+                body = completion_body(learner(client, bank.inst)["account_no"])
+                refused = client.post("/api/v1/completions", json=body, headers=bank.inst)
+                assert (refused.status_code, refused.json()["code"]) == (503, "log_forked"), refused.text
+                health = client.get("/healthz").json()
+                assert health["status"] == "degraded" and "damaged" in health["checks"]["log"]["detail"]
+                record.write_bytes(good)
+                again = client.post("/api/v1/completions", json=body, headers=bank.inst)
+                assert again.status_code == 201, again.text
+        finally:
+            db.dispose()
+
 
 class TestKeysRestoredToo:
     def test_the_record_is_brought_forward_from_a_checkpoint_kept_elsewhere(

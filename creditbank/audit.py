@@ -37,7 +37,7 @@ from creditbank.catalogue.models import Outcome
 from creditbank.certificates.keys import IssuerKey
 from creditbank.certificates.models import Certificate
 from creditbank.certificates.service import revocation_digest
-from creditbank.completions import ledgered, rules
+from creditbank.completions import ledgered
 from creditbank.completions.models import Completion
 from creditbank.conversion import logged as rules_logged
 from creditbank.conversion.models import Conversion, ConversionLot, ConversionRule, RuleState
@@ -146,6 +146,7 @@ def audit(
         if tx.prev_hash != prev and problem(f"{where}: prev_hash does not link to seq {tx.seq - 1}"):
             return report
         legs = postings_by_tx.pop(tx.id, [])
+        posted = [(codes.get(a, f"?{a}"), u, lot) for _, a, u, lot, _ in legs]
         body = chain.payload(
             seq=tx.seq,
             tx_id=tx.id,
@@ -156,7 +157,7 @@ def audit(
             reverses_id=tx.reverses_id,
             completion_id=tx.completion_id,
             completion_hash=tx.completion_hash,
-            postings=[(codes.get(a, f"?{a}"), u, lot) for _, a, u, lot, _ in legs],
+            postings=posted,
         )
         recomputed = chain.tx_hash(body)
         ledger_hashes[tx.id] = (tx.seq, recomputed)
@@ -173,28 +174,23 @@ def audit(
             if found is None:
                 if problem(f"{where}: completion {tx.completion_id} is missing"):
                     return report
-            elif _completion_digest(*found) != tx.completion_hash and problem(
-                f"{where}: completion {tx.completion_id} was edited after it was posted"
+            elif "content" in (
+                wrong := ledgered.disagreements(
+                    found[0],
+                    account_no=found[1],
+                    outcome_code=outcome_codes.get(found[0].outcome_id),
+                    tx_completion_id=tx.completion_id,
+                    tx_completion_hash=tx.completion_hash,
+                    postings=posted,
+                )
             ):
-                return report
+                if problem(f"{where}: completion {tx.completion_id} was edited after it was posted"):
+                    return report
             # (A transaction whose hash fails is reported above: the row is not compared with it.)
             elif (
                 recomputed == tx.hash
                 and found[0].transaction_id == tx.id
-                and (
-                    wrong := [
-                        w
-                        for w in ledgered.disagreements(
-                            found[0],
-                            account_no=found[1],
-                            outcome_code=outcome_codes.get(found[0].outcome_id),
-                            tx_completion_id=tx.completion_id,
-                            tx_completion_hash=tx.completion_hash,
-                            postings=[(codes.get(a, f"?{a}"), u, lot) for _, a, u, lot, _ in legs],
-                        )
-                        if w in _ROW_ONLY
-                    ]
-                )
+                and (wrong := [w for w in wrong if w in _ROW_ONLY])
             ):
                 names = "、".join(_ROW_ONLY[w][0] for w in wrong)
                 if problem(
@@ -744,10 +740,10 @@ _RULE_EVENT = {RuleState.approved: "批准", RuleState.retired: "停用"}
 _ROW_ONLY = {
     "credits_units": ("学分", "its credits"),
     "outcome_id": ("学习成果", "its outcome"),
-    "learner_id": ("学习者", "its learner"),
 }
 """What of a completion row only the row holds (``completions.ledgered``): its identity digest is
-checked above, by the transaction's ``completion_hash``."""
+checked above, by the transaction's ``completion_hash`` — which covers its learner too (through the
+account number), so an edited ``learner_id`` is found there, as an edited completion."""
 
 
 def _audit_certificates(
@@ -778,13 +774,3 @@ def _audit_certificates(
             return True
     return False
 
-
-def _completion_digest(completion: Completion, account_no: str) -> str:
-    return rules.content_hash(
-        external_id=completion.external_id,
-        account_no=account_no,
-        outcome_code=completion.outcome_code,
-        completed_on=completion.completed_on,
-        score=completion.score,
-        hours=completion.hours,
-    )

@@ -295,10 +295,8 @@ def audit(
         return report
     if _audit_names(session, problem):
         return report
-    if _audit_certificates(session, problem, certificate_keys):
-        return report
     report.log_checkpoints_signed = log_verifiers is not None
-    _audit_log(session, report, problem, ledger_hashes, log_verifiers, lost_leaves)
+    _audit_log(session, report, problem, ledger_hashes, log_verifiers, lost_leaves, certificate_keys)
     return report
 
 
@@ -521,10 +519,12 @@ def _audit_log(
     ledger_hashes: dict[str, tuple[int, str]],
     log_verifiers: list[sn.Verifier] | None,
     lost_leaves: Sequence[range],
+    certificate_keys: Callable[[str], IssuerKey | None] | None,
 ) -> None:
     """Every leaf recomputed from the row it names, every row of the ledger, every certificate event,
     outcome version and rule approval or retirement in exactly one leaf, in order — then the log's
-    own tiles and signed checkpoints."""
+    own tiles and signed checkpoints. A certificate whose credential is the one logged has its
+    printed text (what verification, the /v/ page and the PDF show) compared with it too."""
     certificates = {c.id: c for c in session.execute(select(Certificate)).scalars()}
     published = _Published(session, problem)
     logged_tx: set[str] = set()
@@ -577,17 +577,24 @@ def _audit_log(
             return problem(f"{where} records certificate {leaf.ref}, which is gone — the row was deleted")
         if leaf.kind == LeafKind.certificate_issued:
             issued.add(certificate.id)
-            recorded = digest_hex(json.loads(certificate.credential_json))
+            credential = json.loads(certificate.credential_json)
             if certificate.log_index != leaf.index:
                 return problem(
                     f"{where}: certificate {certificate.id} points at leaf {certificate.log_index}"
                 )
-            if recorded != digest or certificate.credential_hash != digest:
+            if digest_hex(credential) != digest or certificate.credential_hash != digest:
                 return problem(
                     f"{where}: certificate {certificate.id} no longer matches what was logged — its credential "
                     "was edited after it was issued"
                 )
-            return False
+            wrong = record.differences(
+                certificate.id, certificate.printed_json, credential, certificate.qr_payload, certificate_keys
+            )
+            return bool(wrong) and problem(
+                f"证书 {certificate.id} 的存档内容与签名数据不一致（{', '.join(wrong)}），被改动过 — "
+                f"certificate {certificate.id}: its stored copy differs from the signed credential "
+                f"({', '.join(wrong)}): it was altered"
+            )
         revoked.add(certificate.id)
         if certificate.revoked_at is None:
             return problem(f"{where}: certificate {certificate.id} was revoked, but its row says it is not")
@@ -744,33 +751,3 @@ _ROW_ONLY = {
 """What of a completion row only the row holds (``completions.ledgered``): its identity digest is
 checked above, by the transaction's ``completion_hash`` — which covers its learner too (through the
 account number), so an edited ``learner_id`` is found there, as an edited completion."""
-
-
-def _audit_certificates(
-    session: Session, problem: Callable[[str], bool], keys: Callable[[str], IssuerKey | None] | None
-) -> bool:
-    """Each certificate's printed text (what verification, the /v/ page and the PDF show) says what
-    the bank signed, and its credential is the one whose digest was recorded (and logged)."""
-    rows = session.execute(
-        select(
-            col(Certificate.id),
-            col(Certificate.credential_json),
-            col(Certificate.credential_hash),
-            col(Certificate.printed_json),
-            col(Certificate.qr_payload),
-        ).order_by(col(Certificate.id))
-    ).yield_per(1_000)
-    for certificate_id, credential_json, credential_hash, printed_json, qr_payload in rows:
-        credential = json.loads(credential_json)
-        if digest_hex(credential) != credential_hash:
-            wrong = ["credential_json"]
-        else:
-            wrong = record.differences(certificate_id, printed_json, credential, qr_payload, keys)
-        if wrong and problem(
-            f"证书 {certificate_id} 的存档内容与签名数据不一致（{', '.join(wrong)}），被改动过 — "
-            f"certificate {certificate_id}: its stored copy differs from the signed credential "
-            f"({', '.join(wrong)}): it was altered"
-        ):
-            return True
-    return False
-

@@ -97,3 +97,25 @@ def test_a_certificates_printed_text_edited(certified: str, db: Database, settin
     assert code == 1, output
     assert f"certificate {certified}: its stored copy differs from the signed credential (lines)" in output
     assert f"证书 {certified} 的存档内容与签名数据不一致" in output
+
+
+def test_an_edited_credential_is_named_once(certified: str, db: Database, settings, monkeypatch):
+    """The log's leaf check names an edited credential; the printed-text comparison rests on the
+    credential that check vouched for and used to name the same edit a second time."""
+    with db.engine.begin() as conn:
+        credential = json.loads(
+            conn.execute(
+                text("SELECT credential_json FROM certificate WHERE id = :id"), {"id": certified}
+            ).scalar_one()
+        )
+        credential["validFrom"] = "2001-01-01T00:00:00Z"
+        conn.execute(
+            text("UPDATE certificate SET credential_json = :c WHERE id = :id"),
+            {"c": json.dumps(credential, ensure_ascii=False), "id": certified},
+        )
+    code, output = _cli_audit(settings, monkeypatch)
+    assert code == 1, output
+    assert f"certificate {certified} no longer matches what was logged — its credential was edited" in output
+    with db.reader() as session:
+        named = [p for p in audit(session).problems if certified in p]
+    assert len(named) == 1, named

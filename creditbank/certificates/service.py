@@ -116,7 +116,7 @@ class Issuer:
 
 
 def _lines(
-    session: Session, completion_ids: list[str] | None, learner_id: int, *, only_lots: set[str] | None = None
+    session: Session, completion_ids: list[str] | None, learner: Learner, *, only_lots: set[str] | None = None
 ) -> list[tuple[set[str], Line, int]]:
     """(completions the line rests on, printed line, credits in units) for an achievement
     (``completion_ids`` given: the credits as earned) or a transcript (``None``: every live lot with
@@ -127,14 +127,14 @@ def _lines(
             .join(Outcome, col(Outcome.id) == col(Completion.outcome_id))
             .join(Institution, col(Institution.id) == col(Completion.institution_id))
             .where(
-                col(Completion.learner_id) == learner_id,
+                col(Completion.learner_id) == learner.id,
                 live(),
                 col(Completion.id).in_(completion_ids),
             )
         )
         rows = []
         for c, o, i in session.execute(query):
-            units = _posted_units(session, c, o)
+            units = _posted_units(session, c, o, learner.account_no)
             rows.append(({c.id}, _line(o, i, units, c.completed_on.isoformat()), units))
         return rows
     rows = []
@@ -142,7 +142,7 @@ def _lines(
         select(Lot, Outcome, Institution)
         .join(Outcome, col(Outcome.id) == col(Lot.outcome_id))
         .join(Institution, col(Institution.id) == col(Lot.institution_id))
-        .where(col(Lot.learner_id) == learner_id, lot_live())
+        .where(col(Lot.learner_id) == learner.id, lot_live())
         .order_by(col(Lot.earned_on), col(Lot.id))
     )
     for lot, outcome, institution in session.execute(lot_query):
@@ -170,28 +170,36 @@ def _lines(
     return rows
 
 
-def _posted_units(session: Session, completion: Completion, outcome: Outcome) -> int:
+def _posted_units(session: Session, completion: Completion, outcome: Outcome, account_no: str) -> int:
     """The credits its deposit put on the learner's account — the ledger's word, which the hash
     chain covers, not the completion row's ``credits_units``, which nothing does. A row that
     disagrees with its transaction (edited in the database) is refused: signing it would certify
-    credits the ledger never held."""
-    tx = session.get(LedgerTransaction, completion.transaction_id)
-    postings = session.execute(
-        select(col(LedgerAccount.code), col(Posting.amount_units), col(Posting.lot_id))
-        .join(LedgerAccount, col(LedgerAccount.id) == col(Posting.account_id))
-        .where(col(Posting.transaction_id) == completion.transaction_id)
+    credits the ledger never held. ``account_no``: the certificate's learner's — a row whose
+    ``learner_id`` was edited to name them fails the transaction's content digest."""
+    rows = session.execute(
+        select(
+            col(LedgerTransaction.completion_id),
+            col(LedgerTransaction.completion_hash),
+            col(LedgerAccount.code),
+            col(Posting.amount_units),
+            col(Posting.lot_id),
+        )
+        .select_from(LedgerTransaction)
+        .outerjoin(Posting, col(Posting.transaction_id) == col(LedgerTransaction.id))
+        .outerjoin(LedgerAccount, col(LedgerAccount.id) == col(Posting.account_id))
+        .where(col(LedgerTransaction.id) == completion.transaction_id)
         .order_by(col(Posting.id))
     ).all()
-    account_no = session.execute(
-        select(col(Learner.account_no)).where(col(Learner.id) == completion.learner_id)
-    ).scalar_one()
+    tx_completion_id, tx_completion_hash = (rows[0][0], rows[0][1]) if rows else (None, None)
+    # (A transaction without postings comes back as one row of NULL legs.)
+    postings = [(code, units, lot) for _, _, code, units, lot in rows if code is not None]
     wrong = ledgered.disagreements(
         completion,
         account_no=account_no,
         outcome_code=outcome.code,
-        tx_completion_id=tx.completion_id if tx else None,
-        tx_completion_hash=tx.completion_hash if tx else None,
-        postings=[(code, units, lot) for code, units, lot in postings],
+        tx_completion_id=tx_completion_id,
+        tx_completion_hash=tx_completion_hash,
+        postings=postings,
     )
     if wrong:
         log.error(
@@ -351,7 +359,7 @@ def _qualification_lines(
             errors=[{"code": "missing", "message_zh": m.zh, "message_en": m.en} for m in report.shortfall()],
         )
     qualification, lot_ids = progress.counted_lots(session, learner, code or "")
-    return qualification, _lines(session, None, learner.id, only_lots=set(lot_ids))
+    return qualification, _lines(session, None, learner, only_lots=set(lot_ids))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -432,11 +440,11 @@ def issue(
     elif kind == CertificateKind.achievement:
         if not completion_id:
             raise CreditbankError("invalid_value", {"field": "completion_id", "reason": "必填 / required"})
-        rows = _lines(session, [completion_id], learner.id)
+        rows = _lines(session, [completion_id], learner)
         if not rows:
             raise CreditbankError("completion_not_found", {"id": completion_id})
     elif kind == CertificateKind.transcript:
-        rows = _lines(session, None, learner.id)
+        rows = _lines(session, None, learner)
         if not rows:
             raise CreditbankError("nothing_to_certify")
     else:

@@ -10,13 +10,12 @@ time. ``creditbank audit`` recomputes it from the row (docs/ledger.md, "Auditing
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 from sqlmodel import Session
 
 from creditbank.catalogue.models import Outcome
-from creditbank.kit.canonical import canonical_bytes
+from creditbank.kit import canonical
 from creditbank.translog import sequencer
 from creditbank.translog.models import LeafKind
 
@@ -44,7 +43,7 @@ def record(outcome: Outcome) -> dict[str, Any]:
 
 
 def digest(outcome: Outcome) -> bytes:
-    return hashlib.sha256(canonical_bytes(record(outcome))).digest()
+    return canonical.digest(record(outcome))
 
 
 def append(session: Session, outcome: Outcome) -> None:

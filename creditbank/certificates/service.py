@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import logging
 from datetime import datetime
@@ -28,7 +27,7 @@ from creditbank.errors import CreditbankError
 from creditbank.institutions import service as institutions
 from creditbank.institutions.models import Institution
 from creditbank.kit import clock, pdfseal, qrpayload, reasons, statuslist, text
-from creditbank.kit.canonical import canonical_bytes, digest_hex
+from creditbank.kit.canonical import digest, digest_hex
 from creditbank.kit.dataintegrity import sign_proof_set
 from creditbank.kit.tokens import new_id
 from creditbank.learners.models import Learner
@@ -855,7 +854,7 @@ def revocation_digest(certificate: Certificate) -> bytes:
         "reason": certificate.revoke_reason,
         "revoked_at": clock.iso(certificate.revoked_at),
     }
-    return hashlib.sha256(canonical_bytes(record)).digest()
+    return digest(record)
 
 
 def _line_ids(session: Session, transcript_id: str) -> list[str]:

@@ -12,7 +12,6 @@ and are not logged.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Sequence
 from typing import Any
@@ -20,7 +19,7 @@ from typing import Any
 from sqlmodel import Session
 
 from creditbank.conversion.models import ConversionRule, RuleState
-from creditbank.kit.canonical import canonical_bytes
+from creditbank.kit import canonical
 from creditbank.translog import sequencer
 from creditbank.translog.models import LeafKind
 
@@ -51,7 +50,7 @@ def record(rule: ConversionRule, event: str) -> dict[str, Any]:
 
 
 def digest(rule: ConversionRule, kind: LeafKind) -> bytes:
-    return hashlib.sha256(canonical_bytes(record(rule, EVENTS[kind]))).digest()
+    return canonical.digest(record(rule, EVENTS[kind]))
 
 
 def append(session: Session, events: Sequence[tuple[LeafKind, ConversionRule]]) -> None:

@@ -46,6 +46,11 @@ def canonical_bytes(value: Any) -> bytes:
     return rfc8785.dumps(value)
 
 
+def digest(value: Any) -> bytes:
+    """SHA-256 of the canonical bytes: what a log leaf records."""
+    return hashlib.sha256(canonical_bytes(value)).digest()
+
+
 def digest_hex(value: Any) -> str:
     return hashlib.sha256(canonical_bytes(value)).hexdigest()
 

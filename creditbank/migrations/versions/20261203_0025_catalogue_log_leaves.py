@@ -21,14 +21,13 @@ Create Date: 2026-12-03 05:00:00
 
 from __future__ import annotations
 
-import hashlib
 import json
 from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
 
-from creditbank.kit.canonical import canonical_bytes
+from creditbank.kit.canonical import digest
 
 revision = "0025"
 down_revision = "0024"
@@ -80,13 +79,9 @@ LEAF = sa.table(
 )
 
 
-def _digest(record: dict[str, Any]) -> bytes:
-    return hashlib.sha256(canonical_bytes(record)).digest()
-
-
 def _outcome_digest(row: Any) -> bytes:
     # catalogue.logged.record as of this revision.
-    return _digest(
+    return digest(
         {
             "institution_id": row.institution_id,
             "code": row.code,
@@ -106,7 +101,7 @@ def _outcome_digest(row: Any) -> bytes:
 
 def _rule_digest(row: Any, event: str) -> bytes:
     # conversion.logged.record as of this revision.
-    return _digest(
+    return digest(
         {
             "owner_institution_id": row.owner_institution_id,
             "code": row.code,

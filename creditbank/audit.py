@@ -120,7 +120,8 @@ def audit(
         )
     }
 
-    outcome_codes = dict(session.execute(select(col(Outcome.id), col(Outcome.code))).all())
+    published = _Published(session, problem)
+    outcome_codes = {o.id: o.code for o in published.outcomes.values()}
     expected_seq, prev = 1, chain.GENESIS
     running: dict[int, int] = defaultdict(int)
     counts: dict[int, int] = defaultdict(int)
@@ -296,7 +297,9 @@ def audit(
     if _audit_names(session, problem):
         return report
     report.log_checkpoints_signed = log_verifiers is not None
-    _audit_log(session, report, problem, ledger_hashes, log_verifiers, lost_leaves, certificate_keys)
+    _audit_log(
+        session, report, problem, published, ledger_hashes, log_verifiers, lost_leaves, certificate_keys
+    )
     return report
 
 
@@ -516,6 +519,7 @@ def _audit_log(
     session: Session,
     report: AuditReport,
     problem: Callable[[str], bool],
+    published: _Published,
     ledger_hashes: dict[str, tuple[int, str]],
     log_verifiers: list[sn.Verifier] | None,
     lost_leaves: Sequence[range],
@@ -526,7 +530,6 @@ def _audit_log(
     own tiles and signed checkpoints. A certificate whose credential is the one logged has its
     printed text (what verification, the /v/ page and the PDF show) compared with it too."""
     certificates = {c.id: c for c in session.execute(select(Certificate)).scalars()}
-    published = _Published(session, problem)
     logged_tx: set[str] = set()
     issued: set[str] = set()
     revoked: set[str] = set()
@@ -648,11 +651,8 @@ class _Published:
         self.logged_outcomes: set[str] = set()
         self.rule_events: dict[str, list[int]] = defaultdict(list)
 
-    def _outcome_name(self, outcome: Outcome) -> str:
-        return f"{self.codes.get(outcome.institution_id, f'?{outcome.institution_id}')}:{outcome.code} v{outcome.version}"
-
-    def _rule_name(self, rule: ConversionRule) -> str:
-        return f"{self.codes.get(rule.owner_institution_id, f'?{rule.owner_institution_id}')}:{rule.code} v{rule.version}"
+    def _name(self, institution_id: int, code: str, version: int) -> str:
+        return f"{self.codes.get(institution_id, f'?{institution_id}')}:{code} v{version}"
 
     def outcome(self, leaf: translog_audit.Leaf) -> bool:
         outcome = self.outcomes.get(leaf.ref)
@@ -661,7 +661,7 @@ class _Published:
                 f"透明日志第 {leaf.index} 条记录的学习成果版本（{leaf.ref}）已不在数据库中：该行被删除 — "
                 f"log leaf {leaf.index} records outcome version {leaf.ref}, which is gone — the row was deleted"
             )
-        name = self._outcome_name(outcome)
+        name = self._name(outcome.institution_id, outcome.code, outcome.version)
         if leaf.ref in self.logged_outcomes:
             return self.problem(
                 f"透明日志第 {leaf.index} 条再次记录了学习成果 {name} — "
@@ -686,7 +686,7 @@ class _Published:
                 f"透明日志第 {leaf.index} 条记录的转换规则（{leaf.ref}）已不在数据库中：该行被删除 — "
                 f"log leaf {leaf.index} records conversion rule {leaf.ref} {event}, which is gone — the row was deleted"
             )
-        name = self._rule_name(rule)
+        name = self._name(rule.owner_institution_id, rule.code, rule.version)
         if leaf.kind in self.rule_events[leaf.ref]:
             return self.problem(
                 f"透明日志第 {leaf.index} 条再次记录了转换规则 {name} 的{_RULE_EVENT[event]} — "
@@ -706,7 +706,7 @@ class _Published:
         """Rows no leaf vouches for: written (or put back in use) behind the service's back."""
         for ref, outcome in self.outcomes.items():
             if ref not in self.logged_outcomes:
-                name = self._outcome_name(outcome)
+                name = self._name(outcome.institution_id, outcome.code, outcome.version)
                 if self.problem(
                     f"学习成果 {name} 不在透明日志中：它绕过服务被写入数据库 — "
                     f"outcome {name} is in no log leaf — it was written behind the service's back"
@@ -714,7 +714,7 @@ class _Published:
                     return True
         for ref, rule in self.rules.items():
             events = self.rule_events.get(ref, [])
-            name = self._rule_name(rule)
+            name = self._name(rule.owner_institution_id, rule.code, rule.version)
             if rule.state == RuleState.approved and LeafKind.rule_retired in events:
                 found = (
                     f"转换规则 {name} 已停用（见透明日志），数据库中却又是已批准：被绕过服务重新启用 — "

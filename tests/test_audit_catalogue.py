@@ -6,13 +6,13 @@ code and version. On SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import hashlib
-import json
 import sqlite3
 import threading
 import time
 from datetime import date
 
 import pytest
+import rfc8785
 from sqlalchemy import select, text, update
 
 from creditbank.audit import audit
@@ -46,10 +46,8 @@ def _problems(db: Database) -> str:
 
 
 def _sha256_jcs(record: dict) -> bytes:
-    # RFC 8785 for these values: sorted keys, no spaces, UTF-8 (integral floats print as integers).
-    return hashlib.sha256(
-        json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
-    ).digest()
+    # The reference RFC 8785 encoder, not the bank's fast path (kit.canonical): an independent check.
+    return hashlib.sha256(rfc8785.dumps(record)).digest()
 
 
 def test_publishing_an_outcome_logs_what_certificates_will_sign(client, db):
@@ -86,6 +84,31 @@ def test_publishing_an_outcome_logs_what_certificates_will_sign(client, db):
     index = leaves[0].leaf_index
     client.app.state.log.checkpoint()
     assert client.get(f"/api/v1/log/leaves/{index}").json()["kind"] == "outcome_version"
+
+
+def test_whole_hours_are_logged_as_rfc_8785_prints_them(client, db):
+    """4 hours is the float 4.0 in the row; RFC 8785 prints it "4" (JSON in Python prints "4.0")."""
+    inst = institution(client)
+    outcome(client, inst, "YC-WELD", hours=4, min_score=60)
+    row = _outcome(db, "YC-WELD")
+    assert [leaf.digest for leaf in _leaves(db, f"outcome:{row.id}")] == [
+        _sha256_jcs(
+            {
+                "institution_id": row.institution_id,
+                "code": "YC-WELD",
+                "version": 1,
+                "title_zh": "居民用电安全",
+                "title_en": "Household electrical safety",
+                "category": "community",
+                "level": 2,
+                "credits_units": 150,
+                "hours": 4.0,
+                "credits_from_hours": False,
+                "validity_years": None,
+                "min_score": 60.0,
+            }
+        )
+    ]
 
 
 @pytest.mark.parametrize(

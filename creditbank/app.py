@@ -21,6 +21,7 @@ from creditbank.api import (
     health,
     institution,
     learner,
+    nulbytes,
     openapi,
     operator,
     problems,
@@ -194,6 +195,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     problems.install(app)
     web.install(app)
     bodylimit.install(app)
+    nulbytes.install(app)
     openapi.install(app)
     app.add_middleware(PublicCors)
     app.add_middleware(VerifyAnswers)  # outermost: a repeated verify by id costs no routing

@@ -12,7 +12,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy.exc import DBAPIError, DisconnectionError
+from sqlalchemy.exc import DataError, DBAPIError, DisconnectionError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -310,12 +310,10 @@ def install(app: FastAPI) -> None:
 
     async def _database(request: Request, exc: Exception) -> Response:
         if _nul_refused(exc):
-            # PostgreSQL refuses NUL in text wherever it comes from (a path, a form, a JSON string);
-            # the statement failed, so nothing was written: the caller's input, not a bug.
-            html_page = getattr(request.app.state, "html_error", None)
-            if html_page is not None and wants_html(request):
-                return html_page(request, "text_has_nul", 422, {})
-            return problem(request, "text_has_nul")
+            # What the input checks (api.nulbytes) cannot see — a form field — PostgreSQL refuses: the
+            # statement failed, so nothing was written; the caller's input, not a bug.
+            log.info("NUL refused by PostgreSQL on %s %s", request.method, request.url.path)
+            return page_or_problem(request, "text_has_nul")
         if pool_exhausted(exc):
             return server_busy(request, exc)
         if not connection_failed(exc):
@@ -338,8 +336,15 @@ def install(app: FastAPI) -> None:
 
 def _nul_refused(exc: Exception) -> bool:
     """psycopg's DataError for a NUL byte in a text value (PostgreSQL text cannot hold one)."""
-    orig = getattr(exc, "orig", None)
-    return type(orig).__name__ == "DataError" and "NUL (0x00)" in str(orig)
+    return isinstance(exc, DataError) and "NUL (0x00)" in str(exc.orig)
+
+
+def page_or_problem(request: Request, code: str, params: dict[str, Any] | None = None) -> Response:
+    """A page to a browser asking for one (when the app serves pages), else problem+json."""
+    html_page = getattr(request.app.state, "html_error", None)
+    if html_page is not None and wants_html(request):
+        return html_page(request, code, CODES[code][0], params or {})
+    return problem(request, code, params)
 
 
 RETRY_AFTER_DATABASE = 30

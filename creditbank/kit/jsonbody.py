@@ -17,6 +17,8 @@ import re
 import sys
 from typing import Any
 
+from creditbank.errors import CreditbankError
+
 _BOM = "\ufeff"
 _MAYBE_BEYOND_A_FLOAT = re.compile(r"[eE]\+?\d{3}|\d{300}")
 """Where a number literal could overflow a float (an exponent of three digits, or 300 digits in a
@@ -86,9 +88,7 @@ def loads(raw: bytes | str) -> Any:
     if text.startswith(_BOM):
         text = text[1:]
     try:
-        if _MAYBE_BEYOND_A_FLOAT.search(text):
-            return _CHECKING_FLOATS.decode(text)
-        return _DECODER.decode(text)
+        value = (_CHECKING_FLOATS if _MAYBE_BEYOND_A_FLOAT.search(text) else _DECODER).decode(text)
     except RecursionError:
         raise NotJson("depth", "JSON 嵌套层数过多", "The JSON is nested too deeply") from None
     except NotJson:
@@ -102,6 +102,10 @@ def loads(raw: bytes | str) -> Any:
             f"JSON 中有一个数字位数过多（超过 {limit} 位）",
             f"A number in the JSON has too many digits (more than {limit})",
         ) from None
+    if "\\u0000" in text and holds_nul(value):  # the substring test first: the walk is rare
+        # PostgreSQL text cannot hold NUL (a 500 there) and SQLite would store it: refused for both.
+        raise CreditbankError("text_has_nul")
+    return value
 
 
 def syntax_error(doc: str, pos: int, reason: str = "") -> dict[str, Any]:
@@ -125,3 +129,19 @@ def problem_entry(exc: ValueError) -> dict[str, Any]:
     if isinstance(exc, NotJson):
         return exc.entry()
     raise TypeError(exc)
+
+
+def holds_nul(value: Any) -> bool:
+    """A NUL character in any string of ``value`` (a key or a value, at any depth)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False

@@ -1,26 +1,58 @@
-"""A NUL byte in a request is the caller's mistake, never a server error.
+"""A NUL character in a request is the caller's mistake: 422 ``text_has_nul`` on either database.
 
-PostgreSQL text cannot hold NUL, so on PostgreSQL such a value reached the driver and came back as a
-500 — on anonymous verification routes too (found by a users' review on 2026-12-03).
+PostgreSQL text cannot hold NUL, so such a value reached the driver and came back as a 500 — on
+anonymous verification routes too — while SQLite stored it (found by a users' review, 2026-12-03).
 """
 
 from __future__ import annotations
 
 import pytest
 
-PATHS = [
-    "/api/v1/verify/crt_%00",
-    "/api/v1/certificates/crt_%00",
-    "/v/crt_%00",
-]
+from tests.conftest import completion_body, institution, learner, outcome
 
 
-@pytest.mark.parametrize("path", PATHS)
-def test_a_nul_byte_in_a_certificate_id_is_refused_or_not_found(client, path):
+def _code(r) -> str:
+    return r.json()["code"]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/verify/crt_%00",
+        "/api/v1/certificates/crt_%00",
+        "/api/v1/certificates/crt_%00.pdf",
+        "/api/v1/stats/participation?district=%00",
+    ],
+)
+def test_a_nul_in_the_address_is_refused_in_words(client, path):
     r = client.get(path)
-    assert r.status_code in (404, 422), (r.status_code, r.text[:300])
+    assert (r.status_code, _code(r)) == (422, "text_has_nul"), r.text[:300]
+    assert "NUL" in r.json()["title"]
 
 
-def test_a_nul_byte_in_a_verify_url_is_not_a_server_error(client):
+def test_a_browser_gets_a_page_saying_so(client):
+    r = client.get("/v/crt_%00", headers={"Accept": "text/html"})
+    assert r.status_code == 422 and r.headers["content-type"].startswith("text/html")
+    assert "空字符" in r.text
+
+
+def test_a_nul_in_a_json_string_is_refused_and_nothing_is_stored(client):
+    inst = institution(client)
+    outcome(client, inst)
+    person = learner(client, inst)
+    body = completion_body(person["account_no"]) | {"external_id": "E\u0000x"}
+    r = client.post("/api/v1/completions", json=body, headers=inst)
+    assert (r.status_code, _code(r)) == (422, "text_has_nul"), r.text[:300]
+    balance = client.get(f"/api/v1/learners/{person['account_no']}/balance", headers=inst)
+    assert balance.json()["total"] == 0
+
+
+def test_a_nul_in_a_verify_url_is_refused(client):
     r = client.post("/api/v1/verify", json={"url": "http://testserver/v/crt_\u0000"})
-    assert r.status_code < 500, (r.status_code, r.text[:300])
+    assert (r.status_code, _code(r)) == (422, "text_has_nul"), r.text[:300]
+
+
+def test_an_escaped_backslash_before_u0000_is_text_not_nul(client):
+    # The characters \u0000 written as text (an escaped backslash) are not a NUL: no refusal.
+    r = client.post("/api/v1/verify", json={"url": "http://testserver/v/crt_\\u0000"})
+    assert r.status_code < 500 and r.json().get("code") != "text_has_nul", r.text[:300]

@@ -4,6 +4,7 @@ connection which died since its last use run again on a fresh one, reads without
 from __future__ import annotations
 
 import os
+import resource
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -126,11 +127,17 @@ class TestPooledConnections:
         assert pings == [1, 1]  # once used and returned, it is pinged after a rest like any other
 
     def test_a_rested_connection_is_pinged_in_a_worker_holding_over_a_thousand_descriptors(
-        self, pg, monkeypatch
+        self, pg, monkeypatch, request
     ):
         # A worker serving hundreds of clients holds sockets numbered past 1024, where select() gave
         # up with ValueError: the ping "failed" and every rested connection was thrown away and a new
         # one made (a connect per request). Found by a full test run whose process had that many.
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if soft < 1200:  # the common default is 1024
+            if hard != resource.RLIM_INFINITY and hard < 1200:
+                pytest.skip(f"this process may open only {hard} files; the test needs 1 200")
+            resource.setrlimit(resource.RLIMIT_NOFILE, (1200, hard))
+            request.addfinalizer(lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard)))
         pg.dispose()  # before: the sockets it closes would free low numbers for the next connection
         held = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
         try:

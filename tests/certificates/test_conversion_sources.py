@@ -106,6 +106,8 @@ class TestConversionCertificateMarksItsSources:
         assert pdf.status_code == 200, pdf.text[:300]
         document = pdfium.PdfDocument(pdf.content)
         text = re.sub(r"\s+", " ", " ".join(page.get_textpage().get_text_range() for page in document))
-        assert _in_order(text, "转换所得", "Converted into", TARGET, "2", "转换来源", "Converted from"), text
+        # The target's credits in its own column ("2", not the 2 of a year): title, credits, date.
+        target_row = f"{TARGET} Modern agricultural technology 2 "
+        assert _in_order(text, "转换所得", "Converted into", target_row, "转换来源", "Converted from"), text
         assert _in_order(text, "转换来源", "所用学分", "Credits used", SOURCES[0], "1.5", "2026-01-05"), text
         assert _in_order(text, SOURCES[0], SOURCES[1], "1.5", "2026-02-05", "转换所得学分"), text

@@ -17,7 +17,7 @@ import re
 import sys
 from typing import Any
 
-from creditbank.errors import CreditbankError
+from creditbank.errors import CreditbankError, render
 
 _BOM = "\ufeff"
 _MAYBE_BEYOND_A_FLOAT = re.compile(r"[eE]\+?\d{3}|\d{300}")
@@ -102,9 +102,25 @@ def loads(raw: bytes | str) -> Any:
             f"JSON 中有一个数字位数过多（超过 {limit} 位）",
             f"A number in the JSON has too many digits (more than {limit})",
         ) from None
-    if "\\u0000" in text and holds_nul(value):  # the substring test first: the walk is rare
-        # PostgreSQL text cannot hold NUL (a 500 there) and SQLite would store it: refused for both.
-        raise CreditbankError("text_has_nul")
+    try:
+        where = nul_at(value) if "\\u0000" in text else None  # the substring test first: rare walk
+    except RecursionError:  # as deep as the decoder allowed, deeper than this walk may go
+        raise NotJson("depth", "JSON 嵌套层数过多", "The JSON is nested too deeply") from None
+    if where is not None:
+        # PostgreSQL text cannot hold NUL (a 500 there) and SQLite would store it: refused for both,
+        # in the words kit.text's checked fields use, so a typed and an untyped field read alike.
+        params = {"field": where, "char": "U+0000"}
+        raise CreditbankError(
+            "validation_error",
+            errors=[
+                {
+                    "field": where,
+                    "code": "invalid_text",
+                    "message_zh": render("invalid_text", params, "zh"),
+                    "message_en": render("invalid_text", params, "en"),
+                }
+            ],
+        )
     return value
 
 
@@ -131,17 +147,22 @@ def problem_entry(exc: ValueError) -> dict[str, Any]:
     raise TypeError(exc)
 
 
-def holds_nul(value: Any) -> bool:
-    """A NUL character in any string of ``value`` (a key or a value, at any depth)."""
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, str):
-            if "\x00" in item:
-                return True
-        elif isinstance(item, dict):
-            stack.extend(item.keys())
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
-    return False
+def nul_at(value: Any, path: str = "") -> str | None:
+    """Where the first NUL character of ``value`` is, as a dotted field path (``rows.3.external_id``;
+    ``""``: the value itself), or None."""
+    if isinstance(value, str):
+        return path if "\x00" in value else None
+    if isinstance(value, dict):
+        items: Any = value.items()
+    elif isinstance(value, list):
+        items = enumerate(value)
+    else:
+        return None
+    for key, item in items:
+        here = f"{path}.{key}" if path else str(key)
+        if isinstance(key, str) and "\x00" in key:
+            return here
+        found = nul_at(item, here)
+        if found is not None:
+            return found
+    return None
